@@ -1,0 +1,66 @@
+namespace Tokenwire.Protocol;
+
+/// <summary>Ably error codes used by Tokenwire (ably-common <c>protocol/errors.json</c>).</summary>
+public static class ErrorCodes
+{
+    /// <summary>Bad request (generic; invalid params, malformed frames).</summary>
+    public const int BadRequest = 40000;
+    /// <summary>Invalid request body.</summary>
+    public const int InvalidRequestBody = 40001;
+    /// <summary>Invalid parameter value.</summary>
+    public const int InvalidParameterValue = 40003;
+    /// <summary>Invalid API key or token format.</summary>
+    public const int InvalidCredentialFormat = 40005;
+    /// <summary>Message too large.</summary>
+    public const int MessageTooLarge = 40009;
+    /// <summary>Invalid channel name.</summary>
+    public const int InvalidChannelName = 40010;
+    /// <summary>Invalid clientId.</summary>
+    public const int InvalidClientId = 40012;
+    /// <summary>Invalid message data or encoding.</summary>
+    public const int InvalidMessageData = 40013;
+    /// <summary>Unsupported protocol version.</summary>
+    public const int UnsupportedProtocolVersion = 40017;
+    /// <summary>Unauthorized.</summary>
+    public const int Unauthorized = 40100;
+    /// <summary>Invalid credentials.</summary>
+    public const int InvalidCredentials = 40101;
+    /// <summary>Incompatible credentials.</summary>
+    public const int IncompatibleCredentials = 40102;
+    /// <summary>No valid auth method.</summary>
+    public const int NoAuthMethod = 40106;
+    /// <summary>Token error.</summary>
+    public const int TokenError = 40140;
+    /// <summary>Token expired.</summary>
+    public const int TokenExpired = 40142;
+    /// <summary>Operation not permitted by the capability.</summary>
+    public const int OperationNotPermitted = 40160;
+    /// <summary>Not found.</summary>
+    public const int NotFound = 40400;
+    /// <summary>Method not allowed.</summary>
+    public const int MethodNotAllowed = 40500;
+    /// <summary>Internal error.</summary>
+    public const int InternalError = 50000;
+    /// <summary>Internal channel error.</summary>
+    public const int InternalChannelError = 50001;
+    /// <summary>Service unavailable / timeout.</summary>
+    public const int Timeout = 50003;
+    /// <summary>Disconnected (server restarting or connection dropped).</summary>
+    public const int Disconnected = 80003;
+    /// <summary>Connection recovery failed: state expired.</summary>
+    public const int ConnectionRecoveryFailed = 80008;
+    /// <summary>Connection closed.</summary>
+    public const int ConnectionClosed = 80017;
+    /// <summary>Invalid connection key.</summary>
+    public const int InvalidConnectionKey = 80018;
+    /// <summary>Slow consumer: the outbound queue overflowed.</summary>
+    public const int ConnectionSlow = 80020;
+    /// <summary>Channel operation failed.</summary>
+    public const int ChannelOperationFailed = 90000;
+    /// <summary>Channel continuity not guaranteed.</summary>
+    public const int ChannelContinuityLost = 90003;
+    /// <summary>Attach point too old for untilAttach history.</summary>
+    public const int AttachPointTooOld = 90008;
+    /// <summary>Feature not supported by this server.</summary>
+    public const int NotSupported = 40020;
+}

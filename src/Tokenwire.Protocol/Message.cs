@@ -1,0 +1,63 @@
+namespace Tokenwire.Protocol;
+
+/// <summary>
+/// A channel message (Ably spec TM2). <see cref="Data"/> is a <see cref="string"/>, a <see cref="byte"/> array or null:
+/// codecs normalise binary data (a trailing <c>base64</c> step in JSON, <c>bin</c> in msgpack) to bytes, so JSON and
+/// msgpack clients see the same payload.
+/// </summary>
+public sealed class Message
+{
+    /// <summary>Unique id: client-supplied, or <c>connectionId:msgSerial:index</c> assigned by the server.</summary>
+    public string? Id { get; set; }
+
+    /// <summary>Event name (<c>token</c>, <c>start</c>, ...).</summary>
+    public string? Name { get; set; }
+
+    /// <summary>Payload: a string, a byte array, or null.</summary>
+    public object? Data { get; set; }
+
+    /// <summary>Remaining encoding steps of <see cref="Data"/> (e.g. <c>json</c>, <c>utf-8/cipher+aes-128-cbc</c>); never ends in <c>base64</c> once decoded.</summary>
+    public string? Encoding { get; set; }
+
+    /// <summary>Opaque extras (<c>headers</c>, <c>ref</c>, ...) relayed unaltered.</summary>
+    public OpaqueValue? Extras { get; set; }
+
+    /// <summary>Identified client that published the message.</summary>
+    public string? ClientId { get; set; }
+
+    /// <summary>Publishing connection.</summary>
+    public string? ConnectionId { get; set; }
+
+    /// <summary>REST: publish on behalf of a realtime connection. Never delivered.</summary>
+    public string? ConnectionKey { get; set; }
+
+    /// <summary>Server receive time, milliseconds since the Unix epoch.</summary>
+    public long? Timestamp { get; set; }
+
+    /// <summary>Message action; a publish is always <see cref="MessageAction.Create"/>.</summary>
+    public MessageAction? Action { get; set; }
+
+    /// <summary>Server-assigned serial, unique and sortable within the channel.</summary>
+    public string? Serial { get; set; }
+
+    /// <summary>A shallow copy.</summary>
+    public Message Clone() => (Message)MemberwiseClone();
+
+    /// <summary>
+    /// Size as Ably counts it against <c>maxMessageSize</c>: name, clientId, extras (as JSON) and data bytes.
+    /// </summary>
+    public int ComputeSize()
+    {
+        var size = 0;
+        if (Name is not null) size += System.Text.Encoding.UTF8.GetByteCount(Name);
+        if (ClientId is not null) size += System.Text.Encoding.UTF8.GetByteCount(ClientId);
+        if (Extras is not null) size += Extras.Json.Length;
+        size += Data switch
+        {
+            string s => System.Text.Encoding.UTF8.GetByteCount(s),
+            byte[] b => b.Length,
+            _ => 0,
+        };
+        return size;
+    }
+}

@@ -1,0 +1,94 @@
+namespace Tokenwire.Protocol;
+
+/// <summary>One realtime frame (Ably spec TR4). Only the fields relevant to the action are set.</summary>
+public sealed class ProtocolMessage
+{
+    /// <summary>Creates an empty message.</summary>
+    public ProtocolMessage() { }
+
+    /// <summary>Creates a message with an action.</summary>
+    public ProtocolMessage(ProtocolAction action) => Action = action;
+
+    /// <summary>The action (TR4a).</summary>
+    public ProtocolAction Action { get; set; }
+
+    /// <summary>Flag bits (TR4i), see <see cref="ProtocolFlags"/>.</summary>
+    public ProtocolFlags Flags { get; set; }
+
+    /// <summary>ACK/NACK: number of consecutive msgSerials covered.</summary>
+    public int? Count { get; set; }
+
+    /// <summary>Error (TR4h).</summary>
+    public ErrorInfo? Error { get; set; }
+
+    /// <summary>Id; on MESSAGE by convention <c>connectionId:msgSerial</c> of the publisher; on HEARTBEAT the ping id.</summary>
+    public string? Id { get; set; }
+
+    /// <summary>Channel name.</summary>
+    public string? Channel { get; set; }
+
+    /// <summary>Channel position after this frame (TR4c).</summary>
+    public string? ChannelSerial { get; set; }
+
+    /// <summary>CONNECTED: the connection's id; MESSAGE: the publisher's.</summary>
+    public string? ConnectionId { get; set; }
+
+    /// <summary>Client-to-server ack-required serial; server-to-client on ACK/NACK.</summary>
+    public long? MsgSerial { get; set; }
+
+    /// <summary>Milliseconds since the Unix epoch.</summary>
+    public long? Timestamp { get; set; }
+
+    /// <summary>Messages (MESSAGE).</summary>
+    public List<Message>? Messages { get; set; }
+
+    /// <summary>Presence messages: kept opaque, Tokenwire does not implement presence yet.</summary>
+    public bool HasPresence { get; set; }
+
+    /// <summary>AUTH: the access token.</summary>
+    public string? AuthAccessToken { get; set; }
+
+    /// <summary>CONNECTED: connection details.</summary>
+    public ConnectionDetails? ConnectionDetails { get; set; }
+
+    /// <summary>ATTACH/ATTACHED and publish params.</summary>
+    public Dictionary<string, string>? Params { get; set; }
+
+    /// <summary>ACK: one publish result per acknowledged ProtocolMessage.</summary>
+    public List<PublishResult>? Res { get; set; }
+}
+
+/// <summary>The serials assigned to one acknowledged ProtocolMessage's messages (TR4s); an entry is null for a deduplicated message.</summary>
+/// <param name="Serials">One entry per message.</param>
+public sealed record PublishResult(IReadOnlyList<string?> Serials);
+
+/// <summary>CONNECTED's connection details (CD2).</summary>
+public sealed class ConnectionDetails
+{
+    /// <summary>Secret key the client sends back as <c>resume</c>.</summary>
+    public string? ConnectionKey { get; set; }
+
+    /// <summary>The identified client, <c>*</c> for a wildcard.</summary>
+    public string? ClientId { get; set; }
+
+    /// <summary>Maximum message size in bytes (default 65536).</summary>
+    public long? MaxMessageSize { get; set; }
+
+    /// <summary>Maximum inbound messages per second.</summary>
+    public long? MaxInboundRate { get; set; }
+
+    /// <summary>Maximum outbound messages per second.</summary>
+    public long? MaxOutboundRate { get; set; }
+
+    /// <summary>Maximum frame size in bytes.</summary>
+    public long? MaxFrameSize { get; set; }
+
+    /// <summary>Server instance id.</summary>
+    public string? ServerId { get; set; }
+
+    /// <summary>How long connection state is kept after a transport drops, in milliseconds.</summary>
+    public long? ConnectionStateTtl { get; set; }
+
+    /// <summary>Longest gap between frames from the server, in milliseconds.</summary>
+    public long? MaxIdleInterval { get; set; }
+}
