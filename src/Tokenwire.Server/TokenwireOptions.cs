@@ -18,6 +18,12 @@ public sealed class TokenwireOptions
     /// </summary>
     public string? RootKey { get; set; }
 
+    /// <summary>
+    /// Further API keys, each with its own capability (e.g. agents that may publish, backends that mint browser tokens).
+    /// A key's <c>appId</c> selects its app. Default: none.
+    /// </summary>
+    public List<KeyOptions> Keys { get; set; } = [];
+
     /// <summary>Server instance id reported in <c>connectionDetails.serverId</c>. Default: <c>tokenwire-</c> + machine name.</summary>
     public string ServerId { get; set; } = "tokenwire-" + Environment.MachineName;
 
@@ -66,6 +72,19 @@ public sealed class TokenwireOptions
     /// <summary>The namespace rules in force: the configured ones, or the default <c>persisted</c> rule.</summary>
     internal IReadOnlyList<NamespaceOptions> EffectiveNamespaces =>
         Namespaces.Count > 0 ? Namespaces : [new NamespaceOptions { Id = "persisted", Persisted = true }];
+}
+
+/// <summary>One API key from configuration.</summary>
+public sealed class KeyOptions
+{
+    /// <summary>The key, <c>appId.keyId:secret</c>.</summary>
+    public string Key { get; set; } = string.Empty;
+
+    /// <summary>Capability JSON, e.g. <c>{"chat:*":["subscribe","history"]}</c>. Default: <c>{"*":["*"]}</c>.</summary>
+    public string? Capability { get; set; }
+
+    /// <summary>A revoked key and every token it issued are refused (40131 / 40141). Default: false.</summary>
+    public bool Revoked { get; set; }
 }
 
 /// <summary>Rules for channels whose name starts with <c>{Id}:</c>.</summary>

@@ -32,6 +32,7 @@ public static class TokenwireServerExtensions
         services.Configure<LoggerFilterOptions>(o => o.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning));
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(sp => RootKeySetup.CreateKeyStore(sp.GetRequiredService<IOptions<TokenwireOptions>>().Value, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Tokenwire.Auth")));
+        services.AddSingleton<TokenService>();
         services.AddSingleton<Authenticator>();
         services.AddSingleton<IHistoryStore>(sp => new SqliteHistoryStore(
             Path.Combine(sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.DataPath, "history.db"),

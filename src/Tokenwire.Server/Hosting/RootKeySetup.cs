@@ -13,6 +13,16 @@ internal static class RootKeySetup
     {
         var store = new KeyStore();
         store.Add(ApiKey.Parse(ResolveRootKey(options, logger), Capability.All));
+        foreach (var configured in options.Keys)
+        {
+            var capability = string.IsNullOrWhiteSpace(configured.Capability) ? Capability.All : Capability.Parse(configured.Capability);
+            var key = ApiKey.TryParse(configured.Key, capability, out var parsed)
+                ? parsed! with { Revoked = configured.Revoked }
+                : throw new InvalidOperationException("Invalid key in Tokenwire:Keys: expected appId.keyId:secret (the secret may not contain '.' or ':')");
+            store.Add(key);
+            logger.LogInformation("Key {KeyName} loaded with capability {Capability}{Revoked}", key.KeyName, capability, key.Revoked ? " (revoked)" : "");
+        }
+
         return store;
     }
 

@@ -23,8 +23,9 @@ internal sealed partial class RealtimeConnection
     private long _disconnectedAt;
     private int _keyGeneration;
 
-    public RealtimeConnection(AuthContext auth, ChannelRegistry channels, TokenwireOptions options)
+    public RealtimeConnection(AuthContext auth, ChannelRegistry channels, TokenwireOptions options, Authenticator authenticator)
     {
+        Authenticator = authenticator;
         Id = RandomId(12);
         Auth = auth;
         Channels = channels;
@@ -43,6 +44,8 @@ internal sealed partial class RealtimeConnection
     public AuthContext Auth { get; private set; }
 
     public ChannelRegistry Channels { get; }
+
+    private Authenticator Authenticator { get; }
 
     public TokenwireOptions Options { get; }
 
@@ -93,10 +96,14 @@ internal sealed partial class RealtimeConnection
         }
 
         previous?.Abort();
-        return new ConnectionDetails
+        return Details();
+    }
+
+    private ConnectionDetails Details() =>
+        new()
         {
             ConnectionKey = Key,
-            ClientId = auth.ClientId,
+            ClientId = Auth.ClientId,
             MaxMessageSize = Options.MaxMessageSize,
             MaxFrameSize = Options.MaxFrameSize,
             MaxInboundRate = 10_000,
@@ -105,6 +112,19 @@ internal sealed partial class RealtimeConnection
             ConnectionStateTtl = (long)Options.ConnectionStateTtl.TotalMilliseconds,
             MaxIdleInterval = (long)Options.MaxIdleInterval.TotalMilliseconds,
         };
+
+    /// <summary>
+    /// Called every second: a token connection whose token has expired gets DISCONNECTED 40142 (RTN15h2); the client
+    /// renews its token and resumes, so nothing is lost.
+    /// </summary>
+    public void CheckTokenExpiry(long now)
+    {
+        if (Auth.ExpiresAt is not { } expires || expires > now || Transport is not { } transport) return;
+        FlushAcks();
+        transport.SendFinal(new ProtocolMessage(ProtocolAction.Disconnected)
+        {
+            Error = new ErrorInfo(ErrorCodes.TokenExpired, 401, "Token expired"),
+        });
     }
 
     /// <summary>The transport ended: detach its channels and keep the state for resume.</summary>

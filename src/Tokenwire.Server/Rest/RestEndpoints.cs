@@ -22,6 +22,7 @@ internal static class RestEndpoints
             RestResponses.WriteAsync(context, 200, new object[] { context.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow().ToUnixTimeMilliseconds() }, Protocol.Codecs.ProtocolCodec.Json));
         routes.MapPost("/channels/{channel}/messages", (HttpContext context, string channel) => Guarded(context, () => PublishAsync(context, DecodeName(channel))));
         routes.MapGet("/channels/{channel}/messages", (HttpContext context, string channel) => Guarded(context, () => HistoryAsync(context, DecodeName(channel))));
+        routes.MapPost("/keys/{keyName}/requestToken", (HttpContext context, string keyName) => Guarded(context, () => RequestTokenAsync(context, keyName)));
         routes.MapGet("/channels/{channel}", (HttpContext context, string channel) => Guarded(context, () => StatusAsync(context, DecodeName(channel))));
     }
 
@@ -142,6 +143,27 @@ internal static class RestEndpoints
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
         codec.EncodeMessages(page, buffer);
         await RestResponses.WriteBytesAsync(context, 200, codec, buffer.WrittenMemory).ConfigureAwait(false);
+    }
+
+    /// <summary>RSA8: exchanges a TokenRequest (signed, or unsigned with Basic auth) for TokenDetails.</summary>
+    private static async Task RequestTokenAsync(HttpContext context, string keyName)
+    {
+        var services = context.RequestServices;
+        AuthContext? basic = null;
+        if (context.Request.Headers.Authorization.Count > 0) basic = services.GetRequiredService<Authenticator>().AuthenticateRest(context.Request);
+        var body = await RestResponses.ReadBodyAsync(context.Request, 64 * 1024).ConfigureAwait(false);
+        var request = body.Length == 0 ? new Dictionary<string, object?>() : RestResponses.RequestCodec(context.Request).DecodeValue(body) as Dictionary<string, object?>
+            ?? throw new AblyException(ErrorCodes.InvalidRequestBody, 400, "A TokenRequest must be an object");
+        var details = services.GetRequiredService<TokenService>().HandleTokenRequest(Uri.UnescapeDataString(keyName), request, basic);
+        await RestResponses.WriteAsync(context, 200, new Dictionary<string, object?>
+        {
+            ["token"] = details.Token,
+            ["keyName"] = details.KeyName,
+            ["issued"] = details.Issued,
+            ["expires"] = details.Expires,
+            ["capability"] = details.Capability,
+            ["clientId"] = details.ClientId,
+        }).ConfigureAwait(false);
     }
 
     private static Task StatusAsync(HttpContext context, string channel)

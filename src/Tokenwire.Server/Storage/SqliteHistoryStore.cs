@@ -547,19 +547,19 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
         return command;
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "History store opened at {Path}")]
+    [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "History store opened at {Path}")]
     private static partial void LogOpened(ILogger logger, string path);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "History store closed")]
+    [LoggerMessage(EventId = 102, Level = LogLevel.Information, Message = "History store closed")]
     private static partial void LogClosed(ILogger logger);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "History commit of {Count} appends failed; none of them is stored")]
+    [LoggerMessage(EventId = 103, Level = LogLevel.Error, Message = "History commit of {Count} appends failed; none of them is stored")]
     private static partial void LogCommitFailed(ILogger logger, Exception exception, int count);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Deleting expired history failed")]
+    [LoggerMessage(EventId = 104, Level = LogLevel.Error, Message = "Deleting expired history failed")]
     private static partial void LogDeleteFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(Level = LogLevel.Critical, Message = "History store writer stopped unexpectedly")]
+    [LoggerMessage(EventId = 105, Level = LogLevel.Critical, Message = "History store writer stopped unexpectedly")]
     private static partial void LogWriterCrashed(ILogger logger, Exception exception);
 
     /// <summary>A unit of work for the writer, completed (or failed, or cancelled) exactly once.</summary>
