@@ -1,0 +1,80 @@
+using System.Buffers;
+
+namespace Tokenwire.Protocol.Codecs;
+
+/// <summary>
+/// Encodes and decodes Ably protocol values in one wire format. Decoders refuse malformed input with
+/// <see cref="ProtocolException"/> (or <see cref="AblyException"/> 40013 for bad message data) and never read past
+/// the input; encoders write to an <see cref="IBufferWriter{T}"/>. Instances are stateless and thread-safe.
+/// </summary>
+public abstract class ProtocolCodec
+{
+    /// <summary>The JSON codec.</summary>
+    public static ProtocolCodec Json { get; } = new JsonProtocolCodec();
+
+    /// <summary>The MessagePack codec.</summary>
+    public static ProtocolCodec MsgPack { get; } = new MsgPackProtocolCodec();
+
+    /// <summary>The codec for <paramref name="format"/>.</summary>
+    public static ProtocolCodec For(WireFormat format) => format == WireFormat.MsgPack ? MsgPack : Json;
+
+    /// <summary>This codec's format.</summary>
+    public abstract WireFormat Format { get; }
+
+    /// <summary>HTTP content type, exactly as ably-js compares it (no charset).</summary>
+    public string ContentType => Format == WireFormat.MsgPack ? "application/x-msgpack" : "application/json";
+
+    /// <summary>Decodes one realtime frame.</summary>
+    public abstract ProtocolMessage Decode(ReadOnlySpan<byte> frame);
+
+    /// <summary>Encodes one realtime frame.</summary>
+    public abstract void Encode(ProtocolMessage message, IBufferWriter<byte> output);
+
+    /// <summary>Decodes a REST body holding one message or an array of messages.</summary>
+    public abstract List<Message> DecodeMessages(ReadOnlySpan<byte> body);
+
+    /// <summary>Encodes an array of messages (REST history).</summary>
+    public abstract void EncodeMessages(IReadOnlyList<Message> messages, IBufferWriter<byte> output);
+
+    /// <summary>
+    /// Encodes a plain value graph: null, string, bool, integers, double, byte[], <see cref="ErrorInfo"/>,
+    /// <see cref="OpaqueValue"/>, <see cref="Message"/>, IEnumerable of those and
+    /// IEnumerable&lt;KeyValuePair&lt;string, object?&gt;&gt; (null entries are omitted). Used for REST responses.
+    /// </summary>
+    public abstract void EncodeValue(object? value, IBufferWriter<byte> output);
+
+    /// <summary>Decodes a REST body into a plain value graph (Dictionary, List, string, long, double, bool, byte[], null).</summary>
+    public abstract object? DecodeValue(ReadOnlySpan<byte> body);
+
+    /// <summary>Encodes a frame to a new array (convenience for tests and tools).</summary>
+    public byte[] EncodeToArray(ProtocolMessage message)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        Encode(message, buffer);
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    /// <summary>Normalises decoded message data: a trailing <c>base64</c> step becomes bytes, so both formats relay the same payload.</summary>
+    protected static void NormaliseBase64(Message message)
+    {
+        if (message.Data is not string text || message.Encoding is null) return;
+        var encoding = message.Encoding;
+        string? rest;
+        if (encoding == "base64") rest = null;
+        else if (encoding.EndsWith("/base64", StringComparison.Ordinal)) rest = encoding[..^7];
+        else return;
+
+        var bytes = new byte[(text.Length * 3 / 4) + 3];
+        if (!Convert.TryFromBase64String(text, bytes, out var written))
+        {
+            throw new AblyException(ErrorCodes.InvalidMessageData, 400, "Invalid base64 message data");
+        }
+
+        message.Data = written == bytes.Length ? bytes : bytes.AsSpan(0, written).ToArray();
+        message.Encoding = rest;
+    }
+
+    /// <summary>Appends an encoding step.</summary>
+    protected static string AppendEncoding(string? encoding, string step) =>
+        string.IsNullOrEmpty(encoding) ? step : encoding + "/" + step;
+}
