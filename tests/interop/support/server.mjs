@@ -100,7 +100,7 @@ export async function startServer(opts = {}) {
 
   let exitInfo = null;
   const exited = new Promise((resolveExit) => {
-    child.once('exit', (code, signal) => {
+    child.once('close', (code, signal) => {
       exitInfo = { code, signal };
       running.delete(child);
       resolveExit(exitInfo);
