@@ -53,14 +53,18 @@ public static class ErrorCodes
     public const int ConnectionClosed = 80017;
     /// <summary>Invalid connection key.</summary>
     public const int InvalidConnectionKey = 80018;
-    /// <summary>Slow consumer: the outbound queue overflowed.</summary>
+    /// <summary>Continuity loss: the subscriber could not keep up and its outbound queue overflowed.</summary>
     public const int ConnectionSlow = 80020;
+    /// <summary>Protocol error.</summary>
+    public const int ProtocolError = 80013;
+    /// <summary>Rate limit exceeded (nonfatal).</summary>
+    public const int RateLimited = 42910;
+    /// <summary>Per-connection publish rate exceeded (nonfatal).</summary>
+    public const int ConnectionRateLimited = 42911;
     /// <summary>Channel operation failed.</summary>
     public const int ChannelOperationFailed = 90000;
     /// <summary>Channel continuity not guaranteed.</summary>
     public const int ChannelContinuityLost = 90003;
     /// <summary>Attach point too old for untilAttach history.</summary>
     public const int AttachPointTooOld = 90008;
-    /// <summary>Feature not supported by this server.</summary>
-    public const int NotSupported = 40020;
 }

@@ -1,0 +1,3 @@
+using Tokenwire.Cli;
+
+return await CommandLine.RunAsync(args).ConfigureAwait(false);

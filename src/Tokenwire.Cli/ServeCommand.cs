@@ -1,0 +1,58 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Tokenwire.Server;
+
+namespace Tokenwire.Cli;
+
+/// <summary><c>tokenwire serve</c>: hosts Tokenwire.Server on Kestrel.</summary>
+internal static class ServeCommand
+{
+    // Short options map onto configuration keys, so every option also works from appsettings.json and environment.
+    private static readonly Dictionary<string, string> SwitchMappings = new(StringComparer.Ordinal)
+    {
+        ["--host"] = "Tokenwire:Host",
+        ["--port"] = "Tokenwire:Port",
+        ["--data"] = "Tokenwire:DataPath",
+        ["--key"] = "Tokenwire:RootKey",
+    };
+
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var builder = WebApplication.CreateBuilder(new WebApplicationOptions
+        {
+            Args = args,
+            // appsettings.json ships beside the executable; the data folder stays relative to the working directory.
+            ContentRootPath = AppContext.BaseDirectory,
+        });
+        builder.Configuration.AddCommandLine(args, SwitchMappings);
+        var host = builder.Configuration["Tokenwire:Host"] ?? "127.0.0.1";
+        var port = builder.Configuration.GetValue("Tokenwire:Port", 8080);
+        builder.WebHost.UseUrls($"http://{host}:{port}");
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
+        builder.Services.AddTokenwireServer(builder.Configuration, o =>
+        {
+            // The data folder is relative to where the command runs, not to the executable.
+            o.DataPath = Path.GetFullPath(o.DataPath, Environment.CurrentDirectory);
+        });
+
+        var app = builder.Build();
+        app.MapTokenwire();
+        app.MapFallback(TokenwireServerExtensions.WriteNotFoundAsync);
+
+        await app.StartAsync().ConfigureAwait(false);
+        foreach (var address in app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [])
+        {
+            Console.WriteLine($"Tokenwire listening on {address}");
+        }
+
+        Console.WriteLine($"Root key: {app.Services.GetRootKey()}");
+        Console.WriteLine("Press Ctrl+C to stop.");
+        await app.WaitForShutdownAsync().ConfigureAwait(false);
+        return 0;
+    }
+}

@@ -1,0 +1,68 @@
+using System.Text;
+using Microsoft.AspNetCore.Http;
+using Tokenwire.Protocol;
+
+namespace Tokenwire.Server.Auth;
+
+/// <summary>Turns the credentials of a realtime connect or a REST request into an <see cref="AuthContext"/>.</summary>
+public sealed class Authenticator(KeyStore keys)
+{
+    /// <summary>Realtime: <c>key</c> or <c>access_token</c>/<c>accessToken</c>, plus an optional <c>clientId</c> (RTN2).</summary>
+    public AuthContext AuthenticateRealtime(IQueryCollection query)
+    {
+        var clientId = query["clientId"].ToString() is { Length: > 0 } c ? c : null;
+        var key = query["key"].ToString();
+        if (key.Length > 0) return keys.AuthenticateKey(key, clientId);
+        var token = query["access_token"].ToString() is { Length: > 0 } t ? t : query["accessToken"].ToString();
+        if (token.Length > 0) return AuthenticateToken(token);
+        throw new AblyException(ErrorCodes.InvalidCredentials, 401, "No credentials: connect with key or access_token");
+    }
+
+    /// <summary>REST: <c>Authorization: Basic base64(key)</c> or <c>Bearer base64(token)</c>, or a <c>key</c> query parameter.</summary>
+    public AuthContext AuthenticateRest(HttpRequest request)
+    {
+        var clientId = request.Headers["X-Ably-ClientId"].ToString() is { Length: > 0 } encoded ? DecodeBase64OrRaw(encoded) : null;
+        var header = request.Headers.Authorization.ToString();
+        if (header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
+        {
+            return keys.AuthenticateKey(DecodeBase64OrRaw(header[6..].Trim()), clientId);
+        }
+
+        if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
+        {
+            return AuthenticateToken(DecodeBase64OrRaw(header[7..].Trim()));
+        }
+
+        if (request.Query["key"].ToString() is { Length: > 0 } key) return keys.AuthenticateKey(key, clientId);
+        throw new AblyException(ErrorCodes.InvalidCredentials, 401, "No credentials: use Basic or Bearer authorization");
+    }
+
+    /// <summary>Token authentication (tokens are issued by the auth subsystem).</summary>
+    public static AuthContext AuthenticateToken(string token)
+    {
+        ArgumentNullException.ThrowIfNull(token);
+        throw new AblyException(40143, 401, "Token unrecognised: this server does not issue tokens yet; use key authentication");
+    }
+
+    /// <summary>Ably clients base64-encode credentials in headers; JWTs may arrive raw.</summary>
+    private static string DecodeBase64OrRaw(string value)
+    {
+        var buffer = new byte[value.Length];
+        return Convert.TryFromBase64String(value, buffer, out var written) && IsText(buffer.AsSpan(0, written))
+            ? Encoding.UTF8.GetString(buffer, 0, written)
+            : value;
+    }
+
+    private static bool IsText(ReadOnlySpan<byte> bytes)
+    {
+        try
+        {
+            var s = new UTF8Encoding(false, true).GetString(bytes);
+            return !s.Any(char.IsControl);
+        }
+        catch (DecoderFallbackException)
+        {
+            return false;
+        }
+    }
+}

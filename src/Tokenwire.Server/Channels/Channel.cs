@@ -1,0 +1,357 @@
+using System.Buffers;
+using Tokenwire.Protocol;
+using Tokenwire.Protocol.Codecs;
+using Tokenwire.Server.Storage;
+
+namespace Tokenwire.Server.Channels;
+
+/// <summary>What a channel's namespace says about it.</summary>
+internal sealed record ChannelRules(bool Persisted, TimeSpan Retention);
+
+/// <summary>Who is publishing: a realtime connection (with its msgSerial) or a REST request.</summary>
+/// <param name="IdPrefix">Prefix of server-assigned message ids (<c>connectionId:msgSerial</c>, or a random REST id).</param>
+/// <param name="ConnectionId">Publishing connection, if any (echo suppression, <c>connectionId</c> field).</param>
+/// <param name="ClientId">Identified client, stamped on messages.</param>
+internal readonly record struct Publisher(string IdPrefix, string? ConnectionId, string? ClientId);
+
+/// <summary>An ATTACH, as the channel needs it.</summary>
+/// <param name="Modes">Granted mode flags.</param>
+/// <param name="Params">Recognised params, echoed in ATTACHED.</param>
+/// <param name="ResumeSerial">The client's last channelSerial (resume); rewind is ignored when set.</param>
+/// <param name="Rewind">Rewind request on a fresh attach.</param>
+internal readonly record struct AttachRequest(ProtocolFlags Modes, Dictionary<string, string>? Params, string? ResumeSerial, RewindSpec? Rewind);
+
+/// <summary>
+/// One channel: the sequencer that orders its messages, the hot window of recent messages (rewind, resume,
+/// history of non-persisted channels), its subscribers, and the ids seen recently (idempotent publishing).
+/// Every mutation happens under one lock, so serial order, window order and fan-out order are the same order.
+/// Fan-out only queues shared frames to each subscriber's bounded queue and never blocks on a socket.
+/// </summary>
+internal sealed class Channel
+{
+    private readonly Lock _lock = new();
+    private readonly HotWindow<WindowEntry> _window = new();
+    private readonly Dictionary<string, long> _recentIds = new(StringComparer.Ordinal);
+    private readonly Queue<(string Id, long Expires)> _recentIdOrder = new();
+    private readonly Sequencer _sequencer;
+    private readonly ChannelServices _services;
+    private IChannelSubscriber[] _subscribers = [];
+    private string _continuityFloor;
+    private long _lastActivity;
+    private bool _retired;
+
+    public Channel(string appId, string name, ChannelRules rules, ChannelServices services, string? lastStoredSerial, IReadOnlyList<Message> recent)
+    {
+        AppId = appId;
+        Name = name;
+        Rules = rules;
+        _services = services;
+        var now = services.Now();
+        _sequencer = new Sequencer(lastStoredSerial, now);
+        _continuityFloor = _sequencer.Last;
+        _lastActivity = now;
+        // Persisted channels start with their newest stored messages, so count rewinds work after a restart.
+        foreach (var m in recent)
+        {
+            var frame = new OutboundFrame(MessageFrame(m.Id ?? m.Serial!, m.ConnectionId, m.Timestamp ?? now, m.Serial!, [m]));
+            _window.Add(new WindowEntry(m.Serial!, m.Timestamp ?? now, m, frame, m.ConnectionId));
+        }
+    }
+
+    public string AppId { get; }
+
+    public string Name { get; }
+
+    public ChannelRules Rules { get; }
+
+    /// <summary>The channel's current position (serial of the newest message, or its starting position).</summary>
+    public string LastSerial
+    {
+        get
+        {
+            lock (_lock) return _sequencer.Last;
+        }
+    }
+
+    public int SubscriberCount => Volatile.Read(ref _subscribers).Length;
+
+    /// <summary>
+    /// Orders, stores and fans out one publish. Returns false when the channel was retired concurrently (the caller
+    /// gets a fresh channel and retries). The task completes when the messages are durably ordered (for persisted
+    /// channels: stored), with one serial per message (null for a duplicate id).
+    /// </summary>
+    public bool TryPublish(List<Message> messages, Publisher publisher, out Task<string?[]> completion)
+    {
+        lock (_lock)
+        {
+            if (_retired)
+            {
+                completion = null!;
+                return false;
+            }
+
+            var now = _services.Now();
+            _lastActivity = now;
+            PruneRecentIds(now);
+            var serials = new string?[messages.Count];
+            var accepted = new List<Message>(messages.Count);
+            for (var i = 0; i < messages.Count; i++)
+            {
+                var m = messages[i];
+                var clientSuppliedId = m.Id is not null;
+                if (clientSuppliedId && _recentIds.ContainsKey(m.Id!)) continue; // idempotent publish: ACK, don't deliver
+                m.Id ??= publisher.IdPrefix + ":" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                m.ConnectionId = publisher.ConnectionId;
+                m.ConnectionKey = null;
+                m.ClientId ??= publisher.ClientId;
+                m.Timestamp = now;
+                m.Action = MessageAction.Create;
+                m.Serial = serials[i] = _sequencer.Next(now);
+                if (clientSuppliedId) RememberId(m.Id, now);
+                accepted.Add(m);
+            }
+
+            if (accepted.Count == 0)
+            {
+                completion = Task.FromResult(serials);
+                return true;
+            }
+
+            var frame = new OutboundFrame(MessageFrame(publisher.IdPrefix, publisher.ConnectionId, now, _sequencer.Last, accepted));
+            foreach (var m in accepted) _window.Add(new WindowEntry(m.Serial!, now, m, frame, publisher.ConnectionId));
+            while (_window.Count > _services.Options.HotWindowMaxMessages) Evict();
+
+            FanOut(frame, publisher.ConnectionId);
+            completion = Rules.Persisted ? PersistAsync(accepted, now, serials) : Task.FromResult(serials);
+            return true;
+        }
+    }
+
+    private async Task<string?[]> PersistAsync(List<Message> accepted, long now, string?[] serials)
+    {
+        var stored = new List<StoredMessage>(accepted.Count);
+        foreach (var m in accepted) stored.Add(new StoredMessage(m.Serial!, now, EncodeForStorage(m)));
+        await _services.History.AppendAsync(AppId, Name, stored, now + (long)Rules.Retention.TotalMilliseconds).ConfigureAwait(false);
+        return serials;
+    }
+
+    /// <summary>The canonical stored form of a message: msgpack, binary kept as bytes.</summary>
+    internal static byte[] EncodeForStorage(Message m)
+    {
+        var buffer = new ArrayBufferWriter<byte>(128);
+        ProtocolCodec.MsgPack.EncodeValue(m, buffer);
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    internal static Message DecodeFromStorage(byte[] payload) => ProtocolCodec.MsgPack.DecodeMessages(payload)[0];
+
+    private void FanOut(OutboundFrame frame, string? publisherConnectionId)
+    {
+        List<IChannelSubscriber>? gone = null;
+        foreach (var sub in _subscribers)
+        {
+            if (!sub.ReceivesMessages) continue;
+            if (!sub.Echo && publisherConnectionId is not null && sub.ConnectionId == publisherConnectionId) continue;
+            if (!sub.Enqueue(frame)) (gone ??= []).Add(sub);
+        }
+
+        if (gone is not null) _subscribers = [.. _subscribers.Except(gone)];
+    }
+
+    /// <summary>
+    /// Attaches a subscriber: queues ATTACHED, then the backlog (resume or rewind), then adds it to the live set,
+    /// all under the channel lock so no message falls between backlog and live delivery, and none arrives twice.
+    /// Returns false when the channel was retired concurrently.
+    /// </summary>
+    public bool TryAttach(IChannelSubscriber subscriber, AttachRequest request)
+    {
+        lock (_lock)
+        {
+            if (_retired) return false;
+            var now = _services.Now();
+            _lastActivity = now;
+            RemoveSubscriber(subscriber);
+
+            var flags = request.Modes;
+            ErrorInfo? error = null;
+            var attachSerial = _sequencer.Last;
+            var from = _window.Count; // backlog = window[from..]
+            if (request.ResumeSerial is { } resumeSerial)
+            {
+                // RTL15b / RTN15c6: continuity holds when everything after the client's serial is still in the window.
+                if (ChannelSerial.IsValid(resumeSerial)
+                    && ChannelSerial.Compare(resumeSerial, _continuityFloor) >= 0
+                    && ChannelSerial.Compare(resumeSerial, _sequencer.Last) <= 0)
+                {
+                    flags |= ProtocolFlags.Resumed;
+                    from = _window.FirstAfter(resumeSerial, static e => e.Serial);
+                    attachSerial = resumeSerial;
+                }
+                else
+                {
+                    error = new ErrorInfo(ErrorCodes.ChannelContinuityLost, 404, "Unable to recover channel (messages expired); continuing from the current position");
+                }
+            }
+            else if (request.Rewind is { } rewind)
+            {
+                (from, error) = RewindStart(rewind, now);
+            }
+
+            var deliverBacklog = subscriber.ReceivesMessages && from < _window.Count;
+            if (deliverBacklog) flags |= ProtocolFlags.HasBacklog;
+            subscriber.Enqueue(new OutboundFrame(new ProtocolMessage(ProtocolAction.Attached)
+            {
+                Channel = Name,
+                ChannelSerial = attachSerial,
+                Flags = flags,
+                Params = request.Params,
+                Error = error,
+            }));
+            if (deliverBacklog) EnqueueBacklog(subscriber, from);
+            _subscribers = [.. _subscribers, subscriber];
+            return true;
+        }
+    }
+
+    private (int From, ErrorInfo? Error) RewindStart(RewindSpec rewind, long now)
+    {
+        var max = _services.Options.MaxRewindMessages;
+        var from = _window.Count;
+        if (rewind.Duration is { } duration)
+        {
+            // Non-persisted channels only remember the hot window: a longer rewind acts like the window (Ably does the same).
+            var since = now - (long)duration.TotalMilliseconds;
+            while (from > 0 && _window[from - 1].Timestamp >= since) from--;
+            var limit = Math.Min(rewind.Count ?? max, max);
+            if (_window.Count - from > limit)
+            {
+                return (_window.Count - limit, Truncated(limit));
+            }
+
+            return (from, null);
+        }
+
+        var count = rewind.Count ?? 0;
+        var n = Math.Min(Math.Min(count, max), _window.Count);
+        return (_window.Count - n, count > max && _window.Count > max ? Truncated(max) : null);
+    }
+
+    private static ErrorInfo Truncated(int limit) =>
+        new(ErrorCodes.BadRequest, 400, $"Rewind limited to the newest {limit} messages");
+
+    private void EnqueueBacklog(IChannelSubscriber subscriber, int from)
+    {
+        var i = from;
+        while (i < _window.Count)
+        {
+            var frame = _window[i].Frame;
+            var start = i;
+            while (i < _window.Count && ReferenceEquals(_window[i].Frame, frame)) i++;
+            if (!subscriber.Echo && _window[start].PublisherConnectionId is { } pub && pub == subscriber.ConnectionId) continue;
+            var taken = i - start;
+            if (taken == frame.Message.Messages!.Count)
+            {
+                subscriber.Enqueue(frame);
+            }
+            else
+            {
+                var subset = new List<Message>(taken);
+                for (var k = start; k < i; k++) subset.Add(_window[k].Message);
+                var m = frame.Message;
+                subscriber.Enqueue(new OutboundFrame(MessageFrame(m.Id!, m.ConnectionId, m.Timestamp ?? 0, _window[i - 1].Serial, subset)));
+            }
+        }
+    }
+
+    public void Detach(IChannelSubscriber subscriber)
+    {
+        lock (_lock)
+        {
+            RemoveSubscriber(subscriber);
+            _lastActivity = _services.Now();
+        }
+    }
+
+    private void RemoveSubscriber(IChannelSubscriber subscriber)
+    {
+        if (Array.IndexOf(_subscribers, subscriber) >= 0) _subscribers = [.. _subscribers.Where(s => !ReferenceEquals(s, subscriber))];
+    }
+
+    /// <summary>History of a non-persisted channel: the hot window, filtered and paged like the history store.</summary>
+    public List<Message> QueryWindow(HistoryQuery query)
+    {
+        lock (_lock)
+        {
+            var result = new List<Message>(Math.Min(query.Limit, _window.Count));
+            var now = _services.Now();
+            var oldest = now - (long)_services.Options.HotWindow.TotalMilliseconds;
+            for (var k = 0; k < _window.Count && result.Count < query.Limit; k++)
+            {
+                var e = _window[query.Forwards ? k : _window.Count - 1 - k];
+                if (e.Timestamp < oldest && !Rules.Persisted) continue;
+                if (query.Start is { } s && e.Timestamp < s) continue;
+                if (query.End is { } en && e.Timestamp > en) continue;
+                if (query.UntilSerial is { } u && ChannelSerial.Compare(e.Serial, u) > 0) continue;
+                if (query.AfterSerial is { } a && (query.Forwards ? ChannelSerial.Compare(e.Serial, a) <= 0 : ChannelSerial.Compare(e.Serial, a) >= 0)) continue;
+                result.Add(e.Message);
+            }
+
+            return result;
+        }
+    }
+
+    /// <summary>Drops expired window entries and idempotency ids; retires the channel when nothing refers to it.</summary>
+    /// <returns>True when the channel was retired and can be removed from the registry.</returns>
+    public bool Sweep()
+    {
+        lock (_lock)
+        {
+            var now = _services.Now();
+            PruneRecentIds(now);
+            var oldest = now - (long)_services.Options.HotWindow.TotalMilliseconds;
+            var keep = Rules.Persisted ? _services.Options.MaxRewindMessages : 0;
+            while (_window.Count > keep && _window[0].Timestamp < oldest) Evict();
+            var idle = _subscribers.Length == 0 && _recentIds.Count == 0 && _lastActivity < oldest
+                && (_window.Count == 0 || Rules.Persisted);
+            if (idle) _retired = true;
+            return idle;
+        }
+    }
+
+    private void Evict()
+    {
+        var evicted = _window.RemoveFirst();
+        _continuityFloor = evicted.Serial;
+    }
+
+    private void RememberId(string id, long now)
+    {
+        var expires = now + (long)_services.Options.IdempotencyWindow.TotalMilliseconds;
+        _recentIds[id] = expires;
+        _recentIdOrder.Enqueue((id, expires));
+        // Bound memory: at most this many remembered ids per channel (the oldest are forgotten first).
+        while (_recentIdOrder.Count > 100_000) _recentIds.Remove(_recentIdOrder.Dequeue().Id);
+    }
+
+    private void PruneRecentIds(long now)
+    {
+        while (_recentIdOrder.Count > 0 && _recentIdOrder.Peek().Expires <= now)
+        {
+            var (id, expires) = _recentIdOrder.Dequeue();
+            if (_recentIds.TryGetValue(id, out var current) && current == expires) _recentIds.Remove(id);
+        }
+    }
+
+    private ProtocolMessage MessageFrame(string id, string? connectionId, long timestamp, string channelSerial, List<Message> messages) =>
+        new(ProtocolAction.Message)
+        {
+            Channel = Name,
+            Id = id,
+            ConnectionId = connectionId,
+            Timestamp = timestamp,
+            ChannelSerial = channelSerial,
+            Messages = messages,
+        };
+
+    private readonly record struct WindowEntry(string Serial, long Timestamp, Message Message, OutboundFrame Frame, string? PublisherConnectionId);
+}

@@ -1,0 +1,79 @@
+using System.Globalization;
+
+namespace Tokenwire.Server.Channels;
+
+/// <summary>
+/// Channel serials: <c>{milliseconds:D13}-{sequence:D6}</c>. Fixed width, so ordinal string order is publish order,
+/// and time-based, so serials keep increasing across restarts (a restarted channel continues after the last
+/// stored serial, see <see cref="Sequencer"/>). Opaque to clients.
+/// </summary>
+internal static class ChannelSerial
+{
+    public const int MaxSequence = 999_999;
+
+    public static string Format(long milliseconds, int sequence) =>
+        string.Create(CultureInfo.InvariantCulture, $"{milliseconds:D13}-{sequence:D6}");
+
+    public static bool TryParse(string? serial, out long milliseconds, out int sequence)
+    {
+        milliseconds = 0;
+        sequence = 0;
+        return serial is { Length: 20 } && serial[13] == '-'
+            && long.TryParse(serial.AsSpan(0, 13), NumberStyles.None, CultureInfo.InvariantCulture, out milliseconds)
+            && int.TryParse(serial.AsSpan(14, 6), NumberStyles.None, CultureInfo.InvariantCulture, out sequence);
+    }
+
+    public static bool IsValid(string? serial) => TryParse(serial, out _, out _);
+
+    public static int Compare(string a, string b) => string.CompareOrdinal(a, b);
+}
+
+/// <summary>Assigns increasing serials to one channel. Not thread-safe: the channel lock guards it.</summary>
+internal sealed class Sequencer
+{
+    private long _milliseconds;
+    private int _sequence;
+
+    /// <summary>Starts after <paramref name="lastSerial"/> (or at <paramref name="now"/> when none is known).</summary>
+    public Sequencer(string? lastSerial, long now)
+    {
+        if (ChannelSerial.TryParse(lastSerial, out var ms, out var seq) && ms >= now)
+        {
+            _milliseconds = ms;
+            _sequence = seq;
+        }
+        else
+        {
+            _milliseconds = now;
+            _sequence = 0;
+        }
+
+        Last = ChannelSerial.Format(_milliseconds, _sequence);
+    }
+
+    /// <summary>The most recently assigned serial (or the starting position).</summary>
+    public string Last { get; private set; }
+
+    public string Next(long now)
+    {
+        if (now > _milliseconds)
+        {
+            _milliseconds = now;
+            _sequence = 0;
+        }
+        else if (_sequence >= ChannelSerial.MaxSequence)
+        {
+            // More than a million messages in one millisecond, or a clock that went back: borrow from the future.
+            _milliseconds++;
+            _sequence = 0;
+        }
+        else
+        {
+            _sequence++;
+        }
+
+        // Sequence 0 is reserved for positions (a channel's starting point), so real messages start at 1.
+        if (_sequence == 0) _sequence = 1;
+        return Last = ChannelSerial.Format(_milliseconds, _sequence);
+    }
+}

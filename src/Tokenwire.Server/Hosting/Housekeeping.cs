@@ -1,0 +1,93 @@
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Tokenwire.Protocol;
+using Tokenwire.Server.Channels;
+using Tokenwire.Server.Realtime;
+using Tokenwire.Server.Storage;
+
+namespace Tokenwire.Server.Hosting;
+
+/// <summary>
+/// One timer for all periodic work, so idle connections and channels cost no timers of their own: heartbeats for
+/// quiet transports, channel window trimming, expiry of resumable connection state and of stored history; and, on
+/// shutdown, DISCONNECTED to every client so it reconnects (to this server after a restart, or another node).
+/// </summary>
+internal sealed class Housekeeping(
+    ConnectionManager connections,
+    ChannelRegistry channels,
+    IHistoryStore history,
+    IOptions<TokenwireOptions> options,
+    IHostApplicationLifetime lifetime,
+    TimeProvider time,
+    ILogger<Housekeeping> logger) : BackgroundService
+{
+    // One shared, pre-encoded heartbeat frame for every connection.
+    private static readonly OutboundFrame Heartbeat = new(new ProtocolMessage(ProtocolAction.Heartbeat));
+
+    public override Task StartAsync(CancellationToken cancellationToken)
+    {
+        lifetime.ApplicationStopping.Register(DisconnectAll);
+        return base.StartAsync(cancellationToken);
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        var o = options.Value;
+        // Heartbeat well inside maxIdleInterval: ably-js drops a transport after maxIdleInterval + 10 s of silence.
+        var heartbeatAfter = (long)(o.MaxIdleInterval.TotalMilliseconds * 0.6);
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1), time);
+        var tick = 0L;
+        try
+        {
+            while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
+            {
+                tick++;
+                try
+                {
+                    foreach (var connection in connections.All)
+                    {
+                        if (connection.Transport is { } transport && transport.MillisecondsSinceLastSend >= heartbeatAfter) transport.Send(Heartbeat);
+                    }
+
+                    if (tick % 5 == 0)
+                    {
+                        channels.Sweep();
+                        connections.Sweep(time.GetUtcNow().ToUnixTimeMilliseconds());
+                    }
+
+                    if (tick % 60 == 0)
+                    {
+                        var deleted = await history.DeleteExpiredAsync(time.GetUtcNow().ToUnixTimeMilliseconds(), stoppingToken).ConfigureAwait(false);
+                        if (deleted > 0) logger.LogInformation("Deleted {Count} expired history messages", deleted);
+                    }
+                }
+                catch (Exception e) when (e is not OperationCanceledException)
+                {
+                    logger.LogError(e, "Housekeeping failed; retrying on the next tick");
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    private void DisconnectAll()
+    {
+        var count = 0;
+        foreach (var connection in connections.All)
+        {
+            if (connection.Transport is not { } transport) continue;
+            connection.FlushAcks();
+            // RTN15h3: a DISCONNECTED without a token error makes ably-js reconnect (and resume) right away.
+            transport.SendFinal(new ProtocolMessage(ProtocolAction.Disconnected)
+            {
+                Error = new ErrorInfo(ErrorCodes.Disconnected, 503, "Server shutting down; reconnect"),
+            });
+            count++;
+        }
+
+        logger.LogInformation("Shutting down: told {Count} connected clients to reconnect", count);
+    }
+}

@@ -1,0 +1,38 @@
+using System.Security.Cryptography;
+using Microsoft.Extensions.Logging;
+using Tokenwire.Server.Auth;
+
+namespace Tokenwire.Server.Hosting;
+
+/// <summary>Loads the root key from options, or generates a development key once and keeps it in the data folder.</summary>
+internal static class RootKeySetup
+{
+    public const string DevKeyFileName = "dev-root-key.txt";
+
+    public static KeyStore CreateKeyStore(TokenwireOptions options, ILogger logger)
+    {
+        var store = new KeyStore();
+        store.Add(ApiKey.Parse(ResolveRootKey(options, logger), Capability.All));
+        return store;
+    }
+
+    private static string ResolveRootKey(TokenwireOptions options, ILogger logger)
+    {
+        if (!string.IsNullOrWhiteSpace(options.RootKey)) return options.RootKey.Trim();
+        var path = Path.Combine(options.DataPath, DevKeyFileName);
+        if (File.Exists(path))
+        {
+            var saved = File.ReadAllText(path).Trim();
+            if (ApiKey.TryParse(saved, Capability.All, out _)) return saved;
+            logger.LogWarning("Ignoring malformed development key in {Path}", path);
+        }
+
+        const string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        var key = $"dev.{RandomNumberGenerator.GetString(alphabet, 6)}:{RandomNumberGenerator.GetString(alphabet, 32)}";
+        Directory.CreateDirectory(options.DataPath);
+        File.WriteAllText(path, key + Environment.NewLine);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+        logger.LogInformation("Generated a development root key, saved in {Path}", path);
+        return key;
+    }
+}

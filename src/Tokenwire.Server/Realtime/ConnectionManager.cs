@@ -1,0 +1,68 @@
+using System.Collections.Concurrent;
+using Tokenwire.Protocol;
+using Tokenwire.Server.Auth;
+using Tokenwire.Server.Channels;
+
+namespace Tokenwire.Server.Realtime;
+
+/// <summary>All realtime connections, live or awaiting resume, by connection id.</summary>
+internal sealed class ConnectionManager(ChannelRegistry channels, Microsoft.Extensions.Options.IOptions<TokenwireOptions> options)
+{
+    private readonly ConcurrentDictionary<string, RealtimeConnection> _connections = new(StringComparer.Ordinal);
+
+    public int Count => _connections.Count;
+
+    public IEnumerable<RealtimeConnection> All => _connections.Values;
+
+    public RealtimeConnection Create(AuthContext auth)
+    {
+        var connection = new RealtimeConnection(auth, channels, options.Value);
+        _connections[connection.Id] = connection;
+        return connection;
+    }
+
+    /// <summary>
+    /// Finds the connection a <c>resume</c>/<c>recover</c> key refers to (RTN15c, RTN16). On failure returns the error
+    /// the new connection's CONNECTED carries: 80018 for a key that is not one of ours, 80008 when its state expired.
+    /// </summary>
+    public RealtimeConnection? FindForResume(string key, AuthContext auth, long now, out ErrorInfo? error)
+    {
+        error = null;
+        var id = RealtimeConnection.IdFromKey(key);
+        if (id is null || !_connections.TryGetValue(id, out var connection) || !connection.Owns(key) || connection.IsClosed)
+        {
+            error = new ErrorInfo(ErrorCodes.InvalidConnectionKey, 400, "Unable to resume: invalid or unknown connection key");
+            return null;
+        }
+
+        var disconnectedAt = connection.DisconnectedAt;
+        if (disconnectedAt != 0 && now - disconnectedAt > (long)options.Value.ConnectionStateTtl.TotalMilliseconds)
+        {
+            Remove(connection);
+            error = new ErrorInfo(ErrorCodes.ConnectionRecoveryFailed, 400, "Unable to resume: connection state expired");
+            return null;
+        }
+
+        if (connection.Auth.AppId != auth.AppId || connection.Auth.ClientId != auth.ClientId)
+        {
+            error = new ErrorInfo(ErrorCodes.InvalidConnectionKey, 400, "Unable to resume: the credentials do not match the connection");
+            return null;
+        }
+
+        return connection;
+    }
+
+    public void Remove(RealtimeConnection connection) =>
+        _connections.TryRemove(new KeyValuePair<string, RealtimeConnection>(connection.Id, connection));
+
+    /// <summary>Discards connections whose transport dropped longer than <c>connectionStateTtl</c> ago.</summary>
+    public void Sweep(long now)
+    {
+        var ttl = (long)options.Value.ConnectionStateTtl.TotalMilliseconds;
+        foreach (var connection in _connections.Values)
+        {
+            var at = connection.DisconnectedAt;
+            if (connection.IsClosed || (at != 0 && now - at > ttl)) Remove(connection);
+        }
+    }
+}

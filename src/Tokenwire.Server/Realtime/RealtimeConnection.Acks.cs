@@ -1,0 +1,115 @@
+using Tokenwire.Protocol;
+
+namespace Tokenwire.Server.Realtime;
+
+/// <summary>
+/// ACK/NACK bookkeeping. Every ack-required frame gets one entry, in arrival order; entries are answered strictly in
+/// that order (ACKs are never reordered), and consecutive entries that have completed with the same outcome are
+/// rolled up into one ACK (or NACK) with <c>count</c>.
+/// </summary>
+internal sealed partial class RealtimeConnection
+{
+    private readonly Lock _ackLock = new();
+    private readonly Queue<PendingAck> _pendingAcks = new();
+    private Task? _awaitedHead;
+
+    private readonly record struct PendingAck(long MsgSerial, Task<string?[]> Outcome, Transport Transport);
+
+    /// <summary>Next expected msgSerial; lower ones are re-sends after a resume.</summary>
+    private bool IsDuplicate(long msgSerial, out Task<string?[]> outcome)
+    {
+        lock (_lock)
+        {
+            if (msgSerial < _nextMsgSerial)
+            {
+                outcome = _recentPublishes.TryGetValue(msgSerial, out var known)
+                    ? known
+                    : Task.FromResult<string?[]>([]);
+                return true;
+            }
+
+            outcome = null!;
+            return false;
+        }
+    }
+
+    private void RecordPublish(long msgSerial, Task<string?[]> outcome)
+    {
+        lock (_lock)
+        {
+            _nextMsgSerial = msgSerial + 1;
+            _recentPublishes[msgSerial] = outcome;
+            _recentPublishes.Remove(msgSerial - RecentPublishCapacity);
+        }
+    }
+
+    private void AddPendingAck(long msgSerial, Task<string?[]> outcome, Transport transport)
+    {
+        lock (_ackLock) _pendingAcks.Enqueue(new PendingAck(msgSerial, outcome, transport));
+    }
+
+    private void ResetAcksLocked()
+    {
+        // The client re-sends unacknowledged publishes on its next transport; they are answered from _recentPublishes.
+        lock (_ackLock)
+        {
+            _pendingAcks.Clear();
+            _awaitedHead = null;
+        }
+    }
+
+    /// <summary>Sends every ACK/NACK that is ready, in order, rolled up.</summary>
+    public void FlushAcks()
+    {
+        lock (_ackLock)
+        {
+            Batch batch = default;
+            while (_pendingAcks.TryPeek(out var head) && head.Outcome.IsCompleted)
+            {
+                _pendingAcks.Dequeue();
+                var error = ErrorOf(head.Outcome);
+                var serials = error is null ? head.Outcome.Result : null;
+                if (batch.Count > 0 && (batch.Transport != head.Transport || head.MsgSerial != batch.Start + batch.Count || !Equals(batch.Error, error)))
+                {
+                    Emit(batch);
+                    batch = default;
+                }
+
+                if (batch.Count == 0) batch = new Batch(head.MsgSerial, 0, error, error is null ? [] : null, head.Transport);
+                batch = batch with { Count = batch.Count + 1 };
+                batch.Results?.Add(new PublishResult(serials!));
+            }
+
+            if (batch.Count > 0) Emit(batch);
+
+            if (_pendingAcks.TryPeek(out var waiting) && !ReferenceEquals(_awaitedHead, waiting.Outcome))
+            {
+                _awaitedHead = waiting.Outcome;
+                waiting.Outcome.ContinueWith(static (_, state) => ((RealtimeConnection)state!).FlushAcks(), this,
+                    CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            }
+        }
+    }
+
+    private static ErrorInfo? ErrorOf(Task task)
+    {
+        if (task.IsCompletedSuccessfully) return null;
+        var e = task.Exception?.InnerException;
+        return e is AblyException ably ? ably.Error : new ErrorInfo(ErrorCodes.InternalChannelError, 500, "Unable to publish: " + (e?.Message ?? "cancelled"));
+    }
+
+    private static void Emit(Batch batch)
+    {
+        if (batch.Error is null)
+        {
+            batch.Transport.Send(new ProtocolMessage(ProtocolAction.Ack) { MsgSerial = batch.Start, Count = batch.Count, Res = batch.Results });
+        }
+        else
+        {
+            ServerMetrics.Nacks.Add(batch.Count, new KeyValuePair<string, object?>("code", batch.Error.Code));
+            batch.Transport.Send(new ProtocolMessage(ProtocolAction.Nack) { MsgSerial = batch.Start, Count = batch.Count, Error = batch.Error });
+        }
+    }
+
+    private readonly record struct Batch(long Start, int Count, ErrorInfo? Error, List<PublishResult>? Results, Transport Transport);
+}

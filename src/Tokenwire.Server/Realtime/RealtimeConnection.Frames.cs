@@ -1,0 +1,263 @@
+using Tokenwire.Protocol;
+using Tokenwire.Server.Channels;
+
+namespace Tokenwire.Server.Realtime;
+
+/// <summary>What the connection does with each frame its transport reads. Frames are handled one at a time, in order.</summary>
+internal sealed partial class RealtimeConnection
+{
+    /// <summary>Handles one decoded frame; returns false when the transport must end (CLOSE, DISCONNECT, fatal error).</summary>
+    public async ValueTask<bool> HandleAsync(Transport transport, ProtocolMessage frame)
+    {
+        switch (frame.Action)
+        {
+            case ProtocolAction.Heartbeat:
+                transport.Send(new ProtocolMessage(ProtocolAction.Heartbeat) { Id = frame.Id });
+                return true;
+            case ProtocolAction.Message:
+                await PublishAsync(transport, frame).ConfigureAwait(false);
+                return true;
+            case ProtocolAction.Attach:
+                await AttachAsync(transport, frame).ConfigureAwait(false);
+                return true;
+            case ProtocolAction.Detach:
+                Detach(transport, frame);
+                return true;
+            case ProtocolAction.Close:
+                FlushAcks();
+                MarkClosed();
+                transport.SendFinal(new ProtocolMessage(ProtocolAction.Closed));
+                return false;
+            case ProtocolAction.Disconnect:
+                FlushAcks();
+                transport.SendFinal(new ProtocolMessage(ProtocolAction.Disconnected));
+                return false;
+            case ProtocolAction.Presence:
+            case ProtocolAction.Object:
+            case ProtocolAction.Annotation:
+                // Ack-required actions Tokenwire does not implement: refuse exactly that msgSerial, keep the connection.
+                RefuseUnsupported(transport, frame);
+                return true;
+            case ProtocolAction.Auth:
+                return ReAuthenticate(transport, frame);
+            default:
+                ServerMetrics.ProtocolErrors.Add(1);
+                transport.SendFinal(new ProtocolMessage(ProtocolAction.Error)
+                {
+                    Error = new ErrorInfo(ErrorCodes.ProtocolError, 400, $"Unexpected action {(int)frame.Action} from a client"),
+                });
+                return false;
+        }
+    }
+
+    private async ValueTask PublishAsync(Transport transport, ProtocolMessage frame)
+    {
+        if (frame.MsgSerial is not { } msgSerial || msgSerial < 0)
+        {
+            // Without a msgSerial the publish cannot be acknowledged or refused: the client is broken.
+            throw new ProtocolException("MESSAGE without a valid msgSerial");
+        }
+
+        if (IsDuplicate(msgSerial, out var known))
+        {
+            AddPendingAck(msgSerial, known, transport);
+            return;
+        }
+
+        var outcome = await ValidateAndPublishAsync(frame, msgSerial).ConfigureAwait(false);
+        RecordPublish(msgSerial, outcome);
+        AddPendingAck(msgSerial, outcome, transport);
+    }
+
+    private async ValueTask<Task<string?[]>> ValidateAndPublishAsync(ProtocolMessage frame, long msgSerial)
+    {
+        try
+        {
+            var channel = frame.Channel;
+            if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
+            if (!Auth.Capability.Allows(channel!, "publish"))
+            {
+                throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Publishing to channel '{channel}' is not permitted by the capability");
+            }
+
+            var messages = frame.Messages ?? [];
+            foreach (var m in messages)
+            {
+                var size = m.ComputeSize();
+                if (size > Options.MaxMessageSize)
+                {
+                    throw new AblyException(ErrorCodes.MessageTooLarge, 400, $"Message size {size} bytes exceeds the maximum of {Options.MaxMessageSize} bytes");
+                }
+
+                CheckClientId(m);
+            }
+
+            if (messages.Count == 0) return Task.FromResult<string?[]>([]);
+            var publisher = new Publisher(Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture), Id, IdentifiedClientId);
+            var completion = await Channels.PublishAsync(Auth.AppId, channel!, messages, publisher).ConfigureAwait(false);
+            ServerMetrics.MessagesPublished.Add(messages.Count);
+            return completion;
+        }
+        catch (AblyException e)
+        {
+            return Task.FromException<string?[]>(e);
+        }
+    }
+
+    /// <summary>The identified clientId stamped on messages (null for anonymous and wildcard identities).</summary>
+    private string? IdentifiedClientId => Auth.ClientId is { } c && c != "*" ? c : null;
+
+    private void CheckClientId(Message m)
+    {
+        if (m.ClientId is null || Auth.ClientId is null || Auth.ClientId == "*") return;
+        if (!string.Equals(m.ClientId, Auth.ClientId, StringComparison.Ordinal))
+        {
+            throw new AblyException(ErrorCodes.InvalidClientId, 400, $"Message clientId '{m.ClientId}' does not match the connection's clientId '{Auth.ClientId}'");
+        }
+    }
+
+    private async ValueTask AttachAsync(Transport transport, ProtocolMessage frame)
+    {
+        var name = frame.Channel;
+        try
+        {
+            if (ChannelName.Validate(name) is { } nameError) throw new AblyException(nameError);
+            var modes = GrantModes(name!, frame);
+            var parameters = RecognisedParams(frame.Params, out var rewind, out var channelEcho);
+            // RTL15b / docs: rewind only applies to a fresh attach; a channelSerial means resume.
+            var request = new AttachRequest(modes, parameters, frame.ChannelSerial, frame.ChannelSerial is null ? rewind : null);
+            var attachment = new Attachment(transport, Id, transport.Echo && channelEcho, modes.HasFlag(ProtocolFlags.Subscribe));
+            lock (_lock)
+            {
+                if (!ReferenceEquals(_transport, transport)) return;
+                if (_attachments.Remove(name!, out var previous)) previous.Detach();
+                _attachments[name!] = attachment;
+            }
+
+            attachment.Channel = await Channels.AttachAsync(Auth.AppId, name!, attachment, request).ConfigureAwait(false);
+        }
+        catch (AblyException e)
+        {
+            lock (_lock)
+            {
+                if (name is not null && _attachments.Remove(name, out var failed)) failed.Detach();
+            }
+
+            // RTL14: an ERROR with a channel fails that channel only.
+            transport.Send(new ProtocolMessage(ProtocolAction.Error) { Channel = name, Error = e.Error });
+        }
+    }
+
+    private ProtocolFlags GrantModes(string channel, ProtocolMessage frame)
+    {
+        var allowed = ProtocolFlags.None;
+        var capability = Auth.Capability;
+        if (capability.Allows(channel, "subscribe")) allowed |= ProtocolFlags.Subscribe | ProtocolFlags.PresenceSubscribe;
+        if (capability.Allows(channel, "publish")) allowed |= ProtocolFlags.Publish;
+        if (capability.Allows(channel, "presence")) allowed |= ProtocolFlags.Presence;
+        if (capability.Allows(channel, "annotation-publish")) allowed |= ProtocolFlags.AnnotationPublish;
+        if (capability.Allows(channel, "annotation-subscribe")) allowed |= ProtocolFlags.AnnotationSubscribe;
+        if (capability.Allows(channel, "object-subscribe")) allowed |= ProtocolFlags.ObjectSubscribe;
+        if (capability.Allows(channel, "object-publish")) allowed |= ProtocolFlags.ObjectPublish;
+        if (allowed == ProtocolFlags.None)
+        {
+            throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Attaching to channel '{channel}' is not permitted by the capability");
+        }
+
+        var requested = frame.Flags & ProtocolFlags.AllModes;
+        if (frame.Params?.TryGetValue("modes", out var modeList) == true) requested = ParseModes(modeList);
+        if (requested == ProtocolFlags.None) requested = ProtocolFlags.DefaultModes;
+        var granted = requested & allowed;
+        if (granted == ProtocolFlags.None)
+        {
+            throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"None of the requested modes is permitted on channel '{channel}'");
+        }
+
+        return granted;
+    }
+
+    private static ProtocolFlags ParseModes(string list)
+    {
+        var flags = ProtocolFlags.None;
+        foreach (var mode in list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            flags |= mode.ToLowerInvariant() switch
+            {
+                "presence" => ProtocolFlags.Presence,
+                "publish" => ProtocolFlags.Publish,
+                "subscribe" => ProtocolFlags.Subscribe,
+                "presence_subscribe" => ProtocolFlags.PresenceSubscribe,
+                "annotation_publish" => ProtocolFlags.AnnotationPublish,
+                "annotation_subscribe" => ProtocolFlags.AnnotationSubscribe,
+                "object_subscribe" => ProtocolFlags.ObjectSubscribe,
+                "object_publish" => ProtocolFlags.ObjectPublish,
+                _ => throw new AblyException(ErrorCodes.BadRequest, 400, $"Unknown channel mode '{mode}'"),
+            };
+        }
+
+        return flags;
+    }
+
+    /// <summary>Keeps the params Tokenwire implements (echoed in ATTACHED, RTL4k1); unknown ones are dropped.</summary>
+    private static Dictionary<string, string>? RecognisedParams(Dictionary<string, string>? parameters, out RewindSpec? rewind, out bool echo)
+    {
+        rewind = null;
+        echo = true;
+        if (parameters is null || parameters.Count == 0) return null;
+        var kept = new Dictionary<string, string>(StringComparer.Ordinal);
+        if (parameters.TryGetValue("rewind", out var r))
+        {
+            parameters.TryGetValue("rewindLimit", out var limit);
+            rewind = RewindSpec.Parse(r, limit);
+            kept["rewind"] = r;
+            if (limit is not null) kept["rewindLimit"] = limit;
+        }
+
+        if (parameters.TryGetValue("echo", out var e))
+        {
+            echo = !string.Equals(e, "false", StringComparison.OrdinalIgnoreCase);
+            kept["echo"] = e;
+        }
+
+        if (parameters.TryGetValue("modes", out var modes)) kept["modes"] = modes;
+        return kept.Count > 0 ? kept : null;
+    }
+
+    private void Detach(Transport transport, ProtocolMessage frame)
+    {
+        lock (_lock)
+        {
+            if (frame.Channel is not null && _attachments.Remove(frame.Channel, out var attachment)) attachment.Detach();
+        }
+
+        transport.Send(new ProtocolMessage(ProtocolAction.Detached) { Channel = frame.Channel });
+    }
+
+    private void RefuseUnsupported(Transport transport, ProtocolMessage frame)
+    {
+        var feature = frame.Action switch
+        {
+            ProtocolAction.Presence => "Presence",
+            ProtocolAction.Object => "LiveObjects",
+            _ => "Annotations",
+        };
+        var error = new AblyException(ErrorCodes.BadRequest, 400, $"{feature} is not supported by this Tokenwire server");
+        if (frame.MsgSerial is { } msgSerial && !IsDuplicate(msgSerial, out _))
+        {
+            var outcome = Task.FromException<string?[]>(error);
+            RecordPublish(msgSerial, outcome);
+            AddPendingAck(msgSerial, outcome, transport);
+        }
+    }
+
+    private static bool ReAuthenticate(Transport transport, ProtocolMessage frame)
+    {
+        _ = frame;
+        // Token auth arrives with the auth work; until then an AUTH can only be refused.
+        transport.SendFinal(new ProtocolMessage(ProtocolAction.Error)
+        {
+            Error = new ErrorInfo(ErrorCodes.TokenError, 401, "In-band re-authentication requires token auth, which this server does not accept yet"),
+        });
+        return false;
+    }
+}

@@ -1,0 +1,156 @@
+using System.Security.Cryptography;
+using Tokenwire.Protocol;
+using Tokenwire.Server.Auth;
+using Tokenwire.Server.Channels;
+
+namespace Tokenwire.Server.Realtime;
+
+/// <summary>
+/// A realtime connection: the state that outlives transports so a client can resume (RTN15) — its id and key,
+/// identity, msgSerial high-water mark with recent publish outcomes (so re-sent publishes are acknowledged, never
+/// republished), and the current transport with its channel attachments.
+/// </summary>
+internal sealed partial class RealtimeConnection
+{
+    // Publish outcomes remembered for msgSerial deduplication after a resume (RTN19a2).
+    private const int RecentPublishCapacity = 4096;
+
+    private readonly Lock _lock = new();
+    private readonly Dictionary<long, Task<string?[]>> _recentPublishes = [];
+    private readonly Dictionary<string, Attachment> _attachments = new(StringComparer.Ordinal);
+    private long _nextMsgSerial;
+    private Transport? _transport;
+    private long _disconnectedAt;
+    private int _keyGeneration;
+
+    public RealtimeConnection(AuthContext auth, ChannelRegistry channels, TokenwireOptions options)
+    {
+        Id = RandomId(12);
+        Auth = auth;
+        Channels = channels;
+        Options = options;
+        Secret = RandomId(16);
+        Key = NewKey();
+    }
+
+    public string Id { get; }
+
+    /// <summary>The current connection key, <c>{id}!{secret}-{generation}</c>; rotated on every CONNECTED.</summary>
+    public string Key { get; private set; }
+
+    private string Secret { get; }
+
+    public AuthContext Auth { get; private set; }
+
+    public ChannelRegistry Channels { get; }
+
+    public TokenwireOptions Options { get; }
+
+    /// <summary>The live transport, or null while disconnected.</summary>
+    public Transport? Transport
+    {
+        get
+        {
+            lock (_lock) return _transport;
+        }
+    }
+
+    /// <summary>When the last transport dropped (ms epoch), 0 while connected.</summary>
+    public long DisconnectedAt
+    {
+        get
+        {
+            lock (_lock) return _disconnectedAt;
+        }
+    }
+
+    public bool IsClosed { get; private set; }
+
+    /// <summary>True when <paramref name="key"/> is a key this connection issued.</summary>
+    public bool Owns(string key) => key.StartsWith(Id + "!" + Secret + "-", StringComparison.Ordinal);
+
+    public static string? IdFromKey(string key)
+    {
+        var bang = key.IndexOf('!', StringComparison.Ordinal);
+        return bang > 0 ? key[..bang] : null;
+    }
+
+    private string NewKey() => $"{Id}!{Secret}-{Interlocked.Increment(ref _keyGeneration)}";
+
+    /// <summary>Binds a transport (first connect or resume), dropping any previous one.</summary>
+    public ConnectionDetails Bind(Transport transport, AuthContext auth)
+    {
+        Transport? previous;
+        lock (_lock)
+        {
+            previous = _transport;
+            _transport = transport;
+            _disconnectedAt = 0;
+            Auth = auth;
+            Key = NewKey();
+            DetachAllLocked();
+            ResetAcksLocked();
+        }
+
+        previous?.Abort();
+        return new ConnectionDetails
+        {
+            ConnectionKey = Key,
+            ClientId = auth.ClientId,
+            MaxMessageSize = Options.MaxMessageSize,
+            MaxFrameSize = Options.MaxFrameSize,
+            MaxInboundRate = 10_000,
+            MaxOutboundRate = 10_000,
+            ServerId = Options.ServerId,
+            ConnectionStateTtl = (long)Options.ConnectionStateTtl.TotalMilliseconds,
+            MaxIdleInterval = (long)Options.MaxIdleInterval.TotalMilliseconds,
+        };
+    }
+
+    /// <summary>The transport ended: detach its channels and keep the state for resume.</summary>
+    public void Unbind(Transport transport, long now)
+    {
+        lock (_lock)
+        {
+            if (!ReferenceEquals(_transport, transport)) return;
+            _transport = null;
+            _disconnectedAt = now;
+            DetachAllLocked();
+            ResetAcksLocked();
+        }
+    }
+
+    /// <summary>CLOSE: the state is discarded.</summary>
+    public void MarkClosed() => IsClosed = true;
+
+    private void DetachAllLocked()
+    {
+        foreach (var attachment in _attachments.Values) attachment.Detach();
+        _attachments.Clear();
+    }
+
+    private static string RandomId(int length)
+    {
+        const string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        return RandomNumberGenerator.GetString(alphabet, length);
+    }
+
+    /// <summary>A channel attachment on one transport; the channel queues frames to the transport through it.</summary>
+    internal sealed class Attachment(Transport transport, string connectionId, bool echo, bool receivesMessages) : IChannelSubscriber
+    {
+        /// <summary>Set once the channel accepted the attachment.</summary>
+        public Channel? Channel { get; set; }
+
+        public Transport Transport { get; } = transport;
+
+        public string ConnectionId { get; } = connectionId;
+
+        public bool Echo { get; } = echo;
+
+        public bool ReceivesMessages { get; } = receivesMessages;
+
+        public bool Enqueue(OutboundFrame frame) => Transport.Send(frame);
+
+        public void Detach() => Channel?.Detach(this);
+    }
+}

@@ -1,0 +1,121 @@
+using System.Net.WebSockets;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Tokenwire.Protocol;
+using Tokenwire.Server.Auth;
+
+namespace Tokenwire.Server.Realtime;
+
+/// <summary>
+/// The realtime WebSocket endpoint (any path; ably-js connects to <c>/</c>). Parses the connect query (RTN2),
+/// authenticates, creates or resumes the connection, sends CONNECTED, then reads frames until the transport ends.
+/// </summary>
+internal sealed class RealtimeEndpoint(
+    ConnectionManager connections,
+    Authenticator authenticator,
+    IOptions<TokenwireOptions> options,
+    TimeProvider time,
+    ILogger<RealtimeEndpoint> logger)
+{
+    private readonly TokenwireOptions _options = options.Value;
+
+    public async Task HandleAsync(HttpContext context)
+    {
+        var query = context.Request.Query;
+        var format = string.Equals(query["format"], "msgpack", StringComparison.OrdinalIgnoreCase) ? WireFormat.MsgPack : WireFormat.Json;
+        var echo = !string.Equals(query["echo"], "false", StringComparison.OrdinalIgnoreCase);
+        using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
+        var transport = new Transport(socket, format, echo, _options, logger);
+        var writer = transport.RunWriterAsync();
+        RealtimeConnection? connection = null;
+        try
+        {
+            AuthContext auth;
+            try
+            {
+                auth = authenticator.AuthenticateRealtime(query);
+            }
+            catch (AblyException e)
+            {
+                // RTN14a: a fatal ERROR (not an HTTP 401) so the client goes to FAILED instead of retrying forever.
+                logger.LogInformation("Realtime connection refused: {Error}", e.Error);
+                transport.SendFinal(new ProtocolMessage(ProtocolAction.Error) { Error = e.Error });
+                await writer.ConfigureAwait(false);
+                return;
+            }
+
+            ErrorInfo? resumeError = null;
+            var resumeKey = query["resume"].ToString() is { Length: > 0 } r ? r : query["recover"].ToString();
+            if (resumeKey.Length > 0)
+            {
+                connection = connections.FindForResume(resumeKey, auth, time.GetUtcNow().ToUnixTimeMilliseconds(), out resumeError);
+                (connection is null ? ServerMetrics.ResumesFailed : ServerMetrics.ResumesSucceeded).Add(1);
+            }
+
+            connection ??= connections.Create(auth);
+            var details = connection.Bind(transport, auth);
+            transport.Send(new ProtocolMessage(ProtocolAction.Connected)
+            {
+                ConnectionId = connection.Id,
+                ConnectionDetails = details,
+                Error = resumeError,
+            });
+            logger.LogDebug("Connection {ConnectionId} {How} ({Format})", connection.Id, resumeKey.Length > 0 && resumeError is null ? "resumed" : "connected", format);
+
+            await ReadLoopAsync(transport, connection).ConfigureAwait(false);
+        }
+        finally
+        {
+            if (connection is not null)
+            {
+                connection.FlushAcks();
+                connection.Unbind(transport, time.GetUtcNow().ToUnixTimeMilliseconds());
+                if (connection.IsClosed) connections.Remove(connection);
+            }
+
+            // Let the writer drain a final frame (CLOSED, ERROR) briefly, then tear down.
+            var done = await Task.WhenAny(writer, Task.Delay(TimeSpan.FromSeconds(3))).ConfigureAwait(false);
+            if (done != writer) transport.Abort();
+            await writer.ConfigureAwait(false);
+            transport.Dispose();
+        }
+    }
+
+    private async Task ReadLoopAsync(Transport transport, RealtimeConnection connection)
+    {
+        try
+        {
+            while (!transport.Queue.IsClosed)
+            {
+                var received = await transport.ReceiveAsync(_options.MaxFrameSize, connection.FlushAcks).ConfigureAwait(false);
+                if (received is not { } frame) return;
+                ProtocolMessage message;
+                try
+                {
+                    message = transport.Codec.Decode(frame.Buffer.AsSpan(0, frame.Length));
+                }
+                finally
+                {
+                    System.Buffers.ArrayPool<byte>.Shared.Return(frame.Buffer);
+                }
+
+                if (!await connection.HandleAsync(transport, message).ConfigureAwait(false)) return;
+            }
+        }
+        catch (AblyException e)
+        {
+            // Malformed or oversized frame: answer with an Ably error and end this connection only.
+            ServerMetrics.ProtocolErrors.Add(1);
+            logger.LogInformation("Connection {ConnectionId}: {Error}; closing it", connection.Id, e.Error);
+            connection.FlushAcks();
+            connection.MarkClosed();
+            transport.SendFinal(new ProtocolMessage(ProtocolAction.Error) { Error = e.Error });
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException
+                                   or Microsoft.AspNetCore.Connections.ConnectionAbortedException or IOException)
+        {
+            logger.LogDebug("Connection {ConnectionId}: transport ended ({Reason})", connection.Id, e.Message);
+        }
+    }
+}

@@ -1,0 +1,175 @@
+using System.Buffers;
+using System.Net.WebSockets;
+using Microsoft.Extensions.Logging;
+using Tokenwire.Protocol;
+using Tokenwire.Protocol.Codecs;
+using Tokenwire.Server.Channels;
+
+namespace Tokenwire.Server.Realtime;
+
+/// <summary>
+/// One WebSocket carrying a <see cref="RealtimeConnection"/>: a read loop (in the request) and a single writer loop
+/// draining the bounded <see cref="OutboundQueue"/>. A connection outlives its transports (resume).
+/// </summary>
+internal sealed class Transport : IDisposable
+{
+    private readonly WebSocket _socket;
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _aborted = new();
+    private long _lastSendTicks = Environment.TickCount64;
+
+    public Transport(WebSocket socket, WireFormat format, bool echo, TokenwireOptions options, ILogger logger)
+    {
+        _socket = socket;
+        _logger = logger;
+        Codec = ProtocolCodec.For(format);
+        Echo = echo;
+        Queue = new OutboundQueue(format, options.MaxOutboundQueueBytes, options.MaxOutboundQueueFrames);
+        Queue.Overflow += () =>
+        {
+            ServerMetrics.SlowConsumerDisconnects.Add(1);
+            _logger.LogWarning("Slow consumer: outbound queue bound reached ({Frames} frames, {Bytes} bytes); dropping the transport so the client resumes",
+                Queue.QueuedFrames, Queue.QueuedBytes);
+            Abort();
+        };
+    }
+
+    public ProtocolCodec Codec { get; }
+
+    public WireFormat Format => Codec.Format;
+
+    /// <summary>The <c>echo</c> query parameter (default true).</summary>
+    public bool Echo { get; }
+
+    public OutboundQueue Queue { get; }
+
+    public CancellationToken Aborted => _aborted.Token;
+
+    public long MillisecondsSinceLastSend => Environment.TickCount64 - Interlocked.Read(ref _lastSendTicks);
+
+    public bool Send(ProtocolMessage message) => Queue.Enqueue(new OutboundFrame(message));
+
+    public bool Send(OutboundFrame frame) => Queue.Enqueue(frame);
+
+    /// <summary>Sends a last frame and closes the transport after it.</summary>
+    public void SendFinal(ProtocolMessage message) => Queue.EnqueueFinal(new OutboundFrame(message) { CloseAfter = true });
+
+    /// <summary>Tears the socket down at once (slow consumer, replaced by a resume, shutdown timeout).</summary>
+    public void Abort()
+    {
+        Queue.Close();
+        try
+        {
+            _aborted.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+
+        _socket.Abort();
+    }
+
+    /// <summary>The single writer: drains the queue to the socket until the queue closes or the socket fails.</summary>
+    public async Task RunWriterAsync()
+    {
+        var type = Format == WireFormat.MsgPack ? WebSocketMessageType.Binary : WebSocketMessageType.Text;
+        try
+        {
+            while (await Queue.WaitToReadAsync(_aborted.Token).ConfigureAwait(false))
+            {
+                while (Queue.TryDequeue(out var frame, out var bytes))
+                {
+                    await _socket.SendAsync(bytes, type, endOfMessage: true, _aborted.Token).ConfigureAwait(false);
+                    Interlocked.Exchange(ref _lastSendTicks, Environment.TickCount64);
+                    if (frame.CloseAfter)
+                    {
+                        await CloseSocketAsync().ConfigureAwait(false);
+                        return;
+                    }
+                }
+            }
+        }
+        catch (OperationCanceledException)
+        {
+        }
+        catch (WebSocketException e)
+        {
+            _logger.LogDebug(e, "WebSocket send failed");
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+        finally
+        {
+            Queue.Close();
+        }
+    }
+
+    private async Task CloseSocketAsync()
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
+            await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, timeout.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException)
+        {
+        }
+        finally
+        {
+            // Unblock the read loop if the client never answers the close.
+            _ = Task.Delay(TimeSpan.FromSeconds(2)).ContinueWith(_ => Abort(), TaskScheduler.Default);
+        }
+    }
+
+    /// <summary>Reads one whole WebSocket message into a pooled buffer; null at end of stream.</summary>
+    /// <exception cref="AblyException">40009 when the frame exceeds <paramref name="maxFrameSize"/>.</exception>
+    public async ValueTask<(byte[] Buffer, int Length)?> ReceiveAsync(int maxFrameSize, Action beforeBlocking)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(4096);
+        var length = 0;
+        try
+        {
+            while (true)
+            {
+                if (length == buffer.Length)
+                {
+                    if (buffer.Length >= maxFrameSize)
+                    {
+                        throw new AblyException(ErrorCodes.MessageTooLarge, 400, $"Frame larger than the maximum of {maxFrameSize} bytes");
+                    }
+
+                    var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, maxFrameSize));
+                    buffer.AsSpan(0, length).CopyTo(bigger);
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    buffer = bigger;
+                }
+
+                var pending = _socket.ReceiveAsync(buffer.AsMemory(length, Math.Min(buffer.Length, maxFrameSize) - length), _aborted.Token);
+                // Flush rolled-up ACKs only when the next read would wait: pipelined publishes already in the socket
+                // buffer then share one ACK.
+                if (!pending.IsCompleted) beforeBlocking();
+                var result = await pending.ConfigureAwait(false);
+                if (result.MessageType == WebSocketMessageType.Close)
+                {
+                    ArrayPool<byte>.Shared.Return(buffer);
+                    return null;
+                }
+
+                length += result.Count;
+                if (result.EndOfMessage) return (buffer, length);
+                if (length >= maxFrameSize)
+                {
+                    throw new AblyException(ErrorCodes.MessageTooLarge, 400, $"Frame larger than the maximum of {maxFrameSize} bytes");
+                }
+            }
+        }
+        catch
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+            throw;
+        }
+    }
+
+    public void Dispose() => _aborted.Dispose();
+}

@@ -1,0 +1,186 @@
+using System.Globalization;
+using System.Security.Cryptography;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Tokenwire.Protocol;
+using Tokenwire.Server.Auth;
+using Tokenwire.Server.Channels;
+using Tokenwire.Server.Storage;
+
+namespace Tokenwire.Server.Rest;
+
+/// <summary>The REST API ably-js uses: time, channel publish and history, channel status.</summary>
+internal static class RestEndpoints
+{
+    public static void Map(IEndpointRouteBuilder routes)
+    {
+        routes.MapGet("/time", (HttpContext context) =>
+            RestResponses.WriteAsync(context, 200, new object[] { context.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow().ToUnixTimeMilliseconds() }, Protocol.Codecs.ProtocolCodec.Json));
+        routes.MapPost("/channels/{channel}/messages", (HttpContext context, string channel) => Guarded(context, () => PublishAsync(context, channel)));
+        routes.MapGet("/channels/{channel}/messages", (HttpContext context, string channel) => Guarded(context, () => HistoryAsync(context, channel)));
+        routes.MapGet("/channels/{channel}", (HttpContext context, string channel) => Guarded(context, () => StatusAsync(context, channel)));
+    }
+
+    /// <summary>Every REST failure becomes an Ably error body; nothing escapes as a bare 500.</summary>
+    public static async Task Guarded(HttpContext context, Func<Task> handler)
+    {
+        try
+        {
+            await handler().ConfigureAwait(false);
+        }
+        catch (AblyException e)
+        {
+            await RestResponses.WriteErrorAsync(context, e.Error).ConfigureAwait(false);
+        }
+        catch (Microsoft.AspNetCore.Http.BadHttpRequestException e)
+        {
+            await RestResponses.WriteErrorAsync(context, new ErrorInfo(ErrorCodes.BadRequest, 400, e.Message)).ConfigureAwait(false);
+        }
+    }
+
+    private static async Task PublishAsync(HttpContext context, string channel)
+    {
+        var services = context.RequestServices;
+        var options = services.GetRequiredService<IOptions<TokenwireOptions>>().Value;
+        var auth = services.GetRequiredService<Authenticator>().AuthenticateRest(context.Request);
+        if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
+        if (!auth.Capability.Allows(channel, "publish"))
+        {
+            throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Publishing to channel '{channel}' is not permitted by the capability");
+        }
+
+        var body = await RestResponses.ReadBodyAsync(context.Request, options.MaxFrameSize).ConfigureAwait(false);
+        var messages = RestResponses.RequestCodec(context.Request).DecodeMessages(body);
+        foreach (var m in messages)
+        {
+            var size = m.ComputeSize();
+            if (size > options.MaxMessageSize)
+            {
+                throw new AblyException(ErrorCodes.MessageTooLarge, 400, $"Message size {size} bytes exceeds the maximum of {options.MaxMessageSize} bytes");
+            }
+
+            if (m.ClientId is not null && auth.ClientId is not null && auth.ClientId != "*" && m.ClientId != auth.ClientId)
+            {
+                throw new AblyException(ErrorCodes.InvalidClientId, 400, $"Message clientId '{m.ClientId}' does not match the credentials' clientId");
+            }
+        }
+
+        var messageId = RandomNumberGenerator.GetString("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 12);
+        var clientId = auth.ClientId is { } c && c != "*" ? c : null;
+        var registry = services.GetRequiredService<ChannelRegistry>();
+        string?[] serials = [];
+        if (messages.Count > 0)
+        {
+            var completion = await registry.PublishAsync(auth.AppId, channel, messages, new Publisher(messageId, null, clientId)).ConfigureAwait(false);
+            serials = await completion.ConfigureAwait(false);
+            ServerMetrics.MessagesPublished.Add(messages.Count);
+        }
+
+        await RestResponses.WriteAsync(context, 201, new Dictionary<string, object?>
+        {
+            ["channel"] = channel,
+            ["messageId"] = messageId,
+            ["serials"] = serials,
+        }).ConfigureAwait(false);
+    }
+
+    private static async Task HistoryAsync(HttpContext context, string channel)
+    {
+        var services = context.RequestServices;
+        var auth = services.GetRequiredService<Authenticator>().AuthenticateRest(context.Request);
+        if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
+        if (!auth.Capability.Allows(channel, "history"))
+        {
+            throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"History of channel '{channel}' is not permitted by the capability");
+        }
+
+        var q = context.Request.Query;
+        var limit = ParseLong(q["limit"], "limit") ?? 100;
+        if (limit is < 1 or > 1000) throw Invalid("limit must be between 1 and 1000");
+        var direction = q["direction"].ToString();
+        if (direction.Length > 0 && direction != "backwards" && direction != "forwards") throw Invalid("direction must be backwards or forwards");
+        var untilSerial = q["from_serial"].ToString() is { Length: > 0 } f ? f : null;
+        var cursor = q["cursor"].ToString() is { Length: > 0 } cur ? cur : null;
+        if (untilSerial is not null && !ChannelSerial.IsValid(untilSerial)) throw Invalid("from_serial is not a channel serial issued by this server");
+        if (cursor is not null && !ChannelSerial.IsValid(cursor)) throw Invalid("invalid cursor");
+        var query = new HistoryQuery(direction == "forwards", (int)limit + 1, ParseLong(q["start"], "start"), ParseLong(q["end"], "end"), untilSerial, cursor);
+
+        var registry = services.GetRequiredService<ChannelRegistry>();
+        List<Message> page;
+        if (registry.RulesFor(channel).Persisted)
+        {
+            var stored = await services.GetRequiredService<IHistoryStore>().QueryAsync(auth.AppId, channel, query, context.RequestAborted).ConfigureAwait(false);
+            page = [.. stored.Select(s => Channel.DecodeFromStorage(s.Payload))];
+        }
+        else
+        {
+            page = registry.Find(auth.AppId, channel)?.QueryWindow(query) ?? [];
+        }
+
+        var hasNext = page.Count > limit;
+        if (hasNext) page.RemoveAt(page.Count - 1);
+
+        // Link headers (TG): relative ./messages?... URLs whose params ably-js re-sends on the same path.
+        var links = new List<string> { Link(q, null, "first"), Link(q, cursor, "current") };
+        if (hasNext) links.Add(Link(q, page[^1].Serial, "next"));
+        context.Response.Headers.Link = string.Join(", ", links);
+
+        var codec = RestResponses.ResponseCodec(context.Request);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        codec.EncodeMessages(page, buffer);
+        await RestResponses.WriteBytesAsync(context, 200, codec, buffer.WrittenMemory).ConfigureAwait(false);
+    }
+
+    private static Task StatusAsync(HttpContext context, string channel)
+    {
+        var services = context.RequestServices;
+        var auth = services.GetRequiredService<Authenticator>().AuthenticateRest(context.Request);
+        if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
+        if (!auth.Capability.AllowsAny(channel)) throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Channel '{channel}' is not permitted by the capability");
+        var live = services.GetRequiredService<ChannelRegistry>().Find(auth.AppId, channel);
+        var subscribers = live?.SubscriberCount ?? 0;
+        var metrics = new Dictionary<string, object?>
+        {
+            ["connections"] = subscribers,
+            ["publishers"] = subscribers,
+            ["subscribers"] = subscribers,
+            ["presenceConnections"] = 0,
+            ["presenceMembers"] = 0,
+            ["presenceSubscribers"] = 0,
+        };
+        return RestResponses.WriteAsync(context, 200, new Dictionary<string, object?>
+        {
+            ["channelId"] = channel,
+            ["name"] = channel,
+            ["status"] = new Dictionary<string, object?>
+            {
+                ["isActive"] = live is not null,
+                ["occupancy"] = new Dictionary<string, object?> { ["metrics"] = metrics },
+            },
+        });
+    }
+
+    private static string Link(IQueryCollection query, string? cursor, string rel)
+    {
+        var parts = new List<string>();
+        foreach (var (key, value) in query)
+        {
+            if (key is "cursor" or "key") continue;
+            parts.Add(Uri.EscapeDataString(key) + "=" + Uri.EscapeDataString(value.ToString()));
+        }
+
+        if (cursor is not null) parts.Add("cursor=" + Uri.EscapeDataString(cursor));
+        return $"<./messages?{string.Join('&', parts)}>; rel=\"{rel}\"";
+    }
+
+    private static long? ParseLong(Microsoft.Extensions.Primitives.StringValues value, string name)
+    {
+        if (value.Count == 0 || value.ToString().Length == 0) return null;
+        return long.TryParse(value.ToString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : throw Invalid($"{name} must be an integer");
+    }
+
+    private static AblyException Invalid(string message) => new(ErrorCodes.InvalidParameterValue, 400, message);
+}

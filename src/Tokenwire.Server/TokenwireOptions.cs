@@ -1,0 +1,82 @@
+namespace Tokenwire.Server;
+
+/// <summary>
+/// Server settings, bound from the <c>Tokenwire</c> configuration section (appsettings.json, environment variables
+/// <c>Tokenwire__Name</c>, command line). Every option is documented in docs/CONFIGURATION.md.
+/// </summary>
+public sealed class TokenwireOptions
+{
+    /// <summary>The configuration section name.</summary>
+    public const string SectionName = "Tokenwire";
+
+    /// <summary>Folder for embedded storage (history database, generated development key). Default: <c>./data</c>.</summary>
+    public string DataPath { get; set; } = "data";
+
+    /// <summary>
+    /// The root API key, <c>appId.keyId:secret</c>, with capability <c>{"*":["*"]}</c>. When empty a development key
+    /// is generated once and saved in <see cref="DataPath"/>. Default: empty.
+    /// </summary>
+    public string? RootKey { get; set; }
+
+    /// <summary>Server instance id reported in <c>connectionDetails.serverId</c>. Default: <c>tokenwire-</c> + machine name.</summary>
+    public string ServerId { get; set; } = "tokenwire-" + Environment.MachineName;
+
+    /// <summary>Largest accepted message (name + clientId + extras + data), in bytes. Default: 65536 (Ably's).</summary>
+    public int MaxMessageSize { get; set; } = 65536;
+
+    /// <summary>Largest accepted inbound WebSocket frame, in bytes. Default: 524288.</summary>
+    public int MaxFrameSize { get; set; } = 512 * 1024;
+
+    /// <summary>How long each channel keeps recent messages in memory for rewind and resume. Default: 2 minutes.</summary>
+    public TimeSpan HotWindow { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Maximum messages kept in one channel's hot window. Default: 100,000.</summary>
+    public int HotWindowMaxMessages { get; set; } = 100_000;
+
+    /// <summary>How long a dropped connection's state is kept for resume (<c>connectionStateTtl</c>). Default: 2 minutes.</summary>
+    public TimeSpan ConnectionStateTtl { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Longest silence from the server before it sends a heartbeat (<c>maxIdleInterval</c>). Default: 15 seconds.</summary>
+    public TimeSpan MaxIdleInterval { get; set; } = TimeSpan.FromSeconds(15);
+
+    /// <summary>How long client-supplied message ids are remembered for idempotent publishing. Default: 2 minutes.</summary>
+    public TimeSpan IdempotencyWindow { get; set; } = TimeSpan.FromMinutes(2);
+
+    /// <summary>Most bytes queued for one connection before it is disconnected as a slow consumer. Default: 8 MiB.</summary>
+    public long MaxOutboundQueueBytes { get; set; } = 8 * 1024 * 1024;
+
+    /// <summary>Most frames queued for one connection before it is disconnected as a slow consumer. Default: 20,000.</summary>
+    public int MaxOutboundQueueFrames { get; set; } = 20_000;
+
+    /// <summary>Messages a rewind may replay at most. Default: 100 (Ably's limit).</summary>
+    public int MaxRewindMessages { get; set; } = 100;
+
+    /// <summary>
+    /// Channel rules by namespace (the part of the channel name before the first <c>:</c>).
+    /// Default: the <c>persisted</c> namespace keeps history for 24 hours.
+    /// </summary>
+    public List<NamespaceOptions> Namespaces { get; set; } = [];
+
+    /// <summary>
+    /// Accept Basic (key) authentication over plain <c>ws://</c>/<c>http://</c>. ably-js sends keys in plain text when
+    /// <c>tls:false</c>; Ably's own service refuses that with 40103. Default: true.
+    /// </summary>
+    public bool AllowBasicAuthOverPlaintext { get; set; } = true;
+
+    /// <summary>The namespace rules in force: the configured ones, or the default <c>persisted</c> rule.</summary>
+    internal IReadOnlyList<NamespaceOptions> EffectiveNamespaces =>
+        Namespaces.Count > 0 ? Namespaces : [new NamespaceOptions { Id = "persisted", Persisted = true }];
+}
+
+/// <summary>Rules for channels whose name starts with <c>{Id}:</c>.</summary>
+public sealed class NamespaceOptions
+{
+    /// <summary>The namespace, e.g. <c>persisted</c> for channels <c>persisted:*</c>.</summary>
+    public string Id { get; set; } = string.Empty;
+
+    /// <summary>Store messages in the history store. Default: false.</summary>
+    public bool Persisted { get; set; }
+
+    /// <summary>How long persisted messages are kept. Default: 24 hours.</summary>
+    public TimeSpan Retention { get; set; } = TimeSpan.FromHours(24);
+}

@@ -1,0 +1,78 @@
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Tokenwire.Protocol;
+using Tokenwire.Server.Auth;
+using Tokenwire.Server.Channels;
+using Tokenwire.Server.Hosting;
+using Tokenwire.Server.Realtime;
+using Tokenwire.Server.Rest;
+using Tokenwire.Server.Storage;
+
+namespace Tokenwire.Server;
+
+/// <summary>Hosting entry points: <c>services.AddTokenwireServer(configuration)</c> and <c>app.MapTokenwire()</c>.</summary>
+public static class TokenwireServerExtensions
+{
+    /// <summary>Registers the Tokenwire server, bound to the <c>Tokenwire</c> configuration section.</summary>
+    public static IServiceCollection AddTokenwireServer(this IServiceCollection services, IConfiguration configuration, Action<TokenwireOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        var optionsBuilder = services.AddOptions<TokenwireOptions>().Bind(configuration.GetSection(TokenwireOptions.SectionName));
+        if (configure is not null) optionsBuilder.Configure(configure);
+        optionsBuilder.Validate(o => o.MaxMessageSize > 0 && o.MaxFrameSize >= o.MaxMessageSize, "MaxFrameSize must be at least MaxMessageSize, and both positive")
+            .Validate(o => o.HotWindow > TimeSpan.Zero && o.ConnectionStateTtl > TimeSpan.Zero && o.MaxIdleInterval >= TimeSpan.FromSeconds(1), "Time windows must be positive")
+            .Validate(o => o.MaxOutboundQueueBytes > 0 && o.MaxOutboundQueueFrames > 0, "Outbound queue bounds must be positive")
+            .ValidateOnStart();
+
+        services.AddSingleton(TimeProvider.System);
+        services.AddSingleton(sp => RootKeySetup.CreateKeyStore(sp.GetRequiredService<IOptions<TokenwireOptions>>().Value, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Tokenwire.Auth")));
+        services.AddSingleton<Authenticator>();
+        services.AddSingleton<IHistoryStore>(sp => new SqliteHistoryStore(
+            Path.Combine(sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.DataPath, "history.db"),
+            sp.GetRequiredService<ILogger<SqliteHistoryStore>>()));
+        services.AddSingleton<ChannelServices>();
+        services.AddSingleton<ChannelRegistry>();
+        services.AddSingleton<ConnectionManager>();
+        services.AddSingleton<RealtimeEndpoint>();
+        services.AddHostedService<Housekeeping>();
+        return services;
+    }
+
+    /// <summary>
+    /// Maps the realtime WebSocket endpoint (WebSocket upgrades on any path; ably-js uses <c>/</c>) and the REST API.
+    /// Non-WebSocket requests that match no route fall through to the app's own endpoints (static files, demo).
+    /// </summary>
+    public static WebApplication MapTokenwire(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        app.UseWebSockets();
+        app.Use(async (context, next) =>
+        {
+            if (context.WebSockets.IsWebSocketRequest)
+            {
+                await context.RequestServices.GetRequiredService<RealtimeEndpoint>().HandleAsync(context).ConfigureAwait(false);
+                return;
+            }
+
+            await next(context).ConfigureAwait(false);
+        });
+        RestEndpoints.Map(app);
+        return app;
+    }
+
+    /// <summary>The root key in force (configured or generated), for printing at start-up.</summary>
+    public static string? GetRootKeyName(this IServiceProvider services) =>
+        services.GetRequiredService<KeyStore>().RootKey?.KeyName;
+
+    /// <summary>The full root key, for printing at start-up on the operator's own terminal.</summary>
+    public static string? GetRootKey(this IServiceProvider services) =>
+        services.GetRequiredService<KeyStore>().RootKey is { } k ? $"{k.KeyName}:{k.Secret}" : null;
+
+    /// <summary>Writes an Ably 404 error for unmatched requests.</summary>
+    public static Task WriteNotFoundAsync(HttpContext context) =>
+        RestResponses.WriteErrorAsync(context, new ErrorInfo(ErrorCodes.NotFound, 404, $"No such resource: {context.Request.Method} {context.Request.Path}"));
+}

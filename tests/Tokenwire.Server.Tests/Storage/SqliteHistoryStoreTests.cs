@@ -1,0 +1,369 @@
+using System.Collections.Concurrent;
+using System.Text;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging.Abstractions;
+using Tokenwire.Server.Storage;
+
+namespace Tokenwire.Server.Tests.Storage;
+
+public sealed class SqliteHistoryStoreTests : IDisposable
+{
+    private const string App = "app1";
+    private static readonly long FarFuture = DateTimeOffset.UtcNow.AddDays(1).ToUnixTimeMilliseconds();
+
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), "tokenwire-sqlite-" + Guid.NewGuid().ToString("N"));
+
+    // A subdirectory that does not exist yet: the store must create it.
+    private string DbPath => Path.Combine(_directory, "data", "history.db");
+
+    public void Dispose()
+    {
+        SqliteConnection.ClearAllPools();
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+
+    private SqliteHistoryStore Open(TimeProvider? clock = null) =>
+        new(DbPath, NullLogger<SqliteHistoryStore>.Instance, clock);
+
+    private static string Serial(int i) => i.ToString("D8");
+
+    private static StoredMessage Msg(int i, long? ts = null) =>
+        new(Serial(i), ts ?? 1_000 + i, Encoding.UTF8.GetBytes("payload-" + i));
+
+    private static List<int> Ids(IEnumerable<StoredMessage> messages) =>
+        messages.Select(m => int.Parse(m.Serial)).ToList();
+
+    private static async Task<List<StoredMessage>> ReadAllPages(IHistoryStore store, string app, string channel, bool forwards, int limit, string? until = null)
+    {
+        var all = new List<StoredMessage>();
+        string? cursor = null;
+        while (true)
+        {
+            var page = await store.QueryAsync(app, channel, new HistoryQuery(forwards, limit, UntilSerial: until, AfterSerial: cursor));
+            Assert.True(page.Count <= limit);
+            all.AddRange(page);
+            if (page.Count < limit)
+            {
+                return all;
+            }
+            cursor = page[^1].Serial;
+        }
+    }
+
+    [Fact]
+    public async Task Append_and_query_page_forwards_and_backwards_to_the_end()
+    {
+        await using var store = Open();
+        // 57 messages in appends of varying sizes (1..7).
+        var next = 0;
+        for (var size = 1; next < 57; size = size % 7 + 1)
+        {
+            var batch = Enumerable.Range(next, Math.Min(size, 57 - next)).Select(i => Msg(i)).ToList();
+            await store.AppendAsync(App, "ch", batch, FarFuture);
+            next += batch.Count;
+        }
+
+        var forwards = await ReadAllPages(store, App, "ch", forwards: true, limit: 10);
+        Assert.Equal(Enumerable.Range(0, 57), Ids(forwards));
+        Assert.All(forwards, m => Assert.Equal("payload-" + int.Parse(m.Serial), Encoding.UTF8.GetString(m.Payload)));
+        Assert.All(forwards, m => Assert.Equal(1_000 + int.Parse(m.Serial), m.Timestamp));
+
+        var backwards = await ReadAllPages(store, App, "ch", forwards: false, limit: 10);
+        Assert.Equal(Enumerable.Range(0, 57).Reverse(), Ids(backwards));
+
+        // A limit that divides the count exactly ends with an empty page.
+        Assert.Equal(Enumerable.Range(0, 57), Ids(await ReadAllPages(store, App, "ch", forwards: true, limit: 19)));
+        Assert.Single(await store.QueryAsync(App, "ch", new HistoryQuery(false, 1)), m => m.Serial == Serial(56));
+
+        Assert.Equal(Serial(56), await store.GetLastSerialAsync(App, "ch"));
+        Assert.Null(await store.GetLastSerialAsync(App, "other"));
+        Assert.Empty(await store.QueryAsync(App, "other", new HistoryQuery(true, 100)));
+    }
+
+    [Fact]
+    public async Task Start_end_and_until_serial_filters()
+    {
+        await using var store = Open();
+        await store.AppendAsync(App, "ch", Enumerable.Range(0, 30).Select(i => Msg(i, ts: 5_000 + i * 10)).ToList(), FarFuture);
+
+        // Start and End are inclusive, on the timestamp.
+        var window = await store.QueryAsync(App, "ch", new HistoryQuery(true, 100, Start: 5_050, End: 5_120));
+        Assert.Equal(Enumerable.Range(5, 8), Ids(window));
+        window = await store.QueryAsync(App, "ch", new HistoryQuery(false, 100, Start: 5_050, End: 5_120));
+        Assert.Equal(Enumerable.Range(5, 8).Reverse(), Ids(window));
+        Assert.Equal(Enumerable.Range(25, 5), Ids(await store.QueryAsync(App, "ch", new HistoryQuery(true, 100, Start: 5_250))));
+        Assert.Equal(Enumerable.Range(0, 3), Ids(await store.QueryAsync(App, "ch", new HistoryQuery(true, 100, End: 5_020))));
+
+        // UntilSerial is inclusive, and combines with the cursor in both directions.
+        Assert.Equal(Enumerable.Range(0, 13), Ids(await ReadAllPages(store, App, "ch", forwards: true, limit: 4, until: Serial(12))));
+        Assert.Equal(Enumerable.Range(0, 13).Reverse(), Ids(await ReadAllPages(store, App, "ch", forwards: false, limit: 4, until: Serial(12))));
+        Assert.Equal([12, 11, 10], Ids(await store.QueryAsync(App, "ch", new HistoryQuery(false, 3, UntilSerial: Serial(12)))));
+
+        // All filters at once.
+        var combined = await store.QueryAsync(App, "ch", new HistoryQuery(false, 2, Start: 5_030, End: 5_200, UntilSerial: Serial(15), AfterSerial: Serial(14)));
+        Assert.Equal([13, 12], Ids(combined));
+    }
+
+    [Fact]
+    public async Task Expired_rows_are_hidden_then_deleted_while_last_serial_survives()
+    {
+        var clock = new ManualClock(DateTimeOffset.FromUnixTimeMilliseconds(1_000_000));
+        await using var store = Open(clock);
+
+        // 5,000 rows expiring at 1_500_000 (more than one delete chunk), then 10 rows living longer.
+        const int expiring = 5_000;
+        for (var i = 0; i < expiring; i += 500)
+        {
+            await store.AppendAsync(App, "ch", Enumerable.Range(i, 500).Select(j => Msg(j)).ToList(), expiresAt: 1_500_000);
+        }
+        await store.AppendAsync(App, "ch", Enumerable.Range(expiring, 10).Select(j => Msg(j)).ToList(), expiresAt: 3_000_000);
+        // A channel whose every message, including its last, expires.
+        await store.AppendAsync(App, "gone", [Msg(1), Msg(2)], expiresAt: 1_500_000);
+
+        Assert.Equal(100, (await store.QueryAsync(App, "ch", new HistoryQuery(true, 100))).Count);
+
+        // Expiry is exclusive: a row expiring exactly now is still visible.
+        clock.Now = DateTimeOffset.FromUnixTimeMilliseconds(1_500_000);
+        Assert.Equal(Serial(0), (await store.QueryAsync(App, "ch", new HistoryQuery(true, 1)))[0].Serial);
+
+        clock.Now = DateTimeOffset.FromUnixTimeMilliseconds(2_000_000);
+        Assert.Equal(Enumerable.Range(expiring, 10), Ids(await store.QueryAsync(App, "ch", new HistoryQuery(true, 100))));
+        Assert.Equal(Enumerable.Range(expiring, 10).Reverse(), Ids(await store.QueryAsync(App, "ch", new HistoryQuery(false, 100))));
+        Assert.Empty(await store.QueryAsync(App, "gone", new HistoryQuery(false, 100)));
+
+        Assert.Equal(0, await store.DeleteExpiredAsync(1_500_000)); // nothing expires before 1_500_000
+        Assert.Equal(expiring + 2, await store.DeleteExpiredAsync(2_000_000));
+        Assert.Equal(0, await store.DeleteExpiredAsync(2_000_000));
+
+        Assert.Equal(Serial(2), await store.GetLastSerialAsync(App, "gone"));
+        Assert.Equal(Serial(expiring + 9), await store.GetLastSerialAsync(App, "ch"));
+
+        // With the clock turned back, only the rows that were never deleted come back.
+        clock.Now = DateTimeOffset.FromUnixTimeMilliseconds(1_000_000);
+        Assert.Equal(Enumerable.Range(expiring, 10), Ids(await ReadAllPages(store, App, "ch", forwards: true, limit: 3)));
+        Assert.Empty(await store.QueryAsync(App, "gone", new HistoryQuery(true, 100)));
+    }
+
+    [Fact]
+    public async Task Last_serial_is_the_highest_not_the_latest_appended()
+    {
+        await using var store = Open();
+        await store.AppendAsync(App, "ch", [Msg(5), Msg(7)], FarFuture);
+        await store.AppendAsync(App, "ch", [Msg(6)], FarFuture);
+        Assert.Equal(Serial(7), await store.GetLastSerialAsync(App, "ch"));
+    }
+
+    [Fact]
+    public async Task Data_survives_dispose_and_reopen_including_appends_queued_before_dispose()
+    {
+        var store = Open();
+        await store.AppendAsync(App, "ch", [Msg(0)], FarFuture);
+        // Queued, not awaited: DisposeAsync must commit them before closing.
+        var pending = Enumerable.Range(1, 300).Select(i => store.AppendAsync(App, "ch", [Msg(i)], FarFuture)).ToList();
+        await store.DisposeAsync();
+        await Task.WhenAll(pending); // all committed, none faulted
+        await store.DisposeAsync(); // idempotent
+
+        await using var reopened = Open();
+        Assert.Equal(Enumerable.Range(0, 301), Ids(await ReadAllPages(reopened, App, "ch", forwards: true, limit: 1000)));
+        Assert.Equal(Serial(300), await reopened.GetLastSerialAsync(App, "ch"));
+        await reopened.AppendAsync(App, "ch", [Msg(301)], FarFuture);
+        Assert.Equal(Serial(301), await reopened.GetLastSerialAsync(App, "ch"));
+    }
+
+    [Fact]
+    public async Task Concurrent_appenders_to_own_and_shared_channels_all_stored_in_caller_order()
+    {
+        const int appenders = 50, perAppender = 200;
+        await using var store = Open();
+        var sharedSerial = 0;
+        var sharedSent = new ConcurrentDictionary<string, (int Appender, int Index)>();
+
+        var workers = Enumerable.Range(0, appenders).Select(a => Task.Run(async () =>
+        {
+            var own = new List<Task>();
+            for (var j = 0; j < perAppender; j++)
+            {
+                // Own channel: half the appenders await each append, half pipeline them all and await at the end.
+                var ownAppend = store.AppendAsync(App, $"own-{a}", [new StoredMessage(Serial(j), j, BitConverter.GetBytes(j))], FarFuture);
+                if (a % 2 == 0)
+                {
+                    await ownAppend;
+                }
+                else
+                {
+                    own.Add(ownAppend);
+                }
+
+                // Shared channel: serials handed out in call order, as a channel's publisher would.
+                if (j % 4 == a % 4)
+                {
+                    var serial = Serial(Interlocked.Increment(ref sharedSerial));
+                    sharedSent[serial] = (a, j);
+                    await store.AppendAsync(App, "shared", [new StoredMessage(serial, j, Encoding.UTF8.GetBytes($"{a}:{j}"))], FarFuture);
+                }
+            }
+            await Task.WhenAll(own);
+        })).ToList();
+        await Task.WhenAll(workers);
+
+        for (var a = 0; a < appenders; a++)
+        {
+            var stored = await store.QueryAsync(App, $"own-{a}", new HistoryQuery(true, 1000));
+            Assert.Equal(Enumerable.Range(0, perAppender), stored.Select(m => BitConverter.ToInt32(m.Payload)));
+            Assert.Equal(Serial(perAppender - 1), await store.GetLastSerialAsync(App, $"own-{a}"));
+        }
+
+        var shared = await ReadAllPages(store, App, "shared", forwards: true, limit: 1000);
+        Assert.Equal(sharedSerial, shared.Count);
+        Assert.Equal(Enumerable.Range(1, sharedSerial), Ids(shared));
+        var lastIndexByAppender = new Dictionary<int, int>();
+        foreach (var message in shared)
+        {
+            var parts = Encoding.UTF8.GetString(message.Payload).Split(':');
+            var (a, j) = (int.Parse(parts[0]), int.Parse(parts[1]));
+            Assert.Equal(sharedSent[message.Serial], (a, j));
+            Assert.True(!lastIndexByAppender.TryGetValue(a, out var previous) || previous < j, $"appender {a}: {j} after {previous}");
+            lastIndexByAppender[a] = j;
+        }
+        Assert.Equal(appenders, lastIndexByAppender.Count);
+    }
+
+    [Fact]
+    public async Task Failed_commit_faults_the_append_and_the_store_recovers()
+    {
+        await using var store = new SqliteHistoryStore(DbPath, NullLogger<SqliteHistoryStore>.Instance, null, TimeSpan.FromMilliseconds(300), 16);
+        await store.AppendAsync(App, "ch", [Msg(0)], FarFuture);
+
+        // Another connection holds the write lock past the busy timeout: the commit cannot happen.
+        using (var blocker = new SqliteConnection($"Data Source={DbPath};Pooling=False"))
+        {
+            blocker.Open();
+            using (var begin = blocker.CreateCommand())
+            {
+                begin.CommandText = "BEGIN IMMEDIATE";
+                begin.ExecuteNonQuery();
+            }
+
+            var failing = Enumerable.Range(1, 5).Select(i => store.AppendAsync(App, "ch", [Msg(i)], FarFuture)).ToList();
+            foreach (var task in failing)
+            {
+                var ex = await Assert.ThrowsAsync<SqliteException>(() => task);
+                Assert.Equal(5, ex.SqliteErrorCode); // SQLITE_BUSY
+            }
+
+            // Readers are not blocked by a writer in WAL mode; nothing of the failed batch is visible.
+            Assert.Equal([0], Ids(await store.QueryAsync(App, "ch", new HistoryQuery(true, 100))));
+        }
+
+        await store.AppendAsync(App, "ch", [Msg(6)], FarFuture);
+        Assert.Equal([0, 6], Ids(await store.QueryAsync(App, "ch", new HistoryQuery(true, 100))));
+        Assert.Equal(Serial(6), await store.GetLastSerialAsync(App, "ch"));
+    }
+
+    [Fact]
+    public async Task Duplicate_serial_faults_only_that_append()
+    {
+        await using var store = Open();
+        await store.AppendAsync(App, "ch", [Msg(1)], FarFuture);
+
+        // Queued together, so most likely committed in one batch with the duplicate.
+        var before = store.AppendAsync(App, "ch", [Msg(0)], FarFuture);
+        var duplicate = store.AppendAsync(App, "ch", [Msg(2), Msg(1)], FarFuture);
+        var after = store.AppendAsync(App, "ch", [Msg(3)], FarFuture);
+
+        var ex = await Assert.ThrowsAsync<SqliteException>(() => duplicate);
+        Assert.Equal(19, ex.SqliteErrorCode); // SQLITE_CONSTRAINT
+        await before;
+        await after;
+
+        // The duplicate append is rolled back as a whole: its message 2 is not stored either.
+        Assert.Equal([0, 1, 3], Ids(await store.QueryAsync(App, "ch", new HistoryQuery(true, 100))));
+        Assert.Equal(Serial(3), await store.GetLastSerialAsync(App, "ch"));
+    }
+
+    [Fact]
+    public async Task Appending_to_a_disposed_store_faults()
+    {
+        var store = Open();
+        await store.DisposeAsync();
+        var task = store.AppendAsync(App, "ch", [Msg(0)], FarFuture);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => task);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => store.QueryAsync(App, "ch", new HistoryQuery(true, 10)));
+    }
+
+    [Fact]
+    public async Task A_cancelled_append_is_not_stored_and_a_completed_one_is()
+    {
+        await using var store = new SqliteHistoryStore(DbPath, NullLogger<SqliteHistoryStore>.Instance, null, TimeSpan.FromSeconds(5), 16);
+        await store.AppendAsync(App, "ch", [Msg(0)], FarFuture);
+
+        Task first, second;
+        using (var blocker = new SqliteConnection($"Data Source={DbPath};Pooling=False"))
+        {
+            blocker.Open();
+            using var begin = blocker.CreateCommand();
+            begin.CommandText = "BEGIN IMMEDIATE";
+            begin.ExecuteNonQuery();
+
+            first = store.AppendAsync(App, "ch", [Msg(1)], FarFuture); // the writer takes it and waits for the lock
+            await Task.Delay(200);
+            using var cts = new CancellationTokenSource();
+            second = store.AppendAsync(App, "ch", [Msg(2)], FarFuture, cts.Token); // queued behind it
+            cts.Cancel();
+            await Task.WhenAny(second, Task.Delay(2_000));
+            Assert.True(second.IsCompleted, "cancellation is prompt while the append is still queued");
+        } // lock released: the first append commits
+
+        await first;
+        var stored = Ids(await store.QueryAsync(App, "ch", new HistoryQuery(true, 100)));
+        // Canceled ⇔ not stored (the writer may, rarely, have taken both before the cancel).
+        Assert.Equal(second.IsCanceled ? [0, 1] : [0, 1, 2], stored);
+        Assert.True(second.IsCanceled || second.IsCompletedSuccessfully);
+    }
+
+    [Fact]
+    public async Task Apps_with_the_same_channel_name_are_isolated()
+    {
+        await using var store = Open();
+        await store.AppendAsync("appA", "news", [Msg(1), Msg(2)], FarFuture);
+        await store.AppendAsync("appB", "news", [Msg(3)], FarFuture);
+
+        Assert.Equal([1, 2], Ids(await store.QueryAsync("appA", "news", new HistoryQuery(true, 100))));
+        Assert.Equal([3], Ids(await store.QueryAsync("appB", "news", new HistoryQuery(false, 100))));
+        Assert.Equal(Serial(2), await store.GetLastSerialAsync("appA", "news"));
+        Assert.Equal(Serial(3), await store.GetLastSerialAsync("appB", "news"));
+        Assert.Null(await store.GetLastSerialAsync("appC", "news"));
+
+        // Deleting one app's expired rows leaves the other's alone.
+        await store.AppendAsync("appA", "old", [Msg(9)], expiresAt: 1);
+        await store.AppendAsync("appB", "old", [Msg(9)], FarFuture);
+        Assert.Equal(1, await store.DeleteExpiredAsync(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+        Assert.Equal([9], Ids(await store.QueryAsync("appB", "old", new HistoryQuery(true, 100))));
+    }
+
+    [Fact]
+    public async Task Invalid_arguments_fault()
+    {
+        await using var store = Open();
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.QueryAsync(App, "ch", new HistoryQuery(true, 0)));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.QueryAsync(App, "ch", new HistoryQuery(true, 1001)));
+        await Assert.ThrowsAsync<ArgumentException>(() => store.AppendAsync(App, "ch", [new StoredMessage("", 1, [])], FarFuture));
+        await store.AppendAsync(App, "ch", [], FarFuture); // nothing to store
+        await store.AppendAsync(App, "ch", [new StoredMessage("a", 1, [])], FarFuture); // an empty payload round-trips
+        Assert.Empty(Assert.Single(await store.QueryAsync(App, "ch", new HistoryQuery(true, 10))).Payload);
+    }
+
+    private sealed class ManualClock(DateTimeOffset now) : TimeProvider
+    {
+        public DateTimeOffset Now { get; set; } = now;
+
+        public override DateTimeOffset GetUtcNow() => Now;
+    }
+}
