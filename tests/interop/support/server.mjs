@@ -54,7 +54,8 @@ process.once('exit', () => {
  * @param {{ extraArgs?: string[], key?: string, dll?: string, env?: Record<string,string> }} [opts]
  */
 export async function startServer(opts = {}) {
-  const dll = opts.dll ?? process.env.TOKENWIRE_DLL ?? DEFAULT_DLL;
+  // Relative paths are taken from the caller's working directory (the server runs in the repo root).
+  const dll = resolve(opts.dll ?? process.env.TOKENWIRE_DLL ?? DEFAULT_DLL);
   if (!existsSync(dll)) {
     throw new Error(
       `Tokenwire server dll not found at ${dll}. Build it first (dotnet build Tokenwire.slnx -c Release) or set TOKENWIRE_DLL.`,
