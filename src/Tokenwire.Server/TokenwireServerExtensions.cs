@@ -28,6 +28,8 @@ public static class TokenwireServerExtensions
             .Validate(o => o.MaxOutboundQueueBytes > 0 && o.MaxOutboundQueueFrames > 0, "Outbound queue bounds must be positive")
             .ValidateOnStart();
 
+        // Hosting diagnostics log request URLs, and ably-js puts the key in the realtime URL's query: never log them.
+        services.Configure<LoggerFilterOptions>(o => o.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning));
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(sp => RootKeySetup.CreateKeyStore(sp.GetRequiredService<IOptions<TokenwireOptions>>().Value, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Tokenwire.Auth")));
         services.AddSingleton<Authenticator>();

@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Tokenwire.Protocol;
 using Tokenwire.Server.Auth;
@@ -19,10 +20,13 @@ internal static class RestEndpoints
     {
         routes.MapGet("/time", (HttpContext context) =>
             RestResponses.WriteAsync(context, 200, new object[] { context.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow().ToUnixTimeMilliseconds() }, Protocol.Codecs.ProtocolCodec.Json));
-        routes.MapPost("/channels/{channel}/messages", (HttpContext context, string channel) => Guarded(context, () => PublishAsync(context, channel)));
-        routes.MapGet("/channels/{channel}/messages", (HttpContext context, string channel) => Guarded(context, () => HistoryAsync(context, channel)));
-        routes.MapGet("/channels/{channel}", (HttpContext context, string channel) => Guarded(context, () => StatusAsync(context, channel)));
+        routes.MapPost("/channels/{channel}/messages", (HttpContext context, string channel) => Guarded(context, () => PublishAsync(context, DecodeName(channel))));
+        routes.MapGet("/channels/{channel}/messages", (HttpContext context, string channel) => Guarded(context, () => HistoryAsync(context, DecodeName(channel))));
+        routes.MapGet("/channels/{channel}", (HttpContext context, string channel) => Guarded(context, () => StatusAsync(context, DecodeName(channel))));
     }
+
+    // ASP.NET decodes every escape in a route value except %2F; ably-js encodes '/' in channel names as %2F.
+    private static string DecodeName(string routeValue) => routeValue.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Every REST failure becomes an Ably error body; nothing escapes as a bare 500.</summary>
     public static async Task Guarded(HttpContext context, Func<Task> handler)
@@ -38,6 +42,12 @@ internal static class RestEndpoints
         catch (Microsoft.AspNetCore.Http.BadHttpRequestException e)
         {
             await RestResponses.WriteErrorAsync(context, new ErrorInfo(ErrorCodes.BadRequest, 400, e.Message)).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException && !context.Response.HasStarted)
+        {
+            context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Tokenwire.Rest")
+                .LogError(e, "REST {Method} {Path} failed", context.Request.Method, context.Request.Path);
+            await RestResponses.WriteErrorAsync(context, new ErrorInfo(ErrorCodes.InternalError, 500, "Internal error")).ConfigureAwait(false);
         }
     }
 

@@ -26,6 +26,9 @@ namespace Tokenwire.Server.Storage;
 /// </remarks>
 public sealed partial class SqliteHistoryStore : IHistoryStore
 {
+    /// <summary>Largest page a query may ask for: 1000 messages plus one to detect a next page.</summary>
+    public const int MaxQueryLimit = 1001;
+
     /// <summary>Appends (or delete steps) that may wait for the writer before <see cref="AppendAsync"/> itself waits (backpressure).</summary>
     internal const int DefaultQueueCapacity = 10_000;
 
@@ -198,7 +201,7 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
         ArgumentException.ThrowIfNullOrEmpty(channel);
         ArgumentNullException.ThrowIfNull(query);
         ArgumentOutOfRangeException.ThrowIfLessThan(query.Limit, 1, nameof(query));
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(query.Limit, 1000, nameof(query));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(query.Limit, MaxQueryLimit, nameof(query));
         ObjectDisposedException.ThrowIf(_disposed, this);
 
         var sqlIndex = (query.Forwards ? 4 : 0) + (query.AfterSerial is null ? 0 : 2) + (query.UntilSerial is null ? 0 : 1);
