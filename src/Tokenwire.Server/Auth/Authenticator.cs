@@ -5,14 +5,14 @@ using Tokenwire.Protocol;
 namespace Tokenwire.Server.Auth;
 
 /// <summary>Turns the credentials of a realtime connect or a REST request into an <see cref="AuthContext"/>.</summary>
-public sealed class Authenticator(KeyStore keys)
+public sealed class Authenticator(KeyStore keys, Microsoft.Extensions.Options.IOptions<TokenwireOptions> options)
 {
     /// <summary>Realtime: <c>key</c> or <c>access_token</c>/<c>accessToken</c>, plus an optional <c>clientId</c> (RTN2).</summary>
-    public AuthContext AuthenticateRealtime(IQueryCollection query)
+    public AuthContext AuthenticateRealtime(IQueryCollection query, bool isSecure)
     {
         var clientId = query["clientId"].ToString() is { Length: > 0 } c ? c : null;
         var key = query["key"].ToString();
-        if (key.Length > 0) return keys.AuthenticateKey(key, clientId);
+        if (key.Length > 0) return AuthenticateKey(key, clientId, isSecure);
         var token = query["access_token"].ToString() is { Length: > 0 } t ? t : query["accessToken"].ToString();
         if (token.Length > 0) return AuthenticateToken(token);
         throw new AblyException(ErrorCodes.InvalidCredentials, 401, "No credentials: connect with key or access_token");
@@ -25,7 +25,7 @@ public sealed class Authenticator(KeyStore keys)
         var header = request.Headers.Authorization.ToString();
         if (header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
         {
-            return keys.AuthenticateKey(DecodeBase64OrRaw(header[6..].Trim()), clientId);
+            return AuthenticateKey(DecodeBase64OrRaw(header[6..].Trim()), clientId, request.IsHttps);
         }
 
         if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
@@ -33,8 +33,18 @@ public sealed class Authenticator(KeyStore keys)
             return AuthenticateToken(DecodeBase64OrRaw(header[7..].Trim()));
         }
 
-        if (request.Query["key"].ToString() is { Length: > 0 } key) return keys.AuthenticateKey(key, clientId);
+        if (request.Query["key"].ToString() is { Length: > 0 } key) return AuthenticateKey(key, clientId, request.IsHttps);
         throw new AblyException(ErrorCodes.InvalidCredentials, 401, "No credentials: use Basic or Bearer authorization");
+    }
+
+    private AuthContext AuthenticateKey(string key, string? clientId, bool isSecure)
+    {
+        if (!isSecure && !options.Value.AllowBasicAuthOverPlaintext)
+        {
+            throw new AblyException(40103, 401, "Invalid use of Basic authentication over non-TLS transport");
+        }
+
+        return keys.AuthenticateKey(key, clientId);
     }
 
     /// <summary>Token authentication (tokens are issued by the auth subsystem).</summary>

@@ -34,7 +34,7 @@ internal sealed class RealtimeEndpoint(
             AuthContext auth;
             try
             {
-                auth = authenticator.AuthenticateRealtime(query);
+                auth = authenticator.AuthenticateRealtime(query, context.Request.IsHttps);
             }
             catch (AblyException e)
             {
