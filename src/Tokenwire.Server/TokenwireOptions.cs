@@ -24,6 +24,9 @@ public sealed class TokenwireOptions
     /// </summary>
     public List<KeyOptions> Keys { get; set; } = [];
 
+    /// <summary>HTTPS/WSS settings for <c>serve --https</c>.</summary>
+    public Hosting.HttpsOptions Https { get; set; } = new();
+
     /// <summary>Server instance id reported in <c>connectionDetails.serverId</c>. Default: <c>tokenwire-</c> + machine name.</summary>
     public string ServerId { get; set; } = "tokenwire-" + Environment.MachineName;
 

@@ -95,7 +95,9 @@ public sealed class TokenService(KeyStore keys, TimeProvider time)
         }
 
         if (!CryptographicOperations.FixedTimeEquals(expected, actual)) throw new AblyException(40143, 401, "Token unrecognised: bad signature");
-        return Identity(key, Capability.Parse(payload.Capability), payload.ClientId, payload.Expires);
+        // Intersect with the key's capability as it is now: a token never exceeds its key (also when minted offline,
+        // or when the key's capability was narrowed after the token was issued).
+        return Identity(key, key.Capability.Intersect(Capability.Parse(payload.Capability)), payload.ClientId, payload.Expires);
     }
 
     private AuthContext VerifyJwt(string jwt)

@@ -5,11 +5,12 @@ using Tokenwire.Server.Auth;
 namespace Tokenwire.Server.Hosting;
 
 /// <summary>Loads the root key from options, or generates a development key once and keeps it in the data folder.</summary>
-internal static class RootKeySetup
+public static class RootKeySetup
 {
+    /// <summary>The development key file in the data folder.</summary>
     public const string DevKeyFileName = "dev-root-key.txt";
 
-    public static KeyStore CreateKeyStore(TokenwireOptions options, ILogger logger)
+    internal static KeyStore CreateKeyStore(TokenwireOptions options, ILogger logger)
     {
         var store = new KeyStore();
         store.Add(ApiKey.Parse(ResolveRootKey(options, logger), Capability.All));
