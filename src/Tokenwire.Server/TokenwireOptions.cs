@@ -24,6 +24,12 @@ public sealed class TokenwireOptions
     /// </summary>
     public List<KeyOptions> Keys { get; set; } = [];
 
+    /// <summary>Inbound rate limits.</summary>
+    public Limits.RateLimitOptions RateLimits { get; set; } = new();
+
+    /// <summary>Fault injection for testing recovery paths; off by default.</summary>
+    public Limits.FaultInjectionOptions FaultInjection { get; set; } = new();
+
     /// <summary>HTTPS/WSS settings for <c>serve --https</c>.</summary>
     public Hosting.HttpsOptions Https { get; set; } = new();
 
@@ -88,6 +94,9 @@ public sealed class KeyOptions
 
     /// <summary>A revoked key and every token it issued are refused (40131 / 40141). Default: false.</summary>
     public bool Revoked { get; set; }
+
+    /// <summary>Overrides <c>RateLimits:ConnectionMessagesPerSecond</c> for connections using this key (or its tokens).</summary>
+    public double? ConnectionMessagesPerSecond { get; set; }
 }
 
 /// <summary>Rules for channels whose name starts with <c>{Id}:</c>.</summary>
@@ -101,4 +110,10 @@ public sealed class NamespaceOptions
 
     /// <summary>How long persisted messages are kept. Default: 24 hours.</summary>
     public TimeSpan Retention { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>Overrides <c>RateLimits:ChannelMessagesPerSecond</c> for channels of this namespace.</summary>
+    public double? MessagesPerSecond { get; set; }
+
+    /// <summary>Overrides <c>RateLimits:ChannelBytesPerSecond</c> for channels of this namespace.</summary>
+    public double? BytesPerSecond { get; set; }
 }

@@ -93,6 +93,12 @@ internal sealed partial class RealtimeConnection
             }
 
             if (messages.Count == 0) return Task.FromResult<string?[]>([]);
+            if (!_messageRate.TryTake(messages.Count))
+            {
+                throw new AblyException(ErrorCodes.ConnectionRateLimited, 429, "Connection publish rate limit exceeded; publish fewer messages per second");
+            }
+
+            await Faults.BeforePublishAsync(channel!).ConfigureAwait(false);
             var publisher = new Publisher(Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture), Id, IdentifiedClientId);
             var completion = await Channels.PublishAsync(Auth.AppId, channel!, messages, publisher).ConfigureAwait(false);
             ServerMetrics.MessagesPublished.Add(messages.Count);

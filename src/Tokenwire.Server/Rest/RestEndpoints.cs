@@ -79,6 +79,7 @@ internal static class RestEndpoints
             }
         }
 
+        await services.GetRequiredService<Limits.FaultInjector>().BeforePublishAsync(channel).ConfigureAwait(false);
         var messageId = RandomNumberGenerator.GetString("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 12);
         var clientId = auth.ClientId is { } c && c != "*" ? c : null;
         var registry = services.GetRequiredService<ChannelRegistry>();
