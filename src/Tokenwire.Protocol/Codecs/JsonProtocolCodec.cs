@@ -86,11 +86,16 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
         {
             throw new ProtocolException("json: " + e.Message, e);
         }
+        catch (InvalidOperationException e)
+        {
+            // JsonDocument does not validate strings; GetString/Name throw this on invalid UTF-8 or a lone surrogate.
+            throw new ProtocolException("json: " + e.Message, e);
+        }
     }
 
     private static object? ToPlain(JsonElement e) => e.ValueKind switch
     {
-        JsonValueKind.Object => e.EnumerateObject().ToDictionary(p => p.Name, p => ToPlain(p.Value), StringComparer.Ordinal),
+        JsonValueKind.Object => ToPlainObject(e),
         JsonValueKind.Array => e.EnumerateArray().Select(ToPlain).ToList(),
         JsonValueKind.String => e.GetString(),
         JsonValueKind.Number => e.TryGetInt64(out var l) ? l : e.GetDouble(),
@@ -98,6 +103,14 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
         JsonValueKind.False => false,
         _ => null,
     };
+
+    // A repeated key keeps the last value, as JSON.parse and the msgpack decoder do (ToDictionary would throw).
+    private static Dictionary<string, object?> ToPlainObject(JsonElement e)
+    {
+        var map = new Dictionary<string, object?>(StringComparer.Ordinal);
+        foreach (var p in e.EnumerateObject()) map[p.Name] = ToPlain(p.Value);
+        return map;
+    }
 
     private static JsonTokenType Read(ref Utf8JsonReader reader)
     {
