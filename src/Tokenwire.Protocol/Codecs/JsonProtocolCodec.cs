@@ -98,7 +98,8 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
         JsonValueKind.Object => ToPlainObject(e),
         JsonValueKind.Array => e.EnumerateArray().Select(ToPlain).ToList(),
         JsonValueKind.String => e.GetString(),
-        JsonValueKind.Number => e.TryGetInt64(out var l) ? l : e.GetDouble(),
+        // Box each branch: `cond ? long : double` would promote the long to double.
+        JsonValueKind.Number => e.TryGetInt64(out var l) ? (object)l : e.GetDouble(),
         JsonValueKind.True => true,
         JsonValueKind.False => false,
         _ => null,
