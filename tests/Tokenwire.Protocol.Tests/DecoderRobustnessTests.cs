@@ -243,6 +243,47 @@ public sealed class DecoderRobustnessTests
     }
 
     [Theory]
+    [InlineData("7b2261ff223a317d")] // {"a\xff":1}: invalid UTF-8 in a property name
+    [InlineData("7b2261223a2261ff227d")] // {"a":"a\xff"}
+    [InlineData("5b22c080225d")] // ["\xc0\x80"]
+    [InlineData("7b2261223a225c7564383030227d")] // {"a":"\ud800"}
+    [InlineData("7b225c7564633030223a317d")] // {"\udc00":1}
+    public void Json_rest_values_with_invalid_strings_are_refused(string hex)
+    {
+        AssertRefused<ProtocolException>(() => ProtocolCodec.Json.DecodeValue(Wire.Hex(hex)), hex);
+    }
+
+    [Theory]
+    [InlineData(WireFormat.Json)]
+    [InlineData(WireFormat.MsgPack)]
+    public void Rest_values_with_repeated_keys_keep_the_last_value(WireFormat format)
+    {
+        const string json = """{"a":1,"b":{"c":1,"c":2},"a":"last"}""";
+        var bytes = format == WireFormat.Json ? Encoding.UTF8.GetBytes(json) : Wire.JsonToMsgPack(json);
+        var value = Assert.IsType<Dictionary<string, object?>>(Wire.Codec(format).DecodeValue(bytes));
+        Assert.Equal("last", value["a"]);
+        Assert.Equal(2L, Assert.IsType<Dictionary<string, object?>>(value["b"])["c"]);
+    }
+
+    [Theory]
+    [InlineData(WireFormat.Json)]
+    [InlineData(WireFormat.MsgPack)]
+    public void Rest_values_keep_integers_as_long(WireFormat format)
+    {
+        const string json = """{"i":2,"big":9007199254740993,"neg":-5,"f":2.5,"t":true,"s":"x","n":null,"l":[1,"a"]}""";
+        var bytes = format == WireFormat.Json ? Encoding.UTF8.GetBytes(json) : Wire.JsonToMsgPack(json);
+        var value = Assert.IsType<Dictionary<string, object?>>(Wire.Codec(format).DecodeValue(bytes));
+        Assert.Equal(2L, Assert.IsType<long>(value["i"]));
+        Assert.Equal(9007199254740993L, Assert.IsType<long>(value["big"]));
+        Assert.Equal(-5L, Assert.IsType<long>(value["neg"]));
+        Assert.Equal(2.5, Assert.IsType<double>(value["f"]));
+        Assert.Equal(true, value["t"]);
+        Assert.Equal("x", value["s"]);
+        Assert.Null(value["n"]);
+        Assert.Equal(new object?[] { 1L, "a" }, Assert.IsType<List<object?>>(value["l"]));
+    }
+
+    [Theory]
     [InlineData("a161", "map expected")]
     [InlineData("81 01 01", "non-string key")]
     [InlineData("81 a6616374696f6e a131", "action as a string")]
