@@ -88,7 +88,8 @@ public sealed class MutationFuzzTests
         // The mutations must exercise both outcomes, or the test proves little.
         Assert.True(accepted > Mutations / 50, $"only {accepted} mutated frames were accepted");
         Assert.True(refused > Mutations / 2, $"only {refused} mutated frames were refused");
-        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(10), $"took {stopwatch.Elapsed}");
+        // About a second on a developer machine; the generous bound only catches pathological (say quadratic) decoding.
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromSeconds(60), $"took {stopwatch.Elapsed}");
     }
 
     [Theory]
