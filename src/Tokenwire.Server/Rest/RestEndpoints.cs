@@ -122,7 +122,7 @@ internal static class RestEndpoints
 
         var registry = services.GetRequiredService<ChannelRegistry>();
         List<Message> page;
-        if (registry.RulesFor(channel).Persisted)
+        if (registry.RulesFor(auth.AppId, channel).Persisted)
         {
             var stored = await services.GetRequiredService<IHistoryStore>().QueryAsync(auth.AppId, channel, query, context.RequestAborted).ConfigureAwait(false);
             page = [.. stored.Select(s => Channel.DecodeFromStorage(s.Payload))];
