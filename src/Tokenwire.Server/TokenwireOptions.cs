@@ -33,6 +33,9 @@ public sealed class TokenwireOptions
     /// </summary>
     public bool Sandbox { get; set; }
 
+    /// <summary>In-progress response tracking for hydration beyond the rewind cap.</summary>
+    public Channels.ResponseTrackingOptions Responses { get; set; } = new();
+
     /// <summary>Inbound rate limits.</summary>
     public Limits.RateLimitOptions RateLimits { get; set; } = new();
 

@@ -23,6 +23,7 @@ internal static class RestEndpoints
         routes.MapPost("/channels/{channel}/messages", (HttpContext context, string channel) => Guarded(context, () => PublishAsync(context, DecodeName(channel))));
         routes.MapGet("/channels/{channel}/messages", (HttpContext context, string channel) => Guarded(context, () => HistoryAsync(context, DecodeName(channel))));
         routes.MapPost("/keys/{keyName}/requestToken", (HttpContext context, string keyName) => Guarded(context, () => RequestTokenAsync(context, keyName)));
+        routes.MapGet("/channels/{channel}/responses", (HttpContext context, string channel) => Guarded(context, () => ResponsesAsync(context, DecodeName(channel))));
         routes.MapGet("/channels/{channel}", (HttpContext context, string channel) => Guarded(context, () => StatusAsync(context, DecodeName(channel))));
     }
 
@@ -144,6 +145,40 @@ internal static class RestEndpoints
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
         codec.EncodeMessages(page, buffer);
         await RestResponses.WriteBytesAsync(context, 200, codec, buffer.WrittenMemory).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Tokenwire extension: the messages of every response in progress on the channel (started, not yet stopped), up to
+    /// <c>from_serial</c> when given (attach first, then ask with the attach serial: live delivery continues right after
+    /// it, so nothing is missed or duplicated), plus the channel's current serial.
+    /// </summary>
+    private static async Task ResponsesAsync(HttpContext context, string channel)
+    {
+        var services = context.RequestServices;
+        var auth = services.GetRequiredService<Authenticator>().AuthenticateRest(context.Request);
+        if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
+        if (!auth.Capability.Allows(channel, "subscribe") && !auth.Capability.Allows(channel, "history"))
+        {
+            throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Channel '{channel}' is not permitted by the capability");
+        }
+
+        var state = context.Request.Query["state"].ToString();
+        if (state.Length > 0 && state != "in-progress") throw Invalid("state must be in-progress");
+        var untilSerial = context.Request.Query["from_serial"].ToString() is { Length: > 0 } f ? f : null;
+        if (untilSerial is not null && !ChannelSerial.IsValid(untilSerial)) throw Invalid("from_serial is not a channel serial issued by this server");
+        if (!services.GetRequiredService<IOptions<TokenwireOptions>>().Value.Responses.Enabled)
+        {
+            throw new AblyException(ErrorCodes.NotFound, 404, "In-progress response tracking is disabled (Tokenwire:Responses:Enabled)");
+        }
+
+        var registry = services.GetRequiredService<ChannelRegistry>();
+        var live = registry.Find(auth.AppId, channel);
+        var (responses, serial) = live?.InProgressResponses(untilSerial) ?? ([], null!);
+        await RestResponses.WriteAsync(context, 200, new Dictionary<string, object?>
+        {
+            ["channelSerial"] = serial,
+            ["responses"] = responses.Select(r => new Dictionary<string, object?> { ["responseId"] = r.ResponseId, ["messages"] = r.Messages }).ToList(),
+        }).ConfigureAwait(false);
     }
 
     /// <summary>RSA8: exchanges a TokenRequest (signed, or unsigned with Basic auth) for TokenDetails.</summary>
