@@ -17,6 +17,9 @@ internal sealed partial class ConnectionManager
     private readonly Queue<PendingPublish> _unacked = new();
     private long _msgSerial;
 
+    /// <summary>Tests turn this off to see the server's own 40009 NACK.</summary>
+    internal bool LocalSizeCheck { get; set; } = true;
+
     internal sealed class PendingPublish(ProtocolMessage frame, RealtimeChannel channel)
     {
         public ProtocolMessage Frame { get; } = frame;
@@ -32,7 +35,7 @@ internal sealed partial class ConnectionManager
         long size = 0;
         foreach (var m in wire) size += m.ComputeSize();
         var max = _maxMessageSize;
-        if (size > max)
+        if (LocalSizeCheck && size > max)
         {
             return Task.FromException<PublishResult>(new AblyException(ErrorCodes.MessageTooLarge, 400,
                 $"Maximum size of messages that can be published at once exceeded (was {size} bytes; limit is {max} bytes)"));

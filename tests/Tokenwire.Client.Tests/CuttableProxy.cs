@@ -1,0 +1,130 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Tokenwire.Client.Tests;
+
+/// <summary>
+/// A loopback TCP proxy in front of the server whose connections can all be cut at once (<see cref="CutAll"/>
+/// resets both sides), to test resume the way a network failure looks to the client.
+/// </summary>
+public sealed class CuttableProxy : IAsyncDisposable
+{
+    private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
+    private readonly int _targetPort;
+    private readonly CancellationTokenSource _stop = new();
+    private readonly Lock _lock = new();
+    private readonly List<(TcpClient Client, TcpClient Server)> _pairs = [];
+    private readonly Task _accepting;
+    private int _accepted;
+    private int _cuts;
+
+    public CuttableProxy(int targetPort)
+    {
+        _targetPort = targetPort;
+        _listener.Start();
+        Port = ((IPEndPoint)_listener.LocalEndpoint).Port;
+        _accepting = AcceptLoopAsync();
+    }
+
+    public int Port { get; }
+
+    public int Accepted => Volatile.Read(ref _accepted);
+
+    public int Cuts => Volatile.Read(ref _cuts);
+
+    /// <summary>Aborts every current connection (RST on both sides). New connections are accepted as before.</summary>
+    public int CutAll()
+    {
+        List<(TcpClient Client, TcpClient Server)> pairs;
+        lock (_lock)
+        {
+            pairs = [.. _pairs];
+            _pairs.Clear();
+        }
+
+        foreach (var (client, server) in pairs)
+        {
+            Abort(client);
+            Abort(server);
+        }
+
+        Interlocked.Increment(ref _cuts);
+        return pairs.Count;
+    }
+
+    private static void Abort(TcpClient tcp)
+    {
+        try
+        {
+            tcp.Client.LingerState = new LingerOption(true, 0); // RST, like a dead network path
+            tcp.Client.Close();
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
+    private async Task AcceptLoopAsync()
+    {
+        try
+        {
+            while (!_stop.IsCancellationRequested)
+            {
+                var client = await _listener.AcceptTcpClientAsync(_stop.Token);
+                Interlocked.Increment(ref _accepted);
+                _ = HandleAsync(client);
+            }
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException)
+        {
+        }
+    }
+
+    private async Task HandleAsync(TcpClient client)
+    {
+        var server = new TcpClient();
+        try
+        {
+            client.NoDelay = true;
+            server.NoDelay = true;
+            await server.ConnectAsync(IPAddress.Loopback, _targetPort, _stop.Token);
+            lock (_lock) _pairs.Add((client, server));
+            var a = PumpAsync(client, server);
+            var b = PumpAsync(server, client);
+            await Task.WhenAny(a, b);
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException or IOException)
+        {
+        }
+        finally
+        {
+            lock (_lock) _pairs.Remove((client, server));
+            Abort(client);
+            Abort(server);
+        }
+    }
+
+    private async Task PumpAsync(TcpClient from, TcpClient to)
+    {
+        var buffer = new byte[64 * 1024];
+        try
+        {
+            var input = from.GetStream();
+            var output = to.GetStream();
+            int read;
+            while ((read = await input.ReadAsync(buffer, _stop.Token)) > 0) await output.WriteAsync(buffer.AsMemory(0, read), _stop.Token);
+        }
+        catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException or IOException)
+        {
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stop.Cancel();
+        _listener.Stop();
+        CutAll();
+        await _accepting;
+        _stop.Dispose();
+    }
+}
