@@ -10,7 +10,7 @@ namespace Tokenwire.Client.Tests;
 public sealed class CuttableProxy : IAsyncDisposable
 {
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-    private readonly int _targetPort;
+    private int _targetPort;
     private readonly CancellationTokenSource _stop = new();
     private readonly Lock _lock = new();
     private readonly List<(TcpClient Client, TcpClient Server)> _pairs = [];
@@ -27,6 +27,13 @@ public sealed class CuttableProxy : IAsyncDisposable
     }
 
     public int Port { get; }
+
+    /// <summary>Where new connections go; change it to move clients to another server at the next cut.</summary>
+    public int TargetPort
+    {
+        get => Volatile.Read(ref _targetPort);
+        set => Volatile.Write(ref _targetPort, value);
+    }
 
     public int Accepted => Volatile.Read(ref _accepted);
 
@@ -87,7 +94,7 @@ public sealed class CuttableProxy : IAsyncDisposable
         {
             client.NoDelay = true;
             server.NoDelay = true;
-            await server.ConnectAsync(IPAddress.Loopback, _targetPort, _stop.Token);
+            await server.ConnectAsync(IPAddress.Loopback, TargetPort, _stop.Token);
             lock (_lock) _pairs.Add((client, server));
             var a = PumpAsync(client, server);
             var b = PumpAsync(server, client);

@@ -23,7 +23,12 @@ public sealed class ServerFixture : IAsyncLifetime
         RealtimeRequestTimeout = TimeSpan.FromSeconds(5),
         DisconnectedRetryTimeout = TimeSpan.FromMilliseconds(200),
         HttpRequestTimeout = TimeSpan.FromSeconds(10),
+        LogHandler = LogPath is { } path ? line => { lock (LogLock) File.AppendAllText(path, line + "\n"); } : null,
     };
+
+    // Set TOKENWIRE_CLIENT_LOG=/path/file to get every client's state-change log while debugging.
+    private static readonly string? LogPath = Environment.GetEnvironmentVariable("TOKENWIRE_CLIENT_LOG");
+    private static readonly Lock LogLock = new();
 
     public static string UniqueName(string prefix) => $"{prefix}-{Interlocked.Increment(ref s_next)}-{Guid.NewGuid():N}"[..(prefix.Length + 14)];
 }
