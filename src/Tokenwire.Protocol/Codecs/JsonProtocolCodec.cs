@@ -93,7 +93,7 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
         JsonValueKind.Object => e.EnumerateObject().ToDictionary(p => p.Name, p => ToPlain(p.Value), StringComparer.Ordinal),
         JsonValueKind.Array => e.EnumerateArray().Select(ToPlain).ToList(),
         JsonValueKind.String => e.GetString(),
-        JsonValueKind.Number => e.TryGetInt64(out var l) ? l : e.GetDouble(),
+        JsonValueKind.Number => e.TryGetInt64(out var l) ? (object)l : e.GetDouble(), // (object): a bare ternary would widen the long to double
         JsonValueKind.True => true,
         JsonValueKind.False => false,
         _ => null,
