@@ -41,7 +41,7 @@ internal sealed partial class RestHttp : IDisposable
         using var request = new HttpRequestMessage(HttpMethod.Get, "time");
         using var response = await SendAsync(request, ProtocolCodec.Json, authenticate: false, cancellationToken).ConfigureAwait(false);
         var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
-        if (ProtocolCodec.Json.DecodeValue(body) is List<object?> { Count: > 0 } list && list[0] is long ms)
+        if (ProtocolCodec.Json.DecodeValue(body) is List<object?> { Count: > 0 } list && AsLong(list[0]) is { } ms)
         {
             return DateTimeOffset.FromUnixTimeMilliseconds(ms);
         }
@@ -176,8 +176,8 @@ internal sealed partial class RestHttp : IDisposable
             if (body.Length > 0 && CodecOf(response).DecodeValue(body) is Dictionary<string, object?> map
                 && map.TryGetValue("error", out var e) && e is Dictionary<string, object?> error)
             {
-                var code = error.TryGetValue("code", out var c) && c is long lc ? (int)lc : status * 100;
-                var statusCode = error.TryGetValue("statusCode", out var sc) && sc is long ls ? (int)ls : status;
+                var code = error.TryGetValue("code", out var c) && AsLong(c) is { } lc ? (int)lc : status * 100;
+                var statusCode = error.TryGetValue("statusCode", out var sc) && AsLong(sc) is { } ls ? (int)ls : status;
                 var message = error.TryGetValue("message", out var m) && m is string ms ? ms : response.ReasonPhrase ?? "Error";
                 return new ErrorInfo(code, statusCode, message);
             }
@@ -192,6 +192,14 @@ internal sealed partial class RestHttp : IDisposable
         var headerMessage = response.Headers.TryGetValues("X-Ably-ErrorMessage", out var messages) ? Uri.UnescapeDataString(messages.First()) : $"HTTP {status} {response.ReasonPhrase}";
         return new ErrorInfo(headerCode, status, headerMessage);
     }
+
+    private static long? AsLong(object? value) => value switch
+    {
+        long l => l,
+        int i => i,
+        double d when d == Math.Floor(d) && Math.Abs(d) < 9e15 => (long)d,
+        _ => null,
+    };
 
     private async Task<AuthenticationHeaderValue> AuthorizationAsync(CancellationToken cancellationToken)
     {
