@@ -17,6 +17,7 @@ public sealed class CuttableProxy : IAsyncDisposable
     private readonly Task _accepting;
     private int _accepted;
     private int _cuts;
+    private volatile bool _stalled;
 
     public CuttableProxy(int targetPort)
     {
@@ -36,6 +37,16 @@ public sealed class CuttableProxy : IAsyncDisposable
     }
 
     public int Accepted => Volatile.Read(ref _accepted);
+
+    /// <summary>
+    /// While true the proxy forwards nothing and refuses new connections (accepts, then resets them), like a network
+    /// that silently stopped delivering: existing sockets stay open, so only idle detection can notice.
+    /// </summary>
+    public bool Stalled
+    {
+        get => _stalled;
+        set => _stalled = value;
+    }
 
     public int Cuts => Volatile.Read(ref _cuts);
 
@@ -79,6 +90,12 @@ public sealed class CuttableProxy : IAsyncDisposable
             {
                 var client = await _listener.AcceptTcpClientAsync(_stop.Token);
                 Interlocked.Increment(ref _accepted);
+                if (_stalled)
+                {
+                    Abort(client);
+                    continue;
+                }
+
                 _ = HandleAsync(client);
             }
         }
@@ -119,7 +136,10 @@ public sealed class CuttableProxy : IAsyncDisposable
             var input = from.GetStream();
             var output = to.GetStream();
             int read;
-            while ((read = await input.ReadAsync(buffer, _stop.Token)) > 0) await output.WriteAsync(buffer.AsMemory(0, read), _stop.Token);
+            while ((read = await input.ReadAsync(buffer, _stop.Token)) > 0)
+            {
+                if (!_stalled) await output.WriteAsync(buffer.AsMemory(0, read), _stop.Token);
+            }
         }
         catch (Exception e) when (e is OperationCanceledException or SocketException or ObjectDisposedException or IOException)
         {

@@ -101,4 +101,59 @@ public sealed class ResumeTests(ServerFixture fixture)
         Assert.Contains(channelEvents, c => c.Current == ChannelState.Attached && c.ContinuityLost && !c.Resumed);
         Assert.Equal(["before", "after"], received);
     }
+
+    [Fact]
+    [Trait("spec", "RTN23a")]
+    [Trait("spec", "RTN14e")]
+    public async Task Silent_transport_is_detected_then_suspended_after_ttl_then_recovers()
+    {
+        // A server with short windows: heartbeats every ~0.6 s (maxIdleInterval 1 s), connection state kept 2 s.
+        await using var server = await Tokenwire.Testing.TestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Tokenwire:MaxIdleInterval"] = "00:00:01",
+            ["Tokenwire:ConnectionStateTtl"] = "00:00:02",
+        });
+        await using var proxy = new CuttableProxy(server.Port);
+        var options = new ClientOptions(server.Key)
+        {
+            Endpoint = "127.0.0.1",
+            Port = proxy.Port,
+            UseBinaryProtocol = true,
+            RealtimeRequestTimeout = TimeSpan.FromSeconds(1),
+            DisconnectedRetryTimeout = TimeSpan.FromMilliseconds(200),
+            SuspendedRetryTimeout = TimeSpan.FromMilliseconds(300),
+        };
+        await using var client = new TokenwireRealtime(options);
+        var events = new List<ConnectionStateChange>();
+        client.Connection.StateChanged += (_, c) => { lock (events) events.Add(c); };
+        var channel = client.Channels.Get(ServerFixture.UniqueName("idle"));
+        await channel.AttachAsync().OrTimeout();
+        Assert.Equal(1000, client.Connection.Details!.MaxIdleInterval);
+
+        // Heartbeats keep an idle connection alive.
+        await Task.Delay(2500);
+        Assert.Equal(ConnectionState.Connected, client.Connection.State);
+
+        proxy.Stalled = true; // the network goes silent
+        await TestHelpers.WaitUntilAsync(() => client.Connection.State is ConnectionState.Disconnected or ConnectionState.Connecting, TimeSpan.FromSeconds(5));
+        ConnectionStateChange drop;
+        lock (events) drop = events.First(c => c.Current == ConnectionState.Disconnected);
+        Assert.Equal(408, drop.Reason!.StatusCode);
+        Assert.Contains("No activity", drop.Reason.Message, StringComparison.Ordinal);
+
+        // No way through for longer than connectionStateTtl: suspended, and publishes fail rather than queue.
+        await TestHelpers.WaitUntilAsync(() => client.Connection.State == ConnectionState.Suspended, TimeSpan.FromSeconds(10));
+        var refused = await Assert.ThrowsAsync<AblyException>(() => channel.PublishAsync("t", "x").OrTimeout());
+        Assert.Equal(80002, refused.Code);
+        Assert.Equal(ChannelState.Suspended, channel.State);
+
+        // The network comes back: the client reconnects by itself; the server forgot the connection, so continuity is lost.
+        await Task.Delay(1000); // let the server's 2 s state expire for sure
+        proxy.Stalled = false;
+        proxy.CutAll();
+        await TestHelpers.WaitUntilAsync(() => client.Connection.State == ConnectionState.Connected, TimeSpan.FromSeconds(10));
+        await channel.WhenState(ChannelState.Attached).OrTimeout();
+        lock (events) Assert.Contains(events, c => c.Current == ConnectionState.Connected && c.ContinuityLost);
+        await channel.PublishAsync("t", "works again").OrTimeout();
+    }
 }
