@@ -12,7 +12,13 @@ internal static class CommandLine
                       --port <n>         Listen port (default 8080; 0 picks a free port)
                       --data <dir>       Data folder for history and the development key (default ./data)
                       --key <key>        Root key appId.keyId:secret (default: generated, saved in the data folder)
+                      --https            Serve https/wss (certificate from Tokenwire:Https, or a generated self-signed one)
                       --Tokenwire:<Setting>=<value>   Any setting of docs/CONFIGURATION.md
+          token       Mint a token offline with a key (valid on every server that has the key).
+                      --key <key>        The signing key (default: $TOKENWIRE_KEY, or data/dev-root-key.txt)
+                      --capability <json>  e.g. '{"chat:1":["subscribe","history"]}' (default: the key's)
+                      --client-id <id>   Bind the token to a clientId ('*' = any)
+                      --ttl <t>          Lifetime: 90s, 30m, 2h or milliseconds (default 1h, at most 24h)
           help        Show this text.
         """;
 
@@ -29,6 +35,16 @@ internal static class CommandLine
         {
             case "serve":
                 return await ServeCommand.RunAsync(rest).ConfigureAwait(false);
+            case "token":
+                try
+                {
+                    return TokenCommand.Run(rest);
+                }
+                catch (Exception e) when (e is ArgumentException or FormatException or Protocol.AblyException)
+                {
+                    await Console.Error.WriteLineAsync("tokenwire token: " + e.Message).ConfigureAwait(false);
+                    return 2;
+                }
             default:
                 await Console.Error.WriteLineAsync($"Unknown command '{args[0]}'.\n\n{Usage}").ConfigureAwait(false);
                 return 2;

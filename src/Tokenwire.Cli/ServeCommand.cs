@@ -6,6 +6,7 @@ using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Tokenwire.Server;
+using Tokenwire.Server.Hosting;
 
 namespace Tokenwire.Cli;
 
@@ -23,6 +24,8 @@ internal static class ServeCommand
 
     public static async Task<int> RunAsync(string[] args)
     {
+        // "--https" is a flag; configuration needs a value.
+        args = [.. args.Select(a => a == "--https" ? "--Tokenwire:Https:Enabled=true" : a)];
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
             Args = args,
@@ -32,25 +35,40 @@ internal static class ServeCommand
         builder.Configuration.AddCommandLine(args, SwitchMappings);
         var host = builder.Configuration["Tokenwire:Host"] ?? "127.0.0.1";
         var port = builder.Configuration.GetValue("Tokenwire:Port", 8080);
-        builder.WebHost.UseUrls($"http://{host}:{port}");
-        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
-        builder.Services.AddTokenwireServer(builder.Configuration, o =>
+        var dataPath = Path.GetFullPath(builder.Configuration["Tokenwire:DataPath"] ?? "data", Environment.CurrentDirectory);
+        var https = builder.Configuration.GetSection("Tokenwire:Https").Get<HttpsOptions>() ?? new HttpsOptions();
+        if (https.Enabled)
         {
-            // The data folder is relative to where the command runs, not to the executable.
-            o.DataPath = Path.GetFullPath(o.DataPath, Environment.CurrentDirectory);
-        });
+            var certificate = DevelopmentCertificate.LoadOrCreate(https, dataPath);
+            builder.WebHost.ConfigureKestrel(k => k.ConfigureHttpsDefaults(h => h.ServerCertificate = certificate));
+            builder.WebHost.UseUrls($"https://{host}:{port}");
+        }
+        else
+        {
+            builder.WebHost.UseUrls($"http://{host}:{port}");
+        }
+
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
+        builder.Services.AddTokenwireServer(builder.Configuration, o => o.DataPath = dataPath);
 
         var app = builder.Build();
         app.MapTokenwire();
         app.MapFallback(TokenwireServerExtensions.WriteNotFoundAsync);
 
+        // Resolve the key before listening, so a bad --key fails at once.
+        var rootKey = app.Services.GetRootKey();
         await app.StartAsync().ConfigureAwait(false);
         foreach (var address in app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [])
         {
             Console.WriteLine($"Tokenwire listening on {address}");
         }
 
-        Console.WriteLine($"Root key: {app.Services.GetRootKey()}");
+        Console.WriteLine($"Root key: {rootKey}");
+        if (https.Enabled && string.IsNullOrEmpty(https.CertificatePath))
+        {
+            Console.WriteLine($"Self-signed certificate: {Path.Combine(dataPath, DevelopmentCertificate.PemFileName)} (trust it in clients, e.g. NODE_EXTRA_CA_CERTS)");
+        }
+
         Console.WriteLine("Press Ctrl+C to stop.");
         await app.WaitForShutdownAsync().ConfigureAwait(false);
         return 0;

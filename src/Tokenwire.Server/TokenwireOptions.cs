@@ -18,6 +18,21 @@ public sealed class TokenwireOptions
     /// </summary>
     public string? RootKey { get; set; }
 
+    /// <summary>
+    /// Further API keys, each with its own capability (e.g. agents that may publish, backends that mint browser tokens).
+    /// A key's <c>appId</c> selects its app. Default: none.
+    /// </summary>
+    public List<KeyOptions> Keys { get; set; } = [];
+
+    /// <summary>Inbound rate limits.</summary>
+    public Limits.RateLimitOptions RateLimits { get; set; } = new();
+
+    /// <summary>Fault injection for testing recovery paths; off by default.</summary>
+    public Limits.FaultInjectionOptions FaultInjection { get; set; } = new();
+
+    /// <summary>HTTPS/WSS settings for <c>serve --https</c>.</summary>
+    public Hosting.HttpsOptions Https { get; set; } = new();
+
     /// <summary>Server instance id reported in <c>connectionDetails.serverId</c>. Default: <c>tokenwire-</c> + machine name.</summary>
     public string ServerId { get; set; } = "tokenwire-" + Environment.MachineName;
 
@@ -68,6 +83,22 @@ public sealed class TokenwireOptions
         Namespaces.Count > 0 ? Namespaces : [new NamespaceOptions { Id = "persisted", Persisted = true }];
 }
 
+/// <summary>One API key from configuration.</summary>
+public sealed class KeyOptions
+{
+    /// <summary>The key, <c>appId.keyId:secret</c>.</summary>
+    public string Key { get; set; } = string.Empty;
+
+    /// <summary>Capability JSON, e.g. <c>{"chat:*":["subscribe","history"]}</c>. Default: <c>{"*":["*"]}</c>.</summary>
+    public string? Capability { get; set; }
+
+    /// <summary>A revoked key and every token it issued are refused (40131 / 40141). Default: false.</summary>
+    public bool Revoked { get; set; }
+
+    /// <summary>Overrides <c>RateLimits:ConnectionMessagesPerSecond</c> for connections using this key (or its tokens).</summary>
+    public double? ConnectionMessagesPerSecond { get; set; }
+}
+
 /// <summary>Rules for channels whose name starts with <c>{Id}:</c>.</summary>
 public sealed class NamespaceOptions
 {
@@ -79,4 +110,10 @@ public sealed class NamespaceOptions
 
     /// <summary>How long persisted messages are kept. Default: 24 hours.</summary>
     public TimeSpan Retention { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>Overrides <c>RateLimits:ChannelMessagesPerSecond</c> for channels of this namespace.</summary>
+    public double? MessagesPerSecond { get; set; }
+
+    /// <summary>Overrides <c>RateLimits:ChannelBytesPerSecond</c> for channels of this namespace.</summary>
+    public double? BytesPerSecond { get; set; }
 }

@@ -28,12 +28,16 @@ public static class TokenwireServerExtensions
             .Validate(o => o.MaxOutboundQueueBytes > 0 && o.MaxOutboundQueueFrames > 0, "Outbound queue bounds must be positive")
             .ValidateOnStart();
 
+        // Hosting diagnostics log request URLs, and ably-js puts the key in the realtime URL's query: never log them.
+        services.Configure<LoggerFilterOptions>(o => o.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning));
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(sp => RootKeySetup.CreateKeyStore(sp.GetRequiredService<IOptions<TokenwireOptions>>().Value, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Tokenwire.Auth")));
+        services.AddSingleton<TokenService>();
         services.AddSingleton<Authenticator>();
         services.AddSingleton<IHistoryStore>(sp => new SqliteHistoryStore(
             Path.Combine(sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.DataPath, "history.db"),
             sp.GetRequiredService<ILogger<SqliteHistoryStore>>()));
+        services.AddSingleton<Limits.FaultInjector>();
         services.AddSingleton<ChannelServices>();
         services.AddSingleton<ChannelRegistry>();
         services.AddSingleton<ConnectionManager>();
@@ -61,6 +65,7 @@ public static class TokenwireServerExtensions
             await next(context).ConfigureAwait(false);
         });
         RestEndpoints.Map(app);
+        OperationsEndpoints.Map(app);
         return app;
     }
 

@@ -30,6 +30,12 @@ public sealed class RawClient : IAsyncDisposable
     public static async Task<RawClient> ConnectAsync(TestServer server, WireFormat format = WireFormat.Json, string? query = null, string? key = null, bool expectConnected = true)
     {
         var client = new RawClient(format);
+        if (server.Certificate is { } trusted)
+        {
+            // Trust exactly the server's self-signed certificate, nothing else.
+            client._socket.Options.RemoteCertificateValidationCallback = (_, cert, _, _) => cert is not null && cert.GetCertHashString() == trusted.GetCertHashString();
+        }
+
         var q = $"key={Uri.EscapeDataString(key ?? server.Key)}&format={(format == WireFormat.MsgPack ? "msgpack" : "json")}&heartbeats=false&v=6";
         if (query is not null) q += "&" + query;
         await client._socket.ConnectAsync(new Uri(server.WebSocketUri + "?" + q), CancellationToken.None).ConfigureAwait(false);

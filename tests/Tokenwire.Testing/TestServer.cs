@@ -31,22 +31,28 @@ public sealed class TestServer : IAsyncDisposable
 
     public int Port { get; private set; }
 
-    public Uri BaseUri => new($"http://127.0.0.1:{Port}");
+    public Uri BaseUri => new($"{(Https ? "https" : "http")}://127.0.0.1:{Port}");
 
-    public Uri WebSocketUri => new($"ws://127.0.0.1:{Port}/");
+    public Uri WebSocketUri => new($"{(Https ? "wss" : "ws")}://127.0.0.1:{Port}/");
 
     public IServiceProvider Services => _app!.Services;
 
     public CapturedLogs Logs { get; } = new();
 
     /// <summary>Starts a server; <paramref name="settings"/> are configuration keys such as <c>Tokenwire:MaxMessageSize</c>.</summary>
-    public static async Task<TestServer> StartAsync(IDictionary<string, string?>? settings = null, string? dataPath = null, string key = DefaultKey)
+    public static async Task<TestServer> StartAsync(IDictionary<string, string?>? settings = null, string? dataPath = null, string key = DefaultKey, bool https = false)
     {
         dataPath ??= Path.Combine(Path.GetTempPath(), "tokenwire-test-" + Guid.NewGuid().ToString("N"));
-        var server = new TestServer(dataPath, key);
+        var server = new TestServer(dataPath, key) { Https = https };
         await server.StartCoreAsync(settings).ConfigureAwait(false);
         return server;
     }
+
+    /// <summary>True when serving https/wss with the generated development certificate.</summary>
+    public bool Https { get; private init; }
+
+    /// <summary>The server certificate when <see cref="Https"/>.</summary>
+    public System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate { get; private set; }
 
     private async Task StartCoreAsync(IDictionary<string, string?>? settings)
     {
@@ -58,7 +64,17 @@ public sealed class TestServer : IAsyncDisposable
         };
         foreach (var (k, v) in settings ?? new Dictionary<string, string?>()) config[k] = v;
         builder.Configuration.AddInMemoryCollection(config);
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        if (Https)
+        {
+            Certificate = Tokenwire.Server.Hosting.DevelopmentCertificate.LoadOrCreate(new Tokenwire.Server.Hosting.HttpsOptions(), DataPath);
+            builder.WebHost.UseKestrelHttpsConfiguration();
+            builder.WebHost.ConfigureKestrel(k => k.ConfigureHttpsDefaults(h => h.ServerCertificate = Certificate));
+            builder.WebHost.UseUrls("https://127.0.0.1:0");
+        }
+        else
+        {
+            builder.WebHost.UseUrls("http://127.0.0.1:0");
+        }
         builder.Logging.ClearProviders();
         builder.Logging.SetMinimumLevel(LogLevel.Debug);
         builder.Logging.AddProvider(Logs);

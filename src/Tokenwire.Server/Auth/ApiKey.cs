@@ -5,6 +5,12 @@ namespace Tokenwire.Server.Auth;
 /// <summary>An API key: <c>appId.keyId:secret</c> with its capability.</summary>
 public sealed record ApiKey(string AppId, string KeyId, string Secret, Capability Capability)
 {
+    /// <summary>A revoked key is refused (40131) and so are the tokens it issued (40141).</summary>
+    public bool Revoked { get; init; }
+
+    /// <summary>Per-connection publish rate for this key's connections, overriding the server default.</summary>
+    public double? ConnectionMessagesPerSecond { get; init; }
+
     /// <summary><c>appId.keyId</c>, the public half of the key.</summary>
     public string KeyName => AppId + "." + KeyId;
 
@@ -40,4 +46,9 @@ public sealed record ApiKey(string AppId, string KeyId, string Secret, Capabilit
 /// <param name="KeyName">The key used (directly or to issue the token).</param>
 /// <param name="Capability">Effective capability.</param>
 /// <param name="ClientId">Identified client, <c>*</c> for a wildcard, or null.</param>
-public sealed record AuthContext(string AppId, string KeyName, Capability Capability, string? ClientId);
+/// <param name="ExpiresAt">Token expiry (ms epoch); null for key authentication.</param>
+public sealed record AuthContext(string AppId, string KeyName, Capability Capability, string? ClientId, long? ExpiresAt = null)
+{
+    /// <summary>True when authenticated with a token.</summary>
+    public bool IsToken => ExpiresAt is not null;
+}

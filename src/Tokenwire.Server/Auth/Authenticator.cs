@@ -5,16 +5,16 @@ using Tokenwire.Protocol;
 namespace Tokenwire.Server.Auth;
 
 /// <summary>Turns the credentials of a realtime connect or a REST request into an <see cref="AuthContext"/>.</summary>
-public sealed class Authenticator(KeyStore keys)
+public sealed class Authenticator(KeyStore keys, TokenService tokens, Microsoft.Extensions.Options.IOptions<TokenwireOptions> options)
 {
     /// <summary>Realtime: <c>key</c> or <c>access_token</c>/<c>accessToken</c>, plus an optional <c>clientId</c> (RTN2).</summary>
-    public AuthContext AuthenticateRealtime(IQueryCollection query)
+    public AuthContext AuthenticateRealtime(IQueryCollection query, bool isSecure)
     {
         var clientId = query["clientId"].ToString() is { Length: > 0 } c ? c : null;
         var key = query["key"].ToString();
-        if (key.Length > 0) return keys.AuthenticateKey(key, clientId);
+        if (key.Length > 0) return AuthenticateKey(key, clientId, isSecure);
         var token = query["access_token"].ToString() is { Length: > 0 } t ? t : query["accessToken"].ToString();
-        if (token.Length > 0) return AuthenticateToken(token);
+        if (token.Length > 0) return WithClientId(tokens.Verify(token), clientId);
         throw new AblyException(ErrorCodes.InvalidCredentials, 401, "No credentials: connect with key or access_token");
     }
 
@@ -25,23 +25,40 @@ public sealed class Authenticator(KeyStore keys)
         var header = request.Headers.Authorization.ToString();
         if (header.StartsWith("Basic ", StringComparison.OrdinalIgnoreCase))
         {
-            return keys.AuthenticateKey(DecodeBase64OrRaw(header[6..].Trim()), clientId);
+            return AuthenticateKey(DecodeBase64OrRaw(header[6..].Trim()), clientId, request.IsHttps);
         }
 
         if (header.StartsWith("Bearer ", StringComparison.OrdinalIgnoreCase))
         {
-            return AuthenticateToken(DecodeBase64OrRaw(header[7..].Trim()));
+            return WithClientId(tokens.Verify(DecodeBase64OrRaw(header[7..].Trim())), clientId);
         }
 
-        if (request.Query["key"].ToString() is { Length: > 0 } key) return keys.AuthenticateKey(key, clientId);
+        if (request.Query["key"].ToString() is { Length: > 0 } key) return AuthenticateKey(key, clientId, request.IsHttps);
         throw new AblyException(ErrorCodes.InvalidCredentials, 401, "No credentials: use Basic or Bearer authorization");
     }
 
-    /// <summary>Token authentication (tokens are issued by the auth subsystem).</summary>
-    public static AuthContext AuthenticateToken(string token)
+    private AuthContext AuthenticateKey(string key, string? clientId, bool isSecure)
     {
-        ArgumentNullException.ThrowIfNull(token);
-        throw new AblyException(40143, 401, "Token unrecognised: this server does not issue tokens yet; use key authentication");
+        if (!isSecure && !options.Value.AllowBasicAuthOverPlaintext)
+        {
+            throw new AblyException(40103, 401, "Invalid use of Basic authentication over non-TLS transport");
+        }
+
+        return keys.AuthenticateKey(key, clientId);
+    }
+
+    /// <summary>Verifies a token (AUTH re-authentication).</summary>
+    public AuthContext AuthenticateToken(string token) => tokens.Verify(token);
+
+    /// <summary>
+    /// A token's clientId is binding; a client may only assert one when the token is a wildcard (<c>*</c>),
+    /// otherwise a different clientId is refused with 40102 (RSA7, RSA15).
+    /// </summary>
+    private static AuthContext WithClientId(AuthContext auth, string? requested)
+    {
+        if (requested is null || requested == auth.ClientId) return auth;
+        if (auth.ClientId == "*") return auth with { ClientId = requested };
+        throw new AblyException(ErrorCodes.IncompatibleCredentials, 401, $"clientId '{requested}' is incompatible with the token's clientId");
     }
 
     /// <summary>Ably clients base64-encode credentials in headers; JWTs may arrive raw.</summary>

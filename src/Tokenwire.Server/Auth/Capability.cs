@@ -95,6 +95,46 @@ public sealed class Capability
         return p.Length == c.Length;
     }
 
+    /// <summary>
+    /// The capability a token gets: <paramref name="requested"/> narrowed to what this (the key's) capability allows.
+    /// A requested resource covered by a key resource keeps its name; a key resource covered by a requested pattern
+    /// is taken as is; operations are intersected (<c>*</c> stands for all). Throws 40160 when nothing remains.
+    /// </summary>
+    public Capability Intersect(Capability? requested)
+    {
+        if (requested is null) return this;
+        var result = new SortedDictionary<string, SortedSet<string>>(StringComparer.Ordinal);
+        foreach (var (r, rOps) in requested._grants)
+        {
+            foreach (var (k, kOps) in _grants)
+            {
+                string? resource = Matches(k, r) ? r : Matches(r, k) ? k : null;
+                if (resource is null) continue;
+                var ops = IntersectOps(rOps, kOps);
+                if (ops.Count == 0) continue;
+                if (!result.TryGetValue(resource, out var existing)) result[resource] = existing = new SortedSet<string>(StringComparer.Ordinal);
+                existing.UnionWith(ops);
+                if (existing.Contains("*") && existing.Count > 1) existing.RemoveWhere(o => o != "*");
+            }
+        }
+
+        if (result.Count == 0)
+        {
+            throw new AblyException(ErrorCodes.OperationNotPermitted, 401, "The requested capability is not permitted by the key");
+        }
+
+        return new Capability(result);
+    }
+
+    private static SortedSet<string> IntersectOps(SortedSet<string> a, SortedSet<string> b)
+    {
+        if (a.Contains("*")) return new SortedSet<string>(b, StringComparer.Ordinal);
+        if (b.Contains("*")) return new SortedSet<string>(a, StringComparer.Ordinal);
+        var set = new SortedSet<string>(a, StringComparer.Ordinal);
+        set.IntersectWith(b);
+        return set;
+    }
+
     /// <summary>Canonical JSON: resources and operations sorted, no whitespace.</summary>
     public string ToJson()
     {

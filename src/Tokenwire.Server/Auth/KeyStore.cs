@@ -46,6 +46,7 @@ public sealed class KeyStore
             throw new AblyException(ErrorCodes.InvalidCredentials, 401, $"Invalid credentials for key {presented.KeyName}");
         }
 
+        if (key!.Revoked) throw new AblyException(40131, 401, $"Key {key.KeyName} is revoked");
         if (clientId == "*") throw new AblyException(ErrorCodes.InvalidClientId, 400, "A clientId of '*' is reserved for wildcard tokens");
         return new AuthContext(key!.AppId, key.KeyName, key.Capability, clientId);
     }

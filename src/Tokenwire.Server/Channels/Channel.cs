@@ -6,7 +6,7 @@ using Tokenwire.Server.Storage;
 namespace Tokenwire.Server.Channels;
 
 /// <summary>What a channel's namespace says about it.</summary>
-internal sealed record ChannelRules(bool Persisted, TimeSpan Retention);
+internal sealed record ChannelRules(bool Persisted, TimeSpan Retention, double MessagesPerSecond, double BytesPerSecond);
 
 /// <summary>Who is publishing: a realtime connection (with its msgSerial) or a REST request.</summary>
 /// <param name="IdPrefix">Prefix of server-assigned message ids (<c>connectionId:msgSerial</c>, or a random REST id).</param>
@@ -35,6 +35,8 @@ internal sealed class Channel
     private readonly Queue<(string Id, long Expires)> _recentIdOrder = new();
     private readonly Sequencer _sequencer;
     private readonly ChannelServices _services;
+    private readonly Limits.TokenBucket _messageRate;
+    private readonly Limits.TokenBucket _byteRate;
     private IChannelSubscriber[] _subscribers = [];
     private string _continuityFloor;
     private long _lastActivity;
@@ -48,6 +50,9 @@ internal sealed class Channel
         _services = services;
         var now = services.Now();
         _sequencer = new Sequencer(lastStoredSerial, now);
+        var burst = services.Options.RateLimits.BurstSeconds;
+        _messageRate = new Limits.TokenBucket(rules.MessagesPerSecond, burst);
+        _byteRate = new Limits.TokenBucket(rules.BytesPerSecond, burst);
         _continuityFloor = _sequencer.Last;
         _lastActivity = now;
         // Persisted channels start with their newest stored messages, so count rewinds work after a restart.
@@ -92,6 +97,12 @@ internal sealed class Channel
 
             var now = _services.Now();
             _lastActivity = now;
+            if (RateLimitError(messages) is { } limited)
+            {
+                completion = Task.FromException<string?[]>(limited);
+                return true;
+            }
+
             PruneRecentIds(now);
             var serials = new string?[messages.Count];
             var accepted = new List<Message>(messages.Count);
@@ -125,6 +136,21 @@ internal sealed class Channel
             completion = Rules.Persisted ? PersistAsync(accepted, now, serials) : Task.FromResult(serials);
             return true;
         }
+    }
+
+    private AblyException? RateLimitError(List<Message> messages)
+    {
+        if (!_messageRate.TryTake(messages.Count))
+        {
+            return new AblyException(ErrorCodes.ChannelRateLimited, 429, $"Channel '{Name}' message rate limit exceeded");
+        }
+
+        if (!_byteRate.Unlimited && !_byteRate.TryTake(messages.Sum(m => m.ComputeSize())))
+        {
+            return new AblyException(ErrorCodes.ChannelBandwidthLimited, 429, $"Channel '{Name}' bandwidth limit exceeded");
+        }
+
+        return null;
     }
 
     private async Task<string?[]> PersistAsync(List<Message> accepted, long now, string?[] serials)

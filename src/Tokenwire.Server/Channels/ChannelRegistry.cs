@@ -31,15 +31,17 @@ internal sealed class ChannelRegistry(ChannelServices services, ILogger<ChannelR
     public ChannelRules RulesFor(string name)
     {
         var ns = ChannelName.Namespace(name);
+        var limits = services.Options.RateLimits;
         foreach (var rule in services.Options.EffectiveNamespaces)
         {
             if (ns is not null && string.Equals(rule.Id, ns, StringComparison.Ordinal))
             {
-                return new ChannelRules(rule.Persisted, rule.Retention);
+                return new ChannelRules(rule.Persisted, rule.Retention,
+                    rule.MessagesPerSecond ?? limits.ChannelMessagesPerSecond, rule.BytesPerSecond ?? limits.ChannelBytesPerSecond);
             }
         }
 
-        return new ChannelRules(false, TimeSpan.Zero);
+        return new ChannelRules(false, TimeSpan.Zero, limits.ChannelMessagesPerSecond, limits.ChannelBytesPerSecond);
     }
 
     /// <summary>The channel, created if needed. Throws 40010 for an invalid name.</summary>

@@ -45,8 +45,10 @@ internal sealed class Housekeeping(
                 tick++;
                 try
                 {
+                    var now = time.GetUtcNow().ToUnixTimeMilliseconds();
                     foreach (var connection in connections.All)
                     {
+                        connection.CheckTokenExpiry(now);
                         if (connection.Transport is { } transport && transport.MillisecondsSinceLastSend >= heartbeatAfter) transport.Send(Heartbeat);
                     }
 

@@ -5,14 +5,25 @@ using Tokenwire.Server.Auth;
 namespace Tokenwire.Server.Hosting;
 
 /// <summary>Loads the root key from options, or generates a development key once and keeps it in the data folder.</summary>
-internal static class RootKeySetup
+public static class RootKeySetup
 {
+    /// <summary>The development key file in the data folder.</summary>
     public const string DevKeyFileName = "dev-root-key.txt";
 
-    public static KeyStore CreateKeyStore(TokenwireOptions options, ILogger logger)
+    internal static KeyStore CreateKeyStore(TokenwireOptions options, ILogger logger)
     {
         var store = new KeyStore();
         store.Add(ApiKey.Parse(ResolveRootKey(options, logger), Capability.All));
+        foreach (var configured in options.Keys)
+        {
+            var capability = string.IsNullOrWhiteSpace(configured.Capability) ? Capability.All : Capability.Parse(configured.Capability);
+            var key = ApiKey.TryParse(configured.Key, capability, out var parsed)
+                ? parsed! with { Revoked = configured.Revoked, ConnectionMessagesPerSecond = configured.ConnectionMessagesPerSecond }
+                : throw new InvalidOperationException("Invalid key in Tokenwire:Keys: expected appId.keyId:secret (the secret may not contain '.' or ':')");
+            store.Add(key);
+            logger.LogInformation("Key {KeyName} loaded with capability {Capability}{Revoked}", key.KeyName, capability, key.Revoked ? " (revoked)" : "");
+        }
+
         return store;
     }
 

@@ -6,7 +6,7 @@ using Tokenwire.Server.Channels;
 namespace Tokenwire.Server.Realtime;
 
 /// <summary>All realtime connections, live or awaiting resume, by connection id.</summary>
-internal sealed class ConnectionManager(ChannelRegistry channels, Microsoft.Extensions.Options.IOptions<TokenwireOptions> options)
+internal sealed class ConnectionManager(ChannelRegistry channels, Authenticator authenticator, KeyStore keys, Limits.FaultInjector faults, Microsoft.Extensions.Options.IOptions<TokenwireOptions> options)
 {
     private readonly ConcurrentDictionary<string, RealtimeConnection> _connections = new(StringComparer.Ordinal);
 
@@ -16,7 +16,8 @@ internal sealed class ConnectionManager(ChannelRegistry channels, Microsoft.Exte
 
     public RealtimeConnection Create(AuthContext auth)
     {
-        var connection = new RealtimeConnection(auth, channels, options.Value);
+        var connection = new RealtimeConnection(auth, channels, options.Value, authenticator, faults,
+            keys.Find(auth.KeyName)?.ConnectionMessagesPerSecond ?? options.Value.RateLimits.ConnectionMessagesPerSecond);
         _connections[connection.Id] = connection;
         return connection;
     }
@@ -43,6 +44,7 @@ internal sealed class ConnectionManager(ChannelRegistry channels, Microsoft.Exte
             return null;
         }
 
+        // A renewed token may differ, but it must be the same app and the same identity (RTN15h2 resumes with it).
         if (connection.Auth.AppId != auth.AppId || connection.Auth.ClientId != auth.ClientId)
         {
             error = new ErrorInfo(ErrorCodes.InvalidConnectionKey, 400, "Unable to resume: the credentials do not match the connection");
@@ -51,6 +53,20 @@ internal sealed class ConnectionManager(ChannelRegistry channels, Microsoft.Exte
 
         return connection;
     }
+
+    /// <summary>Fault injection: makes every disconnected connection's state expired (a resume then gets 80008).</summary>
+    public int ExpireDisconnected()
+    {
+        var count = 0;
+        foreach (var connection in _connections.Values)
+        {
+            if (connection.ExpireIfDisconnected()) count++;
+        }
+
+        return count;
+    }
+
+    public RealtimeConnection? Find(string id) => _connections.GetValueOrDefault(id);
 
     public void Remove(RealtimeConnection connection) =>
         _connections.TryRemove(new KeyValuePair<string, RealtimeConnection>(connection.Id, connection));

@@ -106,7 +106,7 @@ internal sealed partial class RealtimeConnection
         }
         else
         {
-            ServerMetrics.Nacks.Add(batch.Count, new KeyValuePair<string, object?>("code", batch.Error.Code));
+            ServerMetrics.AddNacks(batch.Count, batch.Error.Code);
             batch.Transport.Send(new ProtocolMessage(ProtocolAction.Nack) { MsgSerial = batch.Start, Count = batch.Count, Error = batch.Error });
         }
     }

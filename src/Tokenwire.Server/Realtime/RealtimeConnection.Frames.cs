@@ -93,6 +93,12 @@ internal sealed partial class RealtimeConnection
             }
 
             if (messages.Count == 0) return Task.FromResult<string?[]>([]);
+            if (!_messageRate.TryTake(messages.Count))
+            {
+                throw new AblyException(ErrorCodes.ConnectionRateLimited, 429, "Connection publish rate limit exceeded; publish fewer messages per second");
+            }
+
+            await Faults.BeforePublishAsync(channel!).ConfigureAwait(false);
             var publisher = new Publisher(Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture), Id, IdentifiedClientId);
             var completion = await Channels.PublishAsync(Auth.AppId, channel!, messages, publisher).ConfigureAwait(false);
             ServerMetrics.MessagesPublished.Add(messages.Count);
@@ -250,14 +256,31 @@ internal sealed partial class RealtimeConnection
         }
     }
 
-    private static bool ReAuthenticate(Transport transport, ProtocolMessage frame)
+    /// <summary>
+    /// RTC8: in-band re-authentication. A valid token for the same app and identity replaces the connection's
+    /// credentials and is answered with CONNECTED (same connectionId); anything else is a fatal ERROR.
+    /// Existing attachments keep their granted modes; new operations use the new capability.
+    /// </summary>
+    private bool ReAuthenticate(Transport transport, ProtocolMessage frame)
     {
-        _ = frame;
-        // Token auth arrives with the auth work; until then an AUTH can only be refused.
-        transport.SendFinal(new ProtocolMessage(ProtocolAction.Error)
+        try
         {
-            Error = new ErrorInfo(ErrorCodes.TokenError, 401, "In-band re-authentication requires token auth, which this server does not accept yet"),
-        });
-        return false;
+            var token = frame.AuthAccessToken ?? throw new AblyException(ErrorCodes.InvalidCredentials, 401, "AUTH without an accessToken");
+            var next = Authenticator.AuthenticateToken(token);
+            if (next.AppId != Auth.AppId) throw new AblyException(ErrorCodes.IncompatibleCredentials, 401, "AUTH token belongs to another app");
+            if (Auth.ClientId is { } current && current != "*" && next.ClientId != current)
+            {
+                throw new AblyException(ErrorCodes.IncompatibleCredentials, 401, "AUTH token has a different clientId");
+            }
+
+            lock (_lock) Auth = next with { ClientId = next.ClientId == "*" && Auth.ClientId is { } c ? c : next.ClientId };
+            transport.Send(new ProtocolMessage(ProtocolAction.Connected) { ConnectionId = Id, ConnectionDetails = Details() });
+            return true;
+        }
+        catch (AblyException e)
+        {
+            transport.SendFinal(new ProtocolMessage(ProtocolAction.Error) { Error = e.Error });
+            return false;
+        }
     }
 }

@@ -18,13 +18,19 @@ internal sealed partial class RealtimeConnection
     private readonly Lock _lock = new();
     private readonly Dictionary<long, Task<string?[]>> _recentPublishes = [];
     private readonly Dictionary<string, Attachment> _attachments = new(StringComparer.Ordinal);
+    private readonly Limits.TokenBucket _messageRate;
+    private readonly Limits.TokenBucket _frameRate;
     private long _nextMsgSerial;
     private Transport? _transport;
     private long _disconnectedAt;
     private int _keyGeneration;
 
-    public RealtimeConnection(AuthContext auth, ChannelRegistry channels, TokenwireOptions options)
+    public RealtimeConnection(AuthContext auth, ChannelRegistry channels, TokenwireOptions options, Authenticator authenticator, Limits.FaultInjector faults, double messagesPerSecond)
     {
+        Authenticator = authenticator;
+        Faults = faults;
+        _messageRate = new Limits.TokenBucket(messagesPerSecond, options.RateLimits.BurstSeconds);
+        _frameRate = new Limits.TokenBucket(options.RateLimits.ConnectionFramesPerSecond, options.RateLimits.BurstSeconds);
         Id = RandomId(12);
         Auth = auth;
         Channels = channels;
@@ -43,6 +49,13 @@ internal sealed partial class RealtimeConnection
     public AuthContext Auth { get; private set; }
 
     public ChannelRegistry Channels { get; }
+
+    private Authenticator Authenticator { get; }
+
+    private Limits.FaultInjector Faults { get; }
+
+    /// <summary>False when the client floods the server with frames far past the limit (then it is closed with 42924).</summary>
+    public bool AllowFrame() => _frameRate.TryTake(1);
 
     public TokenwireOptions Options { get; }
 
@@ -93,10 +106,14 @@ internal sealed partial class RealtimeConnection
         }
 
         previous?.Abort();
-        return new ConnectionDetails
+        return Details();
+    }
+
+    private ConnectionDetails Details() =>
+        new()
         {
             ConnectionKey = Key,
-            ClientId = auth.ClientId,
+            ClientId = Auth.ClientId,
             MaxMessageSize = Options.MaxMessageSize,
             MaxFrameSize = Options.MaxFrameSize,
             MaxInboundRate = 10_000,
@@ -105,6 +122,19 @@ internal sealed partial class RealtimeConnection
             ConnectionStateTtl = (long)Options.ConnectionStateTtl.TotalMilliseconds,
             MaxIdleInterval = (long)Options.MaxIdleInterval.TotalMilliseconds,
         };
+
+    /// <summary>
+    /// Called every second: a token connection whose token has expired gets DISCONNECTED 40142 (RTN15h2); the client
+    /// renews its token and resumes, so nothing is lost.
+    /// </summary>
+    public void CheckTokenExpiry(long now)
+    {
+        if (Auth.ExpiresAt is not { } expires || expires > now || Transport is not { } transport) return;
+        FlushAcks();
+        transport.SendFinal(new ProtocolMessage(ProtocolAction.Disconnected)
+        {
+            Error = new ErrorInfo(ErrorCodes.TokenExpired, 401, "Token expired"),
+        });
     }
 
     /// <summary>The transport ended: detach its channels and keep the state for resume.</summary>
@@ -117,6 +147,17 @@ internal sealed partial class RealtimeConnection
             _disconnectedAt = now;
             DetachAllLocked();
             ResetAcksLocked();
+        }
+    }
+
+    /// <summary>Marks a disconnected connection's state as expired long ago (fault injection).</summary>
+    public bool ExpireIfDisconnected()
+    {
+        lock (_lock)
+        {
+            if (_transport is not null) return false;
+            _disconnectedAt = 1;
+            return true;
         }
     }
 

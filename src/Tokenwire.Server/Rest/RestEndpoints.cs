@@ -4,6 +4,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Tokenwire.Protocol;
 using Tokenwire.Server.Auth;
@@ -19,10 +20,14 @@ internal static class RestEndpoints
     {
         routes.MapGet("/time", (HttpContext context) =>
             RestResponses.WriteAsync(context, 200, new object[] { context.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow().ToUnixTimeMilliseconds() }, Protocol.Codecs.ProtocolCodec.Json));
-        routes.MapPost("/channels/{channel}/messages", (HttpContext context, string channel) => Guarded(context, () => PublishAsync(context, channel)));
-        routes.MapGet("/channels/{channel}/messages", (HttpContext context, string channel) => Guarded(context, () => HistoryAsync(context, channel)));
-        routes.MapGet("/channels/{channel}", (HttpContext context, string channel) => Guarded(context, () => StatusAsync(context, channel)));
+        routes.MapPost("/channels/{channel}/messages", (HttpContext context, string channel) => Guarded(context, () => PublishAsync(context, DecodeName(channel))));
+        routes.MapGet("/channels/{channel}/messages", (HttpContext context, string channel) => Guarded(context, () => HistoryAsync(context, DecodeName(channel))));
+        routes.MapPost("/keys/{keyName}/requestToken", (HttpContext context, string keyName) => Guarded(context, () => RequestTokenAsync(context, keyName)));
+        routes.MapGet("/channels/{channel}", (HttpContext context, string channel) => Guarded(context, () => StatusAsync(context, DecodeName(channel))));
     }
+
+    // ASP.NET decodes every escape in a route value except %2F; ably-js encodes '/' in channel names as %2F.
+    private static string DecodeName(string routeValue) => routeValue.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Every REST failure becomes an Ably error body; nothing escapes as a bare 500.</summary>
     public static async Task Guarded(HttpContext context, Func<Task> handler)
@@ -38,6 +43,12 @@ internal static class RestEndpoints
         catch (Microsoft.AspNetCore.Http.BadHttpRequestException e)
         {
             await RestResponses.WriteErrorAsync(context, new ErrorInfo(ErrorCodes.BadRequest, 400, e.Message)).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException && !context.Response.HasStarted)
+        {
+            context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Tokenwire.Rest")
+                .LogError(e, "REST {Method} {Path} failed", context.Request.Method, context.Request.Path);
+            await RestResponses.WriteErrorAsync(context, new ErrorInfo(ErrorCodes.InternalError, 500, "Internal error")).ConfigureAwait(false);
         }
     }
 
@@ -68,6 +79,7 @@ internal static class RestEndpoints
             }
         }
 
+        await services.GetRequiredService<Limits.FaultInjector>().BeforePublishAsync(channel).ConfigureAwait(false);
         var messageId = RandomNumberGenerator.GetString("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 12);
         var clientId = auth.ClientId is { } c && c != "*" ? c : null;
         var registry = services.GetRequiredService<ChannelRegistry>();
@@ -141,6 +153,27 @@ internal static class RestEndpoints
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
         codec.EncodeMessages(page, buffer);
         await RestResponses.WriteBytesAsync(context, 200, codec, buffer.WrittenMemory).ConfigureAwait(false);
+    }
+
+    /// <summary>RSA8: exchanges a TokenRequest (signed, or unsigned with Basic auth) for TokenDetails.</summary>
+    private static async Task RequestTokenAsync(HttpContext context, string keyName)
+    {
+        var services = context.RequestServices;
+        AuthContext? basic = null;
+        if (context.Request.Headers.Authorization.Count > 0) basic = services.GetRequiredService<Authenticator>().AuthenticateRest(context.Request);
+        var body = await RestResponses.ReadBodyAsync(context.Request, 64 * 1024).ConfigureAwait(false);
+        var request = body.Length == 0 ? new Dictionary<string, object?>() : RestResponses.RequestCodec(context.Request).DecodeValue(body) as Dictionary<string, object?>
+            ?? throw new AblyException(ErrorCodes.InvalidRequestBody, 400, "A TokenRequest must be an object");
+        var details = services.GetRequiredService<TokenService>().HandleTokenRequest(Uri.UnescapeDataString(keyName), request, basic);
+        await RestResponses.WriteAsync(context, 200, new Dictionary<string, object?>
+        {
+            ["token"] = details.Token,
+            ["keyName"] = details.KeyName,
+            ["issued"] = details.Issued,
+            ["expires"] = details.Expires,
+            ["capability"] = details.Capability,
+            ["clientId"] = details.ClientId,
+        }).ConfigureAwait(false);
     }
 
     private static Task StatusAsync(HttpContext context, string channel)

@@ -8,7 +8,7 @@ public sealed record StoredMessage(string Serial, long Timestamp, byte[] Payload
 
 /// <summary>A history page request (REST <c>GET /channels/{id}/messages</c>).</summary>
 /// <param name="Forwards">Oldest first when true; newest first (Ably's default) when false.</param>
-/// <param name="Limit">Maximum number of messages to return (1..1000).</param>
+/// <param name="Limit">Maximum number of messages to return (1..1001: a REST page of up to 1000 plus one to detect a next page).</param>
 /// <param name="Start">Only messages with timestamp ≥ this (ms), when set.</param>
 /// <param name="End">Only messages with timestamp ≤ this (ms), when set.</param>
 /// <param name="UntilSerial">Only messages with serial ≤ this (inclusive), when set: <c>from_serial</c> / untilAttach.</param>

@@ -26,6 +26,9 @@ namespace Tokenwire.Server.Storage;
 /// </remarks>
 public sealed partial class SqliteHistoryStore : IHistoryStore
 {
+    /// <summary>Largest page a query may ask for: 1000 messages plus one to detect a next page.</summary>
+    public const int MaxQueryLimit = 1001;
+
     /// <summary>Appends (or delete steps) that may wait for the writer before <see cref="AppendAsync"/> itself waits (backpressure).</summary>
     internal const int DefaultQueueCapacity = 10_000;
 
@@ -198,7 +201,7 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
         ArgumentException.ThrowIfNullOrEmpty(channel);
         ArgumentNullException.ThrowIfNull(query);
         ArgumentOutOfRangeException.ThrowIfLessThan(query.Limit, 1, nameof(query));
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(query.Limit, 1000, nameof(query));
+        ArgumentOutOfRangeException.ThrowIfGreaterThan(query.Limit, MaxQueryLimit, nameof(query));
         ObjectDisposedException.ThrowIf(_disposed, this);
 
         var sqlIndex = (query.Forwards ? 4 : 0) + (query.AfterSerial is null ? 0 : 2) + (query.UntilSerial is null ? 0 : 1);
@@ -544,19 +547,19 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
         return command;
     }
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "History store opened at {Path}")]
+    [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "History store opened at {Path}")]
     private static partial void LogOpened(ILogger logger, string path);
 
-    [LoggerMessage(Level = LogLevel.Information, Message = "History store closed")]
+    [LoggerMessage(EventId = 102, Level = LogLevel.Information, Message = "History store closed")]
     private static partial void LogClosed(ILogger logger);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "History commit of {Count} appends failed; none of them is stored")]
+    [LoggerMessage(EventId = 103, Level = LogLevel.Error, Message = "History commit of {Count} appends failed; none of them is stored")]
     private static partial void LogCommitFailed(ILogger logger, Exception exception, int count);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Deleting expired history failed")]
+    [LoggerMessage(EventId = 104, Level = LogLevel.Error, Message = "Deleting expired history failed")]
     private static partial void LogDeleteFailed(ILogger logger, Exception exception);
 
-    [LoggerMessage(Level = LogLevel.Critical, Message = "History store writer stopped unexpectedly")]
+    [LoggerMessage(EventId = 105, Level = LogLevel.Critical, Message = "History store writer stopped unexpectedly")]
     private static partial void LogWriterCrashed(ILogger logger, Exception exception);
 
     /// <summary>A unit of work for the writer, completed (or failed, or cancelled) exactly once.</summary>

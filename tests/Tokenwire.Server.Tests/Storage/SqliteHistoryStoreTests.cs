@@ -353,7 +353,7 @@ public sealed class SqliteHistoryStoreTests : IDisposable
     {
         await using var store = Open();
         await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.QueryAsync(App, "ch", new HistoryQuery(true, 0)));
-        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.QueryAsync(App, "ch", new HistoryQuery(true, 1001)));
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => store.QueryAsync(App, "ch", new HistoryQuery(true, SqliteHistoryStore.MaxQueryLimit + 1)));
         await Assert.ThrowsAsync<ArgumentException>(() => store.AppendAsync(App, "ch", [new StoredMessage("", 1, [])], FarFuture));
         await store.AppendAsync(App, "ch", [], FarFuture); // nothing to store
         await store.AppendAsync(App, "ch", [new StoredMessage("a", 1, [])], FarFuture); // an empty payload round-trips

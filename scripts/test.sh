@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# Runs every test suite: build, the .NET test projects, then the Node interop tests
+# (the unchanged ably npm client against a real Tokenwire server process).
+#
+#   bash scripts/test.sh
+#
+# All suites run even if one fails. The last line is "N passed, N failed";
+# the exit status is non-zero if anything failed (or a suite could not run).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+export TOKENWIRE_DLL="$ROOT/src/Tokenwire.Cli/bin/Release/net10.0/tokenwire.dll"
+INTEROP="$ROOT/tests/interop"
+LOGS="$(mktemp -d "${TMPDIR:-/tmp}/tokenwire-test.XXXXXX")"
+trap 'rm -rf "$LOGS"' EXIT
+
+passed=0
+failed=0
+problems=()   # suites that failed to run or reported failures
+
+section() { printf '\n=== %s ===\n' "$*"; }
+
+# --- 1. build ----------------------------------------------------------------
+section "dotnet build Tokenwire.slnx -c Release"
+build_ok=true
+if ! dotnet build Tokenwire.slnx -c Release; then
+  build_ok=false
+  failed=$((failed + 1))
+  problems+=("build failed")
+fi
+
+# --- 2. .NET tests -----------------------------------------------------------
+# Each test assembly prints e.g. "Passed!  - Failed:     0, Passed:    12, Skipped: ..."
+section "dotnet test Tokenwire.slnx -c Release --no-build"
+if $build_ok; then
+  dotnet_rc=0
+  dotnet test Tokenwire.slnx -c Release --no-build 2>&1 | tee "$LOGS/dotnet-test.log" || dotnet_rc=$?
+  dn_pass=0
+  dn_fail=0
+  while read -r f p; do
+    dn_fail=$((dn_fail + f))
+    dn_pass=$((dn_pass + p))
+  done < <(sed -nE 's/^[[:space:]]*(Passed|Failed)![[:space:]]+-[[:space:]]+Failed:[[:space:]]*([0-9]+),[[:space:]]*Passed:[[:space:]]*([0-9]+).*/\2 \3/p' "$LOGS/dotnet-test.log")
+  passed=$((passed + dn_pass))
+  failed=$((failed + dn_fail))
+  if [ "$dotnet_rc" -ne 0 ] && [ "$dn_fail" -eq 0 ]; then
+    failed=$((failed + 1))   # e.g. a crashed test host: count the run itself as a failure
+    problems+=("dotnet test exited with $dotnet_rc")
+  elif [ "$dn_fail" -ne 0 ]; then
+    problems+=("dotnet test: $dn_fail failed")
+  fi
+else
+  echo "skipped: the build failed"
+fi
+
+# --- 3. Node interop tests ---------------------------------------------------
+section "node --test tests/interop (ably-js against tokenwire)"
+if $build_ok; then
+  npm_ok=true
+  if [ ! -d "$INTEROP/node_modules" ] || [ "$INTEROP/package-lock.json" -nt "$INTEROP/node_modules" ]; then
+    if npm ci --prefix "$INTEROP" --no-audit --no-fund; then
+      touch "$INTEROP/node_modules"
+    else
+      npm_ok=false
+    fi
+  fi
+  if $npm_ok; then
+    node_rc=0
+    # Each file starts its own server; files run one at a time. The outer timeout is a last resort.
+    (cd "$INTEROP" && timeout --kill-after=30 20m \
+      node --test --test-concurrency=1 --test-timeout=120000 --test-force-exit --test-reporter=tap ./*.test.mjs) \
+      2>&1 | tee "$LOGS/interop.log" || node_rc=$?
+    # The TAP summary: "# pass N", "# fail N", "# cancelled N" (a cancelled test did not finish: a failure).
+    tap_count() { sed -nE "s/^# $1 ([0-9]+)\$/\\1/p" "$LOGS/interop.log" | tail -n 1; }
+    n_pass="$(tap_count pass)"
+    n_fail="$(tap_count fail)"
+    n_cancelled="$(tap_count cancelled)"
+    n_pass="${n_pass:-0}"
+    n_fail=$(( ${n_fail:-0} + ${n_cancelled:-0} ))
+    passed=$((passed + n_pass))
+    failed=$((failed + n_fail))
+    if [ "$node_rc" -ne 0 ] && [ "$n_fail" -eq 0 ]; then
+      failed=$((failed + 1))   # e.g. a crash or the outer timeout
+      problems+=("node --test exited with $node_rc")
+    elif [ "$n_fail" -ne 0 ]; then
+      problems+=("interop: $n_fail failed")
+    fi
+  else
+    failed=$((failed + 1))
+    problems+=("npm ci failed")
+  fi
+else
+  echo "skipped: the build failed"
+fi
+
+# --- summary -----------------------------------------------------------------
+echo
+for p in "${problems[@]+"${problems[@]}"}"; do echo "FAILED: $p"; done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
