@@ -221,6 +221,8 @@ internal sealed partial class ConnectionManager
     private void StartConnecting()
     {
         CancelStateTimer();
+        CancelIdleTimer();
+        _transport?.Abort(); // e.g. connect while closing: the old transport is abandoned, not reported
         _disconnectedSince ??= Environment.TickCount64;
         if (_state != ConnectionState.Connecting) SetState(ConnectionState.Connecting, null);
         var transport = new WebSocketTransport(Codec,
