@@ -78,4 +78,21 @@ public sealed class AuthTests(ServerFixture fixture)
         await TestHelpers.WaitUntilAsync(() => client.Connection.State == ConnectionState.Failed, TimeSpan.FromSeconds(10));
         Assert.Equal(ErrorCodes.TokenExpired, client.Connection.ErrorReason?.Code);
     }
+
+    [Theory]
+    [MemberData(nameof(Formats))]
+    [Trait("spec", "RTN14b")]
+    public async Task A_token_refused_at_connect_is_renewed_and_retried_at_once(bool binary)
+    {
+        var calls = 0;
+        var options = fixture.Options(binary) with
+        {
+            Key = null,
+            DisconnectedRetryTimeout = TimeSpan.FromSeconds(30), // the retry must not wait for this
+            AuthCallback = (_, _) => Task.FromResult(Interlocked.Increment(ref calls) == 1 ? "not-a-valid-token" : IssueToken(TimeSpan.FromMinutes(5))),
+        };
+        await using var client = new TokenwireRealtime(options);
+        await client.Connection.ConnectAsync().OrTimeout(TimeSpan.FromSeconds(10));
+        Assert.Equal(2, calls);
+    }
 }

@@ -35,6 +35,7 @@ internal sealed partial class ConnectionManager
     private long _lastActivity;
     private long? _disconnectedSince;
     private int _retryCount;
+    private bool _renewedWhileConnecting;
     private long _stateTimerGeneration;
     private long _idleTimerGeneration;
 
@@ -367,9 +368,19 @@ internal sealed partial class ConnectionManager
 
     private void RenewToken(WebSocketTransport transport, ErrorInfo error)
     {
-        // RTN15h2: drop the token, reconnect (resuming) with a fresh one.
+        // RTN15h2 / RTN14b: drop the token, reconnect (resuming) with a fresh one.
         Volatile.Write(ref _token, null);
         transport.Abort();
+        if (_state == ConnectionState.Connecting && !_renewedWhileConnecting)
+        {
+            // A token refused at connect time: one immediate attempt with a new token, then the normal backoff.
+            _renewedWhileConnecting = true;
+            _transport = null;
+            Log("Token refused while connecting (" + error + "); retrying at once with a new token");
+            StartConnecting();
+            return;
+        }
+
         LoseTransport(transport, error);
     }
 
@@ -402,6 +413,7 @@ internal sealed partial class ConnectionManager
         _maxMessageSize = details.MaxMessageSize is > 0 ? (int)Math.Min(details.MaxMessageSize.Value, int.MaxValue) : _options.MaxMessageSize;
         _disconnectedSince = null;
         _retryCount = 0;
+        _renewedWhileConnecting = false;
         StartIdleTimer();
 
         if (_state == ConnectionState.Connected)
