@@ -24,6 +24,15 @@ public sealed class TokenwireOptions
     /// </summary>
     public List<KeyOptions> Keys { get; set; } = [];
 
+    /// <summary>Apps with their own channel rules (keys select their app by appId). Default: none (every app uses <see cref="Namespaces"/>).</summary>
+    public List<Apps.AppOptions> Apps { get; set; } = [];
+
+    /// <summary>
+    /// The test-app provisioning API (<c>POST /apps</c>, <c>DELETE /apps/{id}</c>, <c>POST /stats</c>) that Ably's SDK test
+    /// suites use; <c>serve --sandbox</c>. Never enable it on a server reachable by others. Default: false.
+    /// </summary>
+    public bool Sandbox { get; set; }
+
     /// <summary>Inbound rate limits.</summary>
     public Limits.RateLimitOptions RateLimits { get; set; } = new();
 

@@ -38,6 +38,7 @@ public static class TokenwireServerExtensions
             Path.Combine(sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.DataPath, "history.db"),
             sp.GetRequiredService<ILogger<SqliteHistoryStore>>()));
         services.AddSingleton<Limits.FaultInjector>();
+        services.AddSingleton<Apps.AppRegistry>();
         services.AddSingleton<ChannelServices>();
         services.AddSingleton<ChannelRegistry>();
         services.AddSingleton<ConnectionManager>();
@@ -66,6 +67,7 @@ public static class TokenwireServerExtensions
         });
         RestEndpoints.Map(app);
         OperationsEndpoints.Map(app);
+        Apps.SandboxEndpoints.Map(app);
         return app;
     }
 

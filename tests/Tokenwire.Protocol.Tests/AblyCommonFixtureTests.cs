@@ -1,3 +1,4 @@
+using Tokenwire.Testing;
 using System.Text;
 using System.Text.Json;
 using Tokenwire.Protocol.Codecs;

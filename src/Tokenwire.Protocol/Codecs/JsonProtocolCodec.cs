@@ -133,7 +133,7 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
         {
             if (reader.ValueTextEquals("action"u8)) { Read(ref reader); m.Action = (ProtocolAction)ReadInt32(ref reader); hasAction = true; }
             else if (reader.ValueTextEquals("flags"u8)) { Read(ref reader); m.Flags = (ProtocolFlags)ReadNullableInt64(ref reader).GetValueOrDefault(); }
-            else if (reader.ValueTextEquals("count"u8)) { Read(ref reader); m.Count = (int?)ReadNullableInt64(ref reader); }
+            else if (reader.ValueTextEquals("count"u8)) { Read(ref reader); m.Count = reader.TokenType == JsonTokenType.Null ? null : ReadInt32(ref reader); }
             else if (reader.ValueTextEquals("error"u8)) { Read(ref reader); m.Error = ReadError(ref reader); }
             else if (reader.ValueTextEquals("id"u8)) { Read(ref reader); m.Id = ReadString(ref reader); }
             else if (reader.ValueTextEquals("channel"u8)) { Read(ref reader); m.Channel = ReadString(ref reader); }
@@ -263,8 +263,8 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
         string message = string.Empty;
         while (Read(ref reader) == JsonTokenType.PropertyName)
         {
-            if (reader.ValueTextEquals("code"u8)) { Read(ref reader); code = (int)ReadNullableInt64(ref reader).GetValueOrDefault(); }
-            else if (reader.ValueTextEquals("statusCode"u8)) { Read(ref reader); status = (int)ReadNullableInt64(ref reader).GetValueOrDefault(); }
+            if (reader.ValueTextEquals("code"u8)) { Read(ref reader); code = reader.TokenType == JsonTokenType.Null ? 0 : ReadInt32(ref reader); }
+            else if (reader.ValueTextEquals("statusCode"u8)) { Read(ref reader); status = reader.TokenType == JsonTokenType.Null ? 0 : ReadInt32(ref reader); }
             else if (reader.ValueTextEquals("message"u8)) { Read(ref reader); message = ReadString(ref reader) ?? string.Empty; }
             else
             {

@@ -66,6 +66,18 @@ internal sealed class ConnectionManager(ChannelRegistry channels, Authenticator 
         return count;
     }
 
+    /// <summary>Ends every connection of a deleted app with a fatal 40101.</summary>
+    public void CloseApp(string appId)
+    {
+        foreach (var connection in _connections.Values)
+        {
+            if (connection.Auth.AppId != appId) continue;
+            connection.MarkClosed();
+            connection.Transport?.SendFinal(new ProtocolMessage(ProtocolAction.Error) { Error = new ErrorInfo(ErrorCodes.InvalidCredentials, 401, "The app was deleted") });
+            Remove(connection);
+        }
+    }
+
     public RealtimeConnection? Find(string id) => _connections.GetValueOrDefault(id);
 
     public void Remove(RealtimeConnection connection) =>

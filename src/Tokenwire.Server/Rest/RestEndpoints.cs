@@ -122,7 +122,7 @@ internal static class RestEndpoints
 
         var registry = services.GetRequiredService<ChannelRegistry>();
         List<Message> page;
-        if (registry.RulesFor(channel).Persisted)
+        if (registry.RulesFor(auth.AppId, channel).Persisted)
         {
             // The store serves at most 1000 rows, so limit=1000 cannot over-fetch by one to detect a next page:
             // fetch 1000, and if the page is full, probe for one more row after it.

@@ -1,4 +1,4 @@
-namespace Tokenwire.Protocol.Tests;
+namespace Tokenwire.Testing;
 
 /// <summary>
 /// Finds the ably-common test vectors on disk. They are not copied into the repository: the layout is
@@ -6,7 +6,7 @@ namespace Tokenwire.Protocol.Tests;
 /// <c>../shared/fixtures/ably-common</c> in CI), so the lookup walks up from the test binaries until it finds it.
 /// A missing folder is a test failure, never a skip.
 /// </summary>
-internal static class FixturePaths
+public static class FixturePaths
 {
     private static readonly Lazy<string> s_ablyCommon = new(LocateAblyCommon);
 
