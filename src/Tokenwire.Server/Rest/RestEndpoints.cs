@@ -125,8 +125,17 @@ internal static class RestEndpoints
         List<Message> page;
         if (registry.RulesFor(auth.AppId, channel).Persisted)
         {
-            var stored = await services.GetRequiredService<IHistoryStore>().QueryAsync(auth.AppId, channel, query, context.RequestAborted).ConfigureAwait(false);
+            // The store serves at most 1000 rows, so limit=1000 cannot over-fetch by one to detect a next page:
+            // fetch 1000, and if the page is full, probe for one more row after it.
+            var store = services.GetRequiredService<IHistoryStore>();
+            var storeQuery = query.Limit > 1000 ? query with { Limit = 1000 } : query;
+            var stored = await store.QueryAsync(auth.AppId, channel, storeQuery, context.RequestAborted).ConfigureAwait(false);
             page = [.. stored.Select(s => Channel.DecodeFromStorage(s.Payload))];
+            if (storeQuery.Limit == limit && page.Count == limit)
+            {
+                var probe = await store.QueryAsync(auth.AppId, channel, query with { Limit = 1, AfterSerial = page[^1].Serial }, context.RequestAborted).ConfigureAwait(false);
+                if (probe.Count > 0) page.Add(Channel.DecodeFromStorage(probe[0].Payload));
+            }
         }
         else
         {
