@@ -159,7 +159,8 @@ internal static class RestEndpoints
     /// <summary>
     /// Tokenwire extension: the messages of every response in progress on the channel (started, not yet stopped), up to
     /// <c>from_serial</c> when given (attach first, then ask with the attach serial: live delivery continues right after
-    /// it, so nothing is missed or duplicated), plus the channel's current serial.
+    /// it, so nothing is missed or duplicated), as a message array in channel order, plus the channel's current serial
+    /// in the <c>X-Tokenwire-Channel-Serial</c> header.
     /// </summary>
     private static async Task ResponsesAsync(HttpContext context, string channel)
     {
@@ -183,11 +184,14 @@ internal static class RestEndpoints
         var registry = services.GetRequiredService<ChannelRegistry>();
         var live = registry.Find(auth.AppId, channel);
         var (responses, serial) = live?.InProgressResponses(untilSerial) ?? ([], null!);
-        await RestResponses.WriteAsync(context, 200, new Dictionary<string, object?>
-        {
-            ["channelSerial"] = serial,
-            ["responses"] = responses.Select(r => new Dictionary<string, object?> { ["responseId"] = r.ResponseId, ["messages"] = r.Messages }).ToList(),
-        }).ConfigureAwait(false);
+        // A plain message array (what history returns, so every client decodes it the same way), in channel order;
+        // each message names its response in extras.headers. The channel's current serial travels in a header.
+        var messages = responses.SelectMany(r => r.Messages).OrderBy(m => m.Serial, StringComparer.Ordinal).ToList();
+        if (serial is not null) context.Response.Headers["X-Tokenwire-Channel-Serial"] = serial;
+        var codec = RestResponses.ResponseCodec(context.Request);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        codec.EncodeMessages(messages, buffer);
+        await RestResponses.WriteBytesAsync(context, 200, codec, buffer.WrittenMemory).ConfigureAwait(false);
     }
 
     /// <summary>RSA8: exchanges a TokenRequest (signed, or unsigned with Basic auth) for TokenDetails.</summary>
