@@ -175,9 +175,9 @@ public static class ResponseHydrator
                     await HistoryAsync(subscription, options, cancellationToken).ConfigureAwait(false);
                     return;
                 case HydrationMode.Rewind:
-                    // Rewind applies on a fresh attach only: re-attach with it. Messages received meanwhile come again
-                    // in the rewind and are dropped as duplicates by id.
-                    subscription.GoLive(HydrationMode.None, countBacklog: true);
+                    // Rewind applies on a fresh attach only: re-attach with it. The messages buffered meanwhile are
+                    // dropped (the rewind replays them, in order, before anything newer).
+                    subscription.GoLive(HydrationMode.None, countBacklog: true, applyBuffered: false);
                     await subscription.Channel.DetachAsync(cancellationToken).ConfigureAwait(false);
                     client.Channels.Get(subscription.Channel.Name, ChannelOptions.WithRewind(options.Rewind));
                     await subscription.Channel.AttachAsync(cancellationToken).ConfigureAwait(false);
@@ -318,15 +318,16 @@ public sealed class HydratedSubscription : IAsyncDisposable
     /// Applies the buffered live messages, then lets live messages through. With <paramref name="countBacklog"/>, live
     /// messages at or before the attach point (a rewind backlog) count as hydrated.
     /// </summary>
-    internal void GoLive(HydrationMode mode, bool countBacklog = false)
+    internal void GoLive(HydrationMode mode, bool countBacklog = false, bool applyBuffered = true)
     {
         lock (_lock)
         {
-            if (_buffer is { } buffer)
+            if (_buffer is { } buffer && applyBuffered)
             {
                 foreach (var m in buffer) Assembler.Apply(m);
-                _buffer = null;
             }
+
+            _buffer = null;
 
             _countBacklog = countBacklog || mode == HydrationMode.Rewind;
             Mode = mode;
