@@ -95,6 +95,7 @@ public sealed class TokenStreamPublisher
     {
         ArgumentNullException.ThrowIfNull(updates);
         var run = new Run(this, responseId, progress);
+        if (!string.IsNullOrEmpty(responseId)) run.Begin(); // start now, before the model's first token
         try
         {
             await foreach (var update in updates.WithCancellation(cancellationToken).ConfigureAwait(false))
@@ -203,7 +204,7 @@ public sealed class TokenStreamPublisher
             };
         }
 
-        private void Begin()
+        public void Begin()
         {
             if (_begun) return;
             _begun = true;
