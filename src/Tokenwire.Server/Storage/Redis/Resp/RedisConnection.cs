@@ -408,8 +408,15 @@ internal sealed class RedisConnection : IAsyncDisposable
             }
         }
 
-        private static RedisConnectionException Wrap(Exception reason) => reason is RedisConnectionException and not RedisTimeoutException
-            ? (RedisConnectionException)reason
-            : new RedisConnectionException("The connection to Redis broke before the reply: " + reason.Message, reason);
+        /// <summary>
+        /// The error for commands pending on a session that closed: a stall (another command's timeout) is a timeout for
+        /// them too; anything else is a broken connection.
+        /// </summary>
+        private static RedisConnectionException Wrap(Exception reason) => reason switch
+        {
+            RedisTimeoutException => new RedisTimeoutException("No reply before the connection to Redis was closed as stalled: " + reason.Message, reason),
+            RedisConnectionException broken => broken,
+            _ => new RedisConnectionException("The connection to Redis broke before the reply: " + reason.Message, reason),
+        };
     }
 }
