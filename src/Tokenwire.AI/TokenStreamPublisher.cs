@@ -86,7 +86,9 @@ public sealed class TokenStreamPublisher
     /// <returns>The outcome: text, counts, failures, whether the recovery message was published, timings.</returns>
     /// <exception cref="OperationCanceledException">Cancelled.</exception>
     /// <remarks>If the model stream throws, the response is ended (<c>stop</c>, and the recovery message with the text so
-    /// far if a publish had failed) and the exception is rethrown.</remarks>
+    /// far if a publish had failed) and the exception is rethrown; a model that fails or is cancelled before anything
+    /// was published (no response id yet) publishes nothing. A model stream that ends without any update still
+    /// publishes an empty response (<c>start</c> and <c>stop</c>).</remarks>
     public async Task<TokenStreamResult> PublishAsync(
         IAsyncEnumerable<ChatResponseUpdate> updates,
         string? responseId = null,
@@ -105,10 +107,10 @@ public sealed class TokenStreamPublisher
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            run.EndStream();
+            if (run.HasBegun) run.EndStream();
             throw;
         }
-        catch (Exception)
+        catch (Exception) when (run.HasBegun)
         {
             // End the response as well as possible, then let the model's error through.
             run.EndStream();
@@ -139,6 +141,9 @@ public sealed class TokenStreamPublisher
         private UsageDetails? _usage;
 
         private TokenStreamPattern Pattern => _options.Pattern;
+
+        /// <summary>True once the response has an id and its publishing began (nothing is published before).</summary>
+        public bool HasBegun => _begun;
 
         private string ResponseId => _responseId!;
 

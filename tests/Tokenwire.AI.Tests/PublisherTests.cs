@@ -109,6 +109,22 @@ public sealed class PublisherTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task A_model_failing_before_its_first_update_publishes_nothing()
+    {
+        var (channel, received, client) = await ObservedChannelAsync("early-failure");
+        await using var _ = client;
+        await Assert.ThrowsAsync<InvalidOperationException>(() =>
+            new TokenStreamPublisher(channel).PublishAsync(Updates([], new InvalidOperationException("no model"))));
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
+            new TokenStreamPublisher(channel).PublishAsync(Updates(["never"]), cancellationToken: cts.Token));
+        await channel.PublishAsync("marker", null).OrTimeout();
+        await TestHelpers.WaitUntilAsync(() => { lock (received) return received.Count == 1; });
+        Assert.Equal("marker", Assert.Single(received).Name);
+    }
+
+    [Fact]
     public async Task An_empty_model_response_still_starts_and_stops()
     {
         var (channel, received, client) = await ObservedChannelAsync("empty");
