@@ -90,7 +90,7 @@ public sealed class InteropTests(ServerFixture fixture)
     }
 
     /// <summary>A Node script whose stdout JSON lines are read as events; killed on dispose if still running.</summary>
-    private sealed class NodeScript : IAsyncDisposable
+    internal sealed class NodeScript : IAsyncDisposable
     {
         private readonly Process _process;
         private readonly Channel<string> _lines = Channel.CreateUnbounded<string>();
@@ -111,7 +111,10 @@ public sealed class InteropTests(ServerFixture fixture)
             };
         }
 
-        public static async Task<NodeScript> StartAsync(string script, ServerFixture fixture, string channel, bool binary, int count)
+        public static Task<NodeScript> StartAsync(string script, ServerFixture fixture, string channel, bool binary, int count) =>
+            StartAsync(script, fixture.Server.Port, fixture.Server.Key, channel, binary, count);
+
+        public static async Task<NodeScript> StartAsync(string script, int port, string key, string channel, bool binary, int count, int timeoutMs = 60000)
         {
             var folder = InteropFolder();
             var environment = await EnsureAblyAsync(folder);
@@ -122,7 +125,7 @@ public sealed class InteropTests(ServerFixture fixture)
                 RedirectStandardError = true,
                 UseShellExecute = false,
             };
-            foreach (var arg in new[] { script, fixture.Server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), fixture.Server.Key, channel, binary ? "msgpack" : "json", count.ToString(System.Globalization.CultureInfo.InvariantCulture), "60000" })
+            foreach (var arg in new[] { script, port.ToString(System.Globalization.CultureInfo.InvariantCulture), key, channel, binary ? "msgpack" : "json", count.ToString(System.Globalization.CultureInfo.InvariantCulture), timeoutMs.ToString(System.Globalization.CultureInfo.InvariantCulture) })
             {
                 info.ArgumentList.Add(arg);
             }

@@ -22,13 +22,27 @@ internal sealed class ConnectionManager(IChannelEngine channels, Authenticator a
         return connection;
     }
 
+    /// <summary>Saves one connection's state at once (on connect and resume), so it can be resumed elsewhere from the start.</summary>
+    public async ValueTask ShareAsync(RealtimeConnection connection, long now)
+    {
+        if (store is LocalConnectionStore) return;
+        try
+        {
+            await store.SaveAsync(connection.ToRecord(now)).ConfigureAwait(false);
+        }
+        catch (Storage.Redis.Resp.RedisException)
+        {
+            // Redis is down: the connection works on this node; the periodic refresh shares it when Redis returns.
+        }
+    }
+
     /// <summary>Saves the state of every live connection, so another node can resume them if this one dies.</summary>
     public async Task RefreshSharedStateAsync(long now)
     {
         if (store is LocalConnectionStore) return;
         foreach (var connection in _connections.Values)
         {
-            if (connection.Transport is not null && !connection.IsClosed) await store.SaveAsync(connection.ToRecord(now)).ConfigureAwait(false);
+            if (connection.Transport is not null && !connection.IsClosed) await ShareAsync(connection, now).ConfigureAwait(false);
         }
     }
 

@@ -63,6 +63,7 @@ internal sealed class RealtimeEndpoint(
 
             connection ??= connections.Create(auth);
             var details = connection.Bind(transport, auth);
+            await connections.ShareAsync(connection, time.GetUtcNow().ToUnixTimeMilliseconds()).ConfigureAwait(false);
             transport.Send(new ProtocolMessage(ProtocolAction.Connected)
             {
                 ConnectionId = connection.Id,
