@@ -86,18 +86,31 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
         {
             throw new ProtocolException("json: " + e.Message, e);
         }
+        catch (InvalidOperationException e)
+        {
+            // Strings are only transcoded here: invalid UTF-8 or a lone surrogate escape (\ud800).
+            throw new ProtocolException("json: " + e.Message, e);
+        }
     }
 
     private static object? ToPlain(JsonElement e) => e.ValueKind switch
     {
-        JsonValueKind.Object => e.EnumerateObject().ToDictionary(p => p.Name, p => ToPlain(p.Value), StringComparer.Ordinal),
+        JsonValueKind.Object => ToPlainObject(e),
         JsonValueKind.Array => e.EnumerateArray().Select(ToPlain).ToList(),
         JsonValueKind.String => e.GetString(),
-        JsonValueKind.Number => e.TryGetInt64(out var l) ? l : e.GetDouble(),
+        JsonValueKind.Number => e.TryGetInt64(out var l) ? (object)l : e.GetDouble(),
         JsonValueKind.True => true,
         JsonValueKind.False => false,
         _ => null,
     };
+
+    // Duplicate keys are valid JSON: the last one wins, as in the msgpack codec and in JavaScript.
+    private static Dictionary<string, object?> ToPlainObject(JsonElement e)
+    {
+        var result = new Dictionary<string, object?>(StringComparer.Ordinal);
+        foreach (var property in e.EnumerateObject()) result[property.Name] = ToPlain(property.Value);
+        return result;
+    }
 
     private static JsonTokenType Read(ref Utf8JsonReader reader)
     {
