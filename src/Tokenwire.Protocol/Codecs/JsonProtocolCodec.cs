@@ -211,7 +211,7 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
                 Read(ref reader);
                 if (reader.TokenType == JsonTokenType.Null) continue;
                 if (reader.TokenType != JsonTokenType.StartObject) throw new AblyException(ErrorCodes.InvalidMessageData, 400, "Message extras must be an object");
-                m.Extras = OpaqueValue.FromJson(ReadRaw(ref reader, input));
+                m.Extras = OpaqueValue.FromJson(ReadExtras(ref reader, input));
             }
             else if (reader.ValueTextEquals("clientId"u8)) { Read(ref reader); m.ClientId = ReadString(ref reader); }
             else if (reader.ValueTextEquals("connectionId"u8)) { Read(ref reader); m.ConnectionId = ReadString(ref reader); }
@@ -235,6 +235,23 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
     {
         var start = (int)reader.TokenStartIndex;
         reader.Skip();
+        return input[start..(int)reader.BytesConsumed];
+    }
+
+    // Extras are converted to msgpack lazily (msgpack subscribers, storage), where a string that is not valid UTF-8
+    // or holds a lone surrogate escape ("\ud800") would throw mid fan-out. Utf8JsonReader checks neither while
+    // skipping, so check every string and property name now.
+    private static ReadOnlySpan<byte> ReadExtras(ref Utf8JsonReader reader, ReadOnlySpan<byte> input)
+    {
+        var start = (int)reader.TokenStartIndex;
+        var depth = reader.CurrentDepth;
+        while (Read(ref reader) != JsonTokenType.EndObject || reader.CurrentDepth != depth)
+        {
+            if (reader.TokenType is not (JsonTokenType.String or JsonTokenType.PropertyName)) continue;
+            if (reader.ValueIsEscaped) reader.GetString(); // throws InvalidOperationException on a lone surrogate
+            else if (!System.Text.Unicode.Utf8.IsValid(reader.ValueSpan)) throw new ProtocolException("json: invalid UTF-8 in message extras");
+        }
+
         return input[start..(int)reader.BytesConsumed];
     }
 

@@ -35,4 +35,33 @@ public sealed class FuzzRegressionTests
         var value = (Dictionary<string, object?>)ProtocolCodec.Json.DecodeValue(Utf8("""{"ttl":1,"ttl":2}"""))!;
         Assert.Equal(2L, value["ttl"]);
     }
+
+    public static TheoryData<byte[]> JsonExtrasThatCannotBecomeMsgPack => new()
+    {
+        Utf8("""{"action":15,"channel":"x","msgSerial":0,"messages":[{"extras":{"headers":{"k":"\ud800"}}}]}"""),
+        Utf8("""{"action":15,"channel":"x","msgSerial":0,"messages":[{"extras":{"k\udc00x":1}}]}"""),
+        Utf8("""{"action":15,"channel":"x","msgSerial":0,"messages":[{"extras":{"ref":{"timeserial":"x""").Concat(new byte[] { 0xf4, 0x90, 0x80, 0x80 }).Concat(Utf8("\"}}}]}")).ToArray(),
+    };
+
+    /// <summary>
+    /// JSON extras are relayed raw and converted to msgpack only for msgpack subscribers and storage. Strings that
+    /// conversion cannot read (invalid UTF-8, lone surrogate escapes) used to be accepted and then threw
+    /// InvalidOperationException during fan-out, inside the publish.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(JsonExtrasThatCannotBecomeMsgPack))]
+    public void Json_extras_that_cannot_be_converted_to_msgpack_are_refused_when_decoded(byte[] frame)
+    {
+        var error = Assert.ThrowsAny<AblyException>(() => ProtocolCodec.Json.Decode(frame));
+        Assert.Equal(40000, error.Code);
+    }
+
+    [Fact]
+    public void Json_extras_with_escapes_and_unicode_still_convert_to_msgpack()
+    {
+        var frame = Utf8("""{"action":15,"channel":"x","msgSerial":0,"messages":[{"extras":{"headers":{"k\n":"\ud83d\ude00 é ✓","n":[1,{"a":null}]}}}]}""");
+        var message = ProtocolCodec.Json.Decode(frame);
+        var again = ProtocolCodec.MsgPack.Decode(ProtocolCodec.MsgPack.EncodeToArray(message));
+        Assert.True(System.Text.Json.JsonElement.DeepEquals(message.Messages![0].Extras!.ToJsonElement(), again.Messages![0].Extras!.ToJsonElement()));
+    }
 }
