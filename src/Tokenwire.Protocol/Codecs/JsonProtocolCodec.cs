@@ -240,13 +240,19 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
 
     // Extras are converted to msgpack lazily (msgpack subscribers, storage), where a string that is not valid UTF-8
     // or holds a lone surrogate escape ("\ud800") would throw mid fan-out. Utf8JsonReader checks neither while
-    // skipping, so check every string and property name now.
+    // skipping, so check every string and property name now, and the nesting limit both codecs share.
     private static ReadOnlySpan<byte> ReadExtras(ref Utf8JsonReader reader, ReadOnlySpan<byte> input)
     {
         var start = (int)reader.TokenStartIndex;
         var depth = reader.CurrentDepth;
         while (Read(ref reader) != JsonTokenType.EndObject || reader.CurrentDepth != depth)
         {
+            if (reader.TokenType is not (JsonTokenType.EndObject or JsonTokenType.EndArray or JsonTokenType.PropertyName)
+                && reader.CurrentDepth - depth > MaxExtrasDepth)
+            {
+                throw new ProtocolException($"json: message extras nested deeper than {MaxExtrasDepth} levels");
+            }
+
             if (reader.TokenType is not (JsonTokenType.String or JsonTokenType.PropertyName)) continue;
             if (reader.ValueIsEscaped) reader.GetString(); // throws InvalidOperationException on a lone surrogate
             else if (!System.Text.Unicode.Utf8.IsValid(reader.ValueSpan)) throw new ProtocolException("json: invalid UTF-8 in message extras");

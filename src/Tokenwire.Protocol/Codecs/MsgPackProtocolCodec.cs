@@ -177,8 +177,9 @@ internal sealed class MsgPackProtocolCodec : ProtocolCodec
         return m;
     }
 
-    // Extras are converted to JSON lazily; check now that the conversion cannot fail later (non-string keys, bad UTF-8).
-    private static void ValidateDepth(ReadOnlySpan<byte> raw) => MsgPackJson.ToJson(raw);
+    // Extras are converted to JSON lazily; check now that the conversion cannot fail later (non-string keys, bad UTF-8),
+    // and the nesting limit both codecs share: starting at MaxDepth - MaxExtrasDepth leaves MaxExtrasDepth levels.
+    private static void ValidateDepth(ReadOnlySpan<byte> raw) => MsgPackJson.ToJson(raw, MsgPackReader.MaxDepth - MaxExtrasDepth);
 
     private static ErrorInfo ReadError(ref MsgPackReader reader)
     {

@@ -64,4 +64,41 @@ public sealed class FuzzRegressionTests
         var again = ProtocolCodec.MsgPack.Decode(ProtocolCodec.MsgPack.EncodeToArray(message));
         Assert.True(System.Text.Json.JsonElement.DeepEquals(message.Messages![0].Extras!.ToJsonElement(), again.Messages![0].Extras!.ToJsonElement()));
     }
+
+    /// <summary>Extras whose innermost value sits <paramref name="depth"/> levels below the extras object.</summary>
+    private static string NestedExtras(int depth) => new StringBuilder().Insert(0, "{\"k\":", depth).Append('1').Append('}', depth).ToString();
+
+    /// <summary>
+    /// Msgpack extras could nest 64 levels, so a realtime JSON frame carrying them (4 levels deeper) was refused by the
+    /// JSON decoder: a JSON-format Tokenwire client could not read a delivery a msgpack client could publish. Both
+    /// codecs now share one extras limit, ProtocolCodec.MaxExtrasDepth, wherever the extras sit.
+    /// </summary>
+    [Theory]
+    [InlineData(WireFormat.Json)]
+    [InlineData(WireFormat.MsgPack)]
+    public void Extras_nesting_limit_is_the_same_in_both_formats_and_survives_re_encoding(WireFormat format)
+    {
+        var codec = ProtocolCodec.For(format);
+        foreach (var depth in new[] { ProtocolCodec.MaxExtrasDepth, ProtocolCodec.MaxExtrasDepth + 1 })
+        {
+            var frame = new ProtocolMessage(ProtocolAction.Message)
+            {
+                Channel = "x",
+                MsgSerial = 0,
+                Messages = [new Message { Extras = OpaqueValue.FromJson(Utf8(NestedExtras(depth))) }],
+            };
+            var bytes = codec.EncodeToArray(frame);
+            if (depth > ProtocolCodec.MaxExtrasDepth)
+            {
+                Assert.ThrowsAny<AblyException>(() => codec.Decode(bytes));
+                continue;
+            }
+
+            var decoded = codec.Decode(bytes);
+            foreach (var other in new[] { ProtocolCodec.Json, ProtocolCodec.MsgPack })
+            {
+                Assert.NotNull(other.Decode(other.EncodeToArray(decoded)).Messages![0].Extras);
+            }
+        }
+    }
 }
