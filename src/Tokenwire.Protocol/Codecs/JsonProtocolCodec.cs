@@ -439,6 +439,9 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
             case bool b: w.WriteBooleanValue(b); break;
             case int i: w.WriteNumberValue(i); break;
             case long l: w.WriteNumberValue(l); break;
+            // JSON has no NaN or Infinity (a msgpack float can hold them, and 1e400 parses as Infinity): write null,
+            // as MsgPackJson does, instead of letting Utf8JsonWriter throw ArgumentException.
+            case double d when !double.IsFinite(d): w.WriteNullValue(); break;
             case double d: w.WriteNumberValue(d); break;
             case byte[] bytes: w.WriteBase64StringValue(bytes); break;
             case ErrorInfo e: WriteError(w, e); break;

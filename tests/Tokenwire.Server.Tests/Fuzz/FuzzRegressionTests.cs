@@ -101,4 +101,19 @@ public sealed class FuzzRegressionTests
             }
         }
     }
+
+    /// <summary>JSON EncodeValue threw ArgumentException for NaN and infinities, which DecodeValue produces (msgpack floats, JSON 1e400).</summary>
+    [Theory]
+    [InlineData("31653430300a")]          // JSON 1e400
+    [InlineData("cb7ff8000000000000")]    // msgpack float64 NaN
+    [InlineData("81a161ca7f800000")]      // msgpack {"a": float32 +Infinity}
+    public void Decoded_non_finite_numbers_encode_as_json_null(string hex)
+    {
+        var bytes = Convert.FromHexString(hex);
+        var codec = hex[0] == '3' ? ProtocolCodec.Json : ProtocolCodec.MsgPack;
+        var value = codec.DecodeValue(bytes);
+        var buffer = new ArrayBufferWriter<byte>();
+        ProtocolCodec.Json.EncodeValue(value, buffer);
+        Assert.Contains("null", Encoding.UTF8.GetString(buffer.WrittenSpan), StringComparison.Ordinal);
+    }
 }
