@@ -57,14 +57,16 @@ internal sealed class MsgPackProtocolCodec : ProtocolCodec
             case MsgPackType.Float: return reader.ReadDouble();
             case MsgPackType.String: return reader.ReadString();
             case MsgPackType.Binary: return reader.ReadBinary().ToArray();
+            // Declared counts only bound how much input remains; pre-sizing from them let nested containers each
+            // allocate the whole input's worth (levels x input size), so capacity starts small and grows with content.
             case MsgPackType.Array:
                 var n = reader.ReadArrayHeader();
-                var list = new List<object?>(n);
+                var list = new List<object?>(Math.Min(n, 16));
                 for (; n > 0; n--) list.Add(ReadPlain(ref reader, depth + 1));
                 return list;
             case MsgPackType.Map:
                 var count = reader.ReadMapHeader();
-                var map = new Dictionary<string, object?>(count, StringComparer.Ordinal);
+                var map = new Dictionary<string, object?>(Math.Min(count, 16), StringComparer.Ordinal);
                 for (; count > 0; count--)
                 {
                     var key = ReadKey(ref reader);

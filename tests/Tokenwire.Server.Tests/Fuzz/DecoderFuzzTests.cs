@@ -91,6 +91,14 @@ public sealed class DecoderFuzzTests(ITestOutputHelper output)
         /// <summary>A valid frame with one field replaced by an extreme value: deep nesting, a huge header, an exotic number.</summary>
         private byte[] Edge()
         {
+            if (gen.R.Next(8) == 0)
+            {
+                // A pre-sizing amplifier, as the whole body (DecodeValue) or as a field value.
+                var amplifier = gen.Amplifier();
+                return gen.R.Next(2) == 0 ? gen.Serialise(amplifier, format, hostile: false)
+                    : gen.Serialise(new FMap([(FStr.Of("action"), new FInt(15)), (FStr.Of(gen.R.Next(2) == 0 ? "messages" : "res"), amplifier)]), format, hostile: false);
+            }
+
             FNode value = gen.R.Next(4) switch
             {
                 0 => gen.Deep(gen.R.Next(2) == 0 ? 200 : gen.R.Next(60, 70)),

@@ -195,6 +195,32 @@ internal sealed class FuzzGen(int seed)
         return new FHuge(header, length, tail);
     }
 
+    /// <summary>
+    /// Nested containers that each declare as many elements as the input still holds, so every level passes the
+    /// "count fits in the remaining bytes" check: a decoder that pre-sizes collections from declared counts then
+    /// allocates (levels x input size) before the input runs out.
+    /// </summary>
+    public FRaw Amplifier()
+    {
+        var levels = Next(2, 64);
+        var padding = Next(1_000, 8_000);
+        var map = OneIn(2);
+        var o = new List<byte>(levels * 5 + padding);
+        for (var i = 0; i < levels; i++)
+        {
+            var declared = (uint)(map ? padding / 2 : padding);
+            o.Add(map ? (byte)0xdf : (byte)0xdd);
+            o.Add((byte)(declared >> 24));
+            o.Add((byte)(declared >> 16));
+            o.Add((byte)(declared >> 8));
+            o.Add((byte)declared);
+            if (map) o.AddRange([0xa1, (byte)'k']); // the key of the entry that holds the next level
+        }
+
+        for (var i = 0; i < padding; i++) o.Add(map && i % 2 == 0 ? (byte)0xa0 : (byte)0xc0);
+        return new FRaw([.. o], new string('[', Math.Min(levels, 60)) + string.Join(',', Enumerable.Repeat("null", padding / 8)));
+    }
+
     private FMap Map(int depth, bool hostile)
     {
         var entries = new List<(FNode, FNode)>();

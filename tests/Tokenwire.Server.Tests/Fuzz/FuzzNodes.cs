@@ -41,6 +41,9 @@ internal sealed record FBin(byte[] Bytes) : FNode;
 
 internal sealed record FExt(sbyte Type, byte[] Data) : FNode;
 
+/// <summary>Bytes written verbatim in MessagePack (hand-built hostile structures); the JSON text <c>Json</c> otherwise.</summary>
+internal sealed record FRaw(byte[] MsgPack, string Json) : FNode;
+
 /// <summary>
 /// MessagePack: a str/bin/array/map/ext header declaring <see cref="Length"/> (e.g. 0xFFFFFFFF) followed by only a
 /// few bytes. JSON: an unterminated string, array or a number with thousands of digits.
@@ -141,6 +144,9 @@ internal static class FNodeWriter
             case FExt ext:
                 Ascii(o, hostile ? "undefined" : "null");
                 _ = ext;
+                break;
+            case FRaw raw:
+                Ascii(o, raw.Json);
                 break;
             case FHuge huge:
                 switch (huge.Header % 4)
@@ -289,6 +295,9 @@ internal static class FNodeWriter
 
                 o.Add((byte)ext.Type);
                 o.AddRange(ext.Data);
+                break;
+            case FRaw raw:
+                o.AddRange(raw.MsgPack);
                 break;
             case FHuge huge:
                 o.Add(huge.Header);

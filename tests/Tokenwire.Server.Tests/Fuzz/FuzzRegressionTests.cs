@@ -116,4 +116,31 @@ public sealed class FuzzRegressionTests
         ProtocolCodec.Json.EncodeValue(value, buffer);
         Assert.Contains("null", Encoding.UTF8.GetString(buffer.WrittenSpan), StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// msgpack DecodeValue pre-sized every list and dictionary from its declared count. Each nested level may declare
+    /// as many elements as the input still holds, so 60 levels over an 8 KB body allocated about 60 x 8 K entries
+    /// (several MB) before failing: a memory amplifier on POST /keys/{key}/requestToken.
+    /// </summary>
+    [Theory]
+    [InlineData(0xdd)]
+    [InlineData(0xdf)]
+    public void Msgpack_DecodeValue_does_not_pre_size_from_declared_counts(byte header)
+    {
+        const int levels = 60, padding = 8000;
+        var body = new List<byte>();
+        for (var i = 0; i < levels; i++)
+        {
+            body.Add(header);
+            body.AddRange(BitConverter.GetBytes(System.Buffers.Binary.BinaryPrimitives.ReverseEndianness((uint)(header == 0xdd ? padding : padding / 2))));
+            if (header == 0xdf) body.AddRange([0xa1, (byte)'k']);
+        }
+
+        for (var i = 0; i < padding; i++) body.Add(header == 0xdf && i % 2 == 0 ? (byte)0xa0 : (byte)0xc0);
+        var input = body.ToArray();
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        Assert.ThrowsAny<AblyException>(() => ProtocolCodec.MsgPack.DecodeValue(input));
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.True(allocated < 64 * input.Length + 64 * 1024, $"{allocated:N0} bytes allocated for a {input.Length:N0}-byte body");
+    }
 }
