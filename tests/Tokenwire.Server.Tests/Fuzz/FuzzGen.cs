@@ -303,7 +303,7 @@ internal sealed class FuzzGen(int seed)
                 if (OneIn(2)) entries.Add((FStr.Of("id"), Str(hostile)));
                 break;
             case 17:
-                entries.Add((FStr.Of("auth"), new FMap([(FStr.Of("accessToken"), Str(hostile))])));
+                entries.Add((FStr.Of("auth"), new FMap([(FStr.Of("accessToken"), OneIn(4) ? Str(hostile) : FStr.Of(Token()))])));
                 break;
         }
 
@@ -442,11 +442,7 @@ internal sealed class FuzzGen(int seed)
         if (OneIn(2)) entries.Add((FStr.Of("ttl"), hostile && OneIn(2) ? Number(true) : new FInt(Pick([1000L, 3_600_000L, 0L, -5L, 86_400_001L]))));
         if (OneIn(2))
         {
-            entries.Add((FStr.Of("capability"), hostile && OneIn(4) ? Value(1, true) : FStr.Of(Pick(
-            [
-                """{"*":["*"]}""", """{"fuzz":["publish","subscribe"]}""", "{", "[]", """{"*":[]}""", """{"*":["bogus"]}""", """{"*":"publish"}""",
-                new string('[', 100) + new string(']', 100), """{"a":["*","publish"]}""", "null", "1e400",
-            ]))));
+            entries.Add((FStr.Of("capability"), hostile && OneIn(4) ? Value(1, true) : Capability()));
         }
 
         if (OneIn(2)) entries.Add((FStr.Of("clientId"), Str(hostile)));
@@ -456,6 +452,79 @@ internal sealed class FuzzGen(int seed)
         if (hostile && OneIn(4)) entries.Add((Str(true), Value(0, true)));
         return new FMap(entries);
     }
+
+    // ---- Credentials ----
+
+    /// <summary>The test server's root key name (<see cref="Testing.TestServer.DefaultKey"/>).</summary>
+    public static readonly string KeyName = Testing.TestServer.DefaultKey.Split(':')[0];
+
+    private static readonly byte[] Secret = Encoding.UTF8.GetBytes(Testing.TestServer.DefaultKey.Split(':')[1]);
+
+    private static string B64Url(ReadOnlySpan<byte> bytes) => Convert.ToBase64String(bytes).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    /// <summary>
+    /// A token for AUTH, access_token or Bearer: garbage, a Tokenwire token or an Ably JWT. Half of the structured ones
+    /// are correctly signed with the test key, so fuzzed payloads and claims get past the signature check.
+    /// </summary>
+    public string Token()
+    {
+        var sign = OneIn(2);
+        switch (Next(5))
+        {
+            case 0:
+                return Encoding.UTF8.GetString(Str(true).Utf8);
+            case 1:
+            {
+                FNode payload = OneIn(4) ? Value(0, true) : new FMap(
+                [
+                    (FStr.Of("k"), OneIn(4) ? Value(1, true) : FStr.Of(KeyName)),
+                    (FStr.Of("i"), Number(true)),
+                    (FStr.Of("x"), OneIn(2) ? new FInt(DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeMilliseconds()) : Number(true)),
+                    (FStr.Of("c"), OneIn(3) ? Value(1, true) : Capability()),
+                    (FStr.Of("cid"), OneIn(2) ? FNull.Instance : Str(true)),
+                    (FStr.Of("n"), Str(true)),
+                ]);
+                var body = "tw1." + B64Url(FNodeWriter.ToJson(payload, R, hostile: OneIn(3)));
+                var mac = sign ? System.Security.Cryptography.HMACSHA256.HashData(Secret, Encoding.UTF8.GetBytes(body)) : RandomBinary(32);
+                return body + "." + (OneIn(10) ? "!!" : B64Url(mac));
+            }
+
+            case 2:
+            case 3:
+            {
+                FNode header = new FMap(
+                [
+                    (FStr.Of("alg"), OneIn(3) ? Value(1, true) : FStr.Of("HS256")),
+                    (FStr.Of("kid"), OneIn(3) ? Value(1, true) : FStr.Of(KeyName)),
+                    (FStr.Of("typ"), FStr.Of("JWT")),
+                ]);
+                FNode claims = OneIn(5) ? Value(0, true) : new FMap(
+                [
+                    (FStr.Of("exp"), OneIn(2) ? new FInt(DateTimeOffset.UtcNow.AddHours(1).ToUnixTimeSeconds()) : Leaf(true)),
+                    (FStr.Of("iat"), Number(true)),
+                    (FStr.Of("x-ably-capability"), OneIn(3) ? Value(1, true) : Capability()),
+                    (FStr.Of("x-ably-clientId"), OneIn(2) ? Str(true) : Leaf(true)),
+                ]);
+                var signed = B64Url(FNodeWriter.ToJson(OneIn(8) ? Value(0, true) : header, R, hostile: OneIn(4))) + "."
+                    + B64Url(FNodeWriter.ToJson(claims, R, hostile: OneIn(4)));
+                var signature = sign ? System.Security.Cryptography.HMACSHA256.HashData(Secret, Encoding.ASCII.GetBytes(signed)) : RandomBinary(32);
+                return signed + "." + (OneIn(10) ? "%%%" : B64Url(signature));
+            }
+
+            default:
+                return AsciiWord(Next(0, 5)) + "." + AsciiWord(Next(0, 5)) + "." + AsciiWord(Next(0, 5));
+        }
+    }
+
+    private static readonly string[] Capabilities =
+    [
+        """{"*":["*"]}""", """{"fuzz":["publish","subscribe"]}""", """{"fuzz:*":["subscribe"]}""", "{", "[]", """{"*":[]}""", """{"*":["bogus"]}""",
+        """{"*":"publish"}""", new string('[', 100) + new string(']', 100), """{"a":["*","publish"]}""", "null", "1e400", "",
+        """{"x\ud800":["*"]}""", """{"*":["\udc00"]}""", """{"*":["publish"],"*":["subscribe"]}""", """{"[*]*":["*"]}""", """{"nope":["*"]}""",
+    ];
+
+    /// <summary>A capability JSON string, valid or not (lone surrogate escapes, unknown operations, deep nesting).</summary>
+    public FStr Capability() => FStr.Of(Pick(Capabilities));
 
     private void Shuffle<T>(List<T> list)
     {
