@@ -213,7 +213,9 @@ public sealed class TokenService(KeyStore keys, TimeProvider time)
         if (ttlText is not null)
         {
             if (!long.TryParse(ttlText, NumberStyles.Integer, CultureInfo.InvariantCulture, out var ttlMs)) throw new AblyException(ErrorCodes.InvalidParameterValue, 400, "ttl must be a number of milliseconds");
-            ttl = TimeSpan.FromMilliseconds(ttlMs);
+            // Clamped first: TimeSpan.FromMilliseconds throws ArgumentOutOfRangeException beyond about 29,000 years,
+            // and Issue refuses a ttl <= 0 and caps one above MaxTtl anyway.
+            ttl = TimeSpan.FromMilliseconds(Math.Clamp(ttlMs, -1, (long)MaxTtl.TotalMilliseconds + 1));
         }
 
         var requested = capabilityText is null ? null : Capability.Parse(capabilityText);

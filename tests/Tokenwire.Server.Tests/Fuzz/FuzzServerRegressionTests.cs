@@ -85,4 +85,21 @@ public sealed class FuzzServerRegressionTests(ServerFixture fixture) : IClassFix
     [InlineData("""{"*":["\udc00"]}""")]
     public void Capability_with_a_lone_surrogate_is_refused_with_40000(string json) =>
         Assert.Equal(40000, Assert.ThrowsAny<AblyException>(() => Capability.Parse(json)).Code);
+
+    /// <summary>A TokenRequest ttl beyond TimeSpan's range made TimeSpan.FromMilliseconds throw: a 500 instead of a token or a 400.</summary>
+    [Theory]
+    [InlineData(long.MaxValue, 200)]
+    [InlineData(long.MinValue, 400)]
+    public async Task Token_request_with_an_extreme_ttl_is_answered_without_a_500(long ttl, int expected)
+    {
+        using var http = new HttpClient { BaseAddress = Server.BaseUri };
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/keys/{Uri.EscapeDataString(TestServer.DefaultKey.Split(':')[0])}/requestToken")
+        {
+            Content = new StringContent($$"""{"keyName":"{{TestServer.DefaultKey.Split(':')[0]}}","ttl":{{ttl}}}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Authorization = new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(Server.Key)));
+        using var response = await http.SendAsync(request);
+        Assert.Equal(expected, (int)response.StatusCode);
+        Assert.Equal("application/json", response.Content.Headers.ContentType!.ToString());
+    }
 }
