@@ -20,7 +20,7 @@ namespace Tokenwire.Server.Tests.Fuzz;
 public sealed class RestFuzzTests(ITestOutputHelper output)
 {
     private const int Workers = 4;
-    private const int RequestsPerWorker = 1_000;
+    private const int RequestsPerWorker = 2_000;
     private const int MaxFrameSize = 128 * 1024;
 
     private static readonly string[] ContentTypes =
