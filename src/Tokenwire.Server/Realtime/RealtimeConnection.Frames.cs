@@ -6,8 +6,27 @@ namespace Tokenwire.Server.Realtime;
 /// <summary>What the connection does with each frame its transport reads. Frames are handled one at a time, in order.</summary>
 internal sealed partial class RealtimeConnection
 {
-    /// <summary>Handles one decoded frame; returns false when the transport must end (CLOSE, DISCONNECT, fatal error).</summary>
+    /// <summary>
+    /// Handles one decoded frame; returns false when the transport must end (CLOSE, DISCONNECT, fatal error, or a newer
+    /// transport took over). Frames of all the connection's transports pass one gate, one at a time: after a resume the
+    /// old transport may still hold frames in its socket buffer, and handling them beside the re-sends of the new one
+    /// would reorder publishes. A superseded transport's frames are dropped; the client re-sends what was not ACKed.
+    /// </summary>
     public async ValueTask<bool> HandleAsync(Transport transport, ProtocolMessage frame)
+    {
+        await _frameGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (!ReferenceEquals(Transport, transport)) return false;
+            return await HandleCoreAsync(transport, frame).ConfigureAwait(false);
+        }
+        finally
+        {
+            _frameGate.Release();
+        }
+    }
+
+    private async ValueTask<bool> HandleCoreAsync(Transport transport, ProtocolMessage frame)
     {
         switch (frame.Action)
         {
@@ -58,15 +77,23 @@ internal sealed partial class RealtimeConnection
             throw new ProtocolException("MESSAGE without a valid msgSerial");
         }
 
-        if (IsDuplicate(msgSerial, out var known))
+        // Reserve the msgSerial before any await: a resumed transport may re-send it while this one is still
+        // publishing it, and must then wait for this outcome instead of publishing again (RTN19a2).
+        var pending = new TaskCompletionSource<string?[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!TryReserve(msgSerial, pending.Task, out var known))
         {
             AddPendingAck(msgSerial, known, transport);
             return;
         }
 
+        AddPendingAck(msgSerial, pending.Task, transport);
         var outcome = await ValidateAndPublishAsync(frame, msgSerial).ConfigureAwait(false);
-        RecordPublish(msgSerial, outcome);
-        AddPendingAck(msgSerial, outcome, transport);
+        _ = outcome.ContinueWith(static (t, state) =>
+        {
+            var source = (TaskCompletionSource<string?[]>)state!;
+            if (t.IsCompletedSuccessfully) source.TrySetResult(t.Result);
+            else source.TrySetException(t.Exception!.InnerExceptions);
+        }, pending, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     private async ValueTask<Task<string?[]>> ValidateAndPublishAsync(ProtocolMessage frame, long msgSerial)
@@ -93,7 +120,13 @@ internal sealed partial class RealtimeConnection
             }
 
             if (messages.Count == 0) return Task.FromResult<string?[]>([]);
-            var publisher = new Publisher(Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture), Id, IdentifiedClientId);
+            if (!_messageRate.TryTake(messages.Count))
+            {
+                throw new AblyException(ErrorCodes.ConnectionRateLimited, 429, "Connection publish rate limit exceeded; publish fewer messages per second");
+            }
+
+            await Faults.BeforePublishAsync(channel!).ConfigureAwait(false);
+            var publisher = new Publisher(Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture), Id, IdentifiedClientId, msgSerial);
             var completion = await Channels.PublishAsync(Auth.AppId, channel!, messages, publisher).ConfigureAwait(false);
             ServerMetrics.MessagesPublished.Add(messages.Count);
             return completion;
@@ -245,12 +278,8 @@ internal sealed partial class RealtimeConnection
             _ => "Annotations",
         };
         var error = new AblyException(ErrorCodes.BadRequest, 400, $"{feature} is not supported by this Tokenwire server");
-        if (frame.MsgSerial is { } msgSerial && !IsDuplicate(msgSerial, out _))
-        {
-            var outcome = Task.FromException<string?[]>(error);
-            RecordPublish(msgSerial, outcome);
-            AddPendingAck(msgSerial, outcome, transport);
-        }
+        var outcome = Task.FromException<string?[]>(error);
+        if (frame.MsgSerial is { } msgSerial && TryReserve(msgSerial, outcome, out _)) AddPendingAck(msgSerial, outcome, transport);
     }
 
     /// <summary>

@@ -10,27 +10,34 @@ namespace Tokenwire.Server.Realtime;
 /// identity, msgSerial high-water mark with recent publish outcomes (so re-sent publishes are acknowledged, never
 /// republished), and the current transport with its channel attachments.
 /// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The frame gate is a SemaphoreSlim whose wait handle is never used: nothing to dispose.")]
 internal sealed partial class RealtimeConnection
 {
     // Publish outcomes remembered for msgSerial deduplication after a resume (RTN19a2).
     private const int RecentPublishCapacity = 4096;
 
     private readonly Lock _lock = new();
+    private readonly SemaphoreSlim _frameGate = new(1, 1);
     private readonly Dictionary<long, Task<string?[]>> _recentPublishes = [];
     private readonly Dictionary<string, Attachment> _attachments = new(StringComparer.Ordinal);
+    private readonly Limits.TokenBucket _messageRate;
+    private readonly Limits.TokenBucket _frameRate;
     private long _nextMsgSerial;
     private Transport? _transport;
     private long _disconnectedAt;
     private int _keyGeneration;
 
-    public RealtimeConnection(AuthContext auth, ChannelRegistry channels, TokenwireOptions options, Authenticator authenticator)
+    public RealtimeConnection(AuthContext auth, IChannelEngine channels, TokenwireOptions options, Authenticator authenticator, Limits.FaultInjector faults, double messagesPerSecond, ConnectionRecord? restored = null)
     {
         Authenticator = authenticator;
-        Id = RandomId(12);
+        Faults = faults;
+        _messageRate = new Limits.TokenBucket(messagesPerSecond, options.RateLimits.BurstSeconds);
+        _frameRate = new Limits.TokenBucket(options.RateLimits.ConnectionFramesPerSecond, options.RateLimits.BurstSeconds);
+        Id = restored?.Id ?? RandomId(12);
         Auth = auth;
         Channels = channels;
         Options = options;
-        Secret = RandomId(16);
+        Secret = restored?.Secret ?? RandomId(16);
         Key = NewKey();
     }
 
@@ -41,11 +48,20 @@ internal sealed partial class RealtimeConnection
 
     private string Secret { get; }
 
+    /// <summary>The record another node needs to resume this connection.</summary>
+    public ConnectionRecord ToRecord(long now) =>
+        new(Id, Secret, Auth.AppId, Auth.KeyName, Auth.Capability.ToJson(), Auth.ClientId, Auth.ExpiresAt, now);
+
     public AuthContext Auth { get; private set; }
 
-    public ChannelRegistry Channels { get; }
+    public IChannelEngine Channels { get; }
 
     private Authenticator Authenticator { get; }
+
+    private Limits.FaultInjector Faults { get; }
+
+    /// <summary>False when the client floods the server with frames far past the limit (then it is closed with 42924).</summary>
+    public bool AllowFrame() => _frameRate.TryTake(1);
 
     public TokenwireOptions Options { get; }
 
@@ -140,6 +156,17 @@ internal sealed partial class RealtimeConnection
         }
     }
 
+    /// <summary>Marks a disconnected connection's state as expired long ago (fault injection).</summary>
+    public bool ExpireIfDisconnected()
+    {
+        lock (_lock)
+        {
+            if (_transport is not null) return false;
+            _disconnectedAt = 1;
+            return true;
+        }
+    }
+
     /// <summary>CLOSE: the state is discarded.</summary>
     public void MarkClosed() => IsClosed = true;
 
@@ -159,7 +186,7 @@ internal sealed partial class RealtimeConnection
     internal sealed class Attachment(Transport transport, string connectionId, bool echo, bool receivesMessages) : IChannelSubscriber
     {
         /// <summary>Set once the channel accepted the attachment.</summary>
-        public Channel? Channel { get; set; }
+        public IChannelAttachment? Channel { get; set; }
 
         public Transport Transport { get; } = transport;
 
@@ -171,6 +198,6 @@ internal sealed partial class RealtimeConnection
 
         public bool Enqueue(OutboundFrame frame) => Transport.Send(frame);
 
-        public void Detach() => Channel?.Detach(this);
+        public void Detach() => Channel?.Detach();
     }
 }

@@ -49,7 +49,15 @@ internal sealed class RealtimeEndpoint(
             var resumeKey = query["resume"].ToString() is { Length: > 0 } r ? r : query["recover"].ToString();
             if (resumeKey.Length > 0)
             {
-                connection = connections.FindForResume(resumeKey, auth, time.GetUtcNow().ToUnixTimeMilliseconds(), out resumeError);
+                var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+                connection = connections.FindForResume(resumeKey, auth, now, out resumeError);
+                if (connection is null && resumeError?.Code == ErrorCodes.InvalidConnectionKey)
+                {
+                    // Not one of this node's connections: another node may have saved it (scale-out).
+                    var (restored, restoreError) = await connections.RestoreAsync(resumeKey, auth, now).ConfigureAwait(false);
+                    if (restored is not null || restoreError is not null) (connection, resumeError) = (restored, restoreError);
+                }
+
                 (connection is null ? ServerMetrics.ResumesFailed : ServerMetrics.ResumesSucceeded).Add(1);
             }
 
@@ -72,6 +80,7 @@ internal sealed class RealtimeEndpoint(
                 connection.FlushAcks();
                 connection.Unbind(transport, time.GetUtcNow().ToUnixTimeMilliseconds());
                 if (connection.IsClosed) connections.Remove(connection);
+                else ServerMetrics.TransportsDropped.Add(1);
             }
 
             // Let the writer drain a final frame (CLOSED, ERROR) briefly, then tear down.
@@ -90,6 +99,12 @@ internal sealed class RealtimeEndpoint(
             {
                 var received = await transport.ReceiveAsync(_options.MaxFrameSize, connection.FlushAcks).ConfigureAwait(false);
                 if (received is not { } frame) return;
+                if (!connection.AllowFrame())
+                {
+                    System.Buffers.ArrayPool<byte>.Shared.Return(frame.Buffer);
+                    throw new AblyException(ErrorCodes.ConnectionFlood, 429, "Too many protocol messages: connection closed");
+                }
+
                 ProtocolMessage message;
                 try
                 {
