@@ -20,19 +20,20 @@ public sealed class DecoderFuzzTests(ITestOutputHelper output)
     // Inputs per shard and per format; 2 shards x 2 formats x the sum below is over 1,000,000.
     private static readonly (string Category, int Count)[] Quotas =
     [
-        ("random", 50_000),
-        ("structured", 75_000),
+        ("random", 45_000),
+        ("structured", 70_000),
         ("structured-plausible", 15_000),
         ("rest-body", 30_000),
         ("edge", 10_000),
-        ("mutated", 75_000),
-        ("truncated", 20_000),
+        ("mutated", 70_000),
+        ("truncated", 12_000),
     ];
 
     [Fact]
     public void Decoders_return_a_value_or_throw_AblyException_for_a_million_hostile_inputs()
     {
         var stats = new FuzzStats();
+        var cpuBefore = Process.GetCurrentProcess().TotalProcessorTime;
         var watch = Stopwatch.StartNew();
         Parallel.For(0, Shards, new ParallelOptions { MaxDegreeOfParallelism = Shards }, shard =>
         {
@@ -42,11 +43,12 @@ public sealed class DecoderFuzzTests(ITestOutputHelper output)
             }
         });
         watch.Stop();
+        var cpu = Process.GetCurrentProcess().TotalProcessorTime - cpuBefore;
 
         var inputs = stats.Sum(k => k.StartsWith("input/", StringComparison.Ordinal));
         var decodes = stats.Get("decode-calls");
         var averageAllocation = stats.Get("allocated-bytes") / Math.Max(1, decodes);
-        output.WriteLine($"{inputs:N0} inputs, {decodes:N0} decoder calls in {watch.Elapsed.TotalSeconds:F1} s; average allocation {averageAllocation:N0} bytes per decode");
+        output.WriteLine($"{inputs:N0} inputs, {decodes:N0} decoder calls in {watch.Elapsed.TotalSeconds:F1} s (CPU {cpu.TotalSeconds:F1} s, {Shards} workers); average allocation {averageAllocation:N0} bytes per decode");
         output.WriteLine(stats.Counts());
 
         Assert.False(stats.HasFailures, "Decoder fuzz failures:" + stats.Report());
@@ -61,6 +63,7 @@ public sealed class DecoderFuzzTests(ITestOutputHelper output)
         private readonly ProtocolCodec _other = ProtocolCodec.For(format == WireFormat.Json ? WireFormat.MsgPack : WireFormat.Json);
         private readonly List<byte[]> _corpus = [];
         private readonly string _name = format == WireFormat.Json ? "json" : "msgpack";
+        private long _checked;
 
         public void Run((string Category, int Count)[] quotas)
         {
@@ -168,7 +171,8 @@ public sealed class DecoderFuzzTests(ITestOutputHelper output)
             if (messages is not null) RoundTrip(category, messages, input);
             var value = Run(category, "DecodeValue", _codec, input, static (c, b) => c.DecodeValue(b));
             if (value is not null) RoundTrip(category, value, input);
-            // The same bytes on a connection of the other format (a text frame on msgpack, binary on json).
+            // Every other input also goes to the other format's frame decoder (a text frame on msgpack, binary on json).
+            if ((++_checked & 1) == 0) return;
             var crossed = Run(category, "Decode(other format)", _other, input, static (c, b) => c.Decode(b));
             if (crossed is not null) RoundTrip(category, crossed, input);
         }

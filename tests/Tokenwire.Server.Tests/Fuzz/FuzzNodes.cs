@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
 
@@ -389,18 +388,19 @@ internal static class FNodeWriter
     private static void Int(List<byte> o, Random r, long v)
     {
         // Pick a random encoding that can hold the value, including oversized ones.
-        var options = new List<int>(10);
-        if (v is >= 0 and <= 0x7f) options.Add(0);
-        if (v is >= -32 and < 0) options.Add(1);
-        if (v is >= 0 and <= byte.MaxValue) options.Add(0xcc);
-        if (v is >= 0 and <= ushort.MaxValue) options.Add(0xcd);
-        if (v is >= 0 and <= uint.MaxValue) options.Add(0xce);
-        if (v >= 0) options.Add(0xcf);
-        if (v is >= sbyte.MinValue and <= sbyte.MaxValue) options.Add(0xd0);
-        if (v is >= short.MinValue and <= short.MaxValue) options.Add(0xd1);
-        if (v is >= int.MinValue and <= int.MaxValue) options.Add(0xd2);
-        options.Add(0xd3);
-        var pick = r.Next(4) == 0 ? options[r.Next(options.Count)] : options[0];
+        Span<int> options = stackalloc int[10];
+        var count = 0;
+        if (v is >= 0 and <= 0x7f) options[count++] = 0;
+        if (v is >= -32 and < 0) options[count++] = 1;
+        if (v is >= 0 and <= byte.MaxValue) options[count++] = 0xcc;
+        if (v is >= 0 and <= ushort.MaxValue) options[count++] = 0xcd;
+        if (v is >= 0 and <= uint.MaxValue) options[count++] = 0xce;
+        if (v >= 0) options[count++] = 0xcf;
+        if (v is >= sbyte.MinValue and <= sbyte.MaxValue) options[count++] = 0xd0;
+        if (v is >= short.MinValue and <= short.MaxValue) options[count++] = 0xd1;
+        if (v is >= int.MinValue and <= int.MaxValue) options[count++] = 0xd2;
+        options[count++] = 0xd3;
+        var pick = r.Next(4) == 0 ? options[r.Next(count)] : options[0];
         switch (pick)
         {
             case 0:
@@ -449,17 +449,13 @@ internal static class FNodeWriter
             if (r.Next(2) == 0)
             {
                 o.Add(0xca);
-                Span<byte> b4 = stackalloc byte[4];
-                BinaryPrimitives.WriteSingleBigEndian(b4, (float)d);
-                o.AddRange(b4.ToArray());
+                Be32(o, BitConverter.SingleToUInt32Bits((float)d));
                 return;
             }
         }
 
         o.Add(0xcb);
-        Span<byte> b = stackalloc byte[8];
-        BinaryPrimitives.WriteDoubleBigEndian(b, d);
-        o.AddRange(b.ToArray());
+        Be64(o, BitConverter.DoubleToUInt64Bits(d));
     }
 
     private static void Be16(List<byte> o, ushort v)
