@@ -73,12 +73,18 @@ function inFlight(client) {
  * while attached => 'update' with resumed false; RTL12).
  */
 function watchClient(client, channel) {
-  const w = { firstId: client.connection.id, reconnects: 0, disconnects: 0, idChanges: [], continuityLost: [], states: [] };
+  const w = { firstId: client.connection.id, reconnects: 0, disconnects: 0, idChanges: [], continuityLost: [], states: [], offlineMs: [] };
+  let offlineSince = null;
   client.connection.on((change) => {
     w.states.push(change.current);
-    if (change.current === 'disconnected') w.disconnects++;
+    if (change.current === 'disconnected') {
+      w.disconnects++;
+      offlineSince ??= Date.now();
+    }
     if (change.current === 'connected') {
       w.reconnects++;
+      if (offlineSince !== null) w.offlineMs.push(Date.now() - offlineSince);
+      offlineSince = null;
       const id = client.connection.id;
       if (w.firstId === undefined) w.firstId = id;
       else if (id !== w.firstId) w.idChanges.push(`${w.firstId} -> ${id} (reason ${fmtErr(change.reason)})`);
@@ -171,7 +177,7 @@ for (const format of FORMATS) {
       t.diagnostic(
         `[${format}] ${TOKENS} tokens x ${SUBSCRIBERS} subscribers: stream ${streamMs} ms, all delivered after ${doneMs} ms (test ${Date.now() - startedAt} ms); ` +
           `cuts per subscriber ${subscribers.map((sub) => sub.proxy.stats.cutConnections).join('/')}, ` +
-          `reconnects ${subscribers.map((sub) => sub.watch.reconnects).join('/')}`,
+          `reconnects ${subscribers.map((sub) => sub.watch.reconnects).join('/')}, longest offline ${Math.max(...subscribers.flatMap((sub) => sub.watch.offlineMs))} ms`,
       );
     });
 
@@ -233,7 +239,7 @@ for (const format of FORMATS) {
 
       t.diagnostic(
         `[${format}] publisher behind a cut proxy: ${PUBLISHER_TOKENS} publishes settled after ${publishMs} ms; ` +
-          `cuts ${proxy.stats.cutConnections}, reconnects ${pubWatch.reconnects}, publishes in flight at each cut [${inFlightAtCut.join(', ')}]`,
+          `cuts ${proxy.stats.cutConnections}, reconnects ${pubWatch.reconnects}, longest offline ${Math.max(0, ...pubWatch.offlineMs)} ms, publishes in flight at each cut [${inFlightAtCut.join(', ')}]`,
       );
     });
   });
