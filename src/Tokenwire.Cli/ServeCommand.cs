@@ -24,8 +24,8 @@ internal static class ServeCommand
 
     public static async Task<int> RunAsync(string[] args)
     {
-        // "--https" is a flag; configuration needs a value.
-        args = [.. args.Select(a => a == "--https" ? "--Tokenwire:Https:Enabled=true" : a)];
+        // "--https" and "--sandbox" are flags; configuration needs a value.
+        args = [.. args.Select(a => a switch { "--https" => "--Tokenwire:Https:Enabled=true", "--sandbox" => "--Tokenwire:Sandbox=true", _ => a })];
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
             Args = args,

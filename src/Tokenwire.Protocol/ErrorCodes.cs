@@ -61,6 +61,12 @@ public static class ErrorCodes
     public const int RateLimited = 42910;
     /// <summary>Per-connection publish rate exceeded (nonfatal).</summary>
     public const int ConnectionRateLimited = 42911;
+    /// <summary>Per-channel message rate exceeded (nonfatal).</summary>
+    public const int ChannelRateLimited = 42913;
+    /// <summary>Per-channel bandwidth exceeded (nonfatal).</summary>
+    public const int ChannelBandwidthLimited = 42914;
+    /// <summary>Protocol message flood: the connection is closed.</summary>
+    public const int ConnectionFlood = 42924;
     /// <summary>Channel operation failed.</summary>
     public const int ChannelOperationFailed = 90000;
     /// <summary>Channel continuity not guaranteed.</summary>

@@ -37,6 +37,8 @@ public static class TokenwireServerExtensions
         services.AddSingleton<IHistoryStore>(sp => new SqliteHistoryStore(
             Path.Combine(sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.DataPath, "history.db"),
             sp.GetRequiredService<ILogger<SqliteHistoryStore>>()));
+        services.AddSingleton<Limits.FaultInjector>();
+        services.AddSingleton<Apps.AppRegistry>();
         services.AddSingleton<ChannelServices>();
         services.AddSingleton<ChannelRegistry>();
         services.AddSingleton<ConnectionManager>();
@@ -64,6 +66,8 @@ public static class TokenwireServerExtensions
             await next(context).ConfigureAwait(false);
         });
         RestEndpoints.Map(app);
+        OperationsEndpoints.Map(app);
+        Apps.SandboxEndpoints.Map(app);
         return app;
     }
 

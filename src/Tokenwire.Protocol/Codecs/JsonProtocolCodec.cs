@@ -86,18 +86,32 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
         {
             throw new ProtocolException("json: " + e.Message, e);
         }
+        catch (InvalidOperationException e)
+        {
+            // JsonDocument does not validate strings; GetString/Name throw this on invalid UTF-8 or a lone surrogate.
+            throw new ProtocolException("json: " + e.Message, e);
+        }
     }
 
     private static object? ToPlain(JsonElement e) => e.ValueKind switch
     {
-        JsonValueKind.Object => e.EnumerateObject().ToDictionary(p => p.Name, p => ToPlain(p.Value), StringComparer.Ordinal),
+        JsonValueKind.Object => ToPlainObject(e),
         JsonValueKind.Array => e.EnumerateArray().Select(ToPlain).ToList(),
         JsonValueKind.String => e.GetString(),
-        JsonValueKind.Number => e.TryGetInt64(out var l) ? l : e.GetDouble(),
+        // Box each branch: `cond ? long : double` would promote the long to double.
+        JsonValueKind.Number => e.TryGetInt64(out var l) ? (object)l : e.GetDouble(),
         JsonValueKind.True => true,
         JsonValueKind.False => false,
         _ => null,
     };
+
+    // A repeated key keeps the last value, as JSON.parse and the msgpack decoder do (ToDictionary would throw).
+    private static Dictionary<string, object?> ToPlainObject(JsonElement e)
+    {
+        var map = new Dictionary<string, object?>(StringComparer.Ordinal);
+        foreach (var p in e.EnumerateObject()) map[p.Name] = ToPlain(p.Value);
+        return map;
+    }
 
     private static JsonTokenType Read(ref Utf8JsonReader reader)
     {
@@ -119,7 +133,7 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
         {
             if (reader.ValueTextEquals("action"u8)) { Read(ref reader); m.Action = (ProtocolAction)ReadInt32(ref reader); hasAction = true; }
             else if (reader.ValueTextEquals("flags"u8)) { Read(ref reader); m.Flags = (ProtocolFlags)ReadNullableInt64(ref reader).GetValueOrDefault(); }
-            else if (reader.ValueTextEquals("count"u8)) { Read(ref reader); m.Count = (int?)ReadNullableInt64(ref reader); }
+            else if (reader.ValueTextEquals("count"u8)) { Read(ref reader); m.Count = reader.TokenType == JsonTokenType.Null ? null : ReadInt32(ref reader); }
             else if (reader.ValueTextEquals("error"u8)) { Read(ref reader); m.Error = ReadError(ref reader); }
             else if (reader.ValueTextEquals("id"u8)) { Read(ref reader); m.Id = ReadString(ref reader); }
             else if (reader.ValueTextEquals("channel"u8)) { Read(ref reader); m.Channel = ReadString(ref reader); }
@@ -198,7 +212,9 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
                 Read(ref reader);
                 if (reader.TokenType == JsonTokenType.Null) continue;
                 if (reader.TokenType != JsonTokenType.StartObject) throw new AblyException(ErrorCodes.InvalidMessageData, 400, "Message extras must be an object");
-                m.Extras = OpaqueValue.FromJson(ReadRaw(ref reader, input));
+                var extras = ReadRaw(ref reader, input);
+                ValidateOpaque(extras);
+                m.Extras = OpaqueValue.FromJson(extras);
             }
             else if (reader.ValueTextEquals("clientId"u8)) { Read(ref reader); m.ClientId = ReadString(ref reader); }
             else if (reader.ValueTextEquals("connectionId"u8)) { Read(ref reader); m.ConnectionId = ReadString(ref reader); }
@@ -225,6 +241,20 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
         return input[start..(int)reader.BytesConsumed];
     }
 
+    // Extras are relayed as raw JSON and converted to msgpack lazily (fan-out, storage). Utf8JsonReader.Skip checks
+    // neither the UTF-8 of strings nor their \u escapes, so a lone surrogate or a stray byte would pass here and make
+    // that later conversion throw after the publish was accepted. Check the strings now; plain ASCII costs one scan.
+    private static void ValidateOpaque(ReadOnlySpan<byte> json)
+    {
+        var reader = new Utf8JsonReader(json, ReaderOptions);
+        while (reader.Read())
+        {
+            if (reader.TokenType is not (JsonTokenType.String or JsonTokenType.PropertyName)) continue;
+            if (reader.ValueIsEscaped) _ = reader.GetString(); // throws InvalidOperationException on bad UTF-8 or surrogates
+            else if (!System.Text.Unicode.Utf8.IsValid(reader.ValueSpan)) throw new ProtocolException("json: invalid UTF-8 in extras");
+        }
+    }
+
     private static ErrorInfo? ReadError(ref Utf8JsonReader reader)
     {
         if (reader.TokenType == JsonTokenType.Null) return null;
@@ -233,8 +263,8 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
         string message = string.Empty;
         while (Read(ref reader) == JsonTokenType.PropertyName)
         {
-            if (reader.ValueTextEquals("code"u8)) { Read(ref reader); code = (int)ReadNullableInt64(ref reader).GetValueOrDefault(); }
-            else if (reader.ValueTextEquals("statusCode"u8)) { Read(ref reader); status = (int)ReadNullableInt64(ref reader).GetValueOrDefault(); }
+            if (reader.ValueTextEquals("code"u8)) { Read(ref reader); code = reader.TokenType == JsonTokenType.Null ? 0 : ReadInt32(ref reader); }
+            else if (reader.ValueTextEquals("statusCode"u8)) { Read(ref reader); status = reader.TokenType == JsonTokenType.Null ? 0 : ReadInt32(ref reader); }
             else if (reader.ValueTextEquals("message"u8)) { Read(ref reader); message = ReadString(ref reader) ?? string.Empty; }
             else
             {

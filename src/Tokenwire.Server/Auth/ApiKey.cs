@@ -8,6 +8,9 @@ public sealed record ApiKey(string AppId, string KeyId, string Secret, Capabilit
     /// <summary>A revoked key is refused (40131) and so are the tokens it issued (40141).</summary>
     public bool Revoked { get; init; }
 
+    /// <summary>Per-connection publish rate for this key's connections, overriding the server default.</summary>
+    public double? ConnectionMessagesPerSecond { get; init; }
+
     /// <summary><c>appId.keyId</c>, the public half of the key.</summary>
     public string KeyName => AppId + "." + KeyId;
 

@@ -21,6 +21,17 @@ public sealed class KeyStore
         }
     }
 
+    /// <summary>Removes every key of an app; returns how many.</summary>
+    public int RemoveApp(string appId)
+    {
+        lock (_lock)
+        {
+            var names = _keys.Values.Where(k => k.AppId == appId).Select(k => k.KeyName).ToList();
+            foreach (var name in names) _keys.Remove(name);
+            return names.Count;
+        }
+    }
+
     /// <summary>Finds a key by name.</summary>
     public ApiKey? Find(string keyName)
     {

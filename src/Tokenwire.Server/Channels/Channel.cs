@@ -6,7 +6,7 @@ using Tokenwire.Server.Storage;
 namespace Tokenwire.Server.Channels;
 
 /// <summary>What a channel's namespace says about it.</summary>
-internal sealed record ChannelRules(bool Persisted, TimeSpan Retention);
+internal sealed record ChannelRules(bool Persisted, TimeSpan Retention, double MessagesPerSecond, double BytesPerSecond);
 
 /// <summary>Who is publishing: a realtime connection (with its msgSerial) or a REST request.</summary>
 /// <param name="IdPrefix">Prefix of server-assigned message ids (<c>connectionId:msgSerial</c>, or a random REST id).</param>
@@ -35,6 +35,9 @@ internal sealed class Channel
     private readonly Queue<(string Id, long Expires)> _recentIdOrder = new();
     private readonly Sequencer _sequencer;
     private readonly ChannelServices _services;
+    private readonly Limits.TokenBucket _messageRate;
+    private readonly Limits.TokenBucket _byteRate;
+    private readonly ResponseTracker? _responses;
     private IChannelSubscriber[] _subscribers = [];
     private string _continuityFloor;
     private long _lastActivity;
@@ -48,6 +51,10 @@ internal sealed class Channel
         _services = services;
         var now = services.Now();
         _sequencer = new Sequencer(lastStoredSerial, now);
+        if (services.Options.Responses.Enabled) _responses = new ResponseTracker(services.Options.Responses);
+        var burst = services.Options.RateLimits.BurstSeconds;
+        _messageRate = new Limits.TokenBucket(rules.MessagesPerSecond, burst);
+        _byteRate = new Limits.TokenBucket(rules.BytesPerSecond, burst);
         _continuityFloor = _sequencer.Last;
         _lastActivity = now;
         // Persisted channels start with their newest stored messages, so count rewinds work after a restart.
@@ -92,6 +99,12 @@ internal sealed class Channel
 
             var now = _services.Now();
             _lastActivity = now;
+            if (RateLimitError(messages) is { } limited)
+            {
+                completion = Task.FromException<string?[]>(limited);
+                return true;
+            }
+
             PruneRecentIds(now);
             var serials = new string?[messages.Count];
             var accepted = new List<Message>(messages.Count);
@@ -118,13 +131,33 @@ internal sealed class Channel
             }
 
             var frame = new OutboundFrame(MessageFrame(publisher.IdPrefix, publisher.ConnectionId, now, _sequencer.Last, accepted));
-            foreach (var m in accepted) _window.Add(new WindowEntry(m.Serial!, now, m, frame, publisher.ConnectionId));
+            foreach (var m in accepted)
+            {
+                _window.Add(new WindowEntry(m.Serial!, now, m, frame, publisher.ConnectionId));
+                _responses?.Observe(m, now);
+            }
+
             while (_window.Count > _services.Options.HotWindowMaxMessages) Evict();
 
             FanOut(frame, publisher.ConnectionId);
             completion = Rules.Persisted ? PersistAsync(accepted, now, serials) : Task.FromResult(serials);
             return true;
         }
+    }
+
+    private AblyException? RateLimitError(List<Message> messages)
+    {
+        if (!_messageRate.TryTake(messages.Count))
+        {
+            return new AblyException(ErrorCodes.ChannelRateLimited, 429, $"Channel '{Name}' message rate limit exceeded");
+        }
+
+        if (!_byteRate.Unlimited && !_byteRate.TryTake(messages.Sum(m => m.ComputeSize())))
+        {
+            return new AblyException(ErrorCodes.ChannelBandwidthLimited, 429, $"Channel '{Name}' bandwidth limit exceeded");
+        }
+
+        return null;
     }
 
     private async Task<string?[]> PersistAsync(List<Message> accepted, long now, string?[] serials)
@@ -300,6 +333,12 @@ internal sealed class Channel
         }
     }
 
+    /// <summary>The channel's in-progress responses (messages up to <paramref name="untilSerial"/>) and its current serial.</summary>
+    public (List<(string ResponseId, List<Message> Messages)> Responses, string ChannelSerial) InProgressResponses(string? untilSerial)
+    {
+        lock (_lock) return (_responses?.Snapshot(untilSerial) ?? [], _sequencer.Last);
+    }
+
     /// <summary>Drops expired window entries and idempotency ids; retires the channel when nothing refers to it.</summary>
     /// <returns>True when the channel was retired and can be removed from the registry.</returns>
     public bool Sweep()
@@ -308,10 +347,11 @@ internal sealed class Channel
         {
             var now = _services.Now();
             PruneRecentIds(now);
+            _responses?.Sweep(now, _services.Options.HotWindow);
             var oldest = now - (long)_services.Options.HotWindow.TotalMilliseconds;
             var keep = Rules.Persisted ? _services.Options.MaxRewindMessages : 0;
             while (_window.Count > keep && _window[0].Timestamp < oldest) Evict();
-            var idle = _subscribers.Length == 0 && _recentIds.Count == 0 && _lastActivity < oldest
+            var idle = _subscribers.Length == 0 && _recentIds.Count == 0 && _lastActivity < oldest && (_responses?.Count ?? 0) == 0
                 && (_window.Count == 0 || Rules.Persisted);
             if (idle) _retired = true;
             return idle;

@@ -20,7 +20,7 @@ internal sealed class ChannelServices(IOptions<TokenwireOptions> options, IHisto
 /// The live channels of every app. A channel is created on first use (publish, attach, history) and retired by
 /// <see cref="Sweep"/> once it has no subscribers and nothing in its window, so memory follows active channels.
 /// </summary>
-internal sealed class ChannelRegistry(ChannelServices services, ILogger<ChannelRegistry> logger)
+internal sealed class ChannelRegistry(ChannelServices services, Apps.AppRegistry apps, ILogger<ChannelRegistry> logger)
 {
     private readonly ConcurrentDictionary<(string App, string Name), Lazy<Task<Channel>>> _channels = new();
 
@@ -28,18 +28,20 @@ internal sealed class ChannelRegistry(ChannelServices services, ILogger<ChannelR
 
     public int Count => _channels.Count;
 
-    public ChannelRules RulesFor(string name)
+    public ChannelRules RulesFor(string appId, string name)
     {
         var ns = ChannelName.Namespace(name);
-        foreach (var rule in services.Options.EffectiveNamespaces)
+        var limits = services.Options.RateLimits;
+        foreach (var rule in apps.NamespacesOf(appId))
         {
             if (ns is not null && string.Equals(rule.Id, ns, StringComparison.Ordinal))
             {
-                return new ChannelRules(rule.Persisted, rule.Retention);
+                return new ChannelRules(rule.Persisted, rule.Retention,
+                    rule.MessagesPerSecond ?? limits.ChannelMessagesPerSecond, rule.BytesPerSecond ?? limits.ChannelBytesPerSecond);
             }
         }
 
-        return new ChannelRules(false, TimeSpan.Zero);
+        return new ChannelRules(false, TimeSpan.Zero, limits.ChannelMessagesPerSecond, limits.ChannelBytesPerSecond);
     }
 
     /// <summary>The channel, created if needed. Throws 40010 for an invalid name.</summary>
@@ -86,7 +88,7 @@ internal sealed class ChannelRegistry(ChannelServices services, ILogger<ChannelR
 
     private async Task<Channel> CreateAsync(string appId, string name)
     {
-        var rules = RulesFor(name);
+        var rules = RulesFor(appId, name);
         string? lastSerial = null;
         IReadOnlyList<Message> recent = [];
         if (rules.Persisted)
@@ -108,6 +110,15 @@ internal sealed class ChannelRegistry(ChannelServices services, ILogger<ChannelR
         if (_channels.TryGetValue(key, out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully && ReferenceEquals(lazy.Value.Result, channel))
         {
             _channels.TryRemove(new KeyValuePair<(string, string), Lazy<Task<Channel>>>(key, lazy));
+        }
+    }
+
+    /// <summary>Drops every channel of an app (app deleted).</summary>
+    public void RemoveApp(string appId)
+    {
+        foreach (var key in _channels.Keys)
+        {
+            if (key.App == appId) _channels.TryRemove(key, out _);
         }
     }
 

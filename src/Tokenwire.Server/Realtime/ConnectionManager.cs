@@ -6,7 +6,7 @@ using Tokenwire.Server.Channels;
 namespace Tokenwire.Server.Realtime;
 
 /// <summary>All realtime connections, live or awaiting resume, by connection id.</summary>
-internal sealed class ConnectionManager(ChannelRegistry channels, Authenticator authenticator, Microsoft.Extensions.Options.IOptions<TokenwireOptions> options)
+internal sealed class ConnectionManager(ChannelRegistry channels, Authenticator authenticator, KeyStore keys, Limits.FaultInjector faults, Microsoft.Extensions.Options.IOptions<TokenwireOptions> options)
 {
     private readonly ConcurrentDictionary<string, RealtimeConnection> _connections = new(StringComparer.Ordinal);
 
@@ -16,7 +16,8 @@ internal sealed class ConnectionManager(ChannelRegistry channels, Authenticator 
 
     public RealtimeConnection Create(AuthContext auth)
     {
-        var connection = new RealtimeConnection(auth, channels, options.Value, authenticator);
+        var connection = new RealtimeConnection(auth, channels, options.Value, authenticator, faults,
+            keys.Find(auth.KeyName)?.ConnectionMessagesPerSecond ?? options.Value.RateLimits.ConnectionMessagesPerSecond);
         _connections[connection.Id] = connection;
         return connection;
     }
@@ -52,6 +53,32 @@ internal sealed class ConnectionManager(ChannelRegistry channels, Authenticator 
 
         return connection;
     }
+
+    /// <summary>Fault injection: makes every disconnected connection's state expired (a resume then gets 80008).</summary>
+    public int ExpireDisconnected()
+    {
+        var count = 0;
+        foreach (var connection in _connections.Values)
+        {
+            if (connection.ExpireIfDisconnected()) count++;
+        }
+
+        return count;
+    }
+
+    /// <summary>Ends every connection of a deleted app with a fatal 40101.</summary>
+    public void CloseApp(string appId)
+    {
+        foreach (var connection in _connections.Values)
+        {
+            if (connection.Auth.AppId != appId) continue;
+            connection.MarkClosed();
+            connection.Transport?.SendFinal(new ProtocolMessage(ProtocolAction.Error) { Error = new ErrorInfo(ErrorCodes.InvalidCredentials, 401, "The app was deleted") });
+            Remove(connection);
+        }
+    }
+
+    public RealtimeConnection? Find(string id) => _connections.GetValueOrDefault(id);
 
     public void Remove(RealtimeConnection connection) =>
         _connections.TryRemove(new KeyValuePair<string, RealtimeConnection>(connection.Id, connection));

@@ -58,15 +58,23 @@ internal sealed partial class RealtimeConnection
             throw new ProtocolException("MESSAGE without a valid msgSerial");
         }
 
-        if (IsDuplicate(msgSerial, out var known))
+        // Reserve the msgSerial before any await: a resumed transport may re-send it while this one is still
+        // publishing it, and must then wait for this outcome instead of publishing again (RTN19a2).
+        var pending = new TaskCompletionSource<string?[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!TryReserve(msgSerial, pending.Task, out var known))
         {
             AddPendingAck(msgSerial, known, transport);
             return;
         }
 
+        AddPendingAck(msgSerial, pending.Task, transport);
         var outcome = await ValidateAndPublishAsync(frame, msgSerial).ConfigureAwait(false);
-        RecordPublish(msgSerial, outcome);
-        AddPendingAck(msgSerial, outcome, transport);
+        _ = outcome.ContinueWith(static (t, state) =>
+        {
+            var source = (TaskCompletionSource<string?[]>)state!;
+            if (t.IsCompletedSuccessfully) source.TrySetResult(t.Result);
+            else source.TrySetException(t.Exception!.InnerExceptions);
+        }, pending, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     private async ValueTask<Task<string?[]>> ValidateAndPublishAsync(ProtocolMessage frame, long msgSerial)
@@ -93,6 +101,12 @@ internal sealed partial class RealtimeConnection
             }
 
             if (messages.Count == 0) return Task.FromResult<string?[]>([]);
+            if (!_messageRate.TryTake(messages.Count))
+            {
+                throw new AblyException(ErrorCodes.ConnectionRateLimited, 429, "Connection publish rate limit exceeded; publish fewer messages per second");
+            }
+
+            await Faults.BeforePublishAsync(channel!).ConfigureAwait(false);
             var publisher = new Publisher(Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture), Id, IdentifiedClientId);
             var completion = await Channels.PublishAsync(Auth.AppId, channel!, messages, publisher).ConfigureAwait(false);
             ServerMetrics.MessagesPublished.Add(messages.Count);
@@ -242,12 +256,8 @@ internal sealed partial class RealtimeConnection
             _ => "Annotations",
         };
         var error = new AblyException(ErrorCodes.BadRequest, 400, $"{feature} is not supported by this Tokenwire server");
-        if (frame.MsgSerial is { } msgSerial && !IsDuplicate(msgSerial, out _))
-        {
-            var outcome = Task.FromException<string?[]>(error);
-            RecordPublish(msgSerial, outcome);
-            AddPendingAck(msgSerial, outcome, transport);
-        }
+        var outcome = Task.FromException<string?[]>(error);
+        if (frame.MsgSerial is { } msgSerial && TryReserve(msgSerial, outcome, out _)) AddPendingAck(msgSerial, outcome, transport);
     }
 
     /// <summary>

@@ -18,14 +18,19 @@ internal sealed partial class RealtimeConnection
     private readonly Lock _lock = new();
     private readonly Dictionary<long, Task<string?[]>> _recentPublishes = [];
     private readonly Dictionary<string, Attachment> _attachments = new(StringComparer.Ordinal);
+    private readonly Limits.TokenBucket _messageRate;
+    private readonly Limits.TokenBucket _frameRate;
     private long _nextMsgSerial;
     private Transport? _transport;
     private long _disconnectedAt;
     private int _keyGeneration;
 
-    public RealtimeConnection(AuthContext auth, ChannelRegistry channels, TokenwireOptions options, Authenticator authenticator)
+    public RealtimeConnection(AuthContext auth, ChannelRegistry channels, TokenwireOptions options, Authenticator authenticator, Limits.FaultInjector faults, double messagesPerSecond)
     {
         Authenticator = authenticator;
+        Faults = faults;
+        _messageRate = new Limits.TokenBucket(messagesPerSecond, options.RateLimits.BurstSeconds);
+        _frameRate = new Limits.TokenBucket(options.RateLimits.ConnectionFramesPerSecond, options.RateLimits.BurstSeconds);
         Id = RandomId(12);
         Auth = auth;
         Channels = channels;
@@ -46,6 +51,11 @@ internal sealed partial class RealtimeConnection
     public ChannelRegistry Channels { get; }
 
     private Authenticator Authenticator { get; }
+
+    private Limits.FaultInjector Faults { get; }
+
+    /// <summary>False when the client floods the server with frames far past the limit (then it is closed with 42924).</summary>
+    public bool AllowFrame() => _frameRate.TryTake(1);
 
     public TokenwireOptions Options { get; }
 
@@ -137,6 +147,17 @@ internal sealed partial class RealtimeConnection
             _disconnectedAt = now;
             DetachAllLocked();
             ResetAcksLocked();
+        }
+    }
+
+    /// <summary>Marks a disconnected connection's state as expired long ago (fault injection).</summary>
+    public bool ExpireIfDisconnected()
+    {
+        lock (_lock)
+        {
+            if (_transport is not null) return false;
+            _disconnectedAt = 1;
+            return true;
         }
     }
 

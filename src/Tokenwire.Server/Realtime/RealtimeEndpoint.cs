@@ -84,6 +84,7 @@ internal sealed class RealtimeEndpoint(
                 connection.FlushAcks();
                 connection.Unbind(transport, time.GetUtcNow().ToUnixTimeMilliseconds());
                 if (connection.IsClosed) connections.Remove(connection);
+                else ServerMetrics.TransportsDropped.Add(1);
             }
 
             // Let the writer drain a final frame (CLOSED, ERROR) briefly, then tear down.
@@ -102,6 +103,12 @@ internal sealed class RealtimeEndpoint(
             {
                 var received = await transport.ReceiveAsync(_options.MaxFrameSize, connection.FlushAcks).ConfigureAwait(false);
                 if (received is not { } frame) return;
+                if (!connection.AllowFrame())
+                {
+                    System.Buffers.ArrayPool<byte>.Shared.Return(frame.Buffer);
+                    throw new AblyException(ErrorCodes.ConnectionFlood, 429, "Too many protocol messages: connection closed");
+                }
+
                 ProtocolMessage message;
                 try
                 {

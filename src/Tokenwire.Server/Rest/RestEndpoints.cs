@@ -23,6 +23,7 @@ internal static class RestEndpoints
         routes.MapPost("/channels/{channel}/messages", (HttpContext context, string channel) => Guarded(context, () => PublishAsync(context, DecodeName(channel))));
         routes.MapGet("/channels/{channel}/messages", (HttpContext context, string channel) => Guarded(context, () => HistoryAsync(context, DecodeName(channel))));
         routes.MapPost("/keys/{keyName}/requestToken", (HttpContext context, string keyName) => Guarded(context, () => RequestTokenAsync(context, keyName)));
+        routes.MapGet("/channels/{channel}/responses", (HttpContext context, string channel) => Guarded(context, () => ResponsesAsync(context, DecodeName(channel))));
         routes.MapGet("/channels/{channel}", (HttpContext context, string channel) => Guarded(context, () => StatusAsync(context, DecodeName(channel))));
     }
 
@@ -79,6 +80,7 @@ internal static class RestEndpoints
             }
         }
 
+        await services.GetRequiredService<Limits.FaultInjector>().BeforePublishAsync(channel).ConfigureAwait(false);
         var messageId = RandomNumberGenerator.GetString("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 12);
         var clientId = auth.ClientId is { } c && c != "*" ? c : null;
         var registry = services.GetRequiredService<ChannelRegistry>();
@@ -121,10 +123,19 @@ internal static class RestEndpoints
 
         var registry = services.GetRequiredService<ChannelRegistry>();
         List<Message> page;
-        if (registry.RulesFor(channel).Persisted)
+        if (registry.RulesFor(auth.AppId, channel).Persisted)
         {
-            var stored = await services.GetRequiredService<IHistoryStore>().QueryAsync(auth.AppId, channel, query, context.RequestAborted).ConfigureAwait(false);
+            // The store serves at most 1000 rows, so limit=1000 cannot over-fetch by one to detect a next page:
+            // fetch 1000, and if the page is full, probe for one more row after it.
+            var store = services.GetRequiredService<IHistoryStore>();
+            var storeQuery = query.Limit > 1000 ? query with { Limit = 1000 } : query;
+            var stored = await store.QueryAsync(auth.AppId, channel, storeQuery, context.RequestAborted).ConfigureAwait(false);
             page = [.. stored.Select(s => Channel.DecodeFromStorage(s.Payload))];
+            if (storeQuery.Limit == limit && page.Count == limit)
+            {
+                var probe = await store.QueryAsync(auth.AppId, channel, query with { Limit = 1, AfterSerial = page[^1].Serial }, context.RequestAborted).ConfigureAwait(false);
+                if (probe.Count > 0) page.Add(Channel.DecodeFromStorage(probe[0].Payload));
+            }
         }
         else
         {
@@ -142,6 +153,44 @@ internal static class RestEndpoints
         var codec = RestResponses.ResponseCodec(context.Request);
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
         codec.EncodeMessages(page, buffer);
+        await RestResponses.WriteBytesAsync(context, 200, codec, buffer.WrittenMemory).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Tokenwire extension: the messages of every response in progress on the channel (started, not yet stopped), up to
+    /// <c>from_serial</c> when given (attach first, then ask with the attach serial: live delivery continues right after
+    /// it, so nothing is missed or duplicated), as a message array in channel order, plus the channel's current serial
+    /// in the <c>X-Tokenwire-Channel-Serial</c> header.
+    /// </summary>
+    private static async Task ResponsesAsync(HttpContext context, string channel)
+    {
+        var services = context.RequestServices;
+        var auth = services.GetRequiredService<Authenticator>().AuthenticateRest(context.Request);
+        if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
+        if (!auth.Capability.Allows(channel, "subscribe") && !auth.Capability.Allows(channel, "history"))
+        {
+            throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Channel '{channel}' is not permitted by the capability");
+        }
+
+        var state = context.Request.Query["state"].ToString();
+        if (state.Length > 0 && state != "in-progress") throw Invalid("state must be in-progress");
+        var untilSerial = context.Request.Query["from_serial"].ToString() is { Length: > 0 } f ? f : null;
+        if (untilSerial is not null && !ChannelSerial.IsValid(untilSerial)) throw Invalid("from_serial is not a channel serial issued by this server");
+        if (!services.GetRequiredService<IOptions<TokenwireOptions>>().Value.Responses.Enabled)
+        {
+            throw new AblyException(ErrorCodes.NotFound, 404, "In-progress response tracking is disabled (Tokenwire:Responses:Enabled)");
+        }
+
+        var registry = services.GetRequiredService<ChannelRegistry>();
+        var live = registry.Find(auth.AppId, channel);
+        var (responses, serial) = live?.InProgressResponses(untilSerial) ?? ([], null!);
+        // A plain message array (what history returns, so every client decodes it the same way), in channel order;
+        // each message names its response in extras.headers. The channel's current serial travels in a header.
+        var messages = responses.SelectMany(r => r.Messages).OrderBy(m => m.Serial, StringComparer.Ordinal).ToList();
+        if (serial is not null) context.Response.Headers["X-Tokenwire-Channel-Serial"] = serial;
+        var codec = RestResponses.ResponseCodec(context.Request);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        codec.EncodeMessages(messages, buffer);
         await RestResponses.WriteBytesAsync(context, 200, codec, buffer.WrittenMemory).ConfigureAwait(false);
     }
 

@@ -1,0 +1,130 @@
+using System.Security.Cryptography;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+using Tokenwire.Protocol;
+using Tokenwire.Protocol.Codecs;
+using Tokenwire.Server.Auth;
+using Tokenwire.Server.Channels;
+using Tokenwire.Server.Realtime;
+using Tokenwire.Server.Rest;
+
+namespace Tokenwire.Server.Apps;
+
+/// <summary>
+/// The provisioning API of Ably's sandbox, as the SDK test suites call it (<c>ably-common/test-resources/test-app-setup.json</c>):
+/// <c>POST /apps</c> creates an isolated app with keys and namespaces and tells clients where to connect;
+/// <c>DELETE /apps/{id}</c> removes it; <c>POST /stats</c> accepts stats fixtures. Enabled only by <c>serve --sandbox</c>.
+/// </summary>
+internal static class SandboxEndpoints
+{
+    private const string Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+    public static void Map(IEndpointRouteBuilder routes)
+    {
+        routes.MapPost("/apps", (HttpContext context) => Sandboxed(context, () => CreateAppAsync(context)));
+        routes.MapDelete("/apps/{appId}", (HttpContext context, string appId) => Sandboxed(context, () => DeleteAppAsync(context, appId)));
+        routes.MapPost("/stats", (HttpContext context) => Sandboxed(context, () => AcceptStatsAsync(context)));
+        routes.MapGet("/stats", (HttpContext context) => RestEndpoints.Guarded(context, async () =>
+        {
+            context.RequestServices.GetRequiredService<Authenticator>().AuthenticateRest(context.Request);
+            context.Response.Headers.Link = "<./stats?>; rel=\"first\", <./stats?>; rel=\"current\"";
+            await RestResponses.WriteAsync(context, 200, Array.Empty<object>()).ConfigureAwait(false);
+        }));
+    }
+
+    private static Task Sandboxed(HttpContext context, Func<Task> handler) => RestEndpoints.Guarded(context, () =>
+    {
+        if (!context.RequestServices.GetRequiredService<IOptions<TokenwireOptions>>().Value.Sandbox)
+        {
+            throw new AblyException(ErrorCodes.NotFound, 404, "The sandbox API is disabled (serve --sandbox)");
+        }
+
+        return handler();
+    });
+
+    private static async Task CreateAppAsync(HttpContext context)
+    {
+        var services = context.RequestServices;
+        var body = await RestResponses.ReadBodyAsync(context.Request, 1024 * 1024).ConfigureAwait(false);
+        var setup = (body.Length == 0 ? new Dictionary<string, object?>() : RestResponses.RequestCodec(context.Request).DecodeValue(body) as Dictionary<string, object?>)
+            ?? throw new AblyException(ErrorCodes.InvalidRequestBody, 400, "The app setup must be a JSON object");
+
+        var appId = "sbx" + RandomNumberGenerator.GetString(Alphabet, 8);
+        var keys = services.GetRequiredService<KeyStore>();
+        var keyResults = new List<object?>();
+        var created = new List<ApiKey>();
+        foreach (var entry in setup.GetValueOrDefault("keys") as List<object?> ?? [])
+        {
+            var spec = entry as Dictionary<string, object?> ?? [];
+            var capability = spec.GetValueOrDefault("capability") is string c ? Capability.Parse(c) : Capability.All;
+            var key = new ApiKey(appId, RandomNumberGenerator.GetString(Alphabet, 6), RandomNumberGenerator.GetString(Alphabet, 24), capability);
+            created.Add(key);
+            keyResults.Add(new Dictionary<string, object?>
+            {
+                ["id"] = key.KeyId,
+                ["keyName"] = key.KeyName,
+                ["keySecret"] = key.Secret,
+                ["keyStr"] = $"{key.KeyName}:{key.Secret}",
+                ["capability"] = capability.ToJson(),
+                ["status"] = 0,
+            });
+        }
+
+        if (created.Count == 0)
+        {
+            var key = new ApiKey(appId, RandomNumberGenerator.GetString(Alphabet, 6), RandomNumberGenerator.GetString(Alphabet, 24), Capability.All);
+            created.Add(key);
+            keyResults.Add(new Dictionary<string, object?> { ["keyName"] = key.KeyName, ["keySecret"] = key.Secret, ["keyStr"] = $"{key.KeyName}:{key.Secret}", ["capability"] = Capability.All.ToJson() });
+        }
+
+        var namespaces = new List<NamespaceOptions>();
+        var namespaceResults = new List<object?>();
+        foreach (var entry in setup.GetValueOrDefault("namespaces") as List<object?> ?? [])
+        {
+            if (entry is not Dictionary<string, object?> spec || spec.GetValueOrDefault("id") is not string id) continue;
+            var persisted = spec.GetValueOrDefault("persisted") is true;
+            namespaces.Add(new NamespaceOptions { Id = id, Persisted = persisted });
+            namespaceResults.Add(spec);
+        }
+
+        services.GetRequiredService<AppRegistry>().Add(new AppOptions { Id = appId, Namespaces = namespaces });
+        foreach (var key in created) keys.Add(key);
+
+        var request = context.Request;
+        await RestResponses.WriteAsync(context, 201, new Dictionary<string, object?>
+        {
+            ["appId"] = appId,
+            ["accountId"] = "tokenwire",
+            ["keys"] = keyResults,
+            ["namespaces"] = namespaceResults,
+            ["channels"] = setup.GetValueOrDefault("channels"),
+            // Where clients of this app connect: the same server that answered.
+            ["endpoint"] = request.Host.Host,
+            ["port"] = (long)(request.Host.Port ?? (request.IsHttps ? 443 : 80)),
+            ["tls"] = request.IsHttps,
+        }, ProtocolCodec.Json).ConfigureAwait(false);
+    }
+
+    private static async Task DeleteAppAsync(HttpContext context, string appId)
+    {
+        var services = context.RequestServices;
+        var auth = services.GetRequiredService<Authenticator>().AuthenticateRest(context.Request);
+        if (auth.AppId != appId) throw new AblyException(ErrorCodes.OperationNotPermitted, 401, "Only a key of the app may delete it");
+        services.GetRequiredService<AppRegistry>().Remove(appId);
+        services.GetRequiredService<KeyStore>().RemoveApp(appId);
+        services.GetRequiredService<ConnectionManager>().CloseApp(appId);
+        services.GetRequiredService<ChannelRegistry>().RemoveApp(appId);
+        context.Response.StatusCode = 204;
+        await Task.CompletedTask.ConfigureAwait(false);
+    }
+
+    private static async Task AcceptStatsAsync(HttpContext context)
+    {
+        context.RequestServices.GetRequiredService<Authenticator>().AuthenticateRest(context.Request);
+        await RestResponses.ReadBodyAsync(context.Request, 1024 * 1024).ConfigureAwait(false);
+        await RestResponses.WriteAsync(context, 201, new Dictionary<string, object?>(), ProtocolCodec.Json).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,131 @@
+using System.Text;
+using System.Text.Json;
+using Tokenwire.Protocol.Codecs;
+
+namespace Tokenwire.Protocol.Tests;
+
+/// <summary>Message <c>extras</c> are opaque: relayed unaltered between JSON and msgpack clients (TM2i).</summary>
+public sealed class ExtrasFidelityTests
+{
+    private const string Extras = """{"headers":{"responseId":"r1","n":2},"nested":[1,2.5,true,null,"x"]}""";
+
+    private const string Unicode = """
+        {"headers":{"q\"uote":"a\"b\\c\/d","ctl":"\u0000\u001f\b\f\n\r\t","uni":"é ✓ 😀 \ud83d\ude00 \u2028\u2029 日本","\u00e9key":"</script>"},"empty":{},"list":[],"big":9007199254740993,"neg":-17,"small":1e-7,"exp":1.5E+300,"zero":-0.0}
+        """;
+
+    private static byte[] Publish(string extras) =>
+        Encoding.UTF8.GetBytes($$"""{"action":15,"channel":"ch","msgSerial":0,"messages":[{"name":"token","data":"t","extras":{{extras}}}]}""");
+
+    [Theory]
+    [InlineData(Extras)]
+    [InlineData(Unicode)]
+    public void Json_extras_reach_msgpack_clients_as_an_equivalent_map_and_come_back_identical(string extras)
+    {
+        var published = ProtocolCodec.Json.Decode(Publish(extras));
+
+        // JSON publisher -> msgpack subscriber: a real msgpack map, not a JSON string.
+        var msgpack = ProtocolCodec.MsgPack.EncodeToArray(published);
+        var wire = (Dictionary<string, object?>)ProtocolCodec.MsgPack.DecodeValue(msgpack)!;
+        var wireMessage = (Dictionary<string, object?>)((List<object?>)wire["messages"]!)[0]!;
+        Assert.IsType<Dictionary<string, object?>>(wireMessage["extras"]);
+        JsonAssert.Equivalent(extras, Wire.MsgPackToJson(Assert.Single(ProtocolCodec.MsgPack.Decode(msgpack).Messages!).Extras!.MsgPack));
+
+        // ... and when that msgpack frame is relayed on to a JSON client, the JSON means the same as what was published.
+        var relayed = ProtocolCodec.MsgPack.Decode(msgpack);
+        var json = ProtocolCodec.Json.EncodeToArray(relayed);
+        var delivered = JsonAssert.Parse(json).GetProperty("messages")[0].GetProperty("extras");
+        JsonAssert.Equivalent(JsonAssert.Parse(extras), delivered);
+
+        // A JSON subscriber of the JSON publisher gets the very bytes that were published.
+        var direct = JsonAssert.Parse(ProtocolCodec.Json.EncodeToArray(published)).GetProperty("messages")[0].GetProperty("extras");
+        Assert.Equal(JsonAssert.Parse(extras).GetRawText(), direct.GetRawText());
+    }
+
+    [Fact]
+    public void Extras_types_are_kept_in_msgpack()
+    {
+        var msgpack = ProtocolCodec.MsgPack.EncodeToArray(ProtocolCodec.Json.Decode(Publish(Extras)));
+        var wire = (Dictionary<string, object?>)ProtocolCodec.MsgPack.DecodeValue(msgpack)!;
+        var extras = (Dictionary<string, object?>)((Dictionary<string, object?>)((List<object?>)wire["messages"]!)[0]!)["extras"]!;
+        var headers = Assert.IsType<Dictionary<string, object?>>(extras["headers"]);
+        Assert.Equal("r1", headers["responseId"]);
+        Assert.Equal(2L, headers["n"]);
+        Assert.Equal(new object?[] { 1L, 2.5, true, null, "x" }, Assert.IsType<List<object?>>(extras["nested"]));
+    }
+
+    [Theory]
+    [InlineData(Extras)]
+    [InlineData(Unicode)]
+    public void Msgpack_extras_reach_json_clients_and_come_back_identical(string extras)
+    {
+        var publish = Wire.JsonToMsgPack(Encoding.UTF8.GetString(Publish(extras)));
+        var published = ProtocolCodec.MsgPack.Decode(publish);
+
+        // The msgpack subscriber gets the publisher's extras bytes untouched (no re-encoding on a msgpack-to-msgpack path).
+        var sent = Wire.JsonToMsgPack(extras);
+        Assert.Equal(Wire.Hex(sent), Wire.Hex(published.Messages![0].Extras!.MsgPack));
+        var direct = ProtocolCodec.MsgPack.EncodeToArray(published);
+        Assert.Equal(Wire.Hex(sent), Wire.Hex(ProtocolCodec.MsgPack.Decode(direct).Messages![0].Extras!.MsgPack));
+        JsonAssert.Equivalent(extras, Wire.MsgPackToJson(ProtocolCodec.MsgPack.Decode(direct).Messages![0].Extras!.MsgPack));
+
+        var json = ProtocolCodec.Json.EncodeToArray(published);
+        JsonAssert.Equivalent(JsonAssert.Parse(extras), JsonAssert.Parse(json).GetProperty("messages")[0].GetProperty("extras"));
+
+        var back = ProtocolCodec.MsgPack.EncodeToArray(ProtocolCodec.Json.Decode(json));
+        JsonAssert.Equivalent(extras, Wire.MsgPackToJson(ProtocolCodec.MsgPack.Decode(back).Messages![0].Extras!.MsgPack));
+    }
+
+    [Fact]
+    public void Binary_inside_msgpack_extras_becomes_base64_text_for_json_clients()
+    {
+        var extras = Wire.WriteMsgPack(w =>
+        {
+            w.WriteMapHeader(1);
+            w.Write("blob");
+            w.WriteBinary(new byte[] { 1, 2, 3 });
+        });
+        var value = OpaqueValue.FromMsgPack(extras);
+        JsonAssert.Equivalent("""{"blob":"AQID"}""", value.ToString());
+    }
+
+    [Theory]
+    [InlineData("""{"a":"\ud800"}""")] // a lone surrogate: JSON.parse accepts it, UTF-8 cannot carry it
+    [InlineData("""{"\udc00":1}""")]
+    [InlineData("""{"huge":1e400}""")] // JSON.parse gives Infinity
+    [InlineData("""{"tiny":-1e400}""")]
+    [InlineData("""{"big":18446744073709551616}""")]
+    public void Odd_json_extras_are_refused_or_relayed_to_msgpack_clients_never_a_crash(string extras) =>
+        AssertRefusedOrRelayable(Publish(extras));
+
+    [Theory]
+    [InlineData("ff")] // invalid UTF-8 in a string value
+    [InlineData("c0 80")] // overlong
+    [InlineData("ed a0 80")] // an encoded surrogate
+    [InlineData("f4 90 80 80")] // above U+10FFFF
+    public void Json_extras_with_invalid_utf8_are_refused_or_relayed_never_a_crash(string hex)
+    {
+        var invalid = Wire.Hex(hex);
+        AssertRefusedOrRelayable([.. "{\"action\":15,\"messages\":[{\"extras\":{\"k\":\"a"u8, .. invalid, .. "\"}}]}"u8]);
+        AssertRefusedOrRelayable([.. "{\"action\":15,\"messages\":[{\"extras\":{\"k"u8, .. invalid, .. "\":1}}]}"u8]);
+    }
+
+    private static void AssertRefusedOrRelayable(byte[] frame)
+    {
+        // Whatever the decoder accepts must be deliverable to subscribers of both formats: once a publish is
+        // ACKed, an exception in the fan-out encoder would be too late to report.
+        ProtocolMessage published;
+        try
+        {
+            published = ProtocolCodec.Json.Decode(frame);
+        }
+        catch (AblyException)
+        {
+            return;
+        }
+
+        var msgpack = ProtocolCodec.MsgPack.EncodeToArray(published);
+        var relayed = ProtocolCodec.MsgPack.Decode(msgpack);
+        _ = ProtocolCodec.Json.EncodeToArray(relayed);
+        Assert.Equal(JsonValueKind.Object, relayed.Messages![0].Extras!.ToJsonElement().ValueKind);
+    }
+}
