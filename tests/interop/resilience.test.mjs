@@ -69,11 +69,24 @@ function inFlight(client) {
 
 /**
  * Follows one client's connection and one channel: the connection ids it was given (with the reason when the id
- * changed, i.e. a resume failed), how often it (re)connected, and channel continuity losses (non-resumed ATTACHED
- * while attached => 'update' with resumed false; RTL12).
+ * changed, i.e. a resume failed), how often it (re)connected and for how long it was offline, and channel
+ * continuity losses (an ATTACHED without RESUMED after the first attach: 'attached' or 'update' with
+ * resumed false, RTL12). A channel may go 'suspended' when its re-attach does not complete within
+ * realtimeRequestTimeout (10 s; ably-js does not restart that timer when it re-sends ATTACH after each reconnect,
+ * so a run of cuts on a loaded machine can reach it); it re-attaches later with its channelSerial, so that alone
+ * is no loss and is only reported.
  */
 function watchClient(client, channel) {
-  const w = { firstId: client.connection.id, reconnects: 0, disconnects: 0, idChanges: [], continuityLost: [], states: [], offlineMs: [] };
+  const w = {
+    firstId: client.connection.id,
+    reconnects: 0,
+    disconnects: 0,
+    idChanges: [],
+    continuityLost: [],
+    suspensions: [],
+    states: [],
+    offlineMs: [],
+  };
   let offlineSince = null;
   client.connection.on((change) => {
     w.states.push(change.current);
@@ -93,20 +106,24 @@ function watchClient(client, channel) {
       w.idChanges.push(`connection went ${change.current} (reason ${fmtErr(change.reason)})`);
     }
   });
-  channel?.on('update', (change) => {
-    if (!change.resumed) w.continuityLost.push(`update resumed=false (reason ${fmtErr(change.reason)})`);
-  });
-  channel?.on((change) => {
-    if (['suspended', 'failed', 'detached'].includes(change.current)) {
-      w.continuityLost.push(`channel ${change.current} (reason ${fmtErr(change.reason)})`);
-    }
-  });
+  if (channel) {
+    let attachedOnce = channel.state === 'attached';
+    channel.on('attached', (change) => {
+      if (attachedOnce && !change.resumed) w.continuityLost.push(`attached resumed=false (reason ${fmtErr(change.reason)})`);
+      attachedOnce = true;
+    });
+    channel.on('update', (change) => {
+      if (!change.resumed) w.continuityLost.push(`update resumed=false (reason ${fmtErr(change.reason)})`);
+    });
+    channel.on('suspended', (change) => w.suspensions.push(fmtErr(change.reason)));
+    channel.on(['failed', 'detached'], (change) => w.continuityLost.push(`channel ${change.current} (reason ${fmtErr(change.reason)})`));
+  }
   return w;
 }
 
 function describeWatch(w) {
   const tail = w.states.slice(-6).join('>');
-  return `reconnects ${w.reconnects}, disconnects ${w.disconnects}, id changes [${w.idChanges.join('; ')}], continuity lost [${w.continuityLost.join('; ')}], last states ${tail}`;
+  return `reconnects ${w.reconnects}, disconnects ${w.disconnects}, longest offline ${Math.max(0, ...w.offlineMs)} ms, id changes [${w.idChanges.join('; ')}], continuity lost [${w.continuityLost.join('; ')}], channel suspensions [${w.suspensions.join('; ')}], last states ${tail}`;
 }
 
 for (const format of FORMATS) {
@@ -177,7 +194,8 @@ for (const format of FORMATS) {
       t.diagnostic(
         `[${format}] ${TOKENS} tokens x ${SUBSCRIBERS} subscribers: stream ${streamMs} ms, all delivered after ${doneMs} ms (test ${Date.now() - startedAt} ms); ` +
           `cuts per subscriber ${subscribers.map((sub) => sub.proxy.stats.cutConnections).join('/')}, ` +
-          `reconnects ${subscribers.map((sub) => sub.watch.reconnects).join('/')}, longest offline ${Math.max(...subscribers.flatMap((sub) => sub.watch.offlineMs))} ms`,
+          `reconnects ${subscribers.map((sub) => sub.watch.reconnects).join('/')}, longest offline ${Math.max(...subscribers.flatMap((sub) => sub.watch.offlineMs))} ms, ` +
+          `channel suspensions (attach timeouts) ${subscribers.map((sub) => sub.watch.suspensions.length).join('/')}`,
       );
     });
 
