@@ -1,6 +1,7 @@
 // Connection recovery (RTN16): a new client instance takes over a dropped connection with the recovery key of the
 // old one (connection.createRecoveryKey()), keeps the connection id, gets every message it missed exactly once,
-// and continues the old msgSerial sequence. An unknown recovery key gives a new connection with 80018.
+// and continues the old msgSerial sequence. An unknown recovery key gives a new connection with 80018, an expired
+// one (older than connectionStateTtl) a new connection with 80008.
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -21,6 +22,9 @@ import {
 import { startProxy } from './support/proxy.mjs';
 
 const ctx = useServer();
+// A second server whose resume state expires after 2 s (connectionStateTtl), for the expired-key case.
+const SHORT_TTL_MS = 2000;
+const shortTtl = useServer({ extraArgs: ['--Tokenwire:ConnectionStateTtl=00:00:02'] });
 
 const range = (prefix, from, to) => Array.from({ length: to - from }, (_, i) => `${prefix}-${from + i}`);
 
@@ -104,6 +108,46 @@ for (const format of FORMATS) {
       await sleep(SETTLE_MS);
       const report = sequenceReport(got, expected);
       assert.ok(report === null, `the recovered client gets exactly the missed messages, then live ones:\n  ${report}`);
+    });
+
+    test('a recovery key older than connectionStateTtl gives a new connection with error 80008; the channel still re-attaches from its serial', { timeout: TEST_TIMEOUT }, async (t) => {
+      const name = uniqueName('recover-expired');
+      const publisher = await shortTtl.realtime(t, format, { echoMessages: false });
+      const pubChannel = publisher.channels.get(name);
+
+      const proxy = await startProxy(shortTtl.server.port);
+      t.after(() => proxy.close());
+      const old = await shortTtl.realtime(t, format, {}, { port: proxy.port });
+      assert.equal(old.connection.connectionManager?.connectionStateTtl ?? SHORT_TTL_MS, SHORT_TTL_MS, 'the server advertises connectionStateTtl 2 s');
+      const oldChannel = old.channels.get(name);
+      const oldGot = [];
+      await oldChannel.subscribe((msg) => oldGot.push(msg.data));
+      await publishAll(pubChannel, range('before', 0, 5));
+      await waitFor(() => oldGot.length >= 5, { what: '5 messages at the old client' });
+      const oldId = old.connection.id;
+      const recoveryKey = old.connection.createRecoveryKey();
+      await proxy.close();
+
+      const missed = range('missed', 0, 5);
+      await publishAll(pubChannel, missed);
+      await sleep(SHORT_TTL_MS + 1500);
+
+      const recovered = newRealtime(t, shortTtl.options(format, { recover: recoveryKey }));
+      await whenConnected(recovered, 'the client recovering an expired connection');
+      assert.equal(recovered.connection.errorReason?.code, 80008, `connection.errorReason is 80008 (got ${fmtErr(recovered.connection.errorReason)})`);
+      assert.notEqual(recovered.connection.id, oldId, 'a new connection id');
+
+      // The channel serial from the key is still sent on attach (RTL4c1) and the server decides channel continuity
+      // on its own (RTN15c7): the channel's messages are still held, so it resumes and replays what was missed.
+      const channel = recovered.channels.get(name);
+      const got = [];
+      await withTimeout(channel.subscribe((msg) => got.push(msg.data)), 20_000, 'attach after an expired recover');
+      await publishAll(pubChannel, ['live-0']);
+      const expected = [...missed, 'live-0'];
+      await waitFor(() => got.length >= expected.length || got.at(-1) === 'live-0', { what: 'the missed and live messages', describeState: () => JSON.stringify(got) });
+      await sleep(SETTLE_MS);
+      const report = sequenceReport(got, expected);
+      assert.ok(report === null, `the channel re-attaches from its serial:\n  ${report}`);
     });
 
     test('an unknown recovery key gives a new connection with error 80018; the client works normally', { timeout: TEST_TIMEOUT }, async (t) => {
