@@ -33,6 +33,17 @@ public sealed record ClientOptions
     /// </summary>
     public Func<TokenParams?, CancellationToken, Task<string>>? AuthCallback { get; init; }
 
+    /// <summary>
+    /// URL of your own token endpoint (ably-js' <c>authUrl</c>): GET with <see cref="AuthParams"/> (and <c>clientId</c>),
+    /// answering a token string (<c>text/plain</c>, <c>application/jwt</c>), TokenDetails (JSON with <c>token</c>) or a
+    /// signed TokenRequest (JSON with <c>keyName</c>, exchanged at the server). Used when <see cref="AuthCallback"/> is
+    /// null. Default: null.
+    /// </summary>
+    public Uri? AuthUrl { get; init; }
+
+    /// <summary>Query parameters added to <see cref="AuthUrl"/> requests. Default: none.</summary>
+    public IReadOnlyDictionary<string, string>? AuthParams { get; init; }
+
     /// <summary>Host name or IP address of the Tokenwire server, used verbatim (no fallback hosts). Default: <c>localhost</c>.</summary>
     public string Endpoint { get; init; } = "localhost";
 
@@ -106,11 +117,15 @@ public sealed record ClientOptions
 
     internal Uri RestBaseUri => new($"{(Tls ? "https" : "http")}://{Endpoint}:{Port}/");
 
+    /// <summary>The options with <see cref="AuthUrl"/> turned into an <see cref="AuthCallback"/>.</summary>
+    internal ClientOptions Normalised() =>
+        AuthCallback is null && AuthUrl is not null ? this with { AuthCallback = Internal.AuthUrlClient.CreateCallback(this) } : this;
+
     internal void Validate()
     {
-        if (Key is null && Token is null && AuthCallback is null)
+        if (Key is null && Token is null && AuthCallback is null && AuthUrl is null)
         {
-            throw new ArgumentException("ClientOptions needs a Key, a Token or an AuthCallback");
+            throw new ArgumentException("ClientOptions needs a Key, a Token, an AuthCallback or an AuthUrl");
         }
 
         if (Key is not null && (Key.IndexOf(':', StringComparison.Ordinal) <= 0))

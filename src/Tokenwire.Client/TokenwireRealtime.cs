@@ -25,6 +25,7 @@ public sealed class TokenwireRealtime : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        options = options.Normalised();
         Options = options;
         Rest = new TokenwireRest(options);
         Connection = new Connection();

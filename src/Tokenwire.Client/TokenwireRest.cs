@@ -17,6 +17,7 @@ public sealed class TokenwireRest : IDisposable
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        options = options.Normalised();
         Options = options;
         _http = new RestHttp(options);
         Channels = new RestChannels(_http);

@@ -40,7 +40,7 @@ public static class TokenwireServerExtensions
         services.AddSingleton<Limits.FaultInjector>();
         services.AddSingleton<Apps.AppRegistry>();
         services.AddSingleton<ChannelServices>();
-        services.AddSingleton<ChannelRegistry>();
+        services.AddSingleton<IChannelEngine, InMemoryChannelEngine>();
         services.AddSingleton<ConnectionManager>();
         services.AddSingleton<RealtimeEndpoint>();
         services.AddHostedService<Housekeeping>();

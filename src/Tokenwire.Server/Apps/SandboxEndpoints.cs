@@ -116,7 +116,7 @@ internal static class SandboxEndpoints
         services.GetRequiredService<AppRegistry>().Remove(appId);
         services.GetRequiredService<KeyStore>().RemoveApp(appId);
         services.GetRequiredService<ConnectionManager>().CloseApp(appId);
-        services.GetRequiredService<ChannelRegistry>().RemoveApp(appId);
+        services.GetRequiredService<IChannelEngine>().RemoveApp(appId);
         context.Response.StatusCode = 204;
         await Task.CompletedTask.ConfigureAwait(false);
     }

@@ -15,7 +15,7 @@ namespace Tokenwire.Server.Hosting;
 /// </summary>
 internal sealed class Housekeeping(
     ConnectionManager connections,
-    ChannelRegistry channels,
+    IChannelEngine channels,
     IHistoryStore history,
     IOptions<TokenwireOptions> options,
     IHostApplicationLifetime lifetime,

@@ -6,7 +6,7 @@ using Tokenwire.Server.Channels;
 namespace Tokenwire.Server.Realtime;
 
 /// <summary>All realtime connections, live or awaiting resume, by connection id.</summary>
-internal sealed class ConnectionManager(ChannelRegistry channels, Authenticator authenticator, KeyStore keys, Limits.FaultInjector faults, Microsoft.Extensions.Options.IOptions<TokenwireOptions> options)
+internal sealed class ConnectionManager(IChannelEngine channels, Authenticator authenticator, KeyStore keys, Limits.FaultInjector faults, Microsoft.Extensions.Options.IOptions<TokenwireOptions> options)
 {
     private readonly ConcurrentDictionary<string, RealtimeConnection> _connections = new(StringComparer.Ordinal);
 

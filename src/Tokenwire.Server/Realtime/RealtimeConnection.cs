@@ -25,7 +25,7 @@ internal sealed partial class RealtimeConnection
     private long _disconnectedAt;
     private int _keyGeneration;
 
-    public RealtimeConnection(AuthContext auth, ChannelRegistry channels, TokenwireOptions options, Authenticator authenticator, Limits.FaultInjector faults, double messagesPerSecond)
+    public RealtimeConnection(AuthContext auth, IChannelEngine channels, TokenwireOptions options, Authenticator authenticator, Limits.FaultInjector faults, double messagesPerSecond)
     {
         Authenticator = authenticator;
         Faults = faults;
@@ -48,7 +48,7 @@ internal sealed partial class RealtimeConnection
 
     public AuthContext Auth { get; private set; }
 
-    public ChannelRegistry Channels { get; }
+    public IChannelEngine Channels { get; }
 
     private Authenticator Authenticator { get; }
 
@@ -180,7 +180,7 @@ internal sealed partial class RealtimeConnection
     internal sealed class Attachment(Transport transport, string connectionId, bool echo, bool receivesMessages) : IChannelSubscriber
     {
         /// <summary>Set once the channel accepted the attachment.</summary>
-        public Channel? Channel { get; set; }
+        public IChannelAttachment? Channel { get; set; }
 
         public Transport Transport { get; } = transport;
 
@@ -192,6 +192,6 @@ internal sealed partial class RealtimeConnection
 
         public bool Enqueue(OutboundFrame frame) => Transport.Send(frame);
 
-        public void Detach() => Channel?.Detach(this);
+        public void Detach() => Channel?.Detach();
     }
 }

@@ -83,7 +83,7 @@ internal static class RestEndpoints
         await services.GetRequiredService<Limits.FaultInjector>().BeforePublishAsync(channel).ConfigureAwait(false);
         var messageId = RandomNumberGenerator.GetString("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 12);
         var clientId = auth.ClientId is { } c && c != "*" ? c : null;
-        var registry = services.GetRequiredService<ChannelRegistry>();
+        var registry = services.GetRequiredService<IChannelEngine>();
         string?[] serials = [];
         if (messages.Count > 0)
         {
@@ -121,27 +121,7 @@ internal static class RestEndpoints
         if (cursor is not null && !ChannelSerial.IsValid(cursor)) throw Invalid("invalid cursor");
         var query = new HistoryQuery(direction == "forwards", (int)limit + 1, ParseLong(q["start"], "start"), ParseLong(q["end"], "end"), untilSerial, cursor);
 
-        var registry = services.GetRequiredService<ChannelRegistry>();
-        List<Message> page;
-        if (registry.RulesFor(auth.AppId, channel).Persisted)
-        {
-            // The store serves at most 1000 rows, so limit=1000 cannot over-fetch by one to detect a next page:
-            // fetch 1000, and if the page is full, probe for one more row after it.
-            var store = services.GetRequiredService<IHistoryStore>();
-            var storeQuery = query.Limit > 1000 ? query with { Limit = 1000 } : query;
-            var stored = await store.QueryAsync(auth.AppId, channel, storeQuery, context.RequestAborted).ConfigureAwait(false);
-            page = [.. stored.Select(s => Channel.DecodeFromStorage(s.Payload))];
-            if (storeQuery.Limit == limit && page.Count == limit)
-            {
-                var probe = await store.QueryAsync(auth.AppId, channel, query with { Limit = 1, AfterSerial = page[^1].Serial }, context.RequestAborted).ConfigureAwait(false);
-                if (probe.Count > 0) page.Add(Channel.DecodeFromStorage(probe[0].Payload));
-            }
-        }
-        else
-        {
-            page = registry.Find(auth.AppId, channel)?.QueryWindow(query) ?? [];
-        }
-
+        var page = await services.GetRequiredService<IChannelEngine>().HistoryAsync(auth.AppId, channel, query, context.RequestAborted).ConfigureAwait(false);
         var hasNext = page.Count > limit;
         if (hasNext) page.RemoveAt(page.Count - 1);
 
@@ -181,12 +161,9 @@ internal static class RestEndpoints
             throw new AblyException(ErrorCodes.NotFound, 404, "In-progress response tracking is disabled (Tokenwire:Responses:Enabled)");
         }
 
-        var registry = services.GetRequiredService<ChannelRegistry>();
-        var live = registry.Find(auth.AppId, channel);
-        var (responses, serial) = live?.InProgressResponses(untilSerial) ?? ([], null!);
         // A plain message array (what history returns, so every client decodes it the same way), in channel order;
         // each message names its response in extras.headers. The channel's current serial travels in a header.
-        var messages = responses.SelectMany(r => r.Messages).OrderBy(m => m.Serial, StringComparer.Ordinal).ToList();
+        var (messages, serial) = await services.GetRequiredService<IChannelEngine>().InProgressResponsesAsync(auth.AppId, channel, untilSerial).ConfigureAwait(false);
         if (serial is not null) context.Response.Headers["X-Tokenwire-Channel-Serial"] = serial;
         var codec = RestResponses.ResponseCodec(context.Request);
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
@@ -221,7 +198,7 @@ internal static class RestEndpoints
         var auth = services.GetRequiredService<Authenticator>().AuthenticateRest(context.Request);
         if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
         if (!auth.Capability.AllowsAny(channel)) throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Channel '{channel}' is not permitted by the capability");
-        var live = services.GetRequiredService<ChannelRegistry>().Find(auth.AppId, channel);
+        var live = services.GetRequiredService<IChannelEngine>() is InMemoryChannelEngine engine ? engine.Find(auth.AppId, channel) : null;
         var subscribers = live?.SubscriberCount ?? 0;
         var metrics = new Dictionary<string, object?>
         {
