@@ -12,7 +12,8 @@ internal sealed record ChannelRules(bool Persisted, TimeSpan Retention, double M
 /// <param name="IdPrefix">Prefix of server-assigned message ids (<c>connectionId:msgSerial</c>, or a random REST id).</param>
 /// <param name="ConnectionId">Publishing connection, if any (echo suppression, <c>connectionId</c> field).</param>
 /// <param name="ClientId">Identified client, stamped on messages.</param>
-internal readonly record struct Publisher(string IdPrefix, string? ConnectionId, string? ClientId);
+/// <param name="MsgSerial">The realtime msgSerial, so an engine shared by nodes can recognise a re-send.</param>
+internal readonly record struct Publisher(string IdPrefix, string? ConnectionId, string? ClientId, long? MsgSerial = null);
 
 /// <summary>An ATTACH, as the channel needs it.</summary>
 /// <param name="Modes">Granted mode flags.</param>

@@ -30,7 +30,10 @@ internal sealed class InMemoryChannelEngine(ChannelServices services, Apps.AppRe
 
     public int ChannelCount => _channels.Count;
 
-    public ChannelRules RulesFor(string appId, string name)
+    public ChannelRules RulesFor(string appId, string name) => RulesFor(services, apps, appId, name);
+
+    /// <summary>A channel's rules: its app's namespace rule with the rate limits in force.</summary>
+    internal static ChannelRules RulesFor(ChannelServices services, Apps.AppRegistry apps, string appId, string name)
     {
         var ns = ChannelName.Namespace(name);
         var limits = services.Options.RateLimits;

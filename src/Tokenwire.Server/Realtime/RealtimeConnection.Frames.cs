@@ -6,8 +6,27 @@ namespace Tokenwire.Server.Realtime;
 /// <summary>What the connection does with each frame its transport reads. Frames are handled one at a time, in order.</summary>
 internal sealed partial class RealtimeConnection
 {
-    /// <summary>Handles one decoded frame; returns false when the transport must end (CLOSE, DISCONNECT, fatal error).</summary>
+    /// <summary>
+    /// Handles one decoded frame; returns false when the transport must end (CLOSE, DISCONNECT, fatal error, or a newer
+    /// transport took over). Frames of all the connection's transports pass one gate, one at a time: after a resume the
+    /// old transport may still hold frames in its socket buffer, and handling them beside the re-sends of the new one
+    /// would reorder publishes. A superseded transport's frames are dropped; the client re-sends what was not ACKed.
+    /// </summary>
     public async ValueTask<bool> HandleAsync(Transport transport, ProtocolMessage frame)
+    {
+        await _frameGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (!ReferenceEquals(Transport, transport)) return false;
+            return await HandleCoreAsync(transport, frame).ConfigureAwait(false);
+        }
+        finally
+        {
+            _frameGate.Release();
+        }
+    }
+
+    private async ValueTask<bool> HandleCoreAsync(Transport transport, ProtocolMessage frame)
     {
         switch (frame.Action)
         {
@@ -107,7 +126,7 @@ internal sealed partial class RealtimeConnection
             }
 
             await Faults.BeforePublishAsync(channel!).ConfigureAwait(false);
-            var publisher = new Publisher(Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture), Id, IdentifiedClientId);
+            var publisher = new Publisher(Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture), Id, IdentifiedClientId, msgSerial);
             var completion = await Channels.PublishAsync(Auth.AppId, channel!, messages, publisher).ConfigureAwait(false);
             ServerMetrics.MessagesPublished.Add(messages.Count);
             return completion;

@@ -10,12 +10,14 @@ namespace Tokenwire.Server.Realtime;
 /// identity, msgSerial high-water mark with recent publish outcomes (so re-sent publishes are acknowledged, never
 /// republished), and the current transport with its channel attachments.
 /// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The frame gate is a SemaphoreSlim whose wait handle is never used: nothing to dispose.")]
 internal sealed partial class RealtimeConnection
 {
     // Publish outcomes remembered for msgSerial deduplication after a resume (RTN19a2).
     private const int RecentPublishCapacity = 4096;
 
     private readonly Lock _lock = new();
+    private readonly SemaphoreSlim _frameGate = new(1, 1);
     private readonly Dictionary<long, Task<string?[]>> _recentPublishes = [];
     private readonly Dictionary<string, Attachment> _attachments = new(StringComparer.Ordinal);
     private readonly Limits.TokenBucket _messageRate;
