@@ -54,6 +54,7 @@ internal sealed class Housekeeping(
 
                     if (tick % 5 == 0)
                     {
+                        await connections.RefreshSharedStateAsync(now).ConfigureAwait(false);
                         channels.Sweep();
                         connections.Sweep(time.GetUtcNow().ToUnixTimeMilliseconds());
                     }

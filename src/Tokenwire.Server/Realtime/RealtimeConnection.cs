@@ -27,17 +27,17 @@ internal sealed partial class RealtimeConnection
     private long _disconnectedAt;
     private int _keyGeneration;
 
-    public RealtimeConnection(AuthContext auth, IChannelEngine channels, TokenwireOptions options, Authenticator authenticator, Limits.FaultInjector faults, double messagesPerSecond)
+    public RealtimeConnection(AuthContext auth, IChannelEngine channels, TokenwireOptions options, Authenticator authenticator, Limits.FaultInjector faults, double messagesPerSecond, ConnectionRecord? restored = null)
     {
         Authenticator = authenticator;
         Faults = faults;
         _messageRate = new Limits.TokenBucket(messagesPerSecond, options.RateLimits.BurstSeconds);
         _frameRate = new Limits.TokenBucket(options.RateLimits.ConnectionFramesPerSecond, options.RateLimits.BurstSeconds);
-        Id = RandomId(12);
+        Id = restored?.Id ?? RandomId(12);
         Auth = auth;
         Channels = channels;
         Options = options;
-        Secret = RandomId(16);
+        Secret = restored?.Secret ?? RandomId(16);
         Key = NewKey();
     }
 
@@ -47,6 +47,10 @@ internal sealed partial class RealtimeConnection
     public string Key { get; private set; }
 
     private string Secret { get; }
+
+    /// <summary>The record another node needs to resume this connection.</summary>
+    public ConnectionRecord ToRecord(long now) =>
+        new(Id, Secret, Auth.AppId, Auth.KeyName, Auth.Capability.ToJson(), Auth.ClientId, Auth.ExpiresAt, now);
 
     public AuthContext Auth { get; private set; }
 

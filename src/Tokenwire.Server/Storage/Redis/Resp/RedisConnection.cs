@@ -8,8 +8,9 @@
 //   caller ◀──────── TaskCompletionSource ◀──reader loop── socket         (one reader; replies matched FIFO)
 //
 // Failure model: a connection ("session") breaks on any I/O or protocol error, when Redis closes it, or when a
-// command that was already sent gets no reply within the command timeout (the reply stream can no longer be matched).
-// Breaking it fails every pending command at once with RedisConnectionException — nothing hangs. The next command
+// command that was already sent gets no reply within the command timeout (Redis or the path to it is stalled, and
+// everything behind that command waits too). Breaking it fails every pending command at once with
+// RedisConnectionException (RedisTimeoutException after a stall) — nothing hangs. The next command
 // that reaches the writer loop opens a new session (bounded attempts with backoff, then AUTH/SELECT); if that fails,
 // that command and the ones queued behind it fail, and the one after tries again. A failed command may or may not
 // have been executed by Redis: callers that need exactly-once make their writes idempotent.
@@ -159,11 +160,15 @@ internal sealed class RedisConnection : IAsyncDisposable
     private async Task<RespValue> ExecuteCoreAsync(byte[] payload, string name, CancellationToken cancellationToken)
     {
         ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
-        var command = new PendingCommand(payload, name);
+        var command = new PendingCommand(payload);
         ObjectDisposedException.ThrowIf(!_queue.Writer.TryWrite(command), this);
         try
         {
             return await command.Task.WaitAsync(_options.CommandTimeout, cancellationToken);
+        }
+        catch (TimeoutException) when (command.Task.IsCompleted)
+        {
+            return await command.Task; // the reply won the race against the timer
         }
         catch (TimeoutException)
         {
@@ -171,7 +176,8 @@ internal sealed class RedisConnection : IAsyncDisposable
             var sentOn = command.Abandon();
             if (sentOn is not null)
             {
-                // Its reply may still come, and would be matched to the next command: the session cannot be trusted.
+                // Sent and unanswered: Redis (or the path to it) is stalled, and every command behind this one waits
+                // behind it. Close the session so they fail now rather than one timeout each, and reconnect afresh.
                 sentOn.Close(new RedisTimeoutException(message + " The connection was closed."));
             }
             throw new RedisTimeoutException(message);
@@ -228,6 +234,15 @@ internal sealed class RedisConnection : IAsyncDisposable
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
+        }
+        catch (Exception ex)
+        {
+            // A bug, not a Redis failure. Fail what is queued and refuse further commands rather than let them hang.
+            _logger.LogError(ex, "The Redis writer loop failed.");
+            _queue.Writer.TryComplete();
+            var error = new RedisConnectionException("The Redis connection's writer loop failed: " + ex.Message, ex);
+            _session?.Close(error);
+            while (_queue.Reader.TryRead(out var queued)) queued.Fail(error);
         }
     }
 
@@ -291,7 +306,7 @@ internal sealed class RedisConnection : IAsyncDisposable
     }
 
     /// <summary>A command from the call to its reply.</summary>
-    private sealed class PendingCommand(byte[] payload, string name)
+    private sealed class PendingCommand(byte[] payload)
     {
         private const int Queued = 0, Sent = 1, Abandoned = 2;
         private readonly TaskCompletionSource<RespValue> _reply = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -299,8 +314,6 @@ internal sealed class RedisConnection : IAsyncDisposable
         private Session? _sentOn;
 
         public byte[] Payload { get; } = payload;
-
-        public string Name { get; } = name;
 
         public Task<RespValue> Task => _reply.Task;
 
@@ -408,8 +421,15 @@ internal sealed class RedisConnection : IAsyncDisposable
             }
         }
 
-        private static RedisConnectionException Wrap(Exception reason) => reason is RedisConnectionException and not RedisTimeoutException
-            ? (RedisConnectionException)reason
-            : new RedisConnectionException("The connection to Redis broke before the reply: " + reason.Message, reason);
+        /// <summary>
+        /// The error for commands pending on a session that closed: a stall (another command's timeout) is a timeout for
+        /// them too; anything else is a broken connection.
+        /// </summary>
+        private static RedisConnectionException Wrap(Exception reason) => reason switch
+        {
+            RedisTimeoutException => new RedisTimeoutException("No reply before the connection to Redis was closed as stalled: " + reason.Message, reason),
+            RedisConnectionException broken => broken,
+            _ => new RedisConnectionException("The connection to Redis broke before the reply: " + reason.Message, reason),
+        };
     }
 }

@@ -38,8 +38,9 @@ internal sealed class RedisSubscriber : IAsyncDisposable
     private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(50);
     private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(2);
 
-    [ThreadStatic]
-    private static RedisSubscriber? t_dispatching;
+    // The subscriber whose dispatch loop is running the current code (flows into what a handler starts), so that
+    // DisposeAsync called from a handler does not wait for the loop that is running it.
+    private static readonly AsyncLocal<RedisSubscriber?> Dispatching = new();
 
     private readonly RedisOptions _options;
     private readonly ILogger _logger;
@@ -250,7 +251,7 @@ internal sealed class RedisSubscriber : IAsyncDisposable
     {
         await foreach (var delivery in _deliveries.Reader.ReadAllAsync())
         {
-            t_dispatching = this;
+            Dispatching.Value = this;
             try
             {
                 switch (delivery.Kind)
@@ -272,7 +273,7 @@ internal sealed class RedisSubscriber : IAsyncDisposable
             }
             finally
             {
-                t_dispatching = null;
+                Dispatching.Value = null;
             }
         }
     }
@@ -291,7 +292,7 @@ internal sealed class RedisSubscriber : IAsyncDisposable
         while (_deliveries.Reader.TryRead(out _))
         {
         }
-        if (t_dispatching != this) await _dispatcher;
+        if (Dispatching.Value != this) await _dispatcher;
         _disposing.Dispose();
     }
 
