@@ -79,12 +79,6 @@ internal sealed class ConnectionManager(IChannelEngine channels, Authenticator a
     {
         error = null;
         var id = RealtimeConnection.IdFromKey(key);
-        if (id is not null && !_connections.ContainsKey(id) && _expired.TryGetValue(id, out var prefix) && key.StartsWith(prefix, StringComparison.Ordinal))
-        {
-            error = new ErrorInfo(ErrorCodes.ConnectionRecoveryFailed, 400, "Unable to resume: connection state expired");
-            return null;
-        }
-
         if (id is null || !_connections.TryGetValue(id, out var connection) || !connection.Owns(key) || connection.IsClosed)
         {
             error = new ErrorInfo(ErrorCodes.InvalidConnectionKey, 400, "Unable to resume: invalid or unknown connection key");
@@ -95,7 +89,7 @@ internal sealed class ConnectionManager(IChannelEngine channels, Authenticator a
         if (disconnectedAt != 0 && now - disconnectedAt > (long)options.Value.ConnectionStateTtl.TotalMilliseconds)
         {
             RemoveExpired(connection, now);
-            error = new ErrorInfo(ErrorCodes.ConnectionRecoveryFailed, 400, "Unable to resume: connection state expired");
+            error = StateExpired();
             return null;
         }
 
@@ -108,6 +102,17 @@ internal sealed class ConnectionManager(IChannelEngine channels, Authenticator a
 
         return connection;
     }
+
+    /// <summary>
+    /// True when <paramref name="key"/> belongs to a connection this node discarded because its state expired
+    /// (FindForResume then says 80018 "unknown", as it no longer holds the connection; the caller answers 80008).
+    /// </summary>
+    public bool ExpiredHere(string key) =>
+        RealtimeConnection.IdFromKey(key) is { } id && !_connections.ContainsKey(id)
+        && _expired.TryGetValue(id, out var prefix) && key.StartsWith(prefix, StringComparison.Ordinal);
+
+    /// <summary>The error a resume or recover of an expired connection gets (80008).</summary>
+    public static ErrorInfo StateExpired() => new(ErrorCodes.ConnectionRecoveryFailed, 400, "Unable to resume: connection state expired");
 
     /// <summary>Fault injection: makes every disconnected connection's state expired (a resume then gets 80008).</summary>
     public int ExpireDisconnected()

@@ -58,6 +58,7 @@ internal sealed class RealtimeEndpoint(
                     // Not one of this node's connections: another node may have saved it (scale-out).
                     var (restored, restoreError) = await connections.RestoreAsync(resumeKey, auth, now).ConfigureAwait(false);
                     if (restored is not null || restoreError is not null) (connection, resumeError) = (restored, restoreError);
+                    else if (connections.ExpiredHere(resumeKey)) resumeError = ConnectionManager.StateExpired();
                 }
 
                 (connection is null ? ServerMetrics.ResumesFailed : ServerMetrics.ResumesSucceeded).Add(1);
