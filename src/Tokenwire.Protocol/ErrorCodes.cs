@@ -11,6 +11,8 @@ public static class ErrorCodes
     public const int InvalidParameterValue = 40003;
     /// <summary>Invalid API key or token format.</summary>
     public const int InvalidCredentialFormat = 40005;
+    /// <summary>Message contains an invalid connection id or key (REST publish on behalf of a connection).</summary>
+    public const int InvalidConnectionId = 40006;
     /// <summary>Message too large.</summary>
     public const int MessageTooLarge = 40009;
     /// <summary>Invalid channel name.</summary>

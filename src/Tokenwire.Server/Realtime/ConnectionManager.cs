@@ -80,6 +80,15 @@ internal sealed class ConnectionManager(ChannelRegistry channels, Authenticator 
 
     public RealtimeConnection? Find(string id) => _connections.GetValueOrDefault(id);
 
+    /// <summary>The live or resumable connection a connection key belongs to, within one app (TM2h publish on behalf).</summary>
+    public RealtimeConnection? FindByKey(string key, string appId)
+    {
+        var id = RealtimeConnection.IdFromKey(key);
+        return id is not null && _connections.TryGetValue(id, out var connection) && connection.Owns(key) && !connection.IsClosed && connection.Auth.AppId == appId
+            ? connection
+            : null;
+    }
+
     public void Remove(RealtimeConnection connection) =>
         _connections.TryRemove(new KeyValuePair<string, RealtimeConnection>(connection.Id, connection));
 

@@ -80,6 +80,7 @@ internal static class RestEndpoints
             }
         }
 
+        var onBehalfOf = OnBehalfOf(services, auth, messages);
         await services.GetRequiredService<Limits.FaultInjector>().BeforePublishAsync(channel).ConfigureAwait(false);
         var messageId = RandomNumberGenerator.GetString("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 12);
         var clientId = auth.ClientId is { } c && c != "*" ? c : null;
@@ -87,7 +88,7 @@ internal static class RestEndpoints
         string?[] serials = [];
         if (messages.Count > 0)
         {
-            var completion = await registry.PublishAsync(auth.AppId, channel, messages, new Publisher(messageId, null, clientId)).ConfigureAwait(false);
+            var completion = await registry.PublishAsync(auth.AppId, channel, messages, new Publisher(messageId, onBehalfOf, clientId)).ConfigureAwait(false);
             serials = await completion.ConfigureAwait(false);
             ServerMetrics.MessagesPublished.Add(messages.Count);
         }
@@ -98,6 +99,27 @@ internal static class RestEndpoints
             ["messageId"] = messageId,
             ["serials"] = serials,
         }).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// TM2h / RSL1m: a message published over REST with a realtime connection's <c>connectionKey</c> is published on
+    /// behalf of that connection: it carries that <c>connectionId</c> (and echo rules apply to it). The key must belong
+    /// to a connection of the same app that is live or resumable; one key per request.
+    /// </summary>
+    private static string? OnBehalfOf(IServiceProvider services, AuthContext auth, List<Message> messages)
+    {
+        string? key = null;
+        foreach (var m in messages)
+        {
+            if (m.ConnectionKey is not { Length: > 0 } k) continue;
+            if (key is not null && key != k) throw new AblyException(ErrorCodes.InvalidConnectionId, 400, "All messages of one publish must carry the same connectionKey");
+            key = k;
+        }
+
+        if (key is null) return null;
+        var connection = services.GetRequiredService<Realtime.ConnectionManager>().FindByKey(key, auth.AppId)
+            ?? throw new AblyException(ErrorCodes.InvalidConnectionId, 400, "Invalid connectionKey: no such connection");
+        return connection.Id;
     }
 
     private static async Task HistoryAsync(HttpContext context, string channel)
