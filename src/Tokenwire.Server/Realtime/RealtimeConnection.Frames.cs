@@ -130,8 +130,10 @@ internal sealed partial class RealtimeConnection
             if (ChannelName.Validate(name) is { } nameError) throw new AblyException(nameError);
             var modes = GrantModes(name!, frame);
             var parameters = RecognisedParams(frame.Params, out var rewind, out var channelEcho);
-            // RTL15b / docs: rewind only applies to a fresh attach; a channelSerial means resume.
-            var request = new AttachRequest(modes, parameters, frame.ChannelSerial, frame.ChannelSerial is null ? rewind : null);
+            // RTL15b / docs: rewind only applies to a fresh attach; a channelSerial means resume, and the ATTACH_RESUME
+            // flag (RTL4j) means the client was attached before, so replaying the rewind would deliver messages twice.
+            var freshAttach = frame.ChannelSerial is null && !frame.Flags.HasFlag(ProtocolFlags.AttachResume);
+            var request = new AttachRequest(modes, parameters, frame.ChannelSerial, freshAttach ? rewind : null);
             var attachment = new Attachment(transport, Id, transport.Echo && channelEcho, modes.HasFlag(ProtocolFlags.Subscribe));
             lock (_lock)
             {
