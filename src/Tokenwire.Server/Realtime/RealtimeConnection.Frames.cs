@@ -275,8 +275,35 @@ internal sealed partial class RealtimeConnection
                 throw new AblyException(ErrorCodes.IncompatibleCredentials, 401, "AUTH token has a different clientId");
             }
 
-            lock (_lock) Auth = next with { ClientId = next.ClientId == "*" && Auth.ClientId is { } c ? c : next.ClientId };
+            List<string> revoked = [];
+            lock (_lock)
+            {
+                Auth = next with { ClientId = next.ClientId == "*" && Auth.ClientId is { } c ? c : next.ClientId };
+                // RTC8a1: a downgraded capability applies to existing attachments too. A channel the new token allows
+                // nothing on fails with 40160; one that lost subscribe stops receiving messages.
+                foreach (var (name, attachment) in _attachments)
+                {
+                    if (!Auth.Capability.AllowsAny(name)) revoked.Add(name);
+                    else if (!Auth.Capability.Allows(name, "subscribe")) attachment.StopReceiving();
+                }
+
+                foreach (var name in revoked)
+                {
+                    _attachments.Remove(name, out var attachment);
+                    attachment!.Detach();
+                }
+            }
+
             transport.Send(new ProtocolMessage(ProtocolAction.Connected) { ConnectionId = Id, ConnectionDetails = Details() });
+            foreach (var name in revoked)
+            {
+                transport.Send(new ProtocolMessage(ProtocolAction.Error)
+                {
+                    Channel = name,
+                    Error = new ErrorInfo(ErrorCodes.OperationNotPermitted, 401, $"Channel '{name}' is no longer permitted by the capability"),
+                });
+            }
+
             return true;
         }
         catch (AblyException e)

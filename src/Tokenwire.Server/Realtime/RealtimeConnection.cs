@@ -188,7 +188,12 @@ internal sealed partial class RealtimeConnection
 
         public bool Echo { get; } = echo;
 
-        public bool ReceivesMessages { get; } = receivesMessages;
+        private volatile bool _receivesMessages = receivesMessages;
+
+        public bool ReceivesMessages => _receivesMessages;
+
+        /// <summary>The capability no longer allows subscribe (AUTH downgrade): no more messages.</summary>
+        public void StopReceiving() => _receivesMessages = false;
 
         public bool Enqueue(OutboundFrame frame) => Transport.Send(frame);
 
