@@ -85,8 +85,11 @@ public enum ProtocolFlags : long
     ObjectPublish = 1 << 25,
     /// <summary>All mode bits.</summary>
     AllModes = Presence | Publish | Subscribe | PresenceSubscribe | AnnotationPublish | AnnotationSubscribe | ObjectSubscribe | ObjectPublish,
-    /// <summary>The modes a channel gets by default: presence, publish, subscribe, presence_subscribe (983040).</summary>
-    DefaultModes = Presence | Publish | Subscribe | PresenceSubscribe,
+    /// <summary>
+    /// The modes a channel gets when the ATTACH requests none: presence, publish, subscribe, presence_subscribe and
+    /// annotation_publish (3080192), as Ably grants them (ably-js realtime/channel 'attachWithInvalidChannelParams').
+    /// </summary>
+    DefaultModes = Presence | Publish | Subscribe | PresenceSubscribe | AnnotationPublish,
 }
 
 /// <summary>Message actions (Ably spec TM5). Integers on the wire.</summary>

@@ -38,6 +38,7 @@ public sealed class ConnectionProtocolTests(ServerFixture fixture) : IClassFixtu
         Assert.Equal(ProtocolAction.Attached, attached.Action);
         Assert.False(string.IsNullOrEmpty(attached.ChannelSerial)); // gotcha 7: untilAttach needs it
         Assert.Equal(ProtocolFlags.DefaultModes, attached.Flags & ProtocolFlags.AllModes); // gotcha 8
+        Assert.Equal(3080192, (long)(attached.Flags & ProtocolFlags.AllModes)); // presence, publish, subscribe, presence_subscribe, annotation_publish
         Assert.False(attached.Flags.HasFlag(ProtocolFlags.Resumed));
         Assert.False(attached.Flags.HasFlag(ProtocolFlags.HasBacklog));
 
