@@ -37,6 +37,8 @@ public static class ErrorCodes
     public const int TokenExpired = 40142;
     /// <summary>Operation not permitted by the capability.</summary>
     public const int OperationNotPermitted = 40160;
+    /// <summary>Channel mode not requested when attaching (e.g. publish on a subscribe-only attachment).</summary>
+    public const int ModeNotRequested = 40165;
     /// <summary>Not found.</summary>
     public const int NotFound = 40400;
     /// <summary>Method not allowed.</summary>

@@ -80,6 +80,13 @@ internal sealed partial class RealtimeConnection
                 throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Publishing to channel '{channel}' is not permitted by the capability");
             }
 
+            // Publishing before attaching is allowed; once attached, only with the publish mode (ably-js
+            // realtime/channel checkCantPublish accepts 40160 or 40165).
+            if (AttachedModes(channel!) is { } modes && !modes.HasFlag(ProtocolFlags.Publish))
+            {
+                throw new AblyException(ErrorCodes.ModeNotRequested, 401, $"Channel '{channel}' was attached without the publish mode");
+            }
+
             var messages = frame.Messages ?? [];
             foreach (var m in messages)
             {
@@ -110,6 +117,12 @@ internal sealed partial class RealtimeConnection
         }
     }
 
+    /// <summary>The modes this connection's current attachment to <paramref name="channel"/> was granted, or null when not attached.</summary>
+    private ProtocolFlags? AttachedModes(string channel)
+    {
+        lock (_lock) return _attachments.TryGetValue(channel, out var a) ? a.Modes : null;
+    }
+
     /// <summary>The identified clientId stamped on messages (null for anonymous and wildcard identities).</summary>
     private string? IdentifiedClientId => Auth.ClientId is { } c && c != "*" ? c : null;
 
@@ -134,7 +147,7 @@ internal sealed partial class RealtimeConnection
             // flag (RTL4j) means the client was attached before, so replaying the rewind would deliver messages twice.
             var freshAttach = frame.ChannelSerial is null && !frame.Flags.HasFlag(ProtocolFlags.AttachResume);
             var request = new AttachRequest(modes, parameters, frame.ChannelSerial, freshAttach ? rewind : null);
-            var attachment = new Attachment(transport, Id, transport.Echo && channelEcho, modes.HasFlag(ProtocolFlags.Subscribe));
+            var attachment = new Attachment(transport, Id, transport.Echo && channelEcho, modes);
             lock (_lock)
             {
                 if (!ReferenceEquals(_transport, transport)) return;

@@ -177,8 +177,13 @@ internal sealed partial class RealtimeConnection
     }
 
     /// <summary>A channel attachment on one transport; the channel queues frames to the transport through it.</summary>
-    internal sealed class Attachment(Transport transport, string connectionId, bool echo, bool receivesMessages) : IChannelSubscriber
+    internal sealed class Attachment(Transport transport, string connectionId, bool echo, ProtocolFlags modes) : IChannelSubscriber
     {
+        private volatile bool _receivesMessages = modes.HasFlag(ProtocolFlags.Subscribe);
+
+        /// <summary>The modes granted on ATTACHED.</summary>
+        public ProtocolFlags Modes { get; } = modes;
+
         /// <summary>Set once the channel accepted the attachment.</summary>
         public Channel? Channel { get; set; }
 
@@ -187,8 +192,6 @@ internal sealed partial class RealtimeConnection
         public string ConnectionId { get; } = connectionId;
 
         public bool Echo { get; } = echo;
-
-        private volatile bool _receivesMessages = receivesMessages;
 
         public bool ReceivesMessages => _receivesMessages;
 

@@ -226,4 +226,29 @@ public sealed class ConnectionProtocolTests(ServerFixture fixture) : IClassFixtu
         Assert.Equal(40000, nack.Error!.Code);
         Assert.Contains("Presence", nack.Error.Message, StringComparison.Ordinal);
     }
+
+    /// <summary>
+    /// ably-js realtime/channel 'attachWithChannelParamsBasicChannelsGet' (checkCantPublish): a channel attached with
+    /// only the subscribe mode refuses publishes with 40165; after DETACH, publishing without attaching works again.
+    /// </summary>
+    [Theory]
+    [InlineData(WireFormat.Json)]
+    [InlineData(WireFormat.MsgPack)]
+    public async Task Publish_on_an_attachment_without_the_publish_mode_is_refused_with_40165(WireFormat format)
+    {
+        await using var client = await RawClient.ConnectAsync(Server, format);
+        var channel = ServerFixture.UniqueChannel();
+        var attached = await client.AttachAsync(channel, new() { ["modes"] = "subscribe" });
+        Assert.Equal(ProtocolFlags.Subscribe, attached.Flags & ProtocolFlags.AllModes);
+
+        await client.PublishAsync(channel, 0, new Message { Name = "x" });
+        var nack = await client.ReceiveUntilAsync(m => m.Action is ProtocolAction.Nack or ProtocolAction.Ack);
+        Assert.Equal(ProtocolAction.Nack, nack.Action);
+        Assert.Equal(40165, nack.Error!.Code);
+
+        await client.SendAsync(new ProtocolMessage(ProtocolAction.Detach) { Channel = channel });
+        await client.ReceiveUntilAsync(m => m.Action == ProtocolAction.Detached);
+        await client.PublishAsync(channel, 1, new Message { Name = "y" });
+        Assert.Equal(ProtocolAction.Ack, (await client.ReceiveUntilAsync(m => m.Action is ProtocolAction.Nack or ProtocolAction.Ack)).Action);
+    }
 }
