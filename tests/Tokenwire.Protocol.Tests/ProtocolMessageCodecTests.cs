@@ -335,13 +335,13 @@ public sealed class ProtocolMessageCodecTests
         var attached = Wire.DecodeJson(Samples.JsonFrames[4]);
         Assert.Equal(ProtocolAction.Attached, attached.Action);
         Assert.Equal("chser:ch:0", attached.ChannelSerial);
-        Assert.Equal(ProtocolFlags.DefaultModes, attached.Flags);
+        Assert.Equal(Samples.TraceModes, attached.Flags);
 
         var rewind = Wire.DecodeJson(Samples.JsonFrames[6]);
         Assert.Equal(new Dictionary<string, string> { ["rewind"] = "2m" }, rewind.Params);
 
         var rewound = Wire.DecodeJson(Samples.JsonFrames[7]);
-        Assert.Equal(ProtocolFlags.DefaultModes | ProtocolFlags.HasBacklog, rewound.Flags);
+        Assert.Equal(Samples.TraceModes | ProtocolFlags.HasBacklog, rewound.Flags);
         Assert.Equal("chser:ch-rewind:0", rewound.ChannelSerial);
         Assert.Equal(new Dictionary<string, string> { ["rewind"] = "2m" }, rewound.Params);
 
