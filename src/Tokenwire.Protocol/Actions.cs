@@ -108,3 +108,18 @@ public enum MessageAction
     /// <summary>Append.</summary>
     Append = 5,
 }
+
+/// <summary>Presence actions (Ably spec TP2). Integers on the wire.</summary>
+public enum PresenceAction
+{
+    /// <summary>Absent (used internally by clients during a sync).</summary>
+    Absent = 0,
+    /// <summary>A member of the presence set (SYNC, REST presence get).</summary>
+    Present = 1,
+    /// <summary>A member entered.</summary>
+    Enter = 2,
+    /// <summary>A member left.</summary>
+    Leave = 3,
+    /// <summary>A member updated its data.</summary>
+    Update = 4,
+}
