@@ -75,6 +75,8 @@ public static class ErrorCodes
     public const int ChannelOperationFailed = 90000;
     /// <summary>Channel continuity not guaranteed.</summary>
     public const int ChannelContinuityLost = 90003;
+    /// <summary>Channel in an invalid state for the operation (e.g. presence on a channel that is not attached).</summary>
+    public const int ChannelInvalidState = 90001;
     /// <summary>Attach point too old for untilAttach history.</summary>
     public const int AttachPointTooOld = 90008;
 }

@@ -86,6 +86,20 @@ internal sealed class ChannelRegistry(ChannelServices services, Apps.AppRegistry
         }
     }
 
+    /// <summary>Applies presence updates, retrying on a channel retired concurrently.</summary>
+    public async ValueTask ApplyPresenceAsync(string appId, string name, IReadOnlyList<Message> updates, string connectionId, string idPrefix)
+    {
+        while (true)
+        {
+            var channel = await GetAsync(appId, name).ConfigureAwait(false);
+            if (channel.TryApplyPresence(updates, connectionId, idPrefix)) return;
+            Retire(channel);
+        }
+    }
+
+    /// <summary>Members of a connection leave a channel (if the channel is live: a retired channel has no members).</summary>
+    public void LeavePresence(string appId, string name, string connectionId) => Find(appId, name)?.LeaveConnection(connectionId);
+
     private async Task<Channel> CreateAsync(string appId, string name)
     {
         var rules = RulesFor(appId, name);

@@ -89,8 +89,11 @@ internal sealed class ConnectionManager(ChannelRegistry channels, Authenticator 
             : null;
     }
 
-    public void Remove(RealtimeConnection connection) =>
-        _connections.TryRemove(new KeyValuePair<string, RealtimeConnection>(connection.Id, connection));
+    /// <summary>Discards a connection's state; its presence members leave.</summary>
+    public void Remove(RealtimeConnection connection)
+    {
+        if (_connections.TryRemove(new KeyValuePair<string, RealtimeConnection>(connection.Id, connection))) connection.LeaveAllPresence();
+    }
 
     /// <summary>Discards connections whose transport dropped longer than <c>connectionStateTtl</c> ago.</summary>
     public void Sweep(long now)

@@ -26,6 +26,7 @@ internal sealed partial class RealtimeConnection
             case ProtocolAction.Close:
                 FlushAcks();
                 MarkClosed();
+                LeaveAllPresence(); // an explicit close leaves at once (no remain-present period)
                 transport.SendFinal(new ProtocolMessage(ProtocolAction.Closed));
                 return false;
             case ProtocolAction.Disconnect:
@@ -33,6 +34,11 @@ internal sealed partial class RealtimeConnection
                 transport.SendFinal(new ProtocolMessage(ProtocolAction.Disconnected));
                 return false;
             case ProtocolAction.Presence:
+                await PresenceAsync(transport, frame).ConfigureAwait(false);
+                return true;
+            case ProtocolAction.Sync:
+                Sync(frame);
+                return true;
             case ProtocolAction.Object:
             case ProtocolAction.Annotation:
                 // Ack-required actions Tokenwire does not implement: refuse exactly that msgSerial, keep the connection.
@@ -251,14 +257,119 @@ internal sealed partial class RealtimeConnection
             if (frame.Channel is not null && _attachments.Remove(frame.Channel, out var attachment)) attachment.Detach();
         }
 
+        // Detaching leaves presence on that channel (RTP5a: the client clears its own members too).
+        if (frame.Channel is not null) Channels.LeavePresence(Auth.AppId, frame.Channel, Id);
+
         transport.Send(new ProtocolMessage(ProtocolAction.Detached) { Channel = frame.Channel });
+    }
+
+    private async ValueTask PresenceAsync(Transport transport, ProtocolMessage frame)
+    {
+        if (frame.MsgSerial is not { } msgSerial || msgSerial < 0) throw new ProtocolException("PRESENCE without a valid msgSerial");
+        if (IsDuplicate(msgSerial, out var known))
+        {
+            AddPendingAck(msgSerial, known, transport);
+            return;
+        }
+
+        var outcome = await ValidateAndApplyPresenceAsync(frame, msgSerial).ConfigureAwait(false);
+        RecordPublish(msgSerial, outcome);
+        AddPendingAck(msgSerial, outcome, transport);
+    }
+
+    /// <summary>
+    /// RTP8, RTP9, RTP10, RTP15: presence ENTER/UPDATE/LEAVE from this connection, for its own clientId or, when the
+    /// connection is not bound to one (key auth or a wildcard token), for any clientId the message names. Needs the
+    /// presence capability (40160) and the channel attached (90001) with the presence mode (40165).
+    /// </summary>
+    private async ValueTask<Task<string?[]>> ValidateAndApplyPresenceAsync(ProtocolMessage frame, long msgSerial)
+    {
+        try
+        {
+            var channel = frame.Channel;
+            if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
+            if (!Auth.Capability.Allows(channel!, "presence"))
+            {
+                throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Presence on channel '{channel}' is not permitted by the capability");
+            }
+
+            var modes = AttachedModes(channel!)
+                ?? throw new AblyException(ErrorCodes.ChannelInvalidState, 400, $"Unable to use presence on channel '{channel}': it is not attached");
+            if (!modes.HasFlag(ProtocolFlags.Presence))
+            {
+                throw new AblyException(ErrorCodes.ModeNotRequested, 401, $"Channel '{channel}' was attached without the presence mode");
+            }
+
+            var updates = new List<Message>(frame.Presence?.Count ?? 0);
+            foreach (var p in frame.Presence ?? [])
+            {
+                var size = p.ComputeSize();
+                if (size > Options.MaxMessageSize)
+                {
+                    throw new AblyException(ErrorCodes.MessageTooLarge, 400, $"Presence message size {size} bytes exceeds the maximum of {Options.MaxMessageSize} bytes");
+                }
+
+                var action = p.PresenceAction switch
+                {
+                    PresenceAction.Enter or PresenceAction.Present => PresenceAction.Enter,
+                    PresenceAction.Update => PresenceAction.Update,
+                    PresenceAction.Leave => PresenceAction.Leave,
+                    _ => throw new AblyException(ErrorCodes.BadRequest, 400, $"Invalid presence action {(int?)p.PresenceAction}"),
+                };
+                var update = p.Clone();
+                update.PresenceAction = action;
+                update.ClientId = PresenceClientId(p.ClientId);
+                updates.Add(update);
+            }
+
+            if (updates.Count == 0) return Task.FromResult<string?[]>([]);
+            if (!_messageRate.TryTake(updates.Count))
+            {
+                throw new AblyException(ErrorCodes.ConnectionRateLimited, 429, "Connection publish rate limit exceeded; publish fewer messages per second");
+            }
+
+            TrackPresence(channel!);
+            await Channels.ApplyPresenceAsync(Auth.AppId, channel!, updates, Id, Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture)).ConfigureAwait(false);
+            return Task.FromResult<string?[]>([]);
+        }
+        catch (AblyException e)
+        {
+            return Task.FromException<string?[]>(e);
+        }
+    }
+
+    /// <summary>The clientId a presence message acts for (RTP8c, RTP15): the connection's own, or the one it names when unbound.</summary>
+    private string PresenceClientId(string? requested)
+    {
+        if (IdentifiedClientId is { } own)
+        {
+            if (requested is not null && requested != own)
+            {
+                throw new AblyException(ErrorCodes.InvalidClientId, 400, $"Presence clientId '{requested}' does not match the connection's clientId '{own}'");
+            }
+
+            return own;
+        }
+
+        return requested ?? throw new AblyException(ErrorCodes.InvalidClientId, 400, "Presence needs a clientId: connect with one, or name one in the message (enterClient)");
+    }
+
+    /// <summary>A client's SYNC (ably-js <c>channel.sync()</c>): the presence set is sent again.</summary>
+    private void Sync(ProtocolMessage frame)
+    {
+        Attachment? attachment;
+        lock (_lock)
+        {
+            if (frame.Channel is null || !_attachments.TryGetValue(frame.Channel, out attachment)) return;
+        }
+
+        attachment.Channel?.Sync(attachment);
     }
 
     private void RefuseUnsupported(Transport transport, ProtocolMessage frame)
     {
         var feature = frame.Action switch
         {
-            ProtocolAction.Presence => "Presence",
             ProtocolAction.Object => "LiveObjects",
             _ => "Annotations",
         };
@@ -306,6 +417,8 @@ internal sealed partial class RealtimeConnection
                     attachment!.Detach();
                 }
             }
+
+            foreach (var name in revoked) Channels.LeavePresence(Auth.AppId, name, Id);
 
             transport.Send(new ProtocolMessage(ProtocolAction.Connected) { ConnectionId = Id, ConnectionDetails = Details() });
             foreach (var name in revoked)

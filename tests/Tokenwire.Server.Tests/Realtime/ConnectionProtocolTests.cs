@@ -216,15 +216,15 @@ public sealed class ConnectionProtocolTests(ServerFixture fixture) : IClassFixtu
     }
 
     [Fact]
-    public async Task Presence_is_refused_with_an_ably_error_for_exactly_that_msgSerial()
+    public async Task Annotations_are_refused_with_an_ably_error_for_exactly_that_msgSerial()
     {
         await using var client = await RawClient.ConnectAsync(Server);
-        var json = Encoding.UTF8.GetBytes("""{"action":14,"channel":"p","msgSerial":0,"presence":[{"action":2,"clientId":"a"}]}""");
+        var json = Encoding.UTF8.GetBytes("""{"action":21,"channel":"p","msgSerial":0,"annotations":[{"action":0,"type":"reaction"}]}""");
         await client.SendRawAsync(json);
         var nack = await client.ReceiveUntilAsync(m => m.Action == ProtocolAction.Nack);
         Assert.Equal(0, nack.MsgSerial);
         Assert.Equal(40000, nack.Error!.Code);
-        Assert.Contains("Presence", nack.Error.Message, StringComparison.Ordinal);
+        Assert.Contains("Annotations", nack.Error.Message, StringComparison.Ordinal);
     }
 
     /// <summary>
