@@ -12,6 +12,7 @@ internal static class CommandLine
                       --port <n>         Listen port (default 8080; 0 picks a free port)
                       --data <dir>       Data folder for history and the development key (default ./data)
                       --key <key>        Root key appId.keyId:secret (default: generated, saved in the data folder)
+                      --redis <cs>       Share channels with other nodes through Redis (host:port[,password=..])
                       --https            Serve https/wss (certificate from Tokenwire:Https, or a generated self-signed one)
                       --Tokenwire:<Setting>=<value>   Any setting of docs/CONFIGURATION.md
           token       Mint a token offline with a key (valid on every server that has the key).

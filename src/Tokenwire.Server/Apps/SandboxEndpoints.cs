@@ -116,7 +116,7 @@ internal static class SandboxEndpoints
     /// </summary>
     private static async Task CreateFixtureChannelsAsync(IServiceProvider services, string appId, List<object?>? channels)
     {
-        var registry = services.GetRequiredService<ChannelRegistry>();
+        var engine = services.GetRequiredService<IChannelEngine>();
         foreach (var entry in channels ?? [])
         {
             if (entry is not Dictionary<string, object?> spec || spec.GetValueOrDefault("name") is not string name) continue;
@@ -126,8 +126,7 @@ internal static class SandboxEndpoints
             ProtocolCodec.Json.EncodeValue(presence, buffer);
             var members = ProtocolCodec.Json.DecodeMessages(buffer.WrittenSpan);
             if (members.Any(m => string.IsNullOrEmpty(m.ClientId))) throw new AblyException(ErrorCodes.InvalidRequestBody, 400, $"Presence fixtures of '{name}' need a clientId");
-            var channel = await registry.GetAsync(appId, name).ConfigureAwait(false);
-            channel.AddFixedMembers(members, "fixture" + RandomNumberGenerator.GetString(Alphabet, 6));
+            await engine.AddFixedPresenceAsync(appId, name, members, "fixture" + RandomNumberGenerator.GetString(Alphabet, 6)).ConfigureAwait(false);
         }
     }
 
@@ -139,7 +138,7 @@ internal static class SandboxEndpoints
         services.GetRequiredService<AppRegistry>().Remove(appId);
         services.GetRequiredService<KeyStore>().RemoveApp(appId);
         services.GetRequiredService<ConnectionManager>().CloseApp(appId);
-        services.GetRequiredService<ChannelRegistry>().RemoveApp(appId);
+        services.GetRequiredService<IChannelEngine>().RemoveApp(appId);
         context.Response.StatusCode = 204;
         await Task.CompletedTask.ConfigureAwait(false);
     }

@@ -24,17 +24,15 @@ internal sealed partial class Channel
     /// <summary>A member of the presence set: the message as broadcast (action PRESENT) and who owns it.</summary>
     private readonly record struct Member(Message Message, string? OwnerConnectionId);
 
-    /// <summary>One presence history entry; <see cref="Sequence"/> orders entries and pages history.</summary>
-    internal readonly record struct PresenceEvent(long Sequence, Message Message);
-
     private static string MemberKey(string? connectionId, string? clientId) => connectionId + ":" + clientId;
 
-    /// <summary>Occupancy (CHD2): presence members, the connections they belong to, and presence subscribers.</summary>
-    public (int Members, int Connections, int Subscribers) PresenceOccupancy()
+    /// <summary>Occupancy (CHD2): attachments, presence members, the connections they belong to, and presence subscribers.</summary>
+    public ChannelOccupancy Occupancy()
     {
         lock (_lock)
         {
-            return (_members.Count, _members.Values.Select(m => m.Message.ConnectionId).Distinct().Count(), _subscribers.Count(s => s.ReceivesPresence));
+            return new ChannelOccupancy(true, _subscribers.Length, _members.Count,
+                _members.Values.Select(m => m.Message.ConnectionId).Distinct().Count(), _subscribers.Count(s => s.ReceivesPresence));
         }
     }
 
@@ -208,11 +206,12 @@ internal sealed partial class Channel
     }
 
     /// <summary>
-    /// Presence history (RSP4): events newest first (or oldest first with <paramref name="forwards"/>), within
-    /// [start, end], after the <paramref name="cursor"/> sequence; at most <paramref name="limit"/>.
+    /// Presence history (RSP4): events newest first (or oldest first when forwards), within [start, end], from the
+    /// cursor sequence on; at most limit.
     /// </summary>
-    public List<PresenceEvent> PresenceHistory(bool forwards, int limit, long? start, long? end, long? cursor)
+    public List<PresenceEvent> PresenceHistory(PresenceHistoryQuery query)
     {
+        var (forwards, limit, start, end, cursor) = query;
         lock (_lock)
         {
             PrunePresenceHistory(_services.Now());

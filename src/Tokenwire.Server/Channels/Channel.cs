@@ -12,7 +12,8 @@ internal sealed record ChannelRules(bool Persisted, TimeSpan Retention, double M
 /// <param name="IdPrefix">Prefix of server-assigned message ids (<c>connectionId:msgSerial</c>, or a random REST id).</param>
 /// <param name="ConnectionId">Publishing connection, if any (echo suppression, <c>connectionId</c> field).</param>
 /// <param name="ClientId">Identified client, stamped on messages.</param>
-internal readonly record struct Publisher(string IdPrefix, string? ConnectionId, string? ClientId);
+/// <param name="MsgSerial">The realtime msgSerial, so an engine shared by nodes can recognise a re-send.</param>
+internal readonly record struct Publisher(string IdPrefix, string? ConnectionId, string? ClientId, long? MsgSerial = null);
 
 /// <summary>An ATTACH, as the channel needs it.</summary>
 /// <param name="Modes">Granted mode flags.</param>
@@ -37,6 +38,7 @@ internal sealed partial class Channel
     private readonly ChannelServices _services;
     private readonly Limits.TokenBucket _messageRate;
     private readonly Limits.TokenBucket _byteRate;
+    private readonly ResponseTracker? _responses;
     private IChannelSubscriber[] _subscribers = [];
     private string _continuityFloor;
     private long _lastActivity;
@@ -50,6 +52,7 @@ internal sealed partial class Channel
         _services = services;
         var now = services.Now();
         _sequencer = new Sequencer(lastStoredSerial, now);
+        if (services.Options.Responses.Enabled) _responses = new ResponseTracker(services.Options.Responses);
         var burst = services.Options.RateLimits.BurstSeconds;
         _messageRate = new Limits.TokenBucket(rules.MessagesPerSecond, burst);
         _byteRate = new Limits.TokenBucket(rules.BytesPerSecond, burst);
@@ -129,7 +132,12 @@ internal sealed partial class Channel
             }
 
             var frame = new OutboundFrame(MessageFrame(publisher.IdPrefix, publisher.ConnectionId, now, _sequencer.Last, accepted));
-            foreach (var m in accepted) _window.Add(new WindowEntry(m.Serial!, now, m, frame, publisher.ConnectionId));
+            foreach (var m in accepted)
+            {
+                _window.Add(new WindowEntry(m.Serial!, now, m, frame, publisher.ConnectionId));
+                _responses?.Observe(m, now);
+            }
+
             while (_window.Count > _services.Options.HotWindowMaxMessages) Evict();
 
             FanOut(frame, publisher.ConnectionId);
@@ -330,6 +338,12 @@ internal sealed partial class Channel
         }
     }
 
+    /// <summary>The channel's in-progress responses (messages up to <paramref name="untilSerial"/>) and its current serial.</summary>
+    public (List<(string ResponseId, List<Message> Messages)> Responses, string ChannelSerial) InProgressResponses(string? untilSerial)
+    {
+        lock (_lock) return (_responses?.Snapshot(untilSerial) ?? [], _sequencer.Last);
+    }
+
     /// <summary>Drops expired window entries and idempotency ids; retires the channel when nothing refers to it.</summary>
     /// <returns>True when the channel was retired and can be removed from the registry.</returns>
     public bool Sweep()
@@ -338,11 +352,12 @@ internal sealed partial class Channel
         {
             var now = _services.Now();
             PruneRecentIds(now);
+            _responses?.Sweep(now, _services.Options.HotWindow);
             var oldest = now - (long)_services.Options.HotWindow.TotalMilliseconds;
             var keep = Rules.Persisted ? _services.Options.MaxRewindMessages : 0;
             while (_window.Count > keep && _window[0].Timestamp < oldest) Evict();
             PrunePresenceHistory(now);
-            var idle = _subscribers.Length == 0 && _recentIds.Count == 0 && _lastActivity < oldest
+            var idle = _subscribers.Length == 0 && _recentIds.Count == 0 && _lastActivity < oldest && (_responses?.Count ?? 0) == 0
                 && (_window.Count == 0 || Rules.Persisted) && _members.Count == 0 && (_presenceHistory.Count == 0 || Rules.Persisted);
             if (idle) _retired = true;
             return idle;

@@ -15,7 +15,7 @@ namespace Tokenwire.Server.Hosting;
 /// </summary>
 internal sealed class Housekeeping(
     ConnectionManager connections,
-    ChannelRegistry channels,
+    IChannelEngine channels,
     IHistoryStore history,
     IOptions<TokenwireOptions> options,
     IHostApplicationLifetime lifetime,
@@ -55,6 +55,7 @@ internal sealed class Housekeeping(
 
                     if (tick % 5 == 0)
                     {
+                        await connections.RefreshSharedStateAsync(now).ConfigureAwait(false);
                         channels.Sweep();
                         connections.Sweep(time.GetUtcNow().ToUnixTimeMilliseconds());
                     }

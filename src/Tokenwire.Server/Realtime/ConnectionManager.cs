@@ -6,7 +6,7 @@ using Tokenwire.Server.Channels;
 namespace Tokenwire.Server.Realtime;
 
 /// <summary>All realtime connections, live or awaiting resume, by connection id.</summary>
-internal sealed class ConnectionManager(ChannelRegistry channels, Authenticator authenticator, KeyStore keys, Limits.FaultInjector faults, Microsoft.Extensions.Options.IOptions<TokenwireOptions> options)
+internal sealed class ConnectionManager(IChannelEngine channels, Authenticator authenticator, KeyStore keys, Limits.FaultInjector faults, IConnectionStore store, Microsoft.Extensions.Options.IOptions<TokenwireOptions> options)
 {
     private readonly ConcurrentDictionary<string, RealtimeConnection> _connections = new(StringComparer.Ordinal);
 
@@ -14,12 +14,54 @@ internal sealed class ConnectionManager(ChannelRegistry channels, Authenticator 
 
     public IEnumerable<RealtimeConnection> All => _connections.Values;
 
-    public RealtimeConnection Create(AuthContext auth)
+    public RealtimeConnection Create(AuthContext auth, ConnectionRecord? restored = null)
     {
         var connection = new RealtimeConnection(auth, channels, options.Value, authenticator, faults,
-            keys.Find(auth.KeyName)?.ConnectionMessagesPerSecond ?? options.Value.RateLimits.ConnectionMessagesPerSecond);
+            keys.Find(auth.KeyName)?.ConnectionMessagesPerSecond ?? options.Value.RateLimits.ConnectionMessagesPerSecond, restored);
         _connections[connection.Id] = connection;
         return connection;
+    }
+
+    /// <summary>Saves the state of every live connection, so another node can resume them if this one dies.</summary>
+    public async Task RefreshSharedStateAsync(long now)
+    {
+        if (store is LocalConnectionStore) return;
+        foreach (var connection in _connections.Values)
+        {
+            if (connection.Transport is not null && !connection.IsClosed) await store.SaveAsync(connection.ToRecord(now)).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// A connection this node does not know, restored from the shared store when another node saved it recently
+    /// enough (within connectionStateTtl of its last sign of life).
+    /// </summary>
+    public async ValueTask<(RealtimeConnection? Connection, ErrorInfo? Error)> RestoreAsync(string key, AuthContext auth, long now)
+    {
+        var id = RealtimeConnection.IdFromKey(key);
+        if (id is null || store is LocalConnectionStore) return (null, null);
+        ConnectionRecord? record;
+        try
+        {
+            record = await store.LoadAsync(id).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is Storage.Redis.Resp.RedisException)
+        {
+            return (null, null);
+        }
+
+        if (record is null || !key.StartsWith(record.Id + "!" + record.Secret + "-", StringComparison.Ordinal)) return (null, null);
+        if (now - record.LastSeen > (long)options.Value.ConnectionStateTtl.TotalMilliseconds)
+        {
+            return (null, new ErrorInfo(ErrorCodes.ConnectionRecoveryFailed, 400, "Unable to resume: connection state expired"));
+        }
+
+        if (record.AppId != auth.AppId || record.ClientId != auth.ClientId)
+        {
+            return (null, new ErrorInfo(ErrorCodes.InvalidConnectionKey, 400, "Unable to resume: the credentials do not match the connection"));
+        }
+
+        return (Create(auth, record), null);
     }
 
     /// <summary>
@@ -92,7 +134,12 @@ internal sealed class ConnectionManager(ChannelRegistry channels, Authenticator 
     /// <summary>Discards a connection's state; its presence members leave.</summary>
     public void Remove(RealtimeConnection connection)
     {
-        if (_connections.TryRemove(new KeyValuePair<string, RealtimeConnection>(connection.Id, connection))) connection.LeaveAllPresence();
+        if (!_connections.TryRemove(new KeyValuePair<string, RealtimeConnection>(connection.Id, connection))) return;
+        connection.LeaveAllPresence();
+        if (connection.IsClosed)
+        {
+            _ = store.DeleteAsync(connection.Id).AsTask().ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
+        }
     }
 
     /// <summary>Discards connections whose transport dropped longer than <c>connectionStateTtl</c> ago.</summary>

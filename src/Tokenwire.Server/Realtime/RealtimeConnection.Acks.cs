@@ -15,31 +15,26 @@ internal sealed partial class RealtimeConnection
 
     private readonly record struct PendingAck(long MsgSerial, Task<string?[]> Outcome, Transport Transport);
 
-    /// <summary>Next expected msgSerial; lower ones are re-sends after a resume.</summary>
-    private bool IsDuplicate(long msgSerial, out Task<string?[]> outcome)
+    /// <summary>
+    /// Claims <paramref name="msgSerial"/> for a new publish whose outcome is <paramref name="outcome"/>. A msgSerial below
+    /// the high-water mark is a re-send after a resume: it is not claimed, and <paramref name="known"/> is the original
+    /// outcome (or an empty success when it is too old to remember).
+    /// </summary>
+    private bool TryReserve(long msgSerial, Task<string?[]> outcome, out Task<string?[]> known)
     {
         lock (_lock)
         {
             if (msgSerial < _nextMsgSerial)
             {
-                outcome = _recentPublishes.TryGetValue(msgSerial, out var known)
-                    ? known
-                    : Task.FromResult<string?[]>([]);
-                return true;
+                known = _recentPublishes.TryGetValue(msgSerial, out var original) ? original : Task.FromResult<string?[]>([]);
+                return false;
             }
 
-            outcome = null!;
-            return false;
-        }
-    }
-
-    private void RecordPublish(long msgSerial, Task<string?[]> outcome)
-    {
-        lock (_lock)
-        {
             _nextMsgSerial = msgSerial + 1;
             _recentPublishes[msgSerial] = outcome;
             _recentPublishes.Remove(msgSerial - RecentPublishCapacity);
+            known = outcome;
+            return true;
         }
     }
 

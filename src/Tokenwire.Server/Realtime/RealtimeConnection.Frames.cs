@@ -6,8 +6,27 @@ namespace Tokenwire.Server.Realtime;
 /// <summary>What the connection does with each frame its transport reads. Frames are handled one at a time, in order.</summary>
 internal sealed partial class RealtimeConnection
 {
-    /// <summary>Handles one decoded frame; returns false when the transport must end (CLOSE, DISCONNECT, fatal error).</summary>
+    /// <summary>
+    /// Handles one decoded frame; returns false when the transport must end (CLOSE, DISCONNECT, fatal error, or a newer
+    /// transport took over). Frames of all the connection's transports pass one gate, one at a time: after a resume the
+    /// old transport may still hold frames in its socket buffer, and handling them beside the re-sends of the new one
+    /// would reorder publishes. A superseded transport's frames are dropped; the client re-sends what was not ACKed.
+    /// </summary>
     public async ValueTask<bool> HandleAsync(Transport transport, ProtocolMessage frame)
+    {
+        await _frameGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (!ReferenceEquals(Transport, transport)) return false;
+            return await HandleCoreAsync(transport, frame).ConfigureAwait(false);
+        }
+        finally
+        {
+            _frameGate.Release();
+        }
+    }
+
+    private async ValueTask<bool> HandleCoreAsync(Transport transport, ProtocolMessage frame)
     {
         switch (frame.Action)
         {
@@ -64,15 +83,31 @@ internal sealed partial class RealtimeConnection
             throw new ProtocolException("MESSAGE without a valid msgSerial");
         }
 
-        if (IsDuplicate(msgSerial, out var known))
+        await AckRequiredAsync(transport, msgSerial, () => ValidateAndPublishAsync(frame, msgSerial)).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Runs an ack-required operation (MESSAGE, PRESENCE) for <paramref name="msgSerial"/> and queues its ACK/NACK in order.
+    /// The msgSerial is reserved before any await: a resumed transport may re-send it while this one is still working
+    /// on it, and must then wait for this outcome instead of doing it again (RTN19a2).
+    /// </summary>
+    private async ValueTask AckRequiredAsync(Transport transport, long msgSerial, Func<ValueTask<Task<string?[]>>> operation)
+    {
+        var pending = new TaskCompletionSource<string?[]>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!TryReserve(msgSerial, pending.Task, out var known))
         {
             AddPendingAck(msgSerial, known, transport);
             return;
         }
 
-        var outcome = await ValidateAndPublishAsync(frame, msgSerial).ConfigureAwait(false);
-        RecordPublish(msgSerial, outcome);
-        AddPendingAck(msgSerial, outcome, transport);
+        AddPendingAck(msgSerial, pending.Task, transport);
+        var outcome = await operation().ConfigureAwait(false);
+        _ = outcome.ContinueWith(static (t, state) =>
+        {
+            var source = (TaskCompletionSource<string?[]>)state!;
+            if (t.IsCompletedSuccessfully) source.TrySetResult(t.Result);
+            else source.TrySetException(t.Exception!.InnerExceptions);
+        }, pending, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     private async ValueTask<Task<string?[]>> ValidateAndPublishAsync(ProtocolMessage frame, long msgSerial)
@@ -112,7 +147,7 @@ internal sealed partial class RealtimeConnection
             }
 
             await Faults.BeforePublishAsync(channel!).ConfigureAwait(false);
-            var publisher = new Publisher(Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture), Id, IdentifiedClientId);
+            var publisher = new Publisher(Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture), Id, IdentifiedClientId, msgSerial);
             var completion = await Channels.PublishAsync(Auth.AppId, channel!, messages, publisher).ConfigureAwait(false);
             ServerMetrics.MessagesPublished.Add(messages.Count);
             return completion;
@@ -266,15 +301,7 @@ internal sealed partial class RealtimeConnection
     private async ValueTask PresenceAsync(Transport transport, ProtocolMessage frame)
     {
         if (frame.MsgSerial is not { } msgSerial || msgSerial < 0) throw new ProtocolException("PRESENCE without a valid msgSerial");
-        if (IsDuplicate(msgSerial, out var known))
-        {
-            AddPendingAck(msgSerial, known, transport);
-            return;
-        }
-
-        var outcome = await ValidateAndApplyPresenceAsync(frame, msgSerial).ConfigureAwait(false);
-        RecordPublish(msgSerial, outcome);
-        AddPendingAck(msgSerial, outcome, transport);
+        await AckRequiredAsync(transport, msgSerial, () => ValidateAndApplyPresenceAsync(frame, msgSerial)).ConfigureAwait(false);
     }
 
     /// <summary>
@@ -363,7 +390,7 @@ internal sealed partial class RealtimeConnection
             if (frame.Channel is null || !_attachments.TryGetValue(frame.Channel, out attachment)) return;
         }
 
-        attachment.Channel?.Sync(attachment);
+        attachment.Channel?.Sync();
     }
 
     private void RefuseUnsupported(Transport transport, ProtocolMessage frame)
@@ -374,12 +401,8 @@ internal sealed partial class RealtimeConnection
             _ => "Annotations",
         };
         var error = new AblyException(ErrorCodes.BadRequest, 400, $"{feature} is not supported by this Tokenwire server");
-        if (frame.MsgSerial is { } msgSerial && !IsDuplicate(msgSerial, out _))
-        {
-            var outcome = Task.FromException<string?[]>(error);
-            RecordPublish(msgSerial, outcome);
-            AddPendingAck(msgSerial, outcome, transport);
-        }
+        var outcome = Task.FromException<string?[]>(error);
+        if (frame.MsgSerial is { } msgSerial && TryReserve(msgSerial, outcome, out _)) AddPendingAck(msgSerial, outcome, transport);
     }
 
     /// <summary>

@@ -10,12 +10,14 @@ namespace Tokenwire.Server.Realtime;
 /// identity, msgSerial high-water mark with recent publish outcomes (so re-sent publishes are acknowledged, never
 /// republished), and the current transport with its channel attachments.
 /// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The frame gate is a SemaphoreSlim whose wait handle is never used: nothing to dispose.")]
 internal sealed partial class RealtimeConnection
 {
     // Publish outcomes remembered for msgSerial deduplication after a resume (RTN19a2).
     private const int RecentPublishCapacity = 4096;
 
     private readonly Lock _lock = new();
+    private readonly SemaphoreSlim _frameGate = new(1, 1);
     private readonly Dictionary<long, Task<string?[]>> _recentPublishes = [];
     private readonly Dictionary<string, Attachment> _attachments = new(StringComparer.Ordinal);
     private readonly Limits.TokenBucket _messageRate;
@@ -26,17 +28,17 @@ internal sealed partial class RealtimeConnection
     private long _disconnectedAt;
     private int _keyGeneration;
 
-    public RealtimeConnection(AuthContext auth, ChannelRegistry channels, TokenwireOptions options, Authenticator authenticator, Limits.FaultInjector faults, double messagesPerSecond)
+    public RealtimeConnection(AuthContext auth, IChannelEngine channels, TokenwireOptions options, Authenticator authenticator, Limits.FaultInjector faults, double messagesPerSecond, ConnectionRecord? restored = null)
     {
         Authenticator = authenticator;
         Faults = faults;
         _messageRate = new Limits.TokenBucket(messagesPerSecond, options.RateLimits.BurstSeconds);
         _frameRate = new Limits.TokenBucket(options.RateLimits.ConnectionFramesPerSecond, options.RateLimits.BurstSeconds);
-        Id = RandomId(12);
+        Id = restored?.Id ?? RandomId(12);
         Auth = auth;
         Channels = channels;
         Options = options;
-        Secret = RandomId(16);
+        Secret = restored?.Secret ?? RandomId(16);
         Key = NewKey();
     }
 
@@ -47,9 +49,13 @@ internal sealed partial class RealtimeConnection
 
     private string Secret { get; }
 
+    /// <summary>The record another node needs to resume this connection.</summary>
+    public ConnectionRecord ToRecord(long now) =>
+        new(Id, Secret, Auth.AppId, Auth.KeyName, Auth.Capability.ToJson(), Auth.ClientId, Auth.ExpiresAt, now);
+
     public AuthContext Auth { get; private set; }
 
-    public ChannelRegistry Channels { get; }
+    public IChannelEngine Channels { get; }
 
     private Authenticator Authenticator { get; }
 
@@ -228,7 +234,7 @@ internal sealed partial class RealtimeConnection
         public ProtocolFlags Modes { get; } = modes;
 
         /// <summary>Set once the channel accepted the attachment.</summary>
-        public Channel? Channel { get; set; }
+        public IChannelAttachment? Channel { get; set; }
 
         public Transport Transport { get; } = transport;
 
@@ -249,6 +255,6 @@ internal sealed partial class RealtimeConnection
 
         public bool Enqueue(OutboundFrame frame) => Transport.Send(frame);
 
-        public void Detach() => Channel?.Detach(this);
+        public void Detach() => Channel?.Detach();
     }
 }

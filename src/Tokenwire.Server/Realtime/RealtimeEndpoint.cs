@@ -49,7 +49,15 @@ internal sealed class RealtimeEndpoint(
             var resumeKey = query["resume"].ToString() is { Length: > 0 } r ? r : query["recover"].ToString();
             if (resumeKey.Length > 0)
             {
-                connection = connections.FindForResume(resumeKey, auth, time.GetUtcNow().ToUnixTimeMilliseconds(), out resumeError);
+                var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+                connection = connections.FindForResume(resumeKey, auth, now, out resumeError);
+                if (connection is null && resumeError?.Code == ErrorCodes.InvalidConnectionKey)
+                {
+                    // Not one of this node's connections: another node may have saved it (scale-out).
+                    var (restored, restoreError) = await connections.RestoreAsync(resumeKey, auth, now).ConfigureAwait(false);
+                    if (restored is not null || restoreError is not null) (connection, resumeError) = (restored, restoreError);
+                }
+
                 (connection is null ? ServerMetrics.ResumesFailed : ServerMetrics.ResumesSucceeded).Add(1);
             }
 

@@ -24,6 +24,7 @@ internal static class RestEndpoints
         routes.MapPost("/channels/{channel}/messages", (HttpContext context, string channel) => Guarded(context, () => PublishAsync(context, DecodeName(channel))));
         routes.MapGet("/channels/{channel}/messages", (HttpContext context, string channel) => Guarded(context, () => HistoryAsync(context, DecodeName(channel))));
         routes.MapPost("/keys/{keyName}/requestToken", (HttpContext context, string keyName) => Guarded(context, () => RequestTokenAsync(context, keyName)));
+        routes.MapGet("/channels/{channel}/responses", (HttpContext context, string channel) => Guarded(context, () => ResponsesAsync(context, DecodeName(channel))));
         routes.MapGet("/channels/{channel}", (HttpContext context, string channel) => Guarded(context, () => StatusAsync(context, DecodeName(channel))));
         routes.MapGet("/channels/{channel}/presence", (HttpContext context, string channel) => Guarded(context, () => PresenceAsync(context, DecodeName(channel))));
         routes.MapGet("/channels/{channel}/presence/history", (HttpContext context, string channel) => Guarded(context, () => PresenceHistoryAsync(context, DecodeName(channel))));
@@ -86,7 +87,7 @@ internal static class RestEndpoints
         await services.GetRequiredService<Limits.FaultInjector>().BeforePublishAsync(channel).ConfigureAwait(false);
         var messageId = RandomNumberGenerator.GetString("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 12);
         var clientId = auth.ClientId is { } c && c != "*" ? c : null;
-        var registry = services.GetRequiredService<ChannelRegistry>();
+        var registry = services.GetRequiredService<IChannelEngine>();
         string?[] serials = [];
         if (messages.Count > 0)
         {
@@ -145,18 +146,7 @@ internal static class RestEndpoints
         if (cursor is not null && !ChannelSerial.IsValid(cursor)) throw Invalid("invalid cursor");
         var query = new HistoryQuery(direction == "forwards", (int)limit + 1, ParseLong(q["start"], "start"), ParseLong(q["end"], "end"), untilSerial, cursor);
 
-        var registry = services.GetRequiredService<ChannelRegistry>();
-        List<Message> page;
-        if (registry.RulesFor(auth.AppId, channel).Persisted)
-        {
-            var stored = await services.GetRequiredService<IHistoryStore>().QueryAsync(auth.AppId, channel, query, context.RequestAborted).ConfigureAwait(false);
-            page = [.. stored.Select(s => Channel.DecodeFromStorage(s.Payload))];
-        }
-        else
-        {
-            page = registry.Find(auth.AppId, channel)?.QueryWindow(query) ?? [];
-        }
-
+        var page = await services.GetRequiredService<IChannelEngine>().HistoryAsync(auth.AppId, channel, query, context.RequestAborted).ConfigureAwait(false);
         var hasNext = page.Count > limit;
         if (hasNext) page.RemoveAt(page.Count - 1);
 
@@ -168,6 +158,41 @@ internal static class RestEndpoints
         var codec = RestResponses.ResponseCodec(context.Request);
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
         codec.EncodeMessages(page, buffer);
+        await RestResponses.WriteBytesAsync(context, 200, codec, buffer.WrittenMemory).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Tokenwire extension: the messages of every response in progress on the channel (started, not yet stopped), up to
+    /// <c>from_serial</c> when given (attach first, then ask with the attach serial: live delivery continues right after
+    /// it, so nothing is missed or duplicated), as a message array in channel order, plus the channel's current serial
+    /// in the <c>X-Tokenwire-Channel-Serial</c> header.
+    /// </summary>
+    private static async Task ResponsesAsync(HttpContext context, string channel)
+    {
+        var services = context.RequestServices;
+        var auth = services.GetRequiredService<Authenticator>().AuthenticateRest(context.Request);
+        if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
+        if (!auth.Capability.Allows(channel, "subscribe") && !auth.Capability.Allows(channel, "history"))
+        {
+            throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Channel '{channel}' is not permitted by the capability");
+        }
+
+        var state = context.Request.Query["state"].ToString();
+        if (state.Length > 0 && state != "in-progress") throw Invalid("state must be in-progress");
+        var untilSerial = context.Request.Query["from_serial"].ToString() is { Length: > 0 } f ? f : null;
+        if (untilSerial is not null && !ChannelSerial.IsValid(untilSerial)) throw Invalid("from_serial is not a channel serial issued by this server");
+        if (!services.GetRequiredService<IOptions<TokenwireOptions>>().Value.Responses.Enabled)
+        {
+            throw new AblyException(ErrorCodes.NotFound, 404, "In-progress response tracking is disabled (Tokenwire:Responses:Enabled)");
+        }
+
+        // A plain message array (what history returns, so every client decodes it the same way), in channel order;
+        // each message names its response in extras.headers. The channel's current serial travels in a header.
+        var (messages, serial) = await services.GetRequiredService<IChannelEngine>().InProgressResponsesAsync(auth.AppId, channel, untilSerial).ConfigureAwait(false);
+        if (serial is not null) context.Response.Headers["X-Tokenwire-Channel-Serial"] = serial;
+        var codec = RestResponses.ResponseCodec(context.Request);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        codec.EncodeMessages(messages, buffer);
         await RestResponses.WriteBytesAsync(context, 200, codec, buffer.WrittenMemory).ConfigureAwait(false);
     }
 
@@ -198,17 +223,15 @@ internal static class RestEndpoints
         var auth = services.GetRequiredService<Authenticator>().AuthenticateRest(context.Request);
         if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
         if (!auth.Capability.AllowsAny(channel)) throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Channel '{channel}' is not permitted by the capability");
-        var live = services.GetRequiredService<ChannelRegistry>().Find(auth.AppId, channel);
-        var subscribers = live?.SubscriberCount ?? 0;
-        var (presenceMembers, presenceConnections, presenceSubscribers) = live?.PresenceOccupancy() ?? (0, 0, 0);
+        var occupancy = services.GetRequiredService<IChannelEngine>().Occupancy(auth.AppId, channel);
         var metrics = new Dictionary<string, object?>
         {
-            ["connections"] = subscribers,
-            ["publishers"] = subscribers,
-            ["subscribers"] = subscribers,
-            ["presenceConnections"] = presenceConnections,
-            ["presenceMembers"] = presenceMembers,
-            ["presenceSubscribers"] = presenceSubscribers,
+            ["connections"] = occupancy.Subscribers,
+            ["publishers"] = occupancy.Subscribers,
+            ["subscribers"] = occupancy.Subscribers,
+            ["presenceConnections"] = occupancy.PresenceConnections,
+            ["presenceMembers"] = occupancy.PresenceMembers,
+            ["presenceSubscribers"] = occupancy.PresenceSubscribers,
         };
         return RestResponses.WriteAsync(context, 200, new Dictionary<string, object?>
         {
@@ -216,7 +239,7 @@ internal static class RestEndpoints
             ["name"] = channel,
             ["status"] = new Dictionary<string, object?>
             {
-                ["isActive"] = live is not null,
+                ["isActive"] = occupancy.IsActive,
                 ["occupancy"] = new Dictionary<string, object?> { ["metrics"] = metrics },
             },
         });
@@ -240,7 +263,7 @@ internal static class RestEndpoints
         if (offset < 0) throw Invalid("invalid cursor");
         var clientId = q["clientId"].ToString() is { Length: > 0 } c ? c : null;
         var connectionId = q["connectionId"].ToString() is { Length: > 0 } id ? id : null;
-        var members = services.GetRequiredService<ChannelRegistry>().Find(auth.AppId, channel)?.PresenceMembers(clientId, connectionId) ?? [];
+        var members = await services.GetRequiredService<IChannelEngine>().PresenceMembersAsync(auth.AppId, channel, clientId, connectionId).ConfigureAwait(false);
         var page = members.Skip((int)Math.Min(offset, int.MaxValue)).Take((int)limit).ToList();
 
         var links = new List<string> { Link("presence", q, null, "first"), Link("presence", q, offset > 0 ? offset.ToString(CultureInfo.InvariantCulture) : null, "current") };
@@ -266,8 +289,8 @@ internal static class RestEndpoints
         var direction = q["direction"].ToString();
         if (direction.Length > 0 && direction != "backwards" && direction != "forwards") throw Invalid("direction must be backwards or forwards");
         var cursor = ParseLong(q["cursor"], "cursor");
-        var events = services.GetRequiredService<ChannelRegistry>().Find(auth.AppId, channel)
-            ?.PresenceHistory(direction == "forwards", (int)limit + 1, ParseLong(q["start"], "start"), ParseLong(q["end"], "end"), cursor) ?? [];
+        var events = await services.GetRequiredService<IChannelEngine>().PresenceHistoryAsync(auth.AppId, channel,
+            new PresenceHistoryQuery(direction == "forwards", (int)limit + 1, ParseLong(q["start"], "start"), ParseLong(q["end"], "end"), cursor)).ConfigureAwait(false);
         var hasNext = events.Count > limit;
         if (hasNext) events.RemoveAt(events.Count - 1);
 
