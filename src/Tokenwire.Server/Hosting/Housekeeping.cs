@@ -49,6 +49,7 @@ internal sealed class Housekeeping(
                     foreach (var connection in connections.All)
                     {
                         connection.CheckTokenExpiry(now);
+                        connection.CheckPresenceTimeout(now);
                         if (connection.Transport is { } transport && transport.MillisecondsSinceLastSend >= heartbeatAfter) transport.Send(Heartbeat);
                     }
 

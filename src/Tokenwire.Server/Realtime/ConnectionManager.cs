@@ -154,9 +154,21 @@ internal sealed class ConnectionManager(IChannelEngine channels, Authenticator a
 
     public RealtimeConnection? Find(string id) => _connections.GetValueOrDefault(id);
 
+    /// <summary>The live or resumable connection a connection key belongs to, within one app (TM2h publish on behalf).</summary>
+    public RealtimeConnection? FindByKey(string key, string appId)
+    {
+        var id = RealtimeConnection.IdFromKey(key);
+        return id is not null && _connections.TryGetValue(id, out var connection) && connection.Owns(key) && !connection.IsClosed && connection.Auth.AppId == appId
+            ? connection
+            : null;
+    }
+
+    /// <summary>Discards a connection's state; its presence members leave.</summary>
     public void Remove(RealtimeConnection connection)
     {
-        if (_connections.TryRemove(new KeyValuePair<string, RealtimeConnection>(connection.Id, connection)) && connection.IsClosed)
+        if (!_connections.TryRemove(new KeyValuePair<string, RealtimeConnection>(connection.Id, connection))) return;
+        connection.LeaveAllPresence();
+        if (connection.IsClosed)
         {
             _ = store.DeleteAsync(connection.Id).AsTask().ContinueWith(static t => _ = t.Exception, TaskScheduler.Default);
         }

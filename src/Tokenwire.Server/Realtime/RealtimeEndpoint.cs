@@ -65,6 +65,10 @@ internal sealed class RealtimeEndpoint(
             }
 
             connection ??= connections.Create(auth);
+            // Ably's transport param: how long presence members stay after this transport drops.
+            connection.RemainPresentForMs = long.TryParse(query["remainPresentFor"], System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var remain)
+                ? Math.Clamp(remain, 0, (long)_options.ConnectionStateTtl.TotalMilliseconds)
+                : RealtimeConnection.DefaultRemainPresentForMs;
             var details = connection.Bind(transport, auth);
             await connections.ShareAsync(connection, time.GetUtcNow().ToUnixTimeMilliseconds()).ConfigureAwait(false);
             transport.Send(new ProtocolMessage(ProtocolAction.Connected)
