@@ -1,1 +1,4 @@
-System.Console.WriteLine("x");
+using BenchmarkDotNet.Running;
+
+// dotnet run -c Release --project bench/Tokenwire.Benchmarks -- --filter '*'   (see docs/BENCHMARKS.md)
+BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
