@@ -18,9 +18,13 @@ internal sealed class Transport : IDisposable
     private readonly CancellationTokenSource _aborted = new();
     private long _lastSendTicks = Environment.TickCount64;
 
-    public Transport(WebSocket socket, WireFormat format, bool echo, TokenwireOptions options, ILogger logger)
+    private readonly CoalescingStream? _stream;
+
+    // stream: the stream under the socket when it coalesces writes (see WebSocketAccept), else null.
+    public Transport(WebSocket socket, WireFormat format, bool echo, TokenwireOptions options, ILogger logger, CoalescingStream? stream = null)
     {
         _socket = socket;
+        _stream = stream;
         _logger = logger;
         Codec = ProtocolCodec.For(format);
         Echo = echo;
@@ -77,16 +81,21 @@ internal sealed class Transport : IDisposable
         {
             while (await Queue.WaitToReadAsync(_aborted.Token).ConfigureAwait(false))
             {
+                // Every frame queued now goes out as its own WebSocket message, in one socket write at the end.
+                _stream?.BeginBatch();
                 while (Queue.TryDequeue(out var frame, out var bytes))
                 {
                     await _socket.SendAsync(bytes, type, endOfMessage: true, _aborted.Token).ConfigureAwait(false);
-                    Interlocked.Exchange(ref _lastSendTicks, Environment.TickCount64);
                     if (frame.CloseAfter)
                     {
+                        if (_stream is not null) await _stream.EndBatchAsync(_aborted.Token).ConfigureAwait(false);
                         await CloseSocketAsync().ConfigureAwait(false);
                         return;
                     }
                 }
+
+                if (_stream is not null) await _stream.EndBatchAsync(_aborted.Token).ConfigureAwait(false);
+                Interlocked.Exchange(ref _lastSendTicks, Environment.TickCount64);
             }
         }
         catch (OperationCanceledException)
