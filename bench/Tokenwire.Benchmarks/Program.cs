@@ -1,4 +1,12 @@
 using BenchmarkDotNet.Running;
+using Tokenwire.Benchmarks;
 
-// dotnet run -c Release --project bench/Tokenwire.Benchmarks -- --filter '*'   (see docs/BENCHMARKS.md)
+// dotnet bench/Tokenwire.Benchmarks/bin/Release/net10.0/Tokenwire.Benchmarks.dll --filter '*'   (BenchmarkDotNet)
+// dotnet bench/Tokenwire.Benchmarks/bin/Release/net10.0/Tokenwire.Benchmarks.dll --probe        (allocations, CPU per op)
+if (args is ["--probe"])
+{
+    await Probe.RunAsync();
+    return;
+}
+
 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args);
