@@ -135,7 +135,14 @@ internal sealed class Transport : IDisposable
     /// <exception cref="AblyException">40009 when the frame exceeds <paramref name="maxFrameSize"/>.</exception>
     public async ValueTask<(byte[] Buffer, int Length)?> ReceiveAsync(int maxFrameSize, Action beforeBlocking)
     {
+        // Wait for the next message with a zero-byte read and rent the buffer only once it has arrived, so an idle
+        // connection holds no receive buffer (SignalR's WebSocket transport does the same).
+        var waiting = _socket.ReceiveAsync(Memory<byte>.Empty, _aborted.Token);
+        if (!waiting.IsCompleted) beforeBlocking();
+        var header = await waiting.ConfigureAwait(false);
+        if (header.MessageType == WebSocketMessageType.Close) return null;
         var buffer = ArrayPool<byte>.Shared.Rent(4096);
+        if (header.EndOfMessage) return (buffer, 0); // an empty message
         var length = 0;
         try
         {
