@@ -47,6 +47,9 @@ internal sealed class LoadOptions
 
     public string? Root { get; set; }
 
+    /// <summary>The tokenwire.dll to run (default: the Release build under <see cref="Root"/>); for before/after runs.</summary>
+    public string? TokenwireDll { get; set; }
+
     /// <summary>Extra arguments for the tokenwire server (e.g. --Tokenwire:Responses:Enabled=false).</summary>
     public List<string> TokenwireArgs { get; set; } = [];
 
@@ -59,6 +62,9 @@ internal sealed class LoadOptions
     public string? PerfDir { get; set; }
 
     public string Label { get; set; } = string.Empty;
+
+    /// <summary>Sample the servers' allocations by type (costs a little: diagnostic runs only).</summary>
+    public bool AllocationProfile { get; set; }
 
     public static LoadOptions Parse(string[] args)
     {
@@ -92,11 +98,13 @@ internal sealed class LoadOptions
                 case "--json": o.JsonPath = Next(); break;
                 case "--markdown": o.MarkdownPath = Next(); break;
                 case "--root": o.Root = Next(); break;
+                case "--tokenwire-dll": o.TokenwireDll = Next(); break;
                 case "--tokenwire-arg": o.TokenwireArgs.Add(Next()); break;
                 case "--wait-for-load": o.WaitForLoadSeconds = NextDouble(); break;
                 case "--max-load": o.MaxLoad = NextDouble(); break;
                 case "--perf": o.PerfDir = Next(); break;
                 case "--label": o.Label = Next(); break;
+                case "--alloc-profile": o.AllocationProfile = true; break;
                 case "-h" or "--help":
                     Console.WriteLine(Usage);
                     Environment.Exit(0);
@@ -111,6 +119,7 @@ internal sealed class LoadOptions
 
     public const string Usage = """
         Tokenwire.LoadGen [options]
+        Tokenwire.LoadGen --summarize results.json      markdown tables, ratios and targets of a run
           --target all|tokenwire,signalr,relay   servers to run, one after the other (default all)
           --mode flood|paced|idle                 (default flood)
           --channels N --publishers N --subscribers N   per channel (default 20, 1, 10)
@@ -125,7 +134,9 @@ internal sealed class LoadOptions
           --json FILE --markdown FILE             append results
           --wait-for-load S --max-load L          wait up to S seconds for loadavg(1m) < L before each target
           --perf DIR                              perf record the server during the measurement
+          --alloc-profile                         print each server's top allocated types (sampled; diagnostic runs)
           --tokenwire-arg ARG                     extra server argument (repeatable)
           --root DIR                              repository root (default: found from the executable)
+          --tokenwire-dll FILE                    another tokenwire.dll (before/after comparisons)
         """;
 }

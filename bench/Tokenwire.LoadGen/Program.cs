@@ -4,6 +4,12 @@ using System.Text.Json;
 using Tokenwire.LoadGen;
 using Tokenwire.Protocol;
 
+if (args is ["--summarize", var summaryJson])
+{
+    Console.Write(Summary.Build(summaryJson));
+    return 0;
+}
+
 LoadOptions options;
 try
 {
@@ -32,6 +38,7 @@ foreach (var target in options.Targets)
         var result = await Runner.RunAsync(target, options);
         results.Add(result);
         Console.WriteLine(Report.Line(result));
+        foreach (var line in result.TopAllocations) Console.WriteLine("     alloc " + line);
     }
     catch (Exception e) when (e is InvalidOperationException or IOException or System.Net.WebSockets.WebSocketException or OperationCanceledException)
     {
@@ -107,6 +114,21 @@ namespace Tokenwire.LoadGen
                 {
                     sb.AppendLine($"| {r.Target} | {r.Mode}{(r.Mode == "paced" ? $" {F(r.Rate)}/s/ch" : "")} {r.Format} | {F(r.DeliveredPerSecond)} | {F(r.PublishedPerSecond)} | {F(r.P50Ms, "F2")} | {F(r.P90Ms, "F2")} | {F(r.P99Ms, "F2")} | {F(r.P999Ms, "F2")} | {F(r.MaxMs, "F1")} | " +
                                   $"{F(r.ServerCpu, "F1")} ({F(r.ServerUserCpu, "F1")}+{F(r.ServerSysCpu, "F1")}) | {F(r.DeliveredPerServerCpuSecond)} | {F(r.GeneratorCpu, "F1")} | {F(r.OtherCpu, "F1")} | {Mb(r.ServerRssBytes)} | {r.Lost}/{r.Duplicates}/{r.Reorders}{(r.Ok ? "" : " FAIL")} | {F(r.LoadAverageAtStart, "F2")} |");
+                }
+            }
+
+            if (load.Count > 0 && load.Any(r => r.Gen0Collections + r.AllocatedBytesPerDelivered > 0))
+            {
+                sb.AppendLine();
+                sb.AppendLine("Server runtime counters over the same measurement (startup hook; per delivered token):");
+                sb.AppendLine();
+                sb.AppendLine("| target | mode | GCs gen0/1/2 | GC pause % | allocated B per token | thread-pool work items per token | context switches per token (vol+invol) | lock contentions | GC heap MB |");
+                sb.AppendLine("|---|---|--:|--:|--:|--:|--:|--:|--:|");
+                foreach (var r in load)
+                {
+                    var d = Math.Max(1, r.Delivered);
+                    sb.AppendLine($"| {r.Target} | {r.Mode} | {r.Gen0Collections}/{r.Gen1Collections}/{r.Gen2Collections} | {F(r.GcPausePercent, "F1")} | {F(r.AllocatedBytesPerDelivered)} | {F(r.ThreadPoolWorkItemsPerDelivered, "F2")} | " +
+                                  $"{F((r.ServerVoluntaryCtxSwitches + r.ServerInvoluntaryCtxSwitches) / (double)d, "F3")} | {r.LockContentions} | {Mb(r.GcHeapBytes)} |");
                 }
             }
 

@@ -47,6 +47,15 @@ internal sealed record RunResult
     public long ServerInvoluntaryCtxSwitches { get; set; }
     public double LoadAverageAtStart { get; set; }
     public double LoadAverageAtEnd { get; set; }
+    public long Gen0Collections { get; set; }
+    public long Gen1Collections { get; set; }
+    public long Gen2Collections { get; set; }
+    public double GcPausePercent { get; set; }
+    public double AllocatedBytesPerDelivered { get; set; }
+    public double ThreadPoolWorkItemsPerDelivered { get; set; }
+    public long LockContentions { get; set; }
+    public long GcHeapBytes { get; set; }
+    public List<string> TopAllocations { get; set; } = [];
     public int IdleConnections { get; set; }
     public long IdleBaselineRssBytes { get; set; }
     public double IdleBytesPerConnection { get; set; }
@@ -99,12 +108,21 @@ internal static class Runner
         var published0 = channels.Sum(c => c.Publishers.Sum(p => p.Published));
         var t0 = Stopwatch.GetTimestamp();
         result.LoadAverageAtStart = ProcStat.LoadAverage1();
-        var ctx0 = (ProcStat.StatusValue(server.Pid, "voluntary_ctxt_switches"), ProcStat.StatusValue(server.Pid, "nonvoluntary_ctxt_switches"));
+        var ctx0 = (ProcStat.ThreadsStatusSum(server.Pid, "voluntary_ctxt_switches"), ProcStat.ThreadsStatusSum(server.Pid, "nonvoluntary_ctxt_switches"));
+        var stats0 = await server.RuntimeStatsAsync();
+        serverCpu0 = server.CpuSeconds();
+        generator.Refresh();
+        generatorCpu0 = generator.TotalProcessorTime.TotalSeconds;
+        machine0 = MachineBusySeconds();
+        delivered0 = channels.Sum(c => c.Subscribers.Sum(s => s.Delivered));
+        published0 = channels.Sum(c => c.Publishers.Sum(p => p.Published));
+        t0 = Stopwatch.GetTimestamp();
         clock.StartMeasuring();
         var perf = o.PerfDir is null ? null : Perf.Start(server.Pid, Path.Combine(o.PerfDir, $"{result.Target}-{result.Mode}.data"));
 
         await Task.Delay(TimeSpan.FromSeconds(o.DurationSeconds));
 
+        var stats1 = await server.RuntimeStatsAsync();
         clock.StopMeasuring();
         var elapsed = Stopwatch.GetElapsedTime(t0).TotalSeconds;
         var serverCpu1 = server.CpuSeconds();
@@ -114,8 +132,8 @@ internal static class Runner
         var delivered1 = channels.Sum(c => c.Subscribers.Sum(s => s.Delivered));
         var published1 = channels.Sum(c => c.Publishers.Sum(p => p.Published));
         result.LoadAverageAtEnd = ProcStat.LoadAverage1();
-        result.ServerVoluntaryCtxSwitches = ProcStat.StatusValue(server.Pid, "voluntary_ctxt_switches") - ctx0.Item1;
-        result.ServerInvoluntaryCtxSwitches = ProcStat.StatusValue(server.Pid, "nonvoluntary_ctxt_switches") - ctx0.Item2;
+        result.ServerVoluntaryCtxSwitches = ProcStat.ThreadsStatusSum(server.Pid, "voluntary_ctxt_switches") - ctx0.Item1;
+        result.ServerInvoluntaryCtxSwitches = ProcStat.ThreadsStatusSum(server.Pid, "nonvoluntary_ctxt_switches") - ctx0.Item2;
         if (perf is not null) await Perf.StopAsync(perf);
 
         await stop.CancelAsync();
@@ -140,6 +158,20 @@ internal static class Runner
         result.OtherCpu = Math.Max(0, machine1 - machine0 - result.ServerCpu - result.GeneratorCpu);
         result.DeliveredPerServerCpuSecond = result.ServerCpu > 0 ? result.Delivered / result.ServerCpu : 0;
         result.DeliveredPerTotalCpuSecond = result.Delivered / Math.Max(0.01, result.ServerCpu + result.GeneratorCpu);
+        if (stats0 is not null && stats1 is not null)
+        {
+            var delivered = Math.Max(1, result.Delivered);
+            result.Gen0Collections = stats1.Gen0 - stats0.Gen0;
+            result.Gen1Collections = stats1.Gen1 - stats0.Gen1;
+            result.Gen2Collections = stats1.Gen2 - stats0.Gen2;
+            result.GcPausePercent = (stats1.PauseMs - stats0.PauseMs) / 10 / elapsed;
+            result.AllocatedBytesPerDelivered = (double)(stats1.AllocatedBytes - stats0.AllocatedBytes) / delivered;
+            result.ThreadPoolWorkItemsPerDelivered = (double)(stats1.ThreadPoolWorkItems - stats0.ThreadPoolWorkItems) / delivered;
+            result.LockContentions = stats1.LockContentions - stats0.LockContentions;
+            result.GcHeapBytes = stats1.HeapBytes;
+            result.TopAllocations = stats1.TopAllocations;
+        }
+
         var latency = new Histogram();
         foreach (var s in channels.SelectMany(c => c.Subscribers))
         {

@@ -23,6 +23,29 @@ internal sealed partial class ServerProcess : IAsyncDisposable
     /// <summary>http://127.0.0.1:port</summary>
     public Uri BaseUri { get; }
 
+    private string? StatsFile { get; init; }
+
+    /// <summary>The server's runtime counters now (null without the startup hook).</summary>
+    public async Task<RuntimeStats?> RuntimeStatsAsync()
+    {
+        if (StatsFile is null) return null;
+        await Task.Delay(250); // the hook writes every 200 ms
+        try
+        {
+            var text = File.ReadAllText(StatsFile);
+            var f = text.Split('\n')[0].Split(' ');
+            double D(int i) => double.Parse(f[i], CultureInfo.InvariantCulture);
+            return new RuntimeStats((long)D(0), (long)D(1), (long)D(2), D(3), (long)D(4), (long)D(5), (long)D(6), (int)D(7), (long)D(8), (long)D(9))
+            {
+                TopAllocations = [.. text.Split('\n').Skip(1).Where(l => l.Length > 0)],
+            };
+        }
+        catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Tokenwire's root key.</summary>
     public string? Key { get; }
 
@@ -35,7 +58,7 @@ internal sealed partial class ServerProcess : IAsyncDisposable
         switch (target)
         {
             case "tokenwire":
-                dll = Path.Combine(root, "src/Tokenwire.Cli/bin/Release/net10.0/tokenwire.dll");
+                dll = options.TokenwireDll ?? Path.Combine(root, "src/Tokenwire.Cli/bin/Release/net10.0/tokenwire.dll");
                 dataDir = Directory.CreateTempSubdirectory("tokenwire-bench").FullName;
                 args.AddRange(["serve", "--port", "0", "--data", dataDir, "--Logging:LogLevel:Default=Warning"]);
                 // Generous limits: the benchmark measures the server, not its rate limiter.
@@ -60,8 +83,23 @@ internal sealed partial class ServerProcess : IAsyncDisposable
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
-        // perf can name JIT-compiled methods only with a perf map.
-        if (options.PerfDir is not null) psi.Environment["DOTNET_PerfMapEnabled"] = "1";
+        // perf can name JIT-compiled methods only with a perf map, and only outside the W^X double mapping.
+        if (options.PerfDir is not null)
+        {
+            psi.Environment["DOTNET_PerfMapEnabled"] = "1";
+            psi.Environment["DOTNET_EnableWriteXorExecute"] = "0";
+        }
+
+        // Runtime counters (GC, allocations, thread pool, lock contention) from inside the server: see Tokenwire.Bench.StartupHook.
+        var hook = Path.Combine(root, "bench/Tokenwire.Bench.StartupHook/bin/Release/net10.0/Tokenwire.Bench.StartupHook.dll");
+        string? statsFile = null;
+        if (File.Exists(hook))
+        {
+            statsFile = Path.Combine(Path.GetTempPath(), $"tokenwire-bench-stats-{Environment.ProcessId}-{target}-{Guid.NewGuid():N}");
+            psi.Environment["DOTNET_STARTUP_HOOKS"] = hook;
+            psi.Environment["TOKENWIRE_BENCH_STATS"] = statsFile;
+            if (options.AllocationProfile) psi.Environment["TOKENWIRE_BENCH_ALLOC"] = "1";
+        }
         var process = Process.Start(psi) ?? throw new InvalidOperationException("Could not start " + dll);
         var listening = new TaskCompletionSource<Uri>(TaskCreationOptions.RunContinuationsAsynchronously);
         string? key = null;
@@ -93,7 +131,7 @@ internal sealed partial class ServerProcess : IAsyncDisposable
             if (key is null) throw new InvalidOperationException("tokenwire printed no root key");
         }
 
-        return new ServerProcess(process, uri, key, dataDir);
+        return new ServerProcess(process, uri, key, dataDir) { StatsFile = statsFile };
     }
 
     /// <summary>User and system CPU seconds of the whole process so far.</summary>
@@ -118,6 +156,7 @@ internal sealed partial class ServerProcess : IAsyncDisposable
         }
 
         _process.Dispose();
+        if (StatsFile is not null) File.Delete(StatsFile);
         if (_dataDir is not null)
         {
             try
@@ -135,6 +174,14 @@ internal sealed partial class ServerProcess : IAsyncDisposable
 
     [GeneratedRegex(@"^Root key: (\S+)")]
     private static partial Regex KeyLine();
+}
+
+/// <summary>Counters sampled inside a server by Tokenwire.Bench.StartupHook.</summary>
+internal sealed record RuntimeStats(long Gen0, long Gen1, long Gen2, double PauseMs, long AllocatedBytes, long ThreadPoolWorkItems,
+    long LockContentions, int ThreadPoolThreads, long HeapBytes, long CommittedBytes)
+{
+    /// <summary>"bytes type" lines, largest first, when allocation sampling is on.</summary>
+    public List<string> TopAllocations { get; init; } = [];
 }
 
 /// <summary>Reads /proc.</summary>
@@ -155,9 +202,29 @@ internal static class ProcStat
 
     public static long StatusKb(int pid, string field) => StatusValue(pid, field);
 
-    public static long StatusValue(int pid, string field)
+    /// <summary>A /proc status field summed over every thread of the process (context switches are per thread).</summary>
+    public static long ThreadsStatusSum(int pid, string field)
     {
-        foreach (var line in File.ReadLines($"/proc/{pid}/status"))
+        long sum = 0;
+        foreach (var task in Directory.EnumerateDirectories($"/proc/{pid}/task"))
+        {
+            try
+            {
+                sum += StatusValue(task, field);
+            }
+            catch (IOException)
+            {
+            }
+        }
+
+        return sum;
+    }
+
+    public static long StatusValue(int pid, string field) => StatusValue($"/proc/{pid}", field);
+
+    private static long StatusValue(string dir, string field)
+    {
+        foreach (var line in File.ReadLines($"{dir}/status"))
         {
             if (!line.StartsWith(field + ":", StringComparison.Ordinal)) continue;
             var value = line[(field.Length + 1)..].Trim();
