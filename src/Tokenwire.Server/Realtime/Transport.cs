@@ -79,13 +79,17 @@ internal sealed class Transport : IDisposable
         var type = Format == WireFormat.MsgPack ? WebSocketMessageType.Binary : WebSocketMessageType.Text;
         try
         {
-            while (await Queue.WaitToReadAsync(_aborted.Token).ConfigureAwait(false))
+            // No cancellation token per frame: a cancellable wait or send allocates and registers a callback every
+            // time. Abort() closes the queue (ending the wait) and aborts the socket (what a cancelled send does too).
+            // The socket write at the end of a batch keeps the token, so Abort() also cancels a write a stalled
+            // client has blocked.
+            while (await Queue.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
             {
                 // Every frame queued now goes out as its own WebSocket message, in one socket write at the end.
                 _stream?.BeginBatch();
                 while (Queue.TryDequeue(out var frame, out var bytes))
                 {
-                    await _socket.SendAsync(bytes, type, endOfMessage: true, _aborted.Token).ConfigureAwait(false);
+                    await _socket.SendAsync(bytes, type, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
                     if (frame.CloseAfter)
                     {
                         if (_stream is not null) await _stream.EndBatchAsync(_aborted.Token).ConfigureAwait(false);
