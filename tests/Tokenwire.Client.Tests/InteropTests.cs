@@ -87,11 +87,14 @@ public sealed class InteropTests(ServerFixture fixture)
     }
 
     /// <summary>Starts one of the scripts of <c>interop/</c> with the usual arguments (shared helper: <see cref="Tokenwire.Testing.NodeScript"/>).</summary>
-    private static class NodeScript
+    internal static class NodeScript
     {
         public static Task<Tokenwire.Testing.NodeScript> StartAsync(string script, ServerFixture fixture, string channel, bool binary, int count) =>
+            StartAsync(script, fixture.Server.Port, fixture.Server.Key, channel, binary, count);
+
+        public static Task<Tokenwire.Testing.NodeScript> StartAsync(string script, int port, string key, string channel, bool binary, int count, int timeoutMs = 60000) =>
             Tokenwire.Testing.NodeScript.StartAsync(
                 Path.Combine(Tokenwire.Testing.AblyNodeModules.RepositoryRoot, "tests", "Tokenwire.Client.Tests", "interop", script),
-                [fixture.Server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), fixture.Server.Key, channel, binary ? "msgpack" : "json", count.ToString(System.Globalization.CultureInfo.InvariantCulture), "60000"]);
+                [port.ToString(System.Globalization.CultureInfo.InvariantCulture), key, channel, binary ? "msgpack" : "json", count.ToString(System.Globalization.CultureInfo.InvariantCulture), timeoutMs.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
     }
 }
