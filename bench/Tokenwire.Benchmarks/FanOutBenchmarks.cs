@@ -77,6 +77,7 @@ public class FanOutBenchmarks
         public bool Echo => true;
 
         public bool ReceivesMessages => true;
+        public bool ReceivesPresence => false;
 
         public bool Enqueue(OutboundFrame frame) => queue.Enqueue(frame);
     }
