@@ -179,8 +179,11 @@ public sealed class HydrationTests(ServerFixture fixture)
         var channel = client.Channels.Get(channelName);
         var headers = MessageExtras.WithHeaders([new KeyValuePair<string, string>("responseId", "R")]);
         await Task.WhenAll(channel.PublishAsync("start", null, headers), channel.PublishAsync("token", "é1", headers), channel.PublishAsync("token", "2", headers)).OrTimeout();
+        var live = new List<Protocol.Message>();
+        channel.Subscribe(m => { lock (live) live.Add(m); });
         await channel.AttachAsync().OrTimeout();
         await channel.PublishAsync("token", "after attach", headers).OrTimeout();
+        await TestHelpers.WaitUntilAsync(() => { lock (live) return live.Count == 1; });
 
         var snapshot = await client.Rest.Channels.Get(channelName).GetInProgressResponsesAsync(channel.AttachSerial).OrTimeout();
         Assert.Equal(["start", "token", "token"], snapshot.Messages.Select(m => m.Name));
@@ -192,6 +195,12 @@ public sealed class HydrationTests(ServerFixture fixture)
 
         var now = await client.Rest.Channels.Get(channelName).GetInProgressResponsesAsync().OrTimeout();
         Assert.Equal(4, now.Messages.Count);
+        // The same message has the same id live and from the endpoint, so an overlap is dropped as a duplicate.
+        Assert.Equal(live[0].Id, now.Messages[3].Id);
+        var assembler = new ResponseAssembler();
+        assembler.ApplyRange(now.Messages);
+        Assert.False(assembler.Apply(live[0]));
+        Assert.True(assembler.TryGetResponse("R", out var r) && r.Text == "é12after attach");
     }
 }
 
