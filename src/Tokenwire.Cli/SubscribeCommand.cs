@@ -46,22 +46,21 @@ internal static class SubscribeCommand
         using var run = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         if (timeoutSeconds > 0) run.CancelAfter(TimeSpan.FromSeconds(timeoutSeconds));
         await using var client = new TokenwireRealtime(options);
-        await PublishCommand.ConnectAsync(client, options, run.Token).ConfigureAwait(false);
-
-        var assembler = new ResponseAssembler();
-        var updates = assembler.ReadUpdatesAsync(cancellationToken: run.Token); // registered before catching up
-        await using var subscription = await ResponseHydrator.SubscribeAsync(client, channelName, assembler, hydration, run.Token).ConfigureAwait(false);
-        lock (error)
-        {
-            error.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"subscribed to {channelName} ({Describe(subscription.Mode)}, {subscription.HydratedMessageCount} messages caught up{(subscription.FallbackReason is null ? "" : ", in-progress endpoint unavailable")})"));
-            error.Flush();
-        }
-
-        var printer = new ResponsePrinter(output);
-        var ended = 0;
         try
         {
+            await PublishCommand.ConnectAsync(client, options, run.Token).ConfigureAwait(false);
+            var assembler = new ResponseAssembler();
+            var updates = assembler.ReadUpdatesAsync(cancellationToken: run.Token); // registered before catching up
+            await using var subscription = await ResponseHydrator.SubscribeAsync(client, channelName, assembler, hydration, run.Token).ConfigureAwait(false);
+            lock (error)
+            {
+                error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                    $"subscribed to {channelName} ({Describe(subscription.Mode)}, {subscription.HydratedMessageCount} messages caught up{(subscription.FallbackReason is null ? "" : ", in-progress endpoint unavailable")})"));
+                error.Flush();
+            }
+
+            var printer = new ResponsePrinter(output);
+            var ended = 0;
             await foreach (var update in updates.ConfigureAwait(false))
             {
                 printer.Print(update);

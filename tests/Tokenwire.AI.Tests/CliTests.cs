@@ -88,8 +88,8 @@ public sealed class CliTests(ServerFixture fixture)
         var rewound = new Capture();
         var errors = new Capture();
         // Multi-response has no end marker: --count 1 is reached by nothing, so --timeout bounds them (exit code 3).
-        var a = Run("subscribe", [.. Connection, "--channel", channel, "--timeout", "3"], inProgress, errors);
-        var b = Run("subscribe", [.. Connection, "--channel", channel, "--rewind", "100", "--timeout", "3"], rewound, errors);
+        var a = Run("subscribe", [.. Connection, "--channel", channel, "--timeout", "4"], inProgress, errors);
+        var b = Run("subscribe", [.. Connection, "--channel", channel, "--rewind", "100", "--timeout", "4"], rewound, errors);
         Assert.Equal(0, await publishing.OrTimeout());
         Assert.Equal(3, await a.OrTimeout());
         Assert.Equal(3, await b.OrTimeout());
@@ -97,7 +97,7 @@ public sealed class CliTests(ServerFixture fixture)
         var text = pubOut.Text[(pubOut.Text.IndexOf('\n', StringComparison.Ordinal) + 1)..pubOut.Text.IndexOf("\n[end story-1]", StringComparison.Ordinal)];
         Assert.Equal($"[start story-1]\n{text}", inProgress.Text);
         Assert.Equal($"[start story-1]\n{text}", rewound.Text);
-        Assert.Contains("timed out after 3 s", errors.Text, StringComparison.Ordinal);
+        Assert.Contains("timed out after 4 s", errors.Text, StringComparison.Ordinal);
     }
 
     [Fact]
