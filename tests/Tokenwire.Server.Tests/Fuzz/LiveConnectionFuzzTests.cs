@@ -488,7 +488,11 @@ public sealed class LiveConnectionFuzzTests(ITestOutputHelper output)
                 ProtocolAction.Close => (Expect.Final, null, "CLOSED", null, null),
                 ProtocolAction.Disconnect => (Expect.Final, null, "DISCONNECTED", null, null),
                 // Unsupported ack-required actions: a NACK when the msgSerial is new, nothing for a re-sent one.
-                ProtocolAction.Presence or ProtocolAction.Object or ProtocolAction.Annotation => (Expect.Alive, null, "NACK or nothing", null, null),
+                // Presence is implemented: with a msgSerial it is ACKed or NACKed, without one the client is broken.
+                ProtocolAction.Presence when pm.MsgSerial is >= 0 => (Expect.Alive, null, "ACK, NACK or nothing", null, null),
+                ProtocolAction.Presence => (Expect.Fatal, ErrorCodes.BadRequest, "PRESENCE without a msgSerial", null, null),
+                ProtocolAction.Sync => (Expect.AliveOrFatal, null, "SYNC from a client: ignored or refused", null, null),
+                ProtocolAction.Object or ProtocolAction.Annotation => (Expect.Alive, null, "NACK or nothing", null, null),
                 ProtocolAction.Auth => (Expect.AliveOrFatal, null, "CONNECTED or ERROR", null, null),
                 _ => (Expect.Fatal, ErrorCodes.ProtocolError, $"action {(int)pm.Action} from a client", null, null),
             };
