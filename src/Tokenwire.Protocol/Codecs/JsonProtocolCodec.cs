@@ -150,9 +150,10 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
             }
             else if (reader.ValueTextEquals("presence"u8))
             {
-                Read(ref reader);
-                m.HasPresence = reader.TokenType != JsonTokenType.Null;
-                reader.Skip();
+                if (Read(ref reader) == JsonTokenType.Null) continue;
+                Expect(ref reader, JsonTokenType.StartArray, "an array of presence messages");
+                m.Presence = [];
+                while (Read(ref reader) != JsonTokenType.EndArray) m.Presence.Add(ReadMessage(ref reader, input));
             }
             else if (reader.ValueTextEquals("auth"u8))
             {
@@ -493,6 +494,13 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
             w.WriteEndArray();
         }
 
+        if (m.Presence is { } presence)
+        {
+            w.WriteStartArray(Names.Presence);
+            foreach (var p in presence) WriteMessage(w, p);
+            w.WriteEndArray();
+        }
+
         if (m.AuthAccessToken is not null)
         {
             w.WriteStartObject(Names.Auth);
@@ -601,6 +609,7 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
         public static readonly JsonEncodedText MsgSerial = JsonEncodedText.Encode("msgSerial");
         public static readonly JsonEncodedText Timestamp = JsonEncodedText.Encode("timestamp");
         public static readonly JsonEncodedText Messages = JsonEncodedText.Encode("messages");
+        public static readonly JsonEncodedText Presence = JsonEncodedText.Encode("presence");
         public static readonly JsonEncodedText Auth = JsonEncodedText.Encode("auth");
         public static readonly JsonEncodedText AccessToken = JsonEncodedText.Encode("accessToken");
         public static readonly JsonEncodedText ConnectionDetails = JsonEncodedText.Encode("connectionDetails");

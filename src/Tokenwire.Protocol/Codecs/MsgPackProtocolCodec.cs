@@ -110,8 +110,9 @@ internal sealed class MsgPackProtocolCodec : ProtocolCodec
             }
             else if (key.SequenceEqual("presence"u8))
             {
-                m.HasPresence = true;
-                reader.Skip();
+                var count = reader.ReadArrayHeader();
+                m.Presence = new List<Message>(count);
+                for (; count > 0; count--) m.Presence.Add(ReadMessage(ref reader));
             }
             else if (key.SequenceEqual("auth"u8))
             {
@@ -286,7 +287,7 @@ internal sealed class MsgPackProtocolCodec : ProtocolCodec
         var fields = 1 + (m.Flags != ProtocolFlags.None ? 1 : 0) + (m.Count.HasValue ? 1 : 0) + (m.Error is null ? 0 : 1)
             + (m.Id is null ? 0 : 1) + (m.Channel is null ? 0 : 1) + (m.ChannelSerial is null ? 0 : 1)
             + (m.ConnectionId is null ? 0 : 1) + (m.MsgSerial.HasValue ? 1 : 0) + (m.Timestamp.HasValue ? 1 : 0)
-            + (m.Messages is null ? 0 : 1) + (m.AuthAccessToken is null ? 0 : 1) + (m.ConnectionDetails is null ? 0 : 1)
+            + (m.Messages is null ? 0 : 1) + (m.Presence is null ? 0 : 1) + (m.AuthAccessToken is null ? 0 : 1) + (m.ConnectionDetails is null ? 0 : 1)
             + (m.Params is null ? 0 : 1) + (m.Res is null ? 0 : 1);
         w.WriteMapHeader(fields);
         w.WriteString("action"u8);
@@ -305,6 +306,13 @@ internal sealed class MsgPackProtocolCodec : ProtocolCodec
             w.WriteString("messages"u8);
             w.WriteArrayHeader(messages.Count);
             foreach (var message in messages) WriteMessage(w, message);
+        }
+
+        if (m.Presence is { } presence)
+        {
+            w.WriteString("presence"u8);
+            w.WriteArrayHeader(presence.Count);
+            foreach (var p in presence) WriteMessage(w, p);
         }
 
         if (m.AuthAccessToken is not null)

@@ -47,7 +47,8 @@ public sealed class TokenService(KeyStore keys, TimeProvider time)
         if (key.Revoked) throw new AblyException(40131, 401, $"Key {key.KeyName} is revoked");
         var lifetime = ttl ?? DefaultTtl;
         if (lifetime <= TimeSpan.Zero) throw new AblyException(ErrorCodes.InvalidParameterValue, 400, "Token ttl must be positive");
-        if (lifetime > MaxTtl) lifetime = MaxTtl;
+        // Ably refuses a ttl beyond the maximum token lifetime rather than shortening it silently (TK2a).
+        if (lifetime > MaxTtl) throw new AblyException(ErrorCodes.InvalidParameterValue, 400, $"Token ttl must be at most {(long)MaxTtl.TotalMilliseconds} ms (24 hours)");
         var capability = key.Capability.Intersect(requested).ToJson();
         var issued = Now;
         var expires = issued + (long)lifetime.TotalMilliseconds;

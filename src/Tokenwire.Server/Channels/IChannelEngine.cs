@@ -45,6 +45,27 @@ internal interface IChannelEngine
     /// <summary>Messages of the responses in progress up to <paramref name="untilSerial"/>, and the current channel serial.</summary>
     ValueTask<(List<Message> Messages, string? ChannelSerial)> InProgressResponsesAsync(string appId, string channel, string? untilSerial);
 
+    /// <summary>
+    /// Applies presence ENTER/UPDATE/LEAVE messages of one connection (validated, clientId resolved) and broadcasts
+    /// the resulting events to the channel's presence subscribers; <paramref name="idPrefix"/> names messages without an id.
+    /// </summary>
+    ValueTask ApplyPresenceAsync(string appId, string channel, IReadOnlyList<Message> updates, string connectionId, string idPrefix);
+
+    /// <summary>Every member a connection owns on the channel leaves (DETACH, CLOSE, remain-present period over).</summary>
+    void LeavePresence(string appId, string channel, string connectionId);
+
+    /// <summary>The presence set (RSP3), optionally filtered.</summary>
+    ValueTask<List<Message>> PresenceMembersAsync(string appId, string channel, string? clientId, string? connectionId);
+
+    /// <summary>Presence history (RSP4).</summary>
+    ValueTask<List<PresenceEvent>> PresenceHistoryAsync(string appId, string channel, PresenceHistoryQuery query);
+
+    /// <summary>Members no connection owns (sandbox fixtures), present until the app is deleted.</summary>
+    ValueTask AddFixedPresenceAsync(string appId, string channel, IReadOnlyList<Message> members, string connectionId);
+
+    /// <summary>Occupancy of a channel for <c>GET /channels/{id}</c>.</summary>
+    ChannelOccupancy Occupancy(string appId, string channel);
+
     /// <summary>Periodic trimming and release of idle channels.</summary>
     void Sweep();
 
@@ -57,4 +78,19 @@ internal interface IChannelAttachment
 {
     /// <summary>Stops delivery to the subscriber.</summary>
     void Detach();
+
+    /// <summary>Sends the presence set again as SYNC frames (a client SYNC request, ably-js <c>channel.sync()</c>).</summary>
+    void Sync();
+}
+
+/// <summary>One presence history entry; <see cref="Sequence"/> orders entries and pages history.</summary>
+internal readonly record struct PresenceEvent(long Sequence, Message Message);
+
+/// <summary>A presence history request: direction, page size, time range and the paging cursor (a sequence).</summary>
+internal readonly record struct PresenceHistoryQuery(bool Forwards, int Limit, long? Start, long? End, long? Cursor);
+
+/// <summary>Channel occupancy (CHD2, CHM2): attachments, presence members, their connections, presence subscribers.</summary>
+internal readonly record struct ChannelOccupancy(bool IsActive, int Subscribers, int PresenceMembers, int PresenceConnections, int PresenceSubscribers)
+{
+    public static ChannelOccupancy Inactive => default;
 }

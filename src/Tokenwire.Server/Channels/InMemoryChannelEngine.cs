@@ -110,7 +110,39 @@ internal sealed class InMemoryChannelEngine(ChannelServices services, Apps.AppRe
     private sealed class Attachment(Channel channel, IChannelSubscriber subscriber) : IChannelAttachment
     {
         public void Detach() => channel.Detach(subscriber);
+
+        public void Sync() => channel.Sync(subscriber);
     }
+
+    public async ValueTask ApplyPresenceAsync(string appId, string name, IReadOnlyList<Message> updates, string connectionId, string idPrefix)
+    {
+        while (true)
+        {
+            var channel = await GetAsync(appId, name).ConfigureAwait(false);
+            if (channel.TryApplyPresence(updates, connectionId, idPrefix)) return;
+            Retire(channel);
+        }
+    }
+
+    // A channel that is not live has no members: nothing to leave.
+    public void LeavePresence(string appId, string name, string connectionId) => Find(appId, name)?.LeaveConnection(connectionId);
+
+    public ValueTask<List<Message>> PresenceMembersAsync(string appId, string name, string? clientId, string? connectionId)
+    {
+        if (ChannelName.Validate(name) is { } error) throw new AblyException(error);
+        return ValueTask.FromResult(Find(appId, name)?.PresenceMembers(clientId, connectionId) ?? []);
+    }
+
+    public ValueTask<List<PresenceEvent>> PresenceHistoryAsync(string appId, string name, PresenceHistoryQuery query)
+    {
+        if (ChannelName.Validate(name) is { } error) throw new AblyException(error);
+        return ValueTask.FromResult(Find(appId, name)?.PresenceHistory(query) ?? []);
+    }
+
+    public async ValueTask AddFixedPresenceAsync(string appId, string name, IReadOnlyList<Message> members, string connectionId) =>
+        (await GetAsync(appId, name).ConfigureAwait(false)).AddFixedMembers(members, connectionId);
+
+    public ChannelOccupancy Occupancy(string appId, string name) => Find(appId, name) is { } channel ? channel.Occupancy() : ChannelOccupancy.Inactive;
 
     private async Task<Channel> CreateAsync(string appId, string name)
     {

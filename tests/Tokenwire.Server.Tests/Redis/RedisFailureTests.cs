@@ -1,3 +1,4 @@
+using Tokenwire.Testing;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
@@ -57,7 +58,7 @@ public sealed class RedisFailureTests(RedisServerFixture redis) : IClassFixture<
     }
 
     [Fact]
-    public async Task A_command_that_times_out_while_waiting_for_a_reconnect_does_not_break_anything()
+    public async Task While_redis_is_down_a_command_fails_after_the_bounded_connect_attempts_and_the_next_one_reconnects()
     {
         // Connecting to a port where nothing listens: refused at once, so attempts end fast; the command fails, bounded.
         await using var db = await RedisConnection.ConnectAsync(redis.Options(commandTimeoutMs: 2000, connectRetry: 2));

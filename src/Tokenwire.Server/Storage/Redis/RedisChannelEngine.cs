@@ -301,8 +301,38 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
         await _redis.DisposeAsync().ConfigureAwait(false);
     }
 
+    // Presence is not shared between nodes yet: a presence operation is refused (NACK 40000) rather than kept on one
+    // node only, where members of other nodes would be missing. Attachments never announce HAS_PRESENCE.
+    private static AblyException PresenceUnsupported() =>
+        new(ErrorCodes.BadRequest, 400, "Presence is not supported with the Redis channel engine yet");
+
+    public ValueTask ApplyPresenceAsync(string appId, string channel, IReadOnlyList<Message> updates, string connectionId, string idPrefix) =>
+        ValueTask.FromException(PresenceUnsupported());
+
+    public void LeavePresence(string appId, string channel, string connectionId)
+    {
+    }
+
+    public ValueTask<List<Message>> PresenceMembersAsync(string appId, string channel, string? clientId, string? connectionId) =>
+        ValueTask.FromResult(new List<Message>());
+
+    public ValueTask<List<PresenceEvent>> PresenceHistoryAsync(string appId, string channel, PresenceHistoryQuery query) =>
+        ValueTask.FromResult(new List<PresenceEvent>());
+
+    public ValueTask AddFixedPresenceAsync(string appId, string channel, IReadOnlyList<Message> members, string connectionId)
+    {
+        _logger.LogWarning("Presence fixtures of {Channel} ignored: presence is not supported with the Redis channel engine", channel);
+        return ValueTask.CompletedTask;
+    }
+
+    public ChannelOccupancy Occupancy(string appId, string channel) => ChannelOccupancy.Inactive;
+
     private sealed class Attachment(RedisChannelHub hub, IChannelSubscriber subscriber) : IChannelAttachment
     {
         public void Detach() => hub.Detach(subscriber);
+
+        public void Sync()
+        {
+        }
     }
 }
