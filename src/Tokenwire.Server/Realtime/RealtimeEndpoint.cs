@@ -27,8 +27,9 @@ internal sealed class RealtimeEndpoint(
         var query = context.Request.Query;
         var format = string.Equals(query["format"], "msgpack", StringComparison.OrdinalIgnoreCase) ? WireFormat.MsgPack : WireFormat.Json;
         var echo = !string.Equals(query["echo"], "false", StringComparison.OrdinalIgnoreCase);
-        using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
-        var transport = new Transport(socket, format, echo, _options, logger);
+        var (socket, stream) = await WebSocketAccept.AcceptAsync(context).ConfigureAwait(false);
+        using var disposeSocket = socket;
+        var transport = new Transport(socket, format, echo, _options, logger, stream);
         var writer = transport.RunWriterAsync();
         RealtimeConnection? connection = null;
         try
