@@ -215,7 +215,7 @@ public sealed class TokenService(KeyStore keys, TimeProvider time)
         {
             if (!long.TryParse(ttlText, NumberStyles.Integer, CultureInfo.InvariantCulture, out var ttlMs)) throw new AblyException(ErrorCodes.InvalidParameterValue, 400, "ttl must be a number of milliseconds");
             // Clamped first: TimeSpan.FromMilliseconds throws ArgumentOutOfRangeException beyond about 29,000 years,
-            // and Issue refuses a ttl <= 0 and caps one above MaxTtl anyway.
+            // and Issue refuses a ttl <= 0 or above MaxTtl anyway.
             ttl = TimeSpan.FromMilliseconds(Math.Clamp(ttlMs, -1, (long)MaxTtl.TotalMilliseconds + 1));
         }
 

@@ -291,7 +291,7 @@ internal sealed class FuzzGen(int seed)
             case 15 or 14 or 19 or 21:
                 entries.Add((FStr.Of("channel"), ChannelName(hostile)));
                 if (!hostile || !OneIn(8)) entries.Add((FStr.Of("msgSerial"), MsgSerial(hostile)));
-                entries.Add((FStr.Of(actionValue == 14 ? "presence" : "messages"), Messages(hostile)));
+                entries.Add(actionValue == 14 ? (FStr.Of("presence"), PresenceMessages(hostile)) : (FStr.Of("messages"), Messages(hostile)));
                 break;
             case 10 or 12:
                 entries.Add((FStr.Of("channel"), ChannelName(hostile)));
@@ -366,6 +366,24 @@ internal sealed class FuzzGen(int seed)
         if (hostile && OneIn(12)) return Value(0, true);
         var items = new List<FNode>();
         for (var n = Next(0, 4); n > 0; n--) items.Add(hostile && OneIn(15) ? Value(1, true) : MessageNode(hostile));
+        return new FArr(items);
+    }
+
+    private FNode PresenceMessages(bool hostile)
+    {
+        if (hostile && OneIn(12)) return Value(0, true);
+        var items = new List<FNode>();
+        for (var n = Next(0, 3); n > 0; n--)
+        {
+            // A presence message is a message with a presence action (0 absent .. 4 update) and usually a clientId.
+            var entries = new List<(FNode, FNode)> { (FStr.Of("action"), hostile && OneIn(4) ? Number(true) : new FInt(Next(0, 5))) };
+            if (!OneIn(4)) entries.Add((FStr.Of("clientId"), OneIn(3) ? Str(hostile) : FStr.Of("fuzz-client")));
+            if (OneIn(2)) entries.Add((FStr.Of("data"), Data(hostile, entries)));
+            if (OneIn(5)) entries.Add((FStr.Of("extras"), Extras(hostile)));
+            if (OneIn(5)) entries.Add((FStr.Of("id"), Str(hostile)));
+            items.Add(hostile && OneIn(15) ? Value(1, true) : new FMap(entries));
+        }
+
         return new FArr(items);
     }
 

@@ -44,11 +44,12 @@ internal sealed class FuzzSocket : IAsyncDisposable
         return (socket, await socket.ReceiveAsync(TimeSpan.FromSeconds(15)));
     }
 
-    /// <summary>Connects with the test key; throws unless the server answers CONNECTED.</summary>
-    public static async Task<FuzzSocket> ConnectAsync(TestServer server, WireFormat format)
+    /// <summary>Connects with the test key (and <paramref name="clientId"/>); throws unless the server answers CONNECTED.</summary>
+    public static async Task<FuzzSocket> ConnectAsync(TestServer server, WireFormat format, string? clientId = null)
     {
         var (socket, first) = await OpenAsync(server, format,
-            $"key={Uri.EscapeDataString(server.Key)}&format={(format == WireFormat.MsgPack ? "msgpack" : "json")}&heartbeats=false&v=6");
+            $"key={Uri.EscapeDataString(server.Key)}&format={(format == WireFormat.MsgPack ? "msgpack" : "json")}&heartbeats=false&v=6"
+            + (clientId is null ? "" : "&clientId=" + Uri.EscapeDataString(clientId)));
         if (first.Message?.Action != ProtocolAction.Connected)
         {
             await socket.DisposeAsync();
