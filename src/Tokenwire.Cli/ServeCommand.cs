@@ -20,6 +20,7 @@ internal static class ServeCommand
         ["--port"] = "Tokenwire:Port",
         ["--data"] = "Tokenwire:DataPath",
         ["--key"] = "Tokenwire:RootKey",
+        ["--redis"] = "Tokenwire:Redis",
     };
 
     public static async Task<int> RunAsync(string[] args)

@@ -85,8 +85,11 @@ public enum ProtocolFlags : long
     ObjectPublish = 1 << 25,
     /// <summary>All mode bits.</summary>
     AllModes = Presence | Publish | Subscribe | PresenceSubscribe | AnnotationPublish | AnnotationSubscribe | ObjectSubscribe | ObjectPublish,
-    /// <summary>The modes a channel gets by default: presence, publish, subscribe, presence_subscribe (983040).</summary>
-    DefaultModes = Presence | Publish | Subscribe | PresenceSubscribe,
+    /// <summary>
+    /// The modes a channel gets when the ATTACH requests none: presence, publish, subscribe, presence_subscribe and
+    /// annotation_publish (3080192), as Ably grants them (ably-js realtime/channel 'attachWithInvalidChannelParams').
+    /// </summary>
+    DefaultModes = Presence | Publish | Subscribe | PresenceSubscribe | AnnotationPublish,
 }
 
 /// <summary>Message actions (Ably spec TM5). Integers on the wire.</summary>
@@ -104,4 +107,19 @@ public enum MessageAction
     Summary = 4,
     /// <summary>Append.</summary>
     Append = 5,
+}
+
+/// <summary>Presence actions (Ably spec TP2). Integers on the wire.</summary>
+public enum PresenceAction
+{
+    /// <summary>Absent (used internally by clients during a sync).</summary>
+    Absent = 0,
+    /// <summary>A member of the presence set (SYNC, REST presence get).</summary>
+    Present = 1,
+    /// <summary>A member entered.</summary>
+    Enter = 2,
+    /// <summary>A member left.</summary>
+    Leave = 3,
+    /// <summary>A member updated its data.</summary>
+    Update = 4,
 }

@@ -11,6 +11,8 @@ public static class ErrorCodes
     public const int InvalidParameterValue = 40003;
     /// <summary>Invalid API key or token format.</summary>
     public const int InvalidCredentialFormat = 40005;
+    /// <summary>Message contains an invalid connection id or key (REST publish on behalf of a connection).</summary>
+    public const int InvalidConnectionId = 40006;
     /// <summary>Message too large.</summary>
     public const int MessageTooLarge = 40009;
     /// <summary>Invalid channel name.</summary>
@@ -35,6 +37,8 @@ public static class ErrorCodes
     public const int TokenExpired = 40142;
     /// <summary>Operation not permitted by the capability.</summary>
     public const int OperationNotPermitted = 40160;
+    /// <summary>Channel mode not requested when attaching (e.g. publish on a subscribe-only attachment).</summary>
+    public const int ModeNotRequested = 40165;
     /// <summary>Not found.</summary>
     public const int NotFound = 40400;
     /// <summary>Method not allowed.</summary>
@@ -71,6 +75,8 @@ public static class ErrorCodes
     public const int ChannelOperationFailed = 90000;
     /// <summary>Channel continuity not guaranteed.</summary>
     public const int ChannelContinuityLost = 90003;
+    /// <summary>Channel in an invalid state for the operation (e.g. presence on a channel that is not attached).</summary>
+    public const int ChannelInvalidState = 90001;
     /// <summary>Attach point too old for untilAttach history.</summary>
     public const int AttachPointTooOld = 90008;
 }

@@ -40,6 +40,13 @@ public sealed class Message
     /// <summary>Server-assigned serial, unique and sortable within the channel.</summary>
     public string? Serial { get; set; }
 
+    /// <summary>For a presence message: its action (TP3b), stored in <see cref="Action"/> as the same integer.</summary>
+    public PresenceAction? PresenceAction
+    {
+        get => (PresenceAction?)(int?)Action;
+        set => Action = (MessageAction?)(int?)value;
+    }
+
     /// <summary>A shallow copy.</summary>
     public Message Clone() => (Message)MemberwiseClone();
 

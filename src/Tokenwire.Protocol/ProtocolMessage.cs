@@ -42,8 +42,15 @@ public sealed class ProtocolMessage
     /// <summary>Messages (MESSAGE).</summary>
     public List<Message>? Messages { get; set; }
 
-    /// <summary>Presence messages: kept opaque, Tokenwire does not implement presence yet.</summary>
-    public bool HasPresence { get; set; }
+    /// <summary>
+    /// Presence messages (PRESENCE, SYNC; TR4l). Each is a <see cref="Message"/> with the presence fields (TP3: id,
+    /// clientId, connectionId, data, encoding, extras, timestamp) whose <see cref="Message.Action"/> holds a
+    /// <see cref="PresenceAction"/> value (see <see cref="Message.PresenceAction"/>); both share one wire shape.
+    /// </summary>
+    public List<Message>? Presence { get; set; }
+
+    /// <summary>True when the frame carries a presence array.</summary>
+    public bool HasPresence => Presence is not null;
 
     /// <summary>AUTH: the access token.</summary>
     public string? AuthAccessToken { get; set; }

@@ -33,6 +33,13 @@ public sealed class TokenwireOptions
     /// </summary>
     public bool Sandbox { get; set; }
 
+    /// <summary>
+    /// Redis connection string (<c>host:port[,password=...][,db=N]</c> or <c>redis://...</c>). When set, channels are
+    /// shared through Redis (scale-out: several nodes, resume on any node) instead of this process's memory and the
+    /// embedded history store. Default: empty (single node).
+    /// </summary>
+    public string? Redis { get; set; }
+
     /// <summary>In-progress response tracking for hydration beyond the rewind cap.</summary>
     public Channels.ResponseTrackingOptions Responses { get; set; } = new();
 

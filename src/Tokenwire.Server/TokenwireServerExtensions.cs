@@ -40,7 +40,18 @@ public static class TokenwireServerExtensions
         services.AddSingleton<Limits.FaultInjector>();
         services.AddSingleton<Apps.AppRegistry>();
         services.AddSingleton<ChannelServices>();
-        services.AddSingleton<ChannelRegistry>();
+        // The engine: this process's memory (default) or Redis (scale-out), chosen from Tokenwire:Redis.
+        services.AddSingleton<InMemoryChannelEngine>();
+        services.AddSingleton(sp => Storage.Redis.RedisChannelEngine.ConnectAsync(
+            Storage.Redis.Resp.RedisOptions.Parse(sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.Redis!),
+            sp.GetRequiredService<ChannelServices>(), sp.GetRequiredService<Apps.AppRegistry>(),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Tokenwire.Redis")).GetAwaiter().GetResult());
+        services.AddSingleton<IChannelEngine>(sp => UsesRedis(sp)
+            ? sp.GetRequiredService<Storage.Redis.RedisChannelEngine>()
+            : sp.GetRequiredService<InMemoryChannelEngine>());
+        services.AddSingleton<IConnectionStore>(sp => UsesRedis(sp)
+            ? new RedisConnectionStore(sp.GetRequiredService<Storage.Redis.RedisChannelEngine>(), sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.ConnectionStateTtl)
+            : new LocalConnectionStore());
         services.AddSingleton<ConnectionManager>();
         services.AddSingleton<RealtimeEndpoint>();
         services.AddHostedService<Housekeeping>();
@@ -70,6 +81,9 @@ public static class TokenwireServerExtensions
         Apps.SandboxEndpoints.Map(app);
         return app;
     }
+
+    private static bool UsesRedis(IServiceProvider services) =>
+        !string.IsNullOrWhiteSpace(services.GetRequiredService<IOptions<TokenwireOptions>>().Value.Redis);
 
     /// <summary>The root key in force (configured or generated), for printing at start-up.</summary>
     public static string? GetRootKeyName(this IServiceProvider services) =>

@@ -335,13 +335,13 @@ public sealed class ProtocolMessageCodecTests
         var attached = Wire.DecodeJson(Samples.JsonFrames[4]);
         Assert.Equal(ProtocolAction.Attached, attached.Action);
         Assert.Equal("chser:ch:0", attached.ChannelSerial);
-        Assert.Equal(ProtocolFlags.DefaultModes, attached.Flags);
+        Assert.Equal(Samples.TraceModes, attached.Flags);
 
         var rewind = Wire.DecodeJson(Samples.JsonFrames[6]);
         Assert.Equal(new Dictionary<string, string> { ["rewind"] = "2m" }, rewind.Params);
 
         var rewound = Wire.DecodeJson(Samples.JsonFrames[7]);
-        Assert.Equal(ProtocolFlags.DefaultModes | ProtocolFlags.HasBacklog, rewound.Flags);
+        Assert.Equal(Samples.TraceModes | ProtocolFlags.HasBacklog, rewound.Flags);
         Assert.Equal("chser:ch-rewind:0", rewound.ChannelSerial);
         Assert.Equal(new Dictionary<string, string> { ["rewind"] = "2m" }, rewound.Params);
 
@@ -376,7 +376,10 @@ public sealed class ProtocolMessageCodecTests
         Assert.Equal(ProtocolAction.Closed, Wire.DecodeJson(Samples.JsonFrames[12]).Action);
         Assert.Equal(new ErrorInfo(42910, 429, "Rate limit exceeded"), Wire.DecodeJson(Samples.JsonFrames[13]).Error);
         Assert.Equal("tok-123", Wire.DecodeJson(Samples.JsonFrames[15]).AuthAccessToken);
-        Assert.True(Wire.DecodeJson(Samples.JsonFrames[17]).HasPresence);
+        var presence = Assert.Single(Wire.DecodeJson(Samples.JsonFrames[17]).Presence!);
+        Assert.Equal(PresenceAction.Enter, presence.PresenceAction);
+        Assert.Equal("me", presence.ClientId);
+        Assert.Equal("x", presence.Data);
     }
 
     [Fact]
@@ -388,7 +391,6 @@ public sealed class ProtocolMessageCodecTests
         {
             var fromJson = ProtocolCodec.Json.Decode(json[i]);
             ProtocolAssert.Equivalent(fromJson, ProtocolCodec.MsgPack.Decode(msgpack[i]), jsonDataBySemantics: true);
-            if (fromJson.HasPresence) continue; // presence is not implemented: read, never written
             ProtocolAssert.Equivalent(fromJson, Wire.RoundTrip(fromJson, WireFormat.Json));
             ProtocolAssert.Equivalent(fromJson, Wire.RoundTrip(fromJson, WireFormat.MsgPack));
         }
@@ -407,5 +409,33 @@ public sealed class ProtocolMessageCodecTests
     private static void AssertNoNil(Dictionary<string, object?> map)
     {
         foreach (var (key, value) in map) Assert.True(value is not null, $"'{key}' was written as nil");
+    }
+
+    [Theory]
+    [InlineData(WireFormat.Json)]
+    [InlineData(WireFormat.MsgPack)]
+    public void Presence_arrays_round_trip_with_their_actions_and_data(WireFormat format)
+    {
+        var sync = new ProtocolMessage(ProtocolAction.Sync)
+        {
+            Channel = "ch",
+            ChannelSerial = "sync1:",
+            Presence =
+            [
+                new Message { Id = "c1:0:0", ClientId = "a", ConnectionId = "c1", Timestamp = 1, Data = "x", PresenceAction = PresenceAction.Present },
+                new Message { Id = "c1:1:0", ClientId = "b", ConnectionId = "c1", Timestamp = 2, Data = Samples.Binary, Encoding = "cipher+aes-128-cbc", PresenceAction = PresenceAction.Present },
+                new Message { ClientId = "c", Data = "{\"j\":1}", Encoding = "json", PresenceAction = PresenceAction.Leave },
+            ],
+        };
+        var again = Wire.RoundTrip(sync, format);
+        ProtocolAssert.Equivalent(sync, again);
+        Assert.Equal([PresenceAction.Present, PresenceAction.Present, PresenceAction.Leave], again.Presence!.Select(p => p.PresenceAction!.Value));
+
+        // On the wire: a "presence" array of maps whose "action" is the TP2 integer.
+        var plain = Map(ProtocolCodec.For(format).DecodeValue(ProtocolCodec.For(format).EncodeToArray(sync)));
+        var items = List(plain["presence"]);
+        Assert.Equal(3, items.Count);
+        Assert.Equal(1L, Map(items[0])["action"]);
+        Assert.Equal(3L, Map(items[2])["action"]);
     }
 }

@@ -9,10 +9,13 @@ internal static class Samples
 
     public static readonly byte[] Binary = [0x00, 0x01, 0x02, 0xfe, 0xff];
 
+    /// <summary>The mode flags of the recorded ATTACHED frames (983040): presence, publish, subscribe, presence_subscribe.</summary>
+    public const ProtocolFlags TraceModes = ProtocolFlags.Presence | ProtocolFlags.Publish | ProtocolFlags.Subscribe | ProtocolFlags.PresenceSubscribe;
+
     /// <summary>A MESSAGE frame with every ProtocolMessage field set (as no real frame would), and varied messages.</summary>
     public static ProtocolMessage Full() => new(ProtocolAction.Message)
     {
-        Flags = ProtocolFlags.DefaultModes | ProtocolFlags.HasBacklog,
+        Flags = TraceModes | ProtocolFlags.HasBacklog,
         Count = 3,
         Error = new ErrorInfo(40013, 400, "Invalid \"data\" é ✓"),
         Id = "conn-1:7",

@@ -86,7 +86,6 @@ internal static class ProtocolAssert
         Assert.Equal(expected.MsgSerial, actual.MsgSerial);
         Assert.Equal(expected.Timestamp, actual.Timestamp);
         Assert.Equal(expected.AuthAccessToken, actual.AuthAccessToken);
-        Assert.Equal(expected.HasPresence, actual.HasPresence);
         if (expected.ConnectionDetails is null)
         {
             Assert.Null(actual.ConnectionDetails);
@@ -117,6 +116,17 @@ internal static class ProtocolAssert
             Assert.NotNull(actual.Messages);
             Assert.Equal(expected.Messages.Count, actual.Messages.Count);
             for (var i = 0; i < expected.Messages.Count; i++) Equivalent(expected.Messages[i], actual.Messages[i], jsonDataBySemantics);
+        }
+
+        if (expected.Presence is null)
+        {
+            Assert.Null(actual.Presence);
+        }
+        else
+        {
+            Assert.NotNull(actual.Presence);
+            Assert.Equal(expected.Presence.Count, actual.Presence.Count);
+            for (var i = 0; i < expected.Presence.Count; i++) Equivalent(expected.Presence[i], actual.Presence[i], jsonDataBySemantics);
         }
     }
 

@@ -57,14 +57,16 @@ internal sealed class MsgPackProtocolCodec : ProtocolCodec
             case MsgPackType.Float: return reader.ReadDouble();
             case MsgPackType.String: return reader.ReadString();
             case MsgPackType.Binary: return reader.ReadBinary().ToArray();
+            // Declared counts only bound how much input remains; pre-sizing from them let nested containers each
+            // allocate the whole input's worth (levels x input size), so capacity starts small and grows with content.
             case MsgPackType.Array:
                 var n = reader.ReadArrayHeader();
-                var list = new List<object?>(n);
+                var list = new List<object?>(Math.Min(n, 16));
                 for (; n > 0; n--) list.Add(ReadPlain(ref reader, depth + 1));
                 return list;
             case MsgPackType.Map:
                 var count = reader.ReadMapHeader();
-                var map = new Dictionary<string, object?>(count, StringComparer.Ordinal);
+                var map = new Dictionary<string, object?>(Math.Min(count, 16), StringComparer.Ordinal);
                 for (; count > 0; count--)
                 {
                     var key = ReadKey(ref reader);
@@ -108,8 +110,9 @@ internal sealed class MsgPackProtocolCodec : ProtocolCodec
             }
             else if (key.SequenceEqual("presence"u8))
             {
-                m.HasPresence = true;
-                reader.Skip();
+                var count = reader.ReadArrayHeader();
+                m.Presence = new List<Message>(count);
+                for (; count > 0; count--) m.Presence.Add(ReadMessage(ref reader));
             }
             else if (key.SequenceEqual("auth"u8))
             {
@@ -177,8 +180,9 @@ internal sealed class MsgPackProtocolCodec : ProtocolCodec
         return m;
     }
 
-    // Extras are converted to JSON lazily; check now that the conversion cannot fail later (non-string keys, bad UTF-8).
-    private static void ValidateDepth(ReadOnlySpan<byte> raw) => MsgPackJson.ToJson(raw);
+    // Extras are converted to JSON lazily; check now that the conversion cannot fail later (non-string keys, bad UTF-8),
+    // and the nesting limit both codecs share: starting at MaxDepth - MaxExtrasDepth leaves MaxExtrasDepth levels.
+    private static void ValidateDepth(ReadOnlySpan<byte> raw) => MsgPackJson.ToJson(raw, MsgPackReader.MaxDepth - MaxExtrasDepth);
 
     private static ErrorInfo ReadError(ref MsgPackReader reader)
     {
@@ -283,7 +287,7 @@ internal sealed class MsgPackProtocolCodec : ProtocolCodec
         var fields = 1 + (m.Flags != ProtocolFlags.None ? 1 : 0) + (m.Count.HasValue ? 1 : 0) + (m.Error is null ? 0 : 1)
             + (m.Id is null ? 0 : 1) + (m.Channel is null ? 0 : 1) + (m.ChannelSerial is null ? 0 : 1)
             + (m.ConnectionId is null ? 0 : 1) + (m.MsgSerial.HasValue ? 1 : 0) + (m.Timestamp.HasValue ? 1 : 0)
-            + (m.Messages is null ? 0 : 1) + (m.AuthAccessToken is null ? 0 : 1) + (m.ConnectionDetails is null ? 0 : 1)
+            + (m.Messages is null ? 0 : 1) + (m.Presence is null ? 0 : 1) + (m.AuthAccessToken is null ? 0 : 1) + (m.ConnectionDetails is null ? 0 : 1)
             + (m.Params is null ? 0 : 1) + (m.Res is null ? 0 : 1);
         w.WriteMapHeader(fields);
         w.WriteString("action"u8);
@@ -302,6 +306,13 @@ internal sealed class MsgPackProtocolCodec : ProtocolCodec
             w.WriteString("messages"u8);
             w.WriteArrayHeader(messages.Count);
             foreach (var message in messages) WriteMessage(w, message);
+        }
+
+        if (m.Presence is { } presence)
+        {
+            w.WriteString("presence"u8);
+            w.WriteArrayHeader(presence.Count);
+            foreach (var p in presence) WriteMessage(w, p);
         }
 
         if (m.AuthAccessToken is not null)

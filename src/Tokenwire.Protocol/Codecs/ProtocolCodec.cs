@@ -9,6 +9,13 @@ namespace Tokenwire.Protocol.Codecs;
 /// </summary>
 public abstract class ProtocolCodec
 {
+    /// <summary>
+    /// Deepest nesting accepted inside message <c>extras</c> (the extras object is depth 0), in both formats. Fixed
+    /// rather than left to where extras sit in the input, so whatever one codec accepts the other can carry: a
+    /// realtime JSON frame holding the extras stays within the 64 levels JSON readers accept.
+    /// </summary>
+    public const int MaxExtrasDepth = 32;
+
     /// <summary>The JSON codec.</summary>
     public static ProtocolCodec Json { get; } = new JsonProtocolCodec();
 

@@ -92,6 +92,7 @@ internal static class SandboxEndpoints
 
         services.GetRequiredService<AppRegistry>().Add(new AppOptions { Id = appId, Namespaces = namespaces });
         foreach (var key in created) keys.Add(key);
+        await CreateFixtureChannelsAsync(services, appId, setup.GetValueOrDefault("channels") as List<object?>).ConfigureAwait(false);
 
         var request = context.Request;
         await RestResponses.WriteAsync(context, 201, new Dictionary<string, object?>
@@ -108,6 +109,27 @@ internal static class SandboxEndpoints
         }, ProtocolCodec.Json).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// The setup's <c>channels</c>: each <c>{name, presence:[{clientId, data, encoding}]}</c> becomes a channel whose
+    /// members are present for the app's lifetime, all on one fixture connectionId (ably-js rest/presence and
+    /// realtime presence tests read <c>persisted:presence_fixtures</c>).
+    /// </summary>
+    private static async Task CreateFixtureChannelsAsync(IServiceProvider services, string appId, List<object?>? channels)
+    {
+        var engine = services.GetRequiredService<IChannelEngine>();
+        foreach (var entry in channels ?? [])
+        {
+            if (entry is not Dictionary<string, object?> spec || spec.GetValueOrDefault("name") is not string name) continue;
+            if (spec.GetValueOrDefault("presence") is not List<object?> { Count: > 0 } presence) continue;
+            // Through the JSON codec, so data and encodings are normalised exactly like a client's (base64 → bytes).
+            var buffer = new System.Buffers.ArrayBufferWriter<byte>(1024);
+            ProtocolCodec.Json.EncodeValue(presence, buffer);
+            var members = ProtocolCodec.Json.DecodeMessages(buffer.WrittenSpan);
+            if (members.Any(m => string.IsNullOrEmpty(m.ClientId))) throw new AblyException(ErrorCodes.InvalidRequestBody, 400, $"Presence fixtures of '{name}' need a clientId");
+            await engine.AddFixedPresenceAsync(appId, name, members, "fixture" + RandomNumberGenerator.GetString(Alphabet, 6)).ConfigureAwait(false);
+        }
+    }
+
     private static async Task DeleteAppAsync(HttpContext context, string appId)
     {
         var services = context.RequestServices;
@@ -116,7 +138,7 @@ internal static class SandboxEndpoints
         services.GetRequiredService<AppRegistry>().Remove(appId);
         services.GetRequiredService<KeyStore>().RemoveApp(appId);
         services.GetRequiredService<ConnectionManager>().CloseApp(appId);
-        services.GetRequiredService<ChannelRegistry>().RemoveApp(appId);
+        services.GetRequiredService<IChannelEngine>().RemoveApp(appId);
         context.Response.StatusCode = 204;
         await Task.CompletedTask.ConfigureAwait(false);
     }

@@ -63,6 +63,11 @@ public sealed class Capability
         {
             throw new AblyException(new ErrorInfo(ErrorCodes.BadRequest, 400, "Invalid capability JSON: " + e.Message), e);
         }
+        catch (InvalidOperationException e)
+        {
+            // JsonElement.GetString / Name on a lone surrogate escape ("\ud800") or invalid UTF-8.
+            throw new AblyException(new ErrorInfo(ErrorCodes.BadRequest, 400, "Invalid capability JSON: " + e.Message), e);
+        }
 
         return new Capability(grants);
     }

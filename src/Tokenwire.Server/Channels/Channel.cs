@@ -12,7 +12,8 @@ internal sealed record ChannelRules(bool Persisted, TimeSpan Retention, double M
 /// <param name="IdPrefix">Prefix of server-assigned message ids (<c>connectionId:msgSerial</c>, or a random REST id).</param>
 /// <param name="ConnectionId">Publishing connection, if any (echo suppression, <c>connectionId</c> field).</param>
 /// <param name="ClientId">Identified client, stamped on messages.</param>
-internal readonly record struct Publisher(string IdPrefix, string? ConnectionId, string? ClientId);
+/// <param name="MsgSerial">The realtime msgSerial, so an engine shared by nodes can recognise a re-send.</param>
+internal readonly record struct Publisher(string IdPrefix, string? ConnectionId, string? ClientId, long? MsgSerial = null);
 
 /// <summary>An ATTACH, as the channel needs it.</summary>
 /// <param name="Modes">Granted mode flags.</param>
@@ -27,7 +28,7 @@ internal readonly record struct AttachRequest(ProtocolFlags Modes, Dictionary<st
 /// Every mutation happens under one lock, so serial order, window order and fan-out order are the same order.
 /// Fan-out only queues shared frames to each subscriber's bounded queue and never blocks on a socket.
 /// </summary>
-internal sealed class Channel
+internal sealed partial class Channel
 {
     private readonly Lock _lock = new();
     private readonly HotWindow<WindowEntry> _window = new();
@@ -232,6 +233,9 @@ internal sealed class Channel
 
             var deliverBacklog = subscriber.ReceivesMessages && from < _window.Count;
             if (deliverBacklog) flags |= ProtocolFlags.HasBacklog;
+            // RTP1: HAS_PRESENCE announces a SYNC; without it the client takes the presence set to be empty.
+            var sync = subscriber.ReceivesPresence && _members.Count > 0;
+            if (sync) flags |= ProtocolFlags.HasPresence;
             subscriber.Enqueue(new OutboundFrame(new ProtocolMessage(ProtocolAction.Attached)
             {
                 Channel = Name,
@@ -241,6 +245,7 @@ internal sealed class Channel
                 Error = error,
             }));
             if (deliverBacklog) EnqueueBacklog(subscriber, from);
+            if (sync) EnqueueSync(subscriber);
             _subscribers = [.. _subscribers, subscriber];
             return true;
         }
@@ -351,8 +356,9 @@ internal sealed class Channel
             var oldest = now - (long)_services.Options.HotWindow.TotalMilliseconds;
             var keep = Rules.Persisted ? _services.Options.MaxRewindMessages : 0;
             while (_window.Count > keep && _window[0].Timestamp < oldest) Evict();
+            PrunePresenceHistory(now);
             var idle = _subscribers.Length == 0 && _recentIds.Count == 0 && _lastActivity < oldest && (_responses?.Count ?? 0) == 0
-                && (_window.Count == 0 || Rules.Persisted);
+                && (_window.Count == 0 || Rules.Persisted) && _members.Count == 0 && (_presenceHistory.Count == 0 || Rules.Persisted);
             if (idle) _retired = true;
             return idle;
         }

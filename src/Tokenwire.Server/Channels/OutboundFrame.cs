@@ -42,6 +42,9 @@ internal interface IChannelSubscriber
     /// <summary>True when the attachment has the subscribe mode.</summary>
     bool ReceivesMessages { get; }
 
+    /// <summary>True when the attachment has the presence_subscribe mode (PRESENCE events and SYNC).</summary>
+    bool ReceivesPresence { get; }
+
     /// <summary>Queues a frame; false when the subscriber is gone, and the channel then drops it.</summary>
     bool Enqueue(OutboundFrame frame);
 }

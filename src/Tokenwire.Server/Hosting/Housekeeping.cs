@@ -15,7 +15,7 @@ namespace Tokenwire.Server.Hosting;
 /// </summary>
 internal sealed class Housekeeping(
     ConnectionManager connections,
-    ChannelRegistry channels,
+    IChannelEngine channels,
     IHistoryStore history,
     IOptions<TokenwireOptions> options,
     IHostApplicationLifetime lifetime,
@@ -49,11 +49,13 @@ internal sealed class Housekeeping(
                     foreach (var connection in connections.All)
                     {
                         connection.CheckTokenExpiry(now);
+                        connection.CheckPresenceTimeout(now);
                         if (connection.Transport is { } transport && transport.MillisecondsSinceLastSend >= heartbeatAfter) transport.Send(Heartbeat);
                     }
 
                     if (tick % 5 == 0)
                     {
+                        await connections.RefreshSharedStateAsync(now).ConfigureAwait(false);
                         channels.Sweep();
                         connections.Sweep(time.GetUtcNow().ToUnixTimeMilliseconds());
                     }
@@ -75,6 +77,10 @@ internal sealed class Housekeeping(
         }
     }
 
+    /// <summary>The DISCONNECTED sent to clients when the server shuts down.</summary>
+    internal static ProtocolMessage ShuttingDown() =>
+        new(ProtocolAction.Disconnected) { Error = new ErrorInfo(ErrorCodes.Disconnected, 503, "Server shutting down; reconnect") };
+
     private void DisconnectAll()
     {
         var count = 0;
@@ -83,10 +89,7 @@ internal sealed class Housekeeping(
             if (connection.Transport is not { } transport) continue;
             connection.FlushAcks();
             // RTN15h3: a DISCONNECTED without a token error makes ably-js reconnect (and resume) right away.
-            transport.SendFinal(new ProtocolMessage(ProtocolAction.Disconnected)
-            {
-                Error = new ErrorInfo(ErrorCodes.Disconnected, 503, "Server shutting down; reconnect"),
-            });
+            transport.SendFinal(ShuttingDown());
             count++;
         }
 

@@ -6,8 +6,27 @@ namespace Tokenwire.Server.Realtime;
 /// <summary>What the connection does with each frame its transport reads. Frames are handled one at a time, in order.</summary>
 internal sealed partial class RealtimeConnection
 {
-    /// <summary>Handles one decoded frame; returns false when the transport must end (CLOSE, DISCONNECT, fatal error).</summary>
+    /// <summary>
+    /// Handles one decoded frame; returns false when the transport must end (CLOSE, DISCONNECT, fatal error, or a newer
+    /// transport took over). Frames of all the connection's transports pass one gate, one at a time: after a resume the
+    /// old transport may still hold frames in its socket buffer, and handling them beside the re-sends of the new one
+    /// would reorder publishes. A superseded transport's frames are dropped; the client re-sends what was not ACKed.
+    /// </summary>
     public async ValueTask<bool> HandleAsync(Transport transport, ProtocolMessage frame)
+    {
+        await _frameGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (!ReferenceEquals(Transport, transport)) return false;
+            return await HandleCoreAsync(transport, frame).ConfigureAwait(false);
+        }
+        finally
+        {
+            _frameGate.Release();
+        }
+    }
+
+    private async ValueTask<bool> HandleCoreAsync(Transport transport, ProtocolMessage frame)
     {
         switch (frame.Action)
         {
@@ -26,6 +45,7 @@ internal sealed partial class RealtimeConnection
             case ProtocolAction.Close:
                 FlushAcks();
                 MarkClosed();
+                LeaveAllPresence(); // an explicit close leaves at once (no remain-present period)
                 transport.SendFinal(new ProtocolMessage(ProtocolAction.Closed));
                 return false;
             case ProtocolAction.Disconnect:
@@ -33,6 +53,11 @@ internal sealed partial class RealtimeConnection
                 transport.SendFinal(new ProtocolMessage(ProtocolAction.Disconnected));
                 return false;
             case ProtocolAction.Presence:
+                await PresenceAsync(transport, frame).ConfigureAwait(false);
+                return true;
+            case ProtocolAction.Sync:
+                Sync(frame);
+                return true;
             case ProtocolAction.Object:
             case ProtocolAction.Annotation:
                 // Ack-required actions Tokenwire does not implement: refuse exactly that msgSerial, keep the connection.
@@ -58,8 +83,16 @@ internal sealed partial class RealtimeConnection
             throw new ProtocolException("MESSAGE without a valid msgSerial");
         }
 
-        // Reserve the msgSerial before any await: a resumed transport may re-send it while this one is still
-        // publishing it, and must then wait for this outcome instead of publishing again (RTN19a2).
+        await AckRequiredAsync(transport, msgSerial, () => ValidateAndPublishAsync(frame, msgSerial)).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Runs an ack-required operation (MESSAGE, PRESENCE) for <paramref name="msgSerial"/> and queues its ACK/NACK in order.
+    /// The msgSerial is reserved before any await: a resumed transport may re-send it while this one is still working
+    /// on it, and must then wait for this outcome instead of doing it again (RTN19a2).
+    /// </summary>
+    private async ValueTask AckRequiredAsync(Transport transport, long msgSerial, Func<ValueTask<Task<string?[]>>> operation)
+    {
         var pending = new TaskCompletionSource<string?[]>(TaskCreationOptions.RunContinuationsAsynchronously);
         if (!TryReserve(msgSerial, pending.Task, out var known))
         {
@@ -68,7 +101,7 @@ internal sealed partial class RealtimeConnection
         }
 
         AddPendingAck(msgSerial, pending.Task, transport);
-        var outcome = await ValidateAndPublishAsync(frame, msgSerial).ConfigureAwait(false);
+        var outcome = await operation().ConfigureAwait(false);
         _ = outcome.ContinueWith(static (t, state) =>
         {
             var source = (TaskCompletionSource<string?[]>)state!;
@@ -86,6 +119,13 @@ internal sealed partial class RealtimeConnection
             if (!Auth.Capability.Allows(channel!, "publish"))
             {
                 throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Publishing to channel '{channel}' is not permitted by the capability");
+            }
+
+            // Publishing before attaching is allowed; once attached, only with the publish mode (ably-js
+            // realtime/channel checkCantPublish accepts 40160 or 40165).
+            if (AttachedModes(channel!) is { } modes && !modes.HasFlag(ProtocolFlags.Publish))
+            {
+                throw new AblyException(ErrorCodes.ModeNotRequested, 401, $"Channel '{channel}' was attached without the publish mode");
             }
 
             var messages = frame.Messages ?? [];
@@ -107,7 +147,7 @@ internal sealed partial class RealtimeConnection
             }
 
             await Faults.BeforePublishAsync(channel!).ConfigureAwait(false);
-            var publisher = new Publisher(Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture), Id, IdentifiedClientId);
+            var publisher = new Publisher(Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture), Id, IdentifiedClientId, msgSerial);
             var completion = await Channels.PublishAsync(Auth.AppId, channel!, messages, publisher).ConfigureAwait(false);
             ServerMetrics.MessagesPublished.Add(messages.Count);
             return completion;
@@ -116,6 +156,12 @@ internal sealed partial class RealtimeConnection
         {
             return Task.FromException<string?[]>(e);
         }
+    }
+
+    /// <summary>The modes this connection's current attachment to <paramref name="channel"/> was granted, or null when not attached.</summary>
+    private ProtocolFlags? AttachedModes(string channel)
+    {
+        lock (_lock) return _attachments.TryGetValue(channel, out var a) ? a.Modes : null;
     }
 
     /// <summary>The identified clientId stamped on messages (null for anonymous and wildcard identities).</summary>
@@ -133,14 +179,19 @@ internal sealed partial class RealtimeConnection
     private async ValueTask AttachAsync(Transport transport, ProtocolMessage frame)
     {
         var name = frame.Channel;
+        // The refusal of an ATTACH without a channel name would be an ERROR without a channel, which the client
+        // takes as fatal for the connection (RTN15i, ably-js goes FAILED): close the connection with it.
+        if (string.IsNullOrEmpty(name)) throw new AblyException(ChannelName.Validate(name)!);
         try
         {
             if (ChannelName.Validate(name) is { } nameError) throw new AblyException(nameError);
             var modes = GrantModes(name!, frame);
             var parameters = RecognisedParams(frame.Params, out var rewind, out var channelEcho);
-            // RTL15b / docs: rewind only applies to a fresh attach; a channelSerial means resume.
-            var request = new AttachRequest(modes, parameters, frame.ChannelSerial, frame.ChannelSerial is null ? rewind : null);
-            var attachment = new Attachment(transport, Id, transport.Echo && channelEcho, modes.HasFlag(ProtocolFlags.Subscribe));
+            // RTL15b / docs: rewind only applies to a fresh attach; a channelSerial means resume, and the ATTACH_RESUME
+            // flag (RTL4j) means the client was attached before, so replaying the rewind would deliver messages twice.
+            var freshAttach = frame.ChannelSerial is null && !frame.Flags.HasFlag(ProtocolFlags.AttachResume);
+            var request = new AttachRequest(modes, parameters, frame.ChannelSerial, freshAttach ? rewind : null);
+            var attachment = new Attachment(transport, Id, transport.Echo && channelEcho, modes);
             lock (_lock)
             {
                 if (!ReferenceEquals(_transport, transport)) return;
@@ -244,14 +295,111 @@ internal sealed partial class RealtimeConnection
             if (frame.Channel is not null && _attachments.Remove(frame.Channel, out var attachment)) attachment.Detach();
         }
 
+        // Detaching leaves presence on that channel (RTP5a: the client clears its own members too).
+        if (frame.Channel is not null) Channels.LeavePresence(Auth.AppId, frame.Channel, Id);
+
         transport.Send(new ProtocolMessage(ProtocolAction.Detached) { Channel = frame.Channel });
+    }
+
+    private async ValueTask PresenceAsync(Transport transport, ProtocolMessage frame)
+    {
+        if (frame.MsgSerial is not { } msgSerial || msgSerial < 0) throw new ProtocolException("PRESENCE without a valid msgSerial");
+        await AckRequiredAsync(transport, msgSerial, () => ValidateAndApplyPresenceAsync(frame, msgSerial)).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// RTP8, RTP9, RTP10, RTP15: presence ENTER/UPDATE/LEAVE from this connection, for its own clientId or, when the
+    /// connection is not bound to one (key auth or a wildcard token), for any clientId the message names. Needs the
+    /// presence capability (40160) and the channel attached (90001) with the presence mode (40165).
+    /// </summary>
+    private async ValueTask<Task<string?[]>> ValidateAndApplyPresenceAsync(ProtocolMessage frame, long msgSerial)
+    {
+        try
+        {
+            var channel = frame.Channel;
+            if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
+            if (!Auth.Capability.Allows(channel!, "presence"))
+            {
+                throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Presence on channel '{channel}' is not permitted by the capability");
+            }
+
+            var modes = AttachedModes(channel!)
+                ?? throw new AblyException(ErrorCodes.ChannelInvalidState, 400, $"Unable to use presence on channel '{channel}': it is not attached");
+            if (!modes.HasFlag(ProtocolFlags.Presence))
+            {
+                throw new AblyException(ErrorCodes.ModeNotRequested, 401, $"Channel '{channel}' was attached without the presence mode");
+            }
+
+            var updates = new List<Message>(frame.Presence?.Count ?? 0);
+            foreach (var p in frame.Presence ?? [])
+            {
+                var size = p.ComputeSize();
+                if (size > Options.MaxMessageSize)
+                {
+                    throw new AblyException(ErrorCodes.MessageTooLarge, 400, $"Presence message size {size} bytes exceeds the maximum of {Options.MaxMessageSize} bytes");
+                }
+
+                var action = p.PresenceAction switch
+                {
+                    PresenceAction.Enter or PresenceAction.Present => PresenceAction.Enter,
+                    PresenceAction.Update => PresenceAction.Update,
+                    PresenceAction.Leave => PresenceAction.Leave,
+                    _ => throw new AblyException(ErrorCodes.BadRequest, 400, $"Invalid presence action {(int?)p.PresenceAction}"),
+                };
+                var update = p.Clone();
+                update.PresenceAction = action;
+                update.ClientId = PresenceClientId(p.ClientId);
+                updates.Add(update);
+            }
+
+            if (updates.Count == 0) return Task.FromResult<string?[]>([]);
+            if (!_messageRate.TryTake(updates.Count))
+            {
+                throw new AblyException(ErrorCodes.ConnectionRateLimited, 429, "Connection publish rate limit exceeded; publish fewer messages per second");
+            }
+
+            TrackPresence(channel!);
+            await Channels.ApplyPresenceAsync(Auth.AppId, channel!, updates, Id, Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture)).ConfigureAwait(false);
+            return Task.FromResult<string?[]>([]);
+        }
+        catch (AblyException e)
+        {
+            return Task.FromException<string?[]>(e);
+        }
+    }
+
+    /// <summary>The clientId a presence message acts for (RTP8c, RTP15): the connection's own, or the one it names when unbound.</summary>
+    private string PresenceClientId(string? requested)
+    {
+        if (IdentifiedClientId is { } own)
+        {
+            if (requested is not null && requested != own)
+            {
+                throw new AblyException(ErrorCodes.InvalidClientId, 400, $"Presence clientId '{requested}' does not match the connection's clientId '{own}'");
+            }
+
+            return own;
+        }
+
+        return requested ?? throw new AblyException(ErrorCodes.InvalidClientId, 400, "Presence needs a clientId: connect with one, or name one in the message (enterClient)");
+    }
+
+    /// <summary>A client's SYNC (ably-js <c>channel.sync()</c>): the presence set is sent again.</summary>
+    private void Sync(ProtocolMessage frame)
+    {
+        Attachment? attachment;
+        lock (_lock)
+        {
+            if (frame.Channel is null || !_attachments.TryGetValue(frame.Channel, out attachment)) return;
+        }
+
+        attachment.Channel?.Sync();
     }
 
     private void RefuseUnsupported(Transport transport, ProtocolMessage frame)
     {
         var feature = frame.Action switch
         {
-            ProtocolAction.Presence => "Presence",
             ProtocolAction.Object => "LiveObjects",
             _ => "Annotations",
         };
@@ -277,8 +425,37 @@ internal sealed partial class RealtimeConnection
                 throw new AblyException(ErrorCodes.IncompatibleCredentials, 401, "AUTH token has a different clientId");
             }
 
-            lock (_lock) Auth = next with { ClientId = next.ClientId == "*" && Auth.ClientId is { } c ? c : next.ClientId };
+            List<string> revoked = [];
+            lock (_lock)
+            {
+                Auth = next with { ClientId = next.ClientId == "*" && Auth.ClientId is { } c ? c : next.ClientId };
+                // RTC8a1: a downgraded capability applies to existing attachments too. A channel the new token allows
+                // nothing on fails with 40160; one that lost subscribe stops receiving messages.
+                foreach (var (name, attachment) in _attachments)
+                {
+                    if (!Auth.Capability.AllowsAny(name)) revoked.Add(name);
+                    else if (!Auth.Capability.Allows(name, "subscribe")) attachment.StopReceiving();
+                }
+
+                foreach (var name in revoked)
+                {
+                    _attachments.Remove(name, out var attachment);
+                    attachment!.Detach();
+                }
+            }
+
+            foreach (var name in revoked) Channels.LeavePresence(Auth.AppId, name, Id);
+
             transport.Send(new ProtocolMessage(ProtocolAction.Connected) { ConnectionId = Id, ConnectionDetails = Details() });
+            foreach (var name in revoked)
+            {
+                transport.Send(new ProtocolMessage(ProtocolAction.Error)
+                {
+                    Channel = name,
+                    Error = new ErrorInfo(ErrorCodes.OperationNotPermitted, 401, $"Channel '{name}' is no longer permitted by the capability"),
+                });
+            }
+
             return true;
         }
         catch (AblyException e)

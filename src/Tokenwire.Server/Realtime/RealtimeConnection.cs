@@ -10,32 +10,35 @@ namespace Tokenwire.Server.Realtime;
 /// identity, msgSerial high-water mark with recent publish outcomes (so re-sent publishes are acknowledged, never
 /// republished), and the current transport with its channel attachments.
 /// </summary>
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The frame gate is a SemaphoreSlim whose wait handle is never used: nothing to dispose.")]
 internal sealed partial class RealtimeConnection
 {
     // Publish outcomes remembered for msgSerial deduplication after a resume (RTN19a2).
     private const int RecentPublishCapacity = 4096;
 
     private readonly Lock _lock = new();
+    private readonly SemaphoreSlim _frameGate = new(1, 1);
     private readonly Dictionary<long, Task<string?[]>> _recentPublishes = [];
     private readonly Dictionary<string, Attachment> _attachments = new(StringComparer.Ordinal);
     private readonly Limits.TokenBucket _messageRate;
     private readonly Limits.TokenBucket _frameRate;
+    private readonly HashSet<string> _presenceChannels = new(StringComparer.Ordinal);
     private long _nextMsgSerial;
     private Transport? _transport;
     private long _disconnectedAt;
     private int _keyGeneration;
 
-    public RealtimeConnection(AuthContext auth, ChannelRegistry channels, TokenwireOptions options, Authenticator authenticator, Limits.FaultInjector faults, double messagesPerSecond)
+    public RealtimeConnection(AuthContext auth, IChannelEngine channels, TokenwireOptions options, Authenticator authenticator, Limits.FaultInjector faults, double messagesPerSecond, ConnectionRecord? restored = null)
     {
         Authenticator = authenticator;
         Faults = faults;
         _messageRate = new Limits.TokenBucket(messagesPerSecond, options.RateLimits.BurstSeconds);
         _frameRate = new Limits.TokenBucket(options.RateLimits.ConnectionFramesPerSecond, options.RateLimits.BurstSeconds);
-        Id = RandomId(12);
+        Id = restored?.Id ?? RandomId(12);
         Auth = auth;
         Channels = channels;
         Options = options;
-        Secret = RandomId(16);
+        Secret = restored?.Secret ?? RandomId(16);
         Key = NewKey();
     }
 
@@ -46,9 +49,13 @@ internal sealed partial class RealtimeConnection
 
     private string Secret { get; }
 
+    /// <summary>The record another node needs to resume this connection.</summary>
+    public ConnectionRecord ToRecord(long now) =>
+        new(Id, Secret, Auth.AppId, Auth.KeyName, Auth.Capability.ToJson(), Auth.ClientId, Auth.ExpiresAt, now);
+
     public AuthContext Auth { get; private set; }
 
-    public ChannelRegistry Channels { get; }
+    public IChannelEngine Channels { get; }
 
     private Authenticator Authenticator { get; }
 
@@ -80,7 +87,10 @@ internal sealed partial class RealtimeConnection
     public bool IsClosed { get; private set; }
 
     /// <summary>True when <paramref name="key"/> is a key this connection issued.</summary>
-    public bool Owns(string key) => key.StartsWith(Id + "!" + Secret + "-", StringComparison.Ordinal);
+    public bool Owns(string key) => key.StartsWith(KeyPrefix, StringComparison.Ordinal);
+
+    /// <summary>What every key this connection issued starts with (<c>{id}!{secret}-</c>).</summary>
+    public string KeyPrefix => Id + "!" + Secret + "-";
 
     public static string? IdFromKey(string key)
     {
@@ -164,6 +174,47 @@ internal sealed partial class RealtimeConnection
     /// <summary>CLOSE: the state is discarded.</summary>
     public void MarkClosed() => IsClosed = true;
 
+    /// <summary>
+    /// How long this connection's presence members outlive a dropped transport (Ably's 15 s; the connect param
+    /// <c>remainPresentFor</c> changes it). A resume within it keeps them; after it they leave.
+    /// </summary>
+    public long RemainPresentForMs { get; set; } = DefaultRemainPresentForMs;
+
+    /// <summary>Ably's default remain-present period after a transport drops.</summary>
+    public const long DefaultRemainPresentForMs = 15_000;
+
+    /// <summary>Notes that this connection has (or had) members on a channel, so they leave with it.</summary>
+    private void TrackPresence(string channel)
+    {
+        lock (_lock) _presenceChannels.Add(channel);
+    }
+
+    /// <summary>Every member this connection entered leaves, on every channel (CLOSE, state discarded).</summary>
+    public void LeaveAllPresence()
+    {
+        string[] channels;
+        lock (_lock)
+        {
+            channels = [.. _presenceChannels];
+            _presenceChannels.Clear();
+        }
+
+        foreach (var name in channels) Channels.LeavePresence(Auth.AppId, name, Id);
+    }
+
+    /// <summary>Called every second: members of a connection whose transport is gone longer than its remain-present period leave.</summary>
+    public void CheckPresenceTimeout(long now)
+    {
+        var at = DisconnectedAt;
+        if (at == 0 || now - at < RemainPresentForMs) return;
+        lock (_lock)
+        {
+            if (_presenceChannels.Count == 0) return;
+        }
+
+        LeaveAllPresence();
+    }
+
     private void DetachAllLocked()
     {
         foreach (var attachment in _attachments.Values) attachment.Detach();
@@ -177,10 +228,16 @@ internal sealed partial class RealtimeConnection
     }
 
     /// <summary>A channel attachment on one transport; the channel queues frames to the transport through it.</summary>
-    internal sealed class Attachment(Transport transport, string connectionId, bool echo, bool receivesMessages) : IChannelSubscriber
+    internal sealed class Attachment(Transport transport, string connectionId, bool echo, ProtocolFlags modes) : IChannelSubscriber
     {
+        private volatile bool _receivesMessages = modes.HasFlag(ProtocolFlags.Subscribe);
+        private volatile bool _receivesPresence = modes.HasFlag(ProtocolFlags.PresenceSubscribe);
+
+        /// <summary>The modes granted on ATTACHED.</summary>
+        public ProtocolFlags Modes { get; } = modes;
+
         /// <summary>Set once the channel accepted the attachment.</summary>
-        public Channel? Channel { get; set; }
+        public IChannelAttachment? Channel { get; set; }
 
         public Transport Transport { get; } = transport;
 
@@ -188,10 +245,19 @@ internal sealed partial class RealtimeConnection
 
         public bool Echo { get; } = echo;
 
-        public bool ReceivesMessages { get; } = receivesMessages;
+        public bool ReceivesMessages => _receivesMessages;
+
+        public bool ReceivesPresence => _receivesPresence;
+
+        /// <summary>The capability no longer allows subscribe (AUTH downgrade): no more messages or presence events.</summary>
+        public void StopReceiving()
+        {
+            _receivesMessages = false;
+            _receivesPresence = false;
+        }
 
         public bool Enqueue(OutboundFrame frame) => Transport.Send(frame);
 
-        public void Detach() => Channel?.Detach(this);
+        public void Detach() => Channel?.Detach();
     }
 }

@@ -1,5 +1,6 @@
 using System.Net.WebSockets;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Tokenwire.Protocol;
@@ -16,6 +17,7 @@ internal sealed class RealtimeEndpoint(
     Authenticator authenticator,
     IOptions<TokenwireOptions> options,
     TimeProvider time,
+    IHostApplicationLifetime lifetime,
     ILogger<RealtimeEndpoint> logger)
 {
     private readonly TokenwireOptions _options = options.Value;
@@ -50,12 +52,26 @@ internal sealed class RealtimeEndpoint(
             var resumeKey = query["resume"].ToString() is { Length: > 0 } r ? r : query["recover"].ToString();
             if (resumeKey.Length > 0)
             {
-                connection = connections.FindForResume(resumeKey, auth, time.GetUtcNow().ToUnixTimeMilliseconds(), out resumeError);
+                var now = time.GetUtcNow().ToUnixTimeMilliseconds();
+                connection = connections.FindForResume(resumeKey, auth, now, out resumeError);
+                if (connection is null && resumeError?.Code == ErrorCodes.InvalidConnectionKey)
+                {
+                    // Not one of this node's connections: another node may have saved it (scale-out).
+                    var (restored, restoreError) = await connections.RestoreAsync(resumeKey, auth, now).ConfigureAwait(false);
+                    if (restored is not null || restoreError is not null) (connection, resumeError) = (restored, restoreError);
+                    else if (connections.ExpiredHere(resumeKey)) resumeError = ConnectionManager.StateExpired();
+                }
+
                 (connection is null ? ServerMetrics.ResumesFailed : ServerMetrics.ResumesSucceeded).Add(1);
             }
 
             connection ??= connections.Create(auth);
+            // Ably's transport param: how long presence members stay after this transport drops.
+            connection.RemainPresentForMs = long.TryParse(query["remainPresentFor"], System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var remain)
+                ? Math.Clamp(remain, 0, (long)_options.ConnectionStateTtl.TotalMilliseconds)
+                : RealtimeConnection.DefaultRemainPresentForMs;
             var details = connection.Bind(transport, auth);
+            await connections.ShareAsync(connection, time.GetUtcNow().ToUnixTimeMilliseconds()).ConfigureAwait(false);
             transport.Send(new ProtocolMessage(ProtocolAction.Connected)
             {
                 ConnectionId = connection.Id,
@@ -63,6 +79,16 @@ internal sealed class RealtimeEndpoint(
                 Error = resumeError,
             });
             logger.LogDebug("Connection {ConnectionId} {How} ({Format})", connection.Id, resumeKey.Length > 0 && resumeError is null ? "resumed" : "connected", format);
+
+            // Shutdown: DISCONNECTED goes to every bound transport when the application starts stopping, but Kestrel
+            // accepts connections until a little later, and ably-js reconnects at once. A transport bound after that
+            // sweep would hold the host until HostOptions.ShutdownTimeout and then be reset: tell it to reconnect too.
+            // (If this check misses the stop, the connection was bound before it, so the sweep reaches it.)
+            if (lifetime.ApplicationStopping.IsCancellationRequested)
+            {
+                connection.FlushAcks();
+                transport.SendFinal(Hosting.Housekeeping.ShuttingDown());
+            }
 
             await ReadLoopAsync(transport, connection).ConfigureAwait(false);
         }

@@ -28,7 +28,7 @@ internal static class OperationsEndpoints
             {
                 ["status"] = stopping ? "stopping" : "ready",
                 ["connections"] = services.GetRequiredService<ConnectionManager>().Count,
-                ["channels"] = services.GetRequiredService<ChannelRegistry>().Count,
+                ["channels"] = services.GetRequiredService<IChannelEngine>().ChannelCount,
                 ["counters"] = ServerMetrics.Snapshot(),
             }, ProtocolCodec.Json);
         });

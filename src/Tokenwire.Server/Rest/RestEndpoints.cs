@@ -18,13 +18,16 @@ internal static class RestEndpoints
 {
     public static void Map(IEndpointRouteBuilder routes)
     {
+        // RSC16: ably-js' time() asks for JSON, but rest.request('get', '/time') with the binary protocol asks for msgpack.
         routes.MapGet("/time", (HttpContext context) =>
-            RestResponses.WriteAsync(context, 200, new object[] { context.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow().ToUnixTimeMilliseconds() }, Protocol.Codecs.ProtocolCodec.Json));
+            RestResponses.WriteAsync(context, 200, new object[] { context.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow().ToUnixTimeMilliseconds() }));
         routes.MapPost("/channels/{channel}/messages", (HttpContext context, string channel) => Guarded(context, () => PublishAsync(context, DecodeName(channel))));
         routes.MapGet("/channels/{channel}/messages", (HttpContext context, string channel) => Guarded(context, () => HistoryAsync(context, DecodeName(channel))));
         routes.MapPost("/keys/{keyName}/requestToken", (HttpContext context, string keyName) => Guarded(context, () => RequestTokenAsync(context, keyName)));
         routes.MapGet("/channels/{channel}/responses", (HttpContext context, string channel) => Guarded(context, () => ResponsesAsync(context, DecodeName(channel))));
         routes.MapGet("/channels/{channel}", (HttpContext context, string channel) => Guarded(context, () => StatusAsync(context, DecodeName(channel))));
+        routes.MapGet("/channels/{channel}/presence", (HttpContext context, string channel) => Guarded(context, () => PresenceAsync(context, DecodeName(channel))));
+        routes.MapGet("/channels/{channel}/presence/history", (HttpContext context, string channel) => Guarded(context, () => PresenceHistoryAsync(context, DecodeName(channel))));
     }
 
     // ASP.NET decodes every escape in a route value except %2F; ably-js encodes '/' in channel names as %2F.
@@ -80,14 +83,15 @@ internal static class RestEndpoints
             }
         }
 
+        var onBehalfOf = OnBehalfOf(services, auth, messages);
         await services.GetRequiredService<Limits.FaultInjector>().BeforePublishAsync(channel).ConfigureAwait(false);
         var messageId = RandomNumberGenerator.GetString("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 12);
         var clientId = auth.ClientId is { } c && c != "*" ? c : null;
-        var registry = services.GetRequiredService<ChannelRegistry>();
+        var registry = services.GetRequiredService<IChannelEngine>();
         string?[] serials = [];
         if (messages.Count > 0)
         {
-            var completion = await registry.PublishAsync(auth.AppId, channel, messages, new Publisher(messageId, null, clientId)).ConfigureAwait(false);
+            var completion = await registry.PublishAsync(auth.AppId, channel, messages, new Publisher(messageId, onBehalfOf, clientId)).ConfigureAwait(false);
             serials = await completion.ConfigureAwait(false);
             ServerMetrics.MessagesPublished.Add(messages.Count);
         }
@@ -98,6 +102,27 @@ internal static class RestEndpoints
             ["messageId"] = messageId,
             ["serials"] = serials,
         }).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// TM2h / RSL1m: a message published over REST with a realtime connection's <c>connectionKey</c> is published on
+    /// behalf of that connection: it carries that <c>connectionId</c> (and echo rules apply to it). The key must belong
+    /// to a connection of the same app that is live or resumable; one key per request.
+    /// </summary>
+    private static string? OnBehalfOf(IServiceProvider services, AuthContext auth, List<Message> messages)
+    {
+        string? key = null;
+        foreach (var m in messages)
+        {
+            if (m.ConnectionKey is not { Length: > 0 } k) continue;
+            if (key is not null && key != k) throw new AblyException(ErrorCodes.InvalidConnectionId, 400, "All messages of one publish must carry the same connectionKey");
+            key = k;
+        }
+
+        if (key is null) return null;
+        var connection = services.GetRequiredService<Realtime.ConnectionManager>().FindByKey(key, auth.AppId)
+            ?? throw new AblyException(ErrorCodes.InvalidConnectionId, 400, "Invalid connectionKey: no such connection");
+        return connection.Id;
     }
 
     private static async Task HistoryAsync(HttpContext context, string channel)
@@ -121,33 +146,13 @@ internal static class RestEndpoints
         if (cursor is not null && !ChannelSerial.IsValid(cursor)) throw Invalid("invalid cursor");
         var query = new HistoryQuery(direction == "forwards", (int)limit + 1, ParseLong(q["start"], "start"), ParseLong(q["end"], "end"), untilSerial, cursor);
 
-        var registry = services.GetRequiredService<ChannelRegistry>();
-        List<Message> page;
-        if (registry.RulesFor(auth.AppId, channel).Persisted)
-        {
-            // The store serves at most 1000 rows, so limit=1000 cannot over-fetch by one to detect a next page:
-            // fetch 1000, and if the page is full, probe for one more row after it.
-            var store = services.GetRequiredService<IHistoryStore>();
-            var storeQuery = query.Limit > 1000 ? query with { Limit = 1000 } : query;
-            var stored = await store.QueryAsync(auth.AppId, channel, storeQuery, context.RequestAborted).ConfigureAwait(false);
-            page = [.. stored.Select(s => Channel.DecodeFromStorage(s.Payload))];
-            if (storeQuery.Limit == limit && page.Count == limit)
-            {
-                var probe = await store.QueryAsync(auth.AppId, channel, query with { Limit = 1, AfterSerial = page[^1].Serial }, context.RequestAborted).ConfigureAwait(false);
-                if (probe.Count > 0) page.Add(Channel.DecodeFromStorage(probe[0].Payload));
-            }
-        }
-        else
-        {
-            page = registry.Find(auth.AppId, channel)?.QueryWindow(query) ?? [];
-        }
-
+        var page = await services.GetRequiredService<IChannelEngine>().HistoryAsync(auth.AppId, channel, query, context.RequestAborted).ConfigureAwait(false);
         var hasNext = page.Count > limit;
         if (hasNext) page.RemoveAt(page.Count - 1);
 
         // Link headers (TG): relative ./messages?... URLs whose params ably-js re-sends on the same path.
-        var links = new List<string> { Link(q, null, "first"), Link(q, cursor, "current") };
-        if (hasNext) links.Add(Link(q, page[^1].Serial, "next"));
+        var links = new List<string> { Link("messages", q, null, "first"), Link("messages", q, cursor, "current") };
+        if (hasNext) links.Add(Link("messages", q, page[^1].Serial, "next"));
         context.Response.Headers.Link = string.Join(", ", links);
 
         var codec = RestResponses.ResponseCodec(context.Request);
@@ -181,12 +186,9 @@ internal static class RestEndpoints
             throw new AblyException(ErrorCodes.NotFound, 404, "In-progress response tracking is disabled (Tokenwire:Responses:Enabled)");
         }
 
-        var registry = services.GetRequiredService<ChannelRegistry>();
-        var live = registry.Find(auth.AppId, channel);
-        var (responses, serial) = live?.InProgressResponses(untilSerial) ?? ([], null!);
         // A plain message array (what history returns, so every client decodes it the same way), in channel order;
         // each message names its response in extras.headers. The channel's current serial travels in a header.
-        var messages = responses.SelectMany(r => r.Messages).OrderBy(m => m.Serial, StringComparer.Ordinal).ToList();
+        var (messages, serial) = await services.GetRequiredService<IChannelEngine>().InProgressResponsesAsync(auth.AppId, channel, untilSerial).ConfigureAwait(false);
         if (serial is not null) context.Response.Headers["X-Tokenwire-Channel-Serial"] = serial;
         var codec = RestResponses.ResponseCodec(context.Request);
         var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
@@ -221,16 +223,15 @@ internal static class RestEndpoints
         var auth = services.GetRequiredService<Authenticator>().AuthenticateRest(context.Request);
         if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
         if (!auth.Capability.AllowsAny(channel)) throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Channel '{channel}' is not permitted by the capability");
-        var live = services.GetRequiredService<ChannelRegistry>().Find(auth.AppId, channel);
-        var subscribers = live?.SubscriberCount ?? 0;
+        var occupancy = services.GetRequiredService<IChannelEngine>().Occupancy(auth.AppId, channel);
         var metrics = new Dictionary<string, object?>
         {
-            ["connections"] = subscribers,
-            ["publishers"] = subscribers,
-            ["subscribers"] = subscribers,
-            ["presenceConnections"] = 0,
-            ["presenceMembers"] = 0,
-            ["presenceSubscribers"] = 0,
+            ["connections"] = occupancy.Subscribers,
+            ["publishers"] = occupancy.Subscribers,
+            ["subscribers"] = occupancy.Subscribers,
+            ["presenceConnections"] = occupancy.PresenceConnections,
+            ["presenceMembers"] = occupancy.PresenceMembers,
+            ["presenceSubscribers"] = occupancy.PresenceSubscribers,
         };
         return RestResponses.WriteAsync(context, 200, new Dictionary<string, object?>
         {
@@ -238,13 +239,77 @@ internal static class RestEndpoints
             ["name"] = channel,
             ["status"] = new Dictionary<string, object?>
             {
-                ["isActive"] = live is not null,
+                ["isActive"] = occupancy.IsActive,
                 ["occupancy"] = new Dictionary<string, object?> { ["metrics"] = metrics },
             },
         });
     }
 
-    private static string Link(IQueryCollection query, string? cursor, string rel)
+    /// <summary>RSP3: the presence set, filtered by <c>clientId</c> and <c>connectionId</c>, paged by <c>limit</c> (default 100, at most 1000).</summary>
+    private static async Task PresenceAsync(HttpContext context, string channel)
+    {
+        var services = context.RequestServices;
+        var auth = services.GetRequiredService<Authenticator>().AuthenticateRest(context.Request);
+        if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
+        if (!auth.Capability.Allows(channel, "subscribe") && !auth.Capability.Allows(channel, "presence"))
+        {
+            throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Presence of channel '{channel}' is not permitted by the capability");
+        }
+
+        var q = context.Request.Query;
+        var limit = ParseLong(q["limit"], "limit") ?? 100;
+        if (limit is < 1 or > 1000) throw Invalid("limit must be between 1 and 1000");
+        var offset = ParseLong(q["cursor"], "cursor") ?? 0;
+        if (offset < 0) throw Invalid("invalid cursor");
+        var clientId = q["clientId"].ToString() is { Length: > 0 } c ? c : null;
+        var connectionId = q["connectionId"].ToString() is { Length: > 0 } id ? id : null;
+        var members = await services.GetRequiredService<IChannelEngine>().PresenceMembersAsync(auth.AppId, channel, clientId, connectionId).ConfigureAwait(false);
+        var page = members.Skip((int)Math.Min(offset, int.MaxValue)).Take((int)limit).ToList();
+
+        var links = new List<string> { Link("presence", q, null, "first"), Link("presence", q, offset > 0 ? offset.ToString(CultureInfo.InvariantCulture) : null, "current") };
+        if (offset + limit < members.Count) links.Add(Link("presence", q, (offset + limit).ToString(CultureInfo.InvariantCulture), "next"));
+        context.Response.Headers.Link = string.Join(", ", links);
+        await WriteMessagesAsync(context, page).ConfigureAwait(false);
+    }
+
+    /// <summary>RSP4: presence events, newest first by default; <c>start</c>, <c>end</c>, <c>limit</c>, <c>direction</c>.</summary>
+    private static async Task PresenceHistoryAsync(HttpContext context, string channel)
+    {
+        var services = context.RequestServices;
+        var auth = services.GetRequiredService<Authenticator>().AuthenticateRest(context.Request);
+        if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
+        if (!auth.Capability.Allows(channel, "history"))
+        {
+            throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Presence history of channel '{channel}' is not permitted by the capability");
+        }
+
+        var q = context.Request.Query;
+        var limit = ParseLong(q["limit"], "limit") ?? 100;
+        if (limit is < 1 or > 1000) throw Invalid("limit must be between 1 and 1000");
+        var direction = q["direction"].ToString();
+        if (direction.Length > 0 && direction != "backwards" && direction != "forwards") throw Invalid("direction must be backwards or forwards");
+        var cursor = ParseLong(q["cursor"], "cursor");
+        var events = await services.GetRequiredService<IChannelEngine>().PresenceHistoryAsync(auth.AppId, channel,
+            new PresenceHistoryQuery(direction == "forwards", (int)limit + 1, ParseLong(q["start"], "start"), ParseLong(q["end"], "end"), cursor)).ConfigureAwait(false);
+        var hasNext = events.Count > limit;
+        if (hasNext) events.RemoveAt(events.Count - 1);
+
+        var links = new List<string> { Link("history", q, null, "first"), Link("history", q, cursor?.ToString(CultureInfo.InvariantCulture), "current") };
+        if (hasNext) links.Add(Link("history", q, (events[^1].Sequence + (direction == "forwards" ? 1 : -1)).ToString(CultureInfo.InvariantCulture), "next"));
+        context.Response.Headers.Link = string.Join(", ", links);
+        await WriteMessagesAsync(context, [.. events.Select(e => e.Message)]).ConfigureAwait(false);
+    }
+
+    private static async Task WriteMessagesAsync(HttpContext context, List<Message> messages)
+    {
+        var codec = RestResponses.ResponseCodec(context.Request);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        codec.EncodeMessages(messages, buffer);
+        await RestResponses.WriteBytesAsync(context, 200, codec, buffer.WrittenMemory).ConfigureAwait(false);
+    }
+
+    /// <summary>A relative Link header entry (<c>./path?params</c>), the form ably-js re-requests on the same resource.</summary>
+    private static string Link(string path, IQueryCollection query, string? cursor, string rel)
     {
         var parts = new List<string>();
         foreach (var (key, value) in query)
@@ -254,7 +319,7 @@ internal static class RestEndpoints
         }
 
         if (cursor is not null) parts.Add("cursor=" + Uri.EscapeDataString(cursor));
-        return $"<./messages?{string.Join('&', parts)}>; rel=\"{rel}\"";
+        return $"<./{path}?{string.Join('&', parts)}>; rel=\"{rel}\"";
     }
 
     private static long? ParseLong(Microsoft.Extensions.Primitives.StringValues value, string name)

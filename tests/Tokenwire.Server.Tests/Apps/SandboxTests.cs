@@ -113,4 +113,34 @@ public sealed class SandboxTests : IAsyncLifetime
         Assert.Equal(HttpStatusCode.NotFound, (await http.PostAsync("/apps", new StringContent("{}", Encoding.UTF8, "application/json"))).StatusCode);
         Assert.Equal(HttpStatusCode.NotFound, (await http.DeleteAsync("/apps/x")).StatusCode);
     }
+
+    /// <summary>
+    /// ably-js rest/presence 'Presence get simple' / 'Presence history simple' and realtime presence tests read the
+    /// setup's presence fixtures: six members on one connectionId, encodings kept, an ENTER each in presence history,
+    /// and a SYNC on attach.
+    /// </summary>
+    [Fact]
+    public async Task Presence_fixtures_of_the_setup_are_present_in_rest_history_and_sync()
+    {
+        var app = await CreateAppAsync();
+        var rootKey = app.GetProperty("keys")[0].GetProperty("keyStr").GetString()!;
+        using var http = new HttpClient { BaseAddress = _server.BaseUri };
+        http.DefaultRequestHeaders.Authorization = new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(rootKey)));
+        var members = Tokenwire.Protocol.Codecs.ProtocolCodec.Json.DecodeMessages(await http.GetByteArrayAsync("/channels/persisted:presence_fixtures/presence"));
+        Assert.Equal(6, members.Count);
+        Assert.Single(members.Select(m => m.ConnectionId).Distinct());
+        Assert.All(members, m => Assert.Equal(PresenceAction.Present, m.PresenceAction));
+        var encoded = members.Single(m => m.ClientId == "client_encoded");
+        Assert.Equal("json/utf-8/cipher+aes-128-cbc", encoded.Encoding); // base64 normalised to bytes, as for any client
+        Assert.IsType<byte[]>(encoded.Data);
+        Assert.Equal("true", members.Single(m => m.ClientId == "client_bool").Data);
+
+        var history = Tokenwire.Protocol.Codecs.ProtocolCodec.Json.DecodeMessages(await http.GetByteArrayAsync("/channels/persisted:presence_fixtures/presence/history"));
+        Assert.Equal(6, history.Count);
+        Assert.All(history, m => Assert.Equal(PresenceAction.Enter, m.PresenceAction));
+
+        await using var client = await RawClient.ConnectAsync(_server, key: rootKey);
+        Assert.True((await client.AttachAsync("persisted:presence_fixtures")).Flags.HasFlag(ProtocolFlags.HasPresence));
+        Assert.Equal(6, (await client.ReceiveUntilAsync(m => m.Action == ProtocolAction.Sync)).Presence!.Count);
+    }
 }

@@ -132,6 +132,39 @@ public sealed class TokenAuthIntegrationTests : IAsyncLifetime
         Assert.Equal(40102, error.Error!.Code);
     }
 
+    /// <summary>
+    /// ably-js realtime/reauth "reauthCapabilityDowngradeFullChannel" (RTC8a1): after AUTH with a token that allows
+    /// nothing on an attached channel, that channel fails with 40160; one that lost subscribe stops receiving.
+    /// </summary>
+    [Fact]
+    public async Task Auth_with_a_downgraded_capability_fails_channels_it_no_longer_allows()
+    {
+        var token = Mint("""{"chat:full":["*"],"chat:keep":["*"],"chat:sub":["*"]}""", TimeSpan.FromMinutes(5), "viewer-4");
+        await using var client = await ConnectWithTokenAsync(token.Token);
+        foreach (var channel in new[] { "chat:full", "chat:keep", "chat:sub" }) Assert.Equal(ProtocolAction.Attached, (await client.AttachAsync(channel)).Action);
+
+        var downgraded = Mint("""{"chat:keep":["subscribe"],"chat:sub":["history"]}""", TimeSpan.FromMinutes(5), "viewer-4");
+        await client.SendAsync(new ProtocolMessage(ProtocolAction.Auth) { AuthAccessToken = downgraded.Token });
+        Assert.Equal(client.ConnectionId, (await client.ReceiveUntilAsync(m => m.Action == ProtocolAction.Connected)).ConnectionId);
+        var error = await client.ReceiveUntilAsync(m => m.Action == ProtocolAction.Error);
+        Assert.Equal("chat:full", error.Channel);
+        Assert.Equal(40160, error.Error!.Code);
+
+        // A publisher with the agent key: chat:keep still delivers, chat:sub and chat:full do not.
+        await using var agent = await RawClient.ConnectAsync(_server, key: AgentKey);
+        await agent.PublishAsync("chat:sub", 0, new Message { Name = "x", Data = "hidden" });
+        await agent.PublishAsync("chat:full", 1, new Message { Name = "x", Data = "hidden" });
+        await agent.PublishAsync("chat:keep", 2, new Message { Name = "x", Data = "seen" });
+        var delivered = await client.ReceiveUntilAsync(m => m.Action == ProtocolAction.Message);
+        Assert.Equal("chat:keep", delivered.Channel);
+        Assert.Equal("seen", Assert.Single(delivered.Messages!).Data);
+
+        // Attaching again to the failed channel is refused, and the connection is still up.
+        var refused = await client.AttachAsync("chat:full");
+        Assert.Equal(ProtocolAction.Error, refused.Action);
+        Assert.Equal(40160, refused.Error!.Code);
+    }
+
     [Fact]
     public async Task Rest_request_token_checks_and_never_leaks_secrets_in_responses_or_logs()
     {

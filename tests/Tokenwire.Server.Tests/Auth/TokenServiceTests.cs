@@ -30,6 +30,20 @@ public sealed class TokenServiceTests
 
     private long NowMs => _time.Now.ToUnixTimeMilliseconds();
 
+    /// <summary>ably-js rest/auth "Should error with excessive ttl" / "Should error with negative ttl": refused with 400, not clamped.</summary>
+    [Theory]
+    [InlineData(365L * 24 * 60 * 60 * 1000)]
+    [InlineData(24L * 60 * 60 * 1000 + 1)]
+    [InlineData(-1L)]
+    public void Ttl_beyond_24_hours_or_not_positive_is_refused_with_400(long ttlMs)
+    {
+        var e = Assert.Throws<AblyException>(() => _tokens.Issue(_agentKey, TimeSpan.FromMilliseconds(ttlMs), null, null));
+        Assert.Equal(400, e.Error.StatusCode);
+        Assert.Equal(40003, e.Error.Code);
+        var max = _tokens.Issue(_agentKey, TimeSpan.FromHours(24), null, null);
+        Assert.Equal(max.Issued + 24L * 60 * 60 * 1000, max.Expires);
+    }
+
     [Fact]
     public void Issued_token_verifies_with_its_capability_client_id_and_expiry()
     {

@@ -38,6 +38,7 @@ public sealed class ConnectionProtocolTests(ServerFixture fixture) : IClassFixtu
         Assert.Equal(ProtocolAction.Attached, attached.Action);
         Assert.False(string.IsNullOrEmpty(attached.ChannelSerial)); // gotcha 7: untilAttach needs it
         Assert.Equal(ProtocolFlags.DefaultModes, attached.Flags & ProtocolFlags.AllModes); // gotcha 8
+        Assert.Equal(3080192, (long)(attached.Flags & ProtocolFlags.AllModes)); // presence, publish, subscribe, presence_subscribe, annotation_publish
         Assert.False(attached.Flags.HasFlag(ProtocolFlags.Resumed));
         Assert.False(attached.Flags.HasFlag(ProtocolFlags.HasBacklog));
 
@@ -215,14 +216,39 @@ public sealed class ConnectionProtocolTests(ServerFixture fixture) : IClassFixtu
     }
 
     [Fact]
-    public async Task Presence_is_refused_with_an_ably_error_for_exactly_that_msgSerial()
+    public async Task Annotations_are_refused_with_an_ably_error_for_exactly_that_msgSerial()
     {
         await using var client = await RawClient.ConnectAsync(Server);
-        var json = Encoding.UTF8.GetBytes("""{"action":14,"channel":"p","msgSerial":0,"presence":[{"action":2,"clientId":"a"}]}""");
+        var json = Encoding.UTF8.GetBytes("""{"action":21,"channel":"p","msgSerial":0,"annotations":[{"action":0,"type":"reaction"}]}""");
         await client.SendRawAsync(json);
         var nack = await client.ReceiveUntilAsync(m => m.Action == ProtocolAction.Nack);
         Assert.Equal(0, nack.MsgSerial);
         Assert.Equal(40000, nack.Error!.Code);
-        Assert.Contains("Presence", nack.Error.Message, StringComparison.Ordinal);
+        Assert.Contains("Annotations", nack.Error.Message, StringComparison.Ordinal);
+    }
+
+    /// <summary>
+    /// ably-js realtime/channel 'attachWithChannelParamsBasicChannelsGet' (checkCantPublish): a channel attached with
+    /// only the subscribe mode refuses publishes with 40165; after DETACH, publishing without attaching works again.
+    /// </summary>
+    [Theory]
+    [InlineData(WireFormat.Json)]
+    [InlineData(WireFormat.MsgPack)]
+    public async Task Publish_on_an_attachment_without_the_publish_mode_is_refused_with_40165(WireFormat format)
+    {
+        await using var client = await RawClient.ConnectAsync(Server, format);
+        var channel = ServerFixture.UniqueChannel();
+        var attached = await client.AttachAsync(channel, new() { ["modes"] = "subscribe" });
+        Assert.Equal(ProtocolFlags.Subscribe, attached.Flags & ProtocolFlags.AllModes);
+
+        await client.PublishAsync(channel, 0, new Message { Name = "x" });
+        var nack = await client.ReceiveUntilAsync(m => m.Action is ProtocolAction.Nack or ProtocolAction.Ack);
+        Assert.Equal(ProtocolAction.Nack, nack.Action);
+        Assert.Equal(40165, nack.Error!.Code);
+
+        await client.SendAsync(new ProtocolMessage(ProtocolAction.Detach) { Channel = channel });
+        await client.ReceiveUntilAsync(m => m.Action == ProtocolAction.Detached);
+        await client.PublishAsync(channel, 1, new Message { Name = "y" });
+        Assert.Equal(ProtocolAction.Ack, (await client.ReceiveUntilAsync(m => m.Action is ProtocolAction.Nack or ProtocolAction.Ack)).Action);
     }
 }

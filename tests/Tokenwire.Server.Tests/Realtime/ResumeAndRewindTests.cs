@@ -139,4 +139,30 @@ public sealed class ResumeAndRewindTests(ServerFixture fixture) : IClassFixture<
         Assert.True(attached.Flags.HasFlag(ProtocolFlags.HasBacklog));
         Assert.Equal(["t3", "t4"], await ReceiveDataAsync(late, 2));
     }
+
+    /// <summary>
+    /// ably-js realtime/resume "resume_rewind_1": an ATTACH with the ATTACH_RESUME flag (RTL4j) comes from a client
+    /// that was attached before, so its rewind param is echoed but not replayed.
+    /// </summary>
+    [Fact]
+    public async Task Rewind_is_not_replayed_on_an_attach_with_the_attach_resume_flag()
+    {
+        var channel = ServerFixture.UniqueChannel();
+        await using var publisher = await RawClient.ConnectAsync(Server);
+        await PublishAsync(publisher, channel, 0, 2);
+
+        await using var resumed = await RawClient.ConnectAsync(Server);
+        await resumed.SendAsync(new ProtocolMessage(ProtocolAction.Attach)
+        {
+            Channel = channel,
+            Flags = ProtocolFlags.AttachResume,
+            Params = new() { ["rewind"] = "1" },
+        });
+        var attached = await resumed.ReceiveUntilAsync(m => m.Action == ProtocolAction.Attached);
+        Assert.False(attached.Flags.HasFlag(ProtocolFlags.HasBacklog));
+        Assert.Equal("1", attached.Params!["rewind"]);
+
+        await PublishAsync(publisher, channel, 2, 1);
+        Assert.Equal(["t2"], await ReceiveDataAsync(resumed, 1)); // the live message, no rewound "t1" before it
+    }
 }

@@ -17,18 +17,23 @@ internal sealed class ChannelServices(IOptions<TokenwireOptions> options, IHisto
 }
 
 /// <summary>
-/// The live channels of every app. A channel is created on first use (publish, attach, history) and retired by
-/// <see cref="Sweep"/> once it has no subscribers and nothing in its window, so memory follows active channels.
+/// The single-node engine: every channel lives in this process (<see cref="Channel"/>: sequencer, hot window,
+/// subscribers), persisted namespaces are stored in the embedded history store. A channel is created on first use
+/// (publish, attach, history) and retired by <see cref="Sweep"/> once it has no subscribers and nothing in its
+/// window, so memory follows active channels.
 /// </summary>
-internal sealed class ChannelRegistry(ChannelServices services, Apps.AppRegistry apps, ILogger<ChannelRegistry> logger)
+internal sealed class InMemoryChannelEngine(ChannelServices services, Apps.AppRegistry apps, ILogger<InMemoryChannelEngine> logger) : IChannelEngine
 {
     private readonly ConcurrentDictionary<(string App, string Name), Lazy<Task<Channel>>> _channels = new();
 
     public ChannelServices Services => services;
 
-    public int Count => _channels.Count;
+    public int ChannelCount => _channels.Count;
 
-    public ChannelRules RulesFor(string appId, string name)
+    public ChannelRules RulesFor(string appId, string name) => RulesFor(services, apps, appId, name);
+
+    /// <summary>A channel's rules: its app's namespace rule with the rate limits in force.</summary>
+    internal static ChannelRules RulesFor(ChannelServices services, Apps.AppRegistry apps, string appId, string name)
     {
         var ns = ChannelName.Namespace(name);
         var limits = services.Options.RateLimits;
@@ -76,15 +81,68 @@ internal sealed class ChannelRegistry(ChannelServices services, Apps.AppRegistry
     }
 
     /// <summary>Attaches, retrying on a channel retired concurrently.</summary>
-    public async ValueTask<Channel> AttachAsync(string appId, string name, IChannelSubscriber subscriber, AttachRequest request)
+    public async ValueTask<IChannelAttachment> AttachAsync(string appId, string name, IChannelSubscriber subscriber, AttachRequest request)
     {
         while (true)
         {
             var channel = await GetAsync(appId, name).ConfigureAwait(false);
-            if (channel.TryAttach(subscriber, request)) return channel;
+            if (channel.TryAttach(subscriber, request)) return new Attachment(channel, subscriber);
             Retire(channel);
         }
     }
+
+    public async ValueTask<List<Message>> HistoryAsync(string appId, string name, HistoryQuery query, CancellationToken cancellationToken)
+    {
+        if (ChannelName.Validate(name) is { } error) throw new AblyException(error);
+        if (!RulesFor(appId, name).Persisted) return Find(appId, name)?.QueryWindow(query) ?? [];
+        var stored = await services.History.QueryAsync(appId, name, query, cancellationToken).ConfigureAwait(false);
+        return [.. stored.Select(s => Channel.DecodeFromStorage(s.Payload))];
+    }
+
+    public ValueTask<(List<Message> Messages, string? ChannelSerial)> InProgressResponsesAsync(string appId, string name, string? untilSerial)
+    {
+        if (Find(appId, name) is not { } channel) return ValueTask.FromResult((new List<Message>(), (string?)null));
+        var (responses, serial) = channel.InProgressResponses(untilSerial);
+        var messages = responses.SelectMany(r => r.Messages).OrderBy(m => m.Serial, StringComparer.Ordinal).ToList();
+        return ValueTask.FromResult((messages, (string?)serial));
+    }
+
+    private sealed class Attachment(Channel channel, IChannelSubscriber subscriber) : IChannelAttachment
+    {
+        public void Detach() => channel.Detach(subscriber);
+
+        public void Sync() => channel.Sync(subscriber);
+    }
+
+    public async ValueTask ApplyPresenceAsync(string appId, string name, IReadOnlyList<Message> updates, string connectionId, string idPrefix)
+    {
+        while (true)
+        {
+            var channel = await GetAsync(appId, name).ConfigureAwait(false);
+            if (channel.TryApplyPresence(updates, connectionId, idPrefix)) return;
+            Retire(channel);
+        }
+    }
+
+    // A channel that is not live has no members: nothing to leave.
+    public void LeavePresence(string appId, string name, string connectionId) => Find(appId, name)?.LeaveConnection(connectionId);
+
+    public ValueTask<List<Message>> PresenceMembersAsync(string appId, string name, string? clientId, string? connectionId)
+    {
+        if (ChannelName.Validate(name) is { } error) throw new AblyException(error);
+        return ValueTask.FromResult(Find(appId, name)?.PresenceMembers(clientId, connectionId) ?? []);
+    }
+
+    public ValueTask<List<PresenceEvent>> PresenceHistoryAsync(string appId, string name, PresenceHistoryQuery query)
+    {
+        if (ChannelName.Validate(name) is { } error) throw new AblyException(error);
+        return ValueTask.FromResult(Find(appId, name)?.PresenceHistory(query) ?? []);
+    }
+
+    public async ValueTask AddFixedPresenceAsync(string appId, string name, IReadOnlyList<Message> members, string connectionId) =>
+        (await GetAsync(appId, name).ConfigureAwait(false)).AddFixedMembers(members, connectionId);
+
+    public ChannelOccupancy Occupancy(string appId, string name) => Find(appId, name) is { } channel ? channel.Occupancy() : ChannelOccupancy.Inactive;
 
     private async Task<Channel> CreateAsync(string appId, string name)
     {
