@@ -16,6 +16,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
+# No shared build servers: on a shared machine another user's `dotnet build-server shutdown` would kill this build.
+export MSBUILDDISABLENODEREUSE=1 DOTNET_CLI_USE_MSBUILD_SERVER=0
 
 DURATION="${DURATION:-20}"
 WARMUP="${WARMUP:-5}"
@@ -26,7 +28,7 @@ DOC="$ROOT/docs/BENCHMARKS.md"
 mkdir -p "$OUT"
 rm -f "$OUT/results.json"
 
-dotnet build Tokenwire.slnx -c Release -v quiet -nologo
+dotnet build Tokenwire.slnx -c Release -v quiet -nologo -p:UseSharedCompilation=false
 
 LOADGEN=(dotnet "$ROOT/bench/Tokenwire.LoadGen/bin/Release/net10.0/Tokenwire.LoadGen.dll" --root "$ROOT"
   --warmup "$WARMUP" --duration "$DURATION" --wait-for-load "$WAIT_LOAD" --max-load "$MAX_LOAD" --json "$OUT/results.json")
