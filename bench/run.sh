@@ -16,6 +16,8 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
+# No shared build servers: on a shared machine another user's `dotnet build-server shutdown` would kill this build.
+export MSBUILDDISABLENODEREUSE=1 DOTNET_CLI_USE_MSBUILD_SERVER=0
 
 DURATION="${DURATION:-20}"
 WARMUP="${WARMUP:-5}"
@@ -26,7 +28,9 @@ DOC="$ROOT/docs/BENCHMARKS.md"
 mkdir -p "$OUT"
 rm -f "$OUT/results.json"
 
-dotnet build Tokenwire.slnx -c Release -v quiet -nologo
+for project in src/Tokenwire.Cli bench/Tokenwire.LoadGen bench/Tokenwire.Bench.SignalRServer bench/Tokenwire.Bench.RelayServer bench/Tokenwire.Bench.StartupHook; do
+  dotnet build "$project" -c Release -v quiet -nologo -p:UseSharedCompilation=false
+done
 
 LOADGEN=(dotnet "$ROOT/bench/Tokenwire.LoadGen/bin/Release/net10.0/Tokenwire.LoadGen.dll" --root "$ROOT"
   --warmup "$WARMUP" --duration "$DURATION" --wait-for-load "$WAIT_LOAD" --max-load "$MAX_LOAD" --json "$OUT/results.json")
@@ -65,7 +69,7 @@ fi
   echo "Commands (bench/run.sh):"
   echo
   echo '```'
-  echo "dotnet build Tokenwire.slnx -c Release"
+  echo "dotnet build Tokenwire.slnx -c Release   # run.sh builds just the five projects it runs"
   echo "LOADGEN=\"dotnet bench/Tokenwire.LoadGen/bin/Release/net10.0/Tokenwire.LoadGen.dll --warmup $WARMUP --duration $DURATION --wait-for-load $WAIT_LOAD --max-load $MAX_LOAD --json results.json\""
   echo "\$LOADGEN ${FLOOD[*]}"
   echo "\$LOADGEN ${PACED[*]}"

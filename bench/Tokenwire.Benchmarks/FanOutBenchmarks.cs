@@ -79,6 +79,8 @@ public class FanOutBenchmarks
         public bool ReceivesMessages => true;
         public bool ReceivesPresence => false;
 
+        public bool ReceivesPresence => false;
+
         public bool Enqueue(OutboundFrame frame) => queue.Enqueue(frame);
     }
 }

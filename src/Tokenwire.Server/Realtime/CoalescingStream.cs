@@ -1,3 +1,5 @@
+using System.Buffers;
+
 namespace Tokenwire.Server.Realtime;
 
 /// <summary>
@@ -13,7 +15,8 @@ internal sealed class CoalescingStream(Stream inner) : Stream
     internal const int MaxBuffered = 32 * 1024;
 
     private readonly SemaphoreSlim _gate = new(1, 1);
-    private byte[] _buffer = [];
+    // Rented for a batch and returned when it is written, so an idle connection holds no write buffer.
+    private byte[]? _buffer;
     private int _count;
     private bool _batching;
 
@@ -46,7 +49,7 @@ internal sealed class CoalescingStream(Stream inner) : Stream
             if (Volatile.Read(ref _batching) && buffer.Length <= MaxBuffered)
             {
                 if (_count + buffer.Length > MaxBuffered) await WritePendingAsync(cancellationToken).ConfigureAwait(false);
-                if (_buffer.Length < _count + buffer.Length) Array.Resize(ref _buffer, Math.Min(MaxBuffered, Math.Max(4096, (_count + buffer.Length) * 2)));
+                if (_buffer is null || _buffer.Length < _count + buffer.Length) Grow(_count + buffer.Length);
                 buffer.Span.CopyTo(_buffer.AsSpan(_count));
                 _count += buffer.Length;
                 return;
@@ -63,14 +66,35 @@ internal sealed class CoalescingStream(Stream inner) : Stream
         }
     }
 
+    [System.Diagnostics.CodeAnalysis.MemberNotNull(nameof(_buffer))]
+    private void Grow(int needed)
+    {
+        var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(MaxBuffered, Math.Max(4096, needed * 2)));
+        if (_buffer is not null)
+        {
+            _buffer.AsSpan(0, _count).CopyTo(bigger);
+            ArrayPool<byte>.Shared.Return(_buffer);
+        }
+
+        _buffer = bigger;
+    }
+
     private async ValueTask WritePendingAsync(CancellationToken cancellationToken)
     {
-        if (_count == 0) return;
+        if (_count == 0 || _buffer is null) return;
         var count = _count;
         _count = 0;
         Writes++;
-        await inner.WriteAsync(_buffer.AsMemory(0, count), cancellationToken).ConfigureAwait(false);
-        await inner.FlushAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await inner.WriteAsync(_buffer.AsMemory(0, count), cancellationToken).ConfigureAwait(false);
+            await inner.FlushAsync(cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = null;
+        }
     }
 
     public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
