@@ -183,11 +183,11 @@ internal sealed partial class RealtimeConnection
         {
             if (ChannelName.Validate(name) is { } nameError) throw new AblyException(nameError);
             var modes = GrantModes(name!, frame);
-            var parameters = RecognisedParams(frame.Params, out var rewind, out var channelEcho);
+            var parameters = RecognisedParams(frame.Params, out var rewind, out var channelEcho, out var delta);
             // RTL15b / docs: rewind only applies to a fresh attach; a channelSerial means resume, and the ATTACH_RESUME
             // flag (RTL4j) means the client was attached before, so replaying the rewind would deliver messages twice.
             var freshAttach = frame.ChannelSerial is null && !frame.Flags.HasFlag(ProtocolFlags.AttachResume);
-            var request = new AttachRequest(modes, parameters, frame.ChannelSerial, freshAttach ? rewind : null);
+            var request = new AttachRequest(modes, parameters, frame.ChannelSerial, freshAttach ? rewind : null, delta);
             var attachment = new Attachment(transport, Id, transport.Echo && channelEcho, modes);
             lock (_lock)
             {
@@ -261,10 +261,11 @@ internal sealed partial class RealtimeConnection
     }
 
     /// <summary>Keeps the params Tokenwire implements (echoed in ATTACHED, RTL4k1); unknown ones are dropped.</summary>
-    private static Dictionary<string, string>? RecognisedParams(Dictionary<string, string>? parameters, out RewindSpec? rewind, out bool echo)
+    private static Dictionary<string, string>? RecognisedParams(Dictionary<string, string>? parameters, out RewindSpec? rewind, out bool echo, out bool delta)
     {
         rewind = null;
         echo = true;
+        delta = false;
         if (parameters is null || parameters.Count == 0) return null;
         var kept = new Dictionary<string, string>(StringComparer.Ordinal);
         if (parameters.TryGetValue("rewind", out var r))
@@ -282,6 +283,14 @@ internal sealed partial class RealtimeConnection
         }
 
         if (parameters.TryGetValue("modes", out var modes)) kept["modes"] = modes;
+
+        // PC3: vcdiff is the one delta format; other values are not recognised (and not echoed).
+        if (parameters.TryGetValue("delta", out var d) && d == "vcdiff")
+        {
+            delta = true;
+            kept["delta"] = d;
+        }
+
         return kept.Count > 0 ? kept : null;
     }
 
