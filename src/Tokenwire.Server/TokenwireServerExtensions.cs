@@ -77,6 +77,7 @@ public static class TokenwireServerExtensions
             await next(context).ConfigureAwait(false);
         });
         RestEndpoints.Map(app);
+        BatchEndpoints.Map(app);
         OperationsEndpoints.Map(app);
         Apps.SandboxEndpoints.Map(app);
         return app;

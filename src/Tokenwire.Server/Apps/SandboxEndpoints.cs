@@ -60,7 +60,10 @@ internal static class SandboxEndpoints
         {
             var spec = entry as Dictionary<string, object?> ?? [];
             var capability = spec.GetValueOrDefault("capability") is string c ? Capability.Parse(c) : Capability.All;
-            var key = new ApiKey(appId, RandomNumberGenerator.GetString(Alphabet, 6), RandomNumberGenerator.GetString(Alphabet, 24), capability);
+            var key = new ApiKey(appId, RandomNumberGenerator.GetString(Alphabet, 6), RandomNumberGenerator.GetString(Alphabet, 24), capability)
+            {
+                RevocableTokens = spec.GetValueOrDefault("revocableTokens") is true,
+            };
             created.Add(key);
             keyResults.Add(new Dictionary<string, object?>
             {
