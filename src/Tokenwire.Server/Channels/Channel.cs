@@ -142,6 +142,7 @@ internal sealed partial class Channel
 
             while (_window.Count > _services.Options.HotWindowMaxMessages) Evict();
 
+            CountInbound(accepted, publisher.ConnectionId is not null);
             FanOut(frame, publisher.ConnectionId, _lastMessage);
             _lastMessage = accepted[^1];
             completion = Rules.Persisted ? PersistAsync(accepted, now, serials) : Task.FromResult(serials);
@@ -186,13 +187,17 @@ internal sealed partial class Channel
     {
         List<IChannelSubscriber>? gone = null;
         OutboundFrame? againstPrevious = null, fromScratch = null; // delta forms, each encoded once and shared
+        var delivered = 0;
         foreach (var sub in _subscribers)
         {
             if (!sub.ReceivesMessages) continue;
             if (!sub.Echo && publisherConnectionId is not null && sub.ConnectionId == publisherConnectionId) continue;
             var send = _deltaSubscribers.ContainsKey(sub) ? ForDeltaSubscriber(sub, frame, previous, ref againstPrevious, ref fromScratch) : frame;
-            if (!sub.Enqueue(send)) (gone ??= []).Add(sub);
+            if (sub.Enqueue(send)) delivered++;
+            else (gone ??= []).Add(sub);
         }
+
+        CountOutbound(frame.Message.Messages!, delivered);
 
         if (gone is null) return;
         _subscribers = [.. _subscribers.Except(gone)];
@@ -375,6 +380,7 @@ internal sealed partial class Channel
             var keep = Rules.Persisted ? _services.Options.MaxRewindMessages : 0;
             while (_window.Count > keep && _window[0].Timestamp < oldest) Evict();
             PrunePresenceHistory(now);
+            FlushStats();
             var idle = _subscribers.Length == 0 && _recentIds.Count == 0 && _lastActivity < oldest && (_responses?.Count ?? 0) == 0
                 && (_window.Count == 0 || Rules.Persisted) && _members.Count == 0 && (_presenceHistory.Count == 0 || Rules.Persisted);
             if (idle) _retired = true;
