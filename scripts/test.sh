@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test suite: build, the .NET test projects, then the Node interop tests
-# (the unchanged ably npm client against a real Tokenwire server process).
+# Runs every test suite: build, the .NET test projects, the Node interop tests
+# (the unchanged ably npm client against a real Tokenwire server process), then a short load generator smoke
+# (no loss, duplicates or reorders against tokenwire and the two benchmark baselines).
 #
 #   bash scripts/test.sh
 #
@@ -92,6 +93,29 @@ if $build_ok; then
     failed=$((failed + 1))
     problems+=("npm ci failed")
   fi
+else
+  echo "skipped: the build failed"
+fi
+
+# --- 4. load generator smoke ------------------------------------------------------
+# A few seconds of flood per server (tokenwire in both wire formats, the SignalR and relay baselines): every token must
+# reach every subscriber once and in order. Speed is never checked here (docs/BENCHMARKS.md is where speed lives).
+section "load generator smoke (bench/Tokenwire.LoadGen --check)"
+if $build_ok; then
+  LOADGEN="$ROOT/bench/Tokenwire.LoadGen/bin/Release/net10.0/Tokenwire.LoadGen.dll"
+  for spec in "tokenwire json" "tokenwire msgpack" "signalr json" "relay json"; do
+    set -- $spec
+    smoke_rc=0
+    timeout --kill-after=10 180 dotnet "$LOADGEN" --root "$ROOT" --target "$1" --format "$2" --mode flood \
+      --channels 3 --subscribers 4 --tokens-per-response 50 --warmup 1 --duration 3 --drain 30 --check \
+      2>&1 | tee "$LOGS/loadgen-$1-$2.log" || smoke_rc=$?
+    if [ "$smoke_rc" -eq 0 ]; then
+      passed=$((passed + 1))
+    else
+      failed=$((failed + 1))
+      problems+=("load generator smoke $1 $2 (exit $smoke_rc)")
+    fi
+  done
 else
   echo "skipped: the build failed"
 fi

@@ -3,7 +3,7 @@ namespace Tokenwire.Cli;
 /// <summary>Dispatches the verbs of the <c>tokenwire</c> command.</summary>
 internal static class CommandLine
 {
-    public const string Usage = """
+    public static readonly string Usage = """
         Usage: tokenwire <command> [options]
 
         Commands:
@@ -20,6 +20,7 @@ internal static class CommandLine
                       --capability <json>  e.g. '{"chat:1":["subscribe","history"]}' (default: the key's)
                       --client-id <id>   Bind the token to a clientId ('*' = any)
                       --ttl <t>          Lifetime: 90s, 30m, 2h or milliseconds (default 1h, at most 24h)
+        """ + "\n" + PublishCommand.Usage + "\n" + SubscribeCommand.Usage + "\n" + HistoryCommand.Usage + "\n" + """
           help        Show this text.
         """;
 
@@ -46,9 +47,52 @@ internal static class CommandLine
                     await Console.Error.WriteLineAsync("tokenwire token: " + e.Message).ConfigureAwait(false);
                     return 2;
                 }
+            case "publish":
+            case "subscribe":
+            case "history":
+                return await RunClientVerbAsync(args[0], rest, Console.Out, Console.Error).ConfigureAwait(false);
             default:
                 await Console.Error.WriteLineAsync($"Unknown command '{args[0]}'.\n\n{Usage}").ConfigureAwait(false);
                 return 2;
+        }
+    }
+
+    /// <summary>Runs a client verb until it ends or Ctrl+C; usage errors exit 2, server or network errors 1.</summary>
+    internal static async Task<int> RunClientVerbAsync(string verb, string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken = default)
+    {
+        using var interrupted = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true;
+            interrupted.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            return verb switch
+            {
+                "publish" => await PublishCommand.RunAsync(args, output, error, interrupted.Token).ConfigureAwait(false),
+                "subscribe" => await SubscribeCommand.RunAsync(args, output, error, interrupted.Token).ConfigureAwait(false),
+                _ => await HistoryCommand.RunAsync(args, output, interrupted.Token).ConfigureAwait(false),
+            };
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or UriFormatException)
+        {
+            await error.WriteLineAsync($"tokenwire {verb}: {e.Message}").ConfigureAwait(false);
+            return 2;
+        }
+        catch (Protocol.AblyException e)
+        {
+            await error.WriteLineAsync($"tokenwire {verb}: {e.Error}").ConfigureAwait(false);
+            return 1;
+        }
+        catch (OperationCanceledException) when (interrupted.IsCancellationRequested)
+        {
+            return 130;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
         }
     }
 }

@@ -26,10 +26,7 @@ internal static class TokenCommand
             }
         }
 
-        key ??= Environment.GetEnvironmentVariable("TOKENWIRE_KEY");
-        var devKeyFile = Path.Combine(data, Server.Hosting.RootKeySetup.DevKeyFileName);
-        if (key is null && File.Exists(devKeyFile)) key = File.ReadAllText(devKeyFile).Trim();
-        if (key is null) throw new ArgumentException("No key: pass --key appId.keyId:secret, set TOKENWIRE_KEY, or run in the folder whose data/ holds the development key");
+        key = KeyDefaults.Resolve(key, data);
 
         // The key's own capability is not known offline: the server intersects on use, so mint with the requested one.
         var requested = capability is null ? null : Capability.Parse(capability);

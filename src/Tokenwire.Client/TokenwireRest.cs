@@ -104,4 +104,43 @@ public sealed class RestChannel
         if (query.UntilAttach) throw new ArgumentException("UntilAttach needs a realtime channel", nameof(query));
         return _http.HistoryAsync(Name, query, null, cancellationToken);
     }
+
+    /// <summary>
+    /// Tokenwire extension (not in Ably): every response in progress on the channel, <c>GET
+    /// /channels/{name}/responses?state=in-progress&amp;from_serial=…</c>. A response is the set of messages carrying
+    /// the same <c>extras.headers.responseId</c>, from its first message until <c>stop</c>/<c>response-complete</c>;
+    /// the server keeps them whole, beyond the 100-message rewind cap. Attach a realtime channel first and pass its
+    /// <see cref="RealtimeChannel.AttachSerial"/>: the result then holds exactly the messages up to the attach point
+    /// (including responses that ended after it), and live delivery continues right after it, with no gap and no
+    /// duplicate. Messages are decoded like history, oldest first.
+    /// </summary>
+    /// <param name="fromSerial">The attach serial to stop at; null for everything in progress now.</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    /// <exception cref="AblyException">404 (40400) when the server does not offer the endpoint (an older Tokenwire, or
+    /// <c>Tokenwire:Responses:Enabled</c> is false, or not a Tokenwire server); 401/40160 without <c>subscribe</c> or
+    /// <c>history</c> capability; 400 for a malformed serial.</exception>
+    public Task<InProgressResponses> GetInProgressResponsesAsync(string? fromSerial = null, CancellationToken cancellationToken = default) =>
+        _http.InProgressResponsesAsync(Name, fromSerial, cancellationToken);
+}
+
+/// <summary>The answer of <see cref="RestChannel.GetInProgressResponsesAsync"/>.</summary>
+public sealed class InProgressResponses
+{
+    /// <summary>The response header that carries <see cref="ChannelSerial"/>.</summary>
+    public const string ChannelSerialHeader = "X-Tokenwire-Channel-Serial";
+
+    internal InProgressResponses(IReadOnlyList<Message> messages, string? channelSerial)
+    {
+        Messages = messages;
+        ChannelSerial = channelSerial;
+    }
+
+    /// <summary>
+    /// The messages of every in-progress response, in channel order (oldest first); each names its response in
+    /// <c>extras.headers</c>. Empty when nothing is in progress.
+    /// </summary>
+    public IReadOnlyList<Message> Messages { get; }
+
+    /// <summary>The channel's serial when the server answered (null for a channel with no messages yet).</summary>
+    public string? ChannelSerial { get; }
 }

@@ -1,6 +1,4 @@
-using System.Diagnostics;
 using System.Text.Json;
-using System.Threading.Channels;
 using Tokenwire.Client;
 using Tokenwire.Protocol;
 
@@ -9,14 +7,13 @@ namespace Tokenwire.Client.Tests;
 /// <summary>
 /// The .NET client against the real, unchanged ably-js (npm <c>ably@2.28.0</c>) through a Tokenwire server, both
 /// directions, both wire formats. The Node scripts live in <c>interop/</c>; <c>ably</c> is loaded from
-/// <c>$ABLY_NODE_MODULES</c>, <c>interop/node_modules</c> or the repository's <c>tests/interop/node_modules</c>,
-/// and <c>npm ci</c> is run in <c>interop/</c> when none has it.
+/// <c>$ABLY_NODE_MODULES</c>, set by the shared <see cref="Tokenwire.Testing.AblyNodeModules"/> (the repository's
+/// <c>tests/interop/node_modules</c>, installed with <c>npm ci</c> when missing).
 /// </summary>
 [Collection(ServerCollection.Name)]
 public sealed class InteropTests(ServerFixture fixture)
 {
     private const int Tokens = 1000;
-    private static readonly SemaphoreSlim InstallLock = new(1, 1);
 
     public static TheoryData<bool> Formats => new() { false, true };
 
@@ -89,141 +86,15 @@ public sealed class InteropTests(ServerFixture fixture)
         Assert.Equal(0, await node.WaitForExitAsync(TimeSpan.FromSeconds(10)));
     }
 
-    /// <summary>A Node script whose stdout JSON lines are read as events; killed on dispose if still running.</summary>
-    private sealed class NodeScript : IAsyncDisposable
+    /// <summary>Starts one of the scripts of <c>interop/</c> with the usual arguments (shared helper: <see cref="Tokenwire.Testing.NodeScript"/>).</summary>
+    internal static class NodeScript
     {
-        private readonly Process _process;
-        private readonly Channel<string> _lines = Channel.CreateUnbounded<string>();
-        private readonly System.Text.StringBuilder _stderr = new();
+        public static Task<Tokenwire.Testing.NodeScript> StartAsync(string script, ServerFixture fixture, string channel, bool binary, int count) =>
+            StartAsync(script, fixture.Server.Port, fixture.Server.Key, channel, binary, count);
 
-        private NodeScript(Process process)
-        {
-            _process = process;
-            process.OutputDataReceived += (_, e) =>
-            {
-                if (e.Data is null) _lines.Writer.TryComplete();
-                else if (e.Data.StartsWith('{')) _lines.Writer.TryWrite(e.Data);
-            };
-            process.ErrorDataReceived += (_, e) =>
-            {
-                if (e.Data is null) return;
-                lock (_stderr) _stderr.AppendLine(e.Data);
-            };
-        }
-
-        public static async Task<NodeScript> StartAsync(string script, ServerFixture fixture, string channel, bool binary, int count)
-        {
-            var folder = InteropFolder();
-            var environment = await EnsureAblyAsync(folder);
-            var info = new ProcessStartInfo("node")
-            {
-                WorkingDirectory = folder,
-                RedirectStandardOutput = true,
-                RedirectStandardError = true,
-                UseShellExecute = false,
-            };
-            foreach (var arg in new[] { script, fixture.Server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), fixture.Server.Key, channel, binary ? "msgpack" : "json", count.ToString(System.Globalization.CultureInfo.InvariantCulture), "60000" })
-            {
-                info.ArgumentList.Add(arg);
-            }
-
-            foreach (var (k, v) in environment) info.Environment[k] = v;
-            var process = Process.Start(info) ?? throw new InvalidOperationException("node did not start");
-            var node = new NodeScript(process);
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            return node;
-        }
-
-        public async Task<JsonElement> NextEventAsync(TimeSpan timeout)
-        {
-            using var cts = new CancellationTokenSource(timeout);
-            try
-            {
-                var line = await _lines.Reader.ReadAsync(cts.Token);
-                return JsonDocument.Parse(line).RootElement.Clone();
-            }
-            catch (Exception e) when (e is OperationCanceledException or ChannelClosedException)
-            {
-                string stderr;
-                lock (_stderr) stderr = _stderr.ToString();
-                throw new TimeoutException($"No event from the node script in {timeout.TotalSeconds} s (exited: {_process.HasExited}). stderr:\n{stderr}", e);
-            }
-        }
-
-        public async Task<int> WaitForExitAsync(TimeSpan timeout)
-        {
-            using var cts = new CancellationTokenSource(timeout);
-            await _process.WaitForExitAsync(cts.Token);
-            return _process.ExitCode;
-        }
-
-        public async ValueTask DisposeAsync()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync();
-            }
-
-            _process.Dispose();
-        }
-    }
-
-    private static string InteropFolder()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Tokenwire.slnx"))) dir = dir.Parent;
-        if (dir is null) throw new InvalidOperationException("Repository root (Tokenwire.slnx) not found above " + AppContext.BaseDirectory);
-        return Path.Combine(dir.FullName, "tests", "Tokenwire.Client.Tests", "interop");
-    }
-
-    /// <summary>Finds a node_modules with ably, or installs one with <c>npm ci</c>; returns the environment for the scripts.</summary>
-    private static async Task<Dictionary<string, string>> EnsureAblyAsync(string folder)
-    {
-        string[] candidates =
-        [
-            Environment.GetEnvironmentVariable("ABLY_NODE_MODULES") ?? "",
-            Path.Combine(folder, "node_modules"),
-            Path.GetFullPath(Path.Combine(folder, "..", "..", "interop", "node_modules")),
-        ];
-        var found = candidates.FirstOrDefault(c => c.Length > 0 && File.Exists(Path.Combine(c, "ably", "package.json")));
-        if (found is null)
-        {
-            await InstallLock.WaitAsync();
-            try
-            {
-                if (!File.Exists(Path.Combine(folder, "node_modules", "ably", "package.json"))) await RunNpmCiAsync(folder);
-            }
-            finally
-            {
-                InstallLock.Release();
-            }
-
-            found = Path.Combine(folder, "node_modules");
-        }
-
-        return new Dictionary<string, string> { ["ABLY_NODE_MODULES"] = found };
-    }
-
-    private static async Task RunNpmCiAsync(string folder)
-    {
-        var info = new ProcessStartInfo("npm") { WorkingDirectory = folder, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (var arg in new[] { "ci", "--no-audit", "--no-fund" }) info.ArgumentList.Add(arg);
-        using var npm = Process.Start(info) ?? throw new InvalidOperationException("npm did not start");
-        var output = npm.StandardOutput.ReadToEndAsync();
-        var errors = npm.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(3));
-        try
-        {
-            await npm.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            npm.Kill(entireProcessTree: true);
-            throw new TimeoutException("npm ci took longer than 3 minutes");
-        }
-
-        if (npm.ExitCode != 0) throw new InvalidOperationException($"npm ci failed ({npm.ExitCode}):\n{await output}\n{await errors}");
+        public static Task<Tokenwire.Testing.NodeScript> StartAsync(string script, int port, string key, string channel, bool binary, int count, int timeoutMs = 60000) =>
+            Tokenwire.Testing.NodeScript.StartAsync(
+                Path.Combine(Tokenwire.Testing.AblyNodeModules.RepositoryRoot, "tests", "Tokenwire.Client.Tests", "interop", script),
+                [port.ToString(System.Globalization.CultureInfo.InvariantCulture), key, channel, binary ? "msgpack" : "json", count.ToString(System.Globalization.CultureInfo.InvariantCulture), timeoutMs.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
     }
 }

@@ -92,6 +92,23 @@ internal sealed partial class RestHttp : IDisposable
         return GetMessagesPageAsync(path, string.Join('&', parameters), cancellationToken);
     }
 
+    /// <summary>
+    /// Tokenwire extension: <c>GET /channels/{name}/responses?state=in-progress[&amp;from_serial=S]</c>, a message array
+    /// decoded like history, with the channel serial from the <c>X-Tokenwire-Channel-Serial</c> header.
+    /// </summary>
+    public async Task<InProgressResponses> InProgressResponsesAsync(string channel, string? fromSerial, CancellationToken cancellationToken)
+    {
+        var query = "state=in-progress";
+        if (fromSerial is not null) query += "&from_serial=" + Uri.EscapeDataString(fromSerial);
+        using var request = new HttpRequestMessage(HttpMethod.Get, ChannelPath(channel) + "/responses?" + query);
+        using var response = await SendAsync(request, _codec, authenticate: true, cancellationToken).ConfigureAwait(false);
+        var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+        var items = body.Length == 0 || response.StatusCode == System.Net.HttpStatusCode.NoContent ? [] : CodecOf(response).DecodeMessages(body);
+        foreach (var m in items) DataEncoding.Decode(m);
+        var serial = response.Headers.TryGetValues(InProgressResponses.ChannelSerialHeader, out var values) ? values.FirstOrDefault() : null;
+        return new InProgressResponses(items, string.IsNullOrEmpty(serial) ? null : serial);
+    }
+
     private async Task<PaginatedResult<Message>> GetMessagesPageAsync(string path, string query, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, path + "?" + query);

@@ -245,11 +245,17 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
     // Extras are relayed as raw JSON and converted to msgpack lazily (fan-out, storage). Utf8JsonReader.Skip checks
     // neither the UTF-8 of strings nor their \u escapes, so a lone surrogate or a stray byte would pass here and make
     // that later conversion throw after the publish was accepted. Check the strings now; plain ASCII costs one scan.
+    // Also enforce the extras nesting limit both codecs share (depth counted from the extras object).
     private static void ValidateOpaque(ReadOnlySpan<byte> json)
     {
         var reader = new Utf8JsonReader(json, ReaderOptions);
         while (reader.Read())
         {
+            if (reader.CurrentDepth > MaxExtrasDepth && reader.TokenType is not (JsonTokenType.EndObject or JsonTokenType.EndArray or JsonTokenType.PropertyName))
+            {
+                throw new ProtocolException($"json: message extras nested deeper than {MaxExtrasDepth} levels");
+            }
+
             if (reader.TokenType is not (JsonTokenType.String or JsonTokenType.PropertyName)) continue;
             if (reader.ValueIsEscaped) _ = reader.GetString(); // throws InvalidOperationException on bad UTF-8 or surrogates
             else if (!System.Text.Unicode.Utf8.IsValid(reader.ValueSpan)) throw new ProtocolException("json: invalid UTF-8 in extras");
@@ -434,6 +440,9 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
             case bool b: w.WriteBooleanValue(b); break;
             case int i: w.WriteNumberValue(i); break;
             case long l: w.WriteNumberValue(l); break;
+            // JSON has no NaN or Infinity (a msgpack float can hold them, and 1e400 parses as Infinity): write null,
+            // as MsgPackJson does, instead of letting Utf8JsonWriter throw ArgumentException.
+            case double d when !double.IsFinite(d): w.WriteNullValue(); break;
             case double d: w.WriteNumberValue(d); break;
             case byte[] bytes: w.WriteBase64StringValue(bytes); break;
             case ErrorInfo e: WriteError(w, e); break;

@@ -57,14 +57,16 @@ internal sealed class MsgPackProtocolCodec : ProtocolCodec
             case MsgPackType.Float: return reader.ReadDouble();
             case MsgPackType.String: return reader.ReadString();
             case MsgPackType.Binary: return reader.ReadBinary().ToArray();
+            // Declared counts only bound how much input remains; pre-sizing from them let nested containers each
+            // allocate the whole input's worth (levels x input size), so capacity starts small and grows with content.
             case MsgPackType.Array:
                 var n = reader.ReadArrayHeader();
-                var list = new List<object?>(n);
+                var list = new List<object?>(Math.Min(n, 16));
                 for (; n > 0; n--) list.Add(ReadPlain(ref reader, depth + 1));
                 return list;
             case MsgPackType.Map:
                 var count = reader.ReadMapHeader();
-                var map = new Dictionary<string, object?>(count, StringComparer.Ordinal);
+                var map = new Dictionary<string, object?>(Math.Min(count, 16), StringComparer.Ordinal);
                 for (; count > 0; count--)
                 {
                     var key = ReadKey(ref reader);
@@ -178,8 +180,9 @@ internal sealed class MsgPackProtocolCodec : ProtocolCodec
         return m;
     }
 
-    // Extras are converted to JSON lazily; check now that the conversion cannot fail later (non-string keys, bad UTF-8).
-    private static void ValidateDepth(ReadOnlySpan<byte> raw) => MsgPackJson.ToJson(raw);
+    // Extras are converted to JSON lazily; check now that the conversion cannot fail later (non-string keys, bad UTF-8),
+    // and the nesting limit both codecs share: starting at MaxDepth - MaxExtrasDepth leaves MaxExtrasDepth levels.
+    private static void ValidateDepth(ReadOnlySpan<byte> raw) => MsgPackJson.ToJson(raw, MsgPackReader.MaxDepth - MaxExtrasDepth);
 
     private static ErrorInfo ReadError(ref MsgPackReader reader)
     {

@@ -9,6 +9,13 @@ namespace Tokenwire.Protocol.Codecs;
 /// </summary>
 public abstract class ProtocolCodec
 {
+    /// <summary>
+    /// Deepest nesting accepted inside message <c>extras</c> (the extras object is depth 0), in both formats. Fixed
+    /// rather than left to where extras sit in the input, so whatever one codec accepts the other can carry: a
+    /// realtime JSON frame holds extras 3 levels down, so with 60 it stays within the 64 levels JSON readers accept.
+    /// </summary>
+    public const int MaxExtrasDepth = 60;
+
     /// <summary>The JSON codec.</summary>
     public static ProtocolCodec Json { get; } = new JsonProtocolCodec();
 
@@ -46,12 +53,24 @@ public abstract class ProtocolCodec
     /// <summary>Decodes a REST body into a plain value graph (Dictionary, List, string, long, double, bool, byte[], null).</summary>
     public abstract object? DecodeValue(ReadOnlySpan<byte> body);
 
-    /// <summary>Encodes a frame to a new array (convenience for tests and tools).</summary>
+    // Scratch space for EncodeToArray. Utf8JsonWriter asks its IBufferWriter for 4 KB at a time, so a fresh
+    // ArrayBufferWriter per frame cost a 4 KB array (and a copy) for every token encoded; this one is reused.
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_scratch;
+
+    // A scratch buffer that grew past this (a large frame) is dropped rather than kept by the thread.
+    private const int MaxRetainedScratch = 64 * 1024;
+
+    /// <summary>Encodes a frame to a new array of exactly its length (the server's encode-once path).</summary>
     public byte[] EncodeToArray(ProtocolMessage message)
     {
-        var buffer = new ArrayBufferWriter<byte>(256);
+        var buffer = t_scratch ?? new ArrayBufferWriter<byte>(4096);
+        t_scratch = null; // not shared with a nested call
+        buffer.ResetWrittenCount();
         Encode(message, buffer);
-        return buffer.WrittenSpan.ToArray();
+        var bytes = buffer.WrittenSpan.ToArray();
+        if (buffer.Capacity <= MaxRetainedScratch) t_scratch = buffer;
+        return bytes;
     }
 
     /// <summary>Normalises decoded message data: a trailing <c>base64</c> step becomes bytes, so both formats relay the same payload.</summary>

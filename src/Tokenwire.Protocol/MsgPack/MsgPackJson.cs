@@ -59,14 +59,14 @@ public static class MsgPackJson
         }
     }
 
-    /// <summary>Converts one MessagePack value to JSON bytes.</summary>
-    public static byte[] ToJson(ReadOnlySpan<byte> msgpack)
+    /// <summary>Converts one MessagePack value to JSON bytes; <paramref name="depth"/> is the depth the value starts at.</summary>
+    public static byte[] ToJson(ReadOnlySpan<byte> msgpack, int depth = 0)
     {
         var buffer = new ArrayBufferWriter<byte>(msgpack.Length * 2 + 16);
         using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true }))
         {
             var reader = new MsgPackReader(msgpack);
-            ToJson(ref reader, writer);
+            ToJson(ref reader, writer, depth);
         }
 
         return buffer.WrittenSpan.ToArray();

@@ -23,7 +23,14 @@ public sealed class Capability
 
     private readonly SortedDictionary<string, SortedSet<string>> _grants;
 
-    private Capability(SortedDictionary<string, SortedSet<string>> grants) => _grants = grants;
+    // The grants as an array, for Allows on every publish: enumerating a SortedDictionary allocates (a Stack per walk).
+    private readonly KeyValuePair<string, SortedSet<string>>[] _grantList;
+
+    private Capability(SortedDictionary<string, SortedSet<string>> grants)
+    {
+        _grants = grants;
+        _grantList = [.. grants];
+    }
 
     /// <summary>Resource → operations, sorted.</summary>
     public IReadOnlyDictionary<string, SortedSet<string>> Grants => _grants;
@@ -56,6 +63,11 @@ public sealed class Capability
         {
             throw new AblyException(new ErrorInfo(ErrorCodes.BadRequest, 400, "Invalid capability JSON: " + e.Message), e);
         }
+        catch (InvalidOperationException e)
+        {
+            // JsonElement.GetString / Name on a lone surrogate escape ("\ud800") or invalid UTF-8.
+            throw new AblyException(new ErrorInfo(ErrorCodes.BadRequest, 400, "Invalid capability JSON: " + e.Message), e);
+        }
 
         return new Capability(grants);
     }
@@ -65,7 +77,7 @@ public sealed class Capability
     /// <summary>True when <paramref name="operation"/> is allowed on <paramref name="channel"/>.</summary>
     public bool Allows(string channel, string operation)
     {
-        foreach (var (resource, ops) in _grants)
+        foreach (var (resource, ops) in _grantList)
         {
             if ((ops.Contains("*") || ops.Contains(operation)) && Matches(resource, channel)) return true;
         }

@@ -140,6 +140,19 @@ public sealed class TokenService(KeyStore keys, TimeProvider time)
 
     private AuthContext VerifyJwt(string jwt)
     {
+        try
+        {
+            return VerifyJwtClaims(jwt);
+        }
+        catch (InvalidOperationException e)
+        {
+            // JsonElement.GetString on a string holding a lone surrogate escape ("\ud800").
+            throw new AblyException(new ErrorInfo(40144, 401, "Invalid JWT format"), e);
+        }
+    }
+
+    private AuthContext VerifyJwtClaims(string jwt)
+    {
         var parts = jwt.Split('.');
         JsonElement header, claims;
         try
@@ -152,13 +165,14 @@ public sealed class TokenService(KeyStore keys, TimeProvider time)
             throw new AblyException(new ErrorInfo(40144, 401, "Invalid JWT format"), e);
         }
 
+        // JsonElement.GetString and TryGetInt64 throw InvalidOperationException on another kind of value: check kinds first.
         if (header.ValueKind != JsonValueKind.Object || claims.ValueKind != JsonValueKind.Object
-            || !header.TryGetProperty("alg", out var alg) || alg.GetString() != "HS256")
+            || !header.TryGetProperty("alg", out var alg) || alg.ValueKind != JsonValueKind.String || alg.GetString() != "HS256")
         {
             throw new AblyException(40144, 401, "Invalid JWT: only HS256 is supported");
         }
 
-        var keyName = header.TryGetProperty("kid", out var kid) ? kid.GetString() : null;
+        var keyName = header.TryGetProperty("kid", out var kid) && kid.ValueKind == JsonValueKind.String ? kid.GetString() : null;
         var key = (keyName is null ? null : keys.Find(keyName)) ?? throw new AblyException(40144, 401, "Invalid JWT: kid must name a known key");
         var expected = HMACSHA256.HashData(Encoding.UTF8.GetBytes(key.Secret), Encoding.ASCII.GetBytes(parts[0] + "." + parts[1]));
         byte[] signature;
@@ -172,7 +186,11 @@ public sealed class TokenService(KeyStore keys, TimeProvider time)
         }
 
         if (!CryptographicOperations.FixedTimeEquals(expected, signature)) throw new AblyException(40144, 401, "Invalid JWT: bad signature");
-        if (!claims.TryGetProperty("exp", out var exp) || !exp.TryGetInt64(out var expSeconds)) throw new AblyException(40144, 401, "Invalid JWT: exp is required");
+        if (!claims.TryGetProperty("exp", out var exp) || exp.ValueKind != JsonValueKind.Number || !exp.TryGetInt64(out var expSeconds))
+        {
+            throw new AblyException(40144, 401, "Invalid JWT: exp is required");
+        }
+
         var capability = claims.TryGetProperty("x-ably-capability", out var cap) && cap.ValueKind == JsonValueKind.String
             ? key.Capability.Intersect(Capability.Parse(cap.GetString()!))
             : key.Capability;
@@ -236,7 +254,9 @@ public sealed class TokenService(KeyStore keys, TimeProvider time)
         if (ttlText is not null)
         {
             if (!long.TryParse(ttlText, NumberStyles.Integer, CultureInfo.InvariantCulture, out var ttlMs)) throw new AblyException(ErrorCodes.InvalidParameterValue, 400, "ttl must be a number of milliseconds");
-            ttl = TimeSpan.FromMilliseconds(ttlMs);
+            // Clamped first: TimeSpan.FromMilliseconds throws ArgumentOutOfRangeException beyond about 29,000 years,
+            // and Issue refuses a ttl <= 0 or above MaxTtl anyway.
+            ttl = TimeSpan.FromMilliseconds(Math.Clamp(ttlMs, -1, (long)MaxTtl.TotalMilliseconds + 1));
         }
 
         var requested = capabilityText is null ? null : Capability.Parse(capabilityText);

@@ -1,4 +1,3 @@
-using System.Buffers;
 using Tokenwire.Protocol;
 using Tokenwire.Protocol.Codecs;
 
@@ -25,9 +24,7 @@ internal sealed class OutboundFrame
         ref var slot = ref format == WireFormat.MsgPack ? ref _msgPack : ref _json;
         var bytes = Volatile.Read(ref slot);
         if (bytes is not null) return bytes;
-        var buffer = new ArrayBufferWriter<byte>(256);
-        ProtocolCodec.For(format).Encode(Message, buffer);
-        bytes = buffer.WrittenSpan.ToArray();
+        bytes = ProtocolCodec.For(format).EncodeToArray(Message);
         // Two writers racing to encode the same frame produce equal bytes; keep whichever landed first.
         return Interlocked.CompareExchange(ref slot, bytes, null) ?? bytes;
     }

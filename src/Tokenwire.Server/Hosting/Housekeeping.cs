@@ -77,6 +77,10 @@ internal sealed class Housekeeping(
         }
     }
 
+    /// <summary>The DISCONNECTED sent to clients when the server shuts down.</summary>
+    internal static ProtocolMessage ShuttingDown() =>
+        new(ProtocolAction.Disconnected) { Error = new ErrorInfo(ErrorCodes.Disconnected, 503, "Server shutting down; reconnect") };
+
     private void DisconnectAll()
     {
         var count = 0;
@@ -85,10 +89,7 @@ internal sealed class Housekeeping(
             if (connection.Transport is not { } transport) continue;
             connection.FlushAcks();
             // RTN15h3: a DISCONNECTED without a token error makes ably-js reconnect (and resume) right away.
-            transport.SendFinal(new ProtocolMessage(ProtocolAction.Disconnected)
-            {
-                Error = new ErrorInfo(ErrorCodes.Disconnected, 503, "Server shutting down; reconnect"),
-            });
+            transport.SendFinal(ShuttingDown());
             count++;
         }
 

@@ -8,6 +8,13 @@ namespace Tokenwire.Server.Realtime;
 /// <summary>All realtime connections, live or awaiting resume, by connection id.</summary>
 internal sealed class ConnectionManager(IChannelEngine channels, Authenticator authenticator, KeyStore keys, Limits.FaultInjector faults, IConnectionStore store, Microsoft.Extensions.Options.IOptions<TokenwireOptions> options)
 {
+    // Connections discarded because their state expired, remembered (id -> key prefix) so a later resume/recover
+    // with one of their keys gets 80008 "expired" rather than 80018 "unknown". Bounded in time and count.
+    private const int MaxExpiredRemembered = 100_000;
+    private static readonly TimeSpan ExpiredRememberedFor = TimeSpan.FromHours(1);
+    private readonly ConcurrentDictionary<string, string> _expired = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<(string Id, long Until)> _expiredOrder = new();
+
     private readonly ConcurrentDictionary<string, RealtimeConnection> _connections = new(StringComparer.Ordinal);
 
     public int Count => _connections.Count;
@@ -22,13 +29,27 @@ internal sealed class ConnectionManager(IChannelEngine channels, Authenticator a
         return connection;
     }
 
+    /// <summary>Saves one connection's state at once (on connect and resume), so it can be resumed elsewhere from the start.</summary>
+    public async ValueTask ShareAsync(RealtimeConnection connection, long now)
+    {
+        if (store is LocalConnectionStore) return;
+        try
+        {
+            await store.SaveAsync(connection.ToRecord(now)).ConfigureAwait(false);
+        }
+        catch (Storage.Redis.Resp.RedisException)
+        {
+            // Redis is down: the connection works on this node; the periodic refresh shares it when Redis returns.
+        }
+    }
+
     /// <summary>Saves the state of every live connection, so another node can resume them if this one dies.</summary>
     public async Task RefreshSharedStateAsync(long now)
     {
         if (store is LocalConnectionStore) return;
         foreach (var connection in _connections.Values)
         {
-            if (connection.Transport is not null && !connection.IsClosed) await store.SaveAsync(connection.ToRecord(now)).ConfigureAwait(false);
+            if (connection.Transport is not null && !connection.IsClosed) await ShareAsync(connection, now).ConfigureAwait(false);
         }
     }
 
@@ -81,8 +102,8 @@ internal sealed class ConnectionManager(IChannelEngine channels, Authenticator a
         var disconnectedAt = connection.DisconnectedAt;
         if (disconnectedAt != 0 && now - disconnectedAt > (long)options.Value.ConnectionStateTtl.TotalMilliseconds)
         {
-            Remove(connection);
-            error = new ErrorInfo(ErrorCodes.ConnectionRecoveryFailed, 400, "Unable to resume: connection state expired");
+            RemoveExpired(connection, now);
+            error = StateExpired();
             return null;
         }
 
@@ -95,6 +116,17 @@ internal sealed class ConnectionManager(IChannelEngine channels, Authenticator a
 
         return connection;
     }
+
+    /// <summary>
+    /// True when <paramref name="key"/> belongs to a connection this node discarded because its state expired
+    /// (FindForResume then says 80018 "unknown", as it no longer holds the connection; the caller answers 80008).
+    /// </summary>
+    public bool ExpiredHere(string key) =>
+        RealtimeConnection.IdFromKey(key) is { } id && !_connections.ContainsKey(id)
+        && _expired.TryGetValue(id, out var prefix) && key.StartsWith(prefix, StringComparison.Ordinal);
+
+    /// <summary>The error a resume or recover of an expired connection gets (80008).</summary>
+    public static ErrorInfo StateExpired() => new(ErrorCodes.ConnectionRecoveryFailed, 400, "Unable to resume: connection state expired");
 
     /// <summary>Fault injection: makes every disconnected connection's state expired (a resume then gets 80008).</summary>
     public int ExpireDisconnected()
@@ -149,7 +181,21 @@ internal sealed class ConnectionManager(IChannelEngine channels, Authenticator a
         foreach (var connection in _connections.Values)
         {
             var at = connection.DisconnectedAt;
-            if (connection.IsClosed || (at != 0 && now - at > ttl)) Remove(connection);
+            if (connection.IsClosed) Remove(connection);
+            else if (at != 0 && now - at > ttl) RemoveExpired(connection, now);
         }
+
+        while (_expiredOrder.TryPeek(out var oldest) && (oldest.Until <= now || _expiredOrder.Count > MaxExpiredRemembered)
+               && _expiredOrder.TryDequeue(out oldest))
+        {
+            _expired.TryRemove(oldest.Id, out _);
+        }
+    }
+
+    private void RemoveExpired(RealtimeConnection connection, long now)
+    {
+        if (!_connections.TryRemove(new KeyValuePair<string, RealtimeConnection>(connection.Id, connection))) return;
+        _expired[connection.Id] = connection.KeyPrefix;
+        _expiredOrder.Enqueue((connection.Id, now + (long)ExpiredRememberedFor.TotalMilliseconds));
     }
 }

@@ -87,7 +87,10 @@ internal sealed partial class RealtimeConnection
     public bool IsClosed { get; private set; }
 
     /// <summary>True when <paramref name="key"/> is a key this connection issued.</summary>
-    public bool Owns(string key) => key.StartsWith(Id + "!" + Secret + "-", StringComparison.Ordinal);
+    public bool Owns(string key) => key.StartsWith(KeyPrefix, StringComparison.Ordinal);
+
+    /// <summary>What every key this connection issued starts with (<c>{id}!{secret}-</c>).</summary>
+    public string KeyPrefix => Id + "!" + Secret + "-";
 
     public static string? IdFromKey(string key)
     {

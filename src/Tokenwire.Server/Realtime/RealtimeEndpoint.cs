@@ -1,5 +1,6 @@
 using System.Net.WebSockets;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Tokenwire.Protocol;
@@ -16,6 +17,7 @@ internal sealed class RealtimeEndpoint(
     Authenticator authenticator,
     IOptions<TokenwireOptions> options,
     TimeProvider time,
+    IHostApplicationLifetime lifetime,
     ILogger<RealtimeEndpoint> logger)
 {
     private readonly TokenwireOptions _options = options.Value;
@@ -25,8 +27,9 @@ internal sealed class RealtimeEndpoint(
         var query = context.Request.Query;
         var format = string.Equals(query["format"], "msgpack", StringComparison.OrdinalIgnoreCase) ? WireFormat.MsgPack : WireFormat.Json;
         var echo = !string.Equals(query["echo"], "false", StringComparison.OrdinalIgnoreCase);
-        using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
-        var transport = new Transport(socket, format, echo, _options, logger);
+        var (socket, stream) = await WebSocketAccept.AcceptAsync(context).ConfigureAwait(false);
+        using var disposeSocket = socket;
+        var transport = new Transport(socket, format, echo, _options, logger, stream);
         var writer = transport.RunWriterAsync();
         RealtimeConnection? connection = null;
         try
@@ -56,6 +59,7 @@ internal sealed class RealtimeEndpoint(
                     // Not one of this node's connections: another node may have saved it (scale-out).
                     var (restored, restoreError) = await connections.RestoreAsync(resumeKey, auth, now).ConfigureAwait(false);
                     if (restored is not null || restoreError is not null) (connection, resumeError) = (restored, restoreError);
+                    else if (connections.ExpiredHere(resumeKey)) resumeError = ConnectionManager.StateExpired();
                 }
 
                 (connection is null ? ServerMetrics.ResumesFailed : ServerMetrics.ResumesSucceeded).Add(1);
@@ -67,6 +71,7 @@ internal sealed class RealtimeEndpoint(
                 ? Math.Clamp(remain, 0, (long)_options.ConnectionStateTtl.TotalMilliseconds)
                 : RealtimeConnection.DefaultRemainPresentForMs;
             var details = connection.Bind(transport, auth);
+            await connections.ShareAsync(connection, time.GetUtcNow().ToUnixTimeMilliseconds()).ConfigureAwait(false);
             transport.Send(new ProtocolMessage(ProtocolAction.Connected)
             {
                 ConnectionId = connection.Id,
@@ -74,6 +79,16 @@ internal sealed class RealtimeEndpoint(
                 Error = resumeError,
             });
             logger.LogDebug("Connection {ConnectionId} {How} ({Format})", connection.Id, resumeKey.Length > 0 && resumeError is null ? "resumed" : "connected", format);
+
+            // Shutdown: DISCONNECTED goes to every bound transport when the application starts stopping, but Kestrel
+            // accepts connections until a little later, and ably-js reconnects at once. A transport bound after that
+            // sweep would hold the host until HostOptions.ShutdownTimeout and then be reset: tell it to reconnect too.
+            // (If this check misses the stop, the connection was bound before it, so the sweep reaches it.)
+            if (lifetime.ApplicationStopping.IsCancellationRequested)
+            {
+                connection.FlushAcks();
+                transport.SendFinal(Hosting.Housekeeping.ShuttingDown());
+            }
 
             await ReadLoopAsync(transport, connection).ConfigureAwait(false);
         }

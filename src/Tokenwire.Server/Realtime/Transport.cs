@@ -18,9 +18,13 @@ internal sealed class Transport : IDisposable
     private readonly CancellationTokenSource _aborted = new();
     private long _lastSendTicks = Environment.TickCount64;
 
-    public Transport(WebSocket socket, WireFormat format, bool echo, TokenwireOptions options, ILogger logger)
+    private readonly CoalescingStream? _stream;
+
+    // stream: the stream under the socket when it coalesces writes (see WebSocketAccept), else null.
+    public Transport(WebSocket socket, WireFormat format, bool echo, TokenwireOptions options, ILogger logger, CoalescingStream? stream = null)
     {
         _socket = socket;
+        _stream = stream;
         _logger = logger;
         Codec = ProtocolCodec.For(format);
         Echo = echo;
@@ -75,18 +79,27 @@ internal sealed class Transport : IDisposable
         var type = Format == WireFormat.MsgPack ? WebSocketMessageType.Binary : WebSocketMessageType.Text;
         try
         {
-            while (await Queue.WaitToReadAsync(_aborted.Token).ConfigureAwait(false))
+            // No cancellation token per frame: a cancellable wait or send allocates and registers a callback every
+            // time. Abort() closes the queue (ending the wait) and aborts the socket (what a cancelled send does too).
+            // The socket write at the end of a batch keeps the token, so Abort() also cancels a write a stalled
+            // client has blocked.
+            while (await Queue.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
             {
+                // Every frame queued now goes out as its own WebSocket message, in one socket write at the end.
+                _stream?.BeginBatch();
                 while (Queue.TryDequeue(out var frame, out var bytes))
                 {
-                    await _socket.SendAsync(bytes, type, endOfMessage: true, _aborted.Token).ConfigureAwait(false);
-                    Interlocked.Exchange(ref _lastSendTicks, Environment.TickCount64);
+                    await _socket.SendAsync(bytes, type, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
                     if (frame.CloseAfter)
                     {
+                        if (_stream is not null) await _stream.EndBatchAsync(_aborted.Token).ConfigureAwait(false);
                         await CloseSocketAsync().ConfigureAwait(false);
                         return;
                     }
                 }
+
+                if (_stream is not null) await _stream.EndBatchAsync(_aborted.Token).ConfigureAwait(false);
+                Interlocked.Exchange(ref _lastSendTicks, Environment.TickCount64);
             }
         }
         catch (OperationCanceledException)
@@ -126,7 +139,14 @@ internal sealed class Transport : IDisposable
     /// <exception cref="AblyException">40009 when the frame exceeds <paramref name="maxFrameSize"/>.</exception>
     public async ValueTask<(byte[] Buffer, int Length)?> ReceiveAsync(int maxFrameSize, Action beforeBlocking)
     {
+        // Wait for the next message with a zero-byte read and rent the buffer only once it has arrived, so an idle
+        // connection holds no receive buffer (SignalR's WebSocket transport does the same).
+        var waiting = _socket.ReceiveAsync(Memory<byte>.Empty, _aborted.Token);
+        if (!waiting.IsCompleted) beforeBlocking();
+        var header = await waiting.ConfigureAwait(false);
+        if (header.MessageType == WebSocketMessageType.Close) return null;
         var buffer = ArrayPool<byte>.Shared.Rent(4096);
+        if (header.EndOfMessage) return (buffer, 0); // an empty message
         var length = 0;
         try
         {

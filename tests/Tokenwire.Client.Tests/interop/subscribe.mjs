@@ -22,9 +22,9 @@ await channel.subscribe((message) => {
     finished = true;
     // Wait a little for strays (duplicates) before reporting.
     setTimeout(() => {
-      emit({ event: 'done', count: received.length, messages: received });
       client.close();
-      process.exit(0);
+      // Exit only once stdout has drained: a pipe write of a large report is asynchronous.
+      process.stdout.write(JSON.stringify({ event: 'done', count: received.length, messages: received }) + '\n', () => process.exit(0));
     }, 300);
   }
 });

@@ -2,7 +2,6 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using Tokenwire.Protocol;
-using Tokenwire.Server.Tests.Redis;
 using Tokenwire.Testing;
 
 namespace Tokenwire.Server.Tests.Engines;

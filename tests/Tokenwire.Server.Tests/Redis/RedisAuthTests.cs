@@ -1,3 +1,4 @@
+using Tokenwire.Testing;
 using System.Diagnostics;
 using Tokenwire.Server.Storage.Redis.Resp;
 

@@ -1,3 +1,4 @@
+using Tokenwire.Testing;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;

@@ -2,7 +2,7 @@
 
 import Ably from 'ably';
 import { after, before, describe } from 'node:test';
-import { randomAlnum, startServer } from './server.mjs';
+import { clientOptionsFor, randomAlnum, startServer } from './server.mjs';
 
 export { Ably };
 
@@ -80,9 +80,13 @@ export function useServer(serverOpts = {}) {
       return ctx.server.clientOptions(format, extra);
     },
 
-    /** A connected Realtime client, closed when test `t` ends. */
-    async realtime(t, format, extra = {}, { waitConnected = true } = {}) {
-      const client = new Ably.Realtime(ctx.options(format, extra));
+    /**
+     * A connected Realtime client, closed when test `t` ends. `port` connects elsewhere than the server's own
+     * port, e.g. through a support/proxy.mjs proxy.
+     */
+    async realtime(t, format, extra = {}, { waitConnected = true, port } = {}) {
+      const options = port === undefined ? ctx.options(format, extra) : clientOptionsFor(port, ctx.server.key, format, extra);
+      const client = new Ably.Realtime(options);
       t.after(() => closeRealtime(client));
       if (waitConnected) {
         await withTimeout(
@@ -151,4 +155,46 @@ export function forEachFormat(title, body) {
   for (const format of FORMATS) {
     describe(`${title} [${format}]`, () => body(format));
   }
+}
+
+/**
+ * Compares a received sequence with the expected one. Returns null when they are equal; otherwise a short report
+ * for an assertion message: counts of missing, duplicated, reordered and unexpected items, and where the first of
+ * each is (index in `got`), with a little context. Expected items must be unique.
+ */
+export function sequenceReport(got, expected) {
+  if (got.length === expected.length && got.every((v, k) => v === expected[k])) return null;
+  const position = new Map(expected.map((v, k) => [v, k]));
+  const seen = new Map(); // value -> first index in got
+  const duplicates = [];
+  const unexpected = [];
+  const reordered = [];
+  let lastPos = -1;
+  got.forEach((v, k) => {
+    const pos = position.get(v);
+    if (pos === undefined) {
+      unexpected.push(k);
+      return;
+    }
+    if (seen.has(v)) {
+      duplicates.push(k);
+      return;
+    }
+    seen.set(v, k);
+    if (pos < lastPos) reordered.push(k);
+    lastPos = Math.max(lastPos, pos);
+  });
+  const missing = expected.filter((v) => !seen.has(v));
+  let firstDiff = 0;
+  while (firstDiff < got.length && got[firstDiff] === expected[firstDiff]) firstDiff++;
+  const ctxOf = (arr, k) => JSON.stringify(arr.slice(Math.max(0, k - 2), k + 3));
+  const lines = [
+    `received ${got.length}, expected ${expected.length}; distinct expected received ${seen.size}`,
+    `first difference at index ${firstDiff}: got ${ctxOf(got, firstDiff)} expected ${ctxOf(expected, firstDiff)}`,
+    `missing ${missing.length}${missing.length ? ` (first ${JSON.stringify(missing.slice(0, 5))}, first gap at expected index ${position.get(missing[0])})` : ''}`,
+    `duplicated ${duplicates.length}${duplicates.length ? ` (first ${JSON.stringify(got[duplicates[0]])} at index ${duplicates[0]}, first seen at ${seen.get(got[duplicates[0]])})` : ''}`,
+    `reordered ${reordered.length}${reordered.length ? ` (first at index ${reordered[0]}: ${ctxOf(got, reordered[0])})` : ''}`,
+    `unexpected ${unexpected.length}${unexpected.length ? ` (first ${JSON.stringify(got[unexpected[0]])} at index ${unexpected[0]})` : ''}`,
+  ];
+  return lines.join('\n  ');
 }

@@ -51,7 +51,9 @@ process.once('exit', () => {
 
 /**
  * Start a server. Resolves once the listening line was printed.
- * @param {{ extraArgs?: string[], key?: string, dll?: string, env?: Record<string,string> }} [opts]
+ * `dataDir`: use this data folder (e.g. the one of a previous server, to test a restart) instead of a fresh
+ * temporary one; a given folder belongs to the caller and is not removed by stop().
+ * @param {{ extraArgs?: string[], key?: string, dll?: string, env?: Record<string,string>, dataDir?: string }} [opts]
  */
 export async function startServer(opts = {}) {
   // Relative paths are taken from the caller's working directory (the server runs in the repo root).
@@ -62,7 +64,9 @@ export async function startServer(opts = {}) {
     );
   }
   const key = opts.key ?? randomKey();
-  const dataDir = await mkdtemp(join(tmpdir(), 'tokenwire-interop-'));
+  const ownsDataDir = !opts.dataDir;
+  const dataDir = opts.dataDir ?? (await mkdtemp(join(tmpdir(), 'tokenwire-interop-')));
+  const removeDataDir = () => (ownsDataDir ? rm(dataDir, { recursive: true, force: true }) : Promise.resolve());
   const args = [
     dll,
     'serve',
@@ -141,7 +145,7 @@ export async function startServer(opts = {}) {
     });
   } catch (err) {
     await killChild(child, exited);
-    await rm(dataDir, { recursive: true, force: true });
+    await removeDataDir();
     err.message += `\n${describeOutput()}`;
     throw err;
   }
@@ -171,12 +175,29 @@ export async function startServer(opts = {}) {
     clientOptions(format = 'msgpack', extra = {}) {
       return clientOptionsFor(port, key, format, extra);
     },
-    /** SIGTERM, then SIGKILL after 5 s; removes the data dir. Returns the exit info. */
+    /** The server process id. */
+    pid: child.pid,
+    /** SIGTERM, then SIGKILL after 5 s; removes the data dir (unless given by the caller). Returns the exit info. */
     async stop() {
       if (stopped) return exitInfo;
       stopped = true;
       const info = await killChild(child, exited);
-      await rm(dataDir, { recursive: true, force: true });
+      await removeDataDir();
+      return info;
+    },
+    /**
+     * Send `signal` (e.g. 'SIGKILL', 'SIGTERM') and wait up to `timeoutMs` for the process to exit. Resolves to the
+     * exit info, or to null if it is still running then. Leaves the data dir in place (stop() removes it).
+     */
+    async kill(signal, timeoutMs = 10_000) {
+      if (exitInfo) return exitInfo;
+      child.kill(signal);
+      let timer;
+      const timeout = new Promise((r) => {
+        timer = setTimeout(r, timeoutMs, null);
+      });
+      const info = await Promise.race([exited, timeout]);
+      clearTimeout(timer);
       return info;
     },
   };

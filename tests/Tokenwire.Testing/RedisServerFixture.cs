@@ -4,8 +4,9 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using Tokenwire.Server.Storage.Redis.Resp;
+using Xunit;
 
-namespace Tokenwire.Server.Tests.Redis;
+namespace Tokenwire.Testing;
 
 /// <summary>
 /// A real <c>redis-server</c> (the Debian package) on a free loopback port, with no persistence, for one test class.

@@ -1,0 +1,44 @@
+using System.Diagnostics;
+using Tokenwire.Protocol;
+
+namespace Tokenwire.Benchmarks;
+
+/// <summary>
+/// <c>--probe</c>: bytes allocated and thread CPU time per operation, measured directly (GC.GetAllocatedBytesForCurrentThread,
+/// getrusage through Process). Allocation counts are exact and CPU time barely depends on what else the machine runs,
+/// so this gives before/after figures even while other builds keep the cores busy (wall-clock benchmarks cannot).
+/// </summary>
+internal static class Probe
+{
+    public static async Task RunAsync()
+    {
+        foreach (var format in new[] { WireFormat.Json, WireFormat.MsgPack })
+        {
+            var path = new ServerPathBenchmarks { Format = format };
+            path.Setup();
+            await MeasureAsync($"server path, 1 token to {ServerPathBenchmarks.Subscribers} subscribers ({format})", ServerPathBenchmarks.Batch, path.PublishBatchToTenSubscribers);
+            path.Cleanup();
+
+            var codec = new CodecBenchmarks { Format = format };
+            codec.Setup();
+            await MeasureAsync($"decode publish ({format})", 1, () => { codec.DecodePublish(); return Task.CompletedTask; });
+            await MeasureAsync($"encode delivered ({format})", 1, () => { codec.EncodeDelivered(); return Task.CompletedTask; });
+        }
+    }
+
+    private static async Task MeasureAsync(string name, int perInvoke, Func<Task> op)
+    {
+        for (var i = 0; i < 20_000 / perInvoke; i++) await op(); // warm up (tiered JIT)
+        var invocations = 200_000 / perInvoke;
+        GC.Collect();
+        var gen0 = GC.CollectionCount(0);
+        var allocated = GC.GetTotalAllocatedBytes(precise: true);
+        var process = Process.GetCurrentProcess();
+        var cpu = process.TotalProcessorTime;
+        for (var i = 0; i < invocations; i++) await op();
+        process.Refresh();
+        var cpuNs = (process.TotalProcessorTime - cpu).TotalMilliseconds * 1e6 / (invocations * (double)perInvoke);
+        var bytes = (GC.GetTotalAllocatedBytes(precise: true) - allocated) / (double)(invocations * perInvoke);
+        Console.WriteLine($"{name,-62} {bytes,8:F0} B/op {cpuNs,9:F0} CPU-ns/op  gen0 GCs {GC.CollectionCount(0) - gen0}");
+    }
+}

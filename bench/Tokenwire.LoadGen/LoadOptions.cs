@@ -1,0 +1,142 @@
+using System.Globalization;
+using Tokenwire.Protocol;
+
+namespace Tokenwire.LoadGen;
+
+/// <summary>What to run. Every option has a default that matches the default workload of docs/BENCHMARKS.md.</summary>
+internal sealed class LoadOptions
+{
+    public List<string> Targets { get; set; } = ["tokenwire", "signalr", "relay"];
+
+    /// <summary>flood, paced or idle.</summary>
+    public string Mode { get; set; } = "flood";
+
+    public int Channels { get; set; } = 20;
+
+    public int PublishersPerChannel { get; set; } = 1;
+
+    public int SubscribersPerChannel { get; set; } = 10;
+
+    public int TokensPerResponse { get; set; } = 200;
+
+    /// <summary>Paced mode: tokens per second per channel (shared by its publishers).</summary>
+    public double Rate { get; set; } = 50;
+
+    /// <summary>Length of each token's data string, in bytes (at least the header it carries).</summary>
+    public int Size { get; set; } = 48;
+
+    public WireFormat Format { get; set; } = WireFormat.Json;
+
+    public double WarmupSeconds { get; set; } = 5;
+
+    public double DurationSeconds { get; set; } = 20;
+
+    /// <summary>Flood: most tokens a publisher may be ahead of its channel's slowest subscriber (and of its ACKs).</summary>
+    public int Window { get; set; } = 256;
+
+    public int IdleConnections { get; set; } = 1000;
+
+    public double DrainSeconds { get; set; } = 15;
+
+    /// <summary>Exit non-zero on any loss, duplicate or reorder (or nothing delivered). Never looks at speed.</summary>
+    public bool Check { get; set; }
+
+    public string? JsonPath { get; set; }
+
+    public string? MarkdownPath { get; set; }
+
+    public string? Root { get; set; }
+
+    /// <summary>The tokenwire.dll to run (default: the Release build under <see cref="Root"/>); for before/after runs.</summary>
+    public string? TokenwireDll { get; set; }
+
+    /// <summary>Extra arguments for the tokenwire server (e.g. --Tokenwire:Responses:Enabled=false).</summary>
+    public List<string> TokenwireArgs { get; set; } = [];
+
+    /// <summary>Seconds to wait before measuring for the 1-minute load average to fall under <see cref="MaxLoad"/> (0: don't wait).</summary>
+    public double WaitForLoadSeconds { get; set; }
+
+    public double MaxLoad { get; set; } = 1.5;
+
+    /// <summary>Record a perf profile of the server during the measurement (perf record -g -F 499), to this folder.</summary>
+    public string? PerfDir { get; set; }
+
+    public string Label { get; set; } = string.Empty;
+
+    /// <summary>Sample the servers' allocations by type (costs a little: diagnostic runs only).</summary>
+    public bool AllocationProfile { get; set; }
+
+    public static LoadOptions Parse(string[] args)
+    {
+        var o = new LoadOptions();
+        for (var i = 0; i < args.Length; i++)
+        {
+            var arg = args[i];
+            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{arg} needs a value");
+            int NextInt() => int.Parse(Next(), CultureInfo.InvariantCulture);
+            double NextDouble() => double.Parse(Next(), CultureInfo.InvariantCulture);
+            switch (arg)
+            {
+                case "--target" or "--targets":
+                    var t = Next();
+                    o.Targets = t == "all" ? ["tokenwire", "signalr", "relay"] : [.. t.Split(',', StringSplitOptions.RemoveEmptyEntries)];
+                    break;
+                case "--mode": o.Mode = Next(); break;
+                case "--channels": o.Channels = NextInt(); break;
+                case "--publishers": o.PublishersPerChannel = NextInt(); break;
+                case "--subscribers": o.SubscribersPerChannel = NextInt(); break;
+                case "--tokens-per-response": o.TokensPerResponse = NextInt(); break;
+                case "--rate": o.Rate = NextDouble(); break;
+                case "--size": o.Size = NextInt(); break;
+                case "--format": o.Format = Next() == "msgpack" ? WireFormat.MsgPack : WireFormat.Json; break;
+                case "--warmup": o.WarmupSeconds = NextDouble(); break;
+                case "--duration": o.DurationSeconds = NextDouble(); break;
+                case "--window": o.Window = NextInt(); break;
+                case "--connections": o.IdleConnections = NextInt(); break;
+                case "--drain": o.DrainSeconds = NextDouble(); break;
+                case "--check": o.Check = true; break;
+                case "--json": o.JsonPath = Next(); break;
+                case "--markdown": o.MarkdownPath = Next(); break;
+                case "--root": o.Root = Next(); break;
+                case "--tokenwire-dll": o.TokenwireDll = Next(); break;
+                case "--tokenwire-arg": o.TokenwireArgs.Add(Next()); break;
+                case "--wait-for-load": o.WaitForLoadSeconds = NextDouble(); break;
+                case "--max-load": o.MaxLoad = NextDouble(); break;
+                case "--perf": o.PerfDir = Next(); break;
+                case "--label": o.Label = Next(); break;
+                case "--alloc-profile": o.AllocationProfile = true; break;
+                case "-h" or "--help":
+                    Console.WriteLine(Usage);
+                    Environment.Exit(0);
+                    break;
+                default: throw new ArgumentException($"Unknown option {arg}\n{Usage}");
+            }
+        }
+
+        if (o.Mode is not ("flood" or "paced" or "idle")) throw new ArgumentException("--mode is flood, paced or idle");
+        return o;
+    }
+
+    public const string Usage = """
+        Tokenwire.LoadGen [options]
+        Tokenwire.LoadGen --summarize results.json      markdown tables, ratios and targets of a run
+          --target all|tokenwire,signalr,relay   servers to run, one after the other (default all)
+          --mode flood|paced|idle                 (default flood)
+          --channels N --publishers N --subscribers N   per channel (default 20, 1, 10)
+          --tokens-per-response N                 (default 200)
+          --rate R                                paced: tokens/s per channel (default 50)
+          --window N                              flood: tokens in flight per publisher (default 256)
+          --size BYTES                            token data length (default 48)
+          --format json|msgpack                   (default json; signalr is JSON only)
+          --warmup S --duration S --drain S       (default 5, 20, 15)
+          --connections N                         idle: connections to open (default 1000)
+          --check                                 exit 1 on loss, duplicates or reorders
+          --json FILE --markdown FILE             append results
+          --wait-for-load S --max-load L          wait up to S seconds for loadavg(1m) < L before each target
+          --perf DIR                              perf record the server during the measurement
+          --alloc-profile                         print each server's top allocated types (sampled; diagnostic runs)
+          --tokenwire-arg ARG                     extra server argument (repeatable)
+          --root DIR                              repository root (default: found from the executable)
+          --tokenwire-dll FILE                    another tokenwire.dll (before/after comparisons)
+        """;
+}

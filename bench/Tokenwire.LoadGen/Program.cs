@@ -1,0 +1,148 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using Tokenwire.LoadGen;
+using Tokenwire.Protocol;
+
+if (args is ["--summarize", var summaryJson])
+{
+    Console.Write(Summary.Build(summaryJson));
+    return 0;
+}
+
+LoadOptions options;
+try
+{
+    options = LoadOptions.Parse(args);
+}
+catch (ArgumentException e)
+{
+    Console.Error.WriteLine(e.Message);
+    return 2;
+}
+
+options.Root ??= FindRoot();
+var results = new List<RunResult>();
+foreach (var target in options.Targets)
+{
+    if (target == "signalr" && options.Format == WireFormat.MsgPack)
+    {
+        Console.WriteLine("signalr: skipped (the MessagePack hub protocol package is not in the mirror; JSON only)");
+        continue;
+    }
+
+    await WaitForQuietMachineAsync(options);
+    Console.WriteLine($"== {target} {options.Mode} ({options.Format}) load {ProcStat.LoadAverage1():F2}");
+    try
+    {
+        var result = await Runner.RunAsync(target, options);
+        results.Add(result);
+        Console.WriteLine(Report.Line(result));
+        foreach (var line in result.TopAllocations) Console.WriteLine("     alloc " + line);
+    }
+    catch (Exception e) when (e is InvalidOperationException or IOException or System.Net.WebSockets.WebSocketException or OperationCanceledException)
+    {
+        Console.Error.WriteLine($"{target}: run failed: {e}");
+        results.Add(new RunResult { Target = target, Mode = options.Mode, Label = options.Label, FailedSubscribers = -1, FailReason = e.Message });
+    }
+}
+
+Console.WriteLine();
+Console.WriteLine(Report.Markdown(results));
+if (options.JsonPath is not null)
+{
+    var all = File.Exists(options.JsonPath) ? JsonSerializer.Deserialize<List<RunResult>>(File.ReadAllText(options.JsonPath)) ?? [] : [];
+    all.AddRange(results);
+    File.WriteAllText(options.JsonPath, JsonSerializer.Serialize(all, new JsonSerializerOptions { WriteIndented = true }));
+}
+
+if (options.MarkdownPath is not null) File.AppendAllText(options.MarkdownPath, Report.Markdown(results) + "\n");
+
+var bad = results.Where(r => !r.Ok).ToList();
+foreach (var r in bad)
+{
+    Console.WriteLine($"CHECK FAILED {r.Target} {r.Mode}: lost {r.Lost}, duplicates {r.Duplicates}, reorders {r.Reorders}, nacks {r.Nacks}, failed subscribers {r.FailedSubscribers} {r.FailReason}");
+}
+
+return options.Check && bad.Count > 0 ? 1 : 0;
+
+static string FindRoot()
+{
+    for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+    {
+        if (File.Exists(Path.Combine(dir.FullName, "Tokenwire.slnx"))) return dir.FullName;
+    }
+
+    return Directory.GetCurrentDirectory();
+}
+
+static async Task WaitForQuietMachineAsync(LoadOptions options)
+{
+    if (options.WaitForLoadSeconds <= 0) return;
+    var deadline = DateTime.UtcNow.AddSeconds(options.WaitForLoadSeconds);
+    while (ProcStat.LoadAverage1() >= options.MaxLoad && DateTime.UtcNow < deadline)
+    {
+        Console.WriteLine($"   waiting: load average {ProcStat.LoadAverage1():F2} >= {options.MaxLoad}");
+        await Task.Delay(TimeSpan.FromSeconds(30));
+    }
+}
+
+namespace Tokenwire.LoadGen
+{
+    internal static class Report
+    {
+        private static string F(double v, string format = "F0") => v.ToString(format, CultureInfo.InvariantCulture);
+
+        public static string Line(RunResult r) => r.Mode == "idle"
+            ? $"   {r.IdleConnections} connections: RSS {Mb(r.IdleBaselineRssBytes)} -> {Mb(r.ServerRssBytes)} MB, {F(r.IdleBytesPerConnection / 1024, "F1")} KB per connection"
+            : $"   delivered {F(r.DeliveredPerSecond)}/s published {F(r.PublishedPerSecond)}/s p50 {F(r.P50Ms, "F2")} p99 {F(r.P99Ms, "F2")} p99.9 {F(r.P999Ms, "F2")} max {F(r.MaxMs, "F1")} ms; " +
+              $"server CPU {F(r.ServerCpu, "F1")} s ({F(r.DeliveredPerServerCpuSecond)}/CPU-s), generator {F(r.GeneratorCpu, "F1")} s, other {F(r.OtherCpu, "F1")} s; " +
+              $"lost {r.Lost} dup {r.Duplicates} reorder {r.Reorders}; load {F(r.LoadAverageAtStart, "F2")}";
+
+        private static string Mb(long bytes) => F(bytes / 1048576.0, "F1");
+
+        public static string Markdown(List<RunResult> results)
+        {
+            var sb = new StringBuilder();
+            var idle = results.Where(r => r.Mode == "idle").ToList();
+            var load = results.Where(r => r.Mode != "idle").ToList();
+            if (load.Count > 0)
+            {
+                sb.AppendLine("| target | mode | delivered/s | published/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | server CPU s (user+sys) | delivered per server CPU-s | generator CPU s | other CPU s | server RSS MB | lost/dup/reorder | load 1m |");
+                sb.AppendLine("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+                foreach (var r in load)
+                {
+                    sb.AppendLine($"| {r.Target} | {r.Mode}{(r.Mode == "paced" ? $" {F(r.Rate)}/s/ch" : "")} {r.Format} | {F(r.DeliveredPerSecond)} | {F(r.PublishedPerSecond)} | {F(r.P50Ms, "F2")} | {F(r.P90Ms, "F2")} | {F(r.P99Ms, "F2")} | {F(r.P999Ms, "F2")} | {F(r.MaxMs, "F1")} | " +
+                                  $"{F(r.ServerCpu, "F1")} ({F(r.ServerUserCpu, "F1")}+{F(r.ServerSysCpu, "F1")}) | {F(r.DeliveredPerServerCpuSecond)} | {F(r.GeneratorCpu, "F1")} | {F(r.OtherCpu, "F1")} | {Mb(r.ServerRssBytes)} | {r.Lost}/{r.Duplicates}/{r.Reorders}{(r.Ok ? "" : " FAIL")} | {F(r.LoadAverageAtStart, "F2")} |");
+                }
+            }
+
+            if (load.Count > 0 && load.Any(r => r.Gen0Collections + r.AllocatedBytesPerDelivered > 0))
+            {
+                sb.AppendLine();
+                sb.AppendLine("Server runtime counters over the same measurement (startup hook; per delivered token):");
+                sb.AppendLine();
+                sb.AppendLine("| target | mode | GCs gen0/1/2 | GC pause % | allocated B per token | thread-pool work items per token | context switches per token (vol+invol) | lock contentions | GC heap MB |");
+                sb.AppendLine("|---|---|--:|--:|--:|--:|--:|--:|--:|");
+                foreach (var r in load)
+                {
+                    var d = Math.Max(1, r.Delivered);
+                    sb.AppendLine($"| {r.Target} | {r.Mode} | {r.Gen0Collections}/{r.Gen1Collections}/{r.Gen2Collections} | {F(r.GcPausePercent, "F1")} | {F(r.AllocatedBytesPerDelivered)} | {F(r.ThreadPoolWorkItemsPerDelivered, "F2")} | " +
+                                  $"{F((r.ServerVoluntaryCtxSwitches + r.ServerInvoluntaryCtxSwitches) / (double)d, "F3")} | {r.LockContentions} | {Mb(r.GcHeapBytes)} |");
+                }
+            }
+
+            if (idle.Count > 0)
+            {
+                sb.AppendLine("| target | idle connections | baseline RSS MB | RSS MB | KB per connection | load 1m |");
+                sb.AppendLine("|---|--:|--:|--:|--:|--:|");
+                foreach (var r in idle)
+                {
+                    sb.AppendLine($"| {r.Target} | {r.IdleConnections} | {Mb(r.IdleBaselineRssBytes)} | {Mb(r.ServerRssBytes)} | {F(r.IdleBytesPerConnection / 1024, "F1")} | {F(r.LoadAverageAtStart, "F2")} |");
+                }
+            }
+
+            return sb.ToString();
+        }
+    }
+}

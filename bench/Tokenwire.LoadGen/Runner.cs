@@ -1,0 +1,314 @@
+using System.Diagnostics;
+using System.Globalization;
+
+namespace Tokenwire.LoadGen;
+
+/// <summary>The figures of one run against one target.</summary>
+internal sealed record RunResult
+{
+    public string Label { get; init; } = "";
+    public string Target { get; init; } = "";
+    public string Mode { get; init; } = "";
+    public string Format { get; init; } = "";
+    public int Channels { get; init; }
+    public int PublishersPerChannel { get; init; }
+    public int SubscribersPerChannel { get; init; }
+    public int TokensPerResponse { get; init; }
+    public double Rate { get; init; }
+    public int Size { get; init; }
+    public int Window { get; init; }
+    public double Seconds { get; init; }
+    public long Published { get; set; }
+    public long Delivered { get; set; }
+    public double PublishedPerSecond { get; set; }
+    public double DeliveredPerSecond { get; set; }
+    public double P50Ms { get; set; }
+    public double P90Ms { get; set; }
+    public double P99Ms { get; set; }
+    public double P999Ms { get; set; }
+    public double MaxMs { get; set; }
+    public long LatencySamples { get; set; }
+    public long Lost { get; set; }
+    public long Duplicates { get; set; }
+    public long Reorders { get; set; }
+    public long Nacks { get; set; }
+    public int FailedSubscribers { get; set; }
+    public string? FailReason { get; set; }
+    public double ServerUserCpu { get; set; }
+    public double ServerSysCpu { get; set; }
+    public double ServerCpu => ServerUserCpu + ServerSysCpu;
+    public double GeneratorCpu { get; set; }
+    public double OtherCpu { get; set; }
+    public double DeliveredPerServerCpuSecond { get; set; }
+    public double DeliveredPerTotalCpuSecond { get; set; }
+    public long ServerRssBytes { get; set; }
+    public long ServerPeakRssBytes { get; set; }
+    public long ServerVoluntaryCtxSwitches { get; set; }
+    public long ServerInvoluntaryCtxSwitches { get; set; }
+    public double LoadAverageAtStart { get; set; }
+    public double LoadAverageAtEnd { get; set; }
+    public long Gen0Collections { get; set; }
+    public long Gen1Collections { get; set; }
+    public long Gen2Collections { get; set; }
+    public double GcPausePercent { get; set; }
+    public double AllocatedBytesPerDelivered { get; set; }
+    public double ThreadPoolWorkItemsPerDelivered { get; set; }
+    public long LockContentions { get; set; }
+    public long GcHeapBytes { get; set; }
+    public List<string> TopAllocations { get; set; } = [];
+    public int IdleConnections { get; set; }
+    public long IdleBaselineRssBytes { get; set; }
+    public double IdleBytesPerConnection { get; set; }
+    public bool Ok => Lost == 0 && Duplicates == 0 && Reorders == 0 && FailedSubscribers == 0 && Nacks == 0 && (Mode == "idle" || Delivered > 0);
+}
+
+/// <summary>Runs one workload against one target: start the server, connect, warm up, measure, drain, check.</summary>
+internal static class Runner
+{
+    public static async Task<RunResult> RunAsync(string target, LoadOptions o)
+    {
+        await using var server = await ServerProcess.StartAsync(target, o);
+        var driver = TargetDriver.For(target, server, o);
+        var result = new RunResult
+        {
+            Label = o.Label, Target = target, Mode = o.Mode, Format = o.Format.ToString().ToLowerInvariant(), Channels = o.Channels,
+            PublishersPerChannel = o.Mode == "idle" ? 0 : o.PublishersPerChannel, SubscribersPerChannel = o.SubscribersPerChannel,
+            TokensPerResponse = o.TokensPerResponse, Rate = o.Mode == "paced" ? o.Rate : 0, Size = o.Size, Window = o.Window,
+            Seconds = o.DurationSeconds,
+        };
+        return o.Mode == "idle" ? await IdleAsync(server, driver, o, result) : await LoadAsync(server, driver, o, result);
+    }
+
+    private static async Task<RunResult> LoadAsync(ServerProcess server, TargetDriver driver, LoadOptions o, RunResult result)
+    {
+        var clock = new RunClock();
+        var channels = new List<ChannelState>();
+        for (var c = 0; c < o.Channels; c++)
+        {
+            var channel = new ChannelState($"bench-{c}");
+            for (var p = 0; p < o.PublishersPerChannel; p++) channel.Publishers.Add(new PublisherState(p, channel));
+            for (var s = 0; s < o.SubscribersPerChannel; s++) channel.Subscribers.Add(new SubscriberState(channel, clock, o.Window));
+            channels.Add(channel);
+        }
+
+        using var connectTimeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        var subscriptions = await ParallelConnectAsync(channels.SelectMany(c => c.Subscribers), s => driver.SubscribeAsync(s, connectTimeout.Token));
+        var publishers = await ParallelConnectAsync(channels.SelectMany(c => c.Publishers), async p => (p, await driver.ConnectPublisherAsync(p, connectTimeout.Token)));
+
+        using var stop = new CancellationTokenSource();
+        var loops = publishers.Select(x => Task.Run(() => PublishLoopAsync(x.p, x.Item2, driver, o, stop.Token))).ToList();
+
+        await Task.Delay(TimeSpan.FromSeconds(o.WarmupSeconds));
+        var generator = Process.GetCurrentProcess();
+        var serverCpu0 = server.CpuSeconds();
+        generator.Refresh();
+        var generatorCpu0 = generator.TotalProcessorTime.TotalSeconds;
+        var machine0 = MachineBusySeconds();
+        var delivered0 = channels.Sum(c => c.Subscribers.Sum(s => s.Delivered));
+        var published0 = channels.Sum(c => c.Publishers.Sum(p => p.Published));
+        var t0 = Stopwatch.GetTimestamp();
+        result.LoadAverageAtStart = ProcStat.LoadAverage1();
+        var ctx0 = (ProcStat.ThreadsStatusSum(server.Pid, "voluntary_ctxt_switches"), ProcStat.ThreadsStatusSum(server.Pid, "nonvoluntary_ctxt_switches"));
+        var stats0 = await server.RuntimeStatsAsync();
+        serverCpu0 = server.CpuSeconds();
+        generator.Refresh();
+        generatorCpu0 = generator.TotalProcessorTime.TotalSeconds;
+        machine0 = MachineBusySeconds();
+        delivered0 = channels.Sum(c => c.Subscribers.Sum(s => s.Delivered));
+        published0 = channels.Sum(c => c.Publishers.Sum(p => p.Published));
+        t0 = Stopwatch.GetTimestamp();
+        clock.StartMeasuring();
+        var perf = o.PerfDir is null ? null : Perf.Start(server.Pid, Path.Combine(o.PerfDir, $"{result.Target}-{result.Mode}.data"));
+
+        await Task.Delay(TimeSpan.FromSeconds(o.DurationSeconds));
+
+        var stats1 = await server.RuntimeStatsAsync();
+        clock.StopMeasuring();
+        var elapsed = Stopwatch.GetElapsedTime(t0).TotalSeconds;
+        var serverCpu1 = server.CpuSeconds();
+        generator.Refresh();
+        var generatorCpu1 = generator.TotalProcessorTime.TotalSeconds;
+        var machine1 = MachineBusySeconds();
+        var delivered1 = channels.Sum(c => c.Subscribers.Sum(s => s.Delivered));
+        var published1 = channels.Sum(c => c.Publishers.Sum(p => p.Published));
+        result.LoadAverageAtEnd = ProcStat.LoadAverage1();
+        result.ServerVoluntaryCtxSwitches = ProcStat.ThreadsStatusSum(server.Pid, "voluntary_ctxt_switches") - ctx0.Item1;
+        result.ServerInvoluntaryCtxSwitches = ProcStat.ThreadsStatusSum(server.Pid, "nonvoluntary_ctxt_switches") - ctx0.Item2;
+        if (perf is not null) await Perf.StopAsync(perf);
+
+        await stop.CancelAsync();
+        await Task.WhenAll(loops);
+
+        // Drain: every subscriber should receive everything that was published.
+        var deadline = Stopwatch.GetTimestamp() + (long)(o.DrainSeconds * Stopwatch.Frequency);
+        while (Stopwatch.GetTimestamp() < deadline && !channels.All(c => c.Subscribers.All(s => s.CaughtUp() || s.Failed)))
+        {
+            await Task.Delay(50);
+        }
+
+        result.ServerRssBytes = server.RssBytes();
+        result.ServerPeakRssBytes = server.PeakRssBytes();
+        result.Published = published1 - published0;
+        result.Delivered = delivered1 - delivered0;
+        result.PublishedPerSecond = result.Published / elapsed;
+        result.DeliveredPerSecond = result.Delivered / elapsed;
+        result.ServerUserCpu = serverCpu1.User - serverCpu0.User;
+        result.ServerSysCpu = serverCpu1.System - serverCpu0.System;
+        result.GeneratorCpu = generatorCpu1 - generatorCpu0;
+        result.OtherCpu = Math.Max(0, machine1 - machine0 - result.ServerCpu - result.GeneratorCpu);
+        result.DeliveredPerServerCpuSecond = result.ServerCpu > 0 ? result.Delivered / result.ServerCpu : 0;
+        result.DeliveredPerTotalCpuSecond = result.Delivered / Math.Max(0.01, result.ServerCpu + result.GeneratorCpu);
+        if (stats0 is not null && stats1 is not null)
+        {
+            var delivered = Math.Max(1, result.Delivered);
+            result.Gen0Collections = stats1.Gen0 - stats0.Gen0;
+            result.Gen1Collections = stats1.Gen1 - stats0.Gen1;
+            result.Gen2Collections = stats1.Gen2 - stats0.Gen2;
+            result.GcPausePercent = (stats1.PauseMs - stats0.PauseMs) / 10 / elapsed;
+            result.AllocatedBytesPerDelivered = (double)(stats1.AllocatedBytes - stats0.AllocatedBytes) / delivered;
+            result.ThreadPoolWorkItemsPerDelivered = (double)(stats1.ThreadPoolWorkItems - stats0.ThreadPoolWorkItems) / delivered;
+            result.LockContentions = stats1.LockContentions - stats0.LockContentions;
+            result.GcHeapBytes = stats1.HeapBytes;
+            result.TopAllocations = stats1.TopAllocations;
+        }
+
+        var latency = new Histogram();
+        foreach (var s in channels.SelectMany(c => c.Subscribers))
+        {
+            latency.Add(s.Latency);
+            result.Lost += s.Lost();
+            result.Duplicates += s.Duplicates;
+            result.Reorders += s.Reorders;
+            if (s.Failed)
+            {
+                result.FailedSubscribers++;
+                result.FailReason ??= s.FailReason;
+            }
+
+            if (s.Malformed > 0) result.FailReason ??= $"{s.Malformed} malformed payloads";
+        }
+
+        result.Nacks = channels.Sum(c => c.Publishers.Sum(p => Interlocked.Read(ref p.Errors)));
+        result.LatencySamples = latency.Count;
+        result.P50Ms = latency.Percentile(50) / 1000;
+        result.P90Ms = latency.Percentile(90) / 1000;
+        result.P99Ms = latency.Percentile(99) / 1000;
+        result.P999Ms = latency.Percentile(99.9) / 1000;
+        result.MaxMs = latency.Max / 1000.0;
+
+        foreach (var (_, p) in publishers) await p.DisposeAsync();
+        foreach (var s in subscriptions) await s.DisposeAsync();
+        return result;
+    }
+
+    private static bool CanPublish(PublisherState p, TargetDriver driver, int window) =>
+        p.Published - p.Channel.MinReceived(p.Index) < window && (!driver.HasAcks || p.Published - p.Acked < window);
+
+    private static async Task PublishLoopAsync(PublisherState state, IPublisher publisher, TargetDriver driver, LoadOptions o, CancellationToken stop)
+    {
+        var window = o.Window;
+        Func<PublisherState, bool> canGo = p => CanPublish(p, driver, window);
+        var paced = o.Mode == "paced";
+        // Publishers of a channel share its rate; channels start staggered so they don't publish in lockstep.
+        var interval = paced ? (long)(Stopwatch.Frequency * o.PublishersPerChannel / o.Rate) : 0;
+        var channelIndex = int.Parse(state.Channel.Name.AsSpan("bench-".Length), CultureInfo.InvariantCulture);
+        var next = Stopwatch.GetTimestamp() + (paced ? interval * ((channelIndex * o.PublishersPerChannel) + state.Index) / (o.Channels * o.PublishersPerChannel) : 0);
+        long seq = 0;
+        try
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                if (paced)
+                {
+                    var wait = next - Stopwatch.GetTimestamp();
+                    if (wait > 0) await Task.Delay(TimeSpan.FromSeconds((double)wait / Stopwatch.Frequency), stop);
+                    next += interval;
+                    // After a long stall, carry on at the rate instead of bursting to catch up.
+                    if (Stopwatch.GetTimestamp() - next > Stopwatch.Frequency) next = Stopwatch.GetTimestamp();
+                }
+
+                if (!canGo(state)) await state.WaitUntilAsync(canGo, stop);
+                var data = Payload.Create(state.Index, seq, o.TokensPerResponse, o.Size);
+                // No cancellation inside a send: a half-sent frame would break the connection, not just stop it.
+                await publisher.PublishAsync(data, CancellationToken.None);
+                seq++;
+                state.CountPublished();
+            }
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+        }
+    }
+
+    private static async Task<RunResult> IdleAsync(ServerProcess server, TargetDriver driver, LoadOptions o, RunResult result)
+    {
+        var clock = new RunClock();
+        var channels = Enumerable.Range(0, o.Channels).Select(c => new ChannelState($"bench-{c}")).ToList();
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        // Warm the connect path (JIT, pools), then take the baseline.
+        var warm = await ParallelConnectAsync(Enumerable.Range(0, 20).Select(i => new SubscriberState(channels[i % channels.Count], clock, 1)), s => driver.SubscribeAsync(s, timeout.Token));
+        foreach (var w in warm) await w.DisposeAsync();
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        result.LoadAverageAtStart = ProcStat.LoadAverage1();
+        result.IdleBaselineRssBytes = server.RssBytes();
+        var subscribers = Enumerable.Range(0, o.IdleConnections).Select(i => new SubscriberState(channels[i % channels.Count], clock, 1)).ToList();
+        var connections = await ParallelConnectAsync(subscribers, s => driver.SubscribeAsync(s, timeout.Token));
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        result.ServerRssBytes = server.RssBytes();
+        result.ServerPeakRssBytes = server.PeakRssBytes();
+        result.LoadAverageAtEnd = ProcStat.LoadAverage1();
+        result.IdleConnections = connections.Count;
+        result.IdleBytesPerConnection = (double)(result.ServerRssBytes - result.IdleBaselineRssBytes) / connections.Count;
+        result.FailedSubscribers = subscribers.Count(s => s.Failed);
+        foreach (var c in connections) await c.DisposeAsync();
+        return result;
+    }
+
+    private static async Task<List<TResult>> ParallelConnectAsync<T, TResult>(IEnumerable<T> items, Func<T, Task<TResult>> connect)
+    {
+        var list = items.ToList();
+        var results = new TResult[list.Count];
+        await Parallel.ForAsync(0, list.Count, new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, _) => results[i] = await connect(list[i]));
+        return [.. results];
+    }
+
+    /// <summary>Busy CPU seconds of the whole machine, from /proc/stat (everything but idle and iowait).</summary>
+    private static double MachineBusySeconds()
+    {
+        var fields = File.ReadLines("/proc/stat").First().Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        long total = 0;
+        for (var i = 1; i < Math.Min(fields.Length, 9); i++) total += long.Parse(fields[i], CultureInfo.InvariantCulture);
+        var idle = long.Parse(fields[4], CultureInfo.InvariantCulture) + long.Parse(fields[5], CultureInfo.InvariantCulture);
+        return (total - idle) / 100.0;
+    }
+}
+
+/// <summary>perf record of the server during the measurement, when perf is there.</summary>
+internal static class Perf
+{
+    public static Process? Start(int pid, string output)
+    {
+        try
+        {
+            Directory.CreateDirectory(Path.GetDirectoryName(output)!);
+            var psi = new ProcessStartInfo("perf") { UseShellExecute = false, RedirectStandardError = true, RedirectStandardOutput = true };
+            foreach (var a in new[] { "record", "-F", "499", "-g", "-p", pid.ToString(CultureInfo.InvariantCulture), "-o", output }) psi.ArgumentList.Add(a);
+            return Process.Start(psi);
+        }
+        catch (System.ComponentModel.Win32Exception)
+        {
+            return null;
+        }
+    }
+
+    public static async Task StopAsync(Process perf)
+    {
+        using (var kill = Process.Start("kill", ["-INT", perf.Id.ToString(CultureInfo.InvariantCulture)]))
+        {
+            await kill.WaitForExitAsync();
+        }
+
+        await perf.WaitForExitAsync().WaitAsync(TimeSpan.FromSeconds(30));
+        perf.Dispose();
+    }
+}

@@ -1,0 +1,167 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.WebSockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.SignalR.Client;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Tokenwire.LoadGen;
+
+/// <summary>
+/// The SignalR baseline, driven by <see cref="HubConnection"/> from Microsoft.AspNetCore.SignalR.Client.Core with the
+/// JSON hub protocol. Subscribers invoke <c>Join(channel)</c> and handle <c>t(data)</c>; publishers call
+/// <c>SendAsync("Publish", channel, data)</c> (fire-and-forget: SignalR has no publish acknowledgement).
+/// </summary>
+internal sealed class SignalRDriver(ServerProcess server) : TargetDriver
+{
+    private Uri HubUri => new($"ws://{server.BaseUri.Authority}/hub");
+
+    private async Task<HubConnection> ConnectAsync(CancellationToken cancellationToken)
+    {
+        var builder = new HubConnectionBuilder();
+        builder.Services.AddSingleton<IConnectionFactory>(new WebSocketConnectionFactory());
+        builder.Services.AddSingleton<EndPoint>(new UriEndPoint(HubUri));
+        var connection = builder.Build();
+        await connection.StartAsync(cancellationToken);
+        return connection;
+    }
+
+    public override async Task<IAsyncDisposable> SubscribeAsync(SubscriberState subscriber, CancellationToken cancellationToken)
+    {
+        var connection = await ConnectAsync(cancellationToken);
+        connection.On<string>("t", data => subscriber.OnData(data));
+        connection.Closed += e =>
+        {
+            if (e is not null)
+            {
+                subscriber.Failed = true;
+                subscriber.FailReason = e.Message;
+            }
+
+            return Task.CompletedTask;
+        };
+        await connection.InvokeAsync("Join", subscriber.Channel.Name, cancellationToken);
+        return connection;
+    }
+
+    public override async Task<IPublisher> ConnectPublisherAsync(PublisherState publisher, CancellationToken cancellationToken) =>
+        new Publisher(await ConnectAsync(cancellationToken), publisher.Channel.Name);
+
+    private sealed class Publisher(HubConnection connection, string channel) : IPublisher
+    {
+        public ValueTask PublishAsync(string data, CancellationToken cancellationToken) =>
+            new(connection.SendAsync("Publish", channel, data, cancellationToken));
+
+        public ValueTask DisposeAsync() => connection.DisposeAsync();
+    }
+}
+
+/// <summary>
+/// A WebSocket transport for <see cref="HubConnection"/>. It stands in for Microsoft.AspNetCore.Http.Connections.Client
+/// (missing from the package mirror): it connects straight to the hub's WebSocket endpoint, as the official client does
+/// with <c>SkipNegotiation</c>, and pumps bytes between the socket and the connection's pipes.
+/// </summary>
+internal sealed class WebSocketConnectionFactory : IConnectionFactory
+{
+    public async ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
+    {
+        var socket = new ClientWebSocket();
+        await socket.ConnectAsync(((UriEndPoint)endpoint).Uri, cancellationToken);
+        return new WebSocketConnectionContext(socket);
+    }
+}
+
+internal sealed class WebSocketConnectionContext : ConnectionContext
+{
+    private readonly ClientWebSocket _socket;
+    private readonly Pipe _fromServer = new(new PipeOptions(useSynchronizationContext: false));
+    private readonly Pipe _toServer = new(new PipeOptions(useSynchronizationContext: false));
+    private readonly Task _receiving;
+    private readonly Task _sending;
+
+    public WebSocketConnectionContext(ClientWebSocket socket)
+    {
+        _socket = socket;
+        Transport = new DuplexPipe(_fromServer.Reader, _toServer.Writer);
+        _receiving = Task.Run(ReceiveAsync);
+        _sending = Task.Run(SendAsync);
+    }
+
+    public override string ConnectionId { get; set; } = Guid.NewGuid().ToString("N");
+
+    public override IFeatureCollection Features { get; } = new FeatureCollection();
+
+    public override IDictionary<object, object?> Items { get; set; } = new Dictionary<object, object?>();
+
+    public override IDuplexPipe Transport { get; set; }
+
+    private async Task ReceiveAsync()
+    {
+        var writer = _fromServer.Writer;
+        try
+        {
+            while (true)
+            {
+                var memory = writer.GetMemory(4096);
+                var result = await _socket.ReceiveAsync(memory, CancellationToken.None);
+                if (result.MessageType == WebSocketMessageType.Close) break;
+                writer.Advance(result.Count);
+                if (result.EndOfMessage && (await writer.FlushAsync()).IsCompleted) break;
+            }
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException)
+        {
+        }
+
+        await writer.CompleteAsync();
+    }
+
+    private async Task SendAsync()
+    {
+        var reader = _toServer.Reader;
+        try
+        {
+            while (true)
+            {
+                var result = await reader.ReadAsync();
+                var buffer = result.Buffer;
+                // Records are 0x1e-terminated, so several may share one WebSocket message.
+                if (buffer.IsSingleSegment)
+                {
+                    if (!buffer.IsEmpty) await _socket.SendAsync(buffer.First, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+                }
+                else
+                {
+                    await _socket.SendAsync(buffer.ToArray(), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+                }
+
+                reader.AdvanceTo(buffer.End);
+                if (result.IsCompleted) break;
+            }
+        }
+        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException)
+        {
+        }
+
+        await reader.CompleteAsync();
+    }
+
+    public override async ValueTask DisposeAsync()
+    {
+        _socket.Abort();
+        await _toServer.Writer.CompleteAsync();
+        await _fromServer.Reader.CompleteAsync();
+        await Task.WhenAll(_receiving, _sending).WaitAsync(TimeSpan.FromSeconds(5)).ContinueWith(static _ => { }, TaskScheduler.Default);
+        _socket.Dispose();
+        await base.DisposeAsync();
+    }
+
+    private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
+    {
+        public PipeReader Input { get; } = input;
+
+        public PipeWriter Output { get; } = output;
+    }
+}

@@ -1,0 +1,136 @@
+using System.Globalization;
+using System.Text;
+using Tokenwire.Cli;
+
+namespace Tokenwire.AI.Tests;
+
+/// <summary><c>tokenwire publish</c>, <c>subscribe</c> and <c>history</c>, run in-process against a real server.</summary>
+[Collection(ServerCollection.Name)]
+public sealed class CliTests(ServerFixture fixture)
+{
+    /// <summary>A thread-safe writer whose text can be read while a verb runs.</summary>
+    private sealed class Capture : StringWriter
+    {
+        private readonly Lock _lock = new();
+
+        public string Text
+        {
+            get
+            {
+                lock (_lock) return ToString();
+            }
+        }
+
+        public override void Write(char value)
+        {
+            lock (_lock) base.Write(value);
+        }
+
+        public override void Write(string? value)
+        {
+            lock (_lock) base.Write(value);
+        }
+
+        public override void WriteLine(string? value)
+        {
+            lock (_lock) base.WriteLine(value);
+        }
+    }
+
+    private string[] Connection => ["--url", $"http://127.0.0.1:{fixture.Server.Port.ToString(CultureInfo.InvariantCulture)}", "--key", fixture.Server.Key];
+
+    private static Task<int> Run(string verb, string[] args, TextWriter output, TextWriter error) =>
+        CommandLine.RunClientVerbAsync(verb, args, output, error);
+
+    [Fact]
+    public async Task Subscribe_prints_what_publish_streams_with_start_and_end_markers()
+    {
+        var channel = ServerFixture.UniqueName("cli");
+        const string Text = "Why don't skeletons fight each other?\n\nThey don't have the guts! 🦴";
+        var subOut = new Capture();
+        var subErr = new Capture();
+        var subscribing = Run("subscribe", [.. Connection, "--channel", channel, "--exit-after-stop", "--timeout", "30"], subOut, subErr);
+        await TestHelpers.WaitUntilAsync(() => subErr.Text.Contains("subscribed to", StringComparison.Ordinal) || subscribing.IsCompleted, describe: () => subErr.Text);
+
+        var pubOut = new Capture();
+        var pubErr = new Capture();
+        var published = await Run("publish", [.. Connection, "--channel", channel, "--prompt", "joke", "--text", Text, "--rate", "500", "--response-id", "joke-1"], pubOut, pubErr).OrTimeout();
+        Assert.True(published == 0, pubOut.Text + pubErr.Text);
+        Assert.Equal($"[start joke-1]\n{Text}\n[end joke-1]\n", pubOut.Text[..pubOut.Text.IndexOf("response joke-1", StringComparison.Ordinal)]);
+        Assert.Contains($"response joke-1 on {channel} (start/token/stop): {Chat.SimulatedChatClient.Tokenize(Text).Count} tokens", pubOut.Text, StringComparison.Ordinal);
+        Assert.Contains("all publishes acknowledged", pubOut.Text, StringComparison.Ordinal);
+
+        Assert.Equal(0, await subscribing.OrTimeout());
+        Assert.Equal($"[start joke-1]\n{Text}\n[end joke-1]\n", subOut.Text);
+        Assert.Contains("in-progress responses caught up", subErr.Text, StringComparison.Ordinal);
+
+        var history = new Capture();
+        Assert.Equal(0, await Run("history", [.. Connection, "--channel", channel, "--limit", "3"], history, new Capture()).OrTimeout());
+        var lines = history.Text.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(3, lines.Length);
+        Assert.Contains("  stop  responseId=joke-1", lines[2], StringComparison.Ordinal);
+        Assert.Contains("  token  responseId=joke-1  \" 🦴\"", lines[1], StringComparison.Ordinal);
+
+        var responses = new Capture();
+        Assert.Equal(0, await Run("history", [.. Connection, "--channel", channel, "--responses"], responses, new Capture()).OrTimeout());
+        Assert.Equal($"[joke-1] {Chat.SimulatedChatClient.Tokenize(Text).Count} tokens, complete\n{Text}\n", responses.Text.Replace("\r\n", "\n", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task A_late_subscriber_catches_up_on_the_response_in_progress_and_with_rewind()
+    {
+        var channel = ServerFixture.UniqueName("cli-late");
+        var pubOut = new Capture();
+        var publishing = Run("publish", [.. Connection, "--channel", channel, "--prompt", "story", "--tokens", "60", "--rate", "40", "--pattern", "multi", "--response-id", "story-1"], pubOut, new Capture());
+        await TestHelpers.WaitUntilAsync(() => pubOut.Text.Length > 60 || publishing.IsCompleted);
+
+        var inProgress = new Capture();
+        var rewound = new Capture();
+        var errors = new Capture();
+        // Multi-response has no end marker: --count 1 is reached by nothing, so --timeout bounds them (exit code 3).
+        var a = Run("subscribe", [.. Connection, "--channel", channel, "--timeout", "3"], inProgress, errors);
+        var b = Run("subscribe", [.. Connection, "--channel", channel, "--rewind", "100", "--timeout", "3"], rewound, errors);
+        Assert.Equal(0, await publishing.OrTimeout());
+        Assert.Equal(3, await a.OrTimeout());
+        Assert.Equal(3, await b.OrTimeout());
+
+        var text = pubOut.Text[(pubOut.Text.IndexOf('\n', StringComparison.Ordinal) + 1)..pubOut.Text.IndexOf("\n[end story-1]", StringComparison.Ordinal)];
+        Assert.Equal($"[start story-1]\n{text}", inProgress.Text);
+        Assert.Equal($"[start story-1]\n{text}", rewound.Text);
+        Assert.Contains("timed out after 3 s", errors.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Usage_errors_exit_2_with_a_message()
+    {
+        var error = new Capture();
+        Assert.Equal(2, await Run("publish", ["--channel", "c"], new Capture(), error));
+        Assert.Contains("--prompt is required", error.Text, StringComparison.Ordinal);
+        Assert.Equal(2, await Run("subscribe", [.. Connection, "--channel", "c", "--bogus"], new Capture(), error));
+        Assert.Contains("Unknown option --bogus", error.Text, StringComparison.Ordinal);
+        Assert.Equal(2, await Run("publish", [.. Connection, "--channel", "c", "--prompt", "p", "--pattern", "zigzag"], new Capture(), error));
+        Assert.Contains("--pattern must be", error.Text, StringComparison.Ordinal);
+        Assert.Contains("subscribe", CommandLine.Usage, StringComparison.Ordinal);
+        Assert.Contains("--exit-after-stop", CommandLine.Usage, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_replaced_response_prints_its_final_text()
+    {
+        var printed = new StringBuilder();
+        using var writer = new StringWriter(printed);
+        var printer = new ResponsePrinter(writer);
+        var assembler = new ResponseAssembler();
+        assembler.Updated += (_, u) => printer.Print(u);
+        Protocol.Message M(string name, string? data = null) => new()
+        {
+            Id = Guid.NewGuid().ToString(),
+            Name = name,
+            Data = data,
+            Extras = Client.MessageExtras.WithHeaders([new KeyValuePair<string, string>("responseId", "r")]),
+        };
+        assembler.ApplyRange([M("start"), M("token", "Hel"), M("response-complete", "Hello")]);
+        Assert.Equal("[start r]\nHel\n[replaced r]\nHello\n[end r]\n", printed.ToString());
+        await Task.CompletedTask;
+    }
+}

@@ -1,0 +1,156 @@
+using System.Diagnostics;
+using System.Text.Json;
+using Tokenwire.Protocol;
+using Tokenwire.Testing;
+
+namespace Tokenwire.Client.Tests;
+
+/// <summary>
+/// Scale-out: three real server processes share channels through one real redis-server. Publishers on node 1,
+/// ably-js and .NET subscribers on nodes 2 and 3; node 2 is SIGKILLed mid-stream and its clients (behind a loopback
+/// balancer) resume on node 3.
+/// </summary>
+public sealed class ScaleOutTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
+{
+    private const string Key = "scale.root:c2NhbGUtb3V0LXNlY3JldA";
+
+    private sealed class Node : IAsyncDisposable
+    {
+        private readonly Process _process;
+        private readonly string _data;
+
+        private Node(Process process, string data, int port)
+        {
+            _process = process;
+            _data = data;
+            Port = port;
+        }
+
+        public int Port { get; }
+
+        public static async Task<Node> StartAsync(string redisConnection)
+        {
+            var data = Path.Combine(Path.GetTempPath(), "tokenwire-node-" + Guid.NewGuid().ToString("N"));
+            var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            foreach (var a in new[] { CliDll(), "serve", "--port", "0", "--data", data, "--key", Key, "--redis", redisConnection }) info.ArgumentList.Add(a);
+            var process = Process.Start(info)!;
+            var listening = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
+            process.OutputDataReceived += (_, e) =>
+            {
+                if (e.Data?.StartsWith("Tokenwire listening on ", StringComparison.Ordinal) == true) listening.TrySetResult(new Uri(e.Data["Tokenwire listening on ".Length..]).Port);
+            };
+            process.ErrorDataReceived += (_, _) => { };
+            process.Exited += (_, _) => listening.TrySetException(new InvalidOperationException("node exited"));
+            process.EnableRaisingEvents = true;
+            process.BeginOutputReadLine();
+            process.BeginErrorReadLine();
+            return new Node(process, data, await listening.Task.OrTimeout(TimeSpan.FromSeconds(60)));
+        }
+
+        public void Kill() => _process.Kill(entireProcessTree: true); // SIGKILL: no DISCONNECTED, no flush
+
+        public async ValueTask DisposeAsync()
+        {
+            if (!_process.HasExited)
+            {
+                _process.Kill(entireProcessTree: true);
+                await _process.WaitForExitAsync();
+            }
+
+            _process.Dispose();
+            try
+            {
+                Directory.Delete(_data, true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+
+        private static string CliDll()
+        {
+            // The same configuration as this test assembly (bin/Debug or bin/Release).
+            var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
+            var dir = new DirectoryInfo(AppContext.BaseDirectory);
+            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Tokenwire.slnx"))) dir = dir.Parent;
+            var dll = Path.Combine(dir!.FullName, "src", "Tokenwire.Cli", "bin", configuration, "net10.0", "tokenwire.dll");
+            return File.Exists(dll) ? dll : throw new FileNotFoundException("Build the CLI first", dll);
+        }
+    }
+
+    private static ClientOptions Options(int port) => new(Key) { Endpoint = "127.0.0.1", Port = port, DisconnectedRetryTimeout = TimeSpan.FromMilliseconds(200) };
+
+    [Fact]
+    public async Task Three_nodes_deliver_every_token_once_in_one_order_and_clients_of_a_killed_node_resume_elsewhere()
+    {
+        const int responses = 3, tokensPerResponse = 500, total = responses * tokensPerResponse;
+        var cs = redis.ConnectionString();
+        await using var node1 = await Node.StartAsync(cs);
+        await using var node2 = await Node.StartAsync(cs);
+        await using var node3 = await Node.StartAsync(cs);
+        await using var balancer = new CuttableProxy(node2.Port); // the clients of node 2 reach it through this
+        var channel = "conversation:" + Guid.NewGuid().ToString("N");
+
+        // .NET subscribers: one behind the balancer (node 2), one on node 3.
+        var orders = new List<List<string>>();
+        var dotnetClients = new List<TokenwireRealtime>();
+        foreach (var port in new[] { balancer.Port, node3.Port })
+        {
+            var client = new TokenwireRealtime(Options(port));
+            dotnetClients.Add(client);
+            var got = new List<string>();
+            orders.Add(got);
+            var ch = client.Channels.Get(channel);
+            ch.Subscribe("token", m => { lock (got) got.Add($"{m.GetHeaders()["responseId"]}:{m.Data}"); });
+            await ch.AttachAsync().OrTimeout();
+        }
+
+        var balancedId = dotnetClients[0].Connection.Id;
+        // ably-js subscribers: one behind the balancer, one on node 3.
+        await using var jsBalanced = await InteropTests.NodeScript.StartAsync("subscribe.mjs", balancer.Port, Key, channel, binary: true, total, 90_000);
+        await using var jsDirect = await InteropTests.NodeScript.StartAsync("subscribe.mjs", node3.Port, Key, channel, binary: false, total, 90_000);
+        Assert.Equal("attached", (await jsBalanced.NextEventAsync(TimeSpan.FromSeconds(30))).GetProperty("event").GetString());
+        Assert.Equal("attached", (await jsDirect.NextEventAsync(TimeSpan.FromSeconds(30))).GetProperty("event").GetString());
+
+        // Three concurrent responses published on node 1, paced; node 2 dies at about 40%.
+        await using var agent = new TokenwireRealtime(Options(node1.Port) with { EchoMessages = false });
+        var ach = agent.Channels.Get(channel);
+        var publishes = new List<Task<PublishResult>>();
+        for (var i = 0; i < tokensPerResponse; i++)
+        {
+            for (var r = 0; r < responses; r++) publishes.Add(ach.PublishAsync("token", $"t{i}", MessageExtras.WithHeaders([new("responseId", $"r{r}")])));
+            if (i % 10 == 9) await Task.Delay(20);
+            if (i == tokensPerResponse * 2 / 5)
+            {
+                node2.Kill();
+                balancer.TargetPort = node3.Port; // the balancer now sends new connections to node 3
+                balancer.CutAll();
+            }
+        }
+
+        await Task.WhenAll(publishes).OrTimeout(TimeSpan.FromSeconds(60), "every publish acknowledged");
+        await TestHelpers.WaitUntilAsync(() => orders.All(o => { lock (o) return o.Count >= total; }), TimeSpan.FromSeconds(60), () => string.Join(",", orders.Select(o => o.Count)));
+        var js = new[] { await jsBalanced.NextEventAsync(TimeSpan.FromSeconds(60)), await jsDirect.NextEventAsync(TimeSpan.FromSeconds(60)) };
+        await Task.Delay(300);
+
+        foreach (var e in js)
+        {
+            orders.Add([.. e.GetProperty("messages").EnumerateArray().Select(m => $"{m.GetProperty("headers").GetProperty("responseId").GetString()}:{m.GetProperty("data").GetString()}")]);
+        }
+
+        // Complete, exactly once, each response in order, and one order everywhere.
+        foreach (var order in orders)
+        {
+            Assert.Equal(total, order.Count);
+            for (var r = 0; r < responses; r++)
+            {
+                Assert.Equal(Enumerable.Range(0, tokensPerResponse).Select(i => $"r{r}:t{i}"), order.Where(x => x.StartsWith($"r{r}:", StringComparison.Ordinal)));
+            }
+
+            Assert.Equal(orders[0], order);
+        }
+
+        Assert.Equal(balancedId, dotnetClients[0].Connection.Id); // resumed on node 3 with the same connection
+        foreach (var c in dotnetClients) await c.DisposeAsync();
+    }
+}

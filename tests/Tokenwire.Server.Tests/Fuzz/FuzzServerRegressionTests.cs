@@ -1,0 +1,106 @@
+using System.Security.Cryptography;
+using System.Text;
+using Tokenwire.Protocol;
+using Tokenwire.Server.Auth;
+using Tokenwire.Testing;
+
+namespace Tokenwire.Server.Tests.Fuzz;
+
+/// <summary>Server bugs the live and REST fuzz runs found, reduced to single requests.</summary>
+public sealed class FuzzServerRegressionTests(ServerFixture fixture) : IClassFixture<ServerFixture>
+{
+    private TestServer Server => fixture.Server;
+
+    /// <summary>
+    /// ATTACH without a channel name was refused with an ERROR that had no channel, which clients treat as fatal for
+    /// the connection, while the server kept the connection open. The refusal now closes the connection.
+    /// </summary>
+    [Theory]
+    [InlineData(WireFormat.Json, null)]
+    [InlineData(WireFormat.Json, "")]
+    [InlineData(WireFormat.MsgPack, null)]
+    [InlineData(WireFormat.MsgPack, "")]
+    public async Task Attach_without_a_channel_name_is_a_fatal_error_that_closes_the_connection(WireFormat format, string? channel)
+    {
+        await using var client = await RawClient.ConnectAsync(Server, format);
+        await client.SendAsync(new ProtocolMessage(ProtocolAction.Attach) { Channel = channel });
+        var error = await client.ReceiveUntilAsync(m => m.Action == ProtocolAction.Error);
+        Assert.True(string.IsNullOrEmpty(error.Channel));
+        Assert.Equal(ErrorCodes.InvalidChannelName, error.Error!.Code);
+        Assert.True(await client.WaitForCloseAsync());
+    }
+
+    private static string B64Url(string json) => Convert.ToBase64String(Encoding.UTF8.GetBytes(json)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+
+    /// <summary>An HS256 JWT signed with the test key.</summary>
+    private static string Jwt(string header, string claims)
+    {
+        var signed = B64Url(header) + "." + B64Url(claims);
+        var secret = Encoding.UTF8.GetBytes(TestServer.DefaultKey.Split(':')[1]);
+        return signed + "." + Convert.ToBase64String(HMACSHA256.HashData(secret, Encoding.ASCII.GetBytes(signed))).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+    }
+
+    public static TheoryData<string> MalformedJwts => new()
+    {
+        Jwt("""{"alg":1,"kid":"test.root"}""", """{"exp":9999999999}"""),            // alg not a string
+        Jwt("""{"alg":"HS256","kid":["test.root"]}""", """{"exp":9999999999}"""),  // kid not a string
+        Jwt("""{"alg":"HS256","kid":"\ud800"}""", """{"exp":9999999999}"""),       // kid with a lone surrogate
+        Jwt("""{"alg":"HS256","kid":"test.root"}""", """{"exp":"tomorrow"}"""),    // exp not a number (signed)
+        Jwt("""{"alg":"HS256","kid":"test.root"}""", """{"exp":9999999999,"x-ably-capability":"{\"x\\ud800\":[\"*\"]}"}"""),
+        Jwt("""{"alg":"HS256","kid":"test.root"}""", """{"exp":9999999999,"x-ably-clientId":"\udc00"}"""),
+    };
+
+    /// <summary>
+    /// JWT claims of the wrong JSON kind (alg or kid not a string, exp not a number) or strings with a lone surrogate
+    /// made JsonElement throw InvalidOperationException out of token verification: an aborted connection and an
+    /// unhandled-exception log for realtime, a 500 for REST. They are now refused as invalid tokens.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(MalformedJwts))]
+    public void Malformed_jwt_claims_are_refused_with_an_Ably_error(string jwt)
+    {
+        var keys = new KeyStore();
+        keys.Add(ApiKey.Parse(TestServer.DefaultKey, Capability.All));
+        var error = Assert.ThrowsAny<AblyException>(() => new TokenService(keys, TimeProvider.System).Verify(jwt));
+        Assert.InRange(error.Error.StatusCode, 400, 499);
+    }
+
+    [Theory]
+    [MemberData(nameof(MalformedJwts))]
+    public async Task Realtime_connect_with_a_malformed_jwt_gets_a_fatal_ERROR_not_an_aborted_socket(string jwt)
+    {
+        using var socket = new System.Net.WebSockets.ClientWebSocket();
+        await socket.ConnectAsync(new Uri($"{Server.WebSocketUri}?access_token={Uri.EscapeDataString(jwt)}&format=json&v=6"), CancellationToken.None);
+        var buffer = new byte[64 * 1024];
+        var result = await socket.ReceiveAsync(buffer, CancellationToken.None);
+        Assert.Equal(System.Net.WebSockets.WebSocketMessageType.Text, result.MessageType);
+        var error = Tokenwire.Protocol.Codecs.ProtocolCodec.Json.Decode(buffer.AsSpan(0, result.Count));
+        Assert.Equal(ProtocolAction.Error, error.Action);
+        Assert.InRange(error.Error!.StatusCode, 400, 499);
+    }
+
+    /// <summary>Capability JSON whose names hold a lone surrogate escape threw InvalidOperationException (a 500 on requestToken).</summary>
+    [Theory]
+    [InlineData("""{"x\ud800":["*"]}""")]
+    [InlineData("""{"*":["\udc00"]}""")]
+    public void Capability_with_a_lone_surrogate_is_refused_with_40000(string json) =>
+        Assert.Equal(40000, Assert.ThrowsAny<AblyException>(() => Capability.Parse(json)).Code);
+
+    /// <summary>A TokenRequest ttl beyond TimeSpan's range made TimeSpan.FromMilliseconds throw: a 500 instead of a 400.</summary>
+    [Theory]
+    [InlineData(long.MaxValue, 400)]
+    [InlineData(long.MinValue, 400)]
+    public async Task Token_request_with_an_extreme_ttl_is_answered_without_a_500(long ttl, int expected)
+    {
+        using var http = new HttpClient { BaseAddress = Server.BaseUri };
+        using var request = new HttpRequestMessage(HttpMethod.Post, $"/keys/{Uri.EscapeDataString(TestServer.DefaultKey.Split(':')[0])}/requestToken")
+        {
+            Content = new StringContent($$"""{"keyName":"{{TestServer.DefaultKey.Split(':')[0]}}","ttl":{{ttl}}}""", Encoding.UTF8, "application/json"),
+        };
+        request.Headers.Authorization = new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(Server.Key)));
+        using var response = await http.SendAsync(request);
+        // A token (clamped ttl) or a 400; never a 500.
+        Assert.True((int)response.StatusCode == expected || (int)response.StatusCode == 400, $"status {(int)response.StatusCode}");
+        Assert.Equal("application/json", response.Content.Headers.ContentType!.ToString());
+    }
+}

@@ -1,0 +1,96 @@
+using System.Net.WebSockets;
+using Tokenwire.Protocol;
+using Tokenwire.Server.Realtime;
+using Tokenwire.Testing;
+
+namespace Tokenwire.Server.Tests.Realtime;
+
+/// <summary>Write coalescing under the realtime WebSocket: fewer socket writes, every frame still its own message.</summary>
+public sealed class CoalescingWriteTests(ServerFixture fixture) : IClassFixture<ServerFixture>
+{
+    [Fact]
+    public void Accept_key_follows_rfc6455()
+    {
+        // RFC 6455 §1.3's worked example.
+        Assert.Equal("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=", WebSocketAccept.AcceptKey("dGhlIHNhbXBsZSBub25jZQ=="));
+    }
+
+    [Fact]
+    public async Task A_batch_reaches_the_inner_stream_as_one_write_and_unbatched_writes_pass_through()
+    {
+        var inner = new RecordingStream();
+        var stream = new CoalescingStream(inner);
+        stream.BeginBatch();
+        await stream.WriteAsync(new byte[] { 1, 2 });
+        await stream.WriteAsync(new byte[] { 3 });
+        Assert.Empty(inner.Writes);
+        await stream.EndBatchAsync(CancellationToken.None);
+        Assert.Equal([new byte[] { 1, 2, 3 }], inner.Writes);
+
+        await stream.WriteAsync(new byte[] { 4 }); // a pong or close outside a batch goes out at once
+        Assert.Equal(2, inner.Writes.Count);
+        Assert.Equal(2, stream.Writes);
+    }
+
+    [Fact]
+    public async Task A_large_batch_is_written_in_bounded_chunks_in_order()
+    {
+        var inner = new RecordingStream();
+        var stream = new CoalescingStream(inner);
+        stream.BeginBatch();
+        var chunk = new byte[1000];
+        for (var i = 0; i < 100; i++)
+        {
+            Array.Fill(chunk, (byte)i);
+            await stream.WriteAsync(chunk);
+        }
+
+        await stream.EndBatchAsync(CancellationToken.None);
+        Assert.All(inner.Writes, w => Assert.True(w.Length <= CoalescingStream.MaxBuffered));
+        var all = inner.Writes.SelectMany(w => w).ToArray();
+        Assert.Equal(100_000, all.Length);
+        for (var i = 0; i < 100; i++) Assert.Equal((byte)i, all[i * 1000]);
+    }
+
+    [Theory]
+    [InlineData(WireFormat.Json)]
+    [InlineData(WireFormat.MsgPack)]
+    public async Task A_burst_of_frames_arrives_as_separate_messages_in_order(WireFormat format)
+    {
+        var channel = ServerFixture.UniqueChannel();
+        await using var subscriber = await RawClient.ConnectAsync(fixture.Server, format);
+        await using var publisher = await RawClient.ConnectAsync(fixture.Server, format);
+        await subscriber.AttachAsync(channel);
+        // Pipelined publishes: the subscriber's writer finds many frames queued at once and coalesces them.
+        for (var i = 0; i < 300; i++) await publisher.PublishAsync(channel, i, new Message { Name = "token", Data = "t" + i });
+        for (var i = 0; i < 300; i++)
+        {
+            var m = await subscriber.ReceiveUntilAsync(f => f.Action == ProtocolAction.Message);
+            Assert.Equal("t" + i, Assert.Single(m.Messages!).Data);
+        }
+
+        Assert.Equal(WebSocketState.Open, subscriber.Socket.State);
+    }
+
+    private sealed class RecordingStream : Stream
+    {
+        public List<byte[]> Writes { get; } = [];
+
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => 0;
+        public override long Position { get => 0; set { } }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => 0;
+        public override long Seek(long offset, SeekOrigin origin) => 0;
+        public override void SetLength(long value) { }
+        public override void Write(byte[] buffer, int offset, int count) => Writes.Add(buffer.AsSpan(offset, count).ToArray());
+
+        public override ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            Writes.Add(buffer.ToArray());
+            return ValueTask.CompletedTask;
+        }
+    }
+}
