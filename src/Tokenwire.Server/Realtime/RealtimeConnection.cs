@@ -229,8 +229,11 @@ internal sealed partial class RealtimeConnection
     }
 
     /// <summary>A channel attachment on one transport; the channel queues frames to the transport through it.</summary>
-    internal sealed class Attachment(Transport transport, string connectionId, bool echo, ProtocolFlags modes) : IChannelSubscriber
+    internal sealed class Attachment(Transport transport, string connectionId, bool echo, ProtocolFlags modes, bool explicitModes = false) : IChannelSubscriber
     {
+        /// <summary>The client asked for these modes (flags or <c>params.modes</c>) rather than the defaults.</summary>
+        public bool ExplicitModes { get; } = explicitModes;
+
         private volatile bool _receivesMessages = modes.HasFlag(ProtocolFlags.Subscribe);
         private volatile bool _receivesPresence = modes.HasFlag(ProtocolFlags.PresenceSubscribe);
 
