@@ -13,6 +13,8 @@ public static class ErrorCodes
     public const int InvalidCredentialFormat = 40005;
     /// <summary>Message contains an invalid connection id or key (REST publish on behalf of a connection).</summary>
     public const int InvalidConnectionId = 40006;
+    /// <summary>Batch request error: some targets of a batch failed.</summary>
+    public const int BatchError = 40020;
     /// <summary>Message too large.</summary>
     public const int MessageTooLarge = 40009;
     /// <summary>Invalid channel name.</summary>
@@ -39,6 +41,14 @@ public static class ErrorCodes
     public const int OperationNotPermitted = 40160;
     /// <summary>Channel mode not requested when attaching (e.g. publish on a subscribe-only attachment).</summary>
     public const int ModeNotRequested = 40165;
+    /// <summary>Token revocation not enabled for the key.</summary>
+    public const int RevocationNotEnabled = 40121;
+    /// <summary>Wrong API key for token revocation.</summary>
+    public const int WrongKeyForRevocation = 40133;
+    /// <summary>Token revoked.</summary>
+    public const int TokenRevoked = 40141;
+    /// <summary>Operation requires Basic authentication.</summary>
+    public const int BasicAuthRequired = 40162;
     /// <summary>Not found.</summary>
     public const int NotFound = 40400;
     /// <summary>Method not allowed.</summary>

@@ -116,6 +116,9 @@ public sealed class KeyOptions
 
     /// <summary>Overrides <c>RateLimits:ConnectionMessagesPerSecond</c> for connections using this key (or its tokens).</summary>
     public double? ConnectionMessagesPerSecond { get; set; }
+
+    /// <summary>Tokens this key issues can be revoked by clientId (<c>POST /keys/{keyName}/revokeTokens</c>). Default: false.</summary>
+    public bool RevocableTokens { get; set; }
 }
 
 /// <summary>Rules for channels whose name starts with <c>{Id}:</c>.</summary>

@@ -39,6 +39,7 @@ public static class TokenwireServerExtensions
             sp.GetRequiredService<ILogger<SqliteHistoryStore>>()));
         services.AddSingleton<Limits.FaultInjector>();
         services.AddSingleton<Apps.AppRegistry>();
+        services.AddSingleton<Stats.StatsStore>();
         services.AddSingleton<ChannelServices>();
         // The engine: this process's memory (default) or Redis (scale-out), chosen from Tokenwire:Redis.
         services.AddSingleton<InMemoryChannelEngine>();
@@ -77,6 +78,8 @@ public static class TokenwireServerExtensions
             await next(context).ConfigureAwait(false);
         });
         RestEndpoints.Map(app);
+        BatchEndpoints.Map(app);
+        StatsEndpoints.Map(app);
         OperationsEndpoints.Map(app);
         Apps.SandboxEndpoints.Map(app);
         return app;

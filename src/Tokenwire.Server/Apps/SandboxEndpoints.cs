@@ -27,12 +27,6 @@ internal static class SandboxEndpoints
         routes.MapPost("/apps", (HttpContext context) => Sandboxed(context, () => CreateAppAsync(context)));
         routes.MapDelete("/apps/{appId}", (HttpContext context, string appId) => Sandboxed(context, () => DeleteAppAsync(context, appId)));
         routes.MapPost("/stats", (HttpContext context) => Sandboxed(context, () => AcceptStatsAsync(context)));
-        routes.MapGet("/stats", (HttpContext context) => RestEndpoints.Guarded(context, async () =>
-        {
-            context.RequestServices.GetRequiredService<Authenticator>().AuthenticateRest(context.Request);
-            context.Response.Headers.Link = "<./stats?>; rel=\"first\", <./stats?>; rel=\"current\"";
-            await RestResponses.WriteAsync(context, 200, Array.Empty<object>()).ConfigureAwait(false);
-        }));
     }
 
     private static Task Sandboxed(HttpContext context, Func<Task> handler) => RestEndpoints.Guarded(context, () =>
@@ -60,7 +54,10 @@ internal static class SandboxEndpoints
         {
             var spec = entry as Dictionary<string, object?> ?? [];
             var capability = spec.GetValueOrDefault("capability") is string c ? Capability.Parse(c) : Capability.All;
-            var key = new ApiKey(appId, RandomNumberGenerator.GetString(Alphabet, 6), RandomNumberGenerator.GetString(Alphabet, 24), capability);
+            var key = new ApiKey(appId, RandomNumberGenerator.GetString(Alphabet, 6), RandomNumberGenerator.GetString(Alphabet, 24), capability)
+            {
+                RevocableTokens = spec.GetValueOrDefault("revocableTokens") is true,
+            };
             created.Add(key);
             keyResults.Add(new Dictionary<string, object?>
             {
@@ -139,14 +136,24 @@ internal static class SandboxEndpoints
         services.GetRequiredService<KeyStore>().RemoveApp(appId);
         services.GetRequiredService<ConnectionManager>().CloseApp(appId);
         services.GetRequiredService<IChannelEngine>().RemoveApp(appId);
+        services.GetRequiredService<Stats.StatsStore>().RemoveApp(appId);
         context.Response.StatusCode = 204;
         await Task.CompletedTask.ConfigureAwait(false);
     }
 
+    /// <summary>Stats fixtures (one or an array) for the caller's app, as ably-js rest/stats posts them.</summary>
     private static async Task AcceptStatsAsync(HttpContext context)
     {
-        context.RequestServices.GetRequiredService<Authenticator>().AuthenticateRest(context.Request);
-        await RestResponses.ReadBodyAsync(context.Request, 1024 * 1024).ConfigureAwait(false);
+        var auth = context.RequestServices.GetRequiredService<Authenticator>().AuthenticateRest(context.Request);
+        var body = RestResponses.RequestCodec(context.Request).DecodeValue(await RestResponses.ReadBodyAsync(context.Request, 1024 * 1024).ConfigureAwait(false));
+        var fixtures = body switch
+        {
+            List<object?> list => list,
+            Dictionary<string, object?> one => [one],
+            _ => throw new AblyException(ErrorCodes.InvalidRequestBody, 400, "Stats fixtures must be an object or an array of objects"),
+        };
+        var stats = context.RequestServices.GetRequiredService<Stats.StatsStore>();
+        foreach (var fixture in fixtures) stats.AddFixture(auth.AppId, fixture as Dictionary<string, object?> ?? throw new AblyException(ErrorCodes.InvalidRequestBody, 400, "Each stats fixture must be an object"));
         await RestResponses.WriteAsync(context, 201, new Dictionary<string, object?>(), ProtocolCodec.Json).ConfigureAwait(false);
     }
 }

@@ -11,6 +11,9 @@ public sealed record ApiKey(string AppId, string KeyId, string Secret, Capabilit
     /// <summary>Per-connection publish rate for this key's connections, overriding the server default.</summary>
     public double? ConnectionMessagesPerSecond { get; init; }
 
+    /// <summary>Tokens issued by this key can be revoked by target (RSA17).</summary>
+    public bool RevocableTokens { get; init; }
+
     /// <summary><c>appId.keyId</c>, the public half of the key.</summary>
     public string KeyName => AppId + "." + KeyId;
 
@@ -47,7 +50,8 @@ public sealed record ApiKey(string AppId, string KeyId, string Secret, Capabilit
 /// <param name="Capability">Effective capability.</param>
 /// <param name="ClientId">Identified client, <c>*</c> for a wildcard, or null.</param>
 /// <param name="ExpiresAt">Token expiry (ms epoch); null for key authentication.</param>
-public sealed record AuthContext(string AppId, string KeyName, Capability Capability, string? ClientId, long? ExpiresAt = null)
+/// <param name="IssuedAt">Token issue time (ms epoch), when known; revocations apply to tokens issued before a time.</param>
+public sealed record AuthContext(string AppId, string KeyName, Capability Capability, string? ClientId, long? ExpiresAt = null, long? IssuedAt = null)
 {
     /// <summary>True when authenticated with a token.</summary>
     public bool IsToken => ExpiresAt is not null;

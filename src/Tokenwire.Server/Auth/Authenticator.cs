@@ -47,6 +47,9 @@ public sealed class Authenticator(KeyStore keys, TokenService tokens, Microsoft.
         return keys.AuthenticateKey(key, clientId);
     }
 
+    /// <summary>True when the token behind <paramref name="auth"/> has been revoked since it was verified (RSA17).</summary>
+    public bool IsRevoked(AuthContext auth) => tokens.IsRevoked(auth);
+
     /// <summary>Verifies a token (AUTH re-authentication).</summary>
     public AuthContext AuthenticateToken(string token) => tokens.Verify(token);
 

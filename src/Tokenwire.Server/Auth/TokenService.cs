@@ -39,7 +39,44 @@ public sealed class TokenService(KeyStore keys, TimeProvider time)
     private readonly ConcurrentDictionary<string, long> _nonces = new(StringComparer.Ordinal);
     private int _nonceInserts;
 
-    private long Now => time.GetUtcNow().ToUnixTimeMilliseconds();
+    // Token revocations (RSA17) by key name: clientId, tokens issued before, effective from.
+    private readonly ConcurrentDictionary<string, List<Revocation>> _revocations = new(StringComparer.Ordinal);
+
+    private readonly record struct Revocation(string ClientId, long IssuedBefore, long AppliesAt);
+
+    /// <summary>Server time, milliseconds since the Unix epoch.</summary>
+    public long Now => time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>
+    /// Revokes the tokens <paramref name="keyName"/> issued to <paramref name="clientId"/> before
+    /// <paramref name="issuedBefore"/>, from <paramref name="appliesAt"/> on (RSA17).
+    /// </summary>
+    public void Revoke(string keyName, string clientId, long issuedBefore, long appliesAt)
+    {
+        var list = _revocations.GetOrAdd(keyName, _ => []);
+        var expired = Now - (long)MaxTtl.TotalMilliseconds; // every token issued before this has expired anyway
+        lock (list)
+        {
+            list.RemoveAll(r => r.IssuedBefore < expired);
+            list.Add(new Revocation(clientId, issuedBefore, appliesAt));
+        }
+    }
+
+    /// <summary>True when a revocation in force covers a token with this identity (checked on use and every second for live connections).</summary>
+    public bool IsRevoked(AuthContext auth)
+    {
+        if (!auth.IsToken || auth.ClientId is null || !_revocations.TryGetValue(auth.KeyName, out var list)) return false;
+        var now = Now;
+        lock (list)
+        {
+            foreach (var r in list)
+            {
+                if (r.ClientId == auth.ClientId && now >= r.AppliesAt && (auth.IssuedAt ?? 0) < r.IssuedBefore) return true;
+            }
+        }
+
+        return false;
+    }
 
     /// <summary>Issues a token from <paramref name="key"/>; the capability is the key's narrowed to <paramref name="requested"/>.</summary>
     public TokenDetails Issue(ApiKey key, TimeSpan? ttl, Capability? requested, string? clientId)
@@ -98,7 +135,7 @@ public sealed class TokenService(KeyStore keys, TimeProvider time)
         if (!CryptographicOperations.FixedTimeEquals(expected, actual)) throw new AblyException(40143, 401, "Token unrecognised: bad signature");
         // Intersect with the key's capability as it is now: a token never exceeds its key (also when minted offline,
         // or when the key's capability was narrowed after the token was issued).
-        return Identity(key, key.Capability.Intersect(Capability.Parse(payload.Capability)), payload.ClientId, payload.Expires);
+        return Identity(key, key.Capability.Intersect(Capability.Parse(payload.Capability)), payload.ClientId, payload.Expires, payload.Issued);
     }
 
     private AuthContext VerifyJwt(string jwt)
@@ -158,14 +195,17 @@ public sealed class TokenService(KeyStore keys, TimeProvider time)
             ? key.Capability.Intersect(Capability.Parse(cap.GetString()!))
             : key.Capability;
         var clientId = claims.TryGetProperty("x-ably-clientId", out var cid) && cid.ValueKind == JsonValueKind.String ? cid.GetString() : null;
-        return Identity(key, capability, clientId, expSeconds * 1000);
+        var issued = claims.TryGetProperty("iat", out var iat) && iat.TryGetInt64(out var iatSeconds) ? iatSeconds * 1000 : (long?)null;
+        return Identity(key, capability, clientId, expSeconds * 1000, issued);
     }
 
-    private AuthContext Identity(ApiKey key, Capability capability, string? clientId, long expires)
+    private AuthContext Identity(ApiKey key, Capability capability, string? clientId, long expires, long? issued)
     {
-        if (key.Revoked) throw new AblyException(40141, 401, "Token revoked: its key is revoked");
+        if (key.Revoked) throw new AblyException(ErrorCodes.TokenRevoked, 401, "Token revoked: its key is revoked");
         if (expires <= Now) throw new AblyException(ErrorCodes.TokenExpired, 401, "Token expired");
-        return new AuthContext(key.AppId, key.KeyName, capability, clientId, expires);
+        var auth = new AuthContext(key.AppId, key.KeyName, capability, clientId, expires, issued);
+        if (IsRevoked(auth)) throw new AblyException(ErrorCodes.TokenRevoked, 401, "Token revoked");
+        return auth;
     }
 
     /// <summary>

@@ -146,6 +146,7 @@ internal sealed partial class Channel
     {
         if (events.Count == 0) return;
         foreach (var e in events) AddPresenceHistory(e);
+        CountPresence(events, _subscribers.Count(s => s.ReceivesPresence));
         var frame = new OutboundFrame(new ProtocolMessage(ProtocolAction.Presence)
         {
             Channel = Name,

@@ -20,7 +20,8 @@ internal readonly record struct Publisher(string IdPrefix, string? ConnectionId,
 /// <param name="Params">Recognised params, echoed in ATTACHED.</param>
 /// <param name="ResumeSerial">The client's last channelSerial (resume); rewind is ignored when set.</param>
 /// <param name="Rewind">Rewind request on a fresh attach.</param>
-internal readonly record struct AttachRequest(ProtocolFlags Modes, Dictionary<string, string>? Params, string? ResumeSerial, RewindSpec? Rewind);
+/// <param name="Delta">Deliver messages as VCDIFF deltas (<c>delta=vcdiff</c>).</param>
+internal readonly record struct AttachRequest(ProtocolFlags Modes, Dictionary<string, string>? Params, string? ResumeSerial, RewindSpec? Rewind, bool Delta = false);
 
 /// <summary>
 /// One channel: the sequencer that orders its messages, the hot window of recent messages (rewind, resume,
@@ -63,6 +64,7 @@ internal sealed partial class Channel
         {
             var frame = new OutboundFrame(MessageFrame(m.Id ?? m.Serial!, m.ConnectionId, m.Timestamp ?? now, m.Serial!, [m]));
             _window.Add(new WindowEntry(m.Serial!, m.Timestamp ?? now, m, frame, m.ConnectionId));
+            _lastMessage = m;
         }
     }
 
@@ -140,7 +142,9 @@ internal sealed partial class Channel
 
             while (_window.Count > _services.Options.HotWindowMaxMessages) Evict();
 
-            FanOut(frame, publisher.ConnectionId);
+            CountInbound(accepted, publisher.ConnectionId is not null);
+            FanOut(frame, publisher.ConnectionId, _lastMessage);
+            _lastMessage = accepted[^1];
             completion = Rules.Persisted ? PersistAsync(accepted, now, serials) : Task.FromResult(serials);
             return true;
         }
@@ -179,17 +183,25 @@ internal sealed partial class Channel
 
     internal static Message DecodeFromStorage(byte[] payload) => ProtocolCodec.MsgPack.DecodeMessages(payload)[0];
 
-    private void FanOut(OutboundFrame frame, string? publisherConnectionId)
+    private void FanOut(OutboundFrame frame, string? publisherConnectionId, Message? previous)
     {
         List<IChannelSubscriber>? gone = null;
+        OutboundFrame? againstPrevious = null, fromScratch = null; // delta forms, each encoded once and shared
+        var delivered = 0;
         foreach (var sub in _subscribers)
         {
             if (!sub.ReceivesMessages) continue;
             if (!sub.Echo && publisherConnectionId is not null && sub.ConnectionId == publisherConnectionId) continue;
-            if (!sub.Enqueue(frame)) (gone ??= []).Add(sub);
+            var send = _deltaSubscribers.ContainsKey(sub) ? ForDeltaSubscriber(sub, frame, previous, ref againstPrevious, ref fromScratch) : frame;
+            if (sub.Enqueue(send)) delivered++;
+            else (gone ??= []).Add(sub);
         }
 
-        if (gone is not null) _subscribers = [.. _subscribers.Except(gone)];
+        CountOutbound(frame.Message.Messages!, delivered);
+
+        if (gone is null) return;
+        _subscribers = [.. _subscribers.Except(gone)];
+        foreach (var sub in gone) _deltaSubscribers.Remove(sub);
     }
 
     /// <summary>
@@ -244,6 +256,7 @@ internal sealed partial class Channel
                 Params = request.Params,
                 Error = error,
             }));
+            if (request.Delta) _deltaSubscribers[subscriber] = null;
             if (deliverBacklog) EnqueueBacklog(subscriber, from);
             if (sync) EnqueueSync(subscriber);
             _subscribers = [.. _subscribers, subscriber];
@@ -279,6 +292,7 @@ internal sealed partial class Channel
 
     private void EnqueueBacklog(IChannelSubscriber subscriber, int from)
     {
+        var frames = new List<OutboundFrame>();
         var i = from;
         while (i < _window.Count)
         {
@@ -289,16 +303,24 @@ internal sealed partial class Channel
             var taken = i - start;
             if (taken == frame.Message.Messages!.Count)
             {
-                subscriber.Enqueue(frame);
+                frames.Add(frame);
             }
             else
             {
                 var subset = new List<Message>(taken);
                 for (var k = start; k < i; k++) subset.Add(_window[k].Message);
                 var m = frame.Message;
-                subscriber.Enqueue(new OutboundFrame(MessageFrame(m.Id!, m.ConnectionId, m.Timestamp ?? 0, _window[i - 1].Serial, subset)));
+                frames.Add(new OutboundFrame(MessageFrame(m.Id!, m.ConnectionId, m.Timestamp ?? 0, _window[i - 1].Serial, subset)));
             }
         }
+
+        if (_deltaSubscribers.ContainsKey(subscriber))
+        {
+            EnqueueDeltaBacklog(subscriber, frames);
+            return;
+        }
+
+        foreach (var frame in frames) subscriber.Enqueue(frame);
     }
 
     public void Detach(IChannelSubscriber subscriber)
@@ -312,6 +334,7 @@ internal sealed partial class Channel
 
     private void RemoveSubscriber(IChannelSubscriber subscriber)
     {
+        _deltaSubscribers.Remove(subscriber);
         if (Array.IndexOf(_subscribers, subscriber) >= 0) _subscribers = [.. _subscribers.Where(s => !ReferenceEquals(s, subscriber))];
     }
 
@@ -357,6 +380,7 @@ internal sealed partial class Channel
             var keep = Rules.Persisted ? _services.Options.MaxRewindMessages : 0;
             while (_window.Count > keep && _window[0].Timestamp < oldest) Evict();
             PrunePresenceHistory(now);
+            FlushStats();
             var idle = _subscribers.Length == 0 && _recentIds.Count == 0 && _lastActivity < oldest && (_responses?.Count ?? 0) == 0
                 && (_window.Count == 0 || Rules.Persisted) && _members.Count == 0 && (_presenceHistory.Count == 0 || Rules.Persisted);
             if (idle) _retired = true;

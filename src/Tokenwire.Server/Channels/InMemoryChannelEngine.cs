@@ -7,11 +7,14 @@ using Tokenwire.Server.Storage;
 namespace Tokenwire.Server.Channels;
 
 /// <summary>What every channel shares: options, the history store and the clock.</summary>
-internal sealed class ChannelServices(IOptions<TokenwireOptions> options, IHistoryStore history, TimeProvider time)
+internal sealed class ChannelServices(IOptions<TokenwireOptions> options, IHistoryStore history, TimeProvider time, Stats.StatsStore? stats = null)
 {
     public TokenwireOptions Options { get; } = options.Value;
 
     public IHistoryStore History { get; } = history;
+
+    /// <summary>App statistics, fed by channels on each sweep.</summary>
+    public Stats.StatsStore? Stats { get; } = stats;
 
     public long Now() => time.GetUtcNow().ToUnixTimeMilliseconds();
 }

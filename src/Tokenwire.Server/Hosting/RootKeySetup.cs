@@ -18,7 +18,7 @@ public static class RootKeySetup
         {
             var capability = string.IsNullOrWhiteSpace(configured.Capability) ? Capability.All : Capability.Parse(configured.Capability);
             var key = ApiKey.TryParse(configured.Key, capability, out var parsed)
-                ? parsed! with { Revoked = configured.Revoked, ConnectionMessagesPerSecond = configured.ConnectionMessagesPerSecond }
+                ? parsed! with { Revoked = configured.Revoked, ConnectionMessagesPerSecond = configured.ConnectionMessagesPerSecond, RevocableTokens = configured.RevocableTokens }
                 : throw new InvalidOperationException("Invalid key in Tokenwire:Keys: expected appId.keyId:secret (the secret may not contain '.' or ':')");
             store.Add(key);
             logger.LogInformation("Key {KeyName} loaded with capability {Capability}{Revoked}", key.KeyName, capability, key.Revoked ? " (revoked)" : "");

@@ -121,9 +121,11 @@ internal sealed partial class RealtimeConnection
                 throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Publishing to channel '{channel}' is not permitted by the capability");
             }
 
-            // Publishing before attaching is allowed; once attached, only with the publish mode (ably-js
-            // realtime/channel checkCantPublish accepts 40160 or 40165).
-            if (AttachedModes(channel!) is { } modes && !modes.HasFlag(ProtocolFlags.Publish))
+            // Publishing before attaching is allowed; an attachment that asked for modes without publish refuses it
+            // (ably-js realtime/channel checkCantPublish accepts 40160 or 40165). With the default modes the current
+            // capability decides alone, so an AUTH that adds publish allows it at once (realtime/reauth
+            // 'reauthCapabilityUpgradeAddPublish').
+            if (RequestedModes(channel!) is { } modes && !modes.HasFlag(ProtocolFlags.Publish))
             {
                 throw new AblyException(ErrorCodes.ModeNotRequested, 401, $"Channel '{channel}' was attached without the publish mode");
             }
@@ -164,6 +166,12 @@ internal sealed partial class RealtimeConnection
         lock (_lock) return _attachments.TryGetValue(channel, out var a) ? a.Modes : null;
     }
 
+    /// <summary>The modes granted to an attachment that asked for modes explicitly (flags or <c>params.modes</c>); null otherwise.</summary>
+    private ProtocolFlags? RequestedModes(string channel)
+    {
+        lock (_lock) return _attachments.TryGetValue(channel, out var a) && a.ExplicitModes ? a.Modes : null;
+    }
+
     /// <summary>The identified clientId stamped on messages (null for anonymous and wildcard identities).</summary>
     private string? IdentifiedClientId => Auth.ClientId is { } c && c != "*" ? c : null;
 
@@ -185,13 +193,13 @@ internal sealed partial class RealtimeConnection
         try
         {
             if (ChannelName.Validate(name) is { } nameError) throw new AblyException(nameError);
-            var modes = GrantModes(name!, frame);
-            var parameters = RecognisedParams(frame.Params, out var rewind, out var channelEcho);
+            var (modes, explicitModes) = GrantModes(name!, frame);
+            var parameters = RecognisedParams(frame.Params, out var rewind, out var channelEcho, out var delta);
             // RTL15b / docs: rewind only applies to a fresh attach; a channelSerial means resume, and the ATTACH_RESUME
             // flag (RTL4j) means the client was attached before, so replaying the rewind would deliver messages twice.
             var freshAttach = frame.ChannelSerial is null && !frame.Flags.HasFlag(ProtocolFlags.AttachResume);
-            var request = new AttachRequest(modes, parameters, frame.ChannelSerial, freshAttach ? rewind : null);
-            var attachment = new Attachment(transport, Id, transport.Echo && channelEcho, modes);
+            var request = new AttachRequest(modes, parameters, frame.ChannelSerial, freshAttach ? rewind : null, delta);
+            var attachment = new Attachment(transport, Id, transport.Echo && channelEcho, modes, explicitModes);
             lock (_lock)
             {
                 if (!ReferenceEquals(_transport, transport)) return;
@@ -213,7 +221,7 @@ internal sealed partial class RealtimeConnection
         }
     }
 
-    private ProtocolFlags GrantModes(string channel, ProtocolMessage frame)
+    private (ProtocolFlags Granted, bool Explicit) GrantModes(string channel, ProtocolMessage frame)
     {
         var allowed = ProtocolFlags.None;
         var capability = Auth.Capability;
@@ -231,14 +239,15 @@ internal sealed partial class RealtimeConnection
 
         var requested = frame.Flags & ProtocolFlags.AllModes;
         if (frame.Params?.TryGetValue("modes", out var modeList) == true) requested = ParseModes(modeList);
-        if (requested == ProtocolFlags.None) requested = ProtocolFlags.DefaultModes;
+        var explicitModes = requested != ProtocolFlags.None;
+        if (!explicitModes) requested = ProtocolFlags.DefaultModes;
         var granted = requested & allowed;
         if (granted == ProtocolFlags.None)
         {
             throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"None of the requested modes is permitted on channel '{channel}'");
         }
 
-        return granted;
+        return (granted, explicitModes);
     }
 
     private static ProtocolFlags ParseModes(string list)
@@ -264,10 +273,11 @@ internal sealed partial class RealtimeConnection
     }
 
     /// <summary>Keeps the params Tokenwire implements (echoed in ATTACHED, RTL4k1); unknown ones are dropped.</summary>
-    private static Dictionary<string, string>? RecognisedParams(Dictionary<string, string>? parameters, out RewindSpec? rewind, out bool echo)
+    private static Dictionary<string, string>? RecognisedParams(Dictionary<string, string>? parameters, out RewindSpec? rewind, out bool echo, out bool delta)
     {
         rewind = null;
         echo = true;
+        delta = false;
         if (parameters is null || parameters.Count == 0) return null;
         var kept = new Dictionary<string, string>(StringComparer.Ordinal);
         if (parameters.TryGetValue("rewind", out var r))
@@ -285,6 +295,14 @@ internal sealed partial class RealtimeConnection
         }
 
         if (parameters.TryGetValue("modes", out var modes)) kept["modes"] = modes;
+
+        // PC3: vcdiff is the one delta format; other values are not recognised (and not echoed).
+        if (parameters.TryGetValue("delta", out var d) && d == "vcdiff")
+        {
+            delta = true;
+            kept["delta"] = d;
+        }
+
         return kept.Count > 0 ? kept : null;
     }
 
@@ -323,9 +341,9 @@ internal sealed partial class RealtimeConnection
                 throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Presence on channel '{channel}' is not permitted by the capability");
             }
 
-            var modes = AttachedModes(channel!)
+            _ = AttachedModes(channel!)
                 ?? throw new AblyException(ErrorCodes.ChannelInvalidState, 400, $"Unable to use presence on channel '{channel}': it is not attached");
-            if (!modes.HasFlag(ProtocolFlags.Presence))
+            if (RequestedModes(channel!) is { } modes && !modes.HasFlag(ProtocolFlags.Presence))
             {
                 throw new AblyException(ErrorCodes.ModeNotRequested, 401, $"Channel '{channel}' was attached without the presence mode");
             }

@@ -135,16 +135,17 @@ internal sealed partial class RealtimeConnection
 
     /// <summary>
     /// Called every second: a token connection whose token has expired gets DISCONNECTED 40142 (RTN15h2); the client
-    /// renews its token and resumes, so nothing is lost.
+    /// renews its token and resumes, so nothing is lost. One whose token was revoked (RSA17) gets DISCONNECTED 40141.
     /// </summary>
     public void CheckTokenExpiry(long now)
     {
-        if (Auth.ExpiresAt is not { } expires || expires > now || Transport is not { } transport) return;
+        if (Auth.ExpiresAt is not { } expires || Transport is not { } transport) return;
+        ErrorInfo error;
+        if (expires <= now) error = new ErrorInfo(ErrorCodes.TokenExpired, 401, "Token expired");
+        else if (Authenticator.IsRevoked(Auth)) error = new ErrorInfo(ErrorCodes.TokenRevoked, 401, "Token revoked");
+        else return;
         FlushAcks();
-        transport.SendFinal(new ProtocolMessage(ProtocolAction.Disconnected)
-        {
-            Error = new ErrorInfo(ErrorCodes.TokenExpired, 401, "Token expired"),
-        });
+        transport.SendFinal(new ProtocolMessage(ProtocolAction.Disconnected) { Error = error });
     }
 
     /// <summary>The transport ended: detach its channels and keep the state for resume.</summary>
@@ -228,8 +229,11 @@ internal sealed partial class RealtimeConnection
     }
 
     /// <summary>A channel attachment on one transport; the channel queues frames to the transport through it.</summary>
-    internal sealed class Attachment(Transport transport, string connectionId, bool echo, ProtocolFlags modes) : IChannelSubscriber
+    internal sealed class Attachment(Transport transport, string connectionId, bool echo, ProtocolFlags modes, bool explicitModes = false) : IChannelSubscriber
     {
+        /// <summary>The client asked for these modes (flags or <c>params.modes</c>) rather than the defaults.</summary>
+        public bool ExplicitModes { get; } = explicitModes;
+
         private volatile bool _receivesMessages = modes.HasFlag(ProtocolFlags.Subscribe);
         private volatile bool _receivesPresence = modes.HasFlag(ProtocolFlags.PresenceSubscribe);
 

@@ -62,13 +62,35 @@ internal static class RestEndpoints
         var options = services.GetRequiredService<IOptions<TokenwireOptions>>().Value;
         var auth = services.GetRequiredService<Authenticator>().AuthenticateRest(context.Request);
         if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
+        CheckPublish(auth, channel);
+        var body = await RestResponses.ReadBodyAsync(context.Request, options.MaxFrameSize).ConfigureAwait(false);
+        var messages = RestResponses.RequestCodec(context.Request).DecodeMessages(body);
+        var (messageId, serials) = await PublishMessagesAsync(services, auth, channel, messages).ConfigureAwait(false);
+        await RestResponses.WriteAsync(context, 201, new Dictionary<string, object?>
+        {
+            ["channel"] = channel,
+            ["messageId"] = messageId,
+            ["serials"] = serials,
+        }).ConfigureAwait(false);
+    }
+
+    private static void CheckPublish(AuthContext auth, string channel)
+    {
         if (!auth.Capability.Allows(channel, "publish"))
         {
             throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Publishing to channel '{channel}' is not permitted by the capability");
         }
+    }
 
-        var body = await RestResponses.ReadBodyAsync(context.Request, options.MaxFrameSize).ConfigureAwait(false);
-        var messages = RestResponses.RequestCodec(context.Request).DecodeMessages(body);
+    /// <summary>
+    /// One REST publish to one channel (RSL1, and each channel of a batch publish, RSC22): name, capability, size and
+    /// clientId checks, then ordering. Returns the request's message id prefix and one serial per message.
+    /// </summary>
+    internal static async Task<(string MessageId, string?[] Serials)> PublishMessagesAsync(IServiceProvider services, AuthContext auth, string channel, List<Message> messages)
+    {
+        var options = services.GetRequiredService<IOptions<TokenwireOptions>>().Value;
+        if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
+        CheckPublish(auth, channel);
         foreach (var m in messages)
         {
             var size = m.ComputeSize();
@@ -87,21 +109,15 @@ internal static class RestEndpoints
         await services.GetRequiredService<Limits.FaultInjector>().BeforePublishAsync(channel).ConfigureAwait(false);
         var messageId = RandomNumberGenerator.GetString("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 12);
         var clientId = auth.ClientId is { } c && c != "*" ? c : null;
-        var registry = services.GetRequiredService<IChannelEngine>();
         string?[] serials = [];
         if (messages.Count > 0)
         {
-            var completion = await registry.PublishAsync(auth.AppId, channel, messages, new Publisher(messageId, onBehalfOf, clientId)).ConfigureAwait(false);
+            var completion = await services.GetRequiredService<IChannelEngine>().PublishAsync(auth.AppId, channel, messages, new Publisher(messageId, onBehalfOf, clientId)).ConfigureAwait(false);
             serials = await completion.ConfigureAwait(false);
             ServerMetrics.MessagesPublished.Add(messages.Count);
         }
 
-        await RestResponses.WriteAsync(context, 201, new Dictionary<string, object?>
-        {
-            ["channel"] = channel,
-            ["messageId"] = messageId,
-            ["serials"] = serials,
-        }).ConfigureAwait(false);
+        return (messageId, serials);
     }
 
     /// <summary>

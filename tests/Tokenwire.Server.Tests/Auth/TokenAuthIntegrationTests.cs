@@ -165,6 +165,28 @@ public sealed class TokenAuthIntegrationTests : IAsyncLifetime
         Assert.Equal(40160, refused.Error!.Code);
     }
 
+    /// <summary>
+    /// ably-js realtime/reauth 'reauthCapabilityUpgradeAddPublish': attached with the default modes, a publish the token
+    /// does not allow is refused (40160), and after AUTH with a token that adds publish it is accepted without re-attaching.
+    /// </summary>
+    [Fact]
+    public async Task Auth_with_an_upgraded_capability_allows_publishing_on_an_existing_attachment()
+    {
+        var subscribeOnly = _server.Services.GetRequiredService<TokenService>().Issue(
+            _server.Services.GetRequiredService<KeyStore>().Find(_server.Key.Split(':')[0])!, TimeSpan.FromMinutes(5), Capability.Parse("""{"chat:up":["subscribe"]}"""), "viewer-5");
+        await using var client = await ConnectWithTokenAsync(subscribeOnly.Token);
+        await client.AttachAsync("chat:up");
+        await client.PublishAsync("chat:up", 0, new Message { Name = "x" });
+        Assert.Equal(40160, (await client.ReceiveUntilAsync(m => m.Action == ProtocolAction.Nack)).Error!.Code);
+
+        var withPublish = _server.Services.GetRequiredService<TokenService>().Issue(
+            _server.Services.GetRequiredService<KeyStore>().Find(_server.Key.Split(':')[0])!, TimeSpan.FromMinutes(5), Capability.Parse("""{"chat:up":["subscribe","publish"]}"""), "viewer-5");
+        await client.SendAsync(new ProtocolMessage(ProtocolAction.Auth) { AuthAccessToken = withPublish.Token });
+        await client.ReceiveUntilAsync(m => m.Action == ProtocolAction.Connected);
+        await client.PublishAsync("chat:up", 1, new Message { Name = "y" });
+        Assert.Equal(ProtocolAction.Ack, (await client.ReceiveUntilAsync(m => m.Action is ProtocolAction.Ack or ProtocolAction.Nack)).Action);
+    }
+
     [Fact]
     public async Task Rest_request_token_checks_and_never_leaks_secrets_in_responses_or_logs()
     {
