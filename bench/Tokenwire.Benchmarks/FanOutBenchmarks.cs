@@ -79,8 +79,6 @@ public class FanOutBenchmarks
         public bool ReceivesMessages => true;
         public bool ReceivesPresence => false;
 
-        public bool ReceivesPresence => false;
-
         public bool Enqueue(OutboundFrame frame) => queue.Enqueue(frame);
     }
 }
