@@ -187,9 +187,11 @@ internal sealed partial class RealtimeConnection
     private async ValueTask AttachAsync(Transport transport, ProtocolMessage frame)
     {
         var name = frame.Channel;
-        // The refusal of an ATTACH without a channel name would be an ERROR without a channel, which the client
-        // takes as fatal for the connection (RTN15i, ably-js goes FAILED): close the connection with it.
-        if (string.IsNullOrEmpty(name)) throw new AblyException(ChannelName.Validate(name)!);
+        // The refusal of an ATTACH without a channel field would be an ERROR without a channel, which the client
+        // takes as fatal for the connection (RTN15i, ably-js goes FAILED): close the connection with it. An empty
+        // name ("") is a channel the client holds (channels.get('')): its refusal is an ERROR with channel "",
+        // which fails that channel only and keeps the connection (RTL4d, ably-js channelattachempty).
+        if (name is null) throw new AblyException(ChannelName.Validate(name)!);
         try
         {
             if (ChannelName.Validate(name) is { } nameError) throw new AblyException(nameError);
