@@ -5,6 +5,8 @@
 // test, `<file> :: <full title> :: <one-line reason>`; blank lines and lines starting with `#`
 // are ignored. A whole file that crashed or timed out is listed with the title
 // `(file crash)` or `(file timeout)`. Only entries for files that were part of the run count.
+// A reason that starts with `[flaky]` marks a test that fails only some of the time: it may fail
+// or pass without a problem being reported (its passing is only noted).
 //
 // Exit status 1 (and a message per problem) when:
 //   - a test failed that is not listed (a regression, or a new test to diagnose),
@@ -36,7 +38,8 @@ fs.readFileSync(listFile, 'utf8').split('\n').forEach((raw, i) => {
   const file = parts[0].trim(), title = parts.slice(1, -1).join(' :: '), reason = parts[parts.length - 1].trim();
   const k = file + '\0' + title;
   if (listed.has(k)) problems.push(`${listFile}:${i + 1}: duplicate entry for ${file} :: ${title}`);
-  listed.set(k, { file, title, reason, line: i + 1 });
+  const flaky = /^\[flaky\]/i.test(reason);
+  listed.set(k, { file, title, reason, flaky, line: i + 1 });
 });
 
 // --- the results ---
@@ -54,7 +57,7 @@ for (const f of summary.files)
     states.get(k).add('failed');
   }
 
-const unexpected = [], fixed = [], stale = [], notReached = [], known = [];
+const unexpected = [], fixed = [], stale = [], notReached = [], known = [], flakyPassed = [];
 for (const [k, s] of states) {
   if (!s.has('failed')) continue;
   const [file, title] = k.split('\0');
@@ -66,6 +69,7 @@ for (const [k, e] of listed) {
   const s = states.get(k);
   if (!s) stale.push(e);
   else if (s.has('failed')) continue;
+  else if (s.has('passed') && e.flaky) flakyPassed.push(e);
   else if (s.has('passed')) fixed.push({ ...e, state: 'passed' });
   else if (s.has('pending')) fixed.push({ ...e, state: 'pending' });
   else notReached.push(e);
@@ -74,14 +78,15 @@ for (const [k, e] of listed) {
 for (const u of unexpected) problems.push(`UNEXPECTED FAILURE: ${u.file} :: ${u.title}`);
 for (const f of fixed) problems.push(`LISTED BUT ${f.state.toUpperCase()} (remove line ${f.line}): ${f.file} :: ${f.title}`);
 for (const s of stale) problems.push(`LISTED BUT NOT FOUND (line ${s.line}): ${s.file} :: ${s.title}`);
+for (const f of flakyPassed) console.log(`note: listed as flaky and passed this run (line ${f.line}): ${f.file} :: ${f.title}`);
 for (const n of notReached) console.log(`note: listed but not reached this run (line ${n.line}): ${n.file} :: ${n.title}`);
 for (const p of problems) console.log(p);
 
 const t = summary.totals;
 const verdict = problems.length ? 'FAIL' : 'OK';
 console.log(`known failures: ${known.length} failing as listed, ${unexpected.length} unexpected, ` +
-  `${fixed.length} listed but not failing, ${stale.length} stale, ${notReached.length} not reached`);
+  `${fixed.length} listed but not failing, ${flakyPassed.length} flaky passed, ${stale.length} stale, ${notReached.length} not reached`);
 console.log(`${t.passed} passed, ${t.failed} failed, ${t.pending} pending, ${t.notrun} not run: ${verdict}`);
 if (outFile)
-  fs.writeFileSync(outFile, JSON.stringify({ verdict, totals: t, known, unexpected, fixed, stale, notReached, problems }, null, 2) + '\n');
+  fs.writeFileSync(outFile, JSON.stringify({ verdict, totals: t, known, unexpected, fixed, flakyPassed, stale, notReached, problems }, null, 2) + '\n');
 process.exit(problems.length ? 1 : 0);
