@@ -13,7 +13,7 @@ internal static class ChannelName
     {
         if (string.IsNullOrEmpty(name)) return Invalid("Channel name is missing");
         if (name.Length > MaxLength) return Invalid($"Channel name longer than {MaxLength} characters");
-        // A leading ':' has an empty namespace; '[' starts a qualifier ([meta], [?params]) that Tokenwire does not implement.
+        // A leading ':' has an empty namespace; '[' starts a qualifier ([meta], [?params]): only [filter=…] is implemented, for ATTACH (ParseQualified).
         if (name[0] == ':') return Invalid($"Invalid channel name '{name}': empty namespace");
         if (name[0] == '[') return Invalid($"Channel qualifiers are not supported ('{name}')");
         foreach (var c in name)
@@ -29,6 +29,37 @@ internal static class ChannelName
     {
         var colon = name.IndexOf(':', StringComparison.Ordinal);
         return colon > 0 ? name[..colon] : null;
+    }
+
+    /// <summary>
+    /// Splits a qualified name <c>[filter=BASE64]name</c> (ably-js <c>channels.getDerived(name, {filter})</c>) into the
+    /// channel it subscribes to and its filter. A plain name gives itself and no filter. Other qualifiers and malformed
+    /// filters give a 40010 error.
+    /// </summary>
+    public static ErrorInfo? ParseQualified(string? name, out string baseName, out MessageFilter? filter)
+    {
+        baseName = name ?? "";
+        filter = null;
+        if (string.IsNullOrEmpty(name) || name[0] != '[') return Validate(name);
+        var close = name.IndexOf(']', StringComparison.Ordinal);
+        const string prefix = "[filter=";
+        if (close < 0 || !name.StartsWith(prefix, StringComparison.Ordinal)) return Validate(name);
+        baseName = name[(close + 1)..];
+        if (Validate(baseName) is { } baseError) return baseError;
+        string expression;
+        try
+        {
+            var b64 = name[prefix.Length..close].Replace('-', '+').Replace('_', '/');
+            b64 = b64.PadRight(b64.Length + ((4 - (b64.Length % 4)) % 4), '=');
+            expression = System.Text.Encoding.UTF8.GetString(Convert.FromBase64String(b64));
+        }
+        catch (FormatException)
+        {
+            return Invalid($"Invalid channel name '{name}': the filter is not base64");
+        }
+
+        filter = MessageFilter.TryParse(expression, out var error);
+        return filter is null ? Invalid($"Invalid channel name '{name}': {error}") : null;
     }
 
     private static ErrorInfo Invalid(string message) => new(ErrorCodes.InvalidChannelName, 400, message);

@@ -194,14 +194,21 @@ internal sealed partial class RealtimeConnection
         if (name is null) throw new AblyException(ChannelName.Validate(name)!);
         try
         {
-            if (ChannelName.Validate(name) is { } nameError) throw new AblyException(nameError);
+            // A filtered subscription ([filter=…]name) attaches to the base channel and delivers only matching messages.
+            if (ChannelName.ParseQualified(name, out var baseName, out var filter) is { } nameError) throw new AblyException(nameError);
+            var qualified = filter is null ? null : name;
             var (modes, explicitModes) = GrantModes(name!, frame);
             var parameters = RecognisedParams(frame.Params, out var rewind, out var channelEcho, out var delta);
+            if (filter is not null) delta = false; // a delta's base would be a message the filter may have dropped
             // RTL15b / docs: rewind only applies to a fresh attach; a channelSerial means resume, and the ATTACH_RESUME
             // flag (RTL4j) means the client was attached before, so replaying the rewind would deliver messages twice.
             var freshAttach = frame.ChannelSerial is null && !frame.Flags.HasFlag(ProtocolFlags.AttachResume);
             var request = new AttachRequest(modes, parameters, frame.ChannelSerial, freshAttach ? rewind : null, delta);
-            var attachment = new Attachment(transport, Id, transport.Echo && channelEcho, modes, explicitModes);
+            var attachment = new Attachment(transport, Id, transport.Echo && channelEcho, modes, explicitModes)
+            {
+                QualifiedName = qualified,
+                Filter = filter,
+            };
             lock (_lock)
             {
                 if (!ReferenceEquals(_transport, transport)) return;
@@ -209,7 +216,7 @@ internal sealed partial class RealtimeConnection
                 _attachments[name!] = attachment;
             }
 
-            attachment.Channel = await Channels.AttachAsync(Auth.AppId, name!, attachment, request).ConfigureAwait(false);
+            attachment.Channel = await Channels.AttachAsync(Auth.AppId, baseName, attachment, request).ConfigureAwait(false);
         }
         catch (AblyException e)
         {
@@ -315,8 +322,9 @@ internal sealed partial class RealtimeConnection
             if (frame.Channel is not null && _attachments.Remove(frame.Channel, out var attachment)) attachment.Detach();
         }
 
-        // Detaching leaves presence on that channel (RTP5a: the client clears its own members too).
-        if (frame.Channel is not null) Channels.LeavePresence(Auth.AppId, frame.Channel, Id);
+        // Detaching leaves presence on that channel (RTP5a: the client clears its own members too). A filtered
+        // subscription ([filter=…]name) holds no presence.
+        if (frame.Channel is { } channel && !channel.StartsWith('[')) Channels.LeavePresence(Auth.AppId, channel, Id);
 
         transport.Send(new ProtocolMessage(ProtocolAction.Detached) { Channel = frame.Channel });
     }
