@@ -106,7 +106,9 @@ async function main() {
     port,
     tlsPort: port,
     tls: secure,
+    // Probe this server, never the internet, when a connection attempt fails (the page must work offline).
     disableConnectivityCheck: true,
+    wsConnectivityCheckUrl: `${secure ? 'wss' : 'ws'}://${location.host}/`,
   });
   realtime.connection.on((change) => {
     if (change.current === 'connected') setStatus('live', `Live on ${config.channel}`);
