@@ -51,6 +51,8 @@ public static class DemoEndpoints
         var options = app.Services.GetRequiredService<IOptions<DemoOptions>>().Value;
         if (!options.Enabled) return app;
 
+        // Fail at start-up, not on the first page view, when Tokenwire:Demo:KeyName names no key.
+        _ = app.Services.GetRequiredService<DemoAgent>().Key;
         var root = Path.Combine(AppContext.BaseDirectory, WebRootFolder);
         var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Tokenwire.Demo");
         var bundle = Path.Combine(root, "vendor", "ably.min.js");

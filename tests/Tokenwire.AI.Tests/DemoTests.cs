@@ -106,6 +106,13 @@ public sealed class DemoTests
         Assert.Equal(HttpStatusCode.NotFound, prompt.StatusCode);
     }
 
+    [Fact]
+    public async Task An_unknown_demo_key_fails_at_start()
+    {
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => StartAsync(new() { ["Tokenwire:Demo:KeyName"] = "nope.none" }));
+        Assert.Contains("Tokenwire:Demo:KeyName", e.Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("http://127.0.0.1:8080", "http://127.0.0.1:8080/")]
     [InlineData("http://0.0.0.0:8080", "http://127.0.0.1:8080/")]
