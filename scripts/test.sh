@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test suite: build, the .NET test projects, the Node interop tests
-# (the unchanged ably npm client against a real Tokenwire server process), then a short load generator smoke
+# (the unchanged ably npm client against a real Tokenwire server process), the browser test (the demo page in
+# headless Chromium), then a short load generator smoke
 # (no loss, duplicates or reorders against tokenwire and the two benchmark baselines).
 #
 #   bash scripts/test.sh
@@ -15,12 +16,14 @@ cd "$ROOT"
 export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
 export TOKENWIRE_DLL="$ROOT/src/Tokenwire.Cli/bin/Release/net10.0/tokenwire.dll"
 INTEROP="$ROOT/tests/interop"
+BROWSER="$ROOT/tests/browser"
 LOGS="$(mktemp -d "${TMPDIR:-/tmp}/tokenwire-test.XXXXXX")"
 trap 'rm -rf "$LOGS"' EXIT
 
 passed=0
 failed=0
 problems=()   # suites that failed to run or reported failures
+skipped_notes=()   # suites that skipped tests (counted neither passed nor failed, but never silently)
 
 section() { printf '\n=== %s ===\n' "$*"; }
 
@@ -57,45 +60,51 @@ else
   echo "skipped: the build failed"
 fi
 
-# --- 3. Node interop tests ---------------------------------------------------
-section "node --test tests/interop (ably-js against tokenwire)"
-if $build_ok; then
-  npm_ok=true
-  if [ ! -d "$INTEROP/node_modules" ] || [ "$INTEROP/package-lock.json" -nt "$INTEROP/node_modules" ]; then
-    if npm ci --prefix "$INTEROP" --no-audit --no-fund; then
-      touch "$INTEROP/node_modules"
+# --- 3. Node suites: interop (ably-js against tokenwire) and browser (the demo page in headless Chromium) ------------
+# run_node_suite NAME DIR: npm ci in DIR when its lockfile changed, then node --test on DIR/*.test.mjs; the TAP summary
+# ("# pass N", "# fail N", "# cancelled N"; a cancelled test did not finish: a failure) joins the totals.
+run_node_suite() {
+  local name="$1" dir="$2" log="$LOGS/$1.log"
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+    if npm ci --prefix "$dir" --no-audit --no-fund; then
+      touch "$dir/node_modules"
     else
-      npm_ok=false
+      failed=$((failed + 1))
+      problems+=("$name: npm ci failed")
+      return
     fi
   fi
-  if $npm_ok; then
-    node_rc=0
-    # Each file starts its own server; files run one at a time. The outer timeout is a last resort.
-    (cd "$INTEROP" && timeout --kill-after=30 20m \
-      node --test --test-concurrency=1 --test-timeout=120000 --test-force-exit --test-reporter=tap ./*.test.mjs) \
-      2>&1 | tee "$LOGS/interop.log" || node_rc=$?
-    # The TAP summary: "# pass N", "# fail N", "# cancelled N" (a cancelled test did not finish: a failure).
-    tap_count() { sed -nE "s/^# $1 ([0-9]+)\$/\\1/p" "$LOGS/interop.log" | tail -n 1; }
-    n_pass="$(tap_count pass)"
-    n_fail="$(tap_count fail)"
-    n_cancelled="$(tap_count cancelled)"
-    n_pass="${n_pass:-0}"
-    n_fail=$(( ${n_fail:-0} + ${n_cancelled:-0} ))
-    passed=$((passed + n_pass))
-    failed=$((failed + n_fail))
-    if [ "$node_rc" -ne 0 ] && [ "$n_fail" -eq 0 ]; then
-      failed=$((failed + 1))   # e.g. a crash or the outer timeout
-      problems+=("node --test exited with $node_rc")
-    elif [ "$n_fail" -ne 0 ]; then
-      problems+=("interop: $n_fail failed")
-    fi
-  else
-    failed=$((failed + 1))
-    problems+=("npm ci failed")
+  local node_rc=0
+  # Each file starts its own server; files run one at a time. The outer timeout is a last resort.
+  (cd "$dir" && timeout --kill-after=30 20m \
+    node --test --test-concurrency=1 --test-timeout=120000 --test-force-exit --test-reporter=tap ./*.test.mjs) \
+    2>&1 | tee "$log" || node_rc=$?
+  tap_count() { sed -nE "s/^# $1 ([0-9]+)\$/\\1/p" "$log" | tail -n 1; }
+  local n_pass n_fail n_cancelled n_skipped
+  n_pass="$(tap_count pass)"
+  n_fail="$(tap_count fail)"
+  n_cancelled="$(tap_count cancelled)"
+  n_pass="${n_pass:-0}"
+  n_fail=$(( ${n_fail:-0} + ${n_cancelled:-0} ))
+  n_skipped="$(tap_count skipped)"
+  if [ "${n_skipped:-0}" -gt 0 ]; then skipped_notes+=("$name: ${n_skipped} skipped (the reason is in its output above)"); fi
+  passed=$((passed + n_pass))
+  failed=$((failed + n_fail))
+  if [ "$node_rc" -ne 0 ] && [ "$n_fail" -eq 0 ]; then
+    failed=$((failed + 1))   # e.g. a crash or the outer timeout
+    problems+=("$name: node --test exited with $node_rc")
+  elif [ "$n_fail" -ne 0 ]; then
+    problems+=("$name: $n_fail failed")
   fi
-else
-  echo "skipped: the build failed"
-fi
+}
+
+section "node --test tests/interop (ably-js against tokenwire)"
+if $build_ok; then run_node_suite interop "$INTEROP"; else echo "skipped: the build failed"; fi
+
+# Real headless Chromium (/usr/bin/chromium, or $CHROMIUM_PATH). Without it the test skips locally and fails when CI=true.
+# The screenshot lands in tests/browser/artifacts/ (the test prints its path).
+section "node --test tests/browser (the demo page in headless Chromium)"
+if $build_ok; then run_node_suite browser "$BROWSER"; else echo "skipped: the build failed"; fi
 
 # --- 4. load generator smoke ------------------------------------------------------
 # A few seconds of flood per server (tokenwire in both wire formats, the SignalR and relay baselines): every token must
@@ -122,6 +131,7 @@ fi
 
 # --- summary -----------------------------------------------------------------
 echo
+for n in "${skipped_notes[@]+"${skipped_notes[@]}"}"; do echo "SKIPPED: $n"; done
 for p in "${problems[@]+"${problems[@]}"}"; do echo "FAILED: $p"; done
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -60,7 +60,8 @@ internal sealed partial class ServerProcess : IAsyncDisposable
             case "tokenwire":
                 dll = options.TokenwireDll ?? Path.Combine(root, "src/Tokenwire.Cli/bin/Release/net10.0/tokenwire.dll");
                 dataDir = Directory.CreateTempSubdirectory("tokenwire-bench").FullName;
-                args.AddRange(["serve", "--port", "0", "--data", dataDir, "--Logging:LogLevel:Default=Warning"]);
+                // --no-demo: the benchmark measures the server alone, not the browser demo that serve hosts by default.
+                args.AddRange(["serve", "--port", "0", "--data", dataDir, "--no-demo", "--Logging:LogLevel:Default=Warning"]);
                 // Generous limits: the benchmark measures the server, not its rate limiter.
                 foreach (var limit in new[] { "ConnectionMessagesPerSecond", "ChannelMessagesPerSecond", "ChannelBytesPerSecond", "ConnectionFramesPerSecond" })
                 {

@@ -14,6 +14,7 @@ internal static class CommandLine
                       --key <key>        Root key appId.keyId:secret (default: generated, saved in the data folder)
                       --redis <cs>       Share channels with other nodes through Redis (host:port[,password=..])
                       --https            Serve https/wss (certificate from Tokenwire:Https, or a generated self-signed one)
+                      --no-demo          Do not serve the browser demo at / (Tokenwire:Demo:Enabled=false)
                       --Tokenwire:<Setting>=<value>   Any setting of docs/CONFIGURATION.md
           token       Mint a token offline with a key (valid on every server that has the key).
                       --key <key>        The signing key (default: $TOKENWIRE_KEY, or data/dev-root-key.txt)

@@ -5,6 +5,8 @@ using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Tokenwire.Demo;
 using Tokenwire.Server;
 using Tokenwire.Server.Hosting;
 
@@ -25,8 +27,14 @@ internal static class ServeCommand
 
     public static async Task<int> RunAsync(string[] args)
     {
-        // "--https" and "--sandbox" are flags; configuration needs a value.
-        args = [.. args.Select(a => a switch { "--https" => "--Tokenwire:Https:Enabled=true", "--sandbox" => "--Tokenwire:Sandbox=true", _ => a })];
+        // "--https", "--sandbox" and "--no-demo" are flags; configuration needs a value.
+        args = [.. args.Select(a => a switch
+        {
+            "--https" => "--Tokenwire:Https:Enabled=true",
+            "--sandbox" => "--Tokenwire:Sandbox=true",
+            "--no-demo" => "--Tokenwire:Demo:Enabled=false",
+            _ => a,
+        })];
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions
         {
             Args = args,
@@ -51,17 +59,25 @@ internal static class ServeCommand
 
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(10));
         builder.Services.AddTokenwireServer(builder.Configuration, o => o.DataPath = dataPath);
+        builder.Services.AddTokenwireDemo(builder.Configuration);
 
         var app = builder.Build();
         app.MapTokenwire();
+        app.MapTokenwireDemo();
         app.MapFallback(TokenwireServerExtensions.WriteNotFoundAsync);
 
         // Resolve the key before listening, so a bad --key fails at once.
         var rootKey = app.Services.GetRootKey();
         await app.StartAsync().ConfigureAwait(false);
-        foreach (var address in app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [])
+        var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+        foreach (var address in addresses)
         {
             Console.WriteLine($"Tokenwire listening on {address}");
+        }
+
+        if (app.Services.GetRequiredService<IOptions<DemoOptions>>().Value.Enabled)
+        {
+            foreach (var address in addresses) Console.WriteLine($"Demo page: {address}/");
         }
 
         Console.WriteLine($"Root key: {rootKey}");

@@ -65,6 +65,100 @@ public sealed class ResumeTests(ServerFixture fixture)
         Assert.Contains(channelEvents, c => c.Current == ChannelState.Attached && c.Resumed);
     }
 
+    /// <summary>
+    /// The reliability acceptance test for the .NET client (ably-js has its twin in tests/interop/resilience.test.mjs):
+    /// 20,000 tokens from one publisher to 5 subscribers, each behind its own proxy that cuts its connection at seeded
+    /// random intervals of 0.5-2 s for the whole stream.
+    /// </summary>
+    [Theory]
+    [MemberData(nameof(Formats))]
+    [Trait("spec", "RTN15c6")]
+    public async Task Twenty_thousand_tokens_reach_five_subscribers_cut_at_random_all_once_in_order(bool binary)
+    {
+        const int tokens = 20_000, subscribers = 5;
+        var name = ServerFixture.UniqueName("cuts");
+        var proxies = new List<CuttableProxy>();
+        var clients = new List<TokenwireRealtime>();
+        var received = new List<List<string>>();
+        var continuityLost = new List<string>();
+        var firstIds = new List<string?>();
+        try
+        {
+            for (var s = 0; s < subscribers; s++)
+            {
+                var proxy = new CuttableProxy(fixture.Server.Port);
+                proxies.Add(proxy);
+                var client = new TokenwireRealtime(fixture.Options(binary, proxy.Port) with { DisconnectedRetryTimeout = TimeSpan.FromMilliseconds(100) });
+                clients.Add(client);
+                var got = new List<string>(tokens);
+                received.Add(got);
+                var ch = client.Channels.Get(name);
+                var index = s;
+                ch.StateChanged += (_, c) =>
+                {
+                    if (c.ContinuityLost) lock (continuityLost) continuityLost.Add($"subscriber {index}: {c.Current} {c.Reason?.Message}");
+                };
+                ch.Subscribe("token", m => { lock (got) got.Add((string)m.Data!); });
+                await ch.AttachAsync().OrTimeout();
+                firstIds.Add(client.Connection.Id);
+            }
+
+            await using var publisher = new TokenwireRealtime(fixture.Options(binary) with { EchoMessages = false });
+            var channel = publisher.Channels.Get(name);
+            await channel.AttachAsync().OrTimeout();
+
+            using var streaming = new CancellationTokenSource();
+            var cutters = proxies.Select((proxy, s) => CutAtRandomAsync(proxy, new Random(5000 + s), streaming.Token)).ToList();
+            var tasks = new List<Task<PublishResult>>(tokens);
+            for (var i = 0; i < tokens; i++)
+            {
+                tasks.Add(channel.PublishAsync("token", $"tok-{i}"));
+                if (i % 25 == 24) await Task.Delay(20); // a fast stream (about 1,000 tokens/s), not one burst
+            }
+
+            await Task.WhenAll(tasks).OrTimeout(TimeSpan.FromSeconds(60), "every publish to be acknowledged");
+            await streaming.CancelAsync();
+            await Task.WhenAll(cutters);
+            await TestHelpers.WaitUntilAsync(
+                () => received.All(r => { lock (r) return r.Count >= tokens; }),
+                TimeSpan.FromSeconds(60),
+                () => string.Join(", ", received.Select(r => { lock (r) return r.Count; })) + " received");
+            await Task.Delay(300); // duplicates would arrive now
+
+            var expected = Enumerable.Range(0, tokens).Select(i => $"tok-{i}").ToList();
+            for (var s = 0; s < subscribers; s++)
+            {
+                lock (received[s]) Assert.Equal(expected, received[s]); // all, once, in order
+                Assert.True(proxies[s].Cuts >= 3, $"subscriber {s} was cut only {proxies[s].Cuts} times");
+                Assert.Equal(firstIds[s], clients[s].Connection.Id); // every reconnect resumed the same connection
+            }
+
+            Assert.Empty(continuityLost);
+        }
+        finally
+        {
+            foreach (var c in clients) await c.DisposeAsync();
+            foreach (var p in proxies) await p.DisposeAsync();
+        }
+
+        static async Task CutAtRandomAsync(CuttableProxy proxy, Random random, CancellationToken stop)
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    await Task.Delay(random.Next(500, 2001), stop);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+
+                proxy.CutAll();
+            }
+        }
+    }
+
     [Theory]
     [MemberData(nameof(Formats))]
     [Trait("spec", "RTN15c7")]

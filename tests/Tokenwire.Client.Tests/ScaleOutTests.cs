@@ -28,11 +28,13 @@ public sealed class ScaleOutTests(RedisServerFixture redis) : IClassFixture<Redi
 
         public int Port { get; }
 
-        public static async Task<Node> StartAsync(string redisConnection)
+        /// <summary>Starts a node; with <paramref name="redisConnection"/> null it is a standalone node with the embedded engine.</summary>
+        public static async Task<Node> StartAsync(string? redisConnection)
         {
             var data = Path.Combine(Path.GetTempPath(), "tokenwire-node-" + Guid.NewGuid().ToString("N"));
             var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var a in new[] { CliDll(), "serve", "--port", "0", "--data", data, "--key", Key, "--redis", redisConnection }) info.ArgumentList.Add(a);
+            string[] args = [CliDll(), "serve", "--port", "0", "--data", data, "--key", Key, .. redisConnection is null ? Array.Empty<string>() : ["--redis", redisConnection]];
+            foreach (var a in args) info.ArgumentList.Add(a);
             var process = Process.Start(info)!;
             var listening = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
             process.OutputDataReceived += (_, e) =>
@@ -152,5 +154,96 @@ public sealed class ScaleOutTests(RedisServerFixture redis) : IClassFixture<Redi
 
         Assert.Equal(balancedId, dotnetClients[0].Connection.Id); // resumed on node 3 with the same connection
         foreach (var c in dotnetClients) await c.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task Rewind_and_untilAttach_history_give_the_same_answers_on_every_node_as_on_one_node()
+    {
+        var cs = redis.ConnectionString();
+        await using var node1 = await Node.StartAsync(cs);
+        await using var node2 = await Node.StartAsync(cs);
+        await using var node3 = await Node.StartAsync(cs);
+        await using var single = await Node.StartAsync(null);
+        var suffix = Guid.NewGuid().ToString("N");
+
+        // A hot-window channel (rewind and history from the engine's log) and a persisted one (history from the store).
+        foreach (var channel in new[] { "conversation:" + suffix, "persisted:" + suffix })
+        {
+            var cluster = await AnswersAsync([node1.Port, node2.Port, node3.Port], channel);
+            var alone = await AnswersAsync([single.Port], channel);
+
+            // Every node of the cluster gives identical answers, down to ids and serials.
+            foreach (var other in cluster.Skip(1)) Assert.Equal(cluster[0], other);
+            // And the same messages, in the same order, as one node given the same publishes.
+            Assert.Equal(Content(alone[0]), Content(cluster[0]));
+            Assert.Equal(10, cluster[0].Rewind10.Count);
+            Assert.Equal(100, cluster[0].Rewind2m.Count); // capped at the newest 100
+            Assert.Equal(150, cluster[0].UntilAttach.Count); // the 5 published after the attach are excluded
+        }
+
+        static string[][] Content(Answers a) => [.. new[] { a.Rewind10, a.Rewind2m, a.UntilAttach }.Select(l => l.Select(m => m.Split('|')[0]).ToArray())];
+    }
+
+    /// <summary>What one client sees on one node: rewinds and untilAttach history, each message as "data|id|serial".</summary>
+    private sealed record Answers(List<string> Rewind10, List<string> Rewind2m, List<string> UntilAttach)
+    {
+        public bool Equals(Answers? other) =>
+            other is not null && Rewind10.SequenceEqual(other.Rewind10) && Rewind2m.SequenceEqual(other.Rewind2m) && UntilAttach.SequenceEqual(other.UntilAttach);
+
+        public override int GetHashCode() => UntilAttach.Count;
+    }
+
+    /// <summary>
+    /// Publishes 150 messages through the first node, attaches a history client on every node, publishes 5 more, then
+    /// asks every node for rewind=10, rewind=2m and history(untilAttach).
+    /// </summary>
+    private static async Task<List<Answers>> AnswersAsync(int[] ports, string channel)
+    {
+        static string Describe(Message m) => $"{m.Data}|{m.Id}|{m.Serial}";
+        await using var publisher = new TokenwireRealtime(Options(ports[0]));
+        var pch = publisher.Channels.Get(channel);
+        await Task.WhenAll(Enumerable.Range(0, 150).Select(i => pch.PublishAsync("token", $"m{i}"))).OrTimeout();
+
+        var watchers = new List<TokenwireRealtime>();
+        var attached = new List<RealtimeChannel>();
+        foreach (var port in ports)
+        {
+            var client = new TokenwireRealtime(Options(port));
+            watchers.Add(client);
+            var ch = client.Channels.Get(channel);
+            await ch.AttachAsync().OrTimeout();
+            attached.Add(ch);
+        }
+
+        await Task.WhenAll(Enumerable.Range(150, 5).Select(i => pch.PublishAsync("token", $"m{i}"))).OrTimeout();
+        var answers = new List<Answers>();
+        for (var n = 0; n < ports.Length; n++)
+        {
+            var untilAttach = new List<string>();
+            var page = await attached[n].HistoryAsync(new HistoryQuery { UntilAttach = true, Limit = 40, Direction = HistoryDirection.Forwards }).OrTimeout();
+            while (true)
+            {
+                untilAttach.AddRange(page.Items.Select(Describe));
+                if (page.IsLast) break;
+                page = await page.NextAsync().OrTimeout();
+            }
+
+            answers.Add(new Answers(await RewindAsync(ports[n], channel, "10", 10), await RewindAsync(ports[n], channel, "2m", 100), untilAttach));
+        }
+
+        foreach (var w in watchers) await w.DisposeAsync();
+        return answers;
+
+        static async Task<List<string>> RewindAsync(int port, string channel, string rewind, int expected)
+        {
+            await using var client = new TokenwireRealtime(Options(port));
+            var got = new List<string>();
+            var ch = client.Channels.Get(channel, ChannelOptions.WithRewind(rewind));
+            ch.Subscribe(m => { lock (got) got.Add(Describe(m)); });
+            await ch.AttachAsync().OrTimeout();
+            await TestHelpers.WaitUntilAsync(() => { lock (got) return got.Count >= expected; }, describe: () => $"{got.Count} of {expected} rewound");
+            await Task.Delay(300); // and for any message beyond the expected ones
+            lock (got) return [.. got];
+        }
     }
 }

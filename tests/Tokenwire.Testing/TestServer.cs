@@ -40,11 +40,18 @@ public sealed class TestServer : IAsyncDisposable
     public CapturedLogs Logs { get; } = new();
 
     /// <summary>Starts a server; <paramref name="settings"/> are configuration keys such as <c>Tokenwire:MaxMessageSize</c>.</summary>
-    public static async Task<TestServer> StartAsync(IDictionary<string, string?>? settings = null, string? dataPath = null, string key = DefaultKey, bool https = false)
+    /// <param name="settings">Configuration keys and values.</param>
+    /// <param name="dataPath">The data folder; default: a fresh temporary one.</param>
+    /// <param name="key">The root key.</param>
+    /// <param name="https">Serve https/wss with the generated development certificate.</param>
+    /// <param name="extend">Hosts more than the server (e.g. the demo): called with the builder, after
+    /// <c>AddTokenwireServer</c>; the action it returns is called with the app, after <c>MapTokenwire</c>.</param>
+    public static async Task<TestServer> StartAsync(IDictionary<string, string?>? settings = null, string? dataPath = null, string key = DefaultKey, bool https = false,
+        Func<WebApplicationBuilder, Action<WebApplication>>? extend = null)
     {
         dataPath ??= Path.Combine(Path.GetTempPath(), "tokenwire-test-" + Guid.NewGuid().ToString("N"));
         var server = new TestServer(dataPath, key) { Https = https };
-        await server.StartCoreAsync(settings).ConfigureAwait(false);
+        await server.StartCoreAsync(settings, extend).ConfigureAwait(false);
         return server;
     }
 
@@ -54,7 +61,7 @@ public sealed class TestServer : IAsyncDisposable
     /// <summary>The server certificate when <see cref="Https"/>.</summary>
     public System.Security.Cryptography.X509Certificates.X509Certificate2? Certificate { get; private set; }
 
-    private async Task StartCoreAsync(IDictionary<string, string?>? settings)
+    private async Task StartCoreAsync(IDictionary<string, string?>? settings, Func<WebApplicationBuilder, Action<WebApplication>>? extend)
     {
         var builder = WebApplication.CreateSlimBuilder();
         var config = new Dictionary<string, string?>
@@ -79,8 +86,10 @@ public sealed class TestServer : IAsyncDisposable
         builder.Logging.SetMinimumLevel(LogLevel.Debug);
         builder.Logging.AddProvider(Logs);
         builder.Services.AddTokenwireServer(builder.Configuration);
+        var mapExtension = extend?.Invoke(builder);
         _app = builder.Build();
         _app.MapTokenwire();
+        mapExtension?.Invoke(_app);
         _app.MapFallback(TokenwireServerExtensions.WriteNotFoundAsync);
         await _app.StartAsync().ConfigureAwait(false);
         var address = _app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First();

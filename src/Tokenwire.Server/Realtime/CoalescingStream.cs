@@ -41,6 +41,49 @@ internal sealed class CoalescingStream(Stream inner) : Stream
         }
     }
 
+    /// <summary>
+    /// Appends one complete, unmasked WebSocket message (RFC 6455 5.2: FIN, text or binary opcode) to the current batch,
+    /// skipping the WebSocket's own send path: its per-call locking, async machinery and second copy were the largest
+    /// per-token cost of fan-out. Frames stay whole because every write here, ours or the WebSocket's (pong, ping,
+    /// close), happens under one gate. Returns false when that is not possible right now (no batch, the gate is busy,
+    /// the batch is full); the caller then sends through the WebSocket, which keeps the order.
+    /// </summary>
+    public bool TryAppendMessage(ReadOnlySpan<byte> payload, bool binary)
+    {
+        var headerLength = payload.Length < 126 ? 2 : payload.Length <= ushort.MaxValue ? 4 : 10;
+        var frameLength = headerLength + payload.Length;
+        if (!Volatile.Read(ref _batching) || !_gate.Wait(0)) return false;
+        try
+        {
+            if (!_batching || _count + frameLength > MaxBuffered) return false;
+            if (_buffer is null || _buffer.Length < _count + frameLength) Grow(_count + frameLength);
+            var frame = _buffer.AsSpan(_count, frameLength);
+            frame[0] = (byte)(0x80 | (binary ? 0x2 : 0x1));
+            if (headerLength == 2)
+            {
+                frame[1] = (byte)payload.Length;
+            }
+            else if (headerLength == 4)
+            {
+                frame[1] = 126;
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt16BigEndian(frame[2..], (ushort)payload.Length);
+            }
+            else
+            {
+                frame[1] = 127;
+                System.Buffers.Binary.BinaryPrimitives.WriteUInt64BigEndian(frame[2..], (ulong)payload.Length);
+            }
+
+            payload.CopyTo(frame[headerLength..]);
+            _count += frameLength;
+            return true;
+        }
+        finally
+        {
+            _gate.Release();
+        }
+    }
+
     public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
     {
         await _gate.WaitAsync(cancellationToken).ConfigureAwait(false);

@@ -32,7 +32,9 @@ internal sealed partial class RealtimeConnection
 
             _nextMsgSerial = msgSerial + 1;
             _recentPublishes[msgSerial] = outcome;
-            _recentPublishes.Remove(msgSerial - RecentPublishCapacity);
+            _recentPublishOrder.Enqueue(msgSerial);
+            // Bounded by count, whatever gaps a client leaves between msgSerials.
+            while (_recentPublishOrder.Count > RecentPublishCapacity) _recentPublishes.Remove(_recentPublishOrder.Dequeue());
             known = outcome;
             return true;
         }

@@ -77,7 +77,7 @@ internal sealed partial class RealtimeConnection
 
     private async ValueTask PublishAsync(Transport transport, ProtocolMessage frame)
     {
-        if (frame.MsgSerial is not { } msgSerial || msgSerial < 0)
+        if (frame.MsgSerial is not { } msgSerial || !IsValidMsgSerial(msgSerial))
         {
             // Without a msgSerial the publish cannot be acknowledged or refused: the client is broken.
             throw new ProtocolException("MESSAGE without a valid msgSerial");
@@ -315,23 +315,32 @@ internal sealed partial class RealtimeConnection
         return kept.Count > 0 ? kept : null;
     }
 
+    /// <summary>
+    /// A msgSerial counts up from 0 (RTN7b). The cap is JavaScript's largest safe integer: no real client gets near it,
+    /// and it keeps the high-water mark (msgSerial + 1) from overflowing.
+    /// </summary>
+    private static bool IsValidMsgSerial(long msgSerial) => msgSerial is >= 0 and <= (1L << 53) - 1;
+
     private void Detach(Transport transport, ProtocolMessage frame)
     {
+        // Like an ATTACH without a channel field: the only answer is an ERROR without a channel, fatal for the
+        // connection. The name "" is a channel like any other here (DETACHED names channel "").
+        if (frame.Channel is not { } channel) throw new AblyException(ChannelName.Validate(frame.Channel)!);
         lock (_lock)
         {
-            if (frame.Channel is not null && _attachments.Remove(frame.Channel, out var attachment)) attachment.Detach();
+            if (_attachments.Remove(channel, out var attachment)) attachment.Detach();
         }
 
         // Detaching leaves presence on that channel (RTP5a: the client clears its own members too). A filtered
         // subscription ([filter=…]name) holds no presence.
-        if (frame.Channel is { } channel && !channel.StartsWith('[')) Channels.LeavePresence(Auth.AppId, channel, Id);
+        if (!channel.StartsWith('[')) Channels.LeavePresence(Auth.AppId, channel, Id);
 
         transport.Send(new ProtocolMessage(ProtocolAction.Detached) { Channel = frame.Channel });
     }
 
     private async ValueTask PresenceAsync(Transport transport, ProtocolMessage frame)
     {
-        if (frame.MsgSerial is not { } msgSerial || msgSerial < 0) throw new ProtocolException("PRESENCE without a valid msgSerial");
+        if (frame.MsgSerial is not { } msgSerial || !IsValidMsgSerial(msgSerial)) throw new ProtocolException("PRESENCE without a valid msgSerial");
         await AckRequiredAsync(transport, msgSerial, () => ValidateAndApplyPresenceAsync(frame, msgSerial)).ConfigureAwait(false);
     }
 
@@ -433,7 +442,7 @@ internal sealed partial class RealtimeConnection
         };
         var error = new AblyException(ErrorCodes.BadRequest, 400, $"{feature} is not supported by this Tokenwire server");
         var outcome = Task.FromException<string?[]>(error);
-        if (frame.MsgSerial is { } msgSerial && TryReserve(msgSerial, outcome, out _)) AddPendingAck(msgSerial, outcome, transport);
+        if (frame.MsgSerial is { } msgSerial && IsValidMsgSerial(msgSerial) && TryReserve(msgSerial, outcome, out _)) AddPendingAck(msgSerial, outcome, transport);
     }
 
     /// <summary>

@@ -19,6 +19,7 @@ internal sealed partial class RealtimeConnection
     private readonly Lock _lock = new();
     private readonly SemaphoreSlim _frameGate = new(1, 1);
     private readonly Dictionary<long, Task<string?[]>> _recentPublishes = [];
+    private readonly Queue<long> _recentPublishOrder = new(); // the keys of _recentPublishes, oldest first
     private readonly Dictionary<string, Attachment> _attachments = new(StringComparer.Ordinal);
     private readonly Limits.TokenBucket _messageRate;
     private readonly Limits.TokenBucket _frameRate;

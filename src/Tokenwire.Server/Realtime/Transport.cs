@@ -76,7 +76,8 @@ internal sealed class Transport : IDisposable
     /// <summary>The single writer: drains the queue to the socket until the queue closes or the socket fails.</summary>
     public async Task RunWriterAsync()
     {
-        var type = Format == WireFormat.MsgPack ? WebSocketMessageType.Binary : WebSocketMessageType.Text;
+        var binary = Format == WireFormat.MsgPack;
+        var type = binary ? WebSocketMessageType.Binary : WebSocketMessageType.Text;
         try
         {
             // No cancellation token per frame: a cancellable wait or send allocates and registers a callback every
@@ -89,7 +90,10 @@ internal sealed class Transport : IDisposable
                 _stream?.BeginBatch();
                 while (Queue.TryDequeue(out var frame, out var bytes))
                 {
-                    await _socket.SendAsync(bytes, type, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
+                    if (_stream is null || _socket.State != WebSocketState.Open || !_stream.TryAppendMessage(bytes.Span, binary))
+                    {
+                        await _socket.SendAsync(bytes, type, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
+                    }
                     if (frame.CloseAfter)
                     {
                         if (_stream is not null) await _stream.EndBatchAsync(_aborted.Token).ConfigureAwait(false);

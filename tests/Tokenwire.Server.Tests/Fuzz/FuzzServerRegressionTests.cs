@@ -46,6 +46,77 @@ public sealed class FuzzServerRegressionTests(ServerFixture fixture) : IClassFix
         Assert.Equal(ProtocolAction.Attached, attached.Action);
     }
 
+    /// <summary>DETACH without a channel field was answered with a channel-less DETACHED; now it is refused like ATTACH.</summary>
+    [Theory]
+    [InlineData(WireFormat.Json)]
+    [InlineData(WireFormat.MsgPack)]
+    public async Task Detach_without_a_channel_field_is_a_fatal_error_that_closes_the_connection(WireFormat format)
+    {
+        await using var client = await RawClient.ConnectAsync(Server, format);
+        await client.SendAsync(new ProtocolMessage(ProtocolAction.Detach) { Channel = null });
+        var error = await client.ReceiveUntilAsync(m => m.Action is ProtocolAction.Error or ProtocolAction.Detached);
+        Assert.Equal(ProtocolAction.Error, error.Action);
+        Assert.Equal(ErrorCodes.InvalidChannelName, error.Error!.Code);
+        Assert.True(await client.WaitForCloseAsync());
+    }
+
+    /// <summary>DETACH of the channel named "" is answered like any DETACH, with DETACHED naming channel "".</summary>
+    [Fact]
+    public async Task Detach_of_the_empty_channel_name_is_answered_with_detached()
+    {
+        await using var client = await RawClient.ConnectAsync(Server);
+        await client.SendAsync(new ProtocolMessage(ProtocolAction.Detach) { Channel = "" });
+        var detached = await client.ReceiveUntilAsync(m => m.Action is ProtocolAction.Error or ProtocolAction.Detached);
+        Assert.Equal(ProtocolAction.Detached, detached.Action);
+        Assert.Equal("", detached.Channel);
+        Assert.Equal(ProtocolAction.Attached, (await client.AttachAsync("still-connected-after-detach")).Action);
+    }
+
+    /// <summary>
+    /// msgSerial long.MaxValue overflowed the high-water mark (msgSerial + 1) to long.MinValue, after which every
+    /// msgSerial looked new again, re-sent ones included. msgSerials beyond 2^53 - 1 are now refused.
+    /// </summary>
+    [Theory]
+    [InlineData(long.MaxValue)]
+    [InlineData(1L << 53)]
+    public async Task A_msgSerial_beyond_the_largest_safe_integer_is_refused(long msgSerial)
+    {
+        await using var client = await RawClient.ConnectAsync(Server);
+        await client.PublishAsync(ServerFixture.UniqueChannel("serial"), msgSerial, new Message { Name = "x", Data = "y" });
+        var error = await client.ReceiveUntilAsync(m => m.Action is ProtocolAction.Error or ProtocolAction.Ack or ProtocolAction.Nack);
+        Assert.Equal(ProtocolAction.Error, error.Action);
+        Assert.Equal(ErrorCodes.BadRequest, error.Error!.Code);
+        Assert.True(await client.WaitForCloseAsync());
+    }
+
+    /// <summary>
+    /// The outcomes remembered for re-sent msgSerials were trimmed by "msgSerial - capacity", so a client leaving gaps
+    /// between msgSerials grew the table without bound. It is now bounded by count: after 4,096 newer publishes the
+    /// first one is forgotten (a re-send of it gets an empty ACK instead of its original serial).
+    /// </summary>
+    [Fact]
+    public async Task Remembered_publish_outcomes_stay_bounded_when_msgSerials_leave_gaps()
+    {
+        var channel = ServerFixture.UniqueChannel("gaps");
+        await using var client = await RawClient.ConnectAsync(Server);
+        await client.PublishAsync(channel, 0, new Message { Name = "first", Data = "0" });
+        var first = await client.ReceiveUntilAsync(m => m.Action == ProtocolAction.Ack && m.MsgSerial == 0);
+        Assert.NotNull(Assert.Single(first.Res!).Serials[0]);
+
+        // While remembered, a re-send gets the original serial back.
+        await client.PublishAsync(channel, 0, new Message { Name = "first", Data = "0" });
+        var resent = await client.ReceiveUntilAsync(m => m.Action == ProtocolAction.Ack && m.MsgSerial == 0);
+        Assert.Equal(first.Res![0].Serials, resent.Res![0].Serials);
+
+        const long last = 4096 * 1000L;
+        for (var serial = 1000L; serial <= last; serial += 1000) await client.PublishAsync(channel, serial, new Message { Name = "gap", Data = "g" });
+        await client.ReceiveUntilAsync(m => m.Action is ProtocolAction.Ack or ProtocolAction.Nack && m.MsgSerial == last, TimeSpan.FromSeconds(60));
+
+        await client.PublishAsync(channel, 0, new Message { Name = "first", Data = "0" });
+        var forgotten = await client.ReceiveUntilAsync(m => m.Action == ProtocolAction.Ack && m.MsgSerial == 0);
+        Assert.Empty(forgotten.Res![0].Serials);
+    }
+
     private static string B64Url(string json) => Convert.ToBase64String(Encoding.UTF8.GetBytes(json)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
     /// <summary>An HS256 JWT signed with the test key.</summary>

@@ -488,6 +488,8 @@ public sealed class LiveConnectionFuzzTests(ITestOutputHelper output)
             }
         }
 
+        private const long MaxMsgSerial = (1L << 53) - 1; // the server's cap: JavaScript's largest safe integer
+
         private (Expect Expect, int? FatalCode, string What, Func<ProtocolMessage, bool>? Check, long? AckSerial) Expectation(FuzzSocket socket, LiveFrame frame)
         {
             if (frame.AfterClose) return (Expect.Final, null, "CLOSED", null, null);
@@ -507,16 +509,17 @@ public sealed class LiveConnectionFuzzTests(ITestOutputHelper output)
             return pm.Action switch
             {
                 ProtocolAction.Heartbeat => (Expect.Alive, null, "HEARTBEAT echo", m => m.Action == ProtocolAction.Heartbeat && m.Id == pm.Id, null),
-                ProtocolAction.Message when pm.MsgSerial is >= 0 => (Expect.Alive, null, "ACK or NACK", null, pm.MsgSerial),
+                ProtocolAction.Message when pm.MsgSerial is >= 0 and <= MaxMsgSerial => (Expect.Alive, null, "ACK or NACK", null, pm.MsgSerial),
                 ProtocolAction.Message => (Expect.Fatal, ErrorCodes.BadRequest, "MESSAGE without a msgSerial", null, null),
                 // No channel field is a malformed frame; the name "" is a channel the client holds (ably-js channels.get('')): channel ERROR.
                 ProtocolAction.Attach when pm.Channel is null => (Expect.Fatal, ErrorCodes.InvalidChannelName, "ATTACH without a channel", null, null),
                 ProtocolAction.Attach => (Expect.Alive, null, "ATTACHED or channel ERROR",
                     m => m.Action is ProtocolAction.Attached or ProtocolAction.Error && m.Channel == pm.Channel, null),
+                ProtocolAction.Detach when pm.Channel is null => (Expect.Fatal, ErrorCodes.InvalidChannelName, "DETACH without a channel", null, null),
                 ProtocolAction.Detach => (Expect.Alive, null, "DETACHED", m => m.Action == ProtocolAction.Detached && m.Channel == pm.Channel, null),
                 ProtocolAction.Close => (Expect.Final, null, "CLOSED", null, null),
                 ProtocolAction.Disconnect => (Expect.Final, null, "DISCONNECTED", null, null),
-                ProtocolAction.Presence when pm.MsgSerial is >= 0 => (Expect.Alive, null, "ACK or NACK", null, pm.MsgSerial),
+                ProtocolAction.Presence when pm.MsgSerial is >= 0 and <= MaxMsgSerial => (Expect.Alive, null, "ACK or NACK", null, pm.MsgSerial),
                 ProtocolAction.Presence => (Expect.Fatal, ErrorCodes.BadRequest, "PRESENCE without a msgSerial", null, null),
                 // A client SYNC asks for the presence set again: a SYNC when attached, nothing otherwise.
                 ProtocolAction.Sync => (Expect.Alive, null, "SYNC or nothing", null, null),

@@ -53,6 +53,43 @@ public sealed class CoalescingWriteTests(ServerFixture fixture) : IClassFixture<
     }
 
     [Theory]
+    [InlineData(5, false, new byte[] { 0x81, 5 })]
+    [InlineData(125, true, new byte[] { 0x82, 125 })]
+    [InlineData(126, false, new byte[] { 0x81, 126, 0, 126 })]
+    [InlineData(30_000, true, new byte[] { 0x82, 126, 0x75, 0x30 })]
+    public async Task An_appended_message_is_one_unmasked_rfc6455_frame(int length, bool binary, byte[] header)
+    {
+        var inner = new RecordingStream();
+        var stream = new CoalescingStream(inner);
+        Assert.False(stream.TryAppendMessage(new byte[3], binary)); // outside a batch: the caller uses the WebSocket
+        stream.BeginBatch();
+        var payload = Enumerable.Range(0, length).Select(i => (byte)i).ToArray();
+        Assert.True(stream.TryAppendMessage(payload, binary));
+        Assert.False(stream.TryAppendMessage(new byte[CoalescingStream.MaxBuffered], binary)); // larger than a batch
+        await stream.EndBatchAsync(CancellationToken.None);
+        Assert.Equal([.. header, .. payload], Assert.Single(inner.Writes));
+    }
+
+    [Theory]
+    [InlineData(WireFormat.Json)]
+    [InlineData(WireFormat.MsgPack)]
+    public async Task A_burst_of_frames_of_every_length_class_arrives_whole_and_in_order(WireFormat format)
+    {
+        // Short (7-bit length), medium (16-bit) and beyond a batch (sent through the WebSocket itself), interleaved.
+        int[] sizes = [1, 100, 125, 126, 200, 5_000, 33_000, 60_000, 3];
+        var channel = ServerFixture.UniqueChannel();
+        await using var subscriber = await RawClient.ConnectAsync(fixture.Server, format);
+        await using var publisher = await RawClient.ConnectAsync(fixture.Server, format);
+        await subscriber.AttachAsync(channel);
+        for (var i = 0; i < 90; i++) await publisher.PublishAsync(channel, i, new Message { Name = "t", Data = i + new string('x', sizes[i % sizes.Length]) });
+        for (var i = 0; i < 90; i++)
+        {
+            var m = await subscriber.ReceiveUntilAsync(f => f.Action == ProtocolAction.Message);
+            Assert.Equal(i + new string('x', sizes[i % sizes.Length]), Assert.Single(m.Messages!).Data);
+        }
+    }
+
+    [Theory]
     [InlineData(WireFormat.Json)]
     [InlineData(WireFormat.MsgPack)]
     public async Task A_burst_of_frames_arrives_as_separate_messages_in_order(WireFormat format)

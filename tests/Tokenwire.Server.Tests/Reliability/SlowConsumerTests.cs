@@ -5,7 +5,18 @@ using Tokenwire.Testing;
 
 namespace Tokenwire.Server.Tests.Reliability;
 
+/// <summary>
+/// Runs alone: its latency and process-memory comparisons would otherwise measure whichever test classes xunit runs in
+/// parallel with it.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class MeasuringCollection
+{
+    public const string Name = "Measuring";
+}
+
 /// <summary>A subscriber that stops reading is cut off at its queue bound and does not slow the others.</summary>
+[Collection(MeasuringCollection.Name)]
 public sealed class SlowConsumerTests
 {
     private const int Tokens = 3000;

@@ -1,0 +1,135 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.FileProviders;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Tokenwire.Protocol;
+using Tokenwire.Server.Auth;
+
+namespace Tokenwire.Demo;
+
+/// <summary>
+/// Hosting entry points of the browser demo: <c>services.AddTokenwireDemo(configuration)</c> and
+/// <c>app.MapTokenwireDemo()</c> (after <c>MapTokenwire()</c>). When <see cref="DemoOptions.Enabled"/> the app serves:
+/// <list type="bullet">
+/// <item><c>GET /</c>: the page (static files from <c>&lt;output&gt;/demo</c>, with the ably browser bundle in <c>vendor/</c>);</item>
+/// <item><c>GET /demo/config</c>: <c>{channel, model}</c>;</item>
+/// <item><c>GET /demo/token</c>: TokenDetails with <b>subscribe-only</b> capability on the demo channel, signed with the
+/// demo key (the page's ably-js <c>authUrl</c>; browsers never see a key);</item>
+/// <item><c>POST /demo/prompt</c> <c>{"prompt":"..."}</c>: the agent answers on the channel; <c>202 {responseId, channel}</c>.</item>
+/// </list>
+/// </summary>
+public static class DemoEndpoints
+{
+    /// <summary>The folder under the application base directory that holds the page.</summary>
+    public const string WebRootFolder = "demo";
+
+    /// <summary>Registers the demo's options and agent, bound to <c>Tokenwire:Demo</c>.</summary>
+    public static IServiceCollection AddTokenwireDemo(this IServiceCollection services, IConfiguration configuration)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        services.AddOptions<DemoOptions>().Bind(configuration.GetSection(DemoOptions.SectionName))
+            .Validate(o => o.Model is "simulated" or "openai", "Tokenwire:Demo:Model must be simulated or openai")
+            .Validate(o => o.TokensPerSecond >= 0 && o.LoremTokens >= 1 && o.MaxPromptLength >= 1 && o.MaxConcurrentResponses >= 1, "Tokenwire:Demo: TokensPerSecond must be at least 0; LoremTokens, MaxPromptLength and MaxConcurrentResponses at least 1")
+            .Validate(o => o.TokenTtl > TimeSpan.Zero && o.TokenTtl <= TokenService.MaxTtl, "Tokenwire:Demo:TokenTtl must be positive and at most 24 hours")
+            .ValidateOnStart();
+        services.AddSingleton<DemoAgent>();
+        return services;
+    }
+
+    /// <summary>
+    /// Maps the page and the demo endpoints, unless <see cref="DemoOptions.Enabled"/> is false. Call it after
+    /// <c>MapTokenwire()</c> and before <c>UseRouting()</c> or any catch-all endpoint: it adds the static file middleware,
+    /// then <c>UseRouting()</c>.
+    /// </summary>
+    public static WebApplication MapTokenwireDemo(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var options = app.Services.GetRequiredService<IOptions<DemoOptions>>().Value;
+        if (!options.Enabled) return app;
+
+        // Fail at start-up, not on the first page view, when Tokenwire:Demo:KeyName names no key.
+        _ = app.Services.GetRequiredService<DemoAgent>().Key;
+        var root = Path.Combine(AppContext.BaseDirectory, WebRootFolder);
+        var logger = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("Tokenwire.Demo");
+        var bundle = Path.Combine(root, "vendor", "ably.min.js");
+        if (!File.Exists(bundle)) DemoLog.BundleMissing(logger, bundle);
+        if (Directory.Exists(root))
+        {
+            var files = new PhysicalFileProvider(root);
+            app.UseDefaultFiles(new DefaultFilesOptions { FileProvider = files });
+            app.UseStaticFiles(new StaticFileOptions
+            {
+                FileProvider = files,
+                // The page is small and changes with the build: always revalidate (ETag), never serve a stale one.
+                OnPrepareResponse = c => c.Context.Response.Headers.CacheControl = "no-cache",
+            });
+        }
+
+        // Route only after the static files: the static file middleware steps aside for any request that already
+        // matched an endpoint, and a host's catch-all fallback (tokenwire serve's Ably 404) matches every path.
+        app.UseRouting();
+
+        app.MapGet("/demo/config", () => Results.Json(new Dictionary<string, object?> { ["channel"] = options.Channel, ["model"] = options.Model }));
+        app.MapGet("/demo/token", (DemoAgent agent, TokenService tokens) =>
+        {
+            // Subscribe only: a browser may watch the chat (live, and the in-progress responses endpoint, which needs
+            // subscribe or history) but never publish on it.
+            var capability = Capability.Parse(JsonSerializer.Serialize(new Dictionary<string, string[]> { [options.Channel] = ["subscribe"] }));
+            var details = tokens.Issue(agent.Key, options.TokenTtl, capability, clientId: null);
+            return Results.Json(new Dictionary<string, object?>
+            {
+                ["token"] = details.Token,
+                ["keyName"] = details.KeyName,
+                ["issued"] = details.Issued,
+                ["expires"] = details.Expires,
+                ["capability"] = details.Capability,
+            });
+        });
+        app.MapPost("/demo/prompt", PromptAsync);
+        return app;
+    }
+
+    private static async Task<IResult> PromptAsync(HttpRequest request, DemoAgent agent, IOptions<DemoOptions> options)
+    {
+        string? prompt;
+        try
+        {
+            using var body = await JsonDocument.ParseAsync(request.Body, cancellationToken: request.HttpContext.RequestAborted).ConfigureAwait(false);
+            prompt = body.RootElement.ValueKind == JsonValueKind.Object && body.RootElement.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.String
+                ? p.GetString()?.Trim()
+                : null;
+        }
+        catch (JsonException)
+        {
+            prompt = null;
+        }
+
+        var max = options.Value.MaxPromptLength;
+        if (string.IsNullOrEmpty(prompt) || prompt.Length > max)
+        {
+            return Error(new ErrorInfo(ErrorCodes.BadRequest, 400, $"Send {{\"prompt\":\"...\"}} with 1 to {max} characters"));
+        }
+
+        try
+        {
+            var responseId = await agent.StartAsync(prompt, request.HttpContext.RequestAborted).ConfigureAwait(false);
+            return Results.Json(new Dictionary<string, object?> { ["responseId"] = responseId, ["channel"] = options.Value.Channel }, statusCode: 202);
+        }
+        catch (AblyException e)
+        {
+            return Error(e.Error.StatusCode is >= 400 and < 600 ? e.Error : new ErrorInfo(e.Error.Code, 502, e.Error.Message));
+        }
+        catch (TimeoutException)
+        {
+            return Error(new ErrorInfo(ErrorCodes.Timeout, 504, "The agent could not publish the prompt within 10 s"));
+        }
+    }
+
+    private static IResult Error(ErrorInfo error) => Results.Json(
+        new Dictionary<string, object?> { ["error"] = new Dictionary<string, object?> { ["message"] = error.Message, ["code"] = error.Code, ["statusCode"] = error.StatusCode } },
+        statusCode: error.StatusCode);
+}

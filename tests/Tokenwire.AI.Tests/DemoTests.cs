@@ -1,0 +1,125 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text.Json;
+using Tokenwire.Client;
+using Tokenwire.Demo;
+using Tokenwire.Protocol;
+using Tokenwire.Testing;
+
+namespace Tokenwire.AI.Tests;
+
+/// <summary>
+/// The browser demo's server side (src/Tokenwire.Demo) against a real server: the agent answers prompts token by token,
+/// browser tokens may only subscribe, limits and the off switch. The page itself runs in tests/browser (Chromium).
+/// </summary>
+public sealed class DemoTests
+{
+    private const string Channel = "demo:chat";
+
+    private static Task<TestServer> StartAsync(Dictionary<string, string?>? settings = null) =>
+        TestServer.StartAsync(settings, extend: builder =>
+        {
+            builder.Services.AddTokenwireDemo(builder.Configuration);
+            return app => app.MapTokenwireDemo();
+        });
+
+    private static HttpClient Http(TestServer server) => new() { BaseAddress = server.BaseUri };
+
+    [Fact]
+    public async Task Prompt_is_answered_token_by_token_on_the_chat_channel_and_browser_tokens_may_only_subscribe()
+    {
+        const string text = "Why don't skeletons fight each other?\n\nThey don't have the guts! 🦴";
+        await using var server = await StartAsync(new() { ["Tokenwire:Demo:Text"] = text, ["Tokenwire:Demo:TokensPerSecond"] = "200" });
+        using var http = Http(server);
+
+        var token = JsonDocument.Parse(await http.GetStringAsync("/demo/token")).RootElement;
+        Assert.Equal("{\"demo:chat\":[\"subscribe\"]}", token.GetProperty("capability").GetString());
+        await using var browser = new TokenwireRealtime(new ClientOptions
+        {
+            Token = token.GetProperty("token").GetString(),
+            Endpoint = "127.0.0.1",
+            Port = server.Port,
+        });
+        var assembler = new ResponseAssembler();
+        await using var subscription = await ResponseHydrator.SubscribeAsync(browser, Channel, assembler).OrTimeout(what: "the browser to subscribe");
+        var refused = await Assert.ThrowsAsync<AblyException>(() => browser.Channels.Get(Channel).PublishAsync("token", "forged").OrTimeout());
+        Assert.Equal(ErrorCodes.OperationNotPermitted, refused.Error.Code);
+
+        using var response = await http.PostAsJsonAsync("/demo/prompt", new { prompt = "Tell me a joke" });
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal(Channel, body.GetProperty("channel").GetString());
+        var answer = await assembler.WaitForCompletionAsync(body.GetProperty("responseId").GetString()!).OrTimeout(what: "the answer");
+        Assert.Equal(text, answer.Text);
+        Assert.True(answer.HasStart);
+        Assert.True(answer.TokenCount > 10);
+    }
+
+    [Fact]
+    public async Task Bad_prompts_get_400_and_prompts_beyond_MaxConcurrentResponses_get_429()
+    {
+        await using var server = await StartAsync(new()
+        {
+            ["Tokenwire:Demo:MaxConcurrentResponses"] = "1",
+            ["Tokenwire:Demo:MaxPromptLength"] = "10",
+            ["Tokenwire:Demo:TokensPerSecond"] = "5", // the first answer is still streaming when the second prompt comes
+        });
+        using var http = Http(server);
+
+        foreach (var bad in new object[] { new { prompt = "" }, new { prompt = "far too long a prompt" }, new { question = "hi" } })
+        {
+            using var refused = await http.PostAsJsonAsync("/demo/prompt", bad);
+            Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);
+        }
+
+        using var first = await http.PostAsJsonAsync("/demo/prompt", new { prompt = "one" });
+        Assert.Equal(HttpStatusCode.Accepted, first.StatusCode);
+        using var second = await http.PostAsJsonAsync("/demo/prompt", new { prompt = "two" });
+        Assert.Equal(HttpStatusCode.TooManyRequests, second.StatusCode);
+        Assert.Equal(ErrorCodes.RateLimited, JsonDocument.Parse(await second.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetProperty("code").GetInt32());
+    }
+
+    [Fact]
+    public async Task The_page_and_the_ably_bundle_are_served_at_the_root()
+    {
+        await using var server = await StartAsync();
+        using var http = Http(server);
+
+        Assert.Contains("vendor/ably.min.js", await http.GetStringAsync("/"), StringComparison.Ordinal);
+        Assert.Contains("/channels/", await http.GetStringAsync("/app.js"), StringComparison.Ordinal);
+        using var bundle = await http.GetAsync("/vendor/ably.min.js");
+        Assert.Equal(HttpStatusCode.OK, bundle.StatusCode);
+        Assert.True(bundle.Content.Headers.ContentLength > 100_000, "the ably browser bundle (from src/Tokenwire.Demo/web, npm ci at build time)");
+        // Everything else is still the server's: REST works next to the page.
+        Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/time")).StatusCode);
+    }
+
+    [Fact]
+    public async Task Disabled_demo_serves_nothing()
+    {
+        await using var server = await StartAsync(new() { ["Tokenwire:Demo:Enabled"] = "false" });
+        using var http = Http(server);
+
+        Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync("/")).StatusCode);
+        Assert.Equal(HttpStatusCode.NotFound, (await http.GetAsync("/demo/token")).StatusCode);
+        using var prompt = await http.PostAsJsonAsync("/demo/prompt", new { prompt = "hi" });
+        Assert.Equal(HttpStatusCode.NotFound, prompt.StatusCode);
+    }
+
+    [Fact]
+    public async Task An_unknown_demo_key_fails_at_start()
+    {
+        var e = await Assert.ThrowsAsync<InvalidOperationException>(() => StartAsync(new() { ["Tokenwire:Demo:KeyName"] = "nope.none" }));
+        Assert.Contains("Tokenwire:Demo:KeyName", e.Message, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("http://127.0.0.1:8080", "http://127.0.0.1:8080/")]
+    [InlineData("http://0.0.0.0:8080", "http://127.0.0.1:8080/")]
+    [InlineData("http://[::]:8080", "http://[::1]:8080/")]
+    [InlineData("http://+:9000", "http://127.0.0.1:9000/")]
+    [InlineData("https://*:8443", "https://127.0.0.1:8443/")]
+    [InlineData("http://localhost:5000", "http://localhost:5000/")]
+    public void The_agent_reaches_its_own_server_over_loopback(string listening, string expected) =>
+        Assert.Equal(new Uri(expected), DemoAgent.LoopbackAddress([listening]));
+}

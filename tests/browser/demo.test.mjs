@@ -1,0 +1,132 @@
+// The browser demo (tokenwire serve at /) in real headless Chromium, against the real server process:
+// a prompt streams an answer token by token; a second tab sees the same stream; a reload mid-answer hydrates the
+// answer in progress and continues live; both tabs end with exactly the text the agent published.
+//
+// Chromium: Debian's `chromium` (/usr/bin/chromium, or $CHROMIUM_PATH) driven by playwright-core. Without it the test
+// is skipped locally and FAILS in CI (CI=true): a browser test that silently does not run proves nothing.
+
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+import { startServer } from '../interop/support/server.mjs';
+
+const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
+// Slow enough that a reload (page load, token, attach, catch-up) lands mid-answer: 80 tokens at 10/s take 8 s.
+const TOKENS_PER_SECOND = 10;
+const LOREM_TOKENS = 80;
+const PROMPT = 'Tell me a joke';
+
+/** The answer as the agent published it: the responseId's tokens, from the channel's history (the server's own record). */
+async function publishedAnswer(server, channel, responseId) {
+  const url = `${server.httpUrl}/channels/${encodeURIComponent(channel)}/messages?direction=forwards&limit=1000`;
+  const res = await fetch(url, { headers: { authorization: `Basic ${Buffer.from(server.key).toString('base64')}` } });
+  assert.equal(res.status, 200, `history: ${res.status} ${await res.clone().text()}`);
+  const messages = (await res.json()).filter((m) => m.extras?.headers?.responseId === responseId);
+  assert.ok(messages.some((m) => m.name === 'stop'), 'history holds the stop of the answer');
+  const tokens = messages.filter((m) => m.name === 'token').map((m) => m.data);
+  return { text: tokens.join(''), tokens: tokens.length };
+}
+
+/** The page's state of one response (window.tokenwireDemo is set by app.js once it is live). */
+function responseState(page, responseId) {
+  return page.evaluate((id) => {
+    const r = window.tokenwireDemo?.responses.get(id);
+    return r ? { text: r.text, tokens: r.tokens, hydratedTokens: r.hydratedTokens, state: r.state, prompt: r.promptEl.textContent } : null;
+  }, responseId);
+}
+
+async function openDemo(context, url, errors) {
+  const page = await context.newPage();
+  page.on('pageerror', (e) => errors.push(`pageerror: ${e.message}`));
+  page.on('console', (m) => m.type() === 'error' && errors.push(`console: ${m.text()}`));
+  await page.goto(url);
+  await page.waitForSelector('body[data-ready="true"]', { timeout: 20_000 });
+  return page;
+}
+
+test('demo page: live tokens in two tabs, reload mid-answer catches up and ends with the exact text', { timeout: 120_000 }, async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    const why = `Chromium not found at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`;
+    if (process.env.CI) assert.fail(`${why}. In CI this is a failure, not a skip (.ci/run installs it).`);
+    t.skip(why);
+    return;
+  }
+
+  const server = await startServer({
+    extraArgs: [`--Tokenwire:Demo:TokensPerSecond=${TOKENS_PER_SECOND}`, `--Tokenwire:Demo:LoremTokens=${LOREM_TOKENS}`],
+  });
+  let browser;
+  t.after(async () => {
+    await browser?.close(); // first: the pages would log the server's shutdown
+    await server.stop();
+  });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
+  const errors = [];
+  const url = `${server.httpUrl}/`;
+  const first = await openDemo(context, url, errors);
+  const second = await openDemo(context, url, errors);
+  const channel = await first.evaluate(() => window.tokenwireDemo.channel.name);
+
+  // The browser's token is subscribe-only: publishing is refused (40160), so only the agent writes the chat.
+  const publishError = await first.evaluate(async () => {
+    try {
+      await window.tokenwireDemo.channel.publish('token', 'forged');
+      return null;
+    } catch (e) {
+      return e.code;
+    }
+  });
+  assert.equal(publishError, 40160, 'a browser may not publish on the demo channel');
+
+  await first.fill('#prompt', PROMPT);
+  await first.click('#send');
+  const responseId = await (
+    await first.waitForFunction(() => {
+      for (const [id, r] of window.tokenwireDemo.responses) if (r.tokens >= 10) return id;
+      return null;
+    })
+  ).jsonValue();
+  const beforeReload = await responseState(first, responseId);
+  assert.equal(beforeReload.state, 'streaming', 'tokens arrive live, before the answer ends');
+
+  await first.reload();
+  await first.waitForSelector('body[data-ready="true"]', { timeout: 20_000 });
+  const afterReload = await responseState(first, responseId);
+  assert.ok(afterReload, 'the reloaded page shows the answer in progress');
+  assert.equal(afterReload.state, 'streaming', `the reload landed mid-answer (${afterReload.tokens} of ${LOREM_TOKENS} tokens)`);
+  assert.ok(
+    afterReload.hydratedTokens >= beforeReload.tokens,
+    `caught up on at least the ${beforeReload.tokens} tokens shown before the reload (got ${afterReload.hydratedTokens})`,
+  );
+  assert.equal(afterReload.prompt, PROMPT, 'the prompt is caught up too');
+
+  const done = `.response[data-response-id="${responseId}"][data-state="done"]`;
+  await first.waitForSelector(done, { timeout: 60_000 });
+  await second.waitForSelector(done, { timeout: 60_000 });
+
+  const expected = await publishedAnswer(server, channel, responseId);
+  assert.equal(expected.tokens, LOREM_TOKENS, 'the agent published every token');
+  for (const [name, page] of [['reloaded tab', first], ['second tab', second]]) {
+    const state = await responseState(page, responseId);
+    assert.equal(state.text, expected.text, `${name}: the text equals the published answer`);
+    assert.equal(state.tokens, expected.tokens, `${name}: every token applied exactly once`);
+    const shown = await page.textContent(`.response[data-response-id="${responseId}"] .text`);
+    assert.equal(shown, expected.text, `${name}: the page shows the whole answer`);
+  }
+  assert.ok(afterReload.tokens < expected.tokens, 'the reloaded tab continued live after catching up');
+
+  await mkdir(ARTIFACTS, { recursive: true });
+  const screenshot = join(ARTIFACTS, 'demo-after-reload.png');
+  await first.screenshot({ path: screenshot, fullPage: true });
+  t.diagnostic(`screenshot: ${screenshot}`);
+  assert.deepEqual([...errors], [], 'no errors in the pages');
+});
