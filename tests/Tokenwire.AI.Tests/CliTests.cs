@@ -50,7 +50,7 @@ public sealed class CliTests(ServerFixture fixture)
         var subOut = new Capture();
         var subErr = new Capture();
         var subscribing = Run("subscribe", [.. Connection, "--channel", channel, "--exit-after-stop", "--timeout", "30"], subOut, subErr);
-        await TestHelpers.WaitUntilAsync(() => subErr.Text.Contains("subscribed to", StringComparison.Ordinal) || subscribing.IsCompleted, describe: () => subErr.Text);
+        await Waiting.WaitUntilAsync(() => subErr.Text.Contains("subscribed to", StringComparison.Ordinal) || subscribing.IsCompleted, describe: () => subErr.Text);
 
         var pubOut = new Capture();
         var pubErr = new Capture();
@@ -82,7 +82,7 @@ public sealed class CliTests(ServerFixture fixture)
         var channel = ServerFixture.UniqueName("cli-late");
         var pubOut = new Capture();
         var publishing = Run("publish", [.. Connection, "--channel", channel, "--prompt", "story", "--tokens", "60", "--rate", "40", "--pattern", "multi", "--response-id", "story-1"], pubOut, new Capture());
-        await TestHelpers.WaitUntilAsync(() => pubOut.Text.Length > 60 || publishing.IsCompleted);
+        await Waiting.WaitUntilAsync(() => pubOut.Text.Length > 60 || publishing.IsCompleted);
 
         var inProgress = new Capture();
         var rewound = new Capture();

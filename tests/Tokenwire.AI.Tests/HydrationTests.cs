@@ -68,7 +68,7 @@ public sealed class HydrationTests(ServerFixture fixture)
             var textB = TestHelpers.TextOf(160, "B");
             var idB = "B-" + channelName;
             var streamingB = publisher.StreamAsync(TestHelpers.Model(textB, tokensPerSecond: 40), TestHelpers.Prompt("b"), responseId: idB);
-            await TestHelpers.WaitUntilAsync(() => observer.TryGetResponse(idB, out var r) && r.TokenCount >= 10);
+            await Waiting.WaitUntilAsync(() => observer.TryGetResponse(idB, out var r) && r.TokenCount >= 10);
 
             await Task.WhenAll(joiners.Select(async j => j.Subscription = await ResponseHydrator.SubscribeAsync(j.Client, channelName, j.Assembler, j.Options))).OrTimeout();
             Assert.True(observer.TryGetResponse(idB, out var atJoin) && !atJoin.IsComplete, "B was still in progress when they joined");
@@ -183,7 +183,7 @@ public sealed class HydrationTests(ServerFixture fixture)
         channel.Subscribe(m => { lock (live) live.Add(m); });
         await channel.AttachAsync().OrTimeout();
         await channel.PublishAsync("token", "after attach", headers).OrTimeout();
-        await TestHelpers.WaitUntilAsync(() => { lock (live) return live.Count == 1; });
+        await Waiting.WaitUntilAsync(() => { lock (live) return live.Count == 1; });
 
         var snapshot = await client.Rest.Channels.Get(channelName).GetInProgressResponsesAsync(channel.AttachSerial).OrTimeout();
         Assert.Equal(["start", "token", "token"], snapshot.Messages.Select(m => m.Name));
@@ -222,7 +222,7 @@ public sealed class HydrationFallbackTests(NoResponsesEndpointServerFixture fixt
         await using var observerClient = fixture.Client();
         var observer = new ResponseAssembler();
         observer.SubscribeTo(observerClient.Channels.Get(channelName));
-        await TestHelpers.WaitUntilAsync(() => observer.TryGetResponse("R1", out var r) && r.TokenCount >= 20);
+        await Waiting.WaitUntilAsync(() => observer.TryGetResponse("R1", out var r) && r.TokenCount >= 20);
 
         var assembler = new ResponseAssembler();
         var sw = System.Diagnostics.Stopwatch.StartNew();

@@ -29,7 +29,7 @@ public sealed class LateJoinTests(ServerFixture fixture)
         var publisher = new TokenStreamPublisher(publisherClient.Channels.Get(channelName));
         var responseId = "late-" + Guid.NewGuid().ToString("N");
         var streaming = publisher.StreamAsync(TestHelpers.Model(text, tokensPerSecond: 200), TestHelpers.Prompt("long"), responseId: responseId);
-        await TestHelpers.WaitUntilAsync(() => observer.TryGetResponse(responseId, out var r) && r.TokenCount >= 1500, TimeSpan.FromSeconds(30));
+        await Waiting.WaitUntilAsync(() => observer.TryGetResponse(responseId, out var r) && r.TokenCount >= 1500, TimeSpan.FromSeconds(30));
 
         var viaEndpoint = new ResponseAssembler();
         var viaRewind = new ResponseAssembler();

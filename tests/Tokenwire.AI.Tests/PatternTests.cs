@@ -49,7 +49,7 @@ public sealed class PatternTests(ServerFixture fixture)
             Assert.NotNull(results[i].TimeToFirstToken);
         }
 
-        await TestHelpers.WaitUntilAsync(() => ids.All(id => assembler.TryGetResponse(id, out var r) && r.Text == expected[id]), describe: () => TestHelpers.Describe(assembler));
+        await Waiting.WaitUntilAsync(() => ids.All(id => assembler.TryGetResponse(id, out var r) && r.Text == expected[id]), describe: () => TestHelpers.Describe(assembler));
         foreach (var (id, result) in ids.Zip(results))
         {
             Assert.True(assembler.TryGetResponse(id, out var r));
@@ -90,7 +90,7 @@ public sealed class PatternTests(ServerFixture fixture)
         Assert.Equal(text, result.Text);
         Assert.Empty(result.Failures);
 
-        await TestHelpers.WaitUntilAsync(() => assembler.TryGetResponse("", out var r) && r.Text == text, describe: () => TestHelpers.Describe(assembler));
+        await Waiting.WaitUntilAsync(() => assembler.TryGetResponse("", out var r) && r.Text == text, describe: () => TestHelpers.Describe(assembler));
         var stream = Assert.Single(assembler.Responses);
         Assert.Equal(result.TokenCount, stream.TokenCount);
         var fromJs = await js.ResultAsync();
@@ -110,7 +110,7 @@ public sealed class PatternTests(ServerFixture fixture)
 
         var publisher = new TokenStreamPublisher(channel);
         var result = await publisher.StreamAsync(TestHelpers.Model("Why don't skeletons fight?"), TestHelpers.Prompt("joke")).OrTimeout();
-        await TestHelpers.WaitUntilAsync(() => { lock (received) return received.Count == result.TokenCount + 2; });
+        await Waiting.WaitUntilAsync(() => { lock (received) return received.Count == result.TokenCount + 2; });
 
         // No responseId was given: the model's (the simulator's ResponseId) is used.
         Assert.StartsWith("sim_", result.ResponseId, StringComparison.Ordinal);

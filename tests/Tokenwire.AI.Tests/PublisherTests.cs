@@ -38,7 +38,7 @@ public sealed class PublisherTests(ServerFixture fixture)
         await using var _ = client;
         var names = new TokenStreamNames { Token = "t", Start = "begin", Stop = "end", Complete = "final", ResponseIdHeader = "rid" };
         var result = await new TokenStreamPublisher(channel, new TokenStreamOptions { Names = names }).PublishAsync(Updates(["a", "", "b"])).OrTimeout();
-        await TestHelpers.WaitUntilAsync(() => { lock (received) return received.Count == 4; });
+        await Waiting.WaitUntilAsync(() => { lock (received) return received.Count == 4; });
         Assert.StartsWith("resp_", result.ResponseId, StringComparison.Ordinal);
         Assert.Equal(2, result.TokenCount); // the empty update is not published
         Assert.Equal(["begin", "t", "t", "end"], received.Select(m => m.Name));
@@ -63,7 +63,7 @@ public sealed class PublisherTests(ServerFixture fixture)
         }
 
         var publishing = new TokenStreamPublisher(channel).PublishAsync(Slow(), responseId: "given");
-        await TestHelpers.WaitUntilAsync(() => { lock (received) return received.Count == 1; });
+        await Waiting.WaitUntilAsync(() => { lock (received) return received.Count == 1; });
         Assert.Equal("start", received[0].Name);
         gate.SetResult();
         var result = await publishing.OrTimeout();
@@ -86,7 +86,7 @@ public sealed class PublisherTests(ServerFixture fixture)
         });
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
             new TokenStreamPublisher(channel).StreamAsync(model, TestHelpers.Prompt("x"), responseId: "cancelled", progress: progress, cancellationToken: cts.Token));
-        await TestHelpers.WaitUntilAsync(() => { lock (received) return received.Any(m => m.Name == "stop"); });
+        await Waiting.WaitUntilAsync(() => { lock (received) return received.Any(m => m.Name == "stop"); });
         lock (received)
         {
             Assert.Equal("start", received[0].Name);
@@ -104,7 +104,7 @@ public sealed class PublisherTests(ServerFixture fixture)
         var thrown = await Assert.ThrowsAsync<InvalidOperationException>(() =>
             new TokenStreamPublisher(channel).PublishAsync(Updates(["a", "b"], error), responseId: "broken"));
         Assert.Same(error, thrown);
-        await TestHelpers.WaitUntilAsync(() => { lock (received) return received.Count == 4; });
+        await Waiting.WaitUntilAsync(() => { lock (received) return received.Count == 4; });
         Assert.Equal(["start", "token", "token", "stop"], received.Select(m => m.Name));
     }
 
@@ -120,7 +120,7 @@ public sealed class PublisherTests(ServerFixture fixture)
         await Assert.ThrowsAnyAsync<OperationCanceledException>(() =>
             new TokenStreamPublisher(channel).PublishAsync(Updates(["never"]), cancellationToken: cts.Token));
         await channel.PublishAsync("marker", null).OrTimeout();
-        await TestHelpers.WaitUntilAsync(() => { lock (received) return received.Count == 1; });
+        await Waiting.WaitUntilAsync(() => { lock (received) return received.Count == 1; });
         Assert.Equal("marker", Assert.Single(received).Name);
     }
 
@@ -132,7 +132,7 @@ public sealed class PublisherTests(ServerFixture fixture)
         var result = await new TokenStreamPublisher(channel).PublishAsync(Updates([]), responseId: "empty").OrTimeout();
         Assert.Equal("", result.Text);
         Assert.Null(result.TimeToFirstToken);
-        await TestHelpers.WaitUntilAsync(() => { lock (received) return received.Count == 2; });
+        await Waiting.WaitUntilAsync(() => { lock (received) return received.Count == 2; });
         Assert.Equal(["start", "stop"], received.Select(m => m.Name));
     }
 

@@ -63,7 +63,7 @@ public sealed class RateLimitRecoveryTests(RateLimitedServerFixture fixture) : I
         }
 
         var final = await assembler.WaitForCompletionAsync(responseId).OrTimeout();
-        await TestHelpers.WaitUntilAsync(() => assembler.TryGetResponse(responseId, out var r) && r.IsReplaced, describe: () => TestHelpers.Describe(assembler));
+        await Waiting.WaitUntilAsync(() => assembler.TryGetResponse(responseId, out var r) && r.IsReplaced, describe: () => TestHelpers.Describe(assembler));
         Assert.True(assembler.TryGetResponse(responseId, out var rebuilt));
         Assert.Equal(text, rebuilt.Text);
         Assert.True(rebuilt.TokenCount < result.TokenCount, "some tokens never arrived; the recovery message filled them in");
@@ -112,7 +112,7 @@ public sealed class FaultInjectionRecoveryTests(FaultInjectionServerFixture fixt
         var total = results.Sum(r => r.TokenCount + (pattern == TokenStreamPattern.StartStop ? 2 : 0)) + results.Length;
         Assert.InRange(results.Sum(r => r.Failures.Count), (total / FaultInjectionServerFixture.NackEvery) - results.Length, (total / FaultInjectionServerFixture.NackEvery) + 1);
 
-        await TestHelpers.WaitUntilAsync(
+        await Waiting.WaitUntilAsync(
             () => expected.All(e => assembler.TryGetResponse(e.Key, out var r) && r.IsReplaced && r.Text == e.Value),
             describe: () => TestHelpers.Describe(assembler));
         var fromJs = await js.ResultAsync();

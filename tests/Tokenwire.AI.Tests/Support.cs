@@ -44,43 +44,6 @@ public sealed class ServerCollection : ICollectionFixture<ServerFixture>
 
 internal static class TestHelpers
 {
-    public static readonly TimeSpan DefaultTimeout = TimeSpan.FromSeconds(30);
-
-    public static async Task<T> OrTimeout<T>(this Task<T> task, TimeSpan? timeout = null, string? what = null)
-    {
-        try
-        {
-            return await task.WaitAsync(timeout ?? DefaultTimeout);
-        }
-        catch (TimeoutException)
-        {
-            throw new TimeoutException($"Timed out after {(timeout ?? DefaultTimeout).TotalSeconds} s waiting for {what ?? "the operation"}");
-        }
-    }
-
-    public static async Task OrTimeout(this Task task, TimeSpan? timeout = null, string? what = null)
-    {
-        try
-        {
-            await task.WaitAsync(timeout ?? DefaultTimeout);
-        }
-        catch (TimeoutException)
-        {
-            throw new TimeoutException($"Timed out after {(timeout ?? DefaultTimeout).TotalSeconds} s waiting for {what ?? "the operation"}");
-        }
-    }
-
-    /// <summary>Polls until <paramref name="condition"/> holds.</summary>
-    public static async Task WaitUntilAsync(Func<bool> condition, TimeSpan? timeout = null, Func<string>? describe = null)
-    {
-        var deadline = DateTime.UtcNow + (timeout ?? DefaultTimeout);
-        while (!condition())
-        {
-            if (DateTime.UtcNow > deadline) throw new TimeoutException("Condition not met in time" + (describe is null ? "" : ": " + describe()));
-            await Task.Delay(10);
-        }
-    }
-
     /// <summary>A simulated model streaming exactly <paramref name="text"/>.</summary>
     public static SimulatedChatClient Model(string text, double tokensPerSecond = 0) =>
         new(new SimulatedChatClientOptions { Text = text, TokensPerSecond = tokensPerSecond });

@@ -30,7 +30,7 @@ public sealed class AuthTests(ServerFixture fixture)
         channel.Subscribe(received.Add);
         await channel.AttachAsync().OrTimeout();
         await channel.PublishAsync("t", "by token").OrTimeout();
-        await TestHelpers.WaitUntilAsync(() => received.Count == 1);
+        await Waiting.WaitUntilAsync(() => received.Count == 1);
         Assert.Equal("agent-1", received[0].ClientId);
 
         using var rest = new TokenwireRest(options);
@@ -58,7 +58,7 @@ public sealed class AuthTests(ServerFixture fixture)
         client.Connection.StateChanged += (_, c) => { lock (events) events.Add(c); };
         await client.Connection.ConnectAsync().OrTimeout();
         var id = client.Connection.Id;
-        await TestHelpers.WaitUntilAsync(() => Volatile.Read(ref calls) >= 2 && client.Connection.State == ConnectionState.Connected, TimeSpan.FromSeconds(15));
+        await Waiting.WaitUntilAsync(() => Volatile.Read(ref calls) >= 2 && client.Connection.State == ConnectionState.Connected, TimeSpan.FromSeconds(15));
         Assert.Equal(id, client.Connection.Id);
         lock (events)
         {
@@ -75,7 +75,7 @@ public sealed class AuthTests(ServerFixture fixture)
     {
         await using var client = new TokenwireRealtime(fixture.Options(binary) with { Key = null, Token = IssueToken(TimeSpan.FromSeconds(1)) });
         await client.Connection.ConnectAsync().OrTimeout();
-        await TestHelpers.WaitUntilAsync(() => client.Connection.State == ConnectionState.Failed, TimeSpan.FromSeconds(10));
+        await Waiting.WaitUntilAsync(() => client.Connection.State == ConnectionState.Failed, TimeSpan.FromSeconds(10));
         Assert.Equal(ErrorCodes.TokenExpired, client.Connection.ErrorReason?.Code);
     }
 
@@ -131,7 +131,7 @@ public sealed class AuthUrlAndJwtTests(ServerFixture fixture)
 
         await using var agent = new TokenwireRealtime(fixture.Options(binary: true));
         await agent.Channels.Get(channel.Name).PublishAsync("t", "from-agent").OrTimeout();
-        await TestHelpers.WaitUntilAsync(() => received.Count == 1);
+        await Waiting.WaitUntilAsync(() => received.Count == 1);
         Assert.Equal("from-agent", received[0].Data);
     }
 
@@ -172,7 +172,7 @@ public sealed class AuthUrlAndJwtTests(ServerFixture fixture)
 
         await using var agent = new TokenwireRealtime(fixture.Options(binary));
         await agent.Channels.Get(name).PublishAsync("t", "hello jwt").OrTimeout();
-        await TestHelpers.WaitUntilAsync(() => received.Count == 1);
+        await Waiting.WaitUntilAsync(() => received.Count == 1);
         var history = await channel.HistoryAsync().OrTimeout();
         Assert.Equal("hello jwt", Assert.Single(history.Items).Data);
     }

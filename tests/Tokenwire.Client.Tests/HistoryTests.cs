@@ -36,9 +36,9 @@ public sealed class HistoryTests(ServerFixture fixture)
         channel.Subscribe(m => received.Add((string)m.Data!));
         await channel.WhenState(ChannelState.Attached).OrTimeout();
         Assert.True(attached!.HasBacklog);
-        await TestHelpers.WaitUntilAsync(() => received.Count >= expectedCount, describe: () => $"{received.Count} received");
+        await Waiting.WaitUntilAsync(() => received.Count >= expectedCount, describe: () => $"{received.Count} received");
         await pub.PublishAsync("token", "live").OrTimeout();
-        await TestHelpers.WaitUntilAsync(() => received.Count >= expectedCount + 1);
+        await Waiting.WaitUntilAsync(() => received.Count >= expectedCount + 1);
         await Task.Delay(100);
 
         var expected = Enumerable.Range(firstExpected, expectedCount).Select(i => $"tok-{i}").Append("live");
@@ -73,7 +73,7 @@ public sealed class HistoryTests(ServerFixture fixture)
             page = await page.NextAsync().OrTimeout();
         }
 
-        await TestHelpers.WaitUntilAsync(() => live.Count >= 50);
+        await Waiting.WaitUntilAsync(() => live.Count >= 50);
         Assert.True(pages >= 3, $"{pages} pages");
         history.Reverse(); // backwards → oldest first
         Assert.Equal(Enumerable.Range(0, 350).Select(i => $"tok-{i}"), history.Concat(live));

@@ -151,7 +151,7 @@ public sealed class RealtimeTests(ServerFixture fixture)
         await pub.PublishAsync(new Message { Name = "null-data" }).OrTimeout();
         await pub.PublishAsync([new Message { Name = "batch", Data = "one" }, new Message { Name = "batch", Data = new byte[] { 9 } }]).OrTimeout();
 
-        await TestHelpers.WaitUntilAsync(() => received.Count >= 8, describe: () => $"{received.Count} messages");
+        await Waiting.WaitUntilAsync(() => received.Count >= 8, describe: () => $"{received.Count} messages");
         Assert.Equal(["string", "bytes", "typed", "element", "headers", "null-data", "batch", "batch"], received.Select(m => m.Name));
         Assert.Equal("héllo ✓ \"quoted\"", received[0].Data);
         Assert.Equal(bytes, Assert.IsType<byte[]>(received[1].Data));
@@ -195,10 +195,10 @@ public sealed class RealtimeTests(ServerFixture fixture)
         await channel.PublishAsync("x", "own").OrTimeout(); // not echoed
         await other.PublishAsync("x", "1").OrTimeout();
         await other.PublishAsync("y", "2").OrTimeout();
-        await TestHelpers.WaitUntilAsync(() => all.Count == 2);
+        await Waiting.WaitUntilAsync(() => all.Count == 2);
         sub.Dispose();
         await other.PublishAsync("x", "3").OrTimeout();
-        await TestHelpers.WaitUntilAsync(() => all.Count == 3);
+        await Waiting.WaitUntilAsync(() => all.Count == 3);
         Assert.Equal(["x", "y", "x"], all);
         Assert.Equal(["1"], onlyX);
     }
@@ -315,7 +315,7 @@ public sealed class RealtimeTests(ServerFixture fixture)
                 Interlocked.Increment(ref disconnects);
             }
         };
-        await TestHelpers.WaitUntilAsync(() => Volatile.Read(ref disconnects) >= 2, TimeSpan.FromSeconds(10));
+        await Waiting.WaitUntilAsync(() => Volatile.Read(ref disconnects) >= 2, TimeSpan.FromSeconds(10));
         Assert.Equal(80003, client.Connection.ErrorReason?.Code);
     }
 }

@@ -74,7 +74,7 @@ public sealed class RestTests(ServerFixture fixture)
         await channel.PublishAsync("j", new { a = 1 }).OrTimeout();
         await channel.PublishAsync("h", "x", MessageExtras.WithHeaders(new Dictionary<string, string> { ["k"] = "v" })).OrTimeout();
 
-        await TestHelpers.WaitUntilAsync(() => live.Count == 4);
+        await Waiting.WaitUntilAsync(() => live.Count == 4);
         Assert.Equal("text", live[0].Data);
         Assert.Equal(new byte[] { 1, 2, 3 }, live[1].Data);
         Assert.Equal(1, ((JsonElement)live[2].Data!).GetProperty("a").GetInt32());

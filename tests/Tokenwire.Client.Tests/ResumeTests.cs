@@ -49,7 +49,7 @@ public sealed class ResumeTests(ServerFixture fixture)
         }
 
         await Task.WhenAll(tasks).OrTimeout(TimeSpan.FromSeconds(60), "every publish to be acknowledged");
-        await TestHelpers.WaitUntilAsync(() => Volatile.Read(ref received).Count >= tokens, TimeSpan.FromSeconds(30), () => $"{received.Count} received");
+        await Waiting.WaitUntilAsync(() => Volatile.Read(ref received).Count >= tokens, TimeSpan.FromSeconds(30), () => $"{received.Count} received");
         await Task.Delay(300); // duplicates would arrive now
 
         Assert.Equal(cuts, proxy.Cuts);
@@ -119,7 +119,7 @@ public sealed class ResumeTests(ServerFixture fixture)
             await Task.WhenAll(tasks).OrTimeout(TimeSpan.FromSeconds(60), "every publish to be acknowledged");
             await streaming.CancelAsync();
             await Task.WhenAll(cutters);
-            await TestHelpers.WaitUntilAsync(
+            await Waiting.WaitUntilAsync(
                 () => received.All(r => { lock (r) return r.Count >= tokens; }),
                 TimeSpan.FromSeconds(60),
                 () => string.Join(", ", received.Select(r => { lock (r) return r.Count; })) + " received");
@@ -184,10 +184,10 @@ public sealed class ResumeTests(ServerFixture fixture)
 
         proxy.TargetPort = other.Port;
         proxy.CutAll();
-        await TestHelpers.WaitUntilAsync(() => client.Connection.State == ConnectionState.Connected && client.Connection.Id != firstId);
+        await Waiting.WaitUntilAsync(() => client.Connection.State == ConnectionState.Connected && client.Connection.Id != firstId);
         await channel.WhenState(ChannelState.Attached).OrTimeout();
         await channel.PublishAsync("t", "after").OrTimeout(); // msgSerial 0 again on the new connection
-        await TestHelpers.WaitUntilAsync(() => received.Count == 2, describe: () => string.Join(",", received));
+        await Waiting.WaitUntilAsync(() => received.Count == 2, describe: () => string.Join(",", received));
 
         var lost = Assert.Single(connectionEvents, c => c.ContinuityLost);
         Assert.Equal(ConnectionState.Connected, lost.Current);
@@ -229,14 +229,14 @@ public sealed class ResumeTests(ServerFixture fixture)
         Assert.Equal(ConnectionState.Connected, client.Connection.State);
 
         proxy.Stalled = true; // the network goes silent
-        await TestHelpers.WaitUntilAsync(() => client.Connection.State is ConnectionState.Disconnected or ConnectionState.Connecting, TimeSpan.FromSeconds(5));
+        await Waiting.WaitUntilAsync(() => client.Connection.State is ConnectionState.Disconnected or ConnectionState.Connecting, TimeSpan.FromSeconds(5));
         ConnectionStateChange drop;
         lock (events) drop = events.First(c => c.Current == ConnectionState.Disconnected);
         Assert.Equal(408, drop.Reason!.StatusCode);
         Assert.Contains("No activity", drop.Reason.Message, StringComparison.Ordinal);
 
         // No way through for longer than connectionStateTtl: suspended, and publishes fail rather than queue.
-        await TestHelpers.WaitUntilAsync(() => client.Connection.State == ConnectionState.Suspended, TimeSpan.FromSeconds(10));
+        await Waiting.WaitUntilAsync(() => client.Connection.State == ConnectionState.Suspended, TimeSpan.FromSeconds(10));
         var refused = await Assert.ThrowsAsync<AblyException>(() => channel.PublishAsync("t", "x").OrTimeout());
         Assert.Equal(80002, refused.Code);
         Assert.Equal(ChannelState.Suspended, channel.State);
@@ -245,7 +245,7 @@ public sealed class ResumeTests(ServerFixture fixture)
         await Task.Delay(1000); // let the server's 2 s state expire for sure
         proxy.Stalled = false;
         proxy.CutAll();
-        await TestHelpers.WaitUntilAsync(() => client.Connection.State == ConnectionState.Connected, TimeSpan.FromSeconds(10));
+        await Waiting.WaitUntilAsync(() => client.Connection.State == ConnectionState.Connected, TimeSpan.FromSeconds(10));
         await channel.WhenState(ChannelState.Attached).OrTimeout();
         lock (events) Assert.Contains(events, c => c.Current == ConnectionState.Connected && c.ContinuityLost);
         await channel.PublishAsync("t", "works again").OrTimeout();

@@ -131,7 +131,7 @@ public sealed class ScaleOutTests(RedisServerFixture redis) : IClassFixture<Redi
         }
 
         await Task.WhenAll(publishes).OrTimeout(TimeSpan.FromSeconds(60), "every publish acknowledged");
-        await TestHelpers.WaitUntilAsync(() => orders.All(o => { lock (o) return o.Count >= total; }), TimeSpan.FromSeconds(60), () => string.Join(",", orders.Select(o => o.Count)));
+        await Waiting.WaitUntilAsync(() => orders.All(o => { lock (o) return o.Count >= total; }), TimeSpan.FromSeconds(60), () => string.Join(",", orders.Select(o => o.Count)));
         var js = new[] { await jsBalanced.NextEventAsync(TimeSpan.FromSeconds(60)), await jsDirect.NextEventAsync(TimeSpan.FromSeconds(60)) };
         await Task.Delay(300);
 
@@ -241,7 +241,7 @@ public sealed class ScaleOutTests(RedisServerFixture redis) : IClassFixture<Redi
             var ch = client.Channels.Get(channel, ChannelOptions.WithRewind(rewind));
             ch.Subscribe(m => { lock (got) got.Add(Describe(m)); });
             await ch.AttachAsync().OrTimeout();
-            await TestHelpers.WaitUntilAsync(() => { lock (got) return got.Count >= expected; }, describe: () => $"{got.Count} of {expected} rewound");
+            await Waiting.WaitUntilAsync(() => { lock (got) return got.Count >= expected; }, describe: () => $"{got.Count} of {expected} rewound");
             await Task.Delay(300); // and for any message beyond the expected ones
             lock (got) return [.. got];
         }
