@@ -145,6 +145,7 @@ internal sealed partial class Channel
     private void BroadcastPresence(List<Message> events, long now)
     {
         if (events.Count == 0) return;
+        FlushPending(); // messages published before these events reach subscribers before them
         foreach (var e in events) AddPresenceHistory(e);
         CountPresence(events, _subscribers.Count(s => s.ReceivesPresence));
         var frame = new OutboundFrame(new ProtocolMessage(ProtocolAction.Presence)

@@ -40,6 +40,15 @@ internal sealed partial class Channel
     private readonly Limits.TokenBucket _messageRate;
     private readonly Limits.TokenBucket _byteRate;
     private readonly ResponseTracker? _responses;
+    // Smart batching: a publish orders its messages into the window and appends them here; one dispatch per burst fans
+    // out everything pending, so under load each subscriber gets one frame (one queue entry, one WebSocket message)
+    // for many tokens, and under light traffic a frame is a single publish. Everything that reads or changes the
+    // subscriber set flushes first, so every subscriber gets each message exactly once and in order.
+    private const int MaxMessagesPerFrame = 100;
+    private const long MaxBytesPerFrame = 16 * 1024;
+    private readonly List<PendingMessage> _pending = [];
+    private readonly Dispatcher _dispatcher;
+    private bool _dispatchScheduled;
     private IChannelSubscriber[] _subscribers = [];
     private string _continuityFloor;
     private long _lastActivity;
@@ -51,6 +60,7 @@ internal sealed partial class Channel
         Name = name;
         Rules = rules;
         _services = services;
+        _dispatcher = new Dispatcher(this);
         var now = services.Now();
         _sequencer = new Sequencer(lastStoredSerial, now);
         if (services.Options.Responses.Enabled) _responses = new ResponseTracker(services.Options.Responses);
@@ -62,8 +72,7 @@ internal sealed partial class Channel
         // Persisted channels start with their newest stored messages, so count rewinds work after a restart.
         foreach (var m in recent)
         {
-            var frame = new OutboundFrame(MessageFrame(m.Id ?? m.Serial!, m.ConnectionId, m.Timestamp ?? now, m.Serial!, [m]));
-            _window.Add(new WindowEntry(m.Serial!, m.Timestamp ?? now, m, frame, m.ConnectionId));
+            _window.Add(new WindowEntry(m.Serial!, m.Timestamp ?? now, m));
             _lastMessage = m;
         }
     }
@@ -133,18 +142,17 @@ internal sealed partial class Channel
                 return true;
             }
 
-            var frame = new OutboundFrame(MessageFrame(publisher.IdPrefix, publisher.ConnectionId, now, _sequencer.Last, accepted));
             foreach (var m in accepted)
             {
-                _window.Add(new WindowEntry(m.Serial!, now, m, frame, publisher.ConnectionId));
+                _window.Add(new WindowEntry(m.Serial!, now, m));
                 _responses?.Observe(m, now);
+                _pending.Add(new PendingMessage(m, publisher.IdPrefix));
             }
 
             while (_window.Count > _services.Options.HotWindowMaxMessages) Evict();
 
             CountInbound(accepted, publisher.ConnectionId is not null);
-            FanOut(frame, publisher.ConnectionId, _lastMessage);
-            _lastMessage = accepted[^1];
+            ScheduleDispatch();
             completion = Rules.Persisted ? PersistAsync(accepted, now, serials) : Task.FromResult(serials);
             return true;
         }
@@ -183,25 +191,89 @@ internal sealed partial class Channel
 
     internal static Message DecodeFromStorage(byte[] payload) => ProtocolCodec.MsgPack.DecodeMessages(payload)[0];
 
-    private void FanOut(OutboundFrame frame, string? publisherConnectionId, Message? previous)
+    private void ScheduleDispatch()
     {
+        if (_dispatchScheduled) return;
+        _dispatchScheduled = true;
+        // preferLocal: the dispatch runs when this thread's read loop has handled every frame it already holds (so one
+        // batch carries all of them), unless an idle thread picks it up sooner.
+        ThreadPool.UnsafeQueueUserWorkItem(_dispatcher, preferLocal: true);
+    }
+
+    /// <summary>Fans out every pending message (called under the lock, and first by everything that reads or changes the subscriber set).</summary>
+    private void FlushPending()
+    {
+        _dispatchScheduled = false;
+        var i = 0;
+        while (i < _pending.Count)
+        {
+            var start = i;
+            long bytes = 0;
+            var connectionId = _pending[i].Message.ConnectionId;
+            while (i < _pending.Count && i - start < MaxMessagesPerFrame && (i == start || bytes < MaxBytesPerFrame))
+            {
+                var m = _pending[i].Message;
+                bytes += m.ComputeSize();
+                if (m.ConnectionId != connectionId) connectionId = null;
+                i++;
+            }
+
+            var messages = new List<Message>(i - start);
+            for (var k = start; k < i; k++) messages.Add(_pending[k].Message);
+            var first = _pending[start];
+            // Every message carries its own id, connectionId and timestamp, so a frame may hold several publishes; the
+            // frame-level connectionId is only set when they all share it (a REST message has none to inherit).
+            FanOut(new OutboundFrame(MessageFrame(first.IdPrefix, connectionId, first.Message.Timestamp ?? 0, messages[^1].Serial!, messages)));
+        }
+
+        _pending.Clear();
+        if (_pending.Capacity > 1024) _pending.Capacity = 64;
+    }
+
+    private void FanOut(OutboundFrame frame)
+    {
+        var messages = frame.Message.Messages!;
+        var previous = _lastMessage;
         List<IChannelSubscriber>? gone = null;
         OutboundFrame? againstPrevious = null, fromScratch = null; // delta forms, each encoded once and shared
         var delivered = 0;
         foreach (var sub in _subscribers)
         {
             if (!sub.ReceivesMessages) continue;
-            if (!sub.Echo && publisherConnectionId is not null && sub.ConnectionId == publisherConnectionId) continue;
-            var send = _deltaSubscribers.ContainsKey(sub) ? ForDeltaSubscriber(sub, frame, previous, ref againstPrevious, ref fromScratch) : frame;
+            OutboundFrame? send = frame;
+            if (!sub.Echo && messages.Exists(m => m.ConnectionId == sub.ConnectionId)) send = WithoutOwnMessages(frame, sub);
+            else if (_deltaSubscribers.ContainsKey(sub)) send = ForDeltaSubscriber(sub, frame, previous, ref againstPrevious, ref fromScratch);
+            if (send is null) continue;
             if (sub.Enqueue(send)) delivered++;
             else (gone ??= []).Add(sub);
         }
 
-        CountOutbound(frame.Message.Messages!, delivered);
+        CountOutbound(messages, delivered);
+        _lastMessage = messages[^1];
 
         if (gone is null) return;
         _subscribers = [.. _subscribers.Except(gone)];
         foreach (var sub in gone) _deltaSubscribers.Remove(sub);
+    }
+
+    /// <summary>The frame for an <c>echo=false</c> subscriber that published some of its messages (null when all are its own).</summary>
+    private OutboundFrame? WithoutOwnMessages(OutboundFrame frame, IChannelSubscriber subscriber)
+    {
+        var others = frame.Message.Messages!.FindAll(m => m.ConnectionId != subscriber.ConnectionId);
+        if (others.Count == 0) return null;
+        var filtered = new OutboundFrame(MessageFrame(others[0].Id!, null, others[0].Timestamp ?? 0, frame.Message.ChannelSerial!, others));
+        if (!_deltaSubscribers.ContainsKey(subscriber)) return filtered;
+        // Its previous message is not the channel's previous one: the first goes in full (RTL20 holds).
+        _deltaSubscribers[subscriber] = others[^1].Id;
+        return DeltaFrame(filtered.Message, null);
+    }
+
+    private sealed class Dispatcher(Channel channel) : IThreadPoolWorkItem
+    {
+        public void Execute()
+        {
+            lock (channel._lock) channel.FlushPending();
+        }
     }
 
     /// <summary>
@@ -216,6 +288,7 @@ internal sealed partial class Channel
             if (_retired) return false;
             var now = _services.Now();
             _lastActivity = now;
+            FlushPending(); // what is already ordered goes to the current subscribers, not into this one's backlog twice
             RemoveSubscriber(subscriber);
 
             var flags = request.Modes;
@@ -293,26 +366,16 @@ internal sealed partial class Channel
     private void EnqueueBacklog(IChannelSubscriber subscriber, int from)
     {
         var frames = new List<OutboundFrame>();
-        var i = from;
-        while (i < _window.Count)
+        var batch = new List<Message>();
+        for (var i = from; i < _window.Count; i++)
         {
-            var frame = _window[i].Frame;
-            var start = i;
-            while (i < _window.Count && ReferenceEquals(_window[i].Frame, frame)) i++;
-            if (!subscriber.Echo && _window[start].PublisherConnectionId is { } pub && pub == subscriber.ConnectionId) continue;
-            var taken = i - start;
-            if (taken == frame.Message.Messages!.Count)
-            {
-                frames.Add(frame);
-            }
-            else
-            {
-                var subset = new List<Message>(taken);
-                for (var k = start; k < i; k++) subset.Add(_window[k].Message);
-                var m = frame.Message;
-                frames.Add(new OutboundFrame(MessageFrame(m.Id!, m.ConnectionId, m.Timestamp ?? 0, _window[i - 1].Serial, subset)));
-            }
+            var m = _window[i].Message;
+            if (!subscriber.Echo && m.ConnectionId is { } pub && pub == subscriber.ConnectionId) continue;
+            batch.Add(m);
+            if (batch.Count == MaxMessagesPerFrame) frames.Add(BacklogFrame(ref batch));
         }
+
+        if (batch.Count > 0) frames.Add(BacklogFrame(ref batch));
 
         if (_deltaSubscribers.ContainsKey(subscriber))
         {
@@ -323,10 +386,18 @@ internal sealed partial class Channel
         foreach (var frame in frames) subscriber.Enqueue(frame);
     }
 
+    private OutboundFrame BacklogFrame(ref List<Message> batch)
+    {
+        var frame = new OutboundFrame(MessageFrame(batch[0].Id!, null, batch[0].Timestamp ?? 0, batch[^1].Serial!, batch));
+        batch = [];
+        return frame;
+    }
+
     public void Detach(IChannelSubscriber subscriber)
     {
         lock (_lock)
         {
+            FlushPending();
             RemoveSubscriber(subscriber);
             _lastActivity = _services.Now();
         }
@@ -374,6 +445,7 @@ internal sealed partial class Channel
         lock (_lock)
         {
             var now = _services.Now();
+            FlushPending();
             PruneRecentIds(now);
             _responses?.Sweep(now, _services.Options.HotWindow);
             var oldest = now - (long)_services.Options.HotWindow.TotalMilliseconds;
@@ -423,5 +495,8 @@ internal sealed partial class Channel
             Messages = messages,
         };
 
-    private readonly record struct WindowEntry(string Serial, long Timestamp, Message Message, OutboundFrame Frame, string? PublisherConnectionId);
+    private readonly record struct WindowEntry(string Serial, long Timestamp, Message Message);
+
+    /// <summary>An ordered message waiting for its fan-out, with the id prefix of the publish it came in.</summary>
+    private readonly record struct PendingMessage(Message Message, string IdPrefix);
 }
