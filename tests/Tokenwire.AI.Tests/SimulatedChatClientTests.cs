@@ -85,7 +85,14 @@ public sealed class SimulatedChatClientTests
         }
 
         var slow = await Time(100);  // 39 intervals of 10 ms
-        var fast = await Time(400);  // 39 intervals of 2.5 ms
+        // The fastest of three: a stall of the machine only ever adds time, so the minimum is the pacing itself.
+        var fast = TimeSpan.MaxValue;
+        for (var attempt = 0; attempt < 3; attempt++)
+        {
+            var t = await Time(400); // 39 intervals of 2.5 ms
+            if (t < fast) fast = t;
+        }
+
         var unpaced = await Time(0);
         Assert.True(slow >= TimeSpan.FromMilliseconds(390 * 0.95), $"100 tokens/s took {slow.TotalMilliseconds} ms");
         Assert.True(fast >= TimeSpan.FromMilliseconds(97 * 0.95), $"400 tokens/s took {fast.TotalMilliseconds} ms");

@@ -13,7 +13,8 @@ internal sealed record ChannelRules(bool Persisted, TimeSpan Retention, double M
 /// <param name="ConnectionId">Publishing connection, if any (echo suppression, <c>connectionId</c> field).</param>
 /// <param name="ClientId">Identified client, stamped on messages.</param>
 /// <param name="MsgSerial">The realtime msgSerial, so an engine shared by nodes can recognise a re-send.</param>
-internal readonly record struct Publisher(string IdPrefix, string? ConnectionId, string? ClientId, long? MsgSerial = null);
+/// <param name="Dispatches">Where to defer the fan-out to (a realtime connection's burst); null fans out at once.</param>
+internal readonly record struct Publisher(string IdPrefix, string? ConnectionId, string? ClientId, long? MsgSerial = null, PendingDispatches? Dispatches = null);
 
 /// <summary>An ATTACH, as the channel needs it.</summary>
 /// <param name="Modes">Granted mode flags.</param>
@@ -32,7 +33,7 @@ internal readonly record struct AttachRequest(ProtocolFlags Modes, Dictionary<st
 internal sealed partial class Channel
 {
     private readonly Lock _lock = new();
-    private readonly HotWindow<WindowEntry> _window = new();
+    private readonly MessageWindow _window = new();
     private readonly Dictionary<string, long> _recentIds = new(StringComparer.Ordinal);
     private readonly Queue<(string Id, long Expires)> _recentIdOrder = new();
     private readonly Sequencer _sequencer;
@@ -40,15 +41,14 @@ internal sealed partial class Channel
     private readonly Limits.TokenBucket _messageRate;
     private readonly Limits.TokenBucket _byteRate;
     private readonly ResponseTracker? _responses;
-    // Smart batching: a publish orders its messages into the window and appends them here; one dispatch per burst fans
-    // out everything pending, so under load each subscriber gets one frame (one queue entry, one WebSocket message)
-    // for many tokens, and under light traffic a frame is a single publish. Everything that reads or changes the
-    // subscriber set flushes first, so every subscriber gets each message exactly once and in order.
+    // Bundling: a publish orders its messages into the window and appends them here; one dispatch per burst of a
+    // connection's frames (see PendingDispatches) fans out everything pending, so under load each subscriber gets one
+    // frame (one queue entry, one WebSocket message) for many tokens, and under light traffic a frame is one publish.
+    // Everything that reads or changes the subscriber set flushes first, so every subscriber gets each message
+    // exactly once and in order; the periodic sweep flushes too.
     private const int MaxMessagesPerFrame = 100;
     private const long MaxBytesPerFrame = 16 * 1024;
     private readonly List<PendingMessage> _pending = [];
-    private readonly Dispatcher _dispatcher;
-    private bool _dispatchScheduled;
     private IChannelSubscriber[] _subscribers = [];
     private string _continuityFloor;
     private long _lastActivity;
@@ -60,7 +60,6 @@ internal sealed partial class Channel
         Name = name;
         Rules = rules;
         _services = services;
-        _dispatcher = new Dispatcher(this);
         var now = services.Now();
         _sequencer = new Sequencer(lastStoredSerial, now);
         if (services.Options.Responses.Enabled) _responses = new ResponseTracker(services.Options.Responses);
@@ -72,7 +71,7 @@ internal sealed partial class Channel
         // Persisted channels start with their newest stored messages, so count rewinds work after a restart.
         foreach (var m in recent)
         {
-            _window.Add(new WindowEntry(m.Serial!, m.Timestamp ?? now, m));
+            _window.Add(m.Serial!, m.Timestamp ?? now, EncodeToScratch(m).Span);
             _lastMessage = m;
         }
     }
@@ -142,9 +141,12 @@ internal sealed partial class Channel
                 return true;
             }
 
+            var stored = Rules.Persisted ? new List<StoredMessage>(accepted.Count) : null;
             foreach (var m in accepted)
             {
-                _window.Add(new WindowEntry(m.Serial!, now, m));
+                var encoded = EncodeToScratch(m);
+                _window.Add(m.Serial!, now, encoded.Span);
+                stored?.Add(new StoredMessage(m.Serial!, now, encoded.ToArray()));
                 _responses?.Observe(m, now);
                 _pending.Add(new PendingMessage(m, publisher.IdPrefix));
             }
@@ -152,8 +154,9 @@ internal sealed partial class Channel
             while (_window.Count > _services.Options.HotWindowMaxMessages) Evict();
 
             CountInbound(accepted, publisher.ConnectionId is not null);
-            ScheduleDispatch();
-            completion = Rules.Persisted ? PersistAsync(accepted, now, serials) : Task.FromResult(serials);
+            if (publisher.Dispatches is { } later && _pending.Count < MaxMessagesPerFrame) later.Add(this);
+            else FlushPending();
+            completion = stored is not null ? PersistAsync(stored, now, serials) : Task.FromResult(serials);
             return true;
         }
     }
@@ -173,37 +176,38 @@ internal sealed partial class Channel
         return null;
     }
 
-    private async Task<string?[]> PersistAsync(List<Message> accepted, long now, string?[] serials)
+    private async Task<string?[]> PersistAsync(List<StoredMessage> stored, long now, string?[] serials)
     {
-        var stored = new List<StoredMessage>(accepted.Count);
-        foreach (var m in accepted) stored.Add(new StoredMessage(m.Serial!, now, EncodeForStorage(m)));
         await _services.History.AppendAsync(AppId, Name, stored, now + (long)Rules.Retention.TotalMilliseconds).ConfigureAwait(false);
         return serials;
     }
 
     /// <summary>The canonical stored form of a message: msgpack, binary kept as bytes.</summary>
-    internal static byte[] EncodeForStorage(Message m)
+    internal static byte[] EncodeForStorage(Message m) => EncodeToScratch(m).ToArray();
+
+    /// <summary>The stored form in a reused per-thread buffer: valid until this thread's next call.</summary>
+    private static ReadOnlyMemory<byte> EncodeToScratch(Message m)
     {
-        var buffer = new ArrayBufferWriter<byte>(128);
-        ProtocolCodec.MsgPack.EncodeValue(m, buffer);
-        return buffer.WrittenSpan.ToArray();
+        var scratch = t_storageScratch ??= new ArrayBufferWriter<byte>(256);
+        scratch.ResetWrittenCount();
+        ProtocolCodec.MsgPack.EncodeValue(m, scratch);
+        return scratch.WrittenMemory;
     }
 
-    internal static Message DecodeFromStorage(byte[] payload) => ProtocolCodec.MsgPack.DecodeMessages(payload)[0];
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_storageScratch;
 
-    private void ScheduleDispatch()
+    internal static Message DecodeFromStorage(ReadOnlySpan<byte> payload) => ProtocolCodec.MsgPack.DecodeMessages(payload)[0];
+
+    /// <summary>Fans out the messages whose fan-out a publisher deferred (<see cref="PendingDispatches"/>).</summary>
+    public void Dispatch()
     {
-        if (_dispatchScheduled) return;
-        _dispatchScheduled = true;
-        // preferLocal: the dispatch runs when this thread's read loop has handled every frame it already holds (so one
-        // batch carries all of them), unless an idle thread picks it up sooner.
-        ThreadPool.UnsafeQueueUserWorkItem(_dispatcher, preferLocal: true);
+        lock (_lock) FlushPending();
     }
 
     /// <summary>Fans out every pending message (called under the lock, and first by everything that reads or changes the subscriber set).</summary>
     private void FlushPending()
     {
-        _dispatchScheduled = false;
         var i = 0;
         while (i < _pending.Count)
         {
@@ -268,14 +272,6 @@ internal sealed partial class Channel
         return DeltaFrame(filtered.Message, null);
     }
 
-    private sealed class Dispatcher(Channel channel) : IThreadPoolWorkItem
-    {
-        public void Execute()
-        {
-            lock (channel._lock) channel.FlushPending();
-        }
-    }
-
     /// <summary>
     /// Attaches a subscriber: queues ATTACHED, then the backlog (resume or rewind), then adds it to the live set,
     /// all under the channel lock so no message falls between backlog and live delivery, and none arrives twice.
@@ -303,7 +299,7 @@ internal sealed partial class Channel
                     && ChannelSerial.Compare(resumeSerial, _sequencer.Last) <= 0)
                 {
                     flags |= ProtocolFlags.Resumed;
-                    from = _window.FirstAfter(resumeSerial, static e => e.Serial);
+                    from = _window.FirstAfter(resumeSerial);
                     attachSerial = resumeSerial;
                 }
                 else
@@ -345,7 +341,7 @@ internal sealed partial class Channel
         {
             // Non-persisted channels only remember the hot window: a longer rewind acts like the window (Ably does the same).
             var since = now - (long)duration.TotalMilliseconds;
-            while (from > 0 && _window[from - 1].Timestamp >= since) from--;
+            while (from > 0 && _window.Timestamp(from - 1) >= since) from--;
             var limit = Math.Min(rewind.Count ?? max, max);
             if (_window.Count - from > limit)
             {
@@ -369,7 +365,7 @@ internal sealed partial class Channel
         var batch = new List<Message>();
         for (var i = from; i < _window.Count; i++)
         {
-            var m = _window[i].Message;
+            var m = _window.Message(i);
             if (!subscriber.Echo && m.ConnectionId is { } pub && pub == subscriber.ConnectionId) continue;
             batch.Add(m);
             if (batch.Count == MaxMessagesPerFrame) frames.Add(BacklogFrame(ref batch));
@@ -419,13 +415,14 @@ internal sealed partial class Channel
             var oldest = now - (long)_services.Options.HotWindow.TotalMilliseconds;
             for (var k = 0; k < _window.Count && result.Count < query.Limit; k++)
             {
-                var e = _window[query.Forwards ? k : _window.Count - 1 - k];
-                if (e.Timestamp < oldest && !Rules.Persisted) continue;
-                if (query.Start is { } s && e.Timestamp < s) continue;
-                if (query.End is { } en && e.Timestamp > en) continue;
-                if (query.UntilSerial is { } u && ChannelSerial.Compare(e.Serial, u) > 0) continue;
-                if (query.AfterSerial is { } a && (query.Forwards ? ChannelSerial.Compare(e.Serial, a) <= 0 : ChannelSerial.Compare(e.Serial, a) >= 0)) continue;
-                result.Add(e.Message);
+                var i = query.Forwards ? k : _window.Count - 1 - k;
+                var timestamp = _window.Timestamp(i);
+                if (timestamp < oldest && !Rules.Persisted) continue;
+                if (query.Start is { } s && timestamp < s) continue;
+                if (query.End is { } en && timestamp > en) continue;
+                if (query.UntilSerial is { } u && _window.CompareSerial(i, u) > 0) continue;
+                if (query.AfterSerial is { } a && (query.Forwards ? _window.CompareSerial(i, a) <= 0 : _window.CompareSerial(i, a) >= 0)) continue;
+                result.Add(_window.Message(i));
             }
 
             return result;
@@ -450,7 +447,7 @@ internal sealed partial class Channel
             _responses?.Sweep(now, _services.Options.HotWindow);
             var oldest = now - (long)_services.Options.HotWindow.TotalMilliseconds;
             var keep = Rules.Persisted ? _services.Options.MaxRewindMessages : 0;
-            while (_window.Count > keep && _window[0].Timestamp < oldest) Evict();
+            while (_window.Count > keep && _window.Timestamp(0) < oldest) Evict();
             PrunePresenceHistory(now);
             FlushStats();
             var idle = _subscribers.Length == 0 && _recentIds.Count == 0 && _lastActivity < oldest && (_responses?.Count ?? 0) == 0
@@ -462,8 +459,7 @@ internal sealed partial class Channel
 
     private void Evict()
     {
-        var evicted = _window.RemoveFirst();
-        _continuityFloor = evicted.Serial;
+        _continuityFloor = _window.RemoveFirst();
     }
 
     private void RememberId(string id, long now)
@@ -494,8 +490,6 @@ internal sealed partial class Channel
             ChannelSerial = channelSerial,
             Messages = messages,
         };
-
-    private readonly record struct WindowEntry(string Serial, long Timestamp, Message Message);
 
     /// <summary>An ordered message waiting for its fan-out, with the id prefix of the publish it came in.</summary>
     private readonly record struct PendingMessage(Message Message, string IdPrefix);

@@ -25,6 +25,17 @@ internal static class ChannelSerial
 
     public static bool IsValid(string? serial) => TryParse(serial, out _, out _);
 
+    /// <summary>The serial as one number in the same order (milliseconds, then sequence), for compact storage.</summary>
+    public static long ToKey(string serial) => TryParse(serial, out var ms, out var seq)
+        ? Key(ms, seq)
+        : throw new ArgumentException($"Not a channel serial: '{serial}'", nameof(serial));
+
+    /// <remarks>Serials after the year 2262 (only a client could send one) saturate: they still order after every real one.</remarks>
+    public static long Key(long milliseconds, int sequence) =>
+        milliseconds >= long.MaxValue / (MaxSequence + 1L) ? long.MaxValue : (milliseconds * (MaxSequence + 1L)) + sequence;
+
+    public static string FromKey(long key) => Format(key / (MaxSequence + 1L), (int)(key % (MaxSequence + 1L)));
+
     public static int Compare(string a, string b) => string.CompareOrdinal(a, b);
 }
 

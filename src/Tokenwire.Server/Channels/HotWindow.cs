@@ -1,6 +1,6 @@
 namespace Tokenwire.Server.Channels;
 
-/// <summary>A growable ring buffer in serial order: append at the end, trim from the front, binary search by serial.</summary>
+/// <summary>A growable ring buffer in serial order: append at the end, trim from the front, indexed from the oldest.</summary>
 internal sealed class HotWindow<T>
 {
     private T[] _items = new T[16];
@@ -41,19 +41,5 @@ internal sealed class HotWindow<T>
         }
 
         return item;
-    }
-
-    /// <summary>Index of the first item whose key is greater than <paramref name="key"/> (Count when none).</summary>
-    public int FirstAfter(string key, Func<T, string> keyOf)
-    {
-        int lo = 0, hi = Count;
-        while (lo < hi)
-        {
-            var mid = (lo + hi) >>> 1;
-            if (string.CompareOrdinal(keyOf(this[mid]), key) <= 0) lo = mid + 1;
-            else hi = mid;
-        }
-
-        return lo;
     }
 }

@@ -55,9 +55,16 @@ internal sealed partial class RealtimeConnection
         }
     }
 
-    /// <summary>Sends every ACK/NACK that is ready, in order, rolled up.</summary>
+    // Channels this connection's publishes left to fan out; flushed before any ACK goes out.
+    private readonly Channels.PendingDispatches _dispatches = new();
+
+    /// <summary>
+    /// Fans out this connection's deferred publishes, then sends every ACK/NACK that is ready, in order, rolled up
+    /// (so a client subscribed to its own channel gets its messages before their ACK).
+    /// </summary>
     public void FlushAcks()
     {
+        _dispatches.Flush();
         lock (_ackLock)
         {
             Batch batch = default;

@@ -149,7 +149,7 @@ internal sealed partial class RealtimeConnection
             }
 
             await Faults.BeforePublishAsync(channel!).ConfigureAwait(false);
-            var publisher = new Publisher(Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture), Id, IdentifiedClientId, msgSerial);
+            var publisher = new Publisher(Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture), Id, IdentifiedClientId, msgSerial, _dispatches);
             var completion = await Channels.PublishAsync(Auth.AppId, channel!, messages, publisher).ConfigureAwait(false);
             ServerMetrics.MessagesPublished.Add(messages.Count);
             return completion;

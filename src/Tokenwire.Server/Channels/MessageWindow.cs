@@ -1,0 +1,110 @@
+using System.Buffers;
+using Tokenwire.Protocol;
+
+namespace Tokenwire.Server.Channels;
+
+/// <summary>
+/// A channel's hot window (rewind, resume, history of non-persisted channels) in compact form: each message is kept as
+/// its canonical stored bytes (<see cref="Channel.EncodeForStorage(Message)"/>) packed into large rented chunks, with a small
+/// index entry of serial, timestamp and location. A window holds up to minutes of tokens; as a graph of
+/// <see cref="Message"/> objects every one of them survived into gen1 and gen2, so every collection under load was a
+/// gen1 one spent copying tokens. Large byte chunks are neither traced nor copied. Messages are decoded again only
+/// for the rare reads (a rewind, a resume backlog, a history page). Not thread-safe: the channel lock guards it.
+/// </summary>
+internal sealed class MessageWindow
+{
+    /// <summary>Above the large-object threshold, so chunks are never copied by a compacting collection.</summary>
+    internal const int ChunkSize = 128 * 1024;
+
+    private readonly HotWindow<Entry> _entries = new();
+    private readonly HotWindow<byte[]> _chunks = new();
+    private long _firstChunk; // sequence number of _chunks[0]
+    private int _used = ChunkSize; // bytes used in the newest chunk (full: the next add starts a chunk)
+
+    public int Count => _entries.Count;
+
+    /// <summary>Bytes held in chunks (what the window costs in memory, give or take the index).</summary>
+    public long ChunkBytes
+    {
+        get
+        {
+            long total = 0;
+            for (var i = 0; i < _chunks.Count; i++) total += _chunks[i].Length;
+            return total;
+        }
+    }
+
+    public long Timestamp(int index) => _entries[index].Timestamp;
+
+    public string Serial(int index) => ChannelSerial.FromKey(_entries[index].SerialKey);
+
+    /// <summary>Orders the message at <paramref name="index"/> against a serial (ordinally, like the serials' text).</summary>
+    public int CompareSerial(int index, string serial) => ChannelSerial.TryParse(serial, out var ms, out var seq)
+        ? _entries[index].SerialKey.CompareTo(ChannelSerial.Key(ms, seq))
+        : ChannelSerial.Compare(Serial(index), serial);
+
+    public Message Message(int index)
+    {
+        var e = _entries[index];
+        var chunk = _chunks[(int)(e.Chunk - _firstChunk)];
+        return Channel.DecodeFromStorage(chunk.AsSpan(e.Offset, e.Length));
+    }
+
+    /// <param name="serial">The message's serial (a valid <see cref="ChannelSerial"/>).</param>
+    /// <param name="timestamp">Its timestamp (rewind by time, history bounds, expiry).</param>
+    /// <param name="encoded">Its stored form.</param>
+    public void Add(string serial, long timestamp, ReadOnlySpan<byte> encoded)
+    {
+        if (encoded.Length > ChunkSize - _used)
+        {
+            // A message larger than a chunk gets a chunk of its own size.
+            _chunks.Add(ArrayPool<byte>.Shared.Rent(Math.Max(ChunkSize, encoded.Length)));
+            _used = 0;
+        }
+
+        var chunk = _firstChunk + _chunks.Count - 1;
+        encoded.CopyTo(_chunks[_chunks.Count - 1].AsSpan(_used));
+        _entries.Add(new Entry(ChannelSerial.ToKey(serial), timestamp, chunk, _used, encoded.Length));
+        _used += encoded.Length;
+    }
+
+    /// <summary>Drops the oldest message and returns its serial; chunks no message refers to any more go back to the pool.</summary>
+    public string RemoveFirst()
+    {
+        var removed = _entries.RemoveFirst();
+        var stillUsed = _entries.Count > 0 ? _entries[0].Chunk : _firstChunk + _chunks.Count;
+        while (_firstChunk < stillUsed && _chunks.Count > 1)
+        {
+            ArrayPool<byte>.Shared.Return(_chunks.RemoveFirst());
+            _firstChunk++;
+        }
+
+        if (_entries.Count == 0 && _chunks.Count == 1)
+        {
+            // Empty: keep nothing rented by an idle channel.
+            ArrayPool<byte>.Shared.Return(_chunks.RemoveFirst());
+            _firstChunk++;
+            _used = ChunkSize;
+        }
+
+        return ChannelSerial.FromKey(removed.SerialKey);
+    }
+
+    /// <summary>Index of the first message whose serial is greater than <paramref name="serial"/> (Count when none).</summary>
+    public int FirstAfter(string serial)
+    {
+        var key = ChannelSerial.ToKey(serial);
+        int lo = 0, hi = _entries.Count;
+        while (lo < hi)
+        {
+            var mid = (lo + hi) >>> 1;
+            if (_entries[mid].SerialKey <= key) lo = mid + 1;
+            else hi = mid;
+        }
+
+        return lo;
+    }
+
+    // No references: the index costs the collector nothing either.
+    private readonly record struct Entry(long SerialKey, long Timestamp, long Chunk, int Offset, int Length);
+}

@@ -1,0 +1,102 @@
+using Tokenwire.Protocol;
+using Tokenwire.Server.Channels;
+
+namespace Tokenwire.Server.Tests.Storage;
+
+/// <summary>The compact hot window: messages round-trip whole across chunks, serials order and search, chunks are given back.</summary>
+public sealed class MessageWindowTests
+{
+    private static Message Token(int i, int size = 40) => new()
+    {
+        Id = $"conn:{i}:0",
+        ConnectionId = "conn",
+        Name = "token",
+        Data = i + ":" + new string('x', size),
+        Timestamp = 1_700_000_000_000 + i,
+        Serial = SerialOf(i),
+        Extras = OpaqueValue.FromJson("""{"headers":{"responseId":"r1"}}"""u8),
+    };
+
+    private static string SerialOf(int i) => ChannelSerial.Format(1_700_000_000_000 + (i / 3), 1 + (i % 3));
+
+    private static void Add(MessageWindow window, Message m) => window.Add(m.Serial!, m.Timestamp!.Value, Channel.EncodeForStorage(m));
+
+    [Fact]
+    public void Messages_come_back_whole_in_order_across_many_chunks()
+    {
+        var window = new MessageWindow();
+        const int count = 5_000; // ~100 bytes each: several chunks
+        for (var i = 0; i < count; i++) Add(window, Token(i));
+        Assert.True(window.ChunkBytes >= 3 * MessageWindow.ChunkSize);
+        for (var i = 0; i < count; i += 499)
+        {
+            var m = window.Message(i);
+            Assert.Equal(Token(i).Data, m.Data);
+            Assert.Equal($"conn:{i}:0", m.Id);
+            Assert.Equal("conn", m.ConnectionId);
+            Assert.Equal(SerialOf(i), m.Serial);
+            Assert.Equal(SerialOf(i), window.Serial(i));
+            Assert.Equal(1_700_000_000_000 + i, window.Timestamp(i));
+            Assert.Contains("responseId", System.Text.Encoding.UTF8.GetString(m.Extras!.Json));
+        }
+    }
+
+    [Fact]
+    public void A_message_larger_than_a_chunk_gets_its_own()
+    {
+        var window = new MessageWindow();
+        Add(window, Token(0));
+        Add(window, Token(1, size: MessageWindow.ChunkSize + 10));
+        Add(window, Token(2));
+        Assert.Equal(Token(1, size: MessageWindow.ChunkSize + 10).Data, window.Message(1).Data);
+        Assert.Equal(Token(2).Data, window.Message(2).Data);
+        Assert.Equal(Token(0).Data, window.Message(0).Data);
+    }
+
+    [Fact]
+    public void Removing_from_the_front_returns_serials_in_order_and_gives_chunks_back()
+    {
+        var window = new MessageWindow();
+        for (var i = 0; i < 5_000; i++) Add(window, Token(i));
+        var full = window.ChunkBytes;
+        for (var i = 0; i < 4_000; i++) Assert.Equal(SerialOf(i), window.RemoveFirst());
+        Assert.True(window.ChunkBytes < full / 2, $"{window.ChunkBytes} of {full} still held");
+        Assert.Equal(Token(4_000).Data, window.Message(0).Data);
+        Assert.Equal(Token(4_999).Data, window.Message(999).Data);
+
+        for (var i = 4_000; i < 5_000; i++) window.RemoveFirst();
+        Assert.Equal(0, window.Count);
+        Assert.Equal(0, window.ChunkBytes); // an idle channel holds nothing
+
+        Add(window, Token(7)); // and starts again
+        Assert.Equal(Token(7).Data, window.Message(0).Data);
+    }
+
+    [Fact]
+    public void FirstAfter_and_CompareSerial_follow_serial_order()
+    {
+        var window = new MessageWindow();
+        for (var i = 0; i < 30; i++) Add(window, Token(i));
+        Assert.Equal(0, window.FirstAfter(ChannelSerial.Format(1_600_000_000_000, 0)));
+        Assert.Equal(11, window.FirstAfter(SerialOf(10)));
+        Assert.Equal(30, window.FirstAfter(SerialOf(29)));
+        Assert.Equal(0, window.CompareSerial(10, SerialOf(10)));
+        Assert.True(window.CompareSerial(10, SerialOf(11)) < 0);
+        Assert.True(window.CompareSerial(10, SerialOf(9)) > 0);
+        Assert.True(window.CompareSerial(10, "zzz") < 0); // not a serial: compared as text
+    }
+
+    [Fact]
+    public void Serial_keys_keep_the_order_of_the_serials_text()
+    {
+        string[] serials = [ChannelSerial.Format(0, 0), ChannelSerial.Format(5, 999_999), ChannelSerial.Format(6, 0), ChannelSerial.Format(9_000_000_000_000, 999_999)];
+        for (var i = 0; i < serials.Length; i++)
+        {
+            Assert.Equal(serials[i], ChannelSerial.FromKey(ChannelSerial.ToKey(serials[i])));
+            if (i > 0) Assert.True(ChannelSerial.ToKey(serials[i - 1]) < ChannelSerial.ToKey(serials[i]));
+        }
+
+        Assert.True(ChannelSerial.ToKey(ChannelSerial.Format(9_999_999_999_999, 5)) > ChannelSerial.ToKey(serials[^1])); // saturates, never wraps
+        Assert.Throws<ArgumentException>(() => ChannelSerial.ToKey("not-a-serial"));
+    }
+}
