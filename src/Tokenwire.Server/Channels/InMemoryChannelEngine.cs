@@ -56,7 +56,11 @@ internal sealed class InMemoryChannelEngine(ChannelServices services, Apps.AppRe
     public async ValueTask<Channel> GetAsync(string appId, string name)
     {
         if (ChannelName.Validate(name) is { } error) throw new AblyException(error);
-        var lazy = _channels.GetOrAdd((appId, name), key => new Lazy<Task<Channel>>(() => CreateAsync(key.App, key.Name)));
+        if (!_channels.TryGetValue((appId, name), out var lazy))
+        {
+            lazy = _channels.GetOrAdd((appId, name), key => new Lazy<Task<Channel>>(() => CreateAsync(key.App, key.Name)));
+        }
+
         try
         {
             return await lazy.Value.ConfigureAwait(false);

@@ -24,11 +24,7 @@ internal sealed partial class RealtimeConnection
     {
         lock (_lock)
         {
-            if (msgSerial < _nextMsgSerial)
-            {
-                known = _recentPublishes.TryGetValue(msgSerial, out var original) ? original : Task.FromResult<string?[]>([]);
-                return false;
-            }
+            if (IsResendLocked(msgSerial, out known)) return false;
 
             _nextMsgSerial = msgSerial + 1;
             _recentPublishes[msgSerial] = outcome;
@@ -38,6 +34,20 @@ internal sealed partial class RealtimeConnection
             known = outcome;
             return true;
         }
+    }
+
+    /// <summary>True when <paramref name="msgSerial"/> was seen before; <paramref name="known"/> is then its outcome.</summary>
+    private bool IsResend(long msgSerial, out Task<string?[]> known)
+    {
+        lock (_lock) return IsResendLocked(msgSerial, out known);
+    }
+
+    private bool IsResendLocked(long msgSerial, out Task<string?[]> known)
+    {
+        known = null!;
+        if (msgSerial >= _nextMsgSerial) return false;
+        known = _recentPublishes.TryGetValue(msgSerial, out var original) ? original : Task.FromResult<string?[]>([]);
+        return true;
     }
 
     private void AddPendingAck(long msgSerial, Task<string?[]> outcome, Transport transport)

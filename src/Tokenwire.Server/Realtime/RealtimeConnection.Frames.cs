@@ -83,31 +83,26 @@ internal sealed partial class RealtimeConnection
             throw new ProtocolException("MESSAGE without a valid msgSerial");
         }
 
-        await AckRequiredAsync(transport, msgSerial, () => ValidateAndPublishAsync(frame, msgSerial)).ConfigureAwait(false);
+        await AckRequiredAsync(transport, msgSerial, (Self: this, Frame: frame), static s => s.Self.ValidateAndPublishAsync(s.Frame, s.Frame.MsgSerial!.Value)).ConfigureAwait(false);
     }
 
     /// <summary>
     /// Runs an ack-required operation (MESSAGE, PRESENCE) for <paramref name="msgSerial"/> and queues its ACK/NACK in order.
-    /// The msgSerial is reserved before any await: a resumed transport may re-send it while this one is still working
-    /// on it, and must then wait for this outcome instead of doing it again (RTN19a2).
+    /// A msgSerial already seen is a re-send after a resume: it gets the original outcome and is not done again
+    /// (RTN19a2). Frames of all the connection's transports pass one gate (<see cref="HandleAsync"/>), so no re-send
+    /// can be handled while the original is still running, and the outcome can be recorded after the operation.
     /// </summary>
-    private async ValueTask AckRequiredAsync(Transport transport, long msgSerial, Func<ValueTask<Task<string?[]>>> operation)
+    private async ValueTask AckRequiredAsync<TState>(Transport transport, long msgSerial, TState state, Func<TState, ValueTask<Task<string?[]>>> operation)
     {
-        var pending = new TaskCompletionSource<string?[]>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!TryReserve(msgSerial, pending.Task, out var known))
+        if (IsResend(msgSerial, out var known))
         {
             AddPendingAck(msgSerial, known, transport);
             return;
         }
 
-        AddPendingAck(msgSerial, pending.Task, transport);
-        var outcome = await operation().ConfigureAwait(false);
-        _ = outcome.ContinueWith(static (t, state) =>
-        {
-            var source = (TaskCompletionSource<string?[]>)state!;
-            if (t.IsCompletedSuccessfully) source.TrySetResult(t.Result);
-            else source.TrySetException(t.Exception!.InnerExceptions);
-        }, pending, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        var outcome = await operation(state).ConfigureAwait(false);
+        TryReserve(msgSerial, outcome, out _);
+        AddPendingAck(msgSerial, outcome, transport);
     }
 
     private async ValueTask<Task<string?[]>> ValidateAndPublishAsync(ProtocolMessage frame, long msgSerial)
@@ -341,7 +336,7 @@ internal sealed partial class RealtimeConnection
     private async ValueTask PresenceAsync(Transport transport, ProtocolMessage frame)
     {
         if (frame.MsgSerial is not { } msgSerial || !IsValidMsgSerial(msgSerial)) throw new ProtocolException("PRESENCE without a valid msgSerial");
-        await AckRequiredAsync(transport, msgSerial, () => ValidateAndApplyPresenceAsync(frame, msgSerial)).ConfigureAwait(false);
+        await AckRequiredAsync(transport, msgSerial, (Self: this, Frame: frame), static s => s.Self.ValidateAndApplyPresenceAsync(s.Frame, s.Frame.MsgSerial!.Value)).ConfigureAwait(false);
     }
 
     /// <summary>

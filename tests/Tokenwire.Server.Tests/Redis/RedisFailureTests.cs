@@ -33,9 +33,10 @@ public sealed class RedisFailureTests(RedisServerFixture redis) : IClassFixture<
         var timeout = await Assert.ThrowsAsync<RedisTimeoutException>(() => sleeping);
         Assert.Contains("DEBUG", timeout.Message);
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(1.9), $"the timeout took {sw.Elapsed}");
-        // The command behind it fails at once with it (the connection stalled, so a timeout too): never a hang, never a wrong reply.
+        // The command behind it fails at once with it (the connection stalled, so a timeout too; on a busy machine its
+        // own timer may fire first): never a hang, never a wrong reply.
         var alsoTimedOut = await Assert.ThrowsAsync<RedisTimeoutException>(() => behind);
-        Assert.Contains("stalled", alsoTimedOut.Message);
+        Assert.True(alsoTimedOut.Message.Contains("stalled") || alsoTimedOut.Message.Contains("ECHO"), alsoTimedOut.Message);
         Assert.True(sw.Elapsed < TimeSpan.FromSeconds(1.9), $"the pending command failed after {sw.Elapsed}");
         Assert.False(db.IsConnected);
 
