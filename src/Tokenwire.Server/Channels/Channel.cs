@@ -245,7 +245,7 @@ internal sealed partial class Channel
         {
             if (!sub.ReceivesMessages) continue;
             OutboundFrame? send = frame;
-            if (!sub.Echo && messages.Exists(m => m.ConnectionId == sub.ConnectionId)) send = WithoutOwnMessages(frame, sub);
+            if (!sub.Echo && HasMessageFrom(messages, sub.ConnectionId)) send = WithoutOwnMessages(frame, sub);
             else if (_deltaSubscribers.ContainsKey(sub)) send = ForDeltaSubscriber(sub, frame, previous, ref againstPrevious, ref fromScratch);
             if (send is null) continue;
             if (sub.Enqueue(send)) delivered++;
@@ -258,6 +258,16 @@ internal sealed partial class Channel
         if (gone is null) return;
         _subscribers = [.. _subscribers.Except(gone)];
         foreach (var sub in gone) _deltaSubscribers.Remove(sub);
+    }
+
+    private static bool HasMessageFrom(List<Message> messages, string connectionId)
+    {
+        foreach (var m in messages)
+        {
+            if (m.ConnectionId == connectionId) return true;
+        }
+
+        return false;
     }
 
     /// <summary>The frame for an <c>echo=false</c> subscriber that published some of its messages (null when all are its own).</summary>

@@ -114,9 +114,10 @@ internal sealed class RealtimeEndpoint(
     {
         try
         {
+            Action beforeBlocking = connection.FlushAcks; // one delegate per transport, not one per frame
             while (!transport.Queue.IsClosed)
             {
-                var received = await transport.ReceiveAsync(_options.MaxFrameSize, connection.FlushAcks).ConfigureAwait(false);
+                var received = await transport.ReceiveAsync(_options.MaxFrameSize, beforeBlocking).ConfigureAwait(false);
                 if (received is not { } frame) return;
                 if (!connection.AllowFrame())
                 {
