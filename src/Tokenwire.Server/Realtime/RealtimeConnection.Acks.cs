@@ -27,10 +27,7 @@ internal sealed partial class RealtimeConnection
             if (IsResendLocked(msgSerial, out known)) return false;
 
             _nextMsgSerial = msgSerial + 1;
-            _recentPublishes[msgSerial] = outcome;
-            _recentPublishOrder.Enqueue(msgSerial);
-            // Bounded by count, whatever gaps a client leaves between msgSerials.
-            while (_recentPublishOrder.Count > RecentPublishCapacity) _recentPublishes.Remove(_recentPublishOrder.Dequeue());
+            (outcome.IsCompletedSuccessfully ? _recentSuccesses : _recentPendingOrFailed).Remember(msgSerial, outcome);
             known = outcome;
             return true;
         }
@@ -46,7 +43,7 @@ internal sealed partial class RealtimeConnection
     {
         known = null!;
         if (msgSerial >= _nextMsgSerial) return false;
-        known = _recentPublishes.TryGetValue(msgSerial, out var original) ? original : Task.FromResult<string?[]>([]);
+        known = _recentSuccesses.Find(msgSerial) ?? _recentPendingOrFailed.Find(msgSerial) ?? Task.FromResult<string?[]>([]);
         return true;
     }
 
@@ -57,7 +54,7 @@ internal sealed partial class RealtimeConnection
 
     private void ResetAcksLocked()
     {
-        // The client re-sends unacknowledged publishes on its next transport; they are answered from _recentPublishes.
+        // The client re-sends unacknowledged publishes on its next transport; they are answered from the remembered outcomes.
         lock (_ackLock)
         {
             _pendingAcks.Clear();
@@ -126,4 +123,20 @@ internal sealed partial class RealtimeConnection
     }
 
     private readonly record struct Batch(long Start, int Count, ErrorInfo? Error, List<PublishResult>? Results, Transport Transport);
+
+    /// <summary>The newest outcomes by msgSerial, bounded by count whatever gaps a client leaves between msgSerials.</summary>
+    private sealed class RecentOutcomes(int capacity)
+    {
+        private readonly Dictionary<long, Task<string?[]>> _outcomes = [];
+        private readonly Queue<long> _order = new(); // the keys, oldest first
+
+        public void Remember(long msgSerial, Task<string?[]> outcome)
+        {
+            _outcomes[msgSerial] = outcome;
+            _order.Enqueue(msgSerial);
+            while (_order.Count > capacity) _outcomes.Remove(_order.Dequeue());
+        }
+
+        public Task<string?[]>? Find(long msgSerial) => _outcomes.GetValueOrDefault(msgSerial);
+    }
 }

@@ -13,13 +13,15 @@ namespace Tokenwire.Server.Realtime;
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The frame gate is a SemaphoreSlim whose wait handle is never used: nothing to dispose.")]
 internal sealed partial class RealtimeConnection
 {
-    // Publish outcomes remembered for msgSerial deduplication after a resume (RTN19a2).
-    private const int RecentPublishCapacity = 4096;
+    // Publish outcomes remembered for msgSerial deduplication after a resume (RTN19a2). A success only lends its
+    // serials to the repeated ACK, so the newest 256 are kept (more would outlive gen0 under a flood and be promoted,
+    // one task per token); failures and outcomes still pending are kept for 4,096 publishes, so a re-send whose NACK
+    // was lost is answered with that NACK, never with a success. Older re-sends get an empty ACK and are not republished.
+    private readonly RecentOutcomes _recentSuccesses = new(256);
+    private readonly RecentOutcomes _recentPendingOrFailed = new(4096);
 
     private readonly Lock _lock = new();
     private readonly SemaphoreSlim _frameGate = new(1, 1);
-    private readonly Dictionary<long, Task<string?[]>> _recentPublishes = [];
-    private readonly Queue<long> _recentPublishOrder = new(); // the keys of _recentPublishes, oldest first
     private readonly Dictionary<string, Attachment> _attachments = new(StringComparer.Ordinal);
     private readonly Limits.TokenBucket _messageRate;
     private readonly Limits.TokenBucket _frameRate;

@@ -139,18 +139,27 @@ internal sealed class Transport : IDisposable
         }
     }
 
+    private bool _receivingBurst; // the read loop is the only caller of ReceiveAsync
+
     /// <summary>Reads one whole WebSocket message into a pooled buffer; null at end of stream.</summary>
     /// <exception cref="AblyException">40009 when the frame exceeds <paramref name="maxFrameSize"/>.</exception>
     public async ValueTask<(byte[] Buffer, int Length)?> ReceiveAsync(int maxFrameSize, Action beforeBlocking)
     {
         // Wait for the next message with a zero-byte read and rent the buffer only once it has arrived, so an idle
-        // connection holds no receive buffer (SignalR's WebSocket transport does the same).
-        var waiting = _socket.ReceiveAsync(Memory<byte>.Empty, _aborted.Token);
-        if (!waiting.IsCompleted) beforeBlocking();
-        var header = await waiting.ConfigureAwait(false);
-        if (header.MessageType == WebSocketMessageType.Close) return null;
+        // connection holds no receive buffer (SignalR's WebSocket transport does the same). While messages keep
+        // arriving back to back (the last one was already buffered), read straight into a buffer: one trip through
+        // the WebSocket and Kestrel per message instead of two.
+        if (!_receivingBurst)
+        {
+            var waiting = _socket.ReceiveAsync(Memory<byte>.Empty, _aborted.Token);
+            _receivingBurst = waiting.IsCompleted;
+            if (!waiting.IsCompleted) beforeBlocking();
+            var header = await waiting.ConfigureAwait(false);
+            if (header.MessageType == WebSocketMessageType.Close) return null;
+            if (header.EndOfMessage) return (ArrayPool<byte>.Shared.Rent(4096), 0); // an empty message
+        }
+
         var buffer = ArrayPool<byte>.Shared.Rent(4096);
-        if (header.EndOfMessage) return (buffer, 0); // an empty message
         var length = 0;
         try
         {
@@ -172,7 +181,12 @@ internal sealed class Transport : IDisposable
                 var pending = _socket.ReceiveAsync(buffer.AsMemory(length, Math.Min(buffer.Length, maxFrameSize) - length), _aborted.Token);
                 // Flush rolled-up ACKs only when the next read would wait: pipelined publishes already in the socket
                 // buffer then share one ACK.
-                if (!pending.IsCompleted) beforeBlocking();
+                if (!pending.IsCompleted)
+                {
+                    beforeBlocking();
+                    if (length == 0) _receivingBurst = false; // the burst is over: wait for the next one without a buffer
+                }
+
                 var result = await pending.ConfigureAwait(false);
                 if (result.MessageType == WebSocketMessageType.Close)
                 {

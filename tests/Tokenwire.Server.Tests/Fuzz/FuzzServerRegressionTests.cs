@@ -117,6 +117,51 @@ public sealed class FuzzServerRegressionTests(ServerFixture fixture) : IClassFix
         Assert.Empty(forgotten.Res![0].Serials);
     }
 
+    /// <summary>
+    /// Successes are remembered for the newest 256 publishes only (their serials), failures for 4,096: a re-send of a
+    /// publish whose NACK was lost must get that NACK again, never an ACK, however many successes came after it.
+    /// </summary>
+    [Fact]
+    public async Task A_resent_publish_gets_its_nack_again_after_more_successes_than_are_remembered()
+    {
+        var channel = ServerFixture.UniqueChannel("resend");
+        await using var client = await RawClient.ConnectAsync(Server);
+        var tooLarge = new Message { Name = "big", Data = new string('x', 70_000) };
+        await client.PublishAsync(channel, 0, tooLarge);
+        var nack = await client.ReceiveUntilAsync(m => m.Action is ProtocolAction.Ack or ProtocolAction.Nack && m.MsgSerial == 0);
+        Assert.Equal(ProtocolAction.Nack, nack.Action);
+
+        for (var serial = 1; serial <= 300; serial++) await client.PublishAsync(channel, serial, new Message { Name = "ok", Data = "d" });
+        var serials = new Dictionary<long, string?>();
+        while (serials.Count < 300)
+        {
+            var ack = await client.ReceiveUntilAsync(m => m.Action is ProtocolAction.Ack or ProtocolAction.Nack);
+            Assert.Equal(ProtocolAction.Ack, ack.Action);
+            for (var k = 0; k < ack.Count; k++) serials[ack.MsgSerial!.Value + k] = ack.Res![k].Serials[0];
+        }
+
+        await client.PublishAsync(channel, 0, tooLarge);
+        var again = await client.ReceiveUntilAsync(m => m.Action is ProtocolAction.Ack or ProtocolAction.Nack && m.MsgSerial == 0);
+        Assert.Equal(ProtocolAction.Nack, again.Action);
+        Assert.Equal(nack.Error!.Code, again.Error!.Code);
+
+        await client.PublishAsync(channel, 300, new Message { Name = "ok", Data = "d" }); // recent: its serial again
+        var recent = await client.ReceiveUntilAsync(m => m.Action is ProtocolAction.Ack or ProtocolAction.Nack && m.MsgSerial == 300);
+        Assert.Equal(ProtocolAction.Ack, recent.Action);
+        Assert.Equal(serials[300], recent.Res![0].Serials[0]);
+
+        await client.PublishAsync(channel, 1, new Message { Name = "ok", Data = "d" }); // older than the newest 256: an empty ACK
+        var old = await client.ReceiveUntilAsync(m => m.Action is ProtocolAction.Ack or ProtocolAction.Nack && m.MsgSerial == 1);
+        Assert.Equal(ProtocolAction.Ack, old.Action);
+        Assert.Empty(old.Res![0].Serials);
+
+        // None of the re-sends was published again: history holds the 300 successes only.
+        using var http = new HttpClient { BaseAddress = Server.BaseUri };
+        http.DefaultRequestHeaders.Authorization = new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(Server.Key)));
+        var page = await http.GetStringAsync($"/channels/{Uri.EscapeDataString(channel)}/messages?limit=1000");
+        Assert.Equal(300, System.Text.Json.JsonDocument.Parse(page).RootElement.GetArrayLength());
+    }
+
     private static string B64Url(string json) => Convert.ToBase64String(Encoding.UTF8.GetBytes(json)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
 
     /// <summary>An HS256 JWT signed with the test key.</summary>
