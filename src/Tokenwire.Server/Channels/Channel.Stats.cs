@@ -40,11 +40,11 @@ internal sealed partial class Channel
         }
     }
 
-    private void CountOutbound(List<Protocol.Message> messages, int subscribers)
+    private void CountOutbound(int messages, long bytes, int subscribers)
     {
         if (subscribers == 0) return;
-        _stats.Out += (long)messages.Count * subscribers;
-        _stats.OutBytes += SizeOf(messages) * subscribers;
+        _stats.Out += (long)messages * subscribers;
+        _stats.OutBytes += bytes * subscribers;
     }
 
     private void CountPresence(List<Protocol.Message> events, int subscribers)

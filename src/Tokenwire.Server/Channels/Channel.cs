@@ -227,14 +227,16 @@ internal sealed partial class Channel
             var first = _pending[start];
             // Every message carries its own id, connectionId and timestamp, so a frame may hold several publishes; the
             // frame-level connectionId is only set when they all share it (a REST message has none to inherit).
-            FanOut(new OutboundFrame(MessageFrame(first.IdPrefix, connectionId, first.Message.Timestamp ?? 0, messages[^1].Serial!, messages)));
+            FanOut(new OutboundFrame(MessageFrame(first.IdPrefix, connectionId, first.Message.Timestamp ?? 0, messages[^1].Serial!, messages)), bytes);
         }
 
         _pending.Clear();
         if (_pending.Capacity > 1024) _pending.Capacity = 64;
     }
 
-    private void FanOut(OutboundFrame frame)
+    /// <param name="frame">The MESSAGE frame, shared by every subscriber that takes it whole.</param>
+    /// <param name="bytes">Its messages' size (Ably's rule), already summed to bound the frame.</param>
+    private void FanOut(OutboundFrame frame, long bytes)
     {
         var messages = frame.Message.Messages!;
         var previous = _lastMessage;
@@ -252,7 +254,7 @@ internal sealed partial class Channel
             else (gone ??= []).Add(sub);
         }
 
-        CountOutbound(messages, delivered);
+        CountOutbound(messages.Count, bytes, delivered);
         _lastMessage = messages[^1];
 
         if (gone is null) return;
