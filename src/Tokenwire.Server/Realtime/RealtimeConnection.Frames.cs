@@ -1,5 +1,8 @@
 using Tokenwire.Protocol;
 using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
+using Tokenwire.Server.Engines;
+using Tokenwire.Server.Presence;
 
 namespace Tokenwire.Server.Realtime;
 
@@ -328,7 +331,7 @@ internal sealed partial class RealtimeConnection
 
         // Detaching leaves presence on that channel (RTP5a: the client clears its own members too). A filtered
         // subscription ([filter=…]name) holds no presence.
-        if (!channel.StartsWith('[')) Channels.LeavePresence(Auth.AppId, channel, Id);
+        if (!channel.StartsWith('[')) Presence.LeavePresence(Auth.AppId, channel, Id);
 
         transport.Send(new ProtocolMessage(ProtocolAction.Detached) { Channel = frame.Channel });
     }
@@ -391,7 +394,7 @@ internal sealed partial class RealtimeConnection
             }
 
             TrackPresence(channel!);
-            await Channels.ApplyPresenceAsync(Auth.AppId, channel!, updates, Id, Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture)).ConfigureAwait(false);
+            await Presence.ApplyPresenceAsync(Auth.AppId, channel!, updates, Id, Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture)).ConfigureAwait(false);
             return Task.FromResult<string?[]>([]);
         }
         catch (AblyException e)
@@ -476,7 +479,7 @@ internal sealed partial class RealtimeConnection
                 }
             }
 
-            foreach (var name in revoked) Channels.LeavePresence(Auth.AppId, name, Id);
+            foreach (var name in revoked) Presence.LeavePresence(Auth.AppId, name, Id);
 
             transport.Send(new ProtocolMessage(ProtocolAction.Connected) { ConnectionId = Id, ConnectionDetails = Details() });
             foreach (var name in revoked)

@@ -2,6 +2,9 @@ using System.Security.Cryptography;
 using Tokenwire.Protocol;
 using Tokenwire.Server.Auth;
 using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
+using Tokenwire.Server.Engines;
+using Tokenwire.Server.Presence;
 
 namespace Tokenwire.Server.Realtime;
 
@@ -31,7 +34,7 @@ internal sealed partial class RealtimeConnection
     private long _disconnectedAt;
     private int _keyGeneration;
 
-    public RealtimeConnection(AuthContext auth, IChannelEngine channels, TokenwireOptions options, Authenticator authenticator, Limits.FaultInjector faults, double messagesPerSecond, ConnectionRecord? restored = null)
+    public RealtimeConnection(AuthContext auth, IChannelEngine channels, IPresenceEngine presence, TokenwireOptions options, Authenticator authenticator, Limits.FaultInjector faults, double messagesPerSecond, ConnectionRecord? restored = null)
     {
         Authenticator = authenticator;
         Faults = faults;
@@ -40,6 +43,7 @@ internal sealed partial class RealtimeConnection
         Id = restored?.Id ?? RandomId(12);
         Auth = auth;
         Channels = channels;
+        Presence = presence;
         Options = options;
         Secret = restored?.Secret ?? RandomId(16);
         Key = NewKey();
@@ -59,6 +63,9 @@ internal sealed partial class RealtimeConnection
     public AuthContext Auth { get; private set; }
 
     public IChannelEngine Channels { get; }
+
+    /// <summary>The engine's presence (the same engine as <see cref="Channels"/>).</summary>
+    public IPresenceEngine Presence { get; }
 
     private Authenticator Authenticator { get; }
 
@@ -203,7 +210,7 @@ internal sealed partial class RealtimeConnection
             _presenceChannels.Clear();
         }
 
-        foreach (var name in channels) Channels.LeavePresence(Auth.AppId, name, Id);
+        foreach (var name in channels) Presence.LeavePresence(Auth.AppId, name, Id);
     }
 
     /// <summary>Called every second: members of a connection whose transport is gone longer than its remain-present period leave.</summary>
