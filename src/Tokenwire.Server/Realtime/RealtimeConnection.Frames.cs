@@ -201,12 +201,8 @@ internal sealed partial class RealtimeConnection
             // RTL15b / docs: rewind only applies to a fresh attach; a channelSerial means resume, and the ATTACH_RESUME
             // flag (RTL4j) means the client was attached before, so replaying the rewind would deliver messages twice.
             var freshAttach = frame.ChannelSerial is null && !frame.Flags.HasFlag(ProtocolFlags.AttachResume);
-            var request = new AttachRequest(modes, parameters, frame.ChannelSerial, freshAttach ? rewind : null, delta);
-            var attachment = new Attachment(transport, Id, transport.Echo && channelEcho, modes, explicitModes)
-            {
-                QualifiedName = qualified,
-                Filter = filter,
-            };
+            var request = new AttachRequest(modes, parameters, frame.ChannelSerial, freshAttach ? rewind : null, delta, qualified, filter);
+            var attachment = new Attachment(transport, Id, transport.Echo && channelEcho, modes, explicitModes);
             lock (_lock)
             {
                 if (!ReferenceEquals(_transport, transport)) return;

@@ -270,63 +270,7 @@ internal sealed partial class RealtimeConnection
             _receivesPresence = false;
         }
 
-        /// <summary>For a filtered subscription (<c>[filter=…]name</c>): the qualified name the client attached to.</summary>
-        public string? QualifiedName { get; init; }
-
-        /// <summary>For a filtered subscription: the filter messages must pass to be delivered.</summary>
-        public MessageFilter? Filter { get; init; }
-
-        public bool Enqueue(OutboundFrame frame)
-        {
-            if (QualifiedName is null) return Transport.Send(frame);
-            return Derive(frame) is not { } derived || Transport.Send(derived);
-        }
-
-        /// <summary>
-        /// The frame as a filtered subscription sees it: named after the qualified channel, and for MESSAGE frames only
-        /// the messages that pass the filter (each keeping the id it has on the channel); null when none passes.
-        /// </summary>
-        private OutboundFrame? Derive(OutboundFrame frame)
-        {
-            var m = frame.Message;
-            var messages = m.Messages;
-            if (m.Action == ProtocolAction.Message && messages is not null && Filter is { } filter)
-            {
-                var kept = new List<Message>(messages.Count);
-                for (var i = 0; i < messages.Count; i++)
-                {
-                    if (!filter.Matches(messages[i])) continue;
-                    var message = messages[i];
-                    if (message.Id is null && m.Id is not null)
-                    {
-                        message = message.Clone();
-                        message.Id = m.Id + ":" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                    }
-
-                    kept.Add(message);
-                }
-
-                if (kept.Count == 0) return null;
-                messages = kept;
-            }
-
-            return new OutboundFrame(new ProtocolMessage(m.Action)
-            {
-                Flags = m.Flags,
-                Count = m.Count,
-                Error = m.Error,
-                Id = m.Id,
-                Channel = QualifiedName,
-                ChannelSerial = m.ChannelSerial,
-                ConnectionId = m.ConnectionId,
-                MsgSerial = m.MsgSerial,
-                Timestamp = m.Timestamp,
-                Messages = messages,
-                Presence = m.Presence,
-                Params = m.Params,
-            })
-            { CloseAfter = frame.CloseAfter };
-        }
+        public bool Enqueue(OutboundFrame frame) => Transport.Send(frame);
 
         public void Detach() => Channel?.Detach();
     }
