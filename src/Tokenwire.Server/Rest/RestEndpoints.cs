@@ -34,7 +34,7 @@ internal static class RestEndpoints
     }
 
     // ASP.NET decodes every escape in a route value except %2F; ably-js encodes '/' in channel names as %2F.
-    private static string DecodeName(string routeValue) => routeValue.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
+    internal static string DecodeName(string routeValue) => routeValue.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Every REST failure becomes an Ably error body; nothing escapes as a bare 500.</summary>
     public static async Task Guarded(HttpContext context, Func<Task> handler)
@@ -328,7 +328,7 @@ internal static class RestEndpoints
     }
 
     /// <summary>A relative Link header entry (<c>./path?params</c>), the form ably-js re-requests on the same resource.</summary>
-    private static string Link(string path, IQueryCollection query, string? cursor, string rel)
+    internal static string Link(string path, IQueryCollection query, string? cursor, string rel)
     {
         var parts = new List<string>();
         foreach (var (key, value) in query)
@@ -341,11 +341,11 @@ internal static class RestEndpoints
         return $"<./{path}?{string.Join('&', parts)}>; rel=\"{rel}\"";
     }
 
-    private static long? ParseLong(Microsoft.Extensions.Primitives.StringValues value, string name)
+    internal static long? ParseLong(Microsoft.Extensions.Primitives.StringValues value, string name)
     {
         if (value.Count == 0 || value.ToString().Length == 0) return null;
         return long.TryParse(value.ToString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : throw Invalid($"{name} must be an integer");
     }
 
-    private static AblyException Invalid(string message) => new(ErrorCodes.InvalidParameterValue, 400, message);
+    internal static AblyException Invalid(string message) => new(ErrorCodes.InvalidParameterValue, 400, message);
 }
