@@ -259,6 +259,8 @@ internal sealed partial class RealtimeConnection
 
         public bool Echo { get; } = echo;
 
+        public int AppendRollupWindowMs => Transport.AppendRollupWindowMs;
+
         public bool ReceivesMessages => _receivesMessages;
 
         public bool ReceivesPresence => _receivesPresence;

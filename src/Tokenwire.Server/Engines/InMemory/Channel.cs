@@ -14,7 +14,7 @@ namespace Tokenwire.Server.Engines.InMemory;
 /// (<see cref="ChannelFanOut"/>). Every change happens under one lock, so serial order, window order and fan-out order
 /// are the same order. The window is the channel's log: messages and operations (each under its version serial).
 /// </summary>
-internal sealed class Channel : IDispatchable
+internal sealed class Channel : IDispatchable, IRollupOwner
 {
     private readonly Lock _lock = new();
     private readonly MessageWindow _window = new();
@@ -43,7 +43,7 @@ internal sealed class Channel : IDispatchable
         _sequencer = new Sequencer(lastStoredSerial, now);
         if (services.Options.Responses.Enabled) _responses = new ResponseTracker(services.Options.Responses);
         _rateLimiter = new Limits.ChannelRateLimiter(name, rules.MessagesPerSecond, rules.BytesPerSecond, services.Options.RateLimits.BurstSeconds);
-        _fanOut = new ChannelFanOut(name, _stats, rules.MutableMessages);
+        _fanOut = new ChannelFanOut(name, _stats, rules.MutableMessages, this);
         _continuityFloor = _sequencer.Last;
         _lastActivity = now;
         // Persisted channels start with their newest stored messages, so count rewinds work after a restart.
@@ -223,6 +223,15 @@ internal sealed class Channel : IDispatchable
     public void Dispatch()
     {
         lock (_lock) _fanOut.Flush();
+    }
+
+    /// <summary>Delivers rolled-up appends whose window is over.</summary>
+    public void FlushRollups()
+    {
+        lock (_lock)
+        {
+            if (_fanOut.FlushRollups() is { } next) RollupScheduler.Shared.Schedule(this, next);
+        }
     }
 
     /// <summary>
