@@ -411,13 +411,56 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
         if (gone is not null) Remove(gone);
     }
 
-    private static bool SendPresence(Subscription sub, OutboundFrame frame) =>
-        sub.Subscriber.Enqueue(sub.IsRenamed ? new OutboundFrame(new ProtocolMessage(ProtocolAction.Presence)
+    /// <summary>
+    /// Annotations of one message to annotation subscribers (ANNOTATION), and the message's new summary
+    /// (<c>message.summary</c>) to message subscribers, after the messages ordered before them.
+    /// </summary>
+    /// <param name="annotations">The annotations, stamped.</param>
+    /// <param name="summary">The annotated message's summary.</param>
+    /// <param name="position">The channel position after them (the newest annotation's serial).</param>
+    /// <param name="now">When they were ordered.</param>
+    public void BroadcastAnnotations(List<Message> annotations, Message summary, string position, long now)
+    {
+        Flush();
+        var annotationFrame = new OutboundFrame(new ProtocolMessage(ProtocolAction.Annotation) { Channel = Channel, ChannelSerial = position, Timestamp = now, Annotations = annotations });
+        var summaryFrame = new OutboundFrame(MessageFrame(Channel, summary.Id!, null, now, position, [summary]));
+        List<Subscription>? gone = null;
+        foreach (var sub in _subscriptions)
+        {
+            if (sub.Held is not null) continue; // an attach in progress gets the summary in its backlog's latest version
+            ReleaseRollup(sub);
+            var ok = true;
+            if (sub.Subscriber.ReceivesAnnotations)
+            {
+                var own = !sub.Subscriber.Echo && annotations.TrueForAll(a => a.ConnectionId == sub.Subscriber.ConnectionId);
+                if (!own) ok = sub.Subscriber.Enqueue(Renamed(sub, annotationFrame));
+            }
+
+            if (ok && sub.Subscriber.ReceivesMessages) ok = sub.Subscriber.Enqueue(Renamed(sub, summaryFrame));
+            if (!ok) (gone ??= []).Add(sub);
+        }
+
+        if (gone is not null) Remove(gone);
+    }
+
+    /// <summary>The frame named as the subscriber attached (a filtered subscription's qualified name).</summary>
+    private static OutboundFrame Renamed(Subscription sub, OutboundFrame frame)
+    {
+        if (!sub.IsRenamed) return frame;
+        var m = frame.Message;
+        return new OutboundFrame(new ProtocolMessage(m.Action)
         {
             Channel = sub.Channel,
-            Timestamp = frame.Message.Timestamp,
-            Presence = frame.Message.Presence,
-        }) : frame);
+            ChannelSerial = m.ChannelSerial,
+            Timestamp = m.Timestamp,
+            Id = m.Id,
+            Messages = m.Messages,
+            Presence = m.Presence,
+            Annotations = m.Annotations,
+        });
+    }
+
+    private static bool SendPresence(Subscription sub, OutboundFrame frame) => sub.Subscriber.Enqueue(Renamed(sub, frame));
 
     /// <summary>A client's SYNC request (ably-js <c>channel.sync()</c>): the whole presence set again.</summary>
     public void Sync(IChannelSubscriber subscriber, IReadOnlyList<Message> members)

@@ -210,6 +210,62 @@ internal sealed class Channel : IDispatchable, IRollupOwner
         return PersistAsync(stored, now, serials);
     }
 
+    /// <summary>
+    /// Publishes annotations of one message (validated by the engine; the message is loaded): each gets the next channel
+    /// serial, joins the message's state and the store, and reaches annotation subscribers; message subscribers get the
+    /// message's new summary. Returns false when the channel was retired concurrently.
+    /// </summary>
+    public bool TryAnnotate(List<Message> annotations, Publisher publisher, out Task completion)
+    {
+        lock (_lock)
+        {
+            if (_retired)
+            {
+                completion = null!;
+                return false;
+            }
+
+            var now = _services.Now();
+            _lastActivity = now;
+            var serial = annotations[0].MessageSerial!;
+            if (!_states.TryGetValue(serial, out var state))
+            {
+                if (FindInWindow(serial) is not { } create)
+                {
+                    completion = Task.FromException(MessageNotFound(serial));
+                    return true;
+                }
+
+                _states[serial] = state = MessageState.Of(create);
+            }
+
+            var stored = new List<StoredMessage>(annotations.Count);
+            for (var i = 0; i < annotations.Count; i++)
+            {
+                var a = annotations[i];
+                a.Action ??= MessageAction.Create;
+                a.Serial = _sequencer.Next(now);
+                a.Id ??= publisher.IdPrefix + ":" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                a.Timestamp = now;
+                a.ConnectionId = publisher.ConnectionId;
+                a.ConnectionKey = null;
+                a.ClientId ??= publisher.ClientId;
+                state.Annotate(a);
+                stored.Add(new StoredMessage(a.Serial, now, StoredForm.Encode(a), serial));
+            }
+
+            _fanOut.BroadcastAnnotations(annotations, state.SummaryMessage(), annotations[^1].Serial!, now);
+            completion = PersistAsync(stored, now, []);
+            return true;
+        }
+    }
+
+    /// <summary>A message's annotations from memory (null when the channel does not hold its state).</summary>
+    public List<Message>? AnnotationsInMemory(string serial)
+    {
+        lock (_lock) return _states.TryGetValue(serial, out var state) ? [.. state.Annotations?.All ?? []] : null;
+    }
+
     internal static AblyException MessageNotFound(string serial) =>
         new(ErrorCodes.NotFound, 404, $"No message with serial '{serial}' on this channel (it may have expired)");
 
