@@ -8,6 +8,7 @@ using Tokenwire.Protocol;
 using Tokenwire.Server.Auth;
 using Tokenwire.Server.Channels;
 using Tokenwire.Server.Hosting;
+using Tokenwire.Server.Push;
 using Tokenwire.Server.Realtime;
 using Tokenwire.Server.Rest;
 using Tokenwire.Server.Storage;
@@ -26,6 +27,7 @@ public static class TokenwireServerExtensions
         optionsBuilder.Validate(o => o.MaxMessageSize > 0 && o.MaxFrameSize >= o.MaxMessageSize, "MaxFrameSize must be at least MaxMessageSize, and both positive")
             .Validate(o => o.HotWindow > TimeSpan.Zero && o.ConnectionStateTtl > TimeSpan.Zero && o.MaxIdleInterval >= TimeSpan.FromSeconds(1), "Time windows must be positive")
             .Validate(o => o.MaxOutboundQueueBytes > 0 && o.MaxOutboundQueueFrames > 0, "Outbound queue bounds must be positive")
+            .Validate(o => o.Push.DeliveryQueueCapacity > 0, "Push:DeliveryQueueCapacity must be positive")
             .ValidateOnStart();
 
         // Hosting diagnostics log request URLs, and ably-js puts the key in the realtime URL's query: never log them.
@@ -47,9 +49,10 @@ public static class TokenwireServerExtensions
             Storage.Redis.Resp.RedisOptions.Parse(sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.Redis!),
             sp.GetRequiredService<ChannelServices>(), sp.GetRequiredService<Apps.AppRegistry>(),
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("Tokenwire.Redis")).GetAwaiter().GetResult());
-        services.AddSingleton<IChannelEngine>(sp => UsesRedis(sp)
+        services.AddSingleton<IChannelEngine>(sp => Push.PushServices.WithChannelPush(sp, UsesRedis(sp)
             ? sp.GetRequiredService<Storage.Redis.RedisChannelEngine>()
-            : sp.GetRequiredService<InMemoryChannelEngine>());
+            : sp.GetRequiredService<InMemoryChannelEngine>()));
+        services.AddTokenwirePush();
         services.AddSingleton<IConnectionStore>(sp => UsesRedis(sp)
             ? new RedisConnectionStore(sp.GetRequiredService<Storage.Redis.RedisChannelEngine>(), sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.ConnectionStateTtl)
             : new LocalConnectionStore());
@@ -81,6 +84,7 @@ public static class TokenwireServerExtensions
         BatchEndpoints.Map(app);
         StatsEndpoints.Map(app);
         OperationsEndpoints.Map(app);
+        Push.PushEndpoints.Map(app);
         Apps.SandboxEndpoints.Map(app);
         return app;
     }

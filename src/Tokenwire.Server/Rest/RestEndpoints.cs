@@ -325,7 +325,7 @@ internal static class RestEndpoints
     }
 
     /// <summary>A relative Link header entry (<c>./path?params</c>), the form ably-js re-requests on the same resource.</summary>
-    private static string Link(string path, IQueryCollection query, string? cursor, string rel)
+    internal static string Link(string path, IQueryCollection query, string? cursor, string rel)
     {
         var parts = new List<string>();
         foreach (var (key, value) in query)
@@ -338,7 +338,7 @@ internal static class RestEndpoints
         return $"<./{path}?{string.Join('&', parts)}>; rel=\"{rel}\"";
     }
 
-    private static long? ParseLong(Microsoft.Extensions.Primitives.StringValues value, string name)
+    internal static long? ParseLong(Microsoft.Extensions.Primitives.StringValues value, string name)
     {
         if (value.Count == 0 || value.ToString().Length == 0) return null;
         return long.TryParse(value.ToString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : throw Invalid($"{name} must be an integer");
