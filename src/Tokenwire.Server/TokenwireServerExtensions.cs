@@ -7,11 +7,16 @@ using Microsoft.Extensions.Options;
 using Tokenwire.Protocol;
 using Tokenwire.Server.Auth;
 using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
+using Tokenwire.Server.Engines;
+using Tokenwire.Server.Engines.InMemory;
+using Tokenwire.Server.Engines.Redis;
+using Tokenwire.Server.Presence;
 using Tokenwire.Server.Hosting;
 using Tokenwire.Server.Push;
 using Tokenwire.Server.Realtime;
 using Tokenwire.Server.Rest;
-using Tokenwire.Server.Storage;
+using Tokenwire.Server.History;
 
 namespace Tokenwire.Server;
 
@@ -45,16 +50,20 @@ public static class TokenwireServerExtensions
         services.AddSingleton<ChannelServices>();
         // The engine: this process's memory (default) or Redis (scale-out), chosen from Tokenwire:Redis.
         services.AddSingleton<InMemoryChannelEngine>();
-        services.AddSingleton(sp => Storage.Redis.RedisChannelEngine.ConnectAsync(
-            Storage.Redis.Resp.RedisOptions.Parse(sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.Redis!),
-            sp.GetRequiredService<ChannelServices>(), sp.GetRequiredService<Apps.AppRegistry>(),
+        services.AddSingleton(sp => RedisChannelEngine.ConnectAsync(
+            Engines.Redis.Resp.RedisOptions.Parse(sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.Redis!),
+            sp.GetRequiredService<ChannelServices>(),
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("Tokenwire.Redis")).GetAwaiter().GetResult());
-        services.AddSingleton<IChannelEngine>(sp => Push.PushServices.WithChannelPush(sp, UsesRedis(sp)
-            ? sp.GetRequiredService<Storage.Redis.RedisChannelEngine>()
+        services.AddSingleton<IChannelEngine>(sp => PushServices.WithChannelPush(sp, UsesRedis(sp)
+            ? sp.GetRequiredService<RedisChannelEngine>()
             : sp.GetRequiredService<InMemoryChannelEngine>()));
+        // Presence is kept by the same engine as the channels (its events share the channel order).
+        services.AddSingleton<IPresenceEngine>(sp => UsesRedis(sp)
+            ? sp.GetRequiredService<RedisChannelEngine>()
+            : sp.GetRequiredService<InMemoryChannelEngine>());
         services.AddTokenwirePush();
         services.AddSingleton<IConnectionStore>(sp => UsesRedis(sp)
-            ? new RedisConnectionStore(sp.GetRequiredService<Storage.Redis.RedisChannelEngine>(), sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.ConnectionStateTtl)
+            ? new RedisConnectionStore(sp.GetRequiredService<RedisChannelEngine>(), sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.ConnectionStateTtl)
             : new LocalConnectionStore());
         services.AddSingleton<ConnectionManager>();
         services.AddSingleton<RealtimeEndpoint>();
@@ -84,8 +93,8 @@ public static class TokenwireServerExtensions
         BatchEndpoints.Map(app);
         StatsEndpoints.Map(app);
         OperationsEndpoints.Map(app);
-        Push.PushEndpoints.Map(app);
-        Apps.SandboxEndpoints.Map(app);
+        PushEndpoints.Map(app);
+        SandboxEndpoints.Map(app);
         return app;
     }
 

@@ -6,6 +6,7 @@ using Tokenwire.Protocol;
 using Tokenwire.Protocol.Codecs;
 using Tokenwire.Server.Auth;
 using Tokenwire.Server.Channels;
+using Tokenwire.Server.Engines;
 
 namespace Tokenwire.Server.Push;
 

@@ -3,6 +3,7 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Tokenwire.Server.Channels;
+using Tokenwire.Server.Engines;
 
 namespace Tokenwire.Server.Push;
 

@@ -2,6 +2,8 @@ using Microsoft.Extensions.Logging;
 using Tokenwire.Protocol;
 using Tokenwire.Protocol.Codecs;
 using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
+using Tokenwire.Server.Engines;
 
 namespace Tokenwire.Server.Push;
 
@@ -72,25 +74,11 @@ internal sealed partial class PushingChannelEngine(IChannelEngine inner, PushQue
     public ValueTask<IChannelAttachment> AttachAsync(string appId, string channel, IChannelSubscriber subscriber, AttachRequest request) =>
         inner.AttachAsync(appId, channel, subscriber, request);
 
-    public ValueTask<List<Message>> HistoryAsync(string appId, string channel, Storage.HistoryQuery query, CancellationToken cancellationToken) =>
+    public ValueTask<List<Message>> HistoryAsync(string appId, string channel, History.HistoryQuery query, CancellationToken cancellationToken) =>
         inner.HistoryAsync(appId, channel, query, cancellationToken);
 
     public ValueTask<(List<Message> Messages, string? ChannelSerial)> InProgressResponsesAsync(string appId, string channel, string? untilSerial) =>
         inner.InProgressResponsesAsync(appId, channel, untilSerial);
-
-    public ValueTask ApplyPresenceAsync(string appId, string channel, IReadOnlyList<Message> updates, string connectionId, string idPrefix) =>
-        inner.ApplyPresenceAsync(appId, channel, updates, connectionId, idPrefix);
-
-    public void LeavePresence(string appId, string channel, string connectionId) => inner.LeavePresence(appId, channel, connectionId);
-
-    public ValueTask<List<Message>> PresenceMembersAsync(string appId, string channel, string? clientId, string? connectionId) =>
-        inner.PresenceMembersAsync(appId, channel, clientId, connectionId);
-
-    public ValueTask<List<PresenceEvent>> PresenceHistoryAsync(string appId, string channel, PresenceHistoryQuery query) =>
-        inner.PresenceHistoryAsync(appId, channel, query);
-
-    public ValueTask AddFixedPresenceAsync(string appId, string channel, IReadOnlyList<Message> members, string connectionId) =>
-        inner.AddFixedPresenceAsync(appId, channel, members, connectionId);
 
     public ChannelOccupancy Occupancy(string appId, string channel) => inner.Occupancy(appId, channel);
 
