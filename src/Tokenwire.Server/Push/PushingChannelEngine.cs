@@ -55,12 +55,15 @@ internal sealed partial class PushingChannelEngine(IChannelEngine inner, PushQue
     private Dictionary<string, object?>?[]? PushPayloads(string appId, string channel, List<Message> messages)
     {
         Dictionary<string, object?>?[]? payloads = null;
+        var checkedChannel = false;
         for (var i = 0; i < messages.Count; i++)
         {
             if (messages[i].Extras is not { } extras) continue;
-            // Cheap test first: most extras (a response id in headers) never mention push.
-            if (extras.Json.IndexOf(PushKey) < 0) continue;
-            if (!PushNamespaces.IsPushEnabled(apps, appId, channel)) return null;
+            // The namespace first: it costs no allocation, while reading msgpack extras as JSON converts them (a
+            // token stream's extras.headers on an ordinary channel must not pay for that).
+            if (!checkedChannel && !PushNamespaces.IsPushEnabled(apps, appId, channel)) return null;
+            checkedChannel = true;
+            if (extras.Json.IndexOf(PushKey) < 0) continue; // cheap test before decoding: most extras never mention push
             if (ProtocolCodec.Json.DecodeValue(extras.Json) is not Dictionary<string, object?> values || !values.TryGetValue("push", out var push)) continue;
             var payload = push as Dictionary<string, object?> ?? throw PushValues.Invalid("extras.push must be an object", ErrorCodes.PushBodyInvalid);
             PushPayload.Validate(payload);
