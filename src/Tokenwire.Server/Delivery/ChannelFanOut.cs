@@ -8,11 +8,13 @@ namespace Tokenwire.Server.Delivery;
 /// The one fan-out core: everything a subscriber of a channel sees, whichever engine ordered the messages. An engine
 /// orders, stores and announces; it hands each channel's ordered messages to its <see cref="ChannelFanOut"/>, which
 /// owns the subscriber set and delivers: ATTACHED, then the backlog, then live messages (no gap, no duplicate), echo
-/// suppression, filtered subscriptions, vcdiff deltas, bundling of bursts into shared frames, presence events and SYNC.
+/// suppression, filtered subscriptions, vcdiff deltas, bundling of bursts into shared frames, presence events and SYNC,
+/// and for mutable channels the delivery of operations: each subscriber's first sight of a message after it attached
+/// is the whole message (<c>message.update</c>), later appends are the appended fragment (<c>message.append</c>).
 /// <para>Not thread-safe: the engine calls it under the channel's own lock, so the fan-out order is the channel order.
 /// It never blocks: it only queues frames to subscribers' bounded queues.</para>
 /// </summary>
-internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
+internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, bool mutable = false)
 {
     // Bundling: ordered messages wait in _pending until the engine flushes (see PendingDispatches), so under load each
     // subscriber gets one frame (one queue entry, one WebSocket message) for many tokens, and under light traffic a frame
@@ -48,7 +50,10 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
     public bool IsFrameFull => _pending.Count >= MaxMessagesPerFrame;
 
     /// <summary>Queues an ordered message for the next <see cref="Flush"/>; <paramref name="idPrefix"/> names its publish.</summary>
-    public void Add(Message message, string idPrefix) => _pending.Add(new PendingMessage(message, idPrefix));
+    /// <param name="message">The message, or for an operation what a subscriber that has the message receives.</param>
+    /// <param name="idPrefix">The id of the publish it came in (the frame id).</param>
+    /// <param name="state">For an operation: the message it changed (whole, for a subscriber's first sight).</param>
+    public void Add(Message message, string idPrefix, MessageState? state = null) => _pending.Add(new PendingMessage(message, idPrefix, state));
 
     /// <summary>Fans out every pending message, as frames of up to 100 messages / 16 KB shared by every subscriber that takes them whole.</summary>
     public void Flush()
@@ -68,18 +73,31 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
             }
 
             var messages = new List<Message>(i - start);
-            for (var k = start; k < i; k++) messages.Add(_pending[k].Message);
+            List<MessageState?>? states = null;
+            for (var k = start; k < i; k++)
+            {
+                messages.Add(_pending[k].Message);
+                if (_pending[k].State is not null) states ??= [.. Enumerable.Repeat<MessageState?>(null, k - start)];
+                states?.Add(_pending[k].State);
+            }
+
             var first = _pending[start];
             // Every message carries its own id, connectionId and timestamp, so a frame may hold several publishes; the
             // frame-level connectionId is only set when they all share it (a REST message has none to inherit).
-            FanOut(new OutboundFrame(MessageFrame(Channel, first.IdPrefix, connectionId, first.Message.Timestamp ?? 0, messages[^1].Serial!, messages)), bytes);
+            FanOut(new OutboundFrame(MessageFrame(Channel, first.IdPrefix, connectionId, first.Message.Timestamp ?? 0, PositionOf(messages[^1]), messages)), bytes, states);
         }
 
         _pending.Clear();
         if (_pending.Capacity > 1024) _pending.Capacity = 64;
     }
 
-    private void FanOut(OutboundFrame frame, long bytes)
+    /// <summary>The channel position a message leaves a subscriber at: an operation's version serial, else its serial.</summary>
+    private static string PositionOf(Message m) => m.Action is MessageAction.Create or null ? m.Serial! : m.Version?.Serial ?? m.Serial!;
+
+    /// <param name="frame">The shared frame.</param>
+    /// <param name="bytes">Its messages' size.</param>
+    /// <param name="states">For frames holding operations: per message, the message an operation changed (else null).</param>
+    private void FanOut(OutboundFrame frame, long bytes, List<MessageState?>? states)
     {
         var messages = frame.Message.Messages!;
         var previous = _lastMessage;
@@ -91,13 +109,19 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
             if (!sub.Subscriber.ReceivesMessages) continue;
             if (sub.Held is { } held)
             {
-                held.Add(new Subscription.HeldItem(messages, null));
+                held.Add(new Subscription.HeldItem(messages, states, null));
                 continue;
             }
 
             OutboundFrame? send;
             var ownMessages = !sub.Subscriber.Echo && HasMessageFrom(messages, sub.Subscriber.ConnectionId);
-            if (sub.TakesSharedFrames && !ownMessages) send = frame;
+            if (states is not null && NeedsResolving(sub, messages, states))
+            {
+                send = Resolve(sub, messages, states) is { Count: > 0 } resolved
+                    ? Personal(sub, resolved, frame.Message.ChannelSerial!, deltaBase: null, out _)
+                    : null;
+            }
+            else if (sub.TakesSharedFrames && !ownMessages) send = frame;
             else if (sub.IsDelta && !ownMessages) send = SharedDelta(sub, frame, previous, ref againstPrevious, ref fromScratch);
             else send = Personal(sub, messages, frame.Message.ChannelSerial!, deltaBase: null, out _);
             if (send is null) continue;
@@ -118,6 +142,62 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
         }
 
         return false;
+    }
+
+    /// <summary>
+    /// True when an operation in the frame is not simply delivered as it is to <paramref name="sub"/>: its message was
+    /// created before the subscriber went live (first sight, or a version it already has from its backlog).
+    /// </summary>
+    private static bool NeedsResolving(Subscription sub, List<Message> messages, List<MessageState?> states)
+    {
+        for (var i = 0; i < messages.Count; i++)
+        {
+            if (states[i] is null) continue;
+            var serial = messages[i].Serial!;
+            if (sub.LiveFrom is null || ChannelSerial.Compare(serial, sub.LiveFrom) <= 0 || sub.SeenVersions?.ContainsKey(serial) == true) return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// The frame's messages as <paramref name="sub"/> must get them: an operation on a message it has not seen since it
+    /// attached becomes the whole message at its latest version (<c>message.update</c>, or <c>message.delete</c>), and an
+    /// operation at or below a version it already has is dropped; everything else passes as it is.
+    /// </summary>
+    private static List<Message> Resolve(Subscription sub, List<Message> messages, List<MessageState?> states)
+    {
+        var resolved = new List<Message>(messages.Count);
+        for (var i = 0; i < messages.Count; i++)
+        {
+            var m = messages[i];
+            if (states[i] is not { } state)
+            {
+                resolved.Add(m);
+                continue;
+            }
+
+            if (!sub.Subscriber.Echo && m.ConnectionId == sub.Subscriber.ConnectionId) continue; // its own operation
+            var serial = m.Serial!;
+            if (sub.SeenVersions?.TryGetValue(serial, out var seen) == true)
+            {
+                if (ChannelSerial.Compare(m.Version!.Serial!, seen) <= 0) continue;
+                sub.SeenVersions[serial] = m.Version.Serial!;
+                resolved.Add(m);
+            }
+            else if (sub.LiveFrom is not null && ChannelSerial.Compare(serial, sub.LiveFrom) > 0)
+            {
+                resolved.Add(m);
+            }
+            else
+            {
+                var whole = state.Snapshot();
+                (sub.SeenVersions ??= new(StringComparer.Ordinal))[serial] = whole.Version!.Serial!;
+                resolved.Add(whole);
+            }
+        }
+
+        return resolved;
     }
 
     /// <summary>A delta subscriber's frame: against the channel's previous message when it has it, else the first in full.</summary>
@@ -170,11 +250,12 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
     /// <param name="outcome">Where it starts, as the engine found it.</param>
     /// <param name="backlog">Resumed or rewound messages, oldest first.</param>
     /// <param name="presenceMembers">The presence set, sent as SYNC to a presence subscriber (HAS_PRESENCE when not empty).</param>
-    public void Attach(IChannelSubscriber subscriber, AttachRequest request, AttachOutcome outcome, IReadOnlyList<Message> backlog, IReadOnlyList<Message> presenceMembers)
+    /// <param name="livePosition">The channel's position now: everything after it reaches the subscriber live.</param>
+    public void Attach(IChannelSubscriber subscriber, AttachRequest request, AttachOutcome outcome, IReadOnlyList<Message> backlog, IReadOnlyList<Message> presenceMembers, string livePosition)
     {
         Flush(); // what is already ordered goes to the current subscribers, not into this one's backlog twice
         Detach(subscriber);
-        var sub = new Subscription(subscriber, Channel, request);
+        var sub = new Subscription(subscriber, Channel, request) { LiveFrom = livePosition };
         SendAttached(sub, request, outcome, backlog, presenceMembers);
         _subscriptions = [.. _subscriptions, sub];
     }
@@ -201,6 +282,7 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
         var sub = Find(subscriber);
         if (sub?.Held is not { } held) return false;
         sub.Held = null;
+        sub.LiveFrom = liveAfter;
         SendAttached(sub, request, outcome, backlog, presenceMembers);
         foreach (var item in held)
         {
@@ -210,8 +292,18 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
                 continue;
             }
 
-            var fresh = item.Messages!.FindAll(m => ChannelSerial.Compare(m.Serial!, liveAfter) > 0);
-            if (fresh.Count > 0 && Personal(sub, fresh, fresh[^1].Serial!, deltaBase: null, out _) is { } frame) sub.Subscriber.Enqueue(frame);
+            var messages = item.Messages!;
+            var fresh = new List<Message>(messages.Count);
+            var states = item.States is null ? null : new List<MessageState?>(messages.Count);
+            for (var i = 0; i < messages.Count; i++)
+            {
+                if (ChannelSerial.Compare(PositionOf(messages[i]), liveAfter) <= 0) continue; // in the backlog already
+                fresh.Add(messages[i]);
+                states?.Add(item.States![i]);
+            }
+
+            if (states is not null) fresh = Resolve(sub, fresh, states);
+            if (fresh.Count > 0 && Personal(sub, fresh, PositionOf(fresh[^1]), deltaBase: null, out _) is { } frame) sub.Subscriber.Enqueue(frame);
         }
 
         return true;
@@ -246,19 +338,27 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
     }
 
     /// <summary>The backlog in frames of up to 100 messages; a delta subscriber gets the first in full and the rest as a chain.</summary>
-    private static void SendBacklog(Subscription sub, IReadOnlyList<Message> backlog)
+    private void SendBacklog(Subscription sub, IReadOnlyList<Message> backlog)
     {
         Message? previous = null;
         for (var start = 0; start < backlog.Count; start += MaxMessagesPerFrame)
         {
             var batch = new List<Message>(Math.Min(MaxMessagesPerFrame, backlog.Count - start));
             for (var i = start; i < backlog.Count && i - start < MaxMessagesPerFrame; i++) batch.Add(backlog[i]);
-            if (Personal(sub, batch, batch[^1].Serial!, previous, out var lastSent) is { } frame)
+            if (Personal(sub, batch, PositionOf(batch[^1]), previous, out var lastSent) is { } frame)
             {
                 sub.Subscriber.Enqueue(frame);
                 previous = lastSent;
+                if (mutable) Remember(sub, frame.Message.Messages!);
             }
         }
+    }
+
+    /// <summary>Mutable channels: the versions of messages a subscriber got in its backlog.</summary>
+    private static void Remember(Subscription sub, List<Message> delivered)
+    {
+        sub.SeenVersions ??= new(StringComparer.Ordinal);
+        foreach (var m in delivered) sub.SeenVersions[m.Serial!] = m.Version?.Serial ?? m.Serial!;
     }
 
     public void Detach(IChannelSubscriber subscriber)
@@ -299,7 +399,7 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
             if (!sub.Subscriber.ReceivesPresence) continue;
             if (sub.Held is { } held)
             {
-                held.Add(new Subscription.HeldItem(null, frame));
+                held.Add(new Subscription.HeldItem(null, null, frame));
                 continue;
             }
 
@@ -360,6 +460,6 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
             Messages = messages,
         };
 
-    /// <summary>An ordered message waiting for its fan-out, with the id prefix of the publish it came in.</summary>
-    private readonly record struct PendingMessage(Message Message, string IdPrefix);
+    /// <summary>An ordered message waiting for its fan-out, with the id prefix of the publish it came in (and for an operation, the message it changed).</summary>
+    private readonly record struct PendingMessage(Message Message, string IdPrefix, MessageState? State);
 }

@@ -27,11 +27,24 @@ internal sealed class Subscription(IChannelSubscriber subscriber, string channel
     /// <summary>True when this subscriber can take the channel's shared frame as is (no filter, no deltas, no renaming).</summary>
     public bool TakesSharedFrames => !IsDelta && Filter is null && !IsRenamed;
 
+    /// <summary>
+    /// Mutable channels: the channel position when the subscriber went live. A message created after it reached the
+    /// subscriber live, so every operation on it is delivered as it comes (an append as the appended fragment).
+    /// </summary>
+    public string? LiveFrom { get; set; }
+
+    /// <summary>
+    /// Mutable channels: messages created before <see cref="LiveFrom"/> that the subscriber has (from its backlog, or a
+    /// first sight delivered whole), with the version it has; an operation at or below it is not delivered again.
+    /// </summary>
+    public Dictionary<string, string>? SeenVersions { get; set; }
+
     /// <summary>While an asynchronous attach reads its backlog: what arrived live meanwhile, in order; null once live.</summary>
     public List<HeldItem>? Held { get; set; }
 
     /// <summary>Something that reached the channel while the subscriber's backlog was being read.</summary>
     /// <param name="Messages">Live messages (in channel order), or null.</param>
+    /// <param name="States">For operations among them: the messages they changed.</param>
     /// <param name="Presence">A presence frame, or null.</param>
-    internal readonly record struct HeldItem(List<Message>? Messages, OutboundFrame? Presence);
+    internal readonly record struct HeldItem(List<Message>? Messages, List<MessageState?>? States, OutboundFrame? Presence);
 }

@@ -58,7 +58,8 @@ internal sealed partial class PushingChannelEngine(IChannelEngine inner, PushQue
         var checkedChannel = false;
         for (var i = 0; i < messages.Count; i++)
         {
-            if (messages[i].Extras is not { } extras) continue;
+            // New messages only: an update, delete or append of a message notifies nobody again.
+            if (messages[i].Extras is not { } extras || messages[i].Action is not (null or MessageAction.Create)) continue;
             // The namespace first: it costs no allocation, while reading msgpack extras as JSON converts them (a
             // token stream's extras.headers on an ordinary channel must not pay for that).
             if (!checkedChannel && !PushNamespaces.IsPushEnabled(apps, appId, channel)) return null;
@@ -79,6 +80,12 @@ internal sealed partial class PushingChannelEngine(IChannelEngine inner, PushQue
 
     public ValueTask<List<Message>> HistoryAsync(string appId, string channel, History.HistoryQuery query, CancellationToken cancellationToken) =>
         inner.HistoryAsync(appId, channel, query, cancellationToken);
+
+    public ValueTask<Message?> GetMessageAsync(string appId, string channel, string serial, CancellationToken cancellationToken) =>
+        inner.GetMessageAsync(appId, channel, serial, cancellationToken);
+
+    public ValueTask<List<Message>?> GetMessageVersionsAsync(string appId, string channel, string serial, CancellationToken cancellationToken) =>
+        inner.GetMessageVersionsAsync(appId, channel, serial, cancellationToken);
 
     public ValueTask<(List<Message> Messages, string? ChannelSerial)> InProgressResponsesAsync(string appId, string channel, string? untilSerial) =>
         inner.InProgressResponsesAsync(appId, channel, untilSerial);

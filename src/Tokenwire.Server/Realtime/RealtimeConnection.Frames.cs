@@ -114,7 +114,17 @@ internal sealed partial class RealtimeConnection
         {
             var channel = frame.Channel;
             if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
-            if (!Auth.Capability.Allows(channel!, "publish"))
+            var messages = frame.Messages ?? [];
+            var rights = OperationRightsOn(channel!);
+            if (messages.Count == 1 && MessageOperations.IsOperation(messages[0]))
+            {
+                // An update, delete or append needs a message-update/-delete capability (own or any), not publish.
+                if (!rights.AllowsAny)
+                {
+                    throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Changing messages on channel '{channel}' is not permitted by the capability (message-update-own/-any, message-delete-own/-any)");
+                }
+            }
+            else if (!Auth.Capability.Allows(channel!, "publish"))
             {
                 throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Publishing to channel '{channel}' is not permitted by the capability");
             }
@@ -128,7 +138,6 @@ internal sealed partial class RealtimeConnection
                 throw new AblyException(ErrorCodes.ModeNotRequested, 401, $"Channel '{channel}' was attached without the publish mode");
             }
 
-            var messages = frame.Messages ?? [];
             foreach (var m in messages)
             {
                 var size = m.ComputeSize();
@@ -147,7 +156,7 @@ internal sealed partial class RealtimeConnection
             }
 
             await Faults.BeforePublishAsync(channel!).ConfigureAwait(false);
-            var publisher = new Publisher(Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture), Id, IdentifiedClientId, msgSerial, _dispatches);
+            var publisher = new Publisher(Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture), Id, IdentifiedClientId, msgSerial, _dispatches, rights);
             var completion = await Channels.PublishAsync(Auth.AppId, channel!, messages, publisher).ConfigureAwait(false);
             ServerMetrics.MessagesPublished.Add(messages.Count);
             return completion;
@@ -156,6 +165,14 @@ internal sealed partial class RealtimeConnection
         {
             return Task.FromException<string?[]>(e);
         }
+    }
+
+    /// <summary>What this connection may do to existing messages of <paramref name="channel"/>, from its capability.</summary>
+    private OperationRights OperationRightsOn(string channel)
+    {
+        var c = Auth.Capability;
+        return new OperationRights(c.Allows(channel, "message-update-any"), c.Allows(channel, "message-update-own"),
+            c.Allows(channel, "message-delete-any"), c.Allows(channel, "message-delete-own"));
     }
 
     /// <summary>The modes this connection's current attachment to <paramref name="channel"/> was granted, or null when not attached.</summary>
@@ -175,10 +192,11 @@ internal sealed partial class RealtimeConnection
 
     private void CheckClientId(Message m)
     {
-        if (m.ClientId is null || Auth.ClientId is null || Auth.ClientId == "*") return;
-        if (!string.Equals(m.ClientId, Auth.ClientId, StringComparison.Ordinal))
+        var claimed = MessageOperations.ClaimedClientId(m);
+        if (claimed is null || Auth.ClientId is null || Auth.ClientId == "*") return;
+        if (!string.Equals(claimed, Auth.ClientId, StringComparison.Ordinal))
         {
-            throw new AblyException(ErrorCodes.InvalidClientId, 400, $"Message clientId '{m.ClientId}' does not match the connection's clientId '{Auth.ClientId}'");
+            throw new AblyException(ErrorCodes.InvalidClientId, 400, $"Message clientId '{claimed}' does not match the connection's clientId '{Auth.ClientId}'");
         }
     }
 

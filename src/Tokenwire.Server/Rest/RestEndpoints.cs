@@ -34,7 +34,7 @@ internal static class RestEndpoints
     }
 
     // ASP.NET decodes every escape in a route value except %2F; ably-js encodes '/' in channel names as %2F.
-    private static string DecodeName(string routeValue) => routeValue.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
+    internal static string DecodeName(string routeValue) => routeValue.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Every REST failure becomes an Ably error body; nothing escapes as a bare 500.</summary>
     public static async Task Guarded(HttpContext context, Func<Task> handler)
@@ -347,5 +347,5 @@ internal static class RestEndpoints
         return long.TryParse(value.ToString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : throw Invalid($"{name} must be an integer");
     }
 
-    private static AblyException Invalid(string message) => new(ErrorCodes.InvalidParameterValue, 400, message);
+    internal static AblyException Invalid(string message) => new(ErrorCodes.InvalidParameterValue, 400, message);
 }

@@ -184,6 +184,29 @@ public sealed class PushDeliveryTests(PushServerFixture fixture) : IClassFixture
     }
 
     [Fact]
+    public async Task Only_new_messages_push_an_update_with_extras_push_notifies_nobody()
+    {
+        using var admin = PushHttp.WithKey(Server, Server.Key);
+        var target = Unique("push-target");
+        await using var listener = await ListenAsync(target);
+        var channel = Unique("pushenabled:edited");
+        var device = await RegisterAblyChannelDeviceAsync(admin, target);
+        await admin.PostAsync("/push/channelSubscriptions", new Dictionary<string, object?> { ["channel"] = channel, ["deviceId"] = device });
+        var messages = $"/channels/{Uri.EscapeDataString(channel)}/messages";
+
+        var created = await admin.PostAsync(messages, new Dictionary<string, object?> { ["data"] = "v1", ["extras"] = new Dictionary<string, object?> { ["push"] = Notification("created") } });
+        var serial = (string)((List<object?>)created.Object["serials"]!)[0]!;
+        Assert.Equal("created", await NextTitleAsync(listener));
+        var updated = await admin.PatchAsync($"{messages}/{Uri.EscapeDataString(serial)}", new Dictionary<string, object?>
+        {
+            ["action"] = 1L, ["data"] = "v2", ["extras"] = new Dictionary<string, object?> { ["push"] = Notification("updated") },
+        });
+        Assert.True(updated.Status == HttpStatusCode.OK, updated.Describe());
+        await admin.PostAsync(messages, new Dictionary<string, object?> { ["extras"] = new Dictionary<string, object?> { ["push"] = Notification("marker") } });
+        Assert.Equal("marker", await NextTitleAsync(listener));
+    }
+
+    [Fact]
     public async Task Extras_push_elsewhere_is_relayed_without_push_and_an_invalid_one_on_a_push_enabled_channel_is_refused()
     {
         using var admin = PushHttp.WithKey(Server, Server.Key);

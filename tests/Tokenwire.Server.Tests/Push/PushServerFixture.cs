@@ -24,6 +24,7 @@ public sealed class PushServerFixture : IAsyncLifetime
         ["Tokenwire:Keys:1:Capability"] = """{"pushenabled:admin:*":["publish","push-admin","subscribe"]}""",
         ["Tokenwire:Namespaces:0:Id"] = "pushenabled",
         ["Tokenwire:Namespaces:0:PushEnabled"] = "true",
+        ["Tokenwire:Namespaces:0:MutableMessages"] = "true",
         ["Tokenwire:Namespaces:1:Id"] = "plain",
     };
 
