@@ -12,11 +12,14 @@ namespace Tokenwire.Cli;
 /// <c>--Tokenwire:&lt;Setting&gt; &lt;value&gt;</c>). Each name is checked against the settings the server really reads
 /// (<see cref="TokenwireOptions"/> and the option classes it nests, <see cref="DemoOptions"/> under <c>Demo</c>, and
 /// <c>Host</c>/<c>Port</c> of <c>serve</c>), and each value against the setting's type, the way configuration binding
-/// converts it: a typo is an error, never a setting silently ignored.
+/// converts it: a typo is an error, never a setting silently ignored. <c>--Logging:&lt;Setting&gt;=&lt;value&gt;</c> (ASP.NET
+/// Core's logging section, e.g. <c>--Logging:LogLevel:Default=Warning</c>) passes through unchecked: its keys are
+/// category names.
 /// </summary>
 internal static class SettingArguments
 {
     private const string Prefix = "--Tokenwire:";
+    private const string LoggingPrefix = "--Logging:";
 
     /// <summary>The settings found, the other arguments, or the first error.</summary>
     public sealed record Split(IReadOnlyList<KeyValuePair<string, string>> Settings, string[] Rest, string? Error);
@@ -29,7 +32,8 @@ internal static class SettingArguments
         for (var i = 0; i < args.Length; i++)
         {
             var arg = args[i];
-            if (!arg.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase))
+            var logging = arg.StartsWith(LoggingPrefix, StringComparison.OrdinalIgnoreCase);
+            if (!logging && !arg.StartsWith(Prefix, StringComparison.OrdinalIgnoreCase))
             {
                 rest.Add(arg);
                 continue;
@@ -52,7 +56,7 @@ internal static class SettingArguments
                 return new Split([], [], $"{arg} needs a value: {arg}=<value>");
             }
 
-            if (Check(key, value) is { } error) return new Split([], [], error);
+            if (!logging && Check(key, value) is { } error) return new Split([], [], error);
             settings.Add(new KeyValuePair<string, string>(key, value));
         }
 

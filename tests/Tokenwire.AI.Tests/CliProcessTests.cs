@@ -165,7 +165,7 @@ public sealed class CliProcessTests : IDisposable
     {
         // The server starts with it (and a bad value of it would be refused): stop it as soon as it listens.
         var start = new ProcessStartInfo("dotnet") { WorkingDirectory = _folder, RedirectStandardOutput = true };
-        foreach (var a in new[] { CliDll(), "serve", "--port", "0", "--no-demo", "--Tokenwire:MaxMessageSize=1234", "--Tokenwire:Namespaces:0:Id=persisted", "--Tokenwire:Namespaces:0:Persisted=true" })
+        foreach (var a in new[] { CliDll(), "serve", "--port", "0", "--no-demo", "--Tokenwire:MaxMessageSize=1234", "--Tokenwire:Namespaces:0:Id=persisted", "--Tokenwire:Namespaces:0:Persisted=true", "--Logging:LogLevel:Default=Warning" })
         {
             start.ArgumentList.Add(a);
         }
