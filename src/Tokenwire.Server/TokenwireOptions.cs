@@ -82,6 +82,12 @@ public sealed class TokenwireOptions
     /// <summary>Most frames queued for one connection before it is disconnected as a slow consumer. Default: 20,000.</summary>
     public int MaxOutboundQueueFrames { get; set; } = 20_000;
 
+    /// <summary>
+    /// <c>[meta]occupancy</c> events (the <c>occupancy</c> channel param): a change in which some count goes from zero to
+    /// more or back is sent at once; other changes at most once per this interval. Default: 1 second (Ably: up to 15).
+    /// </summary>
+    public TimeSpan OccupancyEventInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Messages a rewind may replay at most. Default: 100 (Ably's limit).</summary>
     public int MaxRewindMessages { get; set; } = 100;
 

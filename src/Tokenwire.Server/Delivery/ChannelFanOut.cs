@@ -14,7 +14,10 @@ namespace Tokenwire.Server.Delivery;
 /// <para>Not thread-safe: the engine calls it under the channel's own lock, so the fan-out order is the channel order.
 /// It never blocks: it only queues frames to subscribers' bounded queues.</para>
 /// </summary>
-internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, bool mutable = false)
+/// <param name="channel">The channel's name.</param>
+/// <param name="stats">Where outbound traffic is counted.</param>
+/// <param name="settings">What else the channel is: mutable, who runs its delayed work, the occupancy debounce.</param>
+internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, FanOutSettings settings = default)
 {
     // Bundling: ordered messages wait in _pending until the engine flushes (see PendingDispatches), so under load each
     // subscriber gets one frame (one queue entry, one WebSocket message) for many tokens, and under light traffic a frame
@@ -27,6 +30,9 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
     private Subscription[] _subscriptions = [];
     private Message? _lastMessage; // the newest message fanned out: the base of the next delta
     private int _syncIds;
+    private int _presenceMembers;
+    private readonly OccupancyEvents _occupancy = new(settings.OccupancyInterval);
+    private readonly bool _mutable = settings.Mutable;
 
     public string Channel { get; } = channel;
 
@@ -115,11 +121,9 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
 
             OutboundFrame? send;
             var ownMessages = !sub.Subscriber.Echo && HasMessageFrom(messages, sub.Subscriber.ConnectionId);
-            if (states is not null && NeedsResolving(sub, messages, states))
+            if (states is not null && (OperationDelivery.NeedsResolving(sub, messages, states) || (sub.RollupWindowMs > 0 && HasAppend(messages))))
             {
-                send = Resolve(sub, messages, states) is { Count: > 0 } resolved
-                    ? Personal(sub, resolved, frame.Message.ChannelSerial!, deltaBase: null, out _)
-                    : null;
+                send = ForOperations(sub, messages, states, frame.Message.ChannelSerial!);
             }
             else if (sub.TakesSharedFrames && !ownMessages) send = frame;
             else if (sub.IsDelta && !ownMessages) send = SharedDelta(sub, frame, previous, ref againstPrevious, ref fromScratch);
@@ -134,6 +138,95 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
         if (gone is not null) Remove(gone);
     }
 
+    private static bool HasAppend(List<Message> messages)
+    {
+        foreach (var m in messages)
+        {
+            if (m.Action == MessageAction.Append) return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// A frame holding operations, as <paramref name="sub"/> gets it: first sights whole, versions it has dropped, appends
+    /// rolled up by its window (<see cref="OperationDelivery"/>). Its channelSerial never runs ahead of what it carries,
+    /// so a resume from it misses nothing.
+    /// </summary>
+    private OutboundFrame? ForOperations(Subscription sub, List<Message> messages, List<MessageState?> states, string position)
+    {
+        var list = OperationDelivery.Resolve(sub, messages, states);
+        if (sub.RollupWindowMs > 0)
+        {
+            list = OperationDelivery.RollUp(sub, list, Environment.TickCount64, out var dueAt);
+            if (dueAt is { } due) Schedule(due);
+        }
+
+        if (list.Count == 0) return null;
+        var last = PositionOf(list[^1]);
+        return Personal(sub, list, ChannelSerial.Compare(last, position) < 0 ? last : position, deltaBase: null, out _);
+    }
+
+    private void Schedule(long dueAt)
+    {
+        if (settings.Owner is { } owner) DelayedWork.Shared.Schedule(owner, dueAt);
+    }
+
+    /// <summary>Does the delayed work that is due (rollups, a debounced occupancy event); returns when more is due, or null.</summary>
+    public long? RunDue()
+    {
+        var rollups = FlushRollups();
+        var occupancy = _occupancy.RunDue(_subscriptions, Occupancy());
+        return rollups is { } r && occupancy is { } o ? Math.Min(r, o) : rollups ?? occupancy;
+    }
+
+    /// <summary>The channel's occupancy: its attachments' modes and the presence members the engine reported.</summary>
+    public ChannelOccupancy Occupancy() => ChannelOccupancy.Of(_subscriptions.Select(s => s.Subscriber.Modes), _presenceMembers);
+
+    /// <summary>The engine's presence set changed size (occupancy counts members).</summary>
+    public void SetPresenceMembers(int count)
+    {
+        if (_presenceMembers == count) return;
+        _presenceMembers = count;
+        OccupancyChanged();
+    }
+
+    private void OccupancyChanged()
+    {
+        if (_occupancy.Changed(_subscriptions, Occupancy()) is { } due) Schedule(due);
+    }
+
+    /// <summary>Delivers the rolled-up appends whose window is over; returns when the next held ones are due, or null.</summary>
+    private long? FlushRollups()
+    {
+        var now = Environment.TickCount64;
+        long? next = null;
+        List<Subscription>? gone = null;
+        foreach (var sub in _subscriptions)
+        {
+            if (OperationDelivery.TakeDue(sub, now) is { } due)
+            {
+                if (Personal(sub, due, PositionOf(due[^1]), deltaBase: null, out _) is { } frame && !sub.Subscriber.Enqueue(frame)) (gone ??= []).Add(sub);
+            }
+            else if (sub.RolledUp is { Count: > 0 })
+            {
+                next = next is { } n ? Math.Min(n, sub.RollupOpenUntil) : sub.RollupOpenUntil;
+            }
+        }
+
+        if (gone is not null) Remove(gone);
+        return next;
+    }
+
+    /// <summary>What a subscriber holds rolled up goes out now, before a presence event of the channel.</summary>
+    internal static void ReleaseRollup(Subscription sub)
+    {
+        if (OperationDelivery.TakeDue(sub, Environment.TickCount64, force: true) is { } held && Personal(sub, held, PositionOf(held[^1]), deltaBase: null, out _) is { } frame)
+        {
+            sub.Subscriber.Enqueue(frame);
+        }
+    }
+
     private static bool HasMessageFrom(List<Message> messages, string connectionId)
     {
         foreach (var m in messages)
@@ -142,62 +235,6 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
         }
 
         return false;
-    }
-
-    /// <summary>
-    /// True when an operation in the frame is not simply delivered as it is to <paramref name="sub"/>: its message was
-    /// created before the subscriber went live (first sight, or a version it already has from its backlog).
-    /// </summary>
-    private static bool NeedsResolving(Subscription sub, List<Message> messages, List<MessageState?> states)
-    {
-        for (var i = 0; i < messages.Count; i++)
-        {
-            if (states[i] is null) continue;
-            var serial = messages[i].Serial!;
-            if (sub.LiveFrom is null || ChannelSerial.Compare(serial, sub.LiveFrom) <= 0 || sub.SeenVersions?.ContainsKey(serial) == true) return true;
-        }
-
-        return false;
-    }
-
-    /// <summary>
-    /// The frame's messages as <paramref name="sub"/> must get them: an operation on a message it has not seen since it
-    /// attached becomes the whole message at its latest version (<c>message.update</c>, or <c>message.delete</c>), and an
-    /// operation at or below a version it already has is dropped; everything else passes as it is.
-    /// </summary>
-    private static List<Message> Resolve(Subscription sub, List<Message> messages, List<MessageState?> states)
-    {
-        var resolved = new List<Message>(messages.Count);
-        for (var i = 0; i < messages.Count; i++)
-        {
-            var m = messages[i];
-            if (states[i] is not { } state)
-            {
-                resolved.Add(m);
-                continue;
-            }
-
-            if (!sub.Subscriber.Echo && m.ConnectionId == sub.Subscriber.ConnectionId) continue; // its own operation
-            var serial = m.Serial!;
-            if (sub.SeenVersions?.TryGetValue(serial, out var seen) == true)
-            {
-                if (ChannelSerial.Compare(m.Version!.Serial!, seen) <= 0) continue;
-                sub.SeenVersions[serial] = m.Version.Serial!;
-                resolved.Add(m);
-            }
-            else if (sub.LiveFrom is not null && ChannelSerial.Compare(serial, sub.LiveFrom) > 0)
-            {
-                resolved.Add(m);
-            }
-            else
-            {
-                var whole = state.Snapshot();
-                (sub.SeenVersions ??= new(StringComparer.Ordinal))[serial] = whole.Version!.Serial!;
-                resolved.Add(whole);
-            }
-        }
-
-        return resolved;
     }
 
     /// <summary>A delta subscriber's frame: against the channel's previous message when it has it, else the first in full.</summary>
@@ -258,6 +295,8 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
         var sub = new Subscription(subscriber, Channel, request) { LiveFrom = livePosition };
         SendAttached(sub, request, outcome, backlog, presenceMembers);
         _subscriptions = [.. _subscriptions, sub];
+        _occupancy.SendInitial(sub, Occupancy());
+        OccupancyChanged();
     }
 
     /// <summary>
@@ -269,6 +308,7 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
         Flush();
         Detach(subscriber);
         _subscriptions = [.. _subscriptions, new Subscription(subscriber, Channel, request) { Held = [] }];
+        OccupancyChanged();
     }
 
     /// <summary>
@@ -302,10 +342,11 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
                 states?.Add(item.States![i]);
             }
 
-            if (states is not null) fresh = Resolve(sub, fresh, states);
+            if (states is not null) fresh = OperationDelivery.Resolve(sub, fresh, states);
             if (fresh.Count > 0 && Personal(sub, fresh, PositionOf(fresh[^1]), deltaBase: null, out _) is { } frame) sub.Subscriber.Enqueue(frame);
         }
 
+        _occupancy.SendInitial(sub, Occupancy());
         return true;
     }
 
@@ -334,7 +375,7 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
             Error = outcome.Error,
         }));
         if (deliverBacklog) SendBacklog(sub, backlog);
-        if (sync) SendSync(sub, presenceMembers);
+        if (sync) PresenceSync.Send(sub, presenceMembers, ++_syncIds);
     }
 
     /// <summary>The backlog in frames of up to 100 messages; a delta subscriber gets the first in full and the rest as a chain.</summary>
@@ -349,16 +390,9 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
             {
                 sub.Subscriber.Enqueue(frame);
                 previous = lastSent;
-                if (mutable) Remember(sub, frame.Message.Messages!);
+                if (_mutable) OperationDelivery.Remember(sub, frame.Message.Messages!);
             }
         }
-    }
-
-    /// <summary>Mutable channels: the versions of messages a subscriber got in its backlog.</summary>
-    private static void Remember(Subscription sub, List<Message> delivered)
-    {
-        sub.SeenVersions ??= new(StringComparer.Ordinal);
-        foreach (var m in delivered) sub.SeenVersions[m.Serial!] = m.Version?.Serial ?? m.Serial!;
     }
 
     public void Detach(IChannelSubscriber subscriber)
@@ -379,7 +413,11 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
         return null;
     }
 
-    private void Remove(List<Subscription> gone) => _subscriptions = [.. _subscriptions.Where(s => !gone.Contains(s))];
+    private void Remove(List<Subscription> gone)
+    {
+        _subscriptions = [.. _subscriptions.Where(s => !gone.Contains(s))];
+        OccupancyChanged();
+    }
 
     /// <summary>Presence events (ENTER, UPDATE, LEAVE) to every presence subscriber, after the messages ordered before them.</summary>
     public void BroadcastPresence(List<Message> events, long now)
@@ -403,6 +441,7 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
                 continue;
             }
 
+            ReleaseRollup(sub);
             if (SendPresence(sub, frame)) delivered++;
             else (gone ??= []).Add(sub);
         }
@@ -411,43 +450,20 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
         if (gone is not null) Remove(gone);
     }
 
-    private static bool SendPresence(Subscription sub, OutboundFrame frame) =>
-        sub.Subscriber.Enqueue(sub.IsRenamed ? new OutboundFrame(new ProtocolMessage(ProtocolAction.Presence)
-        {
-            Channel = sub.Channel,
-            Timestamp = frame.Message.Timestamp,
-            Presence = frame.Message.Presence,
-        }) : frame);
+    /// <summary>Annotations of one message and its new summary (<see cref="OperationDelivery.BroadcastAnnotations"/>), after what was ordered before them.</summary>
+    public void BroadcastAnnotations(List<Message> annotations, Message summary, string position, long now)
+    {
+        Flush();
+        if (OperationDelivery.BroadcastAnnotations(_subscriptions, Channel, annotations, summary, position, now) is { } gone) Remove(gone);
+    }
+
+    private static bool SendPresence(Subscription sub, OutboundFrame frame) => sub.Subscriber.Enqueue(sub.Named(frame));
 
     /// <summary>A client's SYNC request (ably-js <c>channel.sync()</c>): the whole presence set again.</summary>
     public void Sync(IChannelSubscriber subscriber, IReadOnlyList<Message> members)
     {
-        if (subscriber.ReceivesPresence && Find(subscriber) is { Held: null } sub) SendSync(sub, members);
+        if (subscriber.ReceivesPresence && Find(subscriber) is { Held: null } sub) PresenceSync.Send(sub, members, ++_syncIds);
     }
-
-    /// <summary>Queues the presence set as SYNC frames (RTP18): <c>channelSerial</c> is <c>syncId:cursor</c>, empty cursor on the last.</summary>
-    private void SendSync(Subscription sub, IReadOnlyList<Message> members)
-    {
-        const int pageSize = PresenceSyncPageSize;
-        var syncId = "sync" + (++_syncIds).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var pages = Math.Max(1, (members.Count + pageSize - 1) / pageSize);
-        for (var page = 0; page < pages; page++)
-        {
-            var last = page == pages - 1;
-            var count = Math.Min(pageSize, members.Count - (page * pageSize));
-            var slice = new List<Message>(Math.Max(count, 0));
-            for (var i = 0; i < count; i++) slice.Add(members[(page * pageSize) + i]);
-            sub.Subscriber.Enqueue(new OutboundFrame(new ProtocolMessage(ProtocolAction.Sync)
-            {
-                Channel = sub.Channel,
-                ChannelSerial = syncId + ":" + (last ? "" : (page + 1).ToString(System.Globalization.CultureInfo.InvariantCulture)),
-                Presence = slice,
-            }));
-        }
-    }
-
-    /// <summary>Members per SYNC frame; larger sets are sent as a sequence with a cursor (RTP18).</summary>
-    internal const int PresenceSyncPageSize = 100;
 
     private static ProtocolMessage MessageFrame(string channel, string id, string? connectionId, long timestamp, string channelSerial, List<Message> messages) =>
         new(ProtocolAction.Message)
