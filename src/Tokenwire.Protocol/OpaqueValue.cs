@@ -41,6 +41,85 @@ public sealed class OpaqueValue
         return document.RootElement.Clone();
     }
 
+    /// <summary>
+    /// <c>headers[<paramref name="header"/>]</c> of this value (message <c>extras.headers</c>) when it is a string, read
+    /// from whichever form the value holds, so looking a header up never converts between formats or builds a tree.
+    /// Null when the value is not an object, has no such header, the header is not a string, or the value is malformed.
+    /// </summary>
+    public string? GetHeader(string header)
+    {
+        try
+        {
+            return _json is null ? MsgPackHeader(_msgPack, header) : JsonHeader(_json, header);
+        }
+        catch (Exception e) when (e is JsonException or ProtocolException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    private static string? JsonHeader(ReadOnlySpan<byte> json, string header)
+    {
+        var reader = new Utf8JsonReader(json);
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return null;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var isHeaders = reader.ValueTextEquals("headers"u8);
+            reader.Read();
+            if (!isHeaders || reader.TokenType != JsonTokenType.StartObject)
+            {
+                reader.Skip();
+                continue;
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isHeader = reader.ValueTextEquals(header);
+                reader.Read();
+                if (isHeader) return reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                reader.Skip();
+            }
+
+            return null;
+        }
+
+        return null;
+    }
+
+    private static string? MsgPackHeader(ReadOnlySpan<byte> msgPack, string header)
+    {
+        Span<byte> name = header.Length <= 64 ? stackalloc byte[header.Length * 3] : new byte[header.Length * 3];
+        name = name[..System.Text.Encoding.UTF8.GetBytes(header, name)];
+        var reader = new MsgPackReader(msgPack);
+        if (reader.PeekType() != MsgPackType.Map) return null;
+        for (var n = reader.ReadMapHeader(); n > 0; n--)
+        {
+            if (!NextKeyIs(ref reader, "headers"u8) || reader.PeekType() != MsgPackType.Map)
+            {
+                reader.Skip();
+                continue;
+            }
+
+            for (var h = reader.ReadMapHeader(); h > 0; h--)
+            {
+                if (NextKeyIs(ref reader, name)) return reader.PeekType() == MsgPackType.String ? reader.ReadString() : null;
+                reader.Skip();
+            }
+
+            return null;
+        }
+
+        return null;
+    }
+
+    // Consumes a map key and tells whether it is the string <paramref name="utf8"/>.
+    private static bool NextKeyIs(ref MsgPackReader reader, scoped ReadOnlySpan<byte> utf8)
+    {
+        if (reader.PeekType() == MsgPackType.String) return reader.ReadStringBytes().SequenceEqual(utf8);
+        reader.Skip();
+        return false;
+    }
+
     /// <inheritdoc/>
     public override string ToString() => System.Text.Encoding.UTF8.GetString(Json);
 }
