@@ -11,10 +11,11 @@ namespace Tokenwire.LoadGen;
 
 /// <summary>
 /// The SignalR baseline, driven by <see cref="HubConnection"/> from Microsoft.AspNetCore.SignalR.Client.Core with the
-/// JSON hub protocol. Subscribers invoke <c>Join(channel)</c> and handle <c>t(data)</c>; publishers call
-/// <c>SendAsync("Publish", channel, data)</c> (fire-and-forget: SignalR has no publish acknowledgement).
+/// JSON hub protocol. Subscribers invoke <c>Join(channel)</c>; publishers send fire-and-forget (SignalR has no publish
+/// acknowledgement). A seed-shaped token is one hub argument object, <c>PublishToken(channel, {name, data, extras})</c>,
+/// delivered as <c>m(token)</c>; a bare token is <c>Publish(channel, data)</c>, delivered as <c>t(data)</c>.
 /// </summary>
-internal sealed class SignalRDriver(ServerProcess server) : TargetDriver
+internal sealed class SignalRDriver(ServerProcess server, LoadOptions options) : TargetDriver
 {
     private Uri HubUri => new($"ws://{server.BaseUri.Authority}/hub");
 
@@ -31,7 +32,8 @@ internal sealed class SignalRDriver(ServerProcess server) : TargetDriver
     public override async Task<IAsyncDisposable> SubscribeAsync(SubscriberState subscriber, CancellationToken cancellationToken)
     {
         var connection = await ConnectAsync(cancellationToken);
-        connection.On<string>("t", data => subscriber.OnData(data));
+        if (options.Bare) connection.On<string>("t", data => subscriber.OnData(data));
+        else connection.On<SignalRToken>("m", token => subscriber.OnData(token.Data, token.Extras?.ResponseId));
         connection.Closed += e =>
         {
             if (e is not null)
@@ -47,12 +49,13 @@ internal sealed class SignalRDriver(ServerProcess server) : TargetDriver
     }
 
     public override async Task<IPublisher> ConnectPublisherAsync(PublisherState publisher, CancellationToken cancellationToken) =>
-        new Publisher(await ConnectAsync(cancellationToken), publisher.Channel.Name);
+        new Publisher(await ConnectAsync(cancellationToken), publisher, new TokenShape(options));
 
-    private sealed class Publisher(HubConnection connection, string channel) : IPublisher
+    private sealed class Publisher(HubConnection connection, PublisherState state, TokenShape shape) : IPublisher
     {
-        public ValueTask PublishAsync(string data, CancellationToken cancellationToken) =>
-            new(connection.SendAsync("Publish", channel, data, cancellationToken));
+        public ValueTask PublishAsync(Token token, CancellationToken cancellationToken) => shape.Bare
+            ? new(connection.SendAsync("Publish", state.Channel.Name, token.Data, cancellationToken))
+            : new(connection.SendAsync("PublishToken", state.Channel.Name, shape.ToSignalR(state.Index, token), cancellationToken));
 
         public ValueTask DisposeAsync() => connection.DisposeAsync();
     }
