@@ -160,7 +160,7 @@ internal sealed class LoadOptions
           --rate R                                paced: tokens/s per channel (default 50)
           --window N                              flood: tokens in flight per publisher (default 256)
           --size BYTES                            token data length (default 48)
-          --format json|msgpack                   wire format (default json; signalr is JSON only)
+          --format json|msgpack                   wire format (default json; signalr: its JSON or MessagePack hub protocol)
           --headers N                             headers in extras.headers, responseId included (default 2:
                                                   responseId and timestamp, the seed's shape; more: x-header-K)
           --bare                                  tokens without extras (name and data only), the older shape

@@ -25,12 +25,6 @@ options.Root ??= FindRoot();
 var results = new List<RunResult>();
 foreach (var target in options.Targets)
 {
-    if (target == "signalr" && options.Format == WireFormat.MsgPack)
-    {
-        Console.WriteLine("signalr: skipped (the MessagePack hub protocol package is not in the mirror; JSON only)");
-        continue;
-    }
-
     await WaitForQuietMachineAsync(options);
     Console.WriteLine($"== {target} {options.Mode} ({options.Format}, {new TokenShape(options).Label}{(options.Pattern == "response" ? ", message-per-response" : "")}) load {ProcStat.LoadAverage1():F2}");
     try

@@ -11,7 +11,7 @@ namespace Tokenwire.LoadGen;
 
 /// <summary>
 /// The SignalR baseline, driven by <see cref="HubConnection"/> from Microsoft.AspNetCore.SignalR.Client.Core with the
-/// JSON hub protocol. Subscribers invoke <c>Join(channel)</c>; publishers send fire-and-forget (SignalR has no publish
+/// JSON hub protocol, or the MessagePack one with <c>--format msgpack</c>. Subscribers invoke <c>Join(channel)</c>; publishers send fire-and-forget (SignalR has no publish
 /// acknowledgement). A seed-shaped token is one hub argument object, <c>PublishToken(channel, {name, data, extras})</c>,
 /// delivered as <c>m(token)</c>; a bare token is <c>Publish(channel, data)</c>, delivered as <c>t(data)</c>.
 /// </summary>
@@ -22,8 +22,10 @@ internal sealed class SignalRDriver(ServerProcess server, LoadOptions options) :
     private async Task<HubConnection> ConnectAsync(CancellationToken cancellationToken)
     {
         var builder = new HubConnectionBuilder();
-        builder.Services.AddSingleton<IConnectionFactory>(new WebSocketConnectionFactory());
+        var binary = options.Format == Tokenwire.Protocol.WireFormat.MsgPack;
+        builder.Services.AddSingleton<IConnectionFactory>(new WebSocketConnectionFactory(binary ? WebSocketMessageType.Binary : WebSocketMessageType.Text));
         builder.Services.AddSingleton<EndPoint>(new UriEndPoint(HubUri));
+        if (binary) builder.AddMessagePackProtocol();
         var connection = builder.Build();
         await connection.StartAsync(cancellationToken);
         return connection;
@@ -66,13 +68,14 @@ internal sealed class SignalRDriver(ServerProcess server, LoadOptions options) :
 /// (missing from the package mirror): it connects straight to the hub's WebSocket endpoint, as the official client does
 /// with <c>SkipNegotiation</c>, and pumps bytes between the socket and the connection's pipes.
 /// </summary>
-internal sealed class WebSocketConnectionFactory : IConnectionFactory
+/// <param name="messageType">Text for the JSON hub protocol, Binary for MessagePack.</param>
+internal sealed class WebSocketConnectionFactory(WebSocketMessageType messageType) : IConnectionFactory
 {
     public async ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
         var socket = new ClientWebSocket();
         await socket.ConnectAsync(((UriEndPoint)endpoint).Uri, cancellationToken);
-        return new WebSocketConnectionContext(socket);
+        return new WebSocketConnectionContext(socket, messageType);
     }
 }
 
@@ -83,10 +86,12 @@ internal sealed class WebSocketConnectionContext : ConnectionContext
     private readonly Pipe _toServer = new(new PipeOptions(useSynchronizationContext: false));
     private readonly Task _receiving;
     private readonly Task _sending;
+    private readonly WebSocketMessageType _messageType;
 
-    public WebSocketConnectionContext(ClientWebSocket socket)
+    public WebSocketConnectionContext(ClientWebSocket socket, WebSocketMessageType messageType)
     {
         _socket = socket;
+        _messageType = messageType;
         Transport = new DuplexPipe(_fromServer.Reader, _toServer.Writer);
         _receiving = Task.Run(ReceiveAsync);
         _sending = Task.Run(SendAsync);
@@ -130,14 +135,14 @@ internal sealed class WebSocketConnectionContext : ConnectionContext
             {
                 var result = await reader.ReadAsync();
                 var buffer = result.Buffer;
-                // Records are 0x1e-terminated, so several may share one WebSocket message.
+                // Records are delimited (JSON: 0x1e-terminated; MessagePack: length-prefixed), so several may share one WebSocket message.
                 if (buffer.IsSingleSegment)
                 {
-                    if (!buffer.IsEmpty) await _socket.SendAsync(buffer.First, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+                    if (!buffer.IsEmpty) await _socket.SendAsync(buffer.First, _messageType, endOfMessage: true, CancellationToken.None);
                 }
                 else
                 {
-                    await _socket.SendAsync(buffer.ToArray(), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+                    await _socket.SendAsync(buffer.ToArray(), _messageType, endOfMessage: true, CancellationToken.None);
                 }
 
                 reader.AdvanceTo(buffer.End);

@@ -117,11 +117,14 @@ internal sealed class TokenShape
     private Utf8JsonWriter? _json;
 }
 
-/// <summary>The token as the SignalR baseline carries it (JSON hub protocol: <c>{name, data, extras: {headers}}</c>).</summary>
-internal sealed record SignalRToken(string Name, string? Data, SignalRExtras? Extras);
+/// <summary>
+/// The token as the SignalR baseline carries it (JSON hub protocol: <c>{name, data, extras: {headers}}</c>; MessagePack:
+/// the same map with the property names). Public: MessagePack-CSharp's contractless resolver serialises public types only.
+/// </summary>
+public sealed record SignalRToken(string Name, string? Data, SignalRExtras? Extras);
 
-/// <summary>A SignalR token's extras; header values arrive as <see cref="JsonElement"/>.</summary>
-internal sealed record SignalRExtras(Dictionary<string, object?> Headers)
+/// <summary>A SignalR token's extras; header values arrive as <see cref="JsonElement"/> (JSON) or primitives (MessagePack).</summary>
+public sealed record SignalRExtras(Dictionary<string, object?> Headers)
 {
     public string? ResponseId => Headers.TryGetValue(TokenShape.ResponseIdHeader, out var v) ? v switch
     {
