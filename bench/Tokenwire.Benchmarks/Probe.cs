@@ -12,17 +12,30 @@ internal static class Probe
 {
     public static async Task RunAsync()
     {
-        foreach (var format in new[] { WireFormat.Json, WireFormat.MsgPack })
+        foreach (var seed in new[] { false, true })
         {
-            var path = new ServerPathBenchmarks { Format = format };
-            path.Setup();
-            await MeasureAsync($"server path, 1 token to {ServerPathBenchmarks.Subscribers} subscribers ({format})", ServerPathBenchmarks.Batch, path.PublishBatchToTenSubscribers);
-            path.Cleanup();
+            var shape = seed ? "seed extras" : "bare";
+            foreach (var format in new[] { WireFormat.Json, WireFormat.MsgPack })
+            {
+                var path = new ServerPathBenchmarks { Format = format, Seed = seed };
+                path.Setup();
+                await MeasureAsync($"server path, 1 token to {ServerPathBenchmarks.Subscribers} subscribers ({format}, {shape})", ServerPathBenchmarks.Batch, path.PublishBatchToTenSubscribers);
+                path.Cleanup();
 
-            var codec = new CodecBenchmarks { Format = format };
-            codec.Setup();
-            await MeasureAsync($"decode publish ({format})", 1, () => { codec.DecodePublish(); return Task.CompletedTask; });
-            await MeasureAsync($"encode delivered ({format})", 1, () => { codec.EncodeDelivered(); return Task.CompletedTask; });
+                if (seed)
+                {
+                    var untracked = new ServerPathBenchmarks { Format = format, Seed = seed, TrackResponses = false };
+                    untracked.Setup();
+                    await MeasureAsync($"  the same without response tracking ({format}, {shape})", ServerPathBenchmarks.Batch, untracked.PublishBatchToTenSubscribers);
+                    untracked.Cleanup();
+                }
+
+                var codec = new CodecBenchmarks { Format = format, Seed = seed };
+                codec.Setup();
+                await MeasureAsync($"decode publish ({format}, {shape})", 1, () => { codec.DecodePublish(); return Task.CompletedTask; });
+                await MeasureAsync($"decode publish + window encode ({format}, {shape})", 1, () => { codec.EncodeForWindow(); return Task.CompletedTask; });
+                await MeasureAsync($"encode delivered ({format}, {shape})", 1, () => { codec.EncodeDelivered(); return Task.CompletedTask; });
+            }
         }
     }
 
