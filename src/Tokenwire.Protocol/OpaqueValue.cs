@@ -12,6 +12,7 @@ public sealed class OpaqueValue
 {
     private byte[]? _json;
     private byte[]? _msgPack;
+    private int _jsonLength = -1;
 
     private OpaqueValue(byte[]? json, byte[]? msgPack)
     {
@@ -30,6 +31,20 @@ public sealed class OpaqueValue
 
     /// <summary>The value as UTF-8 JSON.</summary>
     public ReadOnlySpan<byte> Json => _json ??= MsgPackJson.ToJson(_msgPack);
+
+    /// <summary>
+    /// The length of <see cref="Json"/> in bytes (what Ably's size rule counts), without keeping the JSON form when the
+    /// value holds only MessagePack: a msgpack publish sized for its limits never needs the JSON bytes themselves.
+    /// </summary>
+    public int JsonLength
+    {
+        get
+        {
+            if (_json is { } json) return json.Length;
+            if (_jsonLength < 0) _jsonLength = MsgPackJson.JsonLength(_msgPack);
+            return _jsonLength;
+        }
+    }
 
     /// <summary>The value as MessagePack.</summary>
     public ReadOnlySpan<byte> MsgPack => _msgPack ??= MsgPackJson.FromJson(_json);

@@ -47,6 +47,18 @@ public sealed class ExtrasConversionTests
         }
     }
 
+    [Theory]
+    [MemberData(nameof(Documents))]
+    public void The_json_length_of_msgpack_extras_is_the_length_of_their_json(string json)
+    {
+        var msgpack = MsgPackJson.FromJson(Encoding.UTF8.GetBytes(json));
+        var value = OpaqueValue.FromMsgPack(msgpack);
+        Assert.Equal(MsgPackJson.ToJson(msgpack).Length, value.JsonLength);
+        Assert.Equal(value.Json.Length, value.JsonLength); // the same once the JSON form exists
+        var message = new Message { Name = "n", Data = "d", Extras = OpaqueValue.FromMsgPack(msgpack) };
+        Assert.Equal(2 + MsgPackJson.ToJson(msgpack).Length, message.ComputeSize());
+    }
+
     [Fact]
     public void A_failed_conversion_leaves_the_next_one_intact()
     {

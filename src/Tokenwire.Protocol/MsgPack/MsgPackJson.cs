@@ -60,10 +60,12 @@ public static class MsgPackJson
     }
 
     /// <summary>Converts one MessagePack value to JSON bytes; <paramref name="depth"/> is the depth the value starts at.</summary>
-    public static byte[] ToJson(ReadOnlySpan<byte> msgpack, int depth = 0)
+    public static byte[] ToJson(ReadOnlySpan<byte> msgpack, int depth = 0) => Convert(msgpack, depth, static buffer => buffer.WrittenSpan.ToArray());
+
+    // One writer and buffer per thread: a conversion happens once per message (and format), and a fresh
+    // Utf8JsonWriter and ArrayBufferWriter each time cost more than the value's own bytes.
+    private static T Convert<T>(ReadOnlySpan<byte> msgpack, int depth, Func<ArrayBufferWriter<byte>, T> result)
     {
-        // One writer and buffer per thread: a conversion happens once per message (and format), and a fresh
-        // Utf8JsonWriter and ArrayBufferWriter each time cost more than the value's own bytes.
         var buffer = t_jsonScratch ?? new ArrayBufferWriter<byte>(512);
         t_jsonScratch = null; // not shared with a nested call
         buffer.ResetWrittenCount();
@@ -74,7 +76,7 @@ public static class MsgPackJson
             var reader = new MsgPackReader(msgpack);
             ToJson(ref reader, writer, depth);
             writer.Flush();
-            return buffer.WrittenSpan.ToArray();
+            return result(buffer);
         }
         finally
         {
@@ -82,6 +84,9 @@ public static class MsgPackJson
             if (buffer.Capacity <= MaxRetainedScratch) t_jsonScratch = buffer;
         }
     }
+
+    /// <summary>The length of <see cref="ToJson(ReadOnlySpan{byte}, int)"/>'s result, written into a reused buffer instead of a new array.</summary>
+    public static int JsonLength(ReadOnlySpan<byte> msgpack) => Convert(msgpack, 0, static buffer => buffer.WrittenCount);
 
     /// <summary>
     /// Checks that <see cref="ToJson(ReadOnlySpan{byte}, int)"/> would succeed (string map keys, valid UTF-8, nesting
