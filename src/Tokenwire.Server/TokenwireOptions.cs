@@ -87,7 +87,8 @@ public sealed class TokenwireOptions
 
     /// <summary>
     /// Channel rules by namespace (the part of the channel name before the first <c>:</c>).
-    /// Default: the <c>persisted</c> namespace keeps history for 24 hours.
+    /// Default: the <c>persisted</c> namespace keeps history for 24 hours, and the <c>mutable</c> namespace allows
+    /// message updates, deletes and appends (message-per-response streaming) and keeps history for 24 hours.
     /// </summary>
     public List<NamespaceOptions> Namespaces { get; set; } = [];
 
@@ -99,7 +100,14 @@ public sealed class TokenwireOptions
 
     /// <summary>The namespace rules in force: the configured ones, or the default <c>persisted</c> rule.</summary>
     internal IReadOnlyList<NamespaceOptions> EffectiveNamespaces =>
-        Namespaces.Count > 0 ? Namespaces : [new NamespaceOptions { Id = "persisted", Persisted = true }];
+        Namespaces.Count > 0 ? Namespaces : DefaultNamespaces;
+
+    /// <summary>Without configured namespaces: <c>persisted:*</c> keeps history, <c>mutable:*</c> allows updates, deletes and appends.</summary>
+    private static readonly NamespaceOptions[] DefaultNamespaces =
+    [
+        new() { Id = "persisted", Persisted = true },
+        new() { Id = "mutable", MutableMessages = true },
+    ];
 }
 
 /// <summary>One API key from configuration.</summary>
@@ -129,6 +137,13 @@ public sealed class NamespaceOptions
 
     /// <summary>Store messages in the history store. Default: false.</summary>
     public bool Persisted { get; set; }
+
+    /// <summary>
+    /// Allow message updates, deletes and appends (Ably's "mutable messages" channel rule; message-per-response
+    /// streaming with <c>appendMessage</c> needs it). Implies <see cref="Persisted"/>. Default: false; operations on other
+    /// channels are refused with 93002.
+    /// </summary>
+    public bool MutableMessages { get; set; }
 
     /// <summary>How long persisted messages are kept. Default: 24 hours.</summary>
     public TimeSpan Retention { get; set; } = TimeSpan.FromHours(24);

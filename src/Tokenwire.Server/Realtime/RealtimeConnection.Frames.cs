@@ -1,5 +1,8 @@
 using Tokenwire.Protocol;
 using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
+using Tokenwire.Server.Engines;
+using Tokenwire.Server.Presence;
 
 namespace Tokenwire.Server.Realtime;
 
@@ -111,7 +114,17 @@ internal sealed partial class RealtimeConnection
         {
             var channel = frame.Channel;
             if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
-            if (!Auth.Capability.Allows(channel!, "publish"))
+            var messages = frame.Messages ?? [];
+            var rights = OperationRightsOn(channel!);
+            if (messages.Count == 1 && MessageOperations.IsOperation(messages[0]))
+            {
+                // An update, delete or append needs a message-update/-delete capability (own or any), not publish.
+                if (!rights.AllowsAny)
+                {
+                    throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Changing messages on channel '{channel}' is not permitted by the capability (message-update-own/-any, message-delete-own/-any)");
+                }
+            }
+            else if (!Auth.Capability.Allows(channel!, "publish"))
             {
                 throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Publishing to channel '{channel}' is not permitted by the capability");
             }
@@ -125,7 +138,6 @@ internal sealed partial class RealtimeConnection
                 throw new AblyException(ErrorCodes.ModeNotRequested, 401, $"Channel '{channel}' was attached without the publish mode");
             }
 
-            var messages = frame.Messages ?? [];
             foreach (var m in messages)
             {
                 var size = m.ComputeSize();
@@ -144,7 +156,7 @@ internal sealed partial class RealtimeConnection
             }
 
             await Faults.BeforePublishAsync(channel!).ConfigureAwait(false);
-            var publisher = new Publisher(Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture), Id, IdentifiedClientId, msgSerial, _dispatches);
+            var publisher = new Publisher(Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture), Id, IdentifiedClientId, msgSerial, _dispatches, rights);
             var completion = await Channels.PublishAsync(Auth.AppId, channel!, messages, publisher).ConfigureAwait(false);
             ServerMetrics.MessagesPublished.Add(messages.Count);
             return completion;
@@ -153,6 +165,14 @@ internal sealed partial class RealtimeConnection
         {
             return Task.FromException<string?[]>(e);
         }
+    }
+
+    /// <summary>What this connection may do to existing messages of <paramref name="channel"/>, from its capability.</summary>
+    private OperationRights OperationRightsOn(string channel)
+    {
+        var c = Auth.Capability;
+        return new OperationRights(c.Allows(channel, "message-update-any"), c.Allows(channel, "message-update-own"),
+            c.Allows(channel, "message-delete-any"), c.Allows(channel, "message-delete-own"));
     }
 
     /// <summary>The modes this connection's current attachment to <paramref name="channel"/> was granted, or null when not attached.</summary>
@@ -172,10 +192,11 @@ internal sealed partial class RealtimeConnection
 
     private void CheckClientId(Message m)
     {
-        if (m.ClientId is null || Auth.ClientId is null || Auth.ClientId == "*") return;
-        if (!string.Equals(m.ClientId, Auth.ClientId, StringComparison.Ordinal))
+        var claimed = MessageOperations.ClaimedClientId(m);
+        if (claimed is null || Auth.ClientId is null || Auth.ClientId == "*") return;
+        if (!string.Equals(claimed, Auth.ClientId, StringComparison.Ordinal))
         {
-            throw new AblyException(ErrorCodes.InvalidClientId, 400, $"Message clientId '{m.ClientId}' does not match the connection's clientId '{Auth.ClientId}'");
+            throw new AblyException(ErrorCodes.InvalidClientId, 400, $"Message clientId '{claimed}' does not match the connection's clientId '{Auth.ClientId}'");
         }
     }
 
@@ -198,12 +219,8 @@ internal sealed partial class RealtimeConnection
             // RTL15b / docs: rewind only applies to a fresh attach; a channelSerial means resume, and the ATTACH_RESUME
             // flag (RTL4j) means the client was attached before, so replaying the rewind would deliver messages twice.
             var freshAttach = frame.ChannelSerial is null && !frame.Flags.HasFlag(ProtocolFlags.AttachResume);
-            var request = new AttachRequest(modes, parameters, frame.ChannelSerial, freshAttach ? rewind : null, delta);
-            var attachment = new Attachment(transport, Id, transport.Echo && channelEcho, modes, explicitModes)
-            {
-                QualifiedName = qualified,
-                Filter = filter,
-            };
+            var request = new AttachRequest(modes, parameters, frame.ChannelSerial, freshAttach ? rewind : null, delta, qualified, filter);
+            var attachment = new Attachment(transport, Id, transport.Echo && channelEcho, modes, explicitModes);
             lock (_lock)
             {
                 if (!ReferenceEquals(_transport, transport)) return;
@@ -328,7 +345,7 @@ internal sealed partial class RealtimeConnection
 
         // Detaching leaves presence on that channel (RTP5a: the client clears its own members too). A filtered
         // subscription ([filter=…]name) holds no presence.
-        if (!channel.StartsWith('[')) Channels.LeavePresence(Auth.AppId, channel, Id);
+        if (!channel.StartsWith('[')) Presence.LeavePresence(Auth.AppId, channel, Id);
 
         transport.Send(new ProtocolMessage(ProtocolAction.Detached) { Channel = frame.Channel });
     }
@@ -391,7 +408,7 @@ internal sealed partial class RealtimeConnection
             }
 
             TrackPresence(channel!);
-            await Channels.ApplyPresenceAsync(Auth.AppId, channel!, updates, Id, Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture)).ConfigureAwait(false);
+            await Presence.ApplyPresenceAsync(Auth.AppId, channel!, updates, Id, Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture)).ConfigureAwait(false);
             return Task.FromResult<string?[]>([]);
         }
         catch (AblyException e)
@@ -476,7 +493,7 @@ internal sealed partial class RealtimeConnection
                 }
             }
 
-            foreach (var name in revoked) Channels.LeavePresence(Auth.AppId, name, Id);
+            foreach (var name in revoked) Presence.LeavePresence(Auth.AppId, name, Id);
 
             transport.Send(new ProtocolMessage(ProtocolAction.Connected) { ConnectionId = Id, ConnectionDetails = Details() });
             foreach (var name in revoked)

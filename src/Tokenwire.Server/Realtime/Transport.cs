@@ -4,6 +4,9 @@ using Microsoft.Extensions.Logging;
 using Tokenwire.Protocol;
 using Tokenwire.Protocol.Codecs;
 using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
+using Tokenwire.Server.Engines;
+using Tokenwire.Server.Presence;
 
 namespace Tokenwire.Server.Realtime;
 
@@ -44,6 +47,9 @@ internal sealed class Transport : IDisposable
 
     /// <summary>The <c>echo</c> query parameter (default true).</summary>
     public bool Echo { get; }
+
+    /// <summary>The <c>appendRollupWindow</c> transport param in milliseconds (default 40).</summary>
+    public int AppendRollupWindowMs { get; set; } = 40;
 
     public OutboundQueue Queue { get; }
 

@@ -9,7 +9,10 @@ using Microsoft.Extensions.Options;
 using Tokenwire.Protocol;
 using Tokenwire.Server.Auth;
 using Tokenwire.Server.Channels;
-using Tokenwire.Server.Storage;
+using Tokenwire.Server.Delivery;
+using Tokenwire.Server.Engines;
+using Tokenwire.Server.Presence;
+using Tokenwire.Server.History;
 
 namespace Tokenwire.Server.Rest;
 
@@ -31,7 +34,7 @@ internal static class RestEndpoints
     }
 
     // ASP.NET decodes every escape in a route value except %2F; ably-js encodes '/' in channel names as %2F.
-    private static string DecodeName(string routeValue) => routeValue.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
+    internal static string DecodeName(string routeValue) => routeValue.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Every REST failure becomes an Ably error body; nothing escapes as a bare 500.</summary>
     public static async Task Guarded(HttpContext context, Func<Task> handler)
@@ -279,7 +282,7 @@ internal static class RestEndpoints
         if (offset < 0) throw Invalid("invalid cursor");
         var clientId = q["clientId"].ToString() is { Length: > 0 } c ? c : null;
         var connectionId = q["connectionId"].ToString() is { Length: > 0 } id ? id : null;
-        var members = await services.GetRequiredService<IChannelEngine>().PresenceMembersAsync(auth.AppId, channel, clientId, connectionId).ConfigureAwait(false);
+        var members = await services.GetRequiredService<IPresenceEngine>().PresenceMembersAsync(auth.AppId, channel, clientId, connectionId).ConfigureAwait(false);
         var page = members.Skip((int)Math.Min(offset, int.MaxValue)).Take((int)limit).ToList();
 
         var links = new List<string> { Link("presence", q, null, "first"), Link("presence", q, offset > 0 ? offset.ToString(CultureInfo.InvariantCulture) : null, "current") };
@@ -305,7 +308,7 @@ internal static class RestEndpoints
         var direction = q["direction"].ToString();
         if (direction.Length > 0 && direction != "backwards" && direction != "forwards") throw Invalid("direction must be backwards or forwards");
         var cursor = ParseLong(q["cursor"], "cursor");
-        var events = await services.GetRequiredService<IChannelEngine>().PresenceHistoryAsync(auth.AppId, channel,
+        var events = await services.GetRequiredService<IPresenceEngine>().PresenceHistoryAsync(auth.AppId, channel,
             new PresenceHistoryQuery(direction == "forwards", (int)limit + 1, ParseLong(q["start"], "start"), ParseLong(q["end"], "end"), cursor)).ConfigureAwait(false);
         var hasNext = events.Count > limit;
         if (hasNext) events.RemoveAt(events.Count - 1);
@@ -325,7 +328,7 @@ internal static class RestEndpoints
     }
 
     /// <summary>A relative Link header entry (<c>./path?params</c>), the form ably-js re-requests on the same resource.</summary>
-    private static string Link(string path, IQueryCollection query, string? cursor, string rel)
+    internal static string Link(string path, IQueryCollection query, string? cursor, string rel)
     {
         var parts = new List<string>();
         foreach (var (key, value) in query)
@@ -338,11 +341,11 @@ internal static class RestEndpoints
         return $"<./{path}?{string.Join('&', parts)}>; rel=\"{rel}\"";
     }
 
-    private static long? ParseLong(Microsoft.Extensions.Primitives.StringValues value, string name)
+    internal static long? ParseLong(Microsoft.Extensions.Primitives.StringValues value, string name)
     {
         if (value.Count == 0 || value.ToString().Length == 0) return null;
         return long.TryParse(value.ToString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : throw Invalid($"{name} must be an integer");
     }
 
-    private static AblyException Invalid(string message) => new(ErrorCodes.InvalidParameterValue, 400, message);
+    internal static AblyException Invalid(string message) => new(ErrorCodes.InvalidParameterValue, 400, message);
 }

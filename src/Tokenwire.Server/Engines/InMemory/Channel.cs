@@ -1,0 +1,521 @@
+using Tokenwire.Protocol;
+using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
+using Tokenwire.Server.History;
+using Tokenwire.Server.Presence;
+using Tokenwire.Server.Stats;
+
+namespace Tokenwire.Server.Engines.InMemory;
+
+/// <summary>
+/// One channel of the single-node engine: the sequencer that orders its messages, the hot window of recent messages
+/// (rewind, resume, history of non-persisted channels), the ids seen recently (idempotent publishing), its presence
+/// set, and on mutable channels the state of messages operations changed; delivery is the fan-out core's
+/// (<see cref="ChannelFanOut"/>). Every change happens under one lock, so serial order, window order and fan-out order
+/// are the same order. The window is the channel's log: messages and operations (each under its version serial).
+/// </summary>
+internal sealed class Channel : IDispatchable, IRollupOwner
+{
+    private readonly Lock _lock = new();
+    private readonly MessageWindow _window = new();
+    private readonly Dictionary<string, long> _recentIds = new(StringComparer.Ordinal);
+    private readonly Queue<(string Id, long Expires)> _recentIdOrder = new();
+    private readonly Sequencer _sequencer;
+    private readonly ChannelServices _services;
+    private readonly Limits.ChannelRateLimiter _rateLimiter;
+    private readonly ResponseTracker? _responses;
+    private readonly ChannelStatsCounter _stats = new();
+    private readonly ChannelFanOut _fanOut;
+    private readonly PresenceSet _presence = new();
+    // Mutable channels: messages an operation changed, while the window (or a recent operation) refers to them.
+    private readonly Dictionary<string, MessageState> _states = new(StringComparer.Ordinal);
+    private string _continuityFloor;
+    private long _lastActivity;
+    private bool _retired;
+
+    public Channel(string appId, string name, ChannelRules rules, ChannelServices services, string? lastStoredSerial, IReadOnlyList<Message> recent)
+    {
+        AppId = appId;
+        Name = name;
+        Rules = rules;
+        _services = services;
+        var now = services.Now();
+        _sequencer = new Sequencer(lastStoredSerial, now);
+        if (services.Options.Responses.Enabled) _responses = new ResponseTracker(services.Options.Responses);
+        _rateLimiter = new Limits.ChannelRateLimiter(name, rules.MessagesPerSecond, rules.BytesPerSecond, services.Options.RateLimits.BurstSeconds);
+        _fanOut = new ChannelFanOut(name, _stats, rules.MutableMessages, this);
+        _continuityFloor = _sequencer.Last;
+        _lastActivity = now;
+        // Persisted channels start with their newest stored messages, so count rewinds work after a restart.
+        foreach (var m in recent) _window.Add(m.Serial!, m.Timestamp ?? now, StoredForm.EncodeToScratch(m).Span);
+    }
+
+    /// <summary>Mutable channels: the state of a message loaded from the store (an operation on a message older than the window).</summary>
+    public void AddState(MessageState state)
+    {
+        lock (_lock) _states.TryAdd(state.Serial, state);
+    }
+
+    /// <summary>True when an operation on <paramref name="serial"/> can be applied without loading the message from the store.</summary>
+    public bool HasMessage(string serial)
+    {
+        lock (_lock) return _states.ContainsKey(serial) || FindInWindow(serial) is not null;
+    }
+
+    /// <summary>A message of the window by serial (a message, not an operation), or null.</summary>
+    private Message? FindInWindow(string serial)
+    {
+        if (!ChannelSerial.IsValid(serial)) return null;
+        var i = _window.FirstAfter(serial) - 1;
+        if (i < 0 || _window.CompareSerial(i, serial) != 0) return null;
+        var m = _window.Message(i);
+        return MessageOperations.IsOperation(m) ? null : m;
+    }
+
+    /// <summary>The latest state of a message in memory (mutable channels), or null.</summary>
+    public Message? LatestInMemory(string serial)
+    {
+        lock (_lock) return _states.TryGetValue(serial, out var state) ? state.Snapshot() : FindInWindow(serial);
+    }
+
+    public string AppId { get; }
+
+    public string Name { get; }
+
+    public ChannelRules Rules { get; }
+
+    /// <summary>The channel's current position (serial of the newest message, or its starting position).</summary>
+    public string LastSerial
+    {
+        get
+        {
+            lock (_lock) return _sequencer.Last;
+        }
+    }
+
+    public int SubscriberCount => _fanOut.SubscriberCount;
+
+    /// <summary>
+    /// Orders, stores and fans out one publish. Returns false when the channel was retired concurrently (the caller
+    /// gets a fresh channel and retries). The task completes when the messages are durably ordered (for persisted
+    /// channels: stored), with one serial per message (null for a duplicate id).
+    /// </summary>
+    public bool TryPublish(List<Message> messages, Publisher publisher, out Task<string?[]> completion)
+    {
+        lock (_lock)
+        {
+            if (_retired)
+            {
+                completion = null!;
+                return false;
+            }
+
+            var now = _services.Now();
+            _lastActivity = now;
+            if (_rateLimiter.TryTake(messages) is { } limited)
+            {
+                completion = Task.FromException<string?[]>(limited);
+                return true;
+            }
+
+            if (messages.Count == 1 && MessageOperations.IsOperation(messages[0]))
+            {
+                completion = ApplyOperation(messages[0], publisher, now);
+                return true;
+            }
+
+            PruneRecentIds(now);
+            var serials = new string?[messages.Count];
+            var accepted = new List<Message>(messages.Count);
+            for (var i = 0; i < messages.Count; i++)
+            {
+                var m = messages[i];
+                var clientSuppliedId = m.Id is not null;
+                if (clientSuppliedId && _recentIds.ContainsKey(m.Id!)) continue; // idempotent publish: ACK, don't deliver
+                m.Id ??= publisher.IdPrefix + ":" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                m.ConnectionId = publisher.ConnectionId;
+                m.ConnectionKey = null;
+                m.ClientId ??= publisher.ClientId;
+                m.Timestamp = now;
+                m.Action = MessageAction.Create;
+                m.Serial = serials[i] = _sequencer.Next(now);
+                // A message that may change carries its version from the start (TM2s: version.serial = serial).
+                m.Version = Rules.MutableMessages ? new MessageVersion { Serial = m.Serial, Timestamp = now } : null;
+                if (clientSuppliedId) RememberId(m.Id, now);
+                accepted.Add(m);
+            }
+
+            if (accepted.Count == 0)
+            {
+                completion = Task.FromResult(serials);
+                return true;
+            }
+
+            var stored = Rules.Persisted ? new List<StoredMessage>(accepted.Count) : null;
+            foreach (var m in accepted)
+            {
+                var encoded = StoredForm.EncodeToScratch(m);
+                _window.Add(m.Serial!, now, encoded.Span);
+                stored?.Add(new StoredMessage(m.Serial!, now, encoded.ToArray()));
+                _responses?.Observe(m, now);
+                _fanOut.Add(m, publisher.IdPrefix);
+            }
+
+            while (_window.Count > _services.Options.HotWindowMaxMessages) Evict();
+
+            _stats.CountInbound(accepted, publisher.ConnectionId is not null);
+            if (publisher.Dispatches is { } later && !_fanOut.IsFrameFull) later.Add(this);
+            else _fanOut.Flush();
+            completion = stored is not null ? PersistAsync(stored, now, serials) : Task.FromResult(serials);
+            return true;
+        }
+    }
+
+    /// <summary>
+    /// Applies an update, delete or append (validated by the engine: the channel is mutable, the message is loaded).
+    /// The operation gets the next channel serial as its version, joins the window and the store under it, and fans
+    /// out; the task completes with the version serial (the ACK's <c>res[].serials</c>).
+    /// </summary>
+    private Task<string?[]> ApplyOperation(Message operation, Publisher publisher, long now)
+    {
+        var serial = operation.Serial!;
+        if (!_states.TryGetValue(serial, out var state))
+        {
+            if (FindInWindow(serial) is not { } create) return Task.FromException<string?[]>(MessageNotFound(serial));
+            state = MessageState.Of(create);
+        }
+
+        try
+        {
+            publisher.Rights.Check(operation.Action!.Value, state.ClientId, publisher.ClientId);
+            state.Check(operation, _services.Options.MaxMessageSize);
+        }
+        catch (AblyException e)
+        {
+            return Task.FromException<string?[]>(e);
+        }
+
+        _states[serial] = state;
+        var version = MessageOperations.Stamp(operation, _sequencer.Next(now), now, state, publisher.ClientId);
+        var delivered = state.Apply(operation, version, publisher.ConnectionId);
+        var encoded = StoredForm.EncodeToScratch(MessageOperations.Record(operation, version, publisher.ConnectionId));
+        _window.Add(version.Serial!, now, encoded.Span);
+        while (_window.Count > _services.Options.HotWindowMaxMessages) Evict();
+        _fanOut.Add(delivered, publisher.IdPrefix, state);
+        _stats.CountInbound([operation], publisher.ConnectionId is not null);
+        if (publisher.Dispatches is { } later && !_fanOut.IsFrameFull) later.Add(this);
+        else _fanOut.Flush();
+        string?[] serials = [version.Serial];
+        var stored = new List<StoredMessage> { new(version.Serial!, now, encoded.ToArray(), serial) };
+        return PersistAsync(stored, now, serials);
+    }
+
+    internal static AblyException MessageNotFound(string serial) =>
+        new(ErrorCodes.NotFound, 404, $"No message with serial '{serial}' on this channel (it may have expired)");
+
+    private async Task<string?[]> PersistAsync(List<StoredMessage> stored, long now, string?[] serials)
+    {
+        await _services.History.AppendAsync(AppId, Name, stored, now + (long)Rules.Retention.TotalMilliseconds).ConfigureAwait(false);
+        return serials;
+    }
+
+    /// <summary>Fans out the messages whose fan-out a publisher deferred (<see cref="PendingDispatches"/>).</summary>
+    public void Dispatch()
+    {
+        lock (_lock) _fanOut.Flush();
+    }
+
+    /// <summary>Delivers rolled-up appends whose window is over.</summary>
+    public void FlushRollups()
+    {
+        lock (_lock)
+        {
+            if (_fanOut.FlushRollups() is { } next) RollupScheduler.Shared.Schedule(this, next);
+        }
+    }
+
+    /// <summary>
+    /// Attaches a subscriber: ATTACHED, then the backlog (resume or rewind), then the live set, all under the channel lock
+    /// so no message falls between backlog and live delivery, and none arrives twice. Returns false when the channel
+    /// was retired concurrently.
+    /// </summary>
+    public bool TryAttach(IChannelSubscriber subscriber, AttachRequest request)
+    {
+        lock (_lock)
+        {
+            if (_retired) return false;
+            var now = _services.Now();
+            _lastActivity = now;
+            _fanOut.Flush(); // what is already ordered belongs to the live set, not to this subscriber's backlog
+            var (outcome, from) = StartOf(request, now);
+            var backlog = subscriber.ReceivesMessages ? Backlog(from) : [];
+            _fanOut.Attach(subscriber, request, outcome, backlog, _presence.Members(), _sequencer.Last);
+            return true;
+        }
+    }
+
+    /// <summary>Where an attachment starts: the ATTACHED serial and flags, and the first window index of its backlog.</summary>
+    private (AttachOutcome Outcome, int From) StartOf(AttachRequest request, long now)
+    {
+        if (request.ResumeSerial is { } resumeSerial)
+        {
+            // RTL15b / RTN15c6: continuity holds when everything after the client's serial is still in the window.
+            if (ChannelSerial.IsValid(resumeSerial)
+                && ChannelSerial.Compare(resumeSerial, _continuityFloor) >= 0
+                && ChannelSerial.Compare(resumeSerial, _sequencer.Last) <= 0)
+            {
+                return (new AttachOutcome(resumeSerial, Resumed: true, null), _window.FirstAfter(resumeSerial));
+            }
+
+            var lost = new ErrorInfo(ErrorCodes.ChannelContinuityLost, 404, "Unable to recover channel (messages expired); continuing from the current position");
+            return (new AttachOutcome(_sequencer.Last, false, lost), _window.Count);
+        }
+
+        if (request.Rewind is { AfterSerial: { } after })
+        {
+            // rewind=<serial>: continue after a message the client already has (a stored conversation).
+            if (ChannelSerial.Compare(after, _continuityFloor) >= 0) return (new AttachOutcome(_sequencer.Last, false, null), _window.FirstAfter(after));
+            var (oldest, _) = RewindStart(new RewindSpec(_services.Options.MaxRewindMessages, null), now);
+            var gap = new ErrorInfo(ErrorCodes.ChannelContinuityLost, 404, "Rewind serial is older than the channel's window; delivering what it still has");
+            return (new AttachOutcome(_sequencer.Last, false, gap), oldest);
+        }
+
+        if (request.Rewind is { } rewind)
+        {
+            var (from, error) = RewindStart(rewind, now);
+            return (new AttachOutcome(_sequencer.Last, false, error), from);
+        }
+
+        return (new AttachOutcome(_sequencer.Last, false, null), _window.Count);
+    }
+
+    private (int From, ErrorInfo? Error) RewindStart(RewindSpec rewind, long now)
+    {
+        var max = _services.Options.MaxRewindMessages;
+        var from = _window.Count;
+        if (rewind.Duration is { } duration)
+        {
+            // Non-persisted channels only remember the hot window: a longer rewind acts like the window (Ably does the same).
+            var since = now - (long)duration.TotalMilliseconds;
+            while (from > 0 && _window.Timestamp(from - 1) >= since) from--;
+            var limit = Math.Min(rewind.Count ?? max, max);
+            var newest = NewestMessages(limit);
+            return from < newest ? (newest, Truncated(limit)) : (from, null);
+        }
+
+        var count = rewind.Count ?? 0;
+        var start = NewestMessages(Math.Min(count, max));
+        return (start, count > max && NewestMessages(max + 1) < NewestMessages(max) ? Truncated(max) : null);
+    }
+
+    /// <summary>
+    /// The window index from which the newest <paramref name="count"/> messages start: rewind counts messages, not
+    /// operations, so on a mutable channel the operations on one message count once.
+    /// </summary>
+    private int NewestMessages(int count)
+    {
+        if (!Rules.MutableMessages) return Math.Max(0, _window.Count - count);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var i = _window.Count;
+        while (i > 0)
+        {
+            var m = _window.Message(i - 1);
+            if (!seen.Contains(m.Serial!) && seen.Count == count) break;
+            seen.Add(m.Serial!);
+            i--;
+        }
+
+        return i;
+    }
+
+    /// <summary>
+    /// The backlog from window index <paramref name="from"/>. On a mutable channel each message appears once, where it
+    /// (or its first operation in range) first appears, at its latest version: the whole message (message.update or
+    /// message.delete) when an operation changed it.
+    /// </summary>
+    private List<Message> Backlog(int from)
+    {
+        var backlog = new List<Message>(_window.Count - from);
+        HashSet<string>? seen = Rules.MutableMessages ? new(StringComparer.Ordinal) : null;
+        for (var i = from; i < _window.Count; i++)
+        {
+            var m = _window.Message(i);
+            if (seen is null)
+            {
+                backlog.Add(m);
+                continue;
+            }
+
+            if (!seen.Add(m.Serial!)) continue;
+            if (_states.TryGetValue(m.Serial!, out var state)) backlog.Add(state.Snapshot());
+            else if (!MessageOperations.IsOperation(m)) backlog.Add(m);
+        }
+
+        return backlog;
+    }
+
+    private static ErrorInfo Truncated(int limit) =>
+        new(ErrorCodes.BadRequest, 400, $"Rewind limited to the newest {limit} messages");
+
+    public void Detach(IChannelSubscriber subscriber)
+    {
+        lock (_lock)
+        {
+            _fanOut.Detach(subscriber);
+            _lastActivity = _services.Now();
+        }
+    }
+
+    /// <summary>A client's SYNC request: the presence set again.</summary>
+    public void Sync(IChannelSubscriber subscriber)
+    {
+        lock (_lock) _fanOut.Sync(subscriber, _presence.Members());
+    }
+
+    /// <summary>History of a non-persisted channel: the hot window, filtered and paged like the history store.</summary>
+    public List<Message> QueryWindow(HistoryQuery query)
+    {
+        lock (_lock)
+        {
+            var result = new List<Message>(Math.Min(query.Limit, _window.Count));
+            var now = _services.Now();
+            var oldest = now - (long)_services.Options.HotWindow.TotalMilliseconds;
+            for (var k = 0; k < _window.Count && result.Count < query.Limit; k++)
+            {
+                var i = query.Forwards ? k : _window.Count - 1 - k;
+                var timestamp = _window.Timestamp(i);
+                if (timestamp < oldest && !Rules.Persisted) continue;
+                if (query.Start is { } s && timestamp < s) continue;
+                if (query.End is { } en && timestamp > en) continue;
+                if (query.UntilSerial is { } u && _window.CompareSerial(i, u) > 0) continue;
+                if (query.AfterSerial is { } a && (query.Forwards ? _window.CompareSerial(i, a) <= 0 : _window.CompareSerial(i, a) >= 0)) continue;
+                result.Add(_window.Message(i));
+            }
+
+            return result;
+        }
+    }
+
+    /// <summary>The channel's in-progress responses (messages up to <paramref name="untilSerial"/>) and its current serial.</summary>
+    public (List<(string ResponseId, List<Message> Messages)> Responses, string ChannelSerial) InProgressResponses(string? untilSerial)
+    {
+        lock (_lock) return (_responses?.Snapshot(untilSerial) ?? [], _sequencer.Last);
+    }
+
+    /// <summary>
+    /// Applies presence messages of one connection and broadcasts the events. Returns false when the channel was
+    /// retired concurrently (the caller retries).
+    /// </summary>
+    public bool TryApplyPresence(IReadOnlyList<Message> updates, string connectionId, string idPrefix)
+    {
+        lock (_lock)
+        {
+            if (_retired) return false;
+            var now = _services.Now();
+            _lastActivity = now;
+            _fanOut.BroadcastPresence(_presence.Apply(updates, connectionId, idPrefix, now), now);
+            return true;
+        }
+    }
+
+    /// <summary>Members no connection owns (sandbox fixtures).</summary>
+    public void AddFixedMembers(IReadOnlyList<Message> members, string connectionId)
+    {
+        lock (_lock) _presence.AddFixed(members, connectionId, _services.Now());
+    }
+
+    /// <summary>Every member a connection owns leaves, with a LEAVE broadcast for each.</summary>
+    public void LeaveConnection(string connectionId)
+    {
+        lock (_lock)
+        {
+            if (_retired) return;
+            var now = _services.Now();
+            _fanOut.BroadcastPresence(_presence.Leave(connectionId, now), now);
+        }
+    }
+
+    public List<Message> PresenceMembers(string? clientId, string? connectionId)
+    {
+        lock (_lock) return _presence.Members(clientId, connectionId);
+    }
+
+    public List<PresenceEvent> PresenceHistory(PresenceHistoryQuery query)
+    {
+        lock (_lock)
+        {
+            PrunePresenceHistory(_services.Now());
+            return _presence.History(query);
+        }
+    }
+
+    /// <summary>Occupancy (CHD2): attachments, presence members, the connections they belong to, and presence subscribers.</summary>
+    public ChannelOccupancy Occupancy()
+    {
+        lock (_lock) return new ChannelOccupancy(true, _fanOut.SubscriberCount, _presence.Count, _presence.ConnectionCount, _fanOut.PresenceSubscriberCount);
+    }
+
+    /// <summary>Drops expired window entries and idempotency ids; retires the channel when nothing refers to it.</summary>
+    /// <returns>True when the channel was retired and can be removed from the registry.</returns>
+    public bool Sweep()
+    {
+        lock (_lock)
+        {
+            var now = _services.Now();
+            _fanOut.Flush();
+            PruneRecentIds(now);
+            _responses?.Sweep(now, _services.Options.HotWindow);
+            var oldest = now - (long)_services.Options.HotWindow.TotalMilliseconds;
+            var keep = Rules.Persisted ? _services.Options.MaxRewindMessages : 0;
+            while (_window.Count > keep && _window.Timestamp(0) < oldest) Evict();
+            ForgetStates(oldest);
+            PrunePresenceHistory(now);
+            _stats.FlushTo(_services.Stats, AppId);
+            var idle = _fanOut.SubscriberCount == 0 && _recentIds.Count == 0 && _states.Count == 0 && _lastActivity < oldest && (_responses?.Count ?? 0) == 0
+                && (_window.Count == 0 || Rules.Persisted) && !_presence.HasMembers && (!_presence.HasHistory || Rules.Persisted);
+            if (idle) _retired = true;
+            return idle;
+        }
+    }
+
+    /// <summary>Drops states of messages nothing in the window refers to and no operation touched recently (they are in the store).</summary>
+    private void ForgetStates(long oldest)
+    {
+        if (_states.Count == 0) return;
+        var floor = _window.Count > 0 ? _window.Serial(0) : _sequencer.Last;
+        List<string>? gone = null;
+        foreach (var (serial, state) in _states)
+        {
+            if (ChannelSerial.Compare(state.LastOperationSerial, floor) < 0 && (state.Version.Timestamp ?? 0) < oldest) (gone ??= []).Add(serial);
+        }
+
+        if (gone is null) return;
+        foreach (var serial in gone) _states.Remove(serial);
+    }
+
+    /// <summary>Non-persisted channels keep presence history for the hot window only.</summary>
+    private void PrunePresenceHistory(long now)
+    {
+        if (!Rules.Persisted) _presence.PruneHistory(now - (long)_services.Options.HotWindow.TotalMilliseconds);
+    }
+
+    private void Evict() => _continuityFloor = _window.RemoveFirst();
+
+    private void RememberId(string id, long now)
+    {
+        var expires = now + (long)_services.Options.IdempotencyWindow.TotalMilliseconds;
+        _recentIds[id] = expires;
+        _recentIdOrder.Enqueue((id, expires));
+        // Bound memory: at most this many remembered ids per channel (the oldest are forgotten first).
+        while (_recentIdOrder.Count > 100_000) _recentIds.Remove(_recentIdOrder.Dequeue().Id);
+    }
+
+    private void PruneRecentIds(long now)
+    {
+        while (_recentIdOrder.Count > 0 && _recentIdOrder.Peek().Expires <= now)
+        {
+            var (id, expires) = _recentIdOrder.Dequeue();
+            if (_recentIds.TryGetValue(id, out var current) && current == expires) _recentIds.Remove(id);
+        }
+    }
+}
