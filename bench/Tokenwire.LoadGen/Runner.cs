@@ -98,7 +98,8 @@ internal static class Runner
         var channels = new List<ChannelState>();
         for (var c = 0; c < o.Channels; c++)
         {
-            var channel = new ChannelState($"bench-{c}");
+            // Appends need a namespace with mutable messages: the server's default "mutable" namespace.
+            var channel = new ChannelState($"{(o.Pattern == "response" ? "mutable:" : "")}bench-{c}");
             for (var p = 0; p < o.PublishersPerChannel; p++) channel.Publishers.Add(new PublisherState(p, channel));
             for (var s = 0; s < o.SubscribersPerChannel; s++) channel.Subscribers.Add(new SubscriberState(channel, clock, o.Window, shape));
             channels.Add(channel);
@@ -234,7 +235,7 @@ internal static class Runner
         var paced = o.Mode == "paced";
         // Publishers of a channel share its rate; channels start staggered so they don't publish in lockstep.
         var interval = paced ? (long)(Stopwatch.Frequency * o.PublishersPerChannel / o.Rate) : 0;
-        var channelIndex = int.Parse(state.Channel.Name.AsSpan("bench-".Length), CultureInfo.InvariantCulture);
+        var channelIndex = int.Parse(state.Channel.Name.AsSpan(state.Channel.Name.LastIndexOf('-') + 1), CultureInfo.InvariantCulture);
         var next = Stopwatch.GetTimestamp() + (paced ? interval * ((channelIndex * o.PublishersPerChannel) + state.Index) / (o.Channels * o.PublishersPerChannel) : 0);
         long seq = 0;
         try
