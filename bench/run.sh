@@ -5,7 +5,8 @@
 #   paced  the same at 50 tokens/s per channel
 #   idle   1000 connections, server memory per connection
 # Tokens have the seed's shape (name "token", data, extras.headers with responseId and a timestamp), in JSON and in
-# msgpack; the bare token (name and data only) runs too, for comparison with earlier tables. Each ratio in the
+# msgpack; the bare token (name and data only) runs too, for comparison with earlier tables, and so does a
+# message-per-response flood against tokenwire (one message per response, tokens appended; mutable:bench-N). Each ratio in the
 # summary comes from one round; the summary gives the median over the rounds. Then (when perf works here) a CPU
 # profile of tokenwire under a seed-shaped flood, and its allocations by type.
 #
@@ -27,6 +28,7 @@ WARMUP="${WARMUP:-5}"
 ROUNDS="${ROUNDS:-3}"
 FORMATS="${FORMATS:-json msgpack}"
 BARE="${BARE:-1}"                 # 1: also run the bare token (the earlier tables' shape)
+RESPONSE="${RESPONSE:-1}"         # 1: also a message-per-response flood against tokenwire (appends; no baseline has them)
 WAIT_LOAD="${WAIT_LOAD:-1200}"
 MAX_LOAD="${MAX_LOAD:-1.5}"
 OUT="${OUT:-$ROOT/artifacts/bench}"
@@ -54,6 +56,11 @@ for round in $(seq 1 "$ROUNDS"); do
       "${LOADGEN[@]}" --round "$round" --format "$format" $shape "${PACED[@]}"
     done
   done
+  if [ "$RESPONSE" = 1 ]; then
+    for format in $FORMATS; do
+      "${LOADGEN[@]}" --round "$round" --format "$format" "${FLOOD[@]}" --target tokenwire --pattern response
+    done
+  fi
   "${LOADGEN[@]}" --round "$round" "${IDLE[@]}"
 done
 
@@ -100,6 +107,7 @@ done
   echo "      \$LOADGEN --round \$round --format \$format \$shape ${PACED[*]}"
   echo "    done"
   echo "  done"
+  [ "$RESPONSE" = 1 ] && echo "  for format in $FORMATS; do \$LOADGEN --round \$round --format \$format ${FLOOD[*]} --target tokenwire --pattern response; done"
   echo "  \$LOADGEN --round \$round ${IDLE[*]}"
   echo "done"
   echo "dotnet bench/Tokenwire.LoadGen/bin/Release/net10.0/Tokenwire.LoadGen.dll --summarize results.json"
