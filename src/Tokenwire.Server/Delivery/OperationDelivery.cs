@@ -145,4 +145,38 @@ internal static class OperationDelivery
         merged.Extras = append.Extras;
         merged.ConnectionId = append.ConnectionId;
     }
+
+    /// <summary>
+    /// Annotations of one message to annotation subscribers (ANNOTATION), and the message's new summary
+    /// (<c>message.summary</c>) to message subscribers, after the messages ordered before them.
+    /// </summary>
+    /// <param name="subscriptions">The channel's subscribers.</param>
+    /// <param name="channel">The channel's name.</param>
+    /// <param name="annotations">The annotations, stamped.</param>
+    /// <param name="summary">The annotated message's summary.</param>
+    /// <param name="position">The channel position after them (the newest annotation's serial).</param>
+    /// <param name="now">When they were ordered.</param>
+    /// <returns>Subscribers found gone (their queue refused the frame), or null.</returns>
+    public static List<Subscription>? BroadcastAnnotations(Subscription[] subscriptions, string channel, List<Message> annotations, Message summary, string position, long now)
+    {
+        var annotationFrame = new OutboundFrame(new ProtocolMessage(ProtocolAction.Annotation) { Channel = channel, ChannelSerial = position, Timestamp = now, Annotations = annotations });
+        var summaryFrame = new OutboundFrame(new ProtocolMessage(ProtocolAction.Message) { Channel = channel, Id = summary.Id, Timestamp = now, ChannelSerial = position, Messages = [summary] });
+        List<Subscription>? gone = null;
+        foreach (var sub in subscriptions)
+        {
+            if (sub.Held is not null) continue; // an attach in progress gets the summary in its backlog's latest version
+            ChannelFanOut.ReleaseRollup(sub);
+            var ok = true;
+            if (sub.Subscriber.ReceivesAnnotations)
+            {
+                var own = !sub.Subscriber.Echo && annotations.TrueForAll(a => a.ConnectionId == sub.Subscriber.ConnectionId);
+                if (!own) ok = sub.Subscriber.Enqueue(sub.Named(annotationFrame));
+            }
+
+            if (ok && sub.Subscriber.ReceivesMessages) ok = sub.Subscriber.Enqueue(sub.Named(summaryFrame));
+            if (!ok) (gone ??= []).Add(sub);
+        }
+
+        return gone;
+    }
 }

@@ -49,6 +49,16 @@ internal interface IChannelEngine
     /// </summary>
     ValueTask<List<Message>> HistoryAsync(string appId, string channel, HistoryQuery query, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Publishes annotations of one message (realtime ANNOTATION, REST <c>POST …/messages/{serial}/annotations</c>) on a
+    /// mutable channel: each gets a serial after the message's, annotation subscribers get them, message subscribers get
+    /// the message's new <c>message.summary</c>. The task completes once they are stored, or faults with an AblyException.
+    /// </summary>
+    ValueTask<Task> AnnotateAsync(string appId, string channel, List<Message> annotations, Publisher publisher);
+
+    /// <summary>The annotations of a message, oldest first, or null when there is no such message.</summary>
+    ValueTask<List<Message>?> AnnotationsAsync(string appId, string channel, string serial, CancellationToken cancellationToken);
+
     /// <summary>A message by serial at its latest version (RSL11), or null when there is none (or it expired).</summary>
     ValueTask<Message?> GetMessageAsync(string appId, string channel, string serial, CancellationToken cancellationToken);
 
@@ -79,12 +89,6 @@ internal interface IChannelAttachment
 
     /// <summary>Sends the presence set again as SYNC frames (a client SYNC request, ably-js <c>channel.sync()</c>).</summary>
     void Sync();
-}
-
-/// <summary>Channel occupancy (CHD2, CHM2): attachments, presence members, their connections, presence subscribers.</summary>
-internal readonly record struct ChannelOccupancy(bool IsActive, int Subscribers, int PresenceMembers, int PresenceConnections, int PresenceSubscribers)
-{
-    public static ChannelOccupancy Inactive => default;
 }
 
 /// <summary>Who is publishing: a realtime connection (with its msgSerial) or a REST request.</summary>
