@@ -532,7 +532,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner
             while (_window.Count > keep && _window.Timestamp(0) < oldest) Evict();
             ForgetStates(oldest);
             PrunePresenceHistory(now);
-            _stats.FlushTo(_services.Stats, AppId);
+            if (!ChannelName.IsMetaChannel(Name)) _stats.FlushTo(_services.Stats, AppId); // the server's own events are not app traffic
             var idle = _fanOut.SubscriberCount == 0 && _recentIds.Count == 0 && _states.Count == 0 && _lastActivity < oldest && (_responses?.Count ?? 0) == 0
                 && (_window.Count == 0 || Rules.Persisted) && !_presence.HasMembers && (!_presence.HasHistory || Rules.Persisted);
             if (idle) _retired = true;

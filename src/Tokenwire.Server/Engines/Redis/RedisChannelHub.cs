@@ -267,6 +267,7 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
     /// <summary>Hands this node's traffic counts to the app's statistics.</summary>
     public void FlushStats()
     {
+        if (ChannelName.IsMetaChannel(Name)) return; // the server's own events are not app traffic
         lock (_lock) _stats.FlushTo(_engine.Services.Stats, AppId);
     }
 
