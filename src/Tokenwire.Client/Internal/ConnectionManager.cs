@@ -356,6 +356,10 @@ internal sealed partial class ConnectionManager
                 // RTN22: the server asks for a new token.
                 if (CanRenewToken) _ = ReauthorizeAsync(transport);
                 break;
+            case ProtocolAction.Annotation:
+                // Annotations (frame.Annotations) are not handled by this client yet: ignored until a channel can
+                // subscribe to them (the place to route them to the channel, as MESSAGE is routed above).
+                break;
             default:
                 // RSF1: unknown or unsupported actions are ignored.
                 break;
