@@ -13,7 +13,8 @@ namespace Tokenwire.AI;
 /// the publisher's recovery). When it extends the text already rebuilt, the new part is a token; otherwise it replaces
 /// the text (<see cref="ResponseUpdateKind.Replaced"/>).</item>
 /// <item><c>message.delete</c>: the response is deleted (<see cref="ResponseUpdateKind.Deleted"/>) and complete.</item>
-/// <item>The status header <c>complete</c> or <c>cancelled</c> completes the response; later deliveries are ignored.</item>
+/// <item>The status header <c>complete</c> or <c>cancelled</c> completes the response; later appends are ignored, a later
+/// update (an edit) still applies.</item>
 /// </list>
 /// Every delivery carries the message's serial and its version serial; versions sort as plain strings, so one at or below
 /// the version already applied (rewind, history or resume overlapping live delivery) is dropped as a duplicate. This is
@@ -52,9 +53,9 @@ public sealed partial class ResponseAssembler
                 _duplicates++; // a version already applied (or the create of a message already seen)
                 return false;
             }
-            else if ((state.IsComplete && action != MessageAction.Delete) || state.IsDeleted)
+            else if (state.IsDeleted || (state.IsComplete && action == MessageAction.Append))
             {
-                return false; // the response has ended: its text is final
+                return false; // nothing appends to an ended response; an update (an edit) still applies
             }
 
             state.Version = version;
@@ -80,7 +81,7 @@ public sealed partial class ResponseAssembler
                     break;
             }
 
-            if (ResponseStatus.IsFinal(status)) Complete(state, message);
+            if (ResponseStatus.IsFinal(status) && !state.IsComplete) Complete(state, message);
             _applied++;
             return true;
         }

@@ -355,9 +355,10 @@ public sealed class HydratedSubscription : IAsyncDisposable
                 return;
             }
 
-            // Rewind: the backlog is what was published up to the attach point (serials compare ordinally on Tokenwire).
-            if (_countBacklog && message.Serial is { } serial && Channel.AttachSerial is { } attachSerial
-                && string.CompareOrdinal(serial, attachSerial) <= 0)
+            // Rewind: the backlog is what was published up to the attach point (serials compare ordinally on Tokenwire). A
+            // change to a message counts by its version: an append made after the attach point is live.
+            if (_countBacklog && (message.Version?.Serial ?? message.Serial) is { } position && Channel.AttachSerial is { } attachSerial
+                && string.CompareOrdinal(position, attachSerial) <= 0)
             {
                 _hydrated++;
             }

@@ -26,10 +26,12 @@ namespace Tokenwire.AI;
 /// <para>
 /// With <see cref="TokenStreamPattern.MessagePerResponse"/> the response's message is created first (its ACK gives the
 /// serial every append names, one round trip before the first token), then each token is appended without awaiting
-/// it, then a last append sets the status header to <c>complete</c>. If any append failed, the recovery is one
-/// <c>update</c> of the message with the full text and the final status (what <c>@ably/ai-transport</c> does); if the
-/// message cannot be created at all (after <see cref="TokenStreamOptions.RecoveryAttempts"/> tries),
-/// <see cref="PublishAsync"/> throws its <see cref="AblyException"/>.
+/// it. Once the model stream has ended and every append is acknowledged, a last append sets the status header to
+/// <c>complete</c>. If any append failed, that last append is replaced by the recovery: one <c>update</c> of the message
+/// with the full text and the final status (the counterpart of <c>response-complete</c>, as <c>@ably/ai-transport</c>
+/// does), so subscribers see the response end exactly once, with its exact text. If the message cannot be created at
+/// all (after <see cref="TokenStreamOptions.RecoveryAttempts"/> tries), <see cref="PublishAsync"/> throws its
+/// <see cref="AblyException"/>.
 /// </para>
 /// <para>
 /// With <see cref="TokenStreamPattern.Continuous"/> no message carries a responseId, so the recovery message carries none
@@ -96,9 +98,10 @@ public sealed class TokenStreamPublisher
     /// <returns>The outcome: text, counts, failures, whether the recovery message was published, timings.</returns>
     /// <exception cref="OperationCanceledException">Cancelled.</exception>
     /// <remarks>If the model stream throws, the response is ended (<c>stop</c>, or status <c>cancelled</c> with
-    /// message-per-response, and the recovery with the text so far if a publish had failed) and the exception is rethrown; a model that fails or is cancelled before anything
-    /// was published (no response id yet) publishes nothing. A model stream that ends without any update still
-    /// publishes an empty response (<c>start</c> and <c>stop</c>).</remarks>
+    /// message-per-response, and the recovery with the text so far if a publish had failed) and the exception is
+    /// rethrown; a model that fails or is cancelled before anything was published (no response id yet) publishes nothing.
+    /// A model stream that ends without any update still publishes an empty response (<c>start</c> and <c>stop</c>, or an
+    /// empty message with status <c>complete</c>).</remarks>
     public async Task<TokenStreamResult> PublishAsync(
         IAsyncEnumerable<ChatResponseUpdate> updates,
         string? responseId = null,
@@ -117,7 +120,12 @@ public sealed class TokenStreamPublisher
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            if (run.HasBegun) run.EndStream(ResponseStatus.Cancelled);
+            if (run.HasBegun)
+            {
+                run.EndStream(ResponseStatus.Cancelled);
+                run.FinishInBackground();
+            }
+
             throw;
         }
         catch (Exception e) when (run.HasBegun && !run.CreateFailed(e))
@@ -197,8 +205,14 @@ public sealed class TokenStreamPublisher
             _status = status;
             Begin();
             if (Pattern == TokenStreamPattern.StartStop) Publish(_options.Names.Stop, null);
-            if (_message is not null) Track(_options.Names.Stop, _message.FinishAsync(status));
             progress?.Report(new TokenStreamProgress(ResponseId, TokenStreamProgressKind.StreamEnded));
+        }
+
+        /// <summary>Message-per-response, cancelled: the final status (or the recovery) still goes out, without making the caller wait.</summary>
+        public void FinishInBackground()
+        {
+            if (_message is null) return;
+            _ = FinishAsync(CancellationToken.None).ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         }
 
         public async Task<TokenStreamResult> FinishAsync(CancellationToken cancellationToken)
@@ -206,6 +220,10 @@ public sealed class TokenStreamPublisher
             // Message-per-response: a message that could not be created fails the whole response (AblyException).
             if (_message is not null) await _message.CreatedAsync().ConfigureAwait(false);
             var failures = await _outcomes.WaitAsync(_options.OutcomeTimeout).ConfigureAwait(false);
+
+            // Message-per-response: the final status is appended once every append is known to have landed; if one failed,
+            // the recovery's update carries the status instead, so subscribers see the response end once, with its whole text.
+            if (_message is not null && failures.Count == 0) failures = await AppendFinalStatusAsync().ConfigureAwait(false);
             var recovered = false;
             ErrorInfo? recoveryError = null;
             if (failures.Count > 0)
@@ -249,6 +267,24 @@ public sealed class TokenStreamPublisher
             }
 
             progress?.Report(new TokenStreamProgress(ResponseId, TokenStreamProgressKind.Started));
+        }
+
+        private async Task<IReadOnlyList<TokenPublishFailure>> AppendFinalStatusAsync()
+        {
+            var index = _index++;
+            try
+            {
+                await _message!.FinishAsync(_status).WaitAsync(_options.OutcomeTimeout).ConfigureAwait(false);
+                return [];
+            }
+            catch (Exception e)
+            {
+                var error = e is TimeoutException
+                    ? new ErrorInfo(ErrorCodes.Timeout, 504, $"No ACK or NACK within {_options.OutcomeTimeout.TotalSeconds:0.#} s")
+                    : OutcomeTracker.ErrorOf(e);
+                progress?.Report(new TokenStreamProgress(ResponseId, TokenStreamProgressKind.PublishFailed, index, Error: error));
+                return [new TokenPublishFailure(index, _options.Names.Stop, error)];
+            }
         }
 
         /// <summary>Publishes a message (message-per-token) or appends a token (message-per-response), tracking the outcome.</summary>
