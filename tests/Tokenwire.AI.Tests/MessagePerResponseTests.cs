@@ -285,3 +285,90 @@ public sealed class MessagePerResponseRecoveryTests(FaultInjectionServerFixture 
         Assert.Equal(text, (await publisherClient.Channels.Get(channelName).GetMessageAsync(result.MessageSerial!).OrTimeout()).Data);
     }
 }
+
+/// <summary>
+/// Message-per-response between .NET and the unchanged ably-js (<c>interop/response-messages.mjs</c>), both directions,
+/// both wire formats: ably-js rebuilds what TokenStreamPublisher appends, and ResponseAssembler rebuilds what ably-js
+/// appends the way Ably's AI Transport docs show.
+/// </summary>
+[Collection(ServerCollection.Name)]
+public sealed class MessagePerResponseInteropTests(ServerFixture fixture)
+{
+    public static TheoryData<bool> Formats => new() { false, true };
+
+    private static async Task<NodeScript> StartAsync(ServerFixture fixture, string channel, bool binary, string mode, object argument, string file)
+    {
+        await File.WriteAllTextAsync(file, System.Text.Json.JsonSerializer.Serialize(argument));
+        var script = Path.Combine(AblyNodeModules.RepositoryRoot, "tests", "Tokenwire.AI.Tests", "interop", "response-messages.mjs");
+        return await NodeScript.StartAsync(script,
+            [fixture.Server.Port.ToString(System.Globalization.CultureInfo.InvariantCulture), fixture.Server.Key, channel, binary ? "msgpack" : "json", mode, file, "60000"]);
+    }
+
+    [Theory]
+    [MemberData(nameof(Formats))]
+    public async Task Ably_js_rebuilds_what_the_dotnet_publisher_appends(bool binary)
+    {
+        var channelName = "mutable:" + ServerFixture.UniqueName("mpr-js-sub");
+        var responseId = "net-" + Guid.NewGuid().ToString("N");
+        var text = TestHelpers.TextOf(300, responseId) + " ✓ héllo";
+        var file = Path.Combine(Path.GetTempPath(), "tokenwire-mpr-" + Guid.NewGuid().ToString("N") + ".json");
+        try
+        {
+            await using var js = await StartAsync(fixture, channelName, binary, "subscribe", new Dictionary<string, string> { [responseId] = text }, file);
+            var attached = await js.NextEventAsync(TimeSpan.FromSeconds(30));
+            Assert.True(attached.GetProperty("event").GetString() == "attached", attached.GetRawText());
+
+            await using var publisherClient = fixture.Client(binary: !binary, echo: false);
+            var publisher = new TokenStreamPublisher(publisherClient.Channels.Get(channelName), new TokenStreamOptions { Pattern = TokenStreamPattern.MessagePerResponse });
+            var result = await publisher.StreamAsync(TestHelpers.Model(text, tokensPerSecond: 2000), TestHelpers.Prompt("q"), responseId: responseId).OrTimeout();
+            Assert.Empty(result.Failures);
+
+            var done = await js.NextEventAsync(TimeSpan.FromSeconds(60));
+            Assert.True(done.GetProperty("event").GetString() == "done", "ably-js: " + done.GetRawText());
+            var rebuilt = done.GetProperty("responses").GetProperty(responseId);
+            Assert.Equal(text, rebuilt.GetProperty("text").GetString());
+            Assert.Equal(result.TokenCount + 1, rebuilt.GetProperty("appends").GetInt32()); // every token, then the status
+            Assert.Equal(0, rebuilt.GetProperty("updates").GetInt32());
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Formats))]
+    public async Task The_assembler_rebuilds_what_ably_js_appends_live_and_from_history(bool binary)
+    {
+        var channelName = "mutable:" + ServerFixture.UniqueName("mpr-js-pub");
+        var tokens = SimulatedChatClient.Tokenize(TestHelpers.TextOf(300, channelName));
+        await using var subscriberClient = fixture.Client(binary);
+        var live = new ResponseAssembler();
+        await using var subscription = await ResponseHydrator.SubscribeAsync(subscriberClient, channelName, live, new HydrationOptions { Mode = HydrationMode.None });
+        var file = Path.Combine(Path.GetTempPath(), "tokenwire-mpr-" + Guid.NewGuid().ToString("N") + ".json");
+        try
+        {
+            await using var js = await StartAsync(fixture, channelName, !binary, "publish", tokens, file);
+            var published = await js.NextEventAsync(TimeSpan.FromSeconds(60));
+            Assert.True(published.GetProperty("event").GetString() == "published", published.GetRawText());
+            Assert.Equal(0, published.GetProperty("failed").GetInt32());
+            var responseId = published.GetProperty("responseId").GetString()!;
+
+            var rebuilt = await live.WaitForCompletionAsync(responseId).OrTimeout();
+            Assert.Equal(string.Concat(tokens), rebuilt.Text);
+            Assert.Equal(tokens.Count, rebuilt.TokenCount);
+            Assert.Equal(published.GetProperty("serial").GetString(), rebuilt.MessageSerial);
+
+            await using var laterClient = fixture.Client(!binary);
+            var later = new ResponseAssembler();
+            await using var hydrated = await ResponseHydrator.SubscribeAsync(laterClient, channelName, later, new HydrationOptions { Pattern = TokenStreamPattern.MessagePerResponse }).OrTimeout();
+            Assert.True(later.TryGetResponse(responseId, out var fromHistory));
+            Assert.Equal(string.Concat(tokens), fromHistory.Text);
+            Assert.True(fromHistory.IsComplete);
+        }
+        finally
+        {
+            File.Delete(file);
+        }
+    }
+}
