@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { FORMATS, SETTLE_MS, TEST_TIMEOUT, sleep, uniqueName, useServer, waitFor, withTimeout } from './support/helpers.mjs';
+import { Ably, FORMATS, SETTLE_MS, TEST_TIMEOUT, sleep, uniqueName, useServer, waitFor, withTimeout } from './support/helpers.mjs';
 
 const ctx = useServer();
 
@@ -152,6 +152,36 @@ for (const format of FORMATS) {
       const actions = versions.items.map((m) => m.action);
       assert.deepEqual(actions, ['message.update', 'message.append', 'message.create'], 'newest first: update, append, create');
       assert.equal(versions.items[0].data, 'Replaced');
+    });
+
+    test('appends within appendRollupWindow reach a connection as one; 0 delivers each; a bad value is refused', { timeout: TEST_TIMEOUT }, async (t) => {
+      const name = uniqueName('mutable:rollup');
+      const rolled = await ctx.realtime(t, format); // Ably's default window, 40 ms
+      const each = await ctx.realtime(t, format, { transportParams: { appendRollupWindow: 0 } });
+      const rolledSeen = collect(rolled.channels.get(name));
+      const eachSeen = collect(each.channels.get(name));
+      await Promise.all([rolledSeen.subscribed, eachSeen.subscribed]);
+      const agent = (await ctx.realtime(t, format)).channels.get(name);
+      const { serials } = await agent.publish('answer', '');
+      const tokens = Array.from({ length: 60 }, (_, i) => `w${i} `);
+      await withTimeout(Promise.all(tokens.map((data) => agent.appendMessage({ serial: serials[0], data }))), 20_000, 'appends acknowledged');
+      const text = (seen) => seen.got.filter((m) => m.action === 'message.append').map((m) => m.data).join('');
+      await waitFor(() => text(rolledSeen) === tokens.join('') && text(eachSeen) === tokens.join(''), {
+        what: 'both connections to rebuild the text',
+        describeState: () => `${text(rolledSeen).length} / ${text(eachSeen).length} of ${tokens.join('').length}`,
+      });
+      await sleep(SETTLE_MS);
+      const appends = (seen) => seen.got.filter((m) => m.action === 'message.append');
+      assert.equal(appends(eachSeen).length, tokens.length, 'appendRollupWindow=0: one message per append');
+      assert.ok(appends(rolledSeen).length < tokens.length / 2, `rolled up: ${appends(rolledSeen).length} messages for ${tokens.length} appends`);
+      assert.equal(appends(rolledSeen)[0].data, tokens[0], 'the first append goes at once, alone');
+      const last = appends(rolledSeen).at(-1);
+      assert.equal(last.version.serial, appends(eachSeen).at(-1).version.serial, 'a rolled-up append carries the newest version');
+
+      const bad = new Ably.Realtime(ctx.options(format, { transportParams: { appendRollupWindow: 501 } }));
+      t.after(() => bad.close());
+      await withTimeout(new Promise((resolve) => bad.connection.once('failed', resolve)), 20_000, 'a bad appendRollupWindow to fail the connection');
+      assert.equal(bad.connection.errorReason.code, 40003);
     });
 
     test('operations are refused where they cannot apply', { timeout: TEST_TIMEOUT }, async (t) => {

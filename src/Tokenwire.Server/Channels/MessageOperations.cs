@@ -27,6 +27,9 @@ internal readonly record struct OperationRights(bool UpdateAny, bool UpdateOwn, 
 /// <summary>The rules every engine applies to message operations (update, delete, append), so they behave the same.</summary>
 internal static class MessageOperations
 {
+    /// <summary>True for an annotation record (it names the message it annotates by <c>messageSerial</c>).</summary>
+    public static bool IsAnnotation(Message m) => m.MessageSerial is not null;
+
     /// <summary>True for update, delete and append: a message that changes an earlier one, named by its serial.</summary>
     public static bool IsOperation(Message m) => m.Action is MessageAction.Update or MessageAction.Delete or MessageAction.Append;
 
@@ -59,6 +62,38 @@ internal static class MessageOperations
         }
 
         return messages.Count == 1 ? null : new AblyException(ErrorCodes.BadRequest, 400, "An update, delete or append must be the only message of its publish");
+    }
+
+    /// <summary>
+    /// Checks a publish of annotations: each a create (0) or delete (1) of the same message (<c>messageSerial</c>), of a
+    /// type this server summarises (<c>…:total.v1</c>, <c>flag.v1</c>, <c>distinct.v1</c>, <c>unique.v1</c>, <c>multiple.v1</c>),
+    /// with a clientId where the type counts clients, on a channel whose namespace allows it. Returns the error, or null.
+    /// </summary>
+    public static AblyException? ValidateAnnotations(IReadOnlyList<Message> annotations, ChannelRules rules, string? publisherClientId)
+    {
+        if (annotations.Count == 0) return new AblyException(ErrorCodes.BadRequest, 400, "No annotation to publish");
+        if (!rules.MutableMessages)
+        {
+            return new AblyException(ErrorCodes.MutableMessagesNotEnabled, 400, "Message annotations are not enabled for this channel; enable MutableMessages for its namespace");
+        }
+
+        foreach (var a in annotations)
+        {
+            if (a.Action is not (null or MessageAction.Create or MessageAction.Update)) return new AblyException(ErrorCodes.BadRequest, 400, $"Annotation action {(int)a.Action} is not create (0) or delete (1)");
+            if (string.IsNullOrEmpty(a.MessageSerial)) return new AblyException(ErrorCodes.InvalidParameterValue, 400, "An annotation must name the message it annotates (messageSerial)");
+            if (a.MessageSerial != annotations[0].MessageSerial) return new AblyException(ErrorCodes.BadRequest, 400, "The annotations of one publish must annotate the same message");
+            if (AnnotationSummary.Summarisation(a.AnnotationType) is not { } summarisation)
+            {
+                return new AblyException(ErrorCodes.InvalidParameterValue, 400, $"Unsupported annotation type '{a.AnnotationType}': use namespace:total.v1, flag.v1, distinct.v1, unique.v1 or multiple.v1");
+            }
+
+            if (AnnotationSummary.NeedsClientId(summarisation) && (a.ClientId ?? publisherClientId) is null)
+            {
+                return new AblyException(ErrorCodes.InvalidClientId, 400, $"An annotation of type '{a.AnnotationType}' needs a clientId (an identified client, or one named in the annotation)");
+            }
+        }
+
+        return null;
     }
 
     /// <summary>
@@ -99,6 +134,7 @@ internal static class MessageOperations
         var versions = new List<Message> { state.Snapshot() };
         foreach (var r in records)
         {
+            if (IsAnnotation(r)) continue;
             var delivered = state.Apply(r, r.Version!, r.ConnectionId);
             versions.Add(delivered);
         }
@@ -110,7 +146,12 @@ internal static class MessageOperations
     public static MessageState Fold(Message create, IEnumerable<Message> records)
     {
         var state = MessageState.Of(create);
-        foreach (var r in records) state.Apply(r, r.Version!, r.ConnectionId);
+        foreach (var r in records)
+        {
+            if (IsAnnotation(r)) state.Annotate(r);
+            else state.Apply(r, r.Version!, r.ConnectionId);
+        }
+
         return state;
     }
 }

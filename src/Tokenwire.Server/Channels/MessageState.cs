@@ -22,6 +22,7 @@ internal sealed class MessageState
     private MemoryStream? _appendedBytes;
     private int _dataBytes;
     private Message? _snapshot;
+    private AnnotationSummary? _annotations;
 
     private MessageState(Message create)
     {
@@ -49,6 +50,27 @@ internal sealed class MessageState
 
     /// <summary>The latest version (the create's own serial and time until an operation).</summary>
     public MessageVersion Version { get; private set; }
+
+    /// <summary>The message's annotations (reactions, feedback), or null when it has none.</summary>
+    public AnnotationSummary? Annotations => _annotations;
+
+    /// <summary>Adds an annotation (stamped with its serial); the summary changes with it.</summary>
+    public void Annotate(Message annotation)
+    {
+        (_annotations ??= new AnnotationSummary()).Add(annotation);
+        _snapshot = null;
+    }
+
+    /// <summary>The <c>message.summary</c> a subscriber gets after an annotation: the message's serial and its annotations' summary.</summary>
+    public Message SummaryMessage() => new()
+    {
+        Id = _create.Id,
+        Serial = _create.Serial,
+        Timestamp = _create.Timestamp,
+        ClientId = _create.ClientId,
+        Action = MessageAction.Summary,
+        Annotations = _annotations?.Summary(),
+    };
 
     /// <summary>Serial of the newest operation (or of the create): what a window entry must reach back to.</summary>
     public string LastOperationSerial { get; private set; }
@@ -132,6 +154,7 @@ internal sealed class MessageState
         if (_snapshot is { } cached) return cached;
         var m = Header(Action, _create.ConnectionId);
         m.Data = CurrentData();
+        m.Annotations = _annotations?.Summary();
         return _snapshot = m;
     }
 

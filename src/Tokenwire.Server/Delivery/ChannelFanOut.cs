@@ -14,7 +14,11 @@ namespace Tokenwire.Server.Delivery;
 /// <para>Not thread-safe: the engine calls it under the channel's own lock, so the fan-out order is the channel order.
 /// It never blocks: it only queues frames to subscribers' bounded queues.</para>
 /// </summary>
-internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, bool mutable = false)
+/// <param name="channel">The channel's name.</param>
+/// <param name="stats">Where outbound traffic is counted.</param>
+/// <param name="mutable">The channel allows operations (update, delete, append) on its messages.</param>
+/// <param name="rollupOwner">On mutable channels: the engine's channel, asked to flush rolled-up appends when due.</param>
+internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, bool mutable = false, IRollupOwner? rollupOwner = null)
 {
     // Bundling: ordered messages wait in _pending until the engine flushes (see PendingDispatches), so under load each
     // subscriber gets one frame (one queue entry, one WebSocket message) for many tokens, and under light traffic a frame
@@ -115,11 +119,9 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
 
             OutboundFrame? send;
             var ownMessages = !sub.Subscriber.Echo && HasMessageFrom(messages, sub.Subscriber.ConnectionId);
-            if (states is not null && NeedsResolving(sub, messages, states))
+            if (states is not null && (OperationDelivery.NeedsResolving(sub, messages, states) || (sub.RollupWindowMs > 0 && HasAppend(messages))))
             {
-                send = Resolve(sub, messages, states) is { Count: > 0 } resolved
-                    ? Personal(sub, resolved, frame.Message.ChannelSerial!, deltaBase: null, out _)
-                    : null;
+                send = ForOperations(sub, messages, states, frame.Message.ChannelSerial!);
             }
             else if (sub.TakesSharedFrames && !ownMessages) send = frame;
             else if (sub.IsDelta && !ownMessages) send = SharedDelta(sub, frame, previous, ref againstPrevious, ref fromScratch);
@@ -134,6 +136,66 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
         if (gone is not null) Remove(gone);
     }
 
+    private static bool HasAppend(List<Message> messages)
+    {
+        foreach (var m in messages)
+        {
+            if (m.Action == MessageAction.Append) return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// A frame holding operations, as <paramref name="sub"/> gets it: first sights whole, versions it has dropped, appends
+    /// rolled up by its window (<see cref="OperationDelivery"/>). Its channelSerial never runs ahead of what it carries,
+    /// so a resume from it misses nothing.
+    /// </summary>
+    private OutboundFrame? ForOperations(Subscription sub, List<Message> messages, List<MessageState?> states, string position)
+    {
+        var list = OperationDelivery.Resolve(sub, messages, states);
+        if (sub.RollupWindowMs > 0)
+        {
+            list = OperationDelivery.RollUp(sub, list, Environment.TickCount64, out var dueAt);
+            if (dueAt is { } due && rollupOwner is not null) RollupScheduler.Shared.Schedule(rollupOwner, due);
+        }
+
+        if (list.Count == 0) return null;
+        var last = PositionOf(list[^1]);
+        return Personal(sub, list, ChannelSerial.Compare(last, position) < 0 ? last : position, deltaBase: null, out _);
+    }
+
+    /// <summary>Delivers the rolled-up appends whose window is over; returns when the next held ones are due, or null.</summary>
+    public long? FlushRollups()
+    {
+        var now = Environment.TickCount64;
+        long? next = null;
+        List<Subscription>? gone = null;
+        foreach (var sub in _subscriptions)
+        {
+            if (OperationDelivery.TakeDue(sub, now) is { } due)
+            {
+                if (Personal(sub, due, PositionOf(due[^1]), deltaBase: null, out _) is { } frame && !sub.Subscriber.Enqueue(frame)) (gone ??= []).Add(sub);
+            }
+            else if (sub.RolledUp is { Count: > 0 })
+            {
+                next = next is { } n ? Math.Min(n, sub.RollupOpenUntil) : sub.RollupOpenUntil;
+            }
+        }
+
+        if (gone is not null) Remove(gone);
+        return next;
+    }
+
+    /// <summary>What a subscriber holds rolled up goes out now, before a presence event of the channel.</summary>
+    private static void ReleaseRollup(Subscription sub)
+    {
+        if (OperationDelivery.TakeDue(sub, Environment.TickCount64, force: true) is { } held && Personal(sub, held, PositionOf(held[^1]), deltaBase: null, out _) is { } frame)
+        {
+            sub.Subscriber.Enqueue(frame);
+        }
+    }
+
     private static bool HasMessageFrom(List<Message> messages, string connectionId)
     {
         foreach (var m in messages)
@@ -142,62 +204,6 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
         }
 
         return false;
-    }
-
-    /// <summary>
-    /// True when an operation in the frame is not simply delivered as it is to <paramref name="sub"/>: its message was
-    /// created before the subscriber went live (first sight, or a version it already has from its backlog).
-    /// </summary>
-    private static bool NeedsResolving(Subscription sub, List<Message> messages, List<MessageState?> states)
-    {
-        for (var i = 0; i < messages.Count; i++)
-        {
-            if (states[i] is null) continue;
-            var serial = messages[i].Serial!;
-            if (sub.LiveFrom is null || ChannelSerial.Compare(serial, sub.LiveFrom) <= 0 || sub.SeenVersions?.ContainsKey(serial) == true) return true;
-        }
-
-        return false;
-    }
-
-    /// <summary>
-    /// The frame's messages as <paramref name="sub"/> must get them: an operation on a message it has not seen since it
-    /// attached becomes the whole message at its latest version (<c>message.update</c>, or <c>message.delete</c>), and an
-    /// operation at or below a version it already has is dropped; everything else passes as it is.
-    /// </summary>
-    private static List<Message> Resolve(Subscription sub, List<Message> messages, List<MessageState?> states)
-    {
-        var resolved = new List<Message>(messages.Count);
-        for (var i = 0; i < messages.Count; i++)
-        {
-            var m = messages[i];
-            if (states[i] is not { } state)
-            {
-                resolved.Add(m);
-                continue;
-            }
-
-            if (!sub.Subscriber.Echo && m.ConnectionId == sub.Subscriber.ConnectionId) continue; // its own operation
-            var serial = m.Serial!;
-            if (sub.SeenVersions?.TryGetValue(serial, out var seen) == true)
-            {
-                if (ChannelSerial.Compare(m.Version!.Serial!, seen) <= 0) continue;
-                sub.SeenVersions[serial] = m.Version.Serial!;
-                resolved.Add(m);
-            }
-            else if (sub.LiveFrom is not null && ChannelSerial.Compare(serial, sub.LiveFrom) > 0)
-            {
-                resolved.Add(m);
-            }
-            else
-            {
-                var whole = state.Snapshot();
-                (sub.SeenVersions ??= new(StringComparer.Ordinal))[serial] = whole.Version!.Serial!;
-                resolved.Add(whole);
-            }
-        }
-
-        return resolved;
     }
 
     /// <summary>A delta subscriber's frame: against the channel's previous message when it has it, else the first in full.</summary>
@@ -302,7 +308,7 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
                 states?.Add(item.States![i]);
             }
 
-            if (states is not null) fresh = Resolve(sub, fresh, states);
+            if (states is not null) fresh = OperationDelivery.Resolve(sub, fresh, states);
             if (fresh.Count > 0 && Personal(sub, fresh, PositionOf(fresh[^1]), deltaBase: null, out _) is { } frame) sub.Subscriber.Enqueue(frame);
         }
 
@@ -349,16 +355,9 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
             {
                 sub.Subscriber.Enqueue(frame);
                 previous = lastSent;
-                if (mutable) Remember(sub, frame.Message.Messages!);
+                if (mutable) OperationDelivery.Remember(sub, frame.Message.Messages!);
             }
         }
-    }
-
-    /// <summary>Mutable channels: the versions of messages a subscriber got in its backlog.</summary>
-    private static void Remember(Subscription sub, List<Message> delivered)
-    {
-        sub.SeenVersions ??= new(StringComparer.Ordinal);
-        foreach (var m in delivered) sub.SeenVersions[m.Serial!] = m.Version?.Serial ?? m.Serial!;
     }
 
     public void Detach(IChannelSubscriber subscriber)
@@ -403,6 +402,7 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
                 continue;
             }
 
+            ReleaseRollup(sub);
             if (SendPresence(sub, frame)) delivered++;
             else (gone ??= []).Add(sub);
         }
@@ -411,13 +411,56 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
         if (gone is not null) Remove(gone);
     }
 
-    private static bool SendPresence(Subscription sub, OutboundFrame frame) =>
-        sub.Subscriber.Enqueue(sub.IsRenamed ? new OutboundFrame(new ProtocolMessage(ProtocolAction.Presence)
+    /// <summary>
+    /// Annotations of one message to annotation subscribers (ANNOTATION), and the message's new summary
+    /// (<c>message.summary</c>) to message subscribers, after the messages ordered before them.
+    /// </summary>
+    /// <param name="annotations">The annotations, stamped.</param>
+    /// <param name="summary">The annotated message's summary.</param>
+    /// <param name="position">The channel position after them (the newest annotation's serial).</param>
+    /// <param name="now">When they were ordered.</param>
+    public void BroadcastAnnotations(List<Message> annotations, Message summary, string position, long now)
+    {
+        Flush();
+        var annotationFrame = new OutboundFrame(new ProtocolMessage(ProtocolAction.Annotation) { Channel = Channel, ChannelSerial = position, Timestamp = now, Annotations = annotations });
+        var summaryFrame = new OutboundFrame(MessageFrame(Channel, summary.Id!, null, now, position, [summary]));
+        List<Subscription>? gone = null;
+        foreach (var sub in _subscriptions)
+        {
+            if (sub.Held is not null) continue; // an attach in progress gets the summary in its backlog's latest version
+            ReleaseRollup(sub);
+            var ok = true;
+            if (sub.Subscriber.ReceivesAnnotations)
+            {
+                var own = !sub.Subscriber.Echo && annotations.TrueForAll(a => a.ConnectionId == sub.Subscriber.ConnectionId);
+                if (!own) ok = sub.Subscriber.Enqueue(Renamed(sub, annotationFrame));
+            }
+
+            if (ok && sub.Subscriber.ReceivesMessages) ok = sub.Subscriber.Enqueue(Renamed(sub, summaryFrame));
+            if (!ok) (gone ??= []).Add(sub);
+        }
+
+        if (gone is not null) Remove(gone);
+    }
+
+    /// <summary>The frame named as the subscriber attached (a filtered subscription's qualified name).</summary>
+    private static OutboundFrame Renamed(Subscription sub, OutboundFrame frame)
+    {
+        if (!sub.IsRenamed) return frame;
+        var m = frame.Message;
+        return new OutboundFrame(new ProtocolMessage(m.Action)
         {
             Channel = sub.Channel,
-            Timestamp = frame.Message.Timestamp,
-            Presence = frame.Message.Presence,
-        }) : frame);
+            ChannelSerial = m.ChannelSerial,
+            Timestamp = m.Timestamp,
+            Id = m.Id,
+            Messages = m.Messages,
+            Presence = m.Presence,
+            Annotations = m.Annotations,
+        });
+    }
+
+    private static bool SendPresence(Subscription sub, OutboundFrame frame) => sub.Subscriber.Enqueue(Renamed(sub, frame));
 
     /// <summary>A client's SYNC request (ably-js <c>channel.sync()</c>): the whole presence set again.</summary>
     public void Sync(IChannelSubscriber subscriber, IReadOnlyList<Message> members)

@@ -49,6 +49,16 @@ internal interface IChannelEngine
     /// </summary>
     ValueTask<List<Message>> HistoryAsync(string appId, string channel, HistoryQuery query, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Publishes annotations of one message (realtime ANNOTATION, REST <c>POST …/messages/{serial}/annotations</c>) on a
+    /// mutable channel: each gets a serial after the message's, annotation subscribers get them, message subscribers get
+    /// the message's new <c>message.summary</c>. The task completes once they are stored, or faults with an AblyException.
+    /// </summary>
+    ValueTask<Task> AnnotateAsync(string appId, string channel, List<Message> annotations, Publisher publisher);
+
+    /// <summary>The annotations of a message, oldest first, or null when there is no such message.</summary>
+    ValueTask<List<Message>?> AnnotationsAsync(string appId, string channel, string serial, CancellationToken cancellationToken);
+
     /// <summary>A message by serial at its latest version (RSL11), or null when there is none (or it expired).</summary>
     ValueTask<Message?> GetMessageAsync(string appId, string channel, string serial, CancellationToken cancellationToken);
 

@@ -61,8 +61,10 @@ internal sealed partial class RealtimeConnection
             case ProtocolAction.Sync:
                 Sync(frame);
                 return true;
-            case ProtocolAction.Object:
             case ProtocolAction.Annotation:
+                await AnnotateAsync(transport, frame).ConfigureAwait(false);
+                return true;
+            case ProtocolAction.Object:
                 // Ack-required actions Tokenwire does not implement: refuse exactly that msgSerial, keep the connection.
                 RefuseUnsupported(transport, frame);
                 return true;
@@ -165,6 +167,58 @@ internal sealed partial class RealtimeConnection
         {
             return Task.FromException<string?[]>(e);
         }
+    }
+
+    private async ValueTask AnnotateAsync(Transport transport, ProtocolMessage frame)
+    {
+        if (frame.MsgSerial is not { } msgSerial || !IsValidMsgSerial(msgSerial)) throw new ProtocolException("ANNOTATION without a valid msgSerial");
+        await AckRequiredAsync(transport, msgSerial, (Self: this, Frame: frame), static s => s.Self.ValidateAndAnnotateAsync(s.Frame, s.Frame.MsgSerial!.Value)).ConfigureAwait(false);
+    }
+
+    /// <summary>Annotations of a message (RTAN1): the annotation-publish capability and mode, identity, size, then the engine.</summary>
+    private async ValueTask<Task<string?[]>> ValidateAndAnnotateAsync(ProtocolMessage frame, long msgSerial)
+    {
+        try
+        {
+            var channel = frame.Channel;
+            if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
+            if (!Auth.Capability.Allows(channel!, "annotation-publish"))
+            {
+                throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Publishing annotations on channel '{channel}' is not permitted by the capability");
+            }
+
+            if (RequestedModes(channel!) is { } modes && !modes.HasFlag(ProtocolFlags.AnnotationPublish))
+            {
+                throw new AblyException(ErrorCodes.ModeNotRequested, 401, $"Channel '{channel}' was attached without the annotation_publish mode");
+            }
+
+            var annotations = frame.Annotations ?? [];
+            foreach (var a in annotations)
+            {
+                if (a.ComputeSize() > Options.MaxMessageSize) throw new AblyException(ErrorCodes.MessageTooLarge, 400, $"Annotation exceeds the maximum size of {Options.MaxMessageSize} bytes");
+                CheckClientId(a);
+            }
+
+            if (annotations.Count == 0) return Task.FromResult<string?[]>([]);
+            if (!_messageRate.TryTake(annotations.Count))
+            {
+                throw new AblyException(ErrorCodes.ConnectionRateLimited, 429, "Connection publish rate limit exceeded; publish fewer messages per second");
+            }
+
+            var publisher = new Publisher(Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture), Id, IdentifiedClientId, msgSerial);
+            var stored = await Channels.AnnotateAsync(Auth.AppId, channel!, annotations, publisher).ConfigureAwait(false);
+            return AsAck(stored);
+        }
+        catch (AblyException e)
+        {
+            return Task.FromException<string?[]>(e);
+        }
+    }
+
+    private static async Task<string?[]> AsAck(Task stored)
+    {
+        await stored.ConfigureAwait(false);
+        return [];
     }
 
     /// <summary>What this connection may do to existing messages of <paramref name="channel"/>, from its capability.</summary>
@@ -447,12 +501,7 @@ internal sealed partial class RealtimeConnection
 
     private void RefuseUnsupported(Transport transport, ProtocolMessage frame)
     {
-        var feature = frame.Action switch
-        {
-            ProtocolAction.Object => "LiveObjects",
-            _ => "Annotations",
-        };
-        var error = new AblyException(ErrorCodes.BadRequest, 400, $"{feature} is not supported by this Tokenwire server");
+        var error = new AblyException(ErrorCodes.BadRequest, 400, $"LiveObjects (action {(int)frame.Action}) is not supported by this Tokenwire server");
         var outcome = Task.FromException<string?[]>(error);
         if (frame.MsgSerial is { } msgSerial && IsValidMsgSerial(msgSerial) && TryReserve(msgSerial, outcome, out _)) AddPendingAck(msgSerial, outcome, transport);
     }

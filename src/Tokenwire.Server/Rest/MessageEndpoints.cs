@@ -13,7 +13,8 @@ namespace Tokenwire.Server.Rest;
 /// <summary>
 /// One message of a channel over REST (mutable messages): <c>PATCH /channels/{ch}/messages/{serial}</c> (update, delete,
 /// append; RSL15), <c>GET /channels/{ch}/messages/{serial}</c> (the latest version; RSL11) and
-/// <c>GET /channels/{ch}/messages/{serial}/versions</c> (RSL14).
+/// <c>GET /channels/{ch}/messages/{serial}/versions</c> (RSL14), and its annotations (<c>POST</c> and <c>GET
+/// …/{serial}/annotations</c>, RSAN1, RSAN3).
 /// </summary>
 internal static class MessageEndpoints
 {
@@ -25,6 +26,10 @@ internal static class MessageEndpoints
             RestEndpoints.Guarded(context, () => GetAsync(context, RestEndpoints.DecodeName(channel), serial)));
         routes.MapGet("/channels/{channel}/messages/{serial}/versions", (HttpContext context, string channel, string serial) =>
             RestEndpoints.Guarded(context, () => VersionsAsync(context, RestEndpoints.DecodeName(channel), serial)));
+        routes.MapPost("/channels/{channel}/messages/{serial}/annotations", (HttpContext context, string channel, string serial) =>
+            RestEndpoints.Guarded(context, () => AnnotateAsync(context, RestEndpoints.DecodeName(channel), serial)));
+        routes.MapGet("/channels/{channel}/messages/{serial}/annotations", (HttpContext context, string channel, string serial) =>
+            RestEndpoints.Guarded(context, () => AnnotationsAsync(context, RestEndpoints.DecodeName(channel), serial)));
     }
 
     private static async Task OperateAsync(HttpContext context, string channel, string serial)
@@ -128,4 +133,64 @@ internal static class MessageEndpoints
     }
 
     private static string VersionOf(Message m) => m.Version?.Serial ?? m.Serial!;
+
+    private static async Task AnnotateAsync(HttpContext context, string channel, string serial)
+    {
+        var services = context.RequestServices;
+        var options = services.GetRequiredService<IOptions<TokenwireOptions>>().Value;
+        var auth = services.GetRequiredService<Authenticator>().AuthenticateRest(context.Request);
+        if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
+        if (!auth.Capability.Allows(channel, "annotation-publish"))
+        {
+            throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Publishing annotations on channel '{channel}' is not permitted by the capability");
+        }
+
+        var body = await RestResponses.ReadBodyAsync(context.Request, options.MaxFrameSize).ConfigureAwait(false);
+        var annotations = RestResponses.RequestCodec(context.Request).DecodeMessages(body);
+        var identity = auth.ClientId is { } c && c != "*" ? c : null;
+        foreach (var a in annotations)
+        {
+            if (a.MessageSerial is { } named && named != serial) throw RestEndpoints.Invalid("The annotation's messageSerial does not match the URL");
+            a.MessageSerial = serial;
+            if (a.ComputeSize() > options.MaxMessageSize) throw new AblyException(ErrorCodes.MessageTooLarge, 400, $"Annotation exceeds the maximum size of {options.MaxMessageSize} bytes");
+            if (a.ClientId is { } claimed && identity is not null && claimed != identity)
+            {
+                throw new AblyException(ErrorCodes.InvalidClientId, 400, $"Annotation clientId '{claimed}' does not match the credentials' clientId");
+            }
+        }
+
+        var id = System.Security.Cryptography.RandomNumberGenerator.GetString("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", 12);
+        var stored = await services.GetRequiredService<IChannelEngine>().AnnotateAsync(auth.AppId, channel, annotations, new Publisher(id, null, identity)).ConfigureAwait(false);
+        await stored.ConfigureAwait(false);
+        await RestResponses.WriteAsync(context, 201, new Dictionary<string, object?> { ["channel"] = channel, ["messageSerial"] = serial }).ConfigureAwait(false);
+    }
+
+    /// <summary>The annotations of a message, oldest first, paged by <c>limit</c> with a serial cursor.</summary>
+    private static async Task AnnotationsAsync(HttpContext context, string channel, string serial)
+    {
+        var auth = context.RequestServices.GetRequiredService<Authenticator>().AuthenticateRest(context.Request);
+        if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
+        if (!auth.Capability.Allows(channel, "annotation-subscribe") && !auth.Capability.Allows(channel, "history"))
+        {
+            throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Reading annotations of channel '{channel}' is not permitted by the capability");
+        }
+
+        var all = await context.RequestServices.GetRequiredService<IChannelEngine>()
+            .AnnotationsAsync(auth.AppId, channel, serial, context.RequestAborted).ConfigureAwait(false)
+            ?? throw new AblyException(ErrorCodes.NotFound, 404, $"No message with serial '{serial}' on channel '{channel}'");
+        var q = context.Request.Query;
+        var limit = RestEndpoints.ParseLong(q["limit"], "limit") ?? 100;
+        if (limit is < 1 or > 1000) throw RestEndpoints.Invalid("limit must be between 1 and 1000");
+        var cursor = q["cursor"].ToString() is { Length: > 0 } cur ? cur : null;
+        var page = all.Where(a => cursor is null || ChannelSerial.Compare(a.Serial!, cursor) > 0).Take((int)limit + 1).ToList();
+        var hasNext = page.Count > limit;
+        if (hasNext) page.RemoveAt(page.Count - 1);
+        var links = new List<string> { RestEndpoints.Link("annotations", q, null, "first"), RestEndpoints.Link("annotations", q, cursor, "current") };
+        if (hasNext) links.Add(RestEndpoints.Link("annotations", q, page[^1].Serial, "next"));
+        context.Response.Headers.Link = string.Join(", ", links);
+        var codec = RestResponses.ResponseCodec(context.Request);
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>(256);
+        codec.EncodeMessages(page, buffer);
+        await RestResponses.WriteBytesAsync(context, 200, codec, buffer.WrittenMemory).ConfigureAwait(false);
+    }
 }

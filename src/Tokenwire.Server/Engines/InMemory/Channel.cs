@@ -14,7 +14,7 @@ namespace Tokenwire.Server.Engines.InMemory;
 /// (<see cref="ChannelFanOut"/>). Every change happens under one lock, so serial order, window order and fan-out order
 /// are the same order. The window is the channel's log: messages and operations (each under its version serial).
 /// </summary>
-internal sealed class Channel : IDispatchable
+internal sealed class Channel : IDispatchable, IRollupOwner
 {
     private readonly Lock _lock = new();
     private readonly MessageWindow _window = new();
@@ -43,7 +43,7 @@ internal sealed class Channel : IDispatchable
         _sequencer = new Sequencer(lastStoredSerial, now);
         if (services.Options.Responses.Enabled) _responses = new ResponseTracker(services.Options.Responses);
         _rateLimiter = new Limits.ChannelRateLimiter(name, rules.MessagesPerSecond, rules.BytesPerSecond, services.Options.RateLimits.BurstSeconds);
-        _fanOut = new ChannelFanOut(name, _stats, rules.MutableMessages);
+        _fanOut = new ChannelFanOut(name, _stats, rules.MutableMessages, this);
         _continuityFloor = _sequencer.Last;
         _lastActivity = now;
         // Persisted channels start with their newest stored messages, so count rewinds work after a restart.
@@ -210,6 +210,62 @@ internal sealed class Channel : IDispatchable
         return PersistAsync(stored, now, serials);
     }
 
+    /// <summary>
+    /// Publishes annotations of one message (validated by the engine; the message is loaded): each gets the next channel
+    /// serial, joins the message's state and the store, and reaches annotation subscribers; message subscribers get the
+    /// message's new summary. Returns false when the channel was retired concurrently.
+    /// </summary>
+    public bool TryAnnotate(List<Message> annotations, Publisher publisher, out Task completion)
+    {
+        lock (_lock)
+        {
+            if (_retired)
+            {
+                completion = null!;
+                return false;
+            }
+
+            var now = _services.Now();
+            _lastActivity = now;
+            var serial = annotations[0].MessageSerial!;
+            if (!_states.TryGetValue(serial, out var state))
+            {
+                if (FindInWindow(serial) is not { } create)
+                {
+                    completion = Task.FromException(MessageNotFound(serial));
+                    return true;
+                }
+
+                _states[serial] = state = MessageState.Of(create);
+            }
+
+            var stored = new List<StoredMessage>(annotations.Count);
+            for (var i = 0; i < annotations.Count; i++)
+            {
+                var a = annotations[i];
+                a.Action ??= MessageAction.Create;
+                a.Serial = _sequencer.Next(now);
+                a.Id ??= publisher.IdPrefix + ":" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                a.Timestamp = now;
+                a.ConnectionId = publisher.ConnectionId;
+                a.ConnectionKey = null;
+                a.ClientId ??= publisher.ClientId;
+                state.Annotate(a);
+                stored.Add(new StoredMessage(a.Serial, now, StoredForm.Encode(a), serial));
+            }
+
+            _fanOut.BroadcastAnnotations(annotations, state.SummaryMessage(), annotations[^1].Serial!, now);
+            completion = PersistAsync(stored, now, []);
+            return true;
+        }
+    }
+
+    /// <summary>A message's annotations from memory (null when the channel does not hold its state).</summary>
+    public List<Message>? AnnotationsInMemory(string serial)
+    {
+        lock (_lock) return _states.TryGetValue(serial, out var state) ? [.. state.Annotations?.All ?? []] : null;
+    }
+
     internal static AblyException MessageNotFound(string serial) =>
         new(ErrorCodes.NotFound, 404, $"No message with serial '{serial}' on this channel (it may have expired)");
 
@@ -223,6 +279,15 @@ internal sealed class Channel : IDispatchable
     public void Dispatch()
     {
         lock (_lock) _fanOut.Flush();
+    }
+
+    /// <summary>Delivers rolled-up appends whose window is over.</summary>
+    public void FlushRollups()
+    {
+        lock (_lock)
+        {
+            if (_fanOut.FlushRollups() is { } next) RollupScheduler.Shared.Schedule(this, next);
+        }
     }
 
     /// <summary>

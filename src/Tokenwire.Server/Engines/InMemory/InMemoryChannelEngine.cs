@@ -72,6 +72,33 @@ internal sealed class InMemoryChannelEngine(ChannelServices services, ILogger<In
         }
     }
 
+    public async ValueTask<Task> AnnotateAsync(string appId, string name, List<Message> annotations, Publisher publisher)
+    {
+        if (MessageOperations.ValidateAnnotations(annotations, RulesFor(appId, name), publisher.ClientId) is { } refused) return Task.FromException(refused);
+        var serial = annotations[0].MessageSerial!;
+        while (true)
+        {
+            var channel = await GetAsync(appId, name).ConfigureAwait(false);
+            if (!channel.HasMessage(serial))
+            {
+                if (await LoadAsync(appId, name, serial, CancellationToken.None).ConfigureAwait(false) is not { } state) return Task.FromException(Channel.MessageNotFound(serial));
+                channel.AddState(state);
+            }
+
+            if (channel.TryAnnotate(annotations, publisher, out var completion)) return completion;
+            Retire(channel);
+        }
+    }
+
+    public async ValueTask<List<Message>?> AnnotationsAsync(string appId, string name, string serial, CancellationToken cancellationToken)
+    {
+        if (ChannelName.Validate(name) is { } error) throw new AblyException(error);
+        if (!RulesFor(appId, name).Persisted) return null;
+        if (await services.History.GetAsync(appId, name, serial, cancellationToken).ConfigureAwait(false) is null) return null;
+        var records = await services.History.OperationsAsync(appId, name, [serial], cancellationToken).ConfigureAwait(false);
+        return [.. records.Select(r => StoredForm.Decode(r.Payload)).Where(MessageOperations.IsAnnotation)];
+    }
+
     /// <summary>A stored message with its operations folded in, or null.</summary>
     private async Task<MessageState?> LoadAsync(string appId, string name, string serial, CancellationToken cancellationToken)
     {

@@ -182,6 +182,13 @@ internal sealed class RedisChannelEngine : IChannelEngine, IPresenceEngine, IAsy
         return await ReadEntriesAsync(command).ConfigureAwait(false);
     }
 
+    public ValueTask<Task> AnnotateAsync(string appId, string channel, List<Message> annotations, Publisher publisher) =>
+        ValueTask.FromResult(Task.FromException(MessageOperations.ValidateAnnotations(annotations, RulesFor(appId, channel), publisher.ClientId)
+            ?? new AblyException(ErrorCodes.BadRequest, 400, "Message annotations are not supported with the Redis engine yet")));
+
+    public ValueTask<List<Message>?> AnnotationsAsync(string appId, string channel, string serial, CancellationToken cancellationToken) =>
+        ValueTask.FromResult<List<Message>?>(null);
+
     public async ValueTask<Message?> GetMessageAsync(string appId, string channel, string serial, CancellationToken cancellationToken)
     {
         if (ChannelName.Validate(channel) is { } error) throw new AblyException(error);

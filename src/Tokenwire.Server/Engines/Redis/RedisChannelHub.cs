@@ -13,7 +13,7 @@ namespace Tokenwire.Server.Engines.Redis;
 /// what was held, with no gap and no duplicate. Announcements are applied only past the last serial seen, so a re-read
 /// after a Redis reconnect never delivers twice.
 /// </summary>
-internal sealed class RedisChannelHub
+internal sealed class RedisChannelHub : IRollupOwner
 {
     private readonly Lock _lock = new();
     private readonly RedisChannelEngine _engine;
@@ -34,7 +34,7 @@ internal sealed class RedisChannelHub
         Rules = rules;
         Tag = RedisKeys.Tag(appId, name);
         _rateLimiter = new Limits.ChannelRateLimiter(name, rules.MessagesPerSecond, rules.BytesPerSecond, engine.Services.Options.RateLimits.BurstSeconds);
-        _fanOut = new ChannelFanOut(name, _stats);
+        _fanOut = new ChannelFanOut(name, _stats, rules.MutableMessages, this);
         _lastActivity = engine.Services.Now();
     }
 
@@ -246,6 +246,15 @@ internal sealed class RedisChannelHub
         {
             _fanOut.Detach(subscriber);
             _lastActivity = _engine.Services.Now();
+        }
+    }
+
+    /// <summary>Delivers rolled-up appends whose window is over.</summary>
+    public void FlushRollups()
+    {
+        lock (_lock)
+        {
+            if (_fanOut.FlushRollups() is { } next) RollupScheduler.Shared.Schedule(this, next);
         }
     }
 
