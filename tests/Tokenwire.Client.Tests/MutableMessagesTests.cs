@@ -24,7 +24,7 @@ public sealed class MutableMessagesTests(ServerFixture fixture)
     public async Task Realtime_appends_update_and_delete_reach_a_live_subscriber_with_their_version_serials(bool binary)
     {
         var name = MutableName("ops");
-        await using var subscriber = new TokenwireRealtime(fixture.Options(binary));
+        await using var subscriber = new TokenwireRealtime(fixture.Options(binary) with { AppendRollupWindow = TimeSpan.Zero }); // every append as it comes
         var subChannel = subscriber.Channels.Get(name);
         var seen = new List<Message>();
         subChannel.Subscribe(m => { lock (seen) seen.Add(m); });
@@ -81,6 +81,45 @@ public sealed class MutableMessagesTests(ServerFixture fixture)
 
     [Theory]
     [MemberData(nameof(Formats))]
+    public async Task By_default_appends_in_quick_succession_arrive_rolled_up_with_the_newest_version(bool binary)
+    {
+        var name = MutableName("rollup");
+        await using var subscriber = new TokenwireRealtime(fixture.Options(binary)); // the server's default window: 40 ms
+        var subChannel = subscriber.Channels.Get(name);
+        var seen = new List<Message>();
+        subChannel.Subscribe(m => { lock (seen) seen.Add(m); });
+        await subChannel.AttachAsync().OrTimeout();
+        await using var agent = new TokenwireRealtime(fixture.Options(binary));
+        var channel = agent.Channels.Get(name);
+        var serial = (await channel.PublishAsync("response", "").OrTimeout()).Serials[0]!;
+        var tokens = Enumerable.Range(0, 300).Select(i => $"t{i} ").ToArray();
+        var appended = await Task.WhenAll(tokens.Select(t => channel.AppendMessageAsync(serial, t))).OrTimeout();
+
+        var text = string.Concat(tokens);
+        string Rebuilt()
+        {
+            lock (seen) return string.Concat(seen.Where(m => m.Action == MessageAction.Append).Select(m => (string)m.Data!));
+        }
+
+        await Waiting.WaitUntilAsync(() => Rebuilt() == text, describe: () => $"{Rebuilt().Length} of {text.Length} chars");
+        lock (seen)
+        {
+            var appends = seen.Where(m => m.Action == MessageAction.Append).ToList();
+            Assert.InRange(appends.Count, 1, tokens.Length - 1); // rolled up: fewer deliveries than appends
+            Assert.Equal(appended[^1].VersionSerial, appends[^1].Version!.Serial);
+            Assert.Equal(appends.Select(m => m.Version!.Serial), appends.Select(m => m.Version!.Serial).Order(StringComparer.Ordinal));
+        }
+    }
+
+    [Fact]
+    public void AppendRollupWindow_outside_0_to_500_ms_is_refused()
+    {
+        Assert.Throws<ArgumentException>(() => new TokenwireRealtime(fixture.Options(binary: false) with { AppendRollupWindow = TimeSpan.FromMilliseconds(501), AutoConnect = false }));
+        Assert.Throws<ArgumentException>(() => new TokenwireRealtime(fixture.Options(binary: false) with { AppendRollupWindow = TimeSpan.FromMilliseconds(-1), AutoConnect = false }));
+    }
+
+    [Theory]
+    [MemberData(nameof(Formats))]
     [Trait("spec", "RTL32")]
     public async Task A_late_subscriber_first_sees_the_whole_message_as_an_update_then_fragments(bool binary)
     {
@@ -110,6 +149,42 @@ public sealed class MutableMessagesTests(ServerFixture fixture)
             Assert.Equal("!", seen[1].Data);
             Assert.Equal(last.VersionSerial, seen[1].Version!.Serial);
         }
+    }
+
+    [Theory]
+    [MemberData(nameof(Formats))]
+    [Trait("spec", "RTL10b")]
+    public async Task UntilAttach_history_holds_each_message_as_it_was_at_the_attach_point(bool binary)
+    {
+        // Seam-free: what changed after the attach point arrives live (first sight: the whole message), so history must
+        // not already hold it, or a late joiner applying history and then live appends would repeat text.
+        var name = MutableName("seam");
+        await using var agent = new TokenwireRealtime(fixture.Options(binary));
+        var channel = agent.Channels.Get(name);
+        var serial = (await channel.PublishAsync("response", "Hello").OrTimeout()).Serials[0]!;
+        await channel.AppendMessageAsync(serial, " wor").OrTimeout();
+
+        await using var late = new TokenwireRealtime(fixture.Options(binary));
+        var lateChannel = late.Channels.Get(name);
+        var live = new List<Message>();
+        lateChannel.Subscribe(m => { lock (live) live.Add(m); });
+        await lateChannel.AttachAsync().OrTimeout();
+        var after = await channel.AppendMessageAsync(serial, "ld").OrTimeout();
+        await Waiting.WaitUntilAsync(() => { lock (live) return live.Count >= 1; });
+
+        var history = await lateChannel.HistoryAsync(new HistoryQuery { UntilAttach = true }).OrTimeout();
+        var entry = Assert.Single(history.Items);
+        Assert.Equal("Hello wor", entry.Data);
+        Assert.True(string.CompareOrdinal(entry.Version!.Serial, lateChannel.AttachSerial) <= 0, "a version at or before the attach point");
+        lock (live)
+        {
+            Assert.Equal(MessageAction.Update, live[0].Action); // first sight after attach: the whole message
+            Assert.Equal("Hello world", live[0].Data);
+            Assert.Equal(after.VersionSerial, live[0].Version!.Serial);
+        }
+
+        // Without untilAttach, history is the latest version.
+        Assert.Equal("Hello world", Assert.Single((await lateChannel.HistoryAsync().OrTimeout()).Items).Data);
     }
 
     [Theory]

@@ -299,6 +299,7 @@ internal sealed partial class ConnectionManager
         Add("heartbeats", "true");
         Add("v", "6");
         Add("agent", RestHttp.Agent);
+        if (_options.AppendRollupWindow is { } window) Add("appendRollupWindow", ((long)window.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture));
         foreach (var (name, value) in _options.TransportParams ?? new Dictionary<string, string>()) Add(name, value);
         return new Uri(_options.RealtimeBaseUri + "?" + q);
     }
