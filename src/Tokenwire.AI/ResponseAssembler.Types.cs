@@ -80,8 +80,8 @@ public sealed class ResponseUpdate
 /// <summary>A response as rebuilt so far.</summary>
 /// <param name="ResponseId">The response (<see cref="ResponseAssembler.ContinuousResponseId"/> for a continuous stream).</param>
 /// <param name="Text">The text: the tokens in order, or the recovery message's text once it arrived.</param>
-/// <param name="TokenCount">Tokens applied (not reset by a replacement). With message-per-response: appends applied (a
-/// whole-message update counts none).</param>
+/// <param name="TokenCount">Tokens applied (not reset by a replacement). With message-per-response: appends applied (the
+/// server may roll several up into one; a whole-message update counts none).</param>
 /// <param name="IsComplete">A <c>stop</c> or recovery message was seen; with message-per-response, a final status
 /// (<c>complete</c> or <c>cancelled</c>) or a delete.</param>
 /// <param name="IsReplaced">The text came from a recovery message.</param>
