@@ -261,6 +261,8 @@ internal sealed partial class RealtimeConnection
 
         public int AppendRollupWindowMs => Transport.AppendRollupWindowMs;
 
+        ProtocolFlags IChannelSubscriber.Modes => Modes;
+
         public bool ReceivesAnnotations => _receivesMessages && Modes.HasFlag(ProtocolFlags.AnnotationSubscribe);
 
         public bool ReceivesMessages => _receivesMessages;

@@ -354,7 +354,7 @@ internal sealed class RedisChannelEngine : IChannelEngine, IPresenceEngine, IAsy
 
     // Occupancy from this node's subscribers only until presence and subscriber counts are shared between nodes.
     public ChannelOccupancy Occupancy(string appId, string channel) =>
-        _hubs.TryGetValue((appId, channel), out var hub) ? new ChannelOccupancy(true, hub.SubscriberCount, 0, 0, 0) : ChannelOccupancy.Inactive;
+        _hubs.TryGetValue((appId, channel), out var hub) ? hub.Occupancy() : ChannelOccupancy.Inactive;
 
     private sealed class Attachment(RedisChannelHub hub, IChannelSubscriber subscriber) : IChannelAttachment
     {

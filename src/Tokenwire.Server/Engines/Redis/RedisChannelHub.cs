@@ -13,7 +13,7 @@ namespace Tokenwire.Server.Engines.Redis;
 /// what was held, with no gap and no duplicate. Announcements are applied only past the last serial seen, so a re-read
 /// after a Redis reconnect never delivers twice.
 /// </summary>
-internal sealed class RedisChannelHub : IRollupOwner
+internal sealed class RedisChannelHub : IDelayedWorkOwner
 {
     private readonly Lock _lock = new();
     private readonly RedisChannelEngine _engine;
@@ -34,7 +34,7 @@ internal sealed class RedisChannelHub : IRollupOwner
         Rules = rules;
         Tag = RedisKeys.Tag(appId, name);
         _rateLimiter = new Limits.ChannelRateLimiter(name, rules.MessagesPerSecond, rules.BytesPerSecond, engine.Services.Options.RateLimits.BurstSeconds);
-        _fanOut = new ChannelFanOut(name, _stats, rules.MutableMessages, this);
+        _fanOut = new ChannelFanOut(name, _stats, engine.Services.FanOutSettings(appId, name, rules, this));
         _lastActivity = engine.Services.Now();
     }
 
@@ -59,6 +59,12 @@ internal sealed class RedisChannelHub : IRollupOwner
     }
 
     public int SubscriberCount => _fanOut.SubscriberCount;
+
+    /// <summary>This node's attachments (and the presence members it knows of).</summary>
+    public ChannelOccupancy Occupancy()
+    {
+        lock (_lock) return _fanOut.Occupancy();
+    }
 
     private Task EnsureFollowingAsync()
     {
@@ -249,12 +255,12 @@ internal sealed class RedisChannelHub : IRollupOwner
         }
     }
 
-    /// <summary>Delivers rolled-up appends whose window is over.</summary>
-    public void FlushRollups()
+    /// <summary>Delivers rolled-up appends whose window is over, and a debounced occupancy event when due.</summary>
+    public void RunDue()
     {
         lock (_lock)
         {
-            if (_fanOut.FlushRollups() is { } next) RollupScheduler.Shared.Schedule(this, next);
+            if (_fanOut.RunDue() is { } next) DelayedWork.Shared.Schedule(this, next);
         }
     }
 
