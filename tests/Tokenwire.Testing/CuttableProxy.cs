@@ -1,7 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 
-namespace Tokenwire.Client.Tests;
+namespace Tokenwire.Testing;
 
 /// <summary>
 /// A loopback TCP proxy in front of the server whose connections can all be cut at once (<see cref="CutAll"/>
