@@ -75,13 +75,15 @@ if (blackholes.size > 0) {
   const sink = net.createServer(() => {}).listen(0, '127.0.0.1');
   sink.unref();
   const originalConnect = net.Socket.prototype.connect;
+  // Forms: connect(options[, cb]), connect(port[, host][, cb]), and the [options, cb] array net.createConnection passes.
   net.Socket.prototype.connect = function connect(...args) {
-    const options = args[0] && typeof args[0] === 'object' && !Array.isArray(args[0]) ? args[0] : null;
-    const host = options ? options.host : typeof args[1] === 'string' ? args[1] : null;
-    if (host && blackholes.has(host)) {
-      const port = sink.address().port;
-      if (options) args[0] = { ...options, host: '127.0.0.1', port };
-      else { args[0] = port; args[1] = '127.0.0.1'; }
+    const holder = Array.isArray(args[0]) ? args[0] : args;
+    const options = holder[0] && typeof holder[0] === 'object' ? holder[0] : null;
+    const host = options ? options.host : typeof holder[1] === 'string' ? holder[1] : null;
+    const address = sink.address(); // null only in the instant before the sink is bound
+    if (host && blackholes.has(host) && address) {
+      if (options) holder[0] = { ...options, host: '127.0.0.1', port: address.port };
+      else { holder[0] = address.port; holder[1] = '127.0.0.1'; }
     }
     return originalConnect.apply(this, args);
   };
