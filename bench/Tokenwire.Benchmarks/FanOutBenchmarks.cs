@@ -4,6 +4,10 @@ using Microsoft.Extensions.Logging.Abstractions;
 using Tokenwire.Protocol;
 using Tokenwire.Server;
 using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
+using Tokenwire.Server.Engines;
+using Tokenwire.Server.Engines.InMemory;
+using Tokenwire.Server.Presence;
 using Tokenwire.Server.Realtime;
 
 namespace Tokenwire.Benchmarks;

@@ -2,6 +2,10 @@ using Microsoft.Extensions.Options;
 using Tokenwire.Protocol;
 using Tokenwire.Server;
 using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
+using Tokenwire.Server.Engines;
+using Tokenwire.Server.Engines.InMemory;
+using Tokenwire.Server.Presence;
 
 namespace Tokenwire.Benchmarks;
 
@@ -42,7 +46,7 @@ internal static class Fixtures
     };
 
     public static ChannelServices Services(TokenwireOptions? options = null) =>
-        new(Options.Create(options ?? new TokenwireOptions()), null!, TimeProvider.System);
+        new(Options.Create(options ?? new TokenwireOptions()), null!, TimeProvider.System, new Tokenwire.Server.Apps.AppRegistry(Options.Create(options ?? new TokenwireOptions())));
 
     public static Channel Channel(ChannelServices services) =>
         new("app", "bench-0", new ChannelRules(false, TimeSpan.FromHours(1), 0, 0), services, null, []);

@@ -7,10 +7,15 @@ using Microsoft.Extensions.Options;
 using Tokenwire.Protocol;
 using Tokenwire.Server.Auth;
 using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
+using Tokenwire.Server.Engines;
+using Tokenwire.Server.Engines.InMemory;
+using Tokenwire.Server.Engines.Redis;
+using Tokenwire.Server.Presence;
 using Tokenwire.Server.Hosting;
 using Tokenwire.Server.Realtime;
 using Tokenwire.Server.Rest;
-using Tokenwire.Server.Storage;
+using Tokenwire.Server.History;
 
 namespace Tokenwire.Server;
 
@@ -43,15 +48,19 @@ public static class TokenwireServerExtensions
         services.AddSingleton<ChannelServices>();
         // The engine: this process's memory (default) or Redis (scale-out), chosen from Tokenwire:Redis.
         services.AddSingleton<InMemoryChannelEngine>();
-        services.AddSingleton(sp => Storage.Redis.RedisChannelEngine.ConnectAsync(
-            Storage.Redis.Resp.RedisOptions.Parse(sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.Redis!),
-            sp.GetRequiredService<ChannelServices>(), sp.GetRequiredService<Apps.AppRegistry>(),
+        services.AddSingleton(sp => RedisChannelEngine.ConnectAsync(
+            Engines.Redis.Resp.RedisOptions.Parse(sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.Redis!),
+            sp.GetRequiredService<ChannelServices>(),
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("Tokenwire.Redis")).GetAwaiter().GetResult());
         services.AddSingleton<IChannelEngine>(sp => UsesRedis(sp)
-            ? sp.GetRequiredService<Storage.Redis.RedisChannelEngine>()
+            ? sp.GetRequiredService<RedisChannelEngine>()
+            : sp.GetRequiredService<InMemoryChannelEngine>());
+        // Presence is kept by the same engine as the channels (its events share the channel order).
+        services.AddSingleton<IPresenceEngine>(sp => UsesRedis(sp)
+            ? sp.GetRequiredService<RedisChannelEngine>()
             : sp.GetRequiredService<InMemoryChannelEngine>());
         services.AddSingleton<IConnectionStore>(sp => UsesRedis(sp)
-            ? new RedisConnectionStore(sp.GetRequiredService<Storage.Redis.RedisChannelEngine>(), sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.ConnectionStateTtl)
+            ? new RedisConnectionStore(sp.GetRequiredService<RedisChannelEngine>(), sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.ConnectionStateTtl)
             : new LocalConnectionStore());
         services.AddSingleton<ConnectionManager>();
         services.AddSingleton<RealtimeEndpoint>();
@@ -81,7 +90,7 @@ public static class TokenwireServerExtensions
         BatchEndpoints.Map(app);
         StatsEndpoints.Map(app);
         OperationsEndpoints.Map(app);
-        Apps.SandboxEndpoints.Map(app);
+        SandboxEndpoints.Map(app);
         return app;
     }
 

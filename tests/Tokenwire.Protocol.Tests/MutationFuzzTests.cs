@@ -138,7 +138,7 @@ public sealed class MutationFuzzTests
             foreach (var m in messages)
             {
                 var stored = new System.Buffers.ArrayBufferWriter<byte>();
-                ProtocolCodec.MsgPack.EncodeValue(m, stored); // Channel.EncodeForStorage
+                ProtocolCodec.MsgPack.EncodeValue(m, stored); // StoredForm.Encode
                 _ = ProtocolCodec.MsgPack.DecodeMessages(stored.WrittenSpan);
                 _ = m.ComputeSize();
                 _ = m.Extras?.ToJsonElement();

@@ -5,7 +5,7 @@ namespace Tokenwire.Server.Channels;
 
 /// <summary>
 /// A channel's hot window (rewind, resume, history of non-persisted channels) in compact form: each message is kept as
-/// its canonical stored bytes (<see cref="Channel.EncodeForStorage(Message)"/>) packed into large rented chunks, with a small
+/// its canonical stored bytes (<see cref="StoredForm.Encode(Message)"/>) packed into large rented chunks, with a small
 /// index entry of serial, timestamp and location. A window holds up to minutes of tokens; as a graph of
 /// <see cref="Message"/> objects every one of them survived into gen1 and gen2, so every collection under load was a
 /// gen1 one spent copying tokens. Large byte chunks are neither traced nor copied. Messages are decoded again only
@@ -47,7 +47,7 @@ internal sealed class MessageWindow
     {
         var e = _entries[index];
         var chunk = _chunks[(int)(e.Chunk - _firstChunk)];
-        return Channel.DecodeFromStorage(chunk.AsSpan(e.Offset, e.Length));
+        return StoredForm.Decode(chunk.AsSpan(e.Offset, e.Length));
     }
 
     /// <param name="serial">The message's serial (a valid <see cref="ChannelSerial"/>).</param>

@@ -3,8 +3,11 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using Tokenwire.Protocol;
 using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
+using Tokenwire.Server.Engines;
+using Tokenwire.Server.Presence;
 using Tokenwire.Server.Realtime;
-using Tokenwire.Server.Storage;
+using Tokenwire.Server.History;
 
 namespace Tokenwire.Server.Hosting;
 
@@ -77,10 +80,6 @@ internal sealed class Housekeeping(
         }
     }
 
-    /// <summary>The DISCONNECTED sent to clients when the server shuts down.</summary>
-    internal static ProtocolMessage ShuttingDown() =>
-        new(ProtocolAction.Disconnected) { Error = new ErrorInfo(ErrorCodes.Disconnected, 503, "Server shutting down; reconnect") };
-
     private void DisconnectAll()
     {
         var count = 0;
@@ -89,7 +88,7 @@ internal sealed class Housekeeping(
             if (connection.Transport is not { } transport) continue;
             connection.FlushAcks();
             // RTN15h3: a DISCONNECTED without a token error makes ably-js reconnect (and resume) right away.
-            transport.SendFinal(ShuttingDown());
+            transport.SendFinal(ConnectionManager.ShuttingDown());
             count++;
         }
 

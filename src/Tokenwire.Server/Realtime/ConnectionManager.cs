@@ -2,11 +2,14 @@ using System.Collections.Concurrent;
 using Tokenwire.Protocol;
 using Tokenwire.Server.Auth;
 using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
+using Tokenwire.Server.Engines;
+using Tokenwire.Server.Presence;
 
 namespace Tokenwire.Server.Realtime;
 
 /// <summary>All realtime connections, live or awaiting resume, by connection id.</summary>
-internal sealed class ConnectionManager(IChannelEngine channels, Authenticator authenticator, KeyStore keys, Limits.FaultInjector faults, IConnectionStore store, Microsoft.Extensions.Options.IOptions<TokenwireOptions> options)
+internal sealed class ConnectionManager(IChannelEngine channels, IPresenceEngine presence, Authenticator authenticator, KeyStore keys, Limits.FaultInjector faults, IConnectionStore store, Microsoft.Extensions.Options.IOptions<TokenwireOptions> options)
 {
     // Connections discarded because their state expired, remembered (id -> key prefix) so a later resume/recover
     // with one of their keys gets 80008 "expired" rather than 80018 "unknown". Bounded in time and count.
@@ -23,7 +26,7 @@ internal sealed class ConnectionManager(IChannelEngine channels, Authenticator a
 
     public RealtimeConnection Create(AuthContext auth, ConnectionRecord? restored = null)
     {
-        var connection = new RealtimeConnection(auth, channels, options.Value, authenticator, faults,
+        var connection = new RealtimeConnection(auth, channels, presence, options.Value, authenticator, faults,
             keys.Find(auth.KeyName)?.ConnectionMessagesPerSecond ?? options.Value.RateLimits.ConnectionMessagesPerSecond, restored);
         _connections[connection.Id] = connection;
         return connection;
@@ -32,21 +35,14 @@ internal sealed class ConnectionManager(IChannelEngine channels, Authenticator a
     /// <summary>Saves one connection's state at once (on connect and resume), so it can be resumed elsewhere from the start.</summary>
     public async ValueTask ShareAsync(RealtimeConnection connection, long now)
     {
-        if (store is LocalConnectionStore) return;
-        try
-        {
-            await store.SaveAsync(connection.ToRecord(now)).ConfigureAwait(false);
-        }
-        catch (Storage.Redis.Resp.RedisException)
-        {
-            // Redis is down: the connection works on this node; the periodic refresh shares it when Redis returns.
-        }
+        if (!store.IsShared) return;
+        await store.SaveAsync(connection.ToRecord(now)).ConfigureAwait(false);
     }
 
     /// <summary>Saves the state of every live connection, so another node can resume them if this one dies.</summary>
     public async Task RefreshSharedStateAsync(long now)
     {
-        if (store is LocalConnectionStore) return;
+        if (!store.IsShared) return;
         foreach (var connection in _connections.Values)
         {
             if (connection.Transport is not null && !connection.IsClosed) await ShareAsync(connection, now).ConfigureAwait(false);
@@ -60,16 +56,8 @@ internal sealed class ConnectionManager(IChannelEngine channels, Authenticator a
     public async ValueTask<(RealtimeConnection? Connection, ErrorInfo? Error)> RestoreAsync(string key, AuthContext auth, long now)
     {
         var id = RealtimeConnection.IdFromKey(key);
-        if (id is null || store is LocalConnectionStore) return (null, null);
-        ConnectionRecord? record;
-        try
-        {
-            record = await store.LoadAsync(id).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is Storage.Redis.Resp.RedisException)
-        {
-            return (null, null);
-        }
+        if (id is null || !store.IsShared) return (null, null);
+        var record = await store.LoadAsync(id).ConfigureAwait(false);
 
         if (record is null || !key.StartsWith(record.Id + "!" + record.Secret + "-", StringComparison.Ordinal)) return (null, null);
         if (now - record.LastSeen > (long)options.Value.ConnectionStateTtl.TotalMilliseconds)
@@ -198,4 +186,8 @@ internal sealed class ConnectionManager(IChannelEngine channels, Authenticator a
         _expired[connection.Id] = connection.KeyPrefix;
         _expiredOrder.Enqueue((connection.Id, now + (long)ExpiredRememberedFor.TotalMilliseconds));
     }
+
+    /// <summary>The DISCONNECTED sent to clients when the server shuts down.</summary>
+    internal static ProtocolMessage ShuttingDown() =>
+        new(ProtocolAction.Disconnected) { Error = new ErrorInfo(ErrorCodes.Disconnected, 503, "Server shutting down; reconnect") };
 }

@@ -1,6 +1,9 @@
 using System.Threading.Channels;
 using Tokenwire.Protocol;
 using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
+using Tokenwire.Server.Engines;
+using Tokenwire.Server.Presence;
 
 namespace Tokenwire.Server.Realtime;
 

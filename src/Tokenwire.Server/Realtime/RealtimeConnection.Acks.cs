@@ -63,7 +63,7 @@ internal sealed partial class RealtimeConnection
     }
 
     // Channels this connection's publishes left to fan out; flushed before any ACK goes out.
-    private readonly Channels.PendingDispatches _dispatches = new();
+    private readonly Delivery.PendingDispatches _dispatches = new();
 
     /// <summary>
     /// Fans out this connection's deferred publishes, then sends every ACK/NACK that is ready, in order, rolled up

@@ -1,5 +1,8 @@
 using Tokenwire.Protocol;
 using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
+using Tokenwire.Server.Engines;
+using Tokenwire.Server.Presence;
 
 namespace Tokenwire.Server.Realtime;
 
@@ -198,12 +201,8 @@ internal sealed partial class RealtimeConnection
             // RTL15b / docs: rewind only applies to a fresh attach; a channelSerial means resume, and the ATTACH_RESUME
             // flag (RTL4j) means the client was attached before, so replaying the rewind would deliver messages twice.
             var freshAttach = frame.ChannelSerial is null && !frame.Flags.HasFlag(ProtocolFlags.AttachResume);
-            var request = new AttachRequest(modes, parameters, frame.ChannelSerial, freshAttach ? rewind : null, delta);
-            var attachment = new Attachment(transport, Id, transport.Echo && channelEcho, modes, explicitModes)
-            {
-                QualifiedName = qualified,
-                Filter = filter,
-            };
+            var request = new AttachRequest(modes, parameters, frame.ChannelSerial, freshAttach ? rewind : null, delta, qualified, filter);
+            var attachment = new Attachment(transport, Id, transport.Echo && channelEcho, modes, explicitModes);
             lock (_lock)
             {
                 if (!ReferenceEquals(_transport, transport)) return;
@@ -328,7 +327,7 @@ internal sealed partial class RealtimeConnection
 
         // Detaching leaves presence on that channel (RTP5a: the client clears its own members too). A filtered
         // subscription ([filter=…]name) holds no presence.
-        if (!channel.StartsWith('[')) Channels.LeavePresence(Auth.AppId, channel, Id);
+        if (!channel.StartsWith('[')) Presence.LeavePresence(Auth.AppId, channel, Id);
 
         transport.Send(new ProtocolMessage(ProtocolAction.Detached) { Channel = frame.Channel });
     }
@@ -391,7 +390,7 @@ internal sealed partial class RealtimeConnection
             }
 
             TrackPresence(channel!);
-            await Channels.ApplyPresenceAsync(Auth.AppId, channel!, updates, Id, Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture)).ConfigureAwait(false);
+            await Presence.ApplyPresenceAsync(Auth.AppId, channel!, updates, Id, Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture)).ConfigureAwait(false);
             return Task.FromResult<string?[]>([]);
         }
         catch (AblyException e)
@@ -476,7 +475,7 @@ internal sealed partial class RealtimeConnection
                 }
             }
 
-            foreach (var name in revoked) Channels.LeavePresence(Auth.AppId, name, Id);
+            foreach (var name in revoked) Presence.LeavePresence(Auth.AppId, name, Id);
 
             transport.Send(new ProtocolMessage(ProtocolAction.Connected) { ConnectionId = Id, ConnectionDetails = Details() });
             foreach (var name in revoked)

@@ -2,6 +2,9 @@ using System.Security.Cryptography;
 using Tokenwire.Protocol;
 using Tokenwire.Server.Auth;
 using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
+using Tokenwire.Server.Engines;
+using Tokenwire.Server.Presence;
 
 namespace Tokenwire.Server.Realtime;
 
@@ -31,7 +34,7 @@ internal sealed partial class RealtimeConnection
     private long _disconnectedAt;
     private int _keyGeneration;
 
-    public RealtimeConnection(AuthContext auth, IChannelEngine channels, TokenwireOptions options, Authenticator authenticator, Limits.FaultInjector faults, double messagesPerSecond, ConnectionRecord? restored = null)
+    public RealtimeConnection(AuthContext auth, IChannelEngine channels, IPresenceEngine presence, TokenwireOptions options, Authenticator authenticator, Limits.FaultInjector faults, double messagesPerSecond, ConnectionRecord? restored = null)
     {
         Authenticator = authenticator;
         Faults = faults;
@@ -40,6 +43,7 @@ internal sealed partial class RealtimeConnection
         Id = restored?.Id ?? RandomId(12);
         Auth = auth;
         Channels = channels;
+        Presence = presence;
         Options = options;
         Secret = restored?.Secret ?? RandomId(16);
         Key = NewKey();
@@ -59,6 +63,9 @@ internal sealed partial class RealtimeConnection
     public AuthContext Auth { get; private set; }
 
     public IChannelEngine Channels { get; }
+
+    /// <summary>The engine's presence (the same engine as <see cref="Channels"/>).</summary>
+    public IPresenceEngine Presence { get; }
 
     private Authenticator Authenticator { get; }
 
@@ -225,7 +232,7 @@ internal sealed partial class RealtimeConnection
             _presenceChannels.Clear();
         }
 
-        foreach (var name in channels) Channels.LeavePresence(Auth.AppId, name, Id);
+        foreach (var name in channels) Presence.LeavePresence(Auth.AppId, name, Id);
     }
 
     /// <summary>Called every second: members of a connection whose transport is gone longer than its remain-present period leave.</summary>
@@ -285,63 +292,7 @@ internal sealed partial class RealtimeConnection
             _receivesPresence = false;
         }
 
-        /// <summary>For a filtered subscription (<c>[filter=…]name</c>): the qualified name the client attached to.</summary>
-        public string? QualifiedName { get; init; }
-
-        /// <summary>For a filtered subscription: the filter messages must pass to be delivered.</summary>
-        public MessageFilter? Filter { get; init; }
-
-        public bool Enqueue(OutboundFrame frame)
-        {
-            if (QualifiedName is null) return Transport.Send(frame);
-            return Derive(frame) is not { } derived || Transport.Send(derived);
-        }
-
-        /// <summary>
-        /// The frame as a filtered subscription sees it: named after the qualified channel, and for MESSAGE frames only
-        /// the messages that pass the filter (each keeping the id it has on the channel); null when none passes.
-        /// </summary>
-        private OutboundFrame? Derive(OutboundFrame frame)
-        {
-            var m = frame.Message;
-            var messages = m.Messages;
-            if (m.Action == ProtocolAction.Message && messages is not null && Filter is { } filter)
-            {
-                var kept = new List<Message>(messages.Count);
-                for (var i = 0; i < messages.Count; i++)
-                {
-                    if (!filter.Matches(messages[i])) continue;
-                    var message = messages[i];
-                    if (message.Id is null && m.Id is not null)
-                    {
-                        message = message.Clone();
-                        message.Id = m.Id + ":" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                    }
-
-                    kept.Add(message);
-                }
-
-                if (kept.Count == 0) return null;
-                messages = kept;
-            }
-
-            return new OutboundFrame(new ProtocolMessage(m.Action)
-            {
-                Flags = m.Flags,
-                Count = m.Count,
-                Error = m.Error,
-                Id = m.Id,
-                Channel = QualifiedName,
-                ChannelSerial = m.ChannelSerial,
-                ConnectionId = m.ConnectionId,
-                MsgSerial = m.MsgSerial,
-                Timestamp = m.Timestamp,
-                Messages = messages,
-                Presence = m.Presence,
-                Params = m.Params,
-            })
-            { CloseAfter = frame.CloseAfter };
-        }
+        public bool Enqueue(OutboundFrame frame) => Transport.Send(frame);
 
         public void Detach() => Channel?.Detach();
     }

@@ -87,7 +87,7 @@ internal sealed class RealtimeEndpoint(
             if (lifetime.ApplicationStopping.IsCancellationRequested)
             {
                 connection.FlushAcks();
-                transport.SendFinal(Hosting.Housekeeping.ShuttingDown());
+                transport.SendFinal(ConnectionManager.ShuttingDown());
             }
 
             await ReadLoopAsync(transport, connection).ConfigureAwait(false);

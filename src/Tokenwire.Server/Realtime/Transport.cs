@@ -4,6 +4,9 @@ using Microsoft.Extensions.Logging;
 using Tokenwire.Protocol;
 using Tokenwire.Protocol.Codecs;
 using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
+using Tokenwire.Server.Engines;
+using Tokenwire.Server.Presence;
 
 namespace Tokenwire.Server.Realtime;
 

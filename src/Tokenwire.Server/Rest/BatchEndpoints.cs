@@ -8,6 +8,9 @@ using Tokenwire.Protocol;
 using Tokenwire.Protocol.Codecs;
 using Tokenwire.Server.Auth;
 using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
+using Tokenwire.Server.Engines;
+using Tokenwire.Server.Presence;
 
 namespace Tokenwire.Server.Rest;
 
@@ -114,7 +117,7 @@ internal static class BatchEndpoints
         var auth = services.GetRequiredService<Authenticator>().AuthenticateRest(context.Request);
         var names = context.Request.Query["channels"].ToString().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
         if (names.Length == 0) throw new AblyException(ErrorCodes.InvalidParameterValue, 400, "channels is required: a comma-separated list of channel names");
-        var engine = services.GetRequiredService<IChannelEngine>();
+        var engine = services.GetRequiredService<IPresenceEngine>();
         var results = new List<object?>(names.Length);
         var successes = 0;
         foreach (var channel in names)

@@ -7,6 +7,9 @@ using Tokenwire.Protocol;
 using Tokenwire.Protocol.Codecs;
 using Tokenwire.Server.Auth;
 using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
+using Tokenwire.Server.Engines;
+using Tokenwire.Server.Presence;
 using Tokenwire.Server.Limits;
 using Tokenwire.Server.Realtime;
 

@@ -9,7 +9,10 @@ using Microsoft.Extensions.Options;
 using Tokenwire.Protocol;
 using Tokenwire.Server.Auth;
 using Tokenwire.Server.Channels;
-using Tokenwire.Server.Storage;
+using Tokenwire.Server.Delivery;
+using Tokenwire.Server.Engines;
+using Tokenwire.Server.Presence;
+using Tokenwire.Server.History;
 
 namespace Tokenwire.Server.Rest;
 
@@ -279,7 +282,7 @@ internal static class RestEndpoints
         if (offset < 0) throw Invalid("invalid cursor");
         var clientId = q["clientId"].ToString() is { Length: > 0 } c ? c : null;
         var connectionId = q["connectionId"].ToString() is { Length: > 0 } id ? id : null;
-        var members = await services.GetRequiredService<IChannelEngine>().PresenceMembersAsync(auth.AppId, channel, clientId, connectionId).ConfigureAwait(false);
+        var members = await services.GetRequiredService<IPresenceEngine>().PresenceMembersAsync(auth.AppId, channel, clientId, connectionId).ConfigureAwait(false);
         var page = members.Skip((int)Math.Min(offset, int.MaxValue)).Take((int)limit).ToList();
 
         var links = new List<string> { Link("presence", q, null, "first"), Link("presence", q, offset > 0 ? offset.ToString(CultureInfo.InvariantCulture) : null, "current") };
@@ -305,7 +308,7 @@ internal static class RestEndpoints
         var direction = q["direction"].ToString();
         if (direction.Length > 0 && direction != "backwards" && direction != "forwards") throw Invalid("direction must be backwards or forwards");
         var cursor = ParseLong(q["cursor"], "cursor");
-        var events = await services.GetRequiredService<IChannelEngine>().PresenceHistoryAsync(auth.AppId, channel,
+        var events = await services.GetRequiredService<IPresenceEngine>().PresenceHistoryAsync(auth.AppId, channel,
             new PresenceHistoryQuery(direction == "forwards", (int)limit + 1, ParseLong(q["start"], "start"), ParseLong(q["end"], "end"), cursor)).ConfigureAwait(false);
         var hasNext = events.Count > limit;
         if (hasNext) events.RemoveAt(events.Count - 1);

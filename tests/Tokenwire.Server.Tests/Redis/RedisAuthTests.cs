@@ -1,6 +1,6 @@
 using Tokenwire.Testing;
 using System.Diagnostics;
-using Tokenwire.Server.Storage.Redis.Resp;
+using Tokenwire.Server.Engines.Redis.Resp;
 
 namespace Tokenwire.Server.Tests.Redis;
 

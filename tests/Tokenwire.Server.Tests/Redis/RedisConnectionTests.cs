@@ -1,7 +1,7 @@
 using Tokenwire.Testing;
 using System.Diagnostics;
 using System.Text;
-using Tokenwire.Server.Storage.Redis.Resp;
+using Tokenwire.Server.Engines.Redis.Resp;
 
 namespace Tokenwire.Server.Tests.Redis;
 

@@ -2,7 +2,7 @@ using Tokenwire.Testing;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
-using Tokenwire.Server.Storage.Redis.Resp;
+using Tokenwire.Server.Engines.Redis.Resp;
 
 namespace Tokenwire.Server.Tests.Redis;
 

@@ -1,5 +1,5 @@
 using System.Text;
-using Tokenwire.Server.Storage.Redis.Resp;
+using Tokenwire.Server.Engines.Redis.Resp;
 
 namespace Tokenwire.Server.Tests.Redis;
 

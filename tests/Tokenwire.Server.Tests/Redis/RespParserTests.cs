@@ -1,6 +1,6 @@
 using System.Buffers;
 using System.Text;
-using Tokenwire.Server.Storage.Redis.Resp;
+using Tokenwire.Server.Engines.Redis.Resp;
 
 namespace Tokenwire.Server.Tests.Redis;
 

@@ -5,6 +5,10 @@ using System.Text.RegularExpressions;
 using Microsoft.Extensions.DependencyInjection;
 using Tokenwire.Protocol;
 using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
+using Tokenwire.Server.Engines;
+using Tokenwire.Server.Engines.InMemory;
+using Tokenwire.Server.Presence;
 using Tokenwire.Testing;
 
 namespace Tokenwire.Server.Tests.Rest;

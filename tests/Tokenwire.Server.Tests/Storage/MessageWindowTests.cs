@@ -1,5 +1,9 @@
 using Tokenwire.Protocol;
 using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
+using Tokenwire.Server.Engines;
+using Tokenwire.Server.Engines.InMemory;
+using Tokenwire.Server.Presence;
 
 namespace Tokenwire.Server.Tests.Storage;
 
@@ -19,7 +23,7 @@ public sealed class MessageWindowTests
 
     private static string SerialOf(int i) => ChannelSerial.Format(1_700_000_000_000 + (i / 3), 1 + (i % 3));
 
-    private static void Add(MessageWindow window, Message m) => window.Add(m.Serial!, m.Timestamp!.Value, Channel.EncodeForStorage(m));
+    private static void Add(MessageWindow window, Message m) => window.Add(m.Serial!, m.Timestamp!.Value, StoredForm.Encode(m));
 
     [Fact]
     public void Messages_come_back_whole_in_order_across_many_chunks()

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Text;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging.Abstractions;
-using Tokenwire.Server.Storage;
+using Tokenwire.Server.History;
 
 namespace Tokenwire.Server.Tests.Storage;
 

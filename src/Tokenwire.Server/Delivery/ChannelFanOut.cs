@@ -1,0 +1,365 @@
+using Tokenwire.Protocol;
+using Tokenwire.Server.Channels;
+using Tokenwire.Server.Stats;
+
+namespace Tokenwire.Server.Delivery;
+
+/// <summary>
+/// The one fan-out core: everything a subscriber of a channel sees, whichever engine ordered the messages. An engine
+/// orders, stores and announces; it hands each channel's ordered messages to its <see cref="ChannelFanOut"/>, which
+/// owns the subscriber set and delivers: ATTACHED, then the backlog, then live messages (no gap, no duplicate), echo
+/// suppression, filtered subscriptions, vcdiff deltas, bundling of bursts into shared frames, presence events and SYNC.
+/// <para>Not thread-safe: the engine calls it under the channel's own lock, so the fan-out order is the channel order.
+/// It never blocks: it only queues frames to subscribers' bounded queues.</para>
+/// </summary>
+internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
+{
+    // Bundling: ordered messages wait in _pending until the engine flushes (see PendingDispatches), so under load each
+    // subscriber gets one frame (one queue entry, one WebSocket message) for many tokens, and under light traffic a frame
+    // is one publish. Everything that reads or changes the subscriber set flushes first, so every subscriber gets each
+    // message exactly once and in order.
+    internal const int MaxMessagesPerFrame = 100;
+    internal const long MaxBytesPerFrame = 16 * 1024;
+
+    private readonly List<PendingMessage> _pending = [];
+    private Subscription[] _subscriptions = [];
+    private Message? _lastMessage; // the newest message fanned out: the base of the next delta
+    private int _syncIds;
+
+    public string Channel { get; } = channel;
+
+    public int SubscriberCount => Volatile.Read(ref _subscriptions).Length;
+
+    public int PresenceSubscriberCount
+    {
+        get
+        {
+            var count = 0;
+            foreach (var s in Volatile.Read(ref _subscriptions))
+            {
+                if (s.Subscriber.ReceivesPresence) count++;
+            }
+
+            return count;
+        }
+    }
+
+    /// <summary>True when a frame's worth of messages is pending: the engine flushes now instead of deferring.</summary>
+    public bool IsFrameFull => _pending.Count >= MaxMessagesPerFrame;
+
+    /// <summary>Queues an ordered message for the next <see cref="Flush"/>; <paramref name="idPrefix"/> names its publish.</summary>
+    public void Add(Message message, string idPrefix) => _pending.Add(new PendingMessage(message, idPrefix));
+
+    /// <summary>Fans out every pending message, as frames of up to 100 messages / 16 KB shared by every subscriber that takes them whole.</summary>
+    public void Flush()
+    {
+        var i = 0;
+        while (i < _pending.Count)
+        {
+            var start = i;
+            long bytes = 0;
+            var connectionId = _pending[i].Message.ConnectionId;
+            while (i < _pending.Count && i - start < MaxMessagesPerFrame && (i == start || bytes < MaxBytesPerFrame))
+            {
+                var m = _pending[i].Message;
+                bytes += m.ComputeSize();
+                if (m.ConnectionId != connectionId) connectionId = null;
+                i++;
+            }
+
+            var messages = new List<Message>(i - start);
+            for (var k = start; k < i; k++) messages.Add(_pending[k].Message);
+            var first = _pending[start];
+            // Every message carries its own id, connectionId and timestamp, so a frame may hold several publishes; the
+            // frame-level connectionId is only set when they all share it (a REST message has none to inherit).
+            FanOut(new OutboundFrame(MessageFrame(Channel, first.IdPrefix, connectionId, first.Message.Timestamp ?? 0, messages[^1].Serial!, messages)), bytes);
+        }
+
+        _pending.Clear();
+        if (_pending.Capacity > 1024) _pending.Capacity = 64;
+    }
+
+    private void FanOut(OutboundFrame frame, long bytes)
+    {
+        var messages = frame.Message.Messages!;
+        var previous = _lastMessage;
+        List<Subscription>? gone = null;
+        OutboundFrame? againstPrevious = null, fromScratch = null; // delta forms, each encoded once and shared
+        var delivered = 0;
+        foreach (var sub in _subscriptions)
+        {
+            if (!sub.Subscriber.ReceivesMessages) continue;
+            if (sub.Held is { } held)
+            {
+                held.Add(new Subscription.HeldItem(messages, null));
+                continue;
+            }
+
+            OutboundFrame? send;
+            var ownMessages = !sub.Subscriber.Echo && HasMessageFrom(messages, sub.Subscriber.ConnectionId);
+            if (sub.TakesSharedFrames && !ownMessages) send = frame;
+            else if (sub.IsDelta && !ownMessages) send = SharedDelta(sub, frame, previous, ref againstPrevious, ref fromScratch);
+            else send = Personal(sub, messages, frame.Message.ChannelSerial!, deltaBase: null, out _);
+            if (send is null) continue;
+            if (sub.Subscriber.Enqueue(send)) delivered++;
+            else (gone ??= []).Add(sub);
+        }
+
+        stats.CountOutbound(messages.Count, bytes, delivered);
+        _lastMessage = messages[^1];
+        if (gone is not null) Remove(gone);
+    }
+
+    private static bool HasMessageFrom(List<Message> messages, string connectionId)
+    {
+        foreach (var m in messages)
+        {
+            if (m.ConnectionId == connectionId) return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>A delta subscriber's frame: against the channel's previous message when it has it, else the first in full.</summary>
+    private static OutboundFrame SharedDelta(Subscription sub, OutboundFrame frame, Message? previous, ref OutboundFrame? againstPrevious, ref OutboundFrame? fromScratch)
+    {
+        var messages = frame.Message.Messages!;
+        var chosen = previous is not null && sub.DeltaBaseId == previous.Id
+            ? againstPrevious ??= DeltaFrames.Build(frame.Message, messages, previous)
+            : fromScratch ??= DeltaFrames.Build(frame.Message, messages, null);
+        sub.DeltaBaseId = messages[^1].Id;
+        return chosen;
+    }
+
+    /// <summary>
+    /// The frame one subscriber gets for <paramref name="messages"/> when it cannot share the channel's: without its own
+    /// messages (<c>echo=false</c>), only those its filter passes, named as it attached, and as deltas when it asked
+    /// (the first in full unless <paramref name="deltaBase"/> is the message before it). Null when nothing is left.
+    /// </summary>
+    private static OutboundFrame? Personal(Subscription sub, List<Message> messages, string channelSerial, Message? deltaBase, out Message? lastSent)
+    {
+        lastSent = null;
+        var kept = messages;
+        if (!sub.Subscriber.Echo || sub.Filter is not null)
+        {
+            kept = new List<Message>(messages.Count);
+            foreach (var m in messages)
+            {
+                if (!sub.Subscriber.Echo && m.ConnectionId == sub.Subscriber.ConnectionId) continue;
+                if (sub.Filter is { } filter && !filter.Matches(m)) continue;
+                kept.Add(m);
+            }
+
+            if (kept.Count == 0) return null;
+        }
+
+        lastSent = kept[^1];
+        var frame = MessageFrame(sub.Channel, kept[0].Id!, null, kept[0].Timestamp ?? 0, channelSerial, kept);
+        if (!sub.IsDelta) return new OutboundFrame(frame);
+        var delta = DeltaFrames.Build(frame, kept, deltaBase is not null && sub.DeltaBaseId == deltaBase.Id ? deltaBase : null);
+        sub.DeltaBaseId = kept[^1].Id;
+        return delta;
+    }
+
+    /// <summary>
+    /// Attaches a subscriber in one step (the engine holds the channel lock and has the backlog at hand): queues
+    /// ATTACHED, the backlog, the presence SYNC, then adds it to the live set.
+    /// </summary>
+    /// <param name="subscriber">The attaching subscriber (attached again when it already was).</param>
+    /// <param name="request">What it asked for.</param>
+    /// <param name="outcome">Where it starts, as the engine found it.</param>
+    /// <param name="backlog">Resumed or rewound messages, oldest first.</param>
+    /// <param name="presenceMembers">The presence set, sent as SYNC to a presence subscriber (HAS_PRESENCE when not empty).</param>
+    public void Attach(IChannelSubscriber subscriber, AttachRequest request, AttachOutcome outcome, IReadOnlyList<Message> backlog, IReadOnlyList<Message> presenceMembers)
+    {
+        Flush(); // what is already ordered goes to the current subscribers, not into this one's backlog twice
+        Detach(subscriber);
+        var sub = new Subscription(subscriber, Channel, request);
+        SendAttached(sub, request, outcome, backlog, presenceMembers);
+        _subscriptions = [.. _subscriptions, sub];
+    }
+
+    /// <summary>
+    /// First half of an attach whose backlog is read asynchronously (from a shared store): the subscriber joins the live
+    /// set now, and what arrives meanwhile is held for it until <see cref="CompleteAttach"/>.
+    /// </summary>
+    public void BeginAttach(IChannelSubscriber subscriber, AttachRequest request)
+    {
+        Flush();
+        Detach(subscriber);
+        _subscriptions = [.. _subscriptions, new Subscription(subscriber, Channel, request) { Held = [] }];
+    }
+
+    /// <summary>
+    /// Second half of an asynchronous attach: ATTACHED, the backlog, SYNC, then what was held, keeping only messages
+    /// after <paramref name="liveAfter"/> (the position the backlog was read up to). False when the subscriber detached
+    /// (or attached again) meanwhile.
+    /// </summary>
+    public bool CompleteAttach(IChannelSubscriber subscriber, AttachRequest request, AttachOutcome outcome, IReadOnlyList<Message> backlog, IReadOnlyList<Message> presenceMembers, string liveAfter)
+    {
+        Flush();
+        var sub = Find(subscriber);
+        if (sub?.Held is not { } held) return false;
+        sub.Held = null;
+        SendAttached(sub, request, outcome, backlog, presenceMembers);
+        foreach (var item in held)
+        {
+            if (item.Presence is { } presence)
+            {
+                SendPresence(sub, presence);
+                continue;
+            }
+
+            var fresh = item.Messages!.FindAll(m => ChannelSerial.Compare(m.Serial!, liveAfter) > 0);
+            if (fresh.Count > 0 && Personal(sub, fresh, fresh[^1].Serial!, deltaBase: null, out _) is { } frame) sub.Subscriber.Enqueue(frame);
+        }
+
+        return true;
+    }
+
+    /// <summary>Removes a subscriber whose asynchronous attach failed (no ATTACHED was sent).</summary>
+    public void AbortAttach(IChannelSubscriber subscriber)
+    {
+        if (Find(subscriber) is { Held: not null } sub) Remove([sub]);
+    }
+
+    private void SendAttached(Subscription sub, AttachRequest request, AttachOutcome outcome, IReadOnlyList<Message> backlog, IReadOnlyList<Message> presenceMembers)
+    {
+        var subscriber = sub.Subscriber;
+        var flags = request.Modes;
+        if (outcome.Resumed) flags |= ProtocolFlags.Resumed;
+        var deliverBacklog = subscriber.ReceivesMessages && backlog.Count > 0;
+        if (deliverBacklog) flags |= ProtocolFlags.HasBacklog;
+        // RTP1: HAS_PRESENCE announces a SYNC; without it the client takes the presence set to be empty.
+        var sync = subscriber.ReceivesPresence && presenceMembers.Count > 0;
+        if (sync) flags |= ProtocolFlags.HasPresence;
+        subscriber.Enqueue(new OutboundFrame(new ProtocolMessage(ProtocolAction.Attached)
+        {
+            Channel = sub.Channel,
+            ChannelSerial = outcome.ChannelSerial,
+            Flags = flags,
+            Params = request.Params,
+            Error = outcome.Error,
+        }));
+        if (deliverBacklog) SendBacklog(sub, backlog);
+        if (sync) SendSync(sub, presenceMembers);
+    }
+
+    /// <summary>The backlog in frames of up to 100 messages; a delta subscriber gets the first in full and the rest as a chain.</summary>
+    private static void SendBacklog(Subscription sub, IReadOnlyList<Message> backlog)
+    {
+        Message? previous = null;
+        for (var start = 0; start < backlog.Count; start += MaxMessagesPerFrame)
+        {
+            var batch = new List<Message>(Math.Min(MaxMessagesPerFrame, backlog.Count - start));
+            for (var i = start; i < backlog.Count && i - start < MaxMessagesPerFrame; i++) batch.Add(backlog[i]);
+            if (Personal(sub, batch, batch[^1].Serial!, previous, out var lastSent) is { } frame)
+            {
+                sub.Subscriber.Enqueue(frame);
+                previous = lastSent;
+            }
+        }
+    }
+
+    public void Detach(IChannelSubscriber subscriber)
+    {
+        Flush();
+        if (Find(subscriber) is { } sub) Remove([sub]);
+    }
+
+    public bool IsAttached(IChannelSubscriber subscriber) => Find(subscriber) is { Held: null };
+
+    private Subscription? Find(IChannelSubscriber subscriber)
+    {
+        foreach (var s in _subscriptions)
+        {
+            if (ReferenceEquals(s.Subscriber, subscriber)) return s;
+        }
+
+        return null;
+    }
+
+    private void Remove(List<Subscription> gone) => _subscriptions = [.. _subscriptions.Where(s => !gone.Contains(s))];
+
+    /// <summary>Presence events (ENTER, UPDATE, LEAVE) to every presence subscriber, after the messages ordered before them.</summary>
+    public void BroadcastPresence(List<Message> events, long now)
+    {
+        if (events.Count == 0) return;
+        Flush();
+        var frame = new OutboundFrame(new ProtocolMessage(ProtocolAction.Presence)
+        {
+            Channel = Channel,
+            Timestamp = now,
+            Presence = events,
+        });
+        List<Subscription>? gone = null;
+        var delivered = 0;
+        foreach (var sub in _subscriptions)
+        {
+            if (!sub.Subscriber.ReceivesPresence) continue;
+            if (sub.Held is { } held)
+            {
+                held.Add(new Subscription.HeldItem(null, frame));
+                continue;
+            }
+
+            if (SendPresence(sub, frame)) delivered++;
+            else (gone ??= []).Add(sub);
+        }
+
+        stats.CountPresence(events, delivered);
+        if (gone is not null) Remove(gone);
+    }
+
+    private static bool SendPresence(Subscription sub, OutboundFrame frame) =>
+        sub.Subscriber.Enqueue(sub.IsRenamed ? new OutboundFrame(new ProtocolMessage(ProtocolAction.Presence)
+        {
+            Channel = sub.Channel,
+            Timestamp = frame.Message.Timestamp,
+            Presence = frame.Message.Presence,
+        }) : frame);
+
+    /// <summary>A client's SYNC request (ably-js <c>channel.sync()</c>): the whole presence set again.</summary>
+    public void Sync(IChannelSubscriber subscriber, IReadOnlyList<Message> members)
+    {
+        if (subscriber.ReceivesPresence && Find(subscriber) is { Held: null } sub) SendSync(sub, members);
+    }
+
+    /// <summary>Queues the presence set as SYNC frames (RTP18): <c>channelSerial</c> is <c>syncId:cursor</c>, empty cursor on the last.</summary>
+    private void SendSync(Subscription sub, IReadOnlyList<Message> members)
+    {
+        const int pageSize = PresenceSyncPageSize;
+        var syncId = "sync" + (++_syncIds).ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var pages = Math.Max(1, (members.Count + pageSize - 1) / pageSize);
+        for (var page = 0; page < pages; page++)
+        {
+            var last = page == pages - 1;
+            var count = Math.Min(pageSize, members.Count - (page * pageSize));
+            var slice = new List<Message>(Math.Max(count, 0));
+            for (var i = 0; i < count; i++) slice.Add(members[(page * pageSize) + i]);
+            sub.Subscriber.Enqueue(new OutboundFrame(new ProtocolMessage(ProtocolAction.Sync)
+            {
+                Channel = sub.Channel,
+                ChannelSerial = syncId + ":" + (last ? "" : (page + 1).ToString(System.Globalization.CultureInfo.InvariantCulture)),
+                Presence = slice,
+            }));
+        }
+    }
+
+    /// <summary>Members per SYNC frame; larger sets are sent as a sequence with a cursor (RTP18).</summary>
+    internal const int PresenceSyncPageSize = 100;
+
+    private static ProtocolMessage MessageFrame(string channel, string id, string? connectionId, long timestamp, string channelSerial, List<Message> messages) =>
+        new(ProtocolAction.Message)
+        {
+            Channel = channel,
+            Id = id,
+            ConnectionId = connectionId,
+            Timestamp = timestamp,
+            ChannelSerial = channelSerial,
+            Messages = messages,
+        };
+
+    /// <summary>An ordered message waiting for its fan-out, with the id prefix of the publish it came in.</summary>
+    private readonly record struct PendingMessage(Message Message, string IdPrefix);
+}

@@ -1,0 +1,50 @@
+using Tokenwire.Protocol;
+using Tokenwire.Protocol.Codecs;
+
+namespace Tokenwire.Server.Delivery;
+
+/// <summary>
+/// A frame on its way to one or more connections. It is encoded at most once per wire format, on first use, and
+/// the same bytes are shared by every connection that uses that format (encode once, fan out many).
+/// </summary>
+internal sealed class OutboundFrame
+{
+    private byte[]? _json;
+    private byte[]? _msgPack;
+
+    public OutboundFrame(ProtocolMessage message) => Message = message;
+
+    public ProtocolMessage Message { get; }
+
+    /// <summary>Close the transport after this frame is written (ERROR, CLOSED, DISCONNECTED).</summary>
+    public bool CloseAfter { get; init; }
+
+    public ReadOnlyMemory<byte> GetBytes(WireFormat format)
+    {
+        ref var slot = ref format == WireFormat.MsgPack ? ref _msgPack : ref _json;
+        var bytes = Volatile.Read(ref slot);
+        if (bytes is not null) return bytes;
+        bytes = ProtocolCodec.For(format).EncodeToArray(Message);
+        // Two writers racing to encode the same frame produce equal bytes; keep whichever landed first.
+        return Interlocked.CompareExchange(ref slot, bytes, null) ?? bytes;
+    }
+}
+
+/// <summary>A connection's attachment to a channel, as the channel sees it.</summary>
+internal interface IChannelSubscriber
+{
+    /// <summary>The subscriber's connection id (to honour <c>echo=false</c>).</summary>
+    string ConnectionId { get; }
+
+    /// <summary>False to skip messages published by this same connection.</summary>
+    bool Echo { get; }
+
+    /// <summary>True when the attachment has the subscribe mode.</summary>
+    bool ReceivesMessages { get; }
+
+    /// <summary>True when the attachment has the presence_subscribe mode (PRESENCE events and SYNC).</summary>
+    bool ReceivesPresence { get; }
+
+    /// <summary>Queues a frame; false when the subscriber is gone, and the channel then drops it.</summary>
+    bool Enqueue(OutboundFrame frame);
+}

@@ -1,0 +1,36 @@
+using Microsoft.Extensions.Options;
+using Tokenwire.Server.Channels;
+using Tokenwire.Server.History;
+
+namespace Tokenwire.Server.Engines;
+
+/// <summary>What every channel shares: options, the history store and the clock.</summary>
+internal sealed class ChannelServices(IOptions<TokenwireOptions> options, IHistoryStore history, TimeProvider time, Apps.AppRegistry apps, Stats.StatsStore? stats = null)
+{
+    public TokenwireOptions Options { get; } = options.Value;
+
+    public IHistoryStore History { get; } = history;
+
+    /// <summary>App statistics, fed by channels on each sweep.</summary>
+    public Stats.StatsStore? Stats { get; } = stats;
+
+    public long Now() => time.GetUtcNow().ToUnixTimeMilliseconds();
+
+    /// <summary>A channel's rules: its app's namespace rule with the rate limits in force.</summary>
+    public ChannelRules RulesFor(string appId, string name)
+    {
+        var ns = ChannelName.Namespace(name);
+        var limits = Options.RateLimits;
+        foreach (var rule in apps.NamespacesOf(appId))
+        {
+            if (ns is not null && string.Equals(rule.Id, ns, StringComparison.Ordinal))
+            {
+                return new ChannelRules(rule.Persisted, rule.Retention,
+                    rule.MessagesPerSecond ?? limits.ChannelMessagesPerSecond, rule.BytesPerSecond ?? limits.ChannelBytesPerSecond);
+            }
+        }
+
+        return new ChannelRules(false, TimeSpan.Zero, limits.ChannelMessagesPerSecond, limits.ChannelBytesPerSecond);
+    }
+}
+

@@ -1,0 +1,84 @@
+using Tokenwire.Protocol;
+using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
+using Tokenwire.Server.History;
+
+namespace Tokenwire.Server.Engines;
+
+/// <summary>
+/// Orders, stores and announces channel messages; what subscribers see is the fan-out core's (<see cref="ChannelFanOut"/>),
+/// which every engine feeds. Implementations: <c>InMemoryChannelEngine</c> (one node, embedded storage) and
+/// <c>RedisChannelEngine</c> (several nodes sharing channels). Presence is a contract of its own
+/// (<see cref="Presence.IPresenceEngine"/>), implemented by each engine beside this one.
+/// <para>Contract, for every engine and every channel of an app:</para>
+/// <list type="bullet">
+/// <item>Ordering: messages get strictly increasing serials in one channel order, the same on every node; a publish's
+/// messages are consecutive in that order, and every subscriber receives messages in that order.</item>
+/// <item>Atomicity: a publish is ordered and stored entirely or not at all; its completion task reports the outcome.
+/// It never completes successfully for messages that were not ordered (and, for persisted namespaces, stored).
+/// When the backing store is unreachable, it fails with an Ably error (50003) instead.</item>
+/// <item>Idempotency: a message whose client-supplied id was published on the channel within the idempotency window is
+/// acknowledged (serial null) and not delivered again.</item>
+/// <item>Attach: the subscriber gets ATTACHED, then the backlog (resume from a channelSerial, or rewind), then live
+/// messages, with no gap and no duplicate between backlog and live.</item>
+/// <item>Retention: recent messages are kept for the hot window (rewind, resume, history of non-persisted channels);
+/// persisted namespaces keep them for their retention; trimming never breaks the serial order.</item>
+/// </list>
+/// </summary>
+internal interface IChannelEngine
+{
+    /// <summary>Channels with live state on this node.</summary>
+    int ChannelCount { get; }
+
+    /// <summary>The rules of a channel (from its app's namespaces).</summary>
+    ChannelRules RulesFor(string appId, string channel);
+
+    /// <summary>
+    /// Orders and delivers a publish. The returned task completes once the messages are ordered (and stored for
+    /// persisted channels), with one serial per message (null for a duplicate id), or faults with an AblyException.
+    /// Throws 40010 for an invalid channel name.
+    /// </summary>
+    ValueTask<Task<string?[]>> PublishAsync(string appId, string channel, List<Message> messages, Publisher publisher);
+
+    /// <summary>Attaches a subscriber (ATTACHED, backlog, then live); the returned handle detaches it.</summary>
+    ValueTask<IChannelAttachment> AttachAsync(string appId, string channel, IChannelSubscriber subscriber, AttachRequest request);
+
+    /// <summary>One page of history: the history store for persisted namespaces, the hot window otherwise.</summary>
+    ValueTask<List<Message>> HistoryAsync(string appId, string channel, HistoryQuery query, CancellationToken cancellationToken);
+
+    /// <summary>Messages of the responses in progress up to <paramref name="untilSerial"/>, and the current channel serial.</summary>
+    ValueTask<(List<Message> Messages, string? ChannelSerial)> InProgressResponsesAsync(string appId, string channel, string? untilSerial);
+
+    /// <summary>Occupancy of a channel for <c>GET /channels/{id}</c>.</summary>
+    ChannelOccupancy Occupancy(string appId, string channel);
+
+    /// <summary>Periodic trimming and release of idle channels.</summary>
+    void Sweep();
+
+    /// <summary>Forgets every channel of a deleted app.</summary>
+    void RemoveApp(string appId);
+}
+
+/// <summary>A subscriber's attachment to a channel.</summary>
+internal interface IChannelAttachment
+{
+    /// <summary>Stops delivery to the subscriber.</summary>
+    void Detach();
+
+    /// <summary>Sends the presence set again as SYNC frames (a client SYNC request, ably-js <c>channel.sync()</c>).</summary>
+    void Sync();
+}
+
+/// <summary>Channel occupancy (CHD2, CHM2): attachments, presence members, their connections, presence subscribers.</summary>
+internal readonly record struct ChannelOccupancy(bool IsActive, int Subscribers, int PresenceMembers, int PresenceConnections, int PresenceSubscribers)
+{
+    public static ChannelOccupancy Inactive => default;
+}
+
+/// <summary>Who is publishing: a realtime connection (with its msgSerial) or a REST request.</summary>
+/// <param name="IdPrefix">Prefix of server-assigned message ids (<c>connectionId:msgSerial</c>, or a random REST id).</param>
+/// <param name="ConnectionId">Publishing connection, if any (echo suppression, <c>connectionId</c> field).</param>
+/// <param name="ClientId">Identified client, stamped on messages.</param>
+/// <param name="MsgSerial">The realtime msgSerial, so an engine shared by nodes can recognise a re-send.</param>
+/// <param name="Dispatches">Where to defer the fan-out to (a realtime connection's burst); null fans out at once.</param>
+internal readonly record struct Publisher(string IdPrefix, string? ConnectionId, string? ClientId, long? MsgSerial = null, PendingDispatches? Dispatches = null);

@@ -1,0 +1,180 @@
+using System.Collections.Concurrent;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+using Tokenwire.Protocol;
+using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
+using Tokenwire.Server.History;
+using Tokenwire.Server.Presence;
+
+namespace Tokenwire.Server.Engines.InMemory;
+
+/// <summary>
+/// The single-node engine: every channel lives in this process (<see cref="Channel"/>: sequencer, hot window,
+/// subscribers), persisted namespaces are stored in the embedded history store. A channel is created on first use
+/// (publish, attach, history) and retired by <see cref="Sweep"/> once it has no subscribers and nothing in its
+/// window, so memory follows active channels.
+/// </summary>
+internal sealed class InMemoryChannelEngine(ChannelServices services, ILogger<InMemoryChannelEngine> logger) : IChannelEngine, IPresenceEngine
+{
+    private readonly ConcurrentDictionary<(string App, string Name), Lazy<Task<Channel>>> _channels = new();
+
+    public ChannelServices Services => services;
+
+    public int ChannelCount => _channels.Count;
+
+    public ChannelRules RulesFor(string appId, string name) => services.RulesFor(appId, name);
+
+    /// <summary>The channel, created if needed. Throws 40010 for an invalid name.</summary>
+    public async ValueTask<Channel> GetAsync(string appId, string name)
+    {
+        if (ChannelName.Validate(name) is { } error) throw new AblyException(error);
+        if (!_channels.TryGetValue((appId, name), out var lazy))
+        {
+            lazy = _channels.GetOrAdd((appId, name), key => new Lazy<Task<Channel>>(() => CreateAsync(key.App, key.Name)));
+        }
+
+        try
+        {
+            return await lazy.Value.ConfigureAwait(false);
+        }
+        catch
+        {
+            _channels.TryRemove(new KeyValuePair<(string, string), Lazy<Task<Channel>>>((appId, name), lazy));
+            throw;
+        }
+    }
+
+    /// <summary>The channel if it is live, without creating it.</summary>
+    public Channel? Find(string appId, string name) =>
+        _channels.TryGetValue((appId, name), out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully ? lazy.Value.Result : null;
+
+    /// <summary>Publishes, retrying on a channel retired concurrently.</summary>
+    public async ValueTask<Task<string?[]>> PublishAsync(string appId, string name, List<Message> messages, Publisher publisher)
+    {
+        while (true)
+        {
+            var channel = await GetAsync(appId, name).ConfigureAwait(false);
+            if (channel.TryPublish(messages, publisher, out var completion)) return completion;
+            Retire(channel);
+        }
+    }
+
+    /// <summary>Attaches, retrying on a channel retired concurrently.</summary>
+    public async ValueTask<IChannelAttachment> AttachAsync(string appId, string name, IChannelSubscriber subscriber, AttachRequest request)
+    {
+        while (true)
+        {
+            var channel = await GetAsync(appId, name).ConfigureAwait(false);
+            if (channel.TryAttach(subscriber, request)) return new Attachment(channel, subscriber);
+            Retire(channel);
+        }
+    }
+
+    public async ValueTask<List<Message>> HistoryAsync(string appId, string name, HistoryQuery query, CancellationToken cancellationToken)
+    {
+        if (ChannelName.Validate(name) is { } error) throw new AblyException(error);
+        if (!RulesFor(appId, name).Persisted) return Find(appId, name)?.QueryWindow(query) ?? [];
+        var stored = await services.History.QueryAsync(appId, name, query, cancellationToken).ConfigureAwait(false);
+        return [.. stored.Select(s => StoredForm.Decode(s.Payload))];
+    }
+
+    public ValueTask<(List<Message> Messages, string? ChannelSerial)> InProgressResponsesAsync(string appId, string name, string? untilSerial)
+    {
+        if (Find(appId, name) is not { } channel) return ValueTask.FromResult((new List<Message>(), (string?)null));
+        var (responses, serial) = channel.InProgressResponses(untilSerial);
+        var messages = responses.SelectMany(r => r.Messages).OrderBy(m => m.Serial, StringComparer.Ordinal).ToList();
+        return ValueTask.FromResult((messages, (string?)serial));
+    }
+
+    private sealed class Attachment(Channel channel, IChannelSubscriber subscriber) : IChannelAttachment
+    {
+        public void Detach() => channel.Detach(subscriber);
+
+        public void Sync() => channel.Sync(subscriber);
+    }
+
+    public async ValueTask ApplyPresenceAsync(string appId, string name, IReadOnlyList<Message> updates, string connectionId, string idPrefix)
+    {
+        while (true)
+        {
+            var channel = await GetAsync(appId, name).ConfigureAwait(false);
+            if (channel.TryApplyPresence(updates, connectionId, idPrefix)) return;
+            Retire(channel);
+        }
+    }
+
+    // A channel that is not live has no members: nothing to leave.
+    public void LeavePresence(string appId, string name, string connectionId) => Find(appId, name)?.LeaveConnection(connectionId);
+
+    public ValueTask<List<Message>> PresenceMembersAsync(string appId, string name, string? clientId, string? connectionId)
+    {
+        if (ChannelName.Validate(name) is { } error) throw new AblyException(error);
+        return ValueTask.FromResult(Find(appId, name)?.PresenceMembers(clientId, connectionId) ?? []);
+    }
+
+    public ValueTask<List<PresenceEvent>> PresenceHistoryAsync(string appId, string name, PresenceHistoryQuery query)
+    {
+        if (ChannelName.Validate(name) is { } error) throw new AblyException(error);
+        return ValueTask.FromResult(Find(appId, name)?.PresenceHistory(query) ?? []);
+    }
+
+    public async ValueTask AddFixedPresenceAsync(string appId, string name, IReadOnlyList<Message> members, string connectionId) =>
+        (await GetAsync(appId, name).ConfigureAwait(false)).AddFixedMembers(members, connectionId);
+
+    public ChannelOccupancy Occupancy(string appId, string name) => Find(appId, name) is { } channel ? channel.Occupancy() : ChannelOccupancy.Inactive;
+
+    private async Task<Channel> CreateAsync(string appId, string name)
+    {
+        var rules = RulesFor(appId, name);
+        string? lastSerial = null;
+        IReadOnlyList<Message> recent = [];
+        if (rules.Persisted)
+        {
+            lastSerial = await services.History.GetLastSerialAsync(appId, name).ConfigureAwait(false);
+            if (lastSerial is not null)
+            {
+                var stored = await services.History.QueryAsync(appId, name, new HistoryQuery(Forwards: false, Limit: services.Options.MaxRewindMessages)).ConfigureAwait(false);
+                recent = [.. stored.Reverse().Select(s => StoredForm.Decode(s.Payload))];
+            }
+        }
+
+        return new Channel(appId, name, rules, services, lastSerial, recent);
+    }
+
+    private void Retire(Channel channel)
+    {
+        var key = (channel.AppId, channel.Name);
+        if (_channels.TryGetValue(key, out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully && ReferenceEquals(lazy.Value.Result, channel))
+        {
+            _channels.TryRemove(new KeyValuePair<(string, string), Lazy<Task<Channel>>>(key, lazy));
+        }
+    }
+
+    /// <summary>Drops every channel of an app (app deleted).</summary>
+    public void RemoveApp(string appId)
+    {
+        foreach (var key in _channels.Keys)
+        {
+            if (key.App == appId) _channels.TryRemove(key, out _);
+        }
+    }
+
+    /// <summary>Trims every channel's window and retires idle channels.</summary>
+    public void Sweep()
+    {
+        var retired = 0;
+        foreach (var (_, lazy) in _channels)
+        {
+            if (!lazy.IsValueCreated || !lazy.Value.IsCompletedSuccessfully) continue;
+            var channel = lazy.Value.Result;
+            if (channel.Sweep())
+            {
+                Retire(channel);
+                retired++;
+            }
+        }
+
+        if (retired > 0) logger.LogDebug("Retired {Count} idle channels; {Live} live", retired, _channels.Count);
+    }
+}

@@ -1,0 +1,43 @@
+namespace Tokenwire.Server.History;
+
+/// <summary>One persisted message: its channel serial, its timestamp and its canonical (msgpack) encoding.</summary>
+/// <param name="Serial">Channel serial; serials of one channel sort lexicographically (ordinal) in publish order.</param>
+/// <param name="Timestamp">Server receive time, milliseconds since the Unix epoch.</param>
+/// <param name="Payload">The message, encoded by the server; opaque to the store.</param>
+public sealed record StoredMessage(string Serial, long Timestamp, byte[] Payload);
+
+/// <summary>A history page request (REST <c>GET /channels/{id}/messages</c>).</summary>
+/// <param name="Forwards">Oldest first when true; newest first (Ably's default) when false.</param>
+/// <param name="Limit">Maximum number of messages to return (1..1001: a REST page of up to 1000 plus one to detect a next page).</param>
+/// <param name="Start">Only messages with timestamp ≥ this (ms), when set.</param>
+/// <param name="End">Only messages with timestamp ≤ this (ms), when set.</param>
+/// <param name="UntilSerial">Only messages with serial ≤ this (inclusive), when set: <c>from_serial</c> / untilAttach.</param>
+/// <param name="AfterSerial">Pagination cursor, exclusive: forwards → serial &gt; cursor; backwards → serial &lt; cursor.</param>
+public sealed record HistoryQuery(
+    bool Forwards,
+    int Limit,
+    long? Start = null,
+    long? End = null,
+    string? UntilSerial = null,
+    string? AfterSerial = null);
+
+/// <summary>
+/// Durable message history for persisted channels.
+/// Contract: <see cref="AppendAsync"/> completes only once the messages are durable (they survive a process kill);
+/// appends to one channel are stored in call order; a query sees every append that completed before it began.
+/// Implementations are safe for concurrent use.
+/// </summary>
+public interface IHistoryStore : IAsyncDisposable
+{
+    /// <summary>Stores messages of one channel. They expire (and may be deleted) after <paramref name="expiresAt"/> (ms epoch).</summary>
+    Task AppendAsync(string appId, string channel, IReadOnlyList<StoredMessage> messages, long expiresAt, CancellationToken cancellationToken = default);
+
+    /// <summary>Reads one page, ordered by serial in the requested direction, at most <see cref="HistoryQuery.Limit"/> items.</summary>
+    Task<IReadOnlyList<StoredMessage>> QueryAsync(string appId, string channel, HistoryQuery query, CancellationToken cancellationToken = default);
+
+    /// <summary>The highest serial ever stored for the channel (expired or not), or null; used to continue serials after a restart.</summary>
+    Task<string?> GetLastSerialAsync(string appId, string channel, CancellationToken cancellationToken = default);
+
+    /// <summary>Deletes messages whose expiry is before <paramref name="now"/> (ms epoch); returns how many were deleted.</summary>
+    Task<int> DeleteExpiredAsync(long now, CancellationToken cancellationToken = default);
+}
