@@ -7,9 +7,8 @@ using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Tokenwire.Protocol;
 using Tokenwire.Server.Auth;
-using Tokenwire.Server.Rest;
 
-namespace Tokenwire.Server.Apps;
+namespace Tokenwire.Server.Rest;
 
 /// <summary>
 /// The parts of Ably's test echo server (<c>https://echo.ably.io</c>) that the SDK test suites call, under

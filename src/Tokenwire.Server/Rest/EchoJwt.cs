@@ -4,7 +4,7 @@ using System.Text;
 using System.Text.Json;
 using Tokenwire.Server.Auth;
 
-namespace Tokenwire.Server.Apps;
+namespace Tokenwire.Server.Rest;
 
 /// <summary>
 /// The JWTs the sandbox's echo endpoint (<c>/echo/createJWT</c>) mints, in the shapes Ably's echo server gives the SDK
