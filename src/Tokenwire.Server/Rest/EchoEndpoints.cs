@@ -57,7 +57,7 @@ internal static class EchoEndpoints
         var tokens = context.RequestServices.GetRequiredService<TokenService>();
         var now = tokens.Now;
         var issued = now / 1000;
-        var expires = (long)Math.Round((now + expiresIn * 1000) / 1000);
+        var expires = issued + (long)Math.Round(expiresIn); // JWT times are whole seconds: exp - iat = expiresIn
         var clientId = p.GetValueOrDefault("clientId") is { Length: > 0 } c ? c : null;
         var capability = p.GetValueOrDefault("capability") is { Length: > 0 } cap ? cap : DefaultCapability;
 
