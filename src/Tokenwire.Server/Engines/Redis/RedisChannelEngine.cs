@@ -99,6 +99,13 @@ internal sealed class RedisChannelEngine : IChannelEngine, IPresenceEngine, IAsy
     {
         if (ChannelName.Validate(channel) is { } error) throw new AblyException(error);
         var hub = Hub(appId, channel);
+        if (MessageOperations.Validate(messages, hub.Rules) is { } refused) return Task.FromException<string?[]>(refused);
+        if (messages.Any(MessageOperations.IsOperation))
+        {
+            // Refused, never stored as a new message: operations are not kept in Redis streams yet.
+            return Task.FromException<string?[]>(new AblyException(ErrorCodes.BadRequest, 400, "Message updates, deletes and appends are not supported with the Redis engine yet"));
+        }
+
         if (hub.TryTake(messages, publisher.ConnectionId is not null) is { } limited) return Task.FromException<string?[]>(limited);
         return Task.FromResult(await AppendAsync(hub, messages, publisher).ConfigureAwait(false));
     }
@@ -174,6 +181,25 @@ internal sealed class RedisChannelEngine : IChannelEngine, IPresenceEngine, IAsy
             : ["XREVRANGE", RedisKeys.Log(hub.Tag), (hiExclusive ? "(" : "") + hi, (loExclusive ? "(" : "") + lo, "COUNT", query.Limit];
         return await ReadEntriesAsync(command).ConfigureAwait(false);
     }
+
+    public ValueTask<Task> AnnotateAsync(string appId, string channel, List<Message> annotations, Publisher publisher) =>
+        ValueTask.FromResult(Task.FromException(MessageOperations.ValidateAnnotations(annotations, RulesFor(appId, channel), publisher.ClientId)
+            ?? new AblyException(ErrorCodes.BadRequest, 400, "Message annotations are not supported with the Redis engine yet")));
+
+    public ValueTask<List<Message>?> AnnotationsAsync(string appId, string channel, string serial, CancellationToken cancellationToken) =>
+        ValueTask.FromResult<List<Message>?>(null);
+
+    public async ValueTask<Message?> GetMessageAsync(string appId, string channel, string serial, CancellationToken cancellationToken)
+    {
+        if (ChannelName.Validate(channel) is { } error) throw new AblyException(error);
+        if (!ChannelSerial.IsValid(serial) || ChannelSerial.TryParse(serial, out _, out var seq) && seq == 0) return null;
+        var id = RedisKeys.EntryIdOf(serial);
+        var found = await ReadEntriesAsync(["XRANGE", RedisKeys.Log(RedisKeys.Tag(appId, channel)), id, id]).ConfigureAwait(false);
+        return found.Count > 0 ? found[0] : null;
+    }
+
+    public async ValueTask<List<Message>?> GetMessageVersionsAsync(string appId, string channel, string serial, CancellationToken cancellationToken) =>
+        await GetMessageAsync(appId, channel, serial, cancellationToken).ConfigureAwait(false) is { } message ? [message] : null;
 
     private static (string Id, bool Exclusive) Lower(long? startMs, string? afterSerial)
     {
@@ -328,7 +354,7 @@ internal sealed class RedisChannelEngine : IChannelEngine, IPresenceEngine, IAsy
 
     // Occupancy from this node's subscribers only until presence and subscriber counts are shared between nodes.
     public ChannelOccupancy Occupancy(string appId, string channel) =>
-        _hubs.TryGetValue((appId, channel), out var hub) ? new ChannelOccupancy(true, hub.SubscriberCount, 0, 0, 0) : ChannelOccupancy.Inactive;
+        _hubs.TryGetValue((appId, channel), out var hub) ? hub.Occupancy() : ChannelOccupancy.Inactive;
 
     private sealed class Attachment(RedisChannelHub hub, IChannelSubscriber subscriber) : IChannelAttachment
     {

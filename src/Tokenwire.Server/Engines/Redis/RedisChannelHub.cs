@@ -13,7 +13,7 @@ namespace Tokenwire.Server.Engines.Redis;
 /// what was held, with no gap and no duplicate. Announcements are applied only past the last serial seen, so a re-read
 /// after a Redis reconnect never delivers twice.
 /// </summary>
-internal sealed class RedisChannelHub
+internal sealed class RedisChannelHub : IDelayedWorkOwner
 {
     private readonly Lock _lock = new();
     private readonly RedisChannelEngine _engine;
@@ -34,7 +34,7 @@ internal sealed class RedisChannelHub
         Rules = rules;
         Tag = RedisKeys.Tag(appId, name);
         _rateLimiter = new Limits.ChannelRateLimiter(name, rules.MessagesPerSecond, rules.BytesPerSecond, engine.Services.Options.RateLimits.BurstSeconds);
-        _fanOut = new ChannelFanOut(name, _stats);
+        _fanOut = new ChannelFanOut(name, _stats, new FanOutSettings(rules.MutableMessages, this, engine.Services.Options.OccupancyEventInterval));
         _lastActivity = engine.Services.Now();
     }
 
@@ -59,6 +59,12 @@ internal sealed class RedisChannelHub
     }
 
     public int SubscriberCount => _fanOut.SubscriberCount;
+
+    /// <summary>This node's attachments (and the presence members it knows of).</summary>
+    public ChannelOccupancy Occupancy()
+    {
+        lock (_lock) return _fanOut.Occupancy();
+    }
 
     private Task EnsureFollowingAsync()
     {
@@ -246,6 +252,15 @@ internal sealed class RedisChannelHub
         {
             _fanOut.Detach(subscriber);
             _lastActivity = _engine.Services.Now();
+        }
+    }
+
+    /// <summary>Delivers rolled-up appends whose window is over, and a debounced occupancy event when due.</summary>
+    public void RunDue()
+    {
+        lock (_lock)
+        {
+            if (_fanOut.RunDue() is { } next) DelayedWork.Shared.Schedule(this, next);
         }
     }
 
