@@ -27,6 +27,21 @@ internal sealed class LoadOptions
 
     public WireFormat Format { get; set; } = WireFormat.Json;
 
+    /// <summary>The token without extras (name and data only) instead of the seed's shape.</summary>
+    public bool Bare { get; set; }
+
+    /// <summary>Headers in each token's <c>extras.headers</c>, responseId included (the seed's shape: responseId and a timestamp).</summary>
+    public int Headers { get; set; } = 2;
+
+    /// <summary>
+    /// token: message-per-token (every token its own publish). response: message-per-response (one message per
+    /// response, each token appended to it; tokenwire only).
+    /// </summary>
+    public string Pattern { get; set; } = "token";
+
+    /// <summary>Which round of an interleaved series this run belongs to (bench/run.sh: medians over rounds).</summary>
+    public int Round { get; set; } = 1;
+
     public double WarmupSeconds { get; set; } = 5;
 
     public double DurationSeconds { get; set; } = 20;
@@ -88,7 +103,18 @@ internal sealed class LoadOptions
                 case "--tokens-per-response": o.TokensPerResponse = NextInt(); break;
                 case "--rate": o.Rate = NextDouble(); break;
                 case "--size": o.Size = NextInt(); break;
-                case "--format": o.Format = Next() == "msgpack" ? WireFormat.MsgPack : WireFormat.Json; break;
+                case "--format":
+                    o.Format = Next() switch
+                    {
+                        "msgpack" => WireFormat.MsgPack,
+                        "json" => WireFormat.Json,
+                        var f => throw new ArgumentException($"--format is json or msgpack, not {f}"),
+                    };
+                    break;
+                case "--bare": o.Bare = true; break;
+                case "--headers": o.Headers = NextInt(); break;
+                case "--pattern": o.Pattern = Next(); break;
+                case "--round": o.Round = NextInt(); break;
                 case "--warmup": o.WarmupSeconds = NextDouble(); break;
                 case "--duration": o.DurationSeconds = NextDouble(); break;
                 case "--window": o.Window = NextInt(); break;
@@ -114,6 +140,13 @@ internal sealed class LoadOptions
         }
 
         if (o.Mode is not ("flood" or "paced" or "idle")) throw new ArgumentException("--mode is flood, paced or idle");
+        if (o.Headers < 1) throw new ArgumentException("--headers counts responseId too: at least 1");
+        if (o.Pattern is not ("token" or "response")) throw new ArgumentException("--pattern is token or response");
+        if (o.Pattern == "response" && o.Targets.Any(t => t != "tokenwire"))
+        {
+            throw new ArgumentException("--pattern response needs message appends: --target tokenwire only");
+        }
+
         return o;
     }
 
@@ -127,7 +160,13 @@ internal sealed class LoadOptions
           --rate R                                paced: tokens/s per channel (default 50)
           --window N                              flood: tokens in flight per publisher (default 256)
           --size BYTES                            token data length (default 48)
-          --format json|msgpack                   (default json; signalr is JSON only)
+          --format json|msgpack                   wire format (default json; signalr: its JSON or MessagePack hub protocol)
+          --headers N                             headers in extras.headers, responseId included (default 2:
+                                                  responseId and timestamp, the seed's shape; more: x-header-K)
+          --bare                                  tokens without extras (name and data only), the older shape
+          --pattern token|response                token: one publish per token (default); response: one message
+                                                  per response and each token appended to it (tokenwire only)
+          --round N                               round number recorded in --json (bench/run.sh's medians)
           --warmup S --duration S --drain S       (default 5, 20, 15)
           --connections N                         idle: connections to open (default 1000)
           --check                                 exit 1 on loss, duplicates or reorders

@@ -47,6 +47,7 @@ public static class TokenwireServerExtensions
         services.AddSingleton<Limits.FaultInjector>();
         services.AddSingleton<Apps.AppRegistry>();
         services.AddSingleton<Stats.StatsStore>();
+        services.AddSingleton<MetaChannels>();
         services.AddSingleton<ChannelServices>();
         // The engine: this process's memory (default) or Redis (scale-out), chosen from Tokenwire:Redis.
         services.AddSingleton<InMemoryChannelEngine>();

@@ -113,6 +113,13 @@ public sealed class Capability
     public static bool Matches(string pattern, string channel)
     {
         if (pattern == "[*]*") return true;
+        // A qualified pattern ([meta]*, [meta]channel.lifecycle) names its qualifier exactly, then matches the rest.
+        if (pattern.StartsWith('[') && pattern.IndexOf(']', StringComparison.Ordinal) is var close and > 0)
+        {
+            return channel.StartsWith(pattern[..(close + 1)], StringComparison.Ordinal) && channel.Length > close + 1
+                && Matches(pattern[(close + 1)..], channel[(close + 1)..]);
+        }
+
         var isSpecial = channel.StartsWith('[');
         if (pattern == "*") return !isSpecial;
         var p = pattern.Split(':');

@@ -15,7 +15,7 @@ internal static class ChannelName
         if (name.Length > MaxLength) return Invalid($"Channel name longer than {MaxLength} characters");
         // A leading ':' has an empty namespace; '[' starts a qualifier ([meta], [?params]): only [filter=…] is implemented, for ATTACH (ParseQualified).
         if (name[0] == ':') return Invalid($"Invalid channel name '{name}': empty namespace");
-        if (name[0] == '[') return Invalid($"Channel qualifiers are not supported ('{name}')");
+        if (name[0] == '[' && !IsMetaChannel(name)) return Invalid($"Channel qualifiers are not supported ('{name}'); the metachannels are {MetaChannelLifecycle} and {MetaConnectionLifecycle}");
         foreach (var c in name)
         {
             if (char.IsControl(c)) return Invalid("Channel name contains a control character");
@@ -23,6 +23,15 @@ internal static class ChannelName
 
         return null;
     }
+
+    /// <summary>Ably's channel lifecycle metachannel: channel.opened, channel.closed, channel.region.*, channel.occupancy.</summary>
+    public const string MetaChannelLifecycle = "[meta]channel.lifecycle";
+
+    /// <summary>Ably's connection lifecycle metachannel: connection.opened, connection.closed.</summary>
+    public const string MetaConnectionLifecycle = "[meta]connection.lifecycle";
+
+    /// <summary>True for the metachannels this server publishes (clients may subscribe, never publish or enter presence).</summary>
+    public static bool IsMetaChannel(string name) => name is MetaChannelLifecycle or MetaConnectionLifecycle;
 
     /// <summary>The namespace: the part before the first <c>:</c>, or null.</summary>
     public static string? Namespace(string name)
@@ -49,7 +58,7 @@ internal static class ChannelName
         baseName = name ?? "";
         filter = null;
         qualifierParams = null;
-        if (string.IsNullOrEmpty(name) || name[0] != '[') return Validate(name);
+        if (string.IsNullOrEmpty(name) || name[0] != '[' || IsMetaChannel(name)) return Validate(name);
         var close = name.IndexOf(']', StringComparison.Ordinal);
         if (close > 1 && name[1] == '?')
         {

@@ -31,7 +31,7 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
     private Message? _lastMessage; // the newest message fanned out: the base of the next delta
     private int _syncIds;
     private int _presenceMembers;
-    private readonly OccupancyEvents _occupancy = new(settings.OccupancyInterval);
+    private readonly OccupancyEvents _occupancy = new(settings.OccupancyInterval, settings.OccupancyWatcher, settings.OccupancyWatched);
     private readonly bool _mutable = settings.Mutable;
 
     public string Channel { get; } = channel;

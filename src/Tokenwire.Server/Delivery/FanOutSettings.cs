@@ -4,4 +4,12 @@ namespace Tokenwire.Server.Delivery;
 /// <param name="Mutable">The channel allows operations (update, delete, append) on its messages.</param>
 /// <param name="Owner">The engine's channel, asked to run delayed work (rollups, debounced occupancy events) when due.</param>
 /// <param name="OccupancyInterval">The debounce of <c>[meta]occupancy</c> events whose change is not a mode change.</param>
-internal readonly record struct FanOutSettings(bool Mutable, IDelayedWorkOwner? Owner, TimeSpan OccupancyInterval);
+/// <param name="OccupancyWatcher">Told of each (debounced) occupancy change while <see cref="OccupancyWatched"/> says
+/// someone watches (the channel lifecycle metachannel).</param>
+/// <param name="OccupancyWatched">Whether anyone watches the channel's occupancy from outside it.</param>
+internal readonly record struct FanOutSettings(
+    bool Mutable,
+    IDelayedWorkOwner? Owner,
+    TimeSpan OccupancyInterval,
+    Action<ChannelOccupancy>? OccupancyWatcher = null,
+    Func<bool>? OccupancyWatched = null);

@@ -10,7 +10,10 @@ namespace Tokenwire.Server.Delivery;
 /// started or stopped watching) goes out at once; other changes are debounced to one event per interval. The events
 /// are not part of the channel's order (no channelSerial, never stored). Guarded by the channel lock.
 /// </summary>
-internal sealed class OccupancyEvents(TimeSpan interval)
+/// <param name="interval">The debounce of changes that are not mode changes.</param>
+/// <param name="watcher">Told of each change sent while <paramref name="watched"/> holds (the lifecycle metachannel).</param>
+/// <param name="watched">Whether anyone outside the channel watches its occupancy.</param>
+internal sealed class OccupancyEvents(TimeSpan interval, Action<ChannelOccupancy>? watcher = null, Func<bool>? watched = null)
 {
     private ChannelOccupancy? _sent;
     private long _sentAt;
@@ -60,8 +63,9 @@ internal sealed class OccupancyEvents(TimeSpan interval)
         if (sub.Occupancy is { } param) sub.Subscriber.Enqueue(Frame(sub.Channel, param, current));
     }
 
-    private static bool HasListeners(Subscription[] subscriptions)
+    private bool HasListeners(Subscription[] subscriptions)
     {
+        if (watcher is not null && watched?.Invoke() == true) return true;
         foreach (var s in subscriptions)
         {
             if (s.Occupancy is not null && s.Held is null) return true;
@@ -75,6 +79,7 @@ internal sealed class OccupancyEvents(TimeSpan interval)
         _sent = current;
         _sentAt = now;
         _due = null;
+        if (watcher is not null && watched?.Invoke() == true) watcher(current);
         Dictionary<(string, string), OutboundFrame>? frames = null; // one frame per name and param, shared
         foreach (var sub in subscriptions)
         {

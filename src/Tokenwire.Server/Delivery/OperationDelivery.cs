@@ -89,7 +89,7 @@ internal static class OperationDelivery
             {
                 if (sub.RolledUp is { Count: > 0 } held)
                 {
-                    output.AddRange(held);
+                    foreach (var h in held) output.Add(h.ToMessage());
                     held.Clear();
                 }
 
@@ -115,35 +115,23 @@ internal static class OperationDelivery
     public static List<Message>? TakeDue(Subscription sub, long now, bool force = false)
     {
         if (sub.RolledUp is not { Count: > 0 } held || (!force && now < sub.RollupOpenUntil)) return null;
-        var due = new List<Message>(held);
+        var due = held.ConvertAll(h => h.ToMessage());
         held.Clear();
         sub.RollupOpenUntil = now + sub.RollupWindowMs;
         return due;
     }
 
-    /// <summary>Merges an append into the held one of the same message (fragments concatenated, newest version), or holds it.</summary>
-    private static void Hold(List<Message> held, Message append)
+    /// <summary>Adds an append to the held one of the same message, or holds it.</summary>
+    private static void Hold(List<RolledUpAppend> held, Message append)
     {
-        var i = held.FindIndex(h => h.Serial == append.Serial);
-        if (i < 0)
+        foreach (var h in held)
         {
-            held.Add(append.Clone());
+            if (h.Serial != append.Serial) continue;
+            h.Add(append);
             return;
         }
 
-        var merged = held[i];
-        merged.Data = (merged.Data, append.Data) switch
-        {
-            (string a, string b) => a + b,
-            (byte[] a, byte[] b) => (object)a.Concat(b).ToArray(),
-            (null, var b) => b,
-            (var a, null) => a,
-            _ => merged.Data, // Apply refuses mixed kinds: not reached
-        };
-        merged.Version = append.Version;
-        merged.Name = append.Name;
-        merged.Extras = append.Extras;
-        merged.ConnectionId = append.ConnectionId;
+        held.Add(new RolledUpAppend(append));
     }
 
     /// <summary>

@@ -62,8 +62,8 @@ internal sealed class Subscription(IChannelSubscriber subscriber, string channel
     /// <summary>The subscriber's <c>appendRollupWindow</c> in milliseconds (0: every append goes as it comes).</summary>
     public int RollupWindowMs { get; } = subscriber.AppendRollupWindowMs;
 
-    /// <summary>Appends held for the current rollup window, merged per message, in first-arrival order.</summary>
-    public List<Message>? RolledUp { get; set; }
+    /// <summary>Appends held for the current rollup window, per message, in first-arrival order.</summary>
+    public List<RolledUpAppend>? RolledUp { get; set; }
 
     /// <summary>When the current rollup window closes (<see cref="Environment.TickCount64"/> milliseconds).</summary>
     public long RollupOpenUntil { get; set; }

@@ -43,7 +43,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner
         _sequencer = new Sequencer(lastStoredSerial, now);
         if (services.Options.Responses.Enabled) _responses = new ResponseTracker(services.Options.Responses);
         _rateLimiter = new Limits.ChannelRateLimiter(name, rules.MessagesPerSecond, rules.BytesPerSecond, services.Options.RateLimits.BurstSeconds);
-        _fanOut = new ChannelFanOut(name, _stats, new FanOutSettings(rules.MutableMessages, this, services.Options.OccupancyEventInterval));
+        _fanOut = new ChannelFanOut(name, _stats, services.FanOutSettings(appId, name, rules, this));
         _continuityFloor = _sequencer.Last;
         _lastActivity = now;
         // Persisted channels start with their newest stored messages, so count rewinds work after a restart.

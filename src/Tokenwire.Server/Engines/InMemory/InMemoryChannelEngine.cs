@@ -228,6 +228,7 @@ internal sealed class InMemoryChannelEngine(ChannelServices services, ILogger<In
 
         var channel = new Channel(appId, name, rules, services, lastSerial, recent);
         foreach (var state in states) channel.AddState(state);
+        services.Meta?.ChannelOpened(appId, name, channel.Occupancy());
         return channel;
     }
 
@@ -260,6 +261,7 @@ internal sealed class InMemoryChannelEngine(ChannelServices services, ILogger<In
             if (channel.Sweep())
             {
                 Retire(channel);
+                services.Meta?.ChannelClosed(channel.AppId, channel.Name);
                 retired++;
             }
         }

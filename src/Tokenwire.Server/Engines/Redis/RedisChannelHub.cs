@@ -34,7 +34,7 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
         Rules = rules;
         Tag = RedisKeys.Tag(appId, name);
         _rateLimiter = new Limits.ChannelRateLimiter(name, rules.MessagesPerSecond, rules.BytesPerSecond, engine.Services.Options.RateLimits.BurstSeconds);
-        _fanOut = new ChannelFanOut(name, _stats, new FanOutSettings(rules.MutableMessages, this, engine.Services.Options.OccupancyEventInterval));
+        _fanOut = new ChannelFanOut(name, _stats, engine.Services.FanOutSettings(appId, name, rules, this));
         _lastActivity = engine.Services.Now();
     }
 
