@@ -378,18 +378,27 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
         if (sync) PresenceSync.Send(sub, presenceMembers, ++_syncIds);
     }
 
-    /// <summary>The backlog in frames of up to 100 messages; a delta subscriber gets the first in full and the rest as a chain.</summary>
+    /// <summary>
+    /// The backlog in frames of up to 100 messages; a delta subscriber gets the first in full and the rest as a chain.
+    /// A delta subscriber's first message goes in a frame of its own: a client that cannot decode a delta re-attaches
+    /// from the last frame it processed (RTL18), so a backlog frame bundling that full message with the delta that
+    /// failed would come back unchanged, and a decoder that keeps failing would never get past it.
+    /// </summary>
     private void SendBacklog(Subscription sub, IReadOnlyList<Message> backlog)
     {
         Message? previous = null;
-        for (var start = 0; start < backlog.Count; start += MaxMessagesPerFrame)
+        var firstSent = !sub.IsDelta;
+        for (var start = 0; start < backlog.Count;)
         {
-            var batch = new List<Message>(Math.Min(MaxMessagesPerFrame, backlog.Count - start));
-            for (var i = start; i < backlog.Count && i - start < MaxMessagesPerFrame; i++) batch.Add(backlog[i]);
+            var size = firstSent ? MaxMessagesPerFrame : 1;
+            var batch = new List<Message>(Math.Min(size, backlog.Count - start));
+            for (var i = start; i < backlog.Count && batch.Count < size; i++) batch.Add(backlog[i]);
+            start += batch.Count;
             if (Personal(sub, batch, PositionOf(batch[^1]), previous, out var lastSent) is { } frame)
             {
                 sub.Subscriber.Enqueue(frame);
                 previous = lastSent;
+                firstSent = true;
                 if (_mutable) OperationDelivery.Remember(sub, frame.Message.Messages!);
             }
         }

@@ -19,7 +19,8 @@ namespace Tokenwire.Server.Rest;
 /// <summary>
 /// The provisioning API of Ably's sandbox, as the SDK test suites call it (<c>ably-common/test-resources/test-app-setup.json</c>):
 /// <c>POST /apps</c> creates an isolated app with keys and namespaces and tells clients where to connect;
-/// <c>DELETE /apps/{id}</c> removes it; <c>POST /stats</c> accepts stats fixtures. Enabled only by <c>serve --sandbox</c>.
+/// <c>DELETE /apps/{id}</c> removes it; <c>POST /stats</c> accepts stats fixtures; <c>/echo/*</c> stands in for Ably's echo
+/// server (<see cref="EchoEndpoints"/>). Enabled only by <c>serve --sandbox</c>.
 /// </summary>
 internal static class SandboxEndpoints
 {
@@ -30,6 +31,8 @@ internal static class SandboxEndpoints
         routes.MapPost("/apps", (HttpContext context) => Sandboxed(context, () => CreateAppAsync(context)));
         routes.MapDelete("/apps/{appId}", (HttpContext context, string appId) => Sandboxed(context, () => DeleteAppAsync(context, appId)));
         routes.MapPost("/stats", (HttpContext context) => Sandboxed(context, () => AcceptStatsAsync(context)));
+        // The echo endpoints mint JWTs for any key they are given: never on a server that is not a sandbox.
+        if (routes.ServiceProvider.GetRequiredService<IOptions<TokenwireOptions>>().Value.Sandbox) EchoEndpoints.Map(routes);
     }
 
     private static Task Sandboxed(HttpContext context, Func<Task> handler) => RestEndpoints.Guarded(context, () =>
