@@ -178,6 +178,7 @@ internal sealed class CometEndpoint(TransportLifecycle lifecycle, TimeProvider t
         RealtimeConnection.IdFromKey(connectionKey) is { } id
         && lifecycle.Connections.Find(id)?.Transport is CometTransport transport
         && !transport.IsEnded
+        && !transport.Aborted.IsCancellationRequested
         && string.Equals(transport.Key, connectionKey, StringComparison.Ordinal)
             ? transport
             : null;
