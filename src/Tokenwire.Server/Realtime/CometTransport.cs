@@ -37,7 +37,7 @@ internal sealed class CometTransport : Transport
         Streaming = streaming;
         _options = options.Comet;
         _ended = ended;
-        _abandoned = time.CreateTimer(static state => ((CometTransport)state!).End("no recv request"), this, _options.TransportTimeout, Timeout.InfiniteTimeSpan);
+        _abandoned = time.CreateTimer(static state => ((CometTransport)state!).OnAbandonTimer(), this, _options.TransportTimeout, Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>The connection key this transport was bound with: the one its requests name in their path.</summary>
@@ -279,6 +279,13 @@ internal sealed class CometTransport : Transport
         // Exactly "application/json": ably-js compares the header string (no charset). Never cached or transformed.
         response.Headers.ContentType = "application/json";
         response.Headers.CacheControl = "no-cache, no-store, must-revalidate";
+    }
+
+    // The timer is armed when the last recv ends and disarmed when one starts; a start and an end racing may leave it
+    // armed under an open recv, so it checks again.
+    private void OnAbandonTimer()
+    {
+        if (Volatile.Read(ref _openRecvs) == 0) End("no recv request");
     }
 
     private void ArmAbandonTimer(bool arm)

@@ -251,10 +251,11 @@ public sealed class CometTransportTests(ServerFixture fixture) : IClassFixture<S
         await using var client = await CometClient.ConnectAsync(Server);
         await client.AttachAsync(channel);
 
-        // 3,000 publishes in one send: ~300 KB of frames, each far under the frame limit... and then 3,000 more.
+        // 3,000 publishes in one send: more bytes than the frame limit (512 KiB), each frame far under it.
         var frames = Enumerable.Range(0, 3000)
-            .Select(i => new ProtocolMessage(ProtocolAction.Message) { Channel = channel, MsgSerial = i, Messages = [new Message { Name = "t", Data = new string('x', 64) + i }] })
+            .Select(i => new ProtocolMessage(ProtocolAction.Message) { Channel = channel, MsgSerial = i, Messages = [new Message { Name = "t", Data = new string('x', 200) + i }] })
             .ToArray();
+        Assert.True(frames.Sum(f => Protocol.Codecs.ProtocolCodec.Json.EncodeToArray(f).Length) > 512 * 1024);
         Assert.Equal(HttpStatusCode.NoContent, (await client.SendAsync(frames)).Status);
         var acked = 0;
         while (acked < 3000) acked += (await client.ReceiveUntilAsync(f => f.Action == ProtocolAction.Ack, TimeSpan.FromSeconds(30))).Count!.Value;
