@@ -34,11 +34,10 @@ internal sealed class CometSendReader(PipeReader body, int maxFrameSize)
         var frames = new List<ProtocolMessage>();
         while (true)
         {
-            if (!body.TryRead(out var result))
-            {
-                beforeBlocking();
-                result = await body.ReadAsync(cancel).ConfigureAwait(false);
-            }
+            // Not TryRead: it returns data already examined, and a partial frame would spin. ReadAsync waits for more.
+            var reading = body.ReadAsync(cancel);
+            if (!reading.IsCompleted) beforeBlocking();
+            var result = await reading.ConfigureAwait(false);
 
             var buffer = result.Buffer;
             SequencePosition consumed;

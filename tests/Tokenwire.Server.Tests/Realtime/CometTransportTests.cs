@@ -413,3 +413,32 @@ public sealed class CometTimeoutTests : IAsyncLifetime
         await slow.DisposeAsync();
     }
 }
+
+/// <summary>Shutdown reaches comet clients too: an open stream and a waiting poll both get DISCONNECTED, so they resume.</summary>
+public sealed class CometShutdownTests
+{
+    [Fact]
+    public async Task Stopping_the_server_answers_open_recvs_with_disconnected()
+    {
+        var server = await TestServer.StartAsync();
+        try
+        {
+            await using var streaming = await CometClient.ConnectAsync(server, streaming: true);
+            await using var polling = await CometClient.ConnectAsync(server);
+            var poll = polling.PollAsync();
+            var streamed = streaming.ReceiveUntilAsync(f => f.Action == ProtocolAction.Disconnected, TimeSpan.FromSeconds(30));
+            await Task.Delay(300); // both recvs are open on the server
+
+            await server.StopAsync().OrTimeout(TimeSpan.FromSeconds(60), "the server to stop");
+            var (status, frames) = await poll.OrTimeout(TimeSpan.FromSeconds(30), "the poll to be answered");
+            Assert.Equal(HttpStatusCode.OK, status);
+            Assert.Equal(80003, Assert.Single(frames, f => f.Action == ProtocolAction.Disconnected).Error!.Code);
+            Assert.Equal(80003, (await streamed).Error!.Code);
+        }
+        finally
+        {
+            await server.DisposeAsync();
+        }
+    }
+}
+
