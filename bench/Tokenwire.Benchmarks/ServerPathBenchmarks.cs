@@ -80,7 +80,7 @@ public class ServerPathBenchmarks : IAsyncDisposable
     {
         var stream = new CoalescingStream(new DiscardStream());
         var socket = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions { IsServer = true });
-        var transport = new Transport(socket, Format, echo: true, new TokenwireOptions(), NullLogger.Instance, stream);
+        var transport = new WebSocketTransport(socket, Format, echo: true, new TokenwireOptions(), NullLogger.Instance, stream);
         _transports.Add((transport, transport.RunWriterAsync()));
         return transport;
     }

@@ -74,6 +74,8 @@ public static class ErrorCodes
     public const int InvalidConnectionKey = 80018;
     /// <summary>Continuity loss: the subscriber could not keep up and its outbound queue overflowed.</summary>
     public const int ConnectionSlow = 80020;
+    /// <summary>A request named a connection (or comet transport) the server does not have; the client reconnects.</summary>
+    public const int ConnectionNotFound = 80022;
     /// <summary>Protocol error.</summary>
     public const int ProtocolError = 80013;
     /// <summary>Rate limit exceeded (nonfatal).</summary>

@@ -52,6 +52,9 @@ public sealed class TokenwireOptions
     /// <summary>Fault injection for testing recovery paths; off by default.</summary>
     public Limits.FaultInjectionOptions FaultInjection { get; set; } = new();
 
+    /// <summary>The comet (HTTP long-polling and streaming) transport, ably-js' fallback when WebSockets are blocked.</summary>
+    public Realtime.CometOptions Comet { get; set; } = new();
+
     /// <summary>HTTPS/WSS settings for <c>serve --https</c>.</summary>
     public Hosting.HttpsOptions Https { get; set; } = new();
 

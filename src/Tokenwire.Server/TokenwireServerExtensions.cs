@@ -33,6 +33,7 @@ public static class TokenwireServerExtensions
             .Validate(o => o.HotWindow > TimeSpan.Zero && o.ConnectionStateTtl > TimeSpan.Zero && o.MaxIdleInterval >= TimeSpan.FromSeconds(1), "Time windows must be positive")
             .Validate(o => o.MaxOutboundQueueBytes > 0 && o.MaxOutboundQueueFrames > 0, "Outbound queue bounds must be positive")
             .Validate(o => o.Push.DeliveryQueueCapacity > 0, "Push:DeliveryQueueCapacity must be positive")
+            .Validate(o => o.Comet.PollTimeout > TimeSpan.Zero && o.Comet.StreamDuration > TimeSpan.Zero && o.Comet.TransportTimeout > TimeSpan.Zero, "Comet timeouts must be positive")
             .ValidateOnStart();
 
         // Hosting diagnostics log request URLs, and ably-js puts the key in the realtime URL's query: never log them.
@@ -67,13 +68,16 @@ public static class TokenwireServerExtensions
             ? new RedisConnectionStore(sp.GetRequiredService<RedisChannelEngine>(), sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.ConnectionStateTtl)
             : new LocalConnectionStore());
         services.AddSingleton<ConnectionManager>();
+        services.AddSingleton<TransportLifecycle>();
         services.AddSingleton<RealtimeEndpoint>();
+        services.AddSingleton<CometEndpoint>();
         services.AddHostedService<Housekeeping>();
         return services;
     }
 
     /// <summary>
-    /// Maps the realtime WebSocket endpoint (WebSocket upgrades on any path; ably-js uses <c>/</c>) and the REST API.
+    /// Maps the realtime WebSocket endpoint (WebSocket upgrades on any path; ably-js uses <c>/</c>), the comet transport
+    /// (<c>/comet/*</c>) and the REST API.
     /// Non-WebSocket requests that match no route fall through to the app's own endpoints (static files, demo).
     /// </summary>
     public static WebApplication MapTokenwire(this WebApplication app)
@@ -90,6 +94,7 @@ public static class TokenwireServerExtensions
 
             await next(context).ConfigureAwait(false);
         });
+        if (app.Services.GetRequiredService<IOptions<TokenwireOptions>>().Value.Comet.Enabled) CometEndpoint.Map(app);
         RestEndpoints.Map(app);
         MessageEndpoints.Map(app);
         BatchEndpoints.Map(app);
