@@ -49,15 +49,15 @@ public static class TokenwireServerExtensions
         // The engine: this process's memory (default) or Redis (scale-out), chosen from Tokenwire:Redis.
         services.AddSingleton<InMemoryChannelEngine>();
         services.AddSingleton(sp => RedisChannelEngine.ConnectAsync(
-            Engines.Redis.Resp.RedisOptions.Parse(sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.Redis!),
+            sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.Redis!,
             sp.GetRequiredService<ChannelServices>(),
-            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Tokenwire.Redis")).GetAwaiter().GetResult());
+            sp.GetRequiredService<ILoggerFactory>()).GetAwaiter().GetResult());
         services.AddSingleton<IChannelEngine>(sp => UsesRedis(sp)
             ? sp.GetRequiredService<RedisChannelEngine>()
             : sp.GetRequiredService<InMemoryChannelEngine>());
         // Presence is kept by the same engine as the channels (its events share the channel order).
         services.AddSingleton<IPresenceEngine>(sp => UsesRedis(sp)
-            ? sp.GetRequiredService<RedisChannelEngine>()
+            ? sp.GetRequiredService<RedisChannelEngine>().Presence
             : sp.GetRequiredService<InMemoryChannelEngine>());
         services.AddSingleton<IConnectionStore>(sp => UsesRedis(sp)
             ? new RedisConnectionStore(sp.GetRequiredService<RedisChannelEngine>(), sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.ConnectionStateTtl)
