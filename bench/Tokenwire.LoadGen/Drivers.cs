@@ -61,15 +61,18 @@ internal sealed class TokenwireDriver(ServerProcess server, LoadOptions options)
 
     public override bool HasAcks => true;
 
-    private Uri Uri(string query) =>
-        new($"ws://{server.BaseUri.Authority}/?key={System.Uri.EscapeDataString(server.Key!)}&format={(options.Format == WireFormat.MsgPack ? "msgpack" : "json")}&v=6&heartbeats=false&{query}");
+    /// <summary>Scale-out: where each subscriber connects (another node than the publishers'); null: the server.</summary>
+    public Func<Uri>? SubscriberNode { get; init; }
+
+    private Uri Uri(string query, Uri? node = null) =>
+        new($"ws://{(node ?? server.BaseUri).Authority}/?key={System.Uri.EscapeDataString(server.Key!)}&format={(options.Format == WireFormat.MsgPack ? "msgpack" : "json")}&v=6&heartbeats=false&{query}");
 
     private WebSocketMessageType Type => options.Format == WireFormat.MsgPack ? WebSocketMessageType.Binary : WebSocketMessageType.Text;
 
-    private async Task<(ClientWebSocket Socket, MessageReader Reader)> ConnectAsync(string query, CancellationToken cancellationToken)
+    private async Task<(ClientWebSocket Socket, MessageReader Reader)> ConnectAsync(string query, CancellationToken cancellationToken, Uri? node = null)
     {
         var socket = new ClientWebSocket();
-        await socket.ConnectAsync(Uri(query), cancellationToken);
+        await socket.ConnectAsync(Uri(query, node), cancellationToken);
         var reader = new MessageReader(socket);
         var first = await reader.ReceiveAsync(cancellationToken) ?? throw new InvalidOperationException("closed before CONNECTED");
         var connected = _codec.Decode(first.Span);
@@ -79,7 +82,7 @@ internal sealed class TokenwireDriver(ServerProcess server, LoadOptions options)
 
     public override async Task<IAsyncDisposable> SubscribeAsync(SubscriberState subscriber, CancellationToken cancellationToken)
     {
-        var (socket, reader) = await ConnectAsync("echo=false", cancellationToken);
+        var (socket, reader) = await ConnectAsync("echo=false", cancellationToken, SubscriberNode?.Invoke());
         var channel = subscriber.Channel.Name;
         await socket.SendAsync(_codec.EncodeToArray(new ProtocolMessage(ProtocolAction.Attach) { Channel = channel }), Type, true, cancellationToken);
         while (true)
