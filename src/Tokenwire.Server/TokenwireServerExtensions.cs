@@ -35,6 +35,8 @@ public static class TokenwireServerExtensions
 
         // Hosting diagnostics log request URLs, and ably-js puts the key in the realtime URL's query: never log them.
         services.Configure<LoggerFilterOptions>(o => o.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning));
+        // StackExchange.Redis narrates every connection handshake at Information; the engine logs what matters itself.
+        services.Configure<LoggerFilterOptions>(o => o.AddFilter("StackExchange.Redis", LogLevel.Warning));
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(sp => RootKeySetup.CreateKeyStore(sp.GetRequiredService<IOptions<TokenwireOptions>>().Value, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Tokenwire.Auth")));
         services.AddSingleton<TokenService>();

@@ -133,14 +133,14 @@ public abstract partial class ChannelEngineContractTests
         var channel = Unique("bundle");
         await using var subscriber = await RawClient.ConnectAsync(Server);
         await subscriber.AttachAsync(channel);
-        using var publisher = await OpenWebSocketAsync();
+        using var publisher = await PipelinedSocket.OpenAsync(Server, WireFormat.Json);
         var codec = ProtocolCodec.For(WireFormat.Json);
-        var bytes = Enumerable.Range(0, burst).SelectMany(i => MaskedFrame(codec.EncodeToArray(new ProtocolMessage(ProtocolAction.Message)
+        var bytes = Enumerable.Range(0, burst).SelectMany(i => PipelinedSocket.MaskedFrame(codec.EncodeToArray(new ProtocolMessage(ProtocolAction.Message)
         {
             Channel = channel,
             MsgSerial = i,
             Messages = [new Message { Name = "token", Data = "t" + i }],
-        }))).ToArray();
+        }), WireFormat.Json)).ToArray();
         await publisher.GetStream().WriteAsync(bytes); // every publish in one socket write: one burst for the server
 
         var received = new List<Message>();
@@ -181,36 +181,5 @@ public abstract partial class ChannelEngineContractTests
         }
 
         Assert.Equal(["m0", "m3", "m6", "m9", "end"], got);
-    }
-
-    /// <summary>A realtime connection on a plain TCP socket (RFC 6455 handshake by hand), so the test controls how frames are written.</summary>
-    private async Task<TcpClient> OpenWebSocketAsync()
-    {
-        var tcp = new TcpClient { NoDelay = true };
-        await tcp.ConnectAsync(IPAddress.Loopback, Server.Port);
-        var request = $"GET /?key={Uri.EscapeDataString(Server.Key)}&format=json&heartbeats=false&v=6 HTTP/1.1\r\nHost: 127.0.0.1:{Server.Port}\r\n"
-            + "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-        var stream = tcp.GetStream();
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(request));
-        var response = new StringBuilder();
-        var one = new byte[1];
-        while (!response.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal))
-        {
-            Assert.Equal(1, await stream.ReadAsync(one).AsTask().OrTimeout());
-            response.Append((char)one[0]);
-        }
-
-        Assert.StartsWith("HTTP/1.1 101", response.ToString());
-        return tcp;
-    }
-
-    /// <summary>A client frame: masked with a zero key (payload as is), one whole text message.</summary>
-    private static byte[] MaskedFrame(byte[] payload)
-    {
-        var header = new List<byte> { 0x81 };
-        if (payload.Length < 126) header.Add((byte)(0x80 | payload.Length));
-        else header.AddRange([0x80 | 126, (byte)(payload.Length >> 8), (byte)payload.Length]);
-        header.AddRange([0, 0, 0, 0]);
-        return [.. header, .. payload];
     }
 }

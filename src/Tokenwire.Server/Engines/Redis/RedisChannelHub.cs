@@ -339,29 +339,12 @@ internal sealed class RedisChannelHub
         }
 
         var serial = RedisAnnouncement.PositionSerial(position);
-        var outcome = new AttachOutcome(serial, false, null);
-        List<Message> backlog = [];
+        AttachOutcome outcome;
+        List<Message> backlog;
         List<Message> members = [];
         try
         {
-            if (request.ResumeSerial is { } resume)
-            {
-                if (await ContinuousAsync(resume, serial).ConfigureAwait(false))
-                {
-                    outcome = new AttachOutcome(resume, Resumed: true, null);
-                    backlog = await Engine.ReadRangeAsync(RedisKeys.Log(Tag), "(" + RedisKeys.EntryIdOf(resume), position).ConfigureAwait(false);
-                }
-                else
-                {
-                    outcome = outcome with { Error = new ErrorInfo(ErrorCodes.ChannelContinuityLost, 404, "Unable to recover channel (messages expired); continuing from the current position") };
-                }
-            }
-            else if (request.Rewind is { } rewind)
-            {
-                (backlog, var error) = await RewindAsync(rewind, position).ConfigureAwait(false);
-                outcome = outcome with { Error = error };
-            }
-
+            (outcome, backlog) = await RedisBacklog.ReadAsync(this, request, position).ConfigureAwait(false);
             if (subscriber.ReceivesPresence) members = await Engine.Presence.MembersAsync(this).ConfigureAwait(false);
         }
         catch
@@ -375,30 +358,6 @@ internal sealed class RedisChannelHub
             if (!subscriber.ReceivesMessages) backlog = [];
             _fanOut.CompleteAttach(subscriber, request, outcome, backlog, members, liveAfter: serial);
         }
-    }
-
-    /// <summary>True when every entry after <paramref name="resume"/> is still in the stream (RTL15b).</summary>
-    private async Task<bool> ContinuousAsync(string resume, string position)
-    {
-        if (!ChannelSerial.IsValid(resume) || ChannelSerial.Compare(resume, position) > 0) return false;
-        if (ChannelSerial.Compare(resume, position) == 0) return true;
-        var maxDeleted = await Engine.MaxDeletedIdAsync(RedisKeys.Log(Tag)).ConfigureAwait(false);
-        return RedisKeys.CompareIds(maxDeleted, RedisKeys.EntryIdOf(resume)) <= 0;
-    }
-
-    private async Task<(List<Message>, ErrorInfo?)> RewindAsync(RewindSpec rewind, string position)
-    {
-        var max = Engine.Services.Options.MaxRewindMessages;
-        var persistedOrWindow = Rules.Persisted ? long.MaxValue : (long)Engine.Services.Options.HotWindow.TotalMilliseconds;
-        var window = rewind.Duration is { } d ? Math.Min((long)d.TotalMilliseconds, persistedOrWindow) : persistedOrWindow;
-        var since = window == long.MaxValue ? "-" : $"{Engine.Services.Now() - window}-0";
-        var limit = rewind.Duration is null ? Math.Min(rewind.Count ?? 0, max) : Math.Min(rewind.Count ?? max, max);
-        if (limit <= 0) return ([], null);
-        var newest = await Engine.ReadNewestAsync(RedisKeys.Log(Tag), position, since, limit + 1).ConfigureAwait(false);
-        var truncated = newest.Count > limit && (rewind.Duration is not null || (rewind.Count ?? 0) > max);
-        if (newest.Count > limit) newest.RemoveAt(newest.Count - 1);
-        newest.Reverse();
-        return (newest, truncated ? new ErrorInfo(ErrorCodes.BadRequest, 400, $"Rewind limited to the newest {max} messages") : null);
     }
 
     public void Detach(IChannelSubscriber subscriber)
