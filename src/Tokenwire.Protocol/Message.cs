@@ -40,6 +40,24 @@ public sealed class Message
     /// <summary>Server-assigned serial, unique and sortable within the channel.</summary>
     public string? Serial { get; set; }
 
+    /// <summary>
+    /// The latest version of a mutable message (TM2s): the serial and time of the operation that made it, who did it
+    /// and why. For a message never changed, <c>version.serial</c> equals <see cref="Serial"/>.
+    /// </summary>
+    public MessageVersion? Version { get; set; }
+
+    /// <summary>Annotations of the message (TM2u): <c>{summary: {type: …}}</c>, on <c>message.summary</c> deliveries.</summary>
+    public OpaqueValue? Annotations { get; set; }
+
+    /// <summary>For an annotation (TAN2): the serial of the message it annotates.</summary>
+    public string? MessageSerial { get; set; }
+
+    /// <summary>For an annotation (TAN2): its type, e.g. <c>reaction:distinct.v1</c> (wire name <c>type</c>).</summary>
+    public string? AnnotationType { get; set; }
+
+    /// <summary>For an annotation of a <c>multiple.v1</c> type: how many it counts.</summary>
+    public int? Count { get; set; }
+
     /// <summary>For a presence message: its action (TP3b), stored in <see cref="Action"/> as the same integer.</summary>
     public PresenceAction? PresenceAction
     {

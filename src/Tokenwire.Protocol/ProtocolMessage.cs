@@ -49,6 +49,9 @@ public sealed class ProtocolMessage
     /// </summary>
     public List<Message>? Presence { get; set; }
 
+    /// <summary>Annotations (ANNOTATION; TR4q): each a <see cref="Message"/> with the annotation fields set.</summary>
+    public List<Message>? Annotations { get; set; }
+
     /// <summary>True when the frame carries a presence array.</summary>
     public bool HasPresence => Presence is not null;
 

@@ -83,12 +83,19 @@ public sealed class TokenwireOptions
     /// <summary>Most frames queued for one connection before it is disconnected as a slow consumer. Default: 20,000.</summary>
     public int MaxOutboundQueueFrames { get; set; } = 20_000;
 
+    /// <summary>
+    /// <c>[meta]occupancy</c> events (the <c>occupancy</c> channel param): a change in which some count goes from zero to
+    /// more or back is sent at once; other changes at most once per this interval. Default: 1 second (Ably: up to 15).
+    /// </summary>
+    public TimeSpan OccupancyEventInterval { get; set; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Messages a rewind may replay at most. Default: 100 (Ably's limit).</summary>
     public int MaxRewindMessages { get; set; } = 100;
 
     /// <summary>
     /// Channel rules by namespace (the part of the channel name before the first <c>:</c>).
-    /// Default: the <c>persisted</c> namespace keeps history for 24 hours.
+    /// Default: the <c>persisted</c> namespace keeps history for 24 hours, and the <c>mutable</c> namespace allows
+    /// message updates, deletes and appends (message-per-response streaming) and keeps history for 24 hours.
     /// </summary>
     public List<NamespaceOptions> Namespaces { get; set; } = [];
 
@@ -100,7 +107,14 @@ public sealed class TokenwireOptions
 
     /// <summary>The namespace rules in force: the configured ones, or the default <c>persisted</c> rule.</summary>
     internal IReadOnlyList<NamespaceOptions> EffectiveNamespaces =>
-        Namespaces.Count > 0 ? Namespaces : [new NamespaceOptions { Id = "persisted", Persisted = true }];
+        Namespaces.Count > 0 ? Namespaces : DefaultNamespaces;
+
+    /// <summary>Without configured namespaces: <c>persisted:*</c> keeps history, <c>mutable:*</c> allows updates, deletes and appends.</summary>
+    private static readonly NamespaceOptions[] DefaultNamespaces =
+    [
+        new() { Id = "persisted", Persisted = true },
+        new() { Id = "mutable", MutableMessages = true },
+    ];
 }
 
 /// <summary>One API key from configuration.</summary>
@@ -130,6 +144,13 @@ public sealed class NamespaceOptions
 
     /// <summary>Store messages in the history store. Default: false.</summary>
     public bool Persisted { get; set; }
+
+    /// <summary>
+    /// Allow message updates, deletes and appends (Ably's "mutable messages" channel rule; message-per-response
+    /// streaming with <c>appendMessage</c> needs it). Implies <see cref="Persisted"/>. Default: false; operations on other
+    /// channels are refused with 93002.
+    /// </summary>
+    public bool MutableMessages { get; set; }
 
     /// <summary>How long persisted messages are kept. Default: 24 hours.</summary>
     public TimeSpan Retention { get; set; } = TimeSpan.FromHours(24);

@@ -89,6 +89,7 @@ public static class TokenwireServerExtensions
             await next(context).ConfigureAwait(false);
         });
         RestEndpoints.Map(app);
+        MessageEndpoints.Map(app);
         BatchEndpoints.Map(app);
         StatsEndpoints.Map(app);
         OperationsEndpoints.Map(app);

@@ -155,6 +155,13 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
                 m.Presence = [];
                 while (Read(ref reader) != JsonTokenType.EndArray) m.Presence.Add(ReadMessage(ref reader, input));
             }
+            else if (reader.ValueTextEquals("annotations"u8))
+            {
+                if (Read(ref reader) == JsonTokenType.Null) continue;
+                Expect(ref reader, JsonTokenType.StartArray, "an array of annotations");
+                m.Annotations = [];
+                while (Read(ref reader) != JsonTokenType.EndArray) m.Annotations.Add(ReadMessage(ref reader, input));
+            }
             else if (reader.ValueTextEquals("auth"u8))
             {
                 if (Read(ref reader) == JsonTokenType.Null) continue;
@@ -223,6 +230,11 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
             else if (reader.ValueTextEquals("timestamp"u8)) { Read(ref reader); m.Timestamp = ReadNullableInt64(ref reader); }
             else if (reader.ValueTextEquals("serial"u8)) { Read(ref reader); m.Serial = ReadString(ref reader); }
             else if (reader.ValueTextEquals("action"u8)) { Read(ref reader); m.Action = (MessageAction?)ReadNullableInt64(ref reader); }
+            else if (reader.ValueTextEquals("version"u8)) { Read(ref reader); m.Version = ReadVersion(ref reader, input); }
+            else if (reader.ValueTextEquals("annotations"u8)) { Read(ref reader); m.Annotations = ReadOpaqueObject(ref reader, input, "Message annotations"); }
+            else if (reader.ValueTextEquals("messageSerial"u8)) { Read(ref reader); m.MessageSerial = ReadString(ref reader); }
+            else if (reader.ValueTextEquals("type"u8)) { Read(ref reader); m.AnnotationType = ReadString(ref reader); }
+            else if (reader.ValueTextEquals("count"u8)) { Read(ref reader); m.Count = reader.TokenType == JsonTokenType.Null ? null : ReadInt32(ref reader); }
             else
             {
                 Read(ref reader);
@@ -233,6 +245,40 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
         Expect(ref reader, JsonTokenType.EndObject, "the end of the message");
         NormaliseBase64(m);
         return m;
+    }
+
+    /// <summary>A message's <c>version</c> (TM2s); null when absent.</summary>
+    private static MessageVersion? ReadVersion(ref Utf8JsonReader reader, ReadOnlySpan<byte> input)
+    {
+        if (reader.TokenType == JsonTokenType.Null) return null;
+        Expect(ref reader, JsonTokenType.StartObject, "a version object");
+        var v = new MessageVersion();
+        while (Read(ref reader) == JsonTokenType.PropertyName)
+        {
+            if (reader.ValueTextEquals("serial"u8)) { Read(ref reader); v.Serial = ReadString(ref reader); }
+            else if (reader.ValueTextEquals("timestamp"u8)) { Read(ref reader); v.Timestamp = ReadNullableInt64(ref reader); }
+            else if (reader.ValueTextEquals("clientId"u8)) { Read(ref reader); v.ClientId = ReadString(ref reader); }
+            else if (reader.ValueTextEquals("description"u8)) { Read(ref reader); v.Description = ReadString(ref reader); }
+            else if (reader.ValueTextEquals("metadata"u8)) { Read(ref reader); v.Metadata = ReadOpaqueObject(ref reader, input, "Version metadata"); }
+            else
+            {
+                Read(ref reader);
+                reader.Skip();
+            }
+        }
+
+        Expect(ref reader, JsonTokenType.EndObject, "the end of the version");
+        return v;
+    }
+
+    /// <summary>An object relayed as given (null when the value is null).</summary>
+    private static OpaqueValue? ReadOpaqueObject(ref Utf8JsonReader reader, ReadOnlySpan<byte> input, string what)
+    {
+        if (reader.TokenType == JsonTokenType.Null) return null;
+        if (reader.TokenType != JsonTokenType.StartObject) throw new AblyException(ErrorCodes.InvalidMessageData, 400, what + " must be an object");
+        var raw = ReadRaw(ref reader, input);
+        ValidateOpaque(raw);
+        return OpaqueValue.FromJson(raw);
     }
 
     private static ReadOnlySpan<byte> ReadRaw(ref Utf8JsonReader reader, ReadOnlySpan<byte> input)
@@ -501,6 +547,13 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
             w.WriteEndArray();
         }
 
+        if (m.Annotations is { } annotations)
+        {
+            w.WriteStartArray(Names.Annotations);
+            foreach (var a in annotations) WriteMessage(w, a);
+            w.WriteEndArray();
+        }
+
         if (m.AuthAccessToken is not null)
         {
             w.WriteStartObject(Names.Auth);
@@ -582,6 +635,33 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
 
         if (m.Serial is not null) w.WriteString(Names.Serial, m.Serial);
         if (m.Action is { } action) w.WriteNumber(Names.Action, (int)action);
+        if (m.Version is { } version) WriteVersion(w, version);
+        if (m.Annotations is { } annotations)
+        {
+            w.WritePropertyName(Names.Annotations);
+            w.WriteRawValue(annotations.Json, skipInputValidation: true);
+        }
+
+        if (m.MessageSerial is not null) w.WriteString(Names.MessageSerial, m.MessageSerial);
+        if (m.AnnotationType is not null) w.WriteString(Names.Type, m.AnnotationType);
+        if (m.Count is { } count) w.WriteNumber(Names.Count, count);
+        w.WriteEndObject();
+    }
+
+    private static void WriteVersion(Utf8JsonWriter w, MessageVersion v)
+    {
+        w.WritePropertyName(Names.Version);
+        w.WriteStartObject();
+        if (v.Serial is not null) w.WriteString(Names.Serial, v.Serial);
+        if (v.Timestamp is { } ts) w.WriteNumber(Names.Timestamp, ts);
+        if (v.ClientId is not null) w.WriteString(Names.ClientId, v.ClientId);
+        if (v.Description is not null) w.WriteString(Names.Description, v.Description);
+        if (v.Metadata is { } metadata)
+        {
+            w.WritePropertyName(Names.Metadata);
+            w.WriteRawValue(metadata.Json, skipInputValidation: true);
+        }
+
         w.WriteEndObject();
     }
 
@@ -630,6 +710,12 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
         public static readonly JsonEncodedText Encoding = JsonEncodedText.Encode("encoding");
         public static readonly JsonEncodedText Extras = JsonEncodedText.Encode("extras");
         public static readonly JsonEncodedText Serial = JsonEncodedText.Encode("serial");
+        public static readonly JsonEncodedText Version = JsonEncodedText.Encode("version");
+        public static readonly JsonEncodedText Annotations = JsonEncodedText.Encode("annotations");
+        public static readonly JsonEncodedText MessageSerial = JsonEncodedText.Encode("messageSerial");
+        public static readonly JsonEncodedText Type = JsonEncodedText.Encode("type");
+        public static readonly JsonEncodedText Description = JsonEncodedText.Encode("description");
+        public static readonly JsonEncodedText Metadata = JsonEncodedText.Encode("metadata");
         public static readonly JsonEncodedText Message = JsonEncodedText.Encode("message");
         public static readonly JsonEncodedText Code = JsonEncodedText.Encode("code");
         public static readonly JsonEncodedText StatusCode = JsonEncodedText.Encode("statusCode");

@@ -114,6 +114,12 @@ internal sealed class MsgPackProtocolCodec : ProtocolCodec
                 m.Presence = new List<Message>(count);
                 for (; count > 0; count--) m.Presence.Add(ReadMessage(ref reader));
             }
+            else if (key.SequenceEqual("annotations"u8))
+            {
+                var count = reader.ReadArrayHeader();
+                m.Annotations = new List<Message>(count);
+                for (; count > 0; count--) m.Annotations.Add(ReadMessage(ref reader));
+            }
             else if (key.SequenceEqual("auth"u8))
             {
                 for (var a = reader.ReadMapHeader(); a > 0; a--)
@@ -173,11 +179,46 @@ internal sealed class MsgPackProtocolCodec : ProtocolCodec
             else if (key.SequenceEqual("timestamp"u8)) m.Timestamp = reader.ReadInt64();
             else if (key.SequenceEqual("serial"u8)) m.Serial = reader.ReadString();
             else if (key.SequenceEqual("action"u8)) m.Action = (MessageAction)ReadInt32(ref reader);
+            else if (key.SequenceEqual("version"u8)) m.Version = ReadVersion(ref reader);
+            else if (key.SequenceEqual("annotations"u8)) m.Annotations = ReadOpaqueMap(ref reader, "Message annotations");
+            else if (key.SequenceEqual("messageSerial"u8)) m.MessageSerial = reader.ReadString();
+            else if (key.SequenceEqual("type"u8)) m.AnnotationType = reader.ReadString();
+            else if (key.SequenceEqual("count"u8)) m.Count = ReadInt32(ref reader);
             else reader.Skip();
         }
 
         NormaliseBase64(m);
         return m;
+    }
+
+    /// <summary>A message's <c>version</c> (TM2s).</summary>
+    private static MessageVersion ReadVersion(ref MsgPackReader reader)
+    {
+        if (reader.PeekType() != MsgPackType.Map) throw new AblyException(ErrorCodes.InvalidMessageData, 400, "Message version must be an object");
+        var v = new MessageVersion();
+        for (var n = reader.ReadMapHeader(); n > 0; n--)
+        {
+            if (reader.PeekType() != MsgPackType.String) throw new ProtocolException("msgpack: map keys must be strings");
+            var key = reader.ReadStringBytes();
+            if (reader.TryReadNil()) continue;
+            if (key.SequenceEqual("serial"u8)) v.Serial = reader.ReadString();
+            else if (key.SequenceEqual("timestamp"u8)) v.Timestamp = reader.ReadInt64();
+            else if (key.SequenceEqual("clientId"u8)) v.ClientId = reader.ReadString();
+            else if (key.SequenceEqual("description"u8)) v.Description = reader.ReadString();
+            else if (key.SequenceEqual("metadata"u8)) v.Metadata = ReadOpaqueMap(ref reader, "Version metadata");
+            else reader.Skip();
+        }
+
+        return v;
+    }
+
+    /// <summary>A map relayed as given.</summary>
+    private static OpaqueValue ReadOpaqueMap(ref MsgPackReader reader, string what)
+    {
+        if (reader.PeekType() != MsgPackType.Map) throw new AblyException(ErrorCodes.InvalidMessageData, 400, what + " must be an object");
+        var raw = reader.ReadRaw();
+        ValidateDepth(raw);
+        return OpaqueValue.FromMsgPack(raw);
     }
 
     // Extras are converted to JSON lazily; check now that the conversion cannot fail later (non-string keys, bad UTF-8),
@@ -287,7 +328,7 @@ internal sealed class MsgPackProtocolCodec : ProtocolCodec
         var fields = 1 + (m.Flags != ProtocolFlags.None ? 1 : 0) + (m.Count.HasValue ? 1 : 0) + (m.Error is null ? 0 : 1)
             + (m.Id is null ? 0 : 1) + (m.Channel is null ? 0 : 1) + (m.ChannelSerial is null ? 0 : 1)
             + (m.ConnectionId is null ? 0 : 1) + (m.MsgSerial.HasValue ? 1 : 0) + (m.Timestamp.HasValue ? 1 : 0)
-            + (m.Messages is null ? 0 : 1) + (m.Presence is null ? 0 : 1) + (m.AuthAccessToken is null ? 0 : 1) + (m.ConnectionDetails is null ? 0 : 1)
+            + (m.Messages is null ? 0 : 1) + (m.Presence is null ? 0 : 1) + (m.Annotations is null ? 0 : 1) + (m.AuthAccessToken is null ? 0 : 1) + (m.ConnectionDetails is null ? 0 : 1)
             + (m.Params is null ? 0 : 1) + (m.Res is null ? 0 : 1);
         w.WriteMapHeader(fields);
         w.WriteString("action"u8);
@@ -313,6 +354,13 @@ internal sealed class MsgPackProtocolCodec : ProtocolCodec
             w.WriteString("presence"u8);
             w.WriteArrayHeader(presence.Count);
             foreach (var p in presence) WriteMessage(w, p);
+        }
+
+        if (m.Annotations is { } annotations)
+        {
+            w.WriteString("annotations"u8);
+            w.WriteArrayHeader(annotations.Count);
+            foreach (var a in annotations) WriteMessage(w, a);
         }
 
         if (m.AuthAccessToken is not null)
@@ -413,7 +461,9 @@ internal sealed class MsgPackProtocolCodec : ProtocolCodec
     {
         var fields = (m.Id is null ? 0 : 1) + (m.ClientId is null ? 0 : 1) + (m.ConnectionId is null ? 0 : 1)
             + (m.Timestamp.HasValue ? 1 : 0) + (m.Name is null ? 0 : 1) + (m.Data is null ? 0 : 1) + (m.Encoding is null ? 0 : 1)
-            + (m.Extras is null ? 0 : 1) + (m.Serial is null ? 0 : 1) + (m.Action.HasValue ? 1 : 0);
+            + (m.Extras is null ? 0 : 1) + (m.Serial is null ? 0 : 1) + (m.Action.HasValue ? 1 : 0)
+            + (m.Version is null ? 0 : 1) + (m.Annotations is null ? 0 : 1) + (m.MessageSerial is null ? 0 : 1)
+            + (m.AnnotationType is null ? 0 : 1) + (m.Count.HasValue ? 1 : 0);
         w.WriteMapHeader(fields);
         if (m.Id is not null) { w.WriteString("id"u8); w.Write(m.Id); }
         if (m.ClientId is not null) { w.WriteString("clientId"u8); w.Write(m.ClientId); }
@@ -436,6 +486,22 @@ internal sealed class MsgPackProtocolCodec : ProtocolCodec
         if (m.Extras is { } extras) { w.WriteString("extras"u8); w.WriteRaw(extras.MsgPack); }
         if (m.Serial is not null) { w.WriteString("serial"u8); w.Write(m.Serial); }
         if (m.Action is { } action) { w.WriteString("action"u8); w.Write((long)action); }
+        if (m.Version is { } v)
+        {
+            w.WriteString("version"u8);
+            w.WriteMapHeader((v.Serial is null ? 0 : 1) + (v.Timestamp.HasValue ? 1 : 0) + (v.ClientId is null ? 0 : 1)
+                + (v.Description is null ? 0 : 1) + (v.Metadata is null ? 0 : 1));
+            if (v.Serial is not null) { w.WriteString("serial"u8); w.Write(v.Serial); }
+            if (v.Timestamp is { } vts) { w.WriteString("timestamp"u8); w.Write(vts); }
+            if (v.ClientId is not null) { w.WriteString("clientId"u8); w.Write(v.ClientId); }
+            if (v.Description is not null) { w.WriteString("description"u8); w.Write(v.Description); }
+            if (v.Metadata is { } metadata) { w.WriteString("metadata"u8); w.WriteRaw(metadata.MsgPack); }
+        }
+
+        if (m.Annotations is { } annotations) { w.WriteString("annotations"u8); w.WriteRaw(annotations.MsgPack); }
+        if (m.MessageSerial is not null) { w.WriteString("messageSerial"u8); w.Write(m.MessageSerial); }
+        if (m.AnnotationType is not null) { w.WriteString("type"u8); w.Write(m.AnnotationType); }
+        if (m.Count is { } count) { w.WriteString("count"u8); w.Write(count); }
     }
 
     private static void WriteError(MsgPackWriter w, ErrorInfo e)

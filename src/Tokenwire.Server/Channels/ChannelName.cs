@@ -36,12 +36,36 @@ internal static class ChannelName
     /// channel it subscribes to and its filter. A plain name gives itself and no filter. Other qualifiers and malformed
     /// filters give a 40010 error.
     /// </summary>
-    public static ErrorInfo? ParseQualified(string? name, out string baseName, out MessageFilter? filter)
+    public static ErrorInfo? ParseQualified(string? name, out string baseName, out MessageFilter? filter) =>
+        ParseQualified(name, out baseName, out filter, out _);
+
+    /// <summary>
+    /// As <see cref="ParseQualified(string?, out string, out MessageFilter?)"/>, also accepting channel params given as a
+    /// qualifier, <c>[?occupancy=metrics&amp;rewind=1]name</c> (Ably's qualified channel params), returned in
+    /// <paramref name="qualifierParams"/>.
+    /// </summary>
+    public static ErrorInfo? ParseQualified(string? name, out string baseName, out MessageFilter? filter, out Dictionary<string, string>? qualifierParams)
     {
         baseName = name ?? "";
         filter = null;
+        qualifierParams = null;
         if (string.IsNullOrEmpty(name) || name[0] != '[') return Validate(name);
         var close = name.IndexOf(']', StringComparison.Ordinal);
+        if (close > 1 && name[1] == '?')
+        {
+            baseName = name[(close + 1)..];
+            if (Validate(baseName) is { } paramsBaseError) return paramsBaseError;
+            qualifierParams = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var pair in name[2..close].Split('&', StringSplitOptions.RemoveEmptyEntries))
+            {
+                var eq = pair.IndexOf('=', StringComparison.Ordinal);
+                if (eq <= 0) return Invalid($"Invalid channel name '{name}': params must be key=value");
+                qualifierParams[Uri.UnescapeDataString(pair[..eq])] = Uri.UnescapeDataString(pair[(eq + 1)..]);
+            }
+
+            return null;
+        }
+
         const string prefix = "[filter=";
         if (close < 0 || !name.StartsWith(prefix, StringComparison.Ordinal)) return Validate(name);
         baseName = name[(close + 1)..];

@@ -3,10 +3,13 @@ using Tokenwire.Protocol;
 
 namespace Tokenwire.Server.Channels;
 
-/// <summary>A parsed <c>rewind</c> channel param: a message count (<c>"20"</c>) or a duration (<c>"30s"</c>, <c>"2m"</c>).</summary>
-internal readonly record struct RewindSpec(int? Count, TimeSpan? Duration)
+/// <summary>
+/// A parsed <c>rewind</c> channel param: a message count (<c>"20"</c>), a duration (<c>"30s"</c>, <c>"2m"</c>), or a
+/// channel serial, meaning "after this message" (continuing a conversation whose messages up to that one are stored).
+/// </summary>
+internal readonly record struct RewindSpec(int? Count, TimeSpan? Duration, string? AfterSerial = null)
 {
-    /// <summary>Parses a rewind value; throws 40000 when it is not a count or a duration in s/m.</summary>
+    /// <summary>Parses a rewind value; throws 40000 when it is not a count, a duration in s/m/h or a serial.</summary>
     public static RewindSpec Parse(string value, string? rewindLimit)
     {
         var v = value.Trim();
@@ -20,6 +23,8 @@ internal readonly record struct RewindSpec(int? Count, TimeSpan? Duration)
 
             limit = l;
         }
+
+        if (ChannelSerial.IsValid(v)) return new RewindSpec(limit, null, v);
 
         if (int.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var count))
         {
@@ -38,7 +43,7 @@ internal readonly record struct RewindSpec(int? Count, TimeSpan? Duration)
             if (duration is { } d) return new RewindSpec(limit, d);
         }
 
-        throw Invalid($"Invalid rewind value '{value}': expected a message count or a duration such as 30s or 2m");
+        throw Invalid($"Invalid rewind value '{value}': expected a message count, a duration such as 30s or 2m, or a message serial");
     }
 
     private static AblyException Invalid(string message) => new(ErrorCodes.BadRequest, 400, message);

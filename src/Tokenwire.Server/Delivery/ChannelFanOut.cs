@@ -8,11 +8,16 @@ namespace Tokenwire.Server.Delivery;
 /// The one fan-out core: everything a subscriber of a channel sees, whichever engine ordered the messages. An engine
 /// orders, stores and announces; it hands each channel's ordered messages to its <see cref="ChannelFanOut"/>, which
 /// owns the subscriber set and delivers: ATTACHED, then the backlog, then live messages (no gap, no duplicate), echo
-/// suppression, filtered subscriptions, vcdiff deltas, bundling of bursts into shared frames, presence events and SYNC.
+/// suppression, filtered subscriptions, vcdiff deltas, bundling of bursts into shared frames, presence events and SYNC,
+/// and for mutable channels the delivery of operations: each subscriber's first sight of a message after it attached
+/// is the whole message (<c>message.update</c>), later appends are the appended fragment (<c>message.append</c>).
 /// <para>Not thread-safe: the engine calls it under the channel's own lock, so the fan-out order is the channel order.
 /// It never blocks: it only queues frames to subscribers' bounded queues.</para>
 /// </summary>
-internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
+/// <param name="channel">The channel's name.</param>
+/// <param name="stats">Where outbound traffic is counted.</param>
+/// <param name="settings">What else the channel is: mutable, who runs its delayed work, the occupancy debounce.</param>
+internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, FanOutSettings settings = default)
 {
     // Bundling: ordered messages wait in _pending until the engine flushes (see PendingDispatches), so under load each
     // subscriber gets one frame (one queue entry, one WebSocket message) for many tokens, and under light traffic a frame
@@ -25,6 +30,9 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
     private Subscription[] _subscriptions = [];
     private Message? _lastMessage; // the newest message fanned out: the base of the next delta
     private int _syncIds;
+    private int _presenceMembers;
+    private readonly OccupancyEvents _occupancy = new(settings.OccupancyInterval);
+    private readonly bool _mutable = settings.Mutable;
 
     public string Channel { get; } = channel;
 
@@ -48,7 +56,10 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
     public bool IsFrameFull => _pending.Count >= MaxMessagesPerFrame;
 
     /// <summary>Queues an ordered message for the next <see cref="Flush"/>; <paramref name="idPrefix"/> names its publish.</summary>
-    public void Add(Message message, string idPrefix) => _pending.Add(new PendingMessage(message, idPrefix));
+    /// <param name="message">The message, or for an operation what a subscriber that has the message receives.</param>
+    /// <param name="idPrefix">The id of the publish it came in (the frame id).</param>
+    /// <param name="state">For an operation: the message it changed (whole, for a subscriber's first sight).</param>
+    public void Add(Message message, string idPrefix, MessageState? state = null) => _pending.Add(new PendingMessage(message, idPrefix, state));
 
     /// <summary>Fans out every pending message, as frames of up to 100 messages / 16 KB shared by every subscriber that takes them whole.</summary>
     public void Flush()
@@ -68,18 +79,31 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
             }
 
             var messages = new List<Message>(i - start);
-            for (var k = start; k < i; k++) messages.Add(_pending[k].Message);
+            List<MessageState?>? states = null;
+            for (var k = start; k < i; k++)
+            {
+                messages.Add(_pending[k].Message);
+                if (_pending[k].State is not null) states ??= [.. Enumerable.Repeat<MessageState?>(null, k - start)];
+                states?.Add(_pending[k].State);
+            }
+
             var first = _pending[start];
             // Every message carries its own id, connectionId and timestamp, so a frame may hold several publishes; the
             // frame-level connectionId is only set when they all share it (a REST message has none to inherit).
-            FanOut(new OutboundFrame(MessageFrame(Channel, first.IdPrefix, connectionId, first.Message.Timestamp ?? 0, messages[^1].Serial!, messages)), bytes);
+            FanOut(new OutboundFrame(MessageFrame(Channel, first.IdPrefix, connectionId, first.Message.Timestamp ?? 0, PositionOf(messages[^1]), messages)), bytes, states);
         }
 
         _pending.Clear();
         if (_pending.Capacity > 1024) _pending.Capacity = 64;
     }
 
-    private void FanOut(OutboundFrame frame, long bytes)
+    /// <summary>The channel position a message leaves a subscriber at: an operation's version serial, else its serial.</summary>
+    private static string PositionOf(Message m) => m.Action is MessageAction.Create or null ? m.Serial! : m.Version?.Serial ?? m.Serial!;
+
+    /// <param name="frame">The shared frame.</param>
+    /// <param name="bytes">Its messages' size.</param>
+    /// <param name="states">For frames holding operations: per message, the message an operation changed (else null).</param>
+    private void FanOut(OutboundFrame frame, long bytes, List<MessageState?>? states)
     {
         var messages = frame.Message.Messages!;
         var previous = _lastMessage;
@@ -91,13 +115,17 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
             if (!sub.Subscriber.ReceivesMessages) continue;
             if (sub.Held is { } held)
             {
-                held.Add(new Subscription.HeldItem(messages, null));
+                held.Add(new Subscription.HeldItem(messages, states, null));
                 continue;
             }
 
             OutboundFrame? send;
             var ownMessages = !sub.Subscriber.Echo && HasMessageFrom(messages, sub.Subscriber.ConnectionId);
-            if (sub.TakesSharedFrames && !ownMessages) send = frame;
+            if (states is not null && (OperationDelivery.NeedsResolving(sub, messages, states) || (sub.RollupWindowMs > 0 && HasAppend(messages))))
+            {
+                send = ForOperations(sub, messages, states, frame.Message.ChannelSerial!);
+            }
+            else if (sub.TakesSharedFrames && !ownMessages) send = frame;
             else if (sub.IsDelta && !ownMessages) send = SharedDelta(sub, frame, previous, ref againstPrevious, ref fromScratch);
             else send = Personal(sub, messages, frame.Message.ChannelSerial!, deltaBase: null, out _);
             if (send is null) continue;
@@ -108,6 +136,95 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
         stats.CountOutbound(messages.Count, bytes, delivered);
         _lastMessage = messages[^1];
         if (gone is not null) Remove(gone);
+    }
+
+    private static bool HasAppend(List<Message> messages)
+    {
+        foreach (var m in messages)
+        {
+            if (m.Action == MessageAction.Append) return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// A frame holding operations, as <paramref name="sub"/> gets it: first sights whole, versions it has dropped, appends
+    /// rolled up by its window (<see cref="OperationDelivery"/>). Its channelSerial never runs ahead of what it carries,
+    /// so a resume from it misses nothing.
+    /// </summary>
+    private OutboundFrame? ForOperations(Subscription sub, List<Message> messages, List<MessageState?> states, string position)
+    {
+        var list = OperationDelivery.Resolve(sub, messages, states);
+        if (sub.RollupWindowMs > 0)
+        {
+            list = OperationDelivery.RollUp(sub, list, Environment.TickCount64, out var dueAt);
+            if (dueAt is { } due) Schedule(due);
+        }
+
+        if (list.Count == 0) return null;
+        var last = PositionOf(list[^1]);
+        return Personal(sub, list, ChannelSerial.Compare(last, position) < 0 ? last : position, deltaBase: null, out _);
+    }
+
+    private void Schedule(long dueAt)
+    {
+        if (settings.Owner is { } owner) DelayedWork.Shared.Schedule(owner, dueAt);
+    }
+
+    /// <summary>Does the delayed work that is due (rollups, a debounced occupancy event); returns when more is due, or null.</summary>
+    public long? RunDue()
+    {
+        var rollups = FlushRollups();
+        var occupancy = _occupancy.RunDue(_subscriptions, Occupancy());
+        return rollups is { } r && occupancy is { } o ? Math.Min(r, o) : rollups ?? occupancy;
+    }
+
+    /// <summary>The channel's occupancy: its attachments' modes and the presence members the engine reported.</summary>
+    public ChannelOccupancy Occupancy() => ChannelOccupancy.Of(_subscriptions.Select(s => s.Subscriber.Modes), _presenceMembers);
+
+    /// <summary>The engine's presence set changed size (occupancy counts members).</summary>
+    public void SetPresenceMembers(int count)
+    {
+        if (_presenceMembers == count) return;
+        _presenceMembers = count;
+        OccupancyChanged();
+    }
+
+    private void OccupancyChanged()
+    {
+        if (_occupancy.Changed(_subscriptions, Occupancy()) is { } due) Schedule(due);
+    }
+
+    /// <summary>Delivers the rolled-up appends whose window is over; returns when the next held ones are due, or null.</summary>
+    private long? FlushRollups()
+    {
+        var now = Environment.TickCount64;
+        long? next = null;
+        List<Subscription>? gone = null;
+        foreach (var sub in _subscriptions)
+        {
+            if (OperationDelivery.TakeDue(sub, now) is { } due)
+            {
+                if (Personal(sub, due, PositionOf(due[^1]), deltaBase: null, out _) is { } frame && !sub.Subscriber.Enqueue(frame)) (gone ??= []).Add(sub);
+            }
+            else if (sub.RolledUp is { Count: > 0 })
+            {
+                next = next is { } n ? Math.Min(n, sub.RollupOpenUntil) : sub.RollupOpenUntil;
+            }
+        }
+
+        if (gone is not null) Remove(gone);
+        return next;
+    }
+
+    /// <summary>What a subscriber holds rolled up goes out now, before a presence event of the channel.</summary>
+    internal static void ReleaseRollup(Subscription sub)
+    {
+        if (OperationDelivery.TakeDue(sub, Environment.TickCount64, force: true) is { } held && Personal(sub, held, PositionOf(held[^1]), deltaBase: null, out _) is { } frame)
+        {
+            sub.Subscriber.Enqueue(frame);
+        }
     }
 
     private static bool HasMessageFrom(List<Message> messages, string connectionId)
@@ -170,13 +287,16 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
     /// <param name="outcome">Where it starts, as the engine found it.</param>
     /// <param name="backlog">Resumed or rewound messages, oldest first.</param>
     /// <param name="presenceMembers">The presence set, sent as SYNC to a presence subscriber (HAS_PRESENCE when not empty).</param>
-    public void Attach(IChannelSubscriber subscriber, AttachRequest request, AttachOutcome outcome, IReadOnlyList<Message> backlog, IReadOnlyList<Message> presenceMembers)
+    /// <param name="livePosition">The channel's position now: everything after it reaches the subscriber live.</param>
+    public void Attach(IChannelSubscriber subscriber, AttachRequest request, AttachOutcome outcome, IReadOnlyList<Message> backlog, IReadOnlyList<Message> presenceMembers, string livePosition)
     {
         Flush(); // what is already ordered goes to the current subscribers, not into this one's backlog twice
         Detach(subscriber);
-        var sub = new Subscription(subscriber, Channel, request);
+        var sub = new Subscription(subscriber, Channel, request) { LiveFrom = livePosition };
         SendAttached(sub, request, outcome, backlog, presenceMembers);
         _subscriptions = [.. _subscriptions, sub];
+        _occupancy.SendInitial(sub, Occupancy());
+        OccupancyChanged();
     }
 
     /// <summary>
@@ -188,6 +308,7 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
         Flush();
         Detach(subscriber);
         _subscriptions = [.. _subscriptions, new Subscription(subscriber, Channel, request) { Held = [] }];
+        OccupancyChanged();
     }
 
     /// <summary>
@@ -201,6 +322,7 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
         var sub = Find(subscriber);
         if (sub?.Held is not { } held) return false;
         sub.Held = null;
+        sub.LiveFrom = liveAfter;
         SendAttached(sub, request, outcome, backlog, presenceMembers);
         foreach (var item in held)
         {
@@ -210,10 +332,21 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
                 continue;
             }
 
-            var fresh = item.Messages!.FindAll(m => ChannelSerial.Compare(m.Serial!, liveAfter) > 0);
-            if (fresh.Count > 0 && Personal(sub, fresh, fresh[^1].Serial!, deltaBase: null, out _) is { } frame) sub.Subscriber.Enqueue(frame);
+            var messages = item.Messages!;
+            var fresh = new List<Message>(messages.Count);
+            var states = item.States is null ? null : new List<MessageState?>(messages.Count);
+            for (var i = 0; i < messages.Count; i++)
+            {
+                if (ChannelSerial.Compare(PositionOf(messages[i]), liveAfter) <= 0) continue; // in the backlog already
+                fresh.Add(messages[i]);
+                states?.Add(item.States![i]);
+            }
+
+            if (states is not null) fresh = OperationDelivery.Resolve(sub, fresh, states);
+            if (fresh.Count > 0 && Personal(sub, fresh, PositionOf(fresh[^1]), deltaBase: null, out _) is { } frame) sub.Subscriber.Enqueue(frame);
         }
 
+        _occupancy.SendInitial(sub, Occupancy());
         return true;
     }
 
@@ -242,21 +375,22 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
             Error = outcome.Error,
         }));
         if (deliverBacklog) SendBacklog(sub, backlog);
-        if (sync) SendSync(sub, presenceMembers);
+        if (sync) PresenceSync.Send(sub, presenceMembers, ++_syncIds);
     }
 
     /// <summary>The backlog in frames of up to 100 messages; a delta subscriber gets the first in full and the rest as a chain.</summary>
-    private static void SendBacklog(Subscription sub, IReadOnlyList<Message> backlog)
+    private void SendBacklog(Subscription sub, IReadOnlyList<Message> backlog)
     {
         Message? previous = null;
         for (var start = 0; start < backlog.Count; start += MaxMessagesPerFrame)
         {
             var batch = new List<Message>(Math.Min(MaxMessagesPerFrame, backlog.Count - start));
             for (var i = start; i < backlog.Count && i - start < MaxMessagesPerFrame; i++) batch.Add(backlog[i]);
-            if (Personal(sub, batch, batch[^1].Serial!, previous, out var lastSent) is { } frame)
+            if (Personal(sub, batch, PositionOf(batch[^1]), previous, out var lastSent) is { } frame)
             {
                 sub.Subscriber.Enqueue(frame);
                 previous = lastSent;
+                if (_mutable) OperationDelivery.Remember(sub, frame.Message.Messages!);
             }
         }
     }
@@ -279,7 +413,11 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
         return null;
     }
 
-    private void Remove(List<Subscription> gone) => _subscriptions = [.. _subscriptions.Where(s => !gone.Contains(s))];
+    private void Remove(List<Subscription> gone)
+    {
+        _subscriptions = [.. _subscriptions.Where(s => !gone.Contains(s))];
+        OccupancyChanged();
+    }
 
     /// <summary>Presence events (ENTER, UPDATE, LEAVE) to every presence subscriber, after the messages ordered before them.</summary>
     public void BroadcastPresence(List<Message> events, long now)
@@ -299,10 +437,11 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
             if (!sub.Subscriber.ReceivesPresence) continue;
             if (sub.Held is { } held)
             {
-                held.Add(new Subscription.HeldItem(null, frame));
+                held.Add(new Subscription.HeldItem(null, null, frame));
                 continue;
             }
 
+            ReleaseRollup(sub);
             if (SendPresence(sub, frame)) delivered++;
             else (gone ??= []).Add(sub);
         }
@@ -311,43 +450,20 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
         if (gone is not null) Remove(gone);
     }
 
-    private static bool SendPresence(Subscription sub, OutboundFrame frame) =>
-        sub.Subscriber.Enqueue(sub.IsRenamed ? new OutboundFrame(new ProtocolMessage(ProtocolAction.Presence)
-        {
-            Channel = sub.Channel,
-            Timestamp = frame.Message.Timestamp,
-            Presence = frame.Message.Presence,
-        }) : frame);
+    /// <summary>Annotations of one message and its new summary (<see cref="OperationDelivery.BroadcastAnnotations"/>), after what was ordered before them.</summary>
+    public void BroadcastAnnotations(List<Message> annotations, Message summary, string position, long now)
+    {
+        Flush();
+        if (OperationDelivery.BroadcastAnnotations(_subscriptions, Channel, annotations, summary, position, now) is { } gone) Remove(gone);
+    }
+
+    private static bool SendPresence(Subscription sub, OutboundFrame frame) => sub.Subscriber.Enqueue(sub.Named(frame));
 
     /// <summary>A client's SYNC request (ably-js <c>channel.sync()</c>): the whole presence set again.</summary>
     public void Sync(IChannelSubscriber subscriber, IReadOnlyList<Message> members)
     {
-        if (subscriber.ReceivesPresence && Find(subscriber) is { Held: null } sub) SendSync(sub, members);
+        if (subscriber.ReceivesPresence && Find(subscriber) is { Held: null } sub) PresenceSync.Send(sub, members, ++_syncIds);
     }
-
-    /// <summary>Queues the presence set as SYNC frames (RTP18): <c>channelSerial</c> is <c>syncId:cursor</c>, empty cursor on the last.</summary>
-    private void SendSync(Subscription sub, IReadOnlyList<Message> members)
-    {
-        const int pageSize = PresenceSyncPageSize;
-        var syncId = "sync" + (++_syncIds).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var pages = Math.Max(1, (members.Count + pageSize - 1) / pageSize);
-        for (var page = 0; page < pages; page++)
-        {
-            var last = page == pages - 1;
-            var count = Math.Min(pageSize, members.Count - (page * pageSize));
-            var slice = new List<Message>(Math.Max(count, 0));
-            for (var i = 0; i < count; i++) slice.Add(members[(page * pageSize) + i]);
-            sub.Subscriber.Enqueue(new OutboundFrame(new ProtocolMessage(ProtocolAction.Sync)
-            {
-                Channel = sub.Channel,
-                ChannelSerial = syncId + ":" + (last ? "" : (page + 1).ToString(System.Globalization.CultureInfo.InvariantCulture)),
-                Presence = slice,
-            }));
-        }
-    }
-
-    /// <summary>Members per SYNC frame; larger sets are sent as a sequence with a cursor (RTP18).</summary>
-    internal const int PresenceSyncPageSize = 100;
 
     private static ProtocolMessage MessageFrame(string channel, string id, string? connectionId, long timestamp, string channelSerial, List<Message> messages) =>
         new(ProtocolAction.Message)
@@ -360,6 +476,6 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats)
             Messages = messages,
         };
 
-    /// <summary>An ordered message waiting for its fan-out, with the id prefix of the publish it came in.</summary>
-    private readonly record struct PendingMessage(Message Message, string IdPrefix);
+    /// <summary>An ordered message waiting for its fan-out, with the id prefix of the publish it came in (and for an operation, the message it changed).</summary>
+    private readonly record struct PendingMessage(Message Message, string IdPrefix, MessageState? State);
 }

@@ -45,6 +45,18 @@ internal interface IChannelSubscriber
     /// <summary>True when the attachment has the presence_subscribe mode (PRESENCE events and SYNC).</summary>
     bool ReceivesPresence { get; }
 
+    /// <summary>The modes granted on ATTACHED (occupancy counts publishers, subscribers and so on from them).</summary>
+    ProtocolFlags Modes => ProtocolFlags.Subscribe;
+
+    /// <summary>True when the attachment has the annotation_subscribe mode (ANNOTATION frames).</summary>
+    bool ReceivesAnnotations => false;
+
+    /// <summary>
+    /// Appends to one message that come within this many milliseconds reach the subscriber as one (its connection's
+    /// <c>appendRollupWindow</c>, 0–500; Ably's default is 40). 0 delivers every append as it comes.
+    /// </summary>
+    int AppendRollupWindowMs => 40;
+
     /// <summary>Queues a frame; false when the subscriber is gone, and the channel then drops it.</summary>
     bool Enqueue(OutboundFrame frame);
 }

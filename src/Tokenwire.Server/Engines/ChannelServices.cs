@@ -25,8 +25,9 @@ internal sealed class ChannelServices(IOptions<TokenwireOptions> options, IHisto
         {
             if (ns is not null && string.Equals(rule.Id, ns, StringComparison.Ordinal))
             {
-                return new ChannelRules(rule.Persisted, rule.Retention,
-                    rule.MessagesPerSecond ?? limits.ChannelMessagesPerSecond, rule.BytesPerSecond ?? limits.ChannelBytesPerSecond);
+                // Mutable messages always keep history: an operation may name any message of the retention period.
+                return new ChannelRules(rule.Persisted || rule.MutableMessages, rule.Retention,
+                    rule.MessagesPerSecond ?? limits.ChannelMessagesPerSecond, rule.BytesPerSecond ?? limits.ChannelBytesPerSecond, rule.MutableMessages);
             }
         }
 

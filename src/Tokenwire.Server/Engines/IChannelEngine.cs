@@ -43,8 +43,30 @@ internal interface IChannelEngine
     /// <summary>Attaches a subscriber (ATTACHED, backlog, then live); the returned handle detaches it.</summary>
     ValueTask<IChannelAttachment> AttachAsync(string appId, string channel, IChannelSubscriber subscriber, AttachRequest request);
 
-    /// <summary>One page of history: the history store for persisted namespaces, the hot window otherwise.</summary>
+    /// <summary>
+    /// One page of history: the history store for persisted namespaces, the hot window otherwise. A mutable message
+    /// appears once, at its create position, at its latest version (action create, update or delete).
+    /// </summary>
     ValueTask<List<Message>> HistoryAsync(string appId, string channel, HistoryQuery query, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Publishes annotations of one message (realtime ANNOTATION, REST <c>POST …/messages/{serial}/annotations</c>) on a
+    /// mutable channel: each gets a serial after the message's, annotation subscribers get them, message subscribers get
+    /// the message's new <c>message.summary</c>. The task completes once they are stored, or faults with an AblyException.
+    /// </summary>
+    ValueTask<Task> AnnotateAsync(string appId, string channel, List<Message> annotations, Publisher publisher);
+
+    /// <summary>The annotations of a message, oldest first, or null when there is no such message.</summary>
+    ValueTask<List<Message>?> AnnotationsAsync(string appId, string channel, string serial, CancellationToken cancellationToken);
+
+    /// <summary>A message by serial at its latest version (RSL11), or null when there is none (or it expired).</summary>
+    ValueTask<Message?> GetMessageAsync(string appId, string channel, string serial, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// The versions of a message (RSL14), oldest first: the create, then one entry per operation (an update or delete
+    /// as the whole message it made, an append as the fragment it appended). Null when there is no such message.
+    /// </summary>
+    ValueTask<List<Message>?> GetMessageVersionsAsync(string appId, string channel, string serial, CancellationToken cancellationToken);
 
     /// <summary>Messages of the responses in progress up to <paramref name="untilSerial"/>, and the current channel serial.</summary>
     ValueTask<(List<Message> Messages, string? ChannelSerial)> InProgressResponsesAsync(string appId, string channel, string? untilSerial);
@@ -69,16 +91,11 @@ internal interface IChannelAttachment
     void Sync();
 }
 
-/// <summary>Channel occupancy (CHD2, CHM2): attachments, presence members, their connections, presence subscribers.</summary>
-internal readonly record struct ChannelOccupancy(bool IsActive, int Subscribers, int PresenceMembers, int PresenceConnections, int PresenceSubscribers)
-{
-    public static ChannelOccupancy Inactive => default;
-}
-
 /// <summary>Who is publishing: a realtime connection (with its msgSerial) or a REST request.</summary>
 /// <param name="IdPrefix">Prefix of server-assigned message ids (<c>connectionId:msgSerial</c>, or a random REST id).</param>
 /// <param name="ConnectionId">Publishing connection, if any (echo suppression, <c>connectionId</c> field).</param>
 /// <param name="ClientId">Identified client, stamped on messages.</param>
 /// <param name="MsgSerial">The realtime msgSerial, so an engine shared by nodes can recognise a re-send.</param>
 /// <param name="Dispatches">Where to defer the fan-out to (a realtime connection's burst); null fans out at once.</param>
-internal readonly record struct Publisher(string IdPrefix, string? ConnectionId, string? ClientId, long? MsgSerial = null, PendingDispatches? Dispatches = null);
+/// <param name="Rights">What the publisher may do to existing messages (update, delete, append).</param>
+internal readonly record struct Publisher(string IdPrefix, string? ConnectionId, string? ClientId, long? MsgSerial = null, PendingDispatches? Dispatches = null, OperationRights Rights = default);

@@ -1,10 +1,12 @@
 namespace Tokenwire.Server.History;
 
-/// <summary>One persisted message: its channel serial, its timestamp and its canonical (msgpack) encoding.</summary>
+/// <summary>One persisted message (or operation on one): its channel serial, its timestamp and its canonical (msgpack) encoding.</summary>
 /// <param name="Serial">Channel serial; serials of one channel sort lexicographically (ordinal) in publish order.</param>
 /// <param name="Timestamp">Server receive time, milliseconds since the Unix epoch.</param>
 /// <param name="Payload">The message, encoded by the server; opaque to the store.</param>
-public sealed record StoredMessage(string Serial, long Timestamp, byte[] Payload);
+/// <param name="Target">For an operation (update, delete, append of a mutable message): the serial of the message it
+/// changes; its own <see cref="Serial"/> is the version it makes. Null for a message.</param>
+public sealed record StoredMessage(string Serial, long Timestamp, byte[] Payload, string? Target = null);
 
 /// <summary>A history page request (REST <c>GET /channels/{id}/messages</c>).</summary>
 /// <param name="Forwards">Oldest first when true; newest first (Ably's default) when false.</param>
@@ -32,8 +34,14 @@ public interface IHistoryStore : IAsyncDisposable
     /// <summary>Stores messages of one channel. They expire (and may be deleted) after <paramref name="expiresAt"/> (ms epoch).</summary>
     Task AppendAsync(string appId, string channel, IReadOnlyList<StoredMessage> messages, long expiresAt, CancellationToken cancellationToken = default);
 
-    /// <summary>Reads one page, ordered by serial in the requested direction, at most <see cref="HistoryQuery.Limit"/> items.</summary>
+    /// <summary>Reads one page of messages (never operations), ordered by serial in the requested direction, at most <see cref="HistoryQuery.Limit"/> items.</summary>
     Task<IReadOnlyList<StoredMessage>> QueryAsync(string appId, string channel, HistoryQuery query, CancellationToken cancellationToken = default);
+
+    /// <summary>The message with this serial (not expired), or null.</summary>
+    Task<StoredMessage?> GetAsync(string appId, string channel, string serial, CancellationToken cancellationToken = default);
+
+    /// <summary>The operations on these messages (not expired), in serial (version) order.</summary>
+    Task<IReadOnlyList<StoredMessage>> OperationsAsync(string appId, string channel, IReadOnlyCollection<string> serials, CancellationToken cancellationToken = default);
 
     /// <summary>The highest serial ever stored for the channel (expired or not), or null; used to continue serials after a restart.</summary>
     Task<string?> GetLastSerialAsync(string appId, string channel, CancellationToken cancellationToken = default);

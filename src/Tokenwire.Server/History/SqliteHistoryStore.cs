@@ -38,28 +38,10 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
     /// <summary>Expired rows deleted per transaction, so a large purge never holds the write lock for long.</summary>
     internal const int DeleteChunkSize = 2_000;
 
-    private const int SchemaVersion = 1;
+    private const int SchemaVersion = 2;
     private const int SqliteConstraint = 19; // SQLITE_CONSTRAINT (primary result code)
 
-    private const string SelectColumns = "SELECT serial, ts, payload FROM messages WHERE app = $app AND channel = $channel AND expires >= $now"
-        + " AND ($start IS NULL OR ts >= $start) AND ($end IS NULL OR ts <= $end)";
-
-    // Serial bounds are spelt out (rather than "$x IS NULL OR serial > $x") so SQLite seeks the primary key range
-    // instead of scanning the whole channel: cursor paging stays O(page) however deep the cursor is.
-    // Index: [forwards ? 1 : 0] * 4 + [has after-cursor ? 2 : 0] + [has until ? 1 : 0].
-    private static readonly string[] QuerySql =
-    [
-        SelectColumns + " ORDER BY serial DESC LIMIT $limit",
-        SelectColumns + " AND serial <= $until ORDER BY serial DESC LIMIT $limit",
-        SelectColumns + " AND serial < $after ORDER BY serial DESC LIMIT $limit",
-        SelectColumns + " AND serial < $after AND serial <= $until ORDER BY serial DESC LIMIT $limit",
-        SelectColumns + " ORDER BY serial ASC LIMIT $limit",
-        SelectColumns + " AND serial <= $until ORDER BY serial ASC LIMIT $limit",
-        SelectColumns + " AND serial > $after ORDER BY serial ASC LIMIT $limit",
-        SelectColumns + " AND serial > $after AND serial <= $until ORDER BY serial ASC LIMIT $limit",
-    ];
-
-    private readonly string _readConnectionString;
+    private readonly SqliteHistoryReader _reader;
     private readonly SqliteConnection _writeConnection;
     private readonly SqliteCommand _insertCommand;
     private readonly SqliteCommand _lastSerialCommand;
@@ -109,7 +91,7 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
             Pooling = false, // the writer's connection lives as long as the store; disposing it must close the file
             DefaultTimeout = timeoutSeconds,
         }.ToString();
-        _readConnectionString = new SqliteConnectionStringBuilder
+        var readConnectionString = new SqliteConnectionStringBuilder
         {
             DataSource = fullPath,
             Mode = SqliteOpenMode.ReadOnly,
@@ -124,9 +106,9 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
             InitializeDatabase(connection, fullPath, (long)busyTimeout.TotalMilliseconds);
 
             _insertCommand = CreateCommand(connection,
-                "INSERT INTO messages (app, channel, serial, ts, expires, payload) VALUES ($app, $channel, $serial, $ts, $expires, $payload)",
+                "INSERT INTO messages (app, channel, serial, ts, expires, payload, target) VALUES ($app, $channel, $serial, $ts, $expires, $payload, $target)",
                 ("$app", SqliteType.Text), ("$channel", SqliteType.Text), ("$serial", SqliteType.Text),
-                ("$ts", SqliteType.Integer), ("$expires", SqliteType.Integer), ("$payload", SqliteType.Blob));
+                ("$ts", SqliteType.Integer), ("$expires", SqliteType.Integer), ("$payload", SqliteType.Blob), ("$target", SqliteType.Text));
             // The channel's highest serial, taken from the rows just written (BINARY collation, like the primary key),
             // kept only if it is higher than what channel_meta already has. Same transaction as the inserts.
             _lastSerialCommand = CreateCommand(connection,
@@ -148,6 +130,7 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
         }
 
         _writeConnection = connection;
+        _reader = new SqliteHistoryReader(readConnectionString, _timeProvider);
         _queue = Channel.CreateBounded<WriteOperation>(new BoundedChannelOptions(queueCapacity)
         {
             SingleReader = true,
@@ -195,75 +178,31 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
     }
 
     /// <inheritdoc />
-    public async Task<IReadOnlyList<StoredMessage>> QueryAsync(string appId, string channel, HistoryQuery query, CancellationToken cancellationToken = default)
+    public Task<IReadOnlyList<StoredMessage>> QueryAsync(string appId, string channel, HistoryQuery query, CancellationToken cancellationToken = default)
     {
-        ArgumentException.ThrowIfNullOrEmpty(appId);
-        ArgumentException.ThrowIfNullOrEmpty(channel);
-        ArgumentNullException.ThrowIfNull(query);
-        ArgumentOutOfRangeException.ThrowIfLessThan(query.Limit, 1, nameof(query));
-        ArgumentOutOfRangeException.ThrowIfGreaterThan(query.Limit, MaxQueryLimit, nameof(query));
         ObjectDisposedException.ThrowIf(_disposed, this);
-
-        var sqlIndex = (query.Forwards ? 4 : 0) + (query.AfterSerial is null ? 0 : 2) + (query.UntilSerial is null ? 0 : 1);
-        var now = _timeProvider.GetUtcNow().ToUnixTimeMilliseconds();
-
-        var connection = new SqliteConnection(_readConnectionString);
-        await using (connection.ConfigureAwait(false))
-        {
-            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            var command = connection.CreateCommand();
-            await using (command.ConfigureAwait(false))
-            {
-                command.CommandText = QuerySql[sqlIndex];
-                command.Parameters.AddWithValue("$app", appId);
-                command.Parameters.AddWithValue("$channel", channel);
-                command.Parameters.AddWithValue("$now", now);
-                command.Parameters.AddWithValue("$start", (object?)query.Start ?? DBNull.Value);
-                command.Parameters.AddWithValue("$end", (object?)query.End ?? DBNull.Value);
-                command.Parameters.AddWithValue("$limit", query.Limit);
-                if (query.AfterSerial is not null)
-                {
-                    command.Parameters.AddWithValue("$after", query.AfterSerial);
-                }
-                if (query.UntilSerial is not null)
-                {
-                    command.Parameters.AddWithValue("$until", query.UntilSerial);
-                }
-
-                var results = new List<StoredMessage>(Math.Min(query.Limit, 100));
-                var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                await using (reader.ConfigureAwait(false))
-                {
-                    while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                    {
-                        results.Add(new StoredMessage(reader.GetString(0), reader.GetInt64(1), reader.GetFieldValue<byte[]>(2)));
-                    }
-                }
-                return results;
-            }
-        }
+        return _reader.QueryAsync(appId, channel, query, cancellationToken);
     }
 
     /// <inheritdoc />
-    public async Task<string?> GetLastSerialAsync(string appId, string channel, CancellationToken cancellationToken = default)
+    public Task<StoredMessage?> GetAsync(string appId, string channel, string serial, CancellationToken cancellationToken = default)
     {
-        ArgumentException.ThrowIfNullOrEmpty(appId);
-        ArgumentException.ThrowIfNullOrEmpty(channel);
         ObjectDisposedException.ThrowIf(_disposed, this);
+        return _reader.GetAsync(appId, channel, serial, cancellationToken);
+    }
 
-        var connection = new SqliteConnection(_readConnectionString);
-        await using (connection.ConfigureAwait(false))
-        {
-            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            var command = connection.CreateCommand();
-            await using (command.ConfigureAwait(false))
-            {
-                command.CommandText = "SELECT last_serial FROM channel_meta WHERE app = $app AND channel = $channel";
-                command.Parameters.AddWithValue("$app", appId);
-                command.Parameters.AddWithValue("$channel", channel);
-                return await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string;
-            }
-        }
+    /// <inheritdoc />
+    public Task<IReadOnlyList<StoredMessage>> OperationsAsync(string appId, string channel, IReadOnlyCollection<string> serials, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return _reader.OperationsAsync(appId, channel, serials, cancellationToken);
+    }
+
+    /// <inheritdoc />
+    public Task<string?> GetLastSerialAsync(string appId, string channel, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return _reader.GetLastSerialAsync(appId, channel, cancellationToken);
     }
 
     /// <inheritdoc />
@@ -313,10 +252,7 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
         _lastSerialCommand.Dispose();
         _deleteCommand.Dispose();
         _writeConnection.Dispose();
-        using (var pooled = new SqliteConnection(_readConnectionString))
-        {
-            SqliteConnection.ClearPool(pooled); // release idle readers' file handles
-        }
+        _reader.ClearPool(); // release idle readers' file handles
         LogClosed(_logger);
     }
 
@@ -456,6 +392,7 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
             parameters[2].Value = message.Serial;
             parameters[3].Value = message.Timestamp;
             parameters[5].Value = message.Payload;
+            parameters[6].Value = (object?)message.Target ?? DBNull.Value;
             _insertCommand.ExecuteNonQuery();
         }
 
@@ -512,6 +449,8 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
         }
 
         // Serials compare with BINARY (ordinal) collation, SQLite's default, so serial order is primary-key order.
+        // An operation on a mutable message (update, delete, append) is a row of its own under its version serial, with
+        // target = the message's serial; history pages read only messages (target IS NULL) and fold in their operations.
         command.CommandText = """
             BEGIN IMMEDIATE;
             CREATE TABLE IF NOT EXISTS messages (
@@ -521,6 +460,7 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
                 ts INTEGER NOT NULL,
                 expires INTEGER NOT NULL,
                 payload BLOB NOT NULL,
+                target TEXT,
                 PRIMARY KEY (app, channel, serial)
             ) WITHOUT ROWID;
             CREATE INDEX IF NOT EXISTS messages_expires ON messages (expires);
@@ -530,8 +470,23 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
                 last_serial TEXT NOT NULL,
                 PRIMARY KEY (app, channel)
             ) WITHOUT ROWID;
-            PRAGMA user_version = 1;
             COMMIT;
+            """;
+        command.ExecuteNonQuery();
+        if (version < 2)
+        {
+            // Version 1 had no operations: add the column to a database that predates it.
+            command.CommandText = "SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'target'";
+            if (Convert.ToInt32(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
+            {
+                command.CommandText = "ALTER TABLE messages ADD COLUMN target TEXT";
+                command.ExecuteNonQuery();
+            }
+        }
+
+        command.CommandText = """
+            CREATE INDEX IF NOT EXISTS messages_target ON messages (app, channel, target, serial) WHERE target IS NOT NULL;
+            PRAGMA user_version = 2;
             """;
         command.ExecuteNonQuery();
     }

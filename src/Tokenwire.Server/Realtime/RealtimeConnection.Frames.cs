@@ -61,8 +61,10 @@ internal sealed partial class RealtimeConnection
             case ProtocolAction.Sync:
                 Sync(frame);
                 return true;
-            case ProtocolAction.Object:
             case ProtocolAction.Annotation:
+                await AnnotateAsync(transport, frame).ConfigureAwait(false);
+                return true;
+            case ProtocolAction.Object:
                 // Ack-required actions Tokenwire does not implement: refuse exactly that msgSerial, keep the connection.
                 RefuseUnsupported(transport, frame);
                 return true;
@@ -114,7 +116,17 @@ internal sealed partial class RealtimeConnection
         {
             var channel = frame.Channel;
             if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
-            if (!Auth.Capability.Allows(channel!, "publish"))
+            var messages = frame.Messages ?? [];
+            var rights = OperationRightsOn(channel!);
+            if (messages.Count == 1 && MessageOperations.IsOperation(messages[0]))
+            {
+                // An update, delete or append needs a message-update/-delete capability (own or any), not publish.
+                if (!rights.AllowsAny)
+                {
+                    throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Changing messages on channel '{channel}' is not permitted by the capability (message-update-own/-any, message-delete-own/-any)");
+                }
+            }
+            else if (!Auth.Capability.Allows(channel!, "publish"))
             {
                 throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Publishing to channel '{channel}' is not permitted by the capability");
             }
@@ -128,7 +140,6 @@ internal sealed partial class RealtimeConnection
                 throw new AblyException(ErrorCodes.ModeNotRequested, 401, $"Channel '{channel}' was attached without the publish mode");
             }
 
-            var messages = frame.Messages ?? [];
             foreach (var m in messages)
             {
                 var size = m.ComputeSize();
@@ -147,7 +158,7 @@ internal sealed partial class RealtimeConnection
             }
 
             await Faults.BeforePublishAsync(channel!).ConfigureAwait(false);
-            var publisher = new Publisher(Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture), Id, IdentifiedClientId, msgSerial, _dispatches);
+            var publisher = new Publisher(Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture), Id, IdentifiedClientId, msgSerial, _dispatches, rights);
             var completion = await Channels.PublishAsync(Auth.AppId, channel!, messages, publisher).ConfigureAwait(false);
             ServerMetrics.MessagesPublished.Add(messages.Count);
             return completion;
@@ -156,6 +167,66 @@ internal sealed partial class RealtimeConnection
         {
             return Task.FromException<string?[]>(e);
         }
+    }
+
+    private async ValueTask AnnotateAsync(Transport transport, ProtocolMessage frame)
+    {
+        if (frame.MsgSerial is not { } msgSerial || !IsValidMsgSerial(msgSerial)) throw new ProtocolException("ANNOTATION without a valid msgSerial");
+        await AckRequiredAsync(transport, msgSerial, (Self: this, Frame: frame), static s => s.Self.ValidateAndAnnotateAsync(s.Frame, s.Frame.MsgSerial!.Value)).ConfigureAwait(false);
+    }
+
+    /// <summary>Annotations of a message (RTAN1): the annotation-publish capability and mode, identity, size, then the engine.</summary>
+    private async ValueTask<Task<string?[]>> ValidateAndAnnotateAsync(ProtocolMessage frame, long msgSerial)
+    {
+        try
+        {
+            var channel = frame.Channel;
+            if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
+            if (!Auth.Capability.Allows(channel!, "annotation-publish"))
+            {
+                throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Publishing annotations on channel '{channel}' is not permitted by the capability");
+            }
+
+            if (RequestedModes(channel!) is { } modes && !modes.HasFlag(ProtocolFlags.AnnotationPublish))
+            {
+                throw new AblyException(ErrorCodes.ModeNotRequested, 401, $"Channel '{channel}' was attached without the annotation_publish mode");
+            }
+
+            var annotations = frame.Annotations ?? [];
+            foreach (var a in annotations)
+            {
+                if (a.ComputeSize() > Options.MaxMessageSize) throw new AblyException(ErrorCodes.MessageTooLarge, 400, $"Annotation exceeds the maximum size of {Options.MaxMessageSize} bytes");
+                CheckClientId(a);
+            }
+
+            if (annotations.Count == 0) return Task.FromResult<string?[]>([]);
+            if (!_messageRate.TryTake(annotations.Count))
+            {
+                throw new AblyException(ErrorCodes.ConnectionRateLimited, 429, "Connection publish rate limit exceeded; publish fewer messages per second");
+            }
+
+            var publisher = new Publisher(Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture), Id, IdentifiedClientId, msgSerial);
+            var stored = await Channels.AnnotateAsync(Auth.AppId, channel!, annotations, publisher).ConfigureAwait(false);
+            return AsAck(stored);
+        }
+        catch (AblyException e)
+        {
+            return Task.FromException<string?[]>(e);
+        }
+    }
+
+    private static async Task<string?[]> AsAck(Task stored)
+    {
+        await stored.ConfigureAwait(false);
+        return [];
+    }
+
+    /// <summary>What this connection may do to existing messages of <paramref name="channel"/>, from its capability.</summary>
+    private OperationRights OperationRightsOn(string channel)
+    {
+        var c = Auth.Capability;
+        return new OperationRights(c.Allows(channel, "message-update-any"), c.Allows(channel, "message-update-own"),
+            c.Allows(channel, "message-delete-any"), c.Allows(channel, "message-delete-own"));
     }
 
     /// <summary>The modes this connection's current attachment to <paramref name="channel"/> was granted, or null when not attached.</summary>
@@ -175,10 +246,11 @@ internal sealed partial class RealtimeConnection
 
     private void CheckClientId(Message m)
     {
-        if (m.ClientId is null || Auth.ClientId is null || Auth.ClientId == "*") return;
-        if (!string.Equals(m.ClientId, Auth.ClientId, StringComparison.Ordinal))
+        var claimed = MessageOperations.ClaimedClientId(m);
+        if (claimed is null || Auth.ClientId is null || Auth.ClientId == "*") return;
+        if (!string.Equals(claimed, Auth.ClientId, StringComparison.Ordinal))
         {
-            throw new AblyException(ErrorCodes.InvalidClientId, 400, $"Message clientId '{m.ClientId}' does not match the connection's clientId '{Auth.ClientId}'");
+            throw new AblyException(ErrorCodes.InvalidClientId, 400, $"Message clientId '{claimed}' does not match the connection's clientId '{Auth.ClientId}'");
         }
     }
 
@@ -193,15 +265,22 @@ internal sealed partial class RealtimeConnection
         try
         {
             // A filtered subscription ([filter=…]name) attaches to the base channel and delivers only matching messages.
-            if (ChannelName.ParseQualified(name, out var baseName, out var filter) is { } nameError) throw new AblyException(nameError);
-            var qualified = filter is null ? null : name;
-            var (modes, explicitModes) = GrantModes(name!, frame);
-            var parameters = RecognisedParams(frame.Params, out var rewind, out var channelEcho, out var delta);
+            if (ChannelName.ParseQualified(name, out var baseName, out var filter, out var qualifierParams) is { } nameError) throw new AblyException(nameError);
+            var qualified = filter is null && qualifierParams is null ? null : name;
+            // Params given as a qualifier ([?occupancy=metrics]name) are the channel's params; they add to the ATTACH's.
+            var requested = qualifierParams is null ? frame.Params : new Dictionary<string, string>(qualifierParams.Concat(frame.Params ?? []).DistinctBy(kv => kv.Key), StringComparer.Ordinal);
+            var (modes, explicitModes) = GrantModes(qualifierParams is null ? name! : baseName, frame);
+            var parameters = RecognisedParams(requested, out var rewind, out var channelEcho, out var delta, out var occupancy);
+            if (occupancy is not null && !Auth.Capability.Allows(qualifierParams is null ? name! : baseName, "channel-metadata"))
+            {
+                throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Occupancy events on channel '{name}' need the channel-metadata capability");
+            }
+
             if (filter is not null) delta = false; // a delta's base would be a message the filter may have dropped
             // RTL15b / docs: rewind only applies to a fresh attach; a channelSerial means resume, and the ATTACH_RESUME
             // flag (RTL4j) means the client was attached before, so replaying the rewind would deliver messages twice.
             var freshAttach = frame.ChannelSerial is null && !frame.Flags.HasFlag(ProtocolFlags.AttachResume);
-            var request = new AttachRequest(modes, parameters, frame.ChannelSerial, freshAttach ? rewind : null, delta, qualified, filter);
+            var request = new AttachRequest(modes, parameters, frame.ChannelSerial, freshAttach ? rewind : null, delta, qualified, filter, occupancy);
             var attachment = new Attachment(transport, Id, transport.Echo && channelEcho, modes, explicitModes);
             lock (_lock)
             {
@@ -279,11 +358,12 @@ internal sealed partial class RealtimeConnection
     }
 
     /// <summary>Keeps the params Tokenwire implements (echoed in ATTACHED, RTL4k1); unknown ones are dropped.</summary>
-    private static Dictionary<string, string>? RecognisedParams(Dictionary<string, string>? parameters, out RewindSpec? rewind, out bool echo, out bool delta)
+    private static Dictionary<string, string>? RecognisedParams(Dictionary<string, string>? parameters, out RewindSpec? rewind, out bool echo, out bool delta, out string? occupancy)
     {
         rewind = null;
         echo = true;
         delta = false;
+        occupancy = null;
         if (parameters is null || parameters.Count == 0) return null;
         var kept = new Dictionary<string, string>(StringComparer.Ordinal);
         if (parameters.TryGetValue("rewind", out var r))
@@ -301,6 +381,17 @@ internal sealed partial class RealtimeConnection
         }
 
         if (parameters.TryGetValue("modes", out var modes)) kept["modes"] = modes;
+
+        if (parameters.TryGetValue("occupancy", out var o))
+        {
+            if (!OccupancyEvents.IsValidParam(o))
+            {
+                throw new AblyException(ErrorCodes.BadRequest, 400, $"Invalid occupancy param '{o}': use metrics or metrics.<category> ({string.Join(", ", ChannelOccupancy.Categories)})");
+            }
+
+            occupancy = o;
+            kept["occupancy"] = o;
+        }
 
         // PC3: vcdiff is the one delta format; other values are not recognised (and not echoed).
         if (parameters.TryGetValue("delta", out var d) && d == "vcdiff")
@@ -432,12 +523,7 @@ internal sealed partial class RealtimeConnection
 
     private void RefuseUnsupported(Transport transport, ProtocolMessage frame)
     {
-        var feature = frame.Action switch
-        {
-            ProtocolAction.Object => "LiveObjects",
-            _ => "Annotations",
-        };
-        var error = new AblyException(ErrorCodes.BadRequest, 400, $"{feature} is not supported by this Tokenwire server");
+        var error = new AblyException(ErrorCodes.BadRequest, 400, $"LiveObjects (action {(int)frame.Action}) is not supported by this Tokenwire server");
         var outcome = Task.FromException<string?[]>(error);
         if (frame.MsgSerial is { } msgSerial && IsValidMsgSerial(msgSerial) && TryReserve(msgSerial, outcome, out _)) AddPendingAck(msgSerial, outcome, transport);
     }

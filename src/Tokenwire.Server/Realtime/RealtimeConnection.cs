@@ -259,6 +259,12 @@ internal sealed partial class RealtimeConnection
 
         public bool Echo { get; } = echo;
 
+        public int AppendRollupWindowMs => Transport.AppendRollupWindowMs;
+
+        ProtocolFlags IChannelSubscriber.Modes => Modes;
+
+        public bool ReceivesAnnotations => _receivesMessages && Modes.HasFlag(ProtocolFlags.AnnotationSubscribe);
+
         public bool ReceivesMessages => _receivesMessages;
 
         public bool ReceivesPresence => _receivesPresence;

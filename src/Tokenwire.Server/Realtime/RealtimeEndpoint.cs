@@ -22,6 +22,17 @@ internal sealed class RealtimeEndpoint(
 {
     private readonly TokenwireOptions _options = options.Value;
 
+    /// <summary>
+    /// Ably's transport param <c>appendRollupWindow</c>: appends to one message within this many milliseconds reach the
+    /// connection as one (0–500; default 40). Anything else is refused (40003), not silently replaced.
+    /// </summary>
+    private static int AppendRollupWindow(Microsoft.Extensions.Primitives.StringValues value)
+    {
+        if (value.Count == 0 || string.IsNullOrEmpty(value[0])) return 40;
+        if (int.TryParse(value[0], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms) && ms is >= 0 and <= 500) return ms;
+        throw new AblyException(ErrorCodes.InvalidParameterValue, 400, $"appendRollupWindow must be a whole number of milliseconds from 0 to 500, not '{value}'");
+    }
+
     public async Task HandleAsync(HttpContext context)
     {
         var query = context.Request.Query;
@@ -38,6 +49,7 @@ internal sealed class RealtimeEndpoint(
             try
             {
                 auth = authenticator.AuthenticateRealtime(query, context.Request.IsHttps);
+                transport.AppendRollupWindowMs = AppendRollupWindow(query["appendRollupWindow"]);
             }
             catch (AblyException e)
             {

@@ -48,6 +48,9 @@ internal sealed class Transport : IDisposable
     /// <summary>The <c>echo</c> query parameter (default true).</summary>
     public bool Echo { get; }
 
+    /// <summary>The <c>appendRollupWindow</c> transport param in milliseconds (default 40).</summary>
+    public int AppendRollupWindowMs { get; set; } = 40;
+
     public OutboundQueue Queue { get; }
 
     public CancellationToken Aborted => _aborted.Token;

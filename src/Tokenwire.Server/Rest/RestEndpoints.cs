@@ -34,7 +34,7 @@ internal static class RestEndpoints
     }
 
     // ASP.NET decodes every escape in a route value except %2F; ably-js encodes '/' in channel names as %2F.
-    private static string DecodeName(string routeValue) => routeValue.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
+    internal static string DecodeName(string routeValue) => routeValue.Replace("%2F", "/", StringComparison.OrdinalIgnoreCase);
 
     /// <summary>Every REST failure becomes an Ably error body; nothing escapes as a bare 500.</summary>
     public static async Task Guarded(HttpContext context, Func<Task> handler)
@@ -243,15 +243,7 @@ internal static class RestEndpoints
         if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
         if (!auth.Capability.AllowsAny(channel)) throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Channel '{channel}' is not permitted by the capability");
         var occupancy = services.GetRequiredService<IChannelEngine>().Occupancy(auth.AppId, channel);
-        var metrics = new Dictionary<string, object?>
-        {
-            ["connections"] = occupancy.Subscribers,
-            ["publishers"] = occupancy.Subscribers,
-            ["subscribers"] = occupancy.Subscribers,
-            ["presenceConnections"] = occupancy.PresenceConnections,
-            ["presenceMembers"] = occupancy.PresenceMembers,
-            ["presenceSubscribers"] = occupancy.PresenceSubscribers,
-        };
+        var metrics = occupancy.Metrics();
         return RestResponses.WriteAsync(context, 200, new Dictionary<string, object?>
         {
             ["channelId"] = channel,
@@ -328,7 +320,7 @@ internal static class RestEndpoints
     }
 
     /// <summary>A relative Link header entry (<c>./path?params</c>), the form ably-js re-requests on the same resource.</summary>
-    private static string Link(string path, IQueryCollection query, string? cursor, string rel)
+    internal static string Link(string path, IQueryCollection query, string? cursor, string rel)
     {
         var parts = new List<string>();
         foreach (var (key, value) in query)
@@ -341,11 +333,11 @@ internal static class RestEndpoints
         return $"<./{path}?{string.Join('&', parts)}>; rel=\"{rel}\"";
     }
 
-    private static long? ParseLong(Microsoft.Extensions.Primitives.StringValues value, string name)
+    internal static long? ParseLong(Microsoft.Extensions.Primitives.StringValues value, string name)
     {
         if (value.Count == 0 || value.ToString().Length == 0) return null;
         return long.TryParse(value.ToString(), NumberStyles.Integer, CultureInfo.InvariantCulture, out var v) ? v : throw Invalid($"{name} must be an integer");
     }
 
-    private static AblyException Invalid(string message) => new(ErrorCodes.InvalidParameterValue, 400, message);
+    internal static AblyException Invalid(string message) => new(ErrorCodes.InvalidParameterValue, 400, message);
 }

@@ -86,7 +86,8 @@ internal static class SandboxEndpoints
         {
             if (entry is not Dictionary<string, object?> spec || spec.GetValueOrDefault("id") is not string id) continue;
             var persisted = spec.GetValueOrDefault("persisted") is true;
-            namespaces.Add(new NamespaceOptions { Id = id, Persisted = persisted });
+            var mutable = spec.GetValueOrDefault("mutableMessages") is true;
+            namespaces.Add(new NamespaceOptions { Id = id, Persisted = persisted, MutableMessages = mutable });
             namespaceResults.Add(spec);
         }
 

@@ -9,11 +9,12 @@ namespace Tokenwire.Server.Engines.InMemory;
 
 /// <summary>
 /// One channel of the single-node engine: the sequencer that orders its messages, the hot window of recent messages
-/// (rewind, resume, history of non-persisted channels), the ids seen recently (idempotent publishing) and its presence
-/// set; delivery is the fan-out core's (<see cref="ChannelFanOut"/>). Every change happens under one lock, so serial
-/// order, window order and fan-out order are the same order.
+/// (rewind, resume, history of non-persisted channels), the ids seen recently (idempotent publishing), its presence
+/// set, and on mutable channels the state of messages operations changed; delivery is the fan-out core's
+/// (<see cref="ChannelFanOut"/>). Every change happens under one lock, so serial order, window order and fan-out order
+/// are the same order. The window is the channel's log: messages and operations (each under its version serial).
 /// </summary>
-internal sealed class Channel : IDispatchable
+internal sealed class Channel : IDispatchable, IDelayedWorkOwner
 {
     private readonly Lock _lock = new();
     private readonly MessageWindow _window = new();
@@ -26,6 +27,8 @@ internal sealed class Channel : IDispatchable
     private readonly ChannelStatsCounter _stats = new();
     private readonly ChannelFanOut _fanOut;
     private readonly PresenceSet _presence = new();
+    // Mutable channels: messages an operation changed, while the window (or a recent operation) refers to them.
+    private readonly Dictionary<string, MessageState> _states = new(StringComparer.Ordinal);
     private string _continuityFloor;
     private long _lastActivity;
     private bool _retired;
@@ -40,11 +43,39 @@ internal sealed class Channel : IDispatchable
         _sequencer = new Sequencer(lastStoredSerial, now);
         if (services.Options.Responses.Enabled) _responses = new ResponseTracker(services.Options.Responses);
         _rateLimiter = new Limits.ChannelRateLimiter(name, rules.MessagesPerSecond, rules.BytesPerSecond, services.Options.RateLimits.BurstSeconds);
-        _fanOut = new ChannelFanOut(name, _stats);
+        _fanOut = new ChannelFanOut(name, _stats, new FanOutSettings(rules.MutableMessages, this, services.Options.OccupancyEventInterval));
         _continuityFloor = _sequencer.Last;
         _lastActivity = now;
         // Persisted channels start with their newest stored messages, so count rewinds work after a restart.
         foreach (var m in recent) _window.Add(m.Serial!, m.Timestamp ?? now, StoredForm.EncodeToScratch(m).Span);
+    }
+
+    /// <summary>Mutable channels: the state of a message loaded from the store (an operation on a message older than the window).</summary>
+    public void AddState(MessageState state)
+    {
+        lock (_lock) _states.TryAdd(state.Serial, state);
+    }
+
+    /// <summary>True when an operation on <paramref name="serial"/> can be applied without loading the message from the store.</summary>
+    public bool HasMessage(string serial)
+    {
+        lock (_lock) return _states.ContainsKey(serial) || FindInWindow(serial) is not null;
+    }
+
+    /// <summary>A message of the window by serial (a message, not an operation), or null.</summary>
+    private Message? FindInWindow(string serial)
+    {
+        if (!ChannelSerial.IsValid(serial)) return null;
+        var i = _window.FirstAfter(serial) - 1;
+        if (i < 0 || _window.CompareSerial(i, serial) != 0) return null;
+        var m = _window.Message(i);
+        return MessageOperations.IsOperation(m) ? null : m;
+    }
+
+    /// <summary>The latest state of a message in memory (mutable channels), or null.</summary>
+    public Message? LatestInMemory(string serial)
+    {
+        lock (_lock) return _states.TryGetValue(serial, out var state) ? state.Snapshot() : FindInWindow(serial);
     }
 
     public string AppId { get; }
@@ -87,6 +118,12 @@ internal sealed class Channel : IDispatchable
                 return true;
             }
 
+            if (messages.Count == 1 && MessageOperations.IsOperation(messages[0]))
+            {
+                completion = ApplyOperation(messages[0], publisher, now);
+                return true;
+            }
+
             PruneRecentIds(now);
             var serials = new string?[messages.Count];
             var accepted = new List<Message>(messages.Count);
@@ -102,6 +139,8 @@ internal sealed class Channel : IDispatchable
                 m.Timestamp = now;
                 m.Action = MessageAction.Create;
                 m.Serial = serials[i] = _sequencer.Next(now);
+                // A message that may change carries its version from the start (TM2s: version.serial = serial).
+                m.Version = Rules.MutableMessages ? new MessageVersion { Serial = m.Serial, Timestamp = now } : null;
                 if (clientSuppliedId) RememberId(m.Id, now);
                 accepted.Add(m);
             }
@@ -132,6 +171,104 @@ internal sealed class Channel : IDispatchable
         }
     }
 
+    /// <summary>
+    /// Applies an update, delete or append (validated by the engine: the channel is mutable, the message is loaded).
+    /// The operation gets the next channel serial as its version, joins the window and the store under it, and fans
+    /// out; the task completes with the version serial (the ACK's <c>res[].serials</c>).
+    /// </summary>
+    private Task<string?[]> ApplyOperation(Message operation, Publisher publisher, long now)
+    {
+        var serial = operation.Serial!;
+        if (!_states.TryGetValue(serial, out var state))
+        {
+            if (FindInWindow(serial) is not { } create) return Task.FromException<string?[]>(MessageNotFound(serial));
+            state = MessageState.Of(create);
+        }
+
+        try
+        {
+            publisher.Rights.Check(operation.Action!.Value, state.ClientId, publisher.ClientId);
+            state.Check(operation, _services.Options.MaxMessageSize);
+        }
+        catch (AblyException e)
+        {
+            return Task.FromException<string?[]>(e);
+        }
+
+        _states[serial] = state;
+        var version = MessageOperations.Stamp(operation, _sequencer.Next(now), now, state, publisher.ClientId);
+        var delivered = state.Apply(operation, version, publisher.ConnectionId);
+        var encoded = StoredForm.EncodeToScratch(MessageOperations.Record(operation, version, publisher.ConnectionId));
+        _window.Add(version.Serial!, now, encoded.Span);
+        while (_window.Count > _services.Options.HotWindowMaxMessages) Evict();
+        _fanOut.Add(delivered, publisher.IdPrefix, state);
+        _stats.CountInbound([operation], publisher.ConnectionId is not null);
+        if (publisher.Dispatches is { } later && !_fanOut.IsFrameFull) later.Add(this);
+        else _fanOut.Flush();
+        string?[] serials = [version.Serial];
+        var stored = new List<StoredMessage> { new(version.Serial!, now, encoded.ToArray(), serial) };
+        return PersistAsync(stored, now, serials);
+    }
+
+    /// <summary>
+    /// Publishes annotations of one message (validated by the engine; the message is loaded): each gets the next channel
+    /// serial, joins the message's state and the store, and reaches annotation subscribers; message subscribers get the
+    /// message's new summary. Returns false when the channel was retired concurrently.
+    /// </summary>
+    public bool TryAnnotate(List<Message> annotations, Publisher publisher, out Task completion)
+    {
+        lock (_lock)
+        {
+            if (_retired)
+            {
+                completion = null!;
+                return false;
+            }
+
+            var now = _services.Now();
+            _lastActivity = now;
+            var serial = annotations[0].MessageSerial!;
+            if (!_states.TryGetValue(serial, out var state))
+            {
+                if (FindInWindow(serial) is not { } create)
+                {
+                    completion = Task.FromException(MessageNotFound(serial));
+                    return true;
+                }
+
+                _states[serial] = state = MessageState.Of(create);
+            }
+
+            var stored = new List<StoredMessage>(annotations.Count);
+            for (var i = 0; i < annotations.Count; i++)
+            {
+                var a = annotations[i];
+                a.Action ??= MessageAction.Create;
+                a.Serial = _sequencer.Next(now);
+                a.Id ??= publisher.IdPrefix + ":" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                a.Timestamp = now;
+                a.ConnectionId = publisher.ConnectionId;
+                a.ConnectionKey = null;
+                a.ClientId ??= publisher.ClientId;
+                state.Annotate(a);
+                stored.Add(new StoredMessage(a.Serial, now, StoredForm.Encode(a), serial));
+            }
+
+            _fanOut.BroadcastAnnotations(annotations, state.SummaryMessage(), annotations[^1].Serial!, now);
+            completion = PersistAsync(stored, now, []);
+            return true;
+        }
+    }
+
+    /// <summary>A message's annotations from memory (null when the channel does not hold its state).</summary>
+    public List<Message>? AnnotationsInMemory(string serial)
+    {
+        lock (_lock) return _states.TryGetValue(serial, out var state) ? [.. state.Annotations?.All ?? []] : null;
+    }
+
+    internal static AblyException MessageNotFound(string serial) =>
+        new(ErrorCodes.NotFound, 404, $"No message with serial '{serial}' on this channel (it may have expired)");
+
     private async Task<string?[]> PersistAsync(List<StoredMessage> stored, long now, string?[] serials)
     {
         await _services.History.AppendAsync(AppId, Name, stored, now + (long)Rules.Retention.TotalMilliseconds).ConfigureAwait(false);
@@ -142,6 +279,15 @@ internal sealed class Channel : IDispatchable
     public void Dispatch()
     {
         lock (_lock) _fanOut.Flush();
+    }
+
+    /// <summary>Delivers rolled-up appends whose window is over, and a debounced occupancy event when due.</summary>
+    public void RunDue()
+    {
+        lock (_lock)
+        {
+            if (_fanOut.RunDue() is { } next) DelayedWork.Shared.Schedule(this, next);
+        }
     }
 
     /// <summary>
@@ -158,13 +304,8 @@ internal sealed class Channel : IDispatchable
             _lastActivity = now;
             _fanOut.Flush(); // what is already ordered belongs to the live set, not to this subscriber's backlog
             var (outcome, from) = StartOf(request, now);
-            var backlog = new List<Message>(_window.Count - from);
-            if (subscriber.ReceivesMessages)
-            {
-                for (var i = from; i < _window.Count; i++) backlog.Add(_window.Message(i));
-            }
-
-            _fanOut.Attach(subscriber, request, outcome, backlog, _presence.Members());
+            var backlog = subscriber.ReceivesMessages ? Backlog(from) : [];
+            _fanOut.Attach(subscriber, request, outcome, backlog, _presence.Members(), _sequencer.Last);
             return true;
         }
     }
@@ -186,6 +327,15 @@ internal sealed class Channel : IDispatchable
             return (new AttachOutcome(_sequencer.Last, false, lost), _window.Count);
         }
 
+        if (request.Rewind is { AfterSerial: { } after })
+        {
+            // rewind=<serial>: continue after a message the client already has (a stored conversation).
+            if (ChannelSerial.Compare(after, _continuityFloor) >= 0) return (new AttachOutcome(_sequencer.Last, false, null), _window.FirstAfter(after));
+            var (oldest, _) = RewindStart(new RewindSpec(_services.Options.MaxRewindMessages, null), now);
+            var gap = new ErrorInfo(ErrorCodes.ChannelContinuityLost, 404, "Rewind serial is older than the channel's window; delivering what it still has");
+            return (new AttachOutcome(_sequencer.Last, false, gap), oldest);
+        }
+
         if (request.Rewind is { } rewind)
         {
             var (from, error) = RewindStart(rewind, now);
@@ -205,12 +355,59 @@ internal sealed class Channel : IDispatchable
             var since = now - (long)duration.TotalMilliseconds;
             while (from > 0 && _window.Timestamp(from - 1) >= since) from--;
             var limit = Math.Min(rewind.Count ?? max, max);
-            return _window.Count - from > limit ? (_window.Count - limit, Truncated(limit)) : (from, null);
+            var newest = NewestMessages(limit);
+            return from < newest ? (newest, Truncated(limit)) : (from, null);
         }
 
         var count = rewind.Count ?? 0;
-        var n = Math.Min(Math.Min(count, max), _window.Count);
-        return (_window.Count - n, count > max && _window.Count > max ? Truncated(max) : null);
+        var start = NewestMessages(Math.Min(count, max));
+        return (start, count > max && NewestMessages(max + 1) < NewestMessages(max) ? Truncated(max) : null);
+    }
+
+    /// <summary>
+    /// The window index from which the newest <paramref name="count"/> messages start: rewind counts messages, not
+    /// operations, so on a mutable channel the operations on one message count once.
+    /// </summary>
+    private int NewestMessages(int count)
+    {
+        if (!Rules.MutableMessages) return Math.Max(0, _window.Count - count);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var i = _window.Count;
+        while (i > 0)
+        {
+            var m = _window.Message(i - 1);
+            if (!seen.Contains(m.Serial!) && seen.Count == count) break;
+            seen.Add(m.Serial!);
+            i--;
+        }
+
+        return i;
+    }
+
+    /// <summary>
+    /// The backlog from window index <paramref name="from"/>. On a mutable channel each message appears once, where it
+    /// (or its first operation in range) first appears, at its latest version: the whole message (message.update or
+    /// message.delete) when an operation changed it.
+    /// </summary>
+    private List<Message> Backlog(int from)
+    {
+        var backlog = new List<Message>(_window.Count - from);
+        HashSet<string>? seen = Rules.MutableMessages ? new(StringComparer.Ordinal) : null;
+        for (var i = from; i < _window.Count; i++)
+        {
+            var m = _window.Message(i);
+            if (seen is null)
+            {
+                backlog.Add(m);
+                continue;
+            }
+
+            if (!seen.Add(m.Serial!)) continue;
+            if (_states.TryGetValue(m.Serial!, out var state)) backlog.Add(state.Snapshot());
+            else if (!MessageOperations.IsOperation(m)) backlog.Add(m);
+        }
+
+        return backlog;
     }
 
     private static ErrorInfo Truncated(int limit) =>
@@ -273,6 +470,7 @@ internal sealed class Channel : IDispatchable
             var now = _services.Now();
             _lastActivity = now;
             _fanOut.BroadcastPresence(_presence.Apply(updates, connectionId, idPrefix, now), now);
+            _fanOut.SetPresenceMembers(_presence.Count);
             return true;
         }
     }
@@ -280,7 +478,11 @@ internal sealed class Channel : IDispatchable
     /// <summary>Members no connection owns (sandbox fixtures).</summary>
     public void AddFixedMembers(IReadOnlyList<Message> members, string connectionId)
     {
-        lock (_lock) _presence.AddFixed(members, connectionId, _services.Now());
+        lock (_lock)
+        {
+            _presence.AddFixed(members, connectionId, _services.Now());
+            _fanOut.SetPresenceMembers(_presence.Count);
+        }
     }
 
     /// <summary>Every member a connection owns leaves, with a LEAVE broadcast for each.</summary>
@@ -291,6 +493,7 @@ internal sealed class Channel : IDispatchable
             if (_retired) return;
             var now = _services.Now();
             _fanOut.BroadcastPresence(_presence.Leave(connectionId, now), now);
+            _fanOut.SetPresenceMembers(_presence.Count);
         }
     }
 
@@ -311,7 +514,7 @@ internal sealed class Channel : IDispatchable
     /// <summary>Occupancy (CHD2): attachments, presence members, the connections they belong to, and presence subscribers.</summary>
     public ChannelOccupancy Occupancy()
     {
-        lock (_lock) return new ChannelOccupancy(true, _fanOut.SubscriberCount, _presence.Count, _presence.ConnectionCount, _fanOut.PresenceSubscriberCount);
+        lock (_lock) return _fanOut.Occupancy();
     }
 
     /// <summary>Drops expired window entries and idempotency ids; retires the channel when nothing refers to it.</summary>
@@ -327,13 +530,29 @@ internal sealed class Channel : IDispatchable
             var oldest = now - (long)_services.Options.HotWindow.TotalMilliseconds;
             var keep = Rules.Persisted ? _services.Options.MaxRewindMessages : 0;
             while (_window.Count > keep && _window.Timestamp(0) < oldest) Evict();
+            ForgetStates(oldest);
             PrunePresenceHistory(now);
             _stats.FlushTo(_services.Stats, AppId);
-            var idle = _fanOut.SubscriberCount == 0 && _recentIds.Count == 0 && _lastActivity < oldest && (_responses?.Count ?? 0) == 0
+            var idle = _fanOut.SubscriberCount == 0 && _recentIds.Count == 0 && _states.Count == 0 && _lastActivity < oldest && (_responses?.Count ?? 0) == 0
                 && (_window.Count == 0 || Rules.Persisted) && !_presence.HasMembers && (!_presence.HasHistory || Rules.Persisted);
             if (idle) _retired = true;
             return idle;
         }
+    }
+
+    /// <summary>Drops states of messages nothing in the window refers to and no operation touched recently (they are in the store).</summary>
+    private void ForgetStates(long oldest)
+    {
+        if (_states.Count == 0) return;
+        var floor = _window.Count > 0 ? _window.Serial(0) : _sequencer.Last;
+        List<string>? gone = null;
+        foreach (var (serial, state) in _states)
+        {
+            if (ChannelSerial.Compare(state.LastOperationSerial, floor) < 0 && (state.Version.Timestamp ?? 0) < oldest) (gone ??= []).Add(serial);
+        }
+
+        if (gone is null) return;
+        foreach (var serial in gone) _states.Remove(serial);
     }
 
     /// <summary>Non-persisted channels keep presence history for the hot window only.</summary>

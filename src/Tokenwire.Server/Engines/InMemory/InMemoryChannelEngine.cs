@@ -52,12 +52,60 @@ internal sealed class InMemoryChannelEngine(ChannelServices services, ILogger<In
     /// <summary>Publishes, retrying on a channel retired concurrently.</summary>
     public async ValueTask<Task<string?[]>> PublishAsync(string appId, string name, List<Message> messages, Publisher publisher)
     {
+        if (MessageOperations.Validate(messages, RulesFor(appId, name)) is { } refused) return Task.FromException<string?[]>(refused);
         while (true)
         {
             var channel = await GetAsync(appId, name).ConfigureAwait(false);
+            if (messages.Count == 1 && MessageOperations.IsOperation(messages[0]) && !channel.HasMessage(messages[0].Serial!))
+            {
+                // An operation on a message older than the window: load it (and what was done to it) from the store.
+                if (await LoadAsync(appId, name, messages[0].Serial!, CancellationToken.None).ConfigureAwait(false) is not { } state)
+                {
+                    return Task.FromException<string?[]>(Channel.MessageNotFound(messages[0].Serial!));
+                }
+
+                channel.AddState(state);
+            }
+
             if (channel.TryPublish(messages, publisher, out var completion)) return completion;
             Retire(channel);
         }
+    }
+
+    public async ValueTask<Task> AnnotateAsync(string appId, string name, List<Message> annotations, Publisher publisher)
+    {
+        if (MessageOperations.ValidateAnnotations(annotations, RulesFor(appId, name), publisher.ClientId) is { } refused) return Task.FromException(refused);
+        var serial = annotations[0].MessageSerial!;
+        while (true)
+        {
+            var channel = await GetAsync(appId, name).ConfigureAwait(false);
+            if (!channel.HasMessage(serial))
+            {
+                if (await LoadAsync(appId, name, serial, CancellationToken.None).ConfigureAwait(false) is not { } state) return Task.FromException(Channel.MessageNotFound(serial));
+                channel.AddState(state);
+            }
+
+            if (channel.TryAnnotate(annotations, publisher, out var completion)) return completion;
+            Retire(channel);
+        }
+    }
+
+    public async ValueTask<List<Message>?> AnnotationsAsync(string appId, string name, string serial, CancellationToken cancellationToken)
+    {
+        if (ChannelName.Validate(name) is { } error) throw new AblyException(error);
+        if (!RulesFor(appId, name).Persisted) return null;
+        if (await services.History.GetAsync(appId, name, serial, cancellationToken).ConfigureAwait(false) is null) return null;
+        var records = await services.History.OperationsAsync(appId, name, [serial], cancellationToken).ConfigureAwait(false);
+        return [.. records.Select(r => StoredForm.Decode(r.Payload)).Where(MessageOperations.IsAnnotation)];
+    }
+
+    /// <summary>A stored message with its operations folded in, or null.</summary>
+    private async Task<MessageState?> LoadAsync(string appId, string name, string serial, CancellationToken cancellationToken)
+    {
+        if (!RulesFor(appId, name).Persisted) return null;
+        if (await services.History.GetAsync(appId, name, serial, cancellationToken).ConfigureAwait(false) is not { } stored) return null;
+        var operations = await services.History.OperationsAsync(appId, name, [serial], cancellationToken).ConfigureAwait(false);
+        return MessageOperations.Fold(StoredForm.Decode(stored.Payload), operations.Select(o => StoredForm.Decode(o.Payload)));
     }
 
     /// <summary>Attaches, retrying on a channel retired concurrently.</summary>
@@ -74,9 +122,37 @@ internal sealed class InMemoryChannelEngine(ChannelServices services, ILogger<In
     public async ValueTask<List<Message>> HistoryAsync(string appId, string name, HistoryQuery query, CancellationToken cancellationToken)
     {
         if (ChannelName.Validate(name) is { } error) throw new AblyException(error);
-        if (!RulesFor(appId, name).Persisted) return Find(appId, name)?.QueryWindow(query) ?? [];
+        var rules = RulesFor(appId, name);
+        if (!rules.Persisted) return Find(appId, name)?.QueryWindow(query) ?? [];
         var stored = await services.History.QueryAsync(appId, name, query, cancellationToken).ConfigureAwait(false);
-        return [.. stored.Select(s => StoredForm.Decode(s.Payload))];
+        var page = stored.Select(s => StoredForm.Decode(s.Payload)).ToList();
+        if (!rules.MutableMessages || page.Count == 0) return page;
+        return await LatestVersionsAsync(appId, name, page, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>A page of stored messages at their latest versions: each with the operations stored for it folded in.</summary>
+    private async Task<List<Message>> LatestVersionsAsync(string appId, string name, List<Message> page, CancellationToken cancellationToken)
+    {
+        var operations = await services.History.OperationsAsync(appId, name, [.. page.Select(m => m.Serial!)], cancellationToken).ConfigureAwait(false);
+        if (operations.Count == 0) return page;
+        var byTarget = operations.GroupBy(o => o.Target!, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Select(o => StoredForm.Decode(o.Payload)).ToList(), StringComparer.Ordinal);
+        return [.. page.Select(m => byTarget.TryGetValue(m.Serial!, out var records) ? MessageOperations.Fold(m, records).Snapshot() : m)];
+    }
+
+    public async ValueTask<Message?> GetMessageAsync(string appId, string name, string serial, CancellationToken cancellationToken)
+    {
+        if (ChannelName.Validate(name) is { } error) throw new AblyException(error);
+        if (!RulesFor(appId, name).Persisted) return Find(appId, name)?.LatestInMemory(serial);
+        return (await LoadAsync(appId, name, serial, cancellationToken).ConfigureAwait(false))?.Snapshot();
+    }
+
+    public async ValueTask<List<Message>?> GetMessageVersionsAsync(string appId, string name, string serial, CancellationToken cancellationToken)
+    {
+        if (ChannelName.Validate(name) is { } error) throw new AblyException(error);
+        if (!RulesFor(appId, name).Persisted) return Find(appId, name)?.LatestInMemory(serial) is { } message ? [message] : null;
+        if (await services.History.GetAsync(appId, name, serial, cancellationToken).ConfigureAwait(false) is not { } stored) return null;
+        var operations = await services.History.OperationsAsync(appId, name, [serial], cancellationToken).ConfigureAwait(false);
+        return MessageOperations.Versions(StoredForm.Decode(stored.Payload), operations.Select(o => StoredForm.Decode(o.Payload)));
     }
 
     public ValueTask<(List<Message> Messages, string? ChannelSerial)> InProgressResponsesAsync(string appId, string name, string? untilSerial)
@@ -129,6 +205,7 @@ internal sealed class InMemoryChannelEngine(ChannelServices services, ILogger<In
         var rules = RulesFor(appId, name);
         string? lastSerial = null;
         IReadOnlyList<Message> recent = [];
+        List<MessageState> states = [];
         if (rules.Persisted)
         {
             lastSerial = await services.History.GetLastSerialAsync(appId, name).ConfigureAwait(false);
@@ -136,10 +213,22 @@ internal sealed class InMemoryChannelEngine(ChannelServices services, ILogger<In
             {
                 var stored = await services.History.QueryAsync(appId, name, new HistoryQuery(Forwards: false, Limit: services.Options.MaxRewindMessages)).ConfigureAwait(false);
                 recent = [.. stored.Reverse().Select(s => StoredForm.Decode(s.Payload))];
+                if (rules.MutableMessages && recent.Count > 0)
+                {
+                    // The recent messages' operations too, so a rewind after a restart shows their latest versions.
+                    var operations = await services.History.OperationsAsync(appId, name, [.. recent.Select(m => m.Serial!)]).ConfigureAwait(false);
+                    foreach (var group in operations.GroupBy(o => o.Target!, StringComparer.Ordinal))
+                    {
+                        var create = recent.First(m => m.Serial == group.Key);
+                        states.Add(MessageOperations.Fold(create, group.Select(o => StoredForm.Decode(o.Payload))));
+                    }
+                }
             }
         }
 
-        return new Channel(appId, name, rules, services, lastSerial, recent);
+        var channel = new Channel(appId, name, rules, services, lastSerial, recent);
+        foreach (var state in states) channel.AddState(state);
+        return channel;
     }
 
     private void Retire(Channel channel)

@@ -82,6 +82,14 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
     {
         if (ChannelName.Validate(channel) is { } error) throw new AblyException(error);
         var hub = Hub(appId, channel);
+        if (MessageOperations.Validate(messages, hub.Rules) is { } refused) return ValueTask.FromResult(Task.FromException<string?[]>(refused));
+        if (messages.Any(MessageOperations.IsOperation))
+        {
+            // Refused, never stored as a new message: operations are not kept in Redis streams yet (RedisScripts says where
+            // they would go).
+            return ValueTask.FromResult(Task.FromException<string?[]>(new AblyException(ErrorCodes.BadRequest, 400, "Message updates, deletes and appends are not supported with the Redis engine yet")));
+        }
+
         if (hub.TryTake(messages, publisher.ConnectionId is not null) is { } limited) return ValueTask.FromResult(Task.FromException<string?[]>(limited));
         var clientIds = new List<string?>(messages.Count);
         for (var i = 0; i < messages.Count; i++)
@@ -145,6 +153,25 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
             ? await ReadRangeAsync(RedisKeys.Log(hub.Tag), min, max, query.Limit).ConfigureAwait(false)
             : await ReadNewestAsync(RedisKeys.Log(hub.Tag), max, min, query.Limit).ConfigureAwait(false);
     }
+
+    public ValueTask<Task> AnnotateAsync(string appId, string channel, List<Message> annotations, Publisher publisher) =>
+        ValueTask.FromResult(Task.FromException(MessageOperations.ValidateAnnotations(annotations, RulesFor(appId, channel), publisher.ClientId)
+            ?? new AblyException(ErrorCodes.BadRequest, 400, "Message annotations are not supported with the Redis engine yet")));
+
+    public ValueTask<List<Message>?> AnnotationsAsync(string appId, string channel, string serial, CancellationToken cancellationToken) =>
+        ValueTask.FromResult<List<Message>?>(null);
+
+    public async ValueTask<Message?> GetMessageAsync(string appId, string channel, string serial, CancellationToken cancellationToken)
+    {
+        if (ChannelName.Validate(channel) is { } error) throw new AblyException(error);
+        if (!ChannelSerial.IsValid(serial) || (ChannelSerial.TryParse(serial, out _, out var seq) && seq == 0)) return null;
+        var id = RedisKeys.EntryIdOf(serial);
+        var found = await ReadRangeAsync(RedisKeys.Log(RedisKeys.Tag(appId, channel)), id, id, 1).ConfigureAwait(false);
+        return found.Count > 0 ? found[0] : null;
+    }
+
+    public async ValueTask<List<Message>?> GetMessageVersionsAsync(string appId, string channel, string serial, CancellationToken cancellationToken) =>
+        await GetMessageAsync(appId, channel, serial, cancellationToken).ConfigureAwait(false) is { } message ? [message] : null;
 
     private static (string Id, bool Exclusive) Lower(long? startMs, string? afterSerial)
     {
@@ -271,8 +298,8 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
         }
     }
 
-    // Subscribers are counted per node (each node knows only its own attachments); presence members are shared.
-    public ChannelOccupancy Occupancy(string appId, string channel) => Presence.Occupancy(appId, channel, FindHub(appId, channel));
+    // Attachments are counted per node (each node knows only its own); presence members are the shared set's.
+    public ChannelOccupancy Occupancy(string appId, string channel) => Presence.Occupancy(appId, channel, FindHub(appId, channel)?.Occupancy());
 
     public async ValueTask DisposeAsync()
     {

@@ -19,7 +19,7 @@ namespace Tokenwire.Server.Engines.Redis;
 /// the hub's position and the presence set, then completes: ATTACHED, backlog, SYNC, what was held.</item>
 /// </list>
 /// </summary>
-internal sealed class RedisChannelHub
+internal sealed class RedisChannelHub : IDelayedWorkOwner
 {
     // Announcements held while a gap is re-read; past this many the hub drops them and re-reads them too.
     private const int MaxHeld = 10_000;
@@ -35,6 +35,7 @@ internal sealed class RedisChannelHub
     private string _lastPresenceId = "0-0";
     private bool _resyncing;
     private bool _gap;
+    private int _presenceMembers; // counted from the shared set when following starts, then from the events
     private long _lastActivity;
 
     public RedisChannelHub(RedisChannelEngine engine, string appId, string name, ChannelRules rules)
@@ -46,7 +47,7 @@ internal sealed class RedisChannelHub
         Tag = RedisKeys.Tag(appId, name);
         Publishes = new RedisPublishBatch(this);
         _rateLimiter = new Limits.ChannelRateLimiter(name, rules.MessagesPerSecond, rules.BytesPerSecond, engine.Services.Options.RateLimits.BurstSeconds);
-        _fanOut = new ChannelFanOut(name, _stats);
+        _fanOut = new ChannelFanOut(name, _stats, new FanOutSettings(rules.MutableMessages, this, engine.Services.Options.OccupancyEventInterval));
         _lastActivity = engine.Services.Now();
     }
 
@@ -65,11 +66,18 @@ internal sealed class RedisChannelHub
 
     public int SubscriberCount => _fanOut.SubscriberCount;
 
-    public int PresenceSubscriberCount
+    /// <summary>This node's attachments, and the presence members as this hub last counted them.</summary>
+    public ChannelOccupancy Occupancy()
     {
-        get
+        lock (_lock) return _fanOut.Occupancy();
+    }
+
+    /// <summary>Delivers rolled-up appends whose window is over, and a debounced occupancy event when due.</summary>
+    public void RunDue()
+    {
+        lock (_lock)
         {
-            lock (_lock) return _fanOut.PresenceSubscriberCount;
+            if (_fanOut.RunDue() is { } next) DelayedWork.Shared.Schedule(this, next);
         }
     }
 
@@ -105,10 +113,13 @@ internal sealed class RedisChannelHub
             _ = PumpAsync(queue);
             var last = await Engine.LastEntryIdAsync(RedisKeys.Log(Tag)).ConfigureAwait(false);
             var lastPresence = await Engine.LastEntryIdAsync(RedisKeys.PresenceLog(Tag)).ConfigureAwait(false);
+            var members = (int)await Engine.Database.HashLengthAsync(RedisKeys.Members(Tag)).ConfigureAwait(false);
             lock (_lock)
             {
                 _lastId = last;
                 _lastPresenceId = lastPresence;
+                _presenceMembers = members;
+                _fanOut.SetPresenceMembers(members);
             }
         }
         catch
@@ -219,14 +230,25 @@ internal sealed class RedisChannelHub
         {
             if (RedisKeys.CompareIds(id, last) <= 0) continue;
             last = id;
-            if (presence) (events ??= []).Add(m);
-            else _fanOut.Add(m, PublishIdOf(m.Id!));
+            if (presence)
+            {
+                (events ??= []).Add(m);
+                _presenceMembers += m.PresenceAction switch { PresenceAction.Enter => 1, PresenceAction.Leave => -1, _ => 0 };
+            }
+            else
+            {
+                _fanOut.Add(m, PublishIdOf(m.Id!));
+            }
         }
 
         if (presence)
         {
             _lastPresenceId = last;
-            if (events is not null) _fanOut.BroadcastPresence(events, Engine.Services.Now());
+            if (events is not null)
+            {
+                _fanOut.BroadcastPresence(events, Engine.Services.Now());
+                _fanOut.SetPresenceMembers(Math.Max(0, _presenceMembers));
+            }
         }
         else
         {

@@ -6,6 +6,7 @@ using StackExchange.Redis;
 using Tokenwire.Protocol;
 using Tokenwire.Protocol.MsgPack;
 using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
 using Tokenwire.Server.Presence;
 
 namespace Tokenwire.Server.Engines.Redis;
@@ -251,23 +252,21 @@ internal sealed class RedisPresenceEngine : IPresenceEngine
         }).ConfigureAwait(false);
     }
 
-    /// <summary>Occupancy: presence from the shared set, subscribers of this node only (each node counts its own).</summary>
-    public ChannelOccupancy Occupancy(string appId, string channel, RedisChannelHub? hub)
+    /// <summary>Occupancy: this node's attachments (<paramref name="local"/>, null when it has none) with the shared set's members.</summary>
+    public ChannelOccupancy Occupancy(string appId, string channel, ChannelOccupancy? local)
     {
-        var (members, connections) = (0, 0);
+        var members = 0;
         try
         {
-            var set = RedisPresenceMember.DecodeAll(Db.HashGetAll(RedisKeys.Members(RedisKeys.Tag(appId, channel))));
-            members = set.Count;
-            connections = set.Select(m => m.Message.ConnectionId).Distinct().Count();
+            members = (int)Db.HashLength(RedisKeys.Members(RedisKeys.Tag(appId, channel)));
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
             _engine.Logger.LogPresenceFailed(channel, e.Message);
         }
 
-        if (hub is null && members == 0) return ChannelOccupancy.Inactive;
-        return new ChannelOccupancy(true, hub?.SubscriberCount ?? 0, members, connections, hub?.PresenceSubscriberCount ?? 0);
+        if (local is null && members == 0) return ChannelOccupancy.Inactive;
+        return (local ?? ChannelOccupancy.Of([], 0)) with { PresenceMembers = members };
     }
 
     /// <summary>Housekeeping: this node's heartbeat, leaves that failed while Redis was away, members of dead nodes.</summary>

@@ -1,0 +1,7 @@
+namespace Tokenwire.Server.Delivery;
+
+/// <summary>What a channel's fan-out needs to know beyond its name.</summary>
+/// <param name="Mutable">The channel allows operations (update, delete, append) on its messages.</param>
+/// <param name="Owner">The engine's channel, asked to run delayed work (rollups, debounced occupancy events) when due.</param>
+/// <param name="OccupancyInterval">The debounce of <c>[meta]occupancy</c> events whose change is not a mode change.</param>
+internal readonly record struct FanOutSettings(bool Mutable, IDelayedWorkOwner? Owner, TimeSpan OccupancyInterval);

@@ -1,0 +1,182 @@
+using Tokenwire.Protocol;
+using Tokenwire.Server.Channels;
+
+namespace Tokenwire.Server.Delivery;
+
+/// <summary>
+/// How operations on mutable messages (update, delete, append) reach one subscriber: its first sight of a message
+/// after it attached is the whole message; a version it already has is not sent again; and appends to one message
+/// that come within the connection's <c>appendRollupWindow</c> reach it as one append (the first at once, the rest
+/// rolled up), always before anything else of the channel that follows them. Called under the channel lock.
+/// </summary>
+internal static class OperationDelivery
+{
+    /// <summary>
+    /// True when an operation in the frame is not simply delivered as it is to <paramref name="sub"/>: its message was
+    /// created before the subscriber went live (first sight, or a version it already has from its backlog).
+    /// </summary>
+    public static bool NeedsResolving(Subscription sub, List<Message> messages, List<MessageState?> states)
+    {
+        for (var i = 0; i < messages.Count; i++)
+        {
+            if (states[i] is null) continue;
+            var serial = messages[i].Serial!;
+            if (sub.LiveFrom is null || ChannelSerial.Compare(serial, sub.LiveFrom) <= 0 || sub.SeenVersions?.ContainsKey(serial) == true) return true;
+        }
+
+        return false;
+    }
+
+    /// <summary>
+    /// The frame's messages as <paramref name="sub"/> must get them: an operation on a message it has not seen since it
+    /// attached becomes the whole message at its latest version (<c>message.update</c>, or <c>message.delete</c>), and an
+    /// operation at or below a version it already has is dropped; everything else passes as it is.
+    /// </summary>
+    public static List<Message> Resolve(Subscription sub, List<Message> messages, List<MessageState?> states)
+    {
+        var resolved = new List<Message>(messages.Count);
+        for (var i = 0; i < messages.Count; i++)
+        {
+            var m = messages[i];
+            if (states[i] is not { } state)
+            {
+                resolved.Add(m);
+                continue;
+            }
+
+            if (!sub.Subscriber.Echo && m.ConnectionId == sub.Subscriber.ConnectionId) continue; // its own operation
+            var serial = m.Serial!;
+            if (sub.SeenVersions?.TryGetValue(serial, out var seen) == true)
+            {
+                if (ChannelSerial.Compare(m.Version!.Serial!, seen) <= 0) continue;
+                sub.SeenVersions[serial] = m.Version.Serial!;
+                resolved.Add(m);
+            }
+            else if (sub.LiveFrom is not null && ChannelSerial.Compare(serial, sub.LiveFrom) > 0)
+            {
+                resolved.Add(m);
+            }
+            else
+            {
+                var whole = state.Snapshot();
+                (sub.SeenVersions ??= new(StringComparer.Ordinal))[serial] = whole.Version!.Serial!;
+                resolved.Add(whole);
+            }
+        }
+
+        return resolved;
+    }
+
+    /// <summary>Mutable channels: the versions of messages a subscriber got in its backlog.</summary>
+    public static void Remember(Subscription sub, List<Message> delivered)
+    {
+        sub.SeenVersions ??= new(StringComparer.Ordinal);
+        foreach (var m in delivered) sub.SeenVersions[m.Serial!] = m.Version?.Serial ?? m.Serial!;
+    }
+
+    /// <summary>
+    /// Rolls up the appends among <paramref name="messages"/> for a subscriber with a rollup window: an append after a
+    /// quiet window goes at once and opens a window; appends inside an open window are held, merged per message; any
+    /// other message releases what is held first, so the channel order holds. Returns what to send now; sets
+    /// <paramref name="dueAt"/> to when the held appends are due (null when nothing is held).
+    /// </summary>
+    public static List<Message> RollUp(Subscription sub, List<Message> messages, long now, out long? dueAt)
+    {
+        var output = new List<Message>(messages.Count);
+        foreach (var m in messages)
+        {
+            if (m.Action != MessageAction.Append)
+            {
+                if (sub.RolledUp is { Count: > 0 } held)
+                {
+                    output.AddRange(held);
+                    held.Clear();
+                }
+
+                output.Add(m);
+                continue;
+            }
+
+            if (sub.RolledUp is not { Count: > 0 } && now >= sub.RollupOpenUntil)
+            {
+                output.Add(m);
+                sub.RollupOpenUntil = now + sub.RollupWindowMs;
+                continue;
+            }
+
+            Hold(sub.RolledUp ??= [], m);
+        }
+
+        dueAt = sub.RolledUp is { Count: > 0 } ? sub.RollupOpenUntil : null;
+        return output;
+    }
+
+    /// <summary>The held appends when their window is over (and the next window opens), else null.</summary>
+    public static List<Message>? TakeDue(Subscription sub, long now, bool force = false)
+    {
+        if (sub.RolledUp is not { Count: > 0 } held || (!force && now < sub.RollupOpenUntil)) return null;
+        var due = new List<Message>(held);
+        held.Clear();
+        sub.RollupOpenUntil = now + sub.RollupWindowMs;
+        return due;
+    }
+
+    /// <summary>Merges an append into the held one of the same message (fragments concatenated, newest version), or holds it.</summary>
+    private static void Hold(List<Message> held, Message append)
+    {
+        var i = held.FindIndex(h => h.Serial == append.Serial);
+        if (i < 0)
+        {
+            held.Add(append.Clone());
+            return;
+        }
+
+        var merged = held[i];
+        merged.Data = (merged.Data, append.Data) switch
+        {
+            (string a, string b) => a + b,
+            (byte[] a, byte[] b) => (object)a.Concat(b).ToArray(),
+            (null, var b) => b,
+            (var a, null) => a,
+            _ => merged.Data, // Apply refuses mixed kinds: not reached
+        };
+        merged.Version = append.Version;
+        merged.Name = append.Name;
+        merged.Extras = append.Extras;
+        merged.ConnectionId = append.ConnectionId;
+    }
+
+    /// <summary>
+    /// Annotations of one message to annotation subscribers (ANNOTATION), and the message's new summary
+    /// (<c>message.summary</c>) to message subscribers, after the messages ordered before them.
+    /// </summary>
+    /// <param name="subscriptions">The channel's subscribers.</param>
+    /// <param name="channel">The channel's name.</param>
+    /// <param name="annotations">The annotations, stamped.</param>
+    /// <param name="summary">The annotated message's summary.</param>
+    /// <param name="position">The channel position after them (the newest annotation's serial).</param>
+    /// <param name="now">When they were ordered.</param>
+    /// <returns>Subscribers found gone (their queue refused the frame), or null.</returns>
+    public static List<Subscription>? BroadcastAnnotations(Subscription[] subscriptions, string channel, List<Message> annotations, Message summary, string position, long now)
+    {
+        var annotationFrame = new OutboundFrame(new ProtocolMessage(ProtocolAction.Annotation) { Channel = channel, ChannelSerial = position, Timestamp = now, Annotations = annotations });
+        var summaryFrame = new OutboundFrame(new ProtocolMessage(ProtocolAction.Message) { Channel = channel, Id = summary.Id, Timestamp = now, ChannelSerial = position, Messages = [summary] });
+        List<Subscription>? gone = null;
+        foreach (var sub in subscriptions)
+        {
+            if (sub.Held is not null) continue; // an attach in progress gets the summary in its backlog's latest version
+            ChannelFanOut.ReleaseRollup(sub);
+            var ok = true;
+            if (sub.Subscriber.ReceivesAnnotations)
+            {
+                var own = !sub.Subscriber.Echo && annotations.TrueForAll(a => a.ConnectionId == sub.Subscriber.ConnectionId);
+                if (!own) ok = sub.Subscriber.Enqueue(sub.Named(annotationFrame));
+            }
+
+            if (ok && sub.Subscriber.ReceivesMessages) ok = sub.Subscriber.Enqueue(sub.Named(summaryFrame));
+            if (!ok) (gone ??= []).Add(sub);
+        }
+
+        return gone;
+    }
+}

@@ -1,0 +1,212 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Tokenwire.Protocol;
+using Tokenwire.Server.Auth;
+using Tokenwire.Testing;
+
+namespace Tokenwire.Server.Tests.Engines;
+
+/// <summary>
+/// Mutable messages through the real protocol, the same on every engine: version serials that sort after the message
+/// and every earlier version, live appends as fragments, each attachment's first sight of a message as the whole
+/// message (after attach, rewind and resume), rewind counting messages, history with one entry per response, and
+/// refusals. Subclasses run it against one engine each.
+/// </summary>
+public abstract class MutableMessagesContractTests : IAsyncLifetime
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
+
+    protected TestServer Server { get; private set; } = null!;
+
+    protected abstract Task<TestServer> StartServerAsync();
+
+    public async Task InitializeAsync() => Server = await StartServerAsync();
+
+    public async Task DisposeAsync() => await Server.DisposeAsync();
+
+    private static string Unique(string prefix) => $"mutable:{prefix}-{Guid.NewGuid():N}";
+
+    // Subscribers in these tests take every append as it comes (rollups have their own interop test).
+    private Task<RawClient> SubscriberAsync(WireFormat format = WireFormat.MsgPack) =>
+        RawClient.ConnectAsync(Server, format, query: "appendRollupWindow=0");
+
+    /// <summary>Publishes one message and returns its serial (the ACK's res[0].serials[0]).</summary>
+    private static async Task<string> CreateAsync(RawClient client, string channel, long msgSerial, string data)
+    {
+        await client.PublishAsync(channel, msgSerial, new Message { Name = "response", Data = data });
+        var ack = await client.ReceiveUntilAsync(f => f.Action is ProtocolAction.Ack or ProtocolAction.Nack && f.MsgSerial == msgSerial, Wait);
+        Assert.Equal(ProtocolAction.Ack, ack.Action);
+        return ack.Res![0].Serials[0]!;
+    }
+
+    /// <summary>Sends one operation and returns the ACK or NACK for it.</summary>
+    private static async Task<ProtocolMessage> OperateAsync(RawClient client, string channel, long msgSerial, MessageAction action, string serial, string? data, string? clientId = null)
+    {
+        await client.PublishAsync(channel, msgSerial, new Message { Action = action, Serial = serial, Data = data, Version = clientId is null ? null : new MessageVersion { ClientId = clientId } });
+        return await client.ReceiveUntilAsync(f => f.Action is ProtocolAction.Ack or ProtocolAction.Nack && f.MsgSerial == msgSerial, Wait);
+    }
+
+    private static async Task<List<Message>> ReceiveMessagesAsync(RawClient client, int count)
+    {
+        var messages = new List<Message>();
+        while (messages.Count < count) messages.AddRange((await client.ReceiveUntilAsync(f => f.Action == ProtocolAction.Message, Wait)).Messages!);
+        return messages;
+    }
+
+    [Fact]
+    public async Task Appends_reach_live_subscribers_as_fragments_with_version_serials_in_string_order()
+    {
+        var channel = Unique("live");
+        await using var sub = await SubscriberAsync();
+        await sub.AttachAsync(channel);
+        await using var agent = await RawClient.ConnectAsync(Server);
+        var serial = await CreateAsync(agent, channel, 0, "Hello");
+        var versions = new List<string> { serial };
+        for (var i = 1; i <= 20; i++)
+        {
+            var ack = await OperateAsync(agent, channel, i, MessageAction.Append, serial, $" w{i}");
+            Assert.Equal(ProtocolAction.Ack, ack.Action);
+            versions.Add(ack.Res![0].Serials[0]!);
+        }
+
+        Assert.Equal(versions.OrderBy(v => v, StringComparer.Ordinal), versions); // plain string order, as ai-transport compares
+        var got = await ReceiveMessagesAsync(sub, 21);
+        Assert.Equal(MessageAction.Create, got[0].Action);
+        Assert.All(got.Skip(1), m => Assert.Equal(MessageAction.Append, m.Action));
+        Assert.Equal(Enumerable.Range(1, 20).Select(i => $" w{i}"), got.Skip(1).Select(m => (string)m.Data!));
+        Assert.Equal(versions.Skip(1), got.Skip(1).Select(m => m.Version!.Serial));
+        Assert.All(got, m => Assert.Equal(serial, m.Serial));
+        Assert.All(got, m => Assert.Equal(got[0].Timestamp, m.Timestamp)); // the create time, always
+        Assert.All(got.Skip(1), m => Assert.Equal("response", m.Name)); // carried forward
+    }
+
+    [Fact]
+    public async Task A_late_attach_sees_the_whole_message_first_then_fragments()
+    {
+        var channel = Unique("late");
+        await using var agent = await RawClient.ConnectAsync(Server);
+        var serial = await CreateAsync(agent, channel, 0, "a");
+        for (var i = 1; i <= 5; i++) Assert.Equal(ProtocolAction.Ack, (await OperateAsync(agent, channel, i, MessageAction.Append, serial, "b")).Action);
+
+        await using var late = await SubscriberAsync(WireFormat.Json);
+        await late.AttachAsync(channel);
+        for (var i = 6; i <= 8; i++) Assert.Equal(ProtocolAction.Ack, (await OperateAsync(agent, channel, i, MessageAction.Append, serial, "c")).Action);
+        var got = await ReceiveMessagesAsync(late, 3);
+        Assert.Equal(MessageAction.Update, got[0].Action);
+        Assert.Equal("abbbbbc", got[0].Data); // the whole text at its first sight
+        Assert.Equal([MessageAction.Append, MessageAction.Append], got.Skip(1).Select(m => m.Action!.Value));
+        Assert.Equal("abbbbbccc", got[0].Data + string.Concat(got.Skip(1).Select(m => m.Data)));
+    }
+
+    [Fact]
+    public async Task Rewind_counts_messages_and_a_resume_sees_changed_messages_whole_once()
+    {
+        var channel = Unique("rewind");
+        await using var agent = await RawClient.ConnectAsync(Server);
+        var first = await CreateAsync(agent, channel, 0, "one");
+        var second = await CreateAsync(agent, channel, 1, "two");
+        for (var i = 2; i <= 11; i++) Assert.Equal(ProtocolAction.Ack, (await OperateAsync(agent, channel, i, MessageAction.Append, first, "+")).Action);
+
+        await using var rewound = await SubscriberAsync();
+        var attached = await rewound.AttachAsync(channel, new Dictionary<string, string> { ["rewind"] = "2" });
+        Assert.True(attached.Flags.HasFlag(ProtocolFlags.HasBacklog));
+        var backlog = await ReceiveMessagesAsync(rewound, 2);
+        Assert.Equal(2, backlog.Count); // two messages, not eleven operations
+        Assert.Equal([first, second], backlog.Select(m => m.Serial));
+        Assert.Equal(MessageAction.Update, backlog[0].Action);
+        Assert.Equal("one++++++++++", backlog[0].Data);
+        Assert.Equal(MessageAction.Create, backlog[1].Action);
+
+        // A resume from the position after the second message: the appended message is replayed once, whole.
+        await using var resumed = await SubscriberAsync();
+        var resumedAttach = await resumed.AttachAsync(channel, channelSerial: second);
+        Assert.True(resumedAttach.Flags.HasFlag(ProtocolFlags.Resumed));
+        var replay = await ReceiveMessagesAsync(resumed, 1);
+        Assert.Single(replay);
+        Assert.Equal(MessageAction.Update, replay[0].Action);
+        Assert.Equal("one++++++++++", replay[0].Data);
+
+        // rewind given as a serial: everything after that message.
+        await using var after = await SubscriberAsync();
+        await after.AttachAsync(channel, new Dictionary<string, string> { ["rewind"] = first });
+        var afterFirst = await ReceiveMessagesAsync(after, 2);
+        Assert.Equal([first, second], afterFirst.Select(m => m.Serial).Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public async Task History_holds_one_message_per_response_at_its_latest_version()
+    {
+        var channel = Unique("history");
+        await using var agent = await RawClient.ConnectAsync(Server);
+        var appended = await CreateAsync(agent, channel, 0, "x");
+        var untouched = await CreateAsync(agent, channel, 1, "plain");
+        var deleted = await CreateAsync(agent, channel, 2, "gone");
+        for (var i = 3; i <= 52; i++) await OperateAsync(agent, channel, i, MessageAction.Append, appended, "y");
+        var delete = await OperateAsync(agent, channel, 53, MessageAction.Delete, deleted, "", clientId: "moderator");
+        Assert.Equal(ProtocolAction.Ack, delete.Action);
+
+        using var http = new HttpClient { BaseAddress = Server.BaseUri };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(Server.Key)));
+        var history = await http.GetFromJsonAsync<JsonElement>($"/channels/{Uri.EscapeDataString(channel)}/messages?direction=forwards");
+        var items = history.EnumerateArray().ToList();
+        Assert.Equal(3, items.Count);
+        Assert.Equal([appended, untouched, deleted], items.Select(i => i.GetProperty("serial").GetString()));
+        Assert.Equal(1, items[0].GetProperty("action").GetInt32());
+        Assert.Equal("x" + new string('y', 50), items[0].GetProperty("data").GetString());
+        Assert.Equal(0, items[1].GetProperty("action").GetInt32());
+        Assert.Equal(2, items[2].GetProperty("action").GetInt32());
+        Assert.Equal("moderator", items[2].GetProperty("version").GetProperty("clientId").GetString());
+        Assert.Equal(delete.Res![0].Serials[0], items[2].GetProperty("version").GetProperty("serial").GetString());
+    }
+
+    [Fact]
+    public async Task Operations_are_refused_with_the_right_codes_and_never_published_as_creates()
+    {
+        var channel = Unique("refused");
+        await using var sub = await SubscriberAsync();
+        await sub.AttachAsync(channel);
+        await using var agent = await RawClient.ConnectAsync(Server);
+        var text = await CreateAsync(agent, channel, 0, "text");
+        Assert.Equal(ErrorCodes.NotFound, (await OperateAsync(agent, channel, 1, MessageAction.Append, "1700000000000-000001", "x")).Error!.Code);
+        await agent.PublishAsync(channel, 2, new Message { Action = MessageAction.Append, Serial = text, Data = new byte[] { 1 } });
+        Assert.Equal(ErrorCodes.InvalidMessageData, (await agent.ReceiveUntilAsync(f => f.MsgSerial == 2, Wait)).Error!.Code);
+        await agent.PublishAsync(channel, 3, new Message { Action = MessageAction.Summary, Data = "sneaky" });
+        Assert.Equal(ErrorCodes.BadRequest, (await agent.ReceiveUntilAsync(f => f.MsgSerial == 3, Wait)).Error!.Code);
+        var huge = new string('z', 70_000);
+        for (var i = 0; i < 3; i++) Assert.Equal(ProtocolAction.Ack, (await OperateAsync(agent, channel, 4 + i, MessageAction.Append, text, new string('z', 20_000))).Action);
+        Assert.Equal(ErrorCodes.MessageTooLarge, (await OperateAsync(agent, channel, 7, MessageAction.Append, text, new string('z', 10_000))).Error!.Code); // the whole message would pass 64 KiB
+        var plain = $"plain-{Guid.NewGuid():N}";
+        var plainSerial = await CreateAsync(agent, plain, 8, "p");
+        Assert.Equal(ErrorCodes.MutableMessagesNotEnabled, (await OperateAsync(agent, plain, 9, MessageAction.Append, plainSerial, "x")).Error!.Code);
+
+        // The subscriber got the create and the three accepted appends, nothing refused.
+        var got = await ReceiveMessagesAsync(sub, 4);
+        Assert.Equal([MessageAction.Create, MessageAction.Append, MessageAction.Append, MessageAction.Append], got.Select(m => m.Action!.Value));
+        Assert.DoesNotContain(got, m => (m.Data as string) == "sneaky" || (m.Data as string) == huge);
+    }
+
+    [Fact]
+    public async Task Own_and_any_capabilities_decide_who_may_change_a_message()
+    {
+        var channel = Unique("rights");
+        await using var alice = await RawClient.ConnectAsync(Server, query: "clientId=alice");
+        var aliceSerial = await CreateAsync(alice, channel, 0, "mine");
+        var capability = Capability.Parse($"{{\"{channel}\":[\"publish\",\"subscribe\",\"message-update-own\",\"message-delete-own\"]}}");
+        var root = Server.Services.GetRequiredService<KeyStore>().Find(Server.Key[..Server.Key.IndexOf(':')])!;
+        var token = Server.Services.GetRequiredService<TokenService>().Issue(root, TimeSpan.FromMinutes(5), capability, "bob").Token;
+        await using var bob = await RawClient.ConnectAsync(Server, query: "access_token=" + Uri.EscapeDataString(token), key: "");
+        var bobSerial = await CreateAsync(bob, channel, 0, "bob's");
+        Assert.Equal(ProtocolAction.Ack, (await OperateAsync(bob, channel, 1, MessageAction.Append, bobSerial, "!")).Action);
+        Assert.Equal(ErrorCodes.OperationNotPermitted, (await OperateAsync(bob, channel, 2, MessageAction.Append, aliceSerial, "!")).Error!.Code);
+        Assert.Equal(ErrorCodes.OperationNotPermitted, (await OperateAsync(bob, channel, 3, MessageAction.Delete, aliceSerial, null)).Error!.Code);
+        Assert.Equal(ProtocolAction.Ack, (await OperateAsync(bob, channel, 4, MessageAction.Delete, bobSerial, null)).Action);
+    }
+}
+
+public sealed class InMemoryMutableMessagesContractTests : MutableMessagesContractTests
+{
+    protected override Task<TestServer> StartServerAsync() => TestServer.StartAsync();
+}
