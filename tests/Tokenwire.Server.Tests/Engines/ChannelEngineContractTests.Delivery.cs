@@ -69,6 +69,8 @@ public abstract partial class ChannelEngineContractTests
         Assert.Empty((await http.GetFromJsonAsync<JsonElement>($"/channels/{channel}/presence")).EnumerateArray());
         var history = await http.GetFromJsonAsync<JsonElement>($"/channels/{channel}/presence/history?direction=forwards");
         Assert.Equal([2, 4, 3], history.EnumerateArray().Select(e => e.GetProperty("action").GetInt32())); // enter, update, leave
+        var newestFirst = await http.GetFromJsonAsync<JsonElement>($"/channels/{channel}/presence/history?limit=2");
+        Assert.Equal([3, 4], newestFirst.EnumerateArray().Select(e => e.GetProperty("action").GetInt32())); // backwards (the default), paged
     }
 
     [Fact]

@@ -230,7 +230,8 @@ internal sealed class RedisPresenceEngine : IPresenceEngine
         var to = max == long.MaxValue ? "+" : RedisKeys.PresenceIdOf(max);
         try
         {
-            var entries = await Db.StreamRangeAsync(RedisKeys.PresenceLog(RedisKeys.Tag(appId, channel)), query.Forwards ? from : to, query.Forwards ? to : from,
+            // StackExchange.Redis takes the range as (min, max) in either order and sends XREVRANGE max min itself.
+            var entries = await Db.StreamRangeAsync(RedisKeys.PresenceLog(RedisKeys.Tag(appId, channel)), from, to,
                 query.Limit, query.Forwards ? Order.Ascending : Order.Descending).ConfigureAwait(false);
             return [.. RedisAnnouncement.DecodeEntries(entries, presence: true).Select(e => new PresenceEvent(RedisKeys.PresenceSequenceOf(e.Id), e.Message))];
         }
