@@ -44,6 +44,9 @@ public sealed class TokenwireOptions
     /// <summary>In-progress response tracking for hydration beyond the rewind cap.</summary>
     public Channels.ResponseTrackingOptions Responses { get; set; } = new();
 
+    /// <summary>Push notification settings.</summary>
+    public Push.PushOptions Push { get; set; } = new();
+
     /// <summary>Inbound rate limits.</summary>
     public Limits.RateLimitOptions RateLimits { get; set; } = new();
 
@@ -154,6 +157,13 @@ public sealed class NamespaceOptions
 
     /// <summary>How long persisted messages are kept. Default: 24 hours.</summary>
     public TimeSpan Retention { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>
+    /// Push notifications for channels of this namespace: devices and clientIds may subscribe to them
+    /// (<c>/push/channelSubscriptions</c>), and a message published with <c>extras.push</c> notifies every subscribed
+    /// device. Default: false.
+    /// </summary>
+    public bool PushEnabled { get; set; }
 
     /// <summary>Overrides <c>RateLimits:ChannelMessagesPerSecond</c> for channels of this namespace.</summary>
     public double? MessagesPerSecond { get; set; }

@@ -13,6 +13,7 @@ using Tokenwire.Server.Engines.InMemory;
 using Tokenwire.Server.Engines.Redis;
 using Tokenwire.Server.Presence;
 using Tokenwire.Server.Hosting;
+using Tokenwire.Server.Push;
 using Tokenwire.Server.Realtime;
 using Tokenwire.Server.Rest;
 using Tokenwire.Server.History;
@@ -31,6 +32,7 @@ public static class TokenwireServerExtensions
         optionsBuilder.Validate(o => o.MaxMessageSize > 0 && o.MaxFrameSize >= o.MaxMessageSize, "MaxFrameSize must be at least MaxMessageSize, and both positive")
             .Validate(o => o.HotWindow > TimeSpan.Zero && o.ConnectionStateTtl > TimeSpan.Zero && o.MaxIdleInterval >= TimeSpan.FromSeconds(1), "Time windows must be positive")
             .Validate(o => o.MaxOutboundQueueBytes > 0 && o.MaxOutboundQueueFrames > 0, "Outbound queue bounds must be positive")
+            .Validate(o => o.Push.DeliveryQueueCapacity > 0, "Push:DeliveryQueueCapacity must be positive")
             .ValidateOnStart();
 
         // Hosting diagnostics log request URLs, and ably-js puts the key in the realtime URL's query: never log them.
@@ -54,13 +56,14 @@ public static class TokenwireServerExtensions
             sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.Redis!,
             sp.GetRequiredService<ChannelServices>(),
             sp.GetRequiredService<ILoggerFactory>()).GetAwaiter().GetResult());
-        services.AddSingleton<IChannelEngine>(sp => UsesRedis(sp)
+        services.AddSingleton<IChannelEngine>(sp => PushServices.WithChannelPush(sp, UsesRedis(sp)
             ? sp.GetRequiredService<RedisChannelEngine>()
-            : sp.GetRequiredService<InMemoryChannelEngine>());
+            : sp.GetRequiredService<InMemoryChannelEngine>()));
         // Presence is kept by the same engine as the channels (its events share the channel order).
         services.AddSingleton<IPresenceEngine>(sp => UsesRedis(sp)
             ? sp.GetRequiredService<RedisChannelEngine>().Presence
             : sp.GetRequiredService<InMemoryChannelEngine>());
+        services.AddTokenwirePush();
         services.AddSingleton<IConnectionStore>(sp => UsesRedis(sp)
             ? new RedisConnectionStore(sp.GetRequiredService<RedisChannelEngine>(), sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.ConnectionStateTtl)
             : new LocalConnectionStore());
@@ -93,6 +96,7 @@ public static class TokenwireServerExtensions
         BatchEndpoints.Map(app);
         StatsEndpoints.Map(app);
         OperationsEndpoints.Map(app);
+        PushEndpoints.Map(app);
         SandboxEndpoints.Map(app);
         return app;
     }

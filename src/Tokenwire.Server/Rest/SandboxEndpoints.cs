@@ -94,7 +94,7 @@ internal static class SandboxEndpoints
             if (entry is not Dictionary<string, object?> spec || spec.GetValueOrDefault("id") is not string id) continue;
             var persisted = spec.GetValueOrDefault("persisted") is true;
             var mutable = spec.GetValueOrDefault("mutableMessages") is true;
-            namespaces.Add(new NamespaceOptions { Id = id, Persisted = persisted, MutableMessages = mutable });
+            namespaces.Add(new NamespaceOptions { Id = id, Persisted = persisted, MutableMessages = mutable, PushEnabled = spec.GetValueOrDefault("pushEnabled") is true });
             namespaceResults.Add(spec);
         }
 
@@ -148,8 +148,8 @@ internal static class SandboxEndpoints
         services.GetRequiredService<ConnectionManager>().CloseApp(appId);
         services.GetRequiredService<IChannelEngine>().RemoveApp(appId);
         services.GetRequiredService<Stats.StatsStore>().RemoveApp(appId);
+        await services.GetRequiredService<Push.IPushStore>().RemoveAppAsync(appId, context.RequestAborted).ConfigureAwait(false);
         context.Response.StatusCode = 204;
-        await Task.CompletedTask.ConfigureAwait(false);
     }
 
     /// <summary>Stats fixtures (one or an array) for the caller's app, as ably-js rest/stats posts them.</summary>
