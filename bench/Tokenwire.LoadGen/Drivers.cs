@@ -68,16 +68,19 @@ internal sealed class TokenwireDriver(ServerProcess server, LoadOptions options)
 
     internal ProtocolCodec Codec => _codec;
 
-    private Uri Uri(string query) =>
-        new($"ws://{server.BaseUri.Authority}/?key={System.Uri.EscapeDataString(server.Key!)}&format={(_options.Format == WireFormat.MsgPack ? "msgpack" : "json")}&v=6&heartbeats=false&{query}");
+    /// <summary>Scale-out: where each subscriber connects (another node than the publishers'); null: the server.</summary>
+    public Func<Uri>? SubscriberNode { get; init; }
+
+    private Uri Uri(string query, Uri? node = null) =>
+        new($"ws://{(node ?? server.BaseUri).Authority}/?key={System.Uri.EscapeDataString(server.Key!)}&format={(_options.Format == WireFormat.MsgPack ? "msgpack" : "json")}&v=6&heartbeats=false&{query}");
 
     internal WebSocketMessageType Type => _options.Format == WireFormat.MsgPack ? WebSocketMessageType.Binary : WebSocketMessageType.Text;
 
     /// <summary>Connects and reads CONNECTED.</summary>
-    internal async Task<(ClientWebSocket Socket, MessageReader Reader)> ConnectAsync(string query, CancellationToken cancellationToken)
+    internal async Task<(ClientWebSocket Socket, MessageReader Reader)> ConnectAsync(string query, CancellationToken cancellationToken, Uri? node = null)
     {
         var socket = new ClientWebSocket();
-        await socket.ConnectAsync(Uri(query), cancellationToken);
+        await socket.ConnectAsync(Uri(query, node), cancellationToken);
         var reader = new MessageReader(socket);
         var first = await reader.ReceiveAsync(cancellationToken) ?? throw new InvalidOperationException("closed before CONNECTED");
         var connected = _codec.Decode(first.Span);
@@ -88,7 +91,7 @@ internal sealed class TokenwireDriver(ServerProcess server, LoadOptions options)
     /// <summary>Connects (echo=false) and attaches to <paramref name="channel"/>.</summary>
     internal async Task<(ClientWebSocket Socket, MessageReader Reader)> AttachAsync(string channel, CancellationToken cancellationToken)
     {
-        var (socket, reader) = await ConnectAsync("echo=false", cancellationToken);
+        var (socket, reader) = await ConnectAsync("echo=false", cancellationToken, SubscriberNode?.Invoke());
         await socket.SendAsync(_codec.EncodeToArray(new ProtocolMessage(ProtocolAction.Attach) { Channel = channel }), Type, true, cancellationToken);
         while (true)
         {

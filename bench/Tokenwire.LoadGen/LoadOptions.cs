@@ -81,6 +81,12 @@ internal sealed class LoadOptions
     /// <summary>Sample the servers' allocations by type (costs a little: diagnostic runs only).</summary>
     public bool AllocationProfile { get; set; }
 
+    /// <summary>Scale-out: tokenwire nodes sharing <see cref="Redis"/>; publishers on node 1, subscribers on the others (default 1).</summary>
+    public int Nodes { get; set; } = 1;
+
+    /// <summary>Scale-out: the Redis (<c>host:port</c>) the tokenwire nodes share; its INFO commandstats are reported.</summary>
+    public string? Redis { get; set; }
+
     public static LoadOptions Parse(string[] args)
     {
         var o = new LoadOptions();
@@ -131,6 +137,8 @@ internal sealed class LoadOptions
                 case "--perf": o.PerfDir = Next(); break;
                 case "--label": o.Label = Next(); break;
                 case "--alloc-profile": o.AllocationProfile = true; break;
+                case "--nodes": o.Nodes = NextInt(); break;
+                case "--redis": o.Redis = Next(); break;
                 case "-h" or "--help":
                     Console.WriteLine(Usage);
                     Environment.Exit(0);
@@ -147,6 +155,8 @@ internal sealed class LoadOptions
             throw new ArgumentException("--pattern response needs message appends: --target tokenwire only");
         }
 
+        if (o.Nodes > 1 && o.Redis is null) throw new ArgumentException("--nodes needs --redis host:port (the Redis the nodes share)");
+        if (o.Nodes > 1 && o.Pattern == "response") throw new ArgumentException("--nodes runs the token pattern only");
         return o;
     }
 
@@ -177,5 +187,7 @@ internal sealed class LoadOptions
           --tokenwire-arg ARG                     extra server argument (repeatable)
           --root DIR                              repository root (default: found from the executable)
           --tokenwire-dll FILE                    another tokenwire.dll (before/after comparisons)
+          --redis HOST:PORT                       tokenwire on the Redis engine (reports Redis commands per published token)
+          --nodes N                               scale-out: N tokenwire nodes on --redis; publishers on node 1, subscribers on the others
         """;
 }

@@ -32,6 +32,11 @@ foreach (var target in options.Targets)
         var result = await Runner.RunAsync(target, options);
         results.Add(result);
         Console.WriteLine(Report.Line(result));
+        if (result.RedisCommands.Length > 0)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"   {result.Nodes} node(s) on Redis: {result.RedisCommandsPerPublished:F2} Redis commands per published token ({result.RedisCommands}); Redis CPU {result.RedisCpu:F1} s"));
+        }
         foreach (var line in result.TopAllocations) Console.WriteLine("     alloc " + line);
     }
     catch (RunAbortedException e)

@@ -70,6 +70,13 @@ internal sealed record RunResult
     public int IdleConnections { get; set; }
     public long IdleBaselineRssBytes { get; set; }
     public double IdleBytesPerConnection { get; set; }
+    /// <summary>Scale-out: tokenwire nodes (server CPU and RSS are summed over them).</summary>
+    public int Nodes { get; set; } = 1;
+    /// <summary>Redis engine runs: commands Redis ran per published token in the measurement (INFO commandstats).</summary>
+    public double RedisCommandsPerPublished { get; set; }
+    public double RedisCpu { get; set; }
+    /// <summary>Redis engine runs: the commands by name, e.g. "evalsha 1234, xadd 56789".</summary>
+    public string RedisCommands { get; set; } = "";
     public bool Ok => Lost == 0 && Duplicates == 0 && Reorders == 0 && WrongResponseIds == 0 && FailedSubscribers == 0 && Nacks == 0 && !Aborted && (Mode == "idle" || Delivered > 0);
 }
 
@@ -80,20 +87,28 @@ internal static class Runner
     {
         await using var server = await ServerProcess.StartAsync(target, o);
         using var clock = new RunClock();
-        var driver = TargetDriver.For(target, server, o, clock);
+        await using var scaleOut = await ScaleOut.StartAsync(target, server, o);
+        var driver = scaleOut is null ? TargetDriver.For(target, server, o, clock) : new TokenwireDriver(server, o) { SubscriberNode = scaleOut.NextSubscriberNode };
         var result = new RunResult
         {
             Label = o.Label, Target = target, Mode = o.Mode, Format = o.Format.ToString().ToLowerInvariant(), Channels = o.Channels,
             Shape = new TokenShape(o).Label, Pattern = o.Pattern, Round = o.Round,
             PublishersPerChannel = o.Mode == "idle" ? 0 : o.PublishersPerChannel, SubscribersPerChannel = o.SubscribersPerChannel,
             TokensPerResponse = o.TokensPerResponse, Rate = o.Mode == "paced" ? o.Rate : 0, Size = o.Size, Window = o.Window,
-            Seconds = o.DurationSeconds,
+            Seconds = o.DurationSeconds, Nodes = scaleOut is null ? 1 : o.Nodes,
         };
-        return o.Mode == "idle" ? await IdleAsync(server, driver, o, result, clock) : await LoadAsync(server, driver, o, result, clock);
+        return o.Mode == "idle" ? await IdleAsync(server, driver, o, result, clock) : await LoadAsync(server, scaleOut, driver, o, result, clock);
     }
 
-    private static async Task<RunResult> LoadAsync(ServerProcess server, TargetDriver driver, LoadOptions o, RunResult result, RunClock clock)
+    private static async Task<RunResult> LoadAsync(ServerProcess server, ScaleOut? scaleOut, TargetDriver driver, LoadOptions o, RunResult result, RunClock clock)
     {
+        (double User, double System) Cpu()
+        {
+            var (u, s) = server.CpuSeconds();
+            var (u2, s2) = scaleOut?.CpuSeconds() ?? (0, 0);
+            return (u + u2, s + s2);
+        }
+
         var shape = new TokenShape(o);
         var channels = new List<ChannelState>();
         for (var c = 0; c < o.Channels; c++)
@@ -114,7 +129,7 @@ internal static class Runner
 
         await clock.DelayAsync(o.WarmupSeconds);
         var generator = Process.GetCurrentProcess();
-        var serverCpu0 = server.CpuSeconds();
+        var serverCpu0 = Cpu();
         generator.Refresh();
         var generatorCpu0 = generator.TotalProcessorTime.TotalSeconds;
         var machine0 = MachineBusySeconds();
@@ -124,7 +139,8 @@ internal static class Runner
         result.LoadAverageAtStart = ProcStat.LoadAverage1();
         var ctx0 = (ProcStat.ThreadsStatusSum(server.Pid, "voluntary_ctxt_switches"), ProcStat.ThreadsStatusSum(server.Pid, "nonvoluntary_ctxt_switches"));
         var stats0 = await server.RuntimeStatsAsync();
-        serverCpu0 = server.CpuSeconds();
+        serverCpu0 = Cpu();
+        var redis0 = await ScaleOut.ReadRedisAsync(o);
         generator.Refresh();
         generatorCpu0 = generator.TotalProcessorTime.TotalSeconds;
         machine0 = MachineBusySeconds();
@@ -141,7 +157,8 @@ internal static class Runner
         var stats1 = await server.RuntimeStatsAsync();
         clock.StopMeasuring();
         var elapsed = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-        var serverCpu1 = server.CpuSeconds();
+        var serverCpu1 = Cpu();
+        var redis1 = await ScaleOut.ReadRedisAsync(o);
         generator.Refresh();
         var generatorCpu1 = generator.TotalProcessorTime.TotalSeconds;
         var machine1 = MachineBusySeconds();
@@ -168,9 +185,16 @@ internal static class Runner
             await Task.Delay(50);
         }
 
-        result.ServerRssBytes = server.RssBytes();
+        result.ServerRssBytes = server.RssBytes() + (scaleOut?.RssBytes() ?? 0);
         result.ServerPeakRssBytes = server.PeakRssBytes();
         result.Published = published1 - published0;
+        if (redis0 is not null && redis1 is not null)
+        {
+            var commands = redis1.Since(redis0);
+            result.RedisCommandsPerPublished = (double)commands.Sum(c => c.Calls) / Math.Max(1, result.Published);
+            result.RedisCpu = redis1.CpuSeconds - redis0.CpuSeconds;
+            result.RedisCommands = string.Join(", ", commands.Select(c => $"{c.Name} {c.Calls}"));
+        }
         result.Delivered = delivered1 - delivered0;
         result.PublishedPerSecond = result.Published / elapsed;
         result.DeliveredPerSecond = result.Delivered / elapsed;

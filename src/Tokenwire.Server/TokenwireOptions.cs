@@ -34,8 +34,9 @@ public sealed class TokenwireOptions
     public bool Sandbox { get; set; }
 
     /// <summary>
-    /// Redis connection string (<c>host:port[,password=...][,db=N]</c> or <c>redis://...</c>). When set, channels are
-    /// shared through Redis (scale-out: several nodes, resume on any node) instead of this process's memory and the
+    /// Redis configuration string in StackExchange.Redis's syntax (<c>host:port[,host:port…][,password=…][,ssl=true]</c>,
+    /// <c>serviceName=…</c> with Sentinel endpoints; several endpoints of a Cluster). When set, channels and presence are
+    /// shared through Redis 7+ (scale-out: several nodes, resume on any node) instead of this process's memory and the
     /// embedded history store. Default: empty (single node).
     /// </summary>
     public string? Redis { get; set; }

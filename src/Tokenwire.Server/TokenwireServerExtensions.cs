@@ -38,6 +38,8 @@ public static class TokenwireServerExtensions
 
         // Hosting diagnostics log request URLs, and ably-js puts the key in the realtime URL's query: never log them.
         services.Configure<LoggerFilterOptions>(o => o.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning));
+        // StackExchange.Redis narrates every connection handshake at Information; the engine logs what matters itself.
+        services.Configure<LoggerFilterOptions>(o => o.AddFilter("StackExchange.Redis", LogLevel.Warning));
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(sp => RootKeySetup.CreateKeyStore(sp.GetRequiredService<IOptions<TokenwireOptions>>().Value, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Tokenwire.Auth")));
         services.AddSingleton<TokenService>();
@@ -53,15 +55,15 @@ public static class TokenwireServerExtensions
         // The engine: this process's memory (default) or Redis (scale-out), chosen from Tokenwire:Redis.
         services.AddSingleton<InMemoryChannelEngine>();
         services.AddSingleton(sp => RedisChannelEngine.ConnectAsync(
-            Engines.Redis.Resp.RedisOptions.Parse(sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.Redis!),
+            sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.Redis!,
             sp.GetRequiredService<ChannelServices>(),
-            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Tokenwire.Redis")).GetAwaiter().GetResult());
+            sp.GetRequiredService<ILoggerFactory>()).GetAwaiter().GetResult());
         services.AddSingleton<IChannelEngine>(sp => PushServices.WithChannelPush(sp, UsesRedis(sp)
             ? sp.GetRequiredService<RedisChannelEngine>()
             : sp.GetRequiredService<InMemoryChannelEngine>()));
         // Presence is kept by the same engine as the channels (its events share the channel order).
         services.AddSingleton<IPresenceEngine>(sp => UsesRedis(sp)
-            ? sp.GetRequiredService<RedisChannelEngine>()
+            ? sp.GetRequiredService<RedisChannelEngine>().Presence
             : sp.GetRequiredService<InMemoryChannelEngine>());
         services.AddTokenwirePush();
         services.AddSingleton<IConnectionStore>(sp => UsesRedis(sp)

@@ -290,6 +290,9 @@ internal sealed partial class RealtimeConnection
             }
 
             attachment.Channel = await Channels.AttachAsync(Auth.AppId, baseName, attachment, request).ConfigureAwait(false);
+            // Members may already be this connection's here without an ENTER through it: it resumed on this node after
+            // its first node died, and the shared presence set handed them over. They leave with it all the same.
+            if (qualified is null && modes.HasFlag(ProtocolFlags.Presence)) TrackPresence(baseName);
         }
         catch (AblyException e)
         {

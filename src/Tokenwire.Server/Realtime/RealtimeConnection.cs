@@ -46,6 +46,9 @@ internal sealed partial class RealtimeConnection
         Presence = presence;
         Options = options;
         Secret = restored?.Secret ?? RandomId(16);
+        // A connection restored on another node continues where that node's key generations left off, which it does not
+        // know: start far from them, so its next key never repeats one the client already held (RTN16d).
+        if (restored is not null) _keyGeneration = RandomNumberGenerator.GetInt32(1_000_000, int.MaxValue / 2);
         Key = NewKey();
     }
 

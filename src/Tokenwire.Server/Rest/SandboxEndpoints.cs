@@ -52,7 +52,11 @@ internal static class SandboxEndpoints
         var setup = (body.Length == 0 ? new Dictionary<string, object?>() : RestResponses.RequestCodec(context.Request).DecodeValue(body) as Dictionary<string, object?>)
             ?? throw new AblyException(ErrorCodes.InvalidRequestBody, 400, "The app setup must be a JSON object");
 
-        var appId = "sbx" + RandomNumberGenerator.GetString(Alphabet, 8);
+        // A setup may name its app and keys (appId, keys[].keyStr): a harness spreading one sandbox app over several nodes
+        // creates it on each node alike. Otherwise both are random, as Ably's sandbox makes them.
+        var appId = setup.GetValueOrDefault("appId") is string named && named.Length is > 0 and <= 64 && named.All(char.IsAsciiLetterOrDigit)
+            ? named
+            : "sbx" + RandomNumberGenerator.GetString(Alphabet, 8);
         var keys = services.GetRequiredService<KeyStore>();
         var keyResults = new List<object?>();
         var created = new List<ApiKey>();
@@ -60,7 +64,10 @@ internal static class SandboxEndpoints
         {
             var spec = entry as Dictionary<string, object?> ?? [];
             var capability = spec.GetValueOrDefault("capability") is string c ? Capability.Parse(c) : Capability.All;
-            var key = new ApiKey(appId, RandomNumberGenerator.GetString(Alphabet, 6), RandomNumberGenerator.GetString(Alphabet, 24), capability)
+            var (keyId, secret) = spec.GetValueOrDefault("keyStr") is string given && ApiKey.TryParse(given, capability, out var parsed) && parsed!.AppId == appId
+                ? (parsed.KeyId, parsed.Secret)
+                : (RandomNumberGenerator.GetString(Alphabet, 6), RandomNumberGenerator.GetString(Alphabet, 24));
+            var key = new ApiKey(appId, keyId, secret, capability)
             {
                 RevocableTokens = spec.GetValueOrDefault("revocableTokens") is true,
             };
