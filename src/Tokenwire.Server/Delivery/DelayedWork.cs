@@ -23,6 +23,11 @@ internal sealed class DelayedWork
     private readonly Timer _timer;
     private long _armedFor = long.MaxValue;
 
+    private static long _failures;
+
+    /// <summary>Delayed work that threw since the process started (each is also traced).</summary>
+    public static long Failures => Interlocked.Read(ref _failures);
+
     private DelayedWork() => _timer = new Timer(static s => ((DelayedWork)s!).Tick(), this, Timeout.Infinite, Timeout.Infinite);
 
     public static DelayedWork Shared { get; } = new();
@@ -62,6 +67,19 @@ internal sealed class DelayedWork
             if (next != long.MaxValue) Arm(next);
         }
 
-        foreach (var owner in due) owner.RunDue(); // outside the lock: Schedule runs under channel locks
+        // Outside the lock: Schedule runs under channel locks. One owner's failure must neither stop the others' work
+        // nor, thrown on a timer thread, end the process.
+        foreach (var owner in due)
+        {
+            try
+            {
+                owner.RunDue();
+            }
+            catch (Exception e)
+            {
+                Interlocked.Increment(ref _failures);
+                System.Diagnostics.Trace.TraceError($"Delayed channel work failed: {e}");
+            }
+        }
     }
 }

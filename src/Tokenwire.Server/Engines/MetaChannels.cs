@@ -20,10 +20,24 @@ internal sealed class MetaChannels(IServiceProvider services, ILogger<MetaChanne
 {
     private const string Region = "local";
 
-    private IChannelEngine Engine => services.GetRequiredService<IChannelEngine>();
+    private IChannelEngine? _engine;
+
+    // Resolved on first use (the engine depends on this class) and kept: a channel's last events may come after the host
+    // has disposed its services (a transport timing out during shutdown).
+    private IChannelEngine Engine => _engine ??= services.GetRequiredService<IChannelEngine>();
 
     /// <summary>True when a client on this node subscribes to the app's channel lifecycle metachannel (occupancy changes are published then).</summary>
-    public bool IsLifecycleWatched(string appId) => Engine.Occupancy(appId, ChannelName.MetaChannelLifecycle).Subscribers > 0;
+    public bool IsLifecycleWatched(string appId)
+    {
+        try
+        {
+            return Engine.Occupancy(appId, ChannelName.MetaChannelLifecycle).Subscribers > 0;
+        }
+        catch (ObjectDisposedException)
+        {
+            return false; // the host has stopped: nobody watches any more
+        }
+    }
 
     public void ChannelOpened(string appId, string channel, ChannelOccupancy occupancy)
     {

@@ -285,7 +285,15 @@ internal sealed class CometTransport : Transport
     // armed under an open recv, so it checks again.
     private void OnAbandonTimer()
     {
-        if (Volatile.Read(ref _openRecvs) == 0) End("no recv request");
+        try
+        {
+            if (Volatile.Read(ref _openRecvs) == 0) End("no recv request");
+        }
+        catch (Exception e)
+        {
+            // On a timer thread an exception would end the process (e.g. a release racing the host's shutdown).
+            Logger.LogWarning(e, "Ending the abandoned comet transport of {ConnectionId} failed", Connection?.Id);
+        }
     }
 
     private void ArmAbandonTimer(bool arm)

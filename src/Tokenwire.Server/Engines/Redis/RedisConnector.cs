@@ -14,9 +14,10 @@ internal static partial class RedisConnector
     /// <list type="bullet">
     /// <item><see cref="BacklogPolicy.FailFast"/>: while Redis is unreachable a command fails at once, so a publish is
     /// NACKed (50003) instead of waiting in a queue and perhaps running long after its client gave up.</item>
-    /// <item>Start even when Redis is down (<c>abortConnect=false</c> unless the string says otherwise): the node serves
-    /// what it can and the multiplexer keeps reconnecting.</item>
     /// </list>
+    /// A node does not start while Redis is unreachable (StackExchange.Redis's default, <c>abortConnect=true</c>), so a
+    /// mistyped address is a start-up failure, not a node that silently refuses every publish; once connected, the
+    /// multiplexer reconnects by itself after any outage. <c>abortConnect=false</c> in the string starts it anyway.
     /// </summary>
     /// <exception cref="ArgumentException">The string is not a valid configuration string.</exception>
     public static ConfigurationOptions Options(string connectionString, ILoggerFactory? loggers = null)
@@ -28,14 +29,13 @@ internal static partial class RedisConnector
             throw new ArgumentException($"The Redis configuration '{Redacted(options)}' names no endpoint.", nameof(connectionString));
         }
 
-        if (!connectionString.Contains("abortConnect", StringComparison.OrdinalIgnoreCase)) options.AbortOnConnectFail = false;
         options.BacklogPolicy = BacklogPolicy.FailFast;
         options.ClientName ??= "tokenwire";
         options.LoggerFactory = loggers;
         return options;
     }
 
-    /// <summary>Connects; without Redis reachable, the multiplexer starts disconnected and keeps trying.</summary>
+    /// <summary>Connects; without Redis reachable it throws, unless the string says <c>abortConnect=false</c>.</summary>
     public static async Task<ConnectionMultiplexer> ConnectAsync(string connectionString, ILoggerFactory loggers, ILogger logger)
     {
         var options = Options(connectionString, loggers);
