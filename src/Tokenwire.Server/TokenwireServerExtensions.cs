@@ -64,17 +64,20 @@ public static class TokenwireServerExtensions
             : new LocalConnectionStore());
         services.AddSingleton<ConnectionManager>();
         services.AddSingleton<RealtimeEndpoint>();
+        Observability.ObservabilitySetup.AddObservability(services, configuration);
         services.AddHostedService<Housekeeping>();
         return services;
     }
 
     /// <summary>
-    /// Maps the realtime WebSocket endpoint (WebSocket upgrades on any path; ably-js uses <c>/</c>) and the REST API.
+    /// Maps the realtime WebSocket endpoint (WebSocket upgrades on any path; ably-js uses <c>/</c>), the REST API, the
+    /// Prometheus scrape endpoint (<c>/metrics</c>) and the admin page (<c>/admin</c>).
     /// Non-WebSocket requests that match no route fall through to the app's own endpoints (static files, demo).
     /// </summary>
     public static WebApplication MapTokenwire(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        Observability.ObservabilitySetup.Map(app);
         app.UseWebSockets();
         app.Use(async (context, next) =>
         {

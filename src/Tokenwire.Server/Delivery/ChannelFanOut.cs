@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using Tokenwire.Protocol;
 using Tokenwire.Server.Channels;
+using Tokenwire.Server.Observability;
 using Tokenwire.Server.Stats;
 
 namespace Tokenwire.Server.Delivery;
@@ -18,7 +20,8 @@ namespace Tokenwire.Server.Delivery;
 /// <param name="stats">Where outbound traffic is counted.</param>
 /// <param name="mutable">The channel allows operations (update, delete, append) on its messages.</param>
 /// <param name="rollupOwner">On mutable channels: the engine's channel, asked to flush rolled-up appends when due.</param>
-internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, bool mutable = false, IRollupOwner? rollupOwner = null)
+/// <param name="telemetry">Where messages out, fan-out lag and response timings are measured; null measures nothing.</param>
+internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, bool mutable = false, IRollupOwner? rollupOwner = null, FanOutTelemetry? telemetry = null)
 {
     // Bundling: ordered messages wait in _pending until the engine flushes (see PendingDispatches), so under load each
     // subscriber gets one frame (one queue entry, one WebSocket message) for many tokens, and under light traffic a frame
@@ -31,6 +34,9 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
     private Subscription[] _subscriptions = [];
     private Message? _lastMessage; // the newest message fanned out: the base of the next delta
     private int _syncIds;
+    private readonly ServerMetrics? _metrics = telemetry?.Metrics;
+    private readonly NamespaceSeries? _series = telemetry?.Metrics.SeriesFor(channel);
+    private readonly ResponseObserver? _responses = telemetry?.Responses.ObserverFor(channel);
 
     public string Channel { get; } = channel;
 
@@ -57,7 +63,12 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
     /// <param name="message">The message, or for an operation what a subscriber that has the message receives.</param>
     /// <param name="idPrefix">The id of the publish it came in (the frame id).</param>
     /// <param name="state">For an operation: the message it changed (whole, for a subscriber's first sight).</param>
-    public void Add(Message message, string idPrefix, MessageState? state = null) => _pending.Add(new PendingMessage(message, idPrefix, state));
+    public void Add(Message message, string idPrefix, MessageState? state = null)
+    {
+        var now = Stopwatch.GetTimestamp();
+        _responses?.Observe(message, state is not null, mutable, now);
+        _pending.Add(new PendingMessage(message, idPrefix, state, now));
+    }
 
     /// <summary>Fans out every pending message, as frames of up to 100 messages / 16 KB shared by every subscriber that takes them whole.</summary>
     public void Flush()
@@ -88,7 +99,7 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
             var first = _pending[start];
             // Every message carries its own id, connectionId and timestamp, so a frame may hold several publishes; the
             // frame-level connectionId is only set when they all share it (a REST message has none to inherit).
-            FanOut(new OutboundFrame(MessageFrame(Channel, first.IdPrefix, connectionId, first.Message.Timestamp ?? 0, PositionOf(messages[^1]), messages)), bytes, states);
+            FanOut(new OutboundFrame(MessageFrame(Channel, first.IdPrefix, connectionId, first.Message.Timestamp ?? 0, PositionOf(messages[^1]), messages)), bytes, states, first.Ticks);
         }
 
         _pending.Clear();
@@ -101,8 +112,11 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
     /// <param name="frame">The shared frame.</param>
     /// <param name="bytes">Its messages' size.</param>
     /// <param name="states">For frames holding operations: per message, the message an operation changed (else null).</param>
-    private void FanOut(OutboundFrame frame, long bytes, List<MessageState?>? states)
+    /// <param name="publishedTicks">When its first message was ordered (<see cref="Stopwatch.GetTimestamp"/>).</param>
+    private void FanOut(OutboundFrame frame, long bytes, List<MessageState?>? states, long publishedTicks)
     {
+        // Fan-out lag: one small object per frame (not per subscriber), and only while someone collects the histogram.
+        var delivery = _metrics is { FanOutLag.Enabled: true } ? new FrameDelivery(_metrics, _series!, publishedTicks) : null;
         var messages = frame.Message.Messages!;
         var previous = _lastMessage;
         List<Subscription>? gone = null;
@@ -127,11 +141,23 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
             else if (sub.IsDelta && !ownMessages) send = SharedDelta(sub, frame, previous, ref againstPrevious, ref fromScratch);
             else send = Personal(sub, messages, frame.Message.ChannelSerial!, deltaBase: null, out _);
             if (send is null) continue;
+            if (delivery is not null)
+            {
+                delivery.Queuing();
+                send.Delivery = delivery;
+            }
+
             if (sub.Subscriber.Enqueue(send)) delivered++;
-            else (gone ??= []).Add(sub);
+            else
+            {
+                delivery?.Written();
+                (gone ??= []).Add(sub);
+            }
         }
 
+        delivery?.Queued();
         stats.CountOutbound(messages.Count, bytes, delivered);
+        if (delivered > 0) _metrics?.CountOut(_series!, (long)messages.Count * delivered);
         _lastMessage = messages[^1];
         if (gone is not null) Remove(gone);
     }
@@ -504,5 +530,5 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
         };
 
     /// <summary>An ordered message waiting for its fan-out, with the id prefix of the publish it came in (and for an operation, the message it changed).</summary>
-    private readonly record struct PendingMessage(Message Message, string IdPrefix, MessageState? State);
+    private readonly record struct PendingMessage(Message Message, string IdPrefix, MessageState? State, long Ticks);
 }

@@ -18,6 +18,7 @@ internal sealed class RealtimeEndpoint(
     IOptions<TokenwireOptions> options,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
+    Observability.ServerMetrics metrics,
     ILogger<RealtimeEndpoint> logger)
 {
     private readonly TokenwireOptions _options = options.Value;
@@ -40,7 +41,7 @@ internal sealed class RealtimeEndpoint(
         var echo = !string.Equals(query["echo"], "false", StringComparison.OrdinalIgnoreCase);
         var (socket, stream) = await WebSocketAccept.AcceptAsync(context).ConfigureAwait(false);
         using var disposeSocket = socket;
-        var transport = new Transport(socket, format, echo, _options, logger, stream);
+        var transport = new Transport(socket, format, echo, _options, logger, stream, metrics);
         var writer = transport.RunWriterAsync();
         RealtimeConnection? connection = null;
         try
@@ -54,7 +55,7 @@ internal sealed class RealtimeEndpoint(
             catch (AblyException e)
             {
                 // RTN14a: a fatal ERROR (not an HTTP 401) so the client goes to FAILED instead of retrying forever.
-                logger.LogInformation("Realtime connection refused: {Error}", e.Error);
+                RealtimeLog.ConnectionRefused(logger, e.Error.Code, e.Error.Message);
                 transport.SendFinal(new ProtocolMessage(ProtocolAction.Error) { Error = e.Error });
                 await writer.ConfigureAwait(false);
                 return;
@@ -74,7 +75,7 @@ internal sealed class RealtimeEndpoint(
                     else if (connections.ExpiredHere(resumeKey)) resumeError = ConnectionManager.StateExpired();
                 }
 
-                (connection is null ? ServerMetrics.ResumesFailed : ServerMetrics.ResumesSucceeded).Add(1);
+                (connection is null ? metrics.ResumesFailed : metrics.ResumesSucceeded).Add(1);
             }
 
             connection ??= connections.Create(auth);
@@ -82,6 +83,7 @@ internal sealed class RealtimeEndpoint(
             connection.RemainPresentForMs = long.TryParse(query["remainPresentFor"], System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var remain)
                 ? Math.Clamp(remain, 0, (long)_options.ConnectionStateTtl.TotalMilliseconds)
                 : RealtimeConnection.DefaultRemainPresentForMs;
+            transport.ConnectionId = connection.Id;
             var details = connection.Bind(transport, auth);
             await connections.ShareAsync(connection, time.GetUtcNow().ToUnixTimeMilliseconds()).ConfigureAwait(false);
             transport.Send(new ProtocolMessage(ProtocolAction.Connected)
@@ -90,7 +92,7 @@ internal sealed class RealtimeEndpoint(
                 ConnectionDetails = details,
                 Error = resumeError,
             });
-            logger.LogDebug("Connection {ConnectionId} {How} ({Format})", connection.Id, resumeKey.Length > 0 && resumeError is null ? "resumed" : "connected", format);
+            RealtimeLog.Connected(logger, connection.Id, resumeKey.Length > 0 && resumeError is null ? "resumed" : "connected", format);
 
             // Shutdown: DISCONNECTED goes to every bound transport when the application starts stopping, but Kestrel
             // accepts connections until a little later, and ably-js reconnects at once. A transport bound after that
@@ -111,7 +113,7 @@ internal sealed class RealtimeEndpoint(
                 connection.FlushAcks();
                 connection.Unbind(transport, time.GetUtcNow().ToUnixTimeMilliseconds());
                 if (connection.IsClosed) connections.Remove(connection);
-                else ServerMetrics.TransportsDropped.Add(1);
+                else metrics.TransportsDropped.Add(1);
             }
 
             // Let the writer drain a final frame (CLOSED, ERROR) briefly, then tear down.
@@ -131,6 +133,7 @@ internal sealed class RealtimeEndpoint(
             {
                 var received = await transport.ReceiveAsync(_options.MaxFrameSize, beforeBlocking).ConfigureAwait(false);
                 if (received is not { } frame) return;
+                transport.CountBytesIn(frame.Length);
                 if (!connection.AllowFrame())
                 {
                     System.Buffers.ArrayPool<byte>.Shared.Return(frame.Buffer);
@@ -153,8 +156,8 @@ internal sealed class RealtimeEndpoint(
         catch (AblyException e)
         {
             // Malformed or oversized frame: answer with an Ably error and end this connection only.
-            ServerMetrics.ProtocolErrors.Add(1);
-            logger.LogInformation("Connection {ConnectionId}: {Error}; closing it", connection.Id, e.Error);
+            metrics.ProtocolErrors.Add(1);
+            RealtimeLog.ClosedOnError(logger, connection.Id, e.Error.Code, e.Error.Message);
             connection.FlushAcks();
             connection.MarkClosed();
             transport.SendFinal(new ProtocolMessage(ProtocolAction.Error) { Error = e.Error });
@@ -162,7 +165,7 @@ internal sealed class RealtimeEndpoint(
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException
                                    or Microsoft.AspNetCore.Connections.ConnectionAbortedException or IOException)
         {
-            logger.LogDebug("Connection {ConnectionId}: transport ended ({Reason})", connection.Id, e.Message);
+            RealtimeLog.TransportEnded(logger, connection.Id, e.Message);
         }
     }
 }

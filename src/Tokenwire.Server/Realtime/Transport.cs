@@ -22,26 +22,34 @@ internal sealed class Transport : IDisposable
     private long _lastSendTicks = Environment.TickCount64;
 
     private readonly CoalescingStream? _stream;
+    private readonly Observability.ServerMetrics? _metrics;
 
     // stream: the stream under the socket when it coalesces writes (see WebSocketAccept), else null.
-    public Transport(WebSocket socket, WireFormat format, bool echo, TokenwireOptions options, ILogger logger, CoalescingStream? stream = null)
+    // metrics: where bytes out and slow consumers are counted; null counts nothing (benchmarks).
+    public Transport(WebSocket socket, WireFormat format, bool echo, TokenwireOptions options, ILogger logger, CoalescingStream? stream = null, Observability.ServerMetrics? metrics = null)
     {
         _socket = socket;
         _stream = stream;
         _logger = logger;
+        _metrics = metrics;
         Codec = ProtocolCodec.For(format);
         Echo = echo;
         Queue = new OutboundQueue(format, options.MaxOutboundQueueBytes, options.MaxOutboundQueueFrames);
         Queue.Overflow += () =>
         {
-            ServerMetrics.SlowConsumerDisconnects.Add(1);
-            _logger.LogWarning("Slow consumer: outbound queue bound reached ({Frames} frames, {Bytes} bytes); dropping the transport so the client resumes",
-                Queue.QueuedFrames, Queue.QueuedBytes);
+            _metrics?.SlowConsumerDisconnects.Add(1);
+            RealtimeLog.SlowConsumer(_logger, ConnectionId, Queue.QueuedFrames, Queue.QueuedBytes);
             Abort();
         };
     }
 
     public ProtocolCodec Codec { get; }
+
+    /// <summary>The connection this transport carries, once bound (for logs).</summary>
+    public string? ConnectionId { get; set; }
+
+    /// <summary>Counts bytes read from the client.</summary>
+    public void CountBytesIn(int bytes) => _metrics?.BytesIn.Add(bytes);
 
     public WireFormat Format => Codec.Format;
 
@@ -57,12 +65,25 @@ internal sealed class Transport : IDisposable
 
     public long MillisecondsSinceLastSend => Environment.TickCount64 - Interlocked.Read(ref _lastSendTicks);
 
-    public bool Send(ProtocolMessage message) => Queue.Enqueue(new OutboundFrame(message));
+    public bool Send(ProtocolMessage message)
+    {
+        CountError(message);
+        return Queue.Enqueue(new OutboundFrame(message));
+    }
 
     public bool Send(OutboundFrame frame) => Queue.Enqueue(frame);
 
     /// <summary>Sends a last frame and closes the transport after it.</summary>
-    public void SendFinal(ProtocolMessage message) => Queue.EnqueueFinal(new OutboundFrame(message) { CloseAfter = true });
+    public void SendFinal(ProtocolMessage message)
+    {
+        CountError(message);
+        Queue.EnqueueFinal(new OutboundFrame(message) { CloseAfter = true });
+    }
+
+    private void CountError(ProtocolMessage message)
+    {
+        if (message.Action == ProtocolAction.Error && message.Error is { } error) _metrics?.CountError(error.Code);
+    }
 
     /// <summary>Tears the socket down at once (slow consumer, replaced by a resume, shutdown timeout).</summary>
     public void Abort()
@@ -94,12 +115,16 @@ internal sealed class Transport : IDisposable
             {
                 // Every frame queued now goes out as its own WebSocket message, in one socket write at the end.
                 _stream?.BeginBatch();
+                long written = 0;
                 while (Queue.TryDequeue(out var frame, out var bytes))
                 {
                     if (_stream is null || _socket.State != WebSocketState.Open || !_stream.TryAppendMessage(bytes.Span, binary))
                     {
                         await _socket.SendAsync(bytes, type, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
                     }
+
+                    written += bytes.Length;
+                    frame.Delivery?.Written();
                     if (frame.CloseAfter)
                     {
                         if (_stream is not null) await _stream.EndBatchAsync(_aborted.Token).ConfigureAwait(false);
@@ -109,6 +134,7 @@ internal sealed class Transport : IDisposable
                 }
 
                 if (_stream is not null) await _stream.EndBatchAsync(_aborted.Token).ConfigureAwait(false);
+                _metrics?.BytesOut.Add(written);
                 Interlocked.Exchange(ref _lastSendTicks, Environment.TickCount64);
             }
         }
@@ -117,7 +143,7 @@ internal sealed class Transport : IDisposable
         }
         catch (WebSocketException e)
         {
-            _logger.LogDebug(e, "WebSocket send failed");
+            RealtimeLog.SendFailed(_logger, ConnectionId, e);
         }
         catch (ObjectDisposedException)
         {

@@ -87,9 +87,6 @@ public sealed class SlowConsumerTests
         Assert.True(growth < baselineGrowth + (16 * 1024 * 1024), $"memory grew by {growth / 1024 / 1024} MB with a stalled subscriber vs {baselineGrowth / 1024 / 1024} MB without");
     }
 
-    private static long ReadCounter(TestServer server)
-    {
-        _ = server;
-        return ServerMetrics.SlowConsumerDisconnects.Value;
-    }
+    private static long ReadCounter(TestServer server) =>
+        server.Services.GetRequiredService<Tokenwire.Server.Observability.ServerMetrics>().SlowConsumerDisconnects.Value;
 }

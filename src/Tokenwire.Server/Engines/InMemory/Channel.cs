@@ -43,7 +43,7 @@ internal sealed class Channel : IDispatchable, IRollupOwner
         _sequencer = new Sequencer(lastStoredSerial, now);
         if (services.Options.Responses.Enabled) _responses = new ResponseTracker(services.Options.Responses);
         _rateLimiter = new Limits.ChannelRateLimiter(name, rules.MessagesPerSecond, rules.BytesPerSecond, services.Options.RateLimits.BurstSeconds);
-        _fanOut = new ChannelFanOut(name, _stats, rules.MutableMessages, this);
+        _fanOut = new ChannelFanOut(name, _stats, rules.MutableMessages, this, services.Telemetry);
         _continuityFloor = _sequencer.Last;
         _lastActivity = now;
         // Persisted channels start with their newest stored messages, so count rewinds work after a restart.
@@ -506,6 +506,15 @@ internal sealed class Channel : IDispatchable, IRollupOwner
     }
 
     /// <summary>Occupancy (CHD2): attachments, presence members, the connections they belong to, and presence subscribers.</summary>
+    /// <summary>Bytes the hot window holds.</summary>
+    public long HotWindowBytes
+    {
+        get
+        {
+            lock (_lock) return _window.ChunkBytes;
+        }
+    }
+
     public ChannelOccupancy Occupancy()
     {
         lock (_lock) return new ChannelOccupancy(true, _fanOut.SubscriberCount, _presence.Count, _presence.ConnectionCount, _fanOut.PresenceSubscriberCount);
