@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net.WebSockets;
+using Microsoft.Extensions.DependencyInjection;
 using Tokenwire.Protocol;
 using Tokenwire.Testing;
 
