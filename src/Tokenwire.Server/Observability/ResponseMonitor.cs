@@ -12,8 +12,8 @@ internal sealed class ResponseMonitor(ServerMetrics metrics, IOptions<TokenwireO
 {
     private readonly ConcurrentDictionary<ResponseObserver, byte> _inProgress = new();
 
-    /// <summary>The message names of the message-per-token pattern (those of Tokenwire.AI's defaults).</summary>
-    public (string Start, string Stop, string Complete) Names { get; } = ("start", "stop", "response-complete");
+    /// <summary>The message names of the message-per-token pattern (Tokenwire.AI's and Ably's guide's defaults).</summary>
+    public (string Start, string Token, string Stop, string Complete) Names { get; } = ("start", "token", "stop", "response-complete");
 
     public string ResponseIdHeader { get; } = options.Value.Responses.ResponseIdHeader;
 

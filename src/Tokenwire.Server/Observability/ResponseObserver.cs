@@ -7,8 +7,9 @@ namespace Tokenwire.Server.Observability;
 /// Times the AI responses of one channel as its messages are ordered, for both streaming patterns:
 /// <list type="bullet">
 /// <item>message-per-token: messages carrying the response id header (<c>extras.headers.responseId</c>); <c>start</c>
-/// starts a response, every other name is a token, <c>stop</c> ends it, <c>response-complete</c> ends it as
-/// recovered. A response without <c>start</c> starts at its first token.</item>
+/// starts a response, each <c>token</c> is a token, <c>stop</c> ends it, <c>response-complete</c> ends it as
+/// recovered; other names (an app's own, such as the demo's <c>prompt</c>) are not part of the timing. A response
+/// without <c>start</c> starts at its first token.</item>
 /// <item>message-per-response: a mutable message is a response; its create is the start, each append a token, and an
 /// append or update whose <c>status</c> header is an end status (or a delete) ends it.</item>
 /// </list>
@@ -86,6 +87,7 @@ internal sealed class ResponseObserver(string channel, ServerMetrics metrics, Re
                 return;
             }
 
+            if (name != names.Token) return;
             response ??= Begin(id.ToString(), perResponse: false, startTicks: null, now);
             Token(response, now);
         }
