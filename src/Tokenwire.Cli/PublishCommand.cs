@@ -107,7 +107,7 @@ internal static class PublishCommand
                 if (a["--openai-url"] is { } url) options = options with { Endpoint = new Uri(url) };
                 if (a["--openai-key"] is { } key) options = options with { ApiKey = key };
                 if (a["--openai-model"] is { } model) options = options with { Model = model };
-                return new OpenAICompatibleChatClient(options);
+                return OpenAIProvider.CreateChatClient(options);
             case var other:
                 throw new ArgumentException($"--model must be simulated or openai, not '{other}'");
         }
