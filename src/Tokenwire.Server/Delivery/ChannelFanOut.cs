@@ -201,7 +201,11 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
         {
             if (OperationDelivery.TakeDue(sub, now) is { } due)
             {
-                if (Personal(sub, due, PositionOf(due[^1]), deltaBase: null, out _) is { } frame && !sub.Subscriber.Enqueue(frame)) (gone ??= []).Add(sub);
+                if (Personal(sub, due, PositionOf(due[^1]), deltaBase: null, out _) is { } frame)
+                {
+                    if (sub.Subscriber.Enqueue(frame)) _metrics?.CountOut(_series!, frame.Message.Messages!.Count);
+                    else (gone ??= []).Add(sub);
+                }
             }
             else if (sub.RolledUp is { Count: > 0 })
             {
