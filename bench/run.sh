@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # Regenerates the measured section of docs/BENCHMARKS.md: builds Release, then runs the default workloads against
-# tokenwire, the SignalR baseline and the raw relay, one server at a time, in one run:
+# tokenwire, the SignalR baseline and the raw relay, one server at a time, in ROUNDS interleaved rounds:
 #   flood  20 channels x (1 publisher + 10 subscribers), 200-token responses, 256 tokens in flight per publisher
 #   paced  the same at 50 tokens/s per channel
 #   idle   1000 connections, server memory per connection
-# and (when perf works here) a CPU profile of tokenwire under flood.
+# Tokens have the seed's shape (name "token", data, extras.headers with responseId and a timestamp), in JSON and in
+# msgpack; the bare token (name and data only) runs too, for comparison with earlier tables, and so does a
+# message-per-response flood against tokenwire (one message per response, tokens appended; mutable:bench-N). Each ratio in the
+# summary comes from one round; the summary gives the median over the rounds. Then (when perf works here) a CPU
+# profile of tokenwire under a seed-shaped flood, and its allocations by type.
 #
-#   bash bench/run.sh            # ~6 minutes of measuring, plus waiting for a quiet machine
-#   DURATION=10 bash bench/run.sh
+#   bash bench/run.sh                         # 3 rounds: ~50 minutes of measuring, plus waiting for a quiet machine
+#   ROUNDS=1 DURATION=10 BARE=0 bash bench/run.sh   # a quick look
 #
 # Before each server it waits (up to WAIT_LOAD seconds) for the 1-minute load average to fall below MAX_LOAD: the
 # machine has 2 cores and other builds may be running. The load at measurement time is in every table.
@@ -21,6 +25,10 @@ export MSBUILDDISABLENODEREUSE=1 DOTNET_CLI_USE_MSBUILD_SERVER=0
 
 DURATION="${DURATION:-20}"
 WARMUP="${WARMUP:-5}"
+ROUNDS="${ROUNDS:-3}"
+FORMATS="${FORMATS:-json msgpack}"
+BARE="${BARE:-1}"                 # 1: also run the bare token (the earlier tables' shape)
+RESPONSE="${RESPONSE:-1}"         # 1: also a message-per-response flood against tokenwire (appends; no baseline has them)
 WAIT_LOAD="${WAIT_LOAD:-1200}"
 MAX_LOAD="${MAX_LOAD:-1.5}"
 OUT="${OUT:-$ROOT/artifacts/bench}"
@@ -32,22 +40,37 @@ for project in src/Tokenwire.Cli bench/Tokenwire.LoadGen bench/Tokenwire.Bench.S
   dotnet build "$project" -c Release -v quiet -nologo -p:UseSharedCompilation=false
 done
 
-LOADGEN=(dotnet "$ROOT/bench/Tokenwire.LoadGen/bin/Release/net10.0/Tokenwire.LoadGen.dll" --root "$ROOT"
+LOADGEN_DLL="$ROOT/bench/Tokenwire.LoadGen/bin/Release/net10.0/Tokenwire.LoadGen.dll"
+LOADGEN=(dotnet "$LOADGEN_DLL" --root "$ROOT"
   --warmup "$WARMUP" --duration "$DURATION" --wait-for-load "$WAIT_LOAD" --max-load "$MAX_LOAD" --json "$OUT/results.json")
 FLOOD=(--target all --mode flood --channels 20 --publishers 1 --subscribers 10 --tokens-per-response 200 --window 256)
 PACED=(--target all --mode paced --rate 50 --channels 20 --publishers 1 --subscribers 10 --tokens-per-response 200)
 IDLE=(--target all --mode idle --connections 1000 --channels 20)
+SHAPES=("")                       # "" = the seed's shape (the default)
+[ "$BARE" = 1 ] && SHAPES+=("--bare")
 
-"${LOADGEN[@]}" "${FLOOD[@]}"
-"${LOADGEN[@]}" "${PACED[@]}"
-"${LOADGEN[@]}" "${IDLE[@]}"
+for round in $(seq 1 "$ROUNDS"); do
+  for shape in "${SHAPES[@]}"; do
+    for format in $FORMATS; do
+      "${LOADGEN[@]}" --round "$round" --format "$format" $shape "${FLOOD[@]}"
+      "${LOADGEN[@]}" --round "$round" --format "$format" $shape "${PACED[@]}"
+    done
+  done
+  if [ "$RESPONSE" = 1 ]; then
+    for format in $FORMATS; do
+      "${LOADGEN[@]}" --round "$round" --format "$format" "${FLOOD[@]}" --target tokenwire --pattern response
+    done
+  fi
+  "${LOADGEN[@]}" --round "$round" "${IDLE[@]}"
+done
 
-# Where tokenwire's server time goes: perf (cpu-clock samples, JIT-compiled code named through the runtime's perf
-# map) during a separate flood run, so the profiler's own cost never touches the figures above.
+# Where tokenwire's server time goes, on the seed-shaped flood: perf (cpu-clock samples, JIT-compiled code named
+# through the runtime's perf map) and the startup hook's allocation sampler, in runs of their own so neither
+# profiler's cost touches the figures above.
 PROFILE=""
 if command -v perf >/dev/null && perf record -o /dev/null -q true 2>/dev/null; then
   rm -rf "$OUT/perf"
-  dotnet "$ROOT/bench/Tokenwire.LoadGen/bin/Release/net10.0/Tokenwire.LoadGen.dll" --root "$ROOT" --warmup "$WARMUP" --duration "$DURATION" \
+  dotnet "$LOADGEN_DLL" --root "$ROOT" --warmup "$WARMUP" --duration "$DURATION" \
     --wait-for-load "$WAIT_LOAD" --max-load "$MAX_LOAD" "${FLOOD[@]}" --target tokenwire --perf "$OUT/perf" >/dev/null || true
   if [ -f "$OUT/perf/tokenwire-flood.data" ]; then
     PROFILE="$(perf report -i "$OUT/perf/tokenwire-flood.data" --no-children --sort dso -g none --percent-limit 2 2>/dev/null | grep -v '^#' | grep -v '^$' | head -20)
@@ -55,6 +78,12 @@ if command -v perf >/dev/null && perf record -o /dev/null -q true 2>/dev/null; t
 $(perf report -i "$OUT/perf/tokenwire-flood.data" --no-children --sort sym -g none --percent-limit 0.7 2>/dev/null | grep -v '^#' | grep -v '^$' | head -45)"
   fi
 fi
+ALLOCATIONS=""
+for format in $FORMATS; do
+  lines="$(dotnet "$LOADGEN_DLL" --root "$ROOT" --warmup "$WARMUP" --duration "$DURATION" --wait-for-load "$WAIT_LOAD" --max-load "$MAX_LOAD" \
+    "${FLOOD[@]}" --target tokenwire --format "$format" --alloc-profile 2>/dev/null | grep -E '^ +alloc ' | head -15 | sed 's/^ *alloc //' || true)"
+  [ -n "$lines" ] && ALLOCATIONS+="$format (sampled bytes, type):"$'\n'"$lines"$'\n'
+done
 
 # --- docs/BENCHMARKS.md: replace the generated section --------------------------------------------------------
 {
@@ -71,19 +100,34 @@ fi
   echo '```'
   echo "dotnet build Tokenwire.slnx -c Release   # run.sh builds just the five projects it runs"
   echo "LOADGEN=\"dotnet bench/Tokenwire.LoadGen/bin/Release/net10.0/Tokenwire.LoadGen.dll --warmup $WARMUP --duration $DURATION --wait-for-load $WAIT_LOAD --max-load $MAX_LOAD --json results.json\""
-  echo "\$LOADGEN ${FLOOD[*]}"
-  echo "\$LOADGEN ${PACED[*]}"
-  echo "\$LOADGEN ${IDLE[*]}"
+  echo "for round in \$(seq 1 $ROUNDS); do"
+  if [ "$BARE" = 1 ]; then echo '  for shape in "" --bare; do    # "" = the seed'"'"'s shape'; else echo '  for shape in ""; do    # the seed'"'"'s shape'; fi
+  echo "    for format in $FORMATS; do"
+  echo "      \$LOADGEN --round \$round --format \$format \$shape ${FLOOD[*]}"
+  echo "      \$LOADGEN --round \$round --format \$format \$shape ${PACED[*]}"
+  echo "    done"
+  echo "  done"
+  [ "$RESPONSE" = 1 ] && echo "  for format in $FORMATS; do \$LOADGEN --round \$round --format \$format ${FLOOD[*]} --target tokenwire --pattern response; done"
+  echo "  \$LOADGEN --round \$round ${IDLE[*]}"
+  echo "done"
   echo "dotnet bench/Tokenwire.LoadGen/bin/Release/net10.0/Tokenwire.LoadGen.dll --summarize results.json"
   echo '```'
   echo
   dotnet "$ROOT/bench/Tokenwire.LoadGen/bin/Release/net10.0/Tokenwire.LoadGen.dll" --summarize "$OUT/results.json"
   if [ -n "$PROFILE" ]; then
     echo
-    echo "### Where tokenwire's server CPU goes (perf, flood)"
+    echo "### Where tokenwire's server CPU goes (perf, seed-shaped flood, json)"
     echo
     echo '```'
     echo "$PROFILE"
+    echo '```'
+  fi
+  if [ -n "$ALLOCATIONS" ]; then
+    echo
+    echo "### What tokenwire's server allocates (seed-shaped flood; startup hook's GCAllocationTick sampler, one sample per ~100 KB)"
+    echo
+    echo '```'
+    printf '%s' "$ALLOCATIONS"
     echo '```'
   fi
   echo "<!-- END GENERATED -->"

@@ -122,7 +122,7 @@ public class OutboundWriteBenchmarks
     public async Task WriteQueuedFrames()
     {
         using var socket = WebSocket.CreateFromStream(new DiscardStream(), new WebSocketCreationOptions { IsServer = true });
-        using var transport = new Transport(socket, Format, echo: true, new TokenwireOptions(), NullLogger.Instance);
+        using var transport = new WebSocketTransport(socket, Format, echo: true, new TokenwireOptions(), NullLogger.Instance);
         foreach (var f in _frames) transport.Send(f);
         transport.Queue.Close();
         await transport.RunWriterAsync();

@@ -14,16 +14,25 @@ internal static class Fixtures
 {
     public const string TokenData = "0:123456:98765432101234:617:lorem ipsum dolor sit amet";
 
-    /// <summary>A client publish: one MESSAGE with one token.</summary>
-    public static ProtocolMessage Publish() => new(ProtocolAction.Message)
+    /// <summary>The seed's extras (what the load generator sends by default): a responseId and a timestamp header.</summary>
+    public const string SeedExtras = """{"headers":{"responseId":"resp-0-000000000617","timestamp":1767225600123}}""";
+
+    /// <summary>Where <see cref="SeedExtras"/>' response number starts in an encoded frame (patched to vary the responseId).</summary>
+    public static int ResponseNumberOffset(ReadOnlySpan<byte> frame) => frame.IndexOf("resp-0-"u8) + "resp-0-".Length;
+
+    /// <summary>Digits of the response number in <see cref="SeedExtras"/>.</summary>
+    public const int ResponseNumberDigits = 12;
+
+    /// <summary>A client publish: one MESSAGE with one token, bare or with the seed's extras.</summary>
+    public static ProtocolMessage Publish(bool seed = false) => new(ProtocolAction.Message)
     {
         Channel = "bench-0",
         MsgSerial = 123456,
-        Messages = [new Message { Name = "token", Data = TokenData }],
+        Messages = [new Message { Name = "token", Data = TokenData, Extras = seed ? OpaqueValue.FromJson(System.Text.Encoding.UTF8.GetBytes(SeedExtras)) : null }],
     };
 
     /// <summary>The frame a subscriber receives for that publish, stamped by the channel.</summary>
-    public static ProtocolMessage Delivered() => new(ProtocolAction.Message)
+    public static ProtocolMessage Delivered(bool seed = false) => new(ProtocolAction.Message)
     {
         Channel = "bench-0",
         Id = "AbCdEfGhIjKl:123456",
@@ -39,6 +48,7 @@ internal static class Fixtures
                 Timestamp = 1_767_225_600_000,
                 Name = "token",
                 Data = TokenData,
+                Extras = seed ? OpaqueValue.FromJson(System.Text.Encoding.UTF8.GetBytes(SeedExtras)) : null,
                 Serial = "1767225600000-000042",
                 Action = MessageAction.Create,
             },

@@ -32,6 +32,15 @@ public class ServerPathBenchmarks : IAsyncDisposable
     [Params(WireFormat.Json, WireFormat.MsgPack)]
     public WireFormat Format { get; set; }
 
+    /// <summary>True: tokens carry the seed's extras, with a new responseId every 200 tokens (as the load generator sends them).</summary>
+    [Params(false, true)]
+    public bool Seed { get; set; }
+
+    /// <summary>Tokenwire:Responses:Enabled (in-progress response tracking; on by default). Not a BenchmarkDotNet parameter: the probe varies it.</summary>
+    public bool TrackResponses { get; set; } = true;
+
+    private int[] _responseOffsets = [];
+
     [GlobalSetup]
     public void Setup()
     {
@@ -45,6 +54,7 @@ public class ServerPathBenchmarks : IAsyncDisposable
             ["Tokenwire:RateLimits:ConnectionFramesPerSecond"] = "0",
             // The benchmark publishes millions of tokens; a small window keeps memory flat (the default keeps 2 minutes).
             ["Tokenwire:HotWindowMaxMessages"] = "1000",
+            ["Tokenwire:Responses:Enabled"] = TrackResponses ? "true" : "false",
         }).Build();
         _services = new ServiceCollection().AddLogging().AddTokenwireServer(config).BuildServiceProvider();
         _codec = ProtocolCodec.For(Format);
@@ -61,7 +71,8 @@ public class ServerPathBenchmarks : IAsyncDisposable
         _publisherTransport = NewTransport();
         _publisher = connections.Create(auth);
         _publisher.Bind(_publisherTransport, auth);
-        _frames = Enumerable.Range(0, Batch).Select(_ => _codec.EncodeToArray(Fixtures.Publish())).ToArray();
+        _frames = Enumerable.Range(0, Batch).Select(_ => _codec.EncodeToArray(Fixtures.Publish(Seed))).ToArray();
+        _responseOffsets = Seed ? [.. _frames.Select(f => Fixtures.ResponseNumberOffset(f))] : [];
         Thread.Sleep(100); // let the writers drain CONNECTED/ATTACHED
     }
 
@@ -69,7 +80,7 @@ public class ServerPathBenchmarks : IAsyncDisposable
     {
         var stream = new CoalescingStream(new DiscardStream());
         var socket = WebSocket.CreateFromStream(stream, new WebSocketCreationOptions { IsServer = true });
-        var transport = new Transport(socket, Format, echo: true, new TokenwireOptions(), NullLogger.Instance, stream);
+        var transport = new WebSocketTransport(socket, Format, echo: true, new TokenwireOptions(), NullLogger.Instance, stream);
         _transports.Add((transport, transport.RunWriterAsync()));
         return transport;
     }
@@ -78,8 +89,16 @@ public class ServerPathBenchmarks : IAsyncDisposable
     [Benchmark(OperationsPerInvoke = Batch)]
     public async Task PublishBatchToTenSubscribers()
     {
-        foreach (var bytes in _frames)
+        for (var i = 0; i < _frames.Length; i++)
         {
+            var bytes = _frames[i];
+            if (Seed)
+            {
+                // A new response every 200 tokens: the in-progress response tracking sees what a real stream gives it.
+                System.Buffers.Text.Utf8Formatter.TryFormat(_msgSerial / 200, bytes.AsSpan(_responseOffsets[i], Fixtures.ResponseNumberDigits), out _,
+                    new System.Buffers.StandardFormat('D', Fixtures.ResponseNumberDigits));
+            }
+
             var frame = _codec.Decode(bytes);
             frame.MsgSerial = _msgSerial++;
             await _publisher.HandleAsync(_publisherTransport, frame);

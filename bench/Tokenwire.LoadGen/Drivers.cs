@@ -8,7 +8,7 @@ namespace Tokenwire.LoadGen;
 /// <summary>A publishing connection.</summary>
 internal interface IPublisher : IAsyncDisposable
 {
-    ValueTask PublishAsync(string data, CancellationToken cancellationToken);
+    ValueTask PublishAsync(Token token, CancellationToken cancellationToken);
 }
 
 /// <summary>How the generator talks to one kind of server.</summary>
@@ -22,11 +22,15 @@ internal abstract class TargetDriver
 
     public abstract Task<IPublisher> ConnectPublisherAsync(PublisherState publisher, CancellationToken cancellationToken);
 
-    public static TargetDriver For(string target, ServerProcess server, LoadOptions options) => target switch
+    /// <summary>True when tokens must end with a newline (the message-per-response pattern splits a response's text into them).</summary>
+    public virtual bool LineTerminatedTokens => false;
+
+    public static TargetDriver For(string target, ServerProcess server, LoadOptions options, RunClock clock) => (target, options.Pattern) switch
     {
-        "tokenwire" => new TokenwireDriver(server, options),
-        "signalr" => new SignalRDriver(server),
-        "relay" => new RelayDriver(server, options),
+        ("tokenwire", "response") => new ResponseDriver(server, options, clock),
+        ("tokenwire", _) => new TokenwireDriver(server, options),
+        ("signalr", _) => new SignalRDriver(server, options),
+        ("relay", _) => new RelayDriver(server, options),
         _ => throw new ArgumentException(target),
     };
 }
@@ -58,18 +62,25 @@ internal sealed class MessageReader(WebSocket socket)
 internal sealed class TokenwireDriver(ServerProcess server, LoadOptions options) : TargetDriver
 {
     private readonly ProtocolCodec _codec = ProtocolCodec.For(options.Format);
+    private readonly LoadOptions _options = options;
 
     public override bool HasAcks => true;
 
-    private Uri Uri(string query) =>
-        new($"ws://{server.BaseUri.Authority}/?key={System.Uri.EscapeDataString(server.Key!)}&format={(options.Format == WireFormat.MsgPack ? "msgpack" : "json")}&v=6&heartbeats=false&{query}");
+    internal ProtocolCodec Codec => _codec;
 
-    private WebSocketMessageType Type => options.Format == WireFormat.MsgPack ? WebSocketMessageType.Binary : WebSocketMessageType.Text;
+    /// <summary>Scale-out: where each subscriber connects (another node than the publishers'); null: the server.</summary>
+    public Func<Uri>? SubscriberNode { get; init; }
 
-    private async Task<(ClientWebSocket Socket, MessageReader Reader)> ConnectAsync(string query, CancellationToken cancellationToken)
+    private Uri Uri(string query, Uri? node = null) =>
+        new($"ws://{(node ?? server.BaseUri).Authority}/?key={System.Uri.EscapeDataString(server.Key!)}&format={(_options.Format == WireFormat.MsgPack ? "msgpack" : "json")}&v=6&heartbeats=false&{query}");
+
+    internal WebSocketMessageType Type => _options.Format == WireFormat.MsgPack ? WebSocketMessageType.Binary : WebSocketMessageType.Text;
+
+    /// <summary>Connects and reads CONNECTED.</summary>
+    internal async Task<(ClientWebSocket Socket, MessageReader Reader)> ConnectAsync(string query, CancellationToken cancellationToken, Uri? node = null)
     {
         var socket = new ClientWebSocket();
-        await socket.ConnectAsync(Uri(query), cancellationToken);
+        await socket.ConnectAsync(Uri(query, node), cancellationToken);
         var reader = new MessageReader(socket);
         var first = await reader.ReceiveAsync(cancellationToken) ?? throw new InvalidOperationException("closed before CONNECTED");
         var connected = _codec.Decode(first.Span);
@@ -77,21 +88,25 @@ internal sealed class TokenwireDriver(ServerProcess server, LoadOptions options)
         return (socket, reader);
     }
 
-    public override async Task<IAsyncDisposable> SubscribeAsync(SubscriberState subscriber, CancellationToken cancellationToken)
+    /// <summary>Connects (echo=false) and attaches to <paramref name="channel"/>.</summary>
+    internal async Task<(ClientWebSocket Socket, MessageReader Reader)> AttachAsync(string channel, CancellationToken cancellationToken)
     {
-        var (socket, reader) = await ConnectAsync("echo=false", cancellationToken);
-        var channel = subscriber.Channel.Name;
+        var (socket, reader) = await ConnectAsync("echo=false", cancellationToken, SubscriberNode?.Invoke());
         await socket.SendAsync(_codec.EncodeToArray(new ProtocolMessage(ProtocolAction.Attach) { Channel = channel }), Type, true, cancellationToken);
         while (true)
         {
             var frame = await reader.ReceiveAsync(cancellationToken) ?? throw new InvalidOperationException("closed before ATTACHED");
             var m = _codec.Decode(frame.Span);
-            if (m.Action == ProtocolAction.Attached && m.Channel == channel) break;
+            if (m.Action == ProtocolAction.Attached && m.Channel == channel) return (socket, reader);
             if (m.Action == ProtocolAction.Error) throw new InvalidOperationException($"attach failed: {m.Error}");
         }
+    }
 
+    public override async Task<IAsyncDisposable> SubscribeAsync(SubscriberState subscriber, CancellationToken cancellationToken)
+    {
+        var (socket, reader) = await AttachAsync(subscriber.Channel.Name, cancellationToken);
         var loop = Task.Run(() => ReceiveLoopAsync(socket, reader, subscriber), CancellationToken.None);
-        return new Connection(socket, loop);
+        return new SocketConnection(socket, loop);
     }
 
     private async Task ReceiveLoopAsync(ClientWebSocket socket, MessageReader reader, SubscriberState subscriber)
@@ -104,7 +119,7 @@ internal sealed class TokenwireDriver(ServerProcess server, LoadOptions options)
                 switch (m.Action)
                 {
                     case ProtocolAction.Message:
-                        foreach (var message in m.Messages ?? []) subscriber.OnData(message.Data as string);
+                        foreach (var message in m.Messages ?? []) subscriber.OnData(message.Data as string, message.Extras?.GetHeader(TokenShape.ResponseIdHeader));
                         break;
                     case ProtocolAction.Error or ProtocolAction.Disconnected or ProtocolAction.Detached:
                         subscriber.Failed = true;
@@ -136,7 +151,8 @@ internal sealed class TokenwireDriver(ServerProcess server, LoadOptions options)
         private readonly PublisherState _state;
         private readonly ArrayBufferWriter<byte> _buffer = new(256);
         private readonly ProtocolMessage _frame;
-        private readonly Message _message = new() { Name = "token" };
+        private readonly Message _message = new() { Name = TokenShape.Name };
+        private readonly TokenShape _shape;
         private readonly Task _acks;
         private long _msgSerial;
 
@@ -145,13 +161,15 @@ internal sealed class TokenwireDriver(ServerProcess server, LoadOptions options)
             _driver = driver;
             _socket = socket;
             _state = state;
+            _shape = new TokenShape(driver._options);
             _frame = new ProtocolMessage(ProtocolAction.Message) { Channel = state.Channel.Name, Messages = [_message] };
             _acks = Task.Run(() => ReadAcksAsync(reader), CancellationToken.None);
         }
 
-        public async ValueTask PublishAsync(string data, CancellationToken cancellationToken)
+        public async ValueTask PublishAsync(Token token, CancellationToken cancellationToken)
         {
-            _message.Data = data;
+            _message.Data = token.Data;
+            _message.Extras = _shape.Extras(_state.Index, token, _driver._options.Format);
             _frame.MsgSerial = _msgSerial++;
             _buffer.ResetWrittenCount();
             _driver._codec.Encode(_frame, _buffer);
@@ -185,16 +203,6 @@ internal sealed class TokenwireDriver(ServerProcess server, LoadOptions options)
             _socket.Dispose();
         }
     }
-
-    private sealed class Connection(ClientWebSocket socket, Task loop) : IAsyncDisposable
-    {
-        public async ValueTask DisposeAsync()
-        {
-            socket.Abort();
-            await loop;
-            socket.Dispose();
-        }
-    }
 }
 
 /// <summary>
@@ -204,8 +212,9 @@ internal sealed class TokenwireDriver(ServerProcess server, LoadOptions options)
 internal sealed class RelayDriver(ServerProcess server, LoadOptions options) : TargetDriver
 {
     private readonly ProtocolCodec _codec = ProtocolCodec.For(options.Format);
+    private readonly LoadOptions _options = options;
 
-    private WebSocketMessageType Type => options.Format == WireFormat.MsgPack ? WebSocketMessageType.Binary : WebSocketMessageType.Text;
+    private WebSocketMessageType Type => _options.Format == WireFormat.MsgPack ? WebSocketMessageType.Binary : WebSocketMessageType.Text;
 
     private async Task<ClientWebSocket> ConnectAsync(string channel, string role, CancellationToken cancellationToken)
     {
@@ -225,7 +234,7 @@ internal sealed class RelayDriver(ServerProcess server, LoadOptions options) : T
                 while (await reader.ReceiveAsync(CancellationToken.None) is { } frame)
                 {
                     var m = _codec.Decode(frame.Span);
-                    foreach (var message in m.Messages ?? []) subscriber.OnData(message.Data as string);
+                    foreach (var message in m.Messages ?? []) subscriber.OnData(message.Data as string, message.Extras?.GetHeader(TokenShape.ResponseIdHeader));
                 }
             }
             catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException)
@@ -237,7 +246,7 @@ internal sealed class RelayDriver(ServerProcess server, LoadOptions options) : T
                 }
             }
         }, CancellationToken.None);
-        return new Connection(socket, loop);
+        return new SocketConnection(socket, loop);
     }
 
     public override async Task<IPublisher> ConnectPublisherAsync(PublisherState publisher, CancellationToken cancellationToken)
@@ -249,14 +258,16 @@ internal sealed class RelayDriver(ServerProcess server, LoadOptions options) : T
     private sealed class Publisher(RelayDriver driver, ClientWebSocket socket, PublisherState state) : IPublisher
     {
         private readonly ArrayBufferWriter<byte> _buffer = new(256);
-        private readonly Message _message = new() { Name = "token" };
+        private readonly Message _message = new() { Name = TokenShape.Name };
+        private readonly TokenShape _shape = new(driver._options);
         private ProtocolMessage? _frame;
         private long _msgSerial;
 
-        public async ValueTask PublishAsync(string data, CancellationToken cancellationToken)
+        public async ValueTask PublishAsync(Token token, CancellationToken cancellationToken)
         {
             _frame ??= new ProtocolMessage(ProtocolAction.Message) { Channel = state.Channel.Name, Messages = [_message] };
-            _message.Data = data;
+            _message.Data = token.Data;
+            _message.Extras = _shape.Extras(state.Index, token, driver._options.Format);
             _frame.MsgSerial = _msgSerial++;
             _buffer.ResetWrittenCount();
             driver._codec.Encode(_frame, _buffer);
@@ -270,14 +281,15 @@ internal sealed class RelayDriver(ServerProcess server, LoadOptions options) : T
             return ValueTask.CompletedTask;
         }
     }
+}
 
-    private sealed class Connection(ClientWebSocket socket, Task loop) : IAsyncDisposable
+/// <summary>A subscriber's socket and receive loop: disposing aborts the socket and waits for the loop to end.</summary>
+internal sealed class SocketConnection(ClientWebSocket socket, Task loop) : IAsyncDisposable
+{
+    public async ValueTask DisposeAsync()
     {
-        public async ValueTask DisposeAsync()
-        {
-            socket.Abort();
-            await loop;
-            socket.Dispose();
-        }
+        socket.Abort();
+        await loop;
+        socket.Dispose();
     }
 }

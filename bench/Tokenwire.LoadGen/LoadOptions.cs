@@ -27,6 +27,21 @@ internal sealed class LoadOptions
 
     public WireFormat Format { get; set; } = WireFormat.Json;
 
+    /// <summary>The token without extras (name and data only) instead of the seed's shape.</summary>
+    public bool Bare { get; set; }
+
+    /// <summary>Headers in each token's <c>extras.headers</c>, responseId included (the seed's shape: responseId and a timestamp).</summary>
+    public int Headers { get; set; } = 2;
+
+    /// <summary>
+    /// token: message-per-token (every token its own publish). response: message-per-response (one message per
+    /// response, each token appended to it; tokenwire only).
+    /// </summary>
+    public string Pattern { get; set; } = "token";
+
+    /// <summary>Which round of an interleaved series this run belongs to (bench/run.sh: medians over rounds).</summary>
+    public int Round { get; set; } = 1;
+
     public double WarmupSeconds { get; set; } = 5;
 
     public double DurationSeconds { get; set; } = 20;
@@ -66,6 +81,12 @@ internal sealed class LoadOptions
     /// <summary>Sample the servers' allocations by type (costs a little: diagnostic runs only).</summary>
     public bool AllocationProfile { get; set; }
 
+    /// <summary>Scale-out: tokenwire nodes sharing <see cref="Redis"/>; publishers on node 1, subscribers on the others (default 1).</summary>
+    public int Nodes { get; set; } = 1;
+
+    /// <summary>Scale-out: the Redis (<c>host:port</c>) the tokenwire nodes share; its INFO commandstats are reported.</summary>
+    public string? Redis { get; set; }
+
     public static LoadOptions Parse(string[] args)
     {
         var o = new LoadOptions();
@@ -88,7 +109,18 @@ internal sealed class LoadOptions
                 case "--tokens-per-response": o.TokensPerResponse = NextInt(); break;
                 case "--rate": o.Rate = NextDouble(); break;
                 case "--size": o.Size = NextInt(); break;
-                case "--format": o.Format = Next() == "msgpack" ? WireFormat.MsgPack : WireFormat.Json; break;
+                case "--format":
+                    o.Format = Next() switch
+                    {
+                        "msgpack" => WireFormat.MsgPack,
+                        "json" => WireFormat.Json,
+                        var f => throw new ArgumentException($"--format is json or msgpack, not {f}"),
+                    };
+                    break;
+                case "--bare": o.Bare = true; break;
+                case "--headers": o.Headers = NextInt(); break;
+                case "--pattern": o.Pattern = Next(); break;
+                case "--round": o.Round = NextInt(); break;
                 case "--warmup": o.WarmupSeconds = NextDouble(); break;
                 case "--duration": o.DurationSeconds = NextDouble(); break;
                 case "--window": o.Window = NextInt(); break;
@@ -105,6 +137,8 @@ internal sealed class LoadOptions
                 case "--perf": o.PerfDir = Next(); break;
                 case "--label": o.Label = Next(); break;
                 case "--alloc-profile": o.AllocationProfile = true; break;
+                case "--nodes": o.Nodes = NextInt(); break;
+                case "--redis": o.Redis = Next(); break;
                 case "-h" or "--help":
                     Console.WriteLine(Usage);
                     Environment.Exit(0);
@@ -114,6 +148,15 @@ internal sealed class LoadOptions
         }
 
         if (o.Mode is not ("flood" or "paced" or "idle")) throw new ArgumentException("--mode is flood, paced or idle");
+        if (o.Headers < 1) throw new ArgumentException("--headers counts responseId too: at least 1");
+        if (o.Pattern is not ("token" or "response")) throw new ArgumentException("--pattern is token or response");
+        if (o.Pattern == "response" && o.Targets.Any(t => t != "tokenwire"))
+        {
+            throw new ArgumentException("--pattern response needs message appends: --target tokenwire only");
+        }
+
+        if (o.Nodes > 1 && o.Redis is null) throw new ArgumentException("--nodes needs --redis host:port (the Redis the nodes share)");
+        if (o.Nodes > 1 && o.Pattern == "response") throw new ArgumentException("--nodes runs the token pattern only");
         return o;
     }
 
@@ -127,7 +170,13 @@ internal sealed class LoadOptions
           --rate R                                paced: tokens/s per channel (default 50)
           --window N                              flood: tokens in flight per publisher (default 256)
           --size BYTES                            token data length (default 48)
-          --format json|msgpack                   (default json; signalr is JSON only)
+          --format json|msgpack                   wire format (default json; signalr: its JSON or MessagePack hub protocol)
+          --headers N                             headers in extras.headers, responseId included (default 2:
+                                                  responseId and timestamp, the seed's shape; more: x-header-K)
+          --bare                                  tokens without extras (name and data only), the older shape
+          --pattern token|response                token: one publish per token (default); response: one message
+                                                  per response and each token appended to it (tokenwire only)
+          --round N                               round number recorded in --json (bench/run.sh's medians)
           --warmup S --duration S --drain S       (default 5, 20, 15)
           --connections N                         idle: connections to open (default 1000)
           --check                                 exit 1 on loss, duplicates or reorders
@@ -138,5 +187,7 @@ internal sealed class LoadOptions
           --tokenwire-arg ARG                     extra server argument (repeatable)
           --root DIR                              repository root (default: found from the executable)
           --tokenwire-dll FILE                    another tokenwire.dll (before/after comparisons)
+          --redis HOST:PORT                       tokenwire on the Redis engine (reports Redis commands per published token)
+          --nodes N                               scale-out: N tokenwire nodes on --redis; publishers on node 1, subscribers on the others
         """;
 }

@@ -25,25 +25,29 @@ options.Root ??= FindRoot();
 var results = new List<RunResult>();
 foreach (var target in options.Targets)
 {
-    if (target == "signalr" && options.Format == WireFormat.MsgPack)
-    {
-        Console.WriteLine("signalr: skipped (the MessagePack hub protocol package is not in the mirror; JSON only)");
-        continue;
-    }
-
     await WaitForQuietMachineAsync(options);
-    Console.WriteLine($"== {target} {options.Mode} ({options.Format}) load {ProcStat.LoadAverage1():F2}");
+    Console.WriteLine($"== {target} {options.Mode} ({options.Format}, {new TokenShape(options).Label}{(options.Pattern == "response" ? ", message-per-response" : "")}) load {ProcStat.LoadAverage1():F2}");
     try
     {
         var result = await Runner.RunAsync(target, options);
         results.Add(result);
         Console.WriteLine(Report.Line(result));
+        if (result.RedisCommands.Length > 0)
+        {
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"   {result.Nodes} node(s) on Redis: {result.RedisCommandsPerPublished:F2} Redis commands per published token ({result.RedisCommands}); Redis CPU {result.RedisCpu:F1} s"));
+        }
         foreach (var line in result.TopAllocations) Console.WriteLine("     alloc " + line);
+    }
+    catch (RunAbortedException e)
+    {
+        Console.Error.WriteLine($"{target}: run aborted: {e.Message}");
+        results.Add(new RunResult { Target = target, Mode = options.Mode, Pattern = options.Pattern, Format = options.Format.ToString().ToLowerInvariant(), Label = options.Label, Round = options.Round, Aborted = true, FailReason = e.Message });
     }
     catch (Exception e) when (e is InvalidOperationException or IOException or System.Net.WebSockets.WebSocketException or OperationCanceledException)
     {
         Console.Error.WriteLine($"{target}: run failed: {e}");
-        results.Add(new RunResult { Target = target, Mode = options.Mode, Label = options.Label, FailedSubscribers = -1, FailReason = e.Message });
+        results.Add(new RunResult { Target = target, Mode = options.Mode, Pattern = options.Pattern, Label = options.Label, FailedSubscribers = -1, FailReason = e.Message });
     }
 }
 
@@ -61,10 +65,12 @@ if (options.MarkdownPath is not null) File.AppendAllText(options.MarkdownPath, R
 var bad = results.Where(r => !r.Ok).ToList();
 foreach (var r in bad)
 {
-    Console.WriteLine($"CHECK FAILED {r.Target} {r.Mode}: lost {r.Lost}, duplicates {r.Duplicates}, reorders {r.Reorders}, nacks {r.Nacks}, failed subscribers {r.FailedSubscribers} {r.FailReason}");
+    Console.WriteLine($"CHECK FAILED {r.Target} {r.Mode} {r.Pattern}: lost {r.Lost}, duplicates {r.Duplicates}, reorders {r.Reorders}, " +
+                      $"wrong responseIds {r.WrongResponseIds}, nacks {r.Nacks}, failed subscribers {r.FailedSubscribers}{(r.Aborted ? ", aborted" : "")} {r.FailReason}");
 }
 
-return options.Check && bad.Count > 0 ? 1 : 0;
+// An aborted run (the server refused what the workload needs) always fails, --check or not: its figures do not exist.
+return bad.Any(r => r.Aborted) ? 1 : options.Check && bad.Count > 0 ? 1 : 0;
 
 static string FindRoot()
 {
@@ -101,6 +107,10 @@ namespace Tokenwire.LoadGen
 
         private static string Mb(long bytes) => F(bytes / 1048576.0, "F1");
 
+        /// <summary>"flood json seed h2", "paced 50/s/ch msgpack bare", "flood json seed h2 per-response".</summary>
+        public static string Workload(RunResult r) =>
+            $"{r.Mode}{(r.Mode == "paced" ? $" {F(r.Rate)}/s/ch" : "")} {r.Format} {r.Shape}{(r.Pattern == "response" ? " per-response" : "")}";
+
         public static string Markdown(List<RunResult> results)
         {
             var sb = new StringBuilder();
@@ -108,12 +118,12 @@ namespace Tokenwire.LoadGen
             var load = results.Where(r => r.Mode != "idle").ToList();
             if (load.Count > 0)
             {
-                sb.AppendLine("| target | mode | delivered/s | published/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | server CPU s (user+sys) | delivered per server CPU-s | generator CPU s | other CPU s | server RSS MB | lost/dup/reorder | load 1m |");
-                sb.AppendLine("|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+                sb.AppendLine("| round | target | workload | delivered/s | published/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | server CPU s (user+sys) | delivered per server CPU-s | generator CPU s | other CPU s | server RSS MB (start → end) | lost/dup/reorder | load 1m |");
+                sb.AppendLine("|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
                 foreach (var r in load)
                 {
-                    sb.AppendLine($"| {r.Target} | {r.Mode}{(r.Mode == "paced" ? $" {F(r.Rate)}/s/ch" : "")} {r.Format} | {F(r.DeliveredPerSecond)} | {F(r.PublishedPerSecond)} | {F(r.P50Ms, "F2")} | {F(r.P90Ms, "F2")} | {F(r.P99Ms, "F2")} | {F(r.P999Ms, "F2")} | {F(r.MaxMs, "F1")} | " +
-                                  $"{F(r.ServerCpu, "F1")} ({F(r.ServerUserCpu, "F1")}+{F(r.ServerSysCpu, "F1")}) | {F(r.DeliveredPerServerCpuSecond)} | {F(r.GeneratorCpu, "F1")} | {F(r.OtherCpu, "F1")} | {Mb(r.ServerRssBytes)} | {r.Lost}/{r.Duplicates}/{r.Reorders}{(r.Ok ? "" : " FAIL")} | {F(r.LoadAverageAtStart, "F2")} |");
+                    sb.AppendLine($"| {r.Round} | {r.Target} | {Workload(r)} | {F(r.DeliveredPerSecond)} | {F(r.PublishedPerSecond)} | {F(r.P50Ms, "F2")} | {F(r.P90Ms, "F2")} | {F(r.P99Ms, "F2")} | {F(r.P999Ms, "F2")} | {F(r.MaxMs, "F1")} | " +
+                                  $"{F(r.ServerCpu, "F1")} ({F(r.ServerUserCpu, "F1")}+{F(r.ServerSysCpu, "F1")}) | {F(r.DeliveredPerServerCpuSecond)} | {F(r.GeneratorCpu, "F1")} | {F(r.OtherCpu, "F1")} | {Mb(r.ServerRssAtStartBytes)} → {Mb(r.ServerRssAtEndBytes)} | {r.Lost}/{r.Duplicates}/{r.Reorders}{(r.Ok ? "" : " FAIL")} | {F(r.LoadAverageAtStart, "F2")} |");
                 }
             }
 
@@ -122,12 +132,12 @@ namespace Tokenwire.LoadGen
                 sb.AppendLine();
                 sb.AppendLine("Server runtime counters over the same measurement (startup hook; per delivered token):");
                 sb.AppendLine();
-                sb.AppendLine("| target | mode | GCs gen0/1/2 | GC pause % | allocated B per token | thread-pool work items per token | context switches per token (vol+invol) | lock contentions | GC heap MB |");
-                sb.AppendLine("|---|---|--:|--:|--:|--:|--:|--:|--:|");
+                sb.AppendLine("| round | target | workload | GCs gen0/1/2 | GC pause % | allocated B per token | thread-pool work items per token | context switches per token (vol+invol) | lock contentions | GC heap MB |");
+                sb.AppendLine("|--:|---|---|--:|--:|--:|--:|--:|--:|--:|");
                 foreach (var r in load)
                 {
                     var d = Math.Max(1, r.Delivered);
-                    sb.AppendLine($"| {r.Target} | {r.Mode} | {r.Gen0Collections}/{r.Gen1Collections}/{r.Gen2Collections} | {F(r.GcPausePercent, "F1")} | {F(r.AllocatedBytesPerDelivered)} | {F(r.ThreadPoolWorkItemsPerDelivered, "F2")} | " +
+                    sb.AppendLine($"| {r.Round} | {r.Target} | {Workload(r)} | {r.Gen0Collections}/{r.Gen1Collections}/{r.Gen2Collections} | {F(r.GcPausePercent, "F1")} | {F(r.AllocatedBytesPerDelivered)} | {F(r.ThreadPoolWorkItemsPerDelivered, "F2")} | " +
                                   $"{F((r.ServerVoluntaryCtxSwitches + r.ServerInvoluntaryCtxSwitches) / (double)d, "F3")} | {r.LockContentions} | {Mb(r.GcHeapBytes)} |");
                 }
             }

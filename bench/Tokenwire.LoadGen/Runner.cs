@@ -10,6 +10,11 @@ internal sealed record RunResult
     public string Target { get; init; } = "";
     public string Mode { get; init; } = "";
     public string Format { get; init; } = "";
+    /// <summary>Token shape: "seed hN" (extras.headers with N headers) or "bare".</summary>
+    public string Shape { get; init; } = "";
+    /// <summary>"token" (message-per-token) or "response" (message-per-response, appends).</summary>
+    public string Pattern { get; init; } = "token";
+    public int Round { get; init; } = 1;
     public int Channels { get; init; }
     public int PublishersPerChannel { get; init; }
     public int SubscribersPerChannel { get; init; }
@@ -31,6 +36,9 @@ internal sealed record RunResult
     public long Lost { get; set; }
     public long Duplicates { get; set; }
     public long Reorders { get; set; }
+    public long WrongResponseIds { get; set; }
+    /// <summary>The run stopped because the server refused what the workload needs (e.g. message appends).</summary>
+    public bool Aborted { get; set; }
     public long Nacks { get; set; }
     public int FailedSubscribers { get; set; }
     public string? FailReason { get; set; }
@@ -42,6 +50,9 @@ internal sealed record RunResult
     public double DeliveredPerServerCpuSecond { get; set; }
     public double DeliveredPerTotalCpuSecond { get; set; }
     public long ServerRssBytes { get; set; }
+    /// <summary>Server RSS when the measurement began and when it ended (before the drain): the growth under load.</summary>
+    public long ServerRssAtStartBytes { get; set; }
+    public long ServerRssAtEndBytes { get; set; }
     public long ServerPeakRssBytes { get; set; }
     public long ServerVoluntaryCtxSwitches { get; set; }
     public long ServerInvoluntaryCtxSwitches { get; set; }
@@ -59,7 +70,14 @@ internal sealed record RunResult
     public int IdleConnections { get; set; }
     public long IdleBaselineRssBytes { get; set; }
     public double IdleBytesPerConnection { get; set; }
-    public bool Ok => Lost == 0 && Duplicates == 0 && Reorders == 0 && FailedSubscribers == 0 && Nacks == 0 && (Mode == "idle" || Delivered > 0);
+    /// <summary>Scale-out: tokenwire nodes (server CPU and RSS are summed over them).</summary>
+    public int Nodes { get; set; } = 1;
+    /// <summary>Redis engine runs: commands Redis ran per published token in the measurement (INFO commandstats).</summary>
+    public double RedisCommandsPerPublished { get; set; }
+    public double RedisCpu { get; set; }
+    /// <summary>Redis engine runs: the commands by name, e.g. "evalsha 1234, xadd 56789".</summary>
+    public string RedisCommands { get; set; } = "";
+    public bool Ok => Lost == 0 && Duplicates == 0 && Reorders == 0 && WrongResponseIds == 0 && FailedSubscribers == 0 && Nacks == 0 && !Aborted && (Mode == "idle" || Delivered > 0);
 }
 
 /// <summary>Runs one workload against one target: start the server, connect, warm up, measure, drain, check.</summary>
@@ -68,26 +86,37 @@ internal static class Runner
     public static async Task<RunResult> RunAsync(string target, LoadOptions o)
     {
         await using var server = await ServerProcess.StartAsync(target, o);
-        var driver = TargetDriver.For(target, server, o);
+        using var clock = new RunClock();
+        await using var scaleOut = await ScaleOut.StartAsync(target, server, o);
+        var driver = scaleOut is null ? TargetDriver.For(target, server, o, clock) : new TokenwireDriver(server, o) { SubscriberNode = scaleOut.NextSubscriberNode };
         var result = new RunResult
         {
             Label = o.Label, Target = target, Mode = o.Mode, Format = o.Format.ToString().ToLowerInvariant(), Channels = o.Channels,
+            Shape = new TokenShape(o).Label, Pattern = o.Pattern, Round = o.Round,
             PublishersPerChannel = o.Mode == "idle" ? 0 : o.PublishersPerChannel, SubscribersPerChannel = o.SubscribersPerChannel,
             TokensPerResponse = o.TokensPerResponse, Rate = o.Mode == "paced" ? o.Rate : 0, Size = o.Size, Window = o.Window,
-            Seconds = o.DurationSeconds,
+            Seconds = o.DurationSeconds, Nodes = scaleOut is null ? 1 : o.Nodes,
         };
-        return o.Mode == "idle" ? await IdleAsync(server, driver, o, result) : await LoadAsync(server, driver, o, result);
+        return o.Mode == "idle" ? await IdleAsync(server, driver, o, result, clock) : await LoadAsync(server, scaleOut, driver, o, result, clock);
     }
 
-    private static async Task<RunResult> LoadAsync(ServerProcess server, TargetDriver driver, LoadOptions o, RunResult result)
+    private static async Task<RunResult> LoadAsync(ServerProcess server, ScaleOut? scaleOut, TargetDriver driver, LoadOptions o, RunResult result, RunClock clock)
     {
-        var clock = new RunClock();
+        (double User, double System) Cpu()
+        {
+            var (u, s) = server.CpuSeconds();
+            var (u2, s2) = scaleOut?.CpuSeconds() ?? (0, 0);
+            return (u + u2, s + s2);
+        }
+
+        var shape = new TokenShape(o);
         var channels = new List<ChannelState>();
         for (var c = 0; c < o.Channels; c++)
         {
-            var channel = new ChannelState($"bench-{c}");
+            // Appends need a namespace with mutable messages: the server's default "mutable" namespace.
+            var channel = new ChannelState($"{(o.Pattern == "response" ? "mutable:" : "")}bench-{c}");
             for (var p = 0; p < o.PublishersPerChannel; p++) channel.Publishers.Add(new PublisherState(p, channel));
-            for (var s = 0; s < o.SubscribersPerChannel; s++) channel.Subscribers.Add(new SubscriberState(channel, clock, o.Window));
+            for (var s = 0; s < o.SubscribersPerChannel; s++) channel.Subscribers.Add(new SubscriberState(channel, clock, o.Window, shape));
             channels.Add(channel);
         }
 
@@ -95,12 +124,12 @@ internal static class Runner
         var subscriptions = await ParallelConnectAsync(channels.SelectMany(c => c.Subscribers), s => driver.SubscribeAsync(s, connectTimeout.Token));
         var publishers = await ParallelConnectAsync(channels.SelectMany(c => c.Publishers), async p => (p, await driver.ConnectPublisherAsync(p, connectTimeout.Token)));
 
-        using var stop = new CancellationTokenSource();
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(clock.Aborted);
         var loops = publishers.Select(x => Task.Run(() => PublishLoopAsync(x.p, x.Item2, driver, o, stop.Token))).ToList();
 
-        await Task.Delay(TimeSpan.FromSeconds(o.WarmupSeconds));
+        await clock.DelayAsync(o.WarmupSeconds);
         var generator = Process.GetCurrentProcess();
-        var serverCpu0 = server.CpuSeconds();
+        var serverCpu0 = Cpu();
         generator.Refresh();
         var generatorCpu0 = generator.TotalProcessorTime.TotalSeconds;
         var machine0 = MachineBusySeconds();
@@ -110,7 +139,8 @@ internal static class Runner
         result.LoadAverageAtStart = ProcStat.LoadAverage1();
         var ctx0 = (ProcStat.ThreadsStatusSum(server.Pid, "voluntary_ctxt_switches"), ProcStat.ThreadsStatusSum(server.Pid, "nonvoluntary_ctxt_switches"));
         var stats0 = await server.RuntimeStatsAsync();
-        serverCpu0 = server.CpuSeconds();
+        serverCpu0 = Cpu();
+        var redis0 = await ScaleOut.ReadRedisAsync(o);
         generator.Refresh();
         generatorCpu0 = generator.TotalProcessorTime.TotalSeconds;
         machine0 = MachineBusySeconds();
@@ -118,14 +148,17 @@ internal static class Runner
         published0 = channels.Sum(c => c.Publishers.Sum(p => p.Published));
         t0 = Stopwatch.GetTimestamp();
         clock.StartMeasuring();
+        result.ServerRssAtStartBytes = server.RssBytes();
         var perf = o.PerfDir is null ? null : Perf.Start(server.Pid, Path.Combine(o.PerfDir, $"{result.Target}-{result.Mode}.data"));
 
-        await Task.Delay(TimeSpan.FromSeconds(o.DurationSeconds));
+        await clock.DelayAsync(o.DurationSeconds);
 
+        result.ServerRssAtEndBytes = server.RssBytes();
         var stats1 = await server.RuntimeStatsAsync();
         clock.StopMeasuring();
         var elapsed = Stopwatch.GetElapsedTime(t0).TotalSeconds;
-        var serverCpu1 = server.CpuSeconds();
+        var serverCpu1 = Cpu();
+        var redis1 = await ScaleOut.ReadRedisAsync(o);
         generator.Refresh();
         var generatorCpu1 = generator.TotalProcessorTime.TotalSeconds;
         var machine1 = MachineBusySeconds();
@@ -138,6 +171,12 @@ internal static class Runner
 
         await stop.CancelAsync();
         await Task.WhenAll(loops);
+        if (clock.AbortReason is { } reason)
+        {
+            foreach (var (_, p) in publishers) await p.DisposeAsync();
+            foreach (var s in subscriptions) await s.DisposeAsync();
+            throw new RunAbortedException(reason);
+        }
 
         // Drain: every subscriber should receive everything that was published.
         var deadline = Stopwatch.GetTimestamp() + (long)(o.DrainSeconds * Stopwatch.Frequency);
@@ -146,9 +185,16 @@ internal static class Runner
             await Task.Delay(50);
         }
 
-        result.ServerRssBytes = server.RssBytes();
+        result.ServerRssBytes = server.RssBytes() + (scaleOut?.RssBytes() ?? 0);
         result.ServerPeakRssBytes = server.PeakRssBytes();
         result.Published = published1 - published0;
+        if (redis0 is not null && redis1 is not null)
+        {
+            var commands = redis1.Since(redis0);
+            result.RedisCommandsPerPublished = (double)commands.Sum(c => c.Calls) / Math.Max(1, result.Published);
+            result.RedisCpu = redis1.CpuSeconds - redis0.CpuSeconds;
+            result.RedisCommands = string.Join(", ", commands.Select(c => $"{c.Name} {c.Calls}"));
+        }
         result.Delivered = delivered1 - delivered0;
         result.PublishedPerSecond = result.Published / elapsed;
         result.DeliveredPerSecond = result.Delivered / elapsed;
@@ -179,6 +225,7 @@ internal static class Runner
             result.Lost += s.Lost();
             result.Duplicates += s.Duplicates;
             result.Reorders += s.Reorders;
+            result.WrongResponseIds += s.WrongResponseIds;
             if (s.Failed)
             {
                 result.FailedSubscribers++;
@@ -207,11 +254,12 @@ internal static class Runner
     private static async Task PublishLoopAsync(PublisherState state, IPublisher publisher, TargetDriver driver, LoadOptions o, CancellationToken stop)
     {
         var window = o.Window;
+        var shape = new TokenShape(o);
         Func<PublisherState, bool> canGo = p => CanPublish(p, driver, window);
         var paced = o.Mode == "paced";
         // Publishers of a channel share its rate; channels start staggered so they don't publish in lockstep.
         var interval = paced ? (long)(Stopwatch.Frequency * o.PublishersPerChannel / o.Rate) : 0;
-        var channelIndex = int.Parse(state.Channel.Name.AsSpan("bench-".Length), CultureInfo.InvariantCulture);
+        var channelIndex = int.Parse(state.Channel.Name.AsSpan(state.Channel.Name.LastIndexOf('-') + 1), CultureInfo.InvariantCulture);
         var next = Stopwatch.GetTimestamp() + (paced ? interval * ((channelIndex * o.PublishersPerChannel) + state.Index) / (o.Channels * o.PublishersPerChannel) : 0);
         long seq = 0;
         try
@@ -228,21 +276,21 @@ internal static class Runner
                 }
 
                 if (!canGo(state)) await state.WaitUntilAsync(canGo, stop);
-                var data = Payload.Create(state.Index, seq, o.TokensPerResponse, o.Size);
+                var token = shape.Create(state.Index, seq, o.Size, driver.LineTerminatedTokens);
                 // No cancellation inside a send: a half-sent frame would break the connection, not just stop it.
-                await publisher.PublishAsync(data, CancellationToken.None);
+                await publisher.PublishAsync(token, CancellationToken.None);
                 seq++;
                 state.CountPublished();
             }
         }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        catch (OperationCanceledException e) when (stop.IsCancellationRequested || e.CancellationToken.IsCancellationRequested)
         {
+            // Stopped, or the run was aborted while a publisher waited (the runner reports why).
         }
     }
 
-    private static async Task<RunResult> IdleAsync(ServerProcess server, TargetDriver driver, LoadOptions o, RunResult result)
+    private static async Task<RunResult> IdleAsync(ServerProcess server, TargetDriver driver, LoadOptions o, RunResult result, RunClock clock)
     {
-        var clock = new RunClock();
         var channels = Enumerable.Range(0, o.Channels).Select(c => new ChannelState($"bench-{c}")).ToList();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(120));
         // Warm the connect path (JIT, pools), then take the baseline.
@@ -282,6 +330,9 @@ internal static class Runner
         return (total - idle) / 100.0;
     }
 }
+
+/// <summary>The run was stopped early because the server refused what the workload needs; the message says what.</summary>
+internal sealed class RunAbortedException(string message) : InvalidOperationException(message);
 
 /// <summary>perf record of the server during the measurement, when perf is there.</summary>
 internal static class Perf

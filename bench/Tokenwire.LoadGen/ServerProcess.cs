@@ -49,7 +49,7 @@ internal sealed partial class ServerProcess : IAsyncDisposable
     /// <summary>Tokenwire's root key.</summary>
     public string? Key { get; }
 
-    public static async Task<ServerProcess> StartAsync(string target, LoadOptions options)
+    public static async Task<ServerProcess> StartAsync(string target, LoadOptions options, IEnumerable<string>? extraArgs = null)
     {
         var root = options.Root!;
         string dll;
@@ -69,6 +69,8 @@ internal sealed partial class ServerProcess : IAsyncDisposable
                 }
 
                 args.AddRange(options.TokenwireArgs);
+                if (options.Redis is not null) args.AddRange(["--redis", options.Redis]);
+                args.AddRange(extraArgs ?? []);
                 break;
             case "signalr":
                 dll = Path.Combine(root, "bench/Tokenwire.Bench.SignalRServer/bin/Release/net10.0/Tokenwire.Bench.SignalRServer.dll");

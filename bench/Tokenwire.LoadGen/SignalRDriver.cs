@@ -11,18 +11,21 @@ namespace Tokenwire.LoadGen;
 
 /// <summary>
 /// The SignalR baseline, driven by <see cref="HubConnection"/> from Microsoft.AspNetCore.SignalR.Client.Core with the
-/// JSON hub protocol. Subscribers invoke <c>Join(channel)</c> and handle <c>t(data)</c>; publishers call
-/// <c>SendAsync("Publish", channel, data)</c> (fire-and-forget: SignalR has no publish acknowledgement).
+/// JSON hub protocol, or the MessagePack one with <c>--format msgpack</c>. Subscribers invoke <c>Join(channel)</c>; publishers send fire-and-forget (SignalR has no publish
+/// acknowledgement). A seed-shaped token is one hub argument object, <c>PublishToken(channel, {name, data, extras})</c>,
+/// delivered as <c>m(token)</c>; a bare token is <c>Publish(channel, data)</c>, delivered as <c>t(data)</c>.
 /// </summary>
-internal sealed class SignalRDriver(ServerProcess server) : TargetDriver
+internal sealed class SignalRDriver(ServerProcess server, LoadOptions options) : TargetDriver
 {
     private Uri HubUri => new($"ws://{server.BaseUri.Authority}/hub");
 
     private async Task<HubConnection> ConnectAsync(CancellationToken cancellationToken)
     {
         var builder = new HubConnectionBuilder();
-        builder.Services.AddSingleton<IConnectionFactory>(new WebSocketConnectionFactory());
+        var binary = options.Format == Tokenwire.Protocol.WireFormat.MsgPack;
+        builder.Services.AddSingleton<IConnectionFactory>(new WebSocketConnectionFactory(binary ? WebSocketMessageType.Binary : WebSocketMessageType.Text));
         builder.Services.AddSingleton<EndPoint>(new UriEndPoint(HubUri));
+        if (binary) builder.AddMessagePackProtocol();
         var connection = builder.Build();
         await connection.StartAsync(cancellationToken);
         return connection;
@@ -31,7 +34,8 @@ internal sealed class SignalRDriver(ServerProcess server) : TargetDriver
     public override async Task<IAsyncDisposable> SubscribeAsync(SubscriberState subscriber, CancellationToken cancellationToken)
     {
         var connection = await ConnectAsync(cancellationToken);
-        connection.On<string>("t", data => subscriber.OnData(data));
+        if (options.Bare) connection.On<string>("t", data => subscriber.OnData(data));
+        else connection.On<SignalRToken>("m", token => subscriber.OnData(token.Data, token.Extras?.ResponseId));
         connection.Closed += e =>
         {
             if (e is not null)
@@ -47,12 +51,13 @@ internal sealed class SignalRDriver(ServerProcess server) : TargetDriver
     }
 
     public override async Task<IPublisher> ConnectPublisherAsync(PublisherState publisher, CancellationToken cancellationToken) =>
-        new Publisher(await ConnectAsync(cancellationToken), publisher.Channel.Name);
+        new Publisher(await ConnectAsync(cancellationToken), publisher, new TokenShape(options));
 
-    private sealed class Publisher(HubConnection connection, string channel) : IPublisher
+    private sealed class Publisher(HubConnection connection, PublisherState state, TokenShape shape) : IPublisher
     {
-        public ValueTask PublishAsync(string data, CancellationToken cancellationToken) =>
-            new(connection.SendAsync("Publish", channel, data, cancellationToken));
+        public ValueTask PublishAsync(Token token, CancellationToken cancellationToken) => shape.Bare
+            ? new(connection.SendAsync("Publish", state.Channel.Name, token.Data, cancellationToken))
+            : new(connection.SendAsync("PublishToken", state.Channel.Name, shape.ToSignalR(state.Index, token), cancellationToken));
 
         public ValueTask DisposeAsync() => connection.DisposeAsync();
     }
@@ -63,13 +68,14 @@ internal sealed class SignalRDriver(ServerProcess server) : TargetDriver
 /// (missing from the package mirror): it connects straight to the hub's WebSocket endpoint, as the official client does
 /// with <c>SkipNegotiation</c>, and pumps bytes between the socket and the connection's pipes.
 /// </summary>
-internal sealed class WebSocketConnectionFactory : IConnectionFactory
+/// <param name="messageType">Text for the JSON hub protocol, Binary for MessagePack.</param>
+internal sealed class WebSocketConnectionFactory(WebSocketMessageType messageType) : IConnectionFactory
 {
     public async ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
         var socket = new ClientWebSocket();
         await socket.ConnectAsync(((UriEndPoint)endpoint).Uri, cancellationToken);
-        return new WebSocketConnectionContext(socket);
+        return new WebSocketConnectionContext(socket, messageType);
     }
 }
 
@@ -80,10 +86,12 @@ internal sealed class WebSocketConnectionContext : ConnectionContext
     private readonly Pipe _toServer = new(new PipeOptions(useSynchronizationContext: false));
     private readonly Task _receiving;
     private readonly Task _sending;
+    private readonly WebSocketMessageType _messageType;
 
-    public WebSocketConnectionContext(ClientWebSocket socket)
+    public WebSocketConnectionContext(ClientWebSocket socket, WebSocketMessageType messageType)
     {
         _socket = socket;
+        _messageType = messageType;
         Transport = new DuplexPipe(_fromServer.Reader, _toServer.Writer);
         _receiving = Task.Run(ReceiveAsync);
         _sending = Task.Run(SendAsync);
@@ -127,14 +135,14 @@ internal sealed class WebSocketConnectionContext : ConnectionContext
             {
                 var result = await reader.ReadAsync();
                 var buffer = result.Buffer;
-                // Records are 0x1e-terminated, so several may share one WebSocket message.
+                // Records are delimited (JSON: 0x1e-terminated; MessagePack: length-prefixed), so several may share one WebSocket message.
                 if (buffer.IsSingleSegment)
                 {
-                    if (!buffer.IsEmpty) await _socket.SendAsync(buffer.First, WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+                    if (!buffer.IsEmpty) await _socket.SendAsync(buffer.First, _messageType, endOfMessage: true, CancellationToken.None);
                 }
                 else
                 {
-                    await _socket.SendAsync(buffer.ToArray(), WebSocketMessageType.Text, endOfMessage: true, CancellationToken.None);
+                    await _socket.SendAsync(buffer.ToArray(), _messageType, endOfMessage: true, CancellationToken.None);
                 }
 
                 reader.AdvanceTo(buffer.End);

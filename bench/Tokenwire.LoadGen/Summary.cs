@@ -5,8 +5,9 @@ using System.Text.Json;
 namespace Tokenwire.LoadGen;
 
 /// <summary>
-/// <c>--summarize results.json</c>: the tables of one benchmark run with the ratios against the two baselines and
-/// the issue's targets, as markdown (bench/run.sh puts it into docs/BENCHMARKS.md).
+/// <c>--summarize results.json</c>: the tables of one benchmark run and the issue's targets as markdown (bench/run.sh
+/// puts it into docs/BENCHMARKS.md). Every ratio is taken within one round (the three servers measured minutes apart,
+/// same workload); a figure over several rounds is the median of the per-round ratios, with their range.
 /// </summary>
 internal static class Summary
 {
@@ -16,37 +17,86 @@ internal static class Summary
     {
         var results = JsonSerializer.Deserialize<List<RunResult>>(File.ReadAllText(jsonPath)) ?? [];
         var sb = new StringBuilder();
+        string[] targetOrder = ["tokenwire", "signalr", "relay"];
         foreach (var mode in new[] { "flood", "paced", "idle" })
         {
-            var runs = results.Where(r => r.Mode == mode).ToList();
+            var runs = results.Where(r => r.Mode == mode)
+                .OrderBy(r => Report.Workload(r), StringComparer.Ordinal).ThenBy(r => r.Round).ThenBy(r => Array.IndexOf(targetOrder, r.Target))
+                .ToList();
             if (runs.Count == 0) continue;
             sb.AppendLine($"### {mode}").AppendLine();
             sb.AppendLine(Report.Markdown(runs));
         }
 
+        var rounds = results.Select(r => r.Round).Distinct().Count();
         sb.AppendLine("### Ratios and targets").AppendLine();
+        sb.AppendLine($"Each ratio is tokenwire's figure over the baseline's in the same round; with {rounds} round(s), the median of the per-round ratios (their range in brackets).");
+        sb.AppendLine();
         sb.AppendLine("| workload | figure | tokenwire | ÷ signalr | target | ÷ relay | target | met |");
         sb.AppendLine("|---|---|--:|--:|--:|--:|--:|---|");
-        RunResult? Find(string target, string mode) => results.LastOrDefault(r => r.Target == target && r.Mode == mode && r.FailedSubscribers >= 0);
-        void Row(string mode, string figure, Func<RunResult, double> value, bool higherIsBetter, double vsSignalR, double vsRelay)
+        var workloads = results.Where(r => r.Target == "tokenwire" && r.Pattern == "token" && r.FailedSubscribers >= 0 && !r.Aborted)
+            .Select(Report.Workload).Distinct().Order(StringComparer.Ordinal).ToList();
+        foreach (var workload in workloads)
         {
-            var (t, s, r) = (Find("tokenwire", mode), Find("signalr", mode), Find("relay", mode));
-            if (t is null) return;
-            var tv = value(t);
-            var rs = s is null ? double.NaN : tv / value(s);
-            var rr = r is null ? double.NaN : tv / value(r);
-            var okS = double.IsNaN(rs) || (higherIsBetter ? rs >= vsSignalR : rs <= vsSignalR);
-            var okR = double.IsNaN(rr) || (higherIsBetter ? rr >= vsRelay : rr <= vsRelay);
-            var op = higherIsBetter ? "≥" : "≤";
-            sb.AppendLine($"| {mode} | {figure} | {F(tv, tv >= 100 ? "F0" : "F2")} | {F(rs)} | {op} {F(vsSignalR, "F1")} | {F(rr)} | {op} {F(vsRelay, "F1")} | {(okS && okR ? "yes" : "**no**")} |");
+            var mode = workload.Split(' ')[0];
+            switch (mode)
+            {
+                case "flood":
+                    Row(sb, results, workload, "delivered tokens/s", r => r.DeliveredPerSecond, true, 1.2, 0.7);
+                    Row(sb, results, workload, "delivered tokens per server CPU-s", r => r.DeliveredPerServerCpuSecond, true, 1.2, 0.7);
+                    Row(sb, results, workload, "server RSS growth MB over the measurement", r => Math.Max(1, (r.ServerRssAtEndBytes - r.ServerRssAtStartBytes) / 1048576.0), false, 2.0, double.NaN);
+                    break;
+                case "paced":
+                    Row(sb, results, workload, "p99 publish→deliver ms", r => r.P99Ms, false, 1.0, double.NaN);
+                    Row(sb, results, workload, "p99.9 publish→deliver ms", r => r.P999Ms, false, 1.5, double.NaN);
+                    break;
+                case "idle":
+                    Row(sb, results, workload, "server KB per connection", r => r.IdleBytesPerConnection / 1024, false, 1.0, double.NaN);
+                    break;
+            }
         }
 
-        Row("flood", "delivered tokens/s", r => r.DeliveredPerSecond, true, 1.2, 0.7);
-        Row("flood", "delivered tokens per server CPU-s", r => r.DeliveredPerServerCpuSecond, true, 1.2, 0.7);
-        Row("paced", "p99 publish→deliver ms", r => r.P99Ms, false, 1.0, 1.5);
-        Row("idle", "server KB per connection", r => r.IdleBytesPerConnection / 1024, false, 1.0, double.PositiveInfinity);
-        var bad = results.Where(r => !r.Ok).Select(r => $"{r.Target} {r.Mode}").ToList();
+        var bad = results.Where(r => !r.Ok).Select(r => $"{r.Target} {Report.Workload(r)} round {r.Round}").ToList();
         sb.AppendLine($"| all | lost / duplicated / reordered tokens | {results.Sum(r => r.Lost)} / {results.Sum(r => r.Duplicates)} / {results.Sum(r => r.Reorders)} | | 0 | | 0 | {(bad.Count == 0 ? "yes" : "**no**: " + string.Join(", ", bad))} |");
+        sb.AppendLine();
+        sb.AppendLine("RSS growth is floored at 1 MB (a baseline whose RSS stays flat would make any ratio infinite).");
         return sb.ToString();
+    }
+
+    private static void Row(StringBuilder sb, List<RunResult> results, string workload, string figure, Func<RunResult, double> value,
+        bool higherIsBetter, double vsSignalR, double vsRelay)
+    {
+        RunResult? Find(string target, int round) => results.LastOrDefault(r =>
+            r.Target == target && r.Round == round && Report.Workload(r) == workload && r.Ok);
+        var tokenwire = new List<double>();
+        var ratioS = new List<double>();
+        var ratioR = new List<double>();
+        foreach (var round in results.Select(r => r.Round).Distinct().Order())
+        {
+            if (Find("tokenwire", round) is not { } t) continue;
+            tokenwire.Add(value(t));
+            // A failed baseline run (nothing delivered) gives no ratio rather than an infinite one.
+            if (Find("signalr", round) is { } s && double.IsFinite(value(t) / value(s))) ratioS.Add(value(t) / value(s));
+            if (Find("relay", round) is { } r && double.IsFinite(value(t) / value(r))) ratioR.Add(value(t) / value(r));
+        }
+
+        var (ms, mr) = (Median(ratioS), Median(ratioR));
+        bool Meets(double ratio, double target) => double.IsNaN(target) || double.IsNaN(ratio) || (higherIsBetter ? ratio >= target : ratio <= target);
+        var op = higherIsBetter ? "≥" : "≤";
+        var tv = Median(tokenwire);
+        sb.AppendLine($"| {workload} | {figure} | {F(tv, tv >= 100 ? "F0" : "F2")} | {WithRange(ms, ratioS)} | {(double.IsNaN(vsSignalR) ? "" : $"{op} {F(vsSignalR, "F1")}")} | " +
+                      $"{WithRange(mr, ratioR)} | {(double.IsNaN(vsRelay) ? "" : $"{op} {F(vsRelay, "F1")}")} | " +
+                      $"{(ratioS.Count + ratioR.Count == 0 ? "n/a" : Meets(ms, vsSignalR) && Meets(mr, vsRelay) ? "yes" : "**no**")} |");
+    }
+
+    private static string WithRange(double median, List<double> values) =>
+        values.Count == 0 ? "n/a" : values.Count == 1 ? F(median) : $"{F(median)} ({F(values.Min())}–{F(values.Max())})";
+
+    internal static double Median(List<double> values)
+    {
+        if (values.Count == 0) return double.NaN;
+        var sorted = values.Order().ToList();
+        var mid = sorted.Count / 2;
+        return sorted.Count % 2 == 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
     }
 }

@@ -4,21 +4,23 @@ using System.Globalization;
 namespace Tokenwire.LoadGen;
 
 /// <summary>
-/// The token payload every target carries: <c>{publisher}:{seq}:{stopwatch ticks}:{response}:{padding}</c>. The
+/// The token data every target carries: <c>{publisher}:{seq}:{stopwatch ticks}:{response}:{padding}</c>. The
 /// timestamp comes from this process's monotonic clock, and this process both publishes and subscribes, so
-/// publish→deliver latency is measured with one clock.
+/// publish→deliver latency is measured with one clock. In the message-per-response pattern each token ends with a
+/// newline, so a subscriber can split a response's text back into tokens however the server groups the appends.
 /// </summary>
 internal static class Payload
 {
     private const string Filler = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor incididunt ut labore ";
 
-    public static string Create(int publisher, long seq, int tokensPerResponse, int size)
+    public static string Create(int publisher, long seq, int tokensPerResponse, int size, bool lineTerminated = false)
     {
         var ts = Stopwatch.GetTimestamp();
         var head = string.Create(CultureInfo.InvariantCulture, $"{publisher}:{seq}:{ts}:{seq / tokensPerResponse}:");
-        if (head.Length >= size) return head;
-        var pad = size - head.Length;
-        return pad <= Filler.Length ? head + Filler[..pad] : head + new string('x', pad);
+        var end = lineTerminated ? "\n" : "";
+        var pad = size - head.Length - end.Length;
+        if (pad <= 0) return head + end;
+        return (pad <= Filler.Length ? head + Filler[..pad] : head + new string('x', pad)) + end;
     }
 
     public static bool TryParse(ReadOnlySpan<char> data, out int publisher, out long seq, out long timestamp)
@@ -36,9 +38,32 @@ internal static class Payload
     }
 }
 
-/// <summary>Run-wide clock marks. Latencies are recorded only for tokens published inside the measurement window.</summary>
-internal sealed class RunClock
+/// <summary>
+/// Run-wide clock marks (latencies are recorded only for tokens published inside the measurement window), and the
+/// run's abort switch: a check that makes the rest of the run meaningless (the server refused appends) stops it early.
+/// </summary>
+internal sealed class RunClock : IDisposable
 {
+    private readonly CancellationTokenSource _abort = new();
+    private string? _abortReason;
+
+    /// <summary>Cancelled when the run was aborted.</summary>
+    public CancellationToken Aborted => _abort.Token;
+
+    /// <summary>Why the run was aborted (the first reason given), or null.</summary>
+    public string? AbortReason => Volatile.Read(ref _abortReason);
+
+    public void Abort(string reason)
+    {
+        if (Interlocked.CompareExchange(ref _abortReason, reason, null) is null) _abort.Cancel();
+    }
+
+    public void Dispose() => _abort.Dispose();
+
+    /// <summary>Waits <paramref name="seconds"/>, or less when the run is aborted.</summary>
+    public Task DelayAsync(double seconds) =>
+        Task.Delay(TimeSpan.FromSeconds(seconds), Aborted).ContinueWith(static _ => { }, TaskScheduler.Default);
+
     private long _measureStart = long.MaxValue;
     private long _measureEnd = long.MaxValue;
 
@@ -122,7 +147,7 @@ internal sealed class ChannelState(string name)
 /// One subscriber's view: order and completeness per publisher (loss, duplicates, reorders) and latency. Only its own
 /// receive loop writes to it.
 /// </summary>
-internal sealed class SubscriberState(ChannelState channel, RunClock clock, int window)
+internal sealed class SubscriberState(ChannelState channel, RunClock clock, int window, TokenShape? shape = null)
 {
     private readonly long[] _next = new long[channel.Publishers.Count];
     private readonly long[] _received = new long[channel.Publishers.Count];
@@ -139,6 +164,9 @@ internal sealed class SubscriberState(ChannelState channel, RunClock clock, int 
 
     public long Malformed { get; private set; }
 
+    /// <summary>Tokens whose <c>extras.headers.responseId</c> was missing or named another response.</summary>
+    public long WrongResponseIds { get; private set; }
+
     /// <summary>Every token received, counted once per delivery.</summary>
     public long Delivered => Volatile.Read(ref _delivered);
 
@@ -148,7 +176,8 @@ internal sealed class SubscriberState(ChannelState channel, RunClock clock, int 
 
     public long ReceivedFrom(int publisher) => Volatile.Read(ref _received[publisher]);
 
-    public void OnData(ReadOnlySpan<char> data)
+    /// <summary>One delivered token; <paramref name="responseId"/> is its extras' responseId (checked unless the shape is bare).</summary>
+    public void OnData(ReadOnlySpan<char> data, ReadOnlySpan<char> responseId = default)
     {
         var now = Stopwatch.GetTimestamp();
         if (!Payload.TryParse(data, out var publisher, out var seq, out var ts) || publisher >= _next.Length)
@@ -156,6 +185,8 @@ internal sealed class SubscriberState(ChannelState channel, RunClock clock, int 
             Malformed++;
             return;
         }
+
+        if (shape is { Bare: false } && !TokenShape.IsResponseId(responseId, publisher, seq / shape.TokensPerResponse)) WrongResponseIds++;
 
         Volatile.Write(ref _delivered, _delivered + 1);
         var next = _next[publisher];

@@ -24,15 +24,21 @@ public sealed record ResponseAssemblerOptions
 /// <summary>What a <see cref="ResponseUpdate"/> reports.</summary>
 public enum ResponseUpdateKind
 {
-    /// <summary>A response was seen for the first time (its <c>start</c>, or its first token).</summary>
+    /// <summary>A response was seen for the first time (its <c>start</c>, its first token, or its message-per-response message).</summary>
     Started,
-    /// <summary>A token was appended; <see cref="ResponseUpdate.Token"/> holds it.</summary>
+    /// <summary>A token was appended; <see cref="ResponseUpdate.Token"/> holds it. With message-per-response, also the
+    /// text a whole-message update adds to what was rebuilt (a late joiner's first sight: the whole text so far).</summary>
     TokenAppended,
-    /// <summary>The response ended (<c>stop</c>, or a recovery message); <see cref="ResponseUpdate.Text"/> holds the final text.</summary>
+    /// <summary>The response ended (<c>stop</c>, a recovery message, or the status header <c>complete</c> or
+    /// <c>cancelled</c>); <see cref="ResponseUpdate.Text"/> holds the final text.</summary>
     Completed,
-    /// <summary>A recovery message (<c>response-complete</c>) replaced the text; <see cref="ResponseUpdate.Text"/> holds it.
-    /// Followed by <see cref="Completed"/> unless the response had already completed.</summary>
+    /// <summary>A recovery message (<c>response-complete</c>), or a message-per-response update that does not extend the
+    /// text rebuilt so far, replaced the text; <see cref="ResponseUpdate.Text"/> holds it. With <c>response-complete</c>,
+    /// followed by <see cref="Completed"/> unless the response had already completed.</summary>
     Replaced,
+    /// <summary>A message-per-response message was deleted; <see cref="ResponseUpdate.Text"/> holds what the delete left
+    /// (usually the text). Followed by <see cref="Completed"/> unless the response had already completed.</summary>
+    Deleted,
 }
 
 /// <summary>One change to one response.</summary>
@@ -74,8 +80,20 @@ public sealed class ResponseUpdate
 /// <summary>A response as rebuilt so far.</summary>
 /// <param name="ResponseId">The response (<see cref="ResponseAssembler.ContinuousResponseId"/> for a continuous stream).</param>
 /// <param name="Text">The text: the tokens in order, or the recovery message's text once it arrived.</param>
-/// <param name="TokenCount">Tokens applied (not reset by a replacement).</param>
-/// <param name="IsComplete">A <c>stop</c> or recovery message was seen.</param>
+/// <param name="TokenCount">Tokens applied (not reset by a replacement). With message-per-response: appends applied (the
+/// server may roll several up into one; a whole-message update counts none).</param>
+/// <param name="IsComplete">A <c>stop</c> or recovery message was seen; with message-per-response, a final status
+/// (<c>complete</c> or <c>cancelled</c>) or a delete.</param>
 /// <param name="IsReplaced">The text came from a recovery message.</param>
 /// <param name="HasStart">A <c>start</c> message was seen, so the beginning of the response is known to be there.</param>
-public sealed record ResponseSnapshot(string ResponseId, string Text, int TokenCount, bool IsComplete, bool IsReplaced, bool HasStart);
+public sealed record ResponseSnapshot(string ResponseId, string Text, int TokenCount, bool IsComplete, bool IsReplaced, bool HasStart)
+{
+    /// <summary>Message-per-response: the serial of the response's message; null for message-per-token.</summary>
+    public string? MessageSerial { get; init; }
+
+    /// <summary>Message-per-response: the last status header seen (<see cref="ResponseStatus"/>); null for message-per-token.</summary>
+    public string? Status { get; init; }
+
+    /// <summary>Message-per-response: the message was deleted.</summary>
+    public bool IsDeleted { get; init; }
+}

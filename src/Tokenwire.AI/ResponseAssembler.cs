@@ -7,12 +7,15 @@ using Tokenwire.Protocol;
 namespace Tokenwire.AI;
 
 /// <summary>
-/// Rebuilds responses published with the message-per-token pattern (any <see cref="TokenStreamPattern"/>), any number of
-/// them concurrently, from the messages of a channel: live, rewound, from history or from the in-progress endpoint, in
-/// any mix. Thread-safe.
+/// Rebuilds responses published with any <see cref="TokenStreamPattern"/> (message-per-token or message-per-response),
+/// any number of them concurrently, from the messages of a channel: live, rewound, from history or from the
+/// in-progress endpoint, in any mix. Thread-safe.
 /// </summary>
 /// <remarks>
 /// <list type="bullet">
+/// <item>Message-per-response: a <see cref="TokenStreamNames.Response"/> message and the operations on it (create, append,
+/// update, delete; see <c>ResponseAssembler.MessagePerResponse.cs</c>) are one response, named by its responseId header
+/// (else by its serial). Deliveries are applied by version: one at or below the version already applied is dropped.</item>
 /// <item>Tokens are grouped by the responseId header; messages without one form the continuous stream,
 /// <see cref="ContinuousResponseId"/>.</item>
 /// <item>A recovery message (<see cref="TokenStreamNames.Complete"/>) <b>replaces</b> the response's text and completes it;
@@ -25,7 +28,7 @@ namespace Tokenwire.AI;
 /// Updates are raised in the order messages are applied, synchronously inside <see cref="Apply"/>: <see cref="Updated"/>
 /// handlers must be quick and must not block (when fed from a channel they run on the connection's loop).
 /// </remarks>
-public sealed class ResponseAssembler
+public sealed partial class ResponseAssembler
 {
     /// <summary>The id under which messages without a responseId (the continuous pattern) are assembled: the empty string.</summary>
     public const string ContinuousResponseId = "";
@@ -98,7 +101,11 @@ public sealed class ResponseAssembler
             foreach (var id in responseIds)
             {
                 _skipped.Add(id);
-                if (_responses.Remove(id)) _order.Remove(id);
+                if (_responses.Remove(id, out var removed))
+                {
+                    _order.Remove(id);
+                    if (removed.MessageSerial is { } serial) _serials.Remove(serial);
+                }
             }
         }
     }
@@ -116,6 +123,7 @@ public sealed class ResponseAssembler
     public bool Apply(Message message)
     {
         ArgumentNullException.ThrowIfNull(message);
+        if (message.Action is not (null or MessageAction.Create) || message.Name == Options.Names.Response) return ApplyResponseMessage(message);
         var names = Options.Names;
         var name = message.Name;
         if (name != names.Token && name != names.Start && name != names.Stop && name != names.Complete) return false;
@@ -274,9 +282,11 @@ public sealed class ResponseAssembler
             // Forget the oldest complete response (never one in progress).
             for (var node = _order.First; node is not null; node = node.Next)
             {
-                if (_responses[node.Value].IsComplete)
+                var oldest = _responses[node.Value];
+                if (oldest.IsComplete)
                 {
                     _responses.Remove(node.Value);
+                    if (oldest.MessageSerial is { } serial) _serials.Remove(serial);
                     _order.Remove(node);
                     break;
                 }
@@ -360,6 +370,22 @@ public sealed class ResponseAssembler
 
         public bool HasStart { get; set; }
 
-        public ResponseSnapshot Snapshot() => new(ResponseId, Text.ToString(), TokenCount, IsComplete, IsReplaced, HasStart);
+        /// <summary>Message-per-response: the message's serial; null for message-per-token.</summary>
+        public string? MessageSerial { get; set; }
+
+        /// <summary>Message-per-response: the newest version applied.</summary>
+        public string? Version { get; set; }
+
+        /// <summary>Message-per-response: the status header last seen.</summary>
+        public string? Status { get; set; }
+
+        public bool IsDeleted { get; set; }
+
+        public ResponseSnapshot Snapshot() => new(ResponseId, Text.ToString(), TokenCount, IsComplete, IsReplaced, HasStart)
+        {
+            MessageSerial = MessageSerial,
+            Status = Status,
+            IsDeleted = IsDeleted,
+        };
     }
 }

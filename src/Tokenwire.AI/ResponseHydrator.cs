@@ -7,7 +7,9 @@ namespace Tokenwire.AI;
 public enum HydrationMode
 {
     /// <summary>
-    /// <see cref="InProgress"/> when the server offers it, else <see cref="HydrationOptions.Fallback"/>. The default.
+    /// <see cref="InProgress"/> when the server offers it, else <see cref="HydrationOptions.Fallback"/>. The default. With
+    /// <see cref="TokenStreamPattern.MessagePerResponse"/> (<see cref="HydrationOptions.Pattern"/>): <see cref="History"/>,
+    /// where each response is one message with its whole text.
     /// </summary>
     Auto,
 
@@ -15,17 +17,20 @@ public enum HydrationMode
     /// Tokenwire's in-progress responses endpoint: attach, then fetch every response still in progress at the attach
     /// point, whole (beyond the 100-message rewind cap), then live. Only responses that carry a responseId are tracked by
     /// the server, and responses that ended before the attach point are not included (they come from your database).
+    /// Message-per-token only: the server tracks messages, not the appends to them.
     /// </summary>
     InProgress,
 
     /// <summary>Attach with the <c>rewind</c> channel param (<see cref="HydrationOptions.Rewind"/>): the server replays
-    /// recent messages (at most 100, Ably's cap) before live ones.</summary>
+    /// recent messages (at most 100, Ably's cap) before live ones. With message-per-response each message counts once and
+    /// arrives whole, as <c>message.update</c>.</summary>
     Rewind,
 
     /// <summary>
     /// Attach, then page back through <c>history(untilAttach)</c> while live messages are buffered; history is applied
     /// oldest first, then the buffered and live messages. Persisted channels reach back as far as they keep history,
-    /// others over the server's hot window (2 minutes by default).
+    /// others over the server's hot window (2 minutes by default). With message-per-response, history holds one message
+    /// per response with its whole text (mutable channels always keep history).
     /// </summary>
     History,
 
@@ -62,7 +67,8 @@ public sealed record HydrationOptions
     /// <see cref="TokenStreamPattern.StartStop"/> paging continues past a loaded response until every in-progress
     /// response found so far has shown its <c>start</c> (a response that began before a loaded one ended is not cut);
     /// with the other patterns, which have no start marker, paging stops at the first message of a loaded response, as
-    /// the guide describes. Default: <see cref="TokenStreamPattern.StartStop"/>.
+    /// the guide describes. <see cref="TokenStreamPattern.MessagePerResponse"/> also makes <see cref="HydrationMode.Auto"/>
+    /// use <see cref="HydrationMode.History"/>. Default: <see cref="TokenStreamPattern.StartStop"/>.
     /// </summary>
     public TokenStreamPattern Pattern { get; init; } = TokenStreamPattern.StartStop;
 
@@ -78,6 +84,10 @@ public sealed record HydrationOptions
         ArgumentOutOfRangeException.ThrowIfLessThan(MaxHistoryMessages, 1);
         ArgumentException.ThrowIfNullOrEmpty(Rewind);
         if (Fallback is HydrationMode.Auto or HydrationMode.InProgress) throw new ArgumentException("Fallback must be History, Rewind or None");
+        if (Pattern == TokenStreamPattern.MessagePerResponse && Mode == HydrationMode.InProgress)
+        {
+            throw new ArgumentException("InProgress hydration tracks message-per-token responses; use History, Rewind or Auto with MessagePerResponse");
+        }
     }
 }
 
@@ -127,7 +137,8 @@ public static class ResponseHydrator
         }
 
         if (options.LoadedResponseIds is { Count: > 0 } loaded) assembler.Skip(loaded);
-        var mode = options.Mode == HydrationMode.Auto ? HydrationMode.InProgress : options.Mode;
+        var mode = options.Mode != HydrationMode.Auto ? options.Mode
+            : options.Pattern == TokenStreamPattern.MessagePerResponse ? HydrationMode.History : HydrationMode.InProgress;
         var channel = client.Channels.Get(channelName, mode == HydrationMode.Rewind ? ChannelOptions.WithRewind(options.Rewind) : new ChannelOptions());
         var subscription = new HydratedSubscription(channel, assembler, buffered: mode is HydrationMode.History or HydrationMode.InProgress, countBacklog: mode == HydrationMode.Rewind);
         try
@@ -344,9 +355,10 @@ public sealed class HydratedSubscription : IAsyncDisposable
                 return;
             }
 
-            // Rewind: the backlog is what was published up to the attach point (serials compare ordinally on Tokenwire).
-            if (_countBacklog && message.Serial is { } serial && Channel.AttachSerial is { } attachSerial
-                && string.CompareOrdinal(serial, attachSerial) <= 0)
+            // Rewind: the backlog is what was published up to the attach point (serials compare ordinally on Tokenwire). A
+            // change to a message counts by its version: an append made after the attach point is live.
+            if (_countBacklog && (message.Version?.Serial ?? message.Serial) is { } position && Channel.AttachSerial is { } attachSerial
+                && string.CompareOrdinal(position, attachSerial) <= 0)
             {
                 _hydrated++;
             }

@@ -11,14 +11,16 @@ public sealed record TokenStreamOptions
 
     /// <summary>
     /// Once the model stream has ended, how long to wait for the server's outcome (ACK or NACK) of the publishes still
-    /// pending. A publish with no outcome by then counts as failed (code 50003), which triggers the recovery message.
+    /// pending. A publish (or append) with no outcome by then counts as failed (code 50003), which triggers the recovery.
     /// The client itself never times out a publish (it waits while the connection tries to resume). Default: 30 seconds.
     /// </summary>
     public TimeSpan OutcomeTimeout { get; init; } = TimeSpan.FromSeconds(30);
 
     /// <summary>
-    /// How many times the recovery (<see cref="TokenStreamNames.Complete"/>) message is tried before the publisher
-    /// gives up and reports <see cref="TokenStreamResult.RecoveryError"/>. Default: 5.
+    /// How many times the recovery (the <see cref="TokenStreamNames.Complete"/> message, or with message-per-response the
+    /// update of the response's message) is tried before the publisher gives up and reports
+    /// <see cref="TokenStreamResult.RecoveryError"/>; also how many times a message-per-response message is tried to be
+    /// created. Default: 5.
     /// </summary>
     public int RecoveryAttempts { get; init; } = 5;
 
@@ -38,7 +40,7 @@ public sealed record TokenStreamOptions
         if (RecoveryAttempts < 1) throw new ArgumentException("RecoveryAttempts must be at least 1");
         if (RecoveryBackoff < TimeSpan.Zero) throw new ArgumentException("RecoveryBackoff must not be negative");
         if (RecoveryAttemptTimeout <= TimeSpan.Zero) throw new ArgumentException("RecoveryAttemptTimeout must be positive");
-        foreach (var name in new[] { Names.Token, Names.Start, Names.Stop, Names.Complete, Names.ResponseIdHeader })
+        foreach (var name in new[] { Names.Token, Names.Start, Names.Stop, Names.Complete, Names.ResponseIdHeader, Names.Response, Names.StatusHeader })
         {
             ArgumentException.ThrowIfNullOrEmpty(name);
         }

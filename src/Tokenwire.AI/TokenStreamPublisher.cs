@@ -8,9 +8,10 @@ using Tokenwire.Protocol;
 namespace Tokenwire.AI;
 
 /// <summary>
-/// Publishes model output on a realtime channel, one message per token (the message-per-token pattern), in one of
-/// the <see cref="TokenStreamPattern"/> layouts. Thread-safe: any number of responses may be published concurrently on
-/// the same channel.
+/// Publishes model output on a realtime channel in one of the <see cref="TokenStreamPattern"/> layouts: one message per
+/// token (message-per-token), or one message per response with each token appended to it
+/// (<see cref="TokenStreamPattern.MessagePerResponse"/>). Thread-safe: any number of responses may be published
+/// concurrently on the same channel.
 /// </summary>
 /// <remarks>
 /// <para>
@@ -21,6 +22,16 @@ namespace Tokenwire.AI;
 /// failed — a NACK such as 42911 (rate limit) or a connection failure — it publishes one recovery message named
 /// <see cref="TokenStreamNames.Complete"/> whose data is the full text, with the responseId header, retrying it with
 /// backoff; subscribers replace what they accumulated with it (<see cref="ResponseAssembler"/> does).
+/// </para>
+/// <para>
+/// With <see cref="TokenStreamPattern.MessagePerResponse"/> the response's message is created first (its ACK gives the
+/// serial every append names, one round trip before the first token), then each token is appended without awaiting
+/// it. Once the model stream has ended and every append is acknowledged, a last append sets the status header to
+/// <c>complete</c>. If any append failed, that last append is replaced by the recovery: one <c>update</c> of the message
+/// with the full text and the final status (the counterpart of <c>response-complete</c>, as <c>@ably/ai-transport</c>
+/// does), so subscribers see the response end exactly once, with its exact text. If the message cannot be created at
+/// all (after <see cref="TokenStreamOptions.RecoveryAttempts"/> tries), <see cref="PublishAsync"/> throws its
+/// <see cref="AblyException"/>.
 /// </para>
 /// <para>
 /// With <see cref="TokenStreamPattern.Continuous"/> no message carries a responseId, so the recovery message carries none
@@ -82,13 +93,15 @@ public sealed class TokenStreamPublisher
     /// id). When given, <c>start</c> is published at once, before the model's first token.</param>
     /// <param name="progress">Receives progress reports (tokens, failures as they happen, recovery). Default: null.</param>
     /// <param name="cancellationToken">Stops reading the model stream. With the start/stop pattern a <c>stop</c> is still
-    /// published so subscribers see the response end; then <see cref="OperationCanceledException"/> is thrown.</param>
+    /// published so subscribers see the response end (with message-per-response, status <c>cancelled</c>); then
+    /// <see cref="OperationCanceledException"/> is thrown.</param>
     /// <returns>The outcome: text, counts, failures, whether the recovery message was published, timings.</returns>
     /// <exception cref="OperationCanceledException">Cancelled.</exception>
-    /// <remarks>If the model stream throws, the response is ended (<c>stop</c>, and the recovery message with the text so
-    /// far if a publish had failed) and the exception is rethrown; a model that fails or is cancelled before anything
-    /// was published (no response id yet) publishes nothing. A model stream that ends without any update still
-    /// publishes an empty response (<c>start</c> and <c>stop</c>).</remarks>
+    /// <remarks>If the model stream throws, the response is ended (<c>stop</c>, or status <c>cancelled</c> with
+    /// message-per-response, and the recovery with the text so far if a publish had failed) and the exception is
+    /// rethrown; a model that fails or is cancelled before anything was published (no response id yet) publishes nothing.
+    /// A model stream that ends without any update still publishes an empty response (<c>start</c> and <c>stop</c>, or an
+    /// empty message with status <c>complete</c>).</remarks>
     public async Task<TokenStreamResult> PublishAsync(
         IAsyncEnumerable<ChatResponseUpdate> updates,
         string? responseId = null,
@@ -102,23 +115,28 @@ public sealed class TokenStreamPublisher
         {
             await foreach (var update in updates.WithCancellation(cancellationToken).ConfigureAwait(false))
             {
-                run.OnUpdate(update);
+                await run.OnUpdateAsync(update).ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
-            if (run.HasBegun) run.EndStream();
+            if (run.HasBegun)
+            {
+                run.EndStream(ResponseStatus.Cancelled);
+                run.FinishInBackground();
+            }
+
             throw;
         }
-        catch (Exception) when (run.HasBegun)
+        catch (Exception e) when (run.HasBegun && !run.CreateFailed(e))
         {
             // End the response as well as possible, then let the model's error through.
-            run.EndStream();
+            run.EndStream(ResponseStatus.Cancelled);
             await run.FinishAsync(CancellationToken.None).ConfigureAwait(false);
             throw;
         }
 
-        run.EndStream();
+        run.EndStream(ResponseStatus.Complete);
         return await run.FinishAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -132,6 +150,8 @@ public sealed class TokenStreamPublisher
         private readonly DateTimeOffset _startedAt = DateTimeOffset.UtcNow;
         private string? _responseId = string.IsNullOrEmpty(responseId) ? null : responseId;
         private OpaqueValue? _extras;
+        private ResponseMessage? _message; // message-per-response: the response's one message
+        private string _status = ResponseStatus.Complete;
         private bool _begun;
         private bool _ended;
         private int _index;
@@ -147,7 +167,10 @@ public sealed class TokenStreamPublisher
 
         private string ResponseId => _responseId!;
 
-        public void OnUpdate(ChatResponseUpdate update)
+        /// <summary>True when <paramref name="e"/> is the failure to create the message-per-response message: nothing to end.</summary>
+        public bool CreateFailed(Exception e) => _message is { CreationFailed: true } && e is AblyException;
+
+        public async ValueTask OnUpdateAsync(ChatResponseUpdate update)
         {
             if (update.FinishReason is { } finish) _finishReason = finish;
             foreach (var content in update.Contents)
@@ -165,6 +188,7 @@ public sealed class TokenStreamPublisher
             var token = update.Text;
             if (string.IsNullOrEmpty(token)) return;
             Begin();
+            if (_message is { Serial: null }) await _message.CreatedAsync().ConfigureAwait(false); // once: appends need the serial
             _timeToFirstToken ??= _clock.Elapsed;
             var index = _index;
             Publish(_options.Names.Token, token);
@@ -173,18 +197,33 @@ public sealed class TokenStreamPublisher
             progress?.Report(new TokenStreamProgress(ResponseId, TokenStreamProgressKind.TokenPublished, index, token));
         }
 
-        public void EndStream()
+        /// <summary>Ends the response: <c>stop</c>, or with message-per-response the append that sets <paramref name="status"/>.</summary>
+        public void EndStream(string status)
         {
             if (_ended) return;
             _ended = true;
+            _status = status;
             Begin();
             if (Pattern == TokenStreamPattern.StartStop) Publish(_options.Names.Stop, null);
             progress?.Report(new TokenStreamProgress(ResponseId, TokenStreamProgressKind.StreamEnded));
         }
 
+        /// <summary>Message-per-response, cancelled: the final status (or the recovery) still goes out, without making the caller wait.</summary>
+        public void FinishInBackground()
+        {
+            if (_message is null) return;
+            _ = FinishAsync(CancellationToken.None).ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        }
+
         public async Task<TokenStreamResult> FinishAsync(CancellationToken cancellationToken)
         {
+            // Message-per-response: a message that could not be created fails the whole response (AblyException).
+            if (_message is not null) await _message.CreatedAsync().ConfigureAwait(false);
             var failures = await _outcomes.WaitAsync(_options.OutcomeTimeout).ConfigureAwait(false);
+
+            // Message-per-response: the final status is appended once every append is known to have landed; if one failed,
+            // the recovery's update carries the status instead, so subscribers see the response end once, with its whole text.
+            if (_message is not null && failures.Count == 0) failures = await AppendFinalStatusAsync().ConfigureAwait(false);
             var recovered = false;
             ErrorInfo? recoveryError = null;
             if (failures.Count > 0)
@@ -201,6 +240,7 @@ public sealed class TokenStreamPublisher
                 Failures = failures,
                 RecoveryPublished = recovered,
                 RecoveryError = recoveryError,
+                MessageSerial = _message?.Serial,
                 StartedAt = _startedAt,
                 TimeToFirstToken = _timeToFirstToken,
                 Duration = _clock.Elapsed,
@@ -220,30 +260,61 @@ public sealed class TokenStreamPublisher
             }
 
             if (Pattern == TokenStreamPattern.StartStop) Publish(_options.Names.Start, null);
+            if (Pattern == TokenStreamPattern.MessagePerResponse)
+            {
+                _message = new ResponseMessage(owner.Channel, _options, ResponseId);
+                Track(_options.Names.Response, _message.CreatedAsync()); // index 0; creation starts now, before any token
+            }
+
             progress?.Report(new TokenStreamProgress(ResponseId, TokenStreamProgressKind.Started));
         }
 
-        private void Publish(string name, string? data)
+        private async Task<IReadOnlyList<TokenPublishFailure>> AppendFinalStatusAsync()
         {
             var index = _index++;
-            Task<PublishResult> task;
             try
             {
-                task = owner.Channel.PublishAsync(name, data, _extras);
+                await _message!.FinishAsync(_status).WaitAsync(_options.OutcomeTimeout).ConfigureAwait(false);
+                return [];
             }
             catch (Exception e)
             {
-                task = Task.FromException<PublishResult>(e);
+                var error = e is TimeoutException
+                    ? new ErrorInfo(ErrorCodes.Timeout, 504, $"No ACK or NACK within {_options.OutcomeTimeout.TotalSeconds:0.#} s")
+                    : OutcomeTracker.ErrorOf(e);
+                progress?.Report(new TokenStreamProgress(ResponseId, TokenStreamProgressKind.PublishFailed, index, Error: error));
+                return [new TokenPublishFailure(index, _options.Names.Stop, error)];
             }
-
-            _outcomes.Track(index, name, task, failure =>
-                progress?.Report(new TokenStreamProgress(ResponseId, TokenStreamProgressKind.PublishFailed, failure.Index, Error: failure.Error)));
         }
 
+        /// <summary>Publishes a message (message-per-token) or appends a token (message-per-response), tracking the outcome.</summary>
+        private void Publish(string name, string? data)
+        {
+            Task task;
+            try
+            {
+                task = _message is not null ? _message.Append(data!) : owner.Channel.PublishAsync(name, data, _extras);
+            }
+            catch (Exception e)
+            {
+                task = Task.FromException(e);
+            }
+
+            Track(name, task);
+        }
+
+        private void Track(string name, Task task) =>
+            _outcomes.Track(_index++, name, task, failure =>
+                progress?.Report(new TokenStreamProgress(ResponseId, TokenStreamProgressKind.PublishFailed, failure.Index, Error: failure.Error)));
+
+        /// <summary>
+        /// The recovery, retried with backoff: message-per-token publishes one <c>response-complete</c> message with the
+        /// full text; message-per-response updates its message to the full text and the final status.
+        /// </summary>
         private async Task<(bool Published, ErrorInfo? Error)> PublishRecoveryAsync(CancellationToken cancellationToken)
         {
             // A fixed client-supplied id makes retries idempotent: the server acknowledges a repeat without delivering it
-            // again (its IdempotencyWindow), and subscribers drop duplicate ids anyway.
+            // again (its IdempotencyWindow), and subscribers drop duplicate ids anyway. An update is idempotent as it is.
             var message = new Message
             {
                 Id = "twr-" + Guid.NewGuid().ToString("N") + ":0",
@@ -257,7 +328,8 @@ public sealed class TokenStreamPublisher
             {
                 try
                 {
-                    await owner.Channel.PublishAsync(message).WaitAsync(_options.RecoveryAttemptTimeout, cancellationToken).ConfigureAwait(false);
+                    var sent = _message is not null ? _message.ReplaceAsync(_text.ToString(), _status) : owner.Channel.PublishAsync(message);
+                    await sent.WaitAsync(_options.RecoveryAttemptTimeout, cancellationToken).ConfigureAwait(false);
                     progress?.Report(new TokenStreamProgress(ResponseId, TokenStreamProgressKind.RecoveryPublished));
                     return (true, null);
                 }

@@ -1,4 +1,5 @@
 using Microsoft.Extensions.AI;
+using Tokenwire.Client;
 using Tokenwire.Protocol;
 
 namespace Tokenwire.AI;
@@ -23,17 +24,27 @@ public sealed class TokenStreamResult
     /// <summary>The full text: every token in order.</summary>
     public required string Text { get; init; }
 
-    /// <summary>How many token messages were published (model updates without text are not published).</summary>
+    /// <summary>How many tokens were published or appended (model updates without text are not).</summary>
     public required int TokenCount { get; init; }
 
-    /// <summary>Every publish of the response that failed (start, tokens, stop), in message order; empty when all succeeded.</summary>
+    /// <summary>Every publish or append of the response that failed (start, tokens, stop), in order; empty when all succeeded.</summary>
     public required IReadOnlyList<TokenPublishFailure> Failures { get; init; }
 
-    /// <summary>True when a publish failed and the recovery message with the full text was then published successfully.</summary>
+    /// <summary>
+    /// True when a publish failed and the recovery with the full text then succeeded: the <c>response-complete</c>
+    /// message, or with message-per-response the update of the response's message.
+    /// </summary>
     public required bool RecoveryPublished { get; init; }
 
-    /// <summary>The last error of the recovery message when every attempt failed; null otherwise.</summary>
+    /// <summary>The last error of the recovery when every attempt failed; null otherwise.</summary>
     public ErrorInfo? RecoveryError { get; init; }
+
+    /// <summary>
+    /// With <see cref="TokenStreamPattern.MessagePerResponse"/>: the serial of the response's message (what
+    /// <see cref="RealtimeChannel.GetMessageAsync"/> and subscribers' <see cref="Message.Serial"/> name it by); null with
+    /// the other patterns.
+    /// </summary>
+    public string? MessageSerial { get; init; }
 
     /// <summary>
     /// True when subscribers can rebuild the exact text: every publish succeeded, or the recovery message was published.
@@ -59,9 +70,12 @@ public sealed class TokenStreamResult
 /// <summary>One failed publish.</summary>
 /// <param name="Index">
 /// Position of the message in the response, from 0: with <see cref="TokenStreamPattern.StartStop"/> the <c>start</c>
-/// message is 0, the first token 1, and so on, <c>stop</c> last; otherwise the first token is 0.
+/// message is 0, the first token 1, and so on, <c>stop</c> last; with <see cref="TokenStreamPattern.MessagePerResponse"/>
+/// the message's creation is 0, the append of the first token 1, and so on, the append of the final status last;
+/// otherwise the first token is 0.
 /// </param>
-/// <param name="Name">The message name (<c>start</c>, <c>token</c>, <c>stop</c>).</param>
+/// <param name="Name">The message name (<c>start</c>, <c>token</c>, <c>stop</c>); with message-per-response
+/// <c>response</c> for the creation, <c>token</c> for a token's append, <c>stop</c> for the final status's append.</param>
 /// <param name="Error">The server's NACK (e.g. 42911 rate limited), the connection's failure, or 50003 when no outcome
 /// arrived within <see cref="TokenStreamOptions.OutcomeTimeout"/>.</param>
 public sealed record TokenPublishFailure(int Index, string Name, ErrorInfo Error);

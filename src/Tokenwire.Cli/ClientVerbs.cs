@@ -1,79 +1,47 @@
+using System.CommandLine;
+using System.CommandLine.Parsing;
 using System.Globalization;
 using Tokenwire.AI;
 using Tokenwire.Client;
+using Tokenwire.Server.Auth;
 
 namespace Tokenwire.Cli;
 
 /// <summary>
-/// What the client verbs (<c>publish</c>, <c>subscribe</c>, <c>history</c>) share: option parsing, the server URL and
-/// key defaults (like <c>serve</c>: <c>--key</c>, then <c>$TOKENWIRE_KEY</c>, then the development key in
-/// <c>./data/dev-root-key.txt</c>), and the connection.
+/// What the client verbs (<c>publish</c>, <c>subscribe</c>, <c>history</c>) share: the <c>--channel --url --key
+/// --data</c> options, the key defaults (like <c>serve</c>: <c>--key</c>, then <c>$TOKENWIRE_KEY</c>, then the
+/// development key in <c>./data/dev-root-key.txt</c>), the connection, and how their errors become exit codes.
 /// </summary>
 internal sealed class ClientArguments
 {
-    private readonly Dictionary<string, string> _values = new(StringComparer.Ordinal);
-    private readonly HashSet<string> _flags = new(StringComparer.Ordinal);
+    public Option<string> Channel { get; } = new("--channel") { Description = "Channel (required)", Required = true, HelpName = "name" };
 
-    private ClientArguments()
+    public Option<Uri> Url { get; } = new("--url")
     {
+        Description = "Server (default http://127.0.0.1:8080)",
+        HelpName = "url",
+        CustomParser = ParseUrl,
+        DefaultValueFactory = _ => new Uri("http://127.0.0.1:8080"),
+    };
+
+    public Option<string> Key { get; } = new("--key") { Description = "API key appId.keyId:secret (default: $TOKENWIRE_KEY, or data/dev-root-key.txt)", HelpName = "key" };
+
+    public Option<string> Data { get; } = new("--data") { Description = "Data folder holding dev-root-key.txt (default ./data)", HelpName = "dir", DefaultValueFactory = _ => "data" };
+
+    /// <summary>Adds the shared options to <paramref name="command"/>.</summary>
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Channel);
+        command.Options.Add(Url);
+        command.Options.Add(Key);
+        command.Options.Add(Data);
     }
 
-    /// <summary>Options every client verb takes: <c>--channel --url --key --data</c>.</summary>
-    public static readonly string[] Common = ["--channel", "--url", "--key", "--data"];
-
-    /// <summary>Parses <c>--name value</c> options and <c>--flag</c> switches; anything else is an error.</summary>
-    public static ClientArguments Parse(string[] args, IEnumerable<string> valueOptions, IEnumerable<string> flags)
+    /// <summary>Client options for the server URL and the resolved key.</summary>
+    public ClientOptions ClientOptions(ParseResult result, bool echoMessages = true)
     {
-        var values = new HashSet<string>([.. Common, .. valueOptions], StringComparer.Ordinal);
-        var switches = new HashSet<string>(flags, StringComparer.Ordinal);
-        var parsed = new ClientArguments();
-        for (var i = 0; i < args.Length; i++)
-        {
-            var arg = args[i];
-            if (switches.Contains(arg))
-            {
-                parsed._flags.Add(arg);
-            }
-            else if (values.Contains(arg))
-            {
-                if (i + 1 >= args.Length) throw new ArgumentException($"{arg} needs a value");
-                parsed._values[arg] = args[++i];
-            }
-            else
-            {
-                throw new ArgumentException($"Unknown option {arg}");
-            }
-        }
-
-        return parsed;
-    }
-
-    public string? this[string name] => _values.GetValueOrDefault(name);
-
-    public bool Has(string flag) => _flags.Contains(flag);
-
-    public string Require(string name) => _values.TryGetValue(name, out var v) && v.Length > 0 ? v : throw new ArgumentException($"{name} is required");
-
-    public int Int(string name, int fallback, int min = int.MinValue)
-    {
-        if (!_values.TryGetValue(name, out var text)) return fallback;
-        if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) || value < min) throw new ArgumentException($"{name} must be an integer of at least {min}");
-        return value;
-    }
-
-    public double Double(string name, double fallback, double min = 0)
-    {
-        if (!_values.TryGetValue(name, out var text)) return fallback;
-        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || value < min) throw new ArgumentException($"{name} must be a number of at least {min}");
-        return value;
-    }
-
-    /// <summary>Client options for <c>--url</c> (default <c>http://127.0.0.1:8080</c>) and the resolved key.</summary>
-    public ClientOptions ClientOptions(bool echoMessages = true)
-    {
-        var url = new Uri(this["--url"] ?? "http://127.0.0.1:8080");
-        if (url.Scheme is not ("http" or "https" or "ws" or "wss")) throw new ArgumentException("--url must be http://, https://, ws:// or wss://");
-        return new ClientOptions(KeyDefaults.Resolve(this["--key"], this["--data"] ?? "data"))
+        var url = result.GetValue(Url)!;
+        return new ClientOptions(KeyDefaults.Resolve(result.GetValue(Key), result.GetValue(Data) ?? "data"))
         {
             Endpoint = url.Host,
             Port = url.Port,
@@ -81,6 +49,96 @@ internal sealed class ClientArguments
             EchoMessages = echoMessages,
         };
     }
+
+    private static Uri ParseUrl(ArgumentResult result)
+    {
+        var text = result.Tokens[0].Value;
+        if (Uri.TryCreate(text, UriKind.Absolute, out var url) && url.Scheme is "http" or "https" or "ws" or "wss") return url;
+        result.AddError($"--url must be an http://, https://, ws:// or wss:// URL, not '{text}'");
+        return null!;
+    }
+
+    /// <summary>
+    /// Runs a client verb until it ends or Ctrl+C: a bad argument found late (e.g. a malformed key) exits 2, a server or
+    /// network error 1, Ctrl+C 130; each prints one line.
+    /// </summary>
+    public static async Task<int> RunAsync(string verb, ParseResult result, Func<TextWriter, TextWriter, CancellationToken, Task<int>> run, CancellationToken cancellationToken)
+    {
+        var output = result.InvocationConfiguration.Output;
+        var error = result.InvocationConfiguration.Error;
+        using var interrupted = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        ConsoleCancelEventHandler onCancel = (_, e) =>
+        {
+            e.Cancel = true;
+            interrupted.Cancel();
+        };
+        Console.CancelKeyPress += onCancel;
+        try
+        {
+            return await run(output, error, interrupted.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or UriFormatException)
+        {
+            return CommandLine.Fail(error, verb, e.Message);
+        }
+        catch (Protocol.AblyException e)
+        {
+            CommandLine.Fail(error, verb, e.Error.ToString());
+            return 1;
+        }
+        catch (OperationCanceledException) when (interrupted.IsCancellationRequested)
+        {
+            return 130;
+        }
+        finally
+        {
+            Console.CancelKeyPress -= onCancel;
+        }
+    }
+}
+
+/// <summary>Number and choice options whose errors name the option and what it accepts.</summary>
+internal static class CliOption
+{
+    /// <summary>A string option that accepts only <paramref name="choices"/>.</summary>
+    public static Option<string> Choice(string name, string description, string fallback, params string[] choices)
+    {
+        var option = new Option<string>(name) { Description = description, HelpName = string.Join('|', choices), DefaultValueFactory = _ => fallback };
+        option.Validators.Add(r =>
+        {
+            var value = r.GetValueOrDefault<string>();
+            if (!choices.Contains(value, StringComparer.Ordinal)) r.AddError($"{name} must be {string.Join(", ", choices[..^1])} or {choices[^1]}, not '{value}'");
+        });
+        return option;
+    }
+
+    public static Option<int> Int(string name, string description, int min, int max = int.MaxValue, int? fallback = null) => new(name)
+    {
+        Description = description,
+        DefaultValueFactory = fallback is { } value ? _ => value : null,
+        HelpName = "n",
+        CustomParser = r =>
+        {
+            var text = r.Tokens[0].Value;
+            if (int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value) && value >= min && value <= max) return value;
+            r.AddError(max == int.MaxValue ? $"{name} must be a whole number of at least {min}, not '{text}'" : $"{name} must be a whole number from {min} to {max}, not '{text}'");
+            return 0;
+        },
+    };
+
+    public static Option<double> Double(string name, string description, double min, double? fallback = null) => new(name)
+    {
+        Description = description,
+        DefaultValueFactory = fallback is { } value ? _ => value : null,
+        HelpName = "n",
+        CustomParser = r =>
+        {
+            var text = r.Tokens[0].Value;
+            if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && value >= min) return value;
+            r.AddError($"{name} must be a number of at least {min.ToString(CultureInfo.InvariantCulture)}, not '{text}'");
+            return 0;
+        },
+    };
 }
 
 /// <summary>The key of a client verb or <c>token</c>: <c>--key</c>, <c>$TOKENWIRE_KEY</c>, or <c>&lt;data&gt;/dev-root-key.txt</c>.</summary>
@@ -88,10 +146,22 @@ internal static class KeyDefaults
 {
     public static string Resolve(string? key, string dataFolder)
     {
-        key ??= Environment.GetEnvironmentVariable("TOKENWIRE_KEY");
+        var source = "--key";
+        if (string.IsNullOrEmpty(key))
+        {
+            key = Environment.GetEnvironmentVariable("TOKENWIRE_KEY");
+            source = "$TOKENWIRE_KEY";
+        }
+
         var devKeyFile = Path.Combine(dataFolder, Server.Hosting.RootKeySetup.DevKeyFileName);
-        if (string.IsNullOrEmpty(key) && File.Exists(devKeyFile)) key = File.ReadAllText(devKeyFile).Trim();
-        if (string.IsNullOrEmpty(key)) throw new ArgumentException("No key: pass --key appId.keyId:secret, set TOKENWIRE_KEY, or run in the folder whose data/ holds the development key");
+        if (string.IsNullOrEmpty(key) && File.Exists(devKeyFile))
+        {
+            key = File.ReadAllText(devKeyFile).Trim();
+            source = devKeyFile;
+        }
+
+        if (string.IsNullOrEmpty(key)) throw new ArgumentException("no key: pass --key appId.keyId:secret, set TOKENWIRE_KEY, or run in the folder whose data/ holds the development key");
+        if (!ApiKey.TryParse(key, Capability.All, out _)) throw new ArgumentException($"{source} is not a key: expected appId.keyId:secret, as serve prints it");
         return key;
     }
 }
@@ -99,7 +169,8 @@ internal static class KeyDefaults
 /// <summary>
 /// Prints responses as they stream: <c>[start ID]</c> on its own line, the tokens as they arrive, then <c>[end ID]</c>
 /// on its own line; a replaced response (<c>response-complete</c>) prints <c>[replaced ID]</c>, its final text and
-/// <c>[end ID]</c>. The text of a response is exactly what lies between <c>[start ID]\n</c> (or
+/// <c>[end ID]</c>; a response whose beginning a rewind did not reach prints <c>[partial ID, beginning not rewound]</c>
+/// instead of <c>[start ID]</c>. The text of a response is exactly what lies between <c>[start ID]\n</c> (or
 /// <c>[replaced ID]\n</c>) and <c>\n[end ID]</c>. The continuous stream prints as <c>[start]</c>/<c>[end]</c>.
 /// </summary>
 internal sealed class ResponsePrinter(TextWriter output)
@@ -110,6 +181,14 @@ internal sealed class ResponsePrinter(TextWriter output)
     {
         if (_midLine) output.Write('\n');
         output.Write($"[start{Label(responseId)}]\n");
+        _midLine = false;
+    }
+
+    /// <summary>A response whose beginning is missing (a rewind began inside it): <c>[partial ID, beginning not rewound]</c>.</summary>
+    public void Partial(string responseId)
+    {
+        if (_midLine) output.Write('\n');
+        output.Write($"[partial{Label(responseId)}, beginning not rewound]\n");
         _midLine = false;
     }
 

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using Tokenwire.AI;
@@ -12,25 +13,24 @@ namespace Tokenwire.Cli;
 /// </summary>
 internal static class HistoryCommand
 {
-    public const string Usage = """
-          history     Print a channel's newest messages, oldest first: time, name, responseId, data.
-                      --channel <name>   Channel (required)
-                      --limit <n>        How many messages, 1 to 1000 (default 100)
-                      --responses        Print the responses these messages rebuild instead
-                      --url <url>        Server (default http://127.0.0.1:8080)
-                      --key <key>        API key (default: $TOKENWIRE_KEY, or data/dev-root-key.txt)
-        """;
-
-    public static async Task<int> RunAsync(string[] args, TextWriter output, CancellationToken cancellationToken)
+    public static Command Create()
     {
-        var a = ClientArguments.Parse(args, ["--limit"], ["--responses"]);
-        var channelName = a.Require("--channel");
-        var limit = a.Int("--limit", 100, min: 1);
-        if (limit > 1000) throw new ArgumentException("--limit must be at most 1000");
-        using var rest = new TokenwireRest(a.ClientOptions());
+        var shared = new ClientArguments();
+        var limit = CliOption.Int("--limit", "How many messages, 1 to 1000", 1, 1000, fallback: 100);
+        var responses = new Option<bool>("--responses") { Description = "Print the responses these messages rebuild instead" };
+        var command = new Command("history", "Print a channel's newest messages, oldest first: time, name, responseId, data.") { limit, responses };
+        shared.AddTo(command);
+        command.SetAction((result, cancellationToken) => ClientArguments.RunAsync("history", result, (output, _, ct) =>
+            RunAsync(shared.ClientOptions(result), result.GetValue(shared.Channel)!, result.GetValue(limit), result.GetValue(responses), output, ct), cancellationToken));
+        return command;
+    }
+
+    private static async Task<int> RunAsync(ClientOptions options, string channelName, int limit, bool asResponses, TextWriter output, CancellationToken cancellationToken)
+    {
+        using var rest = new TokenwireRest(options);
         var page = await rest.Channels.Get(channelName).HistoryAsync(new HistoryQuery { Limit = limit }, cancellationToken).ConfigureAwait(false);
         var messages = page.Items.Reverse().ToList();
-        if (a.Has("--responses"))
+        if (asResponses)
         {
             var assembler = new ResponseAssembler();
             assembler.ApplyRange(messages);

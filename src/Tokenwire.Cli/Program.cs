@@ -1,3 +1,3 @@
 using Tokenwire.Cli;
 
-return await CommandLine.RunAsync(args).ConfigureAwait(false);
+return await CommandLine.RunAsync(args, Console.Out, Console.Error).ConfigureAwait(false);

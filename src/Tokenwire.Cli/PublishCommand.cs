@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Globalization;
 using Microsoft.Extensions.AI;
 using Tokenwire.AI;
@@ -14,41 +15,51 @@ namespace Tokenwire.Cli;
 /// </summary>
 internal static class PublishCommand
 {
-    public const string Usage = """
-          publish     Stream a model response to a channel, one message per token.
-                      --channel <name>   Channel (required)
-                      --prompt <text>    The prompt (required)
-                      --pattern <p>      startstop (default), multi or continuous
-                      --model <m>        simulated (default, offline) or openai
-                      --rate <n>         Simulated tokens per second (default 50; 0 = as fast as possible)
-                      --tokens <n>       Simulated lorem length in tokens (default 150)
-                      --text <text>      Simulated response text (default: lorem ipsum seeded by the prompt)
-                      --openai-url <u>   OpenAI-compatible API root (default $OPENAI_BASE_URL, else api.openai.com/v1)
-                      --openai-key <k>   API key (default $OPENAI_API_KEY)
-                      --openai-model <m> Model (default $OPENAI_MODEL, else gpt-4o-mini)
-                      --response-id <id> Response id (default: the model's)
-                      --url <url>        Server (default http://127.0.0.1:8080)
-                      --key <key>        API key (default: $TOKENWIRE_KEY, or data/dev-root-key.txt)
-        """;
-
-    private static readonly string[] Values =
-        ["--prompt", "--pattern", "--model", "--rate", "--tokens", "--text", "--openai-url", "--openai-key", "--openai-model", "--response-id"];
-
-    public static async Task<int> RunAsync(string[] args, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    public static Command Create()
     {
-        var a = ClientArguments.Parse(args, Values, []);
-        var channelName = a.Require("--channel");
-        var prompt = a.Require("--prompt");
-        var pattern = (a["--pattern"] ?? "startstop") switch
+        var shared = new ClientArguments();
+        var prompt = new Option<string>("--prompt") { Description = "The prompt (required)", Required = true, HelpName = "text" };
+        var pattern = CliOption.Choice("--pattern", "start/token/stop per response, tokens with a responseId only, or one continuous stream", "startstop", "startstop", "multi", "continuous");
+        var model = CliOption.Choice("--model", "The offline simulated model, or an OpenAI-compatible endpoint", "simulated", "simulated", "openai");
+        var rate = CliOption.Double("--rate", "Simulated tokens per second (default 50; 0 = as fast as possible)", 0, fallback: 50);
+        var tokens = CliOption.Int("--tokens", "Simulated answer length: whole sentences up to n tokens (default 150)", 1, fallback: 150);
+        var text = new Option<string>("--text") { Description = "Simulated response text (default: sentences chosen by the prompt)", HelpName = "text" };
+        var openAIUrl = new Option<Uri>("--openai-url") { Description = "OpenAI-compatible API root (default $OPENAI_BASE_URL, else api.openai.com/v1)", HelpName = "url" };
+        var openAIKey = new Option<string>("--openai-key") { Description = "API key (default $OPENAI_API_KEY)", HelpName = "key" };
+        var openAIModel = new Option<string>("--openai-model") { Description = "Model (default $OPENAI_MODEL, else gpt-4o-mini)", HelpName = "m" };
+        var responseId = new Option<string>("--response-id") { Description = "Response id (default: the model's)", HelpName = "id" };
+        var command = new Command("publish", "Stream a model response to a channel, one message per token.") { prompt, pattern, model, rate, tokens, text, openAIUrl, openAIKey, openAIModel, responseId };
+        shared.AddTo(command);
+        command.SetAction((result, cancellationToken) => ClientArguments.RunAsync("publish", result, (output, error, ct) =>
         {
-            "startstop" or "start-stop" => TokenStreamPattern.StartStop,
-            "multi" or "multi-response" => TokenStreamPattern.MultiResponse,
-            "continuous" => TokenStreamPattern.Continuous,
-            var p => throw new ArgumentException($"--pattern must be startstop, multi or continuous, not '{p}'"),
-        };
-        using var model = CreateModel(a);
-        var options = a.ClientOptions(echoMessages: false);
+            IChatClient chat = result.GetValue(model) == "openai"
+                ? OpenAIProvider.CreateChatClient(OpenAICompatibleOptions.FromEnvironment() is var env ? env with
+                {
+                    Endpoint = result.GetValue(openAIUrl) ?? env.Endpoint,
+                    ApiKey = result.GetValue(openAIKey) ?? env.ApiKey,
+                    Model = result.GetValue(openAIModel) ?? env.Model,
+                } : env)
+                : new SimulatedChatClient(new SimulatedChatClientOptions
+                {
+                    TokensPerSecond = result.GetValue(rate),
+                    Style = SimulatedTextStyle.Sentences,
+                    AnswerTokens = result.GetValue(tokens),
+                    Text = result.GetValue(text),
+                });
+            var streamPattern = result.GetValue(pattern) switch
+            {
+                "multi" => TokenStreamPattern.MultiResponse,
+                "continuous" => TokenStreamPattern.Continuous,
+                _ => TokenStreamPattern.StartStop,
+            };
+            return RunAsync(chat, result.GetValue(shared.Channel)!, result.GetValue(prompt)!, streamPattern, result.GetValue(responseId), shared.ClientOptions(result, echoMessages: false), output, error, ct);
+        }, cancellationToken));
+        return command;
+    }
 
+    private static async Task<int> RunAsync(IChatClient model, string channelName, string prompt, TokenStreamPattern pattern, string? responseId, ClientOptions options, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    {
+        using var _ = model;
         await using var client = new TokenwireRealtime(options);
         await ConnectAsync(client, options, cancellationToken).ConfigureAwait(false);
         var publisher = new TokenStreamPublisher(client.Channels.Get(channelName), new TokenStreamOptions { Pattern = pattern });
@@ -75,7 +86,7 @@ internal static class PublishCommand
             }
         });
 
-        var result = await publisher.StreamAsync(model, [new ChatMessage(ChatRole.User, prompt)], null, a["--response-id"], progress, cancellationToken).ConfigureAwait(false);
+        var result = await publisher.StreamAsync(model, [new ChatMessage(ChatRole.User, prompt)], null, responseId, progress, cancellationToken).ConfigureAwait(false);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"response {result.ResponseId} on {channelName} ({Describe(pattern)}): {result.TokenCount} tokens, {result.Text.Length} characters in {result.Duration.TotalSeconds:0.00} s, first token after {(result.TimeToFirstToken?.TotalMilliseconds ?? 0):0} ms"));
         if (result.Failures.Count == 0)
@@ -89,28 +100,6 @@ internal static class PublishCommand
         }
 
         return result.Succeeded ? 0 : 1;
-    }
-
-    private static IChatClient CreateModel(ClientArguments a)
-    {
-        switch (a["--model"] ?? "simulated")
-        {
-            case "simulated":
-                return new SimulatedChatClient(new SimulatedChatClientOptions
-                {
-                    TokensPerSecond = a.Double("--rate", 50),
-                    LoremTokens = a.Int("--tokens", 150, min: 1),
-                    Text = a["--text"],
-                });
-            case "openai":
-                var options = OpenAICompatibleOptions.FromEnvironment();
-                if (a["--openai-url"] is { } url) options = options with { Endpoint = new Uri(url) };
-                if (a["--openai-key"] is { } key) options = options with { ApiKey = key };
-                if (a["--openai-model"] is { } model) options = options with { Model = model };
-                return OpenAIProvider.CreateChatClient(options);
-            case var other:
-                throw new ArgumentException($"--model must be simulated or openai, not '{other}'");
-        }
     }
 
     internal static async Task ConnectAsync(TokenwireRealtime client, ClientOptions options, CancellationToken cancellationToken)

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Text.Json;
 using Tokenwire.Server.Auth;
 
@@ -9,32 +10,48 @@ namespace Tokenwire.Cli;
 /// </summary>
 internal static class TokenCommand
 {
-    public static int Run(string[] args)
+    public static Command Create()
     {
-        string? key = null, capability = null, clientId = null, ttlText = null, data = "data";
-        for (var i = 0; i < args.Length; i++)
+        var key = new Option<string>("--key") { Description = "The signing key (default: $TOKENWIRE_KEY, or data/dev-root-key.txt)", HelpName = "key" };
+        var capability = new Option<string>("--capability") { Description = "e.g. '{\"chat:1\":[\"subscribe\",\"history\"]}' (default: the key's)", HelpName = "json" };
+        var clientId = new Option<string>("--client-id") { Description = "Bind the token to a clientId ('*' = any)", HelpName = "id" };
+        var ttl = new Option<TimeSpan?>("--ttl")
         {
-            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
-            switch (args[i])
+            Description = "Lifetime: 90s, 30m, 2h or milliseconds (default 1h, at most 24h)",
+            HelpName = "t",
+            CustomParser = r =>
             {
-                case "--key": key = Next(); break;
-                case "--capability": capability = Next(); break;
-                case "--client-id": clientId = Next(); break;
-                case "--ttl": ttlText = Next(); break;
-                case "--data": data = Next(); break;
-                default: throw new ArgumentException($"Unknown option {args[i]}");
+                var text = r.Tokens[0].Value;
+                if (ParseTtl(text) is { } value && value > TimeSpan.Zero) return value;
+                r.AddError($"--ttl must be a duration such as 90s, 30m, 2h or a number of milliseconds, not '{text}'");
+                return null;
+            },
+        };
+        var data = new Option<string>("--data") { Description = "Data folder holding dev-root-key.txt", HelpName = "dir", DefaultValueFactory = _ => "data" };
+        var command = new Command("token", "Mint a token offline with a key (valid on every server that has the key).") { key, capability, clientId, ttl, data };
+        command.SetAction(result =>
+        {
+            try
+            {
+                return Run(KeyDefaults.Resolve(result.GetValue(key), result.GetValue(data)!), result.GetValue(capability), result.GetValue(clientId), result.GetValue(ttl), result.InvocationConfiguration.Output);
             }
-        }
+            catch (Exception e) when (e is ArgumentException or Protocol.AblyException)
+            {
+                return CommandLine.Fail(result.InvocationConfiguration.Error, "token", e is Protocol.AblyException a ? a.Error.Message : e.Message);
+            }
+        });
+        return command;
+    }
 
-        key = KeyDefaults.Resolve(key, data);
-
+    private static int Run(string key, string? capability, string? clientId, TimeSpan? ttl, TextWriter output)
+    {
         // The key's own capability is not known offline: the server intersects on use, so mint with the requested one.
         var requested = capability is null ? null : Capability.Parse(capability);
         var apiKey = ApiKey.Parse(key, requested ?? Capability.All);
         var keys = new KeyStore();
         keys.Add(apiKey);
-        var details = new TokenService(keys, TimeProvider.System).Issue(apiKey, ParseTtl(ttlText), requested, clientId);
-        Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
+        var details = new TokenService(keys, TimeProvider.System).Issue(apiKey, ttl, requested, clientId);
+        output.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
         {
             ["token"] = details.Token,
             ["keyName"] = details.KeyName,
@@ -52,7 +69,7 @@ internal static class TokenCommand
     internal static TimeSpan? ParseTtl(string? text)
     {
         if (string.IsNullOrEmpty(text)) return null;
-        var number = long.Parse(text.TrimEnd('s', 'm', 'h'), System.Globalization.CultureInfo.InvariantCulture);
+        if (!long.TryParse(text.TrimEnd('s', 'm', 'h'), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var number)) return null;
         return text[^1] switch
         {
             's' => TimeSpan.FromSeconds(number),

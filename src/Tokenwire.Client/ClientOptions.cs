@@ -107,6 +107,14 @@ public sealed record ClientOptions
     /// <summary>Extra query parameters for the WebSocket connect request, sent verbatim. Default: null.</summary>
     public IReadOnlyDictionary<string, string>? TransportParams { get; init; }
 
+    /// <summary>
+    /// Message-per-response subscribers: how long the server may roll up appends to one message before it sends them to
+    /// this connection as one append (the first goes at once), 0 to 500 milliseconds, whole milliseconds; zero sends
+    /// every append as it comes. Sent as the <c>appendRollupWindow</c> connect param (ably-js
+    /// <c>transportParams.appendRollupWindow</c>). Default: null (the server's default, 40 ms as Ably).
+    /// </summary>
+    public TimeSpan? AppendRollupWindow { get; init; }
+
     /// <summary>HTTP handler for REST requests (tests, proxies). The client does not dispose it. Default: null (a private <see cref="HttpClient"/>).</summary>
     public HttpMessageHandler? HttpMessageHandler { get; init; }
 
@@ -135,6 +143,10 @@ public sealed record ClientOptions
 
         if (string.IsNullOrWhiteSpace(Endpoint)) throw new ArgumentException("ClientOptions.Endpoint is required");
         if (Port is <= 0 or > 65535) throw new ArgumentException("ClientOptions.Port must be between 1 and 65535");
+        if (AppendRollupWindow is { } window && (window < TimeSpan.Zero || window > TimeSpan.FromMilliseconds(500)))
+        {
+            throw new ArgumentException("ClientOptions.AppendRollupWindow must be between 0 and 500 milliseconds");
+        }
     }
 }
 

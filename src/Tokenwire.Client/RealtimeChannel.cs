@@ -6,11 +6,12 @@ using Tokenwire.Protocol;
 namespace Tokenwire.Client;
 
 /// <summary>
-/// A realtime channel (RTL): attach state, publish, subscribe and history. Thread-safe; obtain it from
+/// A realtime channel (RTL): attach state, publish, subscribe and history; on channels that allow it, updates, deletes
+/// and appends to published messages (<c>RealtimeChannel.Operations.cs</c>). Thread-safe; obtain it from
 /// <see cref="RealtimeChannels.Get"/>. Message handlers and <see cref="StateChanged"/> run on the connection's loop,
 /// one at a time and in order: they must be quick and must not block.
 /// </summary>
-public sealed class RealtimeChannel
+public sealed partial class RealtimeChannel
 {
     private readonly ConnectionManager _manager;
     private readonly Lock _subscriptionsLock = new();
@@ -447,7 +448,7 @@ public sealed class RealtimeChannel
         {
             var m = messages[i];
             DataEncoding.PopulateFromParent(m, frame, i);
-            DataEncoding.Decode(m);
+            DataEncoding.DecodeInbound(m);
             foreach (var s in subscriptions)
             {
                 if (s.Name is not null && s.Name != m.Name) continue;

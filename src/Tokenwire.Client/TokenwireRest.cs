@@ -4,7 +4,7 @@ using Tokenwire.Protocol;
 namespace Tokenwire.Client;
 
 /// <summary>
-/// The REST client (RSC): server time, channel publish and history. Thread-safe; create one per application and
+/// The REST client (RSC): server time, channel publish, history and message operations. Thread-safe; create one per application and
 /// dispose it at the end.
 /// </summary>
 public sealed class TokenwireRest : IDisposable
@@ -59,7 +59,7 @@ public sealed class RestChannels
     }
 }
 
-/// <summary>A REST channel (RSL): publish and history over HTTP.</summary>
+/// <summary>A REST channel (RSL): publish, history, and on channels that allow it updates, deletes and appends.</summary>
 public sealed class RestChannel
 {
     private readonly RestHttp _http;
@@ -103,6 +103,72 @@ public sealed class RestChannel
         query ??= new HistoryQuery();
         if (query.UntilAttach) throw new ArgumentException("UntilAttach needs a realtime channel", nameof(query));
         return _http.HistoryAsync(Name, query, null, cancellationToken);
+    }
+
+    /// <summary>
+    /// Replaces fields of a published message (RSL15): <c>name</c>, <c>data</c> and <c>extras</c> that
+    /// <paramref name="message"/> carries replace the message's; fields it leaves null are kept. <c>PATCH
+    /// /channels/{name}/messages/{serial}</c>. The channel's namespace must allow mutable messages (Tokenwire's
+    /// <c>mutable:</c> namespace does by default).
+    /// </summary>
+    /// <param name="message">The change, naming its target by <see cref="Message.Serial"/> (a message received from the
+    /// channel has it). It is copied, never changed.</param>
+    /// <param name="operation">Who changes it and why (delivered as <see cref="Message.Version"/>). Default: none.</param>
+    /// <param name="parameters">Publish params, sent in the query string (RSL15f). Default: none.</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    /// <returns>The version serial the change made.</returns>
+    /// <exception cref="AblyException">40003 without a serial; 93002 when the channel does not allow it; 40400 for an
+    /// unknown serial; 40160 without a <c>message-update-own</c>/<c>-any</c> capability.</exception>
+    public Task<UpdateDeleteResult> UpdateMessageAsync(Message message, MessageOperation? operation = null, IReadOnlyDictionary<string, string>? parameters = null, CancellationToken cancellationToken = default) =>
+        OperateAsync(message, MessageAction.Update, operation, parameters, cancellationToken);
+
+    /// <summary>
+    /// Deletes a published message (RSL15): subscribers get <c>message.delete</c>, history keeps it as deleted. Data or
+    /// extras the message carries replace the message's. Same contract as <see cref="UpdateMessageAsync"/>, with the
+    /// <c>message-delete-own</c>/<c>-any</c> capability.
+    /// </summary>
+    public Task<UpdateDeleteResult> DeleteMessageAsync(Message message, MessageOperation? operation = null, IReadOnlyDictionary<string, string>? parameters = null, CancellationToken cancellationToken = default) =>
+        OperateAsync(message, MessageAction.Delete, operation, parameters, cancellationToken);
+
+    /// <summary>
+    /// Appends <paramref name="message"/>'s data to a published message's (RSL15): string onto string, bytes onto bytes
+    /// (mixing them is refused with 40013); the whole message must stay within the size limit (40009). Name and extras
+    /// are carried forward unless the append sets them. Same contract as <see cref="UpdateMessageAsync"/>.
+    /// </summary>
+    public Task<UpdateDeleteResult> AppendMessageAsync(Message message, MessageOperation? operation = null, IReadOnlyDictionary<string, string>? parameters = null, CancellationToken cancellationToken = default) =>
+        OperateAsync(message, MessageAction.Append, operation, parameters, cancellationToken);
+
+    /// <summary>
+    /// The latest version of the message with this serial (RSL11), <c>GET /channels/{name}/messages/{serial}</c>: the
+    /// whole message, <see cref="Message.Action"/> create, update or delete, its latest <see cref="Message.Version"/>.
+    /// </summary>
+    /// <exception cref="AblyException">40400 for an unknown serial.</exception>
+    public Task<Message> GetMessageAsync(string serial, CancellationToken cancellationToken = default)
+    {
+        if (string.IsNullOrEmpty(serial)) return Task.FromException<Message>(OperationWire.MissingSerial());
+        return _http.GetMessageAsync(Name, serial, cancellationToken);
+    }
+
+    /// <summary>
+    /// A page of every version of the message with this serial (RSL14), the create included, <c>GET
+    /// /channels/{name}/messages/{serial}/versions</c>; newest first by default. An update or delete version is the
+    /// whole message it made, an append version the fragment it appended.
+    /// </summary>
+    /// <param name="serial">The message.</param>
+    /// <param name="limit">Page size, 1 to 1000. Default: 100.</param>
+    /// <param name="direction">Order. Default: newest first.</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    /// <exception cref="AblyException">40400 for an unknown serial.</exception>
+    public Task<PaginatedResult<Message>> GetMessageVersionsAsync(string serial, int limit = 100, HistoryDirection direction = HistoryDirection.Backwards, CancellationToken cancellationToken = default)
+    {
+        if (string.IsNullOrEmpty(serial)) return Task.FromException<PaginatedResult<Message>>(OperationWire.MissingSerial());
+        return _http.GetMessageVersionsAsync(Name, serial, limit, direction, cancellationToken);
+    }
+
+    private Task<UpdateDeleteResult> OperateAsync(Message message, MessageAction action, MessageOperation? operation, IReadOnlyDictionary<string, string>? parameters, CancellationToken cancellationToken)
+    {
+        var wire = OperationWire.Build(message, action, operation, out var error);
+        return error is not null ? Task.FromException<UpdateDeleteResult>(error) : _http.OperateAsync(Name, wire, parameters, cancellationToken);
     }
 
     /// <summary>

@@ -145,7 +145,8 @@ public sealed class DemoAgent : IAsyncDisposable
         "simulated" => new SimulatedChatClient(new SimulatedChatClientOptions
         {
             TokensPerSecond = options.TokensPerSecond,
-            LoremTokens = options.LoremTokens,
+            Style = SimulatedTextStyle.Sentences,
+            AnswerTokens = options.AnswerTokens,
             Text = string.IsNullOrEmpty(options.Text) ? null : options.Text,
         }),
         "openai" => OpenAIProvider.CreateChatClient(OpenAICompatibleOptions.FromEnvironment() is var env ? env with

@@ -17,8 +17,8 @@ namespace Tokenwire.Demo;
 /// <list type="bullet">
 /// <item><c>GET /</c>: the page (static files from <c>&lt;output&gt;/demo</c>, with the ably browser bundle in <c>vendor/</c>);</item>
 /// <item><c>GET /demo/config</c>: <c>{channel, model}</c>;</item>
-/// <item><c>GET /demo/token</c>: TokenDetails with <b>subscribe-only</b> capability on the demo channel, signed with the
-/// demo key (the page's ably-js <c>authUrl</c>; browsers never see a key);</item>
+/// <item><c>GET /demo/token</c>: TokenDetails that may only <b>subscribe to and read the history of</b> the demo channel,
+/// signed with the demo key (the page's ably-js <c>authUrl</c>; browsers never see a key);</item>
 /// <item><c>POST /demo/prompt</c> <c>{"prompt":"..."}</c>: the agent answers on the channel; <c>202 {responseId, channel}</c>.</item>
 /// </list>
 /// </summary>
@@ -33,7 +33,7 @@ public static class DemoEndpoints
         ArgumentNullException.ThrowIfNull(configuration);
         services.AddOptions<DemoOptions>().Bind(configuration.GetSection(DemoOptions.SectionName))
             .Validate(o => o.Model is "simulated" or "openai", "Tokenwire:Demo:Model must be simulated or openai")
-            .Validate(o => o.TokensPerSecond >= 0 && o.LoremTokens >= 1 && o.MaxPromptLength >= 1 && o.MaxConcurrentResponses >= 1, "Tokenwire:Demo: TokensPerSecond must be at least 0; LoremTokens, MaxPromptLength and MaxConcurrentResponses at least 1")
+            .Validate(o => o.TokensPerSecond >= 0 && o.AnswerTokens >= 1 && o.MaxPromptLength >= 1 && o.MaxConcurrentResponses >= 1, "Tokenwire:Demo: TokensPerSecond must be at least 0; AnswerTokens, MaxPromptLength and MaxConcurrentResponses at least 1")
             .Validate(o => o.TokenTtl > TimeSpan.Zero && o.TokenTtl <= TokenService.MaxTtl, "Tokenwire:Demo:TokenTtl must be positive and at most 24 hours")
             .ValidateOnStart();
         services.AddSingleton<DemoAgent>();
@@ -76,9 +76,9 @@ public static class DemoEndpoints
         app.MapGet("/demo/config", () => Results.Json(new Dictionary<string, object?> { ["channel"] = options.Channel, ["model"] = options.Model }));
         app.MapGet("/demo/token", (DemoAgent agent, TokenService tokens) =>
         {
-            // Subscribe only: a browser may watch the chat (live, and the in-progress responses endpoint, which needs
-            // subscribe or history) but never publish on it.
-            var capability = Capability.Parse(JsonSerializer.Serialize(new Dictionary<string, string[]> { [options.Channel] = ["subscribe"] }));
+            // Watch only: a browser may follow the chat live, read its history (the finished answers, after a reload) and
+            // the in-progress responses endpoint, but never publish on it.
+            var capability = Capability.Parse(JsonSerializer.Serialize(new Dictionary<string, string[]> { [options.Channel] = ["history", "subscribe"] }));
             var details = tokens.Issue(agent.Key, options.TokenTtl, capability, clientId: null);
             return Results.Json(new Dictionary<string, object?>
             {

@@ -12,8 +12,12 @@ public sealed class DemoOptions
     /// <summary>Serve the demo page at <c>/</c> and its endpoints under <c>/demo/</c>. Default: true.</summary>
     public bool Enabled { get; set; } = true;
 
-    /// <summary>The chat channel the agent publishes on and browsers subscribe to. Default: <c>demo:chat</c>.</summary>
-    public string Channel { get; set; } = "demo:chat";
+    /// <summary>
+    /// The chat channel the agent publishes on and browsers subscribe to. Default: <c>persisted:demo</c>, in the
+    /// persisted namespace, so a reloaded page gets the finished answers back from history. A channel outside a
+    /// persisted namespace works too, but its history reaches back only <c>Tokenwire:HotWindow</c>.
+    /// </summary>
+    public string Channel { get; set; } = "persisted:demo";
 
     /// <summary>
     /// The key the agent publishes with and browser tokens are signed with, by name (<c>appId.keyId</c> of the root key
@@ -25,16 +29,22 @@ public sealed class DemoOptions
     /// <summary>Lifetime of the subscribe-only browser tokens; ably-js renews them through the token URL. Default: 1 hour.</summary>
     public TimeSpan TokenTtl { get; set; } = TimeSpan.FromHours(1);
 
-    /// <summary>The model: <c>simulated</c> (offline, deterministic lorem ipsum) or <c>openai</c> (any OpenAI-compatible endpoint). Default: <c>simulated</c>.</summary>
+    /// <summary>
+    /// The model: <c>simulated</c> (offline and deterministic: readable sentences from a small built-in corpus, chosen
+    /// by the prompt) or <c>openai</c> (any OpenAI-compatible endpoint). Default: <c>simulated</c>.
+    /// </summary>
     public string Model { get; set; } = "simulated";
 
     /// <summary>Simulated model pace in tokens per second (0 = as fast as possible). Default: 20.</summary>
     public double TokensPerSecond { get; set; } = 20;
 
-    /// <summary>Simulated response length in tokens, when <see cref="Text"/> is empty. Default: 150.</summary>
-    public int LoremTokens { get; set; } = 150;
+    /// <summary>
+    /// Longest simulated answer in tokens, when <see cref="Text"/> is empty: the answer ends at the last whole sentence
+    /// that fits. Default: 150.
+    /// </summary>
+    public int AnswerTokens { get; set; } = 150;
 
-    /// <summary>Simulated response text. Default: empty, meaning lorem ipsum seeded by the prompt.</summary>
+    /// <summary>Simulated answer text, the same for every prompt. Default: empty, meaning sentences chosen by the prompt.</summary>
     public string? Text { get; set; }
 
     /// <summary>

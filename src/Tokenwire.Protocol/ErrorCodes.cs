@@ -23,6 +23,8 @@ public static class ErrorCodes
     public const int InvalidClientId = 40012;
     /// <summary>Invalid message data or encoding.</summary>
     public const int InvalidMessageData = 40013;
+    /// <summary>Push: the device id is missing or not acceptable.</summary>
+    public const int InvalidDeviceId = 40015;
     /// <summary>Unsupported protocol version.</summary>
     public const int UnsupportedProtocolVersion = 40017;
     /// <summary>Unauthorized.</summary>
@@ -72,6 +74,8 @@ public static class ErrorCodes
     public const int InvalidConnectionKey = 80018;
     /// <summary>Continuity loss: the subscriber could not keep up and its outbound queue overflowed.</summary>
     public const int ConnectionSlow = 80020;
+    /// <summary>A request named a connection (or comet transport) the server does not have; the client reconnects.</summary>
+    public const int ConnectionNotFound = 80022;
     /// <summary>Protocol error.</summary>
     public const int ProtocolError = 80013;
     /// <summary>Rate limit exceeded (nonfatal).</summary>
@@ -92,4 +96,12 @@ public static class ErrorCodes
     public const int ChannelInvalidState = 90001;
     /// <summary>Attach point too old for untilAttach history.</summary>
     public const int AttachPointTooOld = 90008;
+    /// <summary>Push: a direct publish without a recipient.</summary>
+    public const int PushRecipientMissing = 103002;
+    /// <summary>Push: the notification payload could not be processed.</summary>
+    public const int PushBodyInvalid = 103003;
+    /// <summary>Push: no transport is configured for the device's push service (APNs, FCM, web).</summary>
+    public const int PushTransportNotConfigured = 103006;
+    /// <summary>Push: push notifications are not available on this server (its configuration has no push store).</summary>
+    public const int PushNotEnabled = 103009;
 }

@@ -76,7 +76,7 @@ public sealed class Message
         var size = 0;
         if (Name is not null) size += System.Text.Encoding.UTF8.GetByteCount(Name);
         if (ClientId is not null) size += System.Text.Encoding.UTF8.GetByteCount(ClientId);
-        if (Extras is not null) size += Extras.Json.Length;
+        if (Extras is not null) size += Extras.JsonLength;
         size += Data switch
         {
             string s => System.Text.Encoding.UTF8.GetByteCount(s),

@@ -12,6 +12,7 @@ public sealed class OpaqueValue
 {
     private byte[]? _json;
     private byte[]? _msgPack;
+    private int _jsonLength = -1;
 
     private OpaqueValue(byte[]? json, byte[]? msgPack)
     {
@@ -31,6 +32,20 @@ public sealed class OpaqueValue
     /// <summary>The value as UTF-8 JSON.</summary>
     public ReadOnlySpan<byte> Json => _json ??= MsgPackJson.ToJson(_msgPack);
 
+    /// <summary>
+    /// The length of <see cref="Json"/> in bytes (what Ably's size rule counts), without keeping the JSON form when the
+    /// value holds only MessagePack: a msgpack publish sized for its limits never needs the JSON bytes themselves.
+    /// </summary>
+    public int JsonLength
+    {
+        get
+        {
+            if (_json is { } json) return json.Length;
+            if (_jsonLength < 0) _jsonLength = MsgPackJson.JsonLength(_msgPack);
+            return _jsonLength;
+        }
+    }
+
     /// <summary>The value as MessagePack.</summary>
     public ReadOnlySpan<byte> MsgPack => _msgPack ??= MsgPackJson.FromJson(_json);
 
@@ -39,6 +54,85 @@ public sealed class OpaqueValue
     {
         using var document = JsonDocument.Parse(_json ??= MsgPackJson.ToJson(_msgPack));
         return document.RootElement.Clone();
+    }
+
+    /// <summary>
+    /// <c>headers[<paramref name="header"/>]</c> of this value (message <c>extras.headers</c>) when it is a string, read
+    /// from whichever form the value holds, so looking a header up never converts between formats or builds a tree.
+    /// Null when the value is not an object, has no such header, the header is not a string, or the value is malformed.
+    /// </summary>
+    public string? GetHeader(string header)
+    {
+        try
+        {
+            return _json is null ? MsgPackHeader(_msgPack, header) : JsonHeader(_json, header);
+        }
+        catch (Exception e) when (e is JsonException or ProtocolException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    private static string? JsonHeader(ReadOnlySpan<byte> json, string header)
+    {
+        var reader = new Utf8JsonReader(json);
+        if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return null;
+        while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+        {
+            var isHeaders = reader.ValueTextEquals("headers"u8);
+            reader.Read();
+            if (!isHeaders || reader.TokenType != JsonTokenType.StartObject)
+            {
+                reader.Skip();
+                continue;
+            }
+
+            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
+            {
+                var isHeader = reader.ValueTextEquals(header);
+                reader.Read();
+                if (isHeader) return reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                reader.Skip();
+            }
+
+            return null;
+        }
+
+        return null;
+    }
+
+    private static string? MsgPackHeader(ReadOnlySpan<byte> msgPack, string header)
+    {
+        Span<byte> name = header.Length <= 64 ? stackalloc byte[header.Length * 3] : new byte[header.Length * 3];
+        name = name[..System.Text.Encoding.UTF8.GetBytes(header, name)];
+        var reader = new MsgPackReader(msgPack);
+        if (reader.PeekType() != MsgPackType.Map) return null;
+        for (var n = reader.ReadMapHeader(); n > 0; n--)
+        {
+            if (!NextKeyIs(ref reader, "headers"u8) || reader.PeekType() != MsgPackType.Map)
+            {
+                reader.Skip();
+                continue;
+            }
+
+            for (var h = reader.ReadMapHeader(); h > 0; h--)
+            {
+                if (NextKeyIs(ref reader, name)) return reader.PeekType() == MsgPackType.String ? reader.ReadString() : null;
+                reader.Skip();
+            }
+
+            return null;
+        }
+
+        return null;
+    }
+
+    // Consumes a map key and tells whether it is the string <paramref name="utf8"/>.
+    private static bool NextKeyIs(ref MsgPackReader reader, scoped ReadOnlySpan<byte> utf8)
+    {
+        if (reader.PeekType() == MsgPackType.String) return reader.ReadStringBytes().SequenceEqual(utf8);
+        reader.Skip();
+        return false;
     }
 
     /// <inheritdoc/>

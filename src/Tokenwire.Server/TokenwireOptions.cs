@@ -34,8 +34,9 @@ public sealed class TokenwireOptions
     public bool Sandbox { get; set; }
 
     /// <summary>
-    /// Redis connection string (<c>host:port[,password=...][,db=N]</c> or <c>redis://...</c>). When set, channels are
-    /// shared through Redis (scale-out: several nodes, resume on any node) instead of this process's memory and the
+    /// Redis configuration string in StackExchange.Redis's syntax (<c>host:port[,host:port…][,password=…][,ssl=true]</c>,
+    /// <c>serviceName=…</c> with Sentinel endpoints; several endpoints of a Cluster). When set, channels and presence are
+    /// shared through Redis 7+ (scale-out: several nodes, resume on any node) instead of this process's memory and the
     /// embedded history store. Default: empty (single node).
     /// </summary>
     public string? Redis { get; set; }
@@ -43,11 +44,17 @@ public sealed class TokenwireOptions
     /// <summary>In-progress response tracking for hydration beyond the rewind cap.</summary>
     public Channels.ResponseTrackingOptions Responses { get; set; } = new();
 
+    /// <summary>Push notification settings.</summary>
+    public Push.PushOptions Push { get; set; } = new();
+
     /// <summary>Inbound rate limits.</summary>
     public Limits.RateLimitOptions RateLimits { get; set; } = new();
 
     /// <summary>Fault injection for testing recovery paths; off by default.</summary>
     public Limits.FaultInjectionOptions FaultInjection { get; set; } = new();
+
+    /// <summary>The comet (HTTP long-polling and streaming) transport, ably-js' fallback when WebSockets are blocked.</summary>
+    public Realtime.CometOptions Comet { get; set; } = new();
 
     /// <summary>HTTPS/WSS settings for <c>serve --https</c>.</summary>
     public Hosting.HttpsOptions Https { get; set; } = new();
@@ -81,6 +88,12 @@ public sealed class TokenwireOptions
 
     /// <summary>Most frames queued for one connection before it is disconnected as a slow consumer. Default: 20,000.</summary>
     public int MaxOutboundQueueFrames { get; set; } = 20_000;
+
+    /// <summary>
+    /// <c>[meta]occupancy</c> events (the <c>occupancy</c> channel param): a change in which some count goes from zero to
+    /// more or back is sent at once; other changes at most once per this interval. Default: 1 second (Ably: up to 15).
+    /// </summary>
+    public TimeSpan OccupancyEventInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>Messages a rewind may replay at most. Default: 100 (Ably's limit).</summary>
     public int MaxRewindMessages { get; set; } = 100;
@@ -147,6 +160,13 @@ public sealed class NamespaceOptions
 
     /// <summary>How long persisted messages are kept. Default: 24 hours.</summary>
     public TimeSpan Retention { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>
+    /// Push notifications for channels of this namespace: devices and clientIds may subscribe to them
+    /// (<c>/push/channelSubscriptions</c>), and a message published with <c>extras.push</c> notifies every subscribed
+    /// device. Default: false.
+    /// </summary>
+    public bool PushEnabled { get; set; }
 
     /// <summary>Overrides <c>RateLimits:ChannelMessagesPerSecond</c> for channels of this namespace.</summary>
     public double? MessagesPerSecond { get; set; }

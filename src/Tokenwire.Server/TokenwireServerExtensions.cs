@@ -13,6 +13,7 @@ using Tokenwire.Server.Engines.InMemory;
 using Tokenwire.Server.Engines.Redis;
 using Tokenwire.Server.Presence;
 using Tokenwire.Server.Hosting;
+using Tokenwire.Server.Push;
 using Tokenwire.Server.Realtime;
 using Tokenwire.Server.Rest;
 using Tokenwire.Server.History;
@@ -31,10 +32,14 @@ public static class TokenwireServerExtensions
         optionsBuilder.Validate(o => o.MaxMessageSize > 0 && o.MaxFrameSize >= o.MaxMessageSize, "MaxFrameSize must be at least MaxMessageSize, and both positive")
             .Validate(o => o.HotWindow > TimeSpan.Zero && o.ConnectionStateTtl > TimeSpan.Zero && o.MaxIdleInterval >= TimeSpan.FromSeconds(1), "Time windows must be positive")
             .Validate(o => o.MaxOutboundQueueBytes > 0 && o.MaxOutboundQueueFrames > 0, "Outbound queue bounds must be positive")
+            .Validate(o => o.Push.DeliveryQueueCapacity > 0, "Push:DeliveryQueueCapacity must be positive")
+            .Validate(o => o.Comet.PollTimeout > TimeSpan.Zero && o.Comet.StreamDuration > TimeSpan.Zero && o.Comet.TransportTimeout > TimeSpan.Zero, "Comet timeouts must be positive")
             .ValidateOnStart();
 
         // Hosting diagnostics log request URLs, and ably-js puts the key in the realtime URL's query: never log them.
         services.Configure<LoggerFilterOptions>(o => o.AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning));
+        // StackExchange.Redis narrates every connection handshake at Information; the engine logs what matters itself.
+        services.Configure<LoggerFilterOptions>(o => o.AddFilter("StackExchange.Redis", LogLevel.Warning));
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(sp => RootKeySetup.CreateKeyStore(sp.GetRequiredService<IOptions<TokenwireOptions>>().Value, sp.GetRequiredService<ILoggerFactory>().CreateLogger("Tokenwire.Auth")));
         services.AddSingleton<TokenService>();
@@ -45,33 +50,37 @@ public static class TokenwireServerExtensions
         services.AddSingleton<Limits.FaultInjector>();
         services.AddSingleton<Apps.AppRegistry>();
         services.AddSingleton<Stats.StatsStore>();
+        services.AddSingleton<MetaChannels>();
         services.AddSingleton<ChannelServices>();
         // The engine: this process's memory (default) or Redis (scale-out), chosen from Tokenwire:Redis.
         services.AddSingleton<InMemoryChannelEngine>();
         services.AddSingleton(sp => RedisChannelEngine.ConnectAsync(
-            Engines.Redis.Resp.RedisOptions.Parse(sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.Redis!),
+            sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.Redis!,
             sp.GetRequiredService<ChannelServices>(),
-            sp.GetRequiredService<ILoggerFactory>().CreateLogger("Tokenwire.Redis")).GetAwaiter().GetResult());
-        services.AddSingleton<IChannelEngine>(sp => UsesRedis(sp)
+            sp.GetRequiredService<ILoggerFactory>()).GetAwaiter().GetResult());
+        services.AddSingleton<IChannelEngine>(sp => PushServices.WithChannelPush(sp, UsesRedis(sp)
             ? sp.GetRequiredService<RedisChannelEngine>()
-            : sp.GetRequiredService<InMemoryChannelEngine>());
+            : sp.GetRequiredService<InMemoryChannelEngine>()));
         // Presence is kept by the same engine as the channels (its events share the channel order).
         services.AddSingleton<IPresenceEngine>(sp => UsesRedis(sp)
-            ? sp.GetRequiredService<RedisChannelEngine>()
+            ? sp.GetRequiredService<RedisChannelEngine>().Presence
             : sp.GetRequiredService<InMemoryChannelEngine>());
+        services.AddTokenwirePush();
         services.AddSingleton<IConnectionStore>(sp => UsesRedis(sp)
             ? new RedisConnectionStore(sp.GetRequiredService<RedisChannelEngine>(), sp.GetRequiredService<IOptions<TokenwireOptions>>().Value.ConnectionStateTtl)
             : new LocalConnectionStore());
         services.AddSingleton<ConnectionManager>();
+        services.AddSingleton<TransportLifecycle>();
         services.AddSingleton<RealtimeEndpoint>();
         Observability.ObservabilitySetup.AddObservability(services, configuration);
+        services.AddSingleton<CometEndpoint>();
         services.AddHostedService<Housekeeping>();
         return services;
     }
 
     /// <summary>
-    /// Maps the realtime WebSocket endpoint (WebSocket upgrades on any path; ably-js uses <c>/</c>), the REST API, the
-    /// Prometheus scrape endpoint (<c>/metrics</c>) and the admin page (<c>/admin</c>).
+    /// Maps the realtime WebSocket endpoint (WebSocket upgrades on any path; ably-js uses <c>/</c>), the comet transport
+    /// (<c>/comet/*</c>), the REST API, the Prometheus scrape endpoint (<c>/metrics</c>) and the admin page (<c>/admin</c>).
     /// Non-WebSocket requests that match no route fall through to the app's own endpoints (static files, demo).
     /// </summary>
     public static WebApplication MapTokenwire(this WebApplication app)
@@ -89,11 +98,13 @@ public static class TokenwireServerExtensions
 
             await next(context).ConfigureAwait(false);
         });
+        if (app.Services.GetRequiredService<IOptions<TokenwireOptions>>().Value.Comet.Enabled) CometEndpoint.Map(app);
         RestEndpoints.Map(app);
         MessageEndpoints.Map(app);
         BatchEndpoints.Map(app);
         StatsEndpoints.Map(app);
         OperationsEndpoints.Map(app);
+        PushEndpoints.Map(app);
         SandboxEndpoints.Map(app);
         return app;
     }

@@ -40,7 +40,7 @@ public sealed class CliTests(ServerFixture fixture)
     private string[] Connection => ["--url", $"http://127.0.0.1:{fixture.Server.Port.ToString(CultureInfo.InvariantCulture)}", "--key", fixture.Server.Key];
 
     private static Task<int> Run(string verb, string[] args, TextWriter output, TextWriter error) =>
-        CommandLine.RunClientVerbAsync(verb, args, output, error);
+        CommandLine.RunAsync([verb, .. args], output, error);
 
     [Fact]
     public async Task Subscribe_prints_what_publish_streams_with_start_and_end_markers()
@@ -101,17 +101,64 @@ public sealed class CliTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task A_response_cut_by_the_rewind_limit_prints_as_partial_with_a_note()
+    {
+        var channel = ServerFixture.UniqueName("cli-cut");
+        var text = TestHelpers.TextOf(150, "cut"); // start + 150 tokens + stop: more than a rewind of 100 reaches
+        var pubOut = new Capture();
+        Assert.Equal(0, await Run("publish", [.. Connection, "--channel", channel, "--prompt", "p", "--text", text, "--rate", "0", "--response-id", "long-1"], pubOut, new Capture()).OrTimeout());
+
+        var output = new Capture();
+        var errors = new Capture();
+        Assert.Equal(3, await Run("subscribe", [.. Connection, "--channel", channel, "--rewind", "2m", "--timeout", "3"], output, errors).OrTimeout());
+        Assert.StartsWith("[partial long-1, beginning not rewound]\n", output.Text, StringComparison.Ordinal);
+        Assert.EndsWith("\n[end long-1]\n", output.Text, StringComparison.Ordinal);
+        var shown = output.Text["[partial long-1, beginning not rewound]\n".Length..^"\n[end long-1]\n".Length];
+        Assert.True(shown.Length > 0 && shown.Length < text.Length && text.EndsWith(shown, StringComparison.Ordinal), $"the end of the text: {shown}");
+        Assert.DoesNotContain("[start", output.Text, StringComparison.Ordinal);
+        var note = Assert.Single(errors.Text.Split('\n'), l => l.StartsWith("note:", StringComparison.Ordinal));
+        Assert.Contains("rewind stopped at its limit of 100 messages", note, StringComparison.Ordinal);
+
+        // A rewind that reaches the start prints it as a whole response, without the note.
+        var whole = new Capture();
+        var quiet = new Capture();
+        var shortChannel = ServerFixture.UniqueName("cli-whole");
+        Assert.Equal(0, await Run("publish", [.. Connection, "--channel", shortChannel, "--prompt", "p", "--text", "Short and whole.", "--rate", "0", "--response-id", "short-1"], new Capture(), new Capture()).OrTimeout());
+        Assert.Equal(3, await Run("subscribe", [.. Connection, "--channel", shortChannel, "--rewind", "2m", "--timeout", "2"], whole, quiet).OrTimeout());
+        Assert.Equal("[start short-1]\nShort and whole.\n[end short-1]\n", whole.Text);
+        Assert.DoesNotContain("note:", quiet.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Usage_errors_exit_2_with_a_message()
     {
         var error = new Capture();
         Assert.Equal(2, await Run("publish", ["--channel", "c"], new Capture(), error));
-        Assert.Contains("--prompt is required", error.Text, StringComparison.Ordinal);
+        Assert.Contains("'--prompt' is required", error.Text, StringComparison.Ordinal);
         Assert.Equal(2, await Run("subscribe", [.. Connection, "--channel", "c", "--bogus"], new Capture(), error));
-        Assert.Contains("Unknown option --bogus", error.Text, StringComparison.Ordinal);
+        Assert.Contains("unknown option '--bogus'", error.Text, StringComparison.Ordinal);
         Assert.Equal(2, await Run("publish", [.. Connection, "--channel", "c", "--prompt", "p", "--pattern", "zigzag"], new Capture(), error));
-        Assert.Contains("--pattern must be", error.Text, StringComparison.Ordinal);
-        Assert.Contains("subscribe", CommandLine.Usage, StringComparison.Ordinal);
-        Assert.Contains("--exit-after-stop", CommandLine.Usage, StringComparison.Ordinal);
+        Assert.Contains("--pattern must be startstop, multi or continuous, not 'zigzag'", error.Text, StringComparison.Ordinal);
+        Assert.Equal(2, await Run("subscribe", [.. Connection, "--channel", "c", "--live", "--history"], new Capture(), error));
+        Assert.Contains("exclude each other", error.Text, StringComparison.Ordinal);
+        Assert.Equal(4, error.Text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length); // one line for each of the four errors
+
+        var help = new Capture();
+        Assert.Equal(0, await Run("subscribe", ["--help"], help, new Capture()));
+        Assert.Contains("--exit-after-stop", help.Text, StringComparison.Ordinal);
+        Assert.Contains("--rewind", help.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Publish_streams_readable_sentences_chosen_by_the_prompt_by_default()
+    {
+        var channel = ServerFixture.UniqueName("cli-joke");
+        var output = new Capture();
+        Assert.Equal(0, await Run("publish", [.. Connection, "--channel", channel, "--prompt", "Tell me a joke", "--rate", "0", "--tokens", "60", "--response-id", "j"], output, new Capture()).OrTimeout());
+        var text = output.Text["[start j]\n".Length..output.Text.IndexOf("\n[end j]", StringComparison.Ordinal)];
+        Assert.StartsWith("Here is one from the server room.", text, StringComparison.Ordinal);
+        Assert.True(text.EndsWith('.') || text.EndsWith('?') || text.EndsWith('!'), text);
+        Assert.InRange(Chat.SimulatedChatClient.Tokenize(text).Count, 1, 60);
     }
 
     [Fact]

@@ -14,7 +14,7 @@ namespace Tokenwire.AI.Tests;
 /// </summary>
 public sealed class DemoTests
 {
-    private const string Channel = "demo:chat";
+    private const string Channel = "persisted:demo";
 
     private static Task<TestServer> StartAsync(Dictionary<string, string?>? settings = null) =>
         TestServer.StartAsync(settings, extend: builder =>
@@ -33,7 +33,7 @@ public sealed class DemoTests
         using var http = Http(server);
 
         var token = JsonDocument.Parse(await http.GetStringAsync("/demo/token")).RootElement;
-        Assert.Equal("{\"demo:chat\":[\"subscribe\"]}", token.GetProperty("capability").GetString());
+        Assert.Equal("{\"persisted:demo\":[\"history\",\"subscribe\"]}", token.GetProperty("capability").GetString());
         await using var browser = new TokenwireRealtime(new ClientOptions
         {
             Token = token.GetProperty("token").GetString(),
@@ -53,6 +53,46 @@ public sealed class DemoTests
         Assert.Equal(text, answer.Text);
         Assert.True(answer.HasStart);
         Assert.True(answer.TokenCount > 10);
+    }
+
+    [Fact]
+    public async Task The_simulated_model_answers_in_whole_sentences_chosen_by_the_prompt_and_history_keeps_them()
+    {
+        await using var server = await StartAsync(new() { ["Tokenwire:Demo:TokensPerSecond"] = "0", ["Tokenwire:Demo:AnswerTokens"] = "70" });
+        using var http = Http(server);
+        var answers = new List<(string Prompt, string ResponseId)>();
+        foreach (var prompt in new[] { "Tell me a joke", "How do I make pancakes?" })
+        {
+            using var response = await http.PostAsJsonAsync("/demo/prompt", new { prompt });
+            Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+            answers.Add((prompt, JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement.GetProperty("responseId").GetString()!));
+            await Task.Delay(200); // one answer after the other, as in a conversation
+        }
+
+        // The page's view after a reload: the channel's history with the browser's own token (history capability).
+        var token = JsonDocument.Parse(await http.GetStringAsync("/demo/token")).RootElement.GetProperty("token").GetString();
+        using var rest = new TokenwireRest(new ClientOptions { Token = token, Endpoint = "127.0.0.1", Port = server.Port });
+        ResponseAssembler assembler;
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(30);
+        while (true)
+        {
+            var page = await rest.Channels.Get(Channel).HistoryAsync(new HistoryQuery { Limit = 1000 });
+            assembler = new ResponseAssembler();
+            assembler.ApplyRange(page.Items.Reverse());
+            if (answers.All(a => assembler.TryGetResponse(a.ResponseId, out var r) && r.IsComplete)) break;
+            Assert.True(DateTime.UtcNow < deadline, "both answers complete in history: " + TestHelpers.Describe(assembler));
+            await Task.Delay(100);
+        }
+
+        Assert.True(assembler.TryGetResponse(answers[0].ResponseId, out var joke));
+        Assert.True(assembler.TryGetResponse(answers[1].ResponseId, out var recipe));
+        Assert.StartsWith("Here is one from the server room.", joke.Text, StringComparison.Ordinal);
+        Assert.StartsWith("Here is a simple recipe for pancakes.", recipe.Text, StringComparison.Ordinal);
+        foreach (var answer in new[] { joke, recipe })
+        {
+            Assert.Matches("[.!?]$", answer.Text);
+            Assert.InRange(answer.TokenCount, 10, 70);
+        }
     }
 
     [Fact]

@@ -54,6 +54,43 @@ public sealed class SimulatedChatClientTests
         Assert.Equal(SimulatedChatClient.ProviderName, client.GetService<ChatClientMetadata>()?.ProviderName);
     }
 
+    [Theory]
+    [InlineData("Tell me a joke", "Here is one from the server room.")]
+    [InlineData("tell me a bedtime story", "Once upon a time, a small server lived on a quiet loopback address.")]
+    [InlineData("What happens when I reload the page?", "Nothing is lost when a page reloads.")]
+    [InlineData("How do I scale out with Redis?", "One Tokenwire process serves a lot of traffic on its own.")]
+    [InlineData("How does token streaming work?", "Streaming an answer token by token is what this server was built for.")]
+    [InlineData("Will it rain tomorrow?", "I can't look outside, because I'm a simulated model running entirely offline.")]
+    [InlineData("Give me a recipe", "Here is a simple recipe for pancakes.")]
+    [InlineData("Write a haiku", "Here is a short poem about a stream of tokens.")]
+    [InlineData("hi", "Hello, and welcome to the Tokenwire demo.")]
+    [InlineData("What is the capital of France?", "That's a good question, and a real model would have a lot to say about it.")]
+    public void Sentences_are_chosen_by_the_prompt_and_end_at_a_sentence_boundary(string prompt, string opening)
+    {
+        foreach (var budget in new[] { 1, 40, 150, 1000 })
+        {
+            var client = new SimulatedChatClient(new SimulatedChatClientOptions { Style = SimulatedTextStyle.Sentences, AnswerTokens = budget });
+            var tokens = client.GetTokens(TestHelpers.Prompt(prompt));
+            var text = string.Concat(tokens);
+            Assert.StartsWith(opening, text, StringComparison.Ordinal);
+            Assert.Matches("[.!?]$", text);
+            Assert.DoesNotContain("  ", text, StringComparison.Ordinal);
+            if (budget == 1) Assert.Equal(opening, text); // the first sentence is always whole
+            else Assert.InRange(tokens.Count, 1, budget);
+            Assert.Equal(text, string.Concat(client.GetTokens(TestHelpers.Prompt(prompt)))); // deterministic
+        }
+    }
+
+    [Fact]
+    public void Sentences_differ_between_prompts_of_one_topic_and_fill_the_budget_with_whole_sentences()
+    {
+        var client = new SimulatedChatClient(new SimulatedChatClientOptions { Style = SimulatedTextStyle.Sentences, AnswerTokens = 80 });
+        var a = string.Concat(client.GetTokens(TestHelpers.Prompt("Tell me a joke")));
+        var b = string.Concat(client.GetTokens(TestHelpers.Prompt("Tell me another joke, please")));
+        Assert.NotEqual(a, b);
+        Assert.InRange(SimulatedChatClient.Tokenize(a).Count, 50, 80); // short sentences: the budget is nearly used
+    }
+
     [Fact]
     public async Task A_configured_text_is_streamed_exactly_and_max_output_tokens_cuts_it()
     {

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Tokenwire.Protocol;
 using Tokenwire.Testing;
@@ -14,70 +13,9 @@ public sealed class ScaleOutTests(RedisServerFixture redis) : IClassFixture<Redi
 {
     private const string Key = "scale.root:c2NhbGUtb3V0LXNlY3JldA";
 
-    private sealed class Node : IAsyncDisposable
+    private static class Node
     {
-        private readonly Process _process;
-        private readonly string _data;
-
-        private Node(Process process, string data, int port)
-        {
-            _process = process;
-            _data = data;
-            Port = port;
-        }
-
-        public int Port { get; }
-
-        /// <summary>Starts a node; with <paramref name="redisConnection"/> null it is a standalone node with the embedded engine.</summary>
-        public static async Task<Node> StartAsync(string? redisConnection)
-        {
-            var data = Path.Combine(Path.GetTempPath(), "tokenwire-node-" + Guid.NewGuid().ToString("N"));
-            var info = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            string[] args = [CliDll(), "serve", "--port", "0", "--data", data, "--key", Key, .. redisConnection is null ? Array.Empty<string>() : ["--redis", redisConnection]];
-            foreach (var a in args) info.ArgumentList.Add(a);
-            var process = Process.Start(info)!;
-            var listening = new TaskCompletionSource<int>(TaskCreationOptions.RunContinuationsAsynchronously);
-            process.OutputDataReceived += (_, e) =>
-            {
-                if (e.Data?.StartsWith("Tokenwire listening on ", StringComparison.Ordinal) == true) listening.TrySetResult(new Uri(e.Data["Tokenwire listening on ".Length..]).Port);
-            };
-            process.ErrorDataReceived += (_, _) => { };
-            process.Exited += (_, _) => listening.TrySetException(new InvalidOperationException("node exited"));
-            process.EnableRaisingEvents = true;
-            process.BeginOutputReadLine();
-            process.BeginErrorReadLine();
-            return new Node(process, data, await listening.Task.OrTimeout(TimeSpan.FromSeconds(60)));
-        }
-
-        public void Kill() => _process.Kill(entireProcessTree: true); // SIGKILL: no DISCONNECTED, no flush
-
-        public async ValueTask DisposeAsync()
-        {
-            if (!_process.HasExited)
-            {
-                _process.Kill(entireProcessTree: true);
-                await _process.WaitForExitAsync();
-            }
-
-            _process.Dispose();
-            try
-            {
-                Directory.Delete(_data, true);
-            }
-            catch (IOException)
-            {
-            }
-        }
-
-        private static string CliDll()
-        {
-            // The same configuration as this test assembly (bin/Debug or bin/Release).
-            var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
-            var dir = new DirectoryInfo(AppContext.BaseDirectory);
-            while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Tokenwire.slnx"))) dir = dir.Parent;
-            var dll = Path.Combine(dir!.FullName, "src", "Tokenwire.Cli", "bin", configuration, "net10.0", "tokenwire.dll");
-            return File.Exists(dll) ? dll : throw new FileNotFoundException("Build the CLI first", dll);
-        }
+        public static Task<TokenwireNode> StartAsync(string? redisConnection) => TokenwireNode.StartAsync(Key, redisConnection);
     }
 
     private static ClientOptions Options(int port) => new(Key) { Endpoint = "127.0.0.1", Port = port, DisconnectedRetryTimeout = TimeSpan.FromMilliseconds(200) };

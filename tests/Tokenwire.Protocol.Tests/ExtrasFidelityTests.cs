@@ -75,6 +75,30 @@ public sealed class ExtrasFidelityTests
         JsonAssert.Equivalent(extras, Wire.MsgPackToJson(ProtocolCodec.MsgPack.Decode(back).Messages![0].Extras!.MsgPack));
     }
 
+    [Theory]
+    [InlineData(Extras, "responseId", "r1")]
+    [InlineData(Extras, "n", null)] // a number is not a string header
+    [InlineData(Extras, "missing", null)]
+    [InlineData(Unicode, "q\"uote", "a\"b\\c/d")]
+    [InlineData(Unicode, "\u00e9key", "</script>")]
+    [InlineData("""{"nested":{"headers":{"responseId":"no"}},"headers":{"x":1,"responseId":"yes"}}""", "responseId", "yes")]
+    [InlineData("""{"headers":"not an object"}""", "responseId", null)]
+    [InlineData("""{"other":1}""", "responseId", null)]
+    public void A_header_is_read_from_either_form_without_converting_it(string extras, string header, string? expected)
+    {
+        var json = OpaqueValue.FromJson(Encoding.UTF8.GetBytes(extras));
+        var msgpack = OpaqueValue.FromMsgPack(Wire.JsonToMsgPack(extras));
+        Assert.Equal(expected, json.GetHeader(header));
+        Assert.Equal(expected, msgpack.GetHeader(header));
+    }
+
+    [Fact]
+    public void A_header_lookup_on_malformed_bytes_is_null_not_an_exception()
+    {
+        Assert.Null(OpaqueValue.FromJson("""{"headers":{"responseId":"""u8).GetHeader("responseId"));
+        Assert.Null(OpaqueValue.FromMsgPack(Wire.Hex("81 a7 68 65 61 64 65 72 73 81")).GetHeader("responseId"));
+    }
+
     [Fact]
     public void Binary_inside_msgpack_extras_becomes_base64_text_for_json_clients()
     {

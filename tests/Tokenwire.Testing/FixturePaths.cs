@@ -1,16 +1,15 @@
 namespace Tokenwire.Testing;
 
 /// <summary>
-/// Finds the ably-common test vectors on disk. They are not copied into the repository: the layout is
-/// <c>shared/fixtures/ably-common</c> beside the clone (<c>/work/shared</c> next to <c>/work/main</c> locally,
-/// <c>../shared/fixtures/ably-common</c> in CI), so the lookup walks up from the test binaries until it finds it.
-/// A missing folder is a test failure, never a skip.
+/// Finds the ably-common test vectors kept in the repository under <c>tests/fixtures/ably-common</c> (Apache-2.0, see
+/// the README there). The lookup walks up from the test binaries to the repository root (the folder holding
+/// <c>Tokenwire.slnx</c>), so it works in any clone. A missing file is a test failure, never a skip.
 /// </summary>
 public static class FixturePaths
 {
     private static readonly Lazy<string> s_ablyCommon = new(LocateAblyCommon);
 
-    /// <summary>The <c>shared/fixtures/ably-common</c> folder.</summary>
+    /// <summary>The <c>tests/fixtures/ably-common</c> folder.</summary>
     public static string AblyCommon => s_ablyCommon.Value;
 
     /// <summary>A file in the ably-common folder; fails if it is missing.</summary>
@@ -25,24 +24,22 @@ public static class FixturePaths
         return path;
     }
 
-    private static string LocateAblyCommon()
+    /// <summary>The repository root: the nearest parent of the test binaries that holds <c>Tokenwire.slnx</c>.</summary>
+    public static string RepositoryRoot()
     {
-        var searched = new List<string>();
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
         {
-            var candidate = Path.Combine(dir.FullName, "shared", "fixtures", "ably-common");
-            if (Directory.Exists(candidate))
-            {
-                return candidate;
-            }
-
-            searched.Add(candidate);
+            if (File.Exists(Path.Combine(dir.FullName, "Tokenwire.slnx"))) return dir.FullName;
         }
 
-        throw new DirectoryNotFoundException(
-            "The ably-common test vectors were not found. Expected a 'shared/fixtures/ably-common' folder in a parent of "
-            + AppContext.BaseDirectory + " (locally /work/shared/fixtures/ably-common beside the clone; in CI "
-            + "../shared/fixtures/ably-common relative to the clone). Searched:" + Environment.NewLine
-            + string.Join(Environment.NewLine, searched));
+        throw new DirectoryNotFoundException($"No parent of {AppContext.BaseDirectory} holds Tokenwire.slnx: run the tests from a clone of the repository.");
+    }
+
+    private static string LocateAblyCommon()
+    {
+        var folder = Path.Combine(RepositoryRoot(), "tests", "fixtures", "ably-common");
+        return Directory.Exists(folder)
+            ? folder
+            : throw new DirectoryNotFoundException($"The ably-common test vectors are missing: expected {folder} (see tests/fixtures/ably-common/README.md).");
     }
 }

@@ -1,6 +1,8 @@
 // The browser demo (tokenwire serve at /) in real headless Chromium, against the real server process:
-// a prompt streams an answer token by token; a second tab sees the same stream; a reload mid-answer hydrates the
-// answer in progress and continues live; both tabs end with exactly the text the agent published.
+// a prompt streams a readable answer token by token; a second tab sees the same stream; a reload mid-answer hydrates
+// the answer in progress and continues live; both tabs end with exactly the text the agent published; a reload after
+// the answers finished shows the whole conversation again (from the persisted demo channel's history); the status line
+// says "connected", "reconnecting…" while the transport is down, and how many tokens a (re)load caught up.
 //
 // Chromium: Debian's `chromium` (/usr/bin/chromium, or $CHROMIUM_PATH) driven by playwright-core. Without it the test
 // is skipped locally and FAILS in CI (CI=true): a browser test that silently does not run proves nothing.
@@ -16,10 +18,12 @@ import { startServer } from '../interop/support/server.mjs';
 
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
-// Slow enough that a reload (page load, token, attach, catch-up) lands mid-answer: 80 tokens at 10/s take 8 s.
+// Slow enough that a reload (page load, token, attach, catch-up) lands mid-answer: the joke answer (whole sentences up
+// to 80 tokens, more than 60 of them) takes 6 s or more at 10 tokens/s.
 const TOKENS_PER_SECOND = 10;
-const LOREM_TOKENS = 80;
+const ANSWER_TOKENS = 80;
 const PROMPT = 'Tell me a joke';
+const SECOND_PROMPT = 'Tell me a story';
 
 /** The answer as the agent published it: the responseId's tokens, from the channel's history (the server's own record). */
 async function publishedAnswer(server, channel, responseId) {
@@ -30,6 +34,31 @@ async function publishedAnswer(server, channel, responseId) {
   assert.ok(messages.some((m) => m.name === 'stop'), 'history holds the stop of the answer');
   const tokens = messages.filter((m) => m.name === 'token').map((m) => m.data);
   return { text: tokens.join(''), tokens: tokens.length };
+}
+
+/** The status line's texts, in order, from the first paint (installed before any page script runs). */
+function recordStatuses() {
+  window.statusTexts = [];
+  document.addEventListener('DOMContentLoaded', () => {
+    const el = document.getElementById('status');
+    const record = () => {
+      if (window.statusTexts.at(-1) !== el.textContent) window.statusTexts.push(el.textContent);
+    };
+    record();
+    new MutationObserver(record).observe(el, { childList: true, characterData: true, subtree: true });
+  });
+}
+
+/** The answers the page shows, in page order. */
+function shownAnswers(page) {
+  return page.$$eval('.response', (els) =>
+    els.map((el) => ({
+      id: el.dataset.responseId,
+      state: el.dataset.state,
+      prompt: el.querySelector('.prompt').textContent,
+      text: el.querySelector('.text').textContent,
+    })),
+  );
 }
 
 /** The page's state of one response (window.tokenwireDemo is set by app.js once it is live). */
@@ -49,7 +78,7 @@ async function openDemo(context, url, errors) {
   return page;
 }
 
-test('demo page: live tokens in two tabs, reload mid-answer catches up and ends with the exact text', { timeout: 120_000 }, async (t) => {
+test('demo page: live tokens in two tabs, reload mid-answer and after completion, connection indicator', { timeout: 120_000 }, async (t) => {
   if (!existsSync(CHROMIUM)) {
     const why = `Chromium not found at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`;
     if (process.env.CI) assert.fail(`${why}. In CI this is a failure, not a skip (.ci/run installs it).`);
@@ -58,7 +87,11 @@ test('demo page: live tokens in two tabs, reload mid-answer catches up and ends 
   }
 
   const server = await startServer({
-    extraArgs: [`--Tokenwire:Demo:TokensPerSecond=${TOKENS_PER_SECOND}`, `--Tokenwire:Demo:LoremTokens=${LOREM_TOKENS}`],
+    extraArgs: [
+      `--Tokenwire:Demo:TokensPerSecond=${TOKENS_PER_SECOND}`,
+      `--Tokenwire:Demo:AnswerTokens=${ANSWER_TOKENS}`,
+      '--Tokenwire:FaultInjection:Enabled=true', // POST /faults/drop: cut the page's transport to see "reconnecting…"
+    ],
   });
   let browser;
   t.after(async () => {
@@ -70,6 +103,7 @@ test('demo page: live tokens in two tabs, reload mid-answer catches up and ends 
     args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
   });
   const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
+  await context.addInitScript(recordStatuses);
   const errors = [];
   const url = `${server.httpUrl}/`;
   const first = await openDemo(context, url, errors);
@@ -102,7 +136,7 @@ test('demo page: live tokens in two tabs, reload mid-answer catches up and ends 
   await first.waitForSelector('body[data-ready="true"]', { timeout: 20_000 });
   const afterReload = await responseState(first, responseId);
   assert.ok(afterReload, 'the reloaded page shows the answer in progress');
-  assert.equal(afterReload.state, 'streaming', `the reload landed mid-answer (${afterReload.tokens} of ${LOREM_TOKENS} tokens)`);
+  assert.equal(afterReload.state, 'streaming', `the reload landed mid-answer (${afterReload.tokens} tokens)`);
   assert.ok(
     afterReload.hydratedTokens >= beforeReload.tokens,
     `caught up on at least the ${beforeReload.tokens} tokens shown before the reload (got ${afterReload.hydratedTokens})`,
@@ -114,7 +148,9 @@ test('demo page: live tokens in two tabs, reload mid-answer catches up and ends 
   await second.waitForSelector(done, { timeout: 60_000 });
 
   const expected = await publishedAnswer(server, channel, responseId);
-  assert.equal(expected.tokens, LOREM_TOKENS, 'the agent published every token');
+  assert.ok(expected.tokens > 10 && expected.tokens <= ANSWER_TOKENS, `at most ${ANSWER_TOKENS} tokens (got ${expected.tokens})`);
+  assert.match(expected.text, /^Here is one from the server room\. /, 'a joke, chosen by the prompt, in readable sentences');
+  assert.match(expected.text, /[.!?]$/, 'the answer ends at a sentence boundary');
   for (const [name, page] of [['reloaded tab', first], ['second tab', second]]) {
     const state = await responseState(page, responseId);
     assert.equal(state.text, expected.text, `${name}: the text equals the published answer`);
@@ -123,6 +159,45 @@ test('demo page: live tokens in two tabs, reload mid-answer catches up and ends 
     assert.equal(shown, expected.text, `${name}: the page shows the whole answer`);
   }
   assert.ok(afterReload.tokens < expected.tokens, 'the reloaded tab continued live after catching up');
+
+  // A second answer, then a reload after both finished: the conversation comes back from history, in order.
+  await second.fill('#prompt', SECOND_PROMPT);
+  await second.click('#send');
+  const secondId = await (
+    await first.waitForFunction((known) => [...window.tokenwireDemo.responses.keys()].find((id) => id !== known) ?? null, responseId)
+  ).jsonValue();
+  await first.waitForSelector(`.response[data-response-id="${secondId}"][data-state="done"]`, { timeout: 60_000 });
+  const secondExpected = await publishedAnswer(server, channel, secondId);
+  assert.match(secondExpected.text, /^Once upon a time/, 'a story for a story prompt');
+
+  await first.reload();
+  await first.waitForSelector('body[data-ready="true"]', { timeout: 20_000 });
+  assert.deepEqual(
+    await shownAnswers(first),
+    [
+      { id: responseId, state: 'done', prompt: PROMPT, text: expected.text },
+      { id: secondId, state: 'done', prompt: SECOND_PROMPT, text: secondExpected.text },
+    ],
+    'after a reload the page shows the finished answers, oldest first',
+  );
+  const caughtUp = expected.tokens + secondExpected.tokens;
+  assert.equal(await first.textContent('#status'), `connected · caught up ${caughtUp} tokens`);
+
+  // Cut the page's transport: the status says "reconnecting…", then "connected" again once ably-js has resumed.
+  const connectionId = await first.evaluate(() => window.tokenwireDemo.realtime.connection.id);
+  const dropped = await fetch(`${server.httpUrl}/faults/drop?connectionId=${encodeURIComponent(connectionId)}`, {
+    method: 'POST',
+    headers: { authorization: `Basic ${Buffer.from(server.key).toString('base64')}` },
+  });
+  assert.equal(dropped.status, 200, await dropped.text());
+  await first.waitForFunction(() => window.statusTexts.includes('reconnecting…'), null, { timeout: 20_000 });
+  await first.waitForFunction((text) => document.getElementById('status').textContent === text, `connected · caught up ${caughtUp} tokens`, { timeout: 30_000 });
+
+  for (const [name, page] of [['reloaded tab', first], ['second tab', second]]) {
+    const texts = await page.evaluate(() => window.statusTexts);
+    assert.ok(texts.every((t) => !/^Connection /.test(t)), `${name}: status texts ${JSON.stringify(texts)}`);
+    assert.ok(texts.includes('connecting…') && texts.some((t) => t.startsWith('connected')), `${name}: ${JSON.stringify(texts)}`);
+  }
 
   await mkdir(ARTIFACTS, { recursive: true });
   const screenshot = join(ARTIFACTS, 'demo-after-reload.png');

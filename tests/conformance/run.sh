@@ -7,6 +7,8 @@
 #   2. starts `tokenwire serve --sandbox` on a free loopback port with a fresh data folder;
 #   3. runs run-ably-js.sh (one mocha process per file, CAP_S cap, JOBS at a time) with
 #      ABLY_LOCAL_SANDBOX_URL pointing at that server, writing OUT_DIR/summary.json and a table;
+#      redirect-hosts.cjs (preloaded) sends the tests' https requests for echo.ably.io and the
+#      connectivity-check hosts to that server's stand-ins (NO_REDIRECTS=1: off);
 #   4. compares every failing test with the known-failures list (check-known-failures.js);
 #   5. stops the server (SIGTERM, then SIGKILL after 15 s).
 # ABLY_JS_DIR is a checkout made by prepare-ably-js.sh. OUT_DIR defaults to
@@ -88,6 +90,15 @@ for attempt in 1 2 3; do
 done
 [ -n "$URL" ] || die "the server did not start (see $OUT_DIR/server.log)"
 say "server pid $SERVER_PID at $URL (log: $OUT_DIR/server.log)"
+
+# Offline, the tests' requests for Ably's echo server and the connectivity-check hosts go to the sandbox's stand-ins
+# (/echo on the server under test, and its /time), through a preload module; ably-js and its tests are unchanged.
+# An unroutable address hangs instead of being refused, as on a routed network. NO_REDIRECTS=1 turns this off.
+if [ -z "${NO_REDIRECTS:-}" ]; then
+  export EXTRA_REQUIRE="${EXTRA_REQUIRE:+$EXTRA_REQUIRE }$HERE/redirect-hosts.cjs"
+  export HOST_REDIRECTS="echo.ably.io=$URL/echo internet-up.ably-realtime.com=$URL/echo sandbox.realtime.ably-nonprod.net=$URL"
+  export BLACKHOLE_HOSTS=10.255.255.1
+fi
 
 run_rc=0
 "$RUNNER" "$ABLY_JS_DIR" "$URL" "$OUT_DIR" "$@" || run_rc=$?

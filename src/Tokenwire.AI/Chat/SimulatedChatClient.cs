@@ -1,5 +1,6 @@
-// SIMULATOR — not a language model. SimulatedChatClient streams a fixed text, or deterministic lorem ipsum derived
-// from the prompt, at a configurable pace, so demos, tests and load runs work offline without any model.
+// SIMULATOR — not a language model. SimulatedChatClient streams a fixed text, readable sentences chosen by the prompt
+// from a small built-in corpus, or lorem ipsum of an exact length, at a configurable pace, so demos, tests and load runs
+// work offline and deterministically without any model.
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Text;
@@ -7,17 +8,40 @@ using Microsoft.Extensions.AI;
 
 namespace Tokenwire.AI.Chat;
 
+/// <summary>What a <see cref="SimulatedChatClient"/> answers when no fixed text is configured.</summary>
+public enum SimulatedTextStyle
+{
+    /// <summary>Lorem ipsum of exactly <see cref="SimulatedChatClientOptions.LoremTokens"/> tokens (for tests and load runs).</summary>
+    Lorem,
+
+    /// <summary>
+    /// Readable sentences from a small built-in corpus, the topic chosen by the words of the prompt (a joke, a story, a
+    /// recipe, how streaming or reloading works, ...): whole sentences only, at most
+    /// <see cref="SimulatedChatClientOptions.AnswerTokens"/> tokens. For demos.
+    /// </summary>
+    Sentences,
+}
+
 /// <summary>Settings of a <see cref="SimulatedChatClient"/>.</summary>
 public sealed record SimulatedChatClientOptions
 {
     /// <summary>
-    /// The text every response streams. Default: null, meaning deterministic lorem ipsum of <see cref="LoremTokens"/>
-    /// tokens, derived from the last user message (the same prompt always gives the same text).
+    /// The text every response streams. Default: null, meaning a text derived from the last user message in
+    /// <see cref="Style"/> (the same prompt always gives the same text).
     /// </summary>
     public string? Text { get; init; }
 
-    /// <summary>Length of the lorem ipsum response in tokens, when <see cref="Text"/> is null. Default: 150.</summary>
+    /// <summary>What to answer when <see cref="Text"/> is null. Default: <see cref="SimulatedTextStyle.Lorem"/>.</summary>
+    public SimulatedTextStyle Style { get; init; } = SimulatedTextStyle.Lorem;
+
+    /// <summary>Length of the lorem ipsum response in tokens (<see cref="SimulatedTextStyle.Lorem"/>). Default: 150.</summary>
     public int LoremTokens { get; init; } = 150;
+
+    /// <summary>
+    /// Longest answer in tokens in <see cref="SimulatedTextStyle.Sentences"/>: it ends at the last whole sentence that
+    /// fits (the first sentence is always whole, even when longer). Default: 150.
+    /// </summary>
+    public int AnswerTokens { get; init; } = 150;
 
     /// <summary>Streaming pace in tokens per second; 0 streams as fast as the consumer reads. Default: 50.</summary>
     public double TokensPerSecond { get; init; } = 50;
@@ -31,7 +55,8 @@ public sealed record SimulatedChatClientOptions
 
 /// <summary>
 /// <b>A simulator, not a language model</b>: an <see cref="IChatClient"/> that streams a deterministic text — the
-/// configured <see cref="SimulatedChatClientOptions.Text"/>, or lorem ipsum seeded by the prompt — split into word-piece
+/// configured <see cref="SimulatedChatClientOptions.Text"/>, or one derived from the prompt (readable sentences or lorem
+/// ipsum, <see cref="SimulatedChatClientOptions.Style"/>) — split into word-piece
 /// tokens (<see cref="Tokenize"/>) at <see cref="SimulatedChatClientOptions.TokensPerSecond"/>. Every update carries a
 /// fresh <see cref="ChatResponseUpdate.ResponseId"/> and <see cref="ChatResponseUpdate.MessageId"/> per response, the model
 /// id <c>tokenwire-simulator</c>, and the last one the finish reason and usage. <see cref="ChatOptions.MaxOutputTokens"/>
@@ -61,6 +86,7 @@ public sealed class SimulatedChatClient : IChatClient
         Options = options ?? new SimulatedChatClientOptions();
         ArgumentOutOfRangeException.ThrowIfNegative(Options.TokensPerSecond);
         ArgumentOutOfRangeException.ThrowIfLessThan(Options.LoremTokens, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(Options.AnswerTokens, 1);
         ArgumentOutOfRangeException.ThrowIfLessThan(Options.FirstTokenDelay, TimeSpan.Zero);
         _metadata = new ChatClientMetadata(ProviderName, null, Options.ModelId);
     }
@@ -120,7 +146,9 @@ public sealed class SimulatedChatClient : IChatClient
         ArgumentNullException.ThrowIfNull(messages);
         if (Options.Text is { } text) return Tokenize(text);
         var prompt = messages.LastOrDefault(m => m.Role == ChatRole.User)?.Text ?? string.Empty;
-        return Lorem(Seed(prompt), Options.LoremTokens);
+        return Options.Style == SimulatedTextStyle.Sentences
+            ? Tokenize(SimulatedAnswers.Answer(prompt, Seed(prompt), Options.AnswerTokens))
+            : Lorem(Seed(prompt), Options.LoremTokens);
     }
 
     /// <inheritdoc/>
@@ -210,15 +238,8 @@ public sealed class SimulatedChatClient : IChatClient
     /// <summary>Lorem ipsum sentences from a small fixed PRNG (mulberry32), cut to exactly <paramref name="tokenCount"/> tokens.</summary>
     private static List<string> Lorem(uint seed, int tokenCount)
     {
-        var state = seed;
-        uint Next()
-        {
-            state += 0x6D2B79F5;
-            var t = state;
-            t = (t ^ (t >> 15)) * (t | 1);
-            t ^= t + ((t ^ (t >> 7)) * (t | 61));
-            return t ^ (t >> 14);
-        }
+        var random = new Mulberry32(seed);
+        uint Next() => random.Next();
 
         var text = new StringBuilder();
         var tokens = new List<string>();

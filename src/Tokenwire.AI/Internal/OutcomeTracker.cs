@@ -4,7 +4,7 @@ using Tokenwire.Protocol;
 namespace Tokenwire.AI.Internal;
 
 /// <summary>
-/// The outcomes of a response's pipelined publishes. Only the pending ones are remembered (index and name), so memory
+/// The outcomes of a response's pipelined publishes (or appends). Only the pending ones are remembered (index and name), so memory
 /// stays proportional to the publishes in flight, not to the response's length.
 /// </summary>
 internal sealed class OutcomeTracker
@@ -15,7 +15,7 @@ internal sealed class OutcomeTracker
     private TaskCompletionSource? _drained;
     private bool _sealed;
 
-    public void Track(int index, string name, Task<PublishResult> task, Action<TokenPublishFailure> onFailure)
+    public void Track(int index, string name, Task task, Action<TokenPublishFailure> onFailure)
     {
         lock (_lock) _pending[index] = name;
         task.ContinueWith(
@@ -25,7 +25,7 @@ internal sealed class OutcomeTracker
             TaskScheduler.Default);
     }
 
-    private void Complete(int index, string name, Task<PublishResult> task, Action<TokenPublishFailure> onFailure)
+    private void Complete(int index, string name, Task task, Action<TokenPublishFailure> onFailure)
     {
         TokenPublishFailure? failure = null;
         lock (_lock)

@@ -29,8 +29,11 @@ internal sealed partial class ConnectionManager
         public TaskCompletionSource<PublishResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
     }
 
-    /// <summary>Publishes messages already encoded for the wire (any thread). Size is checked here (RSL1i, 40009).</summary>
-    public Task<PublishResult> PublishAsync(RealtimeChannel channel, List<Message> wire)
+    /// <summary>
+    /// Publishes messages already encoded for the wire (any thread), with optional ProtocolMessage params (an update,
+    /// delete or append may carry them, RTL32e). Size is checked here (RSL1i, 40009).
+    /// </summary>
+    public Task<PublishResult> PublishAsync(RealtimeChannel channel, List<Message> wire, Dictionary<string, string>? parameters = null)
     {
         long size = 0;
         foreach (var m in wire) size += m.ComputeSize();
@@ -41,7 +44,7 @@ internal sealed partial class ConnectionManager
                 $"Maximum size of messages that can be published at once exceeded (was {size} bytes; limit is {max} bytes)"));
         }
 
-        var pending = new PendingPublish(new ProtocolMessage(ProtocolAction.Message) { Channel = channel.Name, Messages = wire }, channel);
+        var pending = new PendingPublish(new ProtocolMessage(ProtocolAction.Message) { Channel = channel.Name, Messages = wire, Params = parameters }, channel);
         Post(() => Enqueue(pending));
         return pending.Completion.Task;
     }

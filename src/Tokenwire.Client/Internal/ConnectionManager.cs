@@ -299,6 +299,7 @@ internal sealed partial class ConnectionManager
         Add("heartbeats", "true");
         Add("v", "6");
         Add("agent", RestHttp.Agent);
+        if (_options.AppendRollupWindow is { } window) Add("appendRollupWindow", ((long)window.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture));
         foreach (var (name, value) in _options.TransportParams ?? new Dictionary<string, string>()) Add(name, value);
         return new Uri(_options.RealtimeBaseUri + "?" + q);
     }
@@ -355,6 +356,10 @@ internal sealed partial class ConnectionManager
             case ProtocolAction.Auth:
                 // RTN22: the server asks for a new token.
                 if (CanRenewToken) _ = ReauthorizeAsync(transport);
+                break;
+            case ProtocolAction.Annotation:
+                // Annotations (frame.Annotations) are not handled by this client yet: ignored until a channel can
+                // subscribe to them (the place to route them to the channel, as MESSAGE is routed above).
                 break;
             default:
                 // RSF1: unknown or unsupported actions are ignored.

@@ -65,6 +65,16 @@ internal static class DataEncoding
         return json;
     }
 
+    /// <summary>
+    /// Prepares a message received from the server (realtime or REST) for the application: a missing <c>version</c> is
+    /// filled from <c>serial</c> and <c>timestamp</c> (TM2s1, TM2s2), then the data is decoded.
+    /// </summary>
+    public static void DecodeInbound(Message m)
+    {
+        if (m.Version is null && m.Serial is not null) m.Version = new MessageVersion { Serial = m.Serial, Timestamp = m.Timestamp };
+        Decode(m);
+    }
+
     /// <summary>Applies the decodable steps of <see cref="Message.Encoding"/> from the right: <c>json</c>, <c>utf-8</c>, <c>base64</c>.</summary>
     /// <remarks>An unknown step (a cipher) stops decoding and stays in <see cref="Message.Encoding"/> (RSL6b).</remarks>
     public static void Decode(Message m)

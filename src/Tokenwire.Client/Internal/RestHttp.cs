@@ -93,6 +93,47 @@ internal sealed partial class RestHttp : IDisposable
     }
 
     /// <summary>
+    /// An update, delete or append (RSL15): <c>PATCH /channels/{name}/messages/{serial}</c> with the operation as the body
+    /// (one message, as ably-js sends it) and the params in the query string; the answer is <c>{versionSerial}</c>.
+    /// </summary>
+    public async Task<UpdateDeleteResult> OperateAsync(string channel, Message operation, IReadOnlyDictionary<string, string>? parameters, CancellationToken cancellationToken)
+    {
+        var buffer = new ArrayBufferWriter<byte>(256);
+        _codec.EncodeValue(operation, buffer);
+        var query = OperationWire.Query(parameters);
+        using var request = new HttpRequestMessage(HttpMethod.Patch, MessagePath(channel, operation.Serial!) + (query.Length > 0 ? "?" + query : string.Empty))
+        {
+            Content = new ByteArrayContent(buffer.WrittenSpan.ToArray()),
+        };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue(_codec.ContentType);
+        using var response = await SendAsync(request, _codec, authenticate: true, cancellationToken).ConfigureAwait(false);
+        var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+        var versionSerial = body.Length > 0 && CodecOf(response).DecodeValue(body) is Dictionary<string, object?> map
+            && map.TryGetValue("versionSerial", out var v) ? v as string : null;
+        return new UpdateDeleteResult(versionSerial);
+    }
+
+    /// <summary>The latest version of one message (RSL11): <c>GET /channels/{name}/messages/{serial}</c>.</summary>
+    public async Task<Message> GetMessageAsync(string channel, string serial, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, MessagePath(channel, serial));
+        using var response = await SendAsync(request, _codec, authenticate: true, cancellationToken).ConfigureAwait(false);
+        var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
+        var items = body.Length == 0 ? [] : CodecOf(response).DecodeMessages(body);
+        if (items.Count != 1) throw new AblyException(ErrorCodes.InternalError, 500, $"Expected one message for serial '{serial}', got {items.Count}");
+        DataEncoding.DecodeInbound(items[0]);
+        return items[0];
+    }
+
+    /// <summary>A page of a message's versions (RSL14): <c>GET /channels/{name}/messages/{serial}/versions</c>, paged by Link headers.</summary>
+    public Task<PaginatedResult<Message>> GetMessageVersionsAsync(string channel, string serial, int limit, HistoryDirection direction, CancellationToken cancellationToken)
+    {
+        if (limit is < 1 or > 1000) throw new ArgumentOutOfRangeException(nameof(limit), "Limit must be between 1 and 1000");
+        var query = "limit=" + limit.ToString(CultureInfo.InvariantCulture) + "&direction=" + (direction == HistoryDirection.Forwards ? "forwards" : "backwards");
+        return GetMessagesPageAsync(MessagePath(channel, serial) + "/versions", query, cancellationToken);
+    }
+
+    /// <summary>
     /// Tokenwire extension: <c>GET /channels/{name}/responses?state=in-progress[&amp;from_serial=S]</c>, a message array
     /// decoded like history, with the channel serial from the <c>X-Tokenwire-Channel-Serial</c> header.
     /// </summary>
@@ -104,7 +145,7 @@ internal sealed partial class RestHttp : IDisposable
         using var response = await SendAsync(request, _codec, authenticate: true, cancellationToken).ConfigureAwait(false);
         var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
         var items = body.Length == 0 || response.StatusCode == System.Net.HttpStatusCode.NoContent ? [] : CodecOf(response).DecodeMessages(body);
-        foreach (var m in items) DataEncoding.Decode(m);
+        foreach (var m in items) DataEncoding.DecodeInbound(m);
         var serial = response.Headers.TryGetValues(InProgressResponses.ChannelSerialHeader, out var values) ? values.FirstOrDefault() : null;
         return new InProgressResponses(items, string.IsNullOrEmpty(serial) ? null : serial);
     }
@@ -115,7 +156,7 @@ internal sealed partial class RestHttp : IDisposable
         using var response = await SendAsync(request, _codec, authenticate: true, cancellationToken).ConfigureAwait(false);
         var body = await response.Content.ReadAsByteArrayAsync(cancellationToken).ConfigureAwait(false);
         var items = body.Length == 0 || response.StatusCode == System.Net.HttpStatusCode.NoContent ? [] : CodecOf(response).DecodeMessages(body);
-        foreach (var m in items) DataEncoding.Decode(m);
+        foreach (var m in items) DataEncoding.DecodeInbound(m);
         var next = NextLink(response);
         return new PaginatedResult<Message>(items, next is null ? null : ct => GetMessagesPageAsync(path, next, ct));
     }
@@ -143,6 +184,8 @@ internal sealed partial class RestHttp : IDisposable
     private static partial Regex LinkPattern();
 
     private static string ChannelPath(string channel) => "channels/" + Uri.EscapeDataString(channel);
+
+    private static string MessagePath(string channel, string serial) => ChannelPath(channel) + "/messages/" + Uri.EscapeDataString(serial);
 
     private ProtocolCodec CodecOf(HttpResponseMessage response) =>
         response.Content.Headers.ContentType?.MediaType switch

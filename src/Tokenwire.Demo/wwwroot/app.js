@@ -2,19 +2,38 @@
 //
 // The agent (in the server) publishes, per answer: `prompt` (the question), `start`, one `token` per model token and
 // `stop`, all with extras.headers.responseId (and `response-complete` with the full text if a publish failed).
-// On load the page attaches first, then asks the server for every response still in progress up to the attach point
-// (GET /channels/{id}/responses?state=in-progress&from_serial=<attachSerial>), so a reload mid-answer shows the whole
-// answer and continues live with no gap; live messages that arrive meanwhile are buffered, and any message is applied
-// once (by id).
+// On load the page attaches first, then catches up on the conversation up to the attach point:
+//   - the answers still streaming, whole, from GET /channels/{id}/responses?state=in-progress&from_serial=<attachSerial>;
+//   - the finished answers from the channel's persisted history, paged back with untilAttach.
+// Live messages that arrive meanwhile are buffered, and any message is applied once (by id), so a reload shows the
+// conversation and continues live with no gap.
 
 const statusEl = document.getElementById('status');
 const listEl = document.getElementById('responses');
 const form = document.getElementById('ask');
 const promptInput = document.getElementById('prompt');
 
-function setStatus(state, text) {
-  statusEl.dataset.state = state;
-  statusEl.textContent = text;
+// How far back a reload looks: at most this many messages of history (a 150-token answer is about 155 messages).
+const HISTORY_PAGE = 1000;
+const HISTORY_MAX_MESSAGES = 5000;
+
+/** The connection indicator: "connecting…", "connected", "reconnecting…", plus "caught up N tokens" after a (re)load. */
+const status = { state: 'connecting', text: 'connecting…', caughtUp: null, problem: null };
+function renderStatus() {
+  const parts = [status.text];
+  if (status.caughtUp !== null && status.state === 'live') parts.push(`caught up ${status.caughtUp} tokens`);
+  if (status.problem) parts.push(status.problem);
+  statusEl.dataset.state = status.problem ? 'error' : status.state;
+  statusEl.textContent = parts.join(' · ');
+}
+function setConnection(state, text) {
+  status.state = state;
+  status.text = text;
+  renderStatus();
+}
+function setProblem(text) {
+  status.problem = text;
+  renderStatus();
 }
 
 /** responseId -> { el, promptEl, textEl, metaEl, text, tokens, hydratedTokens, state } */
@@ -47,16 +66,20 @@ function responseFor(responseId) {
 function describe(r) {
   const caughtUp = r.hydratedTokens > 0 ? `, ${r.hydratedTokens} caught up after (re)load` : '';
   const state = { streaming: 'streaming', done: 'done', replaced: 'done (replaced by the full text)' }[r.state];
-  r.metaEl.textContent = `${r.el.dataset.responseId}: ${r.tokens} tokens${caughtUp}, ${state}`;
+  r.metaEl.textContent = `${r.tokens} tokens${caughtUp}, ${state}`;
 }
 
-/** Applies one message (live, or a plain object from the in-progress endpoint); `hydrating` marks catch-up. */
+function responseIdOf(message) {
+  return message.extras?.headers?.responseId;
+}
+
+/** Applies one message (live, history, or a plain object from the in-progress endpoint); `hydrating` marks catch-up. */
 function apply(message, hydrating = false) {
   if (message.id) {
     if (appliedIds.has(message.id)) return;
     appliedIds.add(message.id);
   }
-  const responseId = message.extras?.headers?.responseId;
+  const responseId = responseIdOf(message);
   if (!responseId) return;
   const r = responseFor(responseId);
   switch (message.name) {
@@ -86,7 +109,67 @@ function apply(message, hydrating = false) {
   if (!hydrating && message.name !== 'token') r.el.scrollIntoView({ block: 'nearest' });
 }
 
+/** The channel's history up to the attach point, oldest first, at most HISTORY_MAX_MESSAGES. */
+async function historyUntilAttach(channel) {
+  const newestFirst = [];
+  let page = await channel.history({ untilAttach: true, limit: HISTORY_PAGE });
+  while (page) {
+    newestFirst.push(...page.items);
+    if (newestFirst.length >= HISTORY_MAX_MESSAGES || !page.hasNext()) break;
+    page = await page.next();
+  }
+  return newestFirst.reverse();
+}
+
+/** Catches up on the conversation at the attach point; returns how many tokens it applied. */
+async function catchUp(realtime, channel) {
+  // Answers still streaming, whole (Tokenwire's extension; 404 when the server has it off: history covers them then).
+  const path = `/channels/${encodeURIComponent(channel.name)}/responses`;
+  const page = await realtime.request('get', path, 3, { state: 'in-progress', from_serial: channel.properties.attachSerial });
+  const inProgress = [];
+  if (page.success) inProgress.push(...page.items);
+  else if (page.statusCode !== 404) setProblem(`could not catch up on answers in progress: ${page.errorMessage}`);
+  const streaming = new Set(inProgress.map(responseIdOf));
+
+  // Finished answers, oldest first: only those whose beginning (prompt or start) history still reaches.
+  const older = await historyUntilAttach(channel);
+  const whole = new Set(older.filter((m) => m.name === 'prompt' || m.name === 'start').map(responseIdOf));
+  let before = 0;
+  for (const r of responses.values()) before += r.hydratedTokens;
+  for (const message of older) {
+    const id = responseIdOf(message);
+    if (id && whole.has(id) && !streaming.has(id)) apply(message, true);
+  }
+  for (const message of inProgress) apply(message, true);
+  let after = 0;
+  for (const r of responses.values()) after += r.hydratedTokens;
+  return after - before;
+}
+
+function watchConnection(realtime) {
+  let wasConnected = false;
+  realtime.connection.on((change) => {
+    switch (change.current) {
+      case 'connected':
+        wasConnected = true;
+        setConnection('live', 'connected');
+        break;
+      case 'initialized':
+      case 'connecting':
+        setConnection('connecting', wasConnected ? 'reconnecting…' : 'connecting…');
+        break;
+      case 'disconnected':
+      case 'suspended':
+        setConnection('connecting', 'reconnecting…');
+        break;
+      default: // closing, closed, failed
+        setConnection('error', `disconnected${change.reason ? `: ${change.reason.message}` : ''}`);
+    }
+  });
+}
+
 async function main() {
+  renderStatus();
   if (typeof Ably === 'undefined') {
     throw new Error(
       'the ably browser bundle (vendor/ably.min.js) is missing: install Node.js 20+ and rebuild the server ' +
@@ -95,11 +178,11 @@ async function main() {
   }
   const config = await (await fetch('demo/config')).json();
   document.getElementById('channel').textContent = config.channel;
-  document.getElementById('model').textContent = config.model === 'simulated' ? 'simulated model, offline' : 'OpenAI-compatible model';
+  document.getElementById('model').textContent = config.model === 'simulated' ? 'a simulated model, offline' : 'an OpenAI-compatible model';
 
   const secure = location.protocol === 'https:';
   const port = Number(location.port) || (secure ? 443 : 80);
-  // The token URL returns a subscribe-only token for the demo channel: this page can watch, never publish.
+  // The token URL returns a token that may subscribe to the demo channel and read its history, never publish.
   const realtime = new Ably.Realtime({
     authUrl: new URL('demo/token', location.href).href,
     endpoint: location.hostname,
@@ -110,26 +193,18 @@ async function main() {
     disableConnectivityCheck: true,
     wsConnectivityCheckUrl: `${secure ? 'wss' : 'ws'}://${location.host}/`,
   });
-  realtime.connection.on((change) => {
-    if (change.current === 'connected') setStatus('live', `Live on ${config.channel}`);
-    else setStatus(change.current === 'failed' ? 'error' : 'connecting', `Connection ${change.current}${change.reason ? `: ${change.reason.message}` : ''}`);
-  });
+  watchConnection(realtime);
 
   const channel = realtime.channels.get(config.channel);
   let live = false;
   const buffered = [];
   await channel.subscribe((message) => (live ? apply(message) : buffered.push(message)));
 
-  // Catch up on the answers in progress at the attach point (Tokenwire's extension; 404 when the server has it off).
-  const path = `/channels/${encodeURIComponent(config.channel)}/responses`;
-  const page = await realtime.request('get', path, 3, { state: 'in-progress', from_serial: channel.properties.attachSerial });
-  if (page.success) {
-    for (const item of page.items) apply(item, true);
-  } else if (page.statusCode !== 404) {
-    setStatus('error', `Could not catch up: ${page.errorMessage}`);
-  }
+  status.caughtUp = await catchUp(realtime, channel);
   for (const message of buffered) apply(message);
   live = true;
+  renderStatus();
+  listEl.lastElementChild?.scrollIntoView({ block: 'nearest' });
 
   form.addEventListener('submit', async (event) => {
     event.preventDefault();
@@ -142,9 +217,10 @@ async function main() {
     });
     const body = await res.json().catch(() => ({}));
     if (!res.ok) {
-      setStatus('error', `Prompt refused: ${body.error?.message ?? res.statusText}`);
+      setProblem(`prompt refused: ${body.error?.message ?? res.statusText}`);
       return;
     }
+    setProblem(null);
     promptInput.value = '';
   });
 
@@ -155,5 +231,6 @@ async function main() {
 
 main().catch((error) => {
   console.error(error);
-  setStatus('error', `Demo failed to start: ${error.message}`);
+  setConnection('error', 'the demo failed to start');
+  setProblem(error.message);
 });

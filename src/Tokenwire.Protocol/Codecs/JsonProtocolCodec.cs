@@ -145,7 +145,7 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
             {
                 if (Read(ref reader) == JsonTokenType.Null) continue;
                 Expect(ref reader, JsonTokenType.StartArray, "an array of messages");
-                m.Messages = [];
+                m.Messages = new List<Message>(1); // a publish is nearly always one message (the list grows for more)
                 while (Read(ref reader) != JsonTokenType.EndArray) m.Messages.Add(ReadMessage(ref reader, input));
             }
             else if (reader.ValueTextEquals("presence"u8))
@@ -590,10 +590,11 @@ internal sealed class JsonProtocolCodec : ProtocolCodec
             {
                 w.WriteStartObject();
                 w.WriteStartArray(Names.Serials);
-                foreach (var s in r.Serials)
+                // By index: enumerating the IReadOnlyList boxes an enumerator for every ACK.
+                for (var i = 0; i < r.Serials.Count; i++)
                 {
-                    if (s is null) w.WriteNullValue();
-                    else w.WriteStringValue(s);
+                    if (r.Serials[i] is { } s) w.WriteStringValue(s);
+                    else w.WriteNullValue();
                 }
 
                 w.WriteEndArray();

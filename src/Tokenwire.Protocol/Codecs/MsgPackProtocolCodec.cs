@@ -223,7 +223,8 @@ internal sealed class MsgPackProtocolCodec : ProtocolCodec
 
     // Extras are converted to JSON lazily; check now that the conversion cannot fail later (non-string keys, bad UTF-8),
     // and the nesting limit both codecs share: starting at MaxDepth - MaxExtrasDepth leaves MaxExtrasDepth levels.
-    private static void ValidateDepth(ReadOnlySpan<byte> raw) => MsgPackJson.ToJson(raw, MsgPackReader.MaxDepth - MaxExtrasDepth);
+    // A walk, not a conversion: a msgpack publish to msgpack subscribers never needs the JSON.
+    private static void ValidateDepth(ReadOnlySpan<byte> raw) => MsgPackJson.Validate(raw, MsgPackReader.MaxDepth - MaxExtrasDepth);
 
     private static ErrorInfo ReadError(ref MsgPackReader reader)
     {
@@ -408,7 +409,7 @@ internal sealed class MsgPackProtocolCodec : ProtocolCodec
                 w.WriteMapHeader(1);
                 w.WriteString("serials"u8);
                 w.WriteArrayHeader(r.Serials.Count);
-                foreach (var s in r.Serials) w.Write(s);
+                for (var i = 0; i < r.Serials.Count; i++) w.Write(r.Serials[i]); // by index: no boxed enumerator per ACK
             }
         }
     }

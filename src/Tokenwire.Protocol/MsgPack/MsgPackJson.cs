@@ -60,16 +60,72 @@ public static class MsgPackJson
     }
 
     /// <summary>Converts one MessagePack value to JSON bytes; <paramref name="depth"/> is the depth the value starts at.</summary>
-    public static byte[] ToJson(ReadOnlySpan<byte> msgpack, int depth = 0)
+    public static byte[] ToJson(ReadOnlySpan<byte> msgpack, int depth = 0) => Convert(msgpack, depth, static buffer => buffer.WrittenSpan.ToArray());
+
+    // One writer and buffer per thread: a conversion happens once per message (and format), and a fresh
+    // Utf8JsonWriter and ArrayBufferWriter each time cost more than the value's own bytes.
+    private static T Convert<T>(ReadOnlySpan<byte> msgpack, int depth, Func<ArrayBufferWriter<byte>, T> result)
     {
-        var buffer = new ArrayBufferWriter<byte>(msgpack.Length * 2 + 16);
-        using (var writer = new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true }))
+        var buffer = t_jsonScratch ?? new ArrayBufferWriter<byte>(512);
+        t_jsonScratch = null; // not shared with a nested call
+        buffer.ResetWrittenCount();
+        var writer = t_jsonWriter ??= new Utf8JsonWriter(buffer, new JsonWriterOptions { SkipValidation = true });
+        writer.Reset(buffer);
+        try
         {
             var reader = new MsgPackReader(msgpack);
             ToJson(ref reader, writer, depth);
+            writer.Flush();
+            return result(buffer);
         }
+        finally
+        {
+            writer.Reset(Stream.Null); // drop the reference to the buffer and any half-written state
+            if (buffer.Capacity <= MaxRetainedScratch) t_jsonScratch = buffer;
+        }
+    }
 
-        return buffer.WrittenSpan.ToArray();
+    /// <summary>The length of <see cref="ToJson(ReadOnlySpan{byte}, int)"/>'s result, written into a reused buffer instead of a new array.</summary>
+    public static int JsonLength(ReadOnlySpan<byte> msgpack) => Convert(msgpack, 0, static buffer => buffer.WrittenCount);
+
+    /// <summary>
+    /// Checks that <see cref="ToJson(ReadOnlySpan{byte}, int)"/> would succeed (string map keys, valid UTF-8, nesting
+    /// within <see cref="MsgPackReader.MaxDepth"/> from <paramref name="depth"/>) without building the JSON.
+    /// </summary>
+    /// <exception cref="ProtocolException">The value cannot be converted.</exception>
+    public static void Validate(ReadOnlySpan<byte> msgpack, int depth = 0)
+    {
+        var reader = new MsgPackReader(msgpack);
+        Validate(ref reader, depth);
+    }
+
+    private static void Validate(ref MsgPackReader reader, int depth)
+    {
+        if (depth > MsgPackReader.MaxDepth) throw new ProtocolException("msgpack: nesting too deep");
+        switch (reader.PeekType())
+        {
+            case MsgPackType.String:
+                if (!System.Text.Unicode.Utf8.IsValid(reader.ReadStringBytes())) throw new ProtocolException("msgpack: invalid UTF-8 in a string");
+                break;
+            case MsgPackType.Array:
+                for (var n = reader.ReadArrayHeader(); n > 0; n--) Validate(ref reader, depth + 1);
+                break;
+            case MsgPackType.Map:
+                for (var n = reader.ReadMapHeader(); n > 0; n--)
+                {
+                    if (reader.PeekType() != MsgPackType.String) throw new ProtocolException("msgpack: map keys must be strings");
+                    if (!System.Text.Unicode.Utf8.IsValid(reader.ReadStringBytes())) throw new ProtocolException("msgpack: invalid UTF-8 in a string");
+                    Validate(ref reader, depth + 1);
+                }
+
+                break;
+            case MsgPackType.Integer:
+                reader.ReadInt64(); // a uint64 above long.MaxValue has no JSON form here
+                break;
+            default:
+                reader.Skip(); // the other scalars, binary and extensions always convert
+                break;
+        }
     }
 
     /// <summary>Writes a JSON element as MessagePack.</summary>
@@ -112,12 +168,119 @@ public static class MsgPackJson
     }
 
     /// <summary>Converts JSON bytes to one MessagePack value.</summary>
+    /// <remarks>
+    /// Streams the JSON twice instead of building a <see cref="JsonDocument"/>: the first pass counts the members of
+    /// every object and array (MessagePack writes counts before contents), the second writes, copying strings as UTF-8
+    /// without making .NET strings. The output equals <see cref="FromJson(JsonElement, MsgPackWriter)"/>'s.
+    /// </remarks>
     public static byte[] FromJson(ReadOnlySpan<byte> json)
     {
-        var reader = new Utf8JsonReader(json, new JsonReaderOptions { MaxDepth = MsgPackReader.MaxDepth });
-        using var document = JsonDocument.ParseValue(ref reader);
-        var buffer = new ArrayBufferWriter<byte>(json.Length + 16);
-        FromJson(document.RootElement, new MsgPackWriter(buffer));
-        return buffer.WrittenSpan.ToArray();
+        var options = new JsonReaderOptions { MaxDepth = MsgPackReader.MaxDepth };
+        // At most one container per two bytes ("[]"), so this bounds the count list.
+        var counts = ArrayPool<int>.Shared.Rent((json.Length / 2) + 1);
+        var buffer = t_msgPackScratch ?? new ArrayBufferWriter<byte>(256);
+        t_msgPackScratch = null;
+        buffer.ResetWrittenCount();
+        try
+        {
+            CountMembers(json, options, counts);
+            var reader = new Utf8JsonReader(json, options);
+            var writer = new MsgPackWriter(buffer);
+            var container = 0;
+            Span<byte> small = stackalloc byte[256];
+            while (reader.Read())
+            {
+                switch (reader.TokenType)
+                {
+                    case JsonTokenType.StartObject: writer.WriteMapHeader(counts[container++]); break;
+                    case JsonTokenType.StartArray: writer.WriteArrayHeader(counts[container++]); break;
+                    case JsonTokenType.PropertyName:
+                    case JsonTokenType.String:
+                        WriteUtf8(ref reader, writer, small);
+                        break;
+                    case JsonTokenType.Number:
+                        if (reader.TryGetInt64(out var l)) writer.Write(l);
+                        else writer.Write(reader.GetDouble());
+                        break;
+                    case JsonTokenType.True: writer.Write(true); break;
+                    case JsonTokenType.False: writer.Write(false); break;
+                    case JsonTokenType.Null: writer.WriteNil(); break;
+                }
+            }
+
+            return buffer.WrittenSpan.ToArray();
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(counts);
+            if (buffer.Capacity <= MaxRetainedScratch) t_msgPackScratch = buffer;
+        }
     }
+
+    // Pass one of FromJson: counts[i] = members of the i-th object or array, in document order.
+    private static void CountMembers(ReadOnlySpan<byte> json, JsonReaderOptions options, int[] counts)
+    {
+        var reader = new Utf8JsonReader(json, options);
+        Span<int> open = stackalloc int[MsgPackReader.MaxDepth + 2]; // index into counts of each open container
+        Span<bool> isArray = stackalloc bool[MsgPackReader.MaxDepth + 2];
+        var depth = 0;
+        var next = 0;
+        while (reader.Read())
+        {
+            var token = reader.TokenType;
+            if (token is JsonTokenType.EndObject or JsonTokenType.EndArray)
+            {
+                depth--;
+                continue;
+            }
+
+            if (token == JsonTokenType.PropertyName)
+            {
+                counts[open[depth - 1]]++; // an object's member is counted at its name
+                continue;
+            }
+
+            if (depth > 0 && isArray[depth - 1]) counts[open[depth - 1]]++;
+            if (token is JsonTokenType.StartObject or JsonTokenType.StartArray)
+            {
+                counts[next] = 0;
+                isArray[depth] = token == JsonTokenType.StartArray;
+                open[depth++] = next++;
+            }
+        }
+    }
+
+    private static void WriteUtf8(ref Utf8JsonReader reader, MsgPackWriter writer, scoped Span<byte> small)
+    {
+        if (!reader.ValueIsEscaped)
+        {
+            writer.WriteString(reader.ValueSpan);
+            return;
+        }
+
+        // Unescaped text is never longer than its escaped form.
+        byte[]? rented = null;
+        var destination = reader.ValueSpan.Length <= small.Length ? small : (rented = ArrayPool<byte>.Shared.Rent(reader.ValueSpan.Length));
+        try
+        {
+            var length = reader.CopyString(destination);
+            writer.WriteString(destination[..length]);
+        }
+        finally
+        {
+            if (rented is not null) ArrayPool<byte>.Shared.Return(rented);
+        }
+    }
+
+    // A scratch buffer that grew past this (a large value) is dropped rather than kept by the thread.
+    private const int MaxRetainedScratch = 64 * 1024;
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_jsonScratch;
+
+    [ThreadStatic]
+    private static Utf8JsonWriter? t_jsonWriter;
+
+    [ThreadStatic]
+    private static ArrayBufferWriter<byte>? t_msgPackScratch;
 }

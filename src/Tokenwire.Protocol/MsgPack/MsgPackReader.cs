@@ -1,5 +1,5 @@
-// A focused MessagePack (2.0, str8/bin types) reader. It stands in for MessagePack-CSharp's MessagePackReader,
-// which cannot be restored here; it reads exactly the subset of the format Ably's clients produce
+// A focused MessagePack (2.0, str8/bin types) reader, written for this project in place of MessagePack-CSharp's
+// MessagePackReader (NuGet package MessagePack): it reads exactly the subset of the format Ably's clients produce
 // (@ably/msgpack-js 0.4.1), plus ext types, which it skips.
 using System.Buffers.Binary;
 using System.Text;

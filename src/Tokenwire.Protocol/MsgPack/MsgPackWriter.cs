@@ -1,5 +1,5 @@
-// A focused MessagePack (2.0) writer. It stands in for MessagePack-CSharp's MessagePackWriter, which cannot be
-// restored here. It always picks the smallest encoding, like @ably/msgpack-js.
+// A focused MessagePack (2.0) writer, written for this project in place of MessagePack-CSharp's MessagePackWriter
+// (NuGet package MessagePack). It always picks the smallest encoding, like @ably/msgpack-js.
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Text;

@@ -85,6 +85,27 @@ public sealed class Capability
         return false;
     }
 
+    /// <summary>
+    /// True when <paramref name="operation"/> is allowed app-wide: on a resource that covers every channel (<c>*</c> or
+    /// <c>[*]*</c>). Operations that are not about one channel need it, such as <c>push-admin</c> for device registrations
+    /// and direct publishing ("manage device registrations and push subscriptions for all devices in an app").
+    /// </summary>
+    public bool AllowsAppWide(string operation) => Allows("*", operation);
+
+    /// <summary>
+    /// True when <paramref name="operation"/> is allowed on at least one resource: <c>push-subscribe</c> lets a device
+    /// register itself whatever channels it may then subscribe to.
+    /// </summary>
+    public bool AllowsAnywhere(string operation)
+    {
+        foreach (var (_, ops) in _grantList)
+        {
+            if (ops.Contains("*") || ops.Contains(operation)) return true;
+        }
+
+        return false;
+    }
+
     /// <summary>True when any operation is allowed on <paramref name="channel"/>.</summary>
     public bool AllowsAny(string channel) => _grants.Keys.Any(r => Matches(r, channel));
 
@@ -92,6 +113,13 @@ public sealed class Capability
     public static bool Matches(string pattern, string channel)
     {
         if (pattern == "[*]*") return true;
+        // A qualified pattern ([meta]*, [meta]channel.lifecycle) names its qualifier exactly, then matches the rest.
+        if (pattern.StartsWith('[') && pattern.IndexOf(']', StringComparison.Ordinal) is var close and > 0)
+        {
+            return channel.StartsWith(pattern[..(close + 1)], StringComparison.Ordinal) && channel.Length > close + 1
+                && Matches(pattern[(close + 1)..], channel[(close + 1)..]);
+        }
+
         var isSpecial = channel.StartsWith('[');
         if (pattern == "*") return !isSpecial;
         var p = pattern.Split(':');

@@ -32,6 +32,12 @@ public sealed class KeyStore
         }
     }
 
+    /// <summary>True when some key belongs to <paramref name="appId"/> (an app exists while it has keys).</summary>
+    public bool HasApp(string appId)
+    {
+        lock (_lock) return _keys.Values.Any(k => k.AppId == appId);
+    }
+
     /// <summary>Finds a key by name.</summary>
     public ApiKey? Find(string keyName)
     {

@@ -12,6 +12,7 @@ namespace Tokenwire.Server.Delivery;
 /// <param name="QualifiedName">For a filtered subscription (<c>[filter=…]name</c>): the name the client attached to; every
 /// frame the subscriber gets is named after it.</param>
 /// <param name="Filter">For a filtered subscription: the filter a message must pass to be delivered.</param>
+/// <param name="Occupancy">The <c>occupancy</c> param (<c>metrics</c> or <c>metrics.&lt;category&gt;</c>): <c>[meta]occupancy</c> events.</param>
 internal readonly record struct AttachRequest(
     ProtocolFlags Modes,
     Dictionary<string, string>? Params,
@@ -19,7 +20,8 @@ internal readonly record struct AttachRequest(
     RewindSpec? Rewind,
     bool Delta = false,
     string? QualifiedName = null,
-    MessageFilter? Filter = null);
+    MessageFilter? Filter = null,
+    string? Occupancy = null);
 
 /// <summary>Where an attachment starts, as the engine found it.</summary>
 /// <param name="ChannelSerial">The ATTACHED frame's channelSerial: the resume point, or the channel's current position.</param>

@@ -18,10 +18,8 @@ namespace Tokenwire.Server.Delivery;
 /// </summary>
 /// <param name="channel">The channel's name.</param>
 /// <param name="stats">Where outbound traffic is counted.</param>
-/// <param name="mutable">The channel allows operations (update, delete, append) on its messages.</param>
-/// <param name="rollupOwner">On mutable channels: the engine's channel, asked to flush rolled-up appends when due.</param>
-/// <param name="telemetry">Where messages out, fan-out lag and response timings are measured; null measures nothing.</param>
-internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, bool mutable = false, IRollupOwner? rollupOwner = null, FanOutTelemetry? telemetry = null)
+/// <param name="settings">What else the channel is: mutable, who runs its delayed work, the occupancy debounce, telemetry.</param>
+internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, FanOutSettings settings = default)
 {
     // Bundling: ordered messages wait in _pending until the engine flushes (see PendingDispatches), so under load each
     // subscriber gets one frame (one queue entry, one WebSocket message) for many tokens, and under light traffic a frame
@@ -34,9 +32,12 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
     private Subscription[] _subscriptions = [];
     private Message? _lastMessage; // the newest message fanned out: the base of the next delta
     private int _syncIds;
-    private readonly ServerMetrics? _metrics = telemetry?.Metrics;
-    private readonly NamespaceSeries? _series = telemetry?.Metrics.SeriesFor(channel);
-    private readonly ResponseObserver? _responses = telemetry?.Responses.ObserverFor(channel);
+    private int _presenceMembers;
+    private readonly OccupancyEvents _occupancy = new(settings.OccupancyInterval, settings.OccupancyWatcher, settings.OccupancyWatched);
+    private readonly bool _mutable = settings.Mutable;
+    private readonly ServerMetrics? _metrics = settings.Telemetry?.Metrics;
+    private readonly NamespaceSeries? _series = settings.Telemetry?.Metrics.SeriesFor(channel);
+    private readonly ResponseObserver? _responses = settings.Telemetry?.Responses.ObserverFor(channel);
 
     public string Channel { get; } = channel;
 
@@ -66,7 +67,7 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
     public void Add(Message message, string idPrefix, MessageState? state = null)
     {
         var now = Stopwatch.GetTimestamp();
-        _responses?.Observe(message, state is not null, mutable, now);
+        _responses?.Observe(message, state is not null, _mutable, now);
         _pending.Add(new PendingMessage(message, idPrefix, state, now));
     }
 
@@ -183,7 +184,7 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
         if (sub.RollupWindowMs > 0)
         {
             list = OperationDelivery.RollUp(sub, list, Environment.TickCount64, out var dueAt);
-            if (dueAt is { } due && rollupOwner is not null) RollupScheduler.Shared.Schedule(rollupOwner, due);
+            if (dueAt is { } due) Schedule(due);
         }
 
         if (list.Count == 0) return null;
@@ -191,8 +192,37 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
         return Personal(sub, list, ChannelSerial.Compare(last, position) < 0 ? last : position, deltaBase: null, out _);
     }
 
+    private void Schedule(long dueAt)
+    {
+        if (settings.Owner is { } owner) DelayedWork.Shared.Schedule(owner, dueAt);
+    }
+
+    /// <summary>Does the delayed work that is due (rollups, a debounced occupancy event); returns when more is due, or null.</summary>
+    public long? RunDue()
+    {
+        var rollups = FlushRollups();
+        var occupancy = _occupancy.RunDue(_subscriptions, Occupancy());
+        return rollups is { } r && occupancy is { } o ? Math.Min(r, o) : rollups ?? occupancy;
+    }
+
+    /// <summary>The channel's occupancy: its attachments' modes and the presence members the engine reported.</summary>
+    public ChannelOccupancy Occupancy() => ChannelOccupancy.Of(_subscriptions.Select(s => s.Subscriber.Modes), _presenceMembers);
+
+    /// <summary>The engine's presence set changed size (occupancy counts members).</summary>
+    public void SetPresenceMembers(int count)
+    {
+        if (_presenceMembers == count) return;
+        _presenceMembers = count;
+        OccupancyChanged();
+    }
+
+    private void OccupancyChanged()
+    {
+        if (_occupancy.Changed(_subscriptions, Occupancy()) is { } due) Schedule(due);
+    }
+
     /// <summary>Delivers the rolled-up appends whose window is over; returns when the next held ones are due, or null.</summary>
-    public long? FlushRollups()
+    private long? FlushRollups()
     {
         var now = Environment.TickCount64;
         long? next = null;
@@ -218,7 +248,7 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
     }
 
     /// <summary>What a subscriber holds rolled up goes out now, before a presence event of the channel.</summary>
-    private static void ReleaseRollup(Subscription sub)
+    internal static void ReleaseRollup(Subscription sub)
     {
         if (OperationDelivery.TakeDue(sub, Environment.TickCount64, force: true) is { } held && Personal(sub, held, PositionOf(held[^1]), deltaBase: null, out _) is { } frame)
         {
@@ -294,6 +324,8 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
         var sub = new Subscription(subscriber, Channel, request) { LiveFrom = livePosition };
         SendAttached(sub, request, outcome, backlog, presenceMembers);
         _subscriptions = [.. _subscriptions, sub];
+        _occupancy.SendInitial(sub, Occupancy());
+        OccupancyChanged();
     }
 
     /// <summary>
@@ -305,6 +337,7 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
         Flush();
         Detach(subscriber);
         _subscriptions = [.. _subscriptions, new Subscription(subscriber, Channel, request) { Held = [] }];
+        OccupancyChanged();
     }
 
     /// <summary>
@@ -342,6 +375,7 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
             if (fresh.Count > 0 && Personal(sub, fresh, PositionOf(fresh[^1]), deltaBase: null, out _) is { } frame) sub.Subscriber.Enqueue(frame);
         }
 
+        _occupancy.SendInitial(sub, Occupancy());
         return true;
     }
 
@@ -370,22 +404,31 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
             Error = outcome.Error,
         }));
         if (deliverBacklog) SendBacklog(sub, backlog);
-        if (sync) SendSync(sub, presenceMembers);
+        if (sync) PresenceSync.Send(sub, presenceMembers, ++_syncIds);
     }
 
-    /// <summary>The backlog in frames of up to 100 messages; a delta subscriber gets the first in full and the rest as a chain.</summary>
+    /// <summary>
+    /// The backlog in frames of up to 100 messages; a delta subscriber gets the first in full and the rest as a chain.
+    /// A delta subscriber's first message goes in a frame of its own: a client that cannot decode a delta re-attaches
+    /// from the last frame it processed (RTL18), so a backlog frame bundling that full message with the delta that
+    /// failed would come back unchanged, and a decoder that keeps failing would never get past it.
+    /// </summary>
     private void SendBacklog(Subscription sub, IReadOnlyList<Message> backlog)
     {
         Message? previous = null;
-        for (var start = 0; start < backlog.Count; start += MaxMessagesPerFrame)
+        var firstSent = !sub.IsDelta;
+        for (var start = 0; start < backlog.Count;)
         {
-            var batch = new List<Message>(Math.Min(MaxMessagesPerFrame, backlog.Count - start));
-            for (var i = start; i < backlog.Count && i - start < MaxMessagesPerFrame; i++) batch.Add(backlog[i]);
+            var size = firstSent ? MaxMessagesPerFrame : 1;
+            var batch = new List<Message>(Math.Min(size, backlog.Count - start));
+            for (var i = start; i < backlog.Count && batch.Count < size; i++) batch.Add(backlog[i]);
+            start += batch.Count;
             if (Personal(sub, batch, PositionOf(batch[^1]), previous, out var lastSent) is { } frame)
             {
                 sub.Subscriber.Enqueue(frame);
                 previous = lastSent;
-                if (mutable) OperationDelivery.Remember(sub, frame.Message.Messages!);
+                firstSent = true;
+                if (_mutable) OperationDelivery.Remember(sub, frame.Message.Messages!);
             }
         }
     }
@@ -408,7 +451,11 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
         return null;
     }
 
-    private void Remove(List<Subscription> gone) => _subscriptions = [.. _subscriptions.Where(s => !gone.Contains(s))];
+    private void Remove(List<Subscription> gone)
+    {
+        _subscriptions = [.. _subscriptions.Where(s => !gone.Contains(s))];
+        OccupancyChanged();
+    }
 
     /// <summary>Presence events (ENTER, UPDATE, LEAVE) to every presence subscriber, after the messages ordered before them.</summary>
     public void BroadcastPresence(List<Message> events, long now)
@@ -441,86 +488,20 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, b
         if (gone is not null) Remove(gone);
     }
 
-    /// <summary>
-    /// Annotations of one message to annotation subscribers (ANNOTATION), and the message's new summary
-    /// (<c>message.summary</c>) to message subscribers, after the messages ordered before them.
-    /// </summary>
-    /// <param name="annotations">The annotations, stamped.</param>
-    /// <param name="summary">The annotated message's summary.</param>
-    /// <param name="position">The channel position after them (the newest annotation's serial).</param>
-    /// <param name="now">When they were ordered.</param>
+    /// <summary>Annotations of one message and its new summary (<see cref="OperationDelivery.BroadcastAnnotations"/>), after what was ordered before them.</summary>
     public void BroadcastAnnotations(List<Message> annotations, Message summary, string position, long now)
     {
         Flush();
-        var annotationFrame = new OutboundFrame(new ProtocolMessage(ProtocolAction.Annotation) { Channel = Channel, ChannelSerial = position, Timestamp = now, Annotations = annotations });
-        var summaryFrame = new OutboundFrame(MessageFrame(Channel, summary.Id!, null, now, position, [summary]));
-        List<Subscription>? gone = null;
-        foreach (var sub in _subscriptions)
-        {
-            if (sub.Held is not null) continue; // an attach in progress gets the summary in its backlog's latest version
-            ReleaseRollup(sub);
-            var ok = true;
-            if (sub.Subscriber.ReceivesAnnotations)
-            {
-                var own = !sub.Subscriber.Echo && annotations.TrueForAll(a => a.ConnectionId == sub.Subscriber.ConnectionId);
-                if (!own) ok = sub.Subscriber.Enqueue(Renamed(sub, annotationFrame));
-            }
-
-            if (ok && sub.Subscriber.ReceivesMessages) ok = sub.Subscriber.Enqueue(Renamed(sub, summaryFrame));
-            if (!ok) (gone ??= []).Add(sub);
-        }
-
-        if (gone is not null) Remove(gone);
+        if (OperationDelivery.BroadcastAnnotations(_subscriptions, Channel, annotations, summary, position, now) is { } gone) Remove(gone);
     }
 
-    /// <summary>The frame named as the subscriber attached (a filtered subscription's qualified name).</summary>
-    private static OutboundFrame Renamed(Subscription sub, OutboundFrame frame)
-    {
-        if (!sub.IsRenamed) return frame;
-        var m = frame.Message;
-        return new OutboundFrame(new ProtocolMessage(m.Action)
-        {
-            Channel = sub.Channel,
-            ChannelSerial = m.ChannelSerial,
-            Timestamp = m.Timestamp,
-            Id = m.Id,
-            Messages = m.Messages,
-            Presence = m.Presence,
-            Annotations = m.Annotations,
-        });
-    }
-
-    private static bool SendPresence(Subscription sub, OutboundFrame frame) => sub.Subscriber.Enqueue(Renamed(sub, frame));
+    private static bool SendPresence(Subscription sub, OutboundFrame frame) => sub.Subscriber.Enqueue(sub.Named(frame));
 
     /// <summary>A client's SYNC request (ably-js <c>channel.sync()</c>): the whole presence set again.</summary>
     public void Sync(IChannelSubscriber subscriber, IReadOnlyList<Message> members)
     {
-        if (subscriber.ReceivesPresence && Find(subscriber) is { Held: null } sub) SendSync(sub, members);
+        if (subscriber.ReceivesPresence && Find(subscriber) is { Held: null } sub) PresenceSync.Send(sub, members, ++_syncIds);
     }
-
-    /// <summary>Queues the presence set as SYNC frames (RTP18): <c>channelSerial</c> is <c>syncId:cursor</c>, empty cursor on the last.</summary>
-    private void SendSync(Subscription sub, IReadOnlyList<Message> members)
-    {
-        const int pageSize = PresenceSyncPageSize;
-        var syncId = "sync" + (++_syncIds).ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var pages = Math.Max(1, (members.Count + pageSize - 1) / pageSize);
-        for (var page = 0; page < pages; page++)
-        {
-            var last = page == pages - 1;
-            var count = Math.Min(pageSize, members.Count - (page * pageSize));
-            var slice = new List<Message>(Math.Max(count, 0));
-            for (var i = 0; i < count; i++) slice.Add(members[(page * pageSize) + i]);
-            sub.Subscriber.Enqueue(new OutboundFrame(new ProtocolMessage(ProtocolAction.Sync)
-            {
-                Channel = sub.Channel,
-                ChannelSerial = syncId + ":" + (last ? "" : (page + 1).ToString(System.Globalization.CultureInfo.InvariantCulture)),
-                Presence = slice,
-            }));
-        }
-    }
-
-    /// <summary>Members per SYNC frame; larger sets are sent as a sequence with a cursor (RTP18).</summary>
-    internal const int PresenceSyncPageSize = 100;
 
     private static ProtocolMessage MessageFrame(string channel, string id, string? connectionId, long timestamp, string channelSerial, List<Message> messages) =>
         new(ProtocolAction.Message)

@@ -89,7 +89,7 @@ internal static class OperationDelivery
             {
                 if (sub.RolledUp is { Count: > 0 } held)
                 {
-                    output.AddRange(held);
+                    foreach (var h in held) output.Add(h.ToMessage());
                     held.Clear();
                 }
 
@@ -115,34 +115,56 @@ internal static class OperationDelivery
     public static List<Message>? TakeDue(Subscription sub, long now, bool force = false)
     {
         if (sub.RolledUp is not { Count: > 0 } held || (!force && now < sub.RollupOpenUntil)) return null;
-        var due = new List<Message>(held);
+        var due = held.ConvertAll(h => h.ToMessage());
         held.Clear();
         sub.RollupOpenUntil = now + sub.RollupWindowMs;
         return due;
     }
 
-    /// <summary>Merges an append into the held one of the same message (fragments concatenated, newest version), or holds it.</summary>
-    private static void Hold(List<Message> held, Message append)
+    /// <summary>Adds an append to the held one of the same message, or holds it.</summary>
+    private static void Hold(List<RolledUpAppend> held, Message append)
     {
-        var i = held.FindIndex(h => h.Serial == append.Serial);
-        if (i < 0)
+        foreach (var h in held)
         {
-            held.Add(append.Clone());
+            if (h.Serial != append.Serial) continue;
+            h.Add(append);
             return;
         }
 
-        var merged = held[i];
-        merged.Data = (merged.Data, append.Data) switch
+        held.Add(new RolledUpAppend(append));
+    }
+
+    /// <summary>
+    /// Annotations of one message to annotation subscribers (ANNOTATION), and the message's new summary
+    /// (<c>message.summary</c>) to message subscribers, after the messages ordered before them.
+    /// </summary>
+    /// <param name="subscriptions">The channel's subscribers.</param>
+    /// <param name="channel">The channel's name.</param>
+    /// <param name="annotations">The annotations, stamped.</param>
+    /// <param name="summary">The annotated message's summary.</param>
+    /// <param name="position">The channel position after them (the newest annotation's serial).</param>
+    /// <param name="now">When they were ordered.</param>
+    /// <returns>Subscribers found gone (their queue refused the frame), or null.</returns>
+    public static List<Subscription>? BroadcastAnnotations(Subscription[] subscriptions, string channel, List<Message> annotations, Message summary, string position, long now)
+    {
+        var annotationFrame = new OutboundFrame(new ProtocolMessage(ProtocolAction.Annotation) { Channel = channel, ChannelSerial = position, Timestamp = now, Annotations = annotations });
+        var summaryFrame = new OutboundFrame(new ProtocolMessage(ProtocolAction.Message) { Channel = channel, Id = summary.Id, Timestamp = now, ChannelSerial = position, Messages = [summary] });
+        List<Subscription>? gone = null;
+        foreach (var sub in subscriptions)
         {
-            (string a, string b) => a + b,
-            (byte[] a, byte[] b) => (object)a.Concat(b).ToArray(),
-            (null, var b) => b,
-            (var a, null) => a,
-            _ => merged.Data, // Apply refuses mixed kinds: not reached
-        };
-        merged.Version = append.Version;
-        merged.Name = append.Name;
-        merged.Extras = append.Extras;
-        merged.ConnectionId = append.ConnectionId;
+            if (sub.Held is not null) continue; // an attach in progress gets the summary in its backlog's latest version
+            ChannelFanOut.ReleaseRollup(sub);
+            var ok = true;
+            if (sub.Subscriber.ReceivesAnnotations)
+            {
+                var own = !sub.Subscriber.Echo && annotations.TrueForAll(a => a.ConnectionId == sub.Subscriber.ConnectionId);
+                if (!own) ok = sub.Subscriber.Enqueue(sub.Named(annotationFrame));
+            }
+
+            if (ok && sub.Subscriber.ReceivesMessages) ok = sub.Subscriber.Enqueue(sub.Named(summaryFrame));
+            if (!ok) (gone ??= []).Add(sub);
+        }
+
+        return gone;
     }
 }

@@ -48,6 +48,9 @@ internal interface IChannelSubscriber
     /// <summary>True when the attachment has the presence_subscribe mode (PRESENCE events and SYNC).</summary>
     bool ReceivesPresence { get; }
 
+    /// <summary>The modes granted on ATTACHED (occupancy counts publishers, subscribers and so on from them).</summary>
+    ProtocolFlags Modes => ProtocolFlags.Subscribe;
+
     /// <summary>True when the attachment has the annotation_subscribe mode (ANNOTATION frames).</summary>
     bool ReceivesAnnotations => false;
 

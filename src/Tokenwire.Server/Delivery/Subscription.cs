@@ -24,6 +24,26 @@ internal sealed class Subscription(IChannelSubscriber subscriber, string channel
     /// <summary>Id of the last message this delta subscriber received (null: the next one goes in full).</summary>
     public string? DeltaBaseId { get; set; }
 
+    /// <summary><c>occupancy</c> channel param: <c>metrics</c> or <c>metrics.&lt;category&gt;</c> (<c>[meta]occupancy</c> events), or null.</summary>
+    public string? Occupancy { get; } = request.Occupancy;
+
+    /// <summary>The frame as this subscriber gets it: named as it attached (a qualified name), else the shared frame itself.</summary>
+    public OutboundFrame Named(OutboundFrame frame)
+    {
+        if (!IsRenamed) return frame;
+        var m = frame.Message;
+        return new OutboundFrame(new ProtocolMessage(m.Action)
+        {
+            Channel = Channel,
+            ChannelSerial = m.ChannelSerial,
+            Timestamp = m.Timestamp,
+            Id = m.Id,
+            Messages = m.Messages,
+            Presence = m.Presence,
+            Annotations = m.Annotations,
+        });
+    }
+
     /// <summary>True when this subscriber can take the channel's shared frame as is (no filter, no deltas, no renaming).</summary>
     public bool TakesSharedFrames => !IsDelta && Filter is null && !IsRenamed;
 
@@ -42,8 +62,8 @@ internal sealed class Subscription(IChannelSubscriber subscriber, string channel
     /// <summary>The subscriber's <c>appendRollupWindow</c> in milliseconds (0: every append goes as it comes).</summary>
     public int RollupWindowMs { get; } = subscriber.AppendRollupWindowMs;
 
-    /// <summary>Appends held for the current rollup window, merged per message, in first-arrival order.</summary>
-    public List<Message>? RolledUp { get; set; }
+    /// <summary>Appends held for the current rollup window, per message, in first-arrival order.</summary>
+    public List<RolledUpAppend>? RolledUp { get; set; }
 
     /// <summary>When the current rollup window closes (<see cref="Environment.TickCount64"/> milliseconds).</summary>
     public long RollupOpenUntil { get; set; }

@@ -4,9 +4,19 @@ using Tokenwire.Server.History;
 
 namespace Tokenwire.Server.Engines;
 
-/// <summary>What every channel shares: options, the history store, the clock and the fan-out's telemetry.</summary>
-internal sealed class ChannelServices(IOptions<TokenwireOptions> options, IHistoryStore history, TimeProvider time, Apps.AppRegistry apps, Stats.StatsStore? stats = null, Observability.FanOutTelemetry? telemetry = null)
+/// <summary>What every channel shares: options, the history store, the clock, metachannels and the fan-out's telemetry.</summary>
+internal sealed class ChannelServices(IOptions<TokenwireOptions> options, IHistoryStore history, TimeProvider time, Apps.AppRegistry apps, Stats.StatsStore? stats = null, MetaChannels? meta = null, Observability.FanOutTelemetry? telemetry = null)
 {
+    /// <summary>The metachannels channels report their lifecycle to (none in tools that host a bare engine).</summary>
+    public MetaChannels? Meta { get; } = meta;
+
+    /// <summary>The fan-out settings of a channel: its rule, its delayed-work owner, occupancy events and their watchers.</summary>
+    public Delivery.FanOutSettings FanOutSettings(string appId, string channel, ChannelRules rules, Delivery.IDelayedWorkOwner owner) =>
+        new(rules.MutableMessages, owner, Options.OccupancyEventInterval,
+            Meta is { } meta && !ChannelName.IsMetaChannel(channel) ? occupancy => meta.ChannelOccupancyChanged(appId, channel, occupancy) : null,
+            Meta is { } m && !ChannelName.IsMetaChannel(channel) ? () => m.IsLifecycleWatched(appId) : null,
+            Telemetry);
+
     public TokenwireOptions Options { get; } = options.Value;
 
     public IHistoryStore History { get; } = history;

@@ -104,12 +104,6 @@ internal interface IChannelAttachment
 /// <param name="HotWindowBytes">Bytes its hot window holds on this node (0 when the engine keeps none).</param>
 internal readonly record struct LiveChannel(string AppId, string Name, ChannelOccupancy Occupancy, long HotWindowBytes);
 
-/// <summary>Channel occupancy (CHD2, CHM2): attachments, presence members, their connections, presence subscribers.</summary>
-internal readonly record struct ChannelOccupancy(bool IsActive, int Subscribers, int PresenceMembers, int PresenceConnections, int PresenceSubscribers)
-{
-    public static ChannelOccupancy Inactive => default;
-}
-
 /// <summary>Who is publishing: a realtime connection (with its msgSerial) or a REST request.</summary>
 /// <param name="IdPrefix">Prefix of server-assigned message ids (<c>connectionId:msgSerial</c>, or a random REST id).</param>
 /// <param name="ConnectionId">Publishing connection, if any (echo suppression, <c>connectionId</c> field).</param>

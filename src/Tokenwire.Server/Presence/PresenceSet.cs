@@ -21,8 +21,6 @@ internal sealed class PresenceSet
     /// <summary>A member of the presence set: the message as broadcast (action PRESENT) and who owns it.</summary>
     private readonly record struct Member(Message Message, string? OwnerConnectionId);
 
-    private static string MemberKey(string? connectionId, string? clientId) => connectionId + ":" + clientId;
-
     public int Count => _members.Count;
 
     public bool IsEmpty => _members.Count == 0 && _history.Count == 0;
@@ -36,46 +34,20 @@ internal sealed class PresenceSet
     /// <summary>
     /// Applies ENTER/UPDATE/LEAVE messages from one connection (already validated: clientId resolved, action checked)
     /// and returns the events to broadcast. <paramref name="idPrefix"/> (<c>connectionId:msgSerial</c>) names messages
-    /// that carry no id.
-    /// <list type="bullet">
-    /// <item>ENTER or UPDATE of an absent member is broadcast as ENTER; of a present member as UPDATE (Ably's rule).</item>
-    /// <item>An ENTER that repeats the present member's id (a re-entry after resume, RTP17g) changes nothing.</item>
-    /// <item>LEAVE of a present member removes it and is broadcast with the leave's data, else the member's; LEAVE of an
-    /// absent member changes nothing.</item>
-    /// </list>
+    /// that carry no id. The rules are <see cref="PresenceRules.Apply"/>'s.
     /// </summary>
     public List<Message> Apply(IReadOnlyList<Message> updates, string connectionId, string idPrefix, long now)
     {
         var events = new List<Message>(updates.Count);
         for (var i = 0; i < updates.Count; i++)
         {
-            var update = updates[i].Clone();
-            update.Id ??= idPrefix + ":" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            update.ConnectionId = connectionId;
-            update.ConnectionKey = null;
-            update.Timestamp = now;
-            var key = MemberKey(connectionId, update.ClientId);
+            var update = PresenceRules.Stamp(updates[i], i, connectionId, idPrefix, now);
+            var key = PresenceRules.MemberKey(connectionId, update.ClientId);
             var present = _members.TryGetValue(key, out var existing);
-            if (update.PresenceAction == PresenceAction.Leave)
-            {
-                if (!present) continue;
-                _members.Remove(key);
-                if (update.Data is null)
-                {
-                    update.Data = existing.Message.Data;
-                    update.Encoding = existing.Message.Encoding;
-                }
-
-                events.Add(update);
-                continue;
-            }
-
-            if (present && existing.Message.Id == update.Id) continue; // RTP17g re-entry of the same member
-            update.PresenceAction = present ? PresenceAction.Update : PresenceAction.Enter;
-            var member = update.Clone();
-            member.PresenceAction = PresenceAction.Present;
-            _members[key] = new Member(member, connectionId);
-            events.Add(update);
+            if (PresenceRules.Apply(update, present ? existing.Message : null) is not { } change) continue;
+            if (change.Member is null) _members.Remove(key);
+            else _members[key] = new Member(change.Member, connectionId);
+            events.Add(change.Event);
         }
 
         foreach (var e in events) AddHistory(e);
@@ -90,22 +62,15 @@ internal sealed class PresenceSet
     {
         for (var i = 0; i < members.Count; i++)
         {
-            var enter = members[i].Clone();
-            enter.Id = $"{connectionId}:0:{i.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
-            enter.ConnectionId = connectionId;
-            enter.Timestamp = now;
-            enter.PresenceAction = PresenceAction.Enter;
-            var member = enter.Clone();
-            member.PresenceAction = PresenceAction.Present;
-            _members[MemberKey(connectionId, enter.ClientId)] = new Member(member, null);
+            var enter = PresenceRules.FixedEnter(members[i], connectionId, i, now);
+            _members[PresenceRules.MemberKey(connectionId, enter.ClientId)] = new Member(PresenceRules.AsMember(enter), null);
             AddHistory(enter);
         }
     }
 
     /// <summary>
     /// Removes every member a connection owns (DETACH, CLOSE, or its transport gone for longer than its remain-present
-    /// period) and returns a LEAVE for each. These leaves are server-generated: their ids do not start with the
-    /// member's connectionId, so clients order them by timestamp (RTP2b1).
+    /// period) and returns a LEAVE for each (<see cref="PresenceRules.Leave"/>).
     /// </summary>
     public List<Message> Leave(string connectionId, long now)
     {
@@ -115,11 +80,7 @@ internal sealed class PresenceSet
         {
             if (member.OwnerConnectionId != connectionId) continue;
             _members.Remove(key);
-            var leave = member.Message.Clone();
-            leave.Id = $"leave-{connectionId}-{now}:0:{events.Count}";
-            leave.Timestamp = now;
-            leave.PresenceAction = PresenceAction.Leave;
-            events.Add(leave);
+            events.Add(PresenceRules.Leave(member.Message, connectionId, now, events.Count));
         }
 
         foreach (var e in events) AddHistory(e);

@@ -9,7 +9,7 @@ using Tokenwire.Server.Presence;
 namespace Tokenwire.Server.Realtime;
 
 /// <summary>All realtime connections, live or awaiting resume, by connection id.</summary>
-internal sealed class ConnectionManager(IChannelEngine channels, IPresenceEngine presence, Authenticator authenticator, KeyStore keys, Limits.FaultInjector faults, IConnectionStore store, Microsoft.Extensions.Options.IOptions<TokenwireOptions> options, Observability.ServerMetrics metrics)
+internal sealed class ConnectionManager(IChannelEngine channels, IPresenceEngine presence, Authenticator authenticator, KeyStore keys, Limits.FaultInjector faults, IConnectionStore store, Microsoft.Extensions.Options.IOptions<TokenwireOptions> options, Observability.ServerMetrics metrics, MetaChannels? meta = null)
 {
     // Connections discarded because their state expired, remembered (id -> key prefix) so a later resume/recover
     // with one of their keys gets 80008 "expired" rather than 80018 "unknown". Bounded in time and count.
@@ -29,6 +29,7 @@ internal sealed class ConnectionManager(IChannelEngine channels, IPresenceEngine
         var connection = new RealtimeConnection(auth, channels, presence, options.Value, authenticator, faults,
             keys.Find(auth.KeyName)?.ConnectionMessagesPerSecond ?? options.Value.RateLimits.ConnectionMessagesPerSecond, restored, metrics);
         _connections[connection.Id] = connection;
+        if (restored is null) meta?.ConnectionOpened(auth.AppId, connection.Id, auth.ClientId);
         return connection;
     }
 
@@ -155,6 +156,7 @@ internal sealed class ConnectionManager(IChannelEngine channels, IPresenceEngine
     public void Remove(RealtimeConnection connection)
     {
         if (!_connections.TryRemove(new KeyValuePair<string, RealtimeConnection>(connection.Id, connection))) return;
+        meta?.ConnectionClosed(connection.Auth.AppId, connection.Id, connection.Auth.ClientId);
         connection.LeaveAllPresence();
         if (connection.IsClosed)
         {
@@ -183,6 +185,7 @@ internal sealed class ConnectionManager(IChannelEngine channels, IPresenceEngine
     private void RemoveExpired(RealtimeConnection connection, long now)
     {
         if (!_connections.TryRemove(new KeyValuePair<string, RealtimeConnection>(connection.Id, connection))) return;
+        meta?.ConnectionClosed(connection.Auth.AppId, connection.Id, connection.Auth.ClientId);
         _expired[connection.Id] = connection.KeyPrefix;
         _expiredOrder.Enqueue((connection.Id, now + (long)ExpiredRememberedFor.TotalMilliseconds));
     }

@@ -268,15 +268,22 @@ internal sealed partial class RealtimeConnection
         try
         {
             // A filtered subscription ([filter=…]name) attaches to the base channel and delivers only matching messages.
-            if (ChannelName.ParseQualified(name, out var baseName, out var filter) is { } nameError) throw new AblyException(nameError);
-            var qualified = filter is null ? null : name;
-            var (modes, explicitModes) = GrantModes(name!, frame);
-            var parameters = RecognisedParams(frame.Params, out var rewind, out var channelEcho, out var delta);
+            if (ChannelName.ParseQualified(name, out var baseName, out var filter, out var qualifierParams) is { } nameError) throw new AblyException(nameError);
+            var qualified = filter is null && qualifierParams is null ? null : name;
+            // Params given as a qualifier ([?occupancy=metrics]name) are the channel's params; they add to the ATTACH's.
+            var requested = qualifierParams is null ? frame.Params : new Dictionary<string, string>(qualifierParams.Concat(frame.Params ?? []).DistinctBy(kv => kv.Key), StringComparer.Ordinal);
+            var (modes, explicitModes) = GrantModes(qualifierParams is null ? name! : baseName, frame);
+            var parameters = RecognisedParams(requested, out var rewind, out var channelEcho, out var delta, out var occupancy);
+            if (occupancy is not null && !Auth.Capability.Allows(qualifierParams is null ? name! : baseName, "channel-metadata"))
+            {
+                throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Occupancy events on channel '{name}' need the channel-metadata capability");
+            }
+
             if (filter is not null) delta = false; // a delta's base would be a message the filter may have dropped
             // RTL15b / docs: rewind only applies to a fresh attach; a channelSerial means resume, and the ATTACH_RESUME
             // flag (RTL4j) means the client was attached before, so replaying the rewind would deliver messages twice.
             var freshAttach = frame.ChannelSerial is null && !frame.Flags.HasFlag(ProtocolFlags.AttachResume);
-            var request = new AttachRequest(modes, parameters, frame.ChannelSerial, freshAttach ? rewind : null, delta, qualified, filter);
+            var request = new AttachRequest(modes, parameters, frame.ChannelSerial, freshAttach ? rewind : null, delta, qualified, filter, occupancy);
             var attachment = new Attachment(transport, Id, transport.Echo && channelEcho, modes, explicitModes);
             lock (_lock)
             {
@@ -286,6 +293,9 @@ internal sealed partial class RealtimeConnection
             }
 
             attachment.Channel = await Channels.AttachAsync(Auth.AppId, baseName, attachment, request).ConfigureAwait(false);
+            // Members may already be this connection's here without an ENTER through it: it resumed on this node after
+            // its first node died, and the shared presence set handed them over. They leave with it all the same.
+            if (qualified is null && modes.HasFlag(ProtocolFlags.Presence)) TrackPresence(baseName);
         }
         catch (AblyException e)
         {
@@ -352,11 +362,12 @@ internal sealed partial class RealtimeConnection
     }
 
     /// <summary>Keeps the params Tokenwire implements (echoed in ATTACHED, RTL4k1); unknown ones are dropped.</summary>
-    private static Dictionary<string, string>? RecognisedParams(Dictionary<string, string>? parameters, out RewindSpec? rewind, out bool echo, out bool delta)
+    private static Dictionary<string, string>? RecognisedParams(Dictionary<string, string>? parameters, out RewindSpec? rewind, out bool echo, out bool delta, out string? occupancy)
     {
         rewind = null;
         echo = true;
         delta = false;
+        occupancy = null;
         if (parameters is null || parameters.Count == 0) return null;
         var kept = new Dictionary<string, string>(StringComparer.Ordinal);
         if (parameters.TryGetValue("rewind", out var r))
@@ -374,6 +385,17 @@ internal sealed partial class RealtimeConnection
         }
 
         if (parameters.TryGetValue("modes", out var modes)) kept["modes"] = modes;
+
+        if (parameters.TryGetValue("occupancy", out var o))
+        {
+            if (!OccupancyEvents.IsValidParam(o))
+            {
+                throw new AblyException(ErrorCodes.BadRequest, 400, $"Invalid occupancy param '{o}': use metrics or metrics.<category> ({string.Join(", ", ChannelOccupancy.Categories)})");
+            }
+
+            occupancy = o;
+            kept["occupancy"] = o;
+        }
 
         // PC3: vcdiff is the one delta format; other values are not recognised (and not echoed).
         if (parameters.TryGetValue("delta", out var d) && d == "vcdiff")

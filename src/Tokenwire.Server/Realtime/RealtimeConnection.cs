@@ -47,6 +47,9 @@ internal sealed partial class RealtimeConnection
         Presence = presence;
         Options = options;
         Secret = restored?.Secret ?? RandomId(16);
+        // A connection restored on another node continues where that node's key generations left off, which it does not
+        // know: start far from them, so its next key never repeats one the client already held (RTN16d).
+        if (restored is not null) _keyGeneration = RandomNumberGenerator.GetInt32(1_000_000, int.MaxValue / 2);
         Key = NewKey();
     }
 
@@ -147,13 +150,35 @@ internal sealed partial class RealtimeConnection
             MaxIdleInterval = (long)Options.MaxIdleInterval.TotalMilliseconds,
         };
 
+    /// <summary>How long before its token expires a connection is asked to renew it (RTN22; Ably's 30 s).</summary>
+    public static readonly TimeSpan RenewalLead = TimeSpan.FromSeconds(30);
+
+    // The token expiry the renewal request concerns, and when to send it (0: not for this token, or already sent).
+    // Only the housekeeping timer (CheckTokenExpiry) touches them.
+    private long _renewalFor;
+    private long _renewalAt;
+
     /// <summary>
-    /// Called every second: a token connection whose token has expired gets DISCONNECTED 40142 (RTN15h2); the client
-    /// renews its token and resumes, so nothing is lost. One whose token was revoked (RSA17) gets DISCONNECTED 40141.
+    /// Called every second. RenewalLead before a token expires the client gets AUTH (RTN22) and renews in band without
+    /// a disconnect; a token that had less than that left when first seen is not asked for. A connection whose token
+    /// has expired gets DISCONNECTED 40142 (RTN15h2); the client renews its token and resumes, so nothing is lost.
+    /// One whose token was revoked (RSA17) gets DISCONNECTED 40141.
     /// </summary>
     public void CheckTokenExpiry(long now)
     {
         if (Auth.ExpiresAt is not { } expires || Transport is not { } transport) return;
+        var lead = (long)RenewalLead.TotalMilliseconds;
+        if (expires != _renewalFor)
+        {
+            _renewalFor = expires;
+            _renewalAt = expires - lead > now ? expires - lead : 0;
+        }
+        else if (_renewalAt != 0 && now >= _renewalAt && expires > now)
+        {
+            _renewalAt = 0;
+            transport.Send(new ProtocolMessage(ProtocolAction.Auth));
+        }
+
         ErrorInfo error;
         if (expires <= now) error = new ErrorInfo(ErrorCodes.TokenExpired, 401, "Token expired");
         else if (Authenticator.IsRevoked(Auth)) error = new ErrorInfo(ErrorCodes.TokenRevoked, 401, "Token revoked");
@@ -264,6 +289,8 @@ internal sealed partial class RealtimeConnection
         public bool Echo { get; } = echo;
 
         public int AppendRollupWindowMs => Transport.AppendRollupWindowMs;
+
+        ProtocolFlags IChannelSubscriber.Modes => Modes;
 
         public bool ReceivesAnnotations => _receivesMessages && Modes.HasFlag(ProtocolFlags.AnnotationSubscribe);
 

@@ -23,4 +23,13 @@ internal static partial class RealtimeLog
 
     [LoggerMessage(1005, LogLevel.Debug, "Connection {ConnectionId}: WebSocket send failed")]
     public static partial void SendFailed(ILogger logger, string? connectionId, Exception exception);
+
+    [LoggerMessage(1006, LogLevel.Debug, "Comet transport of {ConnectionId} ended ({Reason})")]
+    public static partial void CometTransportEnded(ILogger logger, string? connectionId, string reason);
+
+    [LoggerMessage(1007, LogLevel.Debug, "Comet recv of {ConnectionId} failed: {Reason}")]
+    public static partial void CometRecvFailed(ILogger logger, string? connectionId, string reason);
+
+    [LoggerMessage(1008, LogLevel.Debug, "Comet send of {ConnectionId} ended early: {Reason}")]
+    public static partial void CometSendEnded(ILogger logger, string connectionId, string reason);
 }

@@ -1,36 +1,28 @@
-using System.Buffers;
-using System.Net.WebSockets;
 using Microsoft.Extensions.Logging;
 using Tokenwire.Protocol;
 using Tokenwire.Protocol.Codecs;
-using Tokenwire.Server.Channels;
 using Tokenwire.Server.Delivery;
-using Tokenwire.Server.Engines;
-using Tokenwire.Server.Presence;
 
 namespace Tokenwire.Server.Realtime;
 
 /// <summary>
-/// One WebSocket carrying a <see cref="RealtimeConnection"/>: a read loop (in the request) and a single writer loop
-/// draining the bounded <see cref="OutboundQueue"/>. A connection outlives its transports (resume).
+/// One way of carrying a <see cref="RealtimeConnection"/> to its client: a WebSocket (<see cref="WebSocketTransport"/>)
+/// or comet HTTP requests (<see cref="CometTransport"/>). Everything above the wire is shared: frames to the client go
+/// into the bounded <see cref="OutboundQueue"/>, which the transport drains in order; frames from the client reach the
+/// connection through <see cref="TransportLifecycle"/>. A connection outlives its transports (resume), and may resume
+/// on a transport of another kind.
 /// </summary>
-internal sealed class Transport : IDisposable
+internal abstract class Transport : IDisposable
 {
-    private readonly WebSocket _socket;
-    private readonly ILogger _logger;
     private readonly CancellationTokenSource _aborted = new();
     private long _lastSendTicks = Environment.TickCount64;
 
-    private readonly CoalescingStream? _stream;
     private readonly Observability.ServerMetrics? _metrics;
 
-    // stream: the stream under the socket when it coalesces writes (see WebSocketAccept), else null.
-    // metrics: where bytes out and slow consumers are counted; null counts nothing (benchmarks).
-    public Transport(WebSocket socket, WireFormat format, bool echo, TokenwireOptions options, ILogger logger, CoalescingStream? stream = null, Observability.ServerMetrics? metrics = null)
+    // metrics: where bytes in and out, errors and slow consumers are counted; null counts nothing (benchmarks).
+    protected Transport(WireFormat format, bool echo, TokenwireOptions options, ILogger logger, Observability.ServerMetrics? metrics = null)
     {
-        _socket = socket;
-        _stream = stream;
-        _logger = logger;
+        Logger = logger;
         _metrics = metrics;
         Codec = ProtocolCodec.For(format);
         Echo = echo;
@@ -38,18 +30,14 @@ internal sealed class Transport : IDisposable
         Queue.Overflow += () =>
         {
             _metrics?.SlowConsumerDisconnects.Add(1);
-            RealtimeLog.SlowConsumer(_logger, ConnectionId, Queue.QueuedFrames, Queue.QueuedBytes);
+            RealtimeLog.SlowConsumer(Logger, Connection?.Id, Queue.QueuedFrames, Queue.QueuedBytes);
             Abort();
         };
     }
 
+    protected ILogger Logger { get; }
+
     public ProtocolCodec Codec { get; }
-
-    /// <summary>The connection this transport carries, once bound (for logs).</summary>
-    public string? ConnectionId { get; set; }
-
-    /// <summary>Counts bytes read from the client.</summary>
-    public void CountBytesIn(int bytes) => _metrics?.BytesIn.Add(bytes);
 
     public WireFormat Format => Codec.Format;
 
@@ -61,9 +49,24 @@ internal sealed class Transport : IDisposable
 
     public OutboundQueue Queue { get; }
 
+    /// <summary>The connection this transport was bound to (set just before it is bound).</summary>
+    public RealtimeConnection? Connection { get; set; }
+
+    /// <summary>Cancelled by <see cref="Abort"/>.</summary>
     public CancellationToken Aborted => _aborted.Token;
 
+    /// <summary>Time since frames last left for the client (the heartbeat timer's measure of silence).</summary>
     public long MillisecondsSinceLastSend => Environment.TickCount64 - Interlocked.Read(ref _lastSendTicks);
+
+    /// <summary>Records that frames (<paramref name="bytes"/> in all) just left for the client.</summary>
+    protected void MarkSent(long bytes)
+    {
+        Interlocked.Exchange(ref _lastSendTicks, Environment.TickCount64);
+        _metrics?.BytesOut.Add(bytes);
+    }
+
+    /// <summary>Counts bytes read from the client.</summary>
+    public void CountBytesIn(int bytes) => _metrics?.BytesIn.Add(bytes);
 
     public bool Send(ProtocolMessage message)
     {
@@ -85,7 +88,10 @@ internal sealed class Transport : IDisposable
         if (message.Action == ProtocolAction.Error && message.Error is { } error) _metrics?.CountError(error.Code);
     }
 
-    /// <summary>Tears the socket down at once (slow consumer, replaced by a resume, shutdown timeout).</summary>
+    /// <summary>
+    /// Ends the transport at once (slow consumer, replaced by a resume, shutdown timeout, fault injection): no more frames
+    /// are queued, and what is on the wire is cut, so the client sees a broken transport and resumes.
+    /// </summary>
     public void Abort()
     {
         Queue.Close();
@@ -97,149 +103,20 @@ internal sealed class Transport : IDisposable
         {
         }
 
-        _socket.Abort();
+        OnAbort();
     }
 
-    /// <summary>The single writer: drains the queue to the socket until the queue closes or the socket fails.</summary>
-    public async Task RunWriterAsync()
+    /// <summary>Cuts the wire (called once per <see cref="Abort"/>, after the queue closed).</summary>
+    protected abstract void OnAbort();
+
+    public void Dispose()
     {
-        var binary = Format == WireFormat.MsgPack;
-        var type = binary ? WebSocketMessageType.Binary : WebSocketMessageType.Text;
-        try
-        {
-            // No cancellation token per frame: a cancellable wait or send allocates and registers a callback every
-            // time. Abort() closes the queue (ending the wait) and aborts the socket (what a cancelled send does too).
-            // The socket write at the end of a batch keeps the token, so Abort() also cancels a write a stalled
-            // client has blocked.
-            while (await Queue.WaitToReadAsync(CancellationToken.None).ConfigureAwait(false))
-            {
-                // Every frame queued now goes out as its own WebSocket message, in one socket write at the end.
-                _stream?.BeginBatch();
-                long written = 0;
-                while (Queue.TryDequeue(out var frame, out var bytes))
-                {
-                    if (_stream is null || _socket.State != WebSocketState.Open || !_stream.TryAppendMessage(bytes.Span, binary))
-                    {
-                        await _socket.SendAsync(bytes, type, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
-                    }
-
-                    written += bytes.Length;
-                    frame.Delivery?.Written();
-                    if (frame.CloseAfter)
-                    {
-                        if (_stream is not null) await _stream.EndBatchAsync(_aborted.Token).ConfigureAwait(false);
-                        await CloseSocketAsync().ConfigureAwait(false);
-                        return;
-                    }
-                }
-
-                if (_stream is not null) await _stream.EndBatchAsync(_aborted.Token).ConfigureAwait(false);
-                _metrics?.BytesOut.Add(written);
-                Interlocked.Exchange(ref _lastSendTicks, Environment.TickCount64);
-            }
-        }
-        catch (OperationCanceledException)
-        {
-        }
-        catch (WebSocketException e)
-        {
-            RealtimeLog.SendFailed(_logger, ConnectionId, e);
-        }
-        catch (ObjectDisposedException)
-        {
-        }
-        finally
-        {
-            Queue.Close();
-        }
+        Dispose(true);
+        GC.SuppressFinalize(this);
     }
 
-    private async Task CloseSocketAsync()
+    protected virtual void Dispose(bool disposing)
     {
-        try
-        {
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2));
-            await _socket.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, null, timeout.Token).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException)
-        {
-        }
-        finally
-        {
-            // Unblock the read loop if the client never answers the close.
-            _ = Task.Delay(TimeSpan.FromSeconds(2)).ContinueWith(_ => Abort(), TaskScheduler.Default);
-        }
+        if (disposing) _aborted.Dispose();
     }
-
-    private bool _receivingBurst; // the read loop is the only caller of ReceiveAsync
-
-    /// <summary>Reads one whole WebSocket message into a pooled buffer; null at end of stream.</summary>
-    /// <exception cref="AblyException">40009 when the frame exceeds <paramref name="maxFrameSize"/>.</exception>
-    public async ValueTask<(byte[] Buffer, int Length)?> ReceiveAsync(int maxFrameSize, Action beforeBlocking)
-    {
-        // Wait for the next message with a zero-byte read and rent the buffer only once it has arrived, so an idle
-        // connection holds no receive buffer (SignalR's WebSocket transport does the same). While messages keep
-        // arriving back to back (the last one was already buffered), read straight into a buffer: one trip through
-        // the WebSocket and Kestrel per message instead of two.
-        if (!_receivingBurst)
-        {
-            var waiting = _socket.ReceiveAsync(Memory<byte>.Empty, _aborted.Token);
-            _receivingBurst = waiting.IsCompleted;
-            if (!waiting.IsCompleted) beforeBlocking();
-            var header = await waiting.ConfigureAwait(false);
-            if (header.MessageType == WebSocketMessageType.Close) return null;
-            if (header.EndOfMessage) return (ArrayPool<byte>.Shared.Rent(4096), 0); // an empty message
-        }
-
-        var buffer = ArrayPool<byte>.Shared.Rent(4096);
-        var length = 0;
-        try
-        {
-            while (true)
-            {
-                if (length == buffer.Length)
-                {
-                    if (buffer.Length >= maxFrameSize)
-                    {
-                        throw new AblyException(ErrorCodes.MessageTooLarge, 400, $"Frame larger than the maximum of {maxFrameSize} bytes");
-                    }
-
-                    var bigger = ArrayPool<byte>.Shared.Rent(Math.Min(buffer.Length * 2, maxFrameSize));
-                    buffer.AsSpan(0, length).CopyTo(bigger);
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    buffer = bigger;
-                }
-
-                var pending = _socket.ReceiveAsync(buffer.AsMemory(length, Math.Min(buffer.Length, maxFrameSize) - length), _aborted.Token);
-                // Flush rolled-up ACKs only when the next read would wait: pipelined publishes already in the socket
-                // buffer then share one ACK.
-                if (!pending.IsCompleted)
-                {
-                    beforeBlocking();
-                    if (length == 0) _receivingBurst = false; // the burst is over: wait for the next one without a buffer
-                }
-
-                var result = await pending.ConfigureAwait(false);
-                if (result.MessageType == WebSocketMessageType.Close)
-                {
-                    ArrayPool<byte>.Shared.Return(buffer);
-                    return null;
-                }
-
-                length += result.Count;
-                if (result.EndOfMessage) return (buffer, length);
-                if (length >= maxFrameSize)
-                {
-                    throw new AblyException(ErrorCodes.MessageTooLarge, 400, $"Frame larger than the maximum of {maxFrameSize} bytes");
-                }
-            }
-        }
-        catch
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-            throw;
-        }
-    }
-
-    public void Dispose() => _aborted.Dispose();
 }

@@ -256,15 +256,7 @@ internal static class RestEndpoints
         if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
         if (!auth.Capability.AllowsAny(channel)) throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Channel '{channel}' is not permitted by the capability");
         var occupancy = services.GetRequiredService<IChannelEngine>().Occupancy(auth.AppId, channel);
-        var metrics = new Dictionary<string, object?>
-        {
-            ["connections"] = occupancy.Subscribers,
-            ["publishers"] = occupancy.Subscribers,
-            ["subscribers"] = occupancy.Subscribers,
-            ["presenceConnections"] = occupancy.PresenceConnections,
-            ["presenceMembers"] = occupancy.PresenceMembers,
-            ["presenceSubscribers"] = occupancy.PresenceSubscribers,
-        };
+        var metrics = occupancy.Metrics();
         return RestResponses.WriteAsync(context, 200, new Dictionary<string, object?>
         {
             ["channelId"] = channel,

@@ -19,7 +19,8 @@ namespace Tokenwire.Server.Rest;
 /// <summary>
 /// The provisioning API of Ably's sandbox, as the SDK test suites call it (<c>ably-common/test-resources/test-app-setup.json</c>):
 /// <c>POST /apps</c> creates an isolated app with keys and namespaces and tells clients where to connect;
-/// <c>DELETE /apps/{id}</c> removes it; <c>POST /stats</c> accepts stats fixtures. Enabled only by <c>serve --sandbox</c>.
+/// <c>DELETE /apps/{id}</c> removes it; <c>POST /stats</c> accepts stats fixtures; <c>/echo/*</c> stands in for Ably's echo
+/// server (<see cref="EchoEndpoints"/>). Enabled only by <c>serve --sandbox</c>.
 /// </summary>
 internal static class SandboxEndpoints
 {
@@ -30,6 +31,8 @@ internal static class SandboxEndpoints
         routes.MapPost("/apps", (HttpContext context) => Sandboxed(context, () => CreateAppAsync(context)));
         routes.MapDelete("/apps/{appId}", (HttpContext context, string appId) => Sandboxed(context, () => DeleteAppAsync(context, appId)));
         routes.MapPost("/stats", (HttpContext context) => Sandboxed(context, () => AcceptStatsAsync(context)));
+        // The echo endpoints mint JWTs for any key they are given: never on a server that is not a sandbox.
+        if (routes.ServiceProvider.GetRequiredService<IOptions<TokenwireOptions>>().Value.Sandbox) EchoEndpoints.Map(routes);
     }
 
     private static Task Sandboxed(HttpContext context, Func<Task> handler) => RestEndpoints.Guarded(context, () =>
@@ -49,7 +52,11 @@ internal static class SandboxEndpoints
         var setup = (body.Length == 0 ? new Dictionary<string, object?>() : RestResponses.RequestCodec(context.Request).DecodeValue(body) as Dictionary<string, object?>)
             ?? throw new AblyException(ErrorCodes.InvalidRequestBody, 400, "The app setup must be a JSON object");
 
-        var appId = "sbx" + RandomNumberGenerator.GetString(Alphabet, 8);
+        // A setup may name its app and keys (appId, keys[].keyStr): a harness spreading one sandbox app over several nodes
+        // creates it on each node alike. Otherwise both are random, as Ably's sandbox makes them.
+        var appId = setup.GetValueOrDefault("appId") is string named && named.Length is > 0 and <= 64 && named.All(char.IsAsciiLetterOrDigit)
+            ? named
+            : "sbx" + RandomNumberGenerator.GetString(Alphabet, 8);
         var keys = services.GetRequiredService<KeyStore>();
         var keyResults = new List<object?>();
         var created = new List<ApiKey>();
@@ -57,7 +64,10 @@ internal static class SandboxEndpoints
         {
             var spec = entry as Dictionary<string, object?> ?? [];
             var capability = spec.GetValueOrDefault("capability") is string c ? Capability.Parse(c) : Capability.All;
-            var key = new ApiKey(appId, RandomNumberGenerator.GetString(Alphabet, 6), RandomNumberGenerator.GetString(Alphabet, 24), capability)
+            var (keyId, secret) = spec.GetValueOrDefault("keyStr") is string given && ApiKey.TryParse(given, capability, out var parsed) && parsed!.AppId == appId
+                ? (parsed.KeyId, parsed.Secret)
+                : (RandomNumberGenerator.GetString(Alphabet, 6), RandomNumberGenerator.GetString(Alphabet, 24));
+            var key = new ApiKey(appId, keyId, secret, capability)
             {
                 RevocableTokens = spec.GetValueOrDefault("revocableTokens") is true,
             };
@@ -87,7 +97,7 @@ internal static class SandboxEndpoints
             if (entry is not Dictionary<string, object?> spec || spec.GetValueOrDefault("id") is not string id) continue;
             var persisted = spec.GetValueOrDefault("persisted") is true;
             var mutable = spec.GetValueOrDefault("mutableMessages") is true;
-            namespaces.Add(new NamespaceOptions { Id = id, Persisted = persisted, MutableMessages = mutable });
+            namespaces.Add(new NamespaceOptions { Id = id, Persisted = persisted, MutableMessages = mutable, PushEnabled = spec.GetValueOrDefault("pushEnabled") is true });
             namespaceResults.Add(spec);
         }
 
@@ -141,8 +151,8 @@ internal static class SandboxEndpoints
         services.GetRequiredService<ConnectionManager>().CloseApp(appId);
         services.GetRequiredService<IChannelEngine>().RemoveApp(appId);
         services.GetRequiredService<Stats.StatsStore>().RemoveApp(appId);
+        await services.GetRequiredService<Push.IPushStore>().RemoveAppAsync(appId, context.RequestAborted).ConfigureAwait(false);
         context.Response.StatusCode = 204;
-        await Task.CompletedTask.ConfigureAwait(false);
     }
 
     /// <summary>Stats fixtures (one or an array) for the caller's app, as ably-js rest/stats posts them.</summary>

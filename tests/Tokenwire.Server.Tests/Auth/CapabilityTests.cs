@@ -25,6 +25,19 @@ public sealed class CapabilityTests
     public void Resource_patterns_match_whole_segments(string pattern, string channel, bool expected) =>
         Assert.Equal(expected, Capability.Matches(pattern, channel));
 
+    [Theory]
+    [InlineData("""{"*":["push-admin"]}""", true, true)]
+    [InlineData("""{"[*]*":["*"]}""", true, true)]
+    [InlineData("""{"pushenabled:admin:*":["push-admin"]}""", false, true)]
+    [InlineData("""{"*:*":["push-admin"]}""", false, true)]
+    [InlineData("""{"*":["push-subscribe"]}""", false, false)]
+    public void Push_admin_app_wide_needs_a_resource_covering_every_channel(string json, bool appWide, bool anywhere)
+    {
+        var capability = Capability.Parse(json);
+        Assert.Equal(appWide, capability.AllowsAppWide("push-admin"));
+        Assert.Equal(anywhere, capability.AllowsAnywhere("push-admin"));
+    }
+
     [Fact]
     public void Operations_are_checked_per_resource()
     {

@@ -7,23 +7,37 @@ using Tokenwire.Testing;
 namespace Tokenwire.Server.Tests.Engines;
 
 /// <summary>
-/// The IChannelEngine contract, through the real protocol: one order per channel, atomic publishes, idempotency,
-/// attach with backlog and no gap or duplicate, resume from a serial, rewind, untilAttach history, in-progress
-/// responses. The same suite runs against the in-memory engine and the Redis engine.
+/// The IChannelEngine and IPresenceEngine contracts, through the real protocol: one order per channel, atomic publishes,
+/// idempotency, attach with backlog and no gap or duplicate, resume from a serial, rewind, untilAttach history,
+/// in-progress responses, presence (events, SYNC, leave, REST set and history), vcdiff deltas, bundling of bursts and
+/// filtered subscriptions. The same suite runs against the in-memory engine, one Redis and a Redis Cluster: a feature
+/// missing on one engine fails it.
 /// </summary>
-public abstract class ChannelEngineContractTests : IAsyncLifetime
+public abstract partial class ChannelEngineContractTests : IAsyncLifetime
 {
+    /// <summary>A key of the test app that may attach to filtered (qualified) channel names.</summary>
+    protected const string WildcardKey = "test.wild:d2lsZGNhcmQtc2VjcmV0LWtleQ";
+
     protected TestServer Server { get; private set; } = null!;
 
-    protected abstract Task<TestServer> StartServerAsync();
+    /// <summary>The engine's settings (e.g. <c>Tokenwire:Redis</c>); empty for the in-memory engine.</summary>
+    protected abstract IDictionary<string, string?> EngineSettings { get; }
 
-    public async Task InitializeAsync() => Server = await StartServerAsync();
+    public async Task InitializeAsync()
+    {
+        var settings = new Dictionary<string, string?>(EngineSettings)
+        {
+            ["Tokenwire:Keys:0:Key"] = WildcardKey,
+            ["Tokenwire:Keys:0:Capability"] = """{"[*]*":["*"]}""",
+        };
+        Server = await TestServer.StartAsync(settings);
+    }
 
     public async Task DisposeAsync() => await Server.DisposeAsync();
 
-    private static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid():N}";
+    protected static string Unique(string prefix) => $"{prefix}-{Guid.NewGuid():N}";
 
-    private static async Task PublishAllAsync(RawClient client, string channel, int from, int count, string? responseId = null)
+    protected static async Task PublishAllAsync(RawClient client, string channel, int from, int count, string? responseId = null)
     {
         for (var i = from; i < from + count; i++)
         {
@@ -36,12 +50,12 @@ public abstract class ChannelEngineContractTests : IAsyncLifetime
         while (acked < count)
         {
             var f = await client.ReceiveUntilAsync(m => m.Action is ProtocolAction.Ack or ProtocolAction.Nack, TimeSpan.FromSeconds(20));
-            Assert.Equal(ProtocolAction.Ack, f.Action);
+            Assert.True(f.Action == ProtocolAction.Ack, $"NACK {f.Error?.Code}: {f.Error?.Message}");
             acked += f.Count!.Value;
         }
     }
 
-    private static async Task<List<Message>> ReceiveAsync(RawClient client, int count)
+    protected static async Task<List<Message>> ReceiveAsync(RawClient client, int count)
     {
         var messages = new List<Message>();
         while (messages.Count < count) messages.AddRange((await client.ReceiveUntilAsync(f => f.Action == ProtocolAction.Message, TimeSpan.FromSeconds(20))).Messages!);
@@ -177,12 +191,17 @@ public abstract class ChannelEngineContractTests : IAsyncLifetime
 /// <summary>The contract on the single-node engine.</summary>
 public sealed class InMemoryChannelEngineContractTests : ChannelEngineContractTests
 {
-    protected override Task<TestServer> StartServerAsync() => TestServer.StartAsync();
+    protected override IDictionary<string, string?> EngineSettings => new Dictionary<string, string?>();
 }
 
 /// <summary>The contract on the Redis engine (a real redis-server on a loopback port).</summary>
 public sealed class RedisChannelEngineContractTests(RedisServerFixture redis) : ChannelEngineContractTests, IClassFixture<RedisServerFixture>
 {
-    protected override Task<TestServer> StartServerAsync() =>
-        TestServer.StartAsync(new Dictionary<string, string?> { ["Tokenwire:Redis"] = redis.ConnectionString() });
+    protected override IDictionary<string, string?> EngineSettings => new Dictionary<string, string?> { ["Tokenwire:Redis"] = redis.ConnectionString() };
+}
+
+/// <summary>The contract on the Redis engine over a real 3-master Redis Cluster (channels spread over the shards).</summary>
+public sealed class RedisClusterChannelEngineContractTests(RedisClusterFixture cluster) : ChannelEngineContractTests, IClassFixture<RedisClusterFixture>
+{
+    protected override IDictionary<string, string?> EngineSettings => new Dictionary<string, string?> { ["Tokenwire:Redis"] = cluster.ConnectionString() };
 }

@@ -523,8 +523,10 @@ public sealed class LiveConnectionFuzzTests(ITestOutputHelper output)
                 ProtocolAction.Presence => (Expect.Fatal, ErrorCodes.BadRequest, "PRESENCE without a msgSerial", null, null),
                 // A client SYNC asks for the presence set again: a SYNC when attached, nothing otherwise.
                 ProtocolAction.Sync => (Expect.Alive, null, "SYNC or nothing", null, null),
+                ProtocolAction.Annotation when pm.MsgSerial is >= 0 and <= MaxMsgSerial => (Expect.Alive, null, "ACK or NACK", null, pm.MsgSerial),
+                ProtocolAction.Annotation => (Expect.Fatal, ErrorCodes.BadRequest, "ANNOTATION without a msgSerial", null, null),
                 // Unsupported ack-required actions: a NACK when the msgSerial is new, nothing for a re-sent one.
-                ProtocolAction.Object or ProtocolAction.Annotation => (Expect.Alive, null, "NACK or nothing", null, null),
+                ProtocolAction.Object => (Expect.Alive, null, "NACK or nothing", null, null),
                 ProtocolAction.Auth => (Expect.AliveOrFatal, null, "CONNECTED or ERROR", null, null),
                 _ => (Expect.Fatal, ErrorCodes.ProtocolError, $"action {(int)pm.Action} from a client", null, null),
             };

@@ -26,9 +26,9 @@ public sealed class BundlingTests(ServerFixture fixture) : IClassFixture<ServerF
         await subscriber.AttachAsync(channel);
 
         // Every publish frame in one socket write, so the server finds them in its buffer together.
-        using var publisher = await OpenWebSocketAsync(fixture.Server, format);
+        using var publisher = await PipelinedSocket.OpenAsync(fixture.Server, format);
         var codec = ProtocolCodec.For(format);
-        var burst = Enumerable.Range(0, Burst).SelectMany(i => MaskedFrame(codec.EncodeToArray(new ProtocolMessage(ProtocolAction.Message)
+        var burst = Enumerable.Range(0, Burst).SelectMany(i => PipelinedSocket.MaskedFrame(codec.EncodeToArray(new ProtocolMessage(ProtocolAction.Message)
         {
             Channel = channel,
             MsgSerial = i,
@@ -100,37 +100,5 @@ public sealed class BundlingTests(ServerFixture fixture) : IClassFixture<ServerF
         while (received.Count < 100) received.AddRange((await quiet.ReceiveUntilAsync(f => f.Action == ProtocolAction.Message)).Messages!);
         Assert.Equal(Enumerable.Range(0, 100).Select(i => "other" + i), received.Select(m => (string)m.Data!));
         Assert.All(received, m => Assert.Equal(other.ConnectionId, m.ConnectionId));
-    }
-
-    /// <summary>A realtime connection on a plain TCP socket (RFC 6455 handshake by hand), so a test controls how frames are written.</summary>
-    private static async Task<TcpClient> OpenWebSocketAsync(TestServer server, WireFormat format)
-    {
-        var tcp = new TcpClient { NoDelay = true };
-        await tcp.ConnectAsync(IPAddress.Loopback, server.Port);
-        var query = $"key={Uri.EscapeDataString(server.Key)}&format={(format == WireFormat.MsgPack ? "msgpack" : "json")}&heartbeats=false&v=6";
-        var request = $"GET /?{query} HTTP/1.1\r\nHost: 127.0.0.1:{server.Port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-            + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
-        var stream = tcp.GetStream();
-        await stream.WriteAsync(Encoding.ASCII.GetBytes(request));
-        var response = new StringBuilder();
-        var one = new byte[1];
-        while (!response.ToString().EndsWith("\r\n\r\n", StringComparison.Ordinal))
-        {
-            Assert.Equal(1, await stream.ReadAsync(one).AsTask().OrTimeout());
-            response.Append((char)one[0]);
-        }
-
-        Assert.StartsWith("HTTP/1.1 101", response.ToString());
-        return tcp; // CONNECTED and ACKs stay unread in the socket: this side only writes
-    }
-
-    /// <summary>A client frame: masked (with a zero key, which leaves the payload as is), one whole message.</summary>
-    private static byte[] MaskedFrame(byte[] payload, WireFormat format)
-    {
-        var header = new List<byte> { (byte)(format == WireFormat.MsgPack ? 0x82 : 0x81) };
-        if (payload.Length < 126) header.Add((byte)(0x80 | payload.Length));
-        else header.AddRange([0x80 | 126, (byte)(payload.Length >> 8), (byte)payload.Length]);
-        header.AddRange([0, 0, 0, 0]);
-        return [.. header, .. payload];
     }
 }

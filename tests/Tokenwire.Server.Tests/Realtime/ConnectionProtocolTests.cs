@@ -216,15 +216,25 @@ public sealed class ConnectionProtocolTests(ServerFixture fixture) : IClassFixtu
     }
 
     [Fact]
-    public async Task Annotations_are_refused_with_an_ably_error_for_exactly_that_msgSerial()
+    public async Task Annotations_where_they_cannot_apply_are_refused_for_exactly_that_msgSerial_and_LiveObjects_always()
     {
         await using var client = await RawClient.ConnectAsync(Server);
-        var json = Encoding.UTF8.GetBytes("""{"action":21,"channel":"p","msgSerial":0,"annotations":[{"action":0,"type":"reaction"}]}""");
-        await client.SendRawAsync(json);
+        // A channel without the MutableMessages rule: 93002.
+        await client.SendRawAsync(Encoding.UTF8.GetBytes("""{"action":21,"channel":"p","msgSerial":0,"annotations":[{"action":0,"type":"r:total.v1","messageSerial":"1767225600000-000001"}]}"""));
         var nack = await client.ReceiveUntilAsync(m => m.Action == ProtocolAction.Nack);
         Assert.Equal(0, nack.MsgSerial);
-        Assert.Equal(40000, nack.Error!.Code);
-        Assert.Contains("Annotations", nack.Error.Message, StringComparison.Ordinal);
+        Assert.Equal(ErrorCodes.MutableMessagesNotEnabled, nack.Error!.Code);
+        // An annotation type this server does not summarise: 40003.
+        await client.SendRawAsync(Encoding.UTF8.GetBytes("""{"action":21,"channel":"mutable:p","msgSerial":1,"annotations":[{"action":0,"type":"reaction","messageSerial":"1767225600000-000001"}]}"""));
+        nack = await client.ReceiveUntilAsync(m => m.Action == ProtocolAction.Nack);
+        Assert.Equal(1, nack.MsgSerial);
+        Assert.Equal(ErrorCodes.InvalidParameterValue, nack.Error!.Code);
+        // LiveObjects are not implemented: 40000.
+        await client.SendRawAsync(Encoding.UTF8.GetBytes("""{"action":19,"channel":"p","msgSerial":2}"""));
+        nack = await client.ReceiveUntilAsync(m => m.Action == ProtocolAction.Nack);
+        Assert.Equal(2, nack.MsgSerial);
+        Assert.Equal(ErrorCodes.BadRequest, nack.Error!.Code);
+        Assert.Contains("LiveObjects", nack.Error.Message, StringComparison.Ordinal);
     }
 
     /// <summary>

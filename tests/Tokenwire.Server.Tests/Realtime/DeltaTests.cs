@@ -117,4 +117,43 @@ public sealed class DeltaTests(ServerFixture fixture) : IClassFixture<ServerFixt
         var attached = await plain.AttachAsync(channel, new() { ["delta"] = "xdelta" });
         Assert.Null(attached.Params);
     }
+
+    /// <summary>
+    /// ably-js realtime/delta "deltaDecodeFailureRecovery" (RTL18): a client that cannot decode a delta re-attaches from
+    /// the last frame it processed. The resumed backlog must then start with that next message alone and in full; were it
+    /// bundled with the following delta, a decoder that keeps failing would get the same frame back forever.
+    /// </summary>
+    [Fact]
+    [Trait("spec", "RTL18")]
+    public async Task A_resumed_backlog_starts_with_one_full_message_in_a_frame_of_its_own()
+    {
+        var channel = ServerFixture.UniqueChannel("delta");
+        await using var subscriber = await RawClient.ConnectAsync(Server);
+        var attached = await subscriber.AttachAsync(channel, new() { ["delta"] = "vcdiff" });
+        await using var publisher = await RawClient.ConnectAsync(Server);
+        for (var i = 0; i < 4; i++)
+        {
+            await publisher.PublishAsync(channel, i, new Message { Name = i.ToString(), Data = $"payload number {i}, nearly the same" });
+            await subscriber.ReceiveUntilAsync(m => m.Action == ProtocolAction.Message);
+        }
+
+        // The client decoded nothing after the attach: it re-attaches from the ATTACHED serial.
+        await using var recovering = await RawClient.ConnectAsync(Server);
+        var resumed = await recovering.AttachAsync(channel, new() { ["delta"] = "vcdiff" }, channelSerial: attached.ChannelSerial);
+        Assert.True(resumed.Flags.HasFlag(ProtocolFlags.Resumed));
+        var first = await recovering.ReceiveUntilAsync(m => m.Action == ProtocolAction.Message);
+        var alone = Assert.Single(first.Messages!);
+        Assert.Equal("payload number 0, nearly the same", alone.Data);
+        Assert.Equal(alone.Serial, first.ChannelSerial); // a re-attach from here asks for message 1 onwards
+        var rest = await recovering.ReceiveUntilAsync(m => m.Action == ProtocolAction.Message);
+        Assert.Equal(["1", "2", "3"], rest.Messages!.Select(m => m.Name));
+        Assert.EndsWith("vcdiff", rest.Messages![0].Encoding, StringComparison.Ordinal);
+        Assert.Equal("payload number 1, nearly the same", Apply(rest.Messages[0], Encoding.UTF8.GetBytes("payload number 0, nearly the same")).Data);
+
+        // After a failure at message 1 the client re-attaches from message 0: message 1 now comes alone, in full.
+        await using var again = await RawClient.ConnectAsync(Server);
+        await again.AttachAsync(channel, new() { ["delta"] = "vcdiff" }, channelSerial: first.ChannelSerial);
+        var next = Assert.Single((await again.ReceiveUntilAsync(m => m.Action == ProtocolAction.Message)).Messages!);
+        Assert.Equal("payload number 1, nearly the same", next.Data);
+    }
 }

@@ -1,51 +1,44 @@
+using Tokenwire.Protocol;
 using Tokenwire.Testing;
-using System.Diagnostics;
-using Tokenwire.Server.Engines.Redis.Resp;
 
 namespace Tokenwire.Server.Tests.Redis;
 
-/// <summary>AUTH and SELECT from the options, on a server that requires a password.</summary>
+/// <summary>Connection strings in StackExchange.Redis's syntax, on a server that requires a password.</summary>
 public sealed class RedisAuthTests(PasswordRedisServerFixture redis) : IClassFixture<PasswordRedisServerFixture>
 {
     [Fact]
-    public async Task The_password_from_a_connection_string_authenticates_every_connection()
+    public async Task The_password_from_the_configuration_string_authenticates_the_node()
     {
-        await using var db = await RedisConnection.ConnectAsync(redis.Options());
-        Assert.Equal("PONG", (await db.ExecuteAsync("PING")).AsString());
-        await using var subscriber = await RedisSubscriber.ConnectAsync(redis.Options());
-        var got = new TaskCompletionSource<string>(TaskCreationOptions.RunContinuationsAsynchronously);
-        await subscriber.SubscribeAsync("auth-ch", (_, payload) => got.TrySetResult(System.Text.Encoding.UTF8.GetString(payload.Span)));
-        await db.ExecuteAsync("PUBLISH", "auth-ch", "hi");
-        Assert.Equal("hi", await got.Task.WaitAsync(TimeSpan.FromSeconds(5)));
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string?> { ["Tokenwire:Redis"] = redis.ConnectionString(db: 3) });
+        var channel = "auth-" + Guid.NewGuid().ToString("N");
+        await using var client = await RawClient.ConnectAsync(server);
+        await client.AttachAsync(channel);
+        await client.PublishAsync(channel, 0, new Message { Data = "hi" });
+        // A client subscribed to its own channel gets its message before the ACK.
+        Assert.Equal("hi", (await client.ReceiveUntilAsync(m => m.Action is ProtocolAction.Message or ProtocolAction.Ack or ProtocolAction.Nack)).Messages![0].Data);
+        Assert.Equal(ProtocolAction.Ack, (await client.ReceiveUntilAsync(m => m.Action is ProtocolAction.Ack or ProtocolAction.Nack)).Action);
+        // defaultDatabase=3: the channel's stream is in database 3.
+        Assert.Contains(":log", await redis.CliAsync("-n", "3", "--scan", "--pattern", "tw:*:log"), StringComparison.Ordinal);
+        Assert.DoesNotContain(":log", await redis.CliAsync("-n", "0", "--scan", "--pattern", "tw:*:log"), StringComparison.Ordinal);
     }
 
     [Fact]
-    public async Task A_redis_url_with_password_and_database_works()
+    public async Task A_wrong_password_starts_the_node_but_every_publish_is_nacked_with_50003()
     {
-        var url = $"redis://:{Uri.EscapeDataString(redis.Password!)}@127.0.0.1:{redis.Port}/5";
-        await using var db5 = await RedisConnection.ConnectAsync(RedisOptions.Parse(url));
-        await db5.ExecuteAsync("SET", "url-key", "five");
-        await using var db0 = await RedisConnection.ConnectAsync(redis.Options());
-        Assert.True((await db0.ExecuteAsync("GET", "url-key")).IsNull);
-        Assert.Equal("five", (await db5.ExecuteAsync("GET", "url-key")).AsString());
+        var configuration = $"127.0.0.1:{redis.Port},password=wrong,connectTimeout=500";
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string?> { ["Tokenwire:Redis"] = configuration });
+        await using var client = await RawClient.ConnectAsync(server);
+        await client.PublishAsync("auth-wrong", 0, new Message { Data = "x" });
+        var outcome = await client.ReceiveUntilAsync(m => m.Action is ProtocolAction.Ack or ProtocolAction.Nack);
+        Assert.Equal(ProtocolAction.Nack, outcome.Action);
+        Assert.Equal(50003, outcome.Error!.Code);
+        Assert.Contains(server.Logs.Lines, l => l.Contains("not reachable", StringComparison.Ordinal) || l.Contains("unavailable", StringComparison.Ordinal));
     }
 
     [Fact]
-    public async Task A_wrong_password_fails_fast_without_retrying()
+    public async Task An_invalid_configuration_string_stops_startup_with_a_clear_error()
     {
-        var options = RedisOptions.Parse($"127.0.0.1:{redis.Port},password=wrong,connectRetry=5");
-        var sw = Stopwatch.StartNew();
-        var error = await Assert.ThrowsAsync<RedisConnectionException>(() => RedisConnection.ConnectAsync(options));
-        Assert.IsType<RedisServerException>(error.InnerException);
-        Assert.Contains("WRONGPASS", error.Message);
-        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(1), $"took {sw.Elapsed}");
-    }
-
-    [Fact]
-    public async Task Without_a_password_commands_get_noauth()
-    {
-        await using var db = await RedisConnection.ConnectAsync(RedisOptions.Parse($"127.0.0.1:{redis.Port}"));
-        var error = await Assert.ThrowsAsync<RedisServerException>(() => db.ExecuteAsync("GET", "k"));
-        Assert.Equal("NOAUTH", error.ErrorPrefix);
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => TestServer.StartAsync(new Dictionary<string, string?> { ["Tokenwire:Redis"] = "127.0.0.1:1,notAnOption=5" }));
+        Assert.Contains("notAnOption", error.ToString(), StringComparison.Ordinal);
     }
 }

@@ -14,7 +14,7 @@ namespace Tokenwire.Server.Engines.InMemory;
 /// (<see cref="ChannelFanOut"/>). Every change happens under one lock, so serial order, window order and fan-out order
 /// are the same order. The window is the channel's log: messages and operations (each under its version serial).
 /// </summary>
-internal sealed class Channel : IDispatchable, IRollupOwner
+internal sealed class Channel : IDispatchable, IDelayedWorkOwner
 {
     private readonly Lock _lock = new();
     private readonly MessageWindow _window = new();
@@ -43,7 +43,7 @@ internal sealed class Channel : IDispatchable, IRollupOwner
         _sequencer = new Sequencer(lastStoredSerial, now);
         if (services.Options.Responses.Enabled) _responses = new ResponseTracker(services.Options.Responses);
         _rateLimiter = new Limits.ChannelRateLimiter(name, rules.MessagesPerSecond, rules.BytesPerSecond, services.Options.RateLimits.BurstSeconds);
-        _fanOut = new ChannelFanOut(name, _stats, rules.MutableMessages, this, services.Telemetry);
+        _fanOut = new ChannelFanOut(name, _stats, services.FanOutSettings(appId, name, rules, this));
         _continuityFloor = _sequencer.Last;
         _lastActivity = now;
         // Persisted channels start with their newest stored messages, so count rewinds work after a restart.
@@ -281,12 +281,12 @@ internal sealed class Channel : IDispatchable, IRollupOwner
         lock (_lock) _fanOut.Flush();
     }
 
-    /// <summary>Delivers rolled-up appends whose window is over.</summary>
-    public void FlushRollups()
+    /// <summary>Delivers rolled-up appends whose window is over, and a debounced occupancy event when due.</summary>
+    public void RunDue()
     {
         lock (_lock)
         {
-            if (_fanOut.FlushRollups() is { } next) RollupScheduler.Shared.Schedule(this, next);
+            if (_fanOut.RunDue() is { } next) DelayedWork.Shared.Schedule(this, next);
         }
     }
 
@@ -470,6 +470,7 @@ internal sealed class Channel : IDispatchable, IRollupOwner
             var now = _services.Now();
             _lastActivity = now;
             _fanOut.BroadcastPresence(_presence.Apply(updates, connectionId, idPrefix, now), now);
+            _fanOut.SetPresenceMembers(_presence.Count);
             return true;
         }
     }
@@ -477,7 +478,11 @@ internal sealed class Channel : IDispatchable, IRollupOwner
     /// <summary>Members no connection owns (sandbox fixtures).</summary>
     public void AddFixedMembers(IReadOnlyList<Message> members, string connectionId)
     {
-        lock (_lock) _presence.AddFixed(members, connectionId, _services.Now());
+        lock (_lock)
+        {
+            _presence.AddFixed(members, connectionId, _services.Now());
+            _fanOut.SetPresenceMembers(_presence.Count);
+        }
     }
 
     /// <summary>Every member a connection owns leaves, with a LEAVE broadcast for each.</summary>
@@ -488,6 +493,7 @@ internal sealed class Channel : IDispatchable, IRollupOwner
             if (_retired) return;
             var now = _services.Now();
             _fanOut.BroadcastPresence(_presence.Leave(connectionId, now), now);
+            _fanOut.SetPresenceMembers(_presence.Count);
         }
     }
 
@@ -517,7 +523,7 @@ internal sealed class Channel : IDispatchable, IRollupOwner
 
     public ChannelOccupancy Occupancy()
     {
-        lock (_lock) return new ChannelOccupancy(true, _fanOut.SubscriberCount, _presence.Count, _presence.ConnectionCount, _fanOut.PresenceSubscriberCount);
+        lock (_lock) return _fanOut.Occupancy();
     }
 
     /// <summary>Drops expired window entries and idempotency ids; retires the channel when nothing refers to it.</summary>
@@ -535,7 +541,7 @@ internal sealed class Channel : IDispatchable, IRollupOwner
             while (_window.Count > keep && _window.Timestamp(0) < oldest) Evict();
             ForgetStates(oldest);
             PrunePresenceHistory(now);
-            _stats.FlushTo(_services.Stats, AppId);
+            if (!ChannelName.IsMetaChannel(Name)) _stats.FlushTo(_services.Stats, AppId); // the server's own events are not app traffic
             var idle = _fanOut.SubscriberCount == 0 && _recentIds.Count == 0 && _states.Count == 0 && _lastActivity < oldest && (_responses?.Count ?? 0) == 0
                 && (_window.Count == 0 || Rules.Persisted) && !_presence.HasMembers && (!_presence.HasHistory || Rules.Persisted);
             if (idle) _retired = true;

@@ -139,14 +139,18 @@ internal sealed class InMemoryChannelEngine(ChannelServices services, ILogger<In
         var stored = await services.History.QueryAsync(appId, name, query, cancellationToken).ConfigureAwait(false);
         var page = stored.Select(s => StoredForm.Decode(s.Payload)).ToList();
         if (!rules.MutableMessages || page.Count == 0) return page;
-        return await LatestVersionsAsync(appId, name, page, cancellationToken).ConfigureAwait(false);
+        return await LatestVersionsAsync(appId, name, page, query.UntilSerial, cancellationToken).ConfigureAwait(false);
     }
 
-    /// <summary>A page of stored messages at their latest versions: each with the operations stored for it folded in.</summary>
-    private async Task<List<Message>> LatestVersionsAsync(string appId, string name, List<Message> page, CancellationToken cancellationToken)
+    /// <summary>
+    /// A page of stored messages at their latest versions: each with the operations stored for it folded in. With
+    /// <paramref name="untilSerial"/> (untilAttach) only the operations up to it: what came later reaches the client live.
+    /// </summary>
+    private async Task<List<Message>> LatestVersionsAsync(string appId, string name, List<Message> page, string? untilSerial, CancellationToken cancellationToken)
     {
-        var operations = await services.History.OperationsAsync(appId, name, [.. page.Select(m => m.Serial!)], cancellationToken).ConfigureAwait(false);
-        if (operations.Count == 0) return page;
+        IEnumerable<StoredMessage> operations = await services.History.OperationsAsync(appId, name, [.. page.Select(m => m.Serial!)], cancellationToken).ConfigureAwait(false);
+        if (untilSerial is not null) operations = operations.Where(o => ChannelSerial.Compare(o.Serial, untilSerial) <= 0);
+        if (!operations.Any()) return page;
         var byTarget = operations.GroupBy(o => o.Target!, StringComparer.Ordinal).ToDictionary(g => g.Key, g => g.Select(o => StoredForm.Decode(o.Payload)).ToList(), StringComparer.Ordinal);
         return [.. page.Select(m => byTarget.TryGetValue(m.Serial!, out var records) ? MessageOperations.Fold(m, records).Snapshot() : m)];
     }
@@ -240,6 +244,7 @@ internal sealed class InMemoryChannelEngine(ChannelServices services, ILogger<In
 
         var channel = new Channel(appId, name, rules, services, lastSerial, recent);
         foreach (var state in states) channel.AddState(state);
+        services.Meta?.ChannelOpened(appId, name, channel.Occupancy());
         return channel;
     }
 
@@ -272,6 +277,7 @@ internal sealed class InMemoryChannelEngine(ChannelServices services, ILogger<In
             if (channel.Sweep())
             {
                 Retire(channel);
+                services.Meta?.ChannelClosed(channel.AppId, channel.Name);
                 retired++;
             }
         }

@@ -1,42 +1,57 @@
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
 using Tokenwire.Protocol;
 using Tokenwire.Server.Channels;
 using Tokenwire.Server.Delivery;
-using Tokenwire.Server.Engines.Redis.Resp;
 using Tokenwire.Server.Stats;
 
 namespace Tokenwire.Server.Engines.Redis;
 
 /// <summary>
-/// One channel on this node: the channel's pub/sub announcements, in stream order, feed its fan-out core
-/// (<see cref="ChannelFanOut"/>) for the local subscribers. Attach begins in the fan-out (live messages are held for the
-/// subscriber), reads the backlog from the stream up to the hub's position, then completes: ATTACHED, the backlog and
-/// what was held, with no gap and no duplicate. Announcements are applied only past the last serial seen, so a re-read
-/// after a Redis reconnect never delivers twice.
+/// One channel on this node. While it has local subscribers it follows the channel's sharded pub/sub channel; the
+/// announcements, in stream order, feed its fan-out core (<see cref="ChannelFanOut"/>). A burst of announcements is
+/// handed over whole and flushed once, so each subscriber gets it as one frame.
+/// <list type="bullet">
+/// <item>Exactly once, in order: the hub remembers the newest message and presence entry it delivered; each
+/// announcement names the entry before it, so a missed announcement (a pub/sub reconnect, a slot moving) is noticed and
+/// the gap re-read from the streams; entries already delivered are skipped.</item>
+/// <item>Attach begins in the fan-out (live traffic is held for the subscriber), reads the backlog from the stream up to
+/// the hub's position and the presence set, then completes: ATTACHED, backlog, SYNC, what was held.</item>
+/// </list>
 /// </summary>
-internal sealed class RedisChannelHub : IRollupOwner
+internal sealed class RedisChannelHub : IDelayedWorkOwner
 {
+    // Announcements held while a gap is re-read; past this many the hub drops them and re-reads them too.
+    private const int MaxHeld = 10_000;
+
     private readonly Lock _lock = new();
-    private readonly RedisChannelEngine _engine;
-    private readonly List<List<Message>> _held = [];
+    private readonly List<RedisAnnouncement> _held = [];
     private readonly Limits.ChannelRateLimiter _rateLimiter;
     private readonly ChannelStatsCounter _stats = new();
     private readonly ChannelFanOut _fanOut;
     private Task? _following;
-    private string? _lastSeen;
+    private ChannelMessageQueue? _queue;
+    private string? _lastId; // newest message entry delivered; null while not following
+    private string _lastPresenceId = "0-0";
     private bool _resyncing;
+    private bool _gap;
+    private int _presenceMembers; // counted from the shared set when following starts, then from the events
     private long _lastActivity;
 
     public RedisChannelHub(RedisChannelEngine engine, string appId, string name, ChannelRules rules)
     {
-        _engine = engine;
+        Engine = engine;
         AppId = appId;
         Name = name;
         Rules = rules;
         Tag = RedisKeys.Tag(appId, name);
+        Publishes = new RedisPublishBatch(this);
         _rateLimiter = new Limits.ChannelRateLimiter(name, rules.MessagesPerSecond, rules.BytesPerSecond, engine.Services.Options.RateLimits.BurstSeconds);
-        _fanOut = new ChannelFanOut(name, _stats, rules.MutableMessages, this);
+        _fanOut = new ChannelFanOut(name, _stats, engine.Services.FanOutSettings(appId, name, rules, this));
         _lastActivity = engine.Services.Now();
     }
+
+    public RedisChannelEngine Engine { get; }
 
     public string AppId { get; }
 
@@ -46,108 +61,292 @@ internal sealed class RedisChannelHub : IRollupOwner
 
     public ChannelRules Rules { get; }
 
+    /// <summary>Publishes of this node waiting for their script call.</summary>
+    public RedisPublishBatch Publishes { get; }
+
+    public int SubscriberCount => _fanOut.SubscriberCount;
+
+    /// <summary>This node's attachments, and the presence members as this hub last counted them.</summary>
+    public ChannelOccupancy Occupancy()
+    {
+        lock (_lock) return _fanOut.Occupancy();
+    }
+
+    /// <summary>Delivers rolled-up appends whose window is over, and a debounced occupancy event when due.</summary>
+    public void RunDue()
+    {
+        lock (_lock)
+        {
+            if (_fanOut.RunDue() is { } next) DelayedWork.Shared.Schedule(this, next);
+        }
+    }
+
     /// <summary>Per-channel rate limits, enforced per node; counts the publish as this node's inbound traffic when allowed.</summary>
     public AblyException? TryTake(List<Message> messages, bool realtime)
     {
         lock (_lock)
         {
-            _lastActivity = _engine.Services.Now();
+            _lastActivity = Engine.Services.Now();
             if (_rateLimiter.TryTake(messages) is { } limited) return limited;
             _stats.CountInbound(messages, realtime);
             return null;
         }
     }
 
-    public int SubscriberCount => _fanOut.SubscriberCount;
-
     private Task EnsureFollowingAsync()
     {
         lock (_lock)
         {
-            if (_following is { IsFaulted: false }) return _following;
+            if (_following is { IsFaulted: false, IsCanceled: false }) return _following;
             return _following = StartFollowingAsync();
         }
     }
 
     private async Task StartFollowingAsync()
     {
-        // Subscribe first, then read the position: announcements that race with the read are held and filtered.
+        // Subscribe first, then read the positions: announcements that race with the reads are held, then filtered.
         lock (_lock) _resyncing = true;
-        await _engine.FollowAsync(this).ConfigureAwait(false);
-        var last = await _engine.ReadEntriesAsync(["XREVRANGE", RedisKeys.Log(Tag), "+", "-", "COUNT", 1]).ConfigureAwait(false);
-        lock (_lock)
-        {
-            _lastSeen = last.Count > 0 ? last[0].Serial : ChannelSerial.Format(0, 0);
-            ReleaseHeldLocked();
-        }
-    }
-
-    /// <summary>After a pub/sub reconnect: deliver what was announced while disconnected, from the stream.</summary>
-    public async Task ResyncAsync()
-    {
-        string? from;
-        lock (_lock)
-        {
-            if (_lastSeen is null) return;
-            _resyncing = true;
-            from = _lastSeen;
-        }
-
         try
         {
-            var missed = await _engine.ReadEntriesAsync(["XRANGE", RedisKeys.Log(Tag), "(" + RedisKeys.EntryIdOf(from), "+", "COUNT", 100_000]).ConfigureAwait(false);
-            lock (_lock) DeliverLocked(missed);
-        }
-        catch (AblyException)
-        {
-            // Redis went away again: the next reconnect resyncs.
-        }
-        finally
-        {
-            lock (_lock) ReleaseHeldLocked();
-        }
-    }
-
-    private void ReleaseHeldLocked()
-    {
-        _resyncing = false;
-        foreach (var batch in _held) DeliverLocked(batch);
-        _held.Clear();
-    }
-
-    public void OnAnnouncement(ReadOnlyMemory<byte> payload)
-    {
-        List<Message> messages;
-        try
-        {
-            messages = RedisChannelEngine.DecodeAnnouncement(payload.Span);
-        }
-        catch (ProtocolException e)
-        {
-            _engine.Logger.LogWarningUnreadable(Name, e.Message);
-            return;
-        }
-
-        lock (_lock)
-        {
-            if (_resyncing || _lastSeen is null)
+            var queue = await Engine.Subscriber.SubscribeAsync(RedisKeys.Live(Tag)).ConfigureAwait(false);
+            lock (_lock) _queue = queue;
+            _ = PumpAsync(queue);
+            var last = await Engine.LastEntryIdAsync(RedisKeys.Log(Tag)).ConfigureAwait(false);
+            var lastPresence = await Engine.LastEntryIdAsync(RedisKeys.PresenceLog(Tag)).ConfigureAwait(false);
+            var members = (int)await Engine.Database.HashLengthAsync(RedisKeys.Members(Tag)).ConfigureAwait(false);
+            lock (_lock)
             {
-                _held.Add(messages);
+                _lastId = last;
+                _lastPresenceId = lastPresence;
+                _presenceMembers = members;
+                _fanOut.SetPresenceMembers(members);
+            }
+        }
+        catch
+        {
+            lock (_lock)
+            {
+                _resyncing = false;
+                _held.Clear();
+            }
+
+            throw;
+        }
+
+        await ResyncAsync(gapKnown: false).ConfigureAwait(false);
+    }
+
+    /// <summary>Delivers announcements as they come; a burst is handed to the fan-out whole and flushed once.</summary>
+    private async Task PumpAsync(ChannelMessageQueue queue)
+    {
+        while (true)
+        {
+            ChannelMessage first;
+            try
+            {
+                first = await queue.ReadAsync().ConfigureAwait(false);
+            }
+            catch (System.Threading.Channels.ChannelClosedException)
+            {
+                return; // unsubscribed
+            }
+            catch (OperationCanceledException)
+            {
                 return;
             }
 
-            DeliverLocked(messages);
+            var resync = false;
+            lock (_lock)
+            {
+                var message = first;
+                do
+                {
+                    if (Decode(message.Message) is { } announcement) resync |= ApplyLocked(announcement);
+                }
+                while (queue.TryRead(out message));
+                _fanOut.Flush();
+            }
+
+            if (resync) _ = ResyncAsync(gapKnown: true);
         }
     }
 
-    private void DeliverLocked(List<Message> messages)
+    private RedisAnnouncement? Decode(RedisValue payload)
     {
-        var fresh = _lastSeen is null ? messages : messages.Where(m => ChannelSerial.Compare(m.Serial!, _lastSeen) > 0).ToList();
-        if (fresh.Count == 0) return;
-        _lastSeen = fresh[^1].Serial;
-        _lastActivity = _engine.Services.Now();
-        foreach (var m in fresh) _fanOut.Add(m, fresh[0].Id!);
-        _fanOut.Flush();
+        try
+        {
+            return RedisAnnouncement.Decode((byte[])payload!);
+        }
+        catch (ProtocolException e)
+        {
+            Engine.Logger.LogWarningUnreadable(Name, e.Message);
+            return null;
+        }
+    }
+
+    /// <summary>
+    /// Applies one announcement in order, or holds it while a gap is re-read. Returns true when it reveals a gap that
+    /// no re-read is covering yet (the caller starts one).
+    /// </summary>
+    private bool ApplyLocked(RedisAnnouncement a)
+    {
+        if (_resyncing || _lastId is null)
+        {
+            Hold(a);
+            return false;
+        }
+
+        var last = a.IsPresence ? _lastPresenceId : _lastId;
+        if (RedisKeys.CompareIds(a.Entries[^1].Id, last) <= 0) return false; // delivered already
+        if (RedisKeys.CompareIds(a.PreviousId, last) > 0)
+        {
+            // Something between what this node saw and this announcement never arrived: read it from the stream.
+            _resyncing = true;
+            Hold(a);
+            return true;
+        }
+
+        DeliverLocked(a.IsPresence, a.Entries);
+        return false;
+    }
+
+    private void Hold(RedisAnnouncement a)
+    {
+        if (_held.Count >= MaxHeld)
+        {
+            _held.Clear(); // all of it is in the streams: the re-read will find it
+            _gap = true;
+            return;
+        }
+
+        _held.Add(a);
+    }
+
+    private void DeliverLocked(bool presence, List<(string Id, Message Message)> entries)
+    {
+        var last = presence ? _lastPresenceId : _lastId!;
+        List<Message>? events = null;
+        foreach (var (id, m) in entries)
+        {
+            if (RedisKeys.CompareIds(id, last) <= 0) continue;
+            last = id;
+            if (presence)
+            {
+                (events ??= []).Add(m);
+                _presenceMembers += m.PresenceAction switch { PresenceAction.Enter => 1, PresenceAction.Leave => -1, _ => 0 };
+            }
+            else
+            {
+                _fanOut.Add(m, PublishIdOf(m.Id!));
+            }
+        }
+
+        if (presence)
+        {
+            _lastPresenceId = last;
+            if (events is not null)
+            {
+                _fanOut.BroadcastPresence(events, Engine.Services.Now());
+                _fanOut.SetPresenceMembers(Math.Max(0, _presenceMembers));
+            }
+        }
+        else
+        {
+            _lastId = last;
+            if (_fanOut.IsFrameFull) _fanOut.Flush();
+        }
+
+        _lastActivity = Engine.Services.Now();
+    }
+
+    /// <summary>The id of the publish a message came in (<c>connectionId:msgSerial</c> of <c>connectionId:msgSerial:index</c>).</summary>
+    private static string PublishIdOf(string messageId)
+    {
+        var colon = messageId.LastIndexOf(':');
+        return colon > 0 ? messageId[..colon] : messageId;
+    }
+
+    /// <summary>
+    /// This node's own append, as the script returned it: delivered at once when the hub has seen everything before it
+    /// (so it precedes the publish's ACK); otherwise its announcement brings it in order.
+    /// </summary>
+    public void OnOwnAppend(string previous, List<(string Id, Message Message)> entries)
+    {
+        lock (_lock)
+        {
+            if (_resyncing || _lastId is null || RedisKeys.CompareIds(previous, _lastId) > 0) return;
+            DeliverLocked(false, entries);
+            _fanOut.Flush();
+        }
+    }
+
+    /// <summary>After a pub/sub reconnect: deliver what was announced while disconnected, from the streams.</summary>
+    public void MarkGap()
+    {
+        bool start;
+        lock (_lock)
+        {
+            if (_lastId is null) return;
+            start = !_resyncing;
+            _resyncing = true;
+            _gap = true;
+        }
+
+        if (start) _ = ResyncAsync(gapKnown: true);
+    }
+
+    /// <summary>
+    /// Reads the streams after the hub's positions and delivers what it finds, then what was held meanwhile; repeats
+    /// while held announcements reveal more gaps. Retries every second while Redis is unreachable.
+    /// </summary>
+    private async Task ResyncAsync(bool gapKnown)
+    {
+        var read = gapKnown;
+        while (true)
+        {
+            string from, presenceFrom;
+            lock (_lock)
+            {
+                if (_lastId is null) return; // released meanwhile
+                from = _lastId;
+                presenceFrom = _lastPresenceId;
+                read |= _gap;
+                _gap = false;
+            }
+
+            try
+            {
+                var missed = read ? await Engine.ReadAfterAsync(RedisKeys.Log(Tag), from, presence: false).ConfigureAwait(false) : [];
+                var missedPresence = read ? await Engine.ReadAfterAsync(RedisKeys.PresenceLog(Tag), presenceFrom, presence: true).ConfigureAwait(false) : [];
+                lock (_lock)
+                {
+                    if (_lastId is null) return;
+                    if (missed.Count > 0) DeliverLocked(false, missed);
+                    if (missedPresence.Count > 0) DeliverLocked(true, missedPresence);
+                    _resyncing = false;
+                    var held = _held.ToList();
+                    _held.Clear();
+                    var again = _gap;
+                    foreach (var a in held)
+                    {
+                        if (again) Hold(a);
+                        else again = ApplyLocked(a);
+                    }
+
+                    _fanOut.Flush();
+                    if (!again && !_gap) return;
+                    _resyncing = true;
+                }
+            }
+            catch (Exception e)
+            {
+                // Redis unreachable (or an entry that does not decode): try again; live traffic stays held meanwhile.
+                Engine.Logger.LogResyncFailed(Name, e.Message);
+                await Task.Delay(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+            }
+
+            read = true;
+        }
     }
 
     public async Task AttachAsync(IChannelSubscriber subscriber, AttachRequest request)
@@ -156,31 +355,19 @@ internal sealed class RedisChannelHub : IRollupOwner
         string position;
         lock (_lock)
         {
+            _lastActivity = Engine.Services.Now();
             _fanOut.BeginAttach(subscriber, request);
-            position = _lastSeen ?? ChannelSerial.Format(0, 0);
+            position = _lastId ?? "0-0";
         }
 
-        var outcome = new AttachOutcome(position, false, null);
-        List<Message> backlog = [];
+        var serial = RedisAnnouncement.PositionSerial(position);
+        AttachOutcome outcome;
+        List<Message> backlog;
+        List<Message> members = [];
         try
         {
-            if (request.ResumeSerial is { } resume)
-            {
-                if (await ContinuousAsync(resume, position).ConfigureAwait(false))
-                {
-                    outcome = new AttachOutcome(resume, Resumed: true, null);
-                    backlog = await _engine.ReadEntriesAsync(["XRANGE", RedisKeys.Log(Tag), "(" + RedisKeys.EntryIdOf(resume), RedisKeys.EntryIdOf(position), "COUNT", 100_000]).ConfigureAwait(false);
-                }
-                else
-                {
-                    outcome = outcome with { Error = new ErrorInfo(ErrorCodes.ChannelContinuityLost, 404, "Unable to recover channel (messages expired); continuing from the current position") };
-                }
-            }
-            else if (request.Rewind is { } rewind)
-            {
-                (backlog, var error) = await RewindAsync(rewind, position).ConfigureAwait(false);
-                outcome = outcome with { Error = error };
-            }
+            (outcome, backlog) = await RedisBacklog.ReadAsync(this, request, position).ConfigureAwait(false);
+            if (subscriber.ReceivesPresence) members = await Engine.Presence.MembersAsync(this).ConfigureAwait(false);
         }
         catch
         {
@@ -191,53 +378,8 @@ internal sealed class RedisChannelHub : IRollupOwner
         lock (_lock)
         {
             if (!subscriber.ReceivesMessages) backlog = [];
-            _fanOut.CompleteAttach(subscriber, request, outcome, backlog, [], liveAfter: position);
+            _fanOut.CompleteAttach(subscriber, request, outcome, backlog, members, liveAfter: serial);
         }
-    }
-
-    /// <summary>True when every entry after <paramref name="resume"/> is still in the stream (RTL15b).</summary>
-    private async Task<bool> ContinuousAsync(string resume, string position)
-    {
-        if (!ChannelSerial.IsValid(resume) || ChannelSerial.Compare(resume, position) > 0) return false;
-        RespValue info;
-        try
-        {
-            info = await _engine.Redis.ExecuteAsync("XINFO", "STREAM", RedisKeys.Log(Tag)).ConfigureAwait(false);
-        }
-        catch (RedisServerException)
-        {
-            return ChannelSerial.Compare(resume, position) == 0; // no stream yet: nothing was ever trimmed
-        }
-        catch (RedisException e)
-        {
-            throw new AblyException(new ErrorInfo(ErrorCodes.Timeout, 503, "Message store unavailable"), e);
-        }
-
-        var fields = info.AsArray()!;
-        for (var i = 0; i + 1 < fields.Count; i += 2)
-        {
-            if (fields[i].AsString() != "max-deleted-entry-id") continue;
-            var maxDeleted = fields[i + 1].AsString() ?? "0-0";
-            return RedisChannelEngine.CompareIds(maxDeleted, RedisKeys.EntryIdOf(resume)) <= 0;
-        }
-
-        return false;
-    }
-
-    private async Task<(List<Message>, ErrorInfo?)> RewindAsync(RewindSpec rewind, string position)
-    {
-        var max = _engine.Services.Options.MaxRewindMessages;
-        var hi = RedisKeys.EntryIdOf(position);
-        var persistedOrWindow = Rules.Persisted ? long.MaxValue : (long)_engine.Services.Options.HotWindow.TotalMilliseconds;
-        var window = rewind.Duration is { } d ? Math.Min((long)d.TotalMilliseconds, persistedOrWindow) : persistedOrWindow;
-        var since = window == long.MaxValue ? "-" : $"{_engine.Services.Now() - window}-0";
-        var limit = rewind.Duration is null ? Math.Min(rewind.Count ?? 0, max) : Math.Min(rewind.Count ?? max, max);
-        if (limit <= 0) return ([], null);
-        var newest = await _engine.ReadEntriesAsync(["XREVRANGE", RedisKeys.Log(Tag), hi, since, "COUNT", limit + 1]).ConfigureAwait(false);
-        var truncated = newest.Count > limit && (rewind.Duration is not null || (rewind.Count ?? 0) > max);
-        if (newest.Count > limit) newest.RemoveAt(newest.Count - 1);
-        newest.Reverse();
-        return (newest, truncated ? new ErrorInfo(ErrorCodes.BadRequest, 400, $"Rewind limited to the newest {max} messages") : null);
     }
 
     public void Detach(IChannelSubscriber subscriber)
@@ -245,43 +387,52 @@ internal sealed class RedisChannelHub : IRollupOwner
         lock (_lock)
         {
             _fanOut.Detach(subscriber);
-            _lastActivity = _engine.Services.Now();
+            _lastActivity = Engine.Services.Now();
         }
     }
 
-    /// <summary>Delivers rolled-up appends whose window is over.</summary>
-    public void FlushRollups()
+    /// <summary>A client's SYNC request: the presence set again, read from Redis.</summary>
+    public async Task SyncAsync(IChannelSubscriber subscriber)
     {
-        lock (_lock)
-        {
-            if (_fanOut.FlushRollups() is { } next) RollupScheduler.Shared.Schedule(this, next);
-        }
+        var members = await Engine.Presence.MembersAsync(this).ConfigureAwait(false);
+        lock (_lock) _fanOut.Sync(subscriber, members);
     }
 
     /// <summary>Hands this node's traffic counts to the app's statistics.</summary>
     public void FlushStats()
     {
-        lock (_lock) _stats.FlushTo(_engine.Services.Stats, AppId);
+        if (ChannelName.IsMetaChannel(Name)) return; // the server's own events are not app traffic
+        lock (_lock) _stats.FlushTo(Engine.Services.Stats, AppId);
     }
 
     /// <summary>Stops following a channel nobody here listens to; true when released.</summary>
     public bool TryRelease()
     {
+        ChannelMessageQueue? queue;
         lock (_lock)
         {
-            var idle = _engine.Services.Now() - (long)_engine.Services.Options.HotWindow.TotalMilliseconds;
+            var idle = Engine.Services.Now() - (long)Engine.Services.Options.HotWindow.TotalMilliseconds;
             if (_fanOut.SubscriberCount > 0 || _lastActivity > idle) return false;
             _following = null;
-            _lastSeen = null;
+            _lastId = null;
+            _held.Clear();
+            queue = _queue;
+            _queue = null;
         }
 
-        _ = _engine.UnfollowAsync(this);
+        if (queue is not null) _ = UnsubscribeAsync(queue);
         return true;
     }
-}
 
-internal static partial class RedisEngineLog
-{
-    [Microsoft.Extensions.Logging.LoggerMessage(EventId = 201, Level = Microsoft.Extensions.Logging.LogLevel.Warning, Message = "Unreadable announcement on channel {Channel}: {Reason}")]
-    public static partial void LogWarningUnreadable(this Microsoft.Extensions.Logging.ILogger logger, string channel, string reason);
+    private static async Task UnsubscribeAsync(ChannelMessageQueue queue)
+    {
+        try
+        {
+            await queue.UnsubscribeAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            // Unreachable: the subscription ends with the connection anyway.
+        }
+    }
 }

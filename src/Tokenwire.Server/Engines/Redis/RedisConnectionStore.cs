@@ -1,63 +1,66 @@
 using System.Globalization;
-using Tokenwire.Server.Engines.Redis.Resp;
+using StackExchange.Redis;
 
 namespace Tokenwire.Server.Engines.Redis;
 
-/// <summary>Connection records in Redis hashes, expiring a while after they were last refreshed.</summary>
+/// <summary>
+/// Connection records in Redis hashes, expiring a while after they were last refreshed. Each names the node that holds
+/// the connection, so presence members of a connection that resumed elsewhere follow it (<see cref="RedisNodeSweeper"/>).
+/// </summary>
 internal sealed class RedisConnectionStore(RedisChannelEngine engine, TimeSpan ttl) : IConnectionStore
 {
     public bool IsShared => true;
 
     public async ValueTask SaveAsync(ConnectionRecord r)
     {
+        var key = RedisKeys.Connection(r.Id);
         try
         {
-            await SaveCoreAsync(r).ConfigureAwait(false);
+            var batch = engine.Database.CreateBatch();
+            var set = batch.HashSetAsync(key,
+            [
+                new("secret", r.Secret), new("app", r.AppId), new("keyName", r.KeyName), new("capability", r.Capability),
+                new("clientId", r.ClientId ?? string.Empty), new("expiresAt", r.ExpiresAt?.ToString(CultureInfo.InvariantCulture) ?? string.Empty),
+                new("lastSeen", r.LastSeen.ToString(CultureInfo.InvariantCulture)), new("node", engine.Presence.NodeId),
+            ]);
+            var expire = batch.KeyExpireAsync(key, ttl * 2);
+            batch.Execute();
+            await Task.WhenAll(set, expire).ConfigureAwait(false);
         }
-        catch (RedisException)
+        catch (Exception e) when (e is RedisException or TimeoutException)
         {
             // Redis is down: the connection works on this node; the periodic refresh shares it when Redis returns.
         }
     }
 
-    private async Task SaveCoreAsync(ConnectionRecord r)
-    {
-        var key = RedisKeys.Connection(r.Id);
-        await engine.Redis.ExecuteAsync("HSET", key, "secret", r.Secret, "app", r.AppId, "keyName", r.KeyName, "capability", r.Capability,
-            "clientId", r.ClientId ?? string.Empty, "expiresAt", r.ExpiresAt?.ToString(CultureInfo.InvariantCulture) ?? string.Empty,
-            "lastSeen", r.LastSeen.ToString(CultureInfo.InvariantCulture)).ConfigureAwait(false);
-        await engine.Redis.ExecuteAsync("PEXPIRE", key, (long)(ttl.TotalMilliseconds * 2)).ConfigureAwait(false);
-    }
-
     public async ValueTask<ConnectionRecord?> LoadAsync(string id)
     {
-        RespValue reply;
+        HashEntry[] fields;
         try
         {
-            reply = await engine.Redis.ExecuteAsync("HGETALL", RedisKeys.Connection(id)).ConfigureAwait(false);
+            fields = await engine.Database.HashGetAllAsync(RedisKeys.Connection(id)).ConfigureAwait(false);
         }
-        catch (RedisException)
+        catch (Exception e) when (e is RedisException or TimeoutException)
         {
             return null;
         }
 
-        var fields = reply.AsArray();
-        if (fields is null || fields.Count == 0) return null;
-        var map = new Dictionary<string, string>(StringComparer.Ordinal);
-        for (var i = 0; i + 1 < fields.Count; i += 2) map[fields[i].AsString()!] = fields[i + 1].AsString() ?? string.Empty;
-        return new ConnectionRecord(id, map["secret"], map["app"], map["keyName"], map["capability"],
+        if (fields.Length == 0) return null;
+        var map = fields.ToDictionary(f => (string)f.Name!, f => (string?)f.Value ?? string.Empty, StringComparer.Ordinal);
+        if (!map.TryGetValue("secret", out var secret) || !map.TryGetValue("lastSeen", out var lastSeen)) return null;
+        return new ConnectionRecord(id, secret, map["app"], map["keyName"], map["capability"],
             map["clientId"].Length == 0 ? null : map["clientId"],
             map["expiresAt"].Length == 0 ? null : long.Parse(map["expiresAt"], CultureInfo.InvariantCulture),
-            long.Parse(map["lastSeen"], CultureInfo.InvariantCulture));
+            long.Parse(lastSeen, CultureInfo.InvariantCulture));
     }
 
     public async ValueTask DeleteAsync(string id)
     {
         try
         {
-            await engine.Redis.ExecuteAsync("DEL", RedisKeys.Connection(id)).ConfigureAwait(false);
+            await engine.Database.KeyDeleteAsync(RedisKeys.Connection(id)).ConfigureAwait(false);
         }
-        catch (RedisException)
+        catch (Exception e) when (e is RedisException or TimeoutException)
         {
             // Unreachable: the record expires by itself.
         }

@@ -1,13 +1,15 @@
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
+using StackExchange.Redis;
 using Tokenwire.Server.Channels;
 
 namespace Tokenwire.Server.Engines.Redis;
 
 /// <summary>
 /// Key layout of the Redis engine. Every key of one channel shares a hash tag (a digest of app and name, since names
-/// may contain braces), so Redis Cluster keeps a channel on one shard and its Lua script stays single-slot.
+/// may contain braces), so Redis Cluster keeps a channel on one shard, its Lua scripts stay single-slot, and its
+/// sharded pub/sub channel is served by the same shard.
 /// </summary>
 internal static class RedisKeys
 {
@@ -18,28 +20,34 @@ internal static class RedisKeys
     }
 
     /// <summary>The channel's stream: one entry per message, id = order.</summary>
-    public static string Log(string tag) => $"tw:{tag}:log";
+    public static RedisKey Log(string tag) => $"tw:{tag}:log";
 
-    /// <summary>Pub/sub channel on which appends are announced to every node.</summary>
-    public static string Live(string tag) => $"tw:{tag}:live";
+    /// <summary>The sharded pub/sub channel on which appends and presence events are announced to every node.</summary>
+    public static RedisChannel Live(string tag) => RedisChannel.Sharded($"tw:{tag}:live");
 
-    /// <summary>Prefix of client-supplied message id markers (idempotent publishing).</summary>
-    public static string IdPrefix(string tag) => $"tw:{tag}:id:";
+    /// <summary>Prefix of every key of the channel (idempotency markers, publish outcomes are named under it).</summary>
+    public static string Prefix(string tag) => $"tw:{tag}:";
 
-    /// <summary>Outcome of one realtime publish (connection + msgSerial), so a re-send on any node is not republished.</summary>
-    public static string Publish(string tag, string connectionId, long msgSerial) =>
-        $"tw:{tag}:pub:{connectionId}:{msgSerial.ToString(CultureInfo.InvariantCulture)}";
+    /// <summary>The presence set: a hash of member key (<c>connectionId:clientId</c>) to the member and its owner.</summary>
+    public static RedisKey Members(string tag) => $"tw:{tag}:members";
+
+    /// <summary>Presence history: one stream entry per presence event.</summary>
+    public static RedisKey PresenceLog(string tag) => $"tw:{tag}:presence";
 
     /// <summary>A connection's resumable state.</summary>
-    public static string Connection(string connectionId) => $"tw:conn:{{{connectionId}}}";
+    public static RedisKey Connection(string connectionId) => $"tw:conn:{{{connectionId}}}";
+
+    /// <summary>Live nodes: a sorted set of node id by last heartbeat (ms).</summary>
+    public static RedisKey Nodes => "tw:nodes";
+
+    /// <summary>The channels (<c>appId\nchannel</c>) where a node's connections hold presence members.</summary>
+    public static RedisKey NodeChannels(string nodeId) => $"tw:node:{{{nodeId}}}:channels";
 
     /// <summary>Serial of a stream entry id <c>ms-seq</c>: <c>{ms:D13}-{seq+1:D6}</c> (sequence 0 marks positions).</summary>
     public static string SerialOf(string entryId)
     {
-        var dash = entryId.IndexOf('-', StringComparison.Ordinal);
-        var ms = long.Parse(entryId.AsSpan(0, dash), CultureInfo.InvariantCulture);
-        var seq = long.Parse(entryId.AsSpan(dash + 1), CultureInfo.InvariantCulture);
-        return ChannelSerial.Format(ms, (int)Math.Min(seq + 1, ChannelSerial.MaxSequence));
+        var (ms, seq) = ParseId(entryId);
+        return ChannelSerial.Format((long)ms, (int)Math.Min(seq + 1, ChannelSerial.MaxSequence));
     }
 
     /// <summary>The stream id at or just below a serial: messages after it are strictly greater.</summary>
@@ -49,5 +57,32 @@ internal static class RedisKeys
         return seq == 0
             ? (ms == 0 ? "0-0" : $"{(ms - 1).ToString(CultureInfo.InvariantCulture)}-18446744073709551615")
             : $"{ms.ToString(CultureInfo.InvariantCulture)}-{(seq - 1).ToString(CultureInfo.InvariantCulture)}";
+    }
+
+    /// <summary>The millisecond part of a stream id: the time Redis ordered the entry.</summary>
+    public static long TimestampOf(string entryId) => (long)ParseId(entryId).Ms;
+
+    /// <summary>Orders two stream ids.</summary>
+    public static int CompareIds(string a, string b) => ParseId(a).CompareTo(ParseId(b));
+
+    /// <summary>
+    /// A presence history sequence from a presence stream id: milliseconds in the high bits, the entry's sequence in the
+    /// low 20, so sequences order like ids and a cursor ±1 lands on the neighbouring id.
+    /// </summary>
+    public static long PresenceSequenceOf(string entryId)
+    {
+        var (ms, seq) = ParseId(entryId);
+        return ((long)ms << 20) | (long)Math.Min(seq, (1UL << 20) - 1);
+    }
+
+    /// <summary>The presence stream id of a sequence (<see cref="PresenceSequenceOf"/>).</summary>
+    public static string PresenceIdOf(long sequence) =>
+        $"{(sequence >> 20).ToString(CultureInfo.InvariantCulture)}-{(sequence & ((1L << 20) - 1)).ToString(CultureInfo.InvariantCulture)}";
+
+    private static (ulong Ms, ulong Seq) ParseId(string id)
+    {
+        var dash = id.IndexOf('-', StringComparison.Ordinal);
+        if (dash < 0) return (ulong.Parse(id, CultureInfo.InvariantCulture), 0);
+        return (ulong.Parse(id.AsSpan(0, dash), CultureInfo.InvariantCulture), ulong.Parse(id.AsSpan(dash + 1), CultureInfo.InvariantCulture));
     }
 }

@@ -1,0 +1,73 @@
+using System.Globalization;
+using System.Text;
+using StackExchange.Redis;
+using Tokenwire.Protocol;
+using Tokenwire.Protocol.Codecs;
+using Tokenwire.Protocol.MsgPack;
+
+namespace Tokenwire.Server.Engines.Redis;
+
+/// <summary>
+/// What a script announces on a channel's sharded pub/sub channel, decoded: the new stream entries of one kind
+/// (messages or presence events) and the id of the entry just before them, so a node can tell that it missed an
+/// announcement (the previous id is newer than the last one it saw) and re-read the stream instead.
+/// <para>Wire form (written by the Lua scripts with cmsgpack): <c>[kind ("m" or "p"), previous id, id1, payload1, …]</c>.</para>
+/// </summary>
+internal sealed record RedisAnnouncement(bool IsPresence, string PreviousId, List<(string Id, Message Message)> Entries)
+{
+    public static RedisAnnouncement Decode(ReadOnlySpan<byte> payload)
+    {
+        var reader = new MsgPackReader(payload);
+        var n = reader.ReadArrayHeader();
+        if (n < 2) throw new ProtocolException("Announcement too short");
+        var kind = reader.ReadString();
+        var previous = reader.ReadString();
+        var entries = new List<(string, Message)>((n - 2) / 2);
+        for (var i = 2; i + 1 < n; i += 2)
+        {
+            var id = reader.ReadString();
+            var bytes = reader.PeekType() == MsgPackType.Binary ? reader.ReadBinary() : reader.ReadStringBytes();
+            entries.Add((id, DecodeEntry(id, bytes, kind == "p")));
+        }
+
+        return new RedisAnnouncement(kind == "p", previous, entries);
+    }
+
+    /// <summary>
+    /// A stream entry's message: a message's serial and timestamp come from the entry id (Redis ordered it); a presence
+    /// event carries its own timestamp and has no serial.
+    /// </summary>
+    public static Message DecodeEntry(string entryId, ReadOnlySpan<byte> payload, bool presence)
+    {
+        var m = ProtocolCodec.MsgPack.DecodeMessages(payload)[0];
+        if (presence) return m;
+        m.Serial = RedisKeys.SerialOf(entryId);
+        m.Timestamp = RedisKeys.TimestampOf(entryId);
+        return m;
+    }
+
+    /// <summary>Decodes stream entries (field <c>p</c> holds the stored form).</summary>
+    public static List<(string Id, Message Message)> DecodeEntries(StreamEntry[] entries, bool presence)
+    {
+        var result = new List<(string, Message)>(entries.Length);
+        foreach (var entry in entries)
+        {
+            var id = (string)entry.Id!;
+            foreach (var field in entry.Values)
+            {
+                if (field.Name == "p") result.Add((id, DecodeEntry(id, (byte[])field.Value!, presence)));
+            }
+        }
+
+        return result;
+    }
+
+    /// <summary>The serial of a hub position: a stream id, or "0-0" before the first entry.</summary>
+    public static string PositionSerial(string entryId) =>
+        entryId == "0-0" ? Channels.ChannelSerial.Format(0, 0) : RedisKeys.SerialOf(entryId);
+
+    public override string ToString() =>
+        string.Create(CultureInfo.InvariantCulture, $"{(IsPresence ? "presence" : "messages")} after {PreviousId}: {Entries.Count}");
+
+    internal static string Text(RedisValue value) => value.IsNull ? string.Empty : Encoding.UTF8.GetString((byte[])value!);
+}

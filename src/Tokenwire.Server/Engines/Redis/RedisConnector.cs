@@ -1,0 +1,74 @@
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace Tokenwire.Server.Engines.Redis;
+
+/// <summary>
+/// Turns <c>Tokenwire:Redis</c> (a StackExchange.Redis configuration string: endpoints, <c>password=</c>, <c>user=</c>,
+/// <c>ssl=true</c>, <c>serviceName=</c> for Sentinel, timeouts) into the process's one multiplexer.
+/// </summary>
+internal static partial class RedisConnector
+{
+    /// <summary>
+    /// The options the engine runs with: the string's, plus two choices of its own.
+    /// <list type="bullet">
+    /// <item><see cref="BacklogPolicy.FailFast"/>: while Redis is unreachable a command fails at once, so a publish is
+    /// NACKed (50003) instead of waiting in a queue and perhaps running long after its client gave up.</item>
+    /// <item>Start even when Redis is down (<c>abortConnect=false</c> unless the string says otherwise): the node serves
+    /// what it can and the multiplexer keeps reconnecting.</item>
+    /// </list>
+    /// </summary>
+    /// <exception cref="ArgumentException">The string is not a valid configuration string.</exception>
+    public static ConfigurationOptions Options(string connectionString, ILoggerFactory? loggers = null)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(connectionString);
+        var options = ConfigurationOptions.Parse(connectionString);
+        if (options.EndPoints.Count == 0 && options.ServiceName is null)
+        {
+            throw new ArgumentException($"The Redis configuration '{Redacted(options)}' names no endpoint.", nameof(connectionString));
+        }
+
+        if (!connectionString.Contains("abortConnect", StringComparison.OrdinalIgnoreCase)) options.AbortOnConnectFail = false;
+        options.BacklogPolicy = BacklogPolicy.FailFast;
+        options.ClientName ??= "tokenwire";
+        options.LoggerFactory = loggers;
+        return options;
+    }
+
+    /// <summary>Connects; without Redis reachable, the multiplexer starts disconnected and keeps trying.</summary>
+    public static async Task<ConnectionMultiplexer> ConnectAsync(string connectionString, ILoggerFactory loggers, ILogger logger)
+    {
+        var options = Options(connectionString, loggers);
+        var redis = await ConnectionMultiplexer.ConnectAsync(options).ConfigureAwait(false);
+        if (redis.IsConnected) logger.LogConnected(Redacted(options));
+        else logger.LogNotConnected(Redacted(options));
+        return redis;
+    }
+
+    /// <summary>The configuration without secrets, for logs.</summary>
+    public static string Redacted(ConfigurationOptions options) => options.ToString(includePassword: false);
+}
+
+internal static partial class RedisEngineLog
+{
+    [LoggerMessage(EventId = 200, Level = LogLevel.Information, Message = "Redis engine connected ({Configuration})")]
+    public static partial void LogConnected(this ILogger logger, string configuration);
+
+    [LoggerMessage(EventId = 201, Level = LogLevel.Warning, Message = "Unreadable announcement on channel {Channel}: {Reason}")]
+    public static partial void LogWarningUnreadable(this ILogger logger, string channel, string reason);
+
+    [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "Redis is not reachable yet ({Configuration}): publishes are refused with 50003 until it is")]
+    public static partial void LogNotConnected(this ILogger logger, string configuration);
+
+    [LoggerMessage(EventId = 203, Level = LogLevel.Warning, Message = "Publish to {Channel} failed: Redis unavailable ({Reason})")]
+    public static partial void LogPublishFailed(this ILogger logger, string channel, string reason);
+
+    [LoggerMessage(EventId = 204, Level = LogLevel.Warning, Message = "Re-reading channel {Channel} from Redis failed ({Reason}); retrying")]
+    public static partial void LogResyncFailed(this ILogger logger, string channel, string reason);
+
+    [LoggerMessage(EventId = 205, Level = LogLevel.Warning, Message = "Presence on {Channel} failed: Redis unavailable ({Reason})")]
+    public static partial void LogPresenceFailed(this ILogger logger, string channel, string reason);
+
+    [LoggerMessage(EventId = 206, Level = LogLevel.Information, Message = "Node {Node} stopped sending heartbeats: {Count} presence members it held left")]
+    public static partial void LogDeadNodeSwept(this ILogger logger, string node, int count);
+}

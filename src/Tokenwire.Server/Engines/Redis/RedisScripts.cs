@@ -1,0 +1,148 @@
+using StackExchange.Redis;
+
+namespace Tokenwire.Server.Engines.Redis;
+
+/// <summary>
+/// The Lua scripts of the Redis engine. Each touches the keys of one channel only (one hash tag, one Cluster slot) and
+/// announces what it changed on the channel's sharded pub/sub channel in the same atomic step, so the announcement
+/// order is the stream order. Variable-length input travels as one msgpack argument (<c>cmsgpack.unpack</c>), which
+/// keeps the scripts' parameters fixed for <see cref="LuaScript"/>.
+/// <para>Where message operations (update, delete, append with versions) will slot in: beside <see cref="Append"/>, a
+/// script that appends an operation entry to the same stream (so it shares the channel order and the announcement) and
+/// updates a per-message aggregate key under the same tag.</para>
+/// </summary>
+internal static class RedisScripts
+{
+    /// <summary>
+    /// Appends a batch of publishes (several connections' bursts) to the channel's stream.
+    /// <para>Batch: <c>[connectionId or '', msgSerial or -1, n, (client id or '', stored form) × n, …]</c>. For each publish
+    /// of a realtime connection, the outcome record <c>{prefix}pub:{connectionId}</c> (the newest 512 msgSerials' stream
+    /// ids) says whether it is a re-send after a resume on another node: then its original outcome is returned and nothing
+    /// is appended. A client-supplied id seen within the idempotency window (marker <c>{prefix}id:{id}</c>) is not
+    /// appended again (empty id in the outcome).</para>
+    /// <para>Returns <c>[previous entry id, outcome per publish]</c>; an outcome is the comma-joined entry ids of its
+    /// messages, prefixed with <c>=</c> for a re-send.</para>
+    /// </summary>
+    public static readonly LuaScript Append = LuaScript.Prepare("""
+        local batch = cmsgpack.unpack(@Batch)
+        local last = redis.call('XREVRANGE', @Log, '+', '-', 'COUNT', 1)
+        local previous = last[1] and last[1][1] or '0-0'
+        local announced = {'m', previous}
+        local results = {previous}
+        local records = {}
+        local i = 1
+        while i <= #batch do
+          local conn, serial, n = batch[i], batch[i + 1], batch[i + 2]
+          i = i + 3
+          local record = nil
+          if conn ~= '' then
+            record = records[conn]
+            if record == nil then
+              local raw = redis.call('GET', @Prefix .. 'pub:' .. conn)
+              record = {order = {}, outcome = {}, dirty = false}
+              if raw then
+                local flat = cmsgpack.unpack(raw)
+                for k = 1, #flat, 2 do
+                  record.order[#record.order + 1] = flat[k]
+                  record.outcome[flat[k]] = flat[k + 1]
+                end
+              end
+              records[conn] = record
+            end
+          end
+          local known = record and record.outcome[serial]
+          if known then
+            results[#results + 1] = '=' .. known
+            i = i + 2 * n
+          elseif record and #record.order > 0 and serial <= record.order[#record.order] and serial < record.order[1] then
+            results[#results + 1] = '='
+            i = i + 2 * n
+          else
+            local ids = {}
+            for k = 1, n do
+              local mid, payload = batch[i], batch[i + 1]
+              i = i + 2
+              local fresh = true
+              if mid ~= '' then fresh = redis.call('SET', @Prefix .. 'id:' .. mid, '1', 'NX', 'PX', @IdTtl) end
+              if fresh then
+                local id = redis.call('XADD', @Log, 'MINID', '~', @MinId, '*', 'p', payload)
+                ids[k] = id
+                announced[#announced + 1] = id
+                announced[#announced + 1] = payload
+              else
+                ids[k] = ''
+              end
+            end
+            local joined = table.concat(ids, ',')
+            if record then
+              record.order[#record.order + 1] = serial
+              record.outcome[serial] = joined
+              record.dirty = true
+            end
+            results[#results + 1] = joined
+          end
+        end
+        for conn, record in pairs(records) do
+          if record.dirty then
+            local flat = {}
+            local first = math.max(1, #record.order - 511)
+            for k = first, #record.order do
+              flat[#flat + 1] = record.order[k]
+              flat[#flat + 1] = record.outcome[record.order[k]]
+            end
+            redis.call('SET', @Prefix .. 'pub:' .. conn, cmsgpack.pack(flat), 'PX', @OutcomeTtl)
+          end
+        end
+        if #announced > 2 then redis.call('SPUBLISH', @Live, cmsgpack.pack(announced)) end
+        return results
+        """);
+
+    /// <summary>
+    /// Changes the presence set if the members it changes are still as the caller read them (compare and set), records
+    /// the events in presence history and announces them.
+    /// <para>Changes: <c>[member key, expected value or '' (absent), new value or '' (remove), …]</c>; events: the stored
+    /// forms of the events to record and announce, in order.</para>
+    /// <para>Returns 1 when applied, 0 when a member changed meanwhile (the caller reads again).</para>
+    /// </summary>
+    public static readonly LuaScript Presence = LuaScript.Prepare("""
+        local changes = cmsgpack.unpack(@Changes)
+        local events = cmsgpack.unpack(@Events)
+        for i = 1, #changes, 3 do
+          local current = redis.call('HGET', @Members, changes[i]) or ''
+          if current ~= changes[i + 1] then return 0 end
+        end
+        for i = 1, #changes, 3 do
+          if changes[i + 2] == '' then
+            redis.call('HDEL', @Members, changes[i])
+          else
+            redis.call('HSET', @Members, changes[i], changes[i + 2])
+          end
+        end
+        if #events > 0 then
+          local last = redis.call('XREVRANGE', @History, '+', '-', 'COUNT', 1)
+          local announced = {'p', last[1] and last[1][1] or '0-0'}
+          for i = 1, #events do
+            announced[#announced + 1] = redis.call('XADD', @History, 'MINID', '~', @MinId, '*', 'p', events[i])
+            announced[#announced + 1] = events[i]
+          end
+          redis.call('SPUBLISH', @Live, cmsgpack.pack(announced))
+        end
+        return 1
+        """);
+
+    /// <summary>
+    /// Writes bytes for a script's <c>cmsgpack.unpack</c>: as a msgpack str, which may hold any bytes, because Redis's
+    /// cmsgpack predates the bin types and refuses them.
+    /// </summary>
+    public static void WriteBytes(Tokenwire.Protocol.MsgPack.MsgPackWriter writer, ReadOnlySpan<byte> bytes)
+    {
+        writer.WriteStringHeader(bytes.Length);
+        writer.WriteRaw(bytes);
+    }
+
+    /// <summary>Parameters of <see cref="Append"/>.</summary>
+    public sealed record AppendParameters(RedisKey Log, RedisValue Live, RedisValue Prefix, RedisValue MinId, RedisValue IdTtl, RedisValue OutcomeTtl, RedisValue Batch);
+
+    /// <summary>Parameters of <see cref="Presence"/>.</summary>
+    public sealed record PresenceParameters(RedisKey Members, RedisKey History, RedisValue Live, RedisValue MinId, RedisValue Changes, RedisValue Events);
+}

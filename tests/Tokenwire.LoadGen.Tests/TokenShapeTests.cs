@@ -1,0 +1,76 @@
+using System.Text.Json;
+using Tokenwire.Protocol;
+using Tokenwire.Protocol.MsgPack;
+
+namespace Tokenwire.LoadGen.Tests;
+
+/// <summary>The token every target carries: the seed's shape by default, the same fields in both formats and for SignalR.</summary>
+public sealed class TokenShapeTests
+{
+    // SignalR's JSON hub protocol serialises with the web defaults (camelCase).
+    private static readonly JsonSerializerOptions HubJson = new(JsonSerializerDefaults.Web);
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(4)]
+    public void Extras_hold_the_requested_headers_the_same_in_both_formats(int headers)
+    {
+        var shape = new TokenShape(LoadOptions.Parse(["--headers", headers.ToString(System.Globalization.CultureInfo.InvariantCulture)]));
+        var token = shape.Create(3, 417, 48, lineTerminated: false);
+        var json = shape.Extras(3, token, WireFormat.Json)!;
+        var msgpack = shape.Extras(3, token, WireFormat.MsgPack)!;
+
+        var fromJson = JsonDocument.Parse(json.ToString()).RootElement.GetProperty("headers");
+        var fromMsgPack = JsonDocument.Parse(MsgPackJson.ToJson(msgpack.MsgPack)).RootElement.GetProperty("headers");
+        Assert.Equal(fromJson.GetRawText(), fromMsgPack.GetRawText());
+        Assert.Equal(headers, fromJson.EnumerateObject().Count());
+        Assert.Equal("resp-3-000000000002", fromJson.GetProperty("responseId").GetString()); // 417 / 200 tokens per response
+        Assert.Equal(TokenShape.ResponseId(3, 2), msgpack.GetHeader(TokenShape.ResponseIdHeader));
+        if (headers >= 2) Assert.Equal(token.SentAtMs, fromJson.GetProperty("timestamp").GetInt64());
+        if (headers >= 4) Assert.Equal("value-4", fromJson.GetProperty("x-header-4").GetString());
+
+        // SignalR carries the same fields as one argument object.
+        var signalR = JsonSerializer.Serialize(shape.ToSignalR(3, token), HubJson);
+        var hub = JsonDocument.Parse(signalR).RootElement;
+        Assert.Equal("token", hub.GetProperty("name").GetString());
+        Assert.Equal(token.Data, hub.GetProperty("data").GetString());
+        Assert.Equal(fromJson.GetRawText(), hub.GetProperty("extras").GetProperty("headers").GetRawText());
+    }
+
+    [Fact]
+    public void Bare_tokens_have_no_extras()
+    {
+        var shape = new TokenShape(LoadOptions.Parse(["--bare"]));
+        Assert.Null(shape.Extras(0, shape.Create(0, 0, 48, false), WireFormat.Json));
+        Assert.Equal("bare", shape.Label);
+    }
+
+    [Fact]
+    public void A_subscriber_counts_tokens_whose_response_id_is_missing_or_wrong()
+    {
+        using var clock = new RunClock();
+        var options = new LoadOptions { TokensPerResponse = 2 };
+        var channel = new ChannelState("bench-0");
+        channel.Publishers.Add(new PublisherState(0, channel));
+        var subscriber = new SubscriberState(channel, clock, 256, new TokenShape(options));
+        var shape = new TokenShape(options);
+        subscriber.OnData(shape.Create(0, 0, 48, false).Data, TokenShape.ResponseId(0, 0));
+        subscriber.OnData(shape.Create(0, 1, 48, false).Data, TokenShape.ResponseId(0, 1)); // seq 1 is response 0
+        subscriber.OnData(shape.Create(0, 2, 48, false).Data, default);
+        Assert.Equal(2, subscriber.WrongResponseIds);
+        Assert.Equal(3, subscriber.Delivered);
+    }
+
+    [Theory]
+    [InlineData("--pattern", "response")] // with the default targets (all): only tokenwire has appends
+    [InlineData("--headers", "0")]
+    [InlineData("--format", "xml")]
+    [InlineData("--pattern", "words")]
+    public void Bad_options_are_refused(string option, string value) =>
+        Assert.Throws<ArgumentException>(() => LoadOptions.Parse([option, value]));
+
+    [Fact]
+    public void Message_per_response_runs_against_tokenwire() =>
+        Assert.Equal("response", LoadOptions.Parse(["--target", "tokenwire", "--pattern", "response"]).Pattern);
+}

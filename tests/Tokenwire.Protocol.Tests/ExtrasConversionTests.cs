@@ -1,0 +1,111 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using Tokenwire.Protocol.MsgPack;
+
+namespace Tokenwire.Protocol.Tests;
+
+/// <summary>
+/// The streaming extras conversions equal the tree-based ones they replaced: JSON to msgpack without a JsonDocument,
+/// and the msgpack decoder's check that needs no JSON conversion refuses exactly what the conversion would fail on.
+/// </summary>
+public sealed class ExtrasConversionTests
+{
+    public static TheoryData<string> Documents() => new(DocumentList);
+
+    private static readonly string[] DocumentList =
+    [
+        """{"headers":{"responseId":"resp-0-000000000617","timestamp":1767225600123}}""",
+        """{"headers":{"responseId":"r1","n":2},"nested":[1,2.5,true,null,"x"]}""",
+        """{"headers":{"q\"uote":"a\"b\\c\/d","ctl":"\u0000\u001f\b\f\n\r\t","uni":"é ✓ 😀 \ud83d\ude00 \u2028\u2029 日本","\u00e9key":"</script>"},"empty":{},"list":[],"big":9007199254740993,"neg":-17,"small":1e-7,"exp":1.5E+300,"zero":-0.0}""",
+        """{"a":[[],[[]],{},[{}],[{"b":[1,{"c":[]}]}]],"d":{"e":{"f":{"g":"h"}}}}""",
+        """{"dup":1,"dup":2}""",
+        """{"big":18446744073709551616,"huge":1e308}""",
+        "{\"long\":\"" + new string('x', 70_000) + "\",\"escaped\":\"" + string.Concat(Enumerable.Repeat("\\n\\u00e9", 400)) + "\"}",
+        """[1,"two",[3],{"four":4}]""",
+        "\"just a string\"",
+        "42",
+    ];
+
+    [Theory]
+    [MemberData(nameof(Documents))]
+    public void Streaming_json_to_msgpack_writes_what_the_document_based_conversion_writes(string json)
+    {
+        var bytes = Encoding.UTF8.GetBytes(json);
+        using var document = JsonDocument.Parse(bytes);
+        var expected = new ArrayBufferWriter<byte>();
+        MsgPackJson.FromJson(document.RootElement, new MsgPackWriter(expected));
+        Assert.Equal(Wire.Hex(expected.WrittenSpan), Wire.Hex(MsgPackJson.FromJson(bytes)));
+    }
+
+    [Fact]
+    public void Conversions_through_the_reused_per_thread_buffers_come_back_equal()
+    {
+        foreach (var text in new[] { DocumentList[0], DocumentList[2], DocumentList[6], DocumentList[0] })
+        {
+            JsonAssert.Equivalent(JsonAssert.Parse(text), JsonAssert.Parse(MsgPackJson.ToJson(MsgPackJson.FromJson(Encoding.UTF8.GetBytes(text)))));
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Documents))]
+    public void The_json_length_of_msgpack_extras_is_the_length_of_their_json(string json)
+    {
+        var msgpack = MsgPackJson.FromJson(Encoding.UTF8.GetBytes(json));
+        var value = OpaqueValue.FromMsgPack(msgpack);
+        Assert.Equal(MsgPackJson.ToJson(msgpack).Length, value.JsonLength);
+        Assert.Equal(value.Json.Length, value.JsonLength); // the same once the JSON form exists
+        var message = new Message { Name = "n", Data = "d", Extras = OpaqueValue.FromMsgPack(msgpack) };
+        Assert.Equal(2 + MsgPackJson.ToJson(msgpack).Length, message.ComputeSize());
+    }
+
+    [Fact]
+    public void A_failed_conversion_leaves_the_next_one_intact()
+    {
+        Assert.Throws<ProtocolException>(() => MsgPackJson.ToJson(Wire.Hex("81 a1 6b 92 01"))); // truncated array
+        JsonAssert.Equivalent(JsonAssert.Parse("""{"k":[1,2]}"""), JsonAssert.Parse(MsgPackJson.ToJson(Wire.Hex("81 a1 6b 92 01 02"))));
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(4)]
+    public void Validating_msgpack_refuses_exactly_what_converting_it_to_json_refuses(int seed)
+    {
+        var random = new Random(seed);
+        var sample = MsgPackJson.FromJson(Encoding.UTF8.GetBytes("""{"headers":{"responseId":"resp-é-1","n":[1,-2,3.5,null,true]},"b":{"c":"d"}}"""));
+        for (var i = 0; i < 5_000; i++)
+        {
+            var mutated = (byte[])sample.Clone();
+            for (var flips = random.Next(1, 4); flips > 0; flips--) mutated[random.Next(mutated.Length)] = (byte)random.Next(256);
+            var input = mutated.AsSpan(0, random.Next(1, mutated.Length + 1)).ToArray();
+            var depth = random.Next(2) == 0 ? 0 : MsgPackReader.MaxDepth - 2;
+            var converted = Outcome(() => MsgPackJson.ToJson(input, depth));
+            var validated = Outcome(() => MsgPackJson.Validate(input, depth));
+            Assert.True(converted == validated, $"{Wire.Hex(input)} at depth {depth}: conversion {converted}, validation {validated}");
+        }
+    }
+
+    [Fact]
+    public void Validation_enforces_the_depth_limit_like_the_conversion()
+    {
+        var nested = Wire.Hex(string.Concat(Enumerable.Repeat("91 ", 10)) + "01");
+        MsgPackJson.Validate(nested, MsgPackReader.MaxDepth - 10);
+        Assert.Throws<ProtocolException>(() => MsgPackJson.Validate(nested, MsgPackReader.MaxDepth - 9));
+        Assert.Throws<ProtocolException>(() => MsgPackJson.ToJson(nested, MsgPackReader.MaxDepth - 9));
+    }
+
+    private static string Outcome(Action action)
+    {
+        try
+        {
+            action();
+            return "ok";
+        }
+        catch (ProtocolException)
+        {
+            return "refused";
+        }
+    }
+}
