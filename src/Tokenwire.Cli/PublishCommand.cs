@@ -33,7 +33,7 @@ internal static class PublishCommand
         command.SetAction((result, cancellationToken) => ClientArguments.RunAsync("publish", result, (output, error, ct) =>
         {
             IChatClient chat = result.GetValue(model) == "openai"
-                ? new OpenAICompatibleChatClient(OpenAICompatibleOptions.FromEnvironment() is var env ? env with
+                ? OpenAIProvider.CreateChatClient(OpenAICompatibleOptions.FromEnvironment() is var env ? env with
                 {
                     Endpoint = result.GetValue(openAIUrl) ?? env.Endpoint,
                     ApiKey = result.GetValue(openAIKey) ?? env.ApiKey,

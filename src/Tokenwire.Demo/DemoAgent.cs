@@ -149,7 +149,7 @@ public sealed class DemoAgent : IAsyncDisposable
             AnswerTokens = options.AnswerTokens,
             Text = string.IsNullOrEmpty(options.Text) ? null : options.Text,
         }),
-        "openai" => new OpenAICompatibleChatClient(OpenAICompatibleOptions.FromEnvironment() is var env ? env with
+        "openai" => OpenAIProvider.CreateChatClient(OpenAICompatibleOptions.FromEnvironment() is var env ? env with
         {
             Endpoint = options.OpenAIEndpoint ?? env.Endpoint,
             ApiKey = string.IsNullOrEmpty(options.OpenAIApiKey) ? env.ApiKey : options.OpenAIApiKey,

@@ -72,6 +72,7 @@ public static class TokenwireServerExtensions
         services.AddSingleton<ConnectionManager>();
         services.AddSingleton<TransportLifecycle>();
         services.AddSingleton<RealtimeEndpoint>();
+        Observability.ObservabilitySetup.AddObservability(services, configuration);
         services.AddSingleton<CometEndpoint>();
         services.AddHostedService<Housekeeping>();
         return services;
@@ -79,12 +80,13 @@ public static class TokenwireServerExtensions
 
     /// <summary>
     /// Maps the realtime WebSocket endpoint (WebSocket upgrades on any path; ably-js uses <c>/</c>), the comet transport
-    /// (<c>/comet/*</c>) and the REST API.
+    /// (<c>/comet/*</c>), the REST API, the Prometheus scrape endpoint (<c>/metrics</c>) and the admin page (<c>/admin</c>).
     /// Non-WebSocket requests that match no route fall through to the app's own endpoints (static files, demo).
     /// </summary>
     public static WebApplication MapTokenwire(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        Observability.ObservabilitySetup.Map(app);
         app.UseWebSockets();
         app.Use(async (context, next) =>
         {

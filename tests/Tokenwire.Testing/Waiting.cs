@@ -41,4 +41,15 @@ public static class Waiting
             await Task.Delay(10).ConfigureAwait(false);
         }
     }
+
+    /// <summary>Polls (every 100 ms) until the asynchronous <paramref name="condition"/> holds, such as a scrape showing a value.</summary>
+    public static async Task WaitUntilAsync(Func<Task<bool>> condition, TimeSpan? timeout = null)
+    {
+        var deadline = DateTime.UtcNow + (timeout ?? DefaultTimeout);
+        while (!await condition().ConfigureAwait(false))
+        {
+            if (DateTime.UtcNow > deadline) throw new TimeoutException("Condition not met in time");
+            await Task.Delay(100).ConfigureAwait(false);
+        }
+    }
 }

@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using Tokenwire.Protocol;
 using Tokenwire.Server.Channels;
+using Tokenwire.Server.Observability;
 using Tokenwire.Server.Stats;
 
 namespace Tokenwire.Server.Delivery;
@@ -16,7 +18,7 @@ namespace Tokenwire.Server.Delivery;
 /// </summary>
 /// <param name="channel">The channel's name.</param>
 /// <param name="stats">Where outbound traffic is counted.</param>
-/// <param name="settings">What else the channel is: mutable, who runs its delayed work, the occupancy debounce.</param>
+/// <param name="settings">What else the channel is: mutable, who runs its delayed work, the occupancy debounce, telemetry.</param>
 internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, FanOutSettings settings = default)
 {
     // Bundling: ordered messages wait in _pending until the engine flushes (see PendingDispatches), so under load each
@@ -33,6 +35,9 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
     private int _presenceMembers;
     private readonly OccupancyEvents _occupancy = new(settings.OccupancyInterval, settings.OccupancyWatcher, settings.OccupancyWatched);
     private readonly bool _mutable = settings.Mutable;
+    private readonly ServerMetrics? _metrics = settings.Telemetry?.Metrics;
+    private readonly NamespaceSeries? _series = settings.Telemetry?.Metrics.SeriesFor(channel);
+    private readonly ResponseObserver? _responses = settings.Telemetry?.Responses.ObserverFor(channel);
 
     public string Channel { get; } = channel;
 
@@ -59,7 +64,12 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
     /// <param name="message">The message, or for an operation what a subscriber that has the message receives.</param>
     /// <param name="idPrefix">The id of the publish it came in (the frame id).</param>
     /// <param name="state">For an operation: the message it changed (whole, for a subscriber's first sight).</param>
-    public void Add(Message message, string idPrefix, MessageState? state = null) => _pending.Add(new PendingMessage(message, idPrefix, state));
+    public void Add(Message message, string idPrefix, MessageState? state = null)
+    {
+        var now = Stopwatch.GetTimestamp();
+        _responses?.Observe(message, state is not null, _mutable, now);
+        _pending.Add(new PendingMessage(message, idPrefix, state, now));
+    }
 
     /// <summary>Fans out every pending message, as frames of up to 100 messages / 16 KB shared by every subscriber that takes them whole.</summary>
     public void Flush()
@@ -90,7 +100,7 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
             var first = _pending[start];
             // Every message carries its own id, connectionId and timestamp, so a frame may hold several publishes; the
             // frame-level connectionId is only set when they all share it (a REST message has none to inherit).
-            FanOut(new OutboundFrame(MessageFrame(Channel, first.IdPrefix, connectionId, first.Message.Timestamp ?? 0, PositionOf(messages[^1]), messages)), bytes, states);
+            FanOut(new OutboundFrame(MessageFrame(Channel, first.IdPrefix, connectionId, first.Message.Timestamp ?? 0, PositionOf(messages[^1]), messages)), bytes, states, first.Ticks);
         }
 
         _pending.Clear();
@@ -103,8 +113,11 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
     /// <param name="frame">The shared frame.</param>
     /// <param name="bytes">Its messages' size.</param>
     /// <param name="states">For frames holding operations: per message, the message an operation changed (else null).</param>
-    private void FanOut(OutboundFrame frame, long bytes, List<MessageState?>? states)
+    /// <param name="publishedTicks">When its first message was ordered (<see cref="Stopwatch.GetTimestamp"/>).</param>
+    private void FanOut(OutboundFrame frame, long bytes, List<MessageState?>? states, long publishedTicks)
     {
+        // Fan-out lag: one small object per frame (not per subscriber), and only while someone collects the histogram.
+        var delivery = _metrics is { FanOutLag.Enabled: true } ? new FrameDelivery(_metrics, _series!, publishedTicks) : null;
         var messages = frame.Message.Messages!;
         var previous = _lastMessage;
         List<Subscription>? gone = null;
@@ -129,11 +142,23 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
             else if (sub.IsDelta && !ownMessages) send = SharedDelta(sub, frame, previous, ref againstPrevious, ref fromScratch);
             else send = Personal(sub, messages, frame.Message.ChannelSerial!, deltaBase: null, out _);
             if (send is null) continue;
+            if (delivery is not null)
+            {
+                delivery.Queuing();
+                send.Delivery = delivery;
+            }
+
             if (sub.Subscriber.Enqueue(send)) delivered++;
-            else (gone ??= []).Add(sub);
+            else
+            {
+                delivery?.Written();
+                (gone ??= []).Add(sub);
+            }
         }
 
+        delivery?.Queued();
         stats.CountOutbound(messages.Count, bytes, delivered);
+        if (delivered > 0) _metrics?.CountOut(_series!, (long)messages.Count * delivered);
         _lastMessage = messages[^1];
         if (gone is not null) Remove(gone);
     }
@@ -206,7 +231,11 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
         {
             if (OperationDelivery.TakeDue(sub, now) is { } due)
             {
-                if (Personal(sub, due, PositionOf(due[^1]), deltaBase: null, out _) is { } frame && !sub.Subscriber.Enqueue(frame)) (gone ??= []).Add(sub);
+                if (Personal(sub, due, PositionOf(due[^1]), deltaBase: null, out _) is { } frame)
+                {
+                    if (sub.Subscriber.Enqueue(frame)) _metrics?.CountOut(_series!, frame.Message.Messages!.Count);
+                    else (gone ??= []).Add(sub);
+                }
             }
             else if (sub.RolledUp is { Count: > 0 })
             {
@@ -486,5 +515,5 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
         };
 
     /// <summary>An ordered message waiting for its fan-out, with the id prefix of the publish it came in (and for an operation, the message it changed).</summary>
-    private readonly record struct PendingMessage(Message Message, string IdPrefix, MessageState? State);
+    private readonly record struct PendingMessage(Message Message, string IdPrefix, MessageState? State, long Ticks);
 }

@@ -7,9 +7,11 @@ namespace Tokenwire.Server.Delivery;
 /// <param name="OccupancyWatcher">Told of each (debounced) occupancy change while <see cref="OccupancyWatched"/> says
 /// someone watches (the channel lifecycle metachannel).</param>
 /// <param name="OccupancyWatched">Whether anyone watches the channel's occupancy from outside it.</param>
+/// <param name="Telemetry">Where messages out, fan-out lag and response timings are measured; null measures nothing.</param>
 internal readonly record struct FanOutSettings(
     bool Mutable,
     IDelayedWorkOwner? Owner,
     TimeSpan OccupancyInterval,
     Action<ChannelOccupancy>? OccupancyWatcher = null,
-    Func<bool>? OccupancyWatched = null);
+    Func<bool>? OccupancyWatched = null,
+    Observability.FanOutTelemetry? Telemetry = null);

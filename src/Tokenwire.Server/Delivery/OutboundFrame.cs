@@ -19,6 +19,9 @@ internal sealed class OutboundFrame
     /// <summary>Close the transport after this frame is written (ERROR, CLOSED, DISCONNECTED).</summary>
     public bool CloseAfter { get; init; }
 
+    /// <summary>Measures the fan-out lag of a channel's message frame (set while metrics are collected), else null.</summary>
+    public Observability.FrameDelivery? Delivery { get; set; }
+
     public ReadOnlyMemory<byte> GetBytes(WireFormat format)
     {
         ref var slot = ref format == WireFormat.MsgPack ? ref _msgPack : ref _json;

@@ -4,8 +4,8 @@ using Tokenwire.Server.History;
 
 namespace Tokenwire.Server.Engines;
 
-/// <summary>What every channel shares: options, the history store and the clock.</summary>
-internal sealed class ChannelServices(IOptions<TokenwireOptions> options, IHistoryStore history, TimeProvider time, Apps.AppRegistry apps, Stats.StatsStore? stats = null, MetaChannels? meta = null)
+/// <summary>What every channel shares: options, the history store, the clock, metachannels and the fan-out's telemetry.</summary>
+internal sealed class ChannelServices(IOptions<TokenwireOptions> options, IHistoryStore history, TimeProvider time, Apps.AppRegistry apps, Stats.StatsStore? stats = null, MetaChannels? meta = null, Observability.FanOutTelemetry? telemetry = null)
 {
     /// <summary>The metachannels channels report their lifecycle to (none in tools that host a bare engine).</summary>
     public MetaChannels? Meta { get; } = meta;
@@ -14,7 +14,8 @@ internal sealed class ChannelServices(IOptions<TokenwireOptions> options, IHisto
     public Delivery.FanOutSettings FanOutSettings(string appId, string channel, ChannelRules rules, Delivery.IDelayedWorkOwner owner) =>
         new(rules.MutableMessages, owner, Options.OccupancyEventInterval,
             Meta is { } meta && !ChannelName.IsMetaChannel(channel) ? occupancy => meta.ChannelOccupancyChanged(appId, channel, occupancy) : null,
-            Meta is { } m && !ChannelName.IsMetaChannel(channel) ? () => m.IsLifecycleWatched(appId) : null);
+            Meta is { } m && !ChannelName.IsMetaChannel(channel) ? () => m.IsLifecycleWatched(appId) : null,
+            Telemetry);
 
     public TokenwireOptions Options { get; } = options.Value;
 
@@ -22,6 +23,15 @@ internal sealed class ChannelServices(IOptions<TokenwireOptions> options, IHisto
 
     /// <summary>App statistics, fed by channels on each sweep.</summary>
     public Stats.StatsStore? Stats { get; } = stats;
+
+    /// <summary>
+    /// What each channel's fan-out measures with (messages out, fan-out lag, response timings); pass it to
+    /// <see cref="Delivery.ChannelFanOut"/>. Null measures nothing.
+    /// </summary>
+    public Observability.FanOutTelemetry? Telemetry { get; } = telemetry;
+
+    /// <summary>The server's instruments (the Redis engine counts its round trips on <c>Metrics.RedisRoundTrips</c>), or null.</summary>
+    public Observability.ServerMetrics? Metrics => Telemetry?.Metrics;
 
     public long Now() => time.GetUtcNow().ToUnixTimeMilliseconds();
 

@@ -77,6 +77,12 @@ internal interface IChannelEngine
     /// <summary>Periodic trimming and release of idle channels.</summary>
     void Sweep();
 
+    /// <summary>
+    /// The channels with live state on this node, with their occupancy and hot window size (metrics gauges and the admin
+    /// page read it on demand). Default: none, for an engine that does not list them.
+    /// </summary>
+    IEnumerable<LiveChannel> LiveChannels() => [];
+
     /// <summary>Forgets every channel of a deleted app.</summary>
     void RemoveApp(string appId);
 }
@@ -90,6 +96,13 @@ internal interface IChannelAttachment
     /// <summary>Sends the presence set again as SYNC frames (a client SYNC request, ably-js <c>channel.sync()</c>).</summary>
     void Sync();
 }
+
+/// <summary>A channel with live state on this node.</summary>
+/// <param name="AppId">Its app.</param>
+/// <param name="Name">Its name.</param>
+/// <param name="Occupancy">Its occupancy on this node.</param>
+/// <param name="HotWindowBytes">Bytes its hot window holds on this node (0 when the engine keeps none).</param>
+internal readonly record struct LiveChannel(string AppId, string Name, ChannelOccupancy Occupancy, long HotWindowBytes);
 
 /// <summary>Who is publishing: a realtime connection (with its msgSerial) or a REST request.</summary>
 /// <param name="IdPrefix">Prefix of server-assigned message ids (<c>connectionId:msgSerial</c>, or a random REST id).</param>

@@ -23,6 +23,7 @@ internal sealed class Housekeeping(
     IOptions<TokenwireOptions> options,
     IHostApplicationLifetime lifetime,
     TimeProvider time,
+    Observability.ResponseMonitor responses,
     ILogger<Housekeeping> logger) : BackgroundService
 {
     // One shared, pre-encoded heartbeat frame for every connection.
@@ -60,18 +61,19 @@ internal sealed class Housekeeping(
                     {
                         await connections.RefreshSharedStateAsync(now).ConfigureAwait(false);
                         channels.Sweep();
+                        responses.Sweep();
                         connections.Sweep(time.GetUtcNow().ToUnixTimeMilliseconds());
                     }
 
                     if (tick % 60 == 0)
                     {
                         var deleted = await history.DeleteExpiredAsync(time.GetUtcNow().ToUnixTimeMilliseconds(), stoppingToken).ConfigureAwait(false);
-                        if (deleted > 0) logger.LogInformation("Deleted {Count} expired history messages", deleted);
+                        if (deleted > 0) HostingLog.HistoryExpired(logger, deleted);
                     }
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
-                    logger.LogError(e, "Housekeeping failed; retrying on the next tick");
+                    HostingLog.HousekeepingFailed(logger, e);
                 }
             }
         }
@@ -92,6 +94,6 @@ internal sealed class Housekeeping(
             count++;
         }
 
-        logger.LogInformation("Shutting down: told {Count} connected clients to reconnect", count);
+        HostingLog.ShuttingDown(logger, count);
     }
 }

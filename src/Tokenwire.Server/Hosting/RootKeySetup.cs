@@ -21,7 +21,7 @@ public static class RootKeySetup
                 ? parsed! with { Revoked = configured.Revoked, ConnectionMessagesPerSecond = configured.ConnectionMessagesPerSecond, RevocableTokens = configured.RevocableTokens }
                 : throw new InvalidOperationException("Invalid key in Tokenwire:Keys: expected appId.keyId:secret (the secret may not contain '.' or ':')");
             store.Add(key);
-            logger.LogInformation("Key {KeyName} loaded with capability {Capability}{Revoked}", key.KeyName, capability, key.Revoked ? " (revoked)" : "");
+            HostingLog.KeyLoaded(logger, key.KeyName, capability.ToJson(), key.Revoked ? " (revoked)" : "");
         }
 
         return store;
@@ -35,7 +35,7 @@ public static class RootKeySetup
         {
             var saved = File.ReadAllText(path).Trim();
             if (ApiKey.TryParse(saved, Capability.All, out _)) return saved;
-            logger.LogWarning("Ignoring malformed development key in {Path}", path);
+            HostingLog.MalformedDevelopmentKey(logger, path);
         }
 
         const string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -43,7 +43,7 @@ public static class RootKeySetup
         Directory.CreateDirectory(options.DataPath);
         File.WriteAllText(path, key + Environment.NewLine);
         if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite);
-        logger.LogInformation("Generated a development root key, saved in {Path}", path);
+        HostingLog.DevelopmentKeyGenerated(logger, path);
         return key;
     }
 }

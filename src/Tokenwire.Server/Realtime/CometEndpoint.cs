@@ -41,7 +41,7 @@ internal sealed class CometEndpoint(TransportLifecycle lifecycle, TimeProvider t
         }
 
         var streaming = !string.Equals(query["stream"], "false", StringComparison.OrdinalIgnoreCase);
-        var transport = new CometTransport(streaming, TransportLifecycle.EchoOf(query), lifecycle.Options, time, logger, Ended);
+        var transport = new CometTransport(streaming, TransportLifecycle.EchoOf(query), lifecycle.Options, time, logger, Ended, lifecycle.Metrics);
         try
         {
             (_, transport.Key) = await lifecycle.OpenAsync(query, context.Request.IsHttps, transport).ConfigureAwait(false);
@@ -131,7 +131,7 @@ internal sealed class CometEndpoint(TransportLifecycle lifecycle, TimeProvider t
             catch (Exception e) when (e is IOException or OperationCanceledException or Microsoft.AspNetCore.Connections.ConnectionAbortedException)
             {
                 // The client went away mid-send: what was handled stands; it re-sends the rest after resuming.
-                logger.LogDebug("Comet send of {ConnectionId} ended early: {Reason}", connection.Id, e.Message);
+                RealtimeLog.CometSendEnded(logger, connection.Id, e.Message);
                 return;
             }
 
@@ -151,6 +151,7 @@ internal sealed class CometEndpoint(TransportLifecycle lifecycle, TimeProvider t
         ProtocolMessage Decode(ReadOnlySpan<byte> bytes)
         {
             TransportLifecycle.AdmitFrame(connection);
+            transport.CountBytesIn(bytes.Length);
             return transport.Codec.Decode(bytes);
         }
     }

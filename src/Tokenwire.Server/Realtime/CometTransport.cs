@@ -31,8 +31,8 @@ internal sealed class CometTransport : Transport
 
     // streaming: the connect request's `stream` (ably-js names it only there) decides for every recv.
     // ended: called once, off any lock, when the transport ends (it releases the connection).
-    public CometTransport(bool streaming, bool echo, TokenwireOptions options, TimeProvider time, ILogger logger, Action<CometTransport> ended)
-        : base(WireFormat.Json, echo, options, logger)
+    public CometTransport(bool streaming, bool echo, TokenwireOptions options, TimeProvider time, ILogger logger, Action<CometTransport> ended, Observability.ServerMetrics? metrics = null)
+        : base(WireFormat.Json, echo, options, logger, metrics)
     {
         Streaming = streaming;
         _options = options.Comet;
@@ -70,7 +70,7 @@ internal sealed class CometTransport : Transport
     public void End(string reason)
     {
         if (Interlocked.Exchange(ref _isEnded, 1) != 0) return;
-        Logger.LogDebug("Comet transport of {ConnectionId} ended ({Reason})", Connection?.Id, reason);
+        RealtimeLog.CometTransportEnded(Logger, Connection?.Id, reason);
         Queue.Close();
         _abandoned.Dispose();
         CancelTakeover(Volatile.Read(ref _recvTakeover));
@@ -154,7 +154,7 @@ internal sealed class CometTransport : Transport
         foreach (var frame in batch) length += frame.Length;
         response.ContentLength = length;
         if (!await WriteAsync(response.BodyWriter, batch, newline: false, cancel).ConfigureAwait(false)) return;
-        if (batch.Count > 0) MarkSent();
+        if (batch.Count > 0) MarkSent(length);
         if (closeAfter) End("final frame sent");
     }
 
@@ -181,7 +181,7 @@ internal sealed class CometTransport : Transport
                 }
 
                 if (!await WriteAsync(response.BodyWriter, batch, newline: true, cancel).ConfigureAwait(false)) return;
-                MarkSent();
+                MarkSent(batch.Sum(frame => (long)frame.Length));
                 if (closeAfter)
                 {
                     End("final frame sent");
@@ -201,6 +201,7 @@ internal sealed class CometTransport : Transport
         while (Queue.TryDequeue(out var frame, out var bytes))
         {
             batch.Add(bytes);
+            frame.Delivery?.Written();
             if (frame.CloseAfter) return true;
         }
 
@@ -231,7 +232,7 @@ internal sealed class CometTransport : Transport
         catch (Exception e) when (e is IOException or OperationCanceledException or ObjectDisposedException or InvalidOperationException
                                    or Microsoft.AspNetCore.Connections.ConnectionAbortedException)
         {
-            Logger.LogDebug("Comet recv of {ConnectionId} failed: {Reason}", Connection?.Id, e.Message);
+            RealtimeLog.CometRecvFailed(Logger, Connection?.Id, e.Message);
         }
 
         if (batch.Count > 0) Abort();

@@ -9,7 +9,7 @@ using Tokenwire.Server.Presence;
 namespace Tokenwire.Server.Realtime;
 
 /// <summary>All realtime connections, live or awaiting resume, by connection id.</summary>
-internal sealed class ConnectionManager(IChannelEngine channels, IPresenceEngine presence, Authenticator authenticator, KeyStore keys, Limits.FaultInjector faults, IConnectionStore store, Microsoft.Extensions.Options.IOptions<TokenwireOptions> options, MetaChannels? meta = null)
+internal sealed class ConnectionManager(IChannelEngine channels, IPresenceEngine presence, Authenticator authenticator, KeyStore keys, Limits.FaultInjector faults, IConnectionStore store, Microsoft.Extensions.Options.IOptions<TokenwireOptions> options, Observability.ServerMetrics metrics, MetaChannels? meta = null)
 {
     // Connections discarded because their state expired, remembered (id -> key prefix) so a later resume/recover
     // with one of their keys gets 80008 "expired" rather than 80018 "unknown". Bounded in time and count.
@@ -27,7 +27,7 @@ internal sealed class ConnectionManager(IChannelEngine channels, IPresenceEngine
     public RealtimeConnection Create(AuthContext auth, ConnectionRecord? restored = null)
     {
         var connection = new RealtimeConnection(auth, channels, presence, options.Value, authenticator, faults,
-            keys.Find(auth.KeyName)?.ConnectionMessagesPerSecond ?? options.Value.RateLimits.ConnectionMessagesPerSecond, restored);
+            keys.Find(auth.KeyName)?.ConnectionMessagesPerSecond ?? options.Value.RateLimits.ConnectionMessagesPerSecond, restored, metrics);
         _connections[connection.Id] = connection;
         if (restored is null) meta?.ConnectionOpened(auth.AppId, connection.Id, auth.ClientId);
         return connection;

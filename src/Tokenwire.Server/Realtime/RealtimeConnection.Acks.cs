@@ -82,7 +82,7 @@ internal sealed partial class RealtimeConnection
                 var serials = error is null ? head.Outcome.Result : null;
                 if (batch.Count > 0 && (batch.Transport != head.Transport || head.MsgSerial != batch.Start + batch.Count || !Equals(batch.Error, error)))
                 {
-                    Emit(batch);
+                    Emit(batch, Metrics);
                     batch = default;
                 }
 
@@ -91,7 +91,7 @@ internal sealed partial class RealtimeConnection
                 batch.Results?.Add(new PublishResult(serials!));
             }
 
-            if (batch.Count > 0) Emit(batch);
+            if (batch.Count > 0) Emit(batch, Metrics);
 
             if (_pendingAcks.TryPeek(out var waiting) && !ReferenceEquals(_awaitedHead, waiting.Outcome))
             {
@@ -109,7 +109,7 @@ internal sealed partial class RealtimeConnection
         return e is AblyException ably ? ably.Error : new ErrorInfo(ErrorCodes.InternalChannelError, 500, "Unable to publish: " + (e?.Message ?? "cancelled"));
     }
 
-    private static void Emit(Batch batch)
+    private static void Emit(Batch batch, Observability.ServerMetrics? metrics)
     {
         if (batch.Error is null)
         {
@@ -117,7 +117,7 @@ internal sealed partial class RealtimeConnection
         }
         else
         {
-            ServerMetrics.AddNacks(batch.Count, batch.Error.Code);
+            metrics?.AddNacks(batch.Count, batch.Error.Code);
             batch.Transport.Send(new ProtocolMessage(ProtocolAction.Nack) { MsgSerial = batch.Start, Count = batch.Count, Error = batch.Error });
         }
     }

@@ -71,7 +71,7 @@ internal sealed partial class RealtimeConnection
             case ProtocolAction.Auth:
                 return ReAuthenticate(transport, frame);
             default:
-                ServerMetrics.ProtocolErrors.Add(1);
+                Metrics?.ProtocolErrors.Add(1);
                 transport.SendFinal(new ProtocolMessage(ProtocolAction.Error)
                 {
                     Error = new ErrorInfo(ErrorCodes.ProtocolError, 400, $"Unexpected action {(int)frame.Action} from a client"),
@@ -112,6 +112,7 @@ internal sealed partial class RealtimeConnection
 
     private async ValueTask<Task<string?[]>> ValidateAndPublishAsync(ProtocolMessage frame, long msgSerial)
     {
+        using var activity = frame.Channel is { } traced ? Observability.ServerTracing.StartPublish(traced, frame.Messages ?? [], Id) : null;
         try
         {
             var channel = frame.Channel;
@@ -160,11 +161,12 @@ internal sealed partial class RealtimeConnection
             await Faults.BeforePublishAsync(channel!).ConfigureAwait(false);
             var publisher = new Publisher(Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture), Id, IdentifiedClientId, msgSerial, _dispatches, rights);
             var completion = await Channels.PublishAsync(Auth.AppId, channel!, messages, publisher).ConfigureAwait(false);
-            ServerMetrics.MessagesPublished.Add(messages.Count);
+            Metrics?.CountPublished(channel!, messages.Count, realtime: true);
             return completion;
         }
         catch (AblyException e)
         {
+            Observability.ServerTracing.Fail(activity, e.Error);
             return Task.FromException<string?[]>(e);
         }
     }
@@ -262,6 +264,7 @@ internal sealed partial class RealtimeConnection
         // name ("") is a channel the client holds (channels.get('')): its refusal is an ERROR with channel "",
         // which fails that channel only and keeps the connection (RTL4d, ably-js channelattachempty).
         if (name is null) throw new AblyException(ChannelName.Validate(name)!);
+        using var activity = Observability.ServerTracing.StartAttach(name, Id);
         try
         {
             // A filtered subscription ([filter=…]name) attaches to the base channel and delivers only matching messages.
@@ -302,6 +305,7 @@ internal sealed partial class RealtimeConnection
             }
 
             // RTL14: an ERROR with a channel fails that channel only.
+            Observability.ServerTracing.Fail(activity, e.Error);
             transport.Send(new ProtocolMessage(ProtocolAction.Error) { Channel = name, Error = e.Error });
         }
     }

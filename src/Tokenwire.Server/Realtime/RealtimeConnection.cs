@@ -34,8 +34,9 @@ internal sealed partial class RealtimeConnection
     private long _disconnectedAt;
     private int _keyGeneration;
 
-    public RealtimeConnection(AuthContext auth, IChannelEngine channels, IPresenceEngine presence, TokenwireOptions options, Authenticator authenticator, Limits.FaultInjector faults, double messagesPerSecond, ConnectionRecord? restored = null)
+    public RealtimeConnection(AuthContext auth, IChannelEngine channels, IPresenceEngine presence, TokenwireOptions options, Authenticator authenticator, Limits.FaultInjector faults, double messagesPerSecond, ConnectionRecord? restored = null, Observability.ServerMetrics? metrics = null)
     {
+        Metrics = metrics;
         Authenticator = authenticator;
         Faults = faults;
         _messageRate = new Limits.TokenBucket(messagesPerSecond, options.RateLimits.BurstSeconds);
@@ -73,6 +74,9 @@ internal sealed partial class RealtimeConnection
     private Authenticator Authenticator { get; }
 
     private Limits.FaultInjector Faults { get; }
+
+    /// <summary>Where publishes, NACKs and protocol errors are counted; null counts nothing.</summary>
+    private Observability.ServerMetrics? Metrics { get; }
 
     /// <summary>False when the client floods the server with frames far past the limit (then it is closed with 42924).</summary>
     public bool AllowFrame() => _frameRate.TryTake(1);

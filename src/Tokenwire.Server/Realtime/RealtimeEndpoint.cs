@@ -16,7 +16,7 @@ internal sealed class RealtimeEndpoint(TransportLifecycle lifecycle, ILogger<Rea
         var query = context.Request.Query;
         var (socket, stream) = await WebSocketAccept.AcceptAsync(context).ConfigureAwait(false);
         using var disposeSocket = socket;
-        var transport = new WebSocketTransport(socket, TransportLifecycle.FormatOf(query), TransportLifecycle.EchoOf(query), lifecycle.Options, logger, stream);
+        var transport = new WebSocketTransport(socket, TransportLifecycle.FormatOf(query), TransportLifecycle.EchoOf(query), lifecycle.Options, logger, stream, lifecycle.Metrics);
         var writer = transport.RunWriterAsync();
         RealtimeConnection? connection = null;
         try
@@ -56,6 +56,7 @@ internal sealed class RealtimeEndpoint(TransportLifecycle lifecycle, ILogger<Rea
             {
                 var received = await transport.ReceiveAsync(maxFrameSize, beforeBlocking).ConfigureAwait(false);
                 if (received is not { } frame) return;
+                transport.CountBytesIn(frame.Length);
                 ProtocolMessage message;
                 try
                 {
@@ -78,7 +79,7 @@ internal sealed class RealtimeEndpoint(TransportLifecycle lifecycle, ILogger<Rea
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException
                                    or Microsoft.AspNetCore.Connections.ConnectionAbortedException or IOException)
         {
-            logger.LogDebug("Connection {ConnectionId}: transport ended ({Reason})", connection.Id, e.Message);
+            RealtimeLog.TransportEnded(logger, connection.Id, e.Message);
         }
     }
 }

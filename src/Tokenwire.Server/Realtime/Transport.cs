@@ -17,17 +17,20 @@ internal abstract class Transport : IDisposable
     private readonly CancellationTokenSource _aborted = new();
     private long _lastSendTicks = Environment.TickCount64;
 
-    protected Transport(WireFormat format, bool echo, TokenwireOptions options, ILogger logger)
+    private readonly Observability.ServerMetrics? _metrics;
+
+    // metrics: where bytes in and out, errors and slow consumers are counted; null counts nothing (benchmarks).
+    protected Transport(WireFormat format, bool echo, TokenwireOptions options, ILogger logger, Observability.ServerMetrics? metrics = null)
     {
         Logger = logger;
+        _metrics = metrics;
         Codec = ProtocolCodec.For(format);
         Echo = echo;
         Queue = new OutboundQueue(format, options.MaxOutboundQueueBytes, options.MaxOutboundQueueFrames);
         Queue.Overflow += () =>
         {
-            ServerMetrics.SlowConsumerDisconnects.Add(1);
-            Logger.LogWarning("Slow consumer: outbound queue bound reached ({Frames} frames, {Bytes} bytes); dropping the transport so the client resumes",
-                Queue.QueuedFrames, Queue.QueuedBytes);
+            _metrics?.SlowConsumerDisconnects.Add(1);
+            RealtimeLog.SlowConsumer(Logger, Connection?.Id, Queue.QueuedFrames, Queue.QueuedBytes);
             Abort();
         };
     }
@@ -55,15 +58,35 @@ internal abstract class Transport : IDisposable
     /// <summary>Time since frames last left for the client (the heartbeat timer's measure of silence).</summary>
     public long MillisecondsSinceLastSend => Environment.TickCount64 - Interlocked.Read(ref _lastSendTicks);
 
-    /// <summary>Records that frames just left for the client.</summary>
-    protected void MarkSent() => Interlocked.Exchange(ref _lastSendTicks, Environment.TickCount64);
+    /// <summary>Records that frames (<paramref name="bytes"/> in all) just left for the client.</summary>
+    protected void MarkSent(long bytes)
+    {
+        Interlocked.Exchange(ref _lastSendTicks, Environment.TickCount64);
+        _metrics?.BytesOut.Add(bytes);
+    }
 
-    public bool Send(ProtocolMessage message) => Queue.Enqueue(new OutboundFrame(message));
+    /// <summary>Counts bytes read from the client.</summary>
+    public void CountBytesIn(int bytes) => _metrics?.BytesIn.Add(bytes);
+
+    public bool Send(ProtocolMessage message)
+    {
+        CountError(message);
+        return Queue.Enqueue(new OutboundFrame(message));
+    }
 
     public bool Send(OutboundFrame frame) => Queue.Enqueue(frame);
 
     /// <summary>Sends a last frame and closes the transport after it.</summary>
-    public void SendFinal(ProtocolMessage message) => Queue.EnqueueFinal(new OutboundFrame(message) { CloseAfter = true });
+    public void SendFinal(ProtocolMessage message)
+    {
+        CountError(message);
+        Queue.EnqueueFinal(new OutboundFrame(message) { CloseAfter = true });
+    }
+
+    private void CountError(ProtocolMessage message)
+    {
+        if (message.Action == ProtocolAction.Error && message.Error is { } error) _metrics?.CountError(error.Code);
+    }
 
     /// <summary>
     /// Ends the transport at once (slow consumer, replaced by a resume, shutdown timeout, fault injection): no more frames

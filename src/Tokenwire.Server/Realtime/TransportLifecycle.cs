@@ -21,9 +21,13 @@ internal sealed class TransportLifecycle(
     IOptions<TokenwireOptions> options,
     TimeProvider time,
     IHostApplicationLifetime lifetime,
+    Observability.ServerMetrics metrics,
     ILogger<TransportLifecycle> logger)
 {
     public TokenwireOptions Options { get; } = options.Value;
+
+    /// <summary>Where transports count bytes, errors and slow consumers.</summary>
+    public Observability.ServerMetrics Metrics => metrics;
 
     public ConnectionManager Connections => connections;
 
@@ -50,7 +54,7 @@ internal sealed class TransportLifecycle(
         }
         catch (AblyException e)
         {
-            logger.LogInformation("Realtime connection refused: {Error}", e.Error);
+            RealtimeLog.ConnectionRefused(logger, e.Error.Code, e.Error.Message);
             throw;
         }
 
@@ -69,7 +73,7 @@ internal sealed class TransportLifecycle(
                 else if (connections.ExpiredHere(resumeKey)) resumeError = ConnectionManager.StateExpired();
             }
 
-            (connection is null ? ServerMetrics.ResumesFailed : ServerMetrics.ResumesSucceeded).Add(1);
+            (connection is null ? metrics.ResumesFailed : metrics.ResumesSucceeded).Add(1);
         }
 
         connection ??= connections.Create(auth);
@@ -86,8 +90,7 @@ internal sealed class TransportLifecycle(
             ConnectionDetails = details,
             Error = resumeError,
         });
-        logger.LogDebug("Connection {ConnectionId} {How} ({Transport}, {Format})", connection.Id,
-            resumeKey.Length > 0 && resumeError is null ? "resumed" : "connected", transport.GetType().Name, transport.Format);
+        RealtimeLog.Connected(logger, connection.Id, resumeKey.Length > 0 && resumeError is null ? "resumed" : "connected", transport.Format);
 
         // Shutdown: DISCONNECTED goes to every bound transport when the application starts stopping, but Kestrel
         // accepts connections until a little later, and ably-js reconnects at once. A transport bound after that
@@ -125,8 +128,8 @@ internal sealed class TransportLifecycle(
     /// </summary>
     public void Fail(Transport transport, RealtimeConnection connection, AblyException e)
     {
-        ServerMetrics.ProtocolErrors.Add(1);
-        logger.LogInformation("Connection {ConnectionId}: {Error}; closing it", connection.Id, e.Error);
+        metrics.ProtocolErrors.Add(1);
+        RealtimeLog.ClosedOnError(logger, connection.Id, e.Error.Code, e.Error.Message);
         connection.FlushAcks();
         connection.MarkClosed();
         transport.SendFinal(new ProtocolMessage(ProtocolAction.Error) { Error = e.Error });
@@ -138,6 +141,6 @@ internal sealed class TransportLifecycle(
         connection.FlushAcks();
         connection.Unbind(transport, time.GetUtcNow().ToUnixTimeMilliseconds());
         if (connection.IsClosed) connections.Remove(connection);
-        else ServerMetrics.TransportsDropped.Add(1);
+        else metrics.TransportsDropped.Add(1);
     }
 }

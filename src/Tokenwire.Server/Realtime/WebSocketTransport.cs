@@ -15,8 +15,8 @@ internal sealed class WebSocketTransport : Transport
     private readonly CoalescingStream? _stream;
 
     // stream: the stream under the socket when it coalesces writes (see WebSocketAccept), else null.
-    public WebSocketTransport(WebSocket socket, WireFormat format, bool echo, TokenwireOptions options, ILogger logger, CoalescingStream? stream = null)
-        : base(format, echo, options, logger)
+    public WebSocketTransport(WebSocket socket, WireFormat format, bool echo, TokenwireOptions options, ILogger logger, CoalescingStream? stream = null, Observability.ServerMetrics? metrics = null)
+        : base(format, echo, options, logger, metrics)
     {
         _socket = socket;
         _stream = stream;
@@ -39,12 +39,16 @@ internal sealed class WebSocketTransport : Transport
             {
                 // Every frame queued now goes out as its own WebSocket message, in one socket write at the end.
                 _stream?.BeginBatch();
+                long written = 0;
                 while (Queue.TryDequeue(out var frame, out var bytes))
                 {
                     if (_stream is null || _socket.State != WebSocketState.Open || !_stream.TryAppendMessage(bytes.Span, binary))
                     {
                         await _socket.SendAsync(bytes, type, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
                     }
+
+                    written += bytes.Length;
+                    frame.Delivery?.Written();
                     if (frame.CloseAfter)
                     {
                         if (_stream is not null) await _stream.EndBatchAsync(Aborted).ConfigureAwait(false);
@@ -54,7 +58,7 @@ internal sealed class WebSocketTransport : Transport
                 }
 
                 if (_stream is not null) await _stream.EndBatchAsync(Aborted).ConfigureAwait(false);
-                MarkSent();
+                MarkSent(written);
             }
         }
         catch (OperationCanceledException)
@@ -62,7 +66,7 @@ internal sealed class WebSocketTransport : Transport
         }
         catch (WebSocketException e)
         {
-            Logger.LogDebug(e, "WebSocket send failed");
+            RealtimeLog.SendFailed(Logger, Connection?.Id, e);
         }
         catch (ObjectDisposedException)
         {

@@ -32,7 +32,7 @@ internal static class OperationsEndpoints
                 ["status"] = stopping ? "stopping" : "ready",
                 ["connections"] = services.GetRequiredService<ConnectionManager>().Count,
                 ["channels"] = services.GetRequiredService<IChannelEngine>().ChannelCount,
-                ["counters"] = ServerMetrics.Snapshot(),
+                ["counters"] = services.GetRequiredService<Observability.ServerMetrics>().Snapshot(),
             }, ProtocolCodec.Json);
         });
 

@@ -53,8 +53,7 @@ internal static class RestEndpoints
         }
         catch (Exception e) when (e is not OperationCanceledException && !context.Response.HasStarted)
         {
-            context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Tokenwire.Rest")
-                .LogError(e, "REST {Method} {Path} failed", context.Request.Method, context.Request.Path);
+            RestLog.RequestFailed(context.RequestServices.GetRequiredService<ILoggerFactory>().CreateLogger("Tokenwire.Rest"), context.Request.Method, context.Request.Path, e);
             await RestResponses.WriteErrorAsync(context, new ErrorInfo(ErrorCodes.InternalError, 500, "Internal error")).ConfigureAwait(false);
         }
     }
@@ -92,6 +91,20 @@ internal static class RestEndpoints
     internal static async Task<(string MessageId, string?[] Serials)> PublishMessagesAsync(IServiceProvider services, AuthContext auth, string channel, List<Message> messages)
     {
         var options = services.GetRequiredService<IOptions<TokenwireOptions>>().Value;
+        using var activity = Observability.ServerTracing.StartPublish(channel, messages, connectionId: null);
+        try
+        {
+            return await PublishCheckedAsync(services, options, auth, channel, messages).ConfigureAwait(false);
+        }
+        catch (AblyException e)
+        {
+            Observability.ServerTracing.Fail(activity, e.Error);
+            throw;
+        }
+    }
+
+    private static async Task<(string MessageId, string?[] Serials)> PublishCheckedAsync(IServiceProvider services, TokenwireOptions options, AuthContext auth, string channel, List<Message> messages)
+    {
         if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
         CheckPublish(auth, channel);
         foreach (var m in messages)
@@ -117,7 +130,7 @@ internal static class RestEndpoints
         {
             var completion = await services.GetRequiredService<IChannelEngine>().PublishAsync(auth.AppId, channel, messages, new Publisher(messageId, onBehalfOf, clientId)).ConfigureAwait(false);
             serials = await completion.ConfigureAwait(false);
-            ServerMetrics.MessagesPublished.Add(messages.Count);
+            services.GetRequiredService<Observability.ServerMetrics>().CountPublished(channel, messages.Count, realtime: false);
         }
 
         return (messageId, serials);

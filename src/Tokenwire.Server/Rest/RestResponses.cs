@@ -1,5 +1,6 @@
 using System.Buffers;
 using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
 using Tokenwire.Protocol;
 using Tokenwire.Protocol.Codecs;
 
@@ -36,6 +37,7 @@ internal static class RestResponses
     /// <summary>An Ably error: <c>{"error":{message,code,statusCode,href}}</c> in JSON, plus the X-Ably-Error* headers.</summary>
     public static Task WriteErrorAsync(HttpContext context, ErrorInfo error)
     {
+        context.RequestServices.GetService<Observability.ServerMetrics>()?.CountError(error.Code);
         context.Response.Headers["X-Ably-ErrorCode"] = error.Code.ToString(System.Globalization.CultureInfo.InvariantCulture);
         context.Response.Headers["X-Ably-ErrorMessage"] = Uri.EscapeDataString(error.Message);
         return WriteAsync(context, error.StatusCode is >= 400 and < 600 ? error.StatusCode : 500,

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Net.WebSockets;
+using Microsoft.Extensions.DependencyInjection;
 using Tokenwire.Protocol;
 using Tokenwire.Testing;
 
@@ -87,9 +88,6 @@ public sealed class SlowConsumerTests
         Assert.True(growth < baselineGrowth + (16 * 1024 * 1024), $"memory grew by {growth / 1024 / 1024} MB with a stalled subscriber vs {baselineGrowth / 1024 / 1024} MB without");
     }
 
-    private static long ReadCounter(TestServer server)
-    {
-        _ = server;
-        return ServerMetrics.SlowConsumerDisconnects.Value;
-    }
+    private static long ReadCounter(TestServer server) =>
+        server.Services.GetRequiredService<Tokenwire.Server.Observability.ServerMetrics>().SlowConsumerDisconnects.Value;
 }

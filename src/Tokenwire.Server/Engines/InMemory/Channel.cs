@@ -512,6 +512,15 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner
     }
 
     /// <summary>Occupancy (CHD2): attachments, presence members, the connections they belong to, and presence subscribers.</summary>
+    /// <summary>Bytes the hot window holds.</summary>
+    public long HotWindowBytes
+    {
+        get
+        {
+            lock (_lock) return _window.ChunkBytes;
+        }
+    }
+
     public ChannelOccupancy Occupancy()
     {
         lock (_lock) return _fanOut.Occupancy();

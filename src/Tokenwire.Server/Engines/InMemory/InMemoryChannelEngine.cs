@@ -23,6 +23,18 @@ internal sealed class InMemoryChannelEngine(ChannelServices services, ILogger<In
 
     public int ChannelCount => _channels.Count;
 
+    /// <inheritdoc/>
+    public IEnumerable<LiveChannel> LiveChannels()
+    {
+        foreach (var ((app, name), lazy) in _channels)
+        {
+            if (lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully && lazy.Value.Result is var channel)
+            {
+                yield return new LiveChannel(app, name, channel.Occupancy(), channel.HotWindowBytes);
+            }
+        }
+    }
+
     public ChannelRules RulesFor(string appId, string name) => services.RulesFor(appId, name);
 
     /// <summary>The channel, created if needed. Throws 40010 for an invalid name.</summary>
@@ -270,6 +282,6 @@ internal sealed class InMemoryChannelEngine(ChannelServices services, ILogger<In
             }
         }
 
-        if (retired > 0) logger.LogDebug("Retired {Count} idle channels; {Live} live", retired, _channels.Count);
+        if (retired > 0) EngineLog.ChannelsRetired(logger, retired, _channels.Count);
     }
 }

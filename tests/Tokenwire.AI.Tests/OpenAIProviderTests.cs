@@ -9,13 +9,14 @@ using Microsoft.Extensions.AI;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Tokenwire.AI.Chat;
+using Tokenwire.Testing;
 
 namespace Tokenwire.AI.Tests;
 
 /// <summary>
-/// A small fake OpenAI-compatible server on loopback (Kestrel, real HTTP): <c>POST /v1/chat/completions</c> answers
+/// A small OpenAI-compatible stub server on loopback (Kestrel, real HTTP): <c>POST /v1/chat/completions</c> answers
 /// with server-sent events (<c>data: {chunk}</c> lines, then <c>data: [DONE]</c>) when <c>stream</c> is true, else JSON.
-/// It records every request body.
+/// It records every request body, its authorization and its user agent.
 /// </summary>
 internal sealed class FakeOpenAIServer : IAsyncDisposable
 {
@@ -26,6 +27,11 @@ internal sealed class FakeOpenAIServer : IAsyncDisposable
     public List<JsonElement> Requests { get; } = [];
 
     public List<string?> Authorizations { get; } = [];
+
+    public List<string> UserAgents { get; } = [];
+
+    /// <summary>Delay before each streamed piece (a model's pace). Default: none.</summary>
+    public TimeSpan PieceDelay { get; set; }
 
     public Uri Endpoint { get; private set; } = null!;
 
@@ -55,6 +61,7 @@ internal sealed class FakeOpenAIServer : IAsyncDisposable
         {
             Requests.Add(request);
             Authorizations.Add(context.Request.Headers.Authorization.ToString());
+            UserAgents.Add(context.Request.Headers.UserAgent.ToString());
         }
 
         const string Id = "chatcmpl-fake42";
@@ -91,7 +98,11 @@ internal sealed class FakeOpenAIServer : IAsyncDisposable
         };
 
         await Send(Chunk(new { role = "assistant", content = "" }));
-        foreach (var piece in Pieces) await Send(Chunk(new { content = piece }));
+        foreach (var piece in Pieces)
+        {
+            if (PieceDelay > TimeSpan.Zero) await Task.Delay(PieceDelay);
+            await Send(Chunk(new { content = piece }));
+        }
         if (WithToolCall)
         {
             await Send(Chunk(new { tool_calls = new[] { new { index = 0, id = "call_1", type = "function", function = new { name = "get_weather", arguments = "{\"ci" } } } }));
@@ -115,7 +126,11 @@ internal sealed class FakeOpenAIServer : IAsyncDisposable
     }
 }
 
-public sealed class OpenAICompatibleChatClientTests
+/// <summary>
+/// Models behind OpenAI-compatible endpoints through Microsoft.Extensions.AI.OpenAI (<see cref="OpenAIProvider"/>),
+/// against the loopback stub: what the client sends and how the streamed chunks come back as updates.
+/// </summary>
+public sealed class OpenAIProviderTests
 {
     private static readonly string[] Pieces = ["Why", " don't", " skeleton", "s", " fight", " each", " other", "?\n\n", "They", " don't", " have", " the", " guts", "! ünï 🦴"];
 
@@ -124,7 +139,7 @@ public sealed class OpenAICompatibleChatClientTests
     {
         await using var server = await FakeOpenAIServer.StartAsync();
         server.Pieces = Pieces;
-        using var client = new OpenAICompatibleChatClient(new OpenAICompatibleOptions { Endpoint = server.Endpoint, ApiKey = "sk-test", Model = "llama3.2" });
+        using var client = OpenAIProvider.CreateChatClient(new OpenAICompatibleOptions { Endpoint = server.Endpoint, ApiKey = "sk-test", Model = "llama3.2" });
 
         var updates = new List<ChatResponseUpdate>();
         await foreach (var u in client.GetStreamingResponseAsync(
@@ -139,13 +154,16 @@ public sealed class OpenAICompatibleChatClientTests
         Assert.All(updates, u => Assert.Equal("chatcmpl-fake42", u.ResponseId));
         Assert.All(updates, u => Assert.Equal(ChatRole.Assistant, u.Role));
         Assert.All(updates, u => Assert.Equal("llama3.2", u.ModelId));
-        Assert.Equal(ChatFinishReason.Stop, Assert.Single(updates, u => u.FinishReason is not null).FinishReason);
+        // M.E.AI repeats the finish reason on the usage update after the finish chunk.
+        Assert.Contains(updates, u => u.FinishReason is not null);
+        Assert.All(updates.Where(u => u.FinishReason is not null), u => Assert.Equal(ChatFinishReason.Stop, u.FinishReason));
         var usage = Assert.Single(updates.SelectMany(u => u.Contents).OfType<UsageContent>());
         Assert.Equal(Pieces.Length, usage.Details.OutputTokenCount);
         Assert.Equal(9, usage.Details.InputTokenCount);
 
         var request = Assert.Single(server.Requests);
         Assert.Equal("Bearer sk-test", Assert.Single(server.Authorizations));
+        Assert.Contains("MEAI/", Assert.Single(server.UserAgents), StringComparison.Ordinal); // Microsoft.Extensions.AI's client
         Assert.Equal("llama3.2", request.GetProperty("model").GetString());
         Assert.True(request.GetProperty("stream").GetBoolean());
         Assert.Equal(0.5, request.GetProperty("temperature").GetDouble(), 3);
@@ -161,7 +179,7 @@ public sealed class OpenAICompatibleChatClientTests
         await using var server = await FakeOpenAIServer.StartAsync();
         server.Pieces = ["Checking"];
         server.WithToolCall = true;
-        using var client = new OpenAICompatibleChatClient(new OpenAICompatibleOptions { Endpoint = server.Endpoint, Model = "m" });
+        using var client = OpenAIProvider.CreateChatClient(new OpenAICompatibleOptions { Endpoint = server.Endpoint, Model = "m" });
         var weather = AIFunctionFactory.Create((string city) => "sunny", "get_weather", "Weather of a city");
 
         var updates = new List<ChatResponseUpdate>();
@@ -174,7 +192,8 @@ public sealed class OpenAICompatibleChatClientTests
         Assert.Equal("call_1", call.CallId);
         Assert.Equal("get_weather", call.Name);
         Assert.Equal("Oslo", call.Arguments!["city"]?.ToString());
-        Assert.Equal(ChatFinishReason.ToolCalls, updates.Single(u => u.FinishReason is not null).FinishReason);
+        Assert.Contains(updates, u => u.FinishReason is not null);
+        Assert.All(updates.Where(u => u.FinishReason is not null), u => Assert.Equal(ChatFinishReason.ToolCalls, u.FinishReason));
         var request = Assert.Single(server.Requests);
         Assert.Equal("get_weather", request.GetProperty("tools")[0].GetProperty("function").GetProperty("name").GetString());
         Assert.Equal("Bearer unused", Assert.Single(server.Authorizations)); // no key configured: local servers ignore it
@@ -185,7 +204,7 @@ public sealed class OpenAICompatibleChatClientTests
     {
         await using var server = await FakeOpenAIServer.StartAsync();
         server.Pieces = Pieces;
-        using var client = new OpenAICompatibleChatClient(new OpenAICompatibleOptions { Endpoint = server.Endpoint, Model = "m" });
+        using var client = OpenAIProvider.CreateChatClient(new OpenAICompatibleOptions { Endpoint = server.Endpoint, Model = "m" });
         var response = await client.GetResponseAsync([new ChatMessage(ChatRole.User, "joke")], new ChatOptions { ModelId = "other-model" });
         Assert.Equal(string.Concat(Pieces), response.Text);
         Assert.Equal("chatcmpl-fake42", response.ResponseId);
@@ -211,14 +230,14 @@ public sealed class OpenAICompatibleChatClientTests
 
 /// <summary>The OpenAI-compatible client behind the publisher: model output streamed over Tokenwire, rebuilt exactly.</summary>
 [Collection(ServerCollection.Name)]
-public sealed class OpenAICompatiblePublishingTests(ServerFixture fixture)
+public sealed class OpenAIProviderPublishingTests(ServerFixture fixture)
 {
     [Fact]
     public async Task A_response_from_an_openai_compatible_endpoint_is_published_and_rebuilt()
     {
         await using var server = await FakeOpenAIServer.StartAsync();
         server.Pieces = ["Hello", ",", " world", "! ", "✓"];
-        using var model = new OpenAICompatibleChatClient(new OpenAICompatibleOptions { Endpoint = server.Endpoint, Model = "m" });
+        using var model = OpenAIProvider.CreateChatClient(new OpenAICompatibleOptions { Endpoint = server.Endpoint, Model = "m" });
         var channelName = ServerFixture.UniqueName("openai");
         await using var subscriberClient = fixture.Client();
         var assembler = new ResponseAssembler();
@@ -233,5 +252,115 @@ public sealed class OpenAICompatiblePublishingTests(ServerFixture fixture)
         Assert.Equal(5, result.Usage?.OutputTokenCount);
         var rebuilt = await assembler.WaitForCompletionAsync("chatcmpl-fake42").OrTimeout();
         Assert.Equal("Hello, world! ✓", rebuilt.Text);
+    }
+
+    [Fact]
+    public async Task Any_ChatClientBuilder_pipeline_publishes_with_opentelemetry_spans_and_logs()
+    {
+        await using var server = await FakeOpenAIServer.StartAsync();
+        server.Pieces = ["Traced", " and", " logged"];
+        var source = "tokenwire-test-" + Guid.NewGuid().ToString("N")[..8];
+        var spans = new List<System.Diagnostics.Activity>();
+        using var listener = new System.Diagnostics.ActivityListener
+        {
+            ShouldListenTo = s => s.Name == source,
+            Sample = (ref System.Diagnostics.ActivityCreationOptions<System.Diagnostics.ActivityContext> _) => System.Diagnostics.ActivitySamplingResult.AllDataAndRecorded,
+            ActivityStopped = a => { lock (spans) spans.Add(a); },
+        };
+        System.Diagnostics.ActivitySource.AddActivityListener(listener);
+        var logs = new ListLoggerProvider();
+        using var loggerFactory = LoggerFactory.Create(b => b.SetMinimumLevel(LogLevel.Debug).AddProvider(logs));
+        using var model = new ChatClientBuilder(OpenAIProvider.CreateChatClient(new OpenAICompatibleOptions { Endpoint = server.Endpoint, Model = "m" }))
+            .UseOpenTelemetry(sourceName: source)
+            .UseLogging(loggerFactory)
+            .Build();
+        var channelName = ServerFixture.UniqueName("pipeline");
+        await using var client = fixture.Client();
+
+        var result = await new TokenStreamPublisher(client.Channels.Get(channelName)).StreamAsync(model, TestHelpers.Prompt("hi")).OrTimeout();
+
+        Assert.Equal("Traced and logged", result.Text);
+        var span = Assert.Single(spans, a => a.OperationName.StartsWith("chat", StringComparison.Ordinal));
+        Assert.Equal("m", span.GetTagItem("gen_ai.request.model"));
+        Assert.Contains(logs.Messages, m => m.Contains("GetStreamingResponseAsync", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task The_tokenwire_executable_publishes_a_model_openai_answer_from_the_stub()
+    {
+        await using var stub = await FakeOpenAIServer.StartAsync();
+        stub.Pieces = ["Streamed", " through", " M.E.AI", " ✓"];
+        stub.PieceDelay = TimeSpan.FromMilliseconds(20);
+        var channelName = ServerFixture.UniqueName("cli-openai");
+        await using var subscriberClient = fixture.Client();
+        var assembler = new ResponseAssembler();
+        await using var subscription = await ResponseHydrator.SubscribeAsync(subscriberClient, channelName, assembler, new HydrationOptions { Mode = HydrationMode.None });
+
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        foreach (var arg in (string[])[CliDll(), "publish", "--url", fixture.Server.BaseUri.ToString().TrimEnd('/'), "--key", fixture.Server.Key, "--channel", channelName,
+                     "--model", "openai", "--openai-url", stub.Endpoint.ToString(), "--openai-model", "stub-model", "--prompt", "hello"])
+        {
+            start.ArgumentList.Add(arg);
+        }
+
+        start.Environment["OPENAI_API_KEY"] = "sk-from-env";
+        using var process = System.Diagnostics.Process.Start(start)!;
+        var output = process.StandardOutput.ReadToEndAsync();
+        var error = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync().OrTimeout(TimeSpan.FromSeconds(60));
+        Assert.True(process.ExitCode == 0, await output + await error);
+
+        var rebuilt = await assembler.WaitForCompletionAsync("chatcmpl-fake42").OrTimeout();
+        Assert.Equal("Streamed through M.E.AI ✓", rebuilt.Text);
+        var request = Assert.Single(stub.Requests);
+        Assert.Equal("stub-model", request.GetProperty("model").GetString());
+        Assert.True(request.GetProperty("stream").GetBoolean());
+        Assert.Equal("Bearer sk-from-env", Assert.Single(stub.Authorizations));
+        Assert.Contains("MEAI/", Assert.Single(stub.UserAgents), StringComparison.Ordinal);
+    }
+
+    private static string CliDll()
+    {
+        // The same configuration as this test assembly (bin/Debug or bin/Release); the test project builds the CLI.
+        var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
+        var dll = Path.Combine(AblyNodeModules.RepositoryRoot, "src", "Tokenwire.Cli", "bin", configuration, "net10.0", "tokenwire.dll");
+        return File.Exists(dll) ? dll : throw new FileNotFoundException("Build the CLI first", dll);
+    }
+}
+
+/// <summary>Collects formatted log messages.</summary>
+internal sealed class ListLoggerProvider : ILoggerProvider
+{
+    private readonly List<string> _messages = [];
+
+    public IReadOnlyList<string> Messages
+    {
+        get
+        {
+            lock (_messages) return [.. _messages];
+        }
+    }
+
+    public ILogger CreateLogger(string categoryName) => new Logger(this);
+
+    public void Dispose()
+    {
+    }
+
+    private sealed class Logger(ListLoggerProvider owner) : ILogger
+    {
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+        public bool IsEnabled(LogLevel logLevel) => true;
+
+        public void Log<TState>(LogLevel logLevel, EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lock (owner._messages) owner._messages.Add(formatter(state, exception));
+        }
     }
 }

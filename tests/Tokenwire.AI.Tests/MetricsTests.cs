@@ -1,0 +1,114 @@
+using System.Net;
+using Microsoft.Extensions.AI;
+using Tokenwire.AI.Chat;
+using Tokenwire.Client;
+using Tokenwire.Testing;
+
+namespace Tokenwire.AI.Tests;
+
+/// <summary>
+/// The LLM-shaped metrics as an operator sees them: a Prometheus scrape of <c>/metrics</c> while a simulated model
+/// streams a response through Tokenwire.AI's publisher (message-per-token, start/stop).
+/// </summary>
+public sealed class MetricsTests
+{
+    private static readonly TimeSpan FirstTokenDelay = TimeSpan.FromMilliseconds(800);
+
+    [Fact]
+    public async Task A_scrape_during_a_simulated_response_shows_its_time_to_first_token_and_one_gap_per_token()
+    {
+        await using var server = await TestServer.StartAsync();
+        // A namespace of its own: the series of this test are labelled by it, whatever else runs in the process.
+        var ns = "m" + Guid.NewGuid().ToString("N")[..8];
+        var text = TestHelpers.TextOf(12, "metrics");
+        var tokens = SimulatedChatClient.Tokenize(text).Count;
+        var model = new SimulatedChatClient(new SimulatedChatClientOptions { Text = text, TokensPerSecond = 10, FirstTokenDelay = FirstTokenDelay });
+        await using var client = new TokenwireRealtime(ServerFixture.ClientOptionsFor(server));
+        var channel = client.Channels.Get(ns + ":chat");
+        await channel.AttachAsync().OrTimeout(); // connected first: start then reaches the server when it is published
+        var publisher = new TokenStreamPublisher(channel);
+
+        // A given response id publishes start at once, before the model's first-token delay.
+        var publishing = publisher.StreamAsync(model, TestHelpers.Prompt("hi"), responseId: "r1");
+        (string, string)[] series = [("namespace", ns), ("pattern", "per_token")];
+
+        // During the response: the first token has been timed, and the response is still going.
+        PrometheusScrape during = null!;
+        await Waiting.WaitUntilAsync(async () =>
+        {
+            during = await PrometheusScrape.FromAsync(server);
+            return during.Value("tokenwire_response_time_to_first_token_seconds_count", series) == 1;
+        }, TimeSpan.FromSeconds(10));
+        var ttft = during.Value("tokenwire_response_time_to_first_token_seconds_sum", series)!.Value;
+        Assert.InRange(ttft, FirstTokenDelay.TotalSeconds * 0.8, FirstTokenDelay.TotalSeconds * 1.2);
+        Assert.Null(during.Value("tokenwire_response_ended_total", [.. series, ("outcome", "stop")]));
+        Assert.InRange(during.Value("tokenwire_response_inter_token_gap_seconds_count", series) ?? 0, 1, tokens - 1);
+
+        var result = await publishing.OrTimeout(TimeSpan.FromSeconds(30));
+        Assert.Equal(tokens, result.TokenCount);
+
+        // After it: one inter-token sample per token, one response of that many tokens, ended by stop.
+        PrometheusScrape after = null!;
+        await Waiting.WaitUntilAsync(async () =>
+        {
+            after = await PrometheusScrape.FromAsync(server);
+            return after.Value("tokenwire_response_ended_total", [.. series, ("outcome", "stop")]) == 1;
+        }, TimeSpan.FromSeconds(10));
+        Assert.Equal(tokens, after.Value("tokenwire_response_inter_token_gap_seconds_count", series));
+        Assert.Equal(1, after.Value("tokenwire_response_tokens_count", series));
+        Assert.Equal(tokens, after.Value("tokenwire_response_tokens_sum", series));
+        Assert.Equal(1, after.Value("tokenwire_response_duration_seconds_count", series));
+        Assert.Null(after.Value("tokenwire_response_ended_total", [.. series, ("outcome", "unfinished")]));
+        // The messages themselves: start + tokens + stop in, and fan-out lag measured for each frame delivered.
+        Assert.Equal(tokens + 2, after.Value("tokenwire_messages_in_total", ("namespace", ns)));
+    }
+
+    [Fact]
+    public async Task Metrics_need_a_key_with_the_admin_capability()
+    {
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Tokenwire:Keys:0:Key"] = "test.sub:c2VjcmV0LXNlY3JldC1zdWJzY3JpYmU",
+            ["Tokenwire:Keys:0:Capability"] = "{\"*\":[\"subscribe\",\"publish\",\"history\"]}",
+        });
+        using (var anonymous = await PrometheusScrape.GetAsync(server, key: null))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, anonymous.StatusCode);
+            Assert.StartsWith("Basic", anonymous.Headers.WwwAuthenticate.ToString(), StringComparison.Ordinal);
+        }
+
+        using (var limited = await PrometheusScrape.GetAsync(server, "test.sub:c2VjcmV0LXNlY3JldC1zdWJzY3JpYmU"))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, limited.StatusCode);
+            Assert.Contains("40160", await limited.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        using (var wrong = await PrometheusScrape.GetAsync(server, "test.root:wrong-secret"))
+        {
+            Assert.Equal(HttpStatusCode.Unauthorized, wrong.StatusCode);
+        }
+
+        var scrape = await PrometheusScrape.FromAsync(server);
+        Assert.Contains("# TYPE tokenwire_connections gauge", scrape.Text, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_scrape_endpoint_can_be_moved_opened_or_turned_off()
+    {
+        await using (var open = await TestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Tokenwire:Observability:PrometheusPath"] = "/internal/prom",
+            ["Tokenwire:Observability:PrometheusAllowAnonymous"] = "true",
+        }))
+        {
+            using var anonymous = await PrometheusScrape.GetAsync(open, key: null, "/internal/prom");
+            Assert.Equal(HttpStatusCode.OK, anonymous.StatusCode);
+            using var old = await PrometheusScrape.GetAsync(open, open.Key, "/metrics");
+            Assert.Equal(HttpStatusCode.NotFound, old.StatusCode);
+        }
+
+        await using var off = await TestServer.StartAsync(new Dictionary<string, string?> { ["Tokenwire:Observability:PrometheusEnabled"] = "false" });
+        using var none = await PrometheusScrape.GetAsync(off, off.Key);
+        Assert.Equal(HttpStatusCode.NotFound, none.StatusCode);
+    }
+}
