@@ -18,7 +18,7 @@ namespace Tokenwire.Server.Push;
 /// app the notification belongs to. <c>ablyUrl</c> is not dialled: this server has no outbound network, so the
 /// channel is always one of its own.
 /// </summary>
-internal sealed class AblyChannelPushTransport(IChannelEngine engine, KeyStore keys, IOptions<TokenwireOptions> options) : IPushTransport
+internal sealed class AblyChannelPushTransport(IChannelEngine engine, KeyStore keys, IOptions<TokenwireOptions> options, Observability.ServerMetrics? metrics = null) : IPushTransport
 {
     /// <summary>The name of the message that carries the notification.</summary>
     public const string MessageName = "__ably_push__";
@@ -57,6 +57,6 @@ internal sealed class AblyChannelPushTransport(IChannelEngine engine, KeyStore k
         var publisher = new Publisher(RandomNumberGenerator.GetString(IdAlphabet, 12), null, null);
         var completion = await engine.PublishAsync(appId, channel, [message], publisher).ConfigureAwait(false);
         await completion.WaitAsync(cancellationToken).ConfigureAwait(false);
-        ServerMetrics.MessagesPublished.Add(1);
+        metrics?.CountPublished(channel, 1, realtime: false);
     }
 }

@@ -293,7 +293,7 @@ internal sealed class CometTransport : Transport
         catch (Exception e)
         {
             // On a timer thread an exception would end the process (e.g. a release racing the host's shutdown).
-            Logger.LogWarning(e, "Ending the abandoned comet transport of {ConnectionId} failed", Connection?.Id);
+            RealtimeLog.CometAbandonFailed(Logger, Connection?.Id, e);
         }
     }
 

@@ -32,4 +32,7 @@ internal static partial class RealtimeLog
 
     [LoggerMessage(1008, LogLevel.Debug, "Comet send of {ConnectionId} ended early: {Reason}")]
     public static partial void CometSendEnded(ILogger logger, string connectionId, string reason);
+
+    [LoggerMessage(1009, LogLevel.Warning, "Ending the abandoned comet transport of {ConnectionId} failed")]
+    public static partial void CometAbandonFailed(ILogger logger, string? connectionId, Exception exception);
 }
