@@ -138,10 +138,12 @@ public sealed class CliTests(ServerFixture fixture)
         Assert.Equal(2, await Run("subscribe", [.. Connection, "--channel", "c", "--bogus"], new Capture(), error));
         Assert.Contains("unknown option '--bogus'", error.Text, StringComparison.Ordinal);
         Assert.Equal(2, await Run("publish", [.. Connection, "--channel", "c", "--prompt", "p", "--pattern", "zigzag"], new Capture(), error));
-        Assert.Contains("--pattern must be startstop, multi or continuous, not 'zigzag'", error.Text, StringComparison.Ordinal);
+        Assert.Contains("--pattern must be startstop, multi, continuous or response, not 'zigzag'", error.Text, StringComparison.Ordinal);
         Assert.Equal(2, await Run("subscribe", [.. Connection, "--channel", "c", "--live", "--history"], new Capture(), error));
         Assert.Contains("exclude each other", error.Text, StringComparison.Ordinal);
-        Assert.Equal(4, error.Text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length); // one line for each of the four errors
+        Assert.Equal(2, await Run("publish", [.. Connection, "--channel", "c", "--prompt", "p", "--stop-when-unwatched", "soon"], new Capture(), error));
+        Assert.Contains("--stop-when-unwatched must be a positive duration such as 500ms, 10s or 2m, not 'soon'", error.Text, StringComparison.Ordinal);
+        Assert.Equal(5, error.Text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length); // one line for each of the five errors
 
         var help = new Capture();
         Assert.Equal(0, await Run("subscribe", ["--help"], help, new Capture()));
@@ -179,5 +181,58 @@ public sealed class CliTests(ServerFixture fixture)
         assembler.ApplyRange([M("start"), M("token", "Hel"), M("response-complete", "Hello")]);
         Assert.Equal("[start r]\nHel\n[replaced r]\nHello\n[end r]\n", printed.ToString());
         await Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task Subscribe_prints_a_message_per_response_stream_live_and_to_a_subscriber_joining_mid_response()
+    {
+        var channel = "mutable:" + ServerFixture.UniqueName("cli-mpr");
+        var text = TestHelpers.TextOf(120, "cli-mpr"); // 3 s at 40 tokens/s: time for a subscriber to join mid-response
+        var liveOut = new Capture();
+        var liveErr = new Capture();
+        var live = Run("subscribe", [.. Connection, "--channel", channel, "--exit-after-stop", "--timeout", "30"], liveOut, liveErr);
+        await Waiting.WaitUntilAsync(() => liveErr.Text.Contains("subscribed to", StringComparison.Ordinal) || live.IsCompleted, describe: () => liveErr.Text);
+
+        var pubOut = new Capture();
+        var pubErr = new Capture();
+        var publishing = Run("publish", [.. Connection, "--channel", channel, "--prompt", "p", "--text", text, "--rate", "40", "--pattern", "response", "--response-id", "r1"], pubOut, pubErr);
+        await Waiting.WaitUntilAsync(() => pubOut.Text.Length > 60 || publishing.IsCompleted, describe: () => pubOut.Text + pubErr.Text);
+        var lateOut = new Capture();
+        var lateErr = new Capture();
+        var late = Run("subscribe", [.. Connection, "--channel", channel, "--exit-after-stop", "--timeout", "30"], lateOut, lateErr);
+        await Waiting.WaitUntilAsync(() => lateErr.Text.Contains("subscribed to", StringComparison.Ordinal) || late.IsCompleted, describe: () => lateErr.Text);
+        Assert.False(publishing.IsCompleted, "the late subscriber must join while the response is still streaming");
+
+        Assert.True(await publishing.OrTimeout() == 0, pubOut.Text + pubErr.Text);
+        Assert.Contains($"response r1 on {channel} (message-per-response): {Chat.SimulatedChatClient.Tokenize(text).Count} tokens", pubOut.Text, StringComparison.Ordinal);
+        Assert.Contains("all publishes acknowledged", pubOut.Text, StringComparison.Ordinal);
+        Assert.Equal(0, await live.OrTimeout());
+        Assert.Equal(0, await late.OrTimeout());
+        Assert.Equal($"[start r1]\n{text}\n[end r1]\n", liveOut.Text);
+        Assert.Equal($"[start r1]\n{text}\n[end r1]\n", lateOut.Text);
+
+        // After it ended, history gives the one message whole.
+        var fromHistory = new Capture();
+        Assert.Equal(0, await Run("subscribe", [.. Connection, "--channel", channel, "--history", "--exit-after-stop", "--timeout", "30"], fromHistory, new Capture()).OrTimeout());
+        Assert.Equal($"[start r1]\n{text}\n[end r1]\n", fromHistory.Text);
+    }
+
+    [Fact]
+    public async Task Publish_stops_when_unwatched_and_subscribe_prints_why_it_ended()
+    {
+        var channel = "mutable:" + ServerFixture.UniqueName("cli-unwatched");
+        var text = TestHelpers.TextOf(2000, "cli-unwatched"); // 20 s at 100 tokens/s unless stopped
+        var pubOut = new Capture();
+        var pubErr = new Capture();
+        var published = await Run("publish", [.. Connection, "--channel", channel, "--prompt", "p", "--text", text, "--rate", "100", "--pattern", "response", "--response-id", "u1", "--stop-when-unwatched", "1s"], pubOut, pubErr).OrTimeout(TimeSpan.FromSeconds(15));
+        Assert.True(published == 0, pubOut.Text + pubErr.Text);
+        Assert.Contains($"stopped: no one else subscribed to {channel} for 1 s (reason \"unwatched\" on the end marker)", pubOut.Text, StringComparison.Ordinal);
+
+        var output = new Capture();
+        Assert.Equal(0, await Run("subscribe", [.. Connection, "--channel", channel, "--history", "--exit-after-stop", "--timeout", "30"], output, new Capture()).OrTimeout());
+        Assert.StartsWith("[start u1]\n", output.Text, StringComparison.Ordinal);
+        Assert.EndsWith("\n[end u1, stopped: unwatched]\n", output.Text, StringComparison.Ordinal);
+        var shown = output.Text["[start u1]\n".Length..^"\n[end u1, stopped: unwatched]\n".Length];
+        Assert.True(shown.Length > 0 && shown.Length < text.Length && text.StartsWith(shown, StringComparison.Ordinal), $"the beginning of the text: {shown}");
     }
 }
