@@ -29,7 +29,8 @@ const status = { state: 'connecting', text: 'connecting…', caughtUp: null, pro
 function renderStatus() {
   const parts = [status.text];
   if (status.caughtUp !== null && status.state === 'live') {
-    parts.push(pattern === 'response' ? `caught up ${status.caughtUp} answers` : `caught up ${status.caughtUp} tokens`);
+    const answers = `caught up ${status.caughtUp} answer${status.caughtUp === 1 ? '' : 's'}`;
+    parts.push(pattern === 'response' ? answers : `caught up ${status.caughtUp} tokens`);
   }
   if (status.problem) parts.push(status.problem);
   statusEl.dataset.state = status.problem ? 'error' : status.state;
