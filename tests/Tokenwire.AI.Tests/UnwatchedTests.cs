@@ -132,6 +132,25 @@ public sealed class UnwatchedTests(ServerFixture fixture, ITestOutputHelper outp
     }
 
     [Fact]
+    public async Task Concurrent_and_consecutive_responses_on_one_channel_share_the_watch_and_each_stop()
+    {
+        var channelName = ServerFixture.UniqueName("unwatched-shared");
+        await using var publisherClient = fixture.Client(echo: false);
+        var publisher = new TokenStreamPublisher(publisherClient.Channels.Get(channelName), new TokenStreamOptions { StopWhenUnwatchedFor = Limit });
+
+        var both = await Task.WhenAll(
+            publisher.StreamAsync(LongModel("shared-a"), TestHelpers.Prompt("a"), responseId: "a"),
+            publisher.StreamAsync(LongModel("shared-b"), TestHelpers.Prompt("b"), responseId: "b")).OrTimeout(TimeSpan.FromSeconds(15));
+        Assert.All(both, r => Assert.Equal(ResponseStopReason.Unwatched, r.StopReason));
+
+        // The last response detached the watching attachment; the next one attaches it again and is watched as well.
+        var watch = publisherClient.Channels.Get("[?occupancy=metrics]" + channelName);
+        await Waiting.WaitUntilAsync(() => watch.State == ChannelState.Detached, describe: () => watch.State.ToString());
+        var again = await publisher.StreamAsync(LongModel("shared-c"), TestHelpers.Prompt("c"), responseId: "c").OrTimeout(TimeSpan.FromSeconds(15));
+        Assert.Equal(ResponseStopReason.Unwatched, again.StopReason);
+    }
+
+    [Fact]
     public async Task Off_by_default_a_response_with_no_subscriber_runs_to_completion()
     {
         Assert.Null(new TokenStreamOptions().StopWhenUnwatchedFor);

@@ -22,10 +22,14 @@ internal sealed class ChannelAudience
     private const string OccupancyEvent = "[meta]occupancy";
     private static readonly ConditionalWeakTable<RealtimeChannel, ChannelAudience> s_audiences = [];
 
+    // Guards _users, and orders the attach and detach requests as the counts change: a detach by the last user that
+    // went out after a new user's attach would leave that user unwatched.
+    private static readonly Lock s_users = new();
+
     private readonly Lock _lock = new();
     private readonly RealtimeChannel _channel;
     private readonly RealtimeChannel _watch;
-    private int _users;
+    private int _users; // guarded by s_users
     private long? _unwatchedSince; // Environment.TickCount64 since when no one else subscribes; null: someone does, or unknown
 
     private ChannelAudience(RealtimeChannel channel, RealtimeChannel watch)
@@ -50,15 +54,17 @@ internal sealed class ChannelAudience
     {
         var watch = channel.Channels.Get("[?occupancy=metrics]" + channel.Name, new ChannelOptions { Modes = ChannelModes.Publish });
         ChannelAudience audience;
-        lock (s_audiences)
+        Task attached;
+        lock (s_users)
         {
             audience = s_audiences.GetValue(watch, w => new ChannelAudience(channel, w));
-            lock (audience._lock) audience._users++;
+            audience._users++;
+            attached = watch.AttachAsync(cancellationToken);
         }
 
         try
         {
-            await watch.AttachAsync(cancellationToken).ConfigureAwait(false);
+            await attached.ConfigureAwait(false);
             if (!watch.Params.ContainsKey("occupancy"))
             {
                 throw new AblyException(ErrorCodes.BadRequest, 400, $"The server did not accept the occupancy param on channel '{channel.Name}': StopWhenUnwatchedFor needs occupancy events");
@@ -87,12 +93,14 @@ internal sealed class ChannelAudience
     /// <summary>One user less; the last one detaches the watching attachment.</summary>
     public void Release()
     {
-        lock (_lock)
+        Task detached;
+        lock (s_users)
         {
             if (--_users > 0) return;
+            detached = _watch.DetachAsync();
         }
 
-        _ = _watch.DetachAsync().ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
+        _ = detached.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
     }
 
     private void OnOccupancy(Message message)
