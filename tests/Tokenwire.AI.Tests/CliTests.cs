@@ -235,4 +235,88 @@ public sealed class CliTests(ServerFixture fixture)
         var shown = output.Text["[start u1]\n".Length..^"\n[end u1, stopped: unwatched]\n".Length];
         Assert.True(shown.Length > 0 && shown.Length < text.Length && text.StartsWith(shown, StringComparison.Ordinal), $"the beginning of the text: {shown}");
     }
+
+    [Fact]
+    public async Task The_executables_stream_message_per_response_and_a_watched_publisher_with_stop_when_unwatched_runs_to_completion()
+    {
+        var channel = "mutable:" + ServerFixture.UniqueName("cli-exe");
+        var text = TestHelpers.TextOf(150, "cli-exe"); // 3 s at 50 tokens/s: three times the 1 s limit
+        using var subscriber = CliProcess.Start("subscribe", [.. Connection, "--channel", channel, "--exit-after-stop", "--timeout", "60"]);
+        await Waiting.WaitUntilAsync(() => subscriber.Error.Contains("subscribed to", StringComparison.Ordinal) || subscriber.HasExited, TimeSpan.FromSeconds(60), () => subscriber.Error);
+
+        using var publisher = CliProcess.Start("publish", [.. Connection, "--channel", channel, "--prompt", "p", "--text", text, "--rate", "50",
+            "--pattern", "response", "--response-id", "x1", "--stop-when-unwatched", "1s"]);
+        Assert.True(await publisher.ExitAsync() == 0, publisher.ToString());
+        Assert.True(await subscriber.ExitAsync() == 0, subscriber.ToString());
+
+        Assert.Contains($"response x1 on {channel} (message-per-response): {Chat.SimulatedChatClient.Tokenize(text).Count} tokens", publisher.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("stopped:", publisher.Output, StringComparison.Ordinal);
+        Assert.Equal($"[start x1]\n{text}\n[end x1]\n", subscriber.Output);
+    }
+
+    /// <summary>The real <c>tokenwire</c> executable, its output captured as it runs.</summary>
+    private sealed class CliProcess : IDisposable
+    {
+        private readonly System.Diagnostics.Process _process;
+        private readonly StringBuilder _output = new();
+        private readonly StringBuilder _error = new();
+
+        private CliProcess(System.Diagnostics.Process process) => _process = process;
+
+        public string Output
+        {
+            get
+            {
+                lock (_output) return _output.ToString();
+            }
+        }
+
+        public string Error
+        {
+            get
+            {
+                lock (_error) return _error.ToString();
+            }
+        }
+
+        public bool HasExited => _process.HasExited;
+
+        /// <summary>Starts <c>dotnet tokenwire.dll <paramref name="verb"/> <paramref name="args"/></c>.</summary>
+        public static CliProcess Start(string verb, string[] args)
+        {
+            var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            start.ArgumentList.Add(CliProcessTests.CliDll());
+            start.ArgumentList.Add(verb);
+            foreach (var arg in args) start.ArgumentList.Add(arg);
+            start.Environment["DOTNET_NOLOGO"] = "1";
+            var cli = new CliProcess(new System.Diagnostics.Process { StartInfo = start });
+            cli._process.OutputDataReceived += (_, e) => Append(cli._output, e.Data);
+            cli._process.ErrorDataReceived += (_, e) => Append(cli._error, e.Data);
+            cli._process.Start();
+            cli._process.BeginOutputReadLine();
+            cli._process.BeginErrorReadLine();
+            return cli;
+        }
+
+        private static void Append(StringBuilder to, string? line)
+        {
+            if (line is null) return;
+            lock (to) to.Append(line).Append('\n');
+        }
+
+        public async Task<int> ExitAsync()
+        {
+            await _process.WaitForExitAsync().OrTimeout(TimeSpan.FromSeconds(60));
+            _process.WaitForExit(); // the output read to its end
+            return _process.ExitCode;
+        }
+
+        public override string ToString() => $"exit {(_process.HasExited ? _process.ExitCode : -1)}\n--- stdout:\n{Output}\n--- stderr:\n{Error}";
+
+        public void Dispose()
+        {
+            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+            _process.Dispose();
+        }
+    }
 }
