@@ -45,6 +45,7 @@ public sealed class UnwatchedTests(ServerFixture fixture, ITestOutputHelper outp
         await using var subscription = await ResponseHydrator.SubscribeAsync(joiner, channelName, assembler, new HydrationOptions { Mode = HydrationMode.History }).OrTimeout();
         var ended = await assembler.WaitForCompletionAsync("u1").OrTimeout();
         Assert.Equal(result.Text, ended.Text);
+        Assert.Equal(ResponseStopReason.Unwatched, ended.StopReason);
     }
 
     [Fact]
@@ -65,6 +66,12 @@ public sealed class UnwatchedTests(ServerFixture fixture, ITestOutputHelper outp
         Assert.Equal(ResponseStatus.Cancelled, message.GetHeaders()["status"]);
         Assert.Equal(ResponseStopReason.Unwatched, message.GetHeaders()["reason"]);
         Assert.Equal("m1", message.GetHeaders()["responseId"]);
+        // A late joiner's assembler says why it ended.
+        var assembler = new ResponseAssembler();
+        await using var joiner = fixture.Client();
+        await using var subscription = await ResponseHydrator.SubscribeAsync(joiner, channelName, assembler, new HydrationOptions { Pattern = TokenStreamPattern.MessagePerResponse }).OrTimeout();
+        var ended = await assembler.WaitForCompletionAsync("m1").OrTimeout();
+        Assert.Equal((result.Text, ResponseStatus.Cancelled, ResponseStopReason.Unwatched), (ended.Text, ended.Status, ended.StopReason));
     }
 
     [Fact]
@@ -99,6 +106,7 @@ public sealed class UnwatchedTests(ServerFixture fixture, ITestOutputHelper outp
         Assert.Equal(text, result.Text);
         var received = await assembler.WaitForCompletionAsync("w1").OrTimeout();
         Assert.Equal(text, received.Text);
+        Assert.Null(received.StopReason);
     }
 
     [Fact]
