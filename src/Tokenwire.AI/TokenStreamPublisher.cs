@@ -143,9 +143,10 @@ public sealed class TokenStreamPublisher
                 await run.OnUpdateAsync(update).ConfigureAwait(false);
             }
         }
-        catch (OperationCanceledException) when (unwatched is { Fired: true } && !cancellationToken.IsCancellationRequested)
+        catch (Exception e) when (unwatched is { Fired: true } && !cancellationToken.IsCancellationRequested && !run.CreateFailed(e))
         {
             // No one watches: end the response as a cancelled one, saying why, and report it (not an error of the caller's).
+            // Any exception counts, not only OperationCanceledException: a model client may fail otherwise when cancelled.
             run.EndStream(ResponseStatus.Cancelled, ResponseStopReason.Unwatched);
             return await run.FinishAsync(cancellationToken).ConfigureAwait(false);
         }

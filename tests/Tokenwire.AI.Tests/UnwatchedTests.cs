@@ -159,6 +159,37 @@ public sealed class UnwatchedTests(ServerFixture fixture, ITestOutputHelper outp
     }
 
     [Fact]
+    public async Task A_model_that_fails_otherwise_when_cancelled_still_ends_as_unwatched()
+    {
+        var channelName = ServerFixture.UniqueName("unwatched-io");
+        await using var publisherClient = fixture.Client(echo: false);
+        var publisher = new TokenStreamPublisher(publisherClient.Channels.Get(channelName), new TokenStreamOptions { StopWhenUnwatchedFor = Limit });
+
+        var result = await publisher.PublishAsync(FailsWhenCancelled(), "io1").OrTimeout(TimeSpan.FromSeconds(15));
+
+        Assert.Equal(ResponseStopReason.Unwatched, result.StopReason);
+        Assert.True(result.TokenCount > 0);
+    }
+
+    /// <summary>Endless tokens; cancelled, it throws an <see cref="IOException"/> as an HTTP model client may.</summary>
+    private static async IAsyncEnumerable<Microsoft.Extensions.AI.ChatResponseUpdate> FailsWhenCancelled([System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        for (var i = 0; ; i++)
+        {
+            try
+            {
+                await Task.Delay(10, cancellationToken);
+            }
+            catch (OperationCanceledException)
+            {
+                throw new IOException("The model's connection was aborted");
+            }
+
+            yield return new Microsoft.Extensions.AI.ChatResponseUpdate(Microsoft.Extensions.AI.ChatRole.Assistant, $"t{i} ");
+        }
+    }
+
+    [Fact]
     public async Task Off_by_default_a_response_with_no_subscriber_runs_to_completion()
     {
         Assert.Null(new TokenStreamOptions().StopWhenUnwatchedFor);
