@@ -41,7 +41,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner
         _services = services;
         var now = services.Now();
         _sequencer = new Sequencer(lastStoredSerial, now);
-        if (services.Options.Responses.Enabled) _responses = new ResponseTracker(services.Options.Responses);
+        if (services.Options.Responses.Enabled) _responses = new ResponseTracker(services.Options.Responses, _window);
         _rateLimiter = new Limits.ChannelRateLimiter(name, rules.MessagesPerSecond, rules.BytesPerSecond, services.Options.RateLimits.BurstSeconds);
         _fanOut = new ChannelFanOut(name, _stats, services.FanOutSettings(appId, name, rules, this));
         _continuityFloor = _sequencer.Last;
@@ -570,7 +570,11 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner
         if (!Rules.Persisted) _presence.PruneHistory(now - (long)_services.Options.HotWindow.TotalMilliseconds);
     }
 
-    private void Evict() => _continuityFloor = _window.RemoveFirst();
+    private void Evict()
+    {
+        _responses?.Evicting();
+        _continuityFloor = _window.RemoveFirst();
+    }
 
     private void RememberId(string id, long now)
     {
