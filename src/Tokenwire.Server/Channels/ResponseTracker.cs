@@ -1,4 +1,3 @@
-using System.Buffers;
 using Tokenwire.Protocol;
 
 namespace Tokenwire.Server.Channels;
@@ -159,8 +158,12 @@ internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWi
 
     private sealed class Tracked
     {
-        private ArrayBufferWriter<byte>? _spilled;
-        private List<int>? _spilledEnds;
+        private const int LargestChunk = 64 * 1024;
+
+        // Spilled messages' stored bytes, in chunks that never move (growing a single buffer copied and doubled it).
+        private List<byte[]>? _chunks;
+        private List<(int Chunk, int Offset, int Length)>? _spilled;
+        private int _used;
 
         /// <summary>Serial keys of the response's messages, in order.</summary>
         public List<long> Keys { get; } = [];
@@ -174,18 +177,29 @@ internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWi
         public bool Dropped { get; set; }
 
         /// <summary>How many of the first <see cref="Keys"/> the window dropped (their stored bytes are kept here).</summary>
-        public int SpilledCount => _spilledEnds?.Count ?? 0;
+        public int SpilledCount => _spilled?.Count ?? 0;
 
         public void Spill(ReadOnlySpan<byte> stored)
         {
-            (_spilled ??= new(stored.Length)).Write(stored);
-            (_spilledEnds ??= []).Add(_spilled.WrittenCount);
+            _chunks ??= [];
+            _spilled ??= [];
+            if (_chunks.Count == 0 || stored.Length > _chunks[^1].Length - _used)
+            {
+                // Each chunk twice the last, up to 64 KB: short responses stay small, long ones take few arrays.
+                var size = Math.Max(stored.Length, Math.Min(LargestChunk, _chunks.Count == 0 ? 1024 : _chunks[^1].Length * 2));
+                _chunks.Add(new byte[size]);
+                _used = 0;
+            }
+
+            stored.CopyTo(_chunks[^1].AsSpan(_used));
+            _spilled.Add((_chunks.Count - 1, _used, stored.Length));
+            _used += stored.Length;
         }
 
         public Message Spilled(int i)
         {
-            var start = i == 0 ? 0 : _spilledEnds![i - 1];
-            return StoredForm.Decode(_spilled!.WrittenSpan[start.._spilledEnds![i]]);
+            var (chunk, offset, length) = _spilled![i];
+            return StoredForm.Decode(_chunks![chunk].AsSpan(offset, length));
         }
     }
 }
