@@ -40,6 +40,11 @@ internal static class Probe
                     untracked.Setup();
                     await MeasureAsync($"  the same without response tracking ({format}, {shape})", ServerPathBenchmarks.Batch, untracked.PublishBatchToTenSubscribers);
                     untracked.Cleanup();
+
+                    var inWindow = new ServerPathBenchmarks { Format = format, Seed = seed, WindowMessages = 30_000 };
+                    inWindow.Setup();
+                    await MeasureAsync($"  the same with a 30,000-message window ({format}, {shape})", ServerPathBenchmarks.Batch, inWindow.PublishBatchToTenSubscribers);
+                    inWindow.Cleanup();
                 }
 
                 var codec = new CodecBenchmarks { Format = format, Seed = seed };
