@@ -32,6 +32,7 @@ internal static class Probe
                 var path = new ServerPathBenchmarks { Format = format, Seed = seed };
                 path.Setup();
                 await MeasureAsync($"server path, 1 token to {ServerPathBenchmarks.Subscribers} subscribers ({format}, {shape})", ServerPathBenchmarks.Batch, path.PublishBatchToTenSubscribers);
+                if (s_print) Console.WriteLine($"  hot window: {path.HotWindowBytesPerMessage():F0} B per message ({format}, {shape})");
                 path.Cleanup();
 
                 if (seed)

@@ -119,6 +119,10 @@ public class ServerPathBenchmarks : IAsyncDisposable
         }
     }
 
+    /// <summary>The hot window's bytes per message (stored form + index entry), once the window is full.</summary>
+    public double HotWindowBytesPerMessage() =>
+        _services.GetRequiredService<Tokenwire.Server.Engines.ChannelServices>().HotWindows.Bytes / (double)WindowMessages;
+
     public async ValueTask DisposeAsync()
     {
         foreach (var (t, w) in _transports)
