@@ -74,7 +74,7 @@ internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWi
                 Drop(oldest);
             }
 
-            if (tracked is not null) tracked.Dropped = true;
+            tracked?.Forget();
             _responses[id] = tracked = new Tracked();
         }
 
@@ -151,9 +151,12 @@ internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWi
     private void Drop(string id)
     {
         if (!_responses.Remove(id, out var tracked)) return;
-        tracked.Dropped = true;
-        if (_observed is null) return;
-        foreach (var key in tracked.Keys) _observed.Remove(key);
+        if (_observed is not null)
+        {
+            foreach (var key in tracked.Keys) _observed.Remove(key);
+        }
+
+        tracked.Forget();
     }
 
     private sealed class Tracked
@@ -174,7 +177,20 @@ internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWi
         public long? EndKey { get; set; }
 
         /// <summary>No longer tracked: its messages' bytes need not be kept.</summary>
-        public bool Dropped { get; set; }
+        public bool Dropped { get; private set; }
+
+        /// <summary>
+        /// Stops tracking: frees what it holds now, not when the window drops its last message (the eviction order still
+        /// refers to this object until then).
+        /// </summary>
+        public void Forget()
+        {
+            Dropped = true;
+            Keys.Clear();
+            Keys.TrimExcess();
+            _chunks = null;
+            _spilled = null;
+        }
 
         /// <summary>How many of the first <see cref="Keys"/> the window dropped (their stored bytes are kept here).</summary>
         public int SpilledCount => _spilled?.Count ?? 0;
