@@ -83,6 +83,9 @@ internal static class RedisMessageReader
     /// <summary>The target serial of a channel stream entry: the message it creates, changes or annotates.</summary>
     public static string TargetOf(Message m) => MessageOperations.IsAnnotation(m) ? m.MessageSerial! : m.Serial!;
 
+    /// <summary>The serial of the channel stream entry a decoded message came from (an operation's is its version serial).</summary>
+    public static string EntrySerialOf(Message m) => !MessageOperations.IsAnnotation(m) && MessageOperations.IsOperation(m) ? m.Version!.Serial! : m.Serial!;
+
     /// <summary>True for an entry that is not a message of its own (an operation or annotation).</summary>
     public static bool IsChange(Message m) => MessageOperations.IsAnnotation(m) || MessageOperations.IsOperation(m);
 }
