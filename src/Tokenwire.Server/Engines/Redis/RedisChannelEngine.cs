@@ -21,6 +21,9 @@ namespace Tokenwire.Server.Engines.Redis;
 /// shard and its announcements go to that shard only.</item>
 /// <item>Retention: appends trim the stream by time (MINID): the hot window, or the namespace's retention for persisted
 /// channels, whose history is served from the same stream.</item>
+/// <item>Mutable channels: operations and annotations are entries of the same stream, and of the message's own
+/// operations stream (<see cref="RedisOperationWriter"/>); hubs deliver them with the message's state
+/// (<see cref="RedisOperationFeed"/>), and reads fold a message from its two streams (<see cref="RedisMessageReader"/>).</item>
 /// <item>Redis unreachable: publishes fail at once with 50003 and are NACKed (never ACKed and lost); the multiplexer
 /// reconnects by itself and hubs re-read what they missed from the streams.</item>
 /// </list>
