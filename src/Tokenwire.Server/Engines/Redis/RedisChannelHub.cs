@@ -268,6 +268,7 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
         else
         {
             _lastId = last;
+            _feed?.Flush(_fanOut, Engine.Services.Now());
             if (_fanOut.IsFrameFull) _fanOut.Flush();
         }
 

@@ -15,6 +15,8 @@ namespace Tokenwire.Server.Engines.Redis;
 internal sealed class RedisOperationFeed(RedisChannelHub hub)
 {
     private readonly Dictionary<string, MessageState> _states = new(StringComparer.Ordinal);
+    private readonly List<Message> _annotations = []; // of one publish, not yet broadcast
+    private string? _annotationsPublish;
     private readonly HashSet<string> _gone = new(StringComparer.Ordinal); // targets found expired: not read again
 
     /// <summary>Targets of operations and annotations among <paramref name="entries"/> whose state the hub does not hold.</summary>
@@ -51,21 +53,25 @@ internal sealed class RedisOperationFeed(RedisChannelHub hub)
 
     /// <summary>
     /// Hands an operation entry to the fan-out core, or broadcasts an annotation entry. False for a message of its own
-    /// (the caller adds it). An entry whose message is gone (expired) is skipped.
+    /// (the caller adds it). An entry whose message is gone (expired) is skipped. The annotations of one publish are
+    /// broadcast together (one ANNOTATION frame, one summary), once the next entry or <see cref="Flush"/> ends them.
     /// </summary>
     public bool TryDeliver(Message m, string publishId, ChannelFanOut fanOut, long now)
     {
         if (MessageOperations.IsAnnotation(m))
         {
+            if (_annotations.Count > 0 && (_annotations[0].MessageSerial != m.MessageSerial || _annotationsPublish != publishId)) Flush(fanOut, now);
             if (_states.TryGetValue(m.MessageSerial!, out var annotated))
             {
                 annotated.Annotate(m);
-                fanOut.BroadcastAnnotations([m], annotated.SummaryMessage(), m.Serial!, now);
+                _annotations.Add(m);
+                _annotationsPublish = publishId;
             }
 
             return true;
         }
 
+        Flush(fanOut, now);
         if (!MessageOperations.IsOperation(m)) return false;
         if (_states.TryGetValue(m.Serial!, out var state))
         {
@@ -74,6 +80,15 @@ internal sealed class RedisOperationFeed(RedisChannelHub hub)
         }
 
         return true;
+    }
+
+    /// <summary>Broadcasts the annotations gathered so far (with their message's summary).</summary>
+    public void Flush(ChannelFanOut fanOut, long now)
+    {
+        if (_annotations.Count == 0) return;
+        var state = _states[_annotations[0].MessageSerial!];
+        fanOut.BroadcastAnnotations([.. _annotations], state.SummaryMessage(), _annotations[^1].Serial!, now);
+        _annotations.Clear();
     }
 
     /// <summary>Forgets states no operation touched within <paramref name="oldest"/> (they are read again when needed).</summary>
