@@ -257,7 +257,11 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
         var recent = await ReadNewestAsync(RedisKeys.Log(hub.Tag), hi, "-", options.MaxMessagesPerResponse).ConfigureAwait(false);
         recent.Reverse();
         var tracker = new ResponseTracker(options);
-        foreach (var m in recent) tracker.Observe(m, Services.Now());
+        foreach (var m in recent)
+        {
+            if (!RedisMessageReader.IsChange(m)) tracker.Observe(m, Services.Now()); // operations are not tokens of a response
+        }
+
         var messages = tracker.Snapshot(null).SelectMany(r => r.Messages).OrderBy(m => m.Serial, StringComparer.Ordinal).ToList();
         var last = await ReadNewestAsync(RedisKeys.Log(hub.Tag), "+", "-", 1).ConfigureAwait(false);
         return (messages, last.Count > 0 ? last[0].Serial : ChannelSerial.Format(0, 0));
