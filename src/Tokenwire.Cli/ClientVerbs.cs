@@ -58,6 +58,15 @@ internal sealed class ClientArguments
         return null!;
     }
 
+    /// <summary>An absolute http(s) URL option value (System.CommandLine has no parser for <see cref="Uri"/>).</summary>
+    internal static Uri ParseHttpUrl(ArgumentResult result)
+    {
+        var text = result.Tokens[0].Value;
+        if (Uri.TryCreate(text, UriKind.Absolute, out var url) && url.Scheme is "http" or "https") return url;
+        result.AddError($"{(result.Parent as OptionResult)?.Option.Name ?? "the option"} must be an http:// or https:// URL, not '{text}'");
+        return null!;
+    }
+
     /// <summary>
     /// Runs a client verb until it ends or Ctrl+C: a bad argument found late (e.g. a malformed key) exits 2, a server or
     /// network error 1, Ctrl+C 130; each prints one line.

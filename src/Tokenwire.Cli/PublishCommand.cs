@@ -24,7 +24,7 @@ internal static class PublishCommand
         var rate = CliOption.Double("--rate", "Simulated tokens per second (default 50; 0 = as fast as possible)", 0, fallback: 50);
         var tokens = CliOption.Int("--tokens", "Simulated answer length: whole sentences up to n tokens (default 150)", 1, fallback: 150);
         var text = new Option<string>("--text") { Description = "Simulated response text (default: sentences chosen by the prompt)", HelpName = "text" };
-        var openAIUrl = new Option<Uri>("--openai-url") { Description = "OpenAI-compatible API root (default $OPENAI_BASE_URL, else api.openai.com/v1)", HelpName = "url" };
+        var openAIUrl = new Option<Uri>("--openai-url") { Description = "OpenAI-compatible API root (default $OPENAI_BASE_URL, else api.openai.com/v1)", HelpName = "url", CustomParser = ClientArguments.ParseHttpUrl };
         var openAIKey = new Option<string>("--openai-key") { Description = "API key (default $OPENAI_API_KEY)", HelpName = "key" };
         var openAIModel = new Option<string>("--openai-model") { Description = "Model (default $OPENAI_MODEL, else gpt-4o-mini)", HelpName = "m" };
         var responseId = new Option<string>("--response-id") { Description = "Response id (default: the model's)", HelpName = "id" };

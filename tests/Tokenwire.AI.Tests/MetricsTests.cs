@@ -10,8 +10,13 @@ namespace Tokenwire.AI.Tests;
 /// The LLM-shaped metrics as an operator sees them: a Prometheus scrape of <c>/metrics</c> while a simulated model
 /// streams a response through Tokenwire.AI's publisher (message-per-token, start/stop).
 /// </summary>
+[Collection(Name)]
 public sealed class MetricsTests
 {
+    // Alone: every test host in this process names its meter Tokenwire.Server, and OpenTelemetry listens by meter
+    // name, so another host's instruments would reach this host's /metrics (a server process has one host).
+    public const string Name = "Prometheus scrapes";
+
     private static readonly TimeSpan FirstTokenDelay = TimeSpan.FromMilliseconds(800);
 
     [Fact]
@@ -112,3 +117,7 @@ public sealed class MetricsTests
         Assert.Equal(HttpStatusCode.NotFound, none.StatusCode);
     }
 }
+
+/// <summary>Test classes that scrape /metrics run alone (see <see cref="MetricsTests"/>).</summary>
+[CollectionDefinition(MetricsTests.Name, DisableParallelization = true)]
+public sealed class PrometheusScrapeCollection;

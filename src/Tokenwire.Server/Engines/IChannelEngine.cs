@@ -79,9 +79,9 @@ internal interface IChannelEngine
 
     /// <summary>
     /// The channels with live state on this node, with their occupancy and hot window size (metrics gauges and the admin
-    /// page read it on demand). Default: none, for an engine that does not list them.
+    /// page read it on demand).
     /// </summary>
-    IEnumerable<LiveChannel> LiveChannels() => [];
+    IEnumerable<LiveChannel> LiveChannels();
 
     /// <summary>Forgets every channel of a deleted app.</summary>
     void RemoveApp(string appId);

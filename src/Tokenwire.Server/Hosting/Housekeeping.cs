@@ -59,10 +59,11 @@ internal sealed class Housekeeping(
 
                     if (tick % 5 == 0)
                     {
-                        await connections.RefreshSharedStateAsync(now).ConfigureAwait(false);
-                        channels.Sweep();
-                        responses.Sweep();
-                        connections.Sweep(time.GetUtcNow().ToUnixTimeMilliseconds());
+                        // Each sweep on its own: one that fails (Redis away, say) must not hold back the others.
+                        await RunAsync(() => connections.RefreshSharedStateAsync(now)).ConfigureAwait(false);
+                        await RunAsync(() => { channels.Sweep(); return Task.CompletedTask; }).ConfigureAwait(false);
+                        await RunAsync(() => { responses.Sweep(); return Task.CompletedTask; }).ConfigureAwait(false);
+                        await RunAsync(() => { connections.Sweep(time.GetUtcNow().ToUnixTimeMilliseconds()); return Task.CompletedTask; }).ConfigureAwait(false);
                     }
 
                     if (tick % 60 == 0)
@@ -95,5 +96,17 @@ internal sealed class Housekeeping(
         }
 
         HostingLog.ShuttingDown(logger, count);
+    }
+
+    private async Task RunAsync(Func<Task> sweep)
+    {
+        try
+        {
+            await sweep().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            HostingLog.HousekeepingFailed(logger, e);
+        }
     }
 }

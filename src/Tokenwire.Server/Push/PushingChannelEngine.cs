@@ -98,6 +98,8 @@ internal sealed partial class PushingChannelEngine(IChannelEngine inner, PushQue
 
     public ChannelOccupancy Occupancy(string appId, string channel) => inner.Occupancy(appId, channel);
 
+    public IEnumerable<LiveChannel> LiveChannels() => inner.LiveChannels();
+
     public void Sweep() => inner.Sweep();
 
     public void RemoveApp(string appId) => inner.RemoveApp(appId);

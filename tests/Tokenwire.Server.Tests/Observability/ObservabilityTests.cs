@@ -8,9 +8,14 @@ namespace Tokenwire.Server.Tests.Observability;
 /// <summary>
 /// Response metrics of message-per-response (a mutable message and its appends), responses that never end, fan-out lag,
 /// and the publish/attach spans joining an agent's W3C trace context, against the real server.
+/// Not in parallel with other test servers: every host in this process names its meter Tokenwire.Server, and
+/// OpenTelemetry's exporters listen by meter name, so another host's instruments (and their disposal, which
+/// deactivates the shared metric stream) would reach this host's /metrics. A server process has one host.
 /// </summary>
+[Collection(Name)]
 public sealed class ObservabilityTests
 {
+    public const string Name = "Prometheus scrapes";
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
 
     private static Task<TestServer> StartAsync(string ns) => TestServer.StartAsync(new Dictionary<string, string?>
@@ -163,3 +168,7 @@ public sealed class ObservabilityTests
         Assert.Equal(0L, stats.Points(1000 + RollingStats.Slots + 1)[^1]["count"]); // gone after ten minutes
     }
 }
+
+/// <summary>Test classes that scrape /metrics run alone (see <see cref="ObservabilityTests"/>).</summary>
+[CollectionDefinition(ObservabilityTests.Name, DisableParallelization = true)]
+public sealed class PrometheusScrapeCollection;

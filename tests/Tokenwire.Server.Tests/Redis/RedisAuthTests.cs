@@ -23,9 +23,16 @@ public sealed class RedisAuthTests(PasswordRedisServerFixture redis) : IClassFix
     }
 
     [Fact]
-    public async Task A_wrong_password_starts_the_node_but_every_publish_is_nacked_with_50003()
+    public async Task A_wrong_password_stops_startup_with_the_authentication_failure()
     {
-        var configuration = $"127.0.0.1:{redis.Port},password=wrong,connectTimeout=500";
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => TestServer.StartAsync(new Dictionary<string, string?> { ["Tokenwire:Redis"] = $"127.0.0.1:{redis.Port},password=wrong,connectTimeout=500" }));
+        Assert.Contains("authentication", error.ToString(), StringComparison.OrdinalIgnoreCase);
+    }
+
+    [Fact]
+    public async Task With_abortConnect_false_a_wrong_password_starts_the_node_but_every_publish_is_nacked_with_50003()
+    {
+        var configuration = $"127.0.0.1:{redis.Port},password=wrong,connectTimeout=500,abortConnect=false";
         await using var server = await TestServer.StartAsync(new Dictionary<string, string?> { ["Tokenwire:Redis"] = configuration });
         await using var client = await RawClient.ConnectAsync(server);
         await client.PublishAsync("auth-wrong", 0, new Message { Data = "x" });

@@ -364,6 +364,14 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
     }
 
     // Attachments are counted per node (each node knows only its own); presence members are the shared set's.
+    /// <inheritdoc/>
+    /// <remarks>This node's hubs with this node's attachments (no Redis round trip per scrape); the hot window lives in
+    /// Redis, so no bytes are counted here.</remarks>
+    public IEnumerable<LiveChannel> LiveChannels()
+    {
+        foreach (var ((app, name), hub) in _hubs) yield return new LiveChannel(app, name, hub.Occupancy(), 0);
+    }
+
     public ChannelOccupancy Occupancy(string appId, string channel) => Presence.Occupancy(appId, channel, FindHub(appId, channel)?.Occupancy());
 
     public async ValueTask DisposeAsync()

@@ -31,7 +31,9 @@ internal static partial class RedisConnector
 
         options.BacklogPolicy = BacklogPolicy.FailFast;
         options.ClientName ??= "tokenwire";
-        options.LoggerFactory = loggers;
+        // Not StackExchange.Redis's own logging: it logs every failed attempt with a stack trace. The engine logs
+        // connection failures and restores itself, one line each (ConnectAsync).
+        _ = loggers;
         return options;
     }
 
@@ -42,6 +44,8 @@ internal static partial class RedisConnector
         var redis = await ConnectionMultiplexer.ConnectAsync(options).ConfigureAwait(false);
         if (redis.IsConnected) logger.LogConnected(Redacted(options));
         else logger.LogNotConnected(Redacted(options));
+        redis.ConnectionFailed += (_, e) => logger.LogConnectionFailed(e.EndPoint?.ToString() ?? "?", e.FailureType.ToString(), e.Exception?.Message ?? "");
+        redis.ConnectionRestored += (_, e) => logger.LogConnectionRestored(e.EndPoint?.ToString() ?? "?");
         return redis;
     }
 
@@ -68,6 +72,12 @@ internal static partial class RedisEngineLog
 
     [LoggerMessage(EventId = 205, Level = LogLevel.Warning, Message = "Presence on {Channel} failed: Redis unavailable ({Reason})")]
     public static partial void LogPresenceFailed(this ILogger logger, string channel, string reason);
+
+    [LoggerMessage(EventId = 207, Level = LogLevel.Warning, Message = "Redis connection to {EndPoint} failed ({FailureType}): {Reason}; reconnecting")]
+    public static partial void LogConnectionFailed(this ILogger logger, string endPoint, string failureType, string reason);
+
+    [LoggerMessage(EventId = 208, Level = LogLevel.Information, Message = "Redis connection to {EndPoint} restored")]
+    public static partial void LogConnectionRestored(this ILogger logger, string endPoint);
 
     [LoggerMessage(EventId = 206, Level = LogLevel.Information, Message = "Node {Node} stopped sending heartbeats: {Count} presence members it held left")]
     public static partial void LogDeadNodeSwept(this ILogger logger, string node, int count);
