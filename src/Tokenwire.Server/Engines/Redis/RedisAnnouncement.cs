@@ -37,7 +37,7 @@ internal sealed record RedisAnnouncement(bool IsPresence, string PreviousId, Lis
     /// <summary>
     /// A stream entry's message: a message's serial and timestamp come from the entry id (Redis ordered it); a presence
     /// event carries its own timestamp and has no serial. An operation keeps its target's serial and gets its version
-    /// (serial and time) from the entry id; a create on a mutable channel carries an empty version, stamped here
+    /// serial from the entry id (its version time is the one its node stamped, after the previous version's); a create on a mutable channel carries an empty version, stamped here
     /// (TM2s: version.serial = serial).
     /// </summary>
     public static Message DecodeEntry(string entryId, ReadOnlySpan<byte> payload, bool presence)
@@ -51,7 +51,7 @@ internal sealed record RedisAnnouncement(bool IsPresence, string PreviousId, Lis
         {
             m.Version ??= new MessageVersion();
             m.Version.Serial = serial;
-            m.Version.Timestamp = timestamp;
+            m.Version.Timestamp ??= timestamp; // stamped by the node that made it: after the message's previous version
             return m;
         }
 

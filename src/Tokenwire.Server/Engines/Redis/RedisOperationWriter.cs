@@ -60,7 +60,7 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
                 publisher.Rights.Check(operation.Action!.Value, entry.State.ClientId, publisher.ClientId);
                 entry.State.Check(operation, engine.Services.Options.MaxMessageSize);
                 var version = MessageOperations.Stamp(operation, string.Empty, engine.Services.Now(), entry.State, publisher.ClientId);
-                version.Serial = null; // the entry id gives it
+                version.Serial = null; // the entry id gives it; the time stays: after the previous version's, as in memory
                 var record = MessageOperations.Record(operation, version, publisher.ConnectionId);
                 record.Id = publisher.IdPrefix + ":0";
                 var result = await RunAsync(serial, entry.LastId, target: string.Empty, [record]).ConfigureAwait(false);
