@@ -32,6 +32,7 @@ internal static class Probe
                 var path = new ServerPathBenchmarks { Format = format, Seed = seed };
                 path.Setup();
                 await MeasureAsync($"server path, 1 token to {ServerPathBenchmarks.Subscribers} subscribers ({format}, {shape})", ServerPathBenchmarks.Batch, path.PublishBatchToTenSubscribers);
+                if (s_print) Console.WriteLine($"  hot window: {path.HotWindowBytesPerMessage():F0} B per message ({format}, {shape})");
                 path.Cleanup();
 
                 if (seed)
@@ -40,6 +41,11 @@ internal static class Probe
                     untracked.Setup();
                     await MeasureAsync($"  the same without response tracking ({format}, {shape})", ServerPathBenchmarks.Batch, untracked.PublishBatchToTenSubscribers);
                     untracked.Cleanup();
+
+                    var inWindow = new ServerPathBenchmarks { Format = format, Seed = seed, WindowMessages = 30_000 };
+                    inWindow.Setup();
+                    await MeasureAsync($"  the same with a 30,000-message window ({format}, {shape})", ServerPathBenchmarks.Batch, inWindow.PublishBatchToTenSubscribers);
+                    inWindow.Cleanup();
                 }
 
                 var codec = new CodecBenchmarks { Format = format, Seed = seed };

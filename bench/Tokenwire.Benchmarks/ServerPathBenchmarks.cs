@@ -39,6 +39,13 @@ public class ServerPathBenchmarks : IAsyncDisposable
     /// <summary>Tokenwire:Responses:Enabled (in-progress response tracking; on by default). Not a BenchmarkDotNet parameter: the probe varies it.</summary>
     public bool TrackResponses { get; set; } = true;
 
+    /// <summary>
+    /// Tokenwire:HotWindowMaxMessages. The default 1,000 keeps memory flat, but is smaller than the 20,000 tokens the
+    /// response tracker follows (100 unended responses of 200), so every tracked token outlives the window; the probe
+    /// also runs 30,000, where they stay in it (the default window holds 2 minutes or 8 MB per channel).
+    /// </summary>
+    public int WindowMessages { get; set; } = 1000;
+
     private int[] _responseOffsets = [];
 
     [GlobalSetup]
@@ -53,7 +60,7 @@ public class ServerPathBenchmarks : IAsyncDisposable
             ["Tokenwire:RateLimits:ChannelBytesPerSecond"] = "0",
             ["Tokenwire:RateLimits:ConnectionFramesPerSecond"] = "0",
             // The benchmark publishes millions of tokens; a small window keeps memory flat (the default keeps 2 minutes).
-            ["Tokenwire:HotWindowMaxMessages"] = "1000",
+            ["Tokenwire:HotWindowMaxMessages"] = WindowMessages.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["Tokenwire:Responses:Enabled"] = TrackResponses ? "true" : "false",
         }).Build();
         _services = new ServiceCollection().AddLogging().AddTokenwireServer(config).BuildServiceProvider();
@@ -111,6 +118,10 @@ public class ServerPathBenchmarks : IAsyncDisposable
             while (t.Queue.QueuedFrames > 0) await Task.Yield();
         }
     }
+
+    /// <summary>The hot window's bytes per message (stored form + index entry), once the window is full.</summary>
+    public double HotWindowBytesPerMessage() =>
+        _services.GetRequiredService<Tokenwire.Server.Engines.ChannelServices>().HotWindows.Bytes / (double)WindowMessages;
 
     public async ValueTask DisposeAsync()
     {

@@ -96,4 +96,10 @@ public sealed record ResponseSnapshot(string ResponseId, string Text, int TokenC
 
     /// <summary>Message-per-response: the message was deleted.</summary>
     public bool IsDeleted { get; init; }
+
+    /// <summary>
+    /// Why the publisher stopped the response early (<see cref="ResponseStopReason"/>, from the
+    /// <see cref="TokenStreamNames.ReasonHeader"/> header of the message that ended it); null when it completed by itself.
+    /// </summary>
+    public string? StopReason { get; init; }
 }

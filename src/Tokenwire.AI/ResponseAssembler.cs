@@ -299,6 +299,7 @@ public sealed partial class ResponseAssembler
     private void Complete(State state, Message message)
     {
         state.IsComplete = true;
+        state.StopReason = message.GetHeaders().TryGetValue(Options.Names.ReasonHeader, out var reason) ? reason : null;
         Raise(new ResponseUpdate(ResponseUpdateKind.Completed, state.ResponseId, null, state.Text.ToString(), state.TokenCount, message));
         ReleaseWaiters(state);
     }
@@ -381,11 +382,15 @@ public sealed partial class ResponseAssembler
 
         public bool IsDeleted { get; set; }
 
+        /// <summary>The reason header of the message that completed the response.</summary>
+        public string? StopReason { get; set; }
+
         public ResponseSnapshot Snapshot() => new(ResponseId, Text.ToString(), TokenCount, IsComplete, IsReplaced, HasStart)
         {
             MessageSerial = MessageSerial,
             Status = Status,
             IsDeleted = IsDeleted,
+            StopReason = StopReason,
         };
     }
 }

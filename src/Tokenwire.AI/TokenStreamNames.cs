@@ -40,6 +40,21 @@ public sealed record TokenStreamNames
     /// lifecycle, one of <see cref="ResponseStatus"/>'s values (as <c>@ably/ai-transport</c> does). Default: <c>status</c>.
     /// </summary>
     public string StatusHeader { get; init; } = "status";
+
+    /// <summary>
+    /// The <c>extras.headers</c> entry that says why a response was stopped early, one of
+    /// <see cref="ResponseStopReason"/>'s values: on the <c>stop</c> message, or with message-per-response on the append
+    /// (or update) that sets the final status. Absent when the model stream ended by itself or the caller cancelled.
+    /// Default: <c>reason</c>.
+    /// </summary>
+    public string ReasonHeader { get; init; } = "reason";
+}
+
+/// <summary>Why the publisher stopped a response early (the <see cref="TokenStreamNames.ReasonHeader"/> header).</summary>
+public static class ResponseStopReason
+{
+    /// <summary>No one else subscribed to the channel for <see cref="TokenStreamOptions.StopWhenUnwatchedFor"/>.</summary>
+    public const string Unwatched = "unwatched";
 }
 
 /// <summary>

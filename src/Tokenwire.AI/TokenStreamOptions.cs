@@ -33,6 +33,19 @@ public sealed record TokenStreamOptions
     /// <summary>How long one recovery attempt waits for its ACK before it counts as failed. Default: 10 seconds.</summary>
     public TimeSpan RecoveryAttemptTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
+    /// <summary>
+    /// Stop generating when no one else has subscribed to the channel for this long: the model stream is cancelled and
+    /// the response ends as a cancelled one does (<c>stop</c>, or status <c>cancelled</c> with message-per-response),
+    /// its end marker carrying the header <see cref="TokenStreamNames.ReasonHeader"/> =
+    /// <see cref="ResponseStopReason.Unwatched"/> so late joiners and history see why; the call returns normally with
+    /// <see cref="TokenStreamResult.StopReason"/> set. The time counts from the response's start at the earliest.
+    /// Subscribers are counted from the server's <c>[meta]occupancy</c> events on a publish-only attachment
+    /// <c>[?occupancy=metrics]name</c>; a subscription on the publisher's own connection does not count. Needs the
+    /// <c>channel-metadata</c> capability (otherwise the publish throws 40160 before anything is published), and a
+    /// channel name without a qualifier. Default: null, off.
+    /// </summary>
+    public TimeSpan? StopWhenUnwatchedFor { get; init; }
+
     internal void Validate()
     {
         ArgumentNullException.ThrowIfNull(Names);
@@ -40,7 +53,8 @@ public sealed record TokenStreamOptions
         if (RecoveryAttempts < 1) throw new ArgumentException("RecoveryAttempts must be at least 1");
         if (RecoveryBackoff < TimeSpan.Zero) throw new ArgumentException("RecoveryBackoff must not be negative");
         if (RecoveryAttemptTimeout <= TimeSpan.Zero) throw new ArgumentException("RecoveryAttemptTimeout must be positive");
-        foreach (var name in new[] { Names.Token, Names.Start, Names.Stop, Names.Complete, Names.ResponseIdHeader, Names.Response, Names.StatusHeader })
+        if (StopWhenUnwatchedFor <= TimeSpan.Zero) throw new ArgumentException("StopWhenUnwatchedFor must be positive (or null: off)");
+        foreach (var name in new[] { Names.Token, Names.Start, Names.Stop, Names.Complete, Names.ResponseIdHeader, Names.Response, Names.StatusHeader, Names.ReasonHeader })
         {
             ArgumentException.ThrowIfNullOrEmpty(name);
         }

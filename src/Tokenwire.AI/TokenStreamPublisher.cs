@@ -55,6 +55,11 @@ public sealed class TokenStreamPublisher
         ArgumentNullException.ThrowIfNull(channel);
         options ??= new TokenStreamOptions();
         options.Validate();
+        if (options.StopWhenUnwatchedFor is not null && channel.Name.StartsWith('['))
+        {
+            throw new ArgumentException($"StopWhenUnwatchedFor needs a channel name without a qualifier ('{channel.Name}')", nameof(options));
+        }
+
         Channel = channel;
         Options = options;
     }
@@ -79,7 +84,7 @@ public sealed class TokenStreamPublisher
     {
         ArgumentNullException.ThrowIfNull(chatClient);
         ArgumentNullException.ThrowIfNull(messages);
-        return PublishAsync(chatClient.GetStreamingResponseAsync(messages, chatOptions, cancellationToken), responseId, progress, cancellationToken);
+        return PublishCoreAsync(token => chatClient.GetStreamingResponseAsync(messages, chatOptions, token), responseId, progress, cancellationToken);
     }
 
     /// <summary>
@@ -94,7 +99,9 @@ public sealed class TokenStreamPublisher
     /// <param name="progress">Receives progress reports (tokens, failures as they happen, recovery). Default: null.</param>
     /// <param name="cancellationToken">Stops reading the model stream. With the start/stop pattern a <c>stop</c> is still
     /// published so subscribers see the response end (with message-per-response, status <c>cancelled</c>); then
-    /// <see cref="OperationCanceledException"/> is thrown.</param>
+    /// <see cref="OperationCanceledException"/> is thrown. (A stop by <see cref="TokenStreamOptions.StopWhenUnwatchedFor"/>
+    /// ends the response the same way, with a reason header, and returns normally with
+    /// <see cref="TokenStreamResult.StopReason"/> set.)</param>
     /// <returns>The outcome: text, counts, failures, whether the recovery message was published, timings.</returns>
     /// <exception cref="OperationCanceledException">Cancelled.</exception>
     /// <remarks>If the model stream throws, the response is ended (<c>stop</c>, or status <c>cancelled</c> with
@@ -102,21 +109,46 @@ public sealed class TokenStreamPublisher
     /// rethrown; a model that fails or is cancelled before anything was published (no response id yet) publishes nothing.
     /// A model stream that ends without any update still publishes an empty response (<c>start</c> and <c>stop</c>, or an
     /// empty message with status <c>complete</c>).</remarks>
-    public async Task<TokenStreamResult> PublishAsync(
+    public Task<TokenStreamResult> PublishAsync(
         IAsyncEnumerable<ChatResponseUpdate> updates,
         string? responseId = null,
         IProgress<TokenStreamProgress>? progress = null,
         CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(updates);
+        return PublishCoreAsync(_ => updates, responseId, progress, cancellationToken);
+    }
+
+    /// <summary>
+    /// <see cref="PublishAsync"/> with the model stream made from the token that stops it: the caller's, linked with the
+    /// <see cref="TokenStreamOptions.StopWhenUnwatchedFor"/> stop when that is on.
+    /// </summary>
+    private async Task<TokenStreamResult> PublishCoreAsync(
+        Func<CancellationToken, IAsyncEnumerable<ChatResponseUpdate>> updates,
+        string? responseId,
+        IProgress<TokenStreamProgress>? progress,
+        CancellationToken cancellationToken)
+    {
+        using var unwatched = Options.StopWhenUnwatchedFor is { } limit
+            ? await UnwatchedStop.StartAsync(Channel, limit, cancellationToken).ConfigureAwait(false)
+            : null;
+        var stopToken = unwatched?.Token ?? cancellationToken;
         var run = new Run(this, responseId, progress);
         if (!string.IsNullOrEmpty(responseId)) run.Begin(); // start now, before the model's first token
         try
         {
-            await foreach (var update in updates.WithCancellation(cancellationToken).ConfigureAwait(false))
+            await foreach (var update in updates(stopToken).WithCancellation(stopToken).ConfigureAwait(false))
             {
+                unwatched?.Token.ThrowIfCancellationRequested(); // a model that ignores its token stops at its next update
                 await run.OnUpdateAsync(update).ConfigureAwait(false);
             }
+        }
+        catch (Exception e) when (unwatched is { Fired: true } && !cancellationToken.IsCancellationRequested && !run.CreateFailed(e))
+        {
+            // No one watches: end the response as a cancelled one, saying why, and report it (not an error of the caller's).
+            // Any exception counts, not only OperationCanceledException: a model client may fail otherwise when cancelled.
+            run.EndStream(ResponseStatus.Cancelled, ResponseStopReason.Unwatched);
+            return await run.FinishAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
         {
@@ -152,6 +184,7 @@ public sealed class TokenStreamPublisher
         private OpaqueValue? _extras;
         private ResponseMessage? _message; // message-per-response: the response's one message
         private string _status = ResponseStatus.Complete;
+        private string? _stopReason;
         private bool _begun;
         private bool _ended;
         private int _index;
@@ -197,14 +230,18 @@ public sealed class TokenStreamPublisher
             progress?.Report(new TokenStreamProgress(ResponseId, TokenStreamProgressKind.TokenPublished, index, token));
         }
 
-        /// <summary>Ends the response: <c>stop</c>, or with message-per-response the append that sets <paramref name="status"/>.</summary>
-        public void EndStream(string status)
+        /// <summary>
+        /// Ends the response: <c>stop</c>, or with message-per-response the append that sets <paramref name="status"/>;
+        /// a <paramref name="stopReason"/> goes in their <see cref="TokenStreamNames.ReasonHeader"/> header.
+        /// </summary>
+        public void EndStream(string status, string? stopReason = null)
         {
             if (_ended) return;
             _ended = true;
             _status = status;
+            _stopReason = stopReason;
             Begin();
-            if (Pattern == TokenStreamPattern.StartStop) Publish(_options.Names.Stop, null);
+            if (Pattern == TokenStreamPattern.StartStop) Publish(_options.Names.Stop, null, stopReason is null ? _extras : StopExtras());
             progress?.Report(new TokenStreamProgress(ResponseId, TokenStreamProgressKind.StreamEnded));
         }
 
@@ -241,6 +278,7 @@ public sealed class TokenStreamPublisher
                 RecoveryPublished = recovered,
                 RecoveryError = recoveryError,
                 MessageSerial = _message?.Serial,
+                StopReason = _stopReason,
                 StartedAt = _startedAt,
                 TimeToFirstToken = _timeToFirstToken,
                 Duration = _clock.Elapsed,
@@ -274,7 +312,7 @@ public sealed class TokenStreamPublisher
             var index = _index++;
             try
             {
-                await _message!.FinishAsync(_status).WaitAsync(_options.OutcomeTimeout).ConfigureAwait(false);
+                await _message!.FinishAsync(_status, _stopReason).WaitAsync(_options.OutcomeTimeout).ConfigureAwait(false);
                 return [];
             }
             catch (Exception e)
@@ -288,12 +326,12 @@ public sealed class TokenStreamPublisher
         }
 
         /// <summary>Publishes a message (message-per-token) or appends a token (message-per-response), tracking the outcome.</summary>
-        private void Publish(string name, string? data)
+        private void Publish(string name, string? data, OpaqueValue? extras = null)
         {
             Task task;
             try
             {
-                task = _message is not null ? _message.Append(data!) : owner.Channel.PublishAsync(name, data, _extras);
+                task = _message is not null ? _message.Append(data!) : owner.Channel.PublishAsync(name, data, extras ?? _extras);
             }
             catch (Exception e)
             {
@@ -302,6 +340,13 @@ public sealed class TokenStreamPublisher
 
             Track(name, task);
         }
+
+        /// <summary>The <c>stop</c> message's extras when the response was stopped early: the responseId and the reason.</summary>
+        private OpaqueValue StopExtras() => MessageExtras.WithHeaders(
+        [
+            new KeyValuePair<string, string>(_options.Names.ResponseIdHeader, ResponseId),
+            new KeyValuePair<string, string>(_options.Names.ReasonHeader, _stopReason!),
+        ]);
 
         private void Track(string name, Task task) =>
             _outcomes.Track(_index++, name, task, failure =>
@@ -328,7 +373,7 @@ public sealed class TokenStreamPublisher
             {
                 try
                 {
-                    var sent = _message is not null ? _message.ReplaceAsync(_text.ToString(), _status) : owner.Channel.PublishAsync(message);
+                    var sent = _message is not null ? _message.ReplaceAsync(_text.ToString(), _status, _stopReason) : owner.Channel.PublishAsync(message);
                     await sent.WaitAsync(_options.RecoveryAttemptTimeout, cancellationToken).ConfigureAwait(false);
                     progress?.Report(new TokenStreamProgress(ResponseId, TokenStreamProgressKind.RecoveryPublished));
                     return (true, null);

@@ -47,6 +47,12 @@ public sealed class TokenStreamResult
     public string? MessageSerial { get; init; }
 
     /// <summary>
+    /// Why the publisher stopped the response early (<see cref="ResponseStopReason.Unwatched"/>); null when the model
+    /// stream ended by itself.
+    /// </summary>
+    public string? StopReason { get; init; }
+
+    /// <summary>
     /// True when subscribers can rebuild the exact text: every publish succeeded, or the recovery message was published.
     /// </summary>
     public bool Succeeded => Failures.Count == 0 || RecoveryPublished;

@@ -148,6 +148,28 @@ internal static class CliOption
             return 0;
         },
     };
+
+    /// <summary>A positive duration: <c>500ms</c>, <c>10s</c>, <c>2m</c>, or a number of seconds.</summary>
+    public static Option<TimeSpan?> Duration(string name, string description) => new(name)
+    {
+        Description = description,
+        HelpName = "duration",
+        CustomParser = r =>
+        {
+            var text = r.Tokens[0].Value;
+            var (number, unit) = text.EndsWith("ms", StringComparison.Ordinal) ? (text[..^2], 0.001)
+                : text.EndsWith('s') ? (text[..^1], 1.0)
+                : text.EndsWith('m') ? (text[..^1], 60.0)
+                : (text, 1.0);
+            if (double.TryParse(number, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) && value > 0 && value * unit <= TimeSpan.MaxValue.TotalSeconds)
+            {
+                return TimeSpan.FromSeconds(value * unit);
+            }
+
+            r.AddError($"{name} must be a positive duration such as 500ms, 10s or 2m, not '{text}'");
+            return null;
+        },
+    };
 }
 
 /// <summary>The key of a client verb or <c>token</c>: <c>--key</c>, <c>$TOKENWIRE_KEY</c>, or <c>&lt;data&gt;/dev-root-key.txt</c>.</summary>
@@ -180,7 +202,10 @@ internal static class KeyDefaults
 /// on its own line; a replaced response (<c>response-complete</c>) prints <c>[replaced ID]</c>, its final text and
 /// <c>[end ID]</c>; a response whose beginning a rewind did not reach prints <c>[partial ID, beginning not rewound]</c>
 /// instead of <c>[start ID]</c>. The text of a response is exactly what lies between <c>[start ID]\n</c> (or
-/// <c>[replaced ID]\n</c>) and <c>\n[end ID]</c>. The continuous stream prints as <c>[start]</c>/<c>[end]</c>.
+/// <c>[replaced ID]\n</c>) and <c>\n[end ID</c>; a response stopped early ends with <c>[end ID, stopped: REASON]</c>
+/// (or <c>[end ID, cancelled]</c> for a cancelled message-per-response message). The continuous stream prints as
+/// <c>[start]</c>/<c>[end]</c>. Message-per-response prints the same way: the create starts it, appends are tokens (a
+/// late joiner's first <c>message.update</c> prints the whole text so far), the final status ends it.
 /// </summary>
 internal sealed class ResponsePrinter(TextWriter output)
 {
@@ -207,9 +232,11 @@ internal sealed class ResponsePrinter(TextWriter output)
         _midLine = true;
     }
 
-    public void End(string responseId)
+    /// <param name="responseId">The response.</param>
+    /// <param name="how">Why it ended early, printed after the id (<c>[end ID, stopped: unwatched]</c>); null when it completed.</param>
+    public void End(string responseId, string? how = null)
     {
-        output.Write($"\n[end{Label(responseId)}]\n");
+        output.Write($"\n[end{Label(responseId)}{(how is null ? "" : ", " + how)}]\n");
         _midLine = false;
     }
 
@@ -232,12 +259,23 @@ internal sealed class ResponsePrinter(TextWriter output)
             case ResponseUpdateKind.Replaced:
                 Replaced(update.ResponseId, update.Text!);
                 break;
-            case ResponseUpdateKind.Completed when update.Message?.Name is { } name && name != TokenStreamNames.Default.Complete:
-                End(update.ResponseId);
+            case ResponseUpdateKind.Completed when update.Message is { Name: { } name } message && name != TokenStreamNames.Default.Complete:
+                End(update.ResponseId, HowItEnded(message));
                 break;
         }
 
         output.Flush();
+    }
+
+    /// <summary>
+    /// <c>stopped: REASON</c> when the end marker says why the publisher stopped early (the <c>reason</c> header),
+    /// <c>cancelled</c> for a message-per-response status <c>cancelled</c> without one; null for a complete response.
+    /// </summary>
+    private static string? HowItEnded(Protocol.Message message)
+    {
+        var headers = message.GetHeaders();
+        if (headers.TryGetValue(TokenStreamNames.Default.ReasonHeader, out var reason)) return "stopped: " + reason;
+        return headers.TryGetValue(TokenStreamNames.Default.StatusHeader, out var status) && status == ResponseStatus.Cancelled ? "cancelled" : null;
     }
 
     private static string Label(string responseId) => responseId.Length == 0 ? string.Empty : " " + responseId;

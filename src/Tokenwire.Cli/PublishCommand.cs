@@ -10,7 +10,9 @@ namespace Tokenwire.Cli;
 
 /// <summary>
 /// <c>tokenwire publish</c>: streams one model response to a channel token by token (the .NET twin of the guide's
-/// <c>publisher.mjs</c>), printing the tokens as they are published and a summary at the end. Exit code 0 when
+/// <c>publisher.mjs</c>), or as one message per response with each token appended (<c>--pattern response</c>),
+/// printing the tokens as they are published and a summary at the end; <c>--stop-when-unwatched</c> stops generating
+/// when no one else subscribes. Exit code 0 when
 /// subscribers can rebuild the exact text (no failed publish, or the recovery message went out), 1 otherwise.
 /// </summary>
 internal static class PublishCommand
@@ -19,7 +21,7 @@ internal static class PublishCommand
     {
         var shared = new ClientArguments();
         var prompt = new Option<string>("--prompt") { Description = "The prompt (required)", Required = true, HelpName = "text" };
-        var pattern = CliOption.Choice("--pattern", "start/token/stop per response, tokens with a responseId only, or one continuous stream", "startstop", "startstop", "multi", "continuous");
+        var pattern = CliOption.Choice("--pattern", "start/token/stop per response, tokens with a responseId only, one continuous stream, or one message per response with each token appended (needs a channel with mutable messages, e.g. mutable:*)", "startstop", "startstop", "multi", "continuous", "response");
         var model = CliOption.Choice("--model", "The offline simulated model, or an OpenAI-compatible endpoint", "simulated", "simulated", "openai");
         var rate = CliOption.Double("--rate", "Simulated tokens per second (default 50; 0 = as fast as possible)", 0, fallback: 50);
         var tokens = CliOption.Int("--tokens", "Simulated answer length: whole sentences up to n tokens (default 150)", 1, fallback: 150);
@@ -28,7 +30,8 @@ internal static class PublishCommand
         var openAIKey = new Option<string>("--openai-key") { Description = "API key (default $OPENAI_API_KEY)", HelpName = "key" };
         var openAIModel = new Option<string>("--openai-model") { Description = "Model (default $OPENAI_MODEL, else gpt-4o-mini)", HelpName = "m" };
         var responseId = new Option<string>("--response-id") { Description = "Response id (default: the model's)", HelpName = "id" };
-        var command = new Command("publish", "Stream a model response to a channel, one message per token.") { prompt, pattern, model, rate, tokens, text, openAIUrl, openAIKey, openAIModel, responseId };
+        var stopWhenUnwatched = CliOption.Duration("--stop-when-unwatched", "Stop generating once no one else has subscribed to the channel for this long, e.g. 10s (default: never)");
+        var command = new Command("publish", "Stream a model response to a channel, one message per token (or per response).") { prompt, pattern, model, rate, tokens, text, openAIUrl, openAIKey, openAIModel, responseId, stopWhenUnwatched };
         shared.AddTo(command);
         command.SetAction((result, cancellationToken) => ClientArguments.RunAsync("publish", result, (output, error, ct) =>
         {
@@ -50,19 +53,23 @@ internal static class PublishCommand
             {
                 "multi" => TokenStreamPattern.MultiResponse,
                 "continuous" => TokenStreamPattern.Continuous,
+                "response" => TokenStreamPattern.MessagePerResponse,
                 _ => TokenStreamPattern.StartStop,
             };
-            return RunAsync(chat, result.GetValue(shared.Channel)!, result.GetValue(prompt)!, streamPattern, result.GetValue(responseId), shared.ClientOptions(result, echoMessages: false), output, error, ct);
+            var streamOptions = new TokenStreamOptions { Pattern = streamPattern, StopWhenUnwatchedFor = result.GetValue(stopWhenUnwatched) };
+            return RunAsync(chat, result.GetValue(shared.Channel)!, result.GetValue(prompt)!, streamOptions, result.GetValue(responseId), shared.ClientOptions(result, echoMessages: false), output, error, ct);
         }, cancellationToken));
         return command;
     }
 
-    private static async Task<int> RunAsync(IChatClient model, string channelName, string prompt, TokenStreamPattern pattern, string? responseId, ClientOptions options, TextWriter output, TextWriter error, CancellationToken cancellationToken)
+    private static async Task<int> RunAsync(IChatClient model, string channelName, string prompt, TokenStreamOptions streamOptions, string? responseId, ClientOptions options, TextWriter output, TextWriter error, CancellationToken cancellationToken)
     {
         using var _ = model;
         await using var client = new TokenwireRealtime(options);
         await ConnectAsync(client, options, cancellationToken).ConfigureAwait(false);
-        var publisher = new TokenStreamPublisher(client.Channels.Get(channelName), new TokenStreamOptions { Pattern = pattern });
+        var pattern = streamOptions.Pattern;
+        var publisher = new TokenStreamPublisher(client.Channels.Get(channelName), streamOptions);
+
         var printer = new ResponsePrinter(output);
         var progress = new Reporter(p =>
         {
@@ -89,6 +96,12 @@ internal static class PublishCommand
         var result = await publisher.StreamAsync(model, [new ChatMessage(ChatRole.User, prompt)], null, responseId, progress, cancellationToken).ConfigureAwait(false);
         output.WriteLine(string.Create(CultureInfo.InvariantCulture,
             $"response {result.ResponseId} on {channelName} ({Describe(pattern)}): {result.TokenCount} tokens, {result.Text.Length} characters in {result.Duration.TotalSeconds:0.00} s, first token after {(result.TimeToFirstToken?.TotalMilliseconds ?? 0):0} ms"));
+        if (result.StopReason == ResponseStopReason.Unwatched)
+        {
+            output.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"stopped: no one else subscribed to {channelName} for {streamOptions.StopWhenUnwatchedFor!.Value.TotalSeconds:0.###} s (reason \"{result.StopReason}\" on the end marker)"));
+        }
+
         if (result.Failures.Count == 0)
         {
             output.WriteLine("all publishes acknowledged");
@@ -120,6 +133,7 @@ internal static class PublishCommand
     {
         TokenStreamPattern.StartStop => "start/token/stop",
         TokenStreamPattern.MultiResponse => "multi-response",
+        TokenStreamPattern.MessagePerResponse => "message-per-response",
         _ => "continuous",
     };
 

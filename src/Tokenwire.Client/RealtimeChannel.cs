@@ -37,6 +37,12 @@ public sealed partial class RealtimeChannel
     /// <summary>The channel name.</summary>
     public string Name { get; }
 
+    /// <summary>
+    /// The channels of the client this channel belongs to: a library handed one channel can reach its derived channels
+    /// (e.g. <c>[?occupancy=metrics]name</c>, a separate attachment on the same connection).
+    /// </summary>
+    public RealtimeChannels Channels => _manager.Channels;
+
     /// <summary>The current state (RTL2b).</summary>
     public ChannelState State => _state;
 

@@ -15,7 +15,8 @@ namespace Tokenwire.Demo;
 /// <summary>
 /// The demo's agent, in the server process: answers each prompt with the configured model and publishes the answer on
 /// the demo channel, one message per token, with <see cref="TokenStreamPublisher"/> (start/token/stop, responseId in
-/// <c>extras.headers</c>). It is an ordinary realtime client of this very server, connected over loopback with the demo
+/// <c>extras.headers</c>), or with the message-per-response pattern on the response channel (one message per answer,
+/// each token appended). It is an ordinary realtime client of this very server, connected over loopback with the demo
 /// key, so the tokens take exactly the path an external agent's would. Before the answer it publishes the prompt as a
 /// <c>prompt</c> message with the same responseId, so every tab (and a reloaded one, through the in-progress endpoint)
 /// can show what was asked; message-per-token subscribers ignore names they do not know.
@@ -57,17 +58,22 @@ public sealed class DemoAgent : IAsyncDisposable
     /// message is acknowledged. Throws <see cref="AblyException"/> 42910 (status 429) when
     /// <see cref="DemoOptions.MaxConcurrentResponses"/> answers are already streaming.
     /// </summary>
-    public async Task<string> StartAsync(string prompt, CancellationToken cancellationToken)
+    /// <param name="prompt">The question.</param>
+    /// <param name="pattern"><see cref="TokenStreamPattern.StartStop"/> on <see cref="DemoOptions.Channel"/>, or
+    /// <see cref="TokenStreamPattern.MessagePerResponse"/> on <see cref="DemoOptions.ResponseChannel"/>.</param>
+    /// <param name="cancellationToken">Stops waiting for the prompt's ACK.</param>
+    public async Task<string> StartAsync(string prompt, TokenStreamPattern pattern, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(prompt);
         if (!_slots.Wait(0, CancellationToken.None)) throw new AblyException(42910, 429, $"{_options.MaxConcurrentResponses} answers are already streaming; try again when one ends");
         try
         {
-            var channel = Connect().Channels.Get(_options.Channel);
+            var perResponse = pattern == TokenStreamPattern.MessagePerResponse;
+            var channel = Connect().Channels.Get(perResponse ? _options.ResponseChannel : _options.Channel);
             var responseId = "demo-" + RandomNumberGenerator.GetHexString(12, lowercase: true);
             var extras = MessageExtras.WithHeaders([new KeyValuePair<string, string>(TokenStreamNames.Default.ResponseIdHeader, responseId)]);
             await channel.PublishAsync(PromptName, prompt, extras).WaitAsync(TimeSpan.FromSeconds(10), cancellationToken).ConfigureAwait(false);
-            Track(Task.Run(() => AnswerAsync(channel, responseId, prompt), CancellationToken.None));
+            Track(Task.Run(() => AnswerAsync(channel, pattern, responseId, prompt), CancellationToken.None));
             return responseId;
         }
         catch
@@ -77,11 +83,11 @@ public sealed class DemoAgent : IAsyncDisposable
         }
     }
 
-    private async Task AnswerAsync(RealtimeChannel channel, string responseId, string prompt)
+    private async Task AnswerAsync(RealtimeChannel channel, TokenStreamPattern pattern, string responseId, string prompt)
     {
         try
         {
-            var publisher = new TokenStreamPublisher(channel);
+            var publisher = new TokenStreamPublisher(channel, new TokenStreamOptions { Pattern = pattern });
             var result = await publisher.StreamAsync(_model, [new ChatMessage(ChatRole.User, prompt)], null, responseId, null, _stopping.Token).ConfigureAwait(false);
             DemoLog.Answered(_logger, responseId, result.TokenCount, result.Failures.Count, result.RecoveryPublished);
         }

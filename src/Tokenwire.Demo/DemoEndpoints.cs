@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.FileProviders;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
+using Tokenwire.AI;
 using Tokenwire.Protocol;
 using Tokenwire.Server.Auth;
 
@@ -16,10 +17,11 @@ namespace Tokenwire.Demo;
 /// <c>app.MapTokenwireDemo()</c> (after <c>MapTokenwire()</c>). When <see cref="DemoOptions.Enabled"/> the app serves:
 /// <list type="bullet">
 /// <item><c>GET /</c>: the page (static files from <c>&lt;output&gt;/demo</c>, with the ably browser bundle in <c>vendor/</c>);</item>
-/// <item><c>GET /demo/config</c>: <c>{channel, model}</c>;</item>
-/// <item><c>GET /demo/token</c>: TokenDetails that may only <b>subscribe to and read the history of</b> the demo channel,
+/// <item><c>GET /demo/config</c>: <c>{channel, responseChannel, model}</c>;</item>
+/// <item><c>GET /demo/token</c>: TokenDetails that may only <b>subscribe to and read the history of</b> the demo channels,
 /// signed with the demo key (the page's ably-js <c>authUrl</c>; browsers never see a key);</item>
-/// <item><c>POST /demo/prompt</c> <c>{"prompt":"..."}</c>: the agent answers on the channel; <c>202 {responseId, channel}</c>.</item>
+/// <item><c>POST /demo/prompt</c> <c>{"prompt":"...", "pattern":"token"|"response"}</c>: the agent answers on the channel
+/// (message-per-token, the default) or on the response channel (message-per-response); <c>202 {responseId, channel}</c>.</item>
 /// </list>
 /// </summary>
 public static class DemoEndpoints
@@ -73,12 +75,16 @@ public static class DemoEndpoints
         // matched an endpoint, and a host's catch-all fallback (tokenwire serve's Ably 404) matches every path.
         app.UseRouting();
 
-        app.MapGet("/demo/config", () => Results.Json(new Dictionary<string, object?> { ["channel"] = options.Channel, ["model"] = options.Model }));
+        app.MapGet("/demo/config", () => Results.Json(new Dictionary<string, object?> { ["channel"] = options.Channel, ["responseChannel"] = options.ResponseChannel, ["model"] = options.Model }));
         app.MapGet("/demo/token", (DemoAgent agent, TokenService tokens) =>
         {
             // Watch only: a browser may follow the chat live, read its history (the finished answers, after a reload) and
             // the in-progress responses endpoint, but never publish on it.
-            var capability = Capability.Parse(JsonSerializer.Serialize(new Dictionary<string, string[]> { [options.Channel] = ["history", "subscribe"] }));
+            var capability = Capability.Parse(JsonSerializer.Serialize(new Dictionary<string, string[]>
+            {
+                [options.Channel] = ["history", "subscribe"],
+                [options.ResponseChannel] = ["history", "subscribe"],
+            }));
             var details = tokens.Issue(agent.Key, options.TokenTtl, capability, clientId: null);
             return Results.Json(new Dictionary<string, object?>
             {
@@ -96,16 +102,24 @@ public static class DemoEndpoints
     private static async Task<IResult> PromptAsync(HttpRequest request, DemoAgent agent, IOptions<DemoOptions> options)
     {
         string? prompt;
+        string? pattern = "token";
         try
         {
             using var body = await JsonDocument.ParseAsync(request.Body, cancellationToken: request.HttpContext.RequestAborted).ConfigureAwait(false);
-            prompt = body.RootElement.ValueKind == JsonValueKind.Object && body.RootElement.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.String
+            var root = body.RootElement;
+            prompt = root.ValueKind == JsonValueKind.Object && root.TryGetProperty("prompt", out var p) && p.ValueKind == JsonValueKind.String
                 ? p.GetString()?.Trim()
                 : null;
+            if (root.ValueKind == JsonValueKind.Object && root.TryGetProperty("pattern", out var given)) pattern = given.ValueKind == JsonValueKind.String ? given.GetString() : null;
         }
         catch (JsonException)
         {
             prompt = null;
+        }
+
+        if (pattern is not ("token" or "response"))
+        {
+            return Error(new ErrorInfo(ErrorCodes.BadRequest, 400, "\"pattern\" must be \"token\" (message-per-token, the default) or \"response\" (message-per-response)"));
         }
 
         var max = options.Value.MaxPromptLength;
@@ -116,8 +130,11 @@ public static class DemoEndpoints
 
         try
         {
-            var responseId = await agent.StartAsync(prompt, request.HttpContext.RequestAborted).ConfigureAwait(false);
-            return Results.Json(new Dictionary<string, object?> { ["responseId"] = responseId, ["channel"] = options.Value.Channel }, statusCode: 202);
+            var perResponse = pattern == "response";
+            var streamPattern = perResponse ? TokenStreamPattern.MessagePerResponse : TokenStreamPattern.StartStop;
+            var responseId = await agent.StartAsync(prompt, streamPattern, request.HttpContext.RequestAborted).ConfigureAwait(false);
+            var channel = perResponse ? options.Value.ResponseChannel : options.Value.Channel;
+            return Results.Json(new Dictionary<string, object?> { ["responseId"] = responseId, ["channel"] = channel }, statusCode: 202);
         }
         catch (AblyException e)
         {

@@ -20,6 +20,13 @@ public sealed class DemoOptions
     public string Channel { get; set; } = "persisted:demo";
 
     /// <summary>
+    /// The chat channel of the message-per-response pattern (the page's switch, <c>/?pattern=response</c>): the agent
+    /// publishes one message per answer and appends each token to it. It must allow mutable messages (the
+    /// <c>mutable</c> namespace does by default, and keeps history). Default: <c>mutable:demo</c>.
+    /// </summary>
+    public string ResponseChannel { get; set; } = "mutable:demo";
+
+    /// <summary>
     /// The key the agent publishes with and browser tokens are signed with, by name (<c>appId.keyId</c> of the root key
     /// or of a key in <c>Tokenwire:Keys</c>). It needs <c>publish</c> and <c>subscribe</c> on <see cref="Channel"/>.
     /// Default: empty, meaning the root key.

@@ -74,6 +74,18 @@ public sealed class TokenwireOptions
     /// <summary>Maximum messages kept in one channel's hot window. Default: 100,000.</summary>
     public int HotWindowMaxMessages { get; set; } = 100_000;
 
+    /// <summary>
+    /// Maximum bytes one channel's hot window holds (stored form plus a 32-byte index entry per message); the oldest
+    /// messages are evicted past it. Default: 8 MB (about 30,000 seed-shaped tokens).
+    /// </summary>
+    public long HotWindowMaxBytesPerChannel { get; set; } = 8L * 1024 * 1024;
+
+    /// <summary>
+    /// Maximum bytes all hot windows of this server hold together; past it the oldest messages across channels are
+    /// evicted. A publish never fails over either byte bound. Default: 256 MB.
+    /// </summary>
+    public long HotWindowMaxTotalBytes { get; set; } = 256L * 1024 * 1024;
+
     /// <summary>How long a dropped connection's state is kept for resume (<c>connectionStateTtl</c>). Default: 2 minutes.</summary>
     public TimeSpan ConnectionStateTtl { get; set; } = TimeSpan.FromMinutes(2);
 

@@ -31,6 +31,7 @@ public static class TokenwireServerExtensions
         if (configure is not null) optionsBuilder.Configure(configure);
         optionsBuilder.Validate(o => o.MaxMessageSize > 0 && o.MaxFrameSize >= o.MaxMessageSize, "MaxFrameSize must be at least MaxMessageSize, and both positive")
             .Validate(o => o.HotWindow > TimeSpan.Zero && o.ConnectionStateTtl > TimeSpan.Zero && o.MaxIdleInterval >= TimeSpan.FromSeconds(1), "Time windows must be positive")
+            .Validate(o => o.HotWindowMaxMessages > 0 && o.HotWindowMaxBytesPerChannel > 0 && o.HotWindowMaxTotalBytes > 0, "HotWindowMaxMessages, HotWindowMaxBytesPerChannel and HotWindowMaxTotalBytes must be positive")
             .Validate(o => o.MaxOutboundQueueBytes > 0 && o.MaxOutboundQueueFrames > 0, "Outbound queue bounds must be positive")
             .Validate(o => o.Push.DeliveryQueueCapacity > 0, "Push:DeliveryQueueCapacity must be positive")
             .Validate(o => o.Comet.PollTimeout > TimeSpan.Zero && o.Comet.StreamDuration > TimeSpan.Zero && o.Comet.TransportTimeout > TimeSpan.Zero, "Comet timeouts must be positive")

@@ -21,7 +21,7 @@ public sealed class CliProcessTests : IDisposable
         public override string ToString() => $"exit {ExitCode}\n--- stdout:\n{Output}\n--- stderr:\n{Error}";
     }
 
-    private static string CliDll()
+    internal static string CliDll()
     {
         var configuration = new DirectoryInfo(AppContext.BaseDirectory.TrimEnd(Path.DirectorySeparatorChar)).Parent!.Name;
         var dll = Path.Combine(FixturePaths.RepositoryRoot(), "src", "Tokenwire.Cli", "bin", configuration, "net10.0", "tokenwire.dll");

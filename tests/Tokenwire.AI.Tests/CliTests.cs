@@ -138,10 +138,12 @@ public sealed class CliTests(ServerFixture fixture)
         Assert.Equal(2, await Run("subscribe", [.. Connection, "--channel", "c", "--bogus"], new Capture(), error));
         Assert.Contains("unknown option '--bogus'", error.Text, StringComparison.Ordinal);
         Assert.Equal(2, await Run("publish", [.. Connection, "--channel", "c", "--prompt", "p", "--pattern", "zigzag"], new Capture(), error));
-        Assert.Contains("--pattern must be startstop, multi or continuous, not 'zigzag'", error.Text, StringComparison.Ordinal);
+        Assert.Contains("--pattern must be startstop, multi, continuous or response, not 'zigzag'", error.Text, StringComparison.Ordinal);
         Assert.Equal(2, await Run("subscribe", [.. Connection, "--channel", "c", "--live", "--history"], new Capture(), error));
         Assert.Contains("exclude each other", error.Text, StringComparison.Ordinal);
-        Assert.Equal(4, error.Text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length); // one line for each of the four errors
+        Assert.Equal(2, await Run("publish", [.. Connection, "--channel", "c", "--prompt", "p", "--stop-when-unwatched", "soon"], new Capture(), error));
+        Assert.Contains("--stop-when-unwatched must be a positive duration such as 500ms, 10s or 2m, not 'soon'", error.Text, StringComparison.Ordinal);
+        Assert.Equal(5, error.Text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Length); // one line for each of the five errors
 
         var help = new Capture();
         Assert.Equal(0, await Run("subscribe", ["--help"], help, new Capture()));
@@ -179,5 +181,142 @@ public sealed class CliTests(ServerFixture fixture)
         assembler.ApplyRange([M("start"), M("token", "Hel"), M("response-complete", "Hello")]);
         Assert.Equal("[start r]\nHel\n[replaced r]\nHello\n[end r]\n", printed.ToString());
         await Task.CompletedTask;
+    }
+
+    [Fact]
+    public async Task Subscribe_prints_a_message_per_response_stream_live_and_to_a_subscriber_joining_mid_response()
+    {
+        var channel = "mutable:" + ServerFixture.UniqueName("cli-mpr");
+        var text = TestHelpers.TextOf(120, "cli-mpr"); // 3 s at 40 tokens/s: time for a subscriber to join mid-response
+        var liveOut = new Capture();
+        var liveErr = new Capture();
+        var live = Run("subscribe", [.. Connection, "--channel", channel, "--exit-after-stop", "--timeout", "30"], liveOut, liveErr);
+        await Waiting.WaitUntilAsync(() => liveErr.Text.Contains("subscribed to", StringComparison.Ordinal) || live.IsCompleted, describe: () => liveErr.Text);
+
+        var pubOut = new Capture();
+        var pubErr = new Capture();
+        var publishing = Run("publish", [.. Connection, "--channel", channel, "--prompt", "p", "--text", text, "--rate", "40", "--pattern", "response", "--response-id", "r1"], pubOut, pubErr);
+        await Waiting.WaitUntilAsync(() => pubOut.Text.Length > 60 || publishing.IsCompleted, describe: () => pubOut.Text + pubErr.Text);
+        var lateOut = new Capture();
+        var lateErr = new Capture();
+        var late = Run("subscribe", [.. Connection, "--channel", channel, "--exit-after-stop", "--timeout", "30"], lateOut, lateErr);
+        await Waiting.WaitUntilAsync(() => lateErr.Text.Contains("subscribed to", StringComparison.Ordinal) || late.IsCompleted, describe: () => lateErr.Text);
+        Assert.False(publishing.IsCompleted, "the late subscriber must join while the response is still streaming");
+
+        Assert.True(await publishing.OrTimeout() == 0, pubOut.Text + pubErr.Text);
+        Assert.Contains($"response r1 on {channel} (message-per-response): {Chat.SimulatedChatClient.Tokenize(text).Count} tokens", pubOut.Text, StringComparison.Ordinal);
+        Assert.Contains("all publishes acknowledged", pubOut.Text, StringComparison.Ordinal);
+        Assert.Equal(0, await live.OrTimeout());
+        Assert.Equal(0, await late.OrTimeout());
+        Assert.Equal($"[start r1]\n{text}\n[end r1]\n", liveOut.Text);
+        Assert.Equal($"[start r1]\n{text}\n[end r1]\n", lateOut.Text);
+
+        // After it ended, history gives the one message whole.
+        var fromHistory = new Capture();
+        Assert.Equal(0, await Run("subscribe", [.. Connection, "--channel", channel, "--history", "--exit-after-stop", "--timeout", "30"], fromHistory, new Capture()).OrTimeout());
+        Assert.Equal($"[start r1]\n{text}\n[end r1]\n", fromHistory.Text);
+    }
+
+    [Fact]
+    public async Task Publish_stops_when_unwatched_and_subscribe_prints_why_it_ended()
+    {
+        var channel = "mutable:" + ServerFixture.UniqueName("cli-unwatched");
+        var text = TestHelpers.TextOf(2000, "cli-unwatched"); // 20 s at 100 tokens/s unless stopped
+        var pubOut = new Capture();
+        var pubErr = new Capture();
+        var published = await Run("publish", [.. Connection, "--channel", channel, "--prompt", "p", "--text", text, "--rate", "100", "--pattern", "response", "--response-id", "u1", "--stop-when-unwatched", "1s"], pubOut, pubErr).OrTimeout(TimeSpan.FromSeconds(15));
+        Assert.True(published == 0, pubOut.Text + pubErr.Text);
+        Assert.Contains($"stopped: no one else subscribed to {channel} for 1 s (reason \"unwatched\" on the end marker)", pubOut.Text, StringComparison.Ordinal);
+
+        var output = new Capture();
+        Assert.Equal(0, await Run("subscribe", [.. Connection, "--channel", channel, "--history", "--exit-after-stop", "--timeout", "30"], output, new Capture()).OrTimeout());
+        Assert.StartsWith("[start u1]\n", output.Text, StringComparison.Ordinal);
+        Assert.EndsWith("\n[end u1, stopped: unwatched]\n", output.Text, StringComparison.Ordinal);
+        var shown = output.Text["[start u1]\n".Length..^"\n[end u1, stopped: unwatched]\n".Length];
+        Assert.True(shown.Length > 0 && shown.Length < text.Length && text.StartsWith(shown, StringComparison.Ordinal), $"the beginning of the text: {shown}");
+    }
+
+    [Fact]
+    public async Task The_executables_stream_message_per_response_and_a_watched_publisher_with_stop_when_unwatched_runs_to_completion()
+    {
+        var channel = "mutable:" + ServerFixture.UniqueName("cli-exe");
+        var text = TestHelpers.TextOf(150, "cli-exe"); // 3 s at 50 tokens/s: three times the 1 s limit
+        using var subscriber = CliProcess.Start("subscribe", [.. Connection, "--channel", channel, "--exit-after-stop", "--timeout", "60"]);
+        await Waiting.WaitUntilAsync(() => subscriber.Error.Contains("subscribed to", StringComparison.Ordinal) || subscriber.HasExited, TimeSpan.FromSeconds(60), () => subscriber.Error);
+
+        using var publisher = CliProcess.Start("publish", [.. Connection, "--channel", channel, "--prompt", "p", "--text", text, "--rate", "50",
+            "--pattern", "response", "--response-id", "x1", "--stop-when-unwatched", "1s"]);
+        Assert.True(await publisher.ExitAsync() == 0, publisher.ToString());
+        Assert.True(await subscriber.ExitAsync() == 0, subscriber.ToString());
+
+        Assert.Contains($"response x1 on {channel} (message-per-response): {Chat.SimulatedChatClient.Tokenize(text).Count} tokens", publisher.Output, StringComparison.Ordinal);
+        Assert.DoesNotContain("stopped:", publisher.Output, StringComparison.Ordinal);
+        Assert.Equal($"[start x1]\n{text}\n[end x1]\n", subscriber.Output);
+    }
+
+    /// <summary>The real <c>tokenwire</c> executable, its output captured as it runs.</summary>
+    private sealed class CliProcess : IDisposable
+    {
+        private readonly System.Diagnostics.Process _process;
+        private readonly StringBuilder _output = new();
+        private readonly StringBuilder _error = new();
+
+        private CliProcess(System.Diagnostics.Process process) => _process = process;
+
+        public string Output
+        {
+            get
+            {
+                lock (_output) return _output.ToString();
+            }
+        }
+
+        public string Error
+        {
+            get
+            {
+                lock (_error) return _error.ToString();
+            }
+        }
+
+        public bool HasExited => _process.HasExited;
+
+        /// <summary>Starts <c>dotnet tokenwire.dll <paramref name="verb"/> <paramref name="args"/></c>.</summary>
+        public static CliProcess Start(string verb, string[] args)
+        {
+            var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+            start.ArgumentList.Add(CliProcessTests.CliDll());
+            start.ArgumentList.Add(verb);
+            foreach (var arg in args) start.ArgumentList.Add(arg);
+            start.Environment["DOTNET_NOLOGO"] = "1";
+            var cli = new CliProcess(new System.Diagnostics.Process { StartInfo = start });
+            cli._process.OutputDataReceived += (_, e) => Append(cli._output, e.Data);
+            cli._process.ErrorDataReceived += (_, e) => Append(cli._error, e.Data);
+            cli._process.Start();
+            cli._process.BeginOutputReadLine();
+            cli._process.BeginErrorReadLine();
+            return cli;
+        }
+
+        private static void Append(StringBuilder to, string? line)
+        {
+            if (line is null) return;
+            lock (to) to.Append(line).Append('\n');
+        }
+
+        public async Task<int> ExitAsync()
+        {
+            await _process.WaitForExitAsync().OrTimeout(TimeSpan.FromSeconds(60));
+            _process.WaitForExit(); // the output read to its end
+            return _process.ExitCode;
+        }
+
+        public override string ToString() => $"exit {(_process.HasExited ? _process.ExitCode : -1)}\n--- stdout:\n{Output}\n--- stderr:\n{Error}";
+
+        public void Dispose()
+        {
+            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+            _process.Dispose();
+        }
     }
 }

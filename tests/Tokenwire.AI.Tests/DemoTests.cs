@@ -33,7 +33,7 @@ public sealed class DemoTests
         using var http = Http(server);
 
         var token = JsonDocument.Parse(await http.GetStringAsync("/demo/token")).RootElement;
-        Assert.Equal("{\"persisted:demo\":[\"history\",\"subscribe\"]}", token.GetProperty("capability").GetString());
+        Assert.Equal("{\"mutable:demo\":[\"history\",\"subscribe\"],\"persisted:demo\":[\"history\",\"subscribe\"]}", token.GetProperty("capability").GetString());
         await using var browser = new TokenwireRealtime(new ClientOptions
         {
             Token = token.GetProperty("token").GetString(),
@@ -96,6 +96,34 @@ public sealed class DemoTests
     }
 
     [Fact]
+    public async Task With_pattern_response_the_answer_is_one_message_on_the_response_channel_with_each_token_appended()
+    {
+        const string text = "Why don't skeletons fight each other?\n\nThey don't have the guts! 🦴";
+        await using var server = await StartAsync(new() { ["Tokenwire:Demo:Text"] = text, ["Tokenwire:Demo:TokensPerSecond"] = "200" });
+        using var http = Http(server);
+        var config = JsonDocument.Parse(await http.GetStringAsync("/demo/config")).RootElement;
+        Assert.Equal("mutable:demo", config.GetProperty("responseChannel").GetString());
+        var token = JsonDocument.Parse(await http.GetStringAsync("/demo/token")).RootElement;
+        await using var browser = new TokenwireRealtime(new ClientOptions { Token = token.GetProperty("token").GetString(), Endpoint = "127.0.0.1", Port = server.Port });
+        var assembler = new ResponseAssembler();
+        await using var subscription = await ResponseHydrator.SubscribeAsync(browser, "mutable:demo", assembler,
+            new HydrationOptions { Pattern = TokenStreamPattern.MessagePerResponse }).OrTimeout(what: "the browser to subscribe");
+
+        using var response = await http.PostAsJsonAsync("/demo/prompt", new { prompt = "Tell me a joke", pattern = "response" });
+        Assert.Equal(HttpStatusCode.Accepted, response.StatusCode);
+        var body = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement;
+        Assert.Equal("mutable:demo", body.GetProperty("channel").GetString());
+        var answer = await assembler.WaitForCompletionAsync(body.GetProperty("responseId").GetString()!).OrTimeout(what: "the answer");
+        Assert.Equal(text, answer.Text);
+        Assert.Equal(ResponseStatus.Complete, answer.Status);
+        Assert.NotNull(answer.MessageSerial);
+        // History holds the prompt and the answer's one message, whole.
+        var history = await browser.Channels.Get("mutable:demo").HistoryAsync().OrTimeout();
+        Assert.Equal(["response", "prompt"], history.Items.Select(m => m.Name));
+        Assert.Equal(text, history.Items[0].GetData<string>());
+    }
+
+    [Fact]
     public async Task Bad_prompts_get_400_and_prompts_beyond_MaxConcurrentResponses_get_429()
     {
         await using var server = await StartAsync(new()
@@ -106,7 +134,7 @@ public sealed class DemoTests
         });
         using var http = Http(server);
 
-        foreach (var bad in new object[] { new { prompt = "" }, new { prompt = "far too long a prompt" }, new { question = "hi" } })
+        foreach (var bad in new object[] { new { prompt = "" }, new { prompt = "far too long a prompt" }, new { question = "hi" }, new { prompt = "hi", pattern = "zigzag" } })
         {
             using var refused = await http.PostAsJsonAsync("/demo/prompt", bad);
             Assert.Equal(HttpStatusCode.BadRequest, refused.StatusCode);

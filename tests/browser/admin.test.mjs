@@ -18,7 +18,7 @@ const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
 // 60 tokens at 8/s: the answer is in progress for over 7 s, long enough to watch it on the admin page.
 const TOKENS_PER_SECOND = 8;
-const LOREM_TOKENS = 60;
+const ANSWER_TOKENS = 60; // the simulated answer: whole sentences up to this many tokens
 
 test('admin page: needs an admin key, then shows connections, the live response, charts and last messages', { timeout: 120_000 }, async (t) => {
   if (!existsSync(CHROMIUM)) {
@@ -29,7 +29,7 @@ test('admin page: needs an admin key, then shows connections, the live response,
   }
 
   const server = await startServer({
-    extraArgs: [`--Tokenwire:Demo:TokensPerSecond=${TOKENS_PER_SECOND}`, `--Tokenwire:Demo:LoremTokens=${LOREM_TOKENS}`],
+    extraArgs: [`--Tokenwire:Demo:TokensPerSecond=${TOKENS_PER_SECOND}`, `--Tokenwire:Demo:AnswerTokens=${ANSWER_TOKENS}`],
   });
   let browser;
   t.after(async () => {

@@ -19,7 +19,7 @@ import { startWsBlockingProxy } from '../interop/support/ws-blocking-proxy.mjs';
 const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
 const TOKENS_PER_SECOND = 20;
-const LOREM_TOKENS = 60;
+const ANSWER_TOKENS = 60; // the simulated answer: whole sentences up to this many tokens
 
 /** The tokens of one response as the agent published them (the channel's history, read directly from the server). */
 async function publishedAnswer(server, channel, responseId) {
@@ -39,7 +39,7 @@ test('demo page with WebSockets blocked: it falls back to comet (xhr_polling) an
   }
 
   const server = await startServer({
-    extraArgs: [`--Tokenwire:Demo:TokensPerSecond=${TOKENS_PER_SECOND}`, `--Tokenwire:Demo:LoremTokens=${LOREM_TOKENS}`],
+    extraArgs: [`--Tokenwire:Demo:TokensPerSecond=${TOKENS_PER_SECOND}`, `--Tokenwire:Demo:AnswerTokens=${ANSWER_TOKENS}`],
   });
   const proxy = await startWsBlockingProxy(server.port);
   let browser;
@@ -92,7 +92,7 @@ test('demo page with WebSockets blocked: it falls back to comet (xhr_polling) an
   await page.waitForSelector(`.response[data-response-id="${responseId}"][data-state="done"]`, { timeout: 60_000 });
   const channel = await page.evaluate(() => window.tokenwireDemo.channel.name);
   const expected = await publishedAnswer(server, channel, responseId);
-  assert.equal(expected.tokens, LOREM_TOKENS, 'the agent published every token');
+  assert.ok(expected.tokens > 5 && expected.tokens <= ANSWER_TOKENS, `the agent published a whole answer (${expected.tokens} tokens)`);
   const state = await page.evaluate((id) => {
     const r = window.tokenwireDemo.responses.get(id);
     return { text: r.text, tokens: r.tokens };

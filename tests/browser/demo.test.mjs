@@ -3,6 +3,8 @@
 // the answer in progress and continues live; both tabs end with exactly the text the agent published; a reload after
 // the answers finished shows the whole conversation again (from the persisted demo channel's history); the status line
 // says "connected", "reconnecting…" while the transport is down, and how many tokens a (re)load caught up.
+// The pattern switch (/?pattern=response): the same with message-per-response, one message per answer on the mutable
+// response channel, each token appended; a reload gets the answer in progress whole and continues with the appends.
 //
 // Chromium: Debian's `chromium` (/usr/bin/chromium, or $CHROMIUM_PATH) driven by playwright-core. Without it the test
 // is skipped locally and FAILS in CI (CI=true): a browser test that silently does not run proves nothing.
@@ -203,5 +205,96 @@ test('demo page: live tokens in two tabs, reload mid-answer and after completion
   const screenshot = join(ARTIFACTS, 'demo-after-reload.png');
   await first.screenshot({ path: screenshot, fullPage: true });
   t.diagnostic(`screenshot: ${screenshot}`);
+  assert.deepEqual([...errors], [], 'no errors in the pages');
+});
+
+/** The answer's one message as the server keeps it (message-per-response), from the channel's history. */
+async function publishedResponse(server, channel, responseId) {
+  const url = `${server.httpUrl}/channels/${encodeURIComponent(channel)}/messages?limit=100`;
+  const res = await fetch(url, { headers: { authorization: `Basic ${Buffer.from(server.key).toString('base64')}` } });
+  assert.equal(res.status, 200, `history: ${res.status} ${await res.clone().text()}`);
+  const messages = (await res.json()).filter((m) => m.name === 'response' && m.extras?.headers?.responseId === responseId);
+  assert.equal(messages.length, 1, 'history holds one message for the answer');
+  return messages[0];
+}
+
+test('demo page, message-per-response: live appends in two tabs, reload mid-answer and after completion', { timeout: 120_000 }, async (t) => {
+  if (!existsSync(CHROMIUM)) {
+    const why = `Chromium not found at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`;
+    if (process.env.CI) assert.fail(`${why}. In CI this is a failure, not a skip (.ci/run installs it).`);
+    t.skip(why);
+    return;
+  }
+
+  const server = await startServer({
+    extraArgs: [`--Tokenwire:Demo:TokensPerSecond=${TOKENS_PER_SECOND}`, `--Tokenwire:Demo:AnswerTokens=${ANSWER_TOKENS}`],
+  });
+  let browser;
+  t.after(async () => {
+    await browser?.close();
+    await server.stop();
+  });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
+  });
+  const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
+  const errors = [];
+  const url = `${server.httpUrl}/?pattern=response`;
+  const first = await openDemo(context, url, errors);
+  const second = await openDemo(context, url, errors);
+  assert.equal(await first.evaluate(() => window.tokenwireDemo.pattern), 'response');
+  const channel = await first.evaluate(() => window.tokenwireDemo.channel.name);
+  assert.equal(channel, 'mutable:demo', 'the switch follows the response channel');
+  assert.equal(await first.getAttribute('#patterns a[aria-current="page"]', 'data-pattern'), 'response', 'the switch shows the pattern in use');
+  assert.equal(await first.textContent('#channel'), 'mutable:demo');
+
+  await first.fill('#prompt', PROMPT);
+  await first.click('#send');
+  const responseId = await (
+    await first.waitForFunction(() => {
+      for (const [id, r] of window.tokenwireDemo.responses) if (r.tokens >= 10) return id;
+      return null;
+    })
+  ).jsonValue();
+  const beforeReload = await responseState(first, responseId);
+  assert.equal(beforeReload.state, 'streaming', 'appends arrive live, before the answer ends');
+
+  await first.reload();
+  await first.waitForSelector('body[data-ready="true"]', { timeout: 20_000 });
+  const afterReload = await responseState(first, responseId);
+  assert.ok(afterReload, 'the reloaded page shows the answer in progress');
+  assert.equal(afterReload.state, 'streaming', `the reload landed mid-answer (${afterReload.text.length} characters)`);
+  assert.ok(
+    afterReload.text.startsWith(beforeReload.text),
+    `caught up on at least the text shown before the reload: ${JSON.stringify(beforeReload.text)} / ${JSON.stringify(afterReload.text)}`,
+  );
+  assert.equal(afterReload.prompt, PROMPT, 'the prompt is caught up too');
+
+  const done = `.response[data-response-id="${responseId}"][data-state="done"]`;
+  await first.waitForSelector(done, { timeout: 60_000 });
+  await second.waitForSelector(done, { timeout: 60_000 });
+
+  const expected = await publishedResponse(server, channel, responseId);
+  assert.equal(expected.extras.headers.status, 'complete');
+  assert.match(expected.data, /^Here is one from the server room\. /, 'a joke, chosen by the prompt, in readable sentences');
+  for (const [name, page] of [['reloaded tab', first], ['second tab', second]]) {
+    const state = await responseState(page, responseId);
+    assert.equal(state.text, expected.data, `${name}: the text equals the published answer`);
+    const shown = await page.textContent(`.response[data-response-id="${responseId}"] .text`);
+    assert.equal(shown, expected.data, `${name}: the page shows the whole answer`);
+  }
+  const secondState = await responseState(second, responseId);
+  assert.ok(secondState.tokens > 10, `the second tab received the answer as appends (${secondState.tokens})`);
+
+  // A reload after it finished: the answer comes back whole from history, one message.
+  await first.reload();
+  await first.waitForSelector('body[data-ready="true"]', { timeout: 20_000 });
+  assert.deepEqual(
+    await shownAnswers(first),
+    [{ id: responseId, state: 'done', prompt: PROMPT, text: expected.data }],
+    'after a reload the page shows the finished answer',
+  );
+  assert.equal(await first.textContent('#status'), 'connected · caught up 1 answer');
   assert.deepEqual([...errors], [], 'no errors in the pages');
 });

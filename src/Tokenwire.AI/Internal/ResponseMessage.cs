@@ -43,20 +43,21 @@ internal sealed class ResponseMessage
     public Task Append(string token) => _channel.AppendMessageAsync(Serial!, token);
 
     /// <summary>The last append: no text, the final status in the headers (once the message exists).</summary>
-    public async Task FinishAsync(string status)
+    public async Task FinishAsync(string status, string? reason)
     {
         var serial = await CreatedAsync().ConfigureAwait(false);
-        await _channel.AppendMessageAsync(serial, string.Empty, Extras(status)).ConfigureAwait(false);
+        await _channel.AppendMessageAsync(serial, string.Empty, Extras(status, reason)).ConfigureAwait(false);
     }
 
     /// <summary>The recovery: one update carrying the whole text and the final status.</summary>
-    public Task ReplaceAsync(string text, string status) =>
-        _channel.UpdateMessageAsync(new Message { Serial = Serial, Data = text, Extras = Extras(status) });
+    public Task ReplaceAsync(string text, string status, string? reason) =>
+        _channel.UpdateMessageAsync(new Message { Serial = Serial, Data = text, Extras = Extras(status, reason) });
 
-    private OpaqueValue Extras(string status) => MessageExtras.WithHeaders(
+    private OpaqueValue Extras(string status, string? reason = null) => MessageExtras.WithHeaders(
     [
         new KeyValuePair<string, string>(_options.Names.ResponseIdHeader, _responseId),
         new KeyValuePair<string, string>(_options.Names.StatusHeader, status),
+        .. reason is null ? [] : new[] { new KeyValuePair<string, string>(_options.Names.ReasonHeader, reason) },
     ]);
 
     /// <summary>

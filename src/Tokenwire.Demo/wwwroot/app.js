@@ -7,11 +7,18 @@
 //   - the finished answers from the channel's persisted history, paged back with untilAttach.
 // Live messages that arrive meanwhile are buffered, and any message is applied once (by id), so a reload shows the
 // conversation and continues live with no gap.
+//
+// With ?pattern=response (the switch in the header) the page follows the response channel instead, where the agent
+// publishes one `response` message per answer and appends each token to it (message-per-response): a message.create
+// starts the answer, each message.append adds its data, a message.update (a reload's history, or the first sight of an
+// answer in progress after attach) gives the whole text so far, and the status header `complete` / `cancelled` ends
+// it. Deliveries are applied by version serial: one at or below the version already applied is dropped.
 
 const statusEl = document.getElementById('status');
 const listEl = document.getElementById('responses');
 const form = document.getElementById('ask');
 const promptInput = document.getElementById('prompt');
+const pattern = new URLSearchParams(location.search).get('pattern') === 'response' ? 'response' : 'token';
 
 // How far back a reload looks: at most this many messages of history (a 150-token answer is about 155 messages).
 const HISTORY_PAGE = 1000;
@@ -21,7 +28,10 @@ const HISTORY_MAX_MESSAGES = 5000;
 const status = { state: 'connecting', text: 'connecting…', caughtUp: null, problem: null };
 function renderStatus() {
   const parts = [status.text];
-  if (status.caughtUp !== null && status.state === 'live') parts.push(`caught up ${status.caughtUp} tokens`);
+  if (status.caughtUp !== null && status.state === 'live') {
+    const answers = `caught up ${status.caughtUp} answer${status.caughtUp === 1 ? '' : 's'}`;
+    parts.push(pattern === 'response' ? answers : `caught up ${status.caughtUp} tokens`);
+  }
   if (status.problem) parts.push(status.problem);
   statusEl.dataset.state = status.problem ? 'error' : status.state;
   statusEl.textContent = parts.join(' · ');
@@ -58,6 +68,7 @@ function responseFor(responseId) {
     tokens: 0,
     hydratedTokens: 0,
     state: 'streaming',
+    version: null, // message-per-response: the version serial applied last
   };
   responses.set(responseId, r);
   return r;
@@ -66,6 +77,10 @@ function responseFor(responseId) {
 function describe(r) {
   const caughtUp = r.hydratedTokens > 0 ? `, ${r.hydratedTokens} caught up after (re)load` : '';
   const state = { streaming: 'streaming', done: 'done', replaced: 'done (replaced by the full text)' }[r.state];
+  if (pattern === 'response') {
+    r.metaEl.textContent = `${r.text.length} characters, ${r.tokens} appends received, ${state}`;
+    return;
+  }
   r.metaEl.textContent = `${r.tokens} tokens${caughtUp}, ${state}`;
 }
 
@@ -73,8 +88,38 @@ function responseIdOf(message) {
   return message.extras?.headers?.responseId;
 }
 
+/** Message-per-response: applies a create, append or update of an answer's one message, by version serial. */
+function applyResponse(r, message, hydrating) {
+  const version = message.version?.serial ?? message.serial;
+  if (r.version && version && version <= r.version) return false; // already applied (history or rewind overlapping live)
+  if (version) r.version = version;
+  if (message.action === 'message.append') {
+    if (message.data) {
+      r.text += message.data;
+      r.tokens++;
+      if (hydrating) r.hydratedTokens++;
+    }
+  } else {
+    r.text = message.data ?? ''; // the whole text so far
+    if (hydrating) r.hydratedTokens = 1; // counts answers caught up, not tokens
+  }
+  const state = message.extras?.headers?.status;
+  if (state === 'complete' || state === 'cancelled') r.state = 'done';
+  r.textEl.textContent = r.text;
+  return true;
+}
+
 /** Applies one message (live, history, or a plain object from the in-progress endpoint); `hydrating` marks catch-up. */
 function apply(message, hydrating = false) {
+  if (message.name === 'response') {
+    const responseId = responseIdOf(message);
+    if (!responseId) return;
+    const r = responseFor(responseId);
+    if (!applyResponse(r, message, hydrating)) return;
+    r.el.dataset.state = r.state === 'streaming' ? 'streaming' : 'done';
+    describe(r);
+    return;
+  }
   if (message.id) {
     if (appliedIds.has(message.id)) return;
     appliedIds.add(message.id);
@@ -124,16 +169,19 @@ async function historyUntilAttach(channel) {
 /** Catches up on the conversation at the attach point; returns how many tokens it applied. */
 async function catchUp(realtime, channel) {
   // Answers still streaming, whole (Tokenwire's extension; 404 when the server has it off: history covers them then).
-  const path = `/channels/${encodeURIComponent(channel.name)}/responses`;
-  const page = await realtime.request('get', path, 3, { state: 'in-progress', from_serial: channel.properties.attachSerial });
+  // Message-per-response needs none: history holds each answer's one message, whole, at its latest version.
   const inProgress = [];
-  if (page.success) inProgress.push(...page.items);
-  else if (page.statusCode !== 404) setProblem(`could not catch up on answers in progress: ${page.errorMessage}`);
+  if (pattern === 'token') {
+    const path = `/channels/${encodeURIComponent(channel.name)}/responses`;
+    const page = await realtime.request('get', path, 3, { state: 'in-progress', from_serial: channel.properties.attachSerial });
+    if (page.success) inProgress.push(...page.items);
+    else if (page.statusCode !== 404) setProblem(`could not catch up on answers in progress: ${page.errorMessage}`);
+  }
   const streaming = new Set(inProgress.map(responseIdOf));
 
-  // Finished answers, oldest first: only those whose beginning (prompt or start) history still reaches.
+  // Finished answers, oldest first: only those whose beginning (prompt, start, or the answer's message) history reaches.
   const older = await historyUntilAttach(channel);
-  const whole = new Set(older.filter((m) => m.name === 'prompt' || m.name === 'start').map(responseIdOf));
+  const whole = new Set(older.filter((m) => m.name === 'prompt' || m.name === 'start' || m.name === 'response').map(responseIdOf));
   let before = 0;
   for (const r of responses.values()) before += r.hydratedTokens;
   for (const message of older) {
@@ -177,7 +225,11 @@ async function main() {
     );
   }
   const config = await (await fetch('demo/config')).json();
-  document.getElementById('channel').textContent = config.channel;
+  const channelName = pattern === 'response' ? config.responseChannel : config.channel;
+  document.getElementById('channel').textContent = channelName;
+  for (const link of document.querySelectorAll('#patterns a')) {
+    if (link.dataset.pattern === pattern) link.setAttribute('aria-current', 'page');
+  }
   document.getElementById('model').textContent = config.model === 'simulated' ? 'a simulated model, offline' : 'an OpenAI-compatible model';
 
   const secure = location.protocol === 'https:';
@@ -195,7 +247,7 @@ async function main() {
   });
   watchConnection(realtime);
 
-  const channel = realtime.channels.get(config.channel);
+  const channel = realtime.channels.get(channelName);
   let live = false;
   const buffered = [];
   await channel.subscribe((message) => (live ? apply(message) : buffered.push(message)));
@@ -213,7 +265,7 @@ async function main() {
     const res = await fetch('demo/prompt', {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ prompt }),
+      body: JSON.stringify({ prompt, pattern }),
     });
     const body = await res.json().catch(() => ({}));
     if (!res.ok) {
@@ -225,7 +277,7 @@ async function main() {
   });
 
   // For the browser test and for poking around in the console.
-  window.tokenwireDemo = { realtime, channel, responses, ready: true };
+  window.tokenwireDemo = { realtime, channel, responses, pattern, ready: true };
   document.body.dataset.ready = 'true';
 }
 

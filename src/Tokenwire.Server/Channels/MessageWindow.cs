@@ -21,7 +21,13 @@ internal sealed class MessageWindow
     private long _firstChunk; // sequence number of _chunks[0]
     private int _used = ChunkSize; // bytes used in the newest chunk (full: the next add starts a chunk)
 
+    /// <summary>What one message costs beyond its stored bytes: its index entry.</summary>
+    internal const int EntryOverhead = 32;
+
     public int Count => _entries.Count;
+
+    /// <summary>The messages' stored bytes plus their index entries: what the byte bounds count.</summary>
+    public long Bytes { get; private set; }
 
     /// <summary>Bytes held in chunks (what the window costs in memory, give or take the index).</summary>
     public long ChunkBytes
@@ -36,6 +42,9 @@ internal sealed class MessageWindow
 
     public long Timestamp(int index) => _entries[index].Timestamp;
 
+    /// <summary>The serial of the message at <paramref name="index"/> as a <see cref="ChannelSerial.Key"/>.</summary>
+    public long Key(int index) => _entries[index].SerialKey;
+
     public string Serial(int index) => ChannelSerial.FromKey(_entries[index].SerialKey);
 
     /// <summary>Orders the message at <paramref name="index"/> against a serial (ordinally, like the serials' text).</summary>
@@ -43,11 +52,14 @@ internal sealed class MessageWindow
         ? _entries[index].SerialKey.CompareTo(ChannelSerial.Key(ms, seq))
         : ChannelSerial.Compare(Serial(index), serial);
 
-    public Message Message(int index)
+    public Message Message(int index) => StoredForm.Decode(Stored(index));
+
+    /// <summary>The stored form of the message at <paramref name="index"/>, valid until it leaves the window.</summary>
+    public ReadOnlySpan<byte> Stored(int index)
     {
         var e = _entries[index];
         var chunk = _chunks[(int)(e.Chunk - _firstChunk)];
-        return StoredForm.Decode(chunk.AsSpan(e.Offset, e.Length));
+        return chunk.AsSpan(e.Offset, e.Length);
     }
 
     /// <param name="serial">The message's serial (a valid <see cref="ChannelSerial"/>).</param>
@@ -66,12 +78,14 @@ internal sealed class MessageWindow
         encoded.CopyTo(_chunks[_chunks.Count - 1].AsSpan(_used));
         _entries.Add(new Entry(ChannelSerial.ToKey(serial), timestamp, chunk, _used, encoded.Length));
         _used += encoded.Length;
+        Bytes += encoded.Length + EntryOverhead;
     }
 
     /// <summary>Drops the oldest message and returns its serial; chunks no message refers to any more go back to the pool.</summary>
     public string RemoveFirst()
     {
         var removed = _entries.RemoveFirst();
+        Bytes -= removed.Length + EntryOverhead;
         var stillUsed = _entries.Count > 0 ? _entries[0].Chunk : _firstChunk + _chunks.Count;
         while (_firstChunk < stillUsed && _chunks.Count > 1)
         {
@@ -91,9 +105,17 @@ internal sealed class MessageWindow
     }
 
     /// <summary>Index of the first message whose serial is greater than <paramref name="serial"/> (Count when none).</summary>
-    public int FirstAfter(string serial)
+    public int FirstAfter(string serial) => FirstAfter(ChannelSerial.ToKey(serial));
+
+    /// <summary>Index of the message with this serial key, or -1.</summary>
+    public int IndexOf(long key)
     {
-        var key = ChannelSerial.ToKey(serial);
+        var i = FirstAfter(key) - 1;
+        return i >= 0 && _entries[i].SerialKey == key ? i : -1;
+    }
+
+    private int FirstAfter(long key)
+    {
         int lo = 0, hi = _entries.Count;
         while (lo < hi)
         {

@@ -1,4 +1,3 @@
-using System.Text.Json;
 using Tokenwire.Protocol;
 
 namespace Tokenwire.Server.Channels;
@@ -32,59 +31,87 @@ public sealed class ResponseTrackingOptions
 }
 
 /// <summary>
-/// The messages of one channel's responses that have started (a message carrying a responseId) and not ended
-/// (<c>stop</c> / <c>response-complete</c>). Not thread-safe: the channel lock guards it.
+/// One channel's responses that have started (a message carrying a responseId) and not ended (<c>stop</c> /
+/// <c>response-complete</c>). It keeps serial keys, not messages: a tracked message is read back from the channel's
+/// hot window, where it already is in compact form. Holding the decoded messages (up to 100 responses × 20,000
+/// tokens per channel) made every one of them survive into gen2 and tripled GC pauses under load. Only a message the
+/// window drops before its response ends is copied here, as its stored bytes (<see cref="Evicting"/>). Without a
+/// window (a one-off rebuild from a log) it keeps the messages it observes. Not thread-safe: the channel lock guards it.
 /// </summary>
-internal sealed class ResponseTracker(ResponseTrackingOptions options)
+internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWindow? window = null)
 {
     private readonly Dictionary<string, Tracked> _responses = new(StringComparer.Ordinal);
+
+    // Every tracked message's key in serial order with its response, so the window's evictions find theirs in O(1).
+    private readonly HotWindow<(long Key, Tracked Response)> _order = new();
+
+    // Without a window: the observed messages themselves.
+    private readonly Dictionary<long, Message>? _observed = window is null ? [] : null;
 
     public int Count => _responses.Count;
 
     public void Observe(Message message, long now)
     {
-        if (message.Extras is null || ResponseIdOf(message.Extras, options.ResponseIdHeader) is not { } id) return;
+        if (message.Extras?.GetHeader(options.ResponseIdHeader) is not { } id) return;
+        var key = ChannelSerial.ToKey(message.Serial!);
         if (message.Name is { } name && options.EndNames.Contains(name))
         {
             // Kept a while after it ends: a client that attached before the end still needs its earlier messages.
             if (_responses.TryGetValue(id, out var ended))
             {
-                ended.EndSerial ??= message.Serial;
+                ended.EndKey ??= key;
                 ended.LastActivity = now;
             }
 
             return;
         }
 
-        if (!_responses.TryGetValue(id, out var tracked) || tracked.EndSerial is not null)
+        if (!_responses.TryGetValue(id, out var tracked) || tracked.EndKey is not null)
         {
             if (_responses.Count >= options.MaxResponsesPerChannel)
             {
                 var oldest = _responses.MinBy(r => r.Value.LastActivity).Key;
-                _responses.Remove(oldest);
+                Drop(oldest);
             }
 
+            tracked?.Forget();
             _responses[id] = tracked = new Tracked();
         }
 
-        if (tracked.Messages.Count >= options.MaxMessagesPerResponse)
+        if (tracked.Keys.Count >= options.MaxMessagesPerResponse)
         {
             // Too long to keep: stop tracking rather than serve a response with its start missing.
-            _responses.Remove(id);
+            Drop(id);
             return;
         }
 
-        tracked.Messages.Add(message);
+        tracked.Keys.Add(key);
         tracked.LastActivity = now;
+        if (_observed is not null) _observed[key] = message;
+        else _order.Add((key, tracked));
+    }
+
+    /// <summary>
+    /// The window is about to drop its oldest message: when a tracked response still needs it, keep its bytes.
+    /// Call before every <see cref="MessageWindow.RemoveFirst"/>.
+    /// </summary>
+    public void Evicting()
+    {
+        if (window is null || window.Count == 0) return;
+        var key = window.Key(0);
+        while (_order.Count > 0 && _order[0].Key < key) _order.RemoveFirst();
+        if (_order.Count == 0 || _order[0].Key != key) return;
+        var (_, response) = _order.RemoveFirst();
+        if (!response.Dropped) response.Spill(window.Stored(0));
     }
 
     public void Sweep(long now, TimeSpan endedRetention)
     {
         var idle = now - (long)options.IdleTimeout.TotalMilliseconds;
         var ended = now - (long)endedRetention.TotalMilliseconds;
-        foreach (var id in _responses.Where(r => r.Value.LastActivity < (r.Value.EndSerial is null ? idle : ended)).Select(r => r.Key).ToList())
+        foreach (var id in _responses.Where(r => r.Value.LastActivity < (r.Value.EndKey is null ? idle : ended)).Select(r => r.Key).ToList())
         {
-            _responses.Remove(id);
+            Drop(id);
         }
     }
 
@@ -94,62 +121,101 @@ internal sealed class ResponseTracker(ResponseTrackingOptions options)
     /// </summary>
     public List<(string ResponseId, List<Message> Messages)> Snapshot(string? untilSerial)
     {
+        long? until = untilSerial is null ? null : ChannelSerial.ToKey(untilSerial);
         var result = new List<(string, List<Message>)>(_responses.Count);
-        foreach (var (id, tracked) in _responses.OrderBy(r => r.Value.Messages[0].Serial, StringComparer.Ordinal))
+        foreach (var (id, tracked) in _responses.OrderBy(r => r.Value.Keys[0]))
         {
-            var inProgress = tracked.EndSerial is null || (untilSerial is not null && ChannelSerial.Compare(tracked.EndSerial, untilSerial) > 0);
+            var inProgress = tracked.EndKey is null || (until is not null && tracked.EndKey > until);
             if (!inProgress) continue;
-            var messages = untilSerial is null
-                ? [.. tracked.Messages]
-                : tracked.Messages.Where(m => ChannelSerial.Compare(m.Serial!, untilSerial) <= 0).ToList();
+            var messages = new List<Message>();
+            for (var i = 0; i < tracked.Keys.Count && (until is null || tracked.Keys[i] <= until); i++)
+            {
+                if (Read(tracked, i) is { } m) messages.Add(m);
+            }
+
             if (messages.Count > 0) result.Add((id, messages));
         }
 
         return result;
     }
 
-    /// <summary>Reads <c>extras.headers[header]</c> without building a document.</summary>
-    internal static string? ResponseIdOf(OpaqueValue extras, string header)
+    private Message? Read(Tracked tracked, int i)
     {
-        var reader = new Utf8JsonReader(extras.Json);
-        try
-        {
-            if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return null;
-            while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-            {
-                var isHeaders = reader.ValueTextEquals("headers"u8);
-                reader.Read();
-                if (!isHeaders || reader.TokenType != JsonTokenType.StartObject)
-                {
-                    reader.Skip();
-                    continue;
-                }
+        if (i < tracked.SpilledCount) return tracked.Spilled(i);
+        var key = tracked.Keys[i];
+        if (_observed is not null) return _observed.GetValueOrDefault(key);
+        var index = window!.IndexOf(key);
+        return index < 0 ? null : window.Message(index);
+    }
 
-                while (reader.Read() && reader.TokenType == JsonTokenType.PropertyName)
-                {
-                    var isId = reader.ValueTextEquals(header);
-                    reader.Read();
-                    if (isId && reader.TokenType == JsonTokenType.String) return reader.GetString();
-                    reader.Skip();
-                }
-
-                return null;
-            }
-        }
-        catch (JsonException)
+    private void Drop(string id)
+    {
+        if (!_responses.Remove(id, out var tracked)) return;
+        if (_observed is not null)
         {
+            foreach (var key in tracked.Keys) _observed.Remove(key);
         }
 
-        return null;
+        tracked.Forget();
     }
 
     private sealed class Tracked
     {
-        public List<Message> Messages { get; } = [];
+        private const int LargestChunk = 64 * 1024;
+
+        // Spilled messages' stored bytes, in chunks that never move (growing a single buffer copied and doubled it).
+        private List<byte[]>? _chunks;
+        private List<(int Chunk, int Offset, int Length)>? _spilled;
+        private int _used;
+
+        /// <summary>Serial keys of the response's messages, in order.</summary>
+        public List<long> Keys { get; } = [];
 
         public long LastActivity { get; set; }
 
-        /// <summary>Serial of the message that ended the response, once it ended.</summary>
-        public string? EndSerial { get; set; }
+        /// <summary>Key of the message that ended the response, once it ended.</summary>
+        public long? EndKey { get; set; }
+
+        /// <summary>No longer tracked: its messages' bytes need not be kept.</summary>
+        public bool Dropped { get; private set; }
+
+        /// <summary>
+        /// Stops tracking: frees what it holds now, not when the window drops its last message (the eviction order still
+        /// refers to this object until then).
+        /// </summary>
+        public void Forget()
+        {
+            Dropped = true;
+            Keys.Clear();
+            Keys.TrimExcess();
+            _chunks = null;
+            _spilled = null;
+        }
+
+        /// <summary>How many of the first <see cref="Keys"/> the window dropped (their stored bytes are kept here).</summary>
+        public int SpilledCount => _spilled?.Count ?? 0;
+
+        public void Spill(ReadOnlySpan<byte> stored)
+        {
+            _chunks ??= [];
+            _spilled ??= [];
+            if (_chunks.Count == 0 || stored.Length > _chunks[^1].Length - _used)
+            {
+                // Each chunk twice the last, up to 64 KB: short responses stay small, long ones take few arrays.
+                var size = Math.Max(stored.Length, Math.Min(LargestChunk, _chunks.Count == 0 ? 1024 : _chunks[^1].Length * 2));
+                _chunks.Add(new byte[size]);
+                _used = 0;
+            }
+
+            stored.CopyTo(_chunks[^1].AsSpan(_used));
+            _spilled.Add((_chunks.Count - 1, _used, stored.Length));
+            _used += stored.Length;
+        }
+
+        public Message Spilled(int i)
+        {
+            var (chunk, offset, length) = _spilled![i];
+            return StoredForm.Decode(_chunks![chunk].AsSpan(offset, length));
+        }
     }
 }

@@ -19,6 +19,9 @@ internal sealed class ChannelServices(IOptions<TokenwireOptions> options, IHisto
 
     public TokenwireOptions Options { get; } = options.Value;
 
+    /// <summary>The bytes all hot windows hold, against <see cref="TokenwireOptions.HotWindowMaxTotalBytes"/>.</summary>
+    public HotWindowBudget HotWindows { get; } = new(options.Value.HotWindowMaxTotalBytes);
+
     public IHistoryStore History { get; } = history;
 
     /// <summary>App statistics, fed by channels on each sweep.</summary>

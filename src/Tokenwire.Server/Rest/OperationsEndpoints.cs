@@ -33,6 +33,7 @@ internal static class OperationsEndpoints
                 ["connections"] = services.GetRequiredService<ConnectionManager>().Count,
                 ["channels"] = services.GetRequiredService<IChannelEngine>().ChannelCount,
                 ["counters"] = services.GetRequiredService<Observability.ServerMetrics>().Snapshot(),
+                ["hotWindow"] = HotWindowReport(services.GetRequiredService<ChannelServices>().HotWindows),
             }, ProtocolCodec.Json);
         });
 
@@ -64,6 +65,14 @@ internal static class OperationsEndpoints
         routes.MapPost("/faults/expire", (HttpContext context) => Faults(context, () =>
             context.RequestServices.GetRequiredService<ConnectionManager>().ExpireDisconnected()));
     }
+
+    /// <summary>What the hot windows hold against their total bound, and how many messages the byte bounds evicted.</summary>
+    private static Dictionary<string, object?> HotWindowReport(HotWindowBudget budget) => new()
+    {
+        ["bytes"] = budget.Bytes,
+        ["maxTotalBytes"] = budget.MaxTotalBytes,
+        ["evictedForMemory"] = budget.EvictedForMemory,
+    };
 
     private static Task Faults(HttpContext context, Func<int> action) => RestEndpoints.Guarded(context, async () =>
     {

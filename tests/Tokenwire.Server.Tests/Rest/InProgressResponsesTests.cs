@@ -63,6 +63,34 @@ public sealed class InProgressResponsesTests(ServerFixture fixture) : IClassFixt
     }
 
     [Fact]
+    public async Task A_response_longer_than_the_hot_window_is_served_whole()
+    {
+        // The tracker keeps serials and reads messages back from the window; what the window drops before the response
+        // ends must still be served (here the window keeps 20 messages of a 300-token response).
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string?> { ["Tokenwire:HotWindowMaxMessages"] = "20" });
+        var channel = ServerFixture.UniqueChannel("long");
+        await using var agent = await RawClient.ConnectAsync(server, WireFormat.Json);
+        var tokens = new List<Message> { Token("long", "start", null) };
+        for (var i = 0; i < 300; i++)
+        {
+            tokens.Add(Token("long", "token", "w" + i));
+            if (i % 50 == 0) tokens.Add(Token("short" + i, "token", "s" + i)); // other responses interleaved
+        }
+
+        await PublishAsync(agent, channel, 0, tokens);
+        using var http = new HttpClient { BaseAddress = server.BaseUri };
+        http.DefaultRequestHeaders.Authorization = new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(server.Key)));
+        var messages = (await http.GetFromJsonAsync<JsonElement>($"/channels/{channel}/responses")).EnumerateArray().ToList();
+        var whole = messages.Where(m => m.GetProperty("extras").GetProperty("headers").GetProperty("responseId").GetString() == "long").ToList();
+        Assert.Equal(301, whole.Count);
+        Assert.Equal("start", whole[0].GetProperty("name").GetString());
+        Assert.Equal(Enumerable.Range(0, 300).Select(i => "w" + i), whole.Skip(1).Select(m => m.GetProperty("data").GetString()));
+        Assert.Equal(6, messages.Count - whole.Count);
+        var serials = messages.Select(m => m.GetProperty("serial").GetString()).ToList();
+        Assert.Equal(serials.Order(StringComparer.Ordinal), serials);
+    }
+
+    [Fact]
     public async Task Responses_endpoint_checks_capability_and_params()
     {
         using var http = new HttpClient { BaseAddress = fixture.Server.BaseUri };

@@ -14,7 +14,7 @@ namespace Tokenwire.Server.Engines.InMemory;
 /// (<see cref="ChannelFanOut"/>). Every change happens under one lock, so serial order, window order and fan-out order
 /// are the same order. The window is the channel's log: messages and operations (each under its version serial).
 /// </summary>
-internal sealed class Channel : IDispatchable, IDelayedWorkOwner
+internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWindow
 {
     private readonly Lock _lock = new();
     private readonly MessageWindow _window = new();
@@ -41,13 +41,13 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner
         _services = services;
         var now = services.Now();
         _sequencer = new Sequencer(lastStoredSerial, now);
-        if (services.Options.Responses.Enabled) _responses = new ResponseTracker(services.Options.Responses);
+        if (services.Options.Responses.Enabled) _responses = new ResponseTracker(services.Options.Responses, _window);
         _rateLimiter = new Limits.ChannelRateLimiter(name, rules.MessagesPerSecond, rules.BytesPerSecond, services.Options.RateLimits.BurstSeconds);
         _fanOut = new ChannelFanOut(name, _stats, services.FanOutSettings(appId, name, rules, this));
         _continuityFloor = _sequencer.Last;
         _lastActivity = now;
         // Persisted channels start with their newest stored messages, so count rewinds work after a restart.
-        foreach (var m in recent) _window.Add(m.Serial!, m.Timestamp ?? now, StoredForm.EncodeToScratch(m).Span);
+        foreach (var m in recent) AddToWindow(m.Serial!, m.Timestamp ?? now, StoredForm.EncodeToScratch(m).Span);
     }
 
     /// <summary>Mutable channels: the state of a message loaded from the store (an operation on a message older than the window).</summary>
@@ -155,14 +155,13 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner
             foreach (var m in accepted)
             {
                 var encoded = StoredForm.EncodeToScratch(m);
-                _window.Add(m.Serial!, now, encoded.Span);
+                AddToWindow(m.Serial!, now, encoded.Span);
                 stored?.Add(new StoredMessage(m.Serial!, now, encoded.ToArray()));
                 _responses?.Observe(m, now);
                 _fanOut.Add(m, publisher.IdPrefix);
             }
 
-            while (_window.Count > _services.Options.HotWindowMaxMessages) Evict();
-
+            TrimWindow();
             _stats.CountInbound(accepted, publisher.ConnectionId is not null);
             if (publisher.Dispatches is { } later && !_fanOut.IsFrameFull) later.Add(this);
             else _fanOut.Flush();
@@ -199,8 +198,8 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner
         var version = MessageOperations.Stamp(operation, _sequencer.Next(now), now, state, publisher.ClientId);
         var delivered = state.Apply(operation, version, publisher.ConnectionId);
         var encoded = StoredForm.EncodeToScratch(MessageOperations.Record(operation, version, publisher.ConnectionId));
-        _window.Add(version.Serial!, now, encoded.Span);
-        while (_window.Count > _services.Options.HotWindowMaxMessages) Evict();
+        AddToWindow(version.Serial!, now, encoded.Span);
+        TrimWindow();
         _fanOut.Add(delivered, publisher.IdPrefix, state);
         _stats.CountInbound([operation], publisher.ConnectionId is not null);
         if (publisher.Dispatches is { } later && !_fanOut.IsFrameFull) later.Add(this);
@@ -544,7 +543,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner
             if (!ChannelName.IsMetaChannel(Name)) _stats.FlushTo(_services.Stats, AppId); // the server's own events are not app traffic
             var idle = _fanOut.SubscriberCount == 0 && _recentIds.Count == 0 && _states.Count == 0 && _lastActivity < oldest && (_responses?.Count ?? 0) == 0
                 && (_window.Count == 0 || Rules.Persisted) && !_presence.HasMembers && (!_presence.HasHistory || Rules.Persisted);
-            if (idle) _retired = true;
+            if (idle) Release();
             return idle;
         }
     }
@@ -570,7 +569,78 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner
         if (!Rules.Persisted) _presence.PruneHistory(now - (long)_services.Options.HotWindow.TotalMilliseconds);
     }
 
-    private void Evict() => _continuityFloor = _window.RemoveFirst();
+    private void AddToWindow(string serial, long timestamp, ReadOnlySpan<byte> encoded)
+    {
+        var before = _window.Bytes;
+        _window.Add(serial, timestamp, encoded);
+        _services.HotWindows.Add(_window.Bytes - before);
+    }
+
+    /// <summary>Applies the count and per-channel byte bounds to the window after an add.</summary>
+    private void TrimWindow()
+    {
+        while (_window.Count > _services.Options.HotWindowMaxMessages) Evict();
+        var evicted = 0;
+        while (_window.Bytes > _services.Options.HotWindowMaxBytesPerChannel && _window.Count > EvictionFloor)
+        {
+            Evict();
+            evicted++;
+        }
+
+        if (evicted > 0) _services.HotWindows.CountEvicted(evicted);
+    }
+
+    /// <summary>
+    /// Messages the byte bounds leave in the window: a persisted channel keeps its newest rewind's worth (as the time
+    /// bound does), because rewind and resume read the window, not the store.
+    /// </summary>
+    private int EvictionFloor => Rules.Persisted ? _services.Options.MaxRewindMessages : 0;
+
+    public long OldestEvictable
+    {
+        get
+        {
+            lock (_lock) return !_retired && _window.Count > EvictionFloor ? _window.Timestamp(0) : long.MaxValue;
+        }
+    }
+
+    public long EvictOldest(long upTo, long bytes)
+    {
+        lock (_lock)
+        {
+            if (_retired) return 0;
+            var before = _window.Bytes;
+            var evicted = 0;
+            while (_window.Count > EvictionFloor && (evicted == 0 || (_window.Timestamp(0) <= upTo && before - _window.Bytes < bytes)))
+            {
+                Evict();
+                evicted++;
+            }
+
+            _services.HotWindows.CountEvicted(evicted);
+            return before - _window.Bytes;
+        }
+    }
+
+    /// <summary>The channel leaves the registry (retired, or its app deleted): its window no longer counts.</summary>
+    public void Close()
+    {
+        lock (_lock) Release();
+    }
+
+    private void Release()
+    {
+        if (_window.Bytes > 0) _services.HotWindows.Add(-_window.Bytes);
+        _retired = true;
+    }
+
+    private void Evict()
+    {
+        _responses?.Evicting();
+        var before = _window.Bytes;
+        _continuityFloor = _window.RemoveFirst();
+        _services.HotWindows.Add(_window.Bytes - before);
+    }
 
     private void RememberId(string id, long now)
     {

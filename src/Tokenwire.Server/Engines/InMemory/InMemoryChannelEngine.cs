@@ -37,6 +37,14 @@ internal sealed class InMemoryChannelEngine(ChannelServices services, ILogger<In
 
     public ChannelRules RulesFor(string appId, string name) => services.RulesFor(appId, name);
 
+    private IEnumerable<Channel> LiveChannelObjects()
+    {
+        foreach (var (_, lazy) in _channels)
+        {
+            if (lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully) yield return lazy.Value.Result;
+        }
+    }
+
     /// <summary>The channel, created if needed. Throws 40010 for an invalid name.</summary>
     public async ValueTask<Channel> GetAsync(string appId, string name)
     {
@@ -79,7 +87,12 @@ internal sealed class InMemoryChannelEngine(ChannelServices services, ILogger<In
                 channel.AddState(state);
             }
 
-            if (channel.TryPublish(messages, publisher, out var completion)) return completion;
+            if (channel.TryPublish(messages, publisher, out var completion))
+            {
+                if (services.HotWindows.IsOver) services.HotWindows.Reclaim(LiveChannelObjects());
+                return completion;
+            }
+
             Retire(channel);
         }
     }
@@ -262,7 +275,7 @@ internal sealed class InMemoryChannelEngine(ChannelServices services, ILogger<In
     {
         foreach (var key in _channels.Keys)
         {
-            if (key.App == appId) _channels.TryRemove(key, out _);
+            if (key.App == appId && _channels.TryRemove(key, out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully) lazy.Value.Result.Close();
         }
     }
 
