@@ -1,5 +1,6 @@
 // Two Tokenwire nodes on one Redis, driven by the unchanged ably-js client: presence entered on node A is seen by a
-// presence subscriber on node B, and a delta=vcdiff subscriber on node B decodes every message published on node A.
+// presence subscriber on node B, a delta=vcdiff subscriber on node B decodes every message published on node A, and a
+// response appended to on node A reaches node B as fragments live and as one whole message.update for a late joiner.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -84,5 +85,51 @@ for (const format of FORMATS) {
     // Decoded from deltas, never recovered by a re-attach (RTL18): the channel stayed attached throughout.
     assert.deepEqual(stateChanges, []);
     assert.ok(decoded >= sent.length - 1, `only ${decoded} of ${sent.length} messages arrived as deltas`);
+  });
+
+  test(`appends on node A reach node B live as fragments and a late joiner as one whole update [${format}]`, { timeout: TEST_TIMEOUT }, async (t) => {
+    const name = uniqueName('mutable:scale-append');
+    const early = await connect(t, nodeB, format);
+    const earlyGot = [];
+    await early.channels.get(name).subscribe((m) => earlyGot.push(m));
+
+    const agent = await connect(t, nodeA, format);
+    const out = agent.channels.get(name);
+    const { serials } = await out.publish({ name: 'response', data: '' });
+    const serial = serials[0];
+    const tokens = Array.from({ length: 30 }, (_, i) => `t${i} `);
+    const acks = await withTimeout(Promise.all(tokens.slice(0, 15).map((data) => out.appendMessage({ serial, data }))), 20_000, 'first appends acknowledged');
+    const versions = [serial, ...acks.map((a) => a.versionSerial)];
+    assert.deepEqual([...versions].sort(), versions, 'version serials sort after the message and every earlier version');
+
+    const late = await connect(t, nodeB, format);
+    const lateGot = [];
+    await late.channels.get(name).subscribe((m) => lateGot.push(m));
+    await withTimeout(Promise.all(tokens.slice(15).map((data) => out.appendMessage({ serial, data }))), 20_000, 'remaining appends acknowledged');
+
+    const full = tokens.join('');
+    const rebuild = (messages) => {
+      let text;
+      for (const m of messages) {
+        if (m.action === 'message.create' || m.action === 'message.update') text = m.data;
+        else if (m.action === 'message.append') text = (text ?? '') + m.data;
+      }
+      return text;
+    };
+    await waitFor(() => rebuild(earlyGot) === full && rebuild(lateGot) === full, {
+      what: 'both subscribers on node B to rebuild the whole text',
+      describeState: () => `early ${JSON.stringify(rebuild(earlyGot))}, late ${JSON.stringify(rebuild(lateGot))}`,
+    });
+    assert.equal(earlyGot[0].action, 'message.create');
+    assert.ok(earlyGot.slice(1).every((m) => m.action === 'message.append'), 'the live subscriber gets appends after the create');
+    assert.equal(lateGot[0].action, 'message.update', 'the late joiner first sees the whole message');
+
+    // Node B answers getMessage and history for what node A did.
+    const rest = new Ably.Rest(clientOptionsFor(nodeB.port, key, format));
+    const message = await rest.channels.get(name).getMessage(serial);
+    assert.equal(message.data, full);
+    const history = await rest.channels.get(name).history({ limit: 10 });
+    assert.equal(history.items.length, 1, 'one history entry for the response');
+    assert.equal(history.items[0].data, full);
   });
 }

@@ -4,6 +4,7 @@ using StackExchange.Redis;
 using Tokenwire.Protocol;
 using Tokenwire.Protocol.Codecs;
 using Tokenwire.Protocol.MsgPack;
+using Tokenwire.Server.Channels;
 
 namespace Tokenwire.Server.Engines.Redis;
 
@@ -35,14 +36,32 @@ internal sealed record RedisAnnouncement(bool IsPresence, string PreviousId, Lis
 
     /// <summary>
     /// A stream entry's message: a message's serial and timestamp come from the entry id (Redis ordered it); a presence
-    /// event carries its own timestamp and has no serial.
+    /// event carries its own timestamp and has no serial. An operation keeps its target's serial and gets its version
+    /// serial from the entry id (its version time is the one its node stamped, after the previous version's); a create on a mutable channel carries an empty version, stamped here
+    /// (TM2s: version.serial = serial).
     /// </summary>
     public static Message DecodeEntry(string entryId, ReadOnlySpan<byte> payload, bool presence)
     {
         var m = ProtocolCodec.MsgPack.DecodeMessages(payload)[0];
         if (presence) return m;
-        m.Serial = RedisKeys.SerialOf(entryId);
-        m.Timestamp = RedisKeys.TimestampOf(entryId);
+        var serial = RedisKeys.SerialOf(entryId);
+        var timestamp = RedisKeys.TimestampOf(entryId);
+        m.Timestamp = timestamp;
+        if (!MessageOperations.IsAnnotation(m) && MessageOperations.IsOperation(m))
+        {
+            m.Version ??= new MessageVersion();
+            m.Version.Serial = serial;
+            m.Version.Timestamp ??= timestamp; // stamped by the node that made it: after the message's previous version
+            return m;
+        }
+
+        m.Serial = serial;
+        if (m.Version is { } version && !MessageOperations.IsAnnotation(m))
+        {
+            version.Serial = serial;
+            version.Timestamp = timestamp;
+        }
+
         return m;
     }
 

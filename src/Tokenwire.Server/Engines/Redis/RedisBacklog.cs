@@ -24,7 +24,21 @@ internal static class RedisBacklog
             }
 
             var missed = await hub.Engine.ReadRangeAsync(log, "(" + RedisKeys.EntryIdOf(resume), position).ConfigureAwait(false);
-            return (new AttachOutcome(resume, Resumed: true, null), missed);
+            return (new AttachOutcome(resume, Resumed: true, null), await CollapseAsync(hub, missed, position).ConfigureAwait(false));
+        }
+
+        if (request.Rewind is { AfterSerial: { } after })
+        {
+            // rewind=<serial>: continue after a message the client already has (a stored conversation).
+            if (await ContinuousAsync(hub, after, serial).ConfigureAwait(false))
+            {
+                var rest = await hub.Engine.ReadRangeAsync(log, "(" + RedisKeys.EntryIdOf(after), position).ConfigureAwait(false);
+                return (new AttachOutcome(serial, false, null), await CollapseAsync(hub, rest, position).ConfigureAwait(false));
+            }
+
+            var (oldest, _) = await RewindAsync(hub, new RewindSpec(hub.Engine.Services.Options.MaxRewindMessages, null), position).ConfigureAwait(false);
+            var gap = new ErrorInfo(ErrorCodes.ChannelContinuityLost, 404, "Rewind serial is older than the channel's window; delivering what it still has");
+            return (new AttachOutcome(serial, false, gap), oldest);
         }
 
         if (request.Rewind is { } rewind)
@@ -45,6 +59,35 @@ internal static class RedisBacklog
         return RedisKeys.CompareIds(maxDeleted, RedisKeys.EntryIdOf(resume)) <= 0;
     }
 
+    /// <summary>
+    /// A mutable channel's backlog from stream entries: each message once, where it (or its first operation in range)
+    /// first appears, at its version as of <paramref name="position"/> (the whole message once an operation changed it);
+    /// as the in-memory engine's window gives it.
+    /// </summary>
+    private static async Task<List<Message>> CollapseAsync(RedisChannelHub hub, List<Message> entries, string position)
+    {
+        if (!hub.Rules.MutableMessages) return entries;
+        var changed = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var m in entries)
+        {
+            if (RedisMessageReader.IsChange(m)) changed.Add(RedisMessageReader.TargetOf(m));
+        }
+
+        var loads = changed.ToDictionary(t => t, t => RedisMessageReader.LoadAsync(hub.Engine, hub.Tag, t, position), StringComparer.Ordinal);
+        await Task.WhenAll(loads.Values).ConfigureAwait(false);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var backlog = new List<Message>();
+        foreach (var m in entries)
+        {
+            var target = RedisMessageReader.TargetOf(m);
+            if (!seen.Add(target)) continue;
+            if (!loads.TryGetValue(target, out var load)) backlog.Add(m);
+            else if (load.Result is var (state, _)) backlog.Add(state.Snapshot()); // else expired meanwhile
+        }
+
+        return backlog;
+    }
+
     private static async Task<(List<Message>, ErrorInfo?)> RewindAsync(RedisChannelHub hub, RewindSpec rewind, string position)
     {
         var options = hub.Engine.Services.Options;
@@ -55,10 +98,48 @@ internal static class RedisBacklog
         var since = window == long.MaxValue ? "-" : $"{hub.Engine.Services.Now() - window}-0";
         var limit = rewind.Duration is null ? Math.Min(rewind.Count ?? 0, max) : Math.Min(rewind.Count ?? max, max);
         if (limit <= 0) return ([], null);
+        if (hub.Rules.MutableMessages) return await MutableRewindAsync(hub, position, since, limit, rewind.Duration is not null || (rewind.Count ?? 0) > max).ConfigureAwait(false);
         var newest = await hub.Engine.ReadNewestAsync(RedisKeys.Log(hub.Tag), position, since, limit + 1).ConfigureAwait(false);
         var truncated = newest.Count > limit && (rewind.Duration is not null || (rewind.Count ?? 0) > max);
         if (newest.Count > limit) newest.RemoveAt(newest.Count - 1);
         newest.Reverse();
-        return (newest, truncated ? new ErrorInfo(ErrorCodes.BadRequest, 400, $"Rewind limited to the newest {max} messages") : null);
+        return (newest, truncated ? Truncated(max) : null);
+    }
+
+    private static ErrorInfo Truncated(int limit) => new(ErrorCodes.BadRequest, 400, $"Rewind limited to the newest {limit} messages");
+
+    /// <summary>
+    /// A rewind on a mutable channel counts messages, not operations: the entries back to where the newest
+    /// <paramref name="limit"/> messages (or their operations) start, read newest first a page at a time, then collapsed.
+    /// </summary>
+    private static async Task<(List<Message>, ErrorInfo?)> MutableRewindAsync(RedisChannelHub hub, string position, string since, int limit, bool mayTruncate)
+    {
+        var log = RedisKeys.Log(hub.Tag);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        var entries = new List<Message>(); // newest first
+        var more = false;
+        var hi = position;
+        while (true)
+        {
+            var page = await hub.Engine.ReadNewestAsync(log, hi, since, 1000).ConfigureAwait(false);
+            foreach (var m in page)
+            {
+                var target = RedisMessageReader.TargetOf(m);
+                if (!seen.Contains(target) && seen.Count == limit)
+                {
+                    more = true;
+                    break;
+                }
+
+                seen.Add(target);
+                entries.Add(m);
+            }
+
+            if (more || page.Count < 1000) break;
+            hi = "(" + RedisKeys.EntryIdOf(RedisMessageReader.EntrySerialOf(page[^1]));
+        }
+
+        entries.Reverse();
+        return (await CollapseAsync(hub, entries, position).ConfigureAwait(false), more && mayTruncate ? Truncated(limit) : null);
     }
 }

@@ -21,6 +21,9 @@ namespace Tokenwire.Server.Engines.Redis;
 /// shard and its announcements go to that shard only.</item>
 /// <item>Retention: appends trim the stream by time (MINID): the hot window, or the namespace's retention for persisted
 /// channels, whose history is served from the same stream.</item>
+/// <item>Mutable channels: operations and annotations are entries of the same stream, and of the message's own
+/// operations stream (<see cref="RedisOperationWriter"/>); hubs deliver them with the message's state
+/// (<see cref="RedisOperationFeed"/>), and reads fold a message from its two streams (<see cref="RedisMessageReader"/>).</item>
 /// <item>Redis unreachable: publishes fail at once with 50003 and are NACKed (never ACKed and lost); the multiplexer
 /// reconnects by itself and hubs re-read what they missed from the streams.</item>
 /// </list>
@@ -78,19 +81,25 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
 
     public RedisChannelHub? FindHub(string appId, string channel) => _hubs.GetValueOrDefault((appId, channel));
 
-    public ValueTask<Task<string?[]>> PublishAsync(string appId, string channel, List<Message> messages, Publisher publisher)
+    public async ValueTask<Task<string?[]>> PublishAsync(string appId, string channel, List<Message> messages, Publisher publisher)
     {
         if (ChannelName.Validate(channel) is { } error) throw new AblyException(error);
         var hub = Hub(appId, channel);
-        if (MessageOperations.Validate(messages, hub.Rules) is { } refused) return ValueTask.FromResult(Task.FromException<string?[]>(refused));
-        if (messages.Any(MessageOperations.IsOperation))
+        if (MessageOperations.Validate(messages, hub.Rules) is { } refused) return Task.FromException<string?[]>(refused);
+        if (hub.TryTake(messages, publisher.ConnectionId is not null) is { } limited) return Task.FromException<string?[]>(limited);
+        if (messages.Count == 1 && MessageOperations.IsOperation(messages[0]))
         {
-            // Refused, never stored as a new message: operations are not kept in Redis streams yet (RedisScripts says where
-            // they would go).
-            return ValueTask.FromResult(Task.FromException<string?[]>(new AblyException(ErrorCodes.BadRequest, 400, "Message updates, deletes and appends are not supported with the Redis engine yet")));
+            // Awaited here, before the connection reads its next frame: a connection's operations keep their order.
+            try
+            {
+                return Task.FromResult<string?[]>([await hub.Operations.OperateAsync(messages[0], publisher).ConfigureAwait(false)]);
+            }
+            catch (AblyException e)
+            {
+                return Task.FromException<string?[]>(e);
+            }
         }
 
-        if (hub.TryTake(messages, publisher.ConnectionId is not null) is { } limited) return ValueTask.FromResult(Task.FromException<string?[]>(limited));
         var clientIds = new List<string?>(messages.Count);
         for (var i = 0; i < messages.Count; i++)
         {
@@ -103,9 +112,10 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
             m.Action = MessageAction.Create;
             m.Serial = null;
             m.Timestamp = null; // Redis orders it: the entry id's time is its timestamp
+            m.Version = hub.Rules.MutableMessages ? new MessageVersion() : null; // stamped from the entry id (TM2s)
         }
 
-        return ValueTask.FromResult(hub.Publishes.Add(messages, clientIds, publisher));
+        return hub.Publishes.Add(messages, clientIds, publisher);
     }
 
     /// <summary>Runs <see cref="RedisScripts.Append"/> for a batch of the hub's publishes.</summary>
@@ -149,29 +159,76 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
         var (hi, hiExclusive) = Upper(query.End, query.UntilSerial, query.Forwards ? null : query.AfterSerial);
         var min = (loExclusive ? "(" : "") + lo;
         var max = (hiExclusive ? "(" : "") + hi;
+        if (hub.Rules.MutableMessages) return await MutableHistoryAsync(hub, query, min, max).ConfigureAwait(false);
         return query.Forwards
             ? await ReadRangeAsync(RedisKeys.Log(hub.Tag), min, max, query.Limit).ConfigureAwait(false)
             : await ReadNewestAsync(RedisKeys.Log(hub.Tag), max, min, query.Limit).ConfigureAwait(false);
     }
 
-    public ValueTask<Task> AnnotateAsync(string appId, string channel, List<Message> annotations, Publisher publisher) =>
-        ValueTask.FromResult(Task.FromException(MessageOperations.ValidateAnnotations(annotations, RulesFor(appId, channel), publisher.ClientId)
-            ?? new AblyException(ErrorCodes.BadRequest, 400, "Message annotations are not supported with the Redis engine yet")));
+    public async ValueTask<Task> AnnotateAsync(string appId, string channel, List<Message> annotations, Publisher publisher)
+    {
+        if (ChannelName.Validate(channel) is { } error) throw new AblyException(error);
+        if (MessageOperations.ValidateAnnotations(annotations, RulesFor(appId, channel), publisher.ClientId) is { } refused) return Task.FromException(refused);
+        var hub = Hub(appId, channel);
+        try
+        {
+            await hub.Operations.AnnotateAsync(annotations, publisher).ConfigureAwait(false);
+            return Task.CompletedTask;
+        }
+        catch (AblyException e)
+        {
+            return Task.FromException(e);
+        }
+    }
 
-    public ValueTask<List<Message>?> AnnotationsAsync(string appId, string channel, string serial, CancellationToken cancellationToken) =>
-        ValueTask.FromResult<List<Message>?>(null);
+    public async ValueTask<List<Message>?> AnnotationsAsync(string appId, string channel, string serial, CancellationToken cancellationToken)
+    {
+        if (ChannelName.Validate(channel) is { } error) throw new AblyException(error);
+        return await RedisMessageReader.AnnotationsAsync(this, RedisKeys.Tag(appId, channel), serial).ConfigureAwait(false);
+    }
 
     public async ValueTask<Message?> GetMessageAsync(string appId, string channel, string serial, CancellationToken cancellationToken)
     {
         if (ChannelName.Validate(channel) is { } error) throw new AblyException(error);
-        if (!ChannelSerial.IsValid(serial) || (ChannelSerial.TryParse(serial, out _, out var seq) && seq == 0)) return null;
-        var id = RedisKeys.EntryIdOf(serial);
-        var found = await ReadRangeAsync(RedisKeys.Log(RedisKeys.Tag(appId, channel)), id, id, 1).ConfigureAwait(false);
-        return found.Count > 0 ? found[0] : null;
+        var tag = RedisKeys.Tag(appId, channel);
+        return RulesFor(appId, channel).MutableMessages
+            ? await RedisMessageReader.LatestAsync(this, tag, serial).ConfigureAwait(false)
+            : await RedisMessageReader.ReadCreateAsync(this, tag, serial).ConfigureAwait(false);
     }
 
-    public async ValueTask<List<Message>?> GetMessageVersionsAsync(string appId, string channel, string serial, CancellationToken cancellationToken) =>
-        await GetMessageAsync(appId, channel, serial, cancellationToken).ConfigureAwait(false) is { } message ? [message] : null;
+    public async ValueTask<List<Message>?> GetMessageVersionsAsync(string appId, string channel, string serial, CancellationToken cancellationToken)
+    {
+        if (ChannelName.Validate(channel) is { } error) throw new AblyException(error);
+        var tag = RedisKeys.Tag(appId, channel);
+        if (RulesFor(appId, channel).MutableMessages) return await RedisMessageReader.VersionsAsync(this, tag, serial).ConfigureAwait(false);
+        return await RedisMessageReader.ReadCreateAsync(this, tag, serial).ConfigureAwait(false) is { } message ? [message] : null;
+    }
+
+    /// <summary>
+    /// History of a mutable channel: the page's messages (operation and annotation entries skipped) at their latest
+    /// versions; with untilAttach, as of the attach position (what came later reaches the client live).
+    /// </summary>
+    private async Task<List<Message>> MutableHistoryAsync(RedisChannelHub hub, HistoryQuery query, string min, string max)
+    {
+        var log = RedisKeys.Log(hub.Tag);
+        var creates = new List<Message>(query.Limit);
+        var (lo, hi) = (min, max);
+        while (creates.Count < query.Limit)
+        {
+            var page = await ReadAsync(log, lo, hi, 1000, query.Forwards ? Order.Ascending : Order.Descending).ConfigureAwait(false);
+            foreach (var (_, m) in page)
+            {
+                if (creates.Count < query.Limit && !RedisMessageReader.IsChange(m)) creates.Add(m);
+            }
+
+            if (page.Count < 1000) break;
+            if (query.Forwards) lo = "(" + page[^1].Id;
+            else hi = "(" + page[^1].Id;
+        }
+
+        var upTo = query.UntilSerial is null ? "+" : RedisKeys.EntryIdOf(query.UntilSerial);
+        return await RedisMessageReader.LatestVersionsAsync(this, hub.Tag, creates, upTo).ConfigureAwait(false);
+    }
 
     private static (string Id, bool Exclusive) Lower(long? startMs, string? afterSerial)
     {
@@ -200,7 +257,11 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
         var recent = await ReadNewestAsync(RedisKeys.Log(hub.Tag), hi, "-", options.MaxMessagesPerResponse).ConfigureAwait(false);
         recent.Reverse();
         var tracker = new ResponseTracker(options);
-        foreach (var m in recent) tracker.Observe(m, Services.Now());
+        foreach (var m in recent)
+        {
+            if (!RedisMessageReader.IsChange(m)) tracker.Observe(m, Services.Now()); // operations are not tokens of a response
+        }
+
         var messages = tracker.Snapshot(null).SelectMany(r => r.Messages).OrderBy(m => m.Serial, StringComparer.Ordinal).ToList();
         var last = await ReadNewestAsync(RedisKeys.Log(hub.Tag), "+", "-", 1).ConfigureAwait(false);
         return (messages, last.Count > 0 ? last[0].Serial : ChannelSerial.Format(0, 0));
@@ -219,6 +280,10 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
         var entries = await ReadAsync(stream, min, max, count, Order.Descending).ConfigureAwait(false);
         return [.. entries.Select(e => e.Message)];
     }
+
+    /// <summary>Entries of a stream, oldest first, between two ids (inclusive, or exclusive with a <c>(</c> prefix).</summary>
+    internal Task<List<(string Id, Message Message)>> ReadEntriesAsync(RedisKey stream, string min, string max, int count) =>
+        ReadAsync(stream, min, max, count, Order.Ascending);
 
     /// <summary>Every entry after <paramref name="afterId"/>, oldest first (a hub re-reading a gap).</summary>
     internal async Task<List<(string Id, Message Message)>> ReadAfterAsync(RedisKey stream, string afterId, bool presence)

@@ -29,6 +29,7 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
     private readonly Limits.ChannelRateLimiter _rateLimiter;
     private readonly ChannelStatsCounter _stats = new();
     private readonly ChannelFanOut _fanOut;
+    private readonly RedisOperationFeed? _feed; // mutable channels: the states of changed messages, at the hub's position
     private Task? _following;
     private ChannelMessageQueue? _queue;
     private string? _lastId; // newest message entry delivered; null while not following
@@ -46,6 +47,8 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
         Rules = rules;
         Tag = RedisKeys.Tag(appId, name);
         Publishes = new RedisPublishBatch(this);
+        Operations = new RedisOperationWriter(this);
+        if (rules.MutableMessages) _feed = new RedisOperationFeed(this);
         _rateLimiter = new Limits.ChannelRateLimiter(name, rules.MessagesPerSecond, rules.BytesPerSecond, engine.Services.Options.RateLimits.BurstSeconds);
         _fanOut = new ChannelFanOut(name, _stats, engine.Services.FanOutSettings(appId, name, rules, this));
         _lastActivity = engine.Services.Now();
@@ -63,6 +66,9 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
 
     /// <summary>Publishes of this node waiting for their script call.</summary>
     public RedisPublishBatch Publishes { get; }
+
+    /// <summary>This node's operations and annotations on the channel's messages (mutable channels).</summary>
+    public RedisOperationWriter Operations { get; }
 
     public int SubscriberCount => _fanOut.SubscriberCount;
 
@@ -206,6 +212,15 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
             return true;
         }
 
+        if (!a.IsPresence && _feed?.MissingTargets(a.Entries.Where(e => RedisKeys.CompareIds(e.Id, last) > 0)) is not null)
+        {
+            // An operation on a message whose state this hub does not hold: read it (as of this position), then deliver.
+            _resyncing = true;
+            _gap = true;
+            Hold(a);
+            return true;
+        }
+
         DeliverLocked(a.IsPresence, a.Entries);
         return false;
     }
@@ -235,7 +250,7 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
                 (events ??= []).Add(m);
                 _presenceMembers += m.PresenceAction switch { PresenceAction.Enter => 1, PresenceAction.Leave => -1, _ => 0 };
             }
-            else
+            else if (_feed is null || !_feed.TryDeliver(m, PublishIdOf(m.Id!), _fanOut, Engine.Services.Now()))
             {
                 _fanOut.Add(m, PublishIdOf(m.Id!));
             }
@@ -253,6 +268,7 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
         else
         {
             _lastId = last;
+            _feed?.Flush(_fanOut, Engine.Services.Now());
             if (_fanOut.IsFrameFull) _fanOut.Flush();
         }
 
@@ -275,6 +291,7 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
         lock (_lock)
         {
             if (_resyncing || _lastId is null || RedisKeys.CompareIds(previous, _lastId) > 0) return;
+            if (_feed?.MissingTargets(entries) is not null) return; // its announcement brings it, once the state is read
             DeliverLocked(false, entries);
             _fanOut.Flush();
         }
@@ -318,9 +335,13 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
             {
                 var missed = read ? await Engine.ReadAfterAsync(RedisKeys.Log(Tag), from, presence: false).ConfigureAwait(false) : [];
                 var missedPresence = read ? await Engine.ReadAfterAsync(RedisKeys.PresenceLog(Tag), presenceFrom, presence: true).ConfigureAwait(false) : [];
+                List<string>? missing;
+                lock (_lock) missing = _feed?.MissingTargets(missed);
+                var loaded = missing is null ? null : await _feed!.LoadAsync(missing, from).ConfigureAwait(false);
                 lock (_lock)
                 {
                     if (_lastId is null) return;
+                    if (loaded is not null) _feed!.Add(loaded);
                     if (missed.Count > 0) DeliverLocked(false, missed);
                     if (missedPresence.Count > 0) DeliverLocked(true, missedPresence);
                     _resyncing = false;
@@ -412,10 +433,12 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
         lock (_lock)
         {
             var idle = Engine.Services.Now() - (long)Engine.Services.Options.HotWindow.TotalMilliseconds;
+            _feed?.Forget(idle);
             if (_fanOut.SubscriberCount > 0 || _lastActivity > idle) return false;
             _following = null;
             _lastId = null;
             _held.Clear();
+            _feed?.Clear();
             queue = _queue;
             _queue = null;
         }

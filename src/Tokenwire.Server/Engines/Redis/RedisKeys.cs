@@ -22,6 +22,13 @@ internal static class RedisKeys
     /// <summary>The channel's stream: one entry per message, id = order.</summary>
     public static RedisKey Log(string tag) => $"tw:{tag}:log";
 
+    /// <summary>
+    /// Mutable channels: the operations (update, delete, append) and annotations of one message, a stream whose entries
+    /// repeat the channel stream's entries under the same ids, so a message's state is read (folded) from any node at the
+    /// cost of its own operations only.
+    /// </summary>
+    public static RedisKey Operations(string tag, string serial) => $"tw:{tag}:ops:{serial}";
+
     /// <summary>The sharded pub/sub channel on which appends and presence events are announced to every node.</summary>
     public static RedisChannel Live(string tag) => RedisChannel.Sharded($"tw:{tag}:live");
 

@@ -135,6 +135,11 @@ internal sealed class RedisPublishBatch(RedisChannelHub hub) : IDispatchable
                 var m = p.Messages[i];
                 m.Serial = s[i];
                 m.Timestamp = RedisKeys.TimestampOf(ids[i]);
+                if (m.Version is { } version)
+                {
+                    version.Serial = m.Serial;
+                    version.Timestamp = m.Timestamp;
+                }
                 ordered.Add((ids[i], m));
             }
         }

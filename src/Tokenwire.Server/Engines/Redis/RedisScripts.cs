@@ -7,9 +7,6 @@ namespace Tokenwire.Server.Engines.Redis;
 /// announces what it changed on the channel's sharded pub/sub channel in the same atomic step, so the announcement
 /// order is the stream order. Variable-length input travels as one msgpack argument (<c>cmsgpack.unpack</c>), which
 /// keeps the scripts' parameters fixed for <see cref="LuaScript"/>.
-/// <para>Where message operations (update, delete, append with versions) will slot in: beside <see cref="Append"/>, a
-/// script that appends an operation entry to the same stream (so it shares the channel order and the announcement) and
-/// updates a per-message aggregate key under the same tag.</para>
 /// </summary>
 internal static class RedisScripts
 {
@@ -98,6 +95,39 @@ internal static class RedisScripts
         """);
 
     /// <summary>
+    /// Appends an operation (update, delete, append) or a publish of annotations of one message: each entry goes to the
+    /// channel's stream (so it shares the channel order, its serial sorting after the message and every earlier version)
+    /// and, under the same id, to the message's own operations stream, which is kept for the retention after the newest
+    /// operation; the entries are announced like messages.
+    /// <para>Checks: with <c>Expected</c> set, the newest id of the operations stream must still be the one the caller
+    /// folded the message's state up to (compare and set: the caller checked the operation against that state); with
+    /// <c>Target</c> set, the message's entry must still be in the channel's stream.</para>
+    /// <para>Returns <c>['ok', previous entry id, id…]</c>, <c>['stale']</c> (fold again) or <c>['gone']</c>.</para>
+    /// </summary>
+    public static readonly LuaScript Operate = LuaScript.Prepare("""
+        if @Expected ~= '' then
+          local newest = redis.call('XREVRANGE', @Operations, '+', '-', 'COUNT', 1)
+          if (newest[1] and newest[1][1] or '0-0') ~= @Expected then return {'stale'} end
+        end
+        if @Target ~= '' and #redis.call('XRANGE', @Log, @Target, @Target, 'COUNT', 1) == 0 then return {'gone'} end
+        local last = redis.call('XREVRANGE', @Log, '+', '-', 'COUNT', 1)
+        local previous = last[1] and last[1][1] or '0-0'
+        local entries = cmsgpack.unpack(@Entries)
+        local announced = {'m', previous}
+        local result = {'ok', previous}
+        for i = 1, #entries do
+          local id = redis.call('XADD', @Log, 'MINID', '~', @MinId, '*', 'p', entries[i])
+          redis.call('XADD', @Operations, id, 'p', entries[i])
+          announced[#announced + 1] = id
+          announced[#announced + 1] = entries[i]
+          result[#result + 1] = id
+        end
+        redis.call('PEXPIRE', @Operations, @Keep)
+        redis.call('SPUBLISH', @Live, cmsgpack.pack(announced))
+        return result
+        """);
+
+    /// <summary>
     /// Changes the presence set if the members it changes are still as the caller read them (compare and set), records
     /// the events in presence history and announces them.
     /// <para>Changes: <c>[member key, expected value or '' (absent), new value or '' (remove), …]</c>; events: the stored
@@ -142,6 +172,9 @@ internal static class RedisScripts
 
     /// <summary>Parameters of <see cref="Append"/>.</summary>
     public sealed record AppendParameters(RedisKey Log, RedisValue Live, RedisValue Prefix, RedisValue MinId, RedisValue IdTtl, RedisValue OutcomeTtl, RedisValue Batch);
+
+    /// <summary>Parameters of <see cref="Operate"/>.</summary>
+    public sealed record OperateParameters(RedisKey Log, RedisKey Operations, RedisValue Live, RedisValue Expected, RedisValue Target, RedisValue MinId, RedisValue Keep, RedisValue Entries);
 
     /// <summary>Parameters of <see cref="Presence"/>.</summary>
     public sealed record PresenceParameters(RedisKey Members, RedisKey History, RedisValue Live, RedisValue MinId, RedisValue Changes, RedisValue Events);

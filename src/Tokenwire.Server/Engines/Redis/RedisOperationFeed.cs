@@ -1,0 +1,114 @@
+using Tokenwire.Protocol;
+using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
+
+namespace Tokenwire.Server.Engines.Redis;
+
+/// <summary>
+/// A hub's view of the changed messages of a mutable channel, at the hub's position: the state of each message an
+/// operation or annotation touched while the hub followed the channel. It turns operation entries into what the fan-out
+/// core delivers (the fragment or the whole message, with the state for first sights) and annotation entries into
+/// annotation and summary broadcasts, exactly as the in-memory engine does under its channel lock. A state it lacks is
+/// loaded from Redis as of the hub's position before the entry is delivered (<see cref="MissingTargets"/>,
+/// <see cref="LoadAsync"/>), so deliveries never wait on Redis under the lock. Guarded by the hub's lock.
+/// </summary>
+internal sealed class RedisOperationFeed(RedisChannelHub hub)
+{
+    private readonly Dictionary<string, MessageState> _states = new(StringComparer.Ordinal);
+    private readonly List<Message> _annotations = []; // of one publish, not yet broadcast
+    private string? _annotationsPublish;
+    private readonly HashSet<string> _gone = new(StringComparer.Ordinal); // targets found expired: not read again
+
+    /// <summary>Targets of operations and annotations among <paramref name="entries"/> whose state the hub does not hold.</summary>
+    public List<string>? MissingTargets(IEnumerable<(string Id, Message Message)> entries)
+    {
+        List<string>? missing = null;
+        foreach (var (_, m) in entries)
+        {
+            if (!RedisMessageReader.IsChange(m)) continue;
+            var target = RedisMessageReader.TargetOf(m);
+            if (!_states.ContainsKey(target) && !_gone.Contains(target) && missing?.Contains(target) != true) (missing ??= []).Add(target);
+        }
+
+        return missing;
+    }
+
+    /// <summary>Reads the states of <paramref name="targets"/> as of the hub position <paramref name="position"/> (not under the lock).</summary>
+    public async Task<List<(string Serial, MessageState? State)>> LoadAsync(List<string> targets, string position)
+    {
+        var loads = targets.Select(t => RedisMessageReader.LoadAsync(hub.Engine, hub.Tag, t, position)).ToList();
+        await Task.WhenAll(loads).ConfigureAwait(false);
+        return [.. targets.Select((t, i) => (t, loads[i].Result?.State))];
+    }
+
+    /// <summary>Keeps loaded states (under the lock, while the hub is still at the position they were read at).</summary>
+    public void Add(List<(string Serial, MessageState? State)> loaded)
+    {
+        foreach (var (serial, state) in loaded)
+        {
+            if (state is not null) _states.TryAdd(serial, state);
+            else _gone.Add(serial);
+        }
+    }
+
+    /// <summary>
+    /// Hands an operation entry to the fan-out core, or broadcasts an annotation entry. False for a message of its own
+    /// (the caller adds it). An entry whose message is gone (expired) is skipped. The annotations of one publish are
+    /// broadcast together (one ANNOTATION frame, one summary), once the next entry or <see cref="Flush"/> ends them.
+    /// </summary>
+    public bool TryDeliver(Message m, string publishId, ChannelFanOut fanOut, long now)
+    {
+        if (MessageOperations.IsAnnotation(m))
+        {
+            if (_annotations.Count > 0 && (_annotations[0].MessageSerial != m.MessageSerial || _annotationsPublish != publishId)) Flush(fanOut, now);
+            if (_states.TryGetValue(m.MessageSerial!, out var annotated))
+            {
+                annotated.Annotate(m);
+                _annotations.Add(m);
+                _annotationsPublish = publishId;
+            }
+
+            return true;
+        }
+
+        Flush(fanOut, now);
+        if (!MessageOperations.IsOperation(m)) return false;
+        if (_states.TryGetValue(m.Serial!, out var state))
+        {
+            var delivered = state.Apply(m, m.Version!, m.ConnectionId);
+            fanOut.Add(delivered, publishId, state);
+        }
+
+        return true;
+    }
+
+    /// <summary>Broadcasts the annotations gathered so far (with their message's summary).</summary>
+    public void Flush(ChannelFanOut fanOut, long now)
+    {
+        if (_annotations.Count == 0) return;
+        var state = _states[_annotations[0].MessageSerial!];
+        fanOut.BroadcastAnnotations([.. _annotations], state.SummaryMessage(), _annotations[^1].Serial!, now);
+        _annotations.Clear();
+    }
+
+    /// <summary>Forgets states no operation touched within <paramref name="oldest"/> (they are read again when needed).</summary>
+    public void Forget(long oldest)
+    {
+        if (_gone.Count > 1024) _gone.Clear();
+        List<string>? gone = null;
+        foreach (var (serial, state) in _states)
+        {
+            if ((state.Version.Timestamp ?? 0) < oldest) (gone ??= []).Add(serial);
+        }
+
+        if (gone is null) return;
+        foreach (var serial in gone) _states.Remove(serial);
+    }
+
+    /// <summary>Forgets everything (the hub stopped following).</summary>
+    public void Clear()
+    {
+        _states.Clear();
+        _gone.Clear();
+    }
+}

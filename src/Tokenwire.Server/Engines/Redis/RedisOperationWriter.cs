@@ -1,0 +1,177 @@
+using System.Buffers;
+using System.Globalization;
+using StackExchange.Redis;
+using Tokenwire.Protocol;
+using Tokenwire.Protocol.MsgPack;
+using Tokenwire.Server.Channels;
+
+namespace Tokenwire.Server.Engines.Redis;
+
+/// <summary>
+/// This node's operations (update, delete, append) and annotations on one channel's messages. An operation is checked
+/// against the message's state (rights, data type, the whole message's size) as this node last folded it, and appended
+/// by <see cref="RedisScripts.Operate"/> only if no other node changed the message since (compare and set on the
+/// message's operations stream); otherwise the state catches up with the operations it missed and the check runs
+/// again. The states are kept for the messages this node changes, so a response of n appends costs O(n) reads in
+/// all, not O(n²). Operations of one channel on this node run one at a time (a connection awaits each, so its
+/// appends keep their order).
+/// </summary>
+internal sealed class RedisOperationWriter(RedisChannelHub hub)
+{
+    // Bound of the states kept; past it the oldest-touched half is dropped (they are folded again when needed).
+    private const int MaxStates = 1024;
+    private const int MaxAttempts = 10;
+
+    private readonly Lock _lock = new();
+    private Task _tail = Task.CompletedTask; // the operation running: the next one starts after it
+    private readonly Dictionary<string, Entry> _states = new(StringComparer.Ordinal);
+    private long _touches;
+
+    private sealed class Entry(MessageState state, string lastId)
+    {
+        public MessageState State { get; } = state;
+
+        public string LastId { get; set; } = lastId;
+
+        public long Touched { get; set; }
+    }
+
+    /// <summary>Applies one validated operation; returns its version serial, or throws an AblyException.</summary>
+    public Task<string> OperateAsync(Message operation, Publisher publisher)
+    {
+        lock (_lock)
+        {
+            var run = OperateAfterAsync(_tail, operation, publisher);
+            _tail = run;
+            return run;
+        }
+    }
+
+    private async Task<string> OperateAfterAsync(Task before, Message operation, Publisher publisher)
+    {
+        var serial = operation.Serial!;
+        var engine = hub.Engine;
+        await before.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
+        try
+        {
+            for (var attempt = 0; attempt < MaxAttempts; attempt++)
+            {
+                var entry = await CurrentAsync(serial).ConfigureAwait(false);
+                publisher.Rights.Check(operation.Action!.Value, entry.State.ClientId, publisher.ClientId);
+                entry.State.Check(operation, engine.Services.Options.MaxMessageSize);
+                var version = MessageOperations.Stamp(operation, string.Empty, engine.Services.Now(), entry.State, publisher.ClientId);
+                version.Serial = null; // the entry id gives it; the time stays: after the previous version's, as in memory
+                var record = MessageOperations.Record(operation, version, publisher.ConnectionId);
+                record.Id = publisher.IdPrefix + ":0";
+                var result = await RunAsync(serial, entry.LastId, target: string.Empty, [record]).ConfigureAwait(false);
+                if (result is null) continue; // another node changed the message meanwhile: fold what it did, check again
+                var (previous, ids) = result.Value;
+                var id = ids[0];
+                var applied = StoredRecord(record, id);
+                entry.State.Apply(applied, applied.Version!, publisher.ConnectionId);
+                entry.LastId = id;
+                hub.OnOwnAppend(previous, [(id, StoredRecord(record, id))]);
+                return applied.Version!.Serial!;
+            }
+
+            throw new AblyException(ErrorCodes.Timeout, 503, "The message kept changing; the operation was not applied, retry");
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            _states.Remove(serial);
+            throw RedisChannelEngine.Unavailable(e);
+        }
+    }
+
+    /// <summary>Publishes validated annotations of one message (stamped here; serial and time come from their entries).</summary>
+    public async Task AnnotateAsync(List<Message> annotations, Publisher publisher)
+    {
+        var serial = annotations[0].MessageSerial!;
+        for (var i = 0; i < annotations.Count; i++)
+        {
+            var a = annotations[i];
+            a.Action ??= MessageAction.Create;
+            a.Serial = null;
+            a.Id ??= publisher.IdPrefix + ":" + i.ToString(CultureInfo.InvariantCulture);
+            a.ConnectionId = publisher.ConnectionId;
+            a.ConnectionKey = null;
+            a.ClientId ??= publisher.ClientId;
+        }
+
+        try
+        {
+            if (!ChannelSerial.IsValid(serial) || await RunAsync(serial, expected: string.Empty, RedisKeys.EntryIdOf(serial), annotations).ConfigureAwait(false) is not var (previous, ids))
+            {
+                throw MessageNotFound(serial);
+            }
+
+            var entries = new List<(string, Message)>(ids.Count);
+            for (var i = 0; i < ids.Count; i++) entries.Add((ids[i], StoredRecord(annotations[i], ids[i])));
+            hub.OnOwnAppend(previous, entries);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            throw RedisChannelEngine.Unavailable(e);
+        }
+    }
+
+    internal static AblyException MessageNotFound(string serial) =>
+        new(ErrorCodes.NotFound, 404, $"No message with serial '{serial}' on this channel (it may have expired)");
+
+    /// <summary>A record as every node decodes it from its entry (serial, time and version from the id).</summary>
+    private static Message StoredRecord(Message record, string id) =>
+        RedisAnnouncement.DecodeEntry(id, StoredForm.EncodeToScratch(record).Span, presence: false);
+
+    /// <summary>The message's state, caught up with every operation stored for it.</summary>
+    private async Task<Entry> CurrentAsync(string serial)
+    {
+        if (!_states.TryGetValue(serial, out var entry))
+        {
+            if (await RedisMessageReader.LoadAsync(hub.Engine, hub.Tag, serial).ConfigureAwait(false) is not var (state, lastId)) throw MessageNotFound(serial);
+            Trim();
+            _states[serial] = entry = new Entry(state, lastId);
+        }
+        else
+        {
+            foreach (var (id, record) in await RedisMessageReader.ReadOperationsAsync(hub.Engine, hub.Tag, serial, entry.LastId).ConfigureAwait(false))
+            {
+                if (MessageOperations.IsAnnotation(record)) entry.State.Annotate(record);
+                else entry.State.Apply(record, record.Version!, record.ConnectionId);
+                entry.LastId = id;
+            }
+        }
+
+        entry.Touched = ++_touches;
+        return entry;
+    }
+
+    private void Trim()
+    {
+        if (_states.Count < MaxStates) return;
+        foreach (var (serial, _) in _states.OrderBy(kv => kv.Value.Touched).Take(MaxStates / 2).ToList()) _states.Remove(serial);
+    }
+
+    /// <summary>Runs <see cref="RedisScripts.Operate"/>: the new entry ids and the id before them, or null when stale or gone.</summary>
+    private async Task<(string Previous, List<string> Ids)?> RunAsync(string serial, string expected, string target, List<Message> records)
+    {
+        var engine = hub.Engine;
+        var buffer = new ArrayBufferWriter<byte>(256);
+        var writer = new MsgPackWriter(buffer);
+        writer.WriteArrayHeader(records.Count);
+        foreach (var r in records) RedisScripts.WriteBytes(writer, StoredForm.EncodeToScratch(r).Span);
+        var keep = (long)hub.Rules.Retention.TotalMilliseconds;
+        var result = (RedisResult[])(await RedisScripts.Operate.EvaluateAsync(engine.Database, new RedisScripts.OperateParameters(
+            RedisKeys.Log(hub.Tag),
+            RedisKeys.Operations(hub.Tag, serial),
+            RedisKeys.Live(hub.Tag).ToString(),
+            expected,
+            target,
+            (engine.Services.Now() - keep).ToString(CultureInfo.InvariantCulture),
+            keep,
+            buffer.WrittenSpan.ToArray())).ConfigureAwait(false))!;
+        if ((string?)result[0] != "ok") return null;
+        var ids = new List<string>(result.Length - 2);
+        for (var i = 2; i < result.Length; i++) ids.Add((string)result[i]!);
+        return ((string)result[1]!, ids);
+    }
+}

@@ -1,0 +1,129 @@
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Tokenwire.Protocol;
+using Tokenwire.Testing;
+
+namespace Tokenwire.Server.Tests.Redis;
+
+/// <summary>
+/// Message-per-response across two nodes on one Redis: an agent appends on node A; node B's live subscriber gets the
+/// fragments, node B's late joiner one message.update with the whole text; node B's REST reads (getMessage, versions,
+/// history, annotations) see what node A did, and an annotation made on A reaches B's subscriber as message.summary.
+/// </summary>
+public sealed class RedisMutableMessagesTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
+{
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(20);
+
+    private Task<TestServer> NodeAsync() =>
+        TestServer.StartAsync(new Dictionary<string, string?> { ["Tokenwire:Redis"] = redis.ConnectionString() });
+
+    private static async Task<ProtocolMessage> PublishAsync(RawClient client, string channel, long msgSerial, Message message)
+    {
+        await client.PublishAsync(channel, msgSerial, message);
+        return await client.ReceiveUntilAsync(f => f.Action is ProtocolAction.Ack or ProtocolAction.Nack && f.MsgSerial == msgSerial, Wait);
+    }
+
+    private static async Task<List<Message>> ReceiveMessagesAsync(RawClient client, int count)
+    {
+        var messages = new List<Message>();
+        while (messages.Count < count) messages.AddRange((await client.ReceiveUntilAsync(f => f.Action == ProtocolAction.Message, Wait)).Messages!);
+        return messages;
+    }
+
+    private static HttpClient Rest(TestServer node)
+    {
+        var http = new HttpClient { BaseAddress = node.BaseUri };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(node.Key)));
+        return http;
+    }
+
+    [Fact]
+    public async Task Appends_on_node_A_reach_node_B_as_fragments_live_and_as_one_whole_update_for_a_late_joiner()
+    {
+        var channel = $"mutable:two-nodes-{Guid.NewGuid():N}";
+        await using var a = await NodeAsync();
+        await using var b = await NodeAsync();
+        await using var live = await RawClient.ConnectAsync(b, WireFormat.MsgPack, query: "appendRollupWindow=0");
+        await live.AttachAsync(channel);
+        await using var agent = await RawClient.ConnectAsync(a);
+        var create = await PublishAsync(agent, channel, 0, new Message { Name = "response", Data = "Hello" });
+        Assert.Equal(ProtocolAction.Ack, create.Action);
+        var serial = create.Res![0].Serials[0]!;
+        var versions = new List<string> { serial };
+        for (var i = 1; i <= 10; i++)
+        {
+            var ack = await PublishAsync(agent, channel, i, new Message { Action = MessageAction.Append, Serial = serial, Data = $" t{i}" });
+            Assert.Equal(ProtocolAction.Ack, ack.Action);
+            versions.Add(ack.Res![0].Serials[0]!);
+        }
+
+        Assert.Equal(versions.Order(StringComparer.Ordinal), versions); // version serials in plain string order, across nodes
+        var whole = "Hello" + string.Concat(Enumerable.Range(1, 10).Select(i => $" t{i}"));
+
+        // Node B's live subscriber: the create, then each append as its fragment.
+        var got = await ReceiveMessagesAsync(live, 11);
+        Assert.Equal(MessageAction.Create, got[0].Action);
+        Assert.All(got.Skip(1), m => Assert.Equal(MessageAction.Append, m.Action));
+        Assert.Equal(Enumerable.Range(1, 10).Select(i => $" t{i}"), got.Skip(1).Select(m => (string)m.Data!));
+        Assert.Equal(versions.Skip(1), got.Skip(1).Select(m => m.Version!.Serial));
+
+        // A late joiner on node B: one message.update with the whole text (rewind), then fragments.
+        await using var late = await RawClient.ConnectAsync(b, WireFormat.Json, query: "appendRollupWindow=0");
+        await late.AttachAsync(channel, new Dictionary<string, string> { ["rewind"] = "1" });
+        var first = Assert.Single(await ReceiveMessagesAsync(late, 1));
+        Assert.Equal((MessageAction.Update, whole, serial, versions[^1]), (first.Action!.Value, (string)first.Data!, first.Serial, first.Version!.Serial));
+        Assert.Equal(ProtocolAction.Ack, (await PublishAsync(agent, channel, 11, new Message { Action = MessageAction.Append, Serial = serial, Data = "!" })).Action);
+        var next = Assert.Single(await ReceiveMessagesAsync(late, 1));
+        Assert.Equal((MessageAction.Append, "!"), (next.Action!.Value, (string)next.Data!));
+
+        // Node B's REST: history holds one message at its latest version; getMessage and its versions agree.
+        using var http = Rest(b);
+        var history = (await http.GetFromJsonAsync<JsonElement>($"/channels/{Uri.EscapeDataString(channel)}/messages")).EnumerateArray().ToList();
+        var item = Assert.Single(history);
+        Assert.Equal((1, whole + "!"), (item.GetProperty("action").GetInt32(), item.GetProperty("data").GetString()));
+        var message = await http.GetFromJsonAsync<JsonElement>($"/channels/{Uri.EscapeDataString(channel)}/messages/{Uri.EscapeDataString(serial)}");
+        Assert.Equal(whole + "!", message.GetProperty("data").GetString());
+        var listed = (await http.GetFromJsonAsync<JsonElement>($"/channels/{Uri.EscapeDataString(channel)}/messages/{Uri.EscapeDataString(serial)}/versions?direction=forwards")).EnumerateArray().ToList();
+        Assert.Equal(12, listed.Count); // the create and eleven appends
+        Assert.Equal("Hello", listed[0].GetProperty("data").GetString());
+    }
+
+    [Fact]
+    public async Task An_update_on_node_B_over_REST_and_an_annotation_on_node_A_reach_subscribers_on_both_nodes()
+    {
+        var channel = $"mutable:annotated-{Guid.NewGuid():N}";
+        await using var a = await NodeAsync();
+        await using var b = await NodeAsync();
+        await using var onA = await RawClient.ConnectAsync(a, query: "appendRollupWindow=0");
+        await onA.AttachAsync(channel);
+        await using var onB = await RawClient.ConnectAsync(b, query: "appendRollupWindow=0");
+        await onB.AttachAsync(channel);
+        await using var agent = await RawClient.ConnectAsync(a);
+        var create = await PublishAsync(agent, channel, 0, new Message { Name = "answer", Data = "draft" });
+        var serial = create.Res![0].Serials[0]!;
+        Assert.Equal("draft", (string)Assert.Single(await ReceiveMessagesAsync(onB, 1)).Data!);
+        Assert.Single(await ReceiveMessagesAsync(onA, 1));
+
+        using var restB = Rest(b);
+        var patch = await restB.PatchAsJsonAsync($"/channels/{Uri.EscapeDataString(channel)}/messages/{Uri.EscapeDataString(serial)}", new { action = 1, data = "final" });
+        Assert.True(patch.IsSuccessStatusCode, await patch.Content.ReadAsStringAsync());
+        var versionSerial = (await patch.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("versionSerial").GetString();
+        Assert.True(string.CompareOrdinal(versionSerial, serial) > 0);
+        foreach (var sub in new[] { onA, onB })
+        {
+            var update = Assert.Single(await ReceiveMessagesAsync(sub, 1));
+            Assert.Equal((MessageAction.Update, "final", versionSerial), (update.Action!.Value, (string)update.Data!, update.Version!.Serial));
+        }
+
+        using var restA = Rest(a);
+        var annotate = await restA.PostAsJsonAsync($"/channels/{Uri.EscapeDataString(channel)}/messages/{Uri.EscapeDataString(serial)}/annotations", new[] { new { type = "reaction:total.v1", name = "👍" } });
+        Assert.True(annotate.IsSuccessStatusCode, await annotate.Content.ReadAsStringAsync());
+        var summary = Assert.Single((await onB.ReceiveUntilAsync(f => f.Action == ProtocolAction.Message, Wait)).Messages!);
+        Assert.Equal((MessageAction.Summary, serial), (summary.Action!.Value, summary.Serial));
+        Assert.Contains("reaction:total.v1", summary.Annotations!.ToString(), StringComparison.Ordinal);
+        var annotations = (await restB.GetFromJsonAsync<JsonElement>($"/channels/{Uri.EscapeDataString(channel)}/messages/{Uri.EscapeDataString(serial)}/annotations")).EnumerateArray().ToList();
+        Assert.Equal("reaction:total.v1", Assert.Single(annotations).GetProperty("type").GetString());
+    }
+}
