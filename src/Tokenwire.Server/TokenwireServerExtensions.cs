@@ -74,6 +74,7 @@ public static class TokenwireServerExtensions
         services.AddSingleton<TransportLifecycle>();
         services.AddSingleton<RealtimeEndpoint>();
         Observability.ObservabilitySetup.AddObservability(services, configuration);
+        Admin.AdminSetup.AddAdmin(services);
         services.AddSingleton<CometEndpoint>();
         services.AddHostedService<Housekeeping>();
         return services;
@@ -87,7 +88,7 @@ public static class TokenwireServerExtensions
     public static WebApplication MapTokenwire(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        Observability.ObservabilitySetup.Map(app);
+        Admin.AdminSetup.Map(app);
         app.UseWebSockets();
         app.Use(async (context, next) =>
         {

@@ -5,14 +5,13 @@ using Microsoft.Extensions.Options;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
 using OpenTelemetry.Trace;
-using Tokenwire.Server.Observability.Admin;
 
 namespace Tokenwire.Server.Observability;
 
 /// <summary>
 /// Registers the instruments and OpenTelemetry (metrics to Prometheus and, when <c>OTEL_EXPORTER_OTLP_ENDPOINT</c> is
-/// set, metrics and traces to OTLP; the standard <c>OTEL_*</c> variables configure the exporter), and maps the scrape
-/// endpoint and the admin page.
+/// set, metrics and traces to OTLP; the standard <c>OTEL_*</c> variables configure the exporter). The operator's
+/// endpoints that read them (the scrape endpoint, the gauges, the admin page) are in Admin/.
 /// </summary>
 internal static class ObservabilitySetup
 {
@@ -27,7 +26,6 @@ internal static class ObservabilitySetup
         services.AddSingleton<ServerMetrics>();
         services.AddSingleton<ResponseMonitor>();
         services.AddSingleton<FanOutTelemetry>();
-        services.AddSingleton<ServerGauges>();
 
         var options = section.Get<ObservabilityOptions>() ?? new ObservabilityOptions();
         var otlp = options.OtlpEnabled || !string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT"));
@@ -42,31 +40,5 @@ internal static class ObservabilitySetup
             });
         // Traces only go to OTLP: without it nothing listens and publishes create no spans at all.
         if (otlp) telemetry.WithTracing(tracing => tracing.AddSource(ServerTracing.SourceName).AddAspNetCoreInstrumentation().AddOtlpExporter());
-    }
-
-    /// <summary>The scrape endpoint (behind <see cref="AdminAccess"/> unless anonymous scraping is allowed) and the admin page.</summary>
-    public static void Map(WebApplication app)
-    {
-        var options = app.Services.GetRequiredService<IOptions<ObservabilityOptions>>().Value;
-        app.Services.GetRequiredService<ServerGauges>(); // the gauges exist once the app runs
-        if (options.PrometheusEnabled)
-        {
-            var path = options.PrometheusPath;
-            app.UseOpenTelemetryPrometheusScrapingEndpoint(
-                meterProvider: null,
-                predicate: context => context.Request.Path == path,
-                path: null,
-                configureBranchedPipeline: branch =>
-                {
-                    if (options.PrometheusAllowAnonymous) return;
-                    branch.Use(async (context, next) =>
-                    {
-                        if (await AdminAccess.CheckAsync(context).ConfigureAwait(false)) await next(context).ConfigureAwait(false);
-                    });
-                },
-                optionsName: null);
-        }
-
-        if (options.AdminEnabled) AdminEndpoints.Map(app);
     }
 }

@@ -11,7 +11,7 @@ namespace Tokenwire.Server.Observability;
 /// <c>GET /health/ready</c> reports also keep their process totals. Per-channel series are labelled by namespace
 /// (<see cref="NamespaceLabels"/>), never by channel or response id; the tag lists are built once per namespace so
 /// recording allocates nothing. Gauges (connections, channels, attachments, hot window) are observed on collection:
-/// see <see cref="ServerGauges"/>. Every name is documented in docs/CONFIGURATION.md.
+/// see Admin/ServerGauges. Every name is documented in docs/CONFIGURATION.md.
 /// </summary>
 internal sealed class ServerMetrics
 {

@@ -14,7 +14,7 @@ namespace Tokenwire.Server.Push;
 /// <item>Failures surface as exceptions (an <see cref="Protocol.AblyException"/> where the caller can act on it).</item>
 /// </list>
 /// </summary>
-internal interface IPushStore
+internal interface IPushStore : Apps.IAppDataOwner
 {
     /// <summary>The device with this id, or null.</summary>
     Task<PushDevice?> GetDeviceAsync(string appId, string deviceId, CancellationToken cancellationToken = default);
@@ -52,6 +52,5 @@ internal interface IPushStore
     /// </summary>
     Task<List<PushDevice>> SubscribedDevicesAsync(string appId, string channel, string? afterId, int limit, CancellationToken cancellationToken = default);
 
-    /// <summary>Forgets every device and subscription of an app.</summary>
-    Task RemoveAppAsync(string appId, CancellationToken cancellationToken = default);
+    // RemoveAppAsync (IAppDataOwner): forgets every device and subscription of an app.
 }

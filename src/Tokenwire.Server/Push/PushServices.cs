@@ -20,6 +20,7 @@ internal static class PushServices
                 ? new SqlitePushStore(Path.Combine(options.DataPath, "push.db"), sp.GetRequiredService<ILogger<SqlitePushStore>>())
                 : new UnavailablePushStore();
         });
+        services.AddSingleton<Apps.IAppDataOwner>(sp => sp.GetRequiredService<IPushStore>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IPushTransport, AblyChannelPushTransport>());
         services.AddSingleton<PushDeliverer>();
         services.AddSingleton<PushQueue>();

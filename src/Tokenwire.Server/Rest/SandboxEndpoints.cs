@@ -151,7 +151,7 @@ internal static class SandboxEndpoints
         services.GetRequiredService<ConnectionManager>().CloseApp(appId);
         services.GetRequiredService<IChannelEngine>().RemoveApp(appId);
         services.GetRequiredService<Stats.StatsStore>().RemoveApp(appId);
-        await services.GetRequiredService<Push.IPushStore>().RemoveAppAsync(appId, context.RequestAborted).ConfigureAwait(false);
+        foreach (var owner in services.GetServices<IAppDataOwner>()) await owner.RemoveAppAsync(appId, context.RequestAborted).ConfigureAwait(false);
         context.Response.StatusCode = 204;
     }
 

@@ -9,9 +9,10 @@ using Microsoft.Extensions.Options;
 using Tokenwire.Protocol;
 using Tokenwire.Server.Engines;
 using Tokenwire.Server.History;
+using Tokenwire.Server.Observability;
 using Tokenwire.Server.Realtime;
 
-namespace Tokenwire.Server.Observability.Admin;
+namespace Tokenwire.Server.Admin;
 
 /// <summary>
 /// The admin page (<c>/admin</c>): static HTML/JS embedded in the server assembly (no build step, no CDN), fed by a

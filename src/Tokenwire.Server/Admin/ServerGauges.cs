@@ -1,9 +1,10 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using Tokenwire.Server.Engines;
+using Tokenwire.Server.Observability;
 using Tokenwire.Server.Realtime;
 
-namespace Tokenwire.Server.Observability;
+namespace Tokenwire.Server.Admin;
 
 /// <summary>
 /// The gauges, observed when a collector asks (a Prometheus scrape, an OTLP export): connections, and per namespace the

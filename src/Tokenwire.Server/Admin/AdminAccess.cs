@@ -4,7 +4,7 @@ using Tokenwire.Protocol;
 using Tokenwire.Server.Auth;
 using Tokenwire.Server.Rest;
 
-namespace Tokenwire.Server.Observability;
+namespace Tokenwire.Server.Admin;
 
 /// <summary>
 /// Who may see the admin page, its API and the Prometheus scrape endpoint: a request authenticated with an API key
