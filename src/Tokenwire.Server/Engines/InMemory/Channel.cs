@@ -18,8 +18,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
 {
     private readonly Lock _lock = new();
     private readonly MessageWindow _window = new();
-    private readonly Dictionary<string, long> _recentIds = new(StringComparer.Ordinal);
-    private readonly Queue<(string Id, long Expires)> _recentIdOrder = new();
+    private readonly RecentMessageIds _recentIds;
     private readonly Sequencer _sequencer;
     private readonly ChannelServices _services;
     private readonly Limits.ChannelRateLimiter _rateLimiter;
@@ -29,6 +28,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
     private readonly PresenceSet _presence = new();
     // Mutable channels: messages an operation changed, while the window (or a recent operation) refers to them.
     private readonly Dictionary<string, MessageState> _states = new(StringComparer.Ordinal);
+    private readonly WindowAttachStart _attachStart;
     private string _continuityFloor;
     private long _lastActivity;
     private bool _retired;
@@ -46,6 +46,8 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
         _fanOut = new ChannelFanOut(name, _stats, services.FanOutSettings(appId, name, rules, this));
         _continuityFloor = _sequencer.Last;
         _lastActivity = now;
+        _recentIds = new RecentMessageIds(services.Options.IdempotencyWindow);
+        _attachStart = new WindowAttachStart(_window, _states, rules.MutableMessages, services.Options.MaxRewindMessages);
         // Persisted channels start with their newest stored messages, so count rewinds work after a restart.
         foreach (var m in recent) AddToWindow(m.Serial!, m.Timestamp ?? now, StoredForm.EncodeToScratch(m).Span);
     }
@@ -124,14 +126,14 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
                 return true;
             }
 
-            PruneRecentIds(now);
+            _recentIds.Prune(now);
             var serials = new string?[messages.Count];
             var accepted = new List<Message>(messages.Count);
             for (var i = 0; i < messages.Count; i++)
             {
                 var m = messages[i];
                 var clientSuppliedId = m.Id is not null;
-                if (clientSuppliedId && _recentIds.ContainsKey(m.Id!)) continue; // idempotent publish: ACK, don't deliver
+                if (clientSuppliedId && _recentIds.Contains(m.Id!)) continue; // idempotent publish: ACK, don't deliver
                 m.Id ??= publisher.IdPrefix + ":" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
                 m.ConnectionId = publisher.ConnectionId;
                 m.ConnectionKey = null;
@@ -141,7 +143,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
                 m.Serial = serials[i] = _sequencer.Next(now);
                 // A message that may change carries its version from the start (TM2s: version.serial = serial).
                 m.Version = Rules.MutableMessages ? new MessageVersion { Serial = m.Serial, Timestamp = now } : null;
-                if (clientSuppliedId) RememberId(m.Id, now);
+                if (clientSuppliedId) _recentIds.Remember(m.Id, now);
                 accepted.Add(m);
             }
 
@@ -302,115 +304,12 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
             var now = _services.Now();
             _lastActivity = now;
             _fanOut.Flush(); // what is already ordered belongs to the live set, not to this subscriber's backlog
-            var (outcome, from) = StartOf(request, now);
-            var backlog = subscriber.ReceivesMessages ? Backlog(from) : [];
+            var (outcome, from) = _attachStart.StartOf(request, now, _continuityFloor, _sequencer.Last);
+            var backlog = subscriber.ReceivesMessages ? _attachStart.Backlog(from) : [];
             _fanOut.Attach(subscriber, request, outcome, backlog, _presence.Members(), _sequencer.Last);
             return true;
         }
     }
-
-    /// <summary>Where an attachment starts: the ATTACHED serial and flags, and the first window index of its backlog.</summary>
-    private (AttachOutcome Outcome, int From) StartOf(AttachRequest request, long now)
-    {
-        if (request.ResumeSerial is { } resumeSerial)
-        {
-            // RTL15b / RTN15c6: continuity holds when everything after the client's serial is still in the window.
-            if (ChannelSerial.IsValid(resumeSerial)
-                && ChannelSerial.Compare(resumeSerial, _continuityFloor) >= 0
-                && ChannelSerial.Compare(resumeSerial, _sequencer.Last) <= 0)
-            {
-                return (new AttachOutcome(resumeSerial, Resumed: true, null), _window.FirstAfter(resumeSerial));
-            }
-
-            var lost = new ErrorInfo(ErrorCodes.ChannelContinuityLost, 404, "Unable to recover channel (messages expired); continuing from the current position");
-            return (new AttachOutcome(_sequencer.Last, false, lost), _window.Count);
-        }
-
-        if (request.Rewind is { AfterSerial: { } after })
-        {
-            // rewind=<serial>: continue after a message the client already has (a stored conversation).
-            if (ChannelSerial.Compare(after, _continuityFloor) >= 0) return (new AttachOutcome(_sequencer.Last, false, null), _window.FirstAfter(after));
-            var (oldest, _) = RewindStart(new RewindSpec(_services.Options.MaxRewindMessages, null), now);
-            var gap = new ErrorInfo(ErrorCodes.ChannelContinuityLost, 404, "Rewind serial is older than the channel's window; delivering what it still has");
-            return (new AttachOutcome(_sequencer.Last, false, gap), oldest);
-        }
-
-        if (request.Rewind is { } rewind)
-        {
-            var (from, error) = RewindStart(rewind, now);
-            return (new AttachOutcome(_sequencer.Last, false, error), from);
-        }
-
-        return (new AttachOutcome(_sequencer.Last, false, null), _window.Count);
-    }
-
-    private (int From, ErrorInfo? Error) RewindStart(RewindSpec rewind, long now)
-    {
-        var max = _services.Options.MaxRewindMessages;
-        var from = _window.Count;
-        if (rewind.Duration is { } duration)
-        {
-            // Non-persisted channels only remember the hot window: a longer rewind acts like the window (Ably does the same).
-            var since = now - (long)duration.TotalMilliseconds;
-            while (from > 0 && _window.Timestamp(from - 1) >= since) from--;
-            var limit = Math.Min(rewind.Count ?? max, max);
-            var newest = NewestMessages(limit);
-            return from < newest ? (newest, Truncated(limit)) : (from, null);
-        }
-
-        var count = rewind.Count ?? 0;
-        var start = NewestMessages(Math.Min(count, max));
-        return (start, count > max && NewestMessages(max + 1) < NewestMessages(max) ? Truncated(max) : null);
-    }
-
-    /// <summary>
-    /// The window index from which the newest <paramref name="count"/> messages start: rewind counts messages, not
-    /// operations, so on a mutable channel the operations on one message count once.
-    /// </summary>
-    private int NewestMessages(int count)
-    {
-        if (!Rules.MutableMessages) return Math.Max(0, _window.Count - count);
-        var seen = new HashSet<string>(StringComparer.Ordinal);
-        var i = _window.Count;
-        while (i > 0)
-        {
-            var m = _window.Message(i - 1);
-            if (!seen.Contains(m.Serial!) && seen.Count == count) break;
-            seen.Add(m.Serial!);
-            i--;
-        }
-
-        return i;
-    }
-
-    /// <summary>
-    /// The backlog from window index <paramref name="from"/>. On a mutable channel each message appears once, where it
-    /// (or its first operation in range) first appears, at its latest version: the whole message (message.update or
-    /// message.delete) when an operation changed it.
-    /// </summary>
-    private List<Message> Backlog(int from)
-    {
-        var backlog = new List<Message>(_window.Count - from);
-        HashSet<string>? seen = Rules.MutableMessages ? new(StringComparer.Ordinal) : null;
-        for (var i = from; i < _window.Count; i++)
-        {
-            var m = _window.Message(i);
-            if (seen is null)
-            {
-                backlog.Add(m);
-                continue;
-            }
-
-            if (!seen.Add(m.Serial!)) continue;
-            if (_states.TryGetValue(m.Serial!, out var state)) backlog.Add(state.Snapshot());
-            else if (!MessageOperations.IsOperation(m)) backlog.Add(m);
-        }
-
-        return backlog;
-    }
-
-    private static ErrorInfo Truncated(int limit) =>
-        new(ErrorCodes.BadRequest, 400, $"Rewind limited to the newest {limit} messages");
 
     public void Detach(IChannelSubscriber subscriber)
     {
@@ -510,7 +409,6 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
         }
     }
 
-    /// <summary>Occupancy (CHD2): attachments, presence members, the connections they belong to, and presence subscribers.</summary>
     /// <summary>Bytes the hot window holds.</summary>
     public long HotWindowBytes
     {
@@ -520,6 +418,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
         }
     }
 
+    /// <summary>Occupancy (CHD2): attachments, presence members, the connections they belong to, and presence subscribers.</summary>
     public ChannelOccupancy Occupancy()
     {
         lock (_lock) return _fanOut.Occupancy();
@@ -533,7 +432,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
         {
             var now = _services.Now();
             _fanOut.Flush();
-            PruneRecentIds(now);
+            _recentIds.Prune(now);
             _responses?.Sweep(now, _services.Options.HotWindow);
             var oldest = now - (long)_services.Options.HotWindow.TotalMilliseconds;
             var keep = Rules.Persisted ? _services.Options.MaxRewindMessages : 0;
@@ -640,23 +539,5 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
         var before = _window.Bytes;
         _continuityFloor = _window.RemoveFirst();
         _services.HotWindows.Add(_window.Bytes - before);
-    }
-
-    private void RememberId(string id, long now)
-    {
-        var expires = now + (long)_services.Options.IdempotencyWindow.TotalMilliseconds;
-        _recentIds[id] = expires;
-        _recentIdOrder.Enqueue((id, expires));
-        // Bound memory: at most this many remembered ids per channel (the oldest are forgotten first).
-        while (_recentIdOrder.Count > 100_000) _recentIds.Remove(_recentIdOrder.Dequeue().Id);
-    }
-
-    private void PruneRecentIds(long now)
-    {
-        while (_recentIdOrder.Count > 0 && _recentIdOrder.Peek().Expires <= now)
-        {
-            var (id, expires) = _recentIdOrder.Dequeue();
-            if (_recentIds.TryGetValue(id, out var current) && current == expires) _recentIds.Remove(id);
-        }
     }
 }
