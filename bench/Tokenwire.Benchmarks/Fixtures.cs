@@ -55,6 +55,25 @@ internal static class Fixtures
         ],
     };
 
+    /// <summary>A delivered frame carrying <paramref name="count"/> tokens with the seed's extras (a coalesced batch).</summary>
+    public static ProtocolMessage DeliveredBatch(int count = 10)
+    {
+        var frame = Delivered(seed: true);
+        var token = frame.Messages![0];
+        frame.Messages = [.. Enumerable.Range(0, count).Select(i => new Message
+        {
+            Id = $"AbCdEfGhIjKl:123456:{i}",
+            ConnectionId = token.ConnectionId,
+            Timestamp = token.Timestamp,
+            Name = token.Name,
+            Data = TokenData,
+            Extras = token.Extras,
+            Serial = $"1767225600000-{42 + i:D6}",
+            Action = MessageAction.Create,
+        })];
+        return frame;
+    }
+
     public static ChannelServices Services(TokenwireOptions? options = null) =>
         new(Options.Create(options ?? new TokenwireOptions()), null!, TimeProvider.System, new Tokenwire.Server.Apps.AppRegistry(Options.Create(options ?? new TokenwireOptions())));
 
