@@ -13,8 +13,8 @@ namespace Tokenwire.Benchmarks;
 /// <summary>
 /// <c>format=msgpack</c> on MessagePack-CSharp primitives. The library's own failures (its serialization, end-of-stream,
 /// overflow and out-of-range exceptions) become <see cref="ProtocolException"/>, as the hand-written reader raises them; it decodes
-/// strings itself because the library replaces invalid UTF-8 where the product refuses it, and it skips with a depth
-/// limit because the library's <c>Skip</c> recurses without one.
+/// strings itself because the library replaces invalid UTF-8 where the product refuses it, and it skips with the
+/// product's depth limit because the library's <c>Skip</c> has none.
 /// </summary>
 internal sealed class MessagePackLibraryCodec : ProtocolCodec
 {
