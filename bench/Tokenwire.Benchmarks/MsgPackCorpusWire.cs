@@ -3,7 +3,8 @@ using Tokenwire.Protocol.Codecs;
 using Tokenwire.Protocol.MsgPack;
 
 // The protocol tests' sample corpus (tests/Tokenwire.Protocol.Tests/Samples.cs, linked into this project) calls these
-// two helpers of the tests' Wire class; this is that pair, without the test project's xunit dependency.
+// two helpers of the tests' Wire class; this is that pair, without the test project's xunit dependency (should
+// Samples.cs call more of Wire, the benchmark build fails here and the helper belongs here too).
 namespace Tokenwire.Protocol.Tests;
 
 internal static class Wire

@@ -3,7 +3,7 @@ using Tokenwire.Benchmarks;
 
 // dotnet bench/Tokenwire.Benchmarks/bin/Release/net10.0/Tokenwire.Benchmarks.dll --filter '*'   (BenchmarkDotNet)
 // dotnet bench/Tokenwire.Benchmarks/bin/Release/net10.0/Tokenwire.Benchmarks.dll --probe        (allocations, CPU per op)
-// dotnet bench/Tokenwire.Benchmarks/bin/Release/net10.0/Tokenwire.Benchmarks.dll --msgpack-compare [rounds]
+// dotnet bench/Tokenwire.Benchmarks/bin/Release/net10.0/Tokenwire.Benchmarks.dll --msgpack-compare [rounds, 15; 0: no timing]
 //   (both msgpack codecs: disagreements on the decoder corpus, fuzz and malformed frames; interleaved timings)
 if (args is ["--probe"])
 {
