@@ -2,8 +2,7 @@ namespace Tokenwire.Server.Push;
 
 /// <summary>
 /// Where push registrations live: devices and channel subscriptions, per app. Implementations:
-/// <see cref="SqlitePushStore"/> (embedded, one node). A shared implementation for the Redis engine is still to come;
-/// until then a server configured with Redis answers push requests with 103009 (<see cref="UnavailablePushStore"/>).
+/// <see cref="SqlitePushStore"/> (embedded, one node) and <see cref="RedisPushStore"/> (the Redis engine, every node).
 /// <para>Contract, for every implementation:</para>
 /// <list type="bullet">
 /// <item>Every call is atomic and durable once its task completes: a saved device or subscription is visible to every

@@ -32,12 +32,11 @@ internal sealed class PushRequest
 
     public IQueryCollection Query => Http.Request.Query;
 
-    /// <summary>Checks that push is available on this server and authenticates the caller.</summary>
+    /// <summary>Authenticates the caller.</summary>
     public static async Task<PushRequest> BeginAsync(HttpContext http)
     {
         var services = http.RequestServices;
         var store = services.GetRequiredService<IPushStore>();
-        if (store is UnavailablePushStore unavailable) throw new AblyException(unavailable.Error);
         var caller = await PushCaller.AuthenticateAsync(http.Request, services.GetRequiredService<Authenticator>(), services.GetRequiredService<KeyStore>(), store, http.RequestAborted).ConfigureAwait(false);
         return new PushRequest(http, caller, store, services.GetRequiredService<PushDeliverer>());
     }

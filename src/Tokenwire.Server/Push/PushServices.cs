@@ -12,13 +12,13 @@ internal static class PushServices
 {
     public static IServiceCollection AddTokenwirePush(this IServiceCollection services)
     {
-        // The embedded store for a single node; with the Redis engine none yet (see UnavailablePushStore).
+        // The embedded store for a single node; with the Redis engine, Redis, so every node sees every registration.
         services.AddSingleton<IPushStore>(sp =>
         {
             var options = sp.GetRequiredService<IOptions<TokenwireOptions>>().Value;
             return string.IsNullOrWhiteSpace(options.Redis)
                 ? new SqlitePushStore(Path.Combine(options.DataPath, "push.db"), sp.GetRequiredService<ILogger<SqlitePushStore>>())
-                : new UnavailablePushStore();
+                : new RedisPushStore(sp.GetRequiredService<Engines.Redis.RedisChannelEngine>().Database);
         });
         services.AddSingleton<Apps.IAppDataOwner>(sp => sp.GetRequiredService<IPushStore>());
         services.TryAddEnumerable(ServiceDescriptor.Singleton<IPushTransport, AblyChannelPushTransport>());
@@ -28,9 +28,7 @@ internal static class PushServices
         return services;
     }
 
-    /// <summary>The engine with channel push when this server has a push store; the engine itself otherwise.</summary>
+    /// <summary>The engine with channel push: the node that accepts a publish with <c>extras.push</c> delivers it, once.</summary>
     public static IChannelEngine WithChannelPush(IServiceProvider services, IChannelEngine engine) =>
-        services.GetRequiredService<IPushStore>() is UnavailablePushStore
-            ? engine
-            : new PushingChannelEngine(engine, services.GetRequiredService<PushQueue>(), services.GetRequiredService<Apps.AppRegistry>(), services.GetRequiredService<ILogger<PushingChannelEngine>>());
+        new PushingChannelEngine(engine, services.GetRequiredService<PushQueue>(), services.GetRequiredService<Apps.AppRegistry>(), services.GetRequiredService<ILogger<PushingChannelEngine>>());
 }

@@ -1,5 +1,8 @@
+using System.Buffers;
 using System.Globalization;
+using System.Text;
 using Tokenwire.Protocol;
+using Tokenwire.Protocol.Codecs;
 
 namespace Tokenwire.Server.Push;
 
@@ -42,6 +45,18 @@ internal static class PushValues
         ? new ErrorInfo(ToInt(error.GetValueOrDefault("code")) ?? ErrorCodes.InternalError, ToInt(error.GetValueOrDefault("statusCode")) ?? 500,
             error.GetValueOrDefault("message") as string ?? string.Empty)
         : null;
+
+    /// <summary>A value graph (an error, recipient or metadata) as stored: JSON text; null stays null.</summary>
+    public static string? ToJson(object? value)
+    {
+        if (value is null) return null;
+        var buffer = new ArrayBufferWriter<byte>(256);
+        ProtocolCodec.Json.EncodeValue(value, buffer);
+        return Encoding.UTF8.GetString(buffer.WrittenSpan);
+    }
+
+    /// <summary>The value graph of stored JSON text (<see cref="ToJson"/>); null stays null.</summary>
+    public static object? FromJson(string? json) => json is null ? null : ProtocolCodec.Json.DecodeValue(Encoding.UTF8.GetBytes(json));
 
     private static int? ToInt(object? value) => value switch
     {

@@ -6,13 +6,11 @@
 // and closing the store closes the file. WAL with synchronous=NORMAL, like the history store: a committed change
 // survives a process kill.
 
-using System.Buffers;
 using System.Globalization;
 using System.Text;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 using Tokenwire.Protocol;
-using Tokenwire.Protocol.Codecs;
 
 namespace Tokenwire.Server.Push;
 
@@ -116,8 +114,8 @@ internal sealed partial class SqlitePushStore : IPushStore, IDisposable
                 token_capability = excluded.token_capability, token_key = excluded.token_key
             """,
             ("$app", device.AppId), ("$id", device.Id), ("$client", device.ClientId), ("$platform", device.Platform),
-            ("$formFactor", device.FormFactor), ("$secret", device.Secret), ("$metadata", ToJson(device.Metadata)),
-            ("$recipient", ToJson(device.Recipient)), ("$state", device.State), ("$error", ToJson(device.Error)),
+            ("$formFactor", device.FormFactor), ("$secret", device.Secret), ("$metadata", PushValues.ToJson(device.Metadata)),
+            ("$recipient", PushValues.ToJson(device.Recipient)), ("$state", device.State), ("$error", PushValues.ToJson(device.Error)),
             ("$hash", device.Identity?.TokenHash), ("$issued", device.Identity?.Issued), ("$capability", device.Identity?.Capability),
             ("$key", device.Identity?.KeyName));
         return 0;
@@ -125,7 +123,7 @@ internal sealed partial class SqlitePushStore : IPushStore, IDisposable
 
     public Task SetDeviceStateAsync(string appId, string deviceId, string state, ErrorInfo? error, CancellationToken cancellationToken = default) => RunAsync(
         () => Execute("UPDATE devices SET state = $state, error = $error WHERE app = $app AND id = $id",
-            ("$state", state), ("$error", ToJson(error)), ("$app", appId), ("$id", deviceId)),
+            ("$state", state), ("$error", PushValues.ToJson(error)), ("$app", appId), ("$id", deviceId)),
         cancellationToken);
 
     public Task<int> RemoveDevicesAsync(string appId, DeviceQuery query, CancellationToken cancellationToken = default)
@@ -303,10 +301,10 @@ internal sealed partial class SqlitePushStore : IPushStore, IDisposable
                 Platform = reader.GetString(2),
                 FormFactor = reader.GetString(3),
                 Secret = Text(4),
-                Metadata = FromJson(Text(5)),
-                Recipient = FromJson(reader.GetString(6)) as Dictionary<string, object?> ?? [],
+                Metadata = PushValues.FromJson(Text(5)),
+                Recipient = PushValues.FromJson(reader.GetString(6)) as Dictionary<string, object?> ?? [],
                 State = reader.GetString(7),
-                Error = Text(8) is { } error ? PushValues.ToErrorInfo(FromJson(error)) : null,
+                Error = Text(8) is { } error ? PushValues.ToErrorInfo(PushValues.FromJson(error)) : null,
                 Identity = Text(9) is { } hash ? new DeviceIdentity(hash, reader.GetInt64(10), reader.GetString(11), reader.GetString(12)) : null,
                 AppId = reader.GetString(13),
             });
@@ -316,16 +314,6 @@ internal sealed partial class SqlitePushStore : IPushStore, IDisposable
     }
 
     private static string? EmptyAsNull(string value) => value.Length == 0 ? null : value;
-
-    private static string? ToJson(object? value)
-    {
-        if (value is null) return null;
-        var buffer = new ArrayBufferWriter<byte>(256);
-        ProtocolCodec.Json.EncodeValue(value, buffer);
-        return Encoding.UTF8.GetString(buffer.WrittenSpan);
-    }
-
-    private static object? FromJson(string? json) => json is null ? null : ProtocolCodec.Json.DecodeValue(Encoding.UTF8.GetBytes(json));
 
     public void Dispose()
     {

@@ -132,6 +132,34 @@ public abstract class PushStoreContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Filtered_lists_and_removals_reach_past_a_few_hundred_items()
+    {
+        // More items than a store reads at once (the Redis store reads 256 at a time), matches only at the far end.
+        for (var i = 0; i < 600; i++)
+        {
+            await Store.SaveDeviceAsync(Device("app", $"d{i:D3}", $"c{i:D3}"));
+            await Store.SaveSubscriptionAsync("app", new PushSubscription("big", null, $"c{i:D3}"));
+        }
+
+        foreach (var i in new[] { 5, 350, 599 }) await Store.SetDeviceStateAsync("app", $"d{i:D3}", PushDeviceState.Failing, null);
+        Assert.Equal(["d005", "d350", "d599"], (await Store.ListDevicesAsync("app", new DeviceQuery(State: PushDeviceState.Failing), null, 10)).Select(d => d.Id));
+        Assert.Equal(["d599"], (await Store.ListDevicesAsync("app", new DeviceQuery(State: PushDeviceState.Failing), "d350", 10)).Select(d => d.Id));
+        var devices = await Store.ListDevicesAsync("app", new DeviceQuery(), null, 1000);
+        Assert.Equal(Enumerable.Range(0, 600).Select(i => $"d{i:D3}"), devices.Select(d => d.Id));
+
+        var subscriptions = await Store.ListSubscriptionsAsync("app", new SubscriptionQuery("big"), null, 1000);
+        Assert.Equal(600, subscriptions.Count);
+        Assert.Equal(["c599"], (await Store.ListSubscriptionsAsync("app", new SubscriptionQuery("big", ClientId: "c599"), null, 10)).Select(s => s.Subscription.ClientId));
+        Assert.Equal(300, (await Store.ListSubscriptionsAsync("app", new SubscriptionQuery(), subscriptions[299].Sequence, 1000)).Count);
+        Assert.Equal(["d000", "d001"], (await Store.SubscribedDevicesAsync("app", "big", null, 2)).Select(d => d.Id));
+        Assert.Equal(["d599"], (await Store.SubscribedDevicesAsync("app", "big", "d598", 2)).Select(d => d.Id));
+
+        Assert.Equal(3, await Store.RemoveDevicesAsync("app", new DeviceQuery(State: PushDeviceState.Failing)));
+        Assert.Equal(600, await Store.RemoveSubscriptionsAsync("app", new SubscriptionQuery("big")));
+        Assert.Empty(await Store.ListChannelsAsync("app", null, 10));
+    }
+
+    [Fact]
     public async Task Removing_an_app_forgets_only_that_app()
     {
         await Store.SaveDeviceAsync(Device("gone", "d1", identity: new DeviceIdentity("gone-hash", 1, "{}", "k")));

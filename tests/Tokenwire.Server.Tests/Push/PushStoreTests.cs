@@ -2,6 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
+using Tokenwire.Protocol;
 using Tokenwire.Server.Push;
 using Tokenwire.Testing;
 using static Tokenwire.Server.Tests.Push.PushServerFixture;
@@ -63,22 +64,108 @@ public sealed class PushStoreTests
     }
 }
 
-/// <summary>With the Redis engine there is no shared push store yet: push requests are refused with 103009, channels work as before.</summary>
+/// <summary>
+/// With the Redis engine registrations live in Redis: two nodes sharing it see the same devices and subscriptions, and a
+/// channel push published on one node reaches, once, a device registered on the other.
+/// </summary>
 public sealed class PushWithRedisTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
 {
-    [Fact]
-    public async Task Push_requests_get_103009_and_extras_push_is_relayed_without_push()
+    private const string AdminKey = "test.admin:adminsecret";
+
+    private Task<TestServer> NodeAsync() => TestServer.StartAsync(new Dictionary<string, string?>(Settings)
     {
-        await using var server = await TestServer.StartAsync(new Dictionary<string, string?>(Settings) { ["Tokenwire:Redis"] = redis.ConnectionString() });
-        using var admin = PushHttp.WithKey(server, server.Key);
-        (await admin.GetAsync("/push/deviceRegistrations")).AssertError(HttpStatusCode.BadRequest, 103009);
-        (await admin.PostAsync("/push/publish", new Dictionary<string, object?> { ["recipient"] = new Dictionary<string, object?> { ["clientId"] = "c" }, ["data"] = new Dictionary<string, object?>() }))
-            .AssertError(HttpStatusCode.BadRequest, 103009);
-        var published = await admin.PostAsync("/channels/pushenabled:redis/messages", new Dictionary<string, object?>
+        ["Tokenwire:Redis"] = redis.ConnectionString(),
+        ["Tokenwire:Keys:2:Key"] = AdminKey,
+        ["Tokenwire:Keys:2:Capability"] = """{"*":["*"]}""",
+    });
+
+    [Fact]
+    public async Task Two_nodes_share_registrations_and_a_channel_push_on_one_reaches_a_device_registered_on_the_other()
+    {
+        await using var first = await NodeAsync();
+        await using var other = await NodeAsync();
+        using var adminFirst = PushHttp.WithKey(first, AdminKey);
+        using var adminSecond = PushHttp.WithKey(other, AdminKey);
+        var target = Unique("push-target");
+        var channel = Unique("pushenabled:shared");
+        var clientId = Unique("client");
+        var id = Unique("device");
+
+        await using var listener = await RawClient.ConnectAsync(first, WireFormat.MsgPack, key: AdminKey);
+        Assert.Equal(ProtocolAction.Attached, (await listener.AttachAsync(target)).Action);
+        var registered = await adminFirst.PutAsync($"/push/deviceRegistrations/{id}", Device(id, AblyChannel(target), clientId));
+        Assert.True(registered.Status == HttpStatusCode.OK, registered.Describe());
+        Assert.Equal(HttpStatusCode.Created, (await adminFirst.PostAsync("/push/channelSubscriptions", new Dictionary<string, object?> { ["channel"] = channel, ["clientId"] = clientId })).Status);
+
+        // The other node reads what the first stored.
+        Assert.Equal(clientId, (await adminSecond.GetAsync($"/push/deviceRegistrations/{id}")).Object["clientId"]);
+        Assert.Equal(channel, Assert.Single((await adminSecond.GetAsync($"/push/channelSubscriptions?clientId={clientId}")).Items)["channel"]);
+        Assert.Contains(channel, (await adminSecond.GetAsync("/push/channels")).Array);
+
+        // A message with extras.push published on the second node is delivered by it, once.
+        var published = await adminSecond.PostAsync($"/channels/{Uri.EscapeDataString(channel)}/messages", new Dictionary<string, object?>
         {
-            ["extras"] = new Dictionary<string, object?> { ["push"] = new Dictionary<string, object?> { ["notification"] = new Dictionary<string, object?> { ["title"] = "t" } } },
+            ["extras"] = new Dictionary<string, object?> { ["push"] = new Dictionary<string, object?> { ["notification"] = new Dictionary<string, object?> { ["title"] = "across" } } },
         });
         Assert.Equal(HttpStatusCode.Created, published.Status);
-        Assert.False(File.Exists(Path.Combine(server.DataPath, "push.db")));
+        var push = Assert.Single((await listener.ReceiveUntilAsync(m => m.Action == ProtocolAction.Message)).Messages!);
+        Assert.Equal("__ably_push__", push.Name);
+        using (var payload = JsonDocument.Parse(Assert.IsType<string>(push.Data))) Assert.Equal("across", payload.RootElement.GetProperty("notification").GetProperty("title").GetString());
+        var second = await Record.ExceptionAsync(() => listener.ReceiveUntilAsync(m => m.Action == ProtocolAction.Message, TimeSpan.FromSeconds(1)));
+        Assert.True(second is OperationCanceledException or TimeoutException, $"a second notification arrived: {second}");
+
+        // Removed on the second node: gone for the first, subscriptions included; nothing in either data folder.
+        Assert.Equal(HttpStatusCode.NoContent, (await adminSecond.DeleteAsync($"/push/deviceRegistrations/{id}")).Status);
+        (await adminFirst.GetAsync($"/push/deviceRegistrations/{id}")).AssertError(HttpStatusCode.NotFound, 40400);
+        Assert.False(File.Exists(Path.Combine(first.DataPath, "push.db")));
+        Assert.False(File.Exists(Path.Combine(other.DataPath, "push.db")));
     }
+
+    [Fact]
+    public async Task Redis_unreachable_is_503_50003_for_push_requests()
+    {
+        var dead = await TestServer.StartAsync(new Dictionary<string, string?>(Settings) { ["Tokenwire:Redis"] = redis.ConnectionString(commandTimeoutMs: 500) });
+        await using (dead)
+        {
+            using var admin = PushHttp.WithKey(dead, dead.Key);
+            Assert.Equal(HttpStatusCode.OK, (await admin.GetAsync("/push/deviceRegistrations")).Status);
+            await redis.StopAsync();
+            try
+            {
+                (await admin.GetAsync("/push/deviceRegistrations")).AssertError(HttpStatusCode.ServiceUnavailable, 50003);
+            }
+            finally
+            {
+                await redis.StartAsync();
+            }
+        }
+    }
+}
+
+/// <summary>The push store contract on a real redis-server; each test has keys of its own.</summary>
+public sealed class RedisPushStoreContractTests(RedisServerFixture redis) : PushStoreContractTests, IClassFixture<RedisServerFixture>, IDisposable
+{
+    private StackExchange.Redis.ConnectionMultiplexer? _connection;
+
+    private protected override IPushStore CreateStore()
+    {
+        _connection = StackExchange.Redis.ConnectionMultiplexer.Connect(redis.ConnectionString());
+        return new RedisPushStore(_connection.GetDatabase(), "test:" + Guid.NewGuid().ToString("N") + ":");
+    }
+
+    public void Dispose() => _connection?.Dispose();
+}
+
+/// <summary>The push store contract on a real 3-master Redis Cluster: every script stays within one app's slot.</summary>
+public sealed class RedisClusterPushStoreContractTests(RedisClusterFixture cluster) : PushStoreContractTests, IClassFixture<RedisClusterFixture>, IDisposable
+{
+    private StackExchange.Redis.ConnectionMultiplexer? _connection;
+
+    private protected override IPushStore CreateStore()
+    {
+        _connection = StackExchange.Redis.ConnectionMultiplexer.Connect(cluster.ConnectionString());
+        return new RedisPushStore(_connection.GetDatabase(), "test:" + Guid.NewGuid().ToString("N") + ":");
+    }
+
+    public void Dispose() => _connection?.Dispose();
 }
