@@ -1,7 +1,8 @@
 // redirect-hosts.cjs: a Node preload (`node --require` / `mocha --require`) for the conformance run.
 //
 // ably-js's tests call a few public hosts: Ably's echo server (https://echo.ably.io: createJWT, authUrl echoes,
-// /respondwith, /methods) and the connectivity-check hosts. Offline they cannot be reached. This module sends
+// /respondwith, /methods) and the connectivity-check hosts (internet-up over HTTPS, ws-up over WSS: the `ws` package
+// opens a wss:// socket with https.request, so its upgrade request is redirected too). Offline they cannot be reached. This module sends
 // the HTTPS requests for those hosts to a local plain-HTTP base URL instead, for example
 //   HOST_REDIRECTS="echo.ably.io=http://127.0.0.1:8080/echo internet-up.ably-realtime.com=http://127.0.0.1:8080/echo"
 // so https://echo.ably.io/createJWT?x=1 becomes http://127.0.0.1:8080/echo/createJWT?x=1. Method, headers,

@@ -96,7 +96,9 @@ say "server pid $SERVER_PID at $URL (log: $OUT_DIR/server.log)"
 # An unroutable address hangs instead of being refused, as on a routed network. NO_REDIRECTS=1 turns this off.
 if [ -z "${NO_REDIRECTS:-}" ]; then
   export EXTRA_REQUIRE="${EXTRA_REQUIRE:+$EXTRA_REQUIRE }$HERE/redirect-hosts.cjs"
-  export HOST_REDIRECTS="echo.ably.io=$URL/echo internet-up.ably-realtime.com=$URL/echo sandbox.realtime.ably-nonprod.net=$URL"
+  # ws-up.ably-realtime.com is ably-js's WebSocket connectivity check (wss://): answered by the server's own WebSocket
+  # endpoint. Without it ably-js concludes WebSockets are blocked and falls back to comet on the primary host.
+  export HOST_REDIRECTS="echo.ably.io=$URL/echo internet-up.ably-realtime.com=$URL/echo ws-up.ably-realtime.com=$URL sandbox.realtime.ably-nonprod.net=$URL"
   export BLACKHOLE_HOSTS=10.255.255.1
 fi
 
