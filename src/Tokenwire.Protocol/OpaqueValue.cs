@@ -29,6 +29,9 @@ public sealed class OpaqueValue
     /// <summary>Wraps one MessagePack value.</summary>
     public static OpaqueValue FromMsgPack(ReadOnlySpan<byte> msgPack) => new(null, msgPack.ToArray());
 
+    /// <summary>True when the JSON form exists already (the value arrived as JSON or was converted once).</summary>
+    public bool HasJson => _json is not null;
+
     /// <summary>The value as UTF-8 JSON.</summary>
     public ReadOnlySpan<byte> Json => _json ??= MsgPackJson.ToJson(_msgPack);
 

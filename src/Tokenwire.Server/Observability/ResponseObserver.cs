@@ -56,7 +56,7 @@ internal sealed class ResponseObserver(string channel, ServerMetrics metrics, Re
         }
 
         Span<char> id = stackalloc char[MaxIdLength];
-        MessageHeaders.Scan(extras.Json, _idHeader, id, monitor.EndStatuses, out var idLength, out _);
+        MessageHeaders.Scan(extras, _idHeader, id, monitor.EndStatuses, out var idLength, out _);
         if (idLength <= 0)
         {
             if (mutable) RememberCreate(m.Serial, now);
@@ -99,7 +99,7 @@ internal sealed class ResponseObserver(string channel, ServerMetrics metrics, Re
         var ends = m.Action == MessageAction.Delete;
         if (!ends && m.Extras is { } extras)
         {
-            MessageHeaders.Scan(extras.Json, _idHeader, [], monitor.EndStatuses, out _, out ends);
+            MessageHeaders.Scan(extras, _idHeader, [], monitor.EndStatuses, out _, out ends);
         }
 
         lock (_lock)
