@@ -64,7 +64,10 @@ internal static class ServeCommand
             if (result.GetValue(sandbox)) Set("Tokenwire:Sandbox", "true");
             if (result.GetValue(noDemo)) Set("Tokenwire:Demo:Enabled", "false");
             values.AddRange(settings.Select(s => new KeyValuePair<string, string?>(s.Key, s.Value)));
-            return RunAsync(values, result.GetValue(verbose), result.InvocationConfiguration.Output, result.InvocationConfiguration.Error, cancellationToken);
+            // One value per key, the last one given (configuration keys ignore case): an in-memory source refuses duplicates.
+            var merged = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+            foreach (var (name, value) in values) merged[name] = value;
+            return RunAsync([.. merged], result.GetValue(verbose), result.InvocationConfiguration.Output, result.InvocationConfiguration.Error, cancellationToken);
         });
         return command;
     }

@@ -164,12 +164,31 @@ public sealed class CliProcessTests : IDisposable
     public async Task A_real_setting_passes_through()
     {
         // The server starts with it (and a bad value of it would be refused): stop it as soon as it listens.
-        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = _folder, RedirectStandardOutput = true };
-        foreach (var a in new[] { CliDll(), "serve", "--port", "0", "--no-demo", "--Tokenwire:MaxMessageSize=1234", "--Tokenwire:Namespaces:0:Id=persisted", "--Tokenwire:Namespaces:0:Persisted=true", "--Logging:LogLevel:Default=Warning" })
+        await WhileListeningAsync(async url =>
         {
-            start.ArgumentList.Add(a);
-        }
+            using var http = new HttpClient();
+            Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(new Uri(url.TrimEnd('/') + "/time"))).StatusCode);
+        }, "serve", "--port", "0", "--no-demo", "--Tokenwire:MaxMessageSize=1234", "--Tokenwire:Namespaces:0:Id=persisted", "--Tokenwire:Namespaces:0:Persisted=true", "--Logging:LogLevel:Default=Warning");
+    }
 
+    [Fact]
+    public async Task The_last_value_of_a_setting_wins_over_its_short_option_and_earlier_copies()
+    {
+        // --port sets Tokenwire:Port; a later --Tokenwire:Port (documented to win) or a repeated setting used to crash the start.
+        var (first, second) = (FreePort(), FreePort());
+        await WhileListeningAsync(url =>
+        {
+            Assert.Equal(second, new Uri(url).Port);
+            return Task.CompletedTask;
+        }, "serve", "--port", Port(first), "--no-demo", $"--Tokenwire:Port={Port(first)}", $"--tokenwire:port={Port(second)}");
+    }
+
+    /// <summary>Runs the real executable until it prints its listening line, runs <paramref name="check"/> with the URL, then stops it.</summary>
+    private async Task WhileListeningAsync(Func<string, Task> check, params string[] args)
+    {
+        var start = new ProcessStartInfo("dotnet") { WorkingDirectory = _folder, RedirectStandardOutput = true };
+        start.ArgumentList.Add(CliDll());
+        foreach (var a in args) start.ArgumentList.Add(a);
         using var process = Process.Start(start)!;
         try
         {
@@ -181,9 +200,7 @@ public sealed class CliProcessTests : IDisposable
             while (line is not null && !line.StartsWith("Tokenwire listening on ", StringComparison.Ordinal));
 
             Assert.True(line is not null, "the server exited before it listened");
-            using var http = new HttpClient();
-            var time = await http.GetAsync(new Uri(line!["Tokenwire listening on ".Length..].TrimEnd('/') + "/time"));
-            Assert.Equal(HttpStatusCode.OK, time.StatusCode);
+            await check(line!["Tokenwire listening on ".Length..]);
         }
         finally
         {
