@@ -142,30 +142,28 @@ public sealed class PushWithRedisTests(RedisServerFixture redis) : IClassFixture
     }
 }
 
-/// <summary>The push store contract on a real redis-server; each test has keys of its own.</summary>
-public sealed class RedisPushStoreContractTests(RedisServerFixture redis) : PushStoreContractTests, IClassFixture<RedisServerFixture>, IDisposable
+/// <summary>The push store contract on a Redis deployment; each test has keys of its own (a fresh key prefix).</summary>
+public abstract class RedisBackedPushStoreContractTests(string connectionString) : PushStoreContractTests, IDisposable
 {
     private StackExchange.Redis.ConnectionMultiplexer? _connection;
 
     private protected override IPushStore CreateStore()
     {
-        _connection = StackExchange.Redis.ConnectionMultiplexer.Connect(redis.ConnectionString());
+        _connection = StackExchange.Redis.ConnectionMultiplexer.Connect(connectionString);
         return new RedisPushStore(_connection.GetDatabase(), "test:" + Guid.NewGuid().ToString("N") + ":");
     }
 
-    public void Dispose() => _connection?.Dispose();
+    public void Dispose()
+    {
+        _connection?.Dispose();
+        GC.SuppressFinalize(this);
+    }
 }
+
+/// <summary>The push store contract on a real redis-server.</summary>
+public sealed class RedisPushStoreContractTests(RedisServerFixture redis)
+    : RedisBackedPushStoreContractTests(redis.ConnectionString()), IClassFixture<RedisServerFixture>;
 
 /// <summary>The push store contract on a real 3-master Redis Cluster: every script stays within one app's slot.</summary>
-public sealed class RedisClusterPushStoreContractTests(RedisClusterFixture cluster) : PushStoreContractTests, IClassFixture<RedisClusterFixture>, IDisposable
-{
-    private StackExchange.Redis.ConnectionMultiplexer? _connection;
-
-    private protected override IPushStore CreateStore()
-    {
-        _connection = StackExchange.Redis.ConnectionMultiplexer.Connect(cluster.ConnectionString());
-        return new RedisPushStore(_connection.GetDatabase(), "test:" + Guid.NewGuid().ToString("N") + ":");
-    }
-
-    public void Dispose() => _connection?.Dispose();
-}
+public sealed class RedisClusterPushStoreContractTests(RedisClusterFixture cluster)
+    : RedisBackedPushStoreContractTests(cluster.ConnectionString()), IClassFixture<RedisClusterFixture>;
