@@ -66,15 +66,27 @@ public sealed class OpaqueValue
     /// </summary>
     public string? GetHeader(string header)
     {
+        // The server asks for the same header (the responseId) several times per message (response tracking, response
+        // metrics): remember the last answer so the extras are parsed once. One object, so a racing reader sees a
+        // consistent pair.
+        if (_lastHeader is { } last && string.Equals(last.Name, header, StringComparison.Ordinal)) return last.Value;
+        string? value;
         try
         {
-            return _json is null ? MsgPackHeader(_msgPack, header) : JsonHeader(_json, header);
+            value = _json is null ? MsgPackHeader(_msgPack, header) : JsonHeader(_json, header);
         }
         catch (Exception e) when (e is JsonException or ProtocolException or InvalidOperationException)
         {
-            return null;
+            value = null;
         }
+
+        _lastHeader = new HeaderLookup(header, value);
+        return value;
     }
+
+    private HeaderLookup? _lastHeader;
+
+    private sealed record HeaderLookup(string Name, string? Value);
 
     private static string? JsonHeader(ReadOnlySpan<byte> json, string header)
     {

@@ -47,8 +47,9 @@ internal static class MessageOperations
     public static AblyException? Validate(IReadOnlyList<Message> messages, ChannelRules rules)
     {
         var operations = 0;
-        foreach (var m in messages)
+        for (var i = 0; i < messages.Count; i++) // by index: a foreach over the interface boxes an enumerator per publish
         {
+            var m = messages[i];
             if (m.Action is null or MessageAction.Create) continue;
             if (!IsOperation(m)) return new AblyException(ErrorCodes.BadRequest, 400, $"Message action {(int)m.Action} cannot be published; publish creates (0), updates (1), deletes (2) or appends (5)");
             operations++;

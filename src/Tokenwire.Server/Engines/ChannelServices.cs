@@ -41,11 +41,14 @@ internal sealed class ChannelServices(IOptions<TokenwireOptions> options, IHisto
     /// <summary>A channel's rules: its app's namespace rule with the rate limits in force.</summary>
     public ChannelRules RulesFor(string appId, string name)
     {
-        var ns = ChannelName.Namespace(name);
+        var colon = name.IndexOf(':', StringComparison.Ordinal);
+        var ns = colon > 0 ? name.AsSpan(0, colon) : default;
         var limits = Options.RateLimits;
-        foreach (var rule in apps.NamespacesOf(appId))
+        var rules = apps.NamespacesOf(appId);
+        for (var i = 0; colon > 0 && i < rules.Count; i++)
         {
-            if (ns is not null && string.Equals(rule.Id, ns, StringComparison.Ordinal))
+            var rule = rules[i];
+            if (ns.SequenceEqual(rule.Id))
             {
                 // Mutable messages always keep history: an operation may name any message of the retention period.
                 return new ChannelRules(rule.Persisted || rule.MutableMessages, rule.Retention,
@@ -53,7 +56,16 @@ internal sealed class ChannelServices(IOptions<TokenwireOptions> options, IHisto
             }
         }
 
-        return new ChannelRules(false, TimeSpan.Zero, limits.ChannelMessagesPerSecond, limits.ChannelBytesPerSecond);
+        // Most channels have no namespace rule: share one record rather than allocate one per lookup.
+        var defaults = _defaultRules;
+        if (defaults is null || defaults.MessagesPerSecond != limits.ChannelMessagesPerSecond || defaults.BytesPerSecond != limits.ChannelBytesPerSecond)
+        {
+            _defaultRules = defaults = new ChannelRules(false, TimeSpan.Zero, limits.ChannelMessagesPerSecond, limits.ChannelBytesPerSecond);
+        }
+
+        return defaults;
     }
+
+    private ChannelRules? _defaultRules;
 }
 

@@ -19,7 +19,7 @@ internal sealed class ChannelRateLimiter(string channel, double messagesPerSecon
         if (!_bytes.Unlimited)
         {
             long bytes = 0;
-            foreach (var m in messages) bytes += m.ComputeSize();
+            for (var i = 0; i < messages.Count; i++) bytes += messages[i].ComputeSize();
             if (!_bytes.TryTake(bytes)) return new AblyException(ErrorCodes.ChannelBandwidthLimited, 429, $"Channel '{channel}' bandwidth limit exceeded");
         }
 

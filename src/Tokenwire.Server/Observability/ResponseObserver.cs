@@ -17,7 +17,7 @@ namespace Tokenwire.Server.Observability;
 /// (<see cref="ResponseMonitor"/> sweeps). Records time to first token, the gap before every token (the first token's
 /// gap is from <c>start</c>), duration and token count, labelled by namespace and pattern.
 /// <para>The fan-out calls <see cref="Observe"/> under the channel lock; a lock of its own guards the state against
-/// the sweep. Per token: one header scan, one dictionary lookup by span, two histogram records; no allocation.</para>
+/// the sweep. Per token: one header lookup (shared with response tracking), one dictionary lookup, two histogram records.</para>
 /// </summary>
 internal sealed class ResponseObserver(string channel, ServerMetrics metrics, ResponseMonitor monitor)
 {
@@ -55,27 +55,25 @@ internal sealed class ResponseObserver(string channel, ServerMetrics metrics, Re
             return;
         }
 
-        Span<char> id = stackalloc char[MaxIdLength];
-        MessageHeaders.Scan(extras, _idHeader, id, monitor.EndStatuses, out var idLength, out _);
-        if (idLength <= 0)
+        // The same lookup as response tracking's, so the extras are parsed once per message (OpaqueValue remembers it).
+        if (extras.GetHeader(_idHeader) is not { Length: > 0 and <= MaxIdLength } id)
         {
             if (mutable) RememberCreate(m.Serial, now);
             return;
         }
 
-        ObserveToken(id[..idLength], m.Name, now);
+        ObserveToken(id, m.Name, now);
     }
 
-    private void ObserveToken(ReadOnlySpan<char> id, string? name, long now)
+    private void ObserveToken(string id, string? name, long now)
     {
         lock (_lock)
         {
-            var lookup = _active.GetAlternateLookup<ReadOnlySpan<char>>();
-            lookup.TryGetValue(id, out var response);
+            _active.TryGetValue(id, out var response);
             var names = monitor.Names;
             if (name == names.Start)
             {
-                if (response is null) Begin(id.ToString(), perResponse: false, now, now);
+                if (response is null) Begin(id, perResponse: false, now, now);
                 return;
             }
 
@@ -88,7 +86,7 @@ internal sealed class ResponseObserver(string channel, ServerMetrics metrics, Re
             }
 
             if (name != names.Token) return;
-            response ??= Begin(id.ToString(), perResponse: false, startTicks: null, now);
+            response ??= Begin(id, perResponse: false, startTicks: null, now);
             Token(response, now);
         }
     }

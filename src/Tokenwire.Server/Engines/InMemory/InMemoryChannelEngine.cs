@@ -72,7 +72,8 @@ internal sealed class InMemoryChannelEngine(ChannelServices services, ILogger<In
     /// <summary>Publishes, retrying on a channel retired concurrently.</summary>
     public async ValueTask<Task<string?[]>> PublishAsync(string appId, string name, List<Message> messages, Publisher publisher)
     {
-        if (MessageOperations.Validate(messages, RulesFor(appId, name)) is { } refused) return Task.FromException<string?[]>(refused);
+        // A live channel's rules were resolved when it was created: don't resolve them again for every token.
+        if (MessageOperations.Validate(messages, Find(appId, name)?.Rules ?? RulesFor(appId, name)) is { } refused) return Task.FromException<string?[]>(refused);
         while (true)
         {
             var channel = await GetAsync(appId, name).ConfigureAwait(false);
