@@ -54,6 +54,17 @@ internal sealed record RunResult
     public long ServerRssAtStartBytes { get; set; }
     public long ServerRssAtEndBytes { get; set; }
     public long ServerPeakRssBytes { get; set; }
+    /// <summary>
+    /// Tokenwire: the bytes its hot windows held when the measurement began and ended (<c>/health/ready</c>'s
+    /// <c>hotWindow.bytes</c>), so the RSS growth the window explains (it keeps minutes of tokens by design) is given
+    /// apart from the rest. Null for the baselines, which keep no history.
+    /// </summary>
+    public long? HotWindowAtStartBytes { get; set; }
+    public long? HotWindowAtEndBytes { get; set; }
+
+    /// <summary>RSS growth over the measurement minus the hot window's growth (all of it for the baselines).</summary>
+    public long RssGrowthBesidesHotWindowBytes =>
+        ServerRssAtEndBytes - ServerRssAtStartBytes - ((HotWindowAtEndBytes ?? 0) - (HotWindowAtStartBytes ?? 0));
     public long ServerVoluntaryCtxSwitches { get; set; }
     public long ServerInvoluntaryCtxSwitches { get; set; }
     public double LoadAverageAtStart { get; set; }
@@ -149,11 +160,13 @@ internal static class Runner
         t0 = Stopwatch.GetTimestamp();
         clock.StartMeasuring();
         result.ServerRssAtStartBytes = server.RssBytes();
+        result.HotWindowAtStartBytes = await server.HotWindowBytesAsync();
         var perf = o.PerfDir is null ? null : Perf.Start(server.Pid, Path.Combine(o.PerfDir, $"{result.Target}-{result.Mode}.data"));
 
         await clock.DelayAsync(o.DurationSeconds);
 
         result.ServerRssAtEndBytes = server.RssBytes();
+        result.HotWindowAtEndBytes = await server.HotWindowBytesAsync();
         var stats1 = await server.RuntimeStatsAsync();
         clock.StopMeasuring();
         var elapsed = Stopwatch.GetElapsedTime(t0).TotalSeconds;

@@ -46,6 +46,22 @@ internal sealed partial class ServerProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>Tokenwire's hot-window bytes (<c>/health/ready</c>); null for the baselines or when it cannot be read.</summary>
+    public async Task<long?> HotWindowBytesAsync()
+    {
+        if (Key is null) return null; // only tokenwire has a key (and a hot window)
+        try
+        {
+            using var http = new HttpClient { BaseAddress = BaseUri, Timeout = TimeSpan.FromSeconds(5) };
+            using var ready = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync("/health/ready"));
+            return ready.RootElement.GetProperty("hotWindow").GetProperty("bytes").GetInt64();
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException or KeyNotFoundException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
     /// <summary>Tokenwire's root key.</summary>
     public string? Key { get; }
 
