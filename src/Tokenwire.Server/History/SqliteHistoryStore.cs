@@ -8,6 +8,7 @@
 // Write path: AppendAsync only enqueues; ONE background writer loop drains whatever is queued and commits it in a
 // single transaction (group commit), then completes every caller. A caller's task completes only after COMMIT.
 // Read path: every query opens its own (pooled, read-only) connection; WAL lets readers run beside the writer.
+// Schema: pragmas, tables and migrations live in SqliteHistorySchema, applied when the database is opened.
 
 using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
@@ -38,7 +39,6 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
     /// <summary>Expired rows deleted per transaction, so a large purge never holds the write lock for long.</summary>
     internal const int DeleteChunkSize = 2_000;
 
-    private const int SchemaVersion = 2;
     private const int SqliteConstraint = 19; // SQLITE_CONSTRAINT (primary result code)
 
     private readonly SqliteHistoryReader _reader;
@@ -103,7 +103,7 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
         try
         {
             connection.Open();
-            InitializeDatabase(connection, fullPath, (long)busyTimeout.TotalMilliseconds);
+            SqliteHistorySchema.Initialize(connection, fullPath, (long)busyTimeout.TotalMilliseconds);
 
             _insertCommand = CreateCommand(connection,
                 "INSERT INTO messages (app, channel, serial, ts, expires, payload, target) VALUES ($app, $channel, $serial, $ts, $expires, $payload, $target)",
@@ -414,81 +414,6 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
             LogDeleteFailed(_logger, ex);
             operation.Fail(ex);
         }
-    }
-
-    private static void InitializeDatabase(SqliteConnection connection, string path, long busyTimeoutMs)
-    {
-        // SQLite silently opens a file it may not write read-only; fail now rather than on every append.
-        if (SQLitePCL.raw.sqlite3_db_readonly(connection.Handle, "main") == 1)
-        {
-            throw new InvalidOperationException($"The history database '{path}' is read-only.");
-        }
-
-        using var command = connection.CreateCommand();
-        command.CommandText = $"PRAGMA busy_timeout = {busyTimeoutMs.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
-        command.ExecuteNonQuery();
-
-        command.CommandText = "PRAGMA journal_mode = WAL"; // persistent: recorded in the database file
-        var mode = command.ExecuteScalar() as string;
-        if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
-        {
-            throw new InvalidOperationException($"The history database '{path}' could not switch to WAL mode (journal_mode = {mode}).");
-        }
-
-        // In WAL mode, synchronous=NORMAL writes every commit to the WAL file before COMMIT returns but fsyncs only
-        // at checkpoints. A committed transaction therefore survives a process crash or SIGKILL (the OS has the
-        // data); only an OS crash or power loss can lose the last commits — never corrupt the database.
-        command.CommandText = "PRAGMA synchronous = NORMAL";
-        command.ExecuteNonQuery();
-
-        command.CommandText = "PRAGMA user_version";
-        var version = Convert.ToInt32(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
-        if (version > SchemaVersion)
-        {
-            throw new InvalidOperationException($"The history database '{path}' has schema version {version}; this server knows up to {SchemaVersion}.");
-        }
-
-        // Serials compare with BINARY (ordinal) collation, SQLite's default, so serial order is primary-key order.
-        // An operation on a mutable message (update, delete, append) is a row of its own under its version serial, with
-        // target = the message's serial; history pages read only messages (target IS NULL) and fold in their operations.
-        command.CommandText = """
-            BEGIN IMMEDIATE;
-            CREATE TABLE IF NOT EXISTS messages (
-                app TEXT NOT NULL,
-                channel TEXT NOT NULL,
-                serial TEXT NOT NULL,
-                ts INTEGER NOT NULL,
-                expires INTEGER NOT NULL,
-                payload BLOB NOT NULL,
-                target TEXT,
-                PRIMARY KEY (app, channel, serial)
-            ) WITHOUT ROWID;
-            CREATE INDEX IF NOT EXISTS messages_expires ON messages (expires);
-            CREATE TABLE IF NOT EXISTS channel_meta (
-                app TEXT NOT NULL,
-                channel TEXT NOT NULL,
-                last_serial TEXT NOT NULL,
-                PRIMARY KEY (app, channel)
-            ) WITHOUT ROWID;
-            COMMIT;
-            """;
-        command.ExecuteNonQuery();
-        if (version < 2)
-        {
-            // Version 1 had no operations: add the column to a database that predates it.
-            command.CommandText = "SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'target'";
-            if (Convert.ToInt32(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
-            {
-                command.CommandText = "ALTER TABLE messages ADD COLUMN target TEXT";
-                command.ExecuteNonQuery();
-            }
-        }
-
-        command.CommandText = """
-            CREATE INDEX IF NOT EXISTS messages_target ON messages (app, channel, target, serial) WHERE target IS NOT NULL;
-            PRAGMA user_version = 2;
-            """;
-        command.ExecuteNonQuery();
     }
 
     private static SqliteCommand CreateCommand(SqliteConnection connection, string sql, params (string Name, SqliteType Type)[] parameters)
