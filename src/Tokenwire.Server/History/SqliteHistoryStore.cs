@@ -5,11 +5,14 @@
 // deployment each node would keep its own, divergent history, so there the store is replaced by a shared one
 // (the Redis engine, or another IHistoryStore backed by a store every node reaches).
 //
-// Write path: AppendAsync only enqueues; ONE background writer loop drains whatever is queued and commits it in a
-// single transaction (group commit), then completes every caller. A caller's task completes only after COMMIT.
-// Read path: every query opens its own (pooled, read-only) connection; WAL lets readers run beside the writer.
+// This class is the IHistoryStore front: it opens the database, checks arguments and the store's lifetime, and hands
+// the work to its collaborators:
+//   SqliteHistorySchema   — pragmas, tables and migrations, applied when the database is opened;
+//   SqliteHistoryWriter   — the write path: AppendAsync only enqueues; ONE background loop group-commits whatever is
+//                           queued (on a SqliteWriteConnection) and completes a caller only after COMMIT;
+//   SqliteHistoryReader   — the read path: every query opens its own (pooled, read-only) connection; WAL lets readers
+//                           run beside the writer.
 
-using System.Threading.Channels;
 using Microsoft.Data.Sqlite;
 using Microsoft.Extensions.Logging;
 
@@ -32,22 +35,11 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
     /// <summary>Appends (or delete steps) that may wait for the writer before <see cref="AppendAsync"/> itself waits (backpressure).</summary>
     internal const int DefaultQueueCapacity = 10_000;
 
-    /// <summary>A group commit stops taking more appends once it holds this many messages (bounds one transaction).</summary>
-    internal const int MaxMessagesPerTransaction = 10_000;
-
     /// <summary>Expired rows deleted per transaction, so a large purge never holds the write lock for long.</summary>
     internal const int DeleteChunkSize = 2_000;
 
-    private const int SchemaVersion = 2;
-    private const int SqliteConstraint = 19; // SQLITE_CONSTRAINT (primary result code)
-
     private readonly SqliteHistoryReader _reader;
-    private readonly SqliteConnection _writeConnection;
-    private readonly SqliteCommand _insertCommand;
-    private readonly SqliteCommand _lastSerialCommand;
-    private readonly SqliteCommand _deleteCommand;
-    private readonly Channel<WriteOperation> _queue;
-    private readonly Task _writerTask;
+    private readonly SqliteHistoryWriter _writer;
     private readonly ILogger<SqliteHistoryStore> _logger;
     private readonly TimeProvider _timeProvider;
     private readonly Lock _disposeLock = new();
@@ -99,45 +91,9 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
             DefaultTimeout = timeoutSeconds,
         }.ToString();
 
-        var connection = new SqliteConnection(writeConnectionString);
-        try
-        {
-            connection.Open();
-            InitializeDatabase(connection, fullPath, (long)busyTimeout.TotalMilliseconds);
-
-            _insertCommand = CreateCommand(connection,
-                "INSERT INTO messages (app, channel, serial, ts, expires, payload, target) VALUES ($app, $channel, $serial, $ts, $expires, $payload, $target)",
-                ("$app", SqliteType.Text), ("$channel", SqliteType.Text), ("$serial", SqliteType.Text),
-                ("$ts", SqliteType.Integer), ("$expires", SqliteType.Integer), ("$payload", SqliteType.Blob), ("$target", SqliteType.Text));
-            // The channel's highest serial, taken from the rows just written (BINARY collation, like the primary key),
-            // kept only if it is higher than what channel_meta already has. Same transaction as the inserts.
-            _lastSerialCommand = CreateCommand(connection,
-                "INSERT INTO channel_meta (app, channel, last_serial)"
-                + " SELECT $app, $channel, max(serial) FROM messages WHERE app = $app AND channel = $channel"
-                + " ON CONFLICT (app, channel) DO UPDATE SET last_serial = excluded.last_serial"
-                + " WHERE excluded.last_serial > channel_meta.last_serial",
-                ("$app", SqliteType.Text), ("$channel", SqliteType.Text));
-            // messages is WITHOUT ROWID: delete by primary key, picked through the expires index.
-            _deleteCommand = CreateCommand(connection,
-                "DELETE FROM messages WHERE (app, channel, serial) IN"
-                + " (SELECT app, channel, serial FROM messages WHERE expires < $now LIMIT $limit)",
-                ("$now", SqliteType.Integer), ("$limit", SqliteType.Integer));
-        }
-        catch
-        {
-            connection.Dispose();
-            throw;
-        }
-
-        _writeConnection = connection;
+        var writeConnection = SqliteWriteConnection.Open(writeConnectionString, fullPath, (long)busyTimeout.TotalMilliseconds);
         _reader = new SqliteHistoryReader(readConnectionString, _timeProvider);
-        _queue = Channel.CreateBounded<WriteOperation>(new BoundedChannelOptions(queueCapacity)
-        {
-            SingleReader = true,
-            SingleWriter = false,
-            FullMode = BoundedChannelFullMode.Wait, // backpressure: writers wait (in FIFO order) for room
-        });
-        _writerTask = Task.Run(RunWriterAsync);
+        _writer = new SqliteHistoryWriter(writeConnection, _logger, queueCapacity);
         LogOpened(_logger, fullPath);
     }
 
@@ -169,12 +125,7 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
             copy[i] = message;
         }
 
-        var operation = new AppendOperation(appId, channel, copy, expiresAt);
-        await EnqueueAsync(operation, cancellationToken).ConfigureAwait(false);
-        using (cancellationToken.UnsafeRegister(static state => ((WriteOperation)state!).TryCancel(), operation))
-        {
-            await operation.Task.ConfigureAwait(false);
-        }
+        await _writer.AppendAsync(appId, channel, copy, expiresAt, cancellationToken).ConfigureAwait(false);
     }
 
     /// <inheritdoc />
@@ -217,13 +168,7 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             cancellationToken.ThrowIfCancellationRequested();
-            var operation = new DeleteExpiredOperation(now);
-            await EnqueueAsync(operation, cancellationToken).ConfigureAwait(false);
-            int deleted;
-            using (cancellationToken.UnsafeRegister(static state => ((WriteOperation)state!).TryCancel(), operation))
-            {
-                deleted = await operation.Task.ConfigureAwait(false);
-            }
+            var deleted = await _writer.DeleteExpiredAsync(now, DeleteChunkSize, cancellationToken).ConfigureAwait(false);
             total += deleted;
             if (deleted < DeleteChunkSize)
             {
@@ -245,261 +190,9 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
     private async Task DisposeCoreAsync()
     {
         _disposed = true;
-        _queue.Writer.TryComplete(); // the writer drains what is queued, then its loop ends
-        await _writerTask.ConfigureAwait(false);
-
-        _insertCommand.Dispose();
-        _lastSerialCommand.Dispose();
-        _deleteCommand.Dispose();
-        _writeConnection.Dispose();
+        await _writer.DisposeAsync().ConfigureAwait(false); // commits what was queued before, then closes the file
         _reader.ClearPool(); // release idle readers' file handles
         LogClosed(_logger);
-    }
-
-    // Called synchronously from AppendAsync before its first await, so the queue sees calls in call order; with a
-    // single reader draining FIFO (and blocked writers admitted FIFO) that is what keeps one channel's appends in order.
-    private async ValueTask EnqueueAsync(WriteOperation operation, CancellationToken cancellationToken)
-    {
-        try
-        {
-            await _queue.Writer.WriteAsync(operation, cancellationToken).ConfigureAwait(false);
-        }
-        catch (ChannelClosedException ex)
-        {
-            if (ex.InnerException is not null)
-            {
-                throw new InvalidOperationException("The history store's writer has stopped after a failure.", ex.InnerException);
-            }
-            throw new ObjectDisposedException(nameof(SqliteHistoryStore));
-        }
-    }
-
-    private async Task RunWriterAsync()
-    {
-        var reader = _queue.Reader;
-        var batch = new List<AppendOperation>();
-        try
-        {
-            while (await reader.WaitToReadAsync().ConfigureAwait(false))
-            {
-                // Drain whatever is queued into one transaction; a delete step ends the batch and runs after it.
-                batch.Clear();
-                var messageCount = 0;
-                DeleteExpiredOperation? delete = null;
-                while (messageCount < MaxMessagesPerTransaction && reader.TryRead(out var operation))
-                {
-                    if (!operation.TryStart())
-                    {
-                        continue; // cancelled while queued: its caller has been told it was not stored
-                    }
-                    if (operation is AppendOperation append)
-                    {
-                        batch.Add(append);
-                        messageCount += append.Messages.Length;
-                    }
-                    else
-                    {
-                        delete = (DeleteExpiredOperation)operation;
-                        break;
-                    }
-                }
-
-                if (batch.Count > 0)
-                {
-                    CommitAppends(batch);
-                }
-                if (delete is not null)
-                {
-                    RunDelete(delete);
-                }
-            }
-        }
-        catch (Exception ex)
-        {
-            // Not expected (CommitAppends and RunDelete handle their own failures); never leave callers hanging.
-            LogWriterCrashed(_logger, ex);
-            _queue.Writer.TryComplete(ex);
-            foreach (var operation in batch)
-            {
-                operation.Fail(ex);
-            }
-            while (reader.TryRead(out var operation))
-            {
-                operation.Fail(ex);
-            }
-        }
-    }
-
-    private void CommitAppends(List<AppendOperation> batch)
-    {
-        try
-        {
-            using var transaction = _writeConnection.BeginTransaction(deferred: false); // BEGIN IMMEDIATE
-            _insertCommand.Transaction = transaction;
-            _lastSerialCommand.Transaction = transaction;
-            foreach (var operation in batch)
-            {
-                // Each append gets a savepoint: one bad append (a duplicate serial) fails alone, not its whole batch.
-                transaction.Save("append");
-                try
-                {
-                    InsertAppend(operation);
-                    transaction.Release("append");
-                    operation.Stored = true;
-                }
-                catch (SqliteException ex) when (ex.SqliteErrorCode == SqliteConstraint)
-                {
-                    transaction.Rollback("append");
-                    transaction.Release("append");
-                    operation.Fail(ex);
-                }
-            }
-            transaction.Commit();
-        }
-        catch (Exception ex)
-        {
-            // Nothing of this transaction is stored: fail every caller of the batch (those already failed stay so).
-            LogCommitFailed(_logger, ex, batch.Count);
-            foreach (var operation in batch)
-            {
-                operation.Fail(ex);
-            }
-            return;
-        }
-        finally
-        {
-            _insertCommand.Transaction = null;
-            _lastSerialCommand.Transaction = null;
-        }
-
-        foreach (var operation in batch)
-        {
-            if (operation.Stored)
-            {
-                operation.Complete(0);
-            }
-        }
-    }
-
-    private void InsertAppend(AppendOperation operation)
-    {
-        var parameters = _insertCommand.Parameters;
-        parameters[0].Value = operation.AppId;
-        parameters[1].Value = operation.Channel;
-        parameters[4].Value = operation.ExpiresAt;
-        foreach (var message in operation.Messages)
-        {
-            parameters[2].Value = message.Serial;
-            parameters[3].Value = message.Timestamp;
-            parameters[5].Value = message.Payload;
-            parameters[6].Value = (object?)message.Target ?? DBNull.Value;
-            _insertCommand.ExecuteNonQuery();
-        }
-
-        _lastSerialCommand.Parameters[0].Value = operation.AppId;
-        _lastSerialCommand.Parameters[1].Value = operation.Channel;
-        _lastSerialCommand.ExecuteNonQuery();
-    }
-
-    private void RunDelete(DeleteExpiredOperation operation)
-    {
-        try
-        {
-            _deleteCommand.Parameters[0].Value = operation.Now;
-            _deleteCommand.Parameters[1].Value = DeleteChunkSize;
-            operation.Complete(_deleteCommand.ExecuteNonQuery()); // autocommit: one transaction per chunk
-        }
-        catch (Exception ex)
-        {
-            LogDeleteFailed(_logger, ex);
-            operation.Fail(ex);
-        }
-    }
-
-    private static void InitializeDatabase(SqliteConnection connection, string path, long busyTimeoutMs)
-    {
-        // SQLite silently opens a file it may not write read-only; fail now rather than on every append.
-        if (SQLitePCL.raw.sqlite3_db_readonly(connection.Handle, "main") == 1)
-        {
-            throw new InvalidOperationException($"The history database '{path}' is read-only.");
-        }
-
-        using var command = connection.CreateCommand();
-        command.CommandText = $"PRAGMA busy_timeout = {busyTimeoutMs.ToString(System.Globalization.CultureInfo.InvariantCulture)}";
-        command.ExecuteNonQuery();
-
-        command.CommandText = "PRAGMA journal_mode = WAL"; // persistent: recorded in the database file
-        var mode = command.ExecuteScalar() as string;
-        if (!string.Equals(mode, "wal", StringComparison.OrdinalIgnoreCase))
-        {
-            throw new InvalidOperationException($"The history database '{path}' could not switch to WAL mode (journal_mode = {mode}).");
-        }
-
-        // In WAL mode, synchronous=NORMAL writes every commit to the WAL file before COMMIT returns but fsyncs only
-        // at checkpoints. A committed transaction therefore survives a process crash or SIGKILL (the OS has the
-        // data); only an OS crash or power loss can lose the last commits — never corrupt the database.
-        command.CommandText = "PRAGMA synchronous = NORMAL";
-        command.ExecuteNonQuery();
-
-        command.CommandText = "PRAGMA user_version";
-        var version = Convert.ToInt32(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
-        if (version > SchemaVersion)
-        {
-            throw new InvalidOperationException($"The history database '{path}' has schema version {version}; this server knows up to {SchemaVersion}.");
-        }
-
-        // Serials compare with BINARY (ordinal) collation, SQLite's default, so serial order is primary-key order.
-        // An operation on a mutable message (update, delete, append) is a row of its own under its version serial, with
-        // target = the message's serial; history pages read only messages (target IS NULL) and fold in their operations.
-        command.CommandText = """
-            BEGIN IMMEDIATE;
-            CREATE TABLE IF NOT EXISTS messages (
-                app TEXT NOT NULL,
-                channel TEXT NOT NULL,
-                serial TEXT NOT NULL,
-                ts INTEGER NOT NULL,
-                expires INTEGER NOT NULL,
-                payload BLOB NOT NULL,
-                target TEXT,
-                PRIMARY KEY (app, channel, serial)
-            ) WITHOUT ROWID;
-            CREATE INDEX IF NOT EXISTS messages_expires ON messages (expires);
-            CREATE TABLE IF NOT EXISTS channel_meta (
-                app TEXT NOT NULL,
-                channel TEXT NOT NULL,
-                last_serial TEXT NOT NULL,
-                PRIMARY KEY (app, channel)
-            ) WITHOUT ROWID;
-            COMMIT;
-            """;
-        command.ExecuteNonQuery();
-        if (version < 2)
-        {
-            // Version 1 had no operations: add the column to a database that predates it.
-            command.CommandText = "SELECT count(*) FROM pragma_table_info('messages') WHERE name = 'target'";
-            if (Convert.ToInt32(command.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
-            {
-                command.CommandText = "ALTER TABLE messages ADD COLUMN target TEXT";
-                command.ExecuteNonQuery();
-            }
-        }
-
-        command.CommandText = """
-            CREATE INDEX IF NOT EXISTS messages_target ON messages (app, channel, target, serial) WHERE target IS NOT NULL;
-            PRAGMA user_version = 2;
-            """;
-        command.ExecuteNonQuery();
-    }
-
-    private static SqliteCommand CreateCommand(SqliteConnection connection, string sql, params (string Name, SqliteType Type)[] parameters)
-    {
-        var command = connection.CreateCommand();
-        command.CommandText = sql;
-        foreach (var (name, type) in parameters)
-        {
-            command.Parameters.Add(name, type);
-        }
-        return command;
     }
 
     [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "History store opened at {Path}")]
@@ -507,55 +200,4 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
 
     [LoggerMessage(EventId = 102, Level = LogLevel.Information, Message = "History store closed")]
     private static partial void LogClosed(ILogger logger);
-
-    [LoggerMessage(EventId = 103, Level = LogLevel.Error, Message = "History commit of {Count} appends failed; none of them is stored")]
-    private static partial void LogCommitFailed(ILogger logger, Exception exception, int count);
-
-    [LoggerMessage(EventId = 104, Level = LogLevel.Error, Message = "Deleting expired history failed")]
-    private static partial void LogDeleteFailed(ILogger logger, Exception exception);
-
-    [LoggerMessage(EventId = 105, Level = LogLevel.Critical, Message = "History store writer stopped unexpectedly")]
-    private static partial void LogWriterCrashed(ILogger logger, Exception exception);
-
-    /// <summary>A unit of work for the writer, completed (or failed, or cancelled) exactly once.</summary>
-    private abstract class WriteOperation
-    {
-        private const int Queued = 0, Started = 1, Cancelled = 2;
-        private readonly TaskCompletionSource<int> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
-        private int _state;
-
-        public Task<int> Task => _completion.Task;
-
-        /// <summary>The writer claims the operation; false if its caller cancelled first.</summary>
-        public bool TryStart() => Interlocked.CompareExchange(ref _state, Started, Queued) == Queued;
-
-        /// <summary>The caller withdraws the operation; only possible before the writer claimed it.</summary>
-        public void TryCancel()
-        {
-            if (Interlocked.CompareExchange(ref _state, Cancelled, Queued) == Queued)
-            {
-                _completion.TrySetCanceled();
-            }
-        }
-
-        public void Complete(int result) => _completion.TrySetResult(result);
-
-        public void Fail(Exception exception) => _completion.TrySetException(exception);
-    }
-
-    private sealed class AppendOperation(string appId, string channel, StoredMessage[] messages, long expiresAt) : WriteOperation
-    {
-        public string AppId { get; } = appId;
-        public string Channel { get; } = channel;
-        public StoredMessage[] Messages { get; } = messages;
-        public long ExpiresAt { get; } = expiresAt;
-
-        /// <summary>Inserted in the current transaction; completed only once that transaction commits.</summary>
-        public bool Stored { get; set; }
-    }
-
-    private sealed class DeleteExpiredOperation(long now) : WriteOperation
-    {
-        public long Now { get; } = now;
-    }
 }

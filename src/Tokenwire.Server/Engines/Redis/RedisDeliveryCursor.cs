@@ -1,0 +1,231 @@
+using Tokenwire.Protocol;
+using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
+
+namespace Tokenwire.Server.Engines.Redis;
+
+/// <summary>
+/// Where a hub is in its channel's message and presence streams, and the delivery of stream entries to the fan-out core
+/// (<see cref="ChannelFanOut"/>) exactly once, in stream order. No Redis calls: <see cref="RedisChannelFollower"/> feeds it
+/// announcements and what it re-reads from the streams. Guarded by the hub's lock (callers hold it).
+/// <list type="bullet">
+/// <item>The cursor remembers the newest message and presence entry it delivered; each announcement names the entry
+/// before it, so a missed announcement (a pub/sub reconnect, a slot moving) is noticed and the gap re-read from the
+/// streams; entries already delivered are skipped.</item>
+/// <item>While a re-read (a resync) is under way, announcements are held, then applied in order once it completes.</item>
+/// <item>Mutable channels: an operation on a message whose state the <see cref="Feed"/> lacks is held like a gap until
+/// the state is read, so deliveries never wait on Redis under the lock.</item>
+/// </list>
+/// </summary>
+internal sealed class RedisDeliveryCursor
+{
+    // Announcements held while a gap is re-read; past this many the cursor drops them and re-reads them too.
+    private const int MaxHeld = 10_000;
+
+    private readonly RedisChannelHub _hub;
+    private readonly ChannelFanOut _fanOut;
+    private readonly List<RedisAnnouncement> _held = [];
+    private string? _lastId; // newest message entry delivered; null while not following
+    private string _lastPresenceId = "0-0";
+    private bool _resyncing;
+    private bool _gap;
+    private int _presenceMembers; // counted from the shared set when following starts, then from the events
+
+    public RedisDeliveryCursor(RedisChannelHub hub, ChannelFanOut fanOut)
+    {
+        _hub = hub;
+        _fanOut = fanOut;
+        if (hub.Rules.MutableMessages) Feed = new RedisOperationFeed(hub);
+    }
+
+    /// <summary>Mutable channels: the states of changed messages, at the cursor's position; null otherwise.</summary>
+    public RedisOperationFeed? Feed { get; }
+
+    /// <summary>The newest message entry delivered, where an attachment's backlog ends and live traffic begins.</summary>
+    public string Position => _lastId ?? "0-0";
+
+    /// <summary>Following is starting: hold announcements until the positions are read and the first resync is done.</summary>
+    public void BeginStart() => _resyncing = true;
+
+    /// <summary>Following has started at these stream positions, with this many presence members.</summary>
+    public void Started(string lastId, string lastPresenceId, int presenceMembers)
+    {
+        _lastId = lastId;
+        _lastPresenceId = lastPresenceId;
+        _presenceMembers = presenceMembers;
+        _fanOut.SetPresenceMembers(presenceMembers);
+    }
+
+    /// <summary>Following failed to start: drop what was held for it.</summary>
+    public void AbortStart()
+    {
+        _resyncing = false;
+        _held.Clear();
+    }
+
+    /// <summary>Stopped following: forget the position, what was held and the states of changed messages.</summary>
+    public void Stop()
+    {
+        _lastId = null;
+        _held.Clear();
+        Feed?.Clear();
+    }
+
+    /// <summary>
+    /// Applies one announcement in order, or holds it while a gap is re-read. Returns true when it reveals a gap that
+    /// no resync is covering yet (the caller starts one).
+    /// </summary>
+    public bool Apply(RedisAnnouncement a)
+    {
+        if (_resyncing || _lastId is null)
+        {
+            Hold(a);
+            return false;
+        }
+
+        var last = a.IsPresence ? _lastPresenceId : _lastId;
+        if (RedisKeys.CompareIds(a.Entries[^1].Id, last) <= 0) return false; // delivered already
+        if (RedisKeys.CompareIds(a.PreviousId, last) > 0)
+        {
+            // Something between what this node saw and this announcement never arrived: read it from the stream.
+            _resyncing = true;
+            Hold(a);
+            return true;
+        }
+
+        if (!a.IsPresence && Feed?.MissingTargets(a.Entries.Where(e => RedisKeys.CompareIds(e.Id, last) > 0)) is not null)
+        {
+            // An operation on a message whose state this hub does not hold: read it (as of this position), then deliver.
+            _resyncing = true;
+            _gap = true;
+            Hold(a);
+            return true;
+        }
+
+        Deliver(a.IsPresence, a.Entries);
+        return false;
+    }
+
+    /// <summary>A burst of announcements has been applied: each subscriber gets it as one frame.</summary>
+    public void EndBurst() => _fanOut.Flush();
+
+    /// <summary>
+    /// This node's own append, as the script returned it: delivered at once when the cursor has seen everything before it
+    /// (so it precedes the publish's ACK); otherwise its announcement brings it in order.
+    /// </summary>
+    public void DeliverOwn(string previous, List<(string Id, Message Message)> entries)
+    {
+        if (_resyncing || _lastId is null || RedisKeys.CompareIds(previous, _lastId) > 0) return;
+        if (Feed?.MissingTargets(entries) is not null) return; // its announcement brings it, once the state is read
+        Deliver(false, entries);
+        _fanOut.Flush();
+    }
+
+    /// <summary>Entries may have been missed (a pub/sub reconnect). True when no resync is running yet (the caller starts one).</summary>
+    public bool MarkGap()
+    {
+        if (_lastId is null) return false;
+        var start = !_resyncing;
+        _resyncing = true;
+        _gap = true;
+        return start;
+    }
+
+    /// <summary>
+    /// A resync pass begins: the positions to read after, and whether a gap is known (which this pass then covers).
+    /// Null when the hub stopped following meanwhile.
+    /// </summary>
+    public (string From, string PresenceFrom, bool Gap)? BeginResyncPass()
+    {
+        if (_lastId is null) return null;
+        var gap = _gap;
+        _gap = false;
+        return (_lastId, _lastPresenceId, gap);
+    }
+
+    /// <summary>
+    /// Delivers what a resync pass read (after keeping the message states it loaded), then what was held meanwhile.
+    /// True when held announcements revealed another gap: the resync continues with another pass.
+    /// </summary>
+    public bool CompleteResync(
+        List<(string Id, Message Message)> missed,
+        List<(string Id, Message Message)> missedPresence,
+        List<(string Serial, MessageState? State)>? loaded)
+    {
+        if (_lastId is null) return false; // stopped following meanwhile
+        if (loaded is not null) Feed!.Add(loaded);
+        if (missed.Count > 0) Deliver(false, missed);
+        if (missedPresence.Count > 0) Deliver(true, missedPresence);
+        _resyncing = false;
+        var held = _held.ToList();
+        _held.Clear();
+        var again = _gap;
+        foreach (var a in held)
+        {
+            if (again) Hold(a);
+            else again = Apply(a);
+        }
+
+        _fanOut.Flush();
+        if (!again && !_gap) return false;
+        _resyncing = true;
+        return true;
+    }
+
+    private void Hold(RedisAnnouncement a)
+    {
+        if (_held.Count >= MaxHeld)
+        {
+            _held.Clear(); // all of it is in the streams: the re-read will find it
+            _gap = true;
+            return;
+        }
+
+        _held.Add(a);
+    }
+
+    private void Deliver(bool presence, List<(string Id, Message Message)> entries)
+    {
+        var last = presence ? _lastPresenceId : _lastId!;
+        List<Message>? events = null;
+        foreach (var (id, m) in entries)
+        {
+            if (RedisKeys.CompareIds(id, last) <= 0) continue;
+            last = id;
+            if (presence)
+            {
+                (events ??= []).Add(m);
+                _presenceMembers += m.PresenceAction switch { PresenceAction.Enter => 1, PresenceAction.Leave => -1, _ => 0 };
+            }
+            else if (Feed is null || !Feed.TryDeliver(m, PublishIdOf(m.Id!), _fanOut, _hub.Engine.Services.Now()))
+            {
+                _fanOut.Add(m, PublishIdOf(m.Id!));
+            }
+        }
+
+        if (presence)
+        {
+            _lastPresenceId = last;
+            if (events is not null)
+            {
+                _fanOut.BroadcastPresence(events, _hub.Engine.Services.Now());
+                _fanOut.SetPresenceMembers(Math.Max(0, _presenceMembers));
+            }
+        }
+        else
+        {
+            _lastId = last;
+            Feed?.Flush(_fanOut, _hub.Engine.Services.Now());
+            if (_fanOut.IsFrameFull) _fanOut.Flush();
+        }
+
+        _hub.MarkActive();
+    }
+
+    /// <summary>The id of the publish a message came in (<c>connectionId:msgSerial</c> of <c>connectionId:msgSerial:index</c>).</summary>
+    private static string PublishIdOf(string messageId)
+    {
+        var colon = messageId.LastIndexOf(':');
+        return colon > 0 ? messageId[..colon] : messageId;
+    }
+}

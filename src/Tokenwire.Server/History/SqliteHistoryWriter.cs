@@ -1,0 +1,210 @@
+// SqliteHistoryWriter — the write path of SqliteHistoryStore: one queue, one background loop, group commit.
+//
+// Callers only enqueue. ONE loop drains whatever is queued and commits it in a single transaction, then completes
+// every caller: a caller's task completes only after COMMIT. A single writer is what SQLite allows anyway, and
+// grouping turns many small appends into one fsync-free WAL write. Purges of expired rows are queued too, and run
+// between group commits in chunks, so appends are never stuck behind a large purge.
+
+using System.Threading.Channels;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+
+namespace Tokenwire.Server.History;
+
+/// <summary>Queues appends and purge chunks for one background loop that runs them on the <see cref="SqliteWriteConnection"/>.</summary>
+/// <remarks>Disposing it runs everything queued before, stops the loop and closes the connection.</remarks>
+internal sealed partial class SqliteHistoryWriter : IAsyncDisposable
+{
+    /// <summary>A group commit stops taking more appends once it holds this many messages (bounds one transaction).</summary>
+    internal const int MaxMessagesPerTransaction = 10_000;
+
+    private const int SqliteConstraint = 19; // SQLITE_CONSTRAINT (primary result code)
+
+    private readonly SqliteWriteConnection _connection;
+    private readonly Channel<SqliteWriteOperation> _queue;
+    private readonly Task _loop;
+    private readonly ILogger _logger;
+
+    /// <summary>Takes over <paramref name="connection"/> and starts the loop.</summary>
+    /// <param name="connection">The open database; the writer is its only user from now on and closes it.</param>
+    /// <param name="logger">Logs failed commits and purges (the store's logger, so they keep its category).</param>
+    /// <param name="queueCapacity">Operations that may wait for the loop before enqueuing itself waits (backpressure).</param>
+    public SqliteHistoryWriter(SqliteWriteConnection connection, ILogger logger, int queueCapacity)
+    {
+        _connection = connection;
+        _logger = logger;
+        _queue = Channel.CreateBounded<SqliteWriteOperation>(new BoundedChannelOptions(queueCapacity)
+        {
+            SingleReader = true,
+            SingleWriter = false,
+            FullMode = BoundedChannelFullMode.Wait, // backpressure: writers wait (in FIFO order) for room
+        });
+        _loop = Task.Run(RunLoopAsync);
+    }
+
+    /// <summary>Stores one channel's messages; completes once they are committed, faults if they were not stored.</summary>
+    public Task AppendAsync(string appId, string channel, StoredMessage[] messages, long expiresAt, CancellationToken cancellationToken) =>
+        SubmitAsync(new SqliteAppendOperation(appId, channel, messages, expiresAt), cancellationToken);
+
+    /// <summary>Deletes one chunk of up to <paramref name="limit"/> expired rows; returns how many were deleted.</summary>
+    public Task<int> DeleteExpiredAsync(long now, int limit, CancellationToken cancellationToken) =>
+        SubmitAsync(new SqliteDeleteExpiredOperation(now, limit), cancellationToken);
+
+    /// <summary>Runs everything queued so far, then stops the loop and closes the database.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        _queue.Writer.TryComplete(); // the loop drains what is queued, then ends
+        await _loop.ConfigureAwait(false);
+        _connection.Dispose();
+    }
+
+    // Called synchronously (before any await) by the store's AppendAsync, and enqueues before its own first await, so
+    // the queue sees calls in call order; with a single reader draining FIFO (and blocked writers admitted FIFO) that is
+    // what keeps one channel's appends in order. Cancellation withdraws the operation only while it is still queued.
+    private async Task<int> SubmitAsync(SqliteWriteOperation operation, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await _queue.Writer.WriteAsync(operation, cancellationToken).ConfigureAwait(false);
+        }
+        catch (ChannelClosedException ex)
+        {
+            if (ex.InnerException is not null)
+            {
+                throw new InvalidOperationException("The history store's writer has stopped after a failure.", ex.InnerException);
+            }
+            throw new ObjectDisposedException(nameof(SqliteHistoryStore));
+        }
+
+        using (cancellationToken.UnsafeRegister(static state => ((SqliteWriteOperation)state!).TryCancel(), operation))
+        {
+            return await operation.Task.ConfigureAwait(false);
+        }
+    }
+
+    private async Task RunLoopAsync()
+    {
+        var reader = _queue.Reader;
+        var batch = new List<SqliteAppendOperation>();
+        try
+        {
+            while (await reader.WaitToReadAsync().ConfigureAwait(false))
+            {
+                // Drain whatever is queued into one transaction; a delete step ends the batch and runs after it.
+                batch.Clear();
+                var messageCount = 0;
+                SqliteDeleteExpiredOperation? delete = null;
+                while (messageCount < MaxMessagesPerTransaction && reader.TryRead(out var operation))
+                {
+                    if (!operation.TryStart())
+                    {
+                        continue; // cancelled while queued: its caller has been told it was not stored
+                    }
+                    if (operation is SqliteAppendOperation append)
+                    {
+                        batch.Add(append);
+                        messageCount += append.Messages.Length;
+                    }
+                    else
+                    {
+                        delete = (SqliteDeleteExpiredOperation)operation;
+                        break;
+                    }
+                }
+
+                if (batch.Count > 0)
+                {
+                    CommitAppends(batch);
+                }
+                if (delete is not null)
+                {
+                    RunDelete(delete);
+                }
+            }
+        }
+        catch (Exception ex)
+        {
+            // Not expected (CommitAppends and RunDelete handle their own failures); never leave callers hanging.
+            LogWriterCrashed(_logger, ex);
+            _queue.Writer.TryComplete(ex);
+            foreach (var operation in batch)
+            {
+                operation.Fail(ex);
+            }
+            while (reader.TryRead(out var operation))
+            {
+                operation.Fail(ex);
+            }
+        }
+    }
+
+    private void CommitAppends(List<SqliteAppendOperation> batch)
+    {
+        try
+        {
+            using var transaction = _connection.BeginTransaction();
+            foreach (var operation in batch)
+            {
+                // Each append gets a savepoint: one bad append (a duplicate serial) fails alone, not its whole batch.
+                transaction.Save("append");
+                try
+                {
+                    _connection.InsertMessages(operation.AppId, operation.Channel, operation.Messages, operation.ExpiresAt);
+                    transaction.Release("append");
+                    operation.Stored = true;
+                }
+                catch (SqliteException ex) when (ex.SqliteErrorCode == SqliteConstraint)
+                {
+                    transaction.Rollback("append");
+                    transaction.Release("append");
+                    operation.Fail(ex);
+                }
+            }
+            transaction.Commit();
+        }
+        catch (Exception ex)
+        {
+            // Nothing of this transaction is stored: fail every caller of the batch (those already failed stay so).
+            LogCommitFailed(_logger, ex, batch.Count);
+            foreach (var operation in batch)
+            {
+                operation.Fail(ex);
+            }
+            return;
+        }
+        finally
+        {
+            _connection.EndTransaction();
+        }
+
+        foreach (var operation in batch)
+        {
+            if (operation.Stored)
+            {
+                operation.Complete(0);
+            }
+        }
+    }
+
+    private void RunDelete(SqliteDeleteExpiredOperation operation)
+    {
+        try
+        {
+            operation.Complete(_connection.DeleteExpired(operation.Now, operation.Limit));
+        }
+        catch (Exception ex)
+        {
+            LogDeleteFailed(_logger, ex);
+            operation.Fail(ex);
+        }
+    }
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Error, Message = "History commit of {Count} appends failed; none of them is stored")]
+    private static partial void LogCommitFailed(ILogger logger, Exception exception, int count);
+
+    [LoggerMessage(EventId = 104, Level = LogLevel.Error, Message = "Deleting expired history failed")]
+    private static partial void LogDeleteFailed(ILogger logger, Exception exception);
+
+    [LoggerMessage(EventId = 105, Level = LogLevel.Critical, Message = "History store writer stopped unexpectedly")]
+    private static partial void LogWriterCrashed(ILogger logger, Exception exception);
+}
