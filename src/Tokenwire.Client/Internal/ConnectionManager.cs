@@ -14,7 +14,6 @@ namespace Tokenwire.Client.Internal;
 /// </summary>
 internal sealed class ConnectionManager
 {
-    private readonly ClientOptions _options;
     private readonly RealtimeAuth _auth;
     private readonly ReconnectPolicy _reconnect;
     private readonly PingTracker _pings;
@@ -33,13 +32,13 @@ internal sealed class ConnectionManager
 
     public ConnectionManager(ClientOptions options, Connection connection, RealtimeChannels channels, TokenwireRest rest)
     {
-        _options = options;
+        Options = options;
         Connection = connection;
         Channels = channels;
         Rest = rest;
         Codec = options.UseBinaryProtocol ? ProtocolCodec.MsgPack : ProtocolCodec.Json;
         _maxMessageSize = options.MaxMessageSize;
-        _auth = new RealtimeAuth(options, Codec);
+        _auth = new RealtimeAuth(options, Codec, Log);
         _reconnect = new ReconnectPolicy(options);
         Loop = new ConnectionLoop(Log);
         _stateTimer = new LoopTimer(Loop);
@@ -52,9 +51,10 @@ internal sealed class ConnectionManager
     /// <summary>The loop every state change runs on; post to it from other threads.</summary>
     public ConnectionLoop Loop { get; }
 
+    /// <summary>Where channels publish; the connection tells it when to send, re-send or fail.</summary>
     public Publisher Publisher { get; }
 
-    public ClientOptions Options => _options;
+    public ClientOptions Options { get; }
 
     public Connection Connection { get; }
 
@@ -79,46 +79,18 @@ internal sealed class ConnectionManager
     /// <summary>The transport when connected (frames sent on it reach the server's connection), else null.</summary>
     public WebSocketTransport? LiveTransport => _state == ConnectionState.Connected ? _transport : null;
 
-    public void Log(string line) => _options.LogHandler?.Invoke($"{DateTime.UtcNow:HH:mm:ss.fff} [{_connectionId ?? "-"}] {line}");
+    public void Log(string line) => Options.LogHandler?.Invoke($"{DateTime.UtcNow:HH:mm:ss.fff} [{_connectionId ?? "-"}] {line}");
 
     /// <summary>Stops the loop; pending actions run first.</summary>
     public Task ShutdownAsync() => Loop.ShutdownAsync();
 
     // ---- Public operations (any thread) ----
 
-    public Task ConnectAsync(CancellationToken cancellationToken)
-    {
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Loop.Post(() =>
-        {
-            if (_state == ConnectionState.Connected)
-            {
-                done.TrySetResult();
-                return;
-            }
+    public Task ConnectAsync(CancellationToken cancellationToken) =>
+        StartAndAwait(() => _state == ConnectionState.Connected, _notifier.ConnectWaiters, Connect, cancellationToken);
 
-            _notifier.ConnectWaiters.Add(done);
-            Connect();
-        });
-        return done.Task.WaitAsync(cancellationToken);
-    }
-
-    public Task CloseAsync(CancellationToken cancellationToken)
-    {
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Loop.Post(() =>
-        {
-            if (_state is ConnectionState.Closed or ConnectionState.Failed)
-            {
-                done.TrySetResult();
-                return;
-            }
-
-            _notifier.CloseWaiters.Add(done);
-            Close();
-        });
-        return done.Task.WaitAsync(cancellationToken);
-    }
+    public Task CloseAsync(CancellationToken cancellationToken) =>
+        StartAndAwait(() => _state is ConnectionState.Closed or ConnectionState.Failed, _notifier.CloseWaiters, Close, cancellationToken);
 
     public Task<TimeSpan> PingAsync(CancellationToken cancellationToken)
     {
@@ -127,6 +99,24 @@ internal sealed class ConnectionManager
         {
             if (LiveTransport is { } transport) _pings.Send(transport, done);
             else done.TrySetException(new AblyException(StateError()));
+        });
+        return done.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>On the loop: done at once if <paramref name="reached"/>, else waits in <paramref name="waiters"/> after <paramref name="start"/>.</summary>
+    private Task StartAndAwait(Func<bool> reached, WaiterList waiters, Action start, CancellationToken cancellationToken)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Loop.Post(() =>
+        {
+            if (reached())
+            {
+                done.TrySetResult();
+                return;
+            }
+
+            waiters.Add(done);
+            start();
         });
         return done.Task.WaitAsync(cancellationToken);
     }
@@ -167,7 +157,7 @@ internal sealed class ConnectionManager
             (t, error) => Loop.Post(() => LoseTransport(t, error)));
         _transport = transport;
         // The WebSocket handshake and CONNECTED each get RealtimeRequestTimeout (ably-js: webSocketConnectTimeout + realtimeRequestTimeout).
-        _stateTimer.Start(_options.RealtimeRequestTimeout * 2, () =>
+        _stateTimer.Start(Options.RealtimeRequestTimeout * 2, () =>
         {
             if (ReferenceEquals(_transport, transport))
             {
@@ -219,7 +209,7 @@ internal sealed class ConnectionManager
                 break;
             case ProtocolAction.Auth:
                 // RTN22: the server asks for a new token.
-                if (_auth.CanRenewToken) _ = ReauthorizeAsync(transport);
+                if (_auth.CanRenewToken) _ = _auth.ReauthorizeAsync(token => Loop.Post(() => SendIfCurrent(transport, new ProtocolMessage(ProtocolAction.Auth) { AuthAccessToken = token })));
                 break;
             case ProtocolAction.Annotation:
                 // Annotations (frame.Annotations) are not handled by this client yet: ignored until a channel can
@@ -229,6 +219,11 @@ internal sealed class ConnectionManager
                 // RSF1: unknown or unsupported actions are ignored.
                 break;
         }
+    }
+
+    private void SendIfCurrent(WebSocketTransport transport, ProtocolMessage frame)
+    {
+        if (ReferenceEquals(_transport, transport)) transport.Send(frame);
     }
 
     private void RenewToken(WebSocketTransport transport, ErrorInfo error)
@@ -249,23 +244,6 @@ internal sealed class ConnectionManager
         LoseTransport(transport, error);
     }
 
-    private async Task ReauthorizeAsync(WebSocketTransport transport)
-    {
-        _auth.ForgetToken();
-        try
-        {
-            var token = await _auth.GetTokenAsync().ConfigureAwait(false);
-            Loop.Post(() =>
-            {
-                if (ReferenceEquals(_transport, transport)) transport.Send(new ProtocolMessage(ProtocolAction.Auth) { AuthAccessToken = token });
-            });
-        }
-        catch (Exception e)
-        {
-            Log("Re-authorization failed: " + e.Message);
-        }
-    }
-
     private void OnConnected(ProtocolMessage frame)
     {
         _stateTimer.Cancel();
@@ -275,7 +253,7 @@ internal sealed class ConnectionManager
         _connectionId = newId;
         _connectionKey = details.ConnectionKey;
         _details = details;
-        _maxMessageSize = details.MaxMessageSize is > 0 ? (int)Math.Min(details.MaxMessageSize.Value, int.MaxValue) : _options.MaxMessageSize;
+        _maxMessageSize = details.MaxMessageSize is > 0 ? (int)Math.Min(details.MaxMessageSize.Value, int.MaxValue) : Options.MaxMessageSize;
         _reconnect.Reset();
         _renewedWhileConnecting = false;
         _idle.Start(details.MaxIdleInterval, OnIdleTimeout);
@@ -351,7 +329,7 @@ internal sealed class ConnectionManager
         if (_reconnect.OutageExceedsStateTtl(_details))
         {
             // RTN14e: past connectionStateTtl, queued publishes fail and retries slow down; resume is still attempted.
-            var delay = _options.SuspendedRetryTimeout;
+            var delay = Options.SuspendedRetryTimeout;
             SetState(ConnectionState.Suspended, new ErrorInfo(80002, 400, "Connection to server unavailable: " + error.Message), delay);
             Publisher.FailAll(new ErrorInfo(80002, 400, "Connection suspended: " + error.Message));
             _stateTimer.Start(delay, StartConnecting);
@@ -374,7 +352,7 @@ internal sealed class ConnectionManager
                 // RTN12a: CLOSE, then CLOSED (or a timeout) ends the connection.
                 SetState(ConnectionState.Closing, null);
                 _transport.Send(new ProtocolMessage(ProtocolAction.Close));
-                _stateTimer.Start(_options.RealtimeRequestTimeout, EnterClosed);
+                _stateTimer.Start(Options.RealtimeRequestTimeout, EnterClosed);
                 return;
             default:
                 EnterClosed();

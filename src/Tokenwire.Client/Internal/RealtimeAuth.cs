@@ -9,7 +9,7 @@ namespace Tokenwire.Client.Internal;
 /// <see cref="ClientOptions.Token"/> or the auth callback, dropped when the server refuses it so the next attempt fetches
 /// a new one, RTN15h, RTN22) and the connect URL carrying it (RTN2). Deciding when to renew is the connection's job.
 /// </summary>
-internal sealed class RealtimeAuth(ClientOptions options, ProtocolCodec codec)
+internal sealed class RealtimeAuth(ClientOptions options, ProtocolCodec codec, Action<string> log)
 {
     private string? _token = options.Token;
 
@@ -47,6 +47,24 @@ internal sealed class RealtimeAuth(ClientOptions options, ProtocolCodec codec)
         }
 
         await transport.OpenAsync(BuildConnectUri(token, resumeKey), options.RealtimeRequestTimeout).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// RTN22: the server asked for a new token on the live connection: drops the one held, gets another from the auth
+    /// callback and hands it to <paramref name="sendAuth"/>. A failure is only logged.
+    /// </summary>
+    public async Task ReauthorizeAsync(Action<string> sendAuth)
+    {
+        ForgetToken();
+        try
+        {
+            var token = await GetTokenAsync().ConfigureAwait(false);
+            sendAuth(token);
+        }
+        catch (Exception e)
+        {
+            log("Re-authorization failed: " + e.Message);
+        }
     }
 
     /// <summary>The token held, or a new one from the auth callback (any thread).</summary>
