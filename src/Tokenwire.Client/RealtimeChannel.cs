@@ -9,11 +9,11 @@ namespace Tokenwire.Client;
 /// A realtime channel (RTL): attach state, publish, subscribe and history; on channels that allow it, updates, deletes
 /// and appends to published messages (<c>RealtimeChannel.Operations.cs</c>). Thread-safe; obtain it from
 /// <see cref="RealtimeChannels.Get"/>. Message handlers and <see cref="StateChanged"/> run on the connection's loop,
-/// one at a time and in order: they must be quick and must not block. The attach state machine is
-/// <see cref="ChannelAttachment"/>, the subscribers <see cref="ChannelSubscriptions"/>; this class is the public face.
+/// one at a time and in order: they must be quick and must not block.
 /// </summary>
 public sealed partial class RealtimeChannel
 {
+    // The public face only: the attach state machine is ChannelAttachment, the subscribers ChannelSubscriptions.
     private readonly ConnectionManager _manager;
     private readonly ChannelSubscriptions _subscriptions;
     private volatile ChannelOptions _options;
