@@ -78,7 +78,7 @@ public sealed partial class RealtimeChannel
     {
         var wire = OperationWire.Build(message, action, operation, out var error);
         if (error is not null) throw error;
-        var result = await _manager.PublishAsync(this, [wire], OperationWire.Params(parameters)).ConfigureAwait(false);
+        var result = await _manager.Publisher.PublishAsync(this, [wire], OperationWire.Params(parameters)).ConfigureAwait(false);
         return new UpdateDeleteResult(result.Serials.Count > 0 ? result.Serials[0] : null); // RTL32d: res[0].serials[0]
     }
 }

@@ -13,25 +13,18 @@ namespace Tokenwire.Client;
 /// </summary>
 public sealed partial class RealtimeChannel
 {
+    // The public face only: the attach state machine is ChannelAttachment, the subscribers ChannelSubscriptions.
     private readonly ConnectionManager _manager;
-    private readonly Lock _subscriptionsLock = new();
-    private readonly List<TaskCompletionSource> _attachWaiters = [];
-    private readonly List<TaskCompletionSource> _detachWaiters = [];
-    private Subscription[] _subscriptions = [];
-    private volatile ChannelState _state = ChannelState.Initialized;
-    private volatile ErrorInfo? _errorReason;
+    private readonly ChannelSubscriptions _subscriptions;
     private volatile ChannelOptions _options;
-    private volatile IReadOnlyDictionary<string, string> _params = new Dictionary<string, string>(StringComparer.Ordinal);
-    private volatile string? _attachSerial;
-    private long _modes;
-    private long _timerGeneration;
-    private bool _everAttached;
 
     internal RealtimeChannel(ConnectionManager manager, string name, ChannelOptions options)
     {
         _manager = manager;
         Name = name;
         _options = options;
+        Attachment = new ChannelAttachment(this, manager);
+        _subscriptions = new ChannelSubscriptions(name, manager.Log);
     }
 
     /// <summary>The channel name.</summary>
@@ -44,10 +37,10 @@ public sealed partial class RealtimeChannel
     public RealtimeChannels Channels => _manager.Channels;
 
     /// <summary>The current state (RTL2b).</summary>
-    public ChannelState State => _state;
+    public ChannelState State => Attachment.State;
 
     /// <summary>The error of the last state change that had one (RTL4e).</summary>
-    public ErrorInfo? ErrorReason => _errorReason;
+    public ErrorInfo? ErrorReason => Attachment.ErrorReason;
 
     /// <summary>The options the channel attaches with.</summary>
     public ChannelOptions Options
@@ -57,16 +50,16 @@ public sealed partial class RealtimeChannel
     }
 
     /// <summary>The params the server accepted in the last ATTACHED (RTL4k1); empty before attach.</summary>
-    public IReadOnlyDictionary<string, string> Params => _params;
+    public IReadOnlyDictionary<string, string> Params => Attachment.Params;
 
     /// <summary>The modes the server granted in the last ATTACHED (RTL4m).</summary>
-    public ChannelModes Modes => (ChannelModes)(Interlocked.Read(ref _modes) & (long)ProtocolFlags.AllModes);
+    public ChannelModes Modes => Attachment.Modes;
 
     /// <summary>The channel serial of the last attach that did not resume: the point <c>UntilAttach</c> history stops at.</summary>
-    public string? AttachSerial => _attachSerial;
+    public string? AttachSerial => Attachment.AttachSerial;
 
-    /// <summary>The last channel serial seen (ATTACHED or MESSAGE), sent back on re-attach to resume (RTL15b).</summary>
-    internal string? ChannelSerial { get; private set; }
+    /// <summary>The attach state machine; the connection hands it this channel's ATTACHED, DETACHED and ERROR.</summary>
+    internal ChannelAttachment Attachment { get; }
 
     /// <summary>Raised on every channel state change and on <see cref="ChannelEvent.Update"/>, on the connection's loop.</summary>
     public event EventHandler<ChannelStateChange>? StateChanged;
@@ -81,7 +74,7 @@ public sealed partial class RealtimeChannel
     public Task AttachAsync(CancellationToken cancellationToken = default)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _manager.Post(() => RequestAttach(done));
+        _manager.Loop.Post(() => Attachment.RequestAttach(done));
         return done.Task.WaitAsync(cancellationToken);
     }
 
@@ -89,7 +82,7 @@ public sealed partial class RealtimeChannel
     public Task DetachAsync(CancellationToken cancellationToken = default)
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _manager.Post(() => RequestDetach(done));
+        _manager.Loop.Post(() => Attachment.RequestDetach(done));
         return done.Task.WaitAsync(cancellationToken);
     }
 
@@ -134,7 +127,7 @@ public sealed partial class RealtimeChannel
         return PublishWireAsync([.. messages.Select(DataEncoding.ForWire)]);
     }
 
-    private Task<PublishResult> PublishWireAsync(List<Message> wire) => _manager.PublishAsync(this, wire);
+    private Task<PublishResult> PublishWireAsync(List<Message> wire) => _manager.Publisher.PublishAsync(this, wire);
 
     // ---- Subscribe ----
 
@@ -182,28 +175,13 @@ public sealed partial class RealtimeChannel
         }
     }
 
-    private Subscription AddSubscription(string? name, Action<Message> handler)
+    private IDisposable AddSubscription(string? name, Action<Message> handler)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        var subscription = new Subscription(this, name, handler);
-        lock (_subscriptionsLock) _subscriptions = [.. _subscriptions, subscription];
+        var subscription = _subscriptions.Add(name, handler);
         // RTL7g: subscribing attaches implicitly; a failure shows in State/ErrorReason and StateChanged.
         _ = AttachAsync().ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted, TaskScheduler.Default);
         return subscription;
-    }
-
-    private void RemoveSubscription(Subscription subscription)
-    {
-        lock (_subscriptionsLock) _subscriptions = [.. _subscriptions.Where(s => !ReferenceEquals(s, subscription))];
-    }
-
-    private sealed class Subscription(RealtimeChannel channel, string? name, Action<Message> handler) : IDisposable
-    {
-        public string? Name { get; } = name;
-
-        public Action<Message> Handler { get; } = handler;
-
-        public void Dispose() => channel.RemoveSubscription(this);
     }
 
     // ---- History ----
@@ -219,12 +197,12 @@ public sealed partial class RealtimeChannel
         string? fromSerial = null;
         if (query.UntilAttach)
         {
-            if (_state != ChannelState.Attached || _attachSerial is null)
+            if (State != ChannelState.Attached || AttachSerial is not { } attachSerial)
             {
                 return Task.FromException<PaginatedResult<Message>>(new AblyException(ErrorCodes.BadRequest, 400, "UntilAttach history requires the channel to be attached"));
             }
 
-            fromSerial = _attachSerial;
+            fromSerial = attachSerial;
         }
 
         return _manager.Rest.Http.HistoryAsync(Name, query, fromSerial, cancellationToken);
@@ -239,307 +217,18 @@ public sealed partial class RealtimeChannel
         return a.Count == b.Count && a.All(kv => b.TryGetValue(kv.Key, out var v) && v == kv.Value);
     }
 
-    // ---- State machine (connection loop only) ----
-
-    private void RequestAttach(TaskCompletionSource done)
-    {
-        switch (_state)
-        {
-            case ChannelState.Attached:
-                done.TrySetResult();
-                return;
-            case ChannelState.Attaching:
-                _attachWaiters.Add(done);
-                return;
-        }
-
-        if (_manager.State is ConnectionState.Closing or ConnectionState.Closed or ConnectionState.Failed or ConnectionState.Suspended)
-        {
-            done.TrySetException(new AblyException(_manager.StateError()));
-            return;
-        }
-
-        _attachWaiters.Add(done);
-        StartAttach(null);
-    }
-
-    private void StartAttach(ErrorInfo? reason)
-    {
-        SetState(ChannelState.Attaching, reason);
-        if (_manager.State == ConnectionState.Connected) SendAttach();
-        else if (_manager.State == ConnectionState.Initialized) _manager.Connect();
-        // Otherwise the ATTACH goes out when the connection is connected (OnConnectionStateChanged).
-    }
-
-    private void SendAttach()
-    {
-        var options = _options;
-        _manager.SendFrame(new ProtocolMessage(ProtocolAction.Attach)
-        {
-            Channel = Name,
-            ChannelSerial = ChannelSerial, // RTL4c1: resume from the last serial seen
-            Params = options.Params is { Count: > 0 } p ? new Dictionary<string, string>(p, StringComparer.Ordinal) : null,
-            Flags = (ProtocolFlags)options.Modes, // RTL4l: only when modes were given
-        });
-        var generation = ++_timerGeneration;
-        _manager.Schedule(_manager.Options.RealtimeRequestTimeout, () =>
-        {
-            if (generation != _timerGeneration || _state != ChannelState.Attaching) return;
-            // RTL4f: the attach timed out; suspended, retried after channelRetryTimeout.
-            var error = new ErrorInfo(90007, 408, $"Channel '{Name}' attach timed out");
-            SetState(ChannelState.Suspended, error);
-            FailAll(_attachWaiters, error);
-            ScheduleRetry();
-        });
-    }
-
-    private void ScheduleRetry()
-    {
-        var generation = ++_timerGeneration;
-        _manager.Schedule(_manager.Options.ChannelRetryTimeout, () =>
-        {
-            if (generation == _timerGeneration && _state == ChannelState.Suspended && _manager.State == ConnectionState.Connected) StartAttach(null);
-        });
-    }
-
-    private void RequestDetach(TaskCompletionSource done)
-    {
-        switch (_state)
-        {
-            case ChannelState.Initialized:
-            case ChannelState.Detached:
-                done.TrySetResult();
-                return;
-            case ChannelState.Failed:
-                done.TrySetException(new AblyException(_errorReason ?? new ErrorInfo(90001, 400, $"Channel '{Name}' is failed")));
-                return;
-            case ChannelState.Detaching:
-                _detachWaiters.Add(done);
-                return;
-            case ChannelState.Suspended:
-                _timerGeneration++;
-                EnterDetached(null);
-                done.TrySetResult();
-                return;
-        }
-
-        // Attaching or attached.
-        FailAll(_attachWaiters, new ErrorInfo(90000, 400, $"Channel '{Name}': detach requested while attaching"));
-        if (_manager.State != ConnectionState.Connected)
-        {
-            _timerGeneration++;
-            EnterDetached(null);
-            done.TrySetResult();
-            return;
-        }
-
-        _detachWaiters.Add(done);
-        var previous = _state;
-        SetState(ChannelState.Detaching, null);
-        SendDetach(previous);
-    }
-
-    private void SendDetach(ChannelState previous)
-    {
-        _manager.SendFrame(new ProtocolMessage(ProtocolAction.Detach) { Channel = Name });
-        var generation = ++_timerGeneration;
-        _manager.Schedule(_manager.Options.RealtimeRequestTimeout, () =>
-        {
-            if (generation != _timerGeneration || _state != ChannelState.Detaching) return;
-            // RTL5f: the detach timed out; back to the previous state.
-            var error = new ErrorInfo(90007, 408, $"Channel '{Name}' detach timed out");
-            SetState(previous == ChannelState.Attaching ? ChannelState.Attaching : ChannelState.Attached, error);
-            FailAll(_detachWaiters, error);
-        });
-    }
-
-    private void EnterDetached(ErrorInfo? reason)
-    {
-        ChannelSerial = null; // RTL15b2
-        _attachSerial = null;
-        _everAttached = false;
-        SetState(ChannelState.Detached, reason);
-        foreach (var w in _detachWaiters) w.TrySetResult();
-        _detachWaiters.Clear();
-    }
-
-    internal void OnAttached(ProtocolMessage frame)
-    {
-        if (!string.IsNullOrEmpty(frame.ChannelSerial)) ChannelSerial = frame.ChannelSerial;
-        var resumed = frame.Flags.HasFlag(ProtocolFlags.Resumed);
-        var hasBacklog = frame.Flags.HasFlag(ProtocolFlags.HasBacklog);
-        switch (_state)
-        {
-            case ChannelState.Detaching:
-                // RTL5k: still want to be detached.
-                _manager.SendFrame(new ProtocolMessage(ProtocolAction.Detach) { Channel = Name });
-                return;
-            case ChannelState.Attached:
-                _timerGeneration++;
-                ApplyAttachedDetails(frame);
-                if (!resumed)
-                {
-                    // RTL12: re-attached by the server without continuity.
-                    _attachSerial = frame.ChannelSerial;
-                    Raise(new ChannelStateChange(ChannelEvent.Update, ChannelState.Attached, ChannelState.Attached, frame.Error, false, hasBacklog, continuityLost: true));
-                }
-
-                return;
-            case ChannelState.Attaching:
-            case ChannelState.Suspended:
-                _timerGeneration++;
-                ApplyAttachedDetails(frame);
-                var continuityLost = _everAttached && !resumed;
-                if (!resumed || _attachSerial is null) _attachSerial = frame.ChannelSerial;
-                _everAttached = true;
-                SetState(ChannelState.Attached, frame.Error, resumed, hasBacklog, continuityLost);
-                foreach (var w in _attachWaiters) w.TrySetResult();
-                _attachWaiters.Clear();
-                return;
-            default:
-                // Not expecting an attachment (initialized, detached, failed): ignore it.
-                return;
-        }
-    }
-
-    private void ApplyAttachedDetails(ProtocolMessage frame)
-    {
-        _params = frame.Params is { } p ? new Dictionary<string, string>(p, StringComparer.Ordinal) : new Dictionary<string, string>(StringComparer.Ordinal);
-        Interlocked.Exchange(ref _modes, (long)(frame.Flags & ProtocolFlags.AllModes));
-    }
-
-    internal void OnDetached(ProtocolMessage frame)
-    {
-        switch (_state)
-        {
-            case ChannelState.Detaching:
-                _timerGeneration++;
-                EnterDetached(frame.Error);
-                return;
-            case ChannelState.Attached:
-            case ChannelState.Suspended:
-                // RTL13a: detached by the server; re-attach at once.
-                StartAttach(frame.Error);
-                return;
-            case ChannelState.Attaching:
-                // RTL13b: the attach was refused for now; suspended, retried later.
-                var error = frame.Error ?? new ErrorInfo(90000, 400, $"Channel '{Name}' detached by the server while attaching");
-                SetState(ChannelState.Suspended, error);
-                FailAll(_attachWaiters, error);
-                ScheduleRetry();
-                return;
-        }
-    }
-
-    internal void OnError(ProtocolMessage frame)
-    {
-        // RTL14: a channel ERROR fails the channel only.
-        _timerGeneration++;
-        var error = frame.Error ?? new ErrorInfo(90000, 400, $"Channel '{Name}' failed");
-        ChannelSerial = null;
-        _attachSerial = null;
-        _everAttached = false;
-        SetState(ChannelState.Failed, error);
-        FailAll(_attachWaiters, error);
-        FailAll(_detachWaiters, error);
-    }
+    // ---- From the connection (loop only) ----
 
     internal void OnMessage(ProtocolMessage frame)
     {
         // RTL17: never deliver a message for a channel that is not attached.
-        if (_state != ChannelState.Attached || frame.Messages is not { } messages) return;
-        if (!string.IsNullOrEmpty(frame.ChannelSerial)) ChannelSerial = frame.ChannelSerial;
-        var subscriptions = Volatile.Read(ref _subscriptions);
-        for (var i = 0; i < messages.Count; i++)
-        {
-            var m = messages[i];
-            DataEncoding.PopulateFromParent(m, frame, i);
-            DataEncoding.DecodeInbound(m);
-            foreach (var s in subscriptions)
-            {
-                if (s.Name is not null && s.Name != m.Name) continue;
-                try
-                {
-                    s.Handler(m);
-                }
-                catch (Exception e)
-                {
-                    _manager.Log($"A subscriber of '{Name}' threw: {e}");
-                }
-            }
-        }
+        if (State != ChannelState.Attached || frame.Messages is null) return;
+        Attachment.RecordChannelSerial(frame.ChannelSerial);
+        _subscriptions.Deliver(frame);
     }
 
-    /// <summary>RTL3: the connection's state drives the channel's.</summary>
-    internal void OnConnectionStateChanged(ConnectionState state, ErrorInfo? reason)
-    {
-        switch (state)
-        {
-            case ConnectionState.Connected:
-                // RTL3d / RTN15c6: (re-)attach with the last channel serial so the server can resume the channel.
-                if (_state is ChannelState.Attached or ChannelState.Suspended)
-                {
-                    SetState(ChannelState.Attaching, reason);
-                    SendAttach();
-                }
-                else if (_state == ChannelState.Attaching)
-                {
-                    SendAttach();
-                }
-                else if (_state == ChannelState.Detaching)
-                {
-                    SendDetach(ChannelState.Attached);
-                }
-
-                break;
-            case ConnectionState.Disconnected:
-                // Pending attach/detach timers restart when the ATTACH/DETACH is re-sent.
-                _timerGeneration++;
-                break;
-            case ConnectionState.Suspended:
-                if (_state is ChannelState.Attached or ChannelState.Attaching)
-                {
-                    _timerGeneration++;
-                    var error = reason ?? new ErrorInfo(80002, 400, "Connection suspended");
-                    SetState(ChannelState.Suspended, error);
-                    FailAll(_attachWaiters, error);
-                }
-
-                break;
-            case ConnectionState.Closed:
-                if (_state is ChannelState.Attached or ChannelState.Attaching or ChannelState.Detaching or ChannelState.Suspended)
-                {
-                    _timerGeneration++;
-                    FailAll(_attachWaiters, new ErrorInfo(ErrorCodes.ConnectionClosed, 400, "Connection closed"));
-                    EnterDetached(null);
-                }
-
-                break;
-            case ConnectionState.Failed:
-                if (_state is ChannelState.Attached or ChannelState.Attaching or ChannelState.Detaching or ChannelState.Suspended)
-                {
-                    _timerGeneration++;
-                    var error = reason ?? new ErrorInfo(80000, 400, "Connection failed");
-                    SetState(ChannelState.Failed, error);
-                    FailAll(_attachWaiters, error);
-                    FailAll(_detachWaiters, error);
-                }
-
-                break;
-        }
-    }
-
-    private void SetState(ChannelState state, ErrorInfo? reason, bool resumed = false, bool hasBacklog = false, bool continuityLost = false)
-    {
-        var previous = _state;
-        _state = state;
-        if (reason is not null) _errorReason = reason;
-        var change = new ChannelStateChange((ChannelEvent)state, previous, state, reason, resumed, hasBacklog, continuityLost);
-        _manager.Log($"Channel '{Name}' {change}");
-        Raise(change);
-    }
-
-    private void Raise(ChannelStateChange change)
+    /// <summary>Raises <see cref="StateChanged"/>; a throwing handler is logged, not propagated to the loop.</summary>
+    internal void RaiseStateChanged(ChannelStateChange change)
     {
         try
         {
@@ -549,11 +238,5 @@ public sealed partial class RealtimeChannel
         {
             _manager.Log($"A StateChanged handler of '{Name}' threw: {e}");
         }
-    }
-
-    private static void FailAll(List<TaskCompletionSource> waiters, ErrorInfo error)
-    {
-        foreach (var w in waiters) w.TrySetException(new AblyException(error));
-        waiters.Clear();
     }
 }

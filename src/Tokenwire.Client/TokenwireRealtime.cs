@@ -33,7 +33,7 @@ public sealed class TokenwireRealtime : IAsyncDisposable
         _manager = new ConnectionManager(options, Connection, Channels, Rest);
         Connection.Manager = _manager;
         Channels.Manager = _manager;
-        if (options.AutoConnect) _manager.Post(_manager.Connect);
+        if (options.AutoConnect) _manager.Loop.Post(_manager.Connect);
     }
 
     /// <summary>Creates the client with an API key and every other option at its default.</summary>

@@ -98,7 +98,7 @@ public sealed class RealtimeTests(ServerFixture fixture)
     {
         await using var client = new TokenwireRealtime(fixture.Options(binary));
         await client.Connection.ConnectAsync().OrTimeout();
-        client.Connection.Manager.LocalSizeCheck = false; // let the server judge the size
+        client.Connection.Manager.Publisher.LocalSizeCheck = false; // let the server judge the size
         var channel = client.Channels.Get(ServerFixture.UniqueName("nack"));
         var tasks = new List<Task<PublishResult>>();
         for (var i = 0; i < 20; i++) tasks.Add(channel.PublishAsync("t", i == 10 ? new string('x', 70 * 1024) : $"v{i}"));

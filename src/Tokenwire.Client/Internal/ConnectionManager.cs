@@ -1,28 +1,25 @@
 using System.Globalization;
-using System.Text;
-using System.Threading.Channels;
 using Tokenwire.Protocol;
 using Tokenwire.Protocol.Codecs;
 
 namespace Tokenwire.Client.Internal;
 
 /// <summary>
-/// The connection's single actor: every state change of the connection and its channels, every frame read, every
-/// publish and every timer runs as an action on one loop, in order, so there are no locks around protocol state.
-/// Callers on other threads post actions and await TaskCompletionSources (created with
-/// <see cref="TaskCreationOptions.RunContinuationsAsynchronously"/> so user continuations never run on the loop).
-/// User callbacks (state events, subscribers) do run on the loop, in order; they must not block.
-/// This file: the loop, timers and the connection state machine (RTN14, RTN15, RTN23). Publishing and acks live in
-/// <c>ConnectionManager.Publish.cs</c>.
+/// The connection state machine (RTN14, RTN15, RTN23): connecting, resuming, retrying, closing and failing, and the
+/// routing of each frame read to whoever handles it. Everything here runs on the <see cref="ConnectionLoop"/>, except
+/// the public operations, which post to it. Collaborators, each owned by this class:
+/// <see cref="Publisher"/> (queueing, msgSerial, ACKs, re-sends on resume), <see cref="ReconnectPolicy"/> (backoff and
+/// suspension), <see cref="RealtimeAuth"/> (token and connect URL), <see cref="ConnectionStateNotifier"/> (waiters,
+/// channels and the public event), <see cref="PingTracker"/> and <see cref="IdleWatchdog"/>.
 /// </summary>
-internal sealed partial class ConnectionManager
+internal sealed class ConnectionManager
 {
-    private readonly ClientOptions _options;
-    private readonly Channel<Action> _inbox = Channel.CreateUnbounded<Action>(new UnboundedChannelOptions { SingleReader = true });
-    private readonly Task _loop;
-    private readonly List<TaskCompletionSource> _connectWaiters = [];
-    private readonly List<TaskCompletionSource> _closeWaiters = [];
-    private readonly Dictionary<string, (TaskCompletionSource<TimeSpan> Done, long Started)> _pings = new(StringComparer.Ordinal);
+    private readonly RealtimeAuth _auth;
+    private readonly ReconnectPolicy _reconnect;
+    private readonly PingTracker _pings;
+    private readonly IdleWatchdog _idle;
+    private readonly LoopTimer _stateTimer;
+    private readonly ConnectionStateNotifier _notifier;
 
     private volatile ConnectionState _state = ConnectionState.Initialized;
     private volatile string? _connectionId;
@@ -31,27 +28,33 @@ internal sealed partial class ConnectionManager
     private volatile ConnectionDetails? _details;
     private volatile int _maxMessageSize;
     private WebSocketTransport? _transport;
-    private string? _token;
-    private long _lastActivity;
-    private long? _disconnectedSince;
-    private int _retryCount;
     private bool _renewedWhileConnecting;
-    private long _stateTimerGeneration;
-    private long _idleTimerGeneration;
 
     public ConnectionManager(ClientOptions options, Connection connection, RealtimeChannels channels, TokenwireRest rest)
     {
-        _options = options;
+        Options = options;
         Connection = connection;
         Channels = channels;
         Rest = rest;
         Codec = options.UseBinaryProtocol ? ProtocolCodec.MsgPack : ProtocolCodec.Json;
         _maxMessageSize = options.MaxMessageSize;
-        _token = options.Token;
-        _loop = Task.Run(RunLoopAsync);
+        _auth = new RealtimeAuth(options, Codec, Log);
+        _reconnect = new ReconnectPolicy(options);
+        Loop = new ConnectionLoop(Log);
+        _stateTimer = new LoopTimer(Loop);
+        _pings = new PingTracker(Loop, options.RealtimeRequestTimeout);
+        _idle = new IdleWatchdog(Loop, options.RealtimeRequestTimeout);
+        _notifier = new ConnectionStateNotifier(connection, channels, Log);
+        Publisher = new Publisher(this);
     }
 
-    public ClientOptions Options => _options;
+    /// <summary>The loop every state change runs on; post to it from other threads.</summary>
+    public ConnectionLoop Loop { get; }
+
+    /// <summary>Where channels publish; the connection tells it when to send, re-send or fail.</summary>
+    public Publisher Publisher { get; }
+
+    public ClientOptions Options { get; }
 
     public Connection Connection { get; }
 
@@ -73,123 +76,47 @@ internal sealed partial class ConnectionManager
 
     public int MaxMessageSize => _maxMessageSize;
 
-    // ---- The loop ----
+    /// <summary>The transport when connected (frames sent on it reach the server's connection), else null.</summary>
+    public WebSocketTransport? LiveTransport => _state == ConnectionState.Connected ? _transport : null;
 
-    /// <summary>Runs <paramref name="action"/> on the loop. Ignored after shutdown.</summary>
-    public void Post(Action action) => _inbox.Writer.TryWrite(action);
-
-    private async Task RunLoopAsync()
-    {
-        var reader = _inbox.Reader;
-        while (await reader.WaitToReadAsync().ConfigureAwait(false))
-        {
-            while (reader.TryRead(out var action))
-            {
-                try
-                {
-                    action();
-                }
-                catch (Exception e)
-                {
-                    // A bug or a throwing user callback must not stop the connection.
-                    Log("Unhandled exception on the connection loop: " + e);
-                }
-            }
-        }
-    }
+    public void Log(string line) => Options.LogHandler?.Invoke($"{DateTime.UtcNow:HH:mm:ss.fff} [{_connectionId ?? "-"}] {line}");
 
     /// <summary>Stops the loop; pending actions run first.</summary>
-    public async Task ShutdownAsync()
-    {
-        _inbox.Writer.TryComplete();
-        await _loop.ConfigureAwait(false);
-    }
-
-    /// <summary>Runs <paramref name="action"/> on the loop after <paramref name="delay"/>.</summary>
-    public void Schedule(TimeSpan delay, Action action)
-    {
-        if (delay <= TimeSpan.Zero)
-        {
-            Post(action);
-            return;
-        }
-
-        _ = DelayThenPostAsync(delay, action);
-    }
-
-    private async Task DelayThenPostAsync(TimeSpan delay, Action action)
-    {
-        await Task.Delay(delay).ConfigureAwait(false);
-        Post(action);
-    }
-
-    private void StartStateTimer(TimeSpan delay, Action action)
-    {
-        var generation = ++_stateTimerGeneration;
-        Schedule(delay, () =>
-        {
-            if (generation == _stateTimerGeneration) action();
-        });
-    }
-
-    private void CancelStateTimer() => _stateTimerGeneration++;
-
-    public void Log(string line) => _options.LogHandler?.Invoke($"{DateTime.UtcNow:HH:mm:ss.fff} [{_connectionId ?? "-"}] {line}");
+    public Task ShutdownAsync() => Loop.ShutdownAsync();
 
     // ---- Public operations (any thread) ----
 
-    public Task ConnectAsync(CancellationToken cancellationToken)
-    {
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Post(() =>
-        {
-            if (_state == ConnectionState.Connected)
-            {
-                done.TrySetResult();
-                return;
-            }
+    public Task ConnectAsync(CancellationToken cancellationToken) =>
+        StartAndAwait(() => _state == ConnectionState.Connected, _notifier.ConnectWaiters, Connect, cancellationToken);
 
-            _connectWaiters.Add(done);
-            Connect();
-        });
-        return done.Task.WaitAsync(cancellationToken);
-    }
-
-    public Task CloseAsync(CancellationToken cancellationToken)
-    {
-        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        Post(() =>
-        {
-            if (_state is ConnectionState.Closed or ConnectionState.Failed)
-            {
-                done.TrySetResult();
-                return;
-            }
-
-            _closeWaiters.Add(done);
-            Close();
-        });
-        return done.Task.WaitAsync(cancellationToken);
-    }
+    public Task CloseAsync(CancellationToken cancellationToken) =>
+        StartAndAwait(() => _state is ConnectionState.Closed or ConnectionState.Failed, _notifier.CloseWaiters, Close, cancellationToken);
 
     public Task<TimeSpan> PingAsync(CancellationToken cancellationToken)
     {
         var done = new TaskCompletionSource<TimeSpan>(TaskCreationOptions.RunContinuationsAsynchronously);
-        Post(() =>
+        Loop.Post(() =>
         {
-            if (_state != ConnectionState.Connected || _transport is null)
+            if (LiveTransport is { } transport) _pings.Send(transport, done);
+            else done.TrySetException(new AblyException(StateError()));
+        });
+        return done.Task.WaitAsync(cancellationToken);
+    }
+
+    /// <summary>On the loop: done at once if <paramref name="reached"/>, else waits in <paramref name="waiters"/> after <paramref name="start"/>.</summary>
+    private Task StartAndAwait(Func<bool> reached, WaiterList waiters, Action start, CancellationToken cancellationToken)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Loop.Post(() =>
+        {
+            if (reached())
             {
-                done.TrySetException(new AblyException(StateError()));
+                done.TrySetResult();
                 return;
             }
 
-            var id = Convert.ToHexString(System.Security.Cryptography.RandomNumberGenerator.GetBytes(8));
-            _pings[id] = (done, Environment.TickCount64);
-            _transport.Send(new ProtocolMessage(ProtocolAction.Heartbeat) { Id = id });
-            Schedule(_options.RealtimeRequestTimeout, () =>
-            {
-                if (_pings.Remove(id, out var p)) p.Done.TrySetException(new AblyException(ErrorCodes.Timeout, 408, "Ping timed out"));
-            });
+            waiters.Add(done);
+            start();
         });
         return done.Task.WaitAsync(cancellationToken);
     }
@@ -210,8 +137,7 @@ internal sealed partial class ConnectionManager
                 // A fresh connection: nothing to resume (RTN11d clears errorReason).
                 _connectionId = null;
                 _connectionKey = null;
-                _disconnectedSince = null;
-                _retryCount = 0;
+                _reconnect.Reset();
                 _errorReason = null;
                 break;
         }
@@ -221,97 +147,35 @@ internal sealed partial class ConnectionManager
 
     private void StartConnecting()
     {
-        CancelStateTimer();
-        CancelIdleTimer();
+        _stateTimer.Cancel();
+        _idle.Stop();
         _transport?.Abort(); // e.g. connect while closing: the old transport is abandoned, not reported
-        _disconnectedSince ??= Environment.TickCount64;
+        _reconnect.AttemptStarted();
         if (_state != ConnectionState.Connecting) SetState(ConnectionState.Connecting, null);
         var transport = new WebSocketTransport(Codec,
-            (t, frame) => Post(() => OnFrame(t, frame)),
-            (t, error) => Post(() => OnTransportEnded(t, error)));
+            (t, frame) => Loop.Post(() => OnFrame(t, frame)),
+            (t, error) => Loop.Post(() => LoseTransport(t, error)));
         _transport = transport;
         // The WebSocket handshake and CONNECTED each get RealtimeRequestTimeout (ably-js: webSocketConnectTimeout + realtimeRequestTimeout).
-        StartStateTimer(_options.RealtimeRequestTimeout * 2, () =>
+        _stateTimer.Start(Options.RealtimeRequestTimeout * 2, () =>
         {
             if (ReferenceEquals(_transport, transport))
             {
                 transport.Abort();
-                OnTransportEnded(transport, new ErrorInfo(ErrorCodes.Disconnected, 408, "Timed out waiting for the server to connect"));
+                LoseTransport(transport, new ErrorInfo(ErrorCodes.Disconnected, 408, "Timed out waiting for the server to connect"));
             }
         });
-        var resumeKey = _connectionKey;
-        _ = OpenAsync(transport, resumeKey);
-    }
-
-    private async Task OpenAsync(WebSocketTransport transport, string? resumeKey)
-    {
-        string? token = null;
-        if (_options.AuthCallback is not null || _options.Key is null)
-        {
-            try
-            {
-                token = await GetTokenAsync().ConfigureAwait(false);
-            }
-            catch (Exception e)
-            {
-                var error = e is AblyException ably ? ably.Error : new ErrorInfo(40170, 401, "Auth callback failed: " + e.Message);
-                Post(() =>
-                {
-                    if (!ReferenceEquals(_transport, transport)) return;
-                    transport.Abort();
-                    OnTransportEnded(transport, error);
-                });
-                return;
-            }
-        }
-
-        await transport.OpenAsync(BuildUri(token, resumeKey), _options.RealtimeRequestTimeout).ConfigureAwait(false);
-    }
-
-    private async Task<string> GetTokenAsync()
-    {
-        var token = Volatile.Read(ref _token);
-        if (token is not null) return token;
-        if (_options.AuthCallback is not { } callback) throw new AblyException(ErrorCodes.NoAuthMethod, 401, "No key, token or auth callback to authenticate with");
-        using var timeout = new CancellationTokenSource(_options.RealtimeRequestTimeout);
-        token = await callback(new TokenParams { ClientId = _options.ClientId }, timeout.Token).ConfigureAwait(false);
-        Volatile.Write(ref _token, token);
-        return token;
-    }
-
-    /// <summary>The connect URL, with parameters in ably-js's order (RTN2).</summary>
-    private Uri BuildUri(string? token, string? resumeKey)
-    {
-        var q = new StringBuilder();
-        void Add(string name, string value)
-        {
-            if (q.Length > 0) q.Append('&');
-            q.Append(Uri.EscapeDataString(name)).Append('=').Append(Uri.EscapeDataString(value));
-        }
-
-        if (token is not null) Add("access_token", token);
-        else Add("key", _options.Key!);
-        if (resumeKey is not null) Add("resume", resumeKey);
-        if (_options.ClientId is not null) Add("clientId", _options.ClientId);
-        if (!_options.EchoMessages) Add("echo", "false");
-        Add("format", Codec.Format == WireFormat.MsgPack ? "msgpack" : "json");
-        // We cannot observe WebSocket PING frames through ClientWebSocket, so ask for protocol heartbeats (RTN23b).
-        Add("heartbeats", "true");
-        Add("v", "6");
-        Add("agent", RestHttp.Agent);
-        if (_options.AppendRollupWindow is { } window) Add("appendRollupWindow", ((long)window.TotalMilliseconds).ToString(System.Globalization.CultureInfo.InvariantCulture));
-        foreach (var (name, value) in _options.TransportParams ?? new Dictionary<string, string>()) Add(name, value);
-        return new Uri(_options.RealtimeBaseUri + "?" + q);
+        _ = _auth.OpenAsync(transport, _connectionKey, error => Loop.Post(() => LoseTransport(transport, error)));
     }
 
     private void OnFrame(WebSocketTransport transport, ProtocolMessage frame)
     {
         if (!ReferenceEquals(_transport, transport)) return;
-        _lastActivity = Environment.TickCount64;
+        _idle.RecordActivity();
         switch (frame.Action)
         {
             case ProtocolAction.Heartbeat:
-                if (frame.Id is { } id && _pings.Remove(id, out var ping)) ping.Done.TrySetResult(TimeSpan.FromMilliseconds(Environment.TickCount64 - ping.Started));
+                _pings.OnHeartbeat(frame);
                 break;
             case ProtocolAction.Connected:
                 OnConnected(frame);
@@ -324,38 +188,28 @@ internal sealed partial class ConnectionManager
                 else LoseTransport(transport, frame.Error ?? new ErrorInfo(ErrorCodes.Disconnected, 400, "Connection closed by the server"));
                 break;
             case ProtocolAction.Error:
-                if (frame.Channel is { } errorChannel)
-                {
-                    Channels.Find(errorChannel)?.OnError(frame);
-                }
-                else if (IsTokenError(frame.Error) && CanRenewToken)
-                {
-                    RenewToken(transport, frame.Error!);
-                }
-                else
-                {
-                    EnterFailed(frame.Error ?? new ErrorInfo(ErrorCodes.InternalError, 500, "Connection failed"));
-                }
-
+                if (frame.Channel is { } errorChannel) Channels.Find(errorChannel)?.Attachment.OnError(frame);
+                else if (RealtimeAuth.IsTokenError(frame.Error) && _auth.CanRenewToken) RenewToken(transport, frame.Error!);
+                else EnterFailed(frame.Error ?? new ErrorInfo(ErrorCodes.InternalError, 500, "Connection failed"));
                 break;
             case ProtocolAction.Ack:
-                OnAck(frame, nack: false);
+                Publisher.OnAck(frame, nack: false);
                 break;
             case ProtocolAction.Nack:
-                OnAck(frame, nack: true);
+                Publisher.OnAck(frame, nack: true);
                 break;
             case ProtocolAction.Attached:
-                if (frame.Channel is { } attached) Channels.Find(attached)?.OnAttached(frame);
+                if (frame.Channel is { } attached) Channels.Find(attached)?.Attachment.OnAttached(frame);
                 break;
             case ProtocolAction.Detached:
-                if (frame.Channel is { } detached) Channels.Find(detached)?.OnDetached(frame);
+                if (frame.Channel is { } detached) Channels.Find(detached)?.Attachment.OnDetached(frame);
                 break;
             case ProtocolAction.Message:
                 if (frame.Channel is { } channel) Channels.Find(channel)?.OnMessage(frame);
                 break;
             case ProtocolAction.Auth:
                 // RTN22: the server asks for a new token.
-                if (CanRenewToken) _ = ReauthorizeAsync(transport);
+                if (_auth.CanRenewToken) _ = _auth.ReauthorizeAsync(token => Loop.Post(() => SendIfCurrent(transport, new ProtocolMessage(ProtocolAction.Auth) { AuthAccessToken = token })));
                 break;
             case ProtocolAction.Annotation:
                 // Annotations (frame.Annotations) are not handled by this client yet: ignored until a channel can
@@ -367,14 +221,15 @@ internal sealed partial class ConnectionManager
         }
     }
 
-    private static bool IsTokenError(ErrorInfo? error) => error is { Code: >= 40140 and < 40150 };
-
-    private bool CanRenewToken => _options.AuthCallback is not null;
+    private void SendIfCurrent(WebSocketTransport transport, ProtocolMessage frame)
+    {
+        if (ReferenceEquals(_transport, transport)) transport.Send(frame);
+    }
 
     private void RenewToken(WebSocketTransport transport, ErrorInfo error)
     {
         // RTN15h2 / RTN14b: drop the token, reconnect (resuming) with a fresh one.
-        Volatile.Write(ref _token, null);
+        _auth.ForgetToken();
         transport.Abort();
         if (_state == ConnectionState.Connecting && !_renewedWhileConnecting)
         {
@@ -389,42 +244,24 @@ internal sealed partial class ConnectionManager
         LoseTransport(transport, error);
     }
 
-    private async Task ReauthorizeAsync(WebSocketTransport transport)
-    {
-        Volatile.Write(ref _token, null);
-        try
-        {
-            var token = await GetTokenAsync().ConfigureAwait(false);
-            Post(() =>
-            {
-                if (ReferenceEquals(_transport, transport)) transport.Send(new ProtocolMessage(ProtocolAction.Auth) { AuthAccessToken = token });
-            });
-        }
-        catch (Exception e)
-        {
-            Log("Re-authorization failed: " + e.Message);
-        }
-    }
-
     private void OnConnected(ProtocolMessage frame)
     {
-        CancelStateTimer();
+        _stateTimer.Cancel();
         var details = frame.ConnectionDetails ?? new ConnectionDetails();
         var previousId = _connectionId;
         var newId = frame.ConnectionId;
         _connectionId = newId;
         _connectionKey = details.ConnectionKey;
         _details = details;
-        _maxMessageSize = details.MaxMessageSize is > 0 ? (int)Math.Min(details.MaxMessageSize.Value, int.MaxValue) : _options.MaxMessageSize;
-        _disconnectedSince = null;
-        _retryCount = 0;
+        _maxMessageSize = details.MaxMessageSize is > 0 ? (int)Math.Min(details.MaxMessageSize.Value, int.MaxValue) : Options.MaxMessageSize;
+        _reconnect.Reset();
         _renewedWhileConnecting = false;
-        StartIdleTimer();
+        _idle.Start(details.MaxIdleInterval, OnIdleTimeout);
 
         if (_state == ConnectionState.Connected)
         {
             // RTN24: a CONNECTED on a live connection (re-auth) only refreshes the details.
-            RaiseStateChanged(new ConnectionStateChange(ConnectionState.Connected, ConnectionState.Connected, frame.Error, null, resumed: true, continuityLost: false));
+            _notifier.RaiseEvent(new ConnectionStateChange(ConnectionState.Connected, ConnectionState.Connected, frame.Error, null, resumed: true, continuityLost: false));
             return;
         }
 
@@ -434,22 +271,25 @@ internal sealed partial class ConnectionManager
 
         // RTN15c6/RTN19a: pending publishes first (same msgSerial when resumed, renumbered from 0 otherwise), then
         // the channels re-attach when they see the connected state.
-        SendQueued(resumed);
+        Publisher.SendQueued(resumed, _transport!);
         SetState(ConnectionState.Connected, frame.Error, null, resumed, continuityLost);
+    }
+
+    /// <summary>RTN23a: the server has been silent past maxIdleInterval: the transport is dead.</summary>
+    private void OnIdleTimeout(TimeSpan silent)
+    {
+        if (_transport is not { } transport) return;
+        transport.Send(new ProtocolMessage(ProtocolAction.Disconnect));
+        LoseTransport(transport, new ErrorInfo(ErrorCodes.Disconnected, 408,
+            "No activity seen from realtime in " + silent.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture) + " ms"));
     }
 
     private void OnServerDisconnected(WebSocketTransport transport, ErrorInfo? error)
     {
-        if (IsTokenError(error))
+        if (RealtimeAuth.IsTokenError(error))
         {
-            if (CanRenewToken)
-            {
-                RenewToken(transport, error!);
-                return;
-            }
-
-            // RTN15h1: a token error that cannot be fixed is fatal.
-            EnterFailed(error!);
+            if (_auth.CanRenewToken) RenewToken(transport, error!);
+            else EnterFailed(error!); // RTN15h1: a token error that cannot be fixed is fatal.
             return;
         }
 
@@ -457,16 +297,14 @@ internal sealed partial class ConnectionManager
         LoseTransport(transport, error ?? new ErrorInfo(ErrorCodes.Disconnected, 400, "Disconnected by the server"));
     }
 
-    private void OnTransportEnded(WebSocketTransport transport, ErrorInfo error) => LoseTransport(transport, error);
-
     /// <summary>The current transport is gone: resume at once if it was connected, otherwise retry later (RTN14, RTN15).</summary>
     private void LoseTransport(WebSocketTransport transport, ErrorInfo error)
     {
         if (!ReferenceEquals(_transport, transport)) return;
         _transport = null;
         transport.Abort();
-        CancelIdleTimer();
-        FailPings(error);
+        _idle.Stop();
+        _pings.FailAll(error);
         switch (_state)
         {
             case ConnectionState.Closing:
@@ -475,8 +313,8 @@ internal sealed partial class ConnectionManager
             case ConnectionState.Connected:
                 // RTN15a: a drop while connected is retried immediately, resuming with the connection key.
                 Log("Transport lost while connected: " + error);
-                RequeueUnacked();
-                _disconnectedSince = Environment.TickCount64;
+                Publisher.RequeueUnacked();
+                _reconnect.ConnectionLost();
                 SetState(ConnectionState.Disconnected, error, TimeSpan.Zero);
                 StartConnecting();
                 break;
@@ -488,29 +326,20 @@ internal sealed partial class ConnectionManager
 
     private void RetryLater(ErrorInfo error)
     {
-        var since = _disconnectedSince ??= Environment.TickCount64;
-        var ttl = _details?.ConnectionStateTtl is { } t && t > 0 ? TimeSpan.FromMilliseconds(t) : _options.ConnectionStateTtl;
-        if (TimeSpan.FromMilliseconds(Environment.TickCount64 - since) >= ttl)
+        if (_reconnect.OutageExceedsStateTtl(_details))
         {
             // RTN14e: past connectionStateTtl, queued publishes fail and retries slow down; resume is still attempted.
-            var delay = _options.SuspendedRetryTimeout;
+            var delay = Options.SuspendedRetryTimeout;
             SetState(ConnectionState.Suspended, new ErrorInfo(80002, 400, "Connection to server unavailable: " + error.Message), delay);
-            FailQueued(new ErrorInfo(80002, 400, "Connection suspended: " + error.Message));
-            StartStateTimer(delay, StartConnecting);
+            Publisher.FailAll(new ErrorInfo(80002, 400, "Connection suspended: " + error.Message));
+            _stateTimer.Start(delay, StartConnecting);
             return;
         }
 
         if (_state == ConnectionState.Suspended) return;
-        var retryIn = Backoff(_options.DisconnectedRetryTimeout, ++_retryCount);
+        var retryIn = _reconnect.NextDisconnectedRetry();
         SetState(ConnectionState.Disconnected, error, retryIn);
-        StartStateTimer(retryIn, StartConnecting);
-    }
-
-    /// <summary>ably-js <c>getRetryTime</c>: initial × min((n+2)/3, 2) × (1 − rand·0.2) (RTB1).</summary>
-    internal static TimeSpan Backoff(TimeSpan initial, int attempt)
-    {
-        var factor = Math.Min((attempt + 2) / 3.0, 2.0) * (1 - (Random.Shared.NextDouble() * 0.2));
-        return initial * factor;
+        _stateTimer.Start(retryIn, StartConnecting);
     }
 
     private void Close()
@@ -523,7 +352,7 @@ internal sealed partial class ConnectionManager
                 // RTN12a: CLOSE, then CLOSED (or a timeout) ends the connection.
                 SetState(ConnectionState.Closing, null);
                 _transport.Send(new ProtocolMessage(ProtocolAction.Close));
-                StartStateTimer(_options.RealtimeRequestTimeout, EnterClosed);
+                _stateTimer.Start(Options.RealtimeRequestTimeout, EnterClosed);
                 return;
             default:
                 EnterClosed();
@@ -531,37 +360,22 @@ internal sealed partial class ConnectionManager
         }
     }
 
-    private void EnterClosed()
+    private void EnterClosed() => EnterTerminalState(ConnectionState.Closed, new ErrorInfo(ErrorCodes.ConnectionClosed, 400, "Connection closed"));
+
+    private void EnterFailed(ErrorInfo error) => EnterTerminalState(ConnectionState.Failed, error);
+
+    /// <summary>Closed or failed: no transport, no timers, nothing to resume; pending pings and publishes fail with <paramref name="error"/>.</summary>
+    private void EnterTerminalState(ConnectionState state, ErrorInfo error)
     {
-        CancelStateTimer();
-        CancelIdleTimer();
+        _stateTimer.Cancel();
+        _idle.Stop();
         _transport?.Abort();
         _transport = null;
-        var error = new ErrorInfo(ErrorCodes.ConnectionClosed, 400, "Connection closed");
-        FailPings(error);
-        FailQueued(error);
+        _pings.FailAll(error);
+        Publisher.FailAll(error);
         _connectionId = null;
         _connectionKey = null;
-        SetState(ConnectionState.Closed, null);
-    }
-
-    private void EnterFailed(ErrorInfo error)
-    {
-        CancelStateTimer();
-        CancelIdleTimer();
-        _transport?.Abort();
-        _transport = null;
-        FailPings(error);
-        FailQueued(error);
-        _connectionId = null;
-        _connectionKey = null;
-        SetState(ConnectionState.Failed, error);
-    }
-
-    private void FailPings(ErrorInfo error)
-    {
-        foreach (var (_, ping) in _pings) ping.Done.TrySetException(new AblyException(error));
-        _pings.Clear();
+        SetState(state, state == ConnectionState.Failed ? error : null);
     }
 
     private void SetState(ConnectionState state, ErrorInfo? reason, TimeSpan? retryIn = null, bool resumed = false, bool continuityLost = false)
@@ -573,48 +387,7 @@ internal sealed partial class ConnectionManager
         var change = new ConnectionStateChange(previous, state, reason, retryIn, resumed, continuityLost);
         Log("Connection " + change);
 
-        switch (state)
-        {
-            case ConnectionState.Connected:
-                foreach (var w in _connectWaiters) w.TrySetResult();
-                _connectWaiters.Clear();
-                break;
-            case ConnectionState.Closed:
-                foreach (var w in _closeWaiters) w.TrySetResult();
-                _closeWaiters.Clear();
-                FailWaiters(_connectWaiters, new ErrorInfo(ErrorCodes.ConnectionClosed, 400, "Connection closed"));
-                break;
-            case ConnectionState.Failed:
-                foreach (var w in _closeWaiters) w.TrySetResult();
-                _closeWaiters.Clear();
-                FailWaiters(_connectWaiters, reason!);
-                break;
-            case ConnectionState.Suspended:
-                FailWaiters(_connectWaiters, reason!);
-                break;
-        }
-
-        // RTL3: channels follow the connection.
-        foreach (var channel in Channels.All) channel.OnConnectionStateChanged(state, reason);
-        RaiseStateChanged(change);
-    }
-
-    private static void FailWaiters(List<TaskCompletionSource> waiters, ErrorInfo error)
-    {
-        foreach (var w in waiters) w.TrySetException(new AblyException(error));
-        waiters.Clear();
-    }
-
-    private void RaiseStateChanged(ConnectionStateChange change)
-    {
-        try
-        {
-            Connection.RaiseStateChanged(change);
-        }
-        catch (Exception e)
-        {
-            Log("A connection StateChanged handler threw: " + e);
-        }
+        _notifier.Notify(change);
     }
 
     /// <summary>The error for an operation that needs a usable connection (RTN7e, RTL6c4).</summary>
@@ -629,36 +402,6 @@ internal sealed partial class ConnectionManager
     /// <summary>Sends a frame on the live transport (ATTACH, DETACH); dropped when not connected.</summary>
     public void SendFrame(ProtocolMessage frame)
     {
-        if (_state == ConnectionState.Connected) _transport?.Send(frame);
+        LiveTransport?.Send(frame);
     }
-
-    // ---- Idle detection (RTN23a) ----
-
-    private void StartIdleTimer()
-    {
-        var maxIdle = _details?.MaxIdleInterval ?? 0;
-        var generation = ++_idleTimerGeneration;
-        if (maxIdle <= 0) return;
-        var limit = TimeSpan.FromMilliseconds(maxIdle) + _options.RealtimeRequestTimeout;
-        ScheduleIdleCheck(limit, limit, generation);
-    }
-
-    private void ScheduleIdleCheck(TimeSpan delay, TimeSpan limit, long generation) =>
-        Schedule(delay, () =>
-        {
-            if (generation != _idleTimerGeneration || _transport is not { } transport) return;
-            var silent = TimeSpan.FromMilliseconds(Environment.TickCount64 - _lastActivity);
-            if (silent < limit)
-            {
-                ScheduleIdleCheck(limit - silent, limit, generation);
-                return;
-            }
-
-            // The server said it would send something at least every maxIdleInterval: the transport is dead.
-            transport.Send(new ProtocolMessage(ProtocolAction.Disconnect));
-            LoseTransport(transport, new ErrorInfo(ErrorCodes.Disconnected, 408,
-                "No activity seen from realtime in " + silent.TotalMilliseconds.ToString("0", CultureInfo.InvariantCulture) + " ms"));
-        });
-
-    private void CancelIdleTimer() => _idleTimerGeneration++;
 }

@@ -3,11 +3,14 @@ using Tokenwire.Protocol;
 namespace Tokenwire.Client.Internal;
 
 /// <summary>
-/// Publishing (RTN7, RTN19, RTL6): a queue of publishes not yet sent, and the sent-but-unacknowledged ones in
-/// msgSerial order. ACK/NACK <c>{msgSerial, count}</c> completes, from the front, every pending publish below
-/// <c>msgSerial + count</c> (cumulative, as ably-js <c>MessageQueue.completeMessages</c>).
+/// Publishing on the connection (RTL6, RTN7, RTN19): whether a publish goes out now, waits for the connection or fails
+/// (by the connection's state), and the publishes between <see cref="PublishAsync"/> and their ACK: a queue of
+/// publishes not yet sent, and the sent-but-unacknowledged ones in msgSerial order. ACK/NACK <c>{msgSerial, count}</c>
+/// completes, from the front, every pending publish below <c>msgSerial + count</c> (cumulative, as ably-js
+/// <c>MessageQueue.completeMessages</c>). The connection tells it when to re-send (connected), requeue (transport
+/// lost) or fail everything (suspended, closed, failed). Loop only, except <see cref="PublishAsync"/>.
 /// </summary>
-internal sealed partial class ConnectionManager
+internal sealed class Publisher(ConnectionManager connection)
 {
     private static readonly PublishResult EmptyResult = new([]);
 
@@ -20,15 +23,6 @@ internal sealed partial class ConnectionManager
     /// <summary>Tests turn this off to see the server's own 40009 NACK.</summary>
     internal bool LocalSizeCheck { get; set; } = true;
 
-    internal sealed class PendingPublish(ProtocolMessage frame, RealtimeChannel channel)
-    {
-        public ProtocolMessage Frame { get; } = frame;
-
-        public RealtimeChannel Channel { get; } = channel;
-
-        public TaskCompletionSource<PublishResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
-    }
-
     /// <summary>
     /// Publishes messages already encoded for the wire (any thread), with optional ProtocolMessage params (an update,
     /// delete or append may carry them, RTL32e). Size is checked here (RSL1i, 40009).
@@ -37,7 +31,7 @@ internal sealed partial class ConnectionManager
     {
         long size = 0;
         foreach (var m in wire) size += m.ComputeSize();
-        var max = _maxMessageSize;
+        var max = connection.MaxMessageSize;
         if (LocalSizeCheck && size > max)
         {
             return Task.FromException<PublishResult>(new AblyException(ErrorCodes.MessageTooLarge, 400,
@@ -45,7 +39,7 @@ internal sealed partial class ConnectionManager
         }
 
         var pending = new PendingPublish(new ProtocolMessage(ProtocolAction.Message) { Channel = channel.Name, Messages = wire, Params = parameters }, channel);
-        Post(() => Enqueue(pending));
+        connection.Loop.Post(() => Enqueue(pending));
         return pending.Completion.Task;
     }
 
@@ -59,40 +53,33 @@ internal sealed partial class ConnectionManager
             return;
         }
 
-        switch (_state)
+        if (connection.LiveTransport is { } transport)
         {
-            case ConnectionState.Connected when _transport is not null:
-                // RTL6c1/RTL6c5: publish straight away; no attach needed.
-                Send(pending);
-                break;
-            case ConnectionState.Initialized:
-            case ConnectionState.Connecting:
-            case ConnectionState.Disconnected:
-                if (_options.QueueMessages)
-                {
-                    _queued.Add(pending); // RTL6c2
-                }
-                else
-                {
-                    pending.Completion.TrySetException(new AblyException(StateError()));
-                }
+            Send(pending, transport); // RTL6c1/RTL6c5: publish straight away; no attach needed.
+            return;
+        }
 
+        switch (connection.State)
+        {
+            case ConnectionState.Initialized or ConnectionState.Connecting or ConnectionState.Disconnected when connection.Options.QueueMessages:
+                _queued.Add(pending); // RTL6c2
                 break;
             default:
-                pending.Completion.TrySetException(new AblyException(StateError()));
+                pending.Completion.TrySetException(new AblyException(connection.StateError()));
                 break;
         }
     }
 
-    private void Send(PendingPublish pending)
+    /// <summary>Numbers the publish and sends it; it stays pending until its ACK or NACK.</summary>
+    private void Send(PendingPublish pending, WebSocketTransport transport)
     {
         pending.Frame.MsgSerial = _msgSerial++; // RTN7b: per connection, from 0
         _unacked.Enqueue(pending);
-        _transport!.Send(pending.Frame);
+        transport.Send(pending.Frame);
     }
 
     /// <summary>On CONNECTED: re-send unacknowledged publishes (original msgSerial if resumed), then queued ones.</summary>
-    private void SendQueued(bool resumed)
+    public void SendQueued(bool resumed, WebSocketTransport transport)
     {
         if (!resumed)
         {
@@ -106,11 +93,11 @@ internal sealed partial class ConnectionManager
             if (p.Frame.MsgSerial is not null)
             {
                 _unacked.Enqueue(p); // RTN19a: same msgSerial, so the server deduplicates
-                _transport!.Send(p.Frame);
+                transport.Send(p.Frame);
             }
             else
             {
-                Send(p);
+                Send(p, transport);
             }
         }
 
@@ -118,14 +105,14 @@ internal sealed partial class ConnectionManager
     }
 
     /// <summary>Transport lost: sent-but-unacknowledged publishes go back in front of the queue (RTN19a).</summary>
-    private void RequeueUnacked()
+    public void RequeueUnacked()
     {
         if (_unacked.Count == 0) return;
         _queued.InsertRange(0, _unacked);
         _unacked.Clear();
     }
 
-    private void OnAck(ProtocolMessage frame, bool nack)
+    public void OnAck(ProtocolMessage frame, bool nack)
     {
         if (frame.MsgSerial is not { } serial) return;
         var end = serial + (frame.Count ?? 1);
@@ -148,11 +135,21 @@ internal sealed partial class ConnectionManager
     }
 
     /// <summary>RTN7e: entering suspended, closed or failed fails every queued and pending publish.</summary>
-    private void FailQueued(ErrorInfo error)
+    public void FailAll(ErrorInfo error)
     {
         foreach (var p in _unacked) p.Completion.TrySetException(new AblyException(error));
         _unacked.Clear();
         foreach (var p in _queued) p.Completion.TrySetException(new AblyException(error));
         _queued.Clear();
     }
+}
+
+/// <summary>One publish (a MESSAGE frame) and the task its caller awaits.</summary>
+internal sealed class PendingPublish(ProtocolMessage frame, RealtimeChannel channel)
+{
+    public ProtocolMessage Frame { get; } = frame;
+
+    public RealtimeChannel Channel { get; } = channel;
+
+    public TaskCompletionSource<PublishResult> Completion { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
 }
