@@ -161,7 +161,7 @@ internal static class AdminEndpoints
         {
             ["app"] = app,
             ["channel"] = channel,
-            ["occupancy"] = engine.Occupancy(app, channel),
+            ["occupancy"] = await engine.OccupancyAsync(app, channel).ConfigureAwait(false),
             ["messages"] = messages.Select(m => new Dictionary<string, object?>
             {
                 ["serial"] = m.Serial,

@@ -71,8 +71,14 @@ internal interface IChannelEngine
     /// <summary>Messages of the responses in progress up to <paramref name="untilSerial"/>, and the current channel serial.</summary>
     ValueTask<(List<Message> Messages, string? ChannelSerial)> InProgressResponsesAsync(string appId, string channel, string? untilSerial);
 
-    /// <summary>Occupancy of a channel for <c>GET /channels/{id}</c>.</summary>
+    /// <summary>
+    /// A channel's occupancy as this node sees it, without a round trip: its own subscribers (and, on one node, the
+    /// presence members). What metachannel checks on the delivery path use.
+    /// </summary>
     ChannelOccupancy Occupancy(string appId, string channel);
+
+    /// <summary>A channel's occupancy across all nodes, for <c>GET /channels/{id}</c> and the admin page (may ask the shared store).</summary>
+    ValueTask<ChannelOccupancy> OccupancyAsync(string appId, string channel);
 
     /// <summary>Periodic trimming and release of idle channels.</summary>
     void Sweep();

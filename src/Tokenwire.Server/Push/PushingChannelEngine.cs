@@ -98,6 +98,8 @@ internal sealed partial class PushingChannelEngine(IChannelEngine inner, PushQue
 
     public ChannelOccupancy Occupancy(string appId, string channel) => inner.Occupancy(appId, channel);
 
+    public ValueTask<ChannelOccupancy> OccupancyAsync(string appId, string channel) => inner.OccupancyAsync(appId, channel);
+
     public IEnumerable<LiveChannel> LiveChannels() => inner.LiveChannels();
 
     public void Sweep() => inner.Sweep();

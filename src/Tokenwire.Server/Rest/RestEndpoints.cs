@@ -249,15 +249,15 @@ internal static class RestEndpoints
         }).ConfigureAwait(false);
     }
 
-    private static Task StatusAsync(HttpContext context, string channel)
+    private static async Task StatusAsync(HttpContext context, string channel)
     {
         var services = context.RequestServices;
         var auth = services.GetRequiredService<Authenticator>().AuthenticateRest(context.Request);
         if (ChannelName.Validate(channel) is { } nameError) throw new AblyException(nameError);
         if (!auth.Capability.AllowsAny(channel)) throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Channel '{channel}' is not permitted by the capability");
-        var occupancy = services.GetRequiredService<IChannelEngine>().Occupancy(auth.AppId, channel);
+        var occupancy = await services.GetRequiredService<IChannelEngine>().OccupancyAsync(auth.AppId, channel).ConfigureAwait(false);
         var metrics = occupancy.Metrics();
-        return RestResponses.WriteAsync(context, 200, new Dictionary<string, object?>
+        await RestResponses.WriteAsync(context, 200, new Dictionary<string, object?>
         {
             ["channelId"] = channel,
             ["name"] = channel,
@@ -266,7 +266,7 @@ internal static class RestEndpoints
                 ["isActive"] = occupancy.IsActive,
                 ["occupancy"] = new Dictionary<string, object?> { ["metrics"] = metrics },
             },
-        });
+        }).ConfigureAwait(false);
     }
 
     /// <summary>RSP3: the presence set, filtered by <c>clientId</c> and <c>connectionId</c>, paged by <c>limit</c> (default 100, at most 1000).</summary>

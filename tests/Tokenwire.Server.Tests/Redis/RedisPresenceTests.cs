@@ -34,6 +34,24 @@ public sealed class RedisPresenceTests(RedisServerFixture redis) : IClassFixture
     }
 
     [Fact]
+    public async Task Channel_status_on_any_node_counts_the_members_that_entered_on_another()
+    {
+        var channel = "occupancy-" + Guid.NewGuid().ToString("N");
+        await using var a = await NodeAsync();
+        await using var b = await NodeAsync();
+        await using var member = await RawClient.ConnectAsync(a, query: "clientId=olga");
+        await member.AttachAsync(channel);
+        await EnterAsync(member, channel, 0, "here");
+
+        // Node b has no attachment of its own: GET /channels/{id} there reads the shared member set (HLEN, awaited).
+        using var http = new HttpClient { BaseAddress = b.BaseUri };
+        http.DefaultRequestHeaders.Authorization = new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(b.Key)));
+        var status = (await http.GetFromJsonAsync<JsonElement>($"/channels/{channel}")).GetProperty("status");
+        Assert.True(status.GetProperty("isActive").GetBoolean());
+        Assert.Equal(1, status.GetProperty("occupancy").GetProperty("metrics").GetProperty("presenceMembers").GetInt32());
+    }
+
+    [Fact]
     public async Task Members_of_a_node_that_stops_leave_within_30_seconds()
     {
         var channel = "node-death-" + Guid.NewGuid().ToString("N");

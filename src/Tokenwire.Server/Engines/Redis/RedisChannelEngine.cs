@@ -372,12 +372,15 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
         foreach (var ((app, name), hub) in _hubs) yield return new LiveChannel(app, name, hub.Occupancy(), 0);
     }
 
-    // Metachannels: this node's listeners only, with no Redis round trip. Every channel's fan-out asks whether the app's
-    // lifecycle metachannel is watched (MetaChannels.IsLifecycleWatched) on each attach and detach; a synchronous HLEN there,
+    // This node's listeners only, with no Redis round trip. Every channel's fan-out asks whether the app's lifecycle
+    // metachannel is watched (MetaChannels.IsLifecycleWatched) on each attach and detach; a synchronous HLEN there,
     // under the channel's lock, starved the thread pool during attach storms until Redis calls timed out (50003).
-    public ChannelOccupancy Occupancy(string appId, string channel) => ChannelName.IsMetaChannel(channel)
-        ? FindHub(appId, channel)?.Occupancy() ?? ChannelOccupancy.Inactive
-        : Presence.Occupancy(appId, channel, FindHub(appId, channel)?.Occupancy());
+    public ChannelOccupancy Occupancy(string appId, string channel) => FindHub(appId, channel)?.Occupancy() ?? ChannelOccupancy.Inactive;
+
+    // With the members of the shared presence set (metachannels have none), awaited rather than blocking a request thread.
+    public async ValueTask<ChannelOccupancy> OccupancyAsync(string appId, string channel) => ChannelName.IsMetaChannel(channel)
+        ? Occupancy(appId, channel)
+        : await Presence.OccupancyAsync(appId, channel, FindHub(appId, channel)?.Occupancy()).ConfigureAwait(false);
 
     public async ValueTask DisposeAsync()
     {

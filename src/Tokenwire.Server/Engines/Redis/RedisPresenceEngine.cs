@@ -254,12 +254,12 @@ internal sealed class RedisPresenceEngine : IPresenceEngine
     }
 
     /// <summary>Occupancy: this node's attachments (<paramref name="local"/>, null when it has none) with the shared set's members.</summary>
-    public ChannelOccupancy Occupancy(string appId, string channel, ChannelOccupancy? local)
+    public async ValueTask<ChannelOccupancy> OccupancyAsync(string appId, string channel, ChannelOccupancy? local)
     {
         var members = 0;
         try
         {
-            members = (int)Db.HashLength(RedisKeys.Members(RedisKeys.Tag(appId, channel)));
+            members = (int)await Db.HashLengthAsync(RedisKeys.Members(RedisKeys.Tag(appId, channel))).ConfigureAwait(false);
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
