@@ -68,6 +68,9 @@ internal sealed class LoadOptions
     /// <summary>Extra arguments for the tokenwire server (e.g. --Tokenwire:Responses:Enabled=false).</summary>
     public List<string> TokenwireArgs { get; set; } = [];
 
+    /// <summary>Environment variables for the tokenwire server only (runtime settings with no runtimeconfig knob, e.g. <c>DOTNET_GCgen0size</c>).</summary>
+    public Dictionary<string, string> TokenwireEnvironment { get; set; } = [];
+
     /// <summary>Seconds to wait before measuring for the 1-minute load average to fall under <see cref="MaxLoad"/> (0: don't wait).</summary>
     public double WaitForLoadSeconds { get; set; }
 
@@ -132,6 +135,12 @@ internal sealed class LoadOptions
                 case "--root": o.Root = Next(); break;
                 case "--tokenwire-dll": o.TokenwireDll = Next(); break;
                 case "--tokenwire-arg": o.TokenwireArgs.Add(Next()); break;
+                case "--tokenwire-env":
+                    var assignment = Next();
+                    var equals = assignment.IndexOf('=', StringComparison.Ordinal);
+                    if (equals <= 0) throw new ArgumentException($"--tokenwire-env wants NAME=VALUE, not '{assignment}'");
+                    o.TokenwireEnvironment[assignment[..equals]] = assignment[(equals + 1)..];
+                    break;
                 case "--wait-for-load": o.WaitForLoadSeconds = NextDouble(); break;
                 case "--max-load": o.MaxLoad = NextDouble(); break;
                 case "--perf": o.PerfDir = Next(); break;
@@ -185,6 +194,7 @@ internal sealed class LoadOptions
           --perf DIR                              perf record the server during the measurement
           --alloc-profile                         print each server's top allocated types (sampled; diagnostic runs)
           --tokenwire-arg ARG                     extra server argument (repeatable)
+          --tokenwire-env NAME=VALUE              environment variable for the tokenwire server only (repeatable)
           --root DIR                              repository root (default: found from the executable)
           --tokenwire-dll FILE                    another tokenwire.dll (before/after comparisons)
           --redis HOST:PORT                       tokenwire on the Redis engine (reports Redis commands per published token)

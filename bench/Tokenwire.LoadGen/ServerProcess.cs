@@ -102,6 +102,10 @@ internal sealed partial class ServerProcess : IAsyncDisposable
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
+        if (target == "tokenwire")
+        {
+            foreach (var (name, value) in options.TokenwireEnvironment) psi.Environment[name] = value;
+        }
         // perf can name JIT-compiled methods only with a perf map, and only outside the W^X double mapping.
         if (options.PerfDir is not null)
         {
