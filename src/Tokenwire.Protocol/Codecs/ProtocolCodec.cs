@@ -74,26 +74,8 @@ public abstract class ProtocolCodec
     }
 
     /// <summary>Normalises decoded message data: a trailing <c>base64</c> step becomes bytes, so both formats relay the same payload.</summary>
-    protected static void NormaliseBase64(Message message)
-    {
-        if (message.Data is not string text || message.Encoding is null) return;
-        var encoding = message.Encoding;
-        string? rest;
-        if (encoding == "base64") rest = null;
-        else if (encoding.EndsWith("/base64", StringComparison.Ordinal)) rest = encoding[..^7];
-        else return;
-
-        var bytes = new byte[(text.Length * 3 / 4) + 3];
-        if (!Convert.TryFromBase64String(text, bytes, out var written))
-        {
-            throw new AblyException(ErrorCodes.InvalidMessageData, 400, "Invalid base64 message data");
-        }
-
-        message.Data = written == bytes.Length ? bytes : bytes.AsSpan(0, written).ToArray();
-        message.Encoding = rest;
-    }
+    protected static void NormaliseBase64(Message message) => MessageDataEncoding.NormaliseBase64(message);
 
     /// <summary>Appends an encoding step.</summary>
-    protected static string AppendEncoding(string? encoding, string step) =>
-        string.IsNullOrEmpty(encoding) ? step : encoding + "/" + step;
+    protected static string AppendEncoding(string? encoding, string step) => MessageDataEncoding.AppendEncoding(encoding, step);
 }
