@@ -9,11 +9,12 @@ namespace Tokenwire.Server.Engines.InMemory;
 
 /// <summary>
 /// One channel of the single-node engine: the sequencer that orders its messages, the ids seen recently (idempotent
-/// publishing), its presence set, its lifecycle (activity, sweep, retirement), and the one lock every change happens
-/// under, so serial order, window order and fan-out order are the same order. Its collaborators, all under that lock:
-/// the hot window, the channel's log of messages and operations (<see cref="ChannelWindow"/>); where an attachment
-/// starts in it (<see cref="WindowAttachStart"/>); on mutable channels, the operations and annotations and the state
-/// of the messages they changed (<see cref="MutableMessages"/>); and delivery, the fan-out core's (<see cref="ChannelFanOut"/>).
+/// publishing), its lifecycle (activity, sweep, retirement), and the one lock every change happens under, so serial
+/// order, window order and fan-out order are the same order. Its collaborators, all under that lock: the hot window,
+/// the channel's log of messages and operations (<see cref="ChannelWindow"/>); where an attachment starts in it
+/// (<see cref="WindowAttachStart"/>); on mutable channels, the operations and annotations and the state of the
+/// messages they changed (<see cref="MutableMessages"/>); its presence (<see cref="ChannelPresence"/>); and delivery,
+/// the fan-out core's (<see cref="ChannelFanOut"/>).
 /// </summary>
 internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWindow
 {
@@ -26,7 +27,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
     private readonly ResponseTracker? _responses;
     private readonly ChannelStatsCounter _stats = new();
     private readonly ChannelFanOut _fanOut;
-    private readonly PresenceSet _presence = new();
+    private readonly ChannelPresence _presence;
     private readonly MutableMessages _mutable;
     private readonly WindowAttachStart _attachStart;
     private long _lastActivity;
@@ -46,6 +47,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
         _rateLimiter = new Limits.ChannelRateLimiter(name, rules.MessagesPerSecond, rules.BytesPerSecond, services.Options.RateLimits.BurstSeconds);
         _fanOut = new ChannelFanOut(name, _stats, services.FanOutSettings(appId, name, rules, this));
         _mutable = new MutableMessages(_window, _sequencer, _fanOut, services.Options.MaxMessageSize);
+        _presence = new ChannelPresence(_fanOut, rules.Persisted, services.Options.HotWindow);
         _lastActivity = now;
         _recentIds = new RecentMessageIds(services.Options.IdempotencyWindow);
         _attachStart = new WindowAttachStart(log, rules.MutableMessages ? _mutable : null, services.Options.MaxRewindMessages);
@@ -285,8 +287,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
             if (_retired) return false;
             var now = _services.Now();
             _lastActivity = now;
-            _fanOut.BroadcastPresence(_presence.Apply(updates, connectionId, idPrefix, now), now);
-            _fanOut.SetPresenceMembers(_presence.Count);
+            _presence.Apply(updates, connectionId, idPrefix, now);
             return true;
         }
     }
@@ -294,11 +295,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
     /// <summary>Members no connection owns (sandbox fixtures).</summary>
     public void AddFixedMembers(IReadOnlyList<Message> members, string connectionId)
     {
-        lock (_lock)
-        {
-            _presence.AddFixed(members, connectionId, _services.Now());
-            _fanOut.SetPresenceMembers(_presence.Count);
-        }
+        lock (_lock) _presence.AddFixed(members, connectionId, _services.Now());
     }
 
     /// <summary>Every member a connection owns leaves, with a LEAVE broadcast for each.</summary>
@@ -306,10 +303,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
     {
         lock (_lock)
         {
-            if (_retired) return;
-            var now = _services.Now();
-            _fanOut.BroadcastPresence(_presence.Leave(connectionId, now), now);
-            _fanOut.SetPresenceMembers(_presence.Count);
+            if (!_retired) _presence.Leave(connectionId, _services.Now());
         }
     }
 
@@ -320,11 +314,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
 
     public List<PresenceEvent> PresenceHistory(PresenceHistoryQuery query)
     {
-        lock (_lock)
-        {
-            PrunePresenceHistory(_services.Now());
-            return _presence.History(query);
-        }
+        lock (_lock) return _presence.History(query, _services.Now());
     }
 
     /// <summary>Bytes the hot window holds.</summary>
@@ -355,19 +345,13 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
             var oldest = now - (long)_services.Options.HotWindow.TotalMilliseconds;
             _window.EvictOlderThan(oldest);
             _mutable.ForgetSettled(oldest);
-            PrunePresenceHistory(now);
+            _presence.PruneHistory(now);
             if (!ChannelName.IsMetaChannel(Name)) _stats.FlushTo(_services.Stats, AppId); // the server's own events are not app traffic
             var idle = _fanOut.SubscriberCount == 0 && _recentIds.Count == 0 && _mutable.Count == 0 && _lastActivity < oldest && (_responses?.Count ?? 0) == 0
-                && (_window.Count == 0 || Rules.Persisted) && !_presence.HasMembers && (!_presence.HasHistory || Rules.Persisted);
+                && (_window.Count == 0 || Rules.Persisted) && _presence.IsEmpty;
             if (idle) Release();
             return idle;
         }
-    }
-
-    /// <summary>Non-persisted channels keep presence history for the hot window only.</summary>
-    private void PrunePresenceHistory(long now)
-    {
-        if (!Rules.Persisted) _presence.PruneHistory(now - (long)_services.Options.HotWindow.TotalMilliseconds);
     }
 
     public long OldestEvictable
