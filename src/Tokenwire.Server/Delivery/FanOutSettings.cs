@@ -14,4 +14,11 @@ internal readonly record struct FanOutSettings(
     TimeSpan OccupancyInterval,
     Action<ChannelOccupancy>? OccupancyWatcher = null,
     Func<bool>? OccupancyWatched = null,
-    Observability.FanOutTelemetry? Telemetry = null);
+    Observability.FanOutTelemetry? Telemetry = null)
+{
+    /// <summary>Asks the channel to run its delayed work at <paramref name="dueAt"/> (nothing when it has no owner).</summary>
+    public void ScheduleDelayedWork(long dueAt)
+    {
+        if (Owner is { } owner) DelayedWork.Shared.Schedule(owner, dueAt);
+    }
+}

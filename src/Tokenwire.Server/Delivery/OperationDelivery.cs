@@ -121,6 +121,15 @@ internal static class OperationDelivery
         return due;
     }
 
+    /// <summary>What a subscriber holds rolled up goes out now, before something else of the channel (a presence event, an annotation).</summary>
+    public static void ReleaseRollup(Subscription sub)
+    {
+        if (TakeDue(sub, Environment.TickCount64, force: true) is { } held && SubscriberFrames.Personal(sub, held) is { } frame)
+        {
+            sub.Subscriber.Enqueue(frame);
+        }
+    }
+
     /// <summary>Adds an append to the held one of the same message, or holds it.</summary>
     private static void Hold(List<RolledUpAppend> held, Message append)
     {
@@ -153,7 +162,7 @@ internal static class OperationDelivery
         foreach (var sub in subscriptions)
         {
             if (sub.Held is not null) continue; // an attach in progress gets the summary in its backlog's latest version
-            ChannelFanOut.ReleaseRollup(sub);
+            ReleaseRollup(sub);
             var ok = true;
             if (sub.Subscriber.ReceivesAnnotations)
             {

@@ -8,16 +8,18 @@ using Tokenwire.Server.Stats;
 namespace Tokenwire.Server.Engines.InMemory;
 
 /// <summary>
-/// One channel of the single-node engine: the sequencer that orders its messages, the hot window of recent messages
-/// (rewind, resume, history of non-persisted channels), the ids seen recently (idempotent publishing), its presence
-/// set, and on mutable channels the state of messages operations changed; delivery is the fan-out core's
-/// (<see cref="ChannelFanOut"/>). Every change happens under one lock, so serial order, window order and fan-out order
-/// are the same order. The window is the channel's log: messages and operations (each under its version serial).
+/// One channel of the single-node engine: the sequencer that orders its messages, the ids seen recently (idempotent
+/// publishing), its lifecycle (activity, sweep, retirement), and the one lock every change happens under, so serial
+/// order, window order and fan-out order are the same order. Its collaborators, all under that lock: the hot window,
+/// the channel's log of messages and operations (<see cref="ChannelWindow"/>); where an attachment starts in it
+/// (<see cref="WindowAttachStart"/>); on mutable channels, the operations and annotations and the state of the
+/// messages they changed (<see cref="MutableMessages"/>); its presence (<see cref="ChannelPresence"/>); and delivery,
+/// the fan-out core's (<see cref="ChannelFanOut"/>).
 /// </summary>
 internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWindow
 {
     private readonly Lock _lock = new();
-    private readonly MessageWindow _window = new();
+    private readonly ChannelWindow _window;
     private readonly RecentMessageIds _recentIds;
     private readonly Sequencer _sequencer;
     private readonly ChannelServices _services;
@@ -25,11 +27,9 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
     private readonly ResponseTracker? _responses;
     private readonly ChannelStatsCounter _stats = new();
     private readonly ChannelFanOut _fanOut;
-    private readonly PresenceSet _presence = new();
-    // Mutable channels: messages an operation changed, while the window (or a recent operation) refers to them.
-    private readonly Dictionary<string, MessageState> _states = new(StringComparer.Ordinal);
+    private readonly ChannelPresence _presence;
+    private readonly MutableMessages _mutable;
     private readonly WindowAttachStart _attachStart;
-    private string _continuityFloor;
     private long _lastActivity;
     private bool _retired;
 
@@ -41,43 +41,36 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
         _services = services;
         var now = services.Now();
         _sequencer = new Sequencer(lastStoredSerial, now);
-        if (services.Options.Responses.Enabled) _responses = new ResponseTracker(services.Options.Responses, _window);
+        var log = new MessageWindow();
+        if (services.Options.Responses.Enabled) _responses = new ResponseTracker(services.Options.Responses, log);
+        _window = new ChannelWindow(log, _responses, services, rules.Persisted, start: _sequencer.Last);
         _rateLimiter = new Limits.ChannelRateLimiter(name, rules.MessagesPerSecond, rules.BytesPerSecond, services.Options.RateLimits.BurstSeconds);
         _fanOut = new ChannelFanOut(name, _stats, services.FanOutSettings(appId, name, rules, this));
-        _continuityFloor = _sequencer.Last;
+        _mutable = new MutableMessages(_window, _sequencer, _fanOut, services.Options.MaxMessageSize);
+        _presence = new ChannelPresence(_fanOut, rules.Persisted, services.Options.HotWindow);
         _lastActivity = now;
         _recentIds = new RecentMessageIds(services.Options.IdempotencyWindow);
-        _attachStart = new WindowAttachStart(_window, _states, rules.MutableMessages, services.Options.MaxRewindMessages);
+        _attachStart = new WindowAttachStart(log, rules.MutableMessages ? _mutable : null, services.Options.MaxRewindMessages);
         // Persisted channels start with their newest stored messages, so count rewinds work after a restart.
-        foreach (var m in recent) AddToWindow(m.Serial!, m.Timestamp ?? now, StoredForm.EncodeToScratch(m).Span);
+        foreach (var m in recent) _window.Add(m.Serial!, m.Timestamp ?? now, StoredForm.EncodeToScratch(m).Span);
     }
 
     /// <summary>Mutable channels: the state of a message loaded from the store (an operation on a message older than the window).</summary>
     public void AddState(MessageState state)
     {
-        lock (_lock) _states.TryAdd(state.Serial, state);
+        lock (_lock) _mutable.Add(state);
     }
 
     /// <summary>True when an operation on <paramref name="serial"/> can be applied without loading the message from the store.</summary>
     public bool HasMessage(string serial)
     {
-        lock (_lock) return _states.ContainsKey(serial) || FindInWindow(serial) is not null;
-    }
-
-    /// <summary>A message of the window by serial (a message, not an operation), or null.</summary>
-    private Message? FindInWindow(string serial)
-    {
-        if (!ChannelSerial.IsValid(serial)) return null;
-        var i = _window.FirstAfter(serial) - 1;
-        if (i < 0 || _window.CompareSerial(i, serial) != 0) return null;
-        var m = _window.Message(i);
-        return MessageOperations.IsOperation(m) ? null : m;
+        lock (_lock) return _mutable.Has(serial);
     }
 
     /// <summary>The latest state of a message in memory (mutable channels), or null.</summary>
     public Message? LatestInMemory(string serial)
     {
-        lock (_lock) return _states.TryGetValue(serial, out var state) ? state.Snapshot() : FindInWindow(serial);
+        lock (_lock) return _mutable.Latest(serial);
     }
 
     public string AppId { get; }
@@ -157,58 +150,34 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
             foreach (var m in accepted)
             {
                 var encoded = StoredForm.EncodeToScratch(m);
-                AddToWindow(m.Serial!, now, encoded.Span);
+                _window.Add(m.Serial!, now, encoded.Span);
                 stored?.Add(new StoredMessage(m.Serial!, now, encoded.ToArray()));
                 _responses?.Observe(m, now);
                 _fanOut.Add(m, publisher.IdPrefix);
             }
 
-            TrimWindow();
+            _window.Trim();
             _stats.CountInbound(accepted, publisher.ConnectionId is not null);
-            if (publisher.Dispatches is { } later && !_fanOut.IsFrameFull) later.Add(this);
-            else _fanOut.Flush();
+            DispatchOrDefer(publisher.Dispatches);
             completion = stored is not null ? PersistAsync(stored, now, serials) : Task.FromResult(serials);
             return true;
         }
     }
 
-    /// <summary>
-    /// Applies an update, delete or append (validated by the engine: the channel is mutable, the message is loaded).
-    /// The operation gets the next channel serial as its version, joins the window and the store under it, and fans
-    /// out; the task completes with the version serial (the ACK's <c>res[].serials</c>).
-    /// </summary>
+    /// <summary>Fans out what is pending now, or when the publisher's connection has handled its frames (<see cref="PendingDispatches"/>).</summary>
+    private void DispatchOrDefer(PendingDispatches? later)
+    {
+        if (later is not null && !_fanOut.IsFrameFull) later.Add(this);
+        else _fanOut.Flush();
+    }
+
+    /// <summary>An update, delete or append (<see cref="MutableMessages.Apply"/>); completes with its version serial (the ACK's <c>res[].serials</c>).</summary>
     private Task<string?[]> ApplyOperation(Message operation, Publisher publisher, long now)
     {
-        var serial = operation.Serial!;
-        if (!_states.TryGetValue(serial, out var state))
-        {
-            if (FindInWindow(serial) is not { } create) return Task.FromException<string?[]>(MessageNotFound(serial));
-            state = MessageState.Of(create);
-        }
-
-        try
-        {
-            publisher.Rights.Check(operation.Action!.Value, state.ClientId, publisher.ClientId);
-            state.Check(operation, _services.Options.MaxMessageSize);
-        }
-        catch (AblyException e)
-        {
-            return Task.FromException<string?[]>(e);
-        }
-
-        _states[serial] = state;
-        var version = MessageOperations.Stamp(operation, _sequencer.Next(now), now, state, publisher.ClientId);
-        var delivered = state.Apply(operation, version, publisher.ConnectionId);
-        var encoded = StoredForm.EncodeToScratch(MessageOperations.Record(operation, version, publisher.ConnectionId));
-        AddToWindow(version.Serial!, now, encoded.Span);
-        TrimWindow();
-        _fanOut.Add(delivered, publisher.IdPrefix, state);
+        if (_mutable.Apply(operation, publisher, now, out var refused) is not { } stored) return Task.FromException<string?[]>(refused!);
         _stats.CountInbound([operation], publisher.ConnectionId is not null);
-        if (publisher.Dispatches is { } later && !_fanOut.IsFrameFull) later.Add(this);
-        else _fanOut.Flush();
-        string?[] serials = [version.Serial];
-        var stored = new List<StoredMessage> { new(version.Serial!, now, encoded.ToArray(), serial) };
-        return PersistAsync(stored, now, serials);
+        DispatchOrDefer(publisher.Dispatches);
+        return PersistAsync([stored], now, [stored.Serial]);
     }
 
     /// <summary>
@@ -228,35 +197,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
 
             var now = _services.Now();
             _lastActivity = now;
-            var serial = annotations[0].MessageSerial!;
-            if (!_states.TryGetValue(serial, out var state))
-            {
-                if (FindInWindow(serial) is not { } create)
-                {
-                    completion = Task.FromException(MessageNotFound(serial));
-                    return true;
-                }
-
-                _states[serial] = state = MessageState.Of(create);
-            }
-
-            var stored = new List<StoredMessage>(annotations.Count);
-            for (var i = 0; i < annotations.Count; i++)
-            {
-                var a = annotations[i];
-                a.Action ??= MessageAction.Create;
-                a.Serial = _sequencer.Next(now);
-                a.Id ??= publisher.IdPrefix + ":" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
-                a.Timestamp = now;
-                a.ConnectionId = publisher.ConnectionId;
-                a.ConnectionKey = null;
-                a.ClientId ??= publisher.ClientId;
-                state.Annotate(a);
-                stored.Add(new StoredMessage(a.Serial, now, StoredForm.Encode(a), serial));
-            }
-
-            _fanOut.BroadcastAnnotations(annotations, state.SummaryMessage(), annotations[^1].Serial!, now);
-            completion = PersistAsync(stored, now, []);
+            completion = _mutable.Annotate(annotations, publisher, now, out var notFound) is { } stored ? PersistAsync(stored, now, []) : Task.FromException(notFound!);
             return true;
         }
     }
@@ -264,11 +205,8 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
     /// <summary>A message's annotations from memory (null when the channel does not hold its state).</summary>
     public List<Message>? AnnotationsInMemory(string serial)
     {
-        lock (_lock) return _states.TryGetValue(serial, out var state) ? [.. state.Annotations?.All ?? []] : null;
+        lock (_lock) return _mutable.Annotations(serial);
     }
-
-    internal static AblyException MessageNotFound(string serial) =>
-        new(ErrorCodes.NotFound, 404, $"No message with serial '{serial}' on this channel (it may have expired)");
 
     private async Task<string?[]> PersistAsync(List<StoredMessage> stored, long now, string?[] serials)
     {
@@ -304,7 +242,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
             var now = _services.Now();
             _lastActivity = now;
             _fanOut.Flush(); // what is already ordered belongs to the live set, not to this subscriber's backlog
-            var (outcome, from) = _attachStart.StartOf(request, now, _continuityFloor, _sequencer.Last);
+            var (outcome, from) = _attachStart.StartOf(request, now, _window.ContinuityFloor, _sequencer.Last);
             var backlog = subscriber.ReceivesMessages ? _attachStart.Backlog(from) : [];
             _fanOut.Attach(subscriber, request, outcome, backlog, _presence.Members(), _sequencer.Last);
             return true;
@@ -329,25 +267,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
     /// <summary>History of a non-persisted channel: the hot window, filtered and paged like the history store.</summary>
     public List<Message> QueryWindow(HistoryQuery query)
     {
-        lock (_lock)
-        {
-            var result = new List<Message>(Math.Min(query.Limit, _window.Count));
-            var now = _services.Now();
-            var oldest = now - (long)_services.Options.HotWindow.TotalMilliseconds;
-            for (var k = 0; k < _window.Count && result.Count < query.Limit; k++)
-            {
-                var i = query.Forwards ? k : _window.Count - 1 - k;
-                var timestamp = _window.Timestamp(i);
-                if (timestamp < oldest && !Rules.Persisted) continue;
-                if (query.Start is { } s && timestamp < s) continue;
-                if (query.End is { } en && timestamp > en) continue;
-                if (query.UntilSerial is { } u && _window.CompareSerial(i, u) > 0) continue;
-                if (query.AfterSerial is { } a && (query.Forwards ? _window.CompareSerial(i, a) <= 0 : _window.CompareSerial(i, a) >= 0)) continue;
-                result.Add(_window.Message(i));
-            }
-
-            return result;
-        }
+        lock (_lock) return _window.Query(query, _services.Now());
     }
 
     /// <summary>The channel's in-progress responses (messages up to <paramref name="untilSerial"/>) and its current serial.</summary>
@@ -367,8 +287,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
             if (_retired) return false;
             var now = _services.Now();
             _lastActivity = now;
-            _fanOut.BroadcastPresence(_presence.Apply(updates, connectionId, idPrefix, now), now);
-            _fanOut.SetPresenceMembers(_presence.Count);
+            _presence.Apply(updates, connectionId, idPrefix, now);
             return true;
         }
     }
@@ -376,11 +295,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
     /// <summary>Members no connection owns (sandbox fixtures).</summary>
     public void AddFixedMembers(IReadOnlyList<Message> members, string connectionId)
     {
-        lock (_lock)
-        {
-            _presence.AddFixed(members, connectionId, _services.Now());
-            _fanOut.SetPresenceMembers(_presence.Count);
-        }
+        lock (_lock) _presence.AddFixed(members, connectionId, _services.Now());
     }
 
     /// <summary>Every member a connection owns leaves, with a LEAVE broadcast for each.</summary>
@@ -388,10 +303,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
     {
         lock (_lock)
         {
-            if (_retired) return;
-            var now = _services.Now();
-            _fanOut.BroadcastPresence(_presence.Leave(connectionId, now), now);
-            _fanOut.SetPresenceMembers(_presence.Count);
+            if (!_retired) _presence.Leave(connectionId, _services.Now());
         }
     }
 
@@ -402,11 +314,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
 
     public List<PresenceEvent> PresenceHistory(PresenceHistoryQuery query)
     {
-        lock (_lock)
-        {
-            PrunePresenceHistory(_services.Now());
-            return _presence.History(query);
-        }
+        lock (_lock) return _presence.History(query, _services.Now());
     }
 
     /// <summary>Bytes the hot window holds.</summary>
@@ -435,71 +343,22 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
             _recentIds.Prune(now);
             _responses?.Sweep(now, _services.Options.HotWindow);
             var oldest = now - (long)_services.Options.HotWindow.TotalMilliseconds;
-            var keep = Rules.Persisted ? _services.Options.MaxRewindMessages : 0;
-            while (_window.Count > keep && _window.Timestamp(0) < oldest) Evict();
-            ForgetStates(oldest);
-            PrunePresenceHistory(now);
+            _window.EvictOlderThan(oldest);
+            _mutable.ForgetSettled(oldest);
+            _presence.PruneHistory(now);
             if (!ChannelName.IsMetaChannel(Name)) _stats.FlushTo(_services.Stats, AppId); // the server's own events are not app traffic
-            var idle = _fanOut.SubscriberCount == 0 && _recentIds.Count == 0 && _states.Count == 0 && _lastActivity < oldest && (_responses?.Count ?? 0) == 0
-                && (_window.Count == 0 || Rules.Persisted) && !_presence.HasMembers && (!_presence.HasHistory || Rules.Persisted);
+            var idle = _fanOut.SubscriberCount == 0 && _recentIds.Count == 0 && _mutable.Count == 0 && _lastActivity < oldest && (_responses?.Count ?? 0) == 0
+                && (_window.Count == 0 || Rules.Persisted) && _presence.IsEmpty;
             if (idle) Release();
             return idle;
         }
     }
 
-    /// <summary>Drops states of messages nothing in the window refers to and no operation touched recently (they are in the store).</summary>
-    private void ForgetStates(long oldest)
-    {
-        if (_states.Count == 0) return;
-        var floor = _window.Count > 0 ? _window.Serial(0) : _sequencer.Last;
-        List<string>? gone = null;
-        foreach (var (serial, state) in _states)
-        {
-            if (ChannelSerial.Compare(state.LastOperationSerial, floor) < 0 && (state.Version.Timestamp ?? 0) < oldest) (gone ??= []).Add(serial);
-        }
-
-        if (gone is null) return;
-        foreach (var serial in gone) _states.Remove(serial);
-    }
-
-    /// <summary>Non-persisted channels keep presence history for the hot window only.</summary>
-    private void PrunePresenceHistory(long now)
-    {
-        if (!Rules.Persisted) _presence.PruneHistory(now - (long)_services.Options.HotWindow.TotalMilliseconds);
-    }
-
-    private void AddToWindow(string serial, long timestamp, ReadOnlySpan<byte> encoded)
-    {
-        var before = _window.Bytes;
-        _window.Add(serial, timestamp, encoded);
-        _services.HotWindows.Add(_window.Bytes - before);
-    }
-
-    /// <summary>Applies the count and per-channel byte bounds to the window after an add.</summary>
-    private void TrimWindow()
-    {
-        while (_window.Count > _services.Options.HotWindowMaxMessages) Evict();
-        var evicted = 0;
-        while (_window.Bytes > _services.Options.HotWindowMaxBytesPerChannel && _window.Count > EvictionFloor)
-        {
-            Evict();
-            evicted++;
-        }
-
-        if (evicted > 0) _services.HotWindows.CountEvicted(evicted);
-    }
-
-    /// <summary>
-    /// Messages the byte bounds leave in the window: a persisted channel keeps its newest rewind's worth (as the time
-    /// bound does), because rewind and resume read the window, not the store.
-    /// </summary>
-    private int EvictionFloor => Rules.Persisted ? _services.Options.MaxRewindMessages : 0;
-
     public long OldestEvictable
     {
         get
         {
-            lock (_lock) return !_retired && _window.Count > EvictionFloor ? _window.Timestamp(0) : long.MaxValue;
+            lock (_lock) return _retired ? long.MaxValue : _window.OldestEvictable;
         }
     }
 
@@ -507,17 +366,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
     {
         lock (_lock)
         {
-            if (_retired) return 0;
-            var before = _window.Bytes;
-            var evicted = 0;
-            while (_window.Count > EvictionFloor && (evicted == 0 || (_window.Timestamp(0) <= upTo && before - _window.Bytes < bytes)))
-            {
-                Evict();
-                evicted++;
-            }
-
-            _services.HotWindows.CountEvicted(evicted);
-            return before - _window.Bytes;
+            return _retired ? 0 : _window.EvictOldest(upTo, bytes);
         }
     }
 
@@ -529,15 +378,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
 
     private void Release()
     {
-        if (_window.Bytes > 0) _services.HotWindows.Add(-_window.Bytes);
+        _window.Release();
         _retired = true;
-    }
-
-    private void Evict()
-    {
-        _responses?.Evicting();
-        var before = _window.Bytes;
-        _continuityFloor = _window.RemoveFirst();
-        _services.HotWindows.Add(_window.Bytes - before);
     }
 }

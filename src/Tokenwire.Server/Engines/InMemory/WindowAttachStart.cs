@@ -10,10 +10,9 @@ namespace Tokenwire.Server.Engines.InMemory;
 /// a mutable channel), or the live edge. Guarded by the channel lock.
 /// </summary>
 /// <param name="window">The channel's hot window.</param>
-/// <param name="states">Mutable channels: the state of each message an operation changed.</param>
-/// <param name="mutable">The channel allows operations on its messages.</param>
+/// <param name="mutable">The latest state of changed messages; null when the channel's messages do not change.</param>
 /// <param name="maxRewindMessages">The most messages a rewind delivers.</param>
-internal sealed class WindowAttachStart(MessageWindow window, Dictionary<string, MessageState> states, bool mutable, int maxRewindMessages)
+internal sealed class WindowAttachStart(MessageWindow window, MutableMessages? mutable, int maxRewindMessages)
 {
     /// <summary>The ATTACHED serial and flags, and the first window index of the backlog.</summary>
     /// <param name="request">The ATTACH: its resume serial or rewind.</param>
@@ -62,18 +61,18 @@ internal sealed class WindowAttachStart(MessageWindow window, Dictionary<string,
     public List<Message> Backlog(int from)
     {
         var backlog = new List<Message>(window.Count - from);
-        HashSet<string>? seen = mutable ? new(StringComparer.Ordinal) : null;
+        if (mutable is null)
+        {
+            for (var i = from; i < window.Count; i++) backlog.Add(window.Message(i));
+            return backlog;
+        }
+
+        var seen = new HashSet<string>(StringComparer.Ordinal);
         for (var i = from; i < window.Count; i++)
         {
             var m = window.Message(i);
-            if (seen is null)
-            {
-                backlog.Add(m);
-                continue;
-            }
-
             if (!seen.Add(m.Serial!)) continue;
-            if (states.TryGetValue(m.Serial!, out var state)) backlog.Add(state.Snapshot());
+            if (mutable.TryGetState(m.Serial!, out var state)) backlog.Add(state.Snapshot());
             else if (!MessageOperations.IsOperation(m)) backlog.Add(m);
         }
 
@@ -104,7 +103,7 @@ internal sealed class WindowAttachStart(MessageWindow window, Dictionary<string,
     /// </summary>
     private int NewestMessages(int count)
     {
-        if (!mutable) return Math.Max(0, window.Count - count);
+        if (mutable is null) return Math.Max(0, window.Count - count);
         var seen = new HashSet<string>(StringComparer.Ordinal);
         var i = window.Count;
         while (i > 0)

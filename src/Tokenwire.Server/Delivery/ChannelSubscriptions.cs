@@ -1,0 +1,69 @@
+namespace Tokenwire.Server.Delivery;
+
+/// <summary>
+/// The subscriptions of one channel on this node, and the occupancy they make (attachments by mode, plus the presence
+/// members the engine reports): subscriptions join and leave here, and every change of the counts reaches those who
+/// watch them as <c>[meta]occupancy</c> events (<see cref="OccupancyEvents"/>: at once, or debounced). Changed under
+/// the channel lock; copy on write, so the fan-out iterates a snapshot and the count can be read without the lock.
+/// </summary>
+/// <param name="settings">The occupancy debounce and watchers, and who runs the debounced work.</param>
+internal sealed class ChannelSubscriptions(FanOutSettings settings)
+{
+    private Subscription[] _all = [];
+    private int _presenceMembers;
+    private readonly OccupancyEvents _occupancy = new(settings.OccupancyInterval, settings.OccupancyWatcher, settings.OccupancyWatched);
+
+    /// <summary>Every subscription, in attach order.</summary>
+    public Subscription[] All => _all;
+
+    public int Count => Volatile.Read(ref _all).Length;
+
+    public Subscription? Find(IChannelSubscriber subscriber)
+    {
+        foreach (var s in _all)
+        {
+            if (ReferenceEquals(s.Subscriber, subscriber)) return s;
+        }
+
+        return null;
+    }
+
+    /// <summary>
+    /// Adds a subscription. A live one that asked for occupancy events gets the current counts first; one whose
+    /// attach is still reading its backlog gets them when it goes live (<see cref="SendOccupancy"/>).
+    /// </summary>
+    public void Add(Subscription sub)
+    {
+        _all = [.. _all, sub];
+        if (sub.Held is null) SendOccupancy(sub);
+        OccupancyChanged();
+    }
+
+    public void Remove(List<Subscription> gone)
+    {
+        _all = [.. _all.Where(s => !gone.Contains(s))];
+        OccupancyChanged();
+    }
+
+    /// <summary>The current counts to one subscriber that asked for occupancy events, as it goes live.</summary>
+    public void SendOccupancy(Subscription sub) => _occupancy.SendInitial(sub, Occupancy());
+
+    /// <summary>The channel's occupancy: its attachments' modes and the presence members the engine reported.</summary>
+    public ChannelOccupancy Occupancy() => ChannelOccupancy.Of(_all.Select(s => s.Subscriber.Modes), _presenceMembers);
+
+    /// <summary>The engine's presence set changed size (occupancy counts members).</summary>
+    public void SetPresenceMembers(int count)
+    {
+        if (_presenceMembers == count) return;
+        _presenceMembers = count;
+        OccupancyChanged();
+    }
+
+    /// <summary>Sends a debounced occupancy event when due; returns when it will be otherwise, or null.</summary>
+    public long? RunDue() => _occupancy.RunDue(_all, Occupancy());
+
+    private void OccupancyChanged()
+    {
+        if (_occupancy.Changed(_all, Occupancy()) is { } due) settings.ScheduleDelayedWork(due);
+    }
+}

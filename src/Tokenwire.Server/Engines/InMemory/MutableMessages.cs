@@ -1,0 +1,137 @@
+using System.Diagnostics.CodeAnalysis;
+using Tokenwire.Protocol;
+using Tokenwire.Server.Channels;
+using Tokenwire.Server.Delivery;
+using Tokenwire.Server.History;
+
+namespace Tokenwire.Server.Engines.InMemory;
+
+/// <summary>
+/// The changing messages of a mutable channel: the latest state of each message an operation (update, delete, append)
+/// or an annotation touched, kept while the window or a recent operation refers to it, and the application of those
+/// operations and annotations. Each gets the next channel serial, joins the message's state, the window (operations)
+/// and the fan-out; what to store is returned, and the channel persists it and dispatches. Empty on other channels.
+/// Guarded by the channel lock.
+/// </summary>
+/// <param name="window">The channel's window: the messages not yet changed, and where operations are logged.</param>
+/// <param name="sequencer">The channel's sequencer (an operation's version serial, an annotation's serial).</param>
+/// <param name="fanOut">Where operations and annotations are delivered.</param>
+/// <param name="maxMessageSize">The bound an appended message must stay within.</param>
+internal sealed class MutableMessages(ChannelWindow window, Sequencer sequencer, ChannelFanOut fanOut, int maxMessageSize)
+{
+    private readonly Dictionary<string, MessageState> _states = new(StringComparer.Ordinal);
+
+    public int Count => _states.Count;
+
+    /// <summary>The state of a message loaded from the store (an operation on a message older than the window).</summary>
+    public void Add(MessageState state) => _states.TryAdd(state.Serial, state);
+
+    /// <summary>True when an operation on <paramref name="serial"/> can be applied without loading the message from the store.</summary>
+    public bool Has(string serial) => _states.ContainsKey(serial) || window.FindMessage(serial) is not null;
+
+    public bool TryGetState(string serial, [MaybeNullWhen(false)] out MessageState state) => _states.TryGetValue(serial, out state);
+
+    /// <summary>The latest state of a message in memory, or null.</summary>
+    public Message? Latest(string serial) => _states.TryGetValue(serial, out var state) ? state.Snapshot() : window.FindMessage(serial);
+
+    /// <summary>A message's annotations (null when the channel does not hold its state).</summary>
+    public List<Message>? Annotations(string serial) => _states.TryGetValue(serial, out var state) ? [.. state.Annotations?.All ?? []] : null;
+
+    internal static AblyException MessageNotFound(string serial) =>
+        new(ErrorCodes.NotFound, 404, $"No message with serial '{serial}' on this channel (it may have expired)");
+
+    /// <summary>
+    /// Applies an update, delete or append (validated by the engine: the channel is mutable, the message is loaded).
+    /// The operation gets the next channel serial as its version, joins the window under it, and is queued for fan-out.
+    /// </summary>
+    /// <returns>The record to store, under the version serial; null when the operation is refused, with <paramref name="refused"/> set.</returns>
+    public StoredMessage? Apply(Message operation, Publisher publisher, long now, out AblyException? refused)
+    {
+        var serial = operation.Serial!;
+        if (!_states.TryGetValue(serial, out var state))
+        {
+            if (window.FindMessage(serial) is not { } create)
+            {
+                refused = MessageNotFound(serial);
+                return null;
+            }
+
+            state = MessageState.Of(create);
+        }
+
+        try
+        {
+            publisher.Rights.Check(operation.Action!.Value, state.ClientId, publisher.ClientId);
+            state.Check(operation, maxMessageSize);
+        }
+        catch (AblyException e)
+        {
+            refused = e;
+            return null;
+        }
+
+        _states[serial] = state;
+        var version = MessageOperations.Stamp(operation, sequencer.Next(now), now, state, publisher.ClientId);
+        var delivered = state.Apply(operation, version, publisher.ConnectionId);
+        var encoded = StoredForm.EncodeToScratch(MessageOperations.Record(operation, version, publisher.ConnectionId));
+        window.Add(version.Serial!, now, encoded.Span);
+        window.Trim();
+        fanOut.Add(delivered, publisher.IdPrefix, state);
+        refused = null;
+        return new StoredMessage(version.Serial!, now, encoded.ToArray(), serial);
+    }
+
+    /// <summary>
+    /// Annotations of one message (validated by the engine; the message is loaded): each gets the next channel serial
+    /// and joins the message's state; annotation subscribers get them, message subscribers the message's new summary.
+    /// </summary>
+    /// <returns>The records to store; null when the message is not found, with <paramref name="notFound"/> set.</returns>
+    public List<StoredMessage>? Annotate(List<Message> annotations, Publisher publisher, long now, out AblyException? notFound)
+    {
+        var serial = annotations[0].MessageSerial!;
+        if (!_states.TryGetValue(serial, out var state))
+        {
+            if (window.FindMessage(serial) is not { } create)
+            {
+                notFound = MessageNotFound(serial);
+                return null;
+            }
+
+            _states[serial] = state = MessageState.Of(create);
+        }
+
+        var stored = new List<StoredMessage>(annotations.Count);
+        for (var i = 0; i < annotations.Count; i++)
+        {
+            var a = annotations[i];
+            a.Action ??= MessageAction.Create;
+            a.Serial = sequencer.Next(now);
+            a.Id ??= publisher.IdPrefix + ":" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            a.Timestamp = now;
+            a.ConnectionId = publisher.ConnectionId;
+            a.ConnectionKey = null;
+            a.ClientId ??= publisher.ClientId;
+            state.Annotate(a);
+            stored.Add(new StoredMessage(a.Serial, now, StoredForm.Encode(a), serial));
+        }
+
+        fanOut.BroadcastAnnotations(annotations, state.SummaryMessage(), annotations[^1].Serial!, now);
+        notFound = null;
+        return stored;
+    }
+
+    /// <summary>Drops states of messages nothing in the window refers to and no operation touched since <paramref name="oldest"/> (they are in the store).</summary>
+    public void ForgetSettled(long oldest)
+    {
+        if (_states.Count == 0) return;
+        var floor = window.OldestSerial ?? sequencer.Last;
+        List<string>? gone = null;
+        foreach (var (serial, state) in _states)
+        {
+            if (ChannelSerial.Compare(state.LastOperationSerial, floor) < 0 && (state.Version.Timestamp ?? 0) < oldest) (gone ??= []).Add(serial);
+        }
+
+        if (gone is null) return;
+        foreach (var serial in gone) _states.Remove(serial);
+    }
+}
