@@ -27,6 +27,10 @@ internal readonly record struct OperationRights(bool UpdateAny, bool UpdateOwn, 
 /// <summary>The rules every engine applies to message operations (update, delete, append), so they behave the same.</summary>
 internal static class MessageOperations
 {
+    /// <summary>The 40400 an update, delete, append or annotation gets when its message is unknown or has expired (both engines).</summary>
+    public static AblyException MessageNotFound(string serial) =>
+        new(ErrorCodes.NotFound, 404, $"No message with serial '{serial}' on this channel (it may have expired)");
+
     /// <summary>True for an annotation record (it names the message it annotates by <c>messageSerial</c>).</summary>
     public static bool IsAnnotation(Message m) => m.MessageSerial is not null;
 

@@ -82,7 +82,7 @@ internal sealed class InMemoryChannelEngine(ChannelServices services, ILogger<In
                 // An operation on a message older than the window: load it (and what was done to it) from the store.
                 if (await LoadAsync(appId, name, messages[0].Serial!, CancellationToken.None).ConfigureAwait(false) is not { } state)
                 {
-                    return Task.FromException<string?[]>(MutableMessages.MessageNotFound(messages[0].Serial!));
+                    return Task.FromException<string?[]>(MessageOperations.MessageNotFound(messages[0].Serial!));
                 }
 
                 channel.AddState(state);
@@ -107,7 +107,7 @@ internal sealed class InMemoryChannelEngine(ChannelServices services, ILogger<In
             var channel = await GetAsync(appId, name).ConfigureAwait(false);
             if (!channel.HasMessage(serial))
             {
-                if (await LoadAsync(appId, name, serial, CancellationToken.None).ConfigureAwait(false) is not { } state) return Task.FromException(MutableMessages.MessageNotFound(serial));
+                if (await LoadAsync(appId, name, serial, CancellationToken.None).ConfigureAwait(false) is not { } state) return Task.FromException(MessageOperations.MessageNotFound(serial));
                 channel.AddState(state);
             }
 

@@ -37,9 +37,6 @@ internal sealed class MutableMessages(ChannelWindow window, Sequencer sequencer,
     /// <summary>A message's annotations (null when the channel does not hold its state).</summary>
     public List<Message>? Annotations(string serial) => _states.TryGetValue(serial, out var state) ? [.. state.Annotations?.All ?? []] : null;
 
-    internal static AblyException MessageNotFound(string serial) =>
-        new(ErrorCodes.NotFound, 404, $"No message with serial '{serial}' on this channel (it may have expired)");
-
     /// <summary>
     /// Applies an update, delete or append (validated by the engine: the channel is mutable, the message is loaded).
     /// The operation gets the next channel serial as its version, joins the window under it, and is queued for fan-out.
@@ -52,7 +49,7 @@ internal sealed class MutableMessages(ChannelWindow window, Sequencer sequencer,
         {
             if (window.FindMessage(serial) is not { } create)
             {
-                refused = MessageNotFound(serial);
+                refused = MessageOperations.MessageNotFound(serial);
                 return null;
             }
 
@@ -93,7 +90,7 @@ internal sealed class MutableMessages(ChannelWindow window, Sequencer sequencer,
         {
             if (window.FindMessage(serial) is not { } create)
             {
-                notFound = MessageNotFound(serial);
+                notFound = MessageOperations.MessageNotFound(serial);
                 return null;
             }
 

@@ -102,7 +102,7 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
         {
             if (!ChannelSerial.IsValid(serial) || await RunAsync(serial, expected: string.Empty, RedisKeys.EntryIdOf(serial), annotations).ConfigureAwait(false) is not var (previous, ids))
             {
-                throw MessageNotFound(serial);
+                throw MessageOperations.MessageNotFound(serial);
             }
 
             var entries = new List<(string, Message)>(ids.Count);
@@ -115,9 +115,6 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
         }
     }
 
-    internal static AblyException MessageNotFound(string serial) =>
-        new(ErrorCodes.NotFound, 404, $"No message with serial '{serial}' on this channel (it may have expired)");
-
     /// <summary>A record as every node decodes it from its entry (serial, time and version from the id).</summary>
     private static Message StoredRecord(Message record, string id) =>
         RedisAnnouncement.DecodeEntry(id, StoredForm.EncodeToScratch(record).Span, presence: false);
@@ -127,7 +124,7 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
     {
         if (!_states.TryGetValue(serial, out var entry))
         {
-            if (await RedisMessageReader.LoadAsync(hub.Engine, hub.Tag, serial).ConfigureAwait(false) is not var (state, lastId)) throw MessageNotFound(serial);
+            if (await RedisMessageReader.LoadAsync(hub.Engine, hub.Tag, serial).ConfigureAwait(false) is not var (state, lastId)) throw MessageOperations.MessageNotFound(serial);
             Trim();
             _states[serial] = entry = new Entry(state, lastId);
         }
