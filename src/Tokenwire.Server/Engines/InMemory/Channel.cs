@@ -95,6 +95,17 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
     /// gets a fresh channel and retries). The task completes when the messages are durably ordered (for persisted
     /// channels: stored), with one serial per message (null for a duplicate id).
     /// </summary>
+    private static List<Message> Accepted(List<Message> messages, string?[] serials)
+    {
+        var accepted = new List<Message>(messages.Count);
+        for (var i = 0; i < messages.Count; i++)
+        {
+            if (serials[i] is not null) accepted.Add(messages[i]);
+        }
+
+        return accepted;
+    }
+
     public bool TryPublish(List<Message> messages, Publisher publisher, out Task<string?[]> completion)
     {
         lock (_lock)
@@ -121,12 +132,17 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
 
             _recentIds.Prune(now);
             var serials = new string?[messages.Count];
-            var accepted = new List<Message>(messages.Count);
+            var repeats = 0;
             for (var i = 0; i < messages.Count; i++)
             {
                 var m = messages[i];
                 var clientSuppliedId = m.Id is not null;
-                if (clientSuppliedId && _recentIds.Contains(m.Id!)) continue; // idempotent publish: ACK, don't deliver
+                if (clientSuppliedId && _recentIds.Contains(m.Id!))
+                {
+                    repeats++; // idempotent publish: ACK, don't deliver
+                    continue;
+                }
+
                 m.Id ??= publisher.IdPrefix + ":" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
                 m.ConnectionId = publisher.ConnectionId;
                 m.ConnectionKey = null;
@@ -137,15 +153,16 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
                 // A message that may change carries its version from the start (TM2s: version.serial = serial).
                 m.Version = Rules.MutableMessages ? new MessageVersion { Serial = m.Serial, Timestamp = now } : null;
                 if (clientSuppliedId) _recentIds.Remember(m.Id, now);
-                accepted.Add(m);
             }
 
-            if (accepted.Count == 0)
+            if (repeats == messages.Count)
             {
                 completion = Task.FromResult(serials);
                 return true;
             }
 
+            // Usually every message is new: publish the frame's own list rather than a copy per publish.
+            var accepted = repeats == 0 ? messages : Accepted(messages, serials);
             var stored = Rules.Persisted ? new List<StoredMessage>(accepted.Count) : null;
             foreach (var m in accepted)
             {
