@@ -82,7 +82,7 @@ internal sealed partial class RealtimeConnection
 
     private async ValueTask PublishAsync(Transport transport, ProtocolMessage frame)
     {
-        if (frame.MsgSerial is not { } msgSerial || !IsValidMsgSerial(msgSerial))
+        if (frame.MsgSerial is not { } msgSerial || !AckLedger.IsValidMsgSerial(msgSerial))
         {
             // Without a msgSerial the publish cannot be acknowledged or refused: the client is broken.
             throw new ProtocolException("MESSAGE without a valid msgSerial");
@@ -99,15 +99,15 @@ internal sealed partial class RealtimeConnection
     /// </summary>
     private async ValueTask AckRequiredAsync<TState>(Transport transport, long msgSerial, TState state, Func<TState, ValueTask<Task<string?[]>>> operation)
     {
-        if (IsResend(msgSerial, out var known))
+        if (_acks.IsResend(msgSerial, out var known))
         {
-            AddPendingAck(msgSerial, known, transport);
+            _acks.AddPendingAck(msgSerial, known, transport);
             return;
         }
 
         var outcome = await operation(state).ConfigureAwait(false);
-        TryReserve(msgSerial, outcome, out _);
-        AddPendingAck(msgSerial, outcome, transport);
+        _acks.TryReserve(msgSerial, outcome, out _);
+        _acks.AddPendingAck(msgSerial, outcome, transport);
     }
 
     private async ValueTask<Task<string?[]>> ValidateAndPublishAsync(ProtocolMessage frame, long msgSerial)
@@ -173,7 +173,7 @@ internal sealed partial class RealtimeConnection
 
     private async ValueTask AnnotateAsync(Transport transport, ProtocolMessage frame)
     {
-        if (frame.MsgSerial is not { } msgSerial || !IsValidMsgSerial(msgSerial)) throw new ProtocolException("ANNOTATION without a valid msgSerial");
+        if (frame.MsgSerial is not { } msgSerial || !AckLedger.IsValidMsgSerial(msgSerial)) throw new ProtocolException("ANNOTATION without a valid msgSerial");
         await AckRequiredAsync(transport, msgSerial, (Self: this, Frame: frame), static s => s.Self.ValidateAndAnnotateAsync(s.Frame, s.Frame.MsgSerial!.Value)).ConfigureAwait(false);
     }
 
@@ -407,12 +407,6 @@ internal sealed partial class RealtimeConnection
         return kept.Count > 0 ? kept : null;
     }
 
-    /// <summary>
-    /// A msgSerial counts up from 0 (RTN7b). The cap is JavaScript's largest safe integer: no real client gets near it,
-    /// and it keeps the high-water mark (msgSerial + 1) from overflowing.
-    /// </summary>
-    private static bool IsValidMsgSerial(long msgSerial) => msgSerial is >= 0 and <= (1L << 53) - 1;
-
     private void Detach(Transport transport, ProtocolMessage frame)
     {
         // Like an ATTACH without a channel field: the only answer is an ERROR without a channel, fatal for the
@@ -432,7 +426,7 @@ internal sealed partial class RealtimeConnection
 
     private async ValueTask PresenceAsync(Transport transport, ProtocolMessage frame)
     {
-        if (frame.MsgSerial is not { } msgSerial || !IsValidMsgSerial(msgSerial)) throw new ProtocolException("PRESENCE without a valid msgSerial");
+        if (frame.MsgSerial is not { } msgSerial || !AckLedger.IsValidMsgSerial(msgSerial)) throw new ProtocolException("PRESENCE without a valid msgSerial");
         await AckRequiredAsync(transport, msgSerial, (Self: this, Frame: frame), static s => s.Self.ValidateAndApplyPresenceAsync(s.Frame, s.Frame.MsgSerial!.Value)).ConfigureAwait(false);
     }
 
@@ -529,7 +523,7 @@ internal sealed partial class RealtimeConnection
     {
         var error = new AblyException(ErrorCodes.BadRequest, 400, $"LiveObjects (action {(int)frame.Action}) is not supported by this Tokenwire server");
         var outcome = Task.FromException<string?[]>(error);
-        if (frame.MsgSerial is { } msgSerial && IsValidMsgSerial(msgSerial) && TryReserve(msgSerial, outcome, out _)) AddPendingAck(msgSerial, outcome, transport);
+        if (frame.MsgSerial is { } msgSerial && AckLedger.IsValidMsgSerial(msgSerial) && _acks.TryReserve(msgSerial, outcome, out _)) _acks.AddPendingAck(msgSerial, outcome, transport);
     }
 
     /// <summary>

@@ -10,26 +10,21 @@ namespace Tokenwire.Server.Realtime;
 
 /// <summary>
 /// A realtime connection: the state that outlives transports so a client can resume (RTN15) — its id and key,
-/// identity, msgSerial high-water mark with recent publish outcomes (so re-sent publishes are acknowledged, never
-/// republished), and the current transport with its channel attachments.
+/// identity, its <see cref="AckLedger"/> (so re-sent publishes are acknowledged, never republished), and the current
+/// transport with its channel attachments.
 /// </summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The frame gate is a SemaphoreSlim whose wait handle is never used: nothing to dispose.")]
 internal sealed partial class RealtimeConnection
 {
-    // Publish outcomes remembered for msgSerial deduplication after a resume (RTN19a2). A success only lends its
-    // serials to the repeated ACK, so the newest 256 are kept (more would outlive gen0 under a flood and be promoted,
-    // one task per token); failures and outcomes still pending are kept for 4,096 publishes, so a re-send whose NACK
-    // was lost is answered with that NACK, never with a success. Older re-sends get an empty ACK and are not republished.
-    private readonly RecentOutcomes _recentSuccesses = new(256);
-    private readonly RecentOutcomes _recentPendingOrFailed = new(4096);
-
+    // Channels this connection's publishes left to fan out; the ACK ledger flushes them before any ACK goes out.
+    private readonly PendingDispatches _dispatches = new();
+    private readonly AckLedger _acks;
     private readonly Lock _lock = new();
     private readonly SemaphoreSlim _frameGate = new(1, 1);
     private readonly Dictionary<string, Attachment> _attachments = new(StringComparer.Ordinal);
     private readonly Limits.TokenBucket _messageRate;
     private readonly Limits.TokenBucket _frameRate;
     private readonly HashSet<string> _presenceChannels = new(StringComparer.Ordinal);
-    private long _nextMsgSerial;
     private Transport? _transport;
     private long _disconnectedAt;
     private int _keyGeneration;
@@ -37,6 +32,7 @@ internal sealed partial class RealtimeConnection
     public RealtimeConnection(AuthContext auth, IChannelEngine channels, IPresenceEngine presence, TokenwireOptions options, Authenticator authenticator, Limits.FaultInjector faults, double messagesPerSecond, ConnectionRecord? restored = null, Observability.ServerMetrics? metrics = null)
     {
         Metrics = metrics;
+        _acks = new AckLedger(_dispatches, metrics);
         Authenticator = authenticator;
         Faults = faults;
         _messageRate = new Limits.TokenBucket(messagesPerSecond, options.RateLimits.BurstSeconds);
@@ -129,7 +125,7 @@ internal sealed partial class RealtimeConnection
             Auth = auth;
             Key = NewKey();
             DetachAllLocked();
-            ResetAcksLocked();
+            _acks.Reset();
         }
 
         previous?.Abort();
@@ -196,7 +192,7 @@ internal sealed partial class RealtimeConnection
             _transport = null;
             _disconnectedAt = now;
             DetachAllLocked();
-            ResetAcksLocked();
+            _acks.Reset();
         }
     }
 
@@ -210,6 +206,12 @@ internal sealed partial class RealtimeConnection
             return true;
         }
     }
+
+    /// <summary>
+    /// Fans out this connection's deferred publishes, then sends every ACK/NACK that is ready, in order, rolled up
+    /// (so a client subscribed to its own channel gets its messages before their ACK).
+    /// </summary>
+    public void FlushAcks() => _acks.Flush();
 
     /// <summary>CLOSE: the state is discarded.</summary>
     public void MarkClosed() => IsClosed = true;
