@@ -40,10 +40,10 @@ internal sealed partial class RealtimeConnection
                 await PublishAsync(transport, frame).ConfigureAwait(false);
                 return true;
             case ProtocolAction.Attach:
-                await AttachAsync(transport, frame).ConfigureAwait(false);
+                await _attachments.AttachAsync(transport, frame, Auth).ConfigureAwait(false);
                 return true;
             case ProtocolAction.Detach:
-                Detach(transport, frame);
+                _attachments.Detach(transport, frame, Auth);
                 return true;
             case ProtocolAction.Close:
                 FlushAcks();
@@ -59,7 +59,7 @@ internal sealed partial class RealtimeConnection
                 await PresenceAsync(transport, frame).ConfigureAwait(false);
                 return true;
             case ProtocolAction.Sync:
-                Sync(frame);
+                _attachments.Sync(frame);
                 return true;
             case ProtocolAction.Annotation:
                 await AnnotateAsync(transport, frame).ConfigureAwait(false);
@@ -136,7 +136,7 @@ internal sealed partial class RealtimeConnection
             // (ably-js realtime/channel checkCantPublish accepts 40160 or 40165). With the default modes the current
             // capability decides alone, so an AUTH that adds publish allows it at once (realtime/reauth
             // 'reauthCapabilityUpgradeAddPublish').
-            if (RequestedModes(channel!) is { } modes && !modes.HasFlag(ProtocolFlags.Publish))
+            if (_attachments.RequestedModes(channel!) is { } modes && !modes.HasFlag(ProtocolFlags.Publish))
             {
                 throw new AblyException(ErrorCodes.ModeNotRequested, 401, $"Channel '{channel}' was attached without the publish mode");
             }
@@ -189,7 +189,7 @@ internal sealed partial class RealtimeConnection
                 throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Publishing annotations on channel '{channel}' is not permitted by the capability");
             }
 
-            if (RequestedModes(channel!) is { } modes && !modes.HasFlag(ProtocolFlags.AnnotationPublish))
+            if (_attachments.RequestedModes(channel!) is { } modes && !modes.HasFlag(ProtocolFlags.AnnotationPublish))
             {
                 throw new AblyException(ErrorCodes.ModeNotRequested, 401, $"Channel '{channel}' was attached without the annotation_publish mode");
             }
@@ -231,18 +231,6 @@ internal sealed partial class RealtimeConnection
             c.Allows(channel, "message-delete-any"), c.Allows(channel, "message-delete-own"));
     }
 
-    /// <summary>The modes this connection's current attachment to <paramref name="channel"/> was granted, or null when not attached.</summary>
-    private ProtocolFlags? AttachedModes(string channel)
-    {
-        lock (_lock) return _attachments.TryGetValue(channel, out var a) ? a.Modes : null;
-    }
-
-    /// <summary>The modes granted to an attachment that asked for modes explicitly (flags or <c>params.modes</c>); null otherwise.</summary>
-    private ProtocolFlags? RequestedModes(string channel)
-    {
-        lock (_lock) return _attachments.TryGetValue(channel, out var a) && a.ExplicitModes ? a.Modes : null;
-    }
-
     /// <summary>The identified clientId stamped on messages (null for anonymous and wildcard identities).</summary>
     private string? IdentifiedClientId => Auth.ClientId is { } c && c != "*" ? c : null;
 
@@ -254,174 +242,6 @@ internal sealed partial class RealtimeConnection
         {
             throw new AblyException(ErrorCodes.InvalidClientId, 400, $"Message clientId '{claimed}' does not match the connection's clientId '{Auth.ClientId}'");
         }
-    }
-
-    private async ValueTask AttachAsync(Transport transport, ProtocolMessage frame)
-    {
-        var name = frame.Channel;
-        // The refusal of an ATTACH without a channel field would be an ERROR without a channel, which the client
-        // takes as fatal for the connection (RTN15i, ably-js goes FAILED): close the connection with it. An empty
-        // name ("") is a channel the client holds (channels.get('')): its refusal is an ERROR with channel "",
-        // which fails that channel only and keeps the connection (RTL4d, ably-js channelattachempty).
-        if (name is null) throw new AblyException(ChannelName.Validate(name)!);
-        using var activity = Observability.ServerTracing.StartAttach(name, Id);
-        try
-        {
-            // A filtered subscription ([filter=…]name) attaches to the base channel and delivers only matching messages.
-            if (ChannelName.ParseQualified(name, out var baseName, out var filter, out var qualifierParams) is { } nameError) throw new AblyException(nameError);
-            var qualified = filter is null && qualifierParams is null ? null : name;
-            // Params given as a qualifier ([?occupancy=metrics]name) are the channel's params; they add to the ATTACH's.
-            var requested = qualifierParams is null ? frame.Params : new Dictionary<string, string>(qualifierParams.Concat(frame.Params ?? []).DistinctBy(kv => kv.Key), StringComparer.Ordinal);
-            var (modes, explicitModes) = GrantModes(qualifierParams is null ? name! : baseName, frame);
-            var parameters = RecognisedParams(requested, out var rewind, out var channelEcho, out var delta, out var occupancy);
-            if (occupancy is not null && !Auth.Capability.Allows(qualifierParams is null ? name! : baseName, "channel-metadata"))
-            {
-                throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Occupancy events on channel '{name}' need the channel-metadata capability");
-            }
-
-            if (filter is not null) delta = false; // a delta's base would be a message the filter may have dropped
-            // RTL15b / docs: rewind only applies to a fresh attach; a channelSerial means resume, and the ATTACH_RESUME
-            // flag (RTL4j) means the client was attached before, so replaying the rewind would deliver messages twice.
-            var freshAttach = frame.ChannelSerial is null && !frame.Flags.HasFlag(ProtocolFlags.AttachResume);
-            var request = new AttachRequest(modes, parameters, frame.ChannelSerial, freshAttach ? rewind : null, delta, qualified, filter, occupancy);
-            var attachment = new Attachment(transport, Id, transport.Echo && channelEcho, modes, explicitModes);
-            lock (_lock)
-            {
-                if (!ReferenceEquals(_transport, transport)) return;
-                if (_attachments.Remove(name!, out var previous)) previous.Detach();
-                _attachments[name!] = attachment;
-            }
-
-            attachment.Channel = await Channels.AttachAsync(Auth.AppId, baseName, attachment, request).ConfigureAwait(false);
-            // Members may already be this connection's here without an ENTER through it: it resumed on this node after
-            // its first node died, and the shared presence set handed them over. They leave with it all the same.
-            if (qualified is null && modes.HasFlag(ProtocolFlags.Presence)) TrackPresence(baseName);
-        }
-        catch (AblyException e)
-        {
-            lock (_lock)
-            {
-                if (name is not null && _attachments.Remove(name, out var failed)) failed.Detach();
-            }
-
-            // RTL14: an ERROR with a channel fails that channel only.
-            Observability.ServerTracing.Fail(activity, e.Error);
-            transport.Send(new ProtocolMessage(ProtocolAction.Error) { Channel = name, Error = e.Error });
-        }
-    }
-
-    private (ProtocolFlags Granted, bool Explicit) GrantModes(string channel, ProtocolMessage frame)
-    {
-        var allowed = ProtocolFlags.None;
-        var capability = Auth.Capability;
-        if (capability.Allows(channel, "subscribe")) allowed |= ProtocolFlags.Subscribe | ProtocolFlags.PresenceSubscribe;
-        if (capability.Allows(channel, "publish")) allowed |= ProtocolFlags.Publish;
-        if (capability.Allows(channel, "presence")) allowed |= ProtocolFlags.Presence;
-        if (capability.Allows(channel, "annotation-publish")) allowed |= ProtocolFlags.AnnotationPublish;
-        if (capability.Allows(channel, "annotation-subscribe")) allowed |= ProtocolFlags.AnnotationSubscribe;
-        if (capability.Allows(channel, "object-subscribe")) allowed |= ProtocolFlags.ObjectSubscribe;
-        if (capability.Allows(channel, "object-publish")) allowed |= ProtocolFlags.ObjectPublish;
-        if (allowed == ProtocolFlags.None)
-        {
-            throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Attaching to channel '{channel}' is not permitted by the capability");
-        }
-
-        var requested = frame.Flags & ProtocolFlags.AllModes;
-        if (frame.Params?.TryGetValue("modes", out var modeList) == true) requested = ParseModes(modeList);
-        var explicitModes = requested != ProtocolFlags.None;
-        if (!explicitModes) requested = ProtocolFlags.DefaultModes;
-        var granted = requested & allowed;
-        if (granted == ProtocolFlags.None)
-        {
-            throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"None of the requested modes is permitted on channel '{channel}'");
-        }
-
-        return (granted, explicitModes);
-    }
-
-    private static ProtocolFlags ParseModes(string list)
-    {
-        var flags = ProtocolFlags.None;
-        foreach (var mode in list.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-        {
-            flags |= mode.ToLowerInvariant() switch
-            {
-                "presence" => ProtocolFlags.Presence,
-                "publish" => ProtocolFlags.Publish,
-                "subscribe" => ProtocolFlags.Subscribe,
-                "presence_subscribe" => ProtocolFlags.PresenceSubscribe,
-                "annotation_publish" => ProtocolFlags.AnnotationPublish,
-                "annotation_subscribe" => ProtocolFlags.AnnotationSubscribe,
-                "object_subscribe" => ProtocolFlags.ObjectSubscribe,
-                "object_publish" => ProtocolFlags.ObjectPublish,
-                _ => throw new AblyException(ErrorCodes.BadRequest, 400, $"Unknown channel mode '{mode}'"),
-            };
-        }
-
-        return flags;
-    }
-
-    /// <summary>Keeps the params Tokenwire implements (echoed in ATTACHED, RTL4k1); unknown ones are dropped.</summary>
-    private static Dictionary<string, string>? RecognisedParams(Dictionary<string, string>? parameters, out RewindSpec? rewind, out bool echo, out bool delta, out string? occupancy)
-    {
-        rewind = null;
-        echo = true;
-        delta = false;
-        occupancy = null;
-        if (parameters is null || parameters.Count == 0) return null;
-        var kept = new Dictionary<string, string>(StringComparer.Ordinal);
-        if (parameters.TryGetValue("rewind", out var r))
-        {
-            parameters.TryGetValue("rewindLimit", out var limit);
-            rewind = RewindSpec.Parse(r, limit);
-            kept["rewind"] = r;
-            if (limit is not null) kept["rewindLimit"] = limit;
-        }
-
-        if (parameters.TryGetValue("echo", out var e))
-        {
-            echo = !string.Equals(e, "false", StringComparison.OrdinalIgnoreCase);
-            kept["echo"] = e;
-        }
-
-        if (parameters.TryGetValue("modes", out var modes)) kept["modes"] = modes;
-
-        if (parameters.TryGetValue("occupancy", out var o))
-        {
-            if (!OccupancyEvents.IsValidParam(o))
-            {
-                throw new AblyException(ErrorCodes.BadRequest, 400, $"Invalid occupancy param '{o}': use metrics or metrics.<category> ({string.Join(", ", ChannelOccupancy.Categories)})");
-            }
-
-            occupancy = o;
-            kept["occupancy"] = o;
-        }
-
-        // PC3: vcdiff is the one delta format; other values are not recognised (and not echoed).
-        if (parameters.TryGetValue("delta", out var d) && d == "vcdiff")
-        {
-            delta = true;
-            kept["delta"] = d;
-        }
-
-        return kept.Count > 0 ? kept : null;
-    }
-
-    private void Detach(Transport transport, ProtocolMessage frame)
-    {
-        // Like an ATTACH without a channel field: the only answer is an ERROR without a channel, fatal for the
-        // connection. The name "" is a channel like any other here (DETACHED names channel "").
-        if (frame.Channel is not { } channel) throw new AblyException(ChannelName.Validate(frame.Channel)!);
-        lock (_lock)
-        {
-            if (_attachments.Remove(channel, out var attachment)) attachment.Detach();
-        }
-
-        // Detaching leaves presence on that channel (RTP5a: the client clears its own members too). A filtered
-        // subscription ([filter=…]name) holds no presence.
-        if (!channel.StartsWith('[')) Presence.LeavePresence(Auth.AppId, channel, Id);
-
-        transport.Send(new ProtocolMessage(ProtocolAction.Detached) { Channel = frame.Channel });
     }
 
     private async ValueTask PresenceAsync(Transport transport, ProtocolMessage frame)
@@ -446,9 +266,9 @@ internal sealed partial class RealtimeConnection
                 throw new AblyException(ErrorCodes.OperationNotPermitted, 401, $"Presence on channel '{channel}' is not permitted by the capability");
             }
 
-            _ = AttachedModes(channel!)
+            _ = _attachments.GrantedModes(channel!)
                 ?? throw new AblyException(ErrorCodes.ChannelInvalidState, 400, $"Unable to use presence on channel '{channel}': it is not attached");
-            if (RequestedModes(channel!) is { } modes && !modes.HasFlag(ProtocolFlags.Presence))
+            if (_attachments.RequestedModes(channel!) is { } modes && !modes.HasFlag(ProtocolFlags.Presence))
             {
                 throw new AblyException(ErrorCodes.ModeNotRequested, 401, $"Channel '{channel}' was attached without the presence mode");
             }
@@ -481,7 +301,7 @@ internal sealed partial class RealtimeConnection
                 throw new AblyException(ErrorCodes.ConnectionRateLimited, 429, "Connection publish rate limit exceeded; publish fewer messages per second");
             }
 
-            TrackPresence(channel!);
+            _members.Track(channel!);
             await Presence.ApplyPresenceAsync(Auth.AppId, channel!, updates, Id, Id + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture)).ConfigureAwait(false);
             return Task.FromResult<string?[]>([]);
         }
@@ -505,18 +325,6 @@ internal sealed partial class RealtimeConnection
         }
 
         return requested ?? throw new AblyException(ErrorCodes.InvalidClientId, 400, "Presence needs a clientId: connect with one, or name one in the message (enterClient)");
-    }
-
-    /// <summary>A client's SYNC (ably-js <c>channel.sync()</c>): the presence set is sent again.</summary>
-    private void Sync(ProtocolMessage frame)
-    {
-        Attachment? attachment;
-        lock (_lock)
-        {
-            if (frame.Channel is null || !_attachments.TryGetValue(frame.Channel, out attachment)) return;
-        }
-
-        attachment.Channel?.Sync();
     }
 
     private void RefuseUnsupported(Transport transport, ProtocolMessage frame)
@@ -543,26 +351,15 @@ internal sealed partial class RealtimeConnection
                 throw new AblyException(ErrorCodes.IncompatibleCredentials, 401, "AUTH token has a different clientId");
             }
 
-            List<string> revoked = [];
+            List<string> revoked;
             lock (_lock)
             {
                 Auth = next with { ClientId = next.ClientId == "*" && Auth.ClientId is { } c ? c : next.ClientId };
-                // RTC8a1: a downgraded capability applies to existing attachments too. A channel the new token allows
-                // nothing on fails with 40160; one that lost subscribe stops receiving messages.
-                foreach (var (name, attachment) in _attachments)
-                {
-                    if (!Auth.Capability.AllowsAny(name)) revoked.Add(name);
-                    else if (!Auth.Capability.Allows(name, "subscribe")) attachment.StopReceiving();
-                }
-
-                foreach (var name in revoked)
-                {
-                    _attachments.Remove(name, out var attachment);
-                    attachment!.Detach();
-                }
+                // RTC8a1: a downgraded capability applies to existing attachments too.
+                revoked = _attachments.RestrictTo(Auth.Capability);
             }
 
-            foreach (var name in revoked) Presence.LeavePresence(Auth.AppId, name, Id);
+            foreach (var name in revoked) _members.Leave(Auth.AppId, name);
 
             transport.Send(new ProtocolMessage(ProtocolAction.Connected) { ConnectionId = Id, ConnectionDetails = Details() });
             foreach (var name in revoked)

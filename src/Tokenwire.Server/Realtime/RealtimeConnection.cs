@@ -21,10 +21,10 @@ internal sealed partial class RealtimeConnection
     private readonly AckLedger _acks;
     private readonly Lock _lock = new();
     private readonly SemaphoreSlim _frameGate = new(1, 1);
-    private readonly Dictionary<string, Attachment> _attachments = new(StringComparer.Ordinal);
+    private readonly ChannelAttachments _attachments;
+    private readonly PresenceMembership _members;
     private readonly Limits.TokenBucket _messageRate;
     private readonly Limits.TokenBucket _frameRate;
-    private readonly HashSet<string> _presenceChannels = new(StringComparer.Ordinal);
     private Transport? _transport;
     private long _disconnectedAt;
     private int _keyGeneration;
@@ -43,6 +43,8 @@ internal sealed partial class RealtimeConnection
         Presence = presence;
         Options = options;
         Secret = restored?.Secret ?? RandomId(16);
+        _members = new PresenceMembership(presence, Id);
+        _attachments = new ChannelAttachments(Id, channels, _members);
         // A connection restored on another node continues where that node's key generations left off, which it does not
         // know: start far from them, so its next key never repeats one the client already held (RTN16d).
         if (restored is not null) _keyGeneration = RandomNumberGenerator.GetInt32(1_000_000, int.MaxValue / 2);
@@ -124,7 +126,7 @@ internal sealed partial class RealtimeConnection
             _disconnectedAt = 0;
             Auth = auth;
             Key = NewKey();
-            DetachAllLocked();
+            _attachments.Reset(transport);
             _acks.Reset();
         }
 
@@ -191,7 +193,7 @@ internal sealed partial class RealtimeConnection
             if (!ReferenceEquals(_transport, transport)) return;
             _transport = null;
             _disconnectedAt = now;
-            DetachAllLocked();
+            _attachments.Reset(null);
             _acks.Reset();
         }
     }
@@ -220,95 +222,21 @@ internal sealed partial class RealtimeConnection
     /// How long this connection's presence members outlive a dropped transport (Ably's 15 s; the connect param
     /// <c>remainPresentFor</c> changes it). A resume within it keeps them; after it they leave.
     /// </summary>
-    public long RemainPresentForMs { get; set; } = DefaultRemainPresentForMs;
-
-    /// <summary>Ably's default remain-present period after a transport drops.</summary>
-    public const long DefaultRemainPresentForMs = 15_000;
-
-    /// <summary>Notes that this connection has (or had) members on a channel, so they leave with it.</summary>
-    private void TrackPresence(string channel)
+    public long RemainPresentForMs
     {
-        lock (_lock) _presenceChannels.Add(channel);
+        get => _members.RemainPresentForMs;
+        set => _members.RemainPresentForMs = value;
     }
 
     /// <summary>Every member this connection entered leaves, on every channel (CLOSE, state discarded).</summary>
-    public void LeaveAllPresence()
-    {
-        string[] channels;
-        lock (_lock)
-        {
-            channels = [.. _presenceChannels];
-            _presenceChannels.Clear();
-        }
-
-        foreach (var name in channels) Presence.LeavePresence(Auth.AppId, name, Id);
-    }
+    public void LeaveAllPresence() => _members.LeaveAll(Auth.AppId);
 
     /// <summary>Called every second: members of a connection whose transport is gone longer than its remain-present period leave.</summary>
-    public void CheckPresenceTimeout(long now)
-    {
-        var at = DisconnectedAt;
-        if (at == 0 || now - at < RemainPresentForMs) return;
-        lock (_lock)
-        {
-            if (_presenceChannels.Count == 0) return;
-        }
-
-        LeaveAllPresence();
-    }
-
-    private void DetachAllLocked()
-    {
-        foreach (var attachment in _attachments.Values) attachment.Detach();
-        _attachments.Clear();
-    }
+    public void CheckPresenceTimeout(long now) => _members.CheckTimeout(Auth.AppId, DisconnectedAt, now);
 
     private static string RandomId(int length)
     {
         const string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
         return RandomNumberGenerator.GetString(alphabet, length);
-    }
-
-    /// <summary>A channel attachment on one transport; the channel queues frames to the transport through it.</summary>
-    internal sealed class Attachment(Transport transport, string connectionId, bool echo, ProtocolFlags modes, bool explicitModes = false) : IChannelSubscriber
-    {
-        /// <summary>The client asked for these modes (flags or <c>params.modes</c>) rather than the defaults.</summary>
-        public bool ExplicitModes { get; } = explicitModes;
-
-        private volatile bool _receivesMessages = modes.HasFlag(ProtocolFlags.Subscribe);
-        private volatile bool _receivesPresence = modes.HasFlag(ProtocolFlags.PresenceSubscribe);
-
-        /// <summary>The modes granted on ATTACHED.</summary>
-        public ProtocolFlags Modes { get; } = modes;
-
-        /// <summary>Set once the channel accepted the attachment.</summary>
-        public IChannelAttachment? Channel { get; set; }
-
-        public Transport Transport { get; } = transport;
-
-        public string ConnectionId { get; } = connectionId;
-
-        public bool Echo { get; } = echo;
-
-        public int AppendRollupWindowMs => Transport.AppendRollupWindowMs;
-
-        ProtocolFlags IChannelSubscriber.Modes => Modes;
-
-        public bool ReceivesAnnotations => _receivesMessages && Modes.HasFlag(ProtocolFlags.AnnotationSubscribe);
-
-        public bool ReceivesMessages => _receivesMessages;
-
-        public bool ReceivesPresence => _receivesPresence;
-
-        /// <summary>The capability no longer allows subscribe (AUTH downgrade): no more messages or presence events.</summary>
-        public void StopReceiving()
-        {
-            _receivesMessages = false;
-            _receivesPresence = false;
-        }
-
-        public bool Enqueue(OutboundFrame frame) => Transport.Send(frame);
-
-        public void Detach() => Channel?.Detach();
     }
 }
