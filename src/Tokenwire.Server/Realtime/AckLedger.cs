@@ -8,8 +8,11 @@ namespace Tokenwire.Server.Realtime;
 /// ack-required frame in arrival order (ACKs are never reordered), rolling consecutive entries that completed with the
 /// same outcome up into one ACK (or NACK) with <c>count</c>.
 /// </summary>
-internal sealed class AckLedger(Delivery.PendingDispatches dispatches, Observability.ServerMetrics? metrics)
+internal sealed class AckLedger(Observability.ServerMetrics? metrics)
 {
+    /// <summary>Channels the connection's publishes left to fan out; <see cref="Flush"/> runs them before any ACK goes out.</summary>
+    public Delivery.PendingDispatches Dispatches { get; } = new();
+
     // Publish outcomes remembered for msgSerial deduplication after a resume (RTN19a2). A success only lends its
     // serials to the repeated ACK, so the newest 256 are kept (more would outlive gen0 under a flood and be promoted,
     // one task per token); failures and outcomes still pending are kept for 4,096 publishes, so a re-send whose NACK
@@ -87,7 +90,7 @@ internal sealed class AckLedger(Delivery.PendingDispatches dispatches, Observabi
     /// </summary>
     public void Flush()
     {
-        dispatches.Flush();
+        Dispatches.Flush();
         lock (_ackLock)
         {
             Batch batch = default;

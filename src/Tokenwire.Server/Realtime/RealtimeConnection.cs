@@ -1,29 +1,28 @@
 using System.Security.Cryptography;
 using Tokenwire.Protocol;
 using Tokenwire.Server.Auth;
-using Tokenwire.Server.Channels;
-using Tokenwire.Server.Delivery;
 using Tokenwire.Server.Engines;
 using Tokenwire.Server.Presence;
 
 namespace Tokenwire.Server.Realtime;
 
 /// <summary>
-/// A realtime connection: the state that outlives transports so a client can resume (RTN15) — its id and key,
-/// identity, its <see cref="AckLedger"/> (so re-sent publishes are acknowledged, never republished), and the current
-/// transport with its channel attachments.
+/// A realtime connection: the state that outlives transports so a client can resume (RTN15) — its id and key, identity
+/// and token lifetime (RTN22, RTC8), and the current transport — and the gate through which every frame the client
+/// sends is handled, one at a time. Frames are dispatched to collaborators: <see cref="ChannelAttachments"/> (ATTACH,
+/// DETACH, SYNC), <see cref="AckRequiredFrames"/> (MESSAGE, ANNOTATION, PRESENCE, acknowledged through the
+/// <see cref="AckLedger"/>, so re-sent publishes are acknowledged, never republished), and
+/// <see cref="PresenceMembership"/> (the members that leave with the connection).
 /// </summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The frame gate is a SemaphoreSlim whose wait handle is never used: nothing to dispose.")]
-internal sealed partial class RealtimeConnection
+internal sealed class RealtimeConnection
 {
-    // Channels this connection's publishes left to fan out; the ACK ledger flushes them before any ACK goes out.
-    private readonly PendingDispatches _dispatches = new();
     private readonly AckLedger _acks;
+    private readonly AckRequiredFrames _ackRequiredFrames;
     private readonly Lock _lock = new();
     private readonly SemaphoreSlim _frameGate = new(1, 1);
     private readonly ChannelAttachments _attachments;
     private readonly PresenceMembership _members;
-    private readonly Limits.TokenBucket _messageRate;
     private readonly Limits.TokenBucket _frameRate;
     private Transport? _transport;
     private long _disconnectedAt;
@@ -32,10 +31,8 @@ internal sealed partial class RealtimeConnection
     public RealtimeConnection(AuthContext auth, IChannelEngine channels, IPresenceEngine presence, TokenwireOptions options, Authenticator authenticator, Limits.FaultInjector faults, double messagesPerSecond, ConnectionRecord? restored = null, Observability.ServerMetrics? metrics = null)
     {
         Metrics = metrics;
-        _acks = new AckLedger(_dispatches, metrics);
+        _acks = new AckLedger(metrics);
         Authenticator = authenticator;
-        Faults = faults;
-        _messageRate = new Limits.TokenBucket(messagesPerSecond, options.RateLimits.BurstSeconds);
         _frameRate = new Limits.TokenBucket(options.RateLimits.ConnectionFramesPerSecond, options.RateLimits.BurstSeconds);
         Id = restored?.Id ?? RandomId(12);
         Auth = auth;
@@ -45,6 +42,8 @@ internal sealed partial class RealtimeConnection
         Secret = restored?.Secret ?? RandomId(16);
         _members = new PresenceMembership(presence, Id);
         _attachments = new ChannelAttachments(Id, channels, _members);
+        var messageRate = new Limits.TokenBucket(messagesPerSecond, options.RateLimits.BurstSeconds);
+        _ackRequiredFrames = new AckRequiredFrames(Id, _acks, new PublishValidator(_attachments, options, messageRate), channels, presence, _members, faults, metrics);
         // A connection restored on another node continues where that node's key generations left off, which it does not
         // know: start far from them, so its next key never repeats one the client already held (RTN16d).
         if (restored is not null) _keyGeneration = RandomNumberGenerator.GetInt32(1_000_000, int.MaxValue / 2);
@@ -70,8 +69,6 @@ internal sealed partial class RealtimeConnection
     public IPresenceEngine Presence { get; }
 
     private Authenticator Authenticator { get; }
-
-    private Limits.FaultInjector Faults { get; }
 
     /// <summary>Where publishes, NACKs and protocol errors are counted; null counts nothing.</summary>
     private Observability.ServerMetrics? Metrics { get; }
@@ -238,5 +235,121 @@ internal sealed partial class RealtimeConnection
     {
         const string alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
         return RandomNumberGenerator.GetString(alphabet, length);
+    }
+
+    /// <summary>
+    /// Handles one decoded frame; returns false when the transport must end (CLOSE, DISCONNECT, fatal error, or a newer
+    /// transport took over). Frames of all the connection's transports pass one gate, one at a time: after a resume the
+    /// old transport may still hold frames in its socket buffer, and handling them beside the re-sends of the new one
+    /// would reorder publishes. A superseded transport's frames are dropped; the client re-sends what was not ACKed.
+    /// </summary>
+    public async ValueTask<bool> HandleAsync(Transport transport, ProtocolMessage frame)
+    {
+        await _frameGate.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (!ReferenceEquals(Transport, transport)) return false;
+            return await HandleCoreAsync(transport, frame).ConfigureAwait(false);
+        }
+        finally
+        {
+            _frameGate.Release();
+        }
+    }
+
+    private async ValueTask<bool> HandleCoreAsync(Transport transport, ProtocolMessage frame)
+    {
+        switch (frame.Action)
+        {
+            case ProtocolAction.Heartbeat:
+                transport.Send(new ProtocolMessage(ProtocolAction.Heartbeat) { Id = frame.Id });
+                return true;
+            case ProtocolAction.Message:
+                await _ackRequiredFrames.PublishAsync(transport, frame, Auth).ConfigureAwait(false);
+                return true;
+            case ProtocolAction.Attach:
+                await _attachments.AttachAsync(transport, frame, Auth).ConfigureAwait(false);
+                return true;
+            case ProtocolAction.Detach:
+                _attachments.Detach(transport, frame, Auth);
+                return true;
+            case ProtocolAction.Close:
+                FlushAcks();
+                MarkClosed();
+                LeaveAllPresence(); // an explicit close leaves at once (no remain-present period)
+                transport.SendFinal(new ProtocolMessage(ProtocolAction.Closed));
+                return false;
+            case ProtocolAction.Disconnect:
+                FlushAcks();
+                transport.SendFinal(new ProtocolMessage(ProtocolAction.Disconnected));
+                return false;
+            case ProtocolAction.Presence:
+                await _ackRequiredFrames.PresenceAsync(transport, frame, Auth).ConfigureAwait(false);
+                return true;
+            case ProtocolAction.Sync:
+                _attachments.Sync(frame);
+                return true;
+            case ProtocolAction.Annotation:
+                await _ackRequiredFrames.AnnotateAsync(transport, frame, Auth).ConfigureAwait(false);
+                return true;
+            case ProtocolAction.Object:
+                _ackRequiredFrames.RefuseUnsupported(transport, frame);
+                return true;
+            case ProtocolAction.Auth:
+                return ReAuthenticate(transport, frame);
+            default:
+                Metrics?.ProtocolErrors.Add(1);
+                transport.SendFinal(new ProtocolMessage(ProtocolAction.Error)
+                {
+                    Error = new ErrorInfo(ErrorCodes.ProtocolError, 400, $"Unexpected action {(int)frame.Action} from a client"),
+                });
+                return false;
+        }
+    }
+
+    /// <summary>
+    /// RTC8: in-band re-authentication. A valid token for the same app and identity replaces the connection's
+    /// credentials and is answered with CONNECTED (same connectionId); anything else is a fatal ERROR.
+    /// Existing attachments keep their granted modes; new operations use the new capability.
+    /// </summary>
+    private bool ReAuthenticate(Transport transport, ProtocolMessage frame)
+    {
+        try
+        {
+            var token = frame.AuthAccessToken ?? throw new AblyException(ErrorCodes.InvalidCredentials, 401, "AUTH without an accessToken");
+            var next = Authenticator.AuthenticateToken(token);
+            if (next.AppId != Auth.AppId) throw new AblyException(ErrorCodes.IncompatibleCredentials, 401, "AUTH token belongs to another app");
+            if (Auth.ClientId is { } current && current != "*" && next.ClientId != current)
+            {
+                throw new AblyException(ErrorCodes.IncompatibleCredentials, 401, "AUTH token has a different clientId");
+            }
+
+            List<string> revoked;
+            lock (_lock)
+            {
+                Auth = next with { ClientId = next.ClientId == "*" && Auth.ClientId is { } c ? c : next.ClientId };
+                // RTC8a1: a downgraded capability applies to existing attachments too.
+                revoked = _attachments.RestrictTo(Auth.Capability);
+            }
+
+            foreach (var name in revoked) _members.Leave(Auth.AppId, name);
+
+            transport.Send(new ProtocolMessage(ProtocolAction.Connected) { ConnectionId = Id, ConnectionDetails = Details() });
+            foreach (var name in revoked)
+            {
+                transport.Send(new ProtocolMessage(ProtocolAction.Error)
+                {
+                    Channel = name,
+                    Error = new ErrorInfo(ErrorCodes.OperationNotPermitted, 401, $"Channel '{name}' is no longer permitted by the capability"),
+                });
+            }
+
+            return true;
+        }
+        catch (AblyException e)
+        {
+            transport.SendFinal(new ProtocolMessage(ProtocolAction.Error) { Error = e.Error });
+            return false;
+        }
     }
 }
