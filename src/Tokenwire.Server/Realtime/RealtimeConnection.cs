@@ -1,35 +1,29 @@
 using System.Security.Cryptography;
 using Tokenwire.Protocol;
 using Tokenwire.Server.Auth;
-using Tokenwire.Server.Channels;
-using Tokenwire.Server.Delivery;
 using Tokenwire.Server.Engines;
 using Tokenwire.Server.Presence;
 
 namespace Tokenwire.Server.Realtime;
 
 /// <summary>
-/// A realtime connection: the state that outlives transports so a client can resume (RTN15) — its id and key,
-/// identity, msgSerial high-water mark with recent publish outcomes (so re-sent publishes are acknowledged, never
-/// republished), and the current transport with its channel attachments.
+/// A realtime connection: the state that outlives transports so a client can resume (RTN15) — its id and key, identity
+/// and token lifetime (RTN22, RTC8), and the current transport — and the gate through which every frame the client
+/// sends is handled, one at a time. Frames are dispatched to collaborators: <see cref="ChannelAttachments"/> (ATTACH,
+/// DETACH, SYNC), <see cref="AckRequiredFrames"/> (MESSAGE, ANNOTATION, PRESENCE, acknowledged through the
+/// <see cref="AckLedger"/>, so re-sent publishes are acknowledged, never republished), and
+/// <see cref="PresenceMembership"/> (the members that leave with the connection).
 /// </summary>
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The frame gate is a SemaphoreSlim whose wait handle is never used: nothing to dispose.")]
-internal sealed partial class RealtimeConnection
+internal sealed class RealtimeConnection
 {
-    // Publish outcomes remembered for msgSerial deduplication after a resume (RTN19a2). A success only lends its
-    // serials to the repeated ACK, so the newest 256 are kept (more would outlive gen0 under a flood and be promoted,
-    // one task per token); failures and outcomes still pending are kept for 4,096 publishes, so a re-send whose NACK
-    // was lost is answered with that NACK, never with a success. Older re-sends get an empty ACK and are not republished.
-    private readonly RecentOutcomes _recentSuccesses = new(256);
-    private readonly RecentOutcomes _recentPendingOrFailed = new(4096);
-
+    private readonly AckLedger _acks;
+    private readonly AckRequiredFrames _ackRequiredFrames;
     private readonly Lock _lock = new();
     private readonly SemaphoreSlim _frameGate = new(1, 1);
-    private readonly Dictionary<string, Attachment> _attachments = new(StringComparer.Ordinal);
-    private readonly Limits.TokenBucket _messageRate;
+    private readonly ChannelAttachments _attachments;
+    private readonly PresenceMembership _members;
     private readonly Limits.TokenBucket _frameRate;
-    private readonly HashSet<string> _presenceChannels = new(StringComparer.Ordinal);
-    private long _nextMsgSerial;
     private Transport? _transport;
     private long _disconnectedAt;
     private int _keyGeneration;
@@ -37,9 +31,8 @@ internal sealed partial class RealtimeConnection
     public RealtimeConnection(AuthContext auth, IChannelEngine channels, IPresenceEngine presence, TokenwireOptions options, Authenticator authenticator, Limits.FaultInjector faults, double messagesPerSecond, ConnectionRecord? restored = null, Observability.ServerMetrics? metrics = null)
     {
         Metrics = metrics;
+        _acks = new AckLedger(metrics);
         Authenticator = authenticator;
-        Faults = faults;
-        _messageRate = new Limits.TokenBucket(messagesPerSecond, options.RateLimits.BurstSeconds);
         _frameRate = new Limits.TokenBucket(options.RateLimits.ConnectionFramesPerSecond, options.RateLimits.BurstSeconds);
         Id = restored?.Id ?? RandomId(12);
         Auth = auth;
@@ -47,6 +40,10 @@ internal sealed partial class RealtimeConnection
         Presence = presence;
         Options = options;
         Secret = restored?.Secret ?? RandomId(16);
+        _members = new PresenceMembership(presence, Id);
+        _attachments = new ChannelAttachments(Id, channels, _members);
+        var messageRate = new Limits.TokenBucket(messagesPerSecond, options.RateLimits.BurstSeconds);
+        _ackRequiredFrames = new AckRequiredFrames(Id, _acks, new PublishValidator(_attachments, options, messageRate), channels, presence, _members, faults, metrics);
         // A connection restored on another node continues where that node's key generations left off, which it does not
         // know: start far from them, so its next key never repeats one the client already held (RTN16d).
         if (restored is not null) _keyGeneration = RandomNumberGenerator.GetInt32(1_000_000, int.MaxValue / 2);
@@ -72,8 +69,6 @@ internal sealed partial class RealtimeConnection
     public IPresenceEngine Presence { get; }
 
     private Authenticator Authenticator { get; }
-
-    private Limits.FaultInjector Faults { get; }
 
     /// <summary>Where publishes, NACKs and protocol errors are counted; null counts nothing.</summary>
     private Observability.ServerMetrics? Metrics { get; }
@@ -128,8 +123,8 @@ internal sealed partial class RealtimeConnection
             _disconnectedAt = 0;
             Auth = auth;
             Key = NewKey();
-            DetachAllLocked();
-            ResetAcksLocked();
+            _attachments.Reset(transport);
+            _acks.Reset();
         }
 
         previous?.Abort();
@@ -195,8 +190,8 @@ internal sealed partial class RealtimeConnection
             if (!ReferenceEquals(_transport, transport)) return;
             _transport = null;
             _disconnectedAt = now;
-            DetachAllLocked();
-            ResetAcksLocked();
+            _attachments.Reset(null);
+            _acks.Reset();
         }
     }
 
@@ -211,6 +206,12 @@ internal sealed partial class RealtimeConnection
         }
     }
 
+    /// <summary>
+    /// Fans out this connection's deferred publishes, then sends every ACK/NACK that is ready, in order, rolled up
+    /// (so a client subscribed to its own channel gets its messages before their ACK).
+    /// </summary>
+    public void FlushAcks() => _acks.Flush();
+
     /// <summary>CLOSE: the state is discarded.</summary>
     public void MarkClosed() => IsClosed = true;
 
@@ -218,48 +219,17 @@ internal sealed partial class RealtimeConnection
     /// How long this connection's presence members outlive a dropped transport (Ably's 15 s; the connect param
     /// <c>remainPresentFor</c> changes it). A resume within it keeps them; after it they leave.
     /// </summary>
-    public long RemainPresentForMs { get; set; } = DefaultRemainPresentForMs;
-
-    /// <summary>Ably's default remain-present period after a transport drops.</summary>
-    public const long DefaultRemainPresentForMs = 15_000;
-
-    /// <summary>Notes that this connection has (or had) members on a channel, so they leave with it.</summary>
-    private void TrackPresence(string channel)
+    public long RemainPresentForMs
     {
-        lock (_lock) _presenceChannels.Add(channel);
+        get => _members.RemainPresentForMs;
+        set => _members.RemainPresentForMs = value;
     }
 
     /// <summary>Every member this connection entered leaves, on every channel (CLOSE, state discarded).</summary>
-    public void LeaveAllPresence()
-    {
-        string[] channels;
-        lock (_lock)
-        {
-            channels = [.. _presenceChannels];
-            _presenceChannels.Clear();
-        }
-
-        foreach (var name in channels) Presence.LeavePresence(Auth.AppId, name, Id);
-    }
+    public void LeaveAllPresence() => _members.LeaveAll(Auth.AppId);
 
     /// <summary>Called every second: members of a connection whose transport is gone longer than its remain-present period leave.</summary>
-    public void CheckPresenceTimeout(long now)
-    {
-        var at = DisconnectedAt;
-        if (at == 0 || now - at < RemainPresentForMs) return;
-        lock (_lock)
-        {
-            if (_presenceChannels.Count == 0) return;
-        }
-
-        LeaveAllPresence();
-    }
-
-    private void DetachAllLocked()
-    {
-        foreach (var attachment in _attachments.Values) attachment.Detach();
-        _attachments.Clear();
-    }
+    public void CheckPresenceTimeout(long now) => _members.CheckTimeout(Auth.AppId, DisconnectedAt, now);
 
     private static string RandomId(int length)
     {
@@ -267,46 +237,119 @@ internal sealed partial class RealtimeConnection
         return RandomNumberGenerator.GetString(alphabet, length);
     }
 
-    /// <summary>A channel attachment on one transport; the channel queues frames to the transport through it.</summary>
-    internal sealed class Attachment(Transport transport, string connectionId, bool echo, ProtocolFlags modes, bool explicitModes = false) : IChannelSubscriber
+    /// <summary>
+    /// Handles one decoded frame; returns false when the transport must end (CLOSE, DISCONNECT, fatal error, or a newer
+    /// transport took over). Frames of all the connection's transports pass one gate, one at a time: after a resume the
+    /// old transport may still hold frames in its socket buffer, and handling them beside the re-sends of the new one
+    /// would reorder publishes. A superseded transport's frames are dropped; the client re-sends what was not ACKed.
+    /// </summary>
+    public async ValueTask<bool> HandleAsync(Transport transport, ProtocolMessage frame)
     {
-        /// <summary>The client asked for these modes (flags or <c>params.modes</c>) rather than the defaults.</summary>
-        public bool ExplicitModes { get; } = explicitModes;
-
-        private volatile bool _receivesMessages = modes.HasFlag(ProtocolFlags.Subscribe);
-        private volatile bool _receivesPresence = modes.HasFlag(ProtocolFlags.PresenceSubscribe);
-
-        /// <summary>The modes granted on ATTACHED.</summary>
-        public ProtocolFlags Modes { get; } = modes;
-
-        /// <summary>Set once the channel accepted the attachment.</summary>
-        public IChannelAttachment? Channel { get; set; }
-
-        public Transport Transport { get; } = transport;
-
-        public string ConnectionId { get; } = connectionId;
-
-        public bool Echo { get; } = echo;
-
-        public int AppendRollupWindowMs => Transport.AppendRollupWindowMs;
-
-        ProtocolFlags IChannelSubscriber.Modes => Modes;
-
-        public bool ReceivesAnnotations => _receivesMessages && Modes.HasFlag(ProtocolFlags.AnnotationSubscribe);
-
-        public bool ReceivesMessages => _receivesMessages;
-
-        public bool ReceivesPresence => _receivesPresence;
-
-        /// <summary>The capability no longer allows subscribe (AUTH downgrade): no more messages or presence events.</summary>
-        public void StopReceiving()
+        await _frameGate.WaitAsync().ConfigureAwait(false);
+        try
         {
-            _receivesMessages = false;
-            _receivesPresence = false;
+            if (!ReferenceEquals(Transport, transport)) return false;
+            return await HandleCoreAsync(transport, frame).ConfigureAwait(false);
         }
+        finally
+        {
+            _frameGate.Release();
+        }
+    }
 
-        public bool Enqueue(OutboundFrame frame) => Transport.Send(frame);
+    private async ValueTask<bool> HandleCoreAsync(Transport transport, ProtocolMessage frame)
+    {
+        switch (frame.Action)
+        {
+            case ProtocolAction.Heartbeat:
+                transport.Send(new ProtocolMessage(ProtocolAction.Heartbeat) { Id = frame.Id });
+                return true;
+            case ProtocolAction.Message:
+                await _ackRequiredFrames.PublishAsync(transport, frame, Auth).ConfigureAwait(false);
+                return true;
+            case ProtocolAction.Attach:
+                await _attachments.AttachAsync(transport, frame, Auth).ConfigureAwait(false);
+                return true;
+            case ProtocolAction.Detach:
+                _attachments.Detach(transport, frame, Auth);
+                return true;
+            case ProtocolAction.Close:
+                FlushAcks();
+                MarkClosed();
+                LeaveAllPresence(); // an explicit close leaves at once (no remain-present period)
+                transport.SendFinal(new ProtocolMessage(ProtocolAction.Closed));
+                return false;
+            case ProtocolAction.Disconnect:
+                FlushAcks();
+                transport.SendFinal(new ProtocolMessage(ProtocolAction.Disconnected));
+                return false;
+            case ProtocolAction.Presence:
+                await _ackRequiredFrames.PresenceAsync(transport, frame, Auth).ConfigureAwait(false);
+                return true;
+            case ProtocolAction.Sync:
+                _attachments.Sync(frame);
+                return true;
+            case ProtocolAction.Annotation:
+                await _ackRequiredFrames.AnnotateAsync(transport, frame, Auth).ConfigureAwait(false);
+                return true;
+            case ProtocolAction.Object:
+                _ackRequiredFrames.RefuseUnsupported(transport, frame);
+                return true;
+            case ProtocolAction.Auth:
+                return ReAuthenticate(transport, frame);
+            default:
+                Metrics?.ProtocolErrors.Add(1);
+                transport.SendFinal(new ProtocolMessage(ProtocolAction.Error)
+                {
+                    Error = new ErrorInfo(ErrorCodes.ProtocolError, 400, $"Unexpected action {(int)frame.Action} from a client"),
+                });
+                return false;
+        }
+    }
 
-        public void Detach() => Channel?.Detach();
+    /// <summary>
+    /// RTC8: in-band re-authentication. A valid token for the same app and identity replaces the connection's
+    /// credentials and is answered with CONNECTED (same connectionId); anything else is a fatal ERROR.
+    /// Existing attachments keep their granted modes; new operations use the new capability.
+    /// </summary>
+    private bool ReAuthenticate(Transport transport, ProtocolMessage frame)
+    {
+        try
+        {
+            var token = frame.AuthAccessToken ?? throw new AblyException(ErrorCodes.InvalidCredentials, 401, "AUTH without an accessToken");
+            var next = Authenticator.AuthenticateToken(token);
+            if (next.AppId != Auth.AppId) throw new AblyException(ErrorCodes.IncompatibleCredentials, 401, "AUTH token belongs to another app");
+            if (Auth.ClientId is { } current && current != "*" && next.ClientId != current)
+            {
+                throw new AblyException(ErrorCodes.IncompatibleCredentials, 401, "AUTH token has a different clientId");
+            }
+
+            List<string> revoked;
+            lock (_lock)
+            {
+                Auth = next with { ClientId = next.ClientId == "*" && Auth.ClientId is { } c ? c : next.ClientId };
+                // RTC8a1: a downgraded capability applies to existing attachments too.
+                revoked = _attachments.RestrictTo(Auth.Capability);
+            }
+
+            foreach (var name in revoked) _members.Leave(Auth.AppId, name);
+
+            transport.Send(new ProtocolMessage(ProtocolAction.Connected) { ConnectionId = Id, ConnectionDetails = Details() });
+            foreach (var name in revoked)
+            {
+                transport.Send(new ProtocolMessage(ProtocolAction.Error)
+                {
+                    Channel = name,
+                    Error = new ErrorInfo(ErrorCodes.OperationNotPermitted, 401, $"Channel '{name}' is no longer permitted by the capability"),
+                });
+            }
+
+            return true;
+        }
+        catch (AblyException e)
+        {
+            transport.SendFinal(new ProtocolMessage(ProtocolAction.Error) { Error = e.Error });
+            return false;
+        }
     }
 }

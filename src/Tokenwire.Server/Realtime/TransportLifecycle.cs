@@ -80,7 +80,7 @@ internal sealed class TransportLifecycle(
         // Ably's transport param: how long presence members stay after this transport drops.
         connection.RemainPresentForMs = long.TryParse(query["remainPresentFor"], System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var remain)
             ? Math.Clamp(remain, 0, (long)Options.ConnectionStateTtl.TotalMilliseconds)
-            : RealtimeConnection.DefaultRemainPresentForMs;
+            : PresenceMembership.DefaultRemainPresentForMs;
         transport.Connection = connection;
         var details = connection.Bind(transport, auth);
         await connections.ShareAsync(connection, time.GetUtcNow().ToUnixTimeMilliseconds()).ConfigureAwait(false);

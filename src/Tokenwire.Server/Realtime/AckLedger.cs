@@ -3,12 +3,26 @@ using Tokenwire.Protocol;
 namespace Tokenwire.Server.Realtime;
 
 /// <summary>
-/// ACK/NACK bookkeeping. Every ack-required frame gets one entry, in arrival order; entries are answered strictly in
-/// that order (ACKs are never reordered), and consecutive entries that have completed with the same outcome are
-/// rolled up into one ACK (or NACK) with <c>count</c>.
+/// One connection's ACK/NACK bookkeeping (RTN7, RTN19a2). It remembers which msgSerials were done and their outcomes,
+/// so a publish re-sent after a resume is answered with its original outcome and never done twice. And it answers every
+/// ack-required frame in arrival order (ACKs are never reordered), rolling consecutive entries that completed with the
+/// same outcome up into one ACK (or NACK) with <c>count</c>.
 /// </summary>
-internal sealed partial class RealtimeConnection
+internal sealed class AckLedger(Observability.ServerMetrics? metrics)
 {
+    /// <summary>Channels the connection's publishes left to fan out; <see cref="Flush"/> runs them before any ACK goes out.</summary>
+    public Delivery.PendingDispatches Dispatches { get; } = new();
+
+    // Publish outcomes remembered for msgSerial deduplication after a resume (RTN19a2). A success only lends its
+    // serials to the repeated ACK, so the newest 256 are kept (more would outlive gen0 under a flood and be promoted,
+    // one task per token); failures and outcomes still pending are kept for 4,096 publishes, so a re-send whose NACK
+    // was lost is answered with that NACK, never with a success. Older re-sends get an empty ACK and are not republished.
+    private readonly RecentOutcomes _recentSuccesses = new(256);
+    private readonly RecentOutcomes _recentPendingOrFailed = new(4096);
+
+    private readonly Lock _serialLock = new();
+    private long _nextMsgSerial;
+
     private readonly Lock _ackLock = new();
     private readonly Queue<PendingAck> _pendingAcks = new();
     private Task? _awaitedHead;
@@ -16,13 +30,19 @@ internal sealed partial class RealtimeConnection
     private readonly record struct PendingAck(long MsgSerial, Task<string?[]> Outcome, Transport Transport);
 
     /// <summary>
+    /// A msgSerial counts up from 0 (RTN7b). The cap is JavaScript's largest safe integer: no real client gets near it,
+    /// and it keeps the high-water mark (msgSerial + 1) from overflowing.
+    /// </summary>
+    public static bool IsValidMsgSerial(long msgSerial) => msgSerial is >= 0 and <= (1L << 53) - 1;
+
+    /// <summary>
     /// Claims <paramref name="msgSerial"/> for a new publish whose outcome is <paramref name="outcome"/>. A msgSerial below
     /// the high-water mark is a re-send after a resume: it is not claimed, and <paramref name="known"/> is the original
     /// outcome (or an empty success when it is too old to remember).
     /// </summary>
-    private bool TryReserve(long msgSerial, Task<string?[]> outcome, out Task<string?[]> known)
+    public bool TryReserve(long msgSerial, Task<string?[]> outcome, out Task<string?[]> known)
     {
-        lock (_lock)
+        lock (_serialLock)
         {
             if (IsResendLocked(msgSerial, out known)) return false;
 
@@ -34,9 +54,9 @@ internal sealed partial class RealtimeConnection
     }
 
     /// <summary>True when <paramref name="msgSerial"/> was seen before; <paramref name="known"/> is then its outcome.</summary>
-    private bool IsResend(long msgSerial, out Task<string?[]> known)
+    public bool IsResend(long msgSerial, out Task<string?[]> known)
     {
-        lock (_lock) return IsResendLocked(msgSerial, out known);
+        lock (_serialLock) return IsResendLocked(msgSerial, out known);
     }
 
     private bool IsResendLocked(long msgSerial, out Task<string?[]> known)
@@ -47,12 +67,14 @@ internal sealed partial class RealtimeConnection
         return true;
     }
 
-    private void AddPendingAck(long msgSerial, Task<string?[]> outcome, Transport transport)
+    /// <summary>Queues the ACK/NACK for <paramref name="msgSerial"/>; it goes out on <paramref name="transport"/> once every earlier one has.</summary>
+    public void AddPendingAck(long msgSerial, Task<string?[]> outcome, Transport transport)
     {
         lock (_ackLock) _pendingAcks.Enqueue(new PendingAck(msgSerial, outcome, transport));
     }
 
-    private void ResetAcksLocked()
+    /// <summary>The transport changed: its unsent ACKs are dropped; the remembered outcomes stay.</summary>
+    public void Reset()
     {
         // The client re-sends unacknowledged publishes on its next transport; they are answered from the remembered outcomes.
         lock (_ackLock)
@@ -62,16 +84,13 @@ internal sealed partial class RealtimeConnection
         }
     }
 
-    // Channels this connection's publishes left to fan out; flushed before any ACK goes out.
-    private readonly Delivery.PendingDispatches _dispatches = new();
-
     /// <summary>
-    /// Fans out this connection's deferred publishes, then sends every ACK/NACK that is ready, in order, rolled up
+    /// Fans out the connection's deferred publishes, then sends every ACK/NACK that is ready, in order, rolled up
     /// (so a client subscribed to its own channel gets its messages before their ACK).
     /// </summary>
-    public void FlushAcks()
+    public void Flush()
     {
-        _dispatches.Flush();
+        Dispatches.Flush();
         lock (_ackLock)
         {
             Batch batch = default;
@@ -82,7 +101,7 @@ internal sealed partial class RealtimeConnection
                 var serials = error is null ? head.Outcome.Result : null;
                 if (batch.Count > 0 && (batch.Transport != head.Transport || head.MsgSerial != batch.Start + batch.Count || !Equals(batch.Error, error)))
                 {
-                    Emit(batch, Metrics);
+                    Emit(batch, metrics);
                     batch = default;
                 }
 
@@ -91,12 +110,12 @@ internal sealed partial class RealtimeConnection
                 batch.Results?.Add(new PublishResult(serials!));
             }
 
-            if (batch.Count > 0) Emit(batch, Metrics);
+            if (batch.Count > 0) Emit(batch, metrics);
 
             if (_pendingAcks.TryPeek(out var waiting) && !ReferenceEquals(_awaitedHead, waiting.Outcome))
             {
                 _awaitedHead = waiting.Outcome;
-                waiting.Outcome.ContinueWith(static (_, state) => ((RealtimeConnection)state!).FlushAcks(), this,
+                waiting.Outcome.ContinueWith(static (_, state) => ((AckLedger)state!).Flush(), this,
                     CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             }
         }
