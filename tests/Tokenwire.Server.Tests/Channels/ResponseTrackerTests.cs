@@ -1,0 +1,81 @@
+using Tokenwire.Protocol;
+using Tokenwire.Server.Channels;
+
+namespace Tokenwire.Server.Tests.Channels;
+
+/// <summary>
+/// In-progress response tracking over a hot window that evicts: messages of interleaved responses the window drops
+/// are kept (spilled) for responses still tracked, and a response dropped from tracking neither keeps nor disturbs them.
+/// </summary>
+public sealed class ResponseTrackerTests
+{
+    private static Message Token(int i, string responseId, string name = "token") => new()
+    {
+        Id = $"conn:{i}:0",
+        Name = name,
+        Data = $"{responseId}-{i}",
+        Timestamp = 1_700_000_000_000 + i,
+        Serial = ChannelSerial.Format(1_700_000_000_000 + i, 0),
+        Extras = OpaqueValue.FromJson(System.Text.Encoding.UTF8.GetBytes("{\"headers\":{\"responseId\":\"" + responseId + "\"}}")),
+    };
+
+    /// <summary>Adds messages to the window as a channel does, keeping at most <paramref name="keep"/> in it.</summary>
+    private static void Publish(MessageWindow window, ResponseTracker tracker, Message m, int keep)
+    {
+        window.Add(m.Serial!, m.Timestamp!.Value, StoredForm.Encode(m));
+        tracker.Observe(m, m.Timestamp!.Value);
+        while (window.Count > keep)
+        {
+            tracker.Evicting();
+            window.RemoveFirst();
+        }
+    }
+
+    [Fact]
+    public void Interleaved_responses_are_served_whole_after_the_window_dropped_their_start()
+    {
+        var window = new MessageWindow();
+        var tracker = new ResponseTracker(new ResponseTrackingOptions(), window);
+        var expected = new Dictionary<string, List<string>> { ["a"] = [], ["b"] = [], ["c"] = [] };
+        for (var i = 0; i < 300; i++)
+        {
+            // a on every other message, b on every third of the rest, c on the others; c ends at 200.
+            var id = i % 2 == 0 ? "a" : i % 3 == 0 ? "b" : "c";
+            if (id == "c" && i >= 200) id = "a";
+            var name = id == "c" && i == 199 ? "stop" : "token";
+            var m = Token(i, id, name);
+            Publish(window, tracker, m, keep: 10);
+            if (name == "token") expected[id].Add(m.Data as string ?? "");
+        }
+
+        var snapshot = tracker.Snapshot(untilSerial: null).ToDictionary(r => r.ResponseId, r => r.Messages.Select(m => (string)m.Data!).ToList());
+        Assert.Equal(expected["a"], snapshot["a"]);
+        Assert.Equal(expected["b"], snapshot["b"]);
+        Assert.False(snapshot.ContainsKey("c")); // ended
+        Assert.Equal(10, window.Count);
+    }
+
+    [Fact]
+    public void A_response_dropped_from_tracking_does_not_disturb_the_spills_of_others()
+    {
+        var window = new MessageWindow();
+        var tracker = new ResponseTracker(new ResponseTrackingOptions { MaxResponsesPerChannel = 2 }, window);
+        var kept = new List<string>();
+        for (var i = 0; i < 120; i++)
+        {
+            // "long" runs throughout; short responses come and go, each pushing the least recently active one out.
+            var id = i % 2 == 0 ? "long" : $"short-{i / 10}";
+            var m = Token(i, id);
+            Publish(window, tracker, m, keep: 7);
+            if (id == "long") kept.Add(m.Data as string ?? "");
+        }
+
+        var responses = tracker.Snapshot(untilSerial: null);
+        Assert.Equal(2, tracker.Count);
+        var longOne = Assert.Single(responses, r => r.ResponseId == "long");
+        Assert.Equal(kept, longOne.Messages.Select(m => m.Data as string));
+        var shortOne = Assert.Single(responses, r => r.ResponseId != "long");
+        Assert.Equal("short-11", shortOne.ResponseId);
+        Assert.Equal(Enumerable.Range(111, 9).Where(i => i % 2 == 1).Select(i => $"short-11-{i}"), shortOne.Messages.Select(m => m.Data as string));
+    }
+}
