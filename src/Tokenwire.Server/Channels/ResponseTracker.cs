@@ -28,6 +28,13 @@ public sealed class ResponseTrackingOptions
     /// for the hot window (default 2 minutes) so clients that attached before its end can still fetch its beginning.
     /// </summary>
     public TimeSpan IdleTimeout { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// Most bytes one channel keeps of messages its hot window dropped before their response ended (only responses that
+    /// outlive the window need them). Past it, the response being copied stops being tracked, like one longer than
+    /// <see cref="MaxMessagesPerResponse"/>. Default: 8 MB, the window's own per-channel bound.
+    /// </summary>
+    public long MaxSpilledBytesPerChannel { get; set; } = 8L * 1024 * 1024;
 }
 
 /// <summary>
@@ -51,7 +58,13 @@ internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWi
     // Without a window: the observed messages themselves.
     private readonly Dictionary<long, Message>? _observed = window is null ? [] : null;
 
+    // Bytes of the arrays that hold spilled messages, against MaxSpilledBytesPerChannel.
+    private long _spilledBytes;
+
     public int Count => _responses.Count;
+
+    /// <summary>Bytes held for messages the window dropped before their response ended.</summary>
+    public long SpilledBytes => _spilledBytes;
 
     public void Observe(Message message, long now)
     {
@@ -69,7 +82,14 @@ internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWi
             return;
         }
 
-        if (!_responses.TryGetValue(id, out var tracked) || tracked.EndKey is not null)
+        if (_responses.TryGetValue(id, out var tracked) && tracked.GivenUp)
+        {
+            // Given up on (too long, or over the copy bound): its later messages must not start a partial response.
+            tracked.LastActivity = now;
+            return;
+        }
+
+        if (tracked is null || tracked.EndKey is not null)
         {
             if (_responses.Count >= options.MaxResponsesPerChannel)
             {
@@ -77,14 +97,14 @@ internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWi
                 Drop(oldest);
             }
 
-            tracked?.Forget();
+            if (tracked is not null) Forget(tracked);
             _responses[id] = tracked = new Tracked();
         }
 
         if (tracked.Keys.Count >= options.MaxMessagesPerResponse)
         {
             // Too long to keep: stop tracking rather than serve a response with its start missing.
-            Drop(id);
+            GiveUp(tracked);
             return;
         }
 
@@ -108,7 +128,15 @@ internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWi
             _nextToSpill.Dequeue();
             // Dropped responses, and (never expected) keys the window no longer had, are passed over.
             if (next != key || response.Dropped) continue;
-            response.Spill(window.Stored(0));
+            var stored = window.Stored(0);
+            if (_spilledBytes + response.SpillCost(stored.Length) > options.MaxSpilledBytesPerChannel)
+            {
+                // Over the bound: this response's start would be lost, so it is not served at all.
+                GiveUp(response);
+                return;
+            }
+
+            _spilledBytes += response.Spill(stored);
             if (response.SpilledCount < response.Keys.Count) _nextToSpill.Enqueue(response, response.Keys[response.SpilledCount]);
             return;
         }
@@ -118,7 +146,7 @@ internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWi
     {
         var idle = now - (long)options.IdleTimeout.TotalMilliseconds;
         var ended = now - (long)endedRetention.TotalMilliseconds;
-        foreach (var id in _responses.Where(r => r.Value.LastActivity < (r.Value.EndKey is null ? idle : ended)).Select(r => r.Key).ToList())
+        foreach (var id in _responses.Where(r => r.Value.LastActivity < (r.Value.EndKey is null && !r.Value.GivenUp ? idle : ended)).Select(r => r.Key).ToList())
         {
             Drop(id);
         }
@@ -132,7 +160,7 @@ internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWi
     {
         long? until = untilSerial is null ? null : ChannelSerial.ToKey(untilSerial);
         var result = new List<(string, List<Message>)>(_responses.Count);
-        foreach (var (id, tracked) in _responses.OrderBy(r => r.Value.Keys[0]))
+        foreach (var (id, tracked) in _responses.Where(r => !r.Value.GivenUp).OrderBy(r => r.Value.Keys[0]))
         {
             var inProgress = tracked.EndKey is null || (until is not null && tracked.EndKey > until);
             if (!inProgress) continue;
@@ -165,6 +193,27 @@ internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWi
             foreach (var key in tracked.Keys) _observed.Remove(key);
         }
 
+        Forget(tracked);
+    }
+
+    /// <summary>
+    /// Frees what a response holds but remembers its id until it ends or goes idle, so it is neither served nor tracked
+    /// again from the middle.
+    /// </summary>
+    private void GiveUp(Tracked tracked)
+    {
+        if (_observed is not null)
+        {
+            foreach (var key in tracked.Keys) _observed.Remove(key);
+        }
+
+        Forget(tracked);
+        tracked.GivenUp = true;
+    }
+
+    private void Forget(Tracked tracked)
+    {
+        _spilledBytes -= tracked.SpilledArrayBytes;
         tracked.Forget();
     }
 
@@ -188,6 +237,9 @@ internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWi
         /// <summary>No longer tracked: its messages' bytes need not be kept.</summary>
         public bool Dropped { get; private set; }
 
+        /// <summary>Dropped but its id still remembered (see <see cref="ResponseTracker.GiveUp"/>).</summary>
+        public bool GivenUp { get; set; }
+
         /// <summary>
         /// Stops tracking: frees what it holds now, not when the window drops its last message (the eviction order still
         /// refers to this object until then).
@@ -195,6 +247,7 @@ internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWi
         public void Forget()
         {
             Dropped = true;
+            SpilledArrayBytes = 0;
             Keys.Clear();
             Keys.TrimExcess();
             _chunks = null;
@@ -204,22 +257,34 @@ internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWi
         /// <summary>How many of the first <see cref="Keys"/> the window dropped (their stored bytes are kept here).</summary>
         public int SpilledCount => _spilled?.Count ?? 0;
 
-        public void Spill(ReadOnlySpan<byte> stored)
+        /// <summary>Bytes of the arrays holding this response's spilled messages.</summary>
+        public long SpilledArrayBytes { get; private set; }
+
+        /// <summary>Bytes <see cref="Spill"/> would allocate for a message of <paramref name="length"/> stored bytes.</summary>
+        public int SpillCost(int length) => _chunks is { Count: > 0 } && length <= _chunks[^1].Length - _used ? 0 : NextChunkSize(length);
+
+        /// <summary>Keeps a message's stored bytes; returns the bytes allocated for it (0 when it fit the last chunk).</summary>
+        public int Spill(ReadOnlySpan<byte> stored)
         {
             _chunks ??= [];
             _spilled ??= [];
-            if (_chunks.Count == 0 || stored.Length > _chunks[^1].Length - _used)
+            var allocated = SpillCost(stored.Length);
+            if (allocated > 0)
             {
-                // Each chunk twice the last, up to 64 KB: short responses stay small, long ones take few arrays.
-                var size = Math.Max(stored.Length, Math.Min(LargestChunk, _chunks.Count == 0 ? 1024 : _chunks[^1].Length * 2));
-                _chunks.Add(new byte[size]);
+                _chunks.Add(new byte[allocated]);
                 _used = 0;
+                SpilledArrayBytes += allocated;
             }
 
             stored.CopyTo(_chunks[^1].AsSpan(_used));
             _spilled.Add((_chunks.Count - 1, _used, stored.Length));
             _used += stored.Length;
+            return allocated;
         }
+
+        // Each chunk twice the last, up to 64 KB: short responses stay small, long ones take few arrays.
+        private int NextChunkSize(int length) =>
+            Math.Max(length, Math.Min(LargestChunk, _chunks is not { Count: > 0 } ? 1024 : _chunks[^1].Length * 2));
 
         public Message Spilled(int i)
         {

@@ -78,4 +78,40 @@ public sealed class ResponseTrackerTests
         Assert.Equal("short-11", shortOne.ResponseId);
         Assert.Equal(Enumerable.Range(111, 9).Where(i => i % 2 == 1).Select(i => $"short-11-{i}"), shortOne.Messages.Select(m => m.Data as string));
     }
+
+    [Fact]
+    public void Copies_of_evicted_messages_stay_within_the_channel_bound_and_the_response_that_passes_it_is_dropped_whole()
+    {
+        const long bound = 16 * 1024;
+        var window = new MessageWindow();
+        var tracker = new ResponseTracker(new ResponseTrackingOptions { MaxSpilledBytesPerChannel = bound }, window);
+        for (var i = 0; i < 2_000; i++)
+        {
+            // Two long responses, neither ending, in a window of 20 messages: both need copies of what it drops.
+            Publish(window, tracker, Token(i, i % 2 == 0 ? "a" : "b"), keep: 20);
+            Assert.InRange(tracker.SpilledBytes, 0, bound);
+
+            // A response given up on is not tracked again from the middle: whatever is served starts at its first message.
+            foreach (var (id, messages) in tracker.Snapshot(untilSerial: null))
+            {
+                Assert.Equal($"{id}-{(id == "a" ? 0 : 1)}", (string)messages[0].Data!);
+            }
+        }
+
+        Assert.Empty(tracker.Snapshot(untilSerial: null)); // both passed the bound in the end
+    }
+
+    [Fact]
+    public void A_response_longer_than_the_message_bound_is_not_tracked_again_from_its_middle()
+    {
+        var window = new MessageWindow();
+        var tracker = new ResponseTracker(new ResponseTrackingOptions { MaxMessagesPerResponse = 5 }, window);
+        for (var i = 0; i < 12; i++) Publish(window, tracker, Token(i, "a"), keep: 100);
+        Publish(window, tracker, Token(12, "b"), keep: 100);
+
+        Assert.Equal(["b"], tracker.Snapshot(untilSerial: null).Select(r => r.ResponseId));
+        Publish(window, tracker, Token(13, "a", name: "stop"), keep: 100);
+        tracker.Sweep(now: 1_700_000_000_013 + 1, endedRetention: TimeSpan.Zero);
+        Assert.Equal(1, tracker.Count); // the given-up response is forgotten once it ended
+    }
 }
