@@ -12,7 +12,8 @@ public sealed class RedisOutageTests(RedisServerFixture redis) : IClassFixture<R
     [Fact]
     public async Task Publishes_during_an_outage_are_nacked_and_the_node_recovers_when_redis_returns()
     {
-        await using var server = await TestServer.StartAsync(new Dictionary<string, string?> { ["Tokenwire:Redis"] = redis.ConnectionString(commandTimeoutMs: 1000, connectTimeoutMs: 500) });
+        // A 2 s connect timeout: a cold test process can take over 500 ms for its very first connection.
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string?> { ["Tokenwire:Redis"] = redis.ConnectionString(commandTimeoutMs: 1000, connectTimeoutMs: 2000) });
         var channel = "outage-" + Guid.NewGuid().ToString("N");
         await using var subscriber = await RawClient.ConnectAsync(server);
         await subscriber.AttachAsync(channel);
