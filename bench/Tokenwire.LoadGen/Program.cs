@@ -102,7 +102,7 @@ namespace Tokenwire.LoadGen
         public static string Line(RunResult r) => r.Mode == "idle"
             ? $"   {r.IdleConnections} connections: RSS {Mb(r.IdleBaselineRssBytes)} -> {Mb(r.ServerRssBytes)} MB, {F(r.IdleBytesPerConnection / 1024, "F1")} KB per connection"
             : $"   delivered {F(r.DeliveredPerSecond)}/s published {F(r.PublishedPerSecond)}/s p50 {F(r.P50Ms, "F2")} p99 {F(r.P99Ms, "F2")} p99.9 {F(r.P999Ms, "F2")} max {F(r.MaxMs, "F1")} ms; " +
-              $"server CPU {F(r.ServerCpu, "F1")} s ({F(r.DeliveredPerServerCpuSecond)}/CPU-s), generator {F(r.GeneratorCpu, "F1")} s, other {F(r.OtherCpu, "F1")} s; " +
+              $"server CPU {F(r.ServerCpu, "F1")} s ({F(r.DeliveredPerServerCpuSecond)}/CPU-s), generator {F(r.GeneratorCpu, "F1")} s (its GCs {r.GeneratorGc}), other {F(r.OtherCpu, "F1")} s; " +
               $"lost {r.Lost} dup {r.Duplicates} reorder {r.Reorders}; load {F(r.LoadAverageAtStart, "F2")}";
 
         private static string Mb(long bytes) => F(bytes / 1048576.0, "F1");
