@@ -187,13 +187,7 @@ internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWi
 
     private void Drop(string id)
     {
-        if (!_responses.Remove(id, out var tracked)) return;
-        if (_observed is not null)
-        {
-            foreach (var key in tracked.Keys) _observed.Remove(key);
-        }
-
-        Forget(tracked);
+        if (_responses.Remove(id, out var tracked)) Forget(tracked);
     }
 
     /// <summary>
@@ -202,17 +196,18 @@ internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWi
     /// </summary>
     private void GiveUp(Tracked tracked)
     {
+        Forget(tracked);
+        tracked.GivenUp = true;
+    }
+
+    /// <summary>Frees what a response holds: its observed messages (without a window) or its spilled copies.</summary>
+    private void Forget(Tracked tracked)
+    {
         if (_observed is not null)
         {
             foreach (var key in tracked.Keys) _observed.Remove(key);
         }
 
-        Forget(tracked);
-        tracked.GivenUp = true;
-    }
-
-    private void Forget(Tracked tracked)
-    {
         _spilledBytes -= tracked.SpilledArrayBytes;
         tracked.Forget();
     }
