@@ -59,6 +59,71 @@ public sealed class ExtrasConversionTests
         Assert.Equal(2 + MsgPackJson.ToJson(msgpack).Length, message.ComputeSize());
     }
 
+    [Theory]
+    [MemberData(nameof(Documents))]
+    public void Msgpack_to_json_escapes_strings_as_writing_them_as_dotnet_strings_does(string json)
+    {
+        // The conversion writes keys and strings from their UTF-8 bytes; the reference decodes each to a string first.
+        var msgpack = MsgPackJson.FromJson(Encoding.UTF8.GetBytes(json));
+        var expected = new ArrayBufferWriter<byte>();
+        using (var writer = new Utf8JsonWriter(expected, new JsonWriterOptions { SkipValidation = true }))
+        {
+            var reader = new MsgPackReader(msgpack);
+            WriteWithStrings(ref reader, writer);
+        }
+
+        Assert.Equal(Encoding.UTF8.GetString(expected.WrittenSpan), Encoding.UTF8.GetString(MsgPackJson.ToJson(msgpack)));
+    }
+
+    [Fact]
+    public void Sizing_msgpack_extras_allocates_nothing_per_message()
+    {
+        // Every msgpack publish is sized by its JSON length (Ably's size rule); the conversion runs in reused buffers.
+        var msgpack = MsgPackJson.FromJson(Encoding.UTF8.GetBytes(DocumentList[0]));
+        var expected = MsgPackJson.JsonLength(msgpack);
+        var wrong = 0;
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 1_000; i++) wrong += MsgPackJson.JsonLength(msgpack) == expected ? 0 : 1;
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.Equal(0, wrong);
+        Assert.True(allocated < 1024, $"{allocated} bytes allocated by 1,000 sizings");
+    }
+
+    [Fact]
+    public void Invalid_utf8_in_a_msgpack_key_or_string_is_a_protocol_error()
+    {
+        Assert.Throws<ProtocolException>(() => MsgPackJson.ToJson(Wire.Hex("81 a1 6b a2 c3 28"))); // {"k": bad}
+        Assert.Throws<ProtocolException>(() => MsgPackJson.ToJson(Wire.Hex("81 a2 c3 28 01"))); // {bad: 1}
+        Assert.Throws<ProtocolException>(() => OpaqueValue.FromMsgPack(Wire.Hex("81 a1 6b a1 ff")).JsonLength);
+    }
+
+    private static void WriteWithStrings(ref MsgPackReader reader, Utf8JsonWriter writer)
+    {
+        switch (reader.PeekType())
+        {
+            case MsgPackType.String: writer.WriteStringValue(reader.ReadString()); break;
+            case MsgPackType.Integer: writer.WriteNumberValue(reader.ReadInt64()); break;
+            case MsgPackType.Float: writer.WriteNumberValue(reader.ReadDouble()); break;
+            case MsgPackType.Boolean: writer.WriteBooleanValue(reader.ReadBoolean()); break;
+            case MsgPackType.Nil: reader.TryReadNil(); writer.WriteNullValue(); break;
+            case MsgPackType.Array:
+                writer.WriteStartArray();
+                for (var n = reader.ReadArrayHeader(); n > 0; n--) WriteWithStrings(ref reader, writer);
+                writer.WriteEndArray();
+                break;
+            default:
+                writer.WriteStartObject();
+                for (var n = reader.ReadMapHeader(); n > 0; n--)
+                {
+                    writer.WritePropertyName(reader.ReadString());
+                    WriteWithStrings(ref reader, writer);
+                }
+
+                writer.WriteEndObject();
+                break;
+        }
+    }
+
     [Fact]
     public void A_failed_conversion_leaves_the_next_one_intact()
     {
