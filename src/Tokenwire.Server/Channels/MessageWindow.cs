@@ -21,6 +21,11 @@ internal sealed class MessageWindow
     private long _firstChunk; // sequence number of _chunks[0]
     private int _used = ChunkSize; // bytes used in the newest chunk (full: the next add starts a chunk)
 
+    // The last chunk the window let go of, kept for the next one it starts. A window at its bound frees a chunk for every
+    // chunk it fills; returned to the shared pool, those 128 KB arrays were mostly not handed back out (the pool keeps
+    // few of a size per core), so a flood allocated ~130 new large-object-heap arrays a second, garbage until a gen2.
+    private byte[]? _spare;
+
     /// <summary>What one message costs beyond its stored bytes: its index entry.</summary>
     internal const int EntryOverhead = 32;
 
@@ -29,12 +34,12 @@ internal sealed class MessageWindow
     /// <summary>The messages' stored bytes plus their index entries: what the byte bounds count.</summary>
     public long Bytes { get; private set; }
 
-    /// <summary>Bytes held in chunks (what the window costs in memory, give or take the index).</summary>
+    /// <summary>Bytes held in chunks, the spare included (what the window costs in memory, give or take the index).</summary>
     public long ChunkBytes
     {
         get
         {
-            long total = 0;
+            long total = _spare?.Length ?? 0;
             for (var i = 0; i < _chunks.Count; i++) total += _chunks[i].Length;
             return total;
         }
@@ -70,7 +75,7 @@ internal sealed class MessageWindow
         if (encoded.Length > ChunkSize - _used)
         {
             // A message larger than a chunk gets a chunk of its own size.
-            _chunks.Add(ArrayPool<byte>.Shared.Rent(Math.Max(ChunkSize, encoded.Length)));
+            _chunks.Add(TakeChunk(Math.Max(ChunkSize, encoded.Length)));
             _used = 0;
         }
 
@@ -81,15 +86,15 @@ internal sealed class MessageWindow
         Bytes += encoded.Length + EntryOverhead;
     }
 
-    /// <summary>Drops the oldest message and returns its serial; chunks no message refers to any more go back to the pool.</summary>
-    public string RemoveFirst()
+    /// <summary>Drops the oldest message and returns its serial key (<see cref="ChannelSerial.FromKey"/>); chunks no message refers to any more are freed.</summary>
+    public long RemoveFirst()
     {
         var removed = _entries.RemoveFirst();
         Bytes -= removed.Length + EntryOverhead;
         var stillUsed = _entries.Count > 0 ? _entries[0].Chunk : _firstChunk + _chunks.Count;
         while (_firstChunk < stillUsed && _chunks.Count > 1)
         {
-            ArrayPool<byte>.Shared.Return(_chunks.RemoveFirst());
+            KeepAsSpare(_chunks.RemoveFirst());
             _firstChunk++;
         }
 
@@ -99,9 +104,29 @@ internal sealed class MessageWindow
             ArrayPool<byte>.Shared.Return(_chunks.RemoveFirst());
             _firstChunk++;
             _used = ChunkSize;
+            if (_spare is not null) ArrayPool<byte>.Shared.Return(_spare);
+            _spare = null;
         }
 
-        return ChannelSerial.FromKey(removed.SerialKey);
+        return removed.SerialKey;
+    }
+
+    private byte[] TakeChunk(int size)
+    {
+        if (_spare is { } spare && spare.Length >= size)
+        {
+            _spare = null;
+            return spare;
+        }
+
+        return ArrayPool<byte>.Shared.Rent(size);
+    }
+
+    private void KeepAsSpare(byte[] chunk)
+    {
+        // Only a standard chunk: an oversized one (a single large message) goes back to the pool at once.
+        if (_spare is null && chunk.Length == ChunkSize) _spare = chunk;
+        else ArrayPool<byte>.Shared.Return(chunk);
     }
 
     /// <summary>Index of the first message whose serial is greater than <paramref name="serial"/> (Count when none).</summary>

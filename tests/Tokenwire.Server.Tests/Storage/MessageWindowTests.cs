@@ -63,7 +63,7 @@ public sealed class MessageWindowTests
         var window = new MessageWindow();
         for (var i = 0; i < 5_000; i++) Add(window, Token(i));
         var full = window.ChunkBytes;
-        for (var i = 0; i < 4_000; i++) Assert.Equal(SerialOf(i), window.RemoveFirst());
+        for (var i = 0; i < 4_000; i++) Assert.Equal(SerialOf(i), ChannelSerial.FromKey(window.RemoveFirst()));
         Assert.True(window.ChunkBytes < full / 2, $"{window.ChunkBytes} of {full} still held");
         Assert.Equal(Token(4_000).Data, window.Message(0).Data);
         Assert.Equal(Token(4_999).Data, window.Message(999).Data);
@@ -74,6 +74,29 @@ public sealed class MessageWindowTests
 
         Add(window, Token(7)); // and starts again
         Assert.Equal(Token(7).Data, window.Message(0).Data);
+    }
+
+    [Fact]
+    public void A_window_at_its_bound_reuses_its_chunks_and_allocates_nothing_per_message()
+    {
+        // A full window drops a message for every one it adds (a flood at the byte bound). The chunk it lets go of is
+        // the next one it fills, and an eviction makes no serial string: nothing per message for the collector.
+        var window = new MessageWindow();
+        var encoded = Enumerable.Range(0, 64).Select(i => StoredForm.Encode(Token(i, size: 200))).ToArray();
+        var serials = Enumerable.Range(0, 30_000).Select(SerialOf).ToArray(); // made before measuring
+        var serial = 0;
+        void AddNext() { window.Add(serials[serial], 1_700_000_000_000 + serial, encoded[serial % encoded.Length]); serial++; }
+        for (var i = 0; i < 5_000; i++) AddNext(); // ~1.3 MB: ten chunks
+        for (var i = 0; i < 5_000; i++) { AddNext(); window.RemoveFirst(); } // steady state reached, spare in hand
+
+        var held = window.ChunkBytes;
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < 20_000; i++) { AddNext(); window.RemoveFirst(); } // ~40 chunks filled and freed
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.True(allocated < 32 * 1024, $"{allocated} bytes allocated over 20,000 adds and evictions");
+        Assert.True(window.ChunkBytes <= held + MessageWindow.ChunkSize, $"{window.ChunkBytes} held, {held} before");
+        Assert.Equal(5_000, window.Count);
     }
 
     [Fact]

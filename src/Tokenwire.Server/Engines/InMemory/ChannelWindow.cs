@@ -29,11 +29,16 @@ internal sealed class ChannelWindow
         _responses = responses;
         _services = services;
         _persisted = persisted;
-        ContinuityFloor = start;
+        _floor = start;
     }
 
+    // The floor as text, or null while only _floorKey holds it: an eviction per token kept only the key, since the text
+    // is read just by attaches that resume or rewind.
+    private string? _floor;
+    private long _floorKey;
+
     /// <summary>The serial of the newest message evicted (or the channel's start): a resume or rewind from here on is whole.</summary>
-    public string ContinuityFloor { get; private set; }
+    public string ContinuityFloor => _floor ??= ChannelSerial.FromKey(_floorKey);
 
     public int Count => _log.Count;
 
@@ -135,7 +140,8 @@ internal sealed class ChannelWindow
     {
         _responses?.Evicting();
         var before = _log.Bytes;
-        ContinuityFloor = _log.RemoveFirst();
+        _floorKey = _log.RemoveFirst();
+        _floor = null;
         _services.HotWindows.Add(_log.Bytes - before);
     }
 }
