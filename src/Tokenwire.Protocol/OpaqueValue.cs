@@ -63,8 +63,10 @@ public sealed class OpaqueValue
     /// <c>headers[<paramref name="header"/>]</c> of this value (message <c>extras.headers</c>) when it is a string, read
     /// from whichever form the value holds, so looking a header up never converts between formats or builds a tree.
     /// Null when the value is not an object, has no such header, the header is not a string, or the value is malformed.
+    /// When the header's value equals <paramref name="likely"/> (say, the responseId of the channel's previous token),
+    /// that instance is returned instead of a new string.
     /// </summary>
-    public string? GetHeader(string header)
+    public string? GetHeader(string header, string? likely = null)
     {
         // The server asks for the same header (the responseId) several times per message (response tracking, response
         // metrics): remember the last answer so the extras are parsed once. One object, so a racing reader sees a
@@ -73,7 +75,7 @@ public sealed class OpaqueValue
         string? value;
         try
         {
-            value = _json is null ? MsgPackHeader(_msgPack, header) : JsonHeader(_json, header);
+            value = _json is null ? MsgPackHeader(_msgPack, header, likely) : JsonHeader(_json, header, likely);
         }
         catch (Exception e) when (e is JsonException or ProtocolException or InvalidOperationException)
         {
@@ -88,7 +90,7 @@ public sealed class OpaqueValue
 
     private sealed record HeaderLookup(string Name, string? Value);
 
-    private static string? JsonHeader(ReadOnlySpan<byte> json, string header)
+    private static string? JsonHeader(ReadOnlySpan<byte> json, string header, string? likely)
     {
         var reader = new Utf8JsonReader(json);
         if (!reader.Read() || reader.TokenType != JsonTokenType.StartObject) return null;
@@ -106,7 +108,12 @@ public sealed class OpaqueValue
             {
                 var isHeader = reader.ValueTextEquals(header);
                 reader.Read();
-                if (isHeader) return reader.TokenType == JsonTokenType.String ? reader.GetString() : null;
+                if (isHeader)
+                {
+                    if (reader.TokenType != JsonTokenType.String) return null;
+                    return likely is not null && reader.ValueTextEquals(likely) ? likely : reader.GetString();
+                }
+
                 reader.Skip();
             }
 
@@ -116,7 +123,7 @@ public sealed class OpaqueValue
         return null;
     }
 
-    private static string? MsgPackHeader(ReadOnlySpan<byte> msgPack, string header)
+    private static string? MsgPackHeader(ReadOnlySpan<byte> msgPack, string header, string? likely)
     {
         Span<byte> name = header.Length <= 64 ? stackalloc byte[header.Length * 3] : new byte[header.Length * 3];
         name = name[..System.Text.Encoding.UTF8.GetBytes(header, name)];
@@ -132,8 +139,17 @@ public sealed class OpaqueValue
 
             for (var h = reader.ReadMapHeader(); h > 0; h--)
             {
-                if (NextKeyIs(ref reader, name)) return reader.PeekType() == MsgPackType.String ? reader.ReadString() : null;
-                reader.Skip();
+                if (!NextKeyIs(ref reader, name))
+                {
+                    reader.Skip();
+                    continue;
+                }
+
+                if (reader.PeekType() != MsgPackType.String) return null;
+                // Compared as ASCII (what ids are); any other value is decoded as before.
+                var candidate = reader;
+                var bytes = candidate.ReadStringBytes();
+                return likely is not null && System.Text.Ascii.Equals(bytes, likely) ? likely : reader.ReadString();
             }
 
             return null;

@@ -92,6 +92,25 @@ public sealed class ExtrasFidelityTests
         Assert.Equal(expected, msgpack.GetHeader(header));
     }
 
+    [Theory]
+    [InlineData("""{"headers":{"responseId":"resp-7"}}""")]
+    [InlineData("""{"headers":{"responseId":"resp\u002d7"}}""")] // escaped in JSON, equal once read
+    public void A_header_equal_to_the_likely_value_is_that_instance_and_a_different_one_is_read(string extras)
+    {
+        var likely = new string("resp-7".AsSpan()); // not the interned literal
+        foreach (var value in new[] { OpaqueValue.FromJson(Encoding.UTF8.GetBytes(extras)), OpaqueValue.FromMsgPack(Wire.JsonToMsgPack(extras)) })
+        {
+            Assert.Same(likely, value.GetHeader("responseId", likely));
+        }
+
+        foreach (var value in new[] { OpaqueValue.FromJson(Encoding.UTF8.GetBytes(extras)), OpaqueValue.FromMsgPack(Wire.JsonToMsgPack(extras)) })
+        {
+            Assert.Equal("resp-7", value.GetHeader("responseId", "resp-8"));
+        }
+
+        Assert.Equal("résp", OpaqueValue.FromMsgPack(Wire.JsonToMsgPack("""{"headers":{"responseId":"résp"}}""")).GetHeader("responseId", "résp"));
+    }
+
     [Fact]
     public void A_header_lookup_on_malformed_bytes_is_null_not_an_exception()
     {

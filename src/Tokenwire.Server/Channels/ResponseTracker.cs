@@ -58,6 +58,9 @@ internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWi
     // Without a window: the observed messages themselves.
     private readonly Dictionary<long, Message>? _observed = window is null ? [] : null;
 
+    // The responseId of the last message observed.
+    private string? _lastId;
+
     // Bytes of the arrays that hold spilled messages, against MaxSpilledBytesPerChannel.
     private long _spilledBytes;
 
@@ -68,7 +71,9 @@ internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWi
 
     public void Observe(Message message, long now)
     {
-        if (message.Extras?.GetHeader(options.ResponseIdHeader) is not { } id) return;
+        // A channel's tokens mostly belong to the response before them: its id is reused rather than read out again.
+        if (message.Extras?.GetHeader(options.ResponseIdHeader, _lastId) is not { } id) return;
+        _lastId = id;
         var key = ChannelSerial.ToKey(message.Serial!);
         if (message.Name is { } name && options.EndNames.Contains(name))
         {
