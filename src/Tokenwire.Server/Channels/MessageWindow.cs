@@ -22,8 +22,8 @@ internal sealed class MessageWindow
     private int _used = ChunkSize; // bytes used in the newest chunk (full: the next add starts a chunk)
 
     // The last chunk the window let go of, kept for the next one it starts. A window at its bound frees a chunk for every
-    // chunk it fills; returned to the shared pool, those 128 KB arrays were mostly not handed back out (the pool keeps
-    // few of a size per core), so a flood allocated ~130 new large-object-heap arrays a second, garbage until a gen2.
+    // chunk it fills; keeping one keeps that steady state off the shared pool (a few 128 KB arrays per core, shared with
+    // every other renter of that size), so a window at its bound allocates no chunks at all.
     private byte[]? _spare;
 
     /// <summary>What one message costs beyond its stored bytes: its index entry.</summary>
