@@ -120,12 +120,24 @@ internal sealed class CometEndpoint(TransportLifecycle lifecycle, TimeProvider t
                 await WriteFramesAsync(context, e.Error.StatusCode, Error(ProtocolAction.Error, e.Error)).ConfigureAwait(false);
                 return;
             }
-            catch (BadHttpRequestException e)
+            catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
             {
-                // Kestrel's own limits (MaxRequestBodySize: 413) or a malformed chunked body.
-                var error = new ErrorInfo(e.StatusCode == 413 ? ErrorCodes.MessageTooLarge : ErrorCodes.BadRequest, e.StatusCode, e.Message);
+                // Kestrel's MaxRequestBodySize: too large, as an oversized WebSocket frame is.
+                var error = new ErrorInfo(ErrorCodes.MessageTooLarge, e.StatusCode, e.Message);
                 lifecycle.Fail(transport, connection, new AblyException(error));
                 await WriteFramesAsync(context, e.StatusCode, Error(ProtocolAction.Error, error)).ConfigureAwait(false);
+                return;
+            }
+            catch (BadHttpRequestException e)
+            {
+                // The HTTP request broke, not the protocol: the socket closed before the body's end (a network cut
+                // mid-send), the body came too slowly (MinRequestBodyDataRate), or its chunked framing is broken. Like
+                // a broken WebSocket, that ends the transport and keeps the connection: what was handled stands, and
+                // the client re-sends the rest after resuming (deduplicated by msgSerial). Closing the connection
+                // instead made ably-js start a new one and re-publish its unacknowledged messages under new msgSerials.
+                RealtimeLog.CometSendEnded(logger, connection.Id, e.Message);
+                transport.End("send request broken: " + e.Message);
+                await WriteFramesAsync(context, e.StatusCode, Error(ProtocolAction.Disconnected, new ErrorInfo(ErrorCodes.Disconnected, e.StatusCode, e.Message))).ConfigureAwait(false);
                 return;
             }
             catch (Exception e) when (e is IOException or OperationCanceledException or Microsoft.AspNetCore.Connections.ConnectionAbortedException)

@@ -244,6 +244,58 @@ public sealed class CometTransportTests(ServerFixture fixture) : IClassFixture<S
         Assert.NotEqual(client.ConnectionId, resumed.ConnectionId);
     }
 
+    /// <summary>
+    /// A send cut off by the network mid-body (the socket closes before Content-Length bytes arrived) is a broken
+    /// transport, not a malformed request: the connection stays resumable, what was handled stands, and the client's
+    /// re-send after resuming is deduplicated by msgSerial. (Closing the connection here made ably-js start a new one
+    /// and re-publish its unacknowledged messages under new msgSerials: duplicates.)
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_send_cut_off_mid_body_keeps_the_connection_resumable_and_its_publishes_once(bool chunked)
+    {
+        var channel = ServerFixture.UniqueChannel();
+        await using var subscriber = await RawClient.ConnectAsync(Server);
+        await subscriber.AttachAsync(channel);
+        var comet = await CometClient.ConnectAsync(Server);
+        string Frame(int serial) => Encoding.UTF8.GetString(Protocol.Codecs.ProtocolCodec.Json.EncodeToArray(
+            new ProtocolMessage(ProtocolAction.Message) { Channel = channel, MsgSerial = serial, Messages = [Token(serial)] }));
+        var whole = "[" + Frame(0) + "," + Frame(1) + "]";
+        var partial = whole[..(Frame(0).Length + 12)]; // frame 0 whole, frame 1 cut short
+
+        using (var socket = new System.Net.Sockets.TcpClient())
+        {
+            await socket.ConnectAsync(IPAddress.Loopback, Server.Port);
+            var stream = socket.GetStream();
+            var path = comet.Path("send").PathAndQuery;
+            var head = chunked
+                ? $"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{Encoding.UTF8.GetByteCount(whole):x}\r\n"
+                : $"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {Encoding.UTF8.GetByteCount(whole)}\r\n\r\n";
+            await stream.WriteAsync(Encoding.UTF8.GetBytes(head + partial));
+            await stream.FlushAsync();
+            // Frame 0 is handled (its message reaches the subscriber) before the socket goes.
+            Assert.Equal(["t0"], await ReceiveDataAsync(p => subscriber.ReceiveUntilAsync(p), 1));
+        }
+
+        // The server sees the body end early (before the fix, it closed the connection here).
+        await Waiting.WaitUntilAsync(() => Server.Logs.Lines.Any(l => l.Contains($"Comet send of {comet.ConnectionId} ended early", StringComparison.Ordinal)),
+            describe: () => string.Join('\n', Server.Logs.Lines.TakeLast(10)));
+        var lastKey = comet.ConnectionKey!;
+        await comet.DisposeAsync();
+        await using var resumed = await CometClient.ConnectAsync(Server, query: "resume=" + Uri.EscapeDataString(lastKey));
+        Assert.Equal(comet.ConnectionId, resumed.ConnectionId);
+        Assert.Null(resumed.First!.Error);
+
+        // ably-js re-sends both unacknowledged publishes with their msgSerials (and then a new one): 0 is answered,
+        // not published again.
+        var resend = "[" + Frame(0) + "," + Frame(1) + "," + Frame(2) + "]";
+        Assert.Equal(HttpStatusCode.NoContent, (await resumed.SendRawAsync(Encoding.UTF8.GetBytes(resend))).Status);
+        var acked = 0;
+        while (acked < 3) acked += (await resumed.ReceiveUntilAsync(f => f.Action == ProtocolAction.Ack)).Count!.Value;
+        Assert.Equal(["t1", "t2"], await ReceiveDataAsync(p => subscriber.ReceiveUntilAsync(p), 2));
+    }
+
     [Fact]
     public async Task A_frame_larger_than_the_maximum_is_refused_with_40009_but_a_large_batch_of_small_frames_is_not()
     {
