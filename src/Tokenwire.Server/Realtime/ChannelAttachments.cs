@@ -55,7 +55,23 @@ internal sealed class ChannelAttachments(string connectionId, IChannelEngine cha
                 _attachments[name] = attachment;
             }
 
-            attachment.Channel = await channels.AttachAsync(auth.AppId, terms.BaseName, attachment, terms.Request).ConfigureAwait(false);
+            var attached = await channels.AttachAsync(auth.AppId, terms.BaseName, attachment, terms.Request).ConfigureAwait(false);
+            bool current;
+            lock (_lock)
+            {
+                // A Reset (the connection resumed elsewhere) or a newer ATTACH while the channel was attaching detached an
+                // attachment that had no channel handle yet: detach it now, or the channel keeps a subscriber on a dead
+                // transport (fanned out to, counted in occupancy) for good.
+                attachment.Channel = attached;
+                current = _attachments.TryGetValue(name, out var now) && ReferenceEquals(now, attachment);
+            }
+
+            if (!current)
+            {
+                attached.Detach();
+                return;
+            }
+
             // Members may already be this connection's here without an ENTER through it: it resumed on this node after
             // its first node died, and the shared presence set handed them over. They leave with it all the same.
             if (terms.Request.QualifiedName is null && modes.HasFlag(ProtocolFlags.Presence)) members.Track(terms.BaseName);
