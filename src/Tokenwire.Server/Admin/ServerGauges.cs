@@ -20,7 +20,7 @@ internal sealed class ServerGauges
         meter.CreateObservableGauge("tokenwire.channels", () => PerNamespace(metrics, engine, _ => 1), "{channel}", "Channels with live state on this node, by namespace");
         meter.CreateObservableGauge("tokenwire.attachments", () => PerNamespace(metrics, engine, c => c.Occupancy.Subscribers), "{attachment}", "Channel attachments on this node, by namespace");
         meter.CreateObservableGauge("tokenwire.presence.members", () => PerNamespace(metrics, engine, c => c.Occupancy.PresenceMembers), "{member}", "Presence members on this node, by namespace");
-        meter.CreateObservableGauge("tokenwire.hot_window.bytes", () => PerNamespace(metrics, engine, c => c.HotWindowBytes), "By", "Bytes held by channels' hot windows on this node, by namespace");
+        meter.CreateObservableGauge("tokenwire.hot_window.bytes", () => PerNamespace(metrics, engine, c => c.HotWindowBytes), "By", "Memory the channels' hot windows take on this node (message chunks and index), by namespace");
     }
 
     private static Measurement<long>[] Connections(ConnectionManager connections)

@@ -100,6 +100,25 @@ public sealed class MessageWindowTests
     }
 
     [Fact]
+    public void The_memory_a_window_reports_covers_its_index_as_well_as_its_chunks()
+    {
+        // 50,000 small messages: the index (a 32-byte entry each) is a good part of the window. Everything the window
+        // allocated while filling is in what it reports (the chunks may come from the shared pool without allocating,
+        // so the allocation is a lower bound), and the index part is its entries plus at most a few spare segments.
+        var window = new MessageWindow();
+        var encoded = StoredForm.Encode(Token(0, size: 20));
+        var serials = Enumerable.Range(0, 50_000).Select(SerialOf).ToArray();
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < serials.Length; i++) window.Add(serials[i], 1_700_000_000_000 + i, encoded);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        var index = window.MemoryBytes - window.ChunkBytes;
+        Assert.True(index >= 50_000L * MessageWindow.EntryOverhead, $"index {index} bytes for 50,000 entries");
+        Assert.True(index <= (50_000L + (3 * 1024)) * MessageWindow.EntryOverhead + 4096, $"index {index} bytes for 50,000 entries");
+        Assert.True(allocated <= window.MemoryBytes + (64 * 1024), $"allocated {allocated}, reported {window.MemoryBytes}");
+    }
+
+    [Fact]
     public void FirstAfter_and_CompareSerial_follow_serial_order()
     {
         var window = new MessageWindow();

@@ -334,12 +334,12 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
         lock (_lock) return _presence.History(query, _services.Now());
     }
 
-    /// <summary>Bytes the hot window holds.</summary>
+    /// <summary>Bytes the hot window holds in memory (messages and index).</summary>
     public long HotWindowBytes
     {
         get
         {
-            lock (_lock) return _window.ChunkBytes;
+            lock (_lock) return _window.MemoryBytes;
         }
     }
 

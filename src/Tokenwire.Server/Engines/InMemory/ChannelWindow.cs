@@ -45,8 +45,8 @@ internal sealed class ChannelWindow
     /// <summary>The serial of the oldest entry, or null when the window is empty.</summary>
     public string? OldestSerial => _log.Count > 0 ? _log.Serial(0) : null;
 
-    /// <summary>Bytes the window holds in memory.</summary>
-    public long ChunkBytes => _log.ChunkBytes;
+    /// <summary>Bytes the window holds in memory: its messages' chunks and its index.</summary>
+    public long MemoryBytes => _log.MemoryBytes;
 
     /// <summary>
     /// Messages the bounds leave in the window: a persisted channel keeps its newest rewind's worth, because rewind and
