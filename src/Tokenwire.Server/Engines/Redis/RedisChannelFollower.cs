@@ -153,7 +153,7 @@ internal sealed class RedisChannelFollower(RedisChannelHub hub, Lock hubLock, Re
                 var loaded = missing is null ? null : await feed!.LoadAsync(missing, from).ConfigureAwait(false);
                 lock (hubLock)
                 {
-                    if (!cursor.CompleteResync(missed, missedPresence, loaded)) return;
+                    if (!cursor.CompleteResync(missed, missedPresence, loaded, read)) return;
                 }
             }
             catch (Exception e)

@@ -15,6 +15,9 @@ namespace Tokenwire.Server.Engines.Redis;
 /// <item>While a re-read (a resync) is under way, announcements are held, then applied in order once it completes.</item>
 /// <item>Mutable channels: an operation on a message whose state the <see cref="Feed"/> lacks is held like a gap until
 /// the state is read, so deliveries never wait on Redis under the lock.</item>
+/// <item>This node's own appends that arrive while a resync is under way are held with the announcements. If the stream,
+/// read after they were stored, lacks them, Redis lost them (a restart without persistence): they are delivered from
+/// what the node holds, in stream order, since their publishers were told they were stored.</item>
 /// </list>
 /// </summary>
 internal sealed class RedisDeliveryCursor
@@ -24,11 +27,12 @@ internal sealed class RedisDeliveryCursor
 
     private readonly RedisChannelHub _hub;
     private readonly ChannelFanOut _fanOut;
-    private readonly List<RedisAnnouncement> _held = [];
+    private readonly List<Held> _held = [];
     private string? _lastId; // newest message entry delivered; null while not following
     private string _lastPresenceId = "0-0";
     private bool _resyncing;
     private bool _gap;
+    private int _passes; // resync passes begun: an own append held before the latest one began was stored before its read
     private int _presenceMembers; // counted from the shared set when following starts, then from the events
 
     public RedisDeliveryCursor(RedisChannelHub hub, ChannelFanOut fanOut)
@@ -75,11 +79,14 @@ internal sealed class RedisDeliveryCursor
     /// Applies one announcement in order, or holds it while a gap is re-read. Returns true when it reveals a gap that
     /// no resync is covering yet (the caller starts one).
     /// </summary>
-    public bool Apply(RedisAnnouncement a)
+    public bool Apply(RedisAnnouncement a) => Apply(new Held(a, OwnHeldAtPass: -1));
+
+    private bool Apply(Held held)
     {
+        var a = held.Announcement;
         if (_resyncing || _lastId is null)
         {
-            Hold(a);
+            Hold(held);
             return false;
         }
 
@@ -89,7 +96,7 @@ internal sealed class RedisDeliveryCursor
         {
             // Something between what this node saw and this announcement never arrived: read it from the stream.
             _resyncing = true;
-            Hold(a);
+            Hold(held);
             return true;
         }
 
@@ -98,7 +105,7 @@ internal sealed class RedisDeliveryCursor
             // An operation on a message whose state this hub does not hold: read it (as of this position), then deliver.
             _resyncing = true;
             _gap = true;
-            Hold(a);
+            Hold(held);
             return true;
         }
 
@@ -111,11 +118,19 @@ internal sealed class RedisDeliveryCursor
 
     /// <summary>
     /// This node's own append, as the script returned it: delivered at once when the cursor has seen everything before it
-    /// (so it precedes the publish's ACK); otherwise its announcement brings it in order.
+    /// (so it precedes the publish's ACK); held when a resync is under way (its announcement may never come: the pub/sub
+    /// connection broke, maybe with Redis); otherwise its announcement brings it in order.
     /// </summary>
     public void DeliverOwn(string previous, List<(string Id, Message Message)> entries)
     {
-        if (_resyncing || _lastId is null || RedisKeys.CompareIds(previous, _lastId) > 0) return;
+        if (_lastId is null) return;
+        if (_resyncing)
+        {
+            Hold(new Held(new RedisAnnouncement(false, previous, entries), OwnHeldAtPass: _passes));
+            return;
+        }
+
+        if (RedisKeys.CompareIds(previous, _lastId) > 0) return;
         if (Feed?.MissingTargets(entries) is not null) return; // its announcement brings it, once the state is read
         Deliver(false, entries);
         _fanOut.Flush();
@@ -140,6 +155,7 @@ internal sealed class RedisDeliveryCursor
         if (_lastId is null) return null;
         var gap = _gap;
         _gap = false;
+        _passes++;
         return (_lastId, _lastPresenceId, gap);
     }
 
@@ -147,23 +163,29 @@ internal sealed class RedisDeliveryCursor
     /// Delivers what a resync pass read (after keeping the message states it loaded), then what was held meanwhile.
     /// True when held announcements revealed another gap: the resync continues with another pass.
     /// </summary>
+    /// <param name="missed">The message entries the pass read after the cursor.</param>
+    /// <param name="missedPresence">The presence entries it read.</param>
+    /// <param name="loaded">The states of changed messages it loaded (mutable channels), or null.</param>
+    /// <param name="readStreams">The pass read the streams (a pass that only loads message states does not).</param>
     public bool CompleteResync(
         List<(string Id, Message Message)> missed,
         List<(string Id, Message Message)> missedPresence,
-        List<(string Serial, MessageState? State)>? loaded)
+        List<(string Serial, MessageState? State)>? loaded,
+        bool readStreams)
     {
         if (_lastId is null) return false; // stopped following meanwhile
         if (loaded is not null) Feed!.Add(loaded);
+        if (readStreams) missed = WithLostOwnAppends(missed);
         if (missed.Count > 0) Deliver(false, missed);
         if (missedPresence.Count > 0) Deliver(true, missedPresence);
         _resyncing = false;
         var held = _held.ToList();
         _held.Clear();
         var again = _gap;
-        foreach (var a in held)
+        foreach (var h in held)
         {
-            if (again) Hold(a);
-            else again = Apply(a);
+            if (again) Hold(h);
+            else again = Apply(h);
         }
 
         _fanOut.Flush();
@@ -172,17 +194,49 @@ internal sealed class RedisDeliveryCursor
         return true;
     }
 
-    private void Hold(RedisAnnouncement a)
+    /// <summary>
+    /// What a pass read, with the own appends it should have found and did not: an append held before the pass began was
+    /// stored before its read, so if the read (everything after the cursor) lacks it, the stream lost it with Redis. Those
+    /// are merged in stream order; left held, they would be passed over once later entries were delivered.
+    /// </summary>
+    private List<(string Id, Message Message)> WithLostOwnAppends(List<(string Id, Message Message)> missed)
+    {
+        List<(string Id, Message Message)>? lost = null;
+        HashSet<string>? read = null;
+        foreach (var h in _held)
+        {
+            if (h.OwnHeldAtPass < 0 || h.OwnHeldAtPass >= _passes) continue;
+            foreach (var entry in h.Announcement.Entries)
+            {
+                if (RedisKeys.CompareIds(entry.Id, _lastId!) <= 0) continue;
+                read ??= missed.Select(m => m.Id).ToHashSet(StringComparer.Ordinal);
+                if (!read.Contains(entry.Id)) (lost ??= []).Add(entry);
+            }
+        }
+
+        if (lost is null) return missed;
+        lost.AddRange(missed);
+        lost.Sort((a, b) => RedisKeys.CompareIds(a.Id, b.Id));
+        return lost;
+    }
+
+    private void Hold(Held held)
     {
         if (_held.Count >= MaxHeld)
         {
-            _held.Clear(); // all of it is in the streams: the re-read will find it
+            // All of it is in the streams: the re-read will find it. Own appends are kept (they are bounded by the
+            // publishes in flight): the streams may have lost them with Redis.
+            _held.RemoveAll(h => h.OwnHeldAtPass < 0);
             _gap = true;
+            if (held.OwnHeldAtPass >= 0) _held.Add(held);
             return;
         }
 
-        _held.Add(a);
+        _held.Add(held);
     }
+
+    /// <summary>A held announcement; for this node's own append, the number of resync passes begun when it was held (else -1).</summary>
+    private readonly record struct Held(RedisAnnouncement Announcement, int OwnHeldAtPass);
 
     private void Deliver(bool presence, List<(string Id, Message Message)> entries)
     {
