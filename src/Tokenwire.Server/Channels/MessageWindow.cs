@@ -47,8 +47,9 @@ internal sealed class MessageWindow
 
     /// <summary>
     /// What the window costs in memory: its chunks (the spare included) and its index (every slot of its segments, at
-    /// the entry's size, and the list of chunks). This is what <c>/health/ready</c> and the gauges report as the hot
-    /// window's bytes; the index is 12-16 % of it for seed-shaped or bare tokens (32 B against their 241 / 174 B stored form), so leaving it out hid it among "other" memory.
+    /// the entry's size, and the list of chunks): what the <c>hot_window.bytes</c> gauge and the admin page report, which
+    /// used to leave the index out (12-16 % of a window of seed-shaped or bare tokens). <see cref="Bytes"/> is what the
+    /// byte bounds and <c>/health/ready</c> count.
     /// </summary>
     public long MemoryBytes =>
         ChunkBytes
