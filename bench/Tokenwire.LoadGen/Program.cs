@@ -118,12 +118,12 @@ namespace Tokenwire.LoadGen
             var load = results.Where(r => r.Mode != "idle").ToList();
             if (load.Count > 0)
             {
-                sb.AppendLine("| round | target | workload | delivered/s | published/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | server CPU s (user+sys) | delivered per server CPU-s | generator CPU s | other CPU s | server RSS MB (start → end) | of which hot window MB (start → end) | lost/dup/reorder | load 1m |");
-                sb.AppendLine("|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
+                sb.AppendLine("| round | target | workload | delivered/s | published/s | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | server CPU s (user+sys) | delivered per server CPU-s | generator CPU s | other CPU s | server RSS MB (start → end) | of which hot window MB (start → end) | and response copies MB (start → end) | lost/dup/reorder | load 1m |");
+                sb.AppendLine("|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
                 foreach (var r in load)
                 {
                     sb.AppendLine($"| {r.Round} | {r.Target} | {Workload(r)} | {F(r.DeliveredPerSecond)} | {F(r.PublishedPerSecond)} | {F(r.P50Ms, "F2")} | {F(r.P90Ms, "F2")} | {F(r.P99Ms, "F2")} | {F(r.P999Ms, "F2")} | {F(r.MaxMs, "F1")} | " +
-                                  $"{F(r.ServerCpu, "F1")} ({F(r.ServerUserCpu, "F1")}+{F(r.ServerSysCpu, "F1")}) | {F(r.DeliveredPerServerCpuSecond)} | {F(r.GeneratorCpu, "F1")} | {F(r.OtherCpu, "F1")} | {Mb(r.ServerRssAtStartBytes)} → {Mb(r.ServerRssAtEndBytes)} | {(r.HotWindowAtEndBytes is { } hot ? $"{Mb(r.HotWindowAtStartBytes ?? 0)} → {Mb(hot)}" : "")} | {r.Lost}/{r.Duplicates}/{r.Reorders}{(r.Ok ? "" : " FAIL")} | {F(r.LoadAverageAtStart, "F2")} |");
+                                  $"{F(r.ServerCpu, "F1")} ({F(r.ServerUserCpu, "F1")}+{F(r.ServerSysCpu, "F1")}) | {F(r.DeliveredPerServerCpuSecond)} | {F(r.GeneratorCpu, "F1")} | {F(r.OtherCpu, "F1")} | {Mb(r.ServerRssAtStartBytes)} → {Mb(r.ServerRssAtEndBytes)} | {(r.HotWindowAtEndBytes is { } hot ? $"{Mb(r.HotWindowAtStartBytes ?? 0)} → {Mb(hot)}" : "")} | {(r.ResponseCopiesAtEndBytes is { } copies ? $"{Mb(r.ResponseCopiesAtStartBytes ?? 0)} → {Mb(copies)}" : "")} | {r.Lost}/{r.Duplicates}/{r.Reorders}{(r.Ok ? "" : " FAIL")} | {F(r.LoadAverageAtStart, "F2")} |");
                 }
             }
 

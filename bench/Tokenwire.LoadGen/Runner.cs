@@ -65,9 +65,20 @@ internal sealed record RunResult
     public long? HotWindowAtStartBytes { get; set; }
     public long? HotWindowAtEndBytes { get; set; }
 
+    /// <summary>
+    /// Tokenwire: the copies it kept of in-progress responses' tokens its windows had dropped (<c>/health/ready</c>'s
+    /// <c>inProgressResponses.copiedBytes</c>), at the start and end of the measurement. Null for the baselines.
+    /// </summary>
+    public long? ResponseCopiesAtStartBytes { get; set; }
+    public long? ResponseCopiesAtEndBytes { get; set; }
+
     /// <summary>RSS growth over the measurement minus the hot window's growth (all of it for the baselines).</summary>
     public long RssGrowthBesidesHotWindowBytes =>
         ServerRssAtEndBytes - ServerRssAtStartBytes - ((HotWindowAtEndBytes ?? 0) - (HotWindowAtStartBytes ?? 0));
+
+    /// <summary>RSS growth minus the growth of both the hot window and the response copies.</summary>
+    public long RssGrowthBesidesRetainedBytes =>
+        RssGrowthBesidesHotWindowBytes - ((ResponseCopiesAtEndBytes ?? 0) - (ResponseCopiesAtStartBytes ?? 0));
     public long ServerVoluntaryCtxSwitches { get; set; }
     public long ServerInvoluntaryCtxSwitches { get; set; }
     public double LoadAverageAtStart { get; set; }
@@ -144,7 +155,7 @@ internal static class Runner
         // The first /health/ready costs both processes its JIT and connection set-up: ~30-50 ms in which every channel's
         // deliveries stall (it was the paced p99.9 of tokenwire runs when taken at the measurement's start). Take it
         // during the warm-up.
-        await server.HotWindowBytesAsync();
+        await server.RetainedBytesAsync();
         await clock.DelayAsync(o.WarmupSeconds);
         var generator = Process.GetCurrentProcess();
         var serverCpu0 = Cpu();
@@ -157,7 +168,7 @@ internal static class Runner
         result.LoadAverageAtStart = ProcStat.LoadAverage1();
         var ctx0 = (ProcStat.ThreadsStatusSum(server.Pid, "voluntary_ctxt_switches"), ProcStat.ThreadsStatusSum(server.Pid, "nonvoluntary_ctxt_switches"));
         var stats0 = await server.RuntimeStatsAsync();
-        result.HotWindowAtStartBytes = await server.HotWindowBytesAsync();
+        (result.HotWindowAtStartBytes, result.ResponseCopiesAtStartBytes) = await server.RetainedBytesAsync();
         serverCpu0 = Cpu();
         var redis0 = await ScaleOut.ReadRedisAsync(o);
         generator.Refresh();
@@ -176,7 +187,7 @@ internal static class Runner
         result.ServerRssAtEndBytes = server.RssBytes();
         var stats1 = await server.RuntimeStatsAsync();
         clock.StopMeasuring();
-        result.HotWindowAtEndBytes = await server.HotWindowBytesAsync(); // an HTTP request: kept out of the measured tokens
+        (result.HotWindowAtEndBytes, result.ResponseCopiesAtEndBytes) = await server.RetainedBytesAsync(); // an HTTP request: kept out of the measured tokens
         var elapsed = Stopwatch.GetElapsedTime(t0).TotalSeconds;
         var serverCpu1 = Cpu();
         var redis1 = await ScaleOut.ReadRedisAsync(o);

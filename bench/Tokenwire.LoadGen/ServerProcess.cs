@@ -46,19 +46,25 @@ internal sealed partial class ServerProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Tokenwire's hot-window bytes (<c>/health/ready</c>); null for the baselines or when it cannot be read.</summary>
-    public async Task<long?> HotWindowBytesAsync()
+    /// <summary>
+    /// What Tokenwire keeps of past tokens by design (<c>/health/ready</c>): its hot windows' bytes, and the copies it keeps
+    /// of in-progress responses' tokens the windows dropped (null from a server that does not report them). Nulls for the
+    /// baselines or when it cannot be read.
+    /// </summary>
+    public async Task<(long? HotWindow, long? ResponseCopies)> RetainedBytesAsync()
     {
-        if (Key is null) return null; // only tokenwire has a key (and a hot window)
+        if (Key is null) return (null, null); // only tokenwire has a key (and a hot window)
         try
         {
             using var http = new HttpClient { BaseAddress = BaseUri, Timeout = TimeSpan.FromSeconds(5) };
             using var ready = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync("/health/ready"));
-            return ready.RootElement.GetProperty("hotWindow").GetProperty("bytes").GetInt64();
+            var root = ready.RootElement;
+            long? copies = root.TryGetProperty("inProgressResponses", out var responses) ? responses.GetProperty("copiedBytes").GetInt64() : null;
+            return (root.GetProperty("hotWindow").GetProperty("bytes").GetInt64(), copies);
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException or KeyNotFoundException or InvalidOperationException)
         {
-            return null;
+            return (null, null);
         }
     }
 

@@ -45,7 +45,10 @@ public sealed class ResponseTrackingOptions
 /// window drops before its response ends is copied here, as its stored bytes (<see cref="Evicting"/>). Without a
 /// window (a one-off rebuild from a log) it keeps the messages it observes. Not thread-safe: the channel lock guards it.
 /// </summary>
-internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWindow? window = null)
+/// <param name="options">The tracking options.</param>
+/// <param name="window">The channel's hot window, where tracked messages are read back from; null keeps them here.</param>
+/// <param name="copies">The server's total of spilled bytes (<c>/health/ready</c>'s <c>inProgressResponses.copiedBytes</c>), or null.</param>
+internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWindow? window = null, SharedByteCount? copies = null)
 {
     private readonly Dictionary<string, Tracked> _responses = new(StringComparer.Ordinal);
 
@@ -68,6 +71,15 @@ internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWi
 
     /// <summary>Bytes held for messages the window dropped before their response ended.</summary>
     public long SpilledBytes => _spilledBytes;
+
+    /// <summary>The channel is discarded: its spilled bytes leave the server's total.</summary>
+    public void Release() => AddSpilled(-_spilledBytes);
+
+    private void AddSpilled(long delta)
+    {
+        _spilledBytes += delta;
+        copies?.Add(delta);
+    }
 
     public void Observe(Message message, long now)
     {
@@ -141,7 +153,7 @@ internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWi
                 return;
             }
 
-            _spilledBytes += response.Spill(stored);
+            AddSpilled(response.Spill(stored));
             if (response.SpilledCount < response.Keys.Count) _nextToSpill.Enqueue(response, response.Keys[response.SpilledCount]);
             return;
         }
@@ -213,7 +225,7 @@ internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWi
             foreach (var key in tracked.Keys) _observed.Remove(key);
         }
 
-        _spilledBytes -= tracked.SpilledArrayBytes;
+        AddSpilled(-tracked.SpilledArrayBytes);
         tracked.Forget();
     }
 

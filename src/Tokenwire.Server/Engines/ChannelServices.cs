@@ -22,6 +22,12 @@ internal sealed class ChannelServices(IOptions<TokenwireOptions> options, IHisto
     /// <summary>The bytes all hot windows hold, against <see cref="TokenwireOptions.HotWindowMaxTotalBytes"/>.</summary>
     public HotWindowBudget HotWindows { get; } = new(options.Value.HotWindowMaxTotalBytes);
 
+    /// <summary>
+    /// Bytes all channels keep of in-progress responses' messages their windows already dropped (bounded per channel by
+    /// <see cref="Channels.ResponseTrackingOptions.MaxSpilledBytesPerChannel"/>): window-like memory outside the windows.
+    /// </summary>
+    public Channels.SharedByteCount ResponseCopies { get; } = new();
+
     public IHistoryStore History { get; } = history;
 
     /// <summary>App statistics, fed by channels on each sweep.</summary>

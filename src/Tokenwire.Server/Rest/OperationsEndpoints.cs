@@ -34,6 +34,7 @@ internal static class OperationsEndpoints
                 ["channels"] = services.GetRequiredService<IChannelEngine>().ChannelCount,
                 ["counters"] = services.GetRequiredService<Observability.ServerMetrics>().Snapshot(),
                 ["hotWindow"] = HotWindowReport(services.GetRequiredService<ChannelServices>().HotWindows),
+                ["inProgressResponses"] = new Dictionary<string, object?> { ["copiedBytes"] = services.GetRequiredService<ChannelServices>().ResponseCopies.Bytes },
             }, ProtocolCodec.Json);
         });
 

@@ -61,6 +61,26 @@ public sealed class HotWindowBoundsTests
     }
 
     [Fact]
+    public async Task Copies_the_tracker_keeps_of_evicted_response_tokens_are_reported_apart_from_the_window()
+    {
+        // A window of 20 messages and a 100-token response that has not ended: the 80 tokens the window drops are copied
+        // for the response (so /responses can still serve it whole) and counted as inProgressResponses.copiedBytes.
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string?> { ["Tokenwire:HotWindowMaxMessages"] = "20" });
+        var channel = ServerFixture.UniqueChannel("copies");
+        await using var publisher = await RawClient.ConnectAsync(server);
+        var extras = OpaqueValue.FromJson("""{"headers":{"responseId":"r1"}}"""u8);
+        for (var i = 0; i < 100; i++) await publisher.PublishAsync(channel, i, new Message { Name = "token", Data = "m" + i + ":" + Padding, Extras = extras });
+        var acked = 0;
+        while (acked < 100) acked += (await publisher.ReceiveUntilAsync(m => m.Action == ProtocolAction.Ack)).Count!.Value;
+
+        using var http = new HttpClient { BaseAddress = server.BaseUri };
+        var health = await http.GetFromJsonAsync<JsonElement>("/health/ready");
+        var copied = health.GetProperty("inProgressResponses").GetProperty("copiedBytes").GetInt64();
+        Assert.InRange(copied, 80 * Padding.Length, 8L * 1024 * 1024); // at least the 80 dropped tokens' data
+        Assert.InRange(health.GetProperty("hotWindow").GetProperty("bytes").GetInt64(), 20 * Padding.Length, 30 * (Padding.Length + 200));
+    }
+
+    [Fact]
     public async Task A_small_total_bound_evicts_the_oldest_messages_across_channels_and_reports_them()
     {
         // About 60 of these ~260-byte messages fit in 16 KB.

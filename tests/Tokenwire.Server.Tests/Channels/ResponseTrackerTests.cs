@@ -102,6 +102,32 @@ public sealed class ResponseTrackerTests
     }
 
     [Fact]
+    public void The_servers_total_of_copies_follows_every_channels_spills_and_releases()
+    {
+        // Two channels' trackers report to one total (/health/ready's inProgressResponses.copiedBytes).
+        var total = new SharedByteCount();
+        var (windowA, windowB) = (new MessageWindow(), new MessageWindow());
+        var a = new ResponseTracker(new ResponseTrackingOptions(), windowA, total);
+        var b = new ResponseTracker(new ResponseTrackingOptions { MaxSpilledBytesPerChannel = 4 * 1024 }, windowB, total);
+        for (var i = 0; i < 300; i++)
+        {
+            Publish(windowA, a, Token(i, "ra"), keep: 10);
+            Publish(windowB, b, Token(i, "rb"), keep: 10);
+            Assert.Equal(a.SpilledBytes + b.SpilledBytes, total.Bytes);
+        }
+
+        Assert.True(a.SpilledBytes > 0);
+        Assert.Empty(b.Snapshot(untilSerial: null)); // b passed its bound: dropped, its copies freed
+        Assert.Equal(0, b.SpilledBytes);
+        Assert.Equal(a.SpilledBytes, total.Bytes);
+
+        a.Release(); // the channel is discarded
+        Assert.Equal(0, total.Bytes);
+        a.Release();
+        Assert.Equal(0, total.Bytes);
+    }
+
+    [Fact]
     public void A_response_longer_than_the_message_bound_is_not_tracked_again_from_its_middle()
     {
         var window = new MessageWindow();

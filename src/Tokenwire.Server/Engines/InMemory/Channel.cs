@@ -42,7 +42,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
         var now = services.Now();
         _sequencer = new Sequencer(lastStoredSerial, now);
         var log = new MessageWindow();
-        if (services.Options.Responses.Enabled) _responses = new ResponseTracker(services.Options.Responses, log);
+        if (services.Options.Responses.Enabled) _responses = new ResponseTracker(services.Options.Responses, log, services.ResponseCopies);
         _window = new ChannelWindow(log, _responses, services, rules.Persisted, start: _sequencer.Last);
         _rateLimiter = new Limits.ChannelRateLimiter(name, rules.MessagesPerSecond, rules.BytesPerSecond, services.Options.RateLimits.BurstSeconds);
         _fanOut = new ChannelFanOut(name, _stats, services.FanOutSettings(appId, name, rules, this));
@@ -396,6 +396,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
     private void Release()
     {
         _window.Release();
+        _responses?.Release();
         _retired = true;
     }
 }
