@@ -58,8 +58,8 @@ internal sealed record RunResult
     public long ServerRssAtEndBytes { get; set; }
     public long ServerPeakRssBytes { get; set; }
     /// <summary>
-    /// Tokenwire: the bytes its hot windows held when the measurement began and ended (<c>/health/ready</c>'s
-    /// <c>hotWindow.bytes</c>), so the RSS growth the window explains (it keeps minutes of tokens by design) is given
+    /// Tokenwire: the memory its hot windows took when the measurement began and ended (<c>/health/ready</c>'s
+    /// <c>hotWindow.memoryBytes</c>: chunks and index; <c>hotWindow.bytes</c> from servers before it), so the RSS growth the window explains (it keeps minutes of tokens by design) is given
     /// apart from the rest. Null for the baselines, which keep no history.
     /// </summary>
     public long? HotWindowAtStartBytes { get; set; }

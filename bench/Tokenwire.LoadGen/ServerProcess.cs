@@ -47,7 +47,7 @@ internal sealed partial class ServerProcess : IAsyncDisposable
     }
 
     /// <summary>
-    /// What Tokenwire keeps of past tokens by design (<c>/health/ready</c>): its hot windows' bytes, and the copies it keeps
+    /// What Tokenwire keeps of past tokens by design (<c>/health/ready</c>): its hot windows' memory, and the copies it keeps
     /// of in-progress responses' tokens the windows dropped (null from a server that does not report them). Nulls for the
     /// baselines or when it cannot be read.
     /// </summary>
@@ -60,7 +60,9 @@ internal sealed partial class ServerProcess : IAsyncDisposable
             using var ready = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync("/health/ready"));
             var root = ready.RootElement;
             long? copies = root.TryGetProperty("inProgressResponses", out var responses) ? responses.GetProperty("copiedBytes").GetInt64() : null;
-            return (root.GetProperty("hotWindow").GetProperty("bytes").GetInt64(), copies);
+            // The windows' memory (chunks and index) where the server reports it, else the bytes its bounds count.
+            var window = root.GetProperty("hotWindow");
+            return ((window.TryGetProperty("memoryBytes", out var memory) ? memory : window.GetProperty("bytes")).GetInt64(), copies);
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException or System.Text.Json.JsonException or KeyNotFoundException or InvalidOperationException)
         {

@@ -63,7 +63,8 @@ internal static class Summary
         sb.AppendLine();
         sb.AppendLine("RSS growth is floored at 1 MB (a baseline whose RSS stays flat would make any ratio infinite). The hot window keeps");
         sb.AppendLine("minutes of tokens by design (rewind, resume, history; the baselines keep none), so its growth (`/health/ready`'s");
-        sb.AppendLine("`hotWindow.bytes`) is also given apart: the second RSS row is the growth minus the window's. The third also");
+        sb.AppendLine("`hotWindow.memoryBytes`: its chunks and index) is also given apart: the second RSS row is the growth minus the");
+        sb.AppendLine("window's. The third also");
         sb.AppendLine("leaves out the copies kept of in-progress responses' tokens the windows dropped (`inProgressResponses.copiedBytes`,");
         sb.AppendLine("bounded by `Responses:MaxSpilledBytesPerChannel`): a breakdown, with no target of its own.");
         return sb.ToString();

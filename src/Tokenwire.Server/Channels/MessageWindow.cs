@@ -26,6 +26,10 @@ internal sealed class MessageWindow
     // every other renter of that size), so a window at its bound allocates no chunks at all.
     private byte[]? _spare;
 
+    // Bytes of the chunks this window has rented and not returned (the spare included), kept as it changes so that
+    // MemoryBytes is O(1): the channel reports it after every add and eviction.
+    private long _chunkBytes;
+
     /// <summary>What one message costs beyond its stored bytes: its index entry.</summary>
     internal const int EntryOverhead = 32;
 
@@ -35,15 +39,7 @@ internal sealed class MessageWindow
     public long Bytes { get; private set; }
 
     /// <summary>Bytes held in chunks, the spare included (what the window costs in memory, give or take the index).</summary>
-    public long ChunkBytes
-    {
-        get
-        {
-            long total = _spare?.Length ?? 0;
-            for (var i = 0; i < _chunks.Count; i++) total += _chunks[i].Length;
-            return total;
-        }
-    }
+    public long ChunkBytes => _chunkBytes;
 
     /// <summary>
     /// What the window costs in memory: its chunks (the spare included) and its index (every slot of its segments, at
@@ -112,10 +108,10 @@ internal sealed class MessageWindow
         if (_entries.Count == 0 && _chunks.Count == 1)
         {
             // Empty: keep nothing rented by an idle channel.
-            ArrayPool<byte>.Shared.Return(_chunks.RemoveFirst());
+            GiveBack(_chunks.RemoveFirst());
             _firstChunk++;
             _used = ChunkSize;
-            if (_spare is not null) ArrayPool<byte>.Shared.Return(_spare);
+            if (_spare is not null) GiveBack(_spare);
             _spare = null;
         }
 
@@ -130,14 +126,22 @@ internal sealed class MessageWindow
             return spare;
         }
 
-        return ArrayPool<byte>.Shared.Rent(size);
+        var chunk = ArrayPool<byte>.Shared.Rent(size);
+        _chunkBytes += chunk.Length;
+        return chunk;
+    }
+
+    private void GiveBack(byte[] chunk)
+    {
+        _chunkBytes -= chunk.Length;
+        ArrayPool<byte>.Shared.Return(chunk);
     }
 
     private void KeepAsSpare(byte[] chunk)
     {
         // Only a standard chunk: an oversized one (a single large message) goes back to the pool at once.
         if (_spare is null && chunk.Length == ChunkSize) _spare = chunk;
-        else ArrayPool<byte>.Shared.Return(chunk);
+        else GiveBack(chunk);
     }
 
     /// <summary>Index of the first message whose serial is greater than <paramref name="serial"/> (Count when none).</summary>

@@ -22,6 +22,9 @@ internal sealed class ChannelServices(IOptions<TokenwireOptions> options, IHisto
     /// <summary>The bytes all hot windows hold, against <see cref="TokenwireOptions.HotWindowMaxTotalBytes"/>.</summary>
     public HotWindowBudget HotWindows { get; } = new(options.Value.HotWindowMaxTotalBytes);
 
+    /// <summary>The memory all hot windows take (their chunks and index; <see cref="HotWindows"/> counts as the bounds do).</summary>
+    public Channels.SharedByteCount HotWindowMemory { get; } = new();
+
     /// <summary>
     /// Bytes all channels keep of in-progress responses' messages their windows already dropped (bounded per channel by
     /// <see cref="Channels.ResponseTrackingOptions.MaxSpilledBytesPerChannel"/>): window-like memory outside the windows.

@@ -33,7 +33,7 @@ internal static class OperationsEndpoints
                 ["connections"] = services.GetRequiredService<ConnectionManager>().Count,
                 ["channels"] = services.GetRequiredService<IChannelEngine>().ChannelCount,
                 ["counters"] = services.GetRequiredService<Observability.ServerMetrics>().Snapshot(),
-                ["hotWindow"] = HotWindowReport(services.GetRequiredService<ChannelServices>().HotWindows),
+                ["hotWindow"] = HotWindowReport(services.GetRequiredService<ChannelServices>()),
                 ["inProgressResponses"] = new Dictionary<string, object?> { ["copiedBytes"] = services.GetRequiredService<ChannelServices>().ResponseCopies.Bytes },
             }, ProtocolCodec.Json);
         });
@@ -68,11 +68,12 @@ internal static class OperationsEndpoints
     }
 
     /// <summary>What the hot windows hold against their total bound, and how many messages the byte bounds evicted.</summary>
-    private static Dictionary<string, object?> HotWindowReport(HotWindowBudget budget) => new()
+    private static Dictionary<string, object?> HotWindowReport(ChannelServices channels) => new()
     {
-        ["bytes"] = budget.Bytes,
-        ["maxTotalBytes"] = budget.MaxTotalBytes,
-        ["evictedForMemory"] = budget.EvictedForMemory,
+        ["bytes"] = channels.HotWindows.Bytes,
+        ["memoryBytes"] = channels.HotWindowMemory.Bytes,
+        ["maxTotalBytes"] = channels.HotWindows.MaxTotalBytes,
+        ["evictedForMemory"] = channels.HotWindows.EvictedForMemory,
     };
 
     private static Task Faults(HttpContext context, Func<int> action) => RestEndpoints.Guarded(context, async () =>

@@ -77,7 +77,14 @@ public sealed class HotWindowBoundsTests
         var health = await http.GetFromJsonAsync<JsonElement>("/health/ready");
         var copied = health.GetProperty("inProgressResponses").GetProperty("copiedBytes").GetInt64();
         Assert.InRange(copied, 80 * Padding.Length, 8L * 1024 * 1024); // at least the 80 dropped tokens' data
-        Assert.InRange(health.GetProperty("hotWindow").GetProperty("bytes").GetInt64(), 20 * Padding.Length, 30 * (Padding.Length + 200));
+        var window = health.GetProperty("hotWindow");
+        var bytes = window.GetProperty("bytes").GetInt64();
+        Assert.InRange(bytes, 20 * Padding.Length, 30 * (Padding.Length + 200));
+        // The windows' memory: whole 128 KB chunks (this channel's, and those of the metachannels the server writes to)
+        // and small indexes, more than the bytes the bounds count.
+        var memory = window.GetProperty("memoryBytes").GetInt64();
+        Assert.InRange(memory, Math.Max(bytes, 128 * 1024), 8 * 128 * 1024);
+        Assert.InRange(memory % (128 * 1024), 1, 16 * 1024);
     }
 
     [Fact]

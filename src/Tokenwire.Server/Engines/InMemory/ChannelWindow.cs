@@ -60,6 +60,19 @@ internal sealed class ChannelWindow
         var before = _log.Bytes;
         _log.Add(serial, timestamp, encoded);
         _services.HotWindows.Add(_log.Bytes - before);
+        ReportMemory();
+    }
+
+    // The memory this window last reported to the server's total: it changes by whole chunks and index segments, so
+    // the shared count is touched only then.
+    private long _reportedMemory;
+
+    private void ReportMemory()
+    {
+        var memory = _log.MemoryBytes;
+        if (memory == _reportedMemory) return;
+        _services.HotWindowMemory.Add(memory - _reportedMemory);
+        _reportedMemory = memory;
     }
 
     /// <summary>Applies the count and per-channel byte bounds after an add.</summary>
@@ -104,6 +117,8 @@ internal sealed class ChannelWindow
     public void Release()
     {
         if (_log.Bytes > 0) _services.HotWindows.Add(-_log.Bytes);
+        _services.HotWindowMemory.Add(-_reportedMemory);
+        _reportedMemory = 0;
     }
 
     /// <summary>A message of the window by serial (a message, not an operation), or null.</summary>
@@ -143,5 +158,6 @@ internal sealed class ChannelWindow
         _floorKey = _log.RemoveFirst();
         _floor = null;
         _services.HotWindows.Add(_log.Bytes - before);
+        ReportMemory();
     }
 }
