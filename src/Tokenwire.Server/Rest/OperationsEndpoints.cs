@@ -27,14 +27,15 @@ internal static class OperationsEndpoints
         {
             var services = context.RequestServices;
             var stopping = services.GetRequiredService<IHostApplicationLifetime>().ApplicationStopping.IsCancellationRequested;
+            var channels = services.GetRequiredService<ChannelServices>();
             return RestResponses.WriteAsync(context, stopping ? 503 : 200, new Dictionary<string, object?>
             {
                 ["status"] = stopping ? "stopping" : "ready",
                 ["connections"] = services.GetRequiredService<ConnectionManager>().Count,
                 ["channels"] = services.GetRequiredService<IChannelEngine>().ChannelCount,
                 ["counters"] = services.GetRequiredService<Observability.ServerMetrics>().Snapshot(),
-                ["hotWindow"] = HotWindowReport(services.GetRequiredService<ChannelServices>()),
-                ["inProgressResponses"] = new Dictionary<string, object?> { ["copiedBytes"] = services.GetRequiredService<ChannelServices>().ResponseCopies.Bytes },
+                ["hotWindow"] = HotWindowReport(channels),
+                ["inProgressResponses"] = new Dictionary<string, object?> { ["copiedBytes"] = channels.ResponseCopies.Bytes },
             }, ProtocolCodec.Json);
         });
 
