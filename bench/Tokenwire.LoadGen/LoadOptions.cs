@@ -34,6 +34,12 @@ internal sealed class LoadOptions
     public int Headers { get; set; } = 2;
 
     /// <summary>
+    /// SignalR publishers: send each hub invocation as its own WebSocket message, as the SignalR JavaScript client and
+    /// ably-js (and so the Tokenwire publishers here) do, instead of whatever the .NET client's pipe holds as one.
+    /// </summary>
+    public bool SignalRSendEach { get; set; }
+
+    /// <summary>
     /// token: message-per-token (every token its own publish). response: message-per-response (one message per
     /// response, each token appended to it; tokenwire only).
     /// </summary>
@@ -122,6 +128,14 @@ internal sealed class LoadOptions
                     break;
                 case "--bare": o.Bare = true; break;
                 case "--headers": o.Headers = NextInt(); break;
+                case "--signalr-sends":
+                    o.SignalRSendEach = Next() switch
+                    {
+                        "each" => true,
+                        "coalesced" => false,
+                        var other => throw new ArgumentException($"--signalr-sends each|coalesced, not {other}"),
+                    };
+                    break;
                 case "--pattern": o.Pattern = Next(); break;
                 case "--round": o.Round = NextInt(); break;
                 case "--warmup": o.WarmupSeconds = NextDouble(); break;
@@ -183,6 +197,9 @@ internal sealed class LoadOptions
           --headers N                             headers in extras.headers, responseId included (default 2:
                                                   responseId and timestamp, the seed's shape; more: x-header-K)
           --bare                                  tokens without extras (name and data only), the older shape
+          --signalr-sends each|coalesced          signalr publishers: one WebSocket message per invocation (as the
+                                                  JavaScript clients send) or what the .NET client's pipe holds
+                                                  (default coalesced)
           --pattern token|response                token: one publish per token (default); response: one message
                                                   per response and each token appended to it (tokenwire only)
           --round N                               round number recorded in --json (bench/run.sh's medians)

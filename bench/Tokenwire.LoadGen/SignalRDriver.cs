@@ -23,7 +23,7 @@ internal sealed class SignalRDriver(ServerProcess server, LoadOptions options) :
     {
         var builder = new HubConnectionBuilder();
         var binary = options.Format == Tokenwire.Protocol.WireFormat.MsgPack;
-        builder.Services.AddSingleton<IConnectionFactory>(new WebSocketConnectionFactory(binary ? WebSocketMessageType.Binary : WebSocketMessageType.Text));
+        builder.Services.AddSingleton<IConnectionFactory>(new WebSocketConnectionFactory(binary ? WebSocketMessageType.Binary : WebSocketMessageType.Text, options.SignalRSendEach));
         builder.Services.AddSingleton<EndPoint>(new UriEndPoint(HubUri));
         if (binary) builder.AddMessagePackProtocol();
         var connection = builder.Build();
@@ -69,13 +69,14 @@ internal sealed class SignalRDriver(ServerProcess server, LoadOptions options) :
 /// with <c>SkipNegotiation</c>, and pumps bytes between the socket and the connection's pipes.
 /// </summary>
 /// <param name="messageType">Text for the JSON hub protocol, Binary for MessagePack.</param>
-internal sealed class WebSocketConnectionFactory(WebSocketMessageType messageType) : IConnectionFactory
+/// <param name="sendEach">One WebSocket message per hub message (as the JavaScript client sends), not what the pipe holds.</param>
+internal sealed class WebSocketConnectionFactory(WebSocketMessageType messageType, bool sendEach) : IConnectionFactory
 {
     public async ValueTask<ConnectionContext> ConnectAsync(EndPoint endpoint, CancellationToken cancellationToken = default)
     {
         var socket = new ClientWebSocket();
         await socket.ConnectAsync(((UriEndPoint)endpoint).Uri, cancellationToken);
-        return new WebSocketConnectionContext(socket, messageType);
+        return new WebSocketConnectionContext(socket, messageType, sendEach);
     }
 }
 
@@ -87,11 +88,14 @@ internal sealed class WebSocketConnectionContext : ConnectionContext
     private readonly Task _receiving;
     private readonly Task _sending;
     private readonly WebSocketMessageType _messageType;
+    private readonly bool _sendEach;
+    private bool _handshakeSent;
 
-    public WebSocketConnectionContext(ClientWebSocket socket, WebSocketMessageType messageType)
+    public WebSocketConnectionContext(ClientWebSocket socket, WebSocketMessageType messageType, bool sendEach)
     {
         _socket = socket;
         _messageType = messageType;
+        _sendEach = sendEach;
         Transport = new DuplexPipe(_fromServer.Reader, _toServer.Writer);
         _receiving = Task.Run(ReceiveAsync);
         _sending = Task.Run(SendAsync);
@@ -135,6 +139,14 @@ internal sealed class WebSocketConnectionContext : ConnectionContext
             {
                 var result = await reader.ReadAsync();
                 var buffer = result.Buffer;
+                if (_sendEach)
+                {
+                    buffer = await SendEachAsync(buffer);
+                    reader.AdvanceTo(buffer.Start, buffer.End);
+                    if (result.IsCompleted) break;
+                    continue;
+                }
+
                 // Records are delimited (JSON: 0x1e-terminated; MessagePack: length-prefixed), so several may share one WebSocket message.
                 if (buffer.IsSingleSegment)
                 {
@@ -154,6 +166,46 @@ internal sealed class WebSocketConnectionContext : ConnectionContext
         }
 
         await reader.CompleteAsync();
+    }
+
+    /// <summary>Sends each whole hub message in <paramref name="buffer"/> as its own WebSocket message; returns what is left.</summary>
+    private async ValueTask<ReadOnlySequence<byte>> SendEachAsync(ReadOnlySequence<byte> buffer)
+    {
+        while (NextRecordLength(buffer) is { } length)
+        {
+            var record = buffer.Slice(0, length);
+            if (record.IsSingleSegment) await _socket.SendAsync(record.First, _messageType, endOfMessage: true, CancellationToken.None);
+            else await _socket.SendAsync(record.ToArray(), _messageType, endOfMessage: true, CancellationToken.None);
+            buffer = buffer.Slice(length);
+            _handshakeSent = true;
+        }
+
+        return buffer;
+    }
+
+    /// <summary>
+    /// The length of the first whole record: JSON ends each with 0x1e, MessagePack prefixes each with a VarInt length
+    /// (the handshake is JSON in both).
+    /// </summary>
+    private long? NextRecordLength(ReadOnlySequence<byte> buffer)
+    {
+        if (_messageType == WebSocketMessageType.Text || !_handshakeSent)
+        {
+            return buffer.PositionOf((byte)0x1e) is { } end ? buffer.Slice(0, end).Length + 1 : null;
+        }
+
+        long payload = 0;
+        var prefix = 0;
+        foreach (var segment in buffer)
+        {
+            foreach (var b in segment.Span)
+            {
+                payload |= (long)(b & 0x7f) << (7 * prefix++);
+                if ((b & 0x80) == 0) return buffer.Length >= prefix + payload ? prefix + payload : null;
+            }
+        }
+
+        return null;
     }
 
     public override async ValueTask DisposeAsync()
