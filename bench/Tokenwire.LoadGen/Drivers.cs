@@ -77,10 +77,21 @@ internal sealed class TokenwireDriver(ServerProcess server, LoadOptions options)
     internal WebSocketMessageType Type => _options.Format == WireFormat.MsgPack ? WebSocketMessageType.Binary : WebSocketMessageType.Text;
 
     /// <summary>Connects and reads CONNECTED.</summary>
-    internal async Task<(ClientWebSocket Socket, MessageReader Reader)> ConnectAsync(string query, CancellationToken cancellationToken, Uri? node = null)
+    /// <param name="coalesce">Queue writes and send what is queued in one socket write (<see cref="CoalescingWebSocket"/>).</param>
+    internal async Task<(WebSocket Socket, MessageReader Reader)> ConnectAsync(string query, CancellationToken cancellationToken, Uri? node = null, bool coalesce = false)
     {
-        var socket = new ClientWebSocket();
-        await socket.ConnectAsync(Uri(query, node), cancellationToken);
+        WebSocket socket;
+        if (coalesce)
+        {
+            socket = await CoalescingWebSocket.ConnectAsync(Uri(query, node), cancellationToken);
+        }
+        else
+        {
+            var client = new ClientWebSocket();
+            await client.ConnectAsync(Uri(query, node), cancellationToken);
+            socket = client;
+        }
+
         var reader = new MessageReader(socket);
         var first = await reader.ReceiveAsync(cancellationToken) ?? throw new InvalidOperationException("closed before CONNECTED");
         var connected = _codec.Decode(first.Span);
@@ -89,7 +100,7 @@ internal sealed class TokenwireDriver(ServerProcess server, LoadOptions options)
     }
 
     /// <summary>Connects (echo=false) and attaches to <paramref name="channel"/>.</summary>
-    internal async Task<(ClientWebSocket Socket, MessageReader Reader)> AttachAsync(string channel, CancellationToken cancellationToken)
+    internal async Task<(WebSocket Socket, MessageReader Reader)> AttachAsync(string channel, CancellationToken cancellationToken)
     {
         var (socket, reader) = await ConnectAsync("echo=false", cancellationToken, SubscriberNode?.Invoke());
         await socket.SendAsync(_codec.EncodeToArray(new ProtocolMessage(ProtocolAction.Attach) { Channel = channel }), Type, true, cancellationToken);
@@ -109,7 +120,7 @@ internal sealed class TokenwireDriver(ServerProcess server, LoadOptions options)
         return new SocketConnection(socket, loop);
     }
 
-    private async Task ReceiveLoopAsync(ClientWebSocket socket, MessageReader reader, SubscriberState subscriber)
+    private async Task ReceiveLoopAsync(WebSocket socket, MessageReader reader, SubscriberState subscriber)
     {
         try
         {
@@ -140,14 +151,14 @@ internal sealed class TokenwireDriver(ServerProcess server, LoadOptions options)
 
     public override async Task<IPublisher> ConnectPublisherAsync(PublisherState publisher, CancellationToken cancellationToken)
     {
-        var (socket, reader) = await ConnectAsync("echo=false", cancellationToken);
+        var (socket, reader) = await ConnectAsync("echo=false", cancellationToken, coalesce: _options.TokenwireSendsCoalesced);
         return new Publisher(this, socket, reader, publisher);
     }
 
     private sealed class Publisher : IPublisher
     {
         private readonly TokenwireDriver _driver;
-        private readonly ClientWebSocket _socket;
+        private readonly WebSocket _socket;
         private readonly PublisherState _state;
         private readonly ArrayBufferWriter<byte> _buffer = new(256);
         private readonly ProtocolMessage _frame;
@@ -156,7 +167,7 @@ internal sealed class TokenwireDriver(ServerProcess server, LoadOptions options)
         private readonly Task _acks;
         private long _msgSerial;
 
-        public Publisher(TokenwireDriver driver, ClientWebSocket socket, MessageReader reader, PublisherState state)
+        public Publisher(TokenwireDriver driver, WebSocket socket, MessageReader reader, PublisherState state)
         {
             _driver = driver;
             _socket = socket;
@@ -216,7 +227,7 @@ internal sealed class RelayDriver(ServerProcess server, LoadOptions options) : T
 
     private WebSocketMessageType Type => _options.Format == WireFormat.MsgPack ? WebSocketMessageType.Binary : WebSocketMessageType.Text;
 
-    private async Task<ClientWebSocket> ConnectAsync(string channel, string role, CancellationToken cancellationToken)
+    private async Task<WebSocket> ConnectAsync(string channel, string role, CancellationToken cancellationToken)
     {
         var socket = new ClientWebSocket();
         await socket.ConnectAsync(new Uri($"ws://{server.BaseUri.Authority}/relay?channel={System.Uri.EscapeDataString(channel)}&role={role}"), cancellationToken);
@@ -255,7 +266,7 @@ internal sealed class RelayDriver(ServerProcess server, LoadOptions options) : T
         return new Publisher(this, socket, publisher);
     }
 
-    private sealed class Publisher(RelayDriver driver, ClientWebSocket socket, PublisherState state) : IPublisher
+    private sealed class Publisher(RelayDriver driver, WebSocket socket, PublisherState state) : IPublisher
     {
         private readonly ArrayBufferWriter<byte> _buffer = new(256);
         private readonly Message _message = new() { Name = TokenShape.Name };
@@ -284,7 +295,7 @@ internal sealed class RelayDriver(ServerProcess server, LoadOptions options) : T
 }
 
 /// <summary>A subscriber's socket and receive loop: disposing aborts the socket and waits for the loop to end.</summary>
-internal sealed class SocketConnection(ClientWebSocket socket, Task loop) : IAsyncDisposable
+internal sealed class SocketConnection(WebSocket socket, Task loop) : IAsyncDisposable
 {
     public async ValueTask DisposeAsync()
     {

@@ -40,6 +40,12 @@ internal sealed class LoadOptions
     public bool SignalRSendEach { get; set; }
 
     /// <summary>
+    /// Tokenwire publishers: queue frames and send what is queued in one socket write, as the SignalR .NET client does
+    /// (each publish is still its own WebSocket message), instead of a write per frame as ably-js and Tokenwire.Client do.
+    /// </summary>
+    public bool TokenwireSendsCoalesced { get; set; }
+
+    /// <summary>
     /// token: message-per-token (every token its own publish). response: message-per-response (one message per
     /// response, each token appended to it; tokenwire only).
     /// </summary>
@@ -128,6 +134,14 @@ internal sealed class LoadOptions
                     break;
                 case "--bare": o.Bare = true; break;
                 case "--headers": o.Headers = NextInt(); break;
+                case "--tokenwire-sends":
+                    o.TokenwireSendsCoalesced = Next() switch
+                    {
+                        "each" => false,
+                        "coalesced" => true,
+                        var other => throw new ArgumentException($"--tokenwire-sends each|coalesced, not {other}"),
+                    };
+                    break;
                 case "--signalr-sends":
                     o.SignalRSendEach = Next() switch
                     {
@@ -200,6 +214,8 @@ internal sealed class LoadOptions
           --signalr-sends each|coalesced          signalr publishers: one WebSocket message per invocation (as the
                                                   JavaScript clients send) or what the .NET client's pipe holds
                                                   (default coalesced)
+          --tokenwire-sends each|coalesced        tokenwire publishers: a socket write per frame (as ably-js and
+                                                  Tokenwire.Client write; default) or what is queued in one write
           --pattern token|response                token: one publish per token (default); response: one message
                                                   per response and each token appended to it (tokenwire only)
           --round N                               round number recorded in --json (bench/run.sh's medians)

@@ -32,7 +32,7 @@ internal sealed class ResponseDriver(ServerProcess server, LoadOptions options, 
         return new SocketConnection(socket, loop);
     }
 
-    private async Task ReceiveLoopAsync(ClientWebSocket socket, MessageReader reader, ResponseAssembler assembler)
+    private async Task ReceiveLoopAsync(WebSocket socket, MessageReader reader, ResponseAssembler assembler)
     {
         var subscriber = assembler.Subscriber;
         try
@@ -72,7 +72,7 @@ internal sealed class ResponseDriver(ServerProcess server, LoadOptions options, 
     private sealed class Publisher : IPublisher
     {
         private readonly ResponseDriver _driver;
-        private readonly ClientWebSocket _socket;
+        private readonly WebSocket _socket;
         private readonly PublisherState _state;
         private readonly TokenShape _shape;
         private readonly ArrayBufferWriter<byte> _buffer = new(256);
@@ -84,7 +84,7 @@ internal sealed class ResponseDriver(ServerProcess server, LoadOptions options, 
         private long _response = -1;
         private PendingCreate? _pendingCreate;
 
-        public Publisher(ResponseDriver driver, ClientWebSocket socket, MessageReader reader, PublisherState state)
+        public Publisher(ResponseDriver driver, WebSocket socket, MessageReader reader, PublisherState state)
         {
             _driver = driver;
             _socket = socket;
