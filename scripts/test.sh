@@ -113,22 +113,25 @@ section "node --test tests/browser (the demo page in headless Chromium)"
 if $build_ok; then run_node_suite browser "$BROWSER"; else echo "skipped: the build failed"; fi
 
 # --- 4. load generator smoke ------------------------------------------------------
-# A few seconds of flood per server (tokenwire in both wire formats, the SignalR and relay baselines): every token must
-# reach every subscriber once and in order. Speed is never checked here (docs/BENCHMARKS.md is where speed lives).
+# A few seconds of flood per server (tokenwire in both wire formats, the SignalR and relay baselines, and both ways
+# publishers can write: a socket write per frame or queued frames in one): every token must reach every subscriber
+# once and in order. Speed is never checked here (docs/BENCHMARKS.md is where speed lives).
 section "load generator smoke (bench/Tokenwire.LoadGen --check)"
 if $build_ok; then
   LOADGEN="$ROOT/bench/Tokenwire.LoadGen/bin/Release/net10.0/Tokenwire.LoadGen.dll"
-  for spec in "tokenwire json" "tokenwire msgpack" "signalr json" "relay json"; do
+  for spec in "tokenwire json" "tokenwire msgpack" "tokenwire msgpack --tokenwire-sends coalesced" "signalr json" \
+      "signalr msgpack --signalr-sends each" "relay json"; do
     set -- $spec
     smoke_rc=0
-    timeout --kill-after=10 180 dotnet "$LOADGEN" --root "$ROOT" --target "$1" --format "$2" --mode flood \
+    log="$LOGS/loadgen-$(echo "$spec" | tr -c 'a-z0-9\n' '-').log"
+    timeout --kill-after=10 180 dotnet "$LOADGEN" --root "$ROOT" --target "$1" --format "$2" "${@:3}" --mode flood \
       --channels 3 --subscribers 4 --tokens-per-response 50 --warmup 1 --duration 3 --drain 30 --check \
-      2>&1 | tee "$LOGS/loadgen-$1-$2.log" || smoke_rc=$?
+      2>&1 | tee "$log" || smoke_rc=$?
     if [ "$smoke_rc" -eq 0 ]; then
       passed=$((passed + 1))
     else
       failed=$((failed + 1))
-      problems+=("load generator smoke $1 $2 (exit $smoke_rc)")
+      problems+=("load generator smoke $spec (exit $smoke_rc)")
     fi
   done
 else
