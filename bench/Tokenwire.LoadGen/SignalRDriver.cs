@@ -171,7 +171,7 @@ internal sealed class WebSocketConnectionContext : ConnectionContext
     /// <summary>Sends each whole hub message in <paramref name="buffer"/> as its own WebSocket message; returns what is left.</summary>
     private async ValueTask<ReadOnlySequence<byte>> SendEachAsync(ReadOnlySequence<byte> buffer)
     {
-        while (NextRecordLength(buffer) is { } length)
+        while (HubRecords.FirstLength(buffer, json: _messageType == WebSocketMessageType.Text || !_handshakeSent) is { } length)
         {
             var record = buffer.Slice(0, length);
             if (record.IsSingleSegment) await _socket.SendAsync(record.First, _messageType, endOfMessage: true, CancellationToken.None);
@@ -181,31 +181,6 @@ internal sealed class WebSocketConnectionContext : ConnectionContext
         }
 
         return buffer;
-    }
-
-    /// <summary>
-    /// The length of the first whole record: JSON ends each with 0x1e, MessagePack prefixes each with a VarInt length
-    /// (the handshake is JSON in both).
-    /// </summary>
-    private long? NextRecordLength(ReadOnlySequence<byte> buffer)
-    {
-        if (_messageType == WebSocketMessageType.Text || !_handshakeSent)
-        {
-            return buffer.PositionOf((byte)0x1e) is { } end ? buffer.Slice(0, end).Length + 1 : null;
-        }
-
-        long payload = 0;
-        var prefix = 0;
-        foreach (var segment in buffer)
-        {
-            foreach (var b in segment.Span)
-            {
-                payload |= (long)(b & 0x7f) << (7 * prefix++);
-                if ((b & 0x80) == 0) return buffer.Length >= prefix + payload ? prefix + payload : null;
-            }
-        }
-
-        return null;
     }
 
     public override async ValueTask DisposeAsync()
@@ -223,5 +198,31 @@ internal sealed class WebSocketConnectionContext : ConnectionContext
         public PipeReader Input { get; } = input;
 
         public PipeWriter Output { get; } = output;
+    }
+}
+
+/// <summary>Where SignalR hub protocol records end, to send each in its own WebSocket message.</summary>
+internal static class HubRecords
+{
+    /// <summary>
+    /// The length of the first whole record in <paramref name="buffer"/>, or null if it holds none yet: JSON records
+    /// (and the handshake, in both protocols) end with 0x1e; MessagePack ones start with their length as a VarInt.
+    /// </summary>
+    public static long? FirstLength(ReadOnlySequence<byte> buffer, bool json)
+    {
+        if (json) return buffer.PositionOf((byte)0x1e) is { } end ? buffer.Slice(0, end).Length + 1 : null;
+        long payload = 0;
+        var prefix = 0;
+        foreach (var segment in buffer)
+        {
+            foreach (var b in segment.Span)
+            {
+                if (prefix == 5) throw new InvalidDataException("a MessagePack record length longer than 5 bytes");
+                payload |= (long)(b & 0x7f) << (7 * prefix++);
+                if ((b & 0x80) == 0) return buffer.Length >= prefix + payload ? prefix + payload : null;
+            }
+        }
+
+        return null;
     }
 }

@@ -67,8 +67,21 @@ public sealed class TokenShapeTests
     [InlineData("--headers", "0")]
     [InlineData("--format", "xml")]
     [InlineData("--pattern", "words")]
+    [InlineData("--signalr-sends", "sometimes")]
+    [InlineData("--tokenwire-sends", "batched")]
     public void Bad_options_are_refused(string option, string value) =>
         Assert.Throws<ArgumentException>(() => LoadOptions.Parse([option, value]));
+
+    [Fact]
+    public void Publishers_write_as_the_clients_of_each_server_do_unless_told_otherwise()
+    {
+        var defaults = LoadOptions.Parse([]);
+        Assert.False(defaults.SignalRSendEach); // the .NET SignalR client: what its pipe holds, in one message
+        Assert.False(defaults.TokenwireSendsCoalesced); // ably-js and Tokenwire.Client: a write per frame
+        var swapped = LoadOptions.Parse(["--signalr-sends", "each", "--tokenwire-sends", "coalesced"]);
+        Assert.True(swapped.SignalRSendEach);
+        Assert.True(swapped.TokenwireSendsCoalesced);
+    }
 
     [Fact]
     public void Message_per_response_runs_against_tokenwire() =>
