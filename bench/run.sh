@@ -6,12 +6,14 @@
 #   idle   1000 connections, server memory per connection
 # Tokens have the seed's shape (name "token", data, extras.headers with responseId and a timestamp), in JSON and in
 # msgpack; the bare token (name and data only) runs too, for comparison with earlier tables, and so does a
-# message-per-response flood against tokenwire (one message per response, tokens appended; mutable:bench-N). Each ratio in the
+# message-per-response flood against tokenwire (one message per response, tokens appended; mutable:bench-N), and the
+# seed-shaped flood with each server's publishers writing as the other's do by default (tokenwire's frames queued into
+# one write, SignalR's invocations a write each), so the servers are also compared with the same publishers. Each ratio in the
 # summary comes from one round; the summary gives the median over the rounds. Then (when perf works here) a CPU
 # profile of tokenwire under a seed-shaped flood, and its allocations by type.
 #
-#   bash bench/run.sh                         # 3 rounds: ~50 minutes of measuring, plus waiting for a quiet machine
-#   ROUNDS=1 DURATION=10 BARE=0 bash bench/run.sh   # a quick look
+#   bash bench/run.sh                         # 3 rounds: ~60 minutes of measuring, plus waiting for a quiet machine
+#   ROUNDS=1 DURATION=10 BARE=0 SAME_PUBLISHERS=0 bash bench/run.sh   # a quick look
 #
 # Before each server it waits (up to WAIT_LOAD seconds) for the 1-minute load average to fall below MAX_LOAD: the
 # machine has 2 cores and other builds may be running. The load at measurement time is in every table.
@@ -29,6 +31,7 @@ ROUNDS="${ROUNDS:-3}"
 FORMATS="${FORMATS:-json msgpack}"
 BARE="${BARE:-1}"                 # 1: also run the bare token (the earlier tables' shape)
 RESPONSE="${RESPONSE:-1}"         # 1: also a message-per-response flood against tokenwire (appends; no baseline has them)
+SAME_PUBLISHERS="${SAME_PUBLISHERS:-1}"  # 1: also the seed-shaped flood with the other publisher write pattern on each server
 WAIT_LOAD="${WAIT_LOAD:-1200}"
 MAX_LOAD="${MAX_LOAD:-1.5}"
 OUT="${OUT:-$ROOT/artifacts/bench}"
@@ -53,6 +56,10 @@ for round in $(seq 1 "$ROUNDS"); do
   for shape in "${SHAPES[@]}"; do
     for format in $FORMATS; do
       "${LOADGEN[@]}" --round "$round" --format "$format" $shape "${FLOOD[@]}"
+      if [ "$SAME_PUBLISHERS" = 1 ] && [ -z "$shape" ]; then
+        "${LOADGEN[@]}" --round "$round" --format "$format" "${FLOOD[@]}" --target tokenwire --tokenwire-sends coalesced
+        "${LOADGEN[@]}" --round "$round" --format "$format" "${FLOOD[@]}" --target signalr --signalr-sends each
+      fi
       "${LOADGEN[@]}" --round "$round" --format "$format" $shape "${PACED[@]}"
     done
   done
@@ -104,6 +111,12 @@ done
   if [ "$BARE" = 1 ]; then echo '  for shape in "" --bare; do    # "" = the seed'"'"'s shape'; else echo '  for shape in ""; do    # the seed'"'"'s shape'; fi
   echo "    for format in $FORMATS; do"
   echo "      \$LOADGEN --round \$round --format \$format \$shape ${FLOOD[*]}"
+  if [ "$SAME_PUBLISHERS" = 1 ]; then
+    echo "      if [ -z \"\$shape\" ]; then    # the same publishers on both sides: each server's with the other's write pattern"
+    echo "        \$LOADGEN --round \$round --format \$format ${FLOOD[*]} --target tokenwire --tokenwire-sends coalesced"
+    echo "        \$LOADGEN --round \$round --format \$format ${FLOOD[*]} --target signalr --signalr-sends each"
+    echo "      fi"
+  fi
   echo "      \$LOADGEN --round \$round --format \$format \$shape ${PACED[*]}"
   echo "    done"
   echo "  done"

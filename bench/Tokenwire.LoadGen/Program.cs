@@ -111,6 +111,9 @@ namespace Tokenwire.LoadGen
         public static string Workload(RunResult r) =>
             $"{r.Mode}{(r.Mode == "paced" ? $" {F(r.Rate)}/s/ch" : "")} {r.Format} {r.Shape}{(r.Pattern == "response" ? " per-response" : "")}";
 
+        /// <summary>The target, and how its publishers wrote when that is not its default.</summary>
+        public static string TargetLabel(RunResult r) => r.DefaultPublisherWrites ? r.Target : $"{r.Target} ({r.Writes} writes)";
+
         public static string Markdown(List<RunResult> results)
         {
             var sb = new StringBuilder();
@@ -122,7 +125,7 @@ namespace Tokenwire.LoadGen
                 sb.AppendLine("|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
                 foreach (var r in load)
                 {
-                    sb.AppendLine($"| {r.Round} | {r.Target} | {Workload(r)} | {F(r.DeliveredPerSecond)} | {F(r.PublishedPerSecond)} | {F(r.P50Ms, "F2")} | {F(r.P90Ms, "F2")} | {F(r.P99Ms, "F2")} | {F(r.P999Ms, "F2")} | {F(r.MaxMs, "F1")} | " +
+                    sb.AppendLine($"| {r.Round} | {TargetLabel(r)} | {Workload(r)} | {F(r.DeliveredPerSecond)} | {F(r.PublishedPerSecond)} | {F(r.P50Ms, "F2")} | {F(r.P90Ms, "F2")} | {F(r.P99Ms, "F2")} | {F(r.P999Ms, "F2")} | {F(r.MaxMs, "F1")} | " +
                                   $"{F(r.ServerCpu, "F1")} ({F(r.ServerUserCpu, "F1")}+{F(r.ServerSysCpu, "F1")}) | {F(r.DeliveredPerServerCpuSecond)} | {F(r.GeneratorCpu, "F1")} | {F(r.OtherCpu, "F1")} | {Mb(r.ServerRssAtStartBytes)} → {Mb(r.ServerRssAtEndBytes)} | {(r.HotWindowAtEndBytes is { } hot ? $"{Mb(r.HotWindowAtStartBytes ?? 0)} → {Mb(hot)}" : "")} | {(r.ResponseCopiesAtEndBytes is { } copies ? $"{Mb(r.ResponseCopiesAtStartBytes ?? 0)} → {Mb(copies)}" : "")} | {r.Lost}/{r.Duplicates}/{r.Reorders}{(r.Ok ? "" : " FAIL")} | {F(r.LoadAverageAtStart, "F2")} |");
                 }
             }
@@ -137,7 +140,7 @@ namespace Tokenwire.LoadGen
                 foreach (var r in load)
                 {
                     var d = Math.Max(1, r.Delivered);
-                    sb.AppendLine($"| {r.Round} | {r.Target} | {Workload(r)} | {r.Gen0Collections}/{r.Gen1Collections}/{r.Gen2Collections} | {F(r.GcPausePercent, "F1")} | {F(r.AllocatedBytesPerDelivered)} | {F(r.ThreadPoolWorkItemsPerDelivered, "F2")} | " +
+                    sb.AppendLine($"| {r.Round} | {TargetLabel(r)} | {Workload(r)} | {r.Gen0Collections}/{r.Gen1Collections}/{r.Gen2Collections} | {F(r.GcPausePercent, "F1")} | {F(r.AllocatedBytesPerDelivered)} | {F(r.ThreadPoolWorkItemsPerDelivered, "F2")} | " +
                                   $"{F((r.ServerVoluntaryCtxSwitches + r.ServerInvoluntaryCtxSwitches) / (double)d, "F3")} | {r.LockContentions} | {Mb(r.GcHeapBytes)} |");
                 }
             }

@@ -14,6 +14,21 @@ internal sealed record RunResult
     public string Shape { get; init; } = "";
     /// <summary>"token" (message-per-token) or "response" (message-per-response, appends).</summary>
     public string Pattern { get; init; } = "token";
+
+    /// <summary>
+    /// How the publishers wrote: "each" (a socket write per frame or invocation) or "coalesced" (what was queued, in
+    /// one write). Empty in results from before the option: the target's default then.
+    /// </summary>
+    public string PublisherWrites { get; init; } = "";
+
+    /// <summary>True when the publishers wrote as the target's default publishers do (Tokenwire and the relay a write per frame, SignalR coalesced).</summary>
+    public bool DefaultPublisherWrites => PublisherWrites.Length == 0 || PublisherWrites == DefaultWritesOf(Target);
+
+    /// <summary>The publishers' writes as run: <see cref="PublisherWrites"/>, or the target's default when not recorded.</summary>
+    public string Writes => PublisherWrites.Length == 0 ? DefaultWritesOf(Target) : PublisherWrites;
+
+    public static string DefaultWritesOf(string target) => target == "signalr" ? "coalesced" : "each";
+
     public int Round { get; init; } = 1;
     public int Channels { get; init; }
     public int PublishersPerChannel { get; init; }
@@ -117,13 +132,20 @@ internal static class Runner
         var result = new RunResult
         {
             Label = o.Label, Target = target, Mode = o.Mode, Format = o.Format.ToString().ToLowerInvariant(), Channels = o.Channels,
-            Shape = new TokenShape(o).Label, Pattern = o.Pattern, Round = o.Round,
+            Shape = new TokenShape(o).Label, Pattern = o.Pattern, Round = o.Round, PublisherWrites = PublisherWritesOf(target, o),
             PublishersPerChannel = o.Mode == "idle" ? 0 : o.PublishersPerChannel, SubscribersPerChannel = o.SubscribersPerChannel,
             TokensPerResponse = o.TokensPerResponse, Rate = o.Mode == "paced" ? o.Rate : 0, Size = o.Size, Window = o.Window,
             Seconds = o.DurationSeconds, Nodes = scaleOut is null ? 1 : o.Nodes,
         };
         return o.Mode == "idle" ? await IdleAsync(server, driver, o, result, clock) : await LoadAsync(server, scaleOut, driver, o, result, clock);
     }
+
+    private static string PublisherWritesOf(string target, LoadOptions o) => target switch
+    {
+        "tokenwire" => o.TokenwireSendsCoalesced ? "coalesced" : "each",
+        "signalr" => o.SignalRSendEach ? "each" : "coalesced",
+        _ => "each",
+    };
 
     private static async Task<RunResult> LoadAsync(ServerProcess server, ScaleOut? scaleOut, TargetDriver driver, LoadOptions o, RunResult result, RunClock clock)
     {

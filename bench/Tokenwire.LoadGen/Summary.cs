@@ -67,14 +67,16 @@ internal static class Summary
         sb.AppendLine("window's. The third also");
         sb.AppendLine("leaves out the copies kept of in-progress responses' tokens the windows dropped (`inProgressResponses.copiedBytes`,");
         sb.AppendLine("bounded by `Responses:MaxSpilledBytesPerChannel`): a breakdown, with no target of its own.");
+        SamePublishers(sb, results);
         return sb.ToString();
     }
 
     private static void Row(StringBuilder sb, List<RunResult> results, string workload, string figure, Func<RunResult, double> value,
         bool higherIsBetter, double vsSignalR, double vsRelay)
     {
+        // The targets compare each server with its default publishers; runs with the other write pattern have a table of their own.
         RunResult? Find(string target, int round) => results.LastOrDefault(r =>
-            r.Target == target && r.Round == round && Report.Workload(r) == workload && r.Ok);
+            r.Target == target && r.Round == round && Report.Workload(r) == workload && r.Ok && r.DefaultPublisherWrites);
         var tokenwire = new List<double>();
         var ratioS = new List<double>();
         var ratioR = new List<double>();
@@ -94,6 +96,46 @@ internal static class Summary
         sb.AppendLine($"| {workload} | {figure} | {F(tv, tv >= 100 ? "F0" : "F2")} | {WithRange(ms, ratioS)} | {(double.IsNaN(vsSignalR) ? "" : $"{op} {F(vsSignalR, "F1")}")} | " +
                       $"{WithRange(mr, ratioR)} | {(double.IsNaN(vsRelay) ? "" : $"{op} {F(vsRelay, "F1")}")} | " +
                       $"{(double.IsNaN(vsSignalR) && double.IsNaN(vsRelay) ? "" : ratioS.Count + ratioR.Count == 0 ? "n/a" : Meets(ms, vsSignalR) && Meets(mr, vsRelay) ? "yes" : "**no**")} |");
+    }
+
+    /// <summary>
+    /// The flood's CPU figure with the same publishers on both sides: Tokenwire's and SignalR's default publishers write
+    /// differently (a write per frame, as ably-js; what the .NET client's pipe holds, in one write), so where a round
+    /// also ran the other pattern (<c>--signalr-sends each</c>, <c>--tokenwire-sends coalesced</c>) each pattern is compared with itself.
+    /// </summary>
+    private static void SamePublishers(StringBuilder sb, List<RunResult> results)
+    {
+        RunResult? Find(string target, string writes, int round, string workload) => results.LastOrDefault(r =>
+            r.Target == target && r.Writes == writes && r.Round == round && Report.Workload(r) == workload && r.Ok);
+        var rows = new List<string>();
+        foreach (var workload in results.Where(r => r.Mode == "flood" && r.Pattern == "token" && r.Target == "tokenwire" && r.Ok)
+                     .Select(Report.Workload).Distinct().Order(StringComparer.Ordinal))
+        {
+            foreach (var writes in new[] { "each", "coalesced" })
+            {
+                var ratios = new List<double>();
+                var tokenwire = new List<double>();
+                foreach (var round in results.Select(r => r.Round).Distinct().Order())
+                {
+                    if (Find("tokenwire", writes, round, workload) is not { } t || Find("signalr", writes, round, workload) is not { } s) continue;
+                    tokenwire.Add(t.DeliveredPerServerCpuSecond);
+                    if (double.IsFinite(t.DeliveredPerServerCpuSecond / s.DeliveredPerServerCpuSecond)) ratios.Add(t.DeliveredPerServerCpuSecond / s.DeliveredPerServerCpuSecond);
+                }
+
+                if (ratios.Count == 0) continue;
+                var median = Median(ratios);
+                rows.Add($"| {workload} | {(writes == "each" ? "a write per frame or invocation" : "queued frames in one write")} | {F(Median(tokenwire), "F0")} | {WithRange(median, ratios)} | ≥ 1.2 | {(median >= 1.2 ? "yes" : "**no**")} |");
+            }
+        }
+
+        if (rows.Count == 0) return;
+        sb.AppendLine();
+        sb.AppendLine("Delivered tokens per server CPU-s with the same publishers on both sides (each server's default publishers write");
+        sb.AppendLine("differently: Tokenwire's a write per frame, as ably-js; SignalR's what the .NET client's pipe holds, in one write):");
+        sb.AppendLine();
+        sb.AppendLine("| workload | publishers' writes, both servers | tokenwire | ÷ signalr | target | met |");
+        sb.AppendLine("|---|---|--:|--:|--:|---|");
+        foreach (var row in rows) sb.AppendLine(row);
     }
 
     private static string WithRange(double median, List<double> values) =>

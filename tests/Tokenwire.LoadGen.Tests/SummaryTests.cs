@@ -1,0 +1,58 @@
+using System.Text.Json;
+
+namespace Tokenwire.LoadGen.Tests;
+
+/// <summary>
+/// bench/run.sh's summary: the targets compare each server with its default publishers, and rounds that also ran the
+/// other write pattern get a table comparing the servers with the same publishers.
+/// </summary>
+public sealed class SummaryTests : IDisposable
+{
+    private readonly string _path = Path.Combine(Path.GetTempPath(), $"summary-{Guid.NewGuid():N}.json");
+
+    public void Dispose() => File.Delete(_path);
+
+    private static RunResult Flood(string target, string writes, int round, double perCpuSecond) => new()
+    {
+        Target = target, PublisherWrites = writes, Mode = "flood", Format = "msgpack", Shape = "seed h2", Round = round,
+        Delivered = 1000, DeliveredPerServerCpuSecond = perCpuSecond, DeliveredPerSecond = perCpuSecond,
+    };
+
+    private string Summarize(params RunResult[] results)
+    {
+        File.WriteAllText(_path, JsonSerializer.Serialize(results));
+        return Summary.Build(_path);
+    }
+
+    [Fact]
+    public void Targets_use_the_default_publishers_and_the_same_publishers_table_pairs_each_pattern_with_itself()
+    {
+        var summary = Summarize(
+            Flood("tokenwire", "each", 1, 800), Flood("signalr", "coalesced", 1, 1000),
+            Flood("signalr", "each", 1, 640), Flood("tokenwire", "coalesced", 1, 1300),
+            Flood("tokenwire", "each", 2, 900), Flood("signalr", "coalesced", 2, 1000),
+            Flood("signalr", "each", 2, 600), Flood("tokenwire", "coalesced", 2, 1100));
+
+        var cpuRow = summary.Split('\n').Single(l => l.StartsWith("| flood msgpack seed h2 | delivered tokens per server CPU-s |", StringComparison.Ordinal));
+        Assert.Contains("| 0.85 (0.80–0.90) |", cpuRow); // 800/1000 and 900/1000: the defaults only
+        Assert.Contains("| flood msgpack seed h2 | a write per frame or invocation | 850 | 1.38 (1.25–1.50) | ≥ 1.2 | yes |", summary); // 800/640, 900/600
+        Assert.Contains("| flood msgpack seed h2 | queued frames in one write | 1200 | 1.20 (1.10–1.30) | ≥ 1.2 | yes |", summary); // 1300/1000, 1100/1000
+    }
+
+    [Fact]
+    public void Results_from_before_the_option_count_as_the_default_publishers_and_add_no_table()
+    {
+        var summary = Summarize(Flood("tokenwire", "", 1, 700), Flood("signalr", "", 1, 1000));
+        Assert.Contains("| 0.70 |", summary.Split('\n').Single(l => l.Contains("delivered tokens per server CPU-s", StringComparison.Ordinal)));
+        Assert.DoesNotContain("same publishers on both sides", summary, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Rows_name_publishers_that_wrote_otherwise_than_their_server_s_default()
+    {
+        Assert.Equal("signalr (each writes)", Report.TargetLabel(Flood("signalr", "each", 1, 1)));
+        Assert.Equal("signalr", Report.TargetLabel(Flood("signalr", "coalesced", 1, 1)));
+        Assert.Equal("tokenwire (coalesced writes)", Report.TargetLabel(Flood("tokenwire", "coalesced", 1, 1)));
+        Assert.Equal("tokenwire", Report.TargetLabel(Flood("tokenwire", "", 1, 1)));
+    }
+}
