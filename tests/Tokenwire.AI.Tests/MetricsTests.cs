@@ -45,7 +45,9 @@ public sealed class MetricsTests
             return during.Value("tokenwire_response_time_to_first_token_seconds_count", series) == 1;
         }, TimeSpan.FromSeconds(10));
         var ttft = during.Value("tokenwire_response_time_to_first_token_seconds_sum", series)!.Value;
-        Assert.InRange(ttft, FirstTokenDelay.TotalSeconds * 0.8, FirstTokenDelay.TotalSeconds * 1.2);
+        // At least the model's delay; how much more depends on the machine's load (the upper bound is checked against
+        // the whole response below, not against a wall-clock guess).
+        Assert.InRange(ttft, FirstTokenDelay.TotalSeconds * 0.8, 30);
         Assert.Null(during.Value("tokenwire_response_ended_total", [.. series, ("outcome", "stop")]));
         Assert.InRange(during.Value("tokenwire_response_inter_token_gap_seconds_count", series) ?? 0, 1, tokens - 1);
 
@@ -63,6 +65,9 @@ public sealed class MetricsTests
         Assert.Equal(1, after.Value("tokenwire_response_tokens_count", series));
         Assert.Equal(tokens, after.Value("tokenwire_response_tokens_sum", series));
         Assert.Equal(1, after.Value("tokenwire_response_duration_seconds_count", series));
+        // The first token's time is not the whole response's: the other tokens came at least half their 100 ms apart after it.
+        Assert.True(ttft < after.Value("tokenwire_response_duration_seconds_sum", series)!.Value - (tokens - 1) * 0.05,
+            $"time to first token {ttft} s against a response of {after.Value("tokenwire_response_duration_seconds_sum", series)} s");
         Assert.Null(after.Value("tokenwire_response_ended_total", [.. series, ("outcome", "unfinished")]));
         // The messages themselves: start + tokens + stop in, and fan-out lag measured for each frame delivered.
         Assert.Equal(tokens + 2, after.Value("tokenwire_messages_in_total", ("namespace", ns)));
