@@ -134,22 +134,8 @@ internal sealed class LoadOptions
                     break;
                 case "--bare": o.Bare = true; break;
                 case "--headers": o.Headers = NextInt(); break;
-                case "--tokenwire-sends":
-                    o.TokenwireSendsCoalesced = Next() switch
-                    {
-                        "each" => false,
-                        "coalesced" => true,
-                        var other => throw new ArgumentException($"--tokenwire-sends each|coalesced, not {other}"),
-                    };
-                    break;
-                case "--signalr-sends":
-                    o.SignalRSendEach = Next() switch
-                    {
-                        "each" => true,
-                        "coalesced" => false,
-                        var other => throw new ArgumentException($"--signalr-sends each|coalesced, not {other}"),
-                    };
-                    break;
+                case "--tokenwire-sends": o.TokenwireSendsCoalesced = IsCoalesced(arg, Next()); break;
+                case "--signalr-sends": o.SignalRSendEach = !IsCoalesced(arg, Next()); break;
                 case "--pattern": o.Pattern = Next(); break;
                 case "--round": o.Round = NextInt(); break;
                 case "--warmup": o.WarmupSeconds = NextDouble(); break;
@@ -196,6 +182,13 @@ internal sealed class LoadOptions
         if (o.Nodes > 1 && o.Pattern == "response") throw new ArgumentException("--nodes runs the token pattern only");
         return o;
     }
+
+    private static bool IsCoalesced(string option, string value) => value switch
+    {
+        "each" => false,
+        "coalesced" => true,
+        _ => throw new ArgumentException($"{option} each|coalesced, not {value}"),
+    };
 
     public const string Usage = """
         Tokenwire.LoadGen [options]
