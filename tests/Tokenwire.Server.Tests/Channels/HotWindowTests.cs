@@ -62,4 +62,29 @@ public sealed class HotWindowTests
         Assert.Throws<InvalidOperationException>(() => window.RemoveFirst());
         Assert.Throws<ArgumentOutOfRangeException>(() => window[0]);
     }
+
+    [Fact]
+    public void Full_segments_of_reference_free_items_are_allocated_pinned_and_others_not()
+    {
+        // The window's index entries live for minutes: their full segments go straight to the pinned-object heap, which
+        // the runtime counts as the oldest generation, instead of being copied from gen0 through gen1. Segments holding
+        // references (the window's chunks) stay ordinary arrays, and so does a small window's single array.
+        var entries = new HotWindow<long>();
+        for (var i = 0; i < 3_000; i++) entries.Add(i);
+        var references = new HotWindow<string>();
+        for (var i = 0; i < 3_000; i++) references.Add("x");
+        var small = new HotWindow<long>();
+        small.Add(1);
+
+        Assert.All(Segments(entries), segment => Assert.Equal(GC.MaxGeneration, GC.GetGeneration(segment)));
+        Assert.True(Segments(references).Count(segment => GC.GetGeneration(segment) < GC.MaxGeneration) >= 2, "segments with references should be ordinary young arrays");
+        Assert.True(GC.GetGeneration(Segments(small).Single()) < GC.MaxGeneration);
+        Assert.Equal(2_999, entries[2_999]);
+    }
+
+    private static List<T[]> Segments<T>(HotWindow<T> window)
+    {
+        var ring = (T[][])typeof(HotWindow<T>).GetField("_segments", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!.GetValue(window)!;
+        return [.. ring.Where(segment => segment is not null)];
+    }
 }
