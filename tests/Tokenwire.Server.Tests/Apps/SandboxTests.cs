@@ -26,6 +26,37 @@ public sealed class SandboxTests : IAsyncLifetime
         return body.RootElement.Clone();
     }
 
+    private async Task<long> HotWindowMemoryAsync()
+    {
+        using var http = new HttpClient { BaseAddress = _server.BaseUri };
+        return (await http.GetFromJsonAsync<JsonElement>("/health/ready")).GetProperty("hotWindow").GetProperty("memoryBytes").GetInt64();
+    }
+
+    [Fact]
+    public async Task Deleting_an_app_gives_back_the_memory_of_its_channels_windows()
+    {
+        // Its channels leave the registry with messages still in their windows (a persisted one keeps its newest even
+        // when idle): the memory reported for the server's windows falls back when they go.
+        var app = await CreateAppAsync();
+        var rootKey = app.GetProperty("keys")[0].GetProperty("keyStr").GetString()!;
+        var before = await HotWindowMemoryAsync();
+        await using (var client = await RawClient.ConnectAsync(_server, key: rootKey))
+        {
+            for (var i = 0; i < 2_000; i++) await client.PublishAsync(i % 2 == 0 ? "persisted:freed" : "freed", i, new Message { Name = "token", Data = new string('x', 200) });
+            var acked = 0;
+            while (acked < 2_000) acked += (await client.ReceiveUntilAsync(m => m.Action == ProtocolAction.Ack)).Count!.Value;
+        }
+
+        var filled = await HotWindowMemoryAsync();
+        Assert.True(filled - before > 2 * 128 * 1024, $"windows grew {filled - before} bytes for 2,000 messages");
+
+        using var http = new HttpClient { BaseAddress = _server.BaseUri };
+        http.DefaultRequestHeaders.Authorization = new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(rootKey)));
+        Assert.Equal(HttpStatusCode.NoContent, (await http.DeleteAsync($"/apps/{app.GetProperty("appId").GetString()}")).StatusCode);
+        var after = await HotWindowMemoryAsync();
+        Assert.True(after - before < 64 * 1024, $"{after - before} bytes of window left after the app was deleted ({filled - before} before)");
+    }
+
     [Fact]
     public async Task Test_app_setup_creates_an_app_whose_keys_namespaces_and_endpoint_work()
     {
