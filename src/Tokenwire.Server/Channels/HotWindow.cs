@@ -135,7 +135,7 @@ internal sealed class HotWindow<T>
     // A full segment lives as long as its items: minutes. Items without references (the window's index entries) go to
     // the pinned-object heap, which is collected with gen2 and never copied, rather than through gen0 and gen1: a flood
     // filling 20 windows copied ~20 MB of index segments from generation to generation, and the heap kept ~15 MB more
-    // committed for it (RSS besides the window 30-32 MB -> 16-19 MB, docs/BENCHMARKS.md).
+    // committed for it (msgpack flood: RSS besides the window 28-36 MB -> 12-21 MB, docs/BENCHMARKS.md).
     private static T[] NewSegment() => System.Runtime.CompilerServices.RuntimeHelpers.IsReferenceOrContainsReferences<T>()
         ? new T[SegmentLength]
         : GC.AllocateArray<T>(SegmentLength, pinned: true);
