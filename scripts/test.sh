@@ -55,6 +55,9 @@ if $build_ok; then
     problems+=("dotnet test exited with $dotnet_rc")
   elif [ "$dn_fail" -ne 0 ]; then
     problems+=("dotnet test: $dn_fail failed")
+    # Name each failed test in the summary too: CI shows only the end of a long log.
+    while read -r name; do problems+=("  dotnet test: $name"); done \
+      < <(sed -nE 's/^[[:space:]]+Failed (.+) \[[^]]*\][[:space:]]*$/\1/p' "$LOGS/dotnet-test.log")
   fi
 else
   echo "skipped: the build failed"
@@ -96,6 +99,8 @@ run_node_suite() {
     problems+=("$name: node --test exited with $node_rc")
   elif [ "$n_fail" -ne 0 ]; then
     problems+=("$name: $n_fail failed")
+    while read -r test_name; do problems+=("  $name: $test_name"); done \
+      < <(sed -nE 's/^[[:space:]]*not ok [0-9]+ - (.*)$/\1/p' "$log")
   fi
 }
 
