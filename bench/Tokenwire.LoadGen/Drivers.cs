@@ -130,7 +130,7 @@ internal sealed class TokenwireDriver(ServerProcess server, LoadOptions options)
                 switch (m.Action)
                 {
                     case ProtocolAction.Message:
-                        foreach (var message in m.Messages ?? []) subscriber.OnData(message.Data as string, message.Extras?.GetHeader(TokenShape.ResponseIdHeader));
+                        foreach (var message in m.Messages ?? []) subscriber.OnMessage(message.Name, message.Data as string, message.Extras?.GetHeader(TokenShape.ResponseIdHeader));
                         break;
                     case ProtocolAction.Error or ProtocolAction.Disconnected or ProtocolAction.Detached:
                         subscriber.Failed = true;
@@ -179,7 +179,8 @@ internal sealed class TokenwireDriver(ServerProcess server, LoadOptions options)
 
         public async ValueTask PublishAsync(Token token, CancellationToken cancellationToken)
         {
-            _message.Data = token.Data;
+            _message.Name = token.Name;
+            _message.Data = token.MessageData;
             _message.Extras = _shape.Extras(_state.Index, token, _driver._options.Format);
             _frame.MsgSerial = _msgSerial++;
             _buffer.ResetWrittenCount();
@@ -245,7 +246,7 @@ internal sealed class RelayDriver(ServerProcess server, LoadOptions options) : T
                 while (await reader.ReceiveAsync(CancellationToken.None) is { } frame)
                 {
                     var m = _codec.Decode(frame.Span);
-                    foreach (var message in m.Messages ?? []) subscriber.OnData(message.Data as string, message.Extras?.GetHeader(TokenShape.ResponseIdHeader));
+                    foreach (var message in m.Messages ?? []) subscriber.OnMessage(message.Name, message.Data as string, message.Extras?.GetHeader(TokenShape.ResponseIdHeader));
                 }
             }
             catch (Exception e) when (e is WebSocketException or OperationCanceledException or ObjectDisposedException)
@@ -277,7 +278,8 @@ internal sealed class RelayDriver(ServerProcess server, LoadOptions options) : T
         public async ValueTask PublishAsync(Token token, CancellationToken cancellationToken)
         {
             _frame ??= new ProtocolMessage(ProtocolAction.Message) { Channel = state.Channel.Name, Messages = [_message] };
-            _message.Data = token.Data;
+            _message.Name = token.Name;
+            _message.Data = token.MessageData;
             _message.Extras = _shape.Extras(state.Index, token, driver._options.Format);
             _frame.MsgSerial = _msgSerial++;
             _buffer.ResetWrittenCount();

@@ -30,6 +30,9 @@ internal sealed class LoadOptions
     /// <summary>The token without extras (name and data only) instead of the seed's shape.</summary>
     public bool Bare { get; set; }
 
+    /// <summary>Responses without their <c>start</c> and <c>stop</c> messages: tokens only, so no response ever ends.</summary>
+    public bool Unended { get; set; }
+
     /// <summary>Headers in each token's <c>extras.headers</c>, responseId included (the seed's shape: responseId and a timestamp).</summary>
     public int Headers { get; set; } = 2;
 
@@ -133,6 +136,7 @@ internal sealed class LoadOptions
                     };
                     break;
                 case "--bare": o.Bare = true; break;
+                case "--unended": o.Unended = true; break;
                 case "--headers": o.Headers = NextInt(); break;
                 case "--tokenwire-sends": o.TokenwireSendsCoalesced = IsCoalesced(arg, Next()); break;
                 case "--signalr-sends": o.SignalRSendEach = !IsCoalesced(arg, Next()); break;
@@ -203,6 +207,8 @@ internal sealed class LoadOptions
           --format json|msgpack                   wire format (default json; signalr: its JSON or MessagePack hub protocol)
           --headers N                             headers in extras.headers, responseId included (default 2:
                                                   responseId and timestamp, the seed's shape; more: x-header-K)
+          --unended                               no start/stop message around each response (tokens only; by default
+                                                  each response begins with start and ends with stop, as the seed's)
           --bare                                  tokens without extras (name and data only), the older shape
           --signalr-sends each|coalesced          signalr publishers: one WebSocket message per invocation (as the
                                                   JavaScript clients send) or what the .NET client's pipe holds

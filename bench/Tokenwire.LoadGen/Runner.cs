@@ -278,7 +278,7 @@ internal static class Runner
         {
             latency.Add(s.Latency);
             result.Lost += s.Lost();
-            result.Duplicates += s.Duplicates;
+            result.Duplicates += s.Duplicates + s.DuplicateBoundaries();
             result.Reorders += s.Reorders;
             result.WrongResponseIds += s.WrongResponseIds;
             if (s.Failed)
@@ -304,7 +304,7 @@ internal static class Runner
     }
 
     private static bool CanPublish(PublisherState p, TargetDriver driver, int window) =>
-        p.Published - p.Channel.MinReceived(p.Index) < window && (!driver.HasAcks || p.Published - p.Acked < window);
+        p.Published - p.Channel.MinReceived(p.Index) < window && (!driver.HasAcks || p.Frames - p.Acked < window);
 
     private static async Task PublishLoopAsync(PublisherState state, IPublisher publisher, TargetDriver driver, LoadOptions o, CancellationToken stop)
     {
@@ -331,11 +331,23 @@ internal static class Runner
                 }
 
                 if (!canGo(state)) await state.WaitUntilAsync(canGo, stop);
-                var token = shape.Create(state.Index, seq, o.Size, driver.LineTerminatedTokens);
                 // No cancellation inside a send: a half-sent frame would break the connection, not just stop it.
+                if (shape.StartBefore(seq) is { } start)
+                {
+                    await publisher.PublishAsync(start, CancellationToken.None);
+                    state.CountBoundary();
+                }
+
+                var token = shape.Create(state.Index, seq, o.Size, driver.LineTerminatedTokens);
                 await publisher.PublishAsync(token, CancellationToken.None);
-                seq++;
                 state.CountPublished();
+                if (shape.StopAfter(seq) is { } end)
+                {
+                    await publisher.PublishAsync(end, CancellationToken.None);
+                    state.CountBoundary();
+                }
+
+                seq++;
             }
         }
         catch (OperationCanceledException e) when (stop.IsCancellationRequested || e.CancellationToken.IsCancellationRequested)

@@ -35,7 +35,7 @@ internal sealed class SignalRDriver(ServerProcess server, LoadOptions options) :
     {
         var connection = await ConnectAsync(cancellationToken);
         if (options.Bare) connection.On<string>("t", data => subscriber.OnData(data));
-        else connection.On<SignalRToken>("m", token => subscriber.OnData(token.Data, token.Extras?.ResponseId));
+        else connection.On<SignalRToken>("m", token => subscriber.OnMessage(token.Name, token.Data, token.Extras?.ResponseId));
         connection.Closed += e =>
         {
             if (e is not null)

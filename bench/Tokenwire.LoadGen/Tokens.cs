@@ -11,17 +11,28 @@ namespace Tokenwire.LoadGen;
 /// <param name="Response">Which response the token belongs to (<c>Seq / tokensPerResponse</c>).</param>
 /// <param name="Data">The data string.</param>
 /// <param name="SentAtMs">The <c>timestamp</c> header: wall-clock milliseconds when the token was made.</param>
-internal readonly record struct Token(long Seq, long Response, string Data, long SentAtMs);
+/// <param name="Name">The message name: <c>token</c>, or <c>start</c> / <c>stop</c> for a response's boundaries (sent without data).</param>
+internal readonly record struct Token(long Seq, long Response, string Data, long SentAtMs, string Name = TokenShape.Name)
+{
+    public bool IsBoundary => Name != TokenShape.Name;
+
+    /// <summary>The message's data: none for a boundary, as the seed's start and stop carry none.</summary>
+    public string? MessageData => IsBoundary ? null : Data;
+}
 
 /// <summary>
 /// The shape of a token on the wire, the same for every target. The default is the seed's: <c>name: "token"</c>,
 /// <c>data</c>, and <c>extras.headers</c> with <c>responseId</c> plus a <c>timestamp</c> (<c>--headers N</c> counts
-/// every header, responseId included; headers beyond two are <c>x-header-K: "value-K"</c>). <c>--bare</c> is the
-/// older token: name and data only.
+/// every header, responseId included; headers beyond two are <c>x-header-K: "value-K"</c>). As the seed's publisher
+/// does, each response begins with a <c>start</c> message and ends with a <c>stop</c> one, both with no data and the same
+/// headers (so the server's response tracking sees responses end, as it does in production); <c>--unended</c> leaves them
+/// out. <c>--bare</c> is the older token: name and data only, no responses.
 /// </summary>
 internal sealed class TokenShape
 {
     public const string Name = "token";
+    public const string StartName = "start";
+    public const string StopName = "stop";
     public const string ResponseIdHeader = "responseId";
     public const string TimestampHeader = "timestamp";
 
@@ -31,6 +42,7 @@ internal sealed class TokenShape
     public TokenShape(LoadOptions options)
     {
         Bare = options.Bare;
+        Boundaries = !options.Bare && !options.Unended && options.Pattern == "token";
         Headers = options.Bare ? 0 : options.Headers;
         TokensPerResponse = options.TokensPerResponse;
         var extra = Math.Max(0, Headers - 2);
@@ -45,12 +57,33 @@ internal sealed class TokenShape
 
     public int TokensPerResponse { get; }
 
+    /// <summary>True when each response is framed by <c>start</c> and <c>stop</c> messages (not bare, not <c>--unended</c>).</summary>
+    public bool Boundaries { get; }
+
     /// <summary>What the table calls this shape.</summary>
-    public string Label => Bare ? "bare" : $"seed h{Headers}";
+    public string Label => Bare ? "bare" : $"seed h{Headers}{(Boundaries ? "" : " unended")}";
+
+    /// <summary>The <c>start</c> message due before token <paramref name="seq"/>, or null.</summary>
+    public Token? StartBefore(long seq) =>
+        Boundaries && seq % TokensPerResponse == 0 ? new(-1, seq / TokensPerResponse, string.Empty, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), StartName) : null;
+
+    /// <summary>The <c>stop</c> message due after token <paramref name="seq"/>, or null.</summary>
+    public Token? StopAfter(long seq) =>
+        Boundaries && (seq + 1) % TokensPerResponse == 0 ? new(-1, seq / TokensPerResponse, string.Empty, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), StopName) : null;
 
     /// <summary>The responseId of a publisher's response: as long as the seed's <c>'resp-' + Date.now()</c>.</summary>
     public static string ResponseId(int publisher, long response) =>
         string.Create(CultureInfo.InvariantCulture, $"resp-{publisher}-{response:D12}");
+
+    /// <summary>The publisher a <see cref="ResponseId"/> names.</summary>
+    public static bool TryParseResponseId(ReadOnlySpan<char> responseId, out int publisher)
+    {
+        publisher = 0;
+        if (!responseId.StartsWith("resp-")) return false;
+        var rest = responseId[5..];
+        var dash = rest.IndexOf('-');
+        return dash > 0 && int.TryParse(rest[..dash], NumberStyles.None, CultureInfo.InvariantCulture, out publisher);
+    }
 
     /// <summary>True when <paramref name="responseId"/> is <see cref="ResponseId"/> of that publisher and response (no allocation).</summary>
     public static bool IsResponseId(ReadOnlySpan<char> responseId, int publisher, long response)
@@ -110,7 +143,7 @@ internal sealed class TokenShape
         var headers = new Dictionary<string, object?>(Headers, StringComparer.Ordinal) { [ResponseIdHeader] = ResponseId(publisher, token.Response) };
         if (Headers >= 2) headers[TimestampHeader] = token.SentAtMs;
         for (var i = 0; i < _extraNames.Length; i++) headers[_extraNames[i]] = _extraValues[i];
-        return new SignalRToken(Name, token.Data, new SignalRExtras(headers));
+        return new SignalRToken(token.Name, token.MessageData, new SignalRExtras(headers));
     }
 
     private readonly ArrayBufferWriter<byte> _scratch = new(256);

@@ -81,19 +81,29 @@ internal sealed class PublisherState(int index, ChannelState channel)
 {
     private TaskCompletionSource? _waiter;
     private long _published;
+    private long _boundaries;
     private long _acked;
 
     public int Index { get; } = index;
 
     public ChannelState Channel { get; } = channel;
 
+    /// <summary>Tokens published (start/stop messages apart).</summary>
     public long Published => Volatile.Read(ref _published);
+
+    /// <summary>Start and stop messages published.</summary>
+    public long BoundariesPublished => Volatile.Read(ref _boundaries);
+
+    /// <summary>Every publish, tokens and start/stop messages: what ACKs count.</summary>
+    public long Frames => Published + BoundariesPublished;
 
     public long Acked => Volatile.Read(ref _acked);
 
     public long Errors;
 
     public void CountPublished() => Volatile.Write(ref _published, _published + 1);
+
+    public void CountBoundary() => Volatile.Write(ref _boundaries, _boundaries + 1);
 
     public void SetAcked(long acked)
     {
@@ -151,6 +161,7 @@ internal sealed class SubscriberState(ChannelState channel, RunClock clock, int 
 {
     private readonly long[] _next = new long[channel.Publishers.Count];
     private readonly long[] _received = new long[channel.Publishers.Count];
+    private readonly long[] _boundaries = new long[channel.Publishers.Count];
     private readonly HashSet<(int, long)> _missing = [];
     private long _delivered;
 
@@ -175,6 +186,28 @@ internal sealed class SubscriberState(ChannelState channel, RunClock clock, int 
     public string? FailReason { get; set; }
 
     public long ReceivedFrom(int publisher) => Volatile.Read(ref _received[publisher]);
+
+    /// <summary>One delivered message: a token (<see cref="OnData"/>), or a response's start or stop.</summary>
+    public void OnMessage(string? name, string? data, string? responseId)
+    {
+        if (name is TokenShape.StartName or TokenShape.StopName) OnBoundary(responseId);
+        else OnData(data, responseId);
+    }
+
+    /// <summary>
+    /// A start or stop: counted per publisher (its responseId names the publisher), and checked against what was
+    /// published after the drain. Tokens carry the order checks; these only must all arrive, once.
+    /// </summary>
+    private void OnBoundary(ReadOnlySpan<char> responseId)
+    {
+        if (!TokenShape.TryParseResponseId(responseId, out var publisher) || publisher >= _boundaries.Length)
+        {
+            Malformed++;
+            return;
+        }
+
+        _boundaries[publisher]++;
+    }
 
     /// <summary>One delivered token; <paramref name="responseId"/> is its extras' responseId (checked unless the shape is bare).</summary>
     public void OnData(ReadOnlySpan<char> data, ReadOnlySpan<char> responseId = default)
@@ -220,19 +253,32 @@ internal sealed class SubscriberState(ChannelState channel, RunClock clock, int 
         if (p.IsWaiting && p.Published - received <= window / 2) p.Wake();
     }
 
-    /// <summary>Tokens published but never received (checked after the drain).</summary>
+    /// <summary>Tokens and start/stop messages published but never received (checked after the drain).</summary>
     public long Lost()
     {
         long lost = _missing.Count;
-        for (var p = 0; p < _next.Length; p++) lost += Math.Max(0, Channel.Publishers[p].Published - _next[p]);
+        for (var p = 0; p < _next.Length; p++)
+        {
+            lost += Math.Max(0, Channel.Publishers[p].Published - _next[p]);
+            lost += Math.Max(0, Channel.Publishers[p].BoundariesPublished - _boundaries[p]);
+        }
+
         return lost;
+    }
+
+    /// <summary>Start/stop messages received more often than published (counted with the duplicates after the drain).</summary>
+    public long DuplicateBoundaries()
+    {
+        long extra = 0;
+        for (var p = 0; p < _boundaries.Length; p++) extra += Math.Max(0, _boundaries[p] - Channel.Publishers[p].BoundariesPublished);
+        return extra;
     }
 
     public bool CaughtUp()
     {
         for (var p = 0; p < _next.Length; p++)
         {
-            if (ReceivedFrom(p) < Channel.Publishers[p].Published) return false;
+            if (ReceivedFrom(p) < Channel.Publishers[p].Published || _boundaries[p] < Channel.Publishers[p].BoundariesPublished) return false;
         }
 
         return true;

@@ -62,6 +62,68 @@ public sealed class TokenShapeTests
         Assert.Equal(3, subscriber.Delivered);
     }
 
+    [Fact]
+    public void Each_response_is_framed_by_start_and_stop_as_the_seed_s_publisher_does_unless_unended()
+    {
+        var shape = new TokenShape(LoadOptions.Parse(["--tokens-per-response", "3"]));
+        Assert.True(shape.Boundaries);
+        Assert.Equal("seed h2", shape.Label);
+        // Tokens 0-2 are response 0: start before token 0, stop after token 2, nothing around token 1.
+        Assert.Equal((TokenShape.StartName, 0L, (string?)null), Describe(shape.StartBefore(0)));
+        Assert.Null(shape.StartBefore(1));
+        Assert.Null(shape.StopAfter(1));
+        Assert.Equal((TokenShape.StopName, 0L, (string?)null), Describe(shape.StopAfter(2)));
+        Assert.Equal((TokenShape.StartName, 1L, (string?)null), Describe(shape.StartBefore(3)));
+        Assert.False(shape.Create(0, 1, 48, false).IsBoundary);
+        Assert.True(shape.StopAfter(2)!.Value.IsBoundary);
+
+        // A boundary carries its response's headers, and SignalR gets the same name.
+        var stop = shape.StopAfter(2)!.Value;
+        Assert.Equal(TokenShape.ResponseId(4, 0), shape.Extras(4, stop, WireFormat.MsgPack)!.GetHeader(TokenShape.ResponseIdHeader));
+        Assert.Equal("stop", shape.ToSignalR(4, stop).Name);
+
+        var unended = new TokenShape(LoadOptions.Parse(["--unended"]));
+        Assert.False(unended.Boundaries);
+        Assert.Null(unended.StartBefore(0));
+        Assert.Equal("seed h2 unended", unended.Label);
+        Assert.False(new TokenShape(LoadOptions.Parse(["--bare"])).Boundaries);
+        Assert.False(new TokenShape(LoadOptions.Parse(["--target", "tokenwire", "--pattern", "response"])).Boundaries);
+
+        static (string, long, string?) Describe(Token? t) => (t!.Value.Name, t.Value.Response, t.Value.MessageData);
+    }
+
+    [Fact]
+    public void A_subscriber_must_get_every_start_and_stop_once_and_does_not_count_them_as_tokens()
+    {
+        using var clock = new RunClock();
+        var options = new LoadOptions { TokensPerResponse = 2 };
+        var channel = new ChannelState("bench-0");
+        var publisher = new PublisherState(0, channel);
+        channel.Publishers.Add(publisher);
+        var subscriber = new SubscriberState(channel, clock, 256, new TokenShape(options));
+        var shape = new TokenShape(options);
+        publisher.CountBoundary();
+        publisher.CountPublished();
+        publisher.CountPublished();
+        publisher.CountBoundary();
+        Assert.Equal(4, publisher.Frames); // what the server ACKs
+
+        subscriber.OnMessage(TokenShape.StartName, null, TokenShape.ResponseId(0, 0));
+        subscriber.OnMessage(TokenShape.Name, shape.Create(0, 0, 48, false).Data, TokenShape.ResponseId(0, 0));
+        subscriber.OnMessage(TokenShape.Name, shape.Create(0, 1, 48, false).Data, TokenShape.ResponseId(0, 0));
+        Assert.Equal(2, subscriber.Delivered);
+        Assert.False(subscriber.CaughtUp()); // the stop is still due
+        Assert.Equal(1, subscriber.Lost());
+
+        subscriber.OnMessage(TokenShape.StopName, null, TokenShape.ResponseId(0, 0));
+        Assert.True(subscriber.CaughtUp());
+        Assert.Equal(0, subscriber.Lost());
+        subscriber.OnMessage(TokenShape.StopName, null, TokenShape.ResponseId(0, 0));
+        Assert.Equal(1, subscriber.DuplicateBoundaries());
+        subscriber.OnMessage(TokenShape.StopName, null, "not-a-response");
+        Assert.Equal(1, subscriber.Malformed);
+    }
+
     [Theory]
     [InlineData("--pattern", "response")] // with the default targets (all): only tokenwire has appends
     [InlineData("--headers", "0")]
