@@ -4,7 +4,8 @@
 #   flood  20 channels x (1 publisher + 10 subscribers), 200-token responses, 256 tokens in flight per publisher
 #   paced  the same at 50 tokens/s per channel
 #   idle   1000 connections, server memory per connection
-# Tokens have the seed's shape (name "token", data, extras.headers with responseId and a timestamp), in JSON and in
+# Tokens have the seed's shape (name "token", data, extras.headers with responseId and a timestamp; each response
+# framed by start and stop messages, as the seed's publisher sends them), in JSON and in
 # msgpack; the bare token (name and data only) runs too, for comparison with earlier tables, and so does a
 # message-per-response flood against tokenwire (one message per response, tokens appended; mutable:bench-N), and the
 # seed-shaped flood with each server's publishers writing as the other's do by default (tokenwire's frames queued into
