@@ -36,6 +36,7 @@ internal sealed class TokenShape
     public const string ResponseIdHeader = "responseId";
     public const string TimestampHeader = "timestamp";
 
+    private readonly bool _unended;
     private readonly string[] _extraNames;
     private readonly string[] _extraValues;
 
@@ -43,6 +44,7 @@ internal sealed class TokenShape
     {
         Bare = options.Bare;
         Boundaries = !options.Bare && !options.Unended && options.Pattern == "token";
+        _unended = !options.Bare && options.Unended;
         Headers = options.Bare ? 0 : options.Headers;
         TokensPerResponse = options.TokensPerResponse;
         var extra = Math.Max(0, Headers - 2);
@@ -61,7 +63,7 @@ internal sealed class TokenShape
     public bool Boundaries { get; }
 
     /// <summary>What the table calls this shape.</summary>
-    public string Label => Bare ? "bare" : $"seed h{Headers}{(Boundaries ? "" : " unended")}";
+    public string Label => Bare ? "bare" : $"seed h{Headers}{(_unended ? " unended" : "")}";
 
     /// <summary>The <c>start</c> message due before token <paramref name="seq"/>, or null.</summary>
     public Token? StartBefore(long seq) =>

@@ -87,7 +87,9 @@ public sealed class TokenShapeTests
         Assert.Null(unended.StartBefore(0));
         Assert.Equal("seed h2 unended", unended.Label);
         Assert.False(new TokenShape(LoadOptions.Parse(["--bare"])).Boundaries);
-        Assert.False(new TokenShape(LoadOptions.Parse(["--target", "tokenwire", "--pattern", "response"])).Boundaries);
+        var perResponse = new TokenShape(LoadOptions.Parse(["--target", "tokenwire", "--pattern", "response"]));
+        Assert.False(perResponse.Boundaries); // one message per response: nothing to frame
+        Assert.Equal("seed h2", perResponse.Label);
 
         static (string, long, string?) Describe(Token? t) => (t!.Value.Name, t.Value.Response, t.Value.MessageData);
     }
