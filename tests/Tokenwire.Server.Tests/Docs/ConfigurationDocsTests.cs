@@ -7,11 +7,13 @@ namespace Tokenwire.Server.Tests.Docs;
 /// <summary>Every server setting is documented: docs/CONFIGURATION.md names each settable option, sections included.</summary>
 public sealed class ConfigurationDocsTests
 {
-    [Fact]
-    public void Every_setting_of_TokenwireOptions_and_its_sections_is_named_in_CONFIGURATION_md()
+    [Theory]
+    [InlineData(typeof(TokenwireOptions), TokenwireOptions.SectionName)]
+    [InlineData(typeof(Tokenwire.Server.Observability.ObservabilityOptions), Tokenwire.Server.Observability.ObservabilityOptions.SectionName)]
+    public void Every_setting_and_those_of_its_sections_is_named_in_CONFIGURATION_md(Type options, string section)
     {
         var doc = File.ReadAllText(Path.Combine(FixturePaths.RepositoryRoot(), "docs", "CONFIGURATION.md"));
-        var missing = Settings(typeof(TokenwireOptions), "Tokenwire", depth: 0)
+        var missing = Settings(options, section, depth: 0)
             .Where(s => !doc.Contains($"`{s.Name}`", StringComparison.Ordinal) && !doc.Contains($"{s.Path}", StringComparison.Ordinal))
             .Select(s => s.Path)
             .ToList();
