@@ -66,12 +66,14 @@ internal sealed class TokenShape
     public string Label => Bare ? "bare" : $"seed h{Headers}{(_unended ? " unended" : "")}";
 
     /// <summary>The <c>start</c> message due before token <paramref name="seq"/>, or null.</summary>
-    public Token? StartBefore(long seq) =>
-        Boundaries && seq % TokensPerResponse == 0 ? new(-1, seq / TokensPerResponse, string.Empty, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), StartName) : null;
+    public Token? StartBefore(long seq) => Boundaries && seq % TokensPerResponse == 0 ? Boundary(StartName, seq) : null;
 
     /// <summary>The <c>stop</c> message due after token <paramref name="seq"/>, or null.</summary>
-    public Token? StopAfter(long seq) =>
-        Boundaries && (seq + 1) % TokensPerResponse == 0 ? new(-1, seq / TokensPerResponse, string.Empty, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), StopName) : null;
+    public Token? StopAfter(long seq) => Boundaries && (seq + 1) % TokensPerResponse == 0 ? Boundary(StopName, seq) : null;
+
+    /// <summary>A start or stop of the response token <paramref name="seq"/> belongs to (no data, its own timestamp header).</summary>
+    private Token Boundary(string name, long seq) =>
+        new(-1, seq / TokensPerResponse, string.Empty, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), name);
 
     /// <summary>The responseId of a publisher's response: as long as the seed's <c>'resp-' + Date.now()</c>.</summary>
     public static string ResponseId(int publisher, long response) =>
