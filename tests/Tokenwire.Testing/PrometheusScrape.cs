@@ -48,6 +48,9 @@ public sealed partial class PrometheusScrape
         return await http.SendAsync(request).ConfigureAwait(false);
     }
 
+    /// <summary>The names of every sample, each once.</summary>
+    public IReadOnlyCollection<string> Names => _samples.Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
+
     /// <summary>The sum of the samples named <paramref name="name"/> whose labels include every one of <paramref name="labels"/>; null when none.</summary>
     public double? Value(string name, params (string Label, string Value)[] labels)
     {

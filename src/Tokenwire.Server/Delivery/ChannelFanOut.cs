@@ -143,7 +143,7 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
 
         delivery?.Queued();
         stats.CountOutbound(messages.Count, bytes, delivered);
-        if (delivered > 0) _metrics?.CountOut(_series!, (long)messages.Count * delivered);
+        if (delivered > 0) _series?.CountOut((long)messages.Count * delivered);
         _lastMessage = messages[^1];
         if (gone is not null) _subscriptions.Remove(gone);
     }
@@ -213,7 +213,7 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
             {
                 if (SubscriberFrames.Personal(sub, due) is { } frame)
                 {
-                    if (sub.Subscriber.Enqueue(frame)) _metrics?.CountOut(_series!, frame.Message.Messages!.Count);
+                    if (sub.Subscriber.Enqueue(frame)) _series?.CountOut(frame.Message.Messages!.Count);
                     else (gone ??= []).Add(sub);
                 }
             }

@@ -10,8 +10,11 @@ namespace Tokenwire.Server.Observability;
 /// host has its own) and exported by OpenTelemetry (Prometheus, OTLP; dotnet-counters sees them too). Counters that
 /// <c>GET /health/ready</c> reports also keep their process totals. Per-channel series are labelled by namespace
 /// (<see cref="NamespaceLabels"/>), never by channel or response id; the tag lists are built once per namespace so
-/// recording allocates nothing. Gauges (connections, channels, attachments, hot window) are observed on collection:
-/// see Admin/ServerGauges. Every name is documented in docs/CONFIGURATION.md.
+/// recording allocates nothing. The counters bumped for every message or frame (messages in and out, bytes in and out)
+/// are plain interlocked cells that observable counters read on collection: a measurement through the meter costs a
+/// listener callback and a tag lookup in the exporter's store, ~3 % of the server's CPU in a flood when these went
+/// through it. Gauges (connections, channels, attachments, hot window) are observed on collection too: see
+/// Admin/ServerGauges. Every name is documented in docs/CONFIGURATION.md.
 /// </summary>
 internal sealed class ServerMetrics
 {
@@ -29,8 +32,8 @@ internal sealed class ServerMetrics
     private readonly ConcurrentDictionary<int, TagList> _codeTags = new();
     private readonly Counter<long> _nacks;
     private readonly Counter<long> _errors;
-    private readonly Counter<long> _messagesIn;
-    private readonly Counter<long> _messagesOut;
+    private long _bytesIn;
+    private long _bytesOut;
     private readonly TagList _resumeOk = new([new KeyValuePair<string, object?>("outcome", "succeeded")]);
     private readonly TagList _resumeFailed = new([new KeyValuePair<string, object?>("outcome", "failed")]);
     private readonly Counter<long> _resumes;
@@ -41,13 +44,12 @@ internal sealed class ServerMetrics
         Options = options.Value;
         Meter = meterFactory.Create(MeterName);
         Namespaces = new NamespaceLabels(Options.MaxNamespaceLabels);
-        _messagesIn = Meter.CreateCounter<long>("tokenwire.messages.in", "{message}", "Messages published to this node (realtime and REST), by namespace and transport");
-        _messagesOut = Meter.CreateCounter<long>("tokenwire.messages.out", "{message}", "Messages queued to subscribers (one per message per subscriber), by namespace");
-        BytesIn = Meter.CreateCounter<long>("tokenwire.bytes.in", "By", "Bytes of WebSocket frames read from clients");
-        BytesOut = Meter.CreateCounter<long>("tokenwire.bytes.out", "By", "Bytes of WebSocket frames handed to client sockets");
+        Meter.CreateObservableCounter("tokenwire.messages.in", ObserveMessagesIn, "{message}", "Messages published to this node (realtime and REST), by namespace and transport");
+        Meter.CreateObservableCounter("tokenwire.messages.out", ObserveMessagesOut, "{message}", "Messages queued to subscribers (one per message per subscriber), by namespace");
+        Meter.CreateObservableCounter("tokenwire.bytes.in", () => Interlocked.Read(ref _bytesIn), "By", "Bytes of WebSocket frames read from clients");
+        Meter.CreateObservableCounter("tokenwire.bytes.out", () => Interlocked.Read(ref _bytesOut), "By", "Bytes of WebSocket frames handed to client sockets");
         _nacks = Meter.CreateCounter<long>("tokenwire.nacks", "{message}", "Messages refused with NACK, by error code");
         _errors = Meter.CreateCounter<long>("tokenwire.errors", "{error}", "Errors sent to clients (realtime ERROR, channel errors, REST error responses), by error code");
-        MessagesPublished = new Total(_messagesIn);
         SlowConsumerDisconnects = new Total(Meter.CreateCounter<long>("tokenwire.slow_consumer.disconnects", "{transport}", "Transports dropped because their outbound queue overflowed"));
         _resumes = Meter.CreateCounter<long>("tokenwire.resumes", "{connection}", "Connection resumes, by outcome (succeeded, failed)");
         ResumesSucceeded = new Total(_resumes, _resumeOk);
@@ -70,11 +72,8 @@ internal sealed class ServerMetrics
 
     public NamespaceLabels Namespaces { get; }
 
-    public Counter<long> BytesIn { get; }
-
-    public Counter<long> BytesOut { get; }
-
-    public Total MessagesPublished { get; }
+    /// <summary>Messages published to this node, every namespace and transport.</summary>
+    public long MessagesPublished => _series.Values.Sum(s => s.MessagesIn);
 
     public Total SlowConsumerDisconnects { get; }
 
@@ -115,11 +114,30 @@ internal sealed class ServerMetrics
     /// <summary>Counts a publish of <paramref name="count"/> messages to <paramref name="channel"/>.</summary>
     public void CountPublished(string channel, int count, bool realtime)
     {
-        var series = SeriesFor(channel);
-        MessagesPublished.Add(count, realtime ? series.Realtime : series.Rest);
+        SeriesFor(channel).CountIn(count, realtime);
     }
 
-    public void CountOut(NamespaceSeries series, long messages) => _messagesOut.Add(messages, series.Namespace);
+    public void CountBytesIn(long bytes) => Interlocked.Add(ref _bytesIn, bytes);
+
+    public void CountBytesOut(long bytes) => Interlocked.Add(ref _bytesOut, bytes);
+
+    // A series appears once it has counted something, as it did when these were meter counters.
+    private IEnumerable<Measurement<long>> ObserveMessagesIn()
+    {
+        foreach (var series in _series.Values)
+        {
+            if (series.RealtimeIn > 0) yield return new Measurement<long>(series.RealtimeIn, series.Realtime);
+            if (series.RestIn > 0) yield return new Measurement<long>(series.RestIn, series.Rest);
+        }
+    }
+
+    private IEnumerable<Measurement<long>> ObserveMessagesOut()
+    {
+        foreach (var series in _series.Values)
+        {
+            if (series.MessagesOut > 0) yield return new Measurement<long>(series.MessagesOut, series.Namespace);
+        }
+    }
 
     public void AddNacks(int count, int code)
     {
@@ -134,7 +152,7 @@ internal sealed class ServerMetrics
 
     public Dictionary<string, object?> Snapshot() => new()
     {
-        ["messagesPublished"] = MessagesPublished.Value,
+        ["messagesPublished"] = MessagesPublished,
         ["nacksByCode"] = _nacksByCode.ToDictionary(kv => kv.Key.ToString(CultureInfo.InvariantCulture), kv => (object?)kv.Value),
         ["slowConsumerDisconnects"] = SlowConsumerDisconnects.Value,
         ["transportsDropped"] = TransportsDropped.Value,
@@ -162,9 +180,13 @@ internal sealed class ServerMetrics
     }
 }
 
-/// <summary>The tag lists of one namespace's series, built once.</summary>
+/// <summary>The tag lists of one namespace's series, built once, and its message counts.</summary>
 internal sealed class NamespaceSeries
 {
+    private long _realtimeIn;
+    private long _restIn;
+    private long _out;
+
     public NamespaceSeries(string label)
     {
         Label = label;
@@ -176,6 +198,22 @@ internal sealed class NamespaceSeries
     }
 
     public string Label { get; }
+
+    public long RealtimeIn => Interlocked.Read(ref _realtimeIn);
+
+    public long RestIn => Interlocked.Read(ref _restIn);
+
+    public long MessagesIn => RealtimeIn + RestIn;
+
+    public long MessagesOut => Interlocked.Read(ref _out);
+
+    public void CountIn(int messages, bool realtime)
+    {
+        if (realtime) Interlocked.Add(ref _realtimeIn, messages);
+        else Interlocked.Add(ref _restIn, messages);
+    }
+
+    public void CountOut(long messages) => Interlocked.Add(ref _out, messages);
 
     public TagList Namespace { get; }
 

@@ -62,11 +62,11 @@ internal abstract class Transport : IDisposable
     protected void MarkSent(long bytes)
     {
         Interlocked.Exchange(ref _lastSendTicks, Environment.TickCount64);
-        _metrics?.BytesOut.Add(bytes);
+        _metrics?.CountBytesOut(bytes);
     }
 
     /// <summary>Counts bytes read from the client.</summary>
-    public void CountBytesIn(int bytes) => _metrics?.BytesIn.Add(bytes);
+    public void CountBytesIn(int bytes) => _metrics?.CountBytesIn(bytes);
 
     public bool Send(ProtocolMessage message)
     {

@@ -76,8 +76,43 @@ public sealed class ObservabilityTests
         // Every message reached the subscriber: the fan-out lag was measured for each frame it was handed.
         Assert.InRange(scrape.Value("tokenwire_fanout_lag_seconds_count", ("namespace", ns)) ?? 0, 1, 6);
         Assert.Equal(6, scrape.Value("tokenwire_messages_out_total", ("namespace", ns)));
+        // Counted in cells the exporter reads on collection: the series of what happened, none for what did not.
+        Assert.Equal(6, scrape.Value("tokenwire_messages_in_total", ("namespace", ns), ("transport", "realtime")));
+        Assert.Null(scrape.Value("tokenwire_messages_in_total", ("namespace", ns), ("transport", "rest")));
+        Assert.InRange(scrape.Value("tokenwire_bytes_in_bytes_total") ?? 0, 6 * 40, 100_000);
+        Assert.InRange(scrape.Value("tokenwire_bytes_out_bytes_total") ?? 0, 6 * 40, 100_000);
         Assert.Equal(1, scrape.Value("tokenwire_attachments", ("namespace", ns)));
         Assert.Equal(1, scrape.Value("tokenwire_channels", ("namespace", ns)));
+    }
+
+    [Fact]
+    public async Task Every_tokenwire_metric_a_scrape_shows_is_in_CONFIGURATION_md_under_that_name()
+    {
+        var ns = UniqueNamespace();
+        await using var server = await StartAsync(ns);
+        var channel = ns + ":chat";
+        await using var subscriber = await RawClient.ConnectAsync(server);
+        await subscriber.AttachAsync(channel);
+        await using var agent = await RawClient.ConnectAsync(server);
+        var extras = Headers("{\"responseId\":\"documented-1\"}");
+        await PublishAsync(agent, channel, 0, new Message { Name = "start", Extras = extras });
+        await PublishAsync(agent, channel, 1, new Message { Name = "token", Data = "a", Extras = extras });
+        await PublishAsync(agent, channel, 2, new Message { Name = "stop", Extras = extras });
+
+        PrometheusScrape scrape = null!;
+        await Waiting.WaitUntilAsync(async () =>
+        {
+            scrape = await PrometheusScrape.FromAsync(server);
+            return scrape.Value("tokenwire_response_ended_total", ("namespace", ns)) == 1 && scrape.Value("tokenwire_fanout_lag_seconds_count", ("namespace", ns)) >= 1;
+        }, Wait);
+        var doc = File.ReadAllText(Path.Combine(FixturePaths.RepositoryRoot(), "docs", "CONFIGURATION.md"));
+        var shown = scrape.Names.Where(n => n.StartsWith("tokenwire_", StringComparison.Ordinal))
+            .Select(n => System.Text.RegularExpressions.Regex.Replace(n, "_(bucket|sum|count)$", ""))
+            .Distinct().ToList();
+        Assert.Contains("tokenwire_bytes_in_bytes_total", shown);
+        Assert.Contains("tokenwire_response_inter_token_gap_seconds", shown);
+        var undocumented = shown.Where(n => !doc.Contains($"| `{n}` |", StringComparison.Ordinal)).ToList();
+        Assert.True(undocumented.Count == 0, "not in CONFIGURATION.md's metrics table: " + string.Join(", ", undocumented));
     }
 
     [Fact]
