@@ -11,9 +11,9 @@ namespace Tokenwire.Server.Observability;
 /// <c>GET /health/ready</c> reports also keep their process totals. Per-channel series are labelled by namespace
 /// (<see cref="NamespaceLabels"/>), never by channel or response id; the tag lists are built once per namespace so
 /// recording allocates nothing. The counters bumped for every message or frame (messages in and out, bytes in and out)
-/// are plain interlocked cells that observable counters read on collection: a measurement through the meter costs a
-/// listener callback and a tag lookup in the exporter's store, ~3 % of the server's CPU in a flood when these went
-/// through it. Gauges (connections, channels, attachments, hot window) are observed on collection too: see
+/// are striped cells (<see cref="StripedCounter"/>) that observable counters read on collection: a measurement through
+/// the meter costs a listener callback and a tag lookup in the exporter's store, ~3 % of the server's CPU in a flood
+/// when these went through it. Gauges (connections, channels, attachments, hot window) are observed on collection too: see
 /// Admin/ServerGauges. Every name is documented in docs/CONFIGURATION.md.
 /// </summary>
 internal sealed class ServerMetrics
@@ -32,8 +32,8 @@ internal sealed class ServerMetrics
     private readonly ConcurrentDictionary<int, TagList> _codeTags = new();
     private readonly Counter<long> _nacks;
     private readonly Counter<long> _errors;
-    private long _bytesIn;
-    private long _bytesOut;
+    private readonly StripedCounter _bytesIn = new();
+    private readonly StripedCounter _bytesOut = new();
     private readonly TagList _resumeOk = new([new KeyValuePair<string, object?>("outcome", "succeeded")]);
     private readonly TagList _resumeFailed = new([new KeyValuePair<string, object?>("outcome", "failed")]);
     private readonly Counter<long> _resumes;
@@ -46,8 +46,8 @@ internal sealed class ServerMetrics
         Namespaces = new NamespaceLabels(Options.MaxNamespaceLabels);
         Meter.CreateObservableCounter("tokenwire.messages.in", ObserveMessagesIn, "{message}", "Messages published to this node (realtime and REST), by namespace and transport");
         Meter.CreateObservableCounter("tokenwire.messages.out", ObserveMessagesOut, "{message}", "Messages queued to subscribers (one per message per subscriber), by namespace");
-        Meter.CreateObservableCounter("tokenwire.bytes.in", () => Interlocked.Read(ref _bytesIn), "By", "Bytes of WebSocket frames read from clients");
-        Meter.CreateObservableCounter("tokenwire.bytes.out", () => Interlocked.Read(ref _bytesOut), "By", "Bytes of WebSocket frames handed to client sockets");
+        Meter.CreateObservableCounter("tokenwire.bytes.in", () => _bytesIn.Value, "By", "Bytes of WebSocket frames read from clients");
+        Meter.CreateObservableCounter("tokenwire.bytes.out", () => _bytesOut.Value, "By", "Bytes of WebSocket frames handed to client sockets");
         _nacks = Meter.CreateCounter<long>("tokenwire.nacks", "{message}", "Messages refused with NACK, by error code");
         _errors = Meter.CreateCounter<long>("tokenwire.errors", "{error}", "Errors sent to clients (realtime ERROR, channel errors, REST error responses), by error code");
         SlowConsumerDisconnects = new Total(Meter.CreateCounter<long>("tokenwire.slow_consumer.disconnects", "{transport}", "Transports dropped because their outbound queue overflowed"));
@@ -117,9 +117,9 @@ internal sealed class ServerMetrics
         SeriesFor(channel).CountIn(count, realtime);
     }
 
-    public void CountBytesIn(long bytes) => Interlocked.Add(ref _bytesIn, bytes);
+    public void CountBytesIn(long bytes) => _bytesIn.Add(bytes);
 
-    public void CountBytesOut(long bytes) => Interlocked.Add(ref _bytesOut, bytes);
+    public void CountBytesOut(long bytes) => _bytesOut.Add(bytes);
 
     // A series appears once it has counted something, as it did when these were meter counters.
     private IEnumerable<Measurement<long>> ObserveMessagesIn()
@@ -183,9 +183,9 @@ internal sealed class ServerMetrics
 /// <summary>The tag lists of one namespace's series, built once, and its message counts.</summary>
 internal sealed class NamespaceSeries
 {
-    private long _realtimeIn;
-    private long _restIn;
-    private long _out;
+    private readonly StripedCounter _realtimeIn = new();
+    private readonly StripedCounter _restIn = new();
+    private readonly StripedCounter _out = new();
 
     public NamespaceSeries(string label)
     {
@@ -199,21 +199,20 @@ internal sealed class NamespaceSeries
 
     public string Label { get; }
 
-    public long RealtimeIn => Interlocked.Read(ref _realtimeIn);
+    public long RealtimeIn => _realtimeIn.Value;
 
-    public long RestIn => Interlocked.Read(ref _restIn);
+    public long RestIn => _restIn.Value;
 
     public long MessagesIn => RealtimeIn + RestIn;
 
-    public long MessagesOut => Interlocked.Read(ref _out);
+    public long MessagesOut => _out.Value;
 
     public void CountIn(int messages, bool realtime)
     {
-        if (realtime) Interlocked.Add(ref _realtimeIn, messages);
-        else Interlocked.Add(ref _restIn, messages);
+        (realtime ? _realtimeIn : _restIn).Add(messages);
     }
 
-    public void CountOut(long messages) => Interlocked.Add(ref _out, messages);
+    public void CountOut(long messages) => _out.Add(messages);
 
     public TagList Namespace { get; }
 
