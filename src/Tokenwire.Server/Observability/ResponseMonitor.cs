@@ -50,24 +50,28 @@ internal sealed class ResponseMonitor(ServerMetrics metrics, IOptions<TokenwireO
 
 /// <summary>
 /// Count, mean and maximum of a measurement per 5-second slot over the last 10 minutes (the admin page's charts).
-/// Lock-free: recording is a few interlocked operations on the current slot.
+/// Lock-free and striped: recording is a few interlocked operations on the current slot of the recording processor's
+/// own row (every token of every channel records here, and one shared slot would move its cache line between the cores
+/// on each), and reading sums the rows.
 /// </summary>
 internal sealed class RollingStats
 {
     public const int SlotSeconds = 5;
     public const int Slots = 120;
 
-    private readonly Slot[] _slots = new Slot[Slots];
+    private readonly Slot?[][] _rows = Enumerable.Range(0, Environment.ProcessorCount).Select(_ => new Slot?[Slots]).ToArray();
 
     public void Add(double seconds) => Add(seconds, Environment.TickCount64 / 1000 / SlotSeconds);
 
     internal void Add(double seconds, long slotNumber)
     {
-        var slot = _slots[slotNumber % Slots];
+        // Each row's slots are allocated by the threads that record into it, so rows do not share cache lines.
+        var row = _rows[Thread.GetCurrentProcessorId() % _rows.Length];
+        var slot = row[slotNumber % Slots];
         if (slot is null || slot.Number != slotNumber)
         {
             var fresh = new Slot(slotNumber);
-            var seen = Interlocked.CompareExchange(ref _slots[slotNumber % Slots], fresh, slot);
+            var seen = Interlocked.CompareExchange(ref row[slotNumber % Slots], fresh, slot);
             slot = ReferenceEquals(seen, slot) ? fresh : seen!;
             if (slot.Number != slotNumber) return; // lost to an older or newer slot at a slot boundary: drop one sample
         }
@@ -92,15 +96,22 @@ internal sealed class RollingStats
         var points = new List<Dictionary<string, object?>>(Slots);
         for (var n = current - Slots + 1; n <= current; n++)
         {
-            var slot = Volatile.Read(ref _slots[n % Slots]);
-            var live = slot is not null && slot.Number == n;
-            var count = live ? Interlocked.Read(ref slot!.Count) : 0;
+            long count = 0, sum = 0, max = 0;
+            foreach (var row in _rows)
+            {
+                var slot = Volatile.Read(ref row[n % Slots]);
+                if (slot is null || slot.Number != n) continue;
+                count += Interlocked.Read(ref slot.Count);
+                sum += Interlocked.Read(ref slot.SumMicros);
+                max = Math.Max(max, Interlocked.Read(ref slot.MaxMicros));
+            }
+
             points.Add(new Dictionary<string, object?>
             {
                 ["ago"] = (current - n) * SlotSeconds,
                 ["count"] = count,
-                ["meanMs"] = count > 0 ? Math.Round(Interlocked.Read(ref slot!.SumMicros) / 1000.0 / count, 2) : null,
-                ["maxMs"] = count > 0 ? Math.Round(Interlocked.Read(ref slot!.MaxMicros) / 1000.0, 2) : null,
+                ["meanMs"] = count > 0 ? Math.Round(sum / 1000.0 / count, 2) : null,
+                ["maxMs"] = count > 0 ? Math.Round(max / 1000.0, 2) : null,
             });
         }
 

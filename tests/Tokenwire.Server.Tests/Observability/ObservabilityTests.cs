@@ -188,6 +188,24 @@ public sealed class ObservabilityTests
     }
 
     [Fact]
+    public async Task Rolling_stats_recorded_from_many_threads_at_once_add_up_across_processors()
+    {
+        var stats = new RollingStats();
+        const int Threads = 8, AddsEach = 20_000;
+        using var start = new Barrier(Threads);
+        var workers = Enumerable.Range(1, Threads).Select(t => Task.Factory.StartNew(() =>
+        {
+            start.SignalAndWait();
+            for (var i = 0; i < AddsEach; i++) stats.Add(t / 1000.0, 500); // thread t records t ms
+        }, TaskCreationOptions.LongRunning)).ToArray();
+        await Task.WhenAll(workers);
+        var point = stats.Points(500)[^1];
+        Assert.Equal((long)Threads * AddsEach, point["count"]);
+        Assert.Equal(4.5, point["meanMs"]); // the mean of 1..8 ms, each recorded as often
+        Assert.Equal(8.0, point["maxMs"]);
+    }
+
+    [Fact]
     public void Rolling_stats_keep_count_mean_and_max_per_slot_for_ten_minutes()
     {
         var stats = new RollingStats();
