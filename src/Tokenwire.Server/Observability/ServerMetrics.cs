@@ -126,8 +126,9 @@ internal sealed class ServerMetrics
     {
         foreach (var series in _series.Values)
         {
-            if (series.RealtimeIn > 0) yield return new Measurement<long>(series.RealtimeIn, series.Realtime);
-            if (series.RestIn > 0) yield return new Measurement<long>(series.RestIn, series.Rest);
+            var (realtime, rest) = (series.RealtimeIn, series.RestIn); // each a sum over the processors' cells
+            if (realtime > 0) yield return new Measurement<long>(realtime, series.Realtime);
+            if (rest > 0) yield return new Measurement<long>(rest, series.Rest);
         }
     }
 
@@ -135,7 +136,8 @@ internal sealed class ServerMetrics
     {
         foreach (var series in _series.Values)
         {
-            if (series.MessagesOut > 0) yield return new Measurement<long>(series.MessagesOut, series.Namespace);
+            var messages = series.MessagesOut;
+            if (messages > 0) yield return new Measurement<long>(messages, series.Namespace);
         }
     }
 
@@ -207,10 +209,7 @@ internal sealed class NamespaceSeries
 
     public long MessagesOut => _out.Value;
 
-    public void CountIn(int messages, bool realtime)
-    {
-        (realtime ? _realtimeIn : _restIn).Add(messages);
-    }
+    public void CountIn(int messages, bool realtime) => (realtime ? _realtimeIn : _restIn).Add(messages);
 
     public void CountOut(long messages) => _out.Add(messages);
 

@@ -192,13 +192,10 @@ public sealed class ObservabilityTests
     {
         var stats = new RollingStats();
         const int Threads = 8, AddsEach = 20_000;
-        using var start = new Barrier(Threads);
-        var workers = Enumerable.Range(1, Threads).Select(t => Task.Factory.StartNew(() =>
+        await Concurrently.RunAsync(Threads, t =>
         {
-            start.SignalAndWait();
             for (var i = 0; i < AddsEach; i++) stats.Add(t / 1000.0, 500); // thread t records t ms
-        }, TaskCreationOptions.LongRunning)).ToArray();
-        await Task.WhenAll(workers);
+        });
         var point = stats.Points(500)[^1];
         Assert.Equal((long)Threads * AddsEach, point["count"]);
         Assert.Equal(4.5, point["meanMs"]); // the mean of 1..8 ms, each recorded as often

@@ -1,4 +1,5 @@
 using Tokenwire.Server.Observability;
+using Tokenwire.Testing;
 
 namespace Tokenwire.Server.Tests.Observability;
 
@@ -9,13 +10,10 @@ public sealed class StripedCounterTests
     {
         var counter = new StripedCounter();
         const int Threads = 8, AddsEach = 100_000;
-        using var start = new Barrier(Threads);
-        var workers = Enumerable.Range(0, Threads).Select(t => Task.Factory.StartNew(() =>
+        await Concurrently.RunAsync(Threads, t =>
         {
-            start.SignalAndWait();
-            for (var i = 0; i < AddsEach; i++) counter.Add(t + 1);
-        }, TaskCreationOptions.LongRunning)).ToArray();
-        await Task.WhenAll(workers);
+            for (var i = 0; i < AddsEach; i++) counter.Add(t);
+        });
         Assert.Equal((long)AddsEach * Enumerable.Range(1, Threads).Sum(), counter.Value);
     }
 }
