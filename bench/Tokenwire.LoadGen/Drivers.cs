@@ -74,22 +74,27 @@ internal sealed class TokenwireDriver(ServerProcess server, LoadOptions options)
     private Uri Uri(string query, Uri? node = null) =>
         new($"ws://{(node ?? server.BaseUri).Authority}/?key={System.Uri.EscapeDataString(server.Key!)}&format={(_options.Format == WireFormat.MsgPack ? "msgpack" : "json")}&v=6&heartbeats=false&{query}");
 
+    // Only upgrades go through it, and an upgraded connection leaves the pool: one handler serves every publisher.
+    private static readonly HttpMessageInvoker CoalescingInvoker = Tokenwire.Client.Internal.CoalescingConnector.Create(static _ => { });
+
     internal WebSocketMessageType Type => _options.Format == WireFormat.MsgPack ? WebSocketMessageType.Binary : WebSocketMessageType.Text;
 
     /// <summary>Connects and reads CONNECTED.</summary>
-    /// <param name="coalesce">Queue writes and send what is queued in one socket write (<see cref="CoalescingWebSocket"/>).</param>
+    /// <param name="coalesce">
+    /// Write as <c>Tokenwire.Client</c> does by default (<c>ClientOptions.CoalesceWrites</c>): what is queued while a
+    /// socket write runs goes out in the next one. Otherwise every frame gets its own write, as ably-js does.
+    /// </param>
     internal async Task<(WebSocket Socket, MessageReader Reader)> ConnectAsync(string query, CancellationToken cancellationToken, Uri? node = null, bool coalesce = false)
     {
-        WebSocket socket;
+        var socket = new ClientWebSocket();
         if (coalesce)
         {
-            socket = await CoalescingWebSocket.ConnectAsync(Uri(query, node), cancellationToken);
+            socket.Options.KeepAliveInterval = TimeSpan.Zero;
+            await socket.ConnectAsync(Uri(query, node), CoalescingInvoker, cancellationToken);
         }
         else
         {
-            var client = new ClientWebSocket();
-            await client.ConnectAsync(Uri(query, node), cancellationToken);
-            socket = client;
+            await socket.ConnectAsync(Uri(query, node), cancellationToken);
         }
 
         var reader = new MessageReader(socket);

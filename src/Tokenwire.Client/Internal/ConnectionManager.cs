@@ -152,7 +152,7 @@ internal sealed class ConnectionManager
         _transport?.Abort(); // e.g. connect while closing: the old transport is abandoned, not reported
         _reconnect.AttemptStarted();
         if (_state != ConnectionState.Connecting) SetState(ConnectionState.Connecting, null);
-        var transport = new WebSocketTransport(Codec,
+        var transport = new WebSocketTransport(Codec, Options.CoalesceWrites,
             (t, frame) => Loop.Post(() => OnFrame(t, frame)),
             (t, error) => Loop.Post(() => LoseTransport(t, error)));
         _transport = transport;

@@ -9,7 +9,9 @@ namespace Tokenwire.Client.Internal;
 /// <summary>
 /// One WebSocket: a single reader loop that decodes frames and hands them to the connection, and a single writer
 /// loop draining an unbounded outbound queue (ClientWebSocket allows one send at a time). The transport reports
-/// its end exactly once; the connection decides what comes next (retry, resume, close).
+/// its end exactly once; the connection decides what comes next (retry, resume, close). With coalesced writes (the
+/// default) the socket is a <see cref="WriteCoalescingStream"/>: each frame is still one WebSocket message, but frames
+/// queued while a socket write runs share the next one.
 /// </summary>
 internal sealed class WebSocketTransport : IDisposable
 {
@@ -19,11 +21,15 @@ internal sealed class WebSocketTransport : IDisposable
     private readonly ProtocolCodec _codec;
     private readonly Action<WebSocketTransport, ProtocolMessage> _onFrame;
     private readonly Action<WebSocketTransport, ErrorInfo> _onEnded;
+    private readonly HttpMessageInvoker? _invoker;
+    private WriteCoalescingStream? _coalescing;
+    private long _framesSent;
     private int _ended;
 
-    public WebSocketTransport(ProtocolCodec codec, Action<WebSocketTransport, ProtocolMessage> onFrame, Action<WebSocketTransport, ErrorInfo> onEnded)
+    public WebSocketTransport(ProtocolCodec codec, bool coalesceWrites, Action<WebSocketTransport, ProtocolMessage> onFrame, Action<WebSocketTransport, ErrorInfo> onEnded)
     {
         _codec = codec;
+        if (coalesceWrites) _invoker = CoalescingConnector.Create(stream => _coalescing = stream);
         _onFrame = onFrame;
         _onEnded = onEnded;
         // Liveness comes from the server's HEARTBEAT frames (maxIdleInterval), not from WebSocket pings.
@@ -37,7 +43,8 @@ internal sealed class WebSocketTransport : IDisposable
         {
             using var cts = CancellationTokenSource.CreateLinkedTokenSource(_stop.Token);
             cts.CancelAfter(timeout);
-            await _socket.ConnectAsync(uri, cts.Token).ConfigureAwait(false);
+            if (_invoker is null) await _socket.ConnectAsync(uri, cts.Token).ConfigureAwait(false);
+            else await _socket.ConnectAsync(uri, _invoker, cts.Token).ConfigureAwait(false);
         }
         catch (Exception e) when (e is WebSocketException or OperationCanceledException or HttpRequestException or IOException or ObjectDisposedException)
         {
@@ -48,6 +55,12 @@ internal sealed class WebSocketTransport : IDisposable
         _ = Task.Run(ReadLoopAsync);
         _ = Task.Run(WriteLoopAsync);
     }
+
+    /// <summary>Frames written to the socket so far (diagnostics and tests).</summary>
+    internal long FramesSent => Interlocked.Read(ref _framesSent);
+
+    /// <summary>Socket writes those frames took: fewer than the frames when writes were coalesced.</summary>
+    internal long SocketWrites => _coalescing?.SocketWrites ?? FramesSent;
 
     /// <summary>Queues a frame; silently dropped once the transport ended (the connection re-sends what matters).</summary>
     public void Send(ProtocolMessage message) => _outbound.Writer.TryWrite(message);
@@ -78,6 +91,7 @@ internal sealed class WebSocketTransport : IDisposable
     public void Dispose()
     {
         _socket.Dispose();
+        _invoker?.Dispose();
         _stop.Dispose();
     }
 
@@ -157,6 +171,7 @@ internal sealed class WebSocketTransport : IDisposable
                     buffer.ResetWrittenCount();
                     _codec.Encode(message, buffer);
                     await _socket.SendAsync(buffer.WrittenMemory, type, endOfMessage: true, _stop.Token).ConfigureAwait(false);
+                    Interlocked.Increment(ref _framesSent);
                 }
             }
         }
