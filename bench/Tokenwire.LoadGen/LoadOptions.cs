@@ -43,8 +43,9 @@ internal sealed class LoadOptions
     public bool SignalRSendEach { get; set; }
 
     /// <summary>
-    /// Tokenwire publishers: queue frames and send what is queued in one socket write, as the SignalR .NET client does
-    /// (each publish is still its own WebSocket message), instead of a write per frame as ably-js and Tokenwire.Client do.
+    /// Tokenwire publishers: queue frames and send what is queued in one socket write, as Tokenwire.Client does by default
+    /// (<c>ClientOptions.CoalesceWrites</c>; these publishers write through its connector) and as the SignalR .NET client
+    /// does (each publish is still its own WebSocket message), instead of a write per frame as ably-js does.
     /// </summary>
     public bool TokenwireSendsCoalesced { get; set; }
 
@@ -213,8 +214,9 @@ internal sealed class LoadOptions
           --signalr-sends each|coalesced          signalr publishers: one WebSocket message per invocation (as the
                                                   JavaScript clients send) or what the .NET client's pipe holds
                                                   (default coalesced)
-          --tokenwire-sends each|coalesced        tokenwire publishers: a socket write per frame (as ably-js and
-                                                  Tokenwire.Client write; default) or what is queued in one write
+          --tokenwire-sends each|coalesced        tokenwire publishers: a socket write per frame (as ably-js
+                                                  writes; default) or what is queued in one write (as
+                                                  Tokenwire.Client writes by default)
           --pattern token|response                token: one publish per token (default); response: one message
                                                   per response and each token appended to it (tokenwire only)
           --round N                               round number recorded in --json (bench/run.sh's medians)
