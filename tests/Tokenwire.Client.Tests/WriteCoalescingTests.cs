@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Tokenwire.Client.Internal;
 using Tokenwire.Protocol;
+using Xunit.Abstractions;
 
 namespace Tokenwire.Client.Tests;
 
@@ -10,7 +11,7 @@ namespace Tokenwire.Client.Tests;
 /// itself over a real loopback TCP pair, then the client against the real server.
 /// </summary>
 [Collection(ServerCollection.Name)]
-public sealed class WriteCoalescingTests(ServerFixture fixture)
+public sealed class WriteCoalescingTests(ServerFixture fixture, ITestOutputHelper output)
 {
     public static TheoryData<bool> Formats => new() { false, true };
 
@@ -29,6 +30,7 @@ public sealed class WriteCoalescingTests(ServerFixture fixture)
 
         var received = await pair.ReadExactlyAsync((int)expected.Length);
         Assert.Equal(expected.ToArray(), received);
+        output.WriteLine($"{writes} writes in {pair.Stream.SocketWrites} socket writes");
         Assert.Equal(writes, pair.Stream.Writes);
         Assert.InRange(pair.Stream.SocketWrites, 1, writes - 1);
     }
@@ -119,6 +121,7 @@ public sealed class WriteCoalescingTests(ServerFixture fixture)
         Assert.Equal(Enumerable.Range(0, count).Select(i => $"tok-{i}"), received);
         var frames = transport.FramesSent - framesBefore;
         var socketWrites = transport.SocketWrites - writesBefore;
+        output.WriteLine($"{frames} frames in {socketWrites} socket writes");
         Assert.Equal(count, frames);
         Assert.InRange(socketWrites, 1, frames - 1);
     }
