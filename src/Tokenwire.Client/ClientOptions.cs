@@ -118,7 +118,7 @@ public sealed record ClientOptions
     /// <summary>
     /// Realtime frames queued while the previous socket write is still running go out together in the next write (each
     /// is still its own WebSocket message), as the SignalR .NET client sends. Tokens published without awaiting each
-    /// then cost the server a socket read per batch rather than per token (1.3-1.5x less server CPU per delivered token
+    /// then cost the server a socket read per batch rather than per token (1.3-1.6x less server CPU per delivered token
     /// in a flood, docs/BENCHMARKS.md); a lone frame is not delayed. False gives every frame its own socket write, as
     /// ably-js does. Default: true.
     /// </summary>

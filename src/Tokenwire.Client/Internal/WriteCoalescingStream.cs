@@ -8,7 +8,7 @@ namespace Tokenwire.Client.Internal;
 /// through. Writes are queued, and one loop sends them: what was queued while the previous socket write ran goes out in
 /// the next single write, as the SignalR .NET client's pipe does. Every frame stays its own WebSocket message; only the
 /// socket writes are fewer. A publisher that fires tokens without awaiting each then costs the server one read (and one
-/// wake-up) per batch rather than per token: 1.3-1.5x less server CPU per delivered token in docs/BENCHMARKS.md.
+/// wake-up) per batch rather than per token: 1.3-1.6x less server CPU per delivered token in docs/BENCHMARKS.md.
 /// A lone frame waits for nothing but the hand-off to the send loop.
 /// Hand-written because ClientWebSocket gives every message its own socket write and has no option to change that;
 /// SocketsHttpHandler's ConnectCallback lets this stream sit under it, so the upgrade, TLS and proxies stay the BCL's.
