@@ -186,10 +186,11 @@ public static class ResponseHydrator
                     await HistoryAsync(subscription, options, cancellationToken).ConfigureAwait(false);
                     return;
                 case HydrationMode.Rewind:
-                    // Rewind applies on a fresh attach only: re-attach with it. The messages buffered meanwhile are
-                    // dropped (the rewind replays them, in order, before anything newer).
-                    subscription.GoLive(HydrationMode.None, countBacklog: true, applyBuffered: false);
+                    // Rewind applies on a fresh attach only: re-attach with it. The messages buffered until the detach
+                    // is done are dropped (the rewind replays them, in order, before anything newer); going live before
+                    // the detach let a token that came meanwhile reach the assembler ahead of the replayed ones.
                     await subscription.Channel.DetachAsync(cancellationToken).ConfigureAwait(false);
+                    subscription.GoLive(HydrationMode.None, countBacklog: true, applyBuffered: false);
                     client.Channels.Get(subscription.Channel.Name, ChannelOptions.WithRewind(options.Rewind));
                     await subscription.Channel.AttachAsync(cancellationToken).ConfigureAwait(false);
                     await RewindCaughtUpAsync(client, subscription, cancellationToken).ConfigureAwait(false);
