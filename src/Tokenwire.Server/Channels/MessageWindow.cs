@@ -1,4 +1,3 @@
-using System.Buffers;
 using Tokenwire.Protocol;
 
 namespace Tokenwire.Server.Channels;
@@ -8,25 +7,26 @@ namespace Tokenwire.Server.Channels;
 /// its canonical stored bytes (<see cref="StoredForm.Encode(Message)"/>) packed into large rented chunks, with a small
 /// index entry of serial, timestamp and location. A window holds up to minutes of tokens; as a graph of
 /// <see cref="Message"/> objects every one of them survived into gen1 and gen2, so every collection under load was a
-/// gen1 one spent copying tokens. Large byte chunks are neither traced nor copied. Messages are decoded again only
-/// for the rare reads (a rewind, a resume backlog, a history page). Not thread-safe: the channel lock guards it.
+/// gen1 one spent copying tokens. The chunks are native memory (<see cref="WindowChunk"/>), outside the GC heap.
+/// Messages are decoded again only for the rare reads (a rewind, a resume backlog, a history page). Not thread-safe:
+/// the channel lock guards it.
 /// </summary>
 internal sealed class MessageWindow
 {
-    /// <summary>Above the large-object threshold, so chunks are never copied by a compacting collection.</summary>
+    /// <summary>A message larger than this gets a chunk of its own size.</summary>
     internal const int ChunkSize = 128 * 1024;
 
     private readonly HotWindow<Entry> _entries = new();
-    private readonly HotWindow<byte[]> _chunks = new();
+    private readonly HotWindow<WindowChunk> _chunks = new();
     private long _firstChunk; // sequence number of _chunks[0]
     private int _used = ChunkSize; // bytes used in the newest chunk (full: the next add starts a chunk)
 
     // The last chunk the window let go of, kept for the next one it starts. A window at its bound frees a chunk for every
-    // chunk it fills; keeping one keeps that steady state off the shared pool (a few 128 KB arrays per core, shared with
-    // every other renter of that size), so a window at its bound allocates no chunks at all.
-    private byte[]? _spare;
+    // chunk it fills; keeping one keeps that steady state off the allocator, so a window at its bound allocates no
+    // chunks at all.
+    private WindowChunk? _spare;
 
-    // Bytes of the chunks this window has rented and not returned (the spare included), kept as it changes so that
+    // Bytes of the chunks this window has allocated and not freed (the spare included), kept as it changes so that
     // MemoryBytes is O(1): the channel reports it after every add and eviction.
     private long _chunkBytes;
 
@@ -71,7 +71,7 @@ internal sealed class MessageWindow
     {
         var e = _entries[index];
         var chunk = _chunks[(int)(e.Chunk - _firstChunk)];
-        return chunk.AsSpan(e.Offset, e.Length);
+        return chunk.Span.Slice(e.Offset, e.Length);
     }
 
     /// <param name="serial">The message's serial (a valid <see cref="ChannelSerial"/>).</param>
@@ -87,7 +87,7 @@ internal sealed class MessageWindow
         }
 
         var chunk = _firstChunk + _chunks.Count - 1;
-        encoded.CopyTo(_chunks[_chunks.Count - 1].AsSpan(_used));
+        encoded.CopyTo(_chunks[_chunks.Count - 1].Span[_used..]);
         _entries.Add(new Entry(ChannelSerial.ToKey(serial), timestamp, chunk, _used, encoded.Length));
         _used += encoded.Length;
         Bytes += encoded.Length + EntryOverhead;
@@ -118,7 +118,7 @@ internal sealed class MessageWindow
         return removed.SerialKey;
     }
 
-    private byte[] TakeChunk(int size)
+    private WindowChunk TakeChunk(int size)
     {
         if (_spare is { } spare && spare.Length >= size)
         {
@@ -126,18 +126,18 @@ internal sealed class MessageWindow
             return spare;
         }
 
-        var chunk = ArrayPool<byte>.Shared.Rent(size);
+        var chunk = new WindowChunk(size);
         _chunkBytes += chunk.Length;
         return chunk;
     }
 
-    private void GiveBack(byte[] chunk)
+    private void GiveBack(WindowChunk chunk)
     {
         _chunkBytes -= chunk.Length;
-        ArrayPool<byte>.Shared.Return(chunk);
+        chunk.Dispose();
     }
 
-    private void KeepAsSpare(byte[] chunk)
+    private void KeepAsSpare(WindowChunk chunk)
     {
         // Only a standard chunk: an oversized one (a single large message) goes back to the pool at once.
         if (_spare is null && chunk.Length == ChunkSize) _spare = chunk;

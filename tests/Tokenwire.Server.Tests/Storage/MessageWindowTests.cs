@@ -119,6 +119,37 @@ public sealed class MessageWindowTests
     }
 
     [Fact]
+    public void A_windows_chunks_are_off_the_GC_heap()
+    {
+        // 2,000 messages of ~4 KB: 8 MB of chunks. Only the index (a 32-byte entry each) is managed memory, so filling
+        // the window allocates a small fraction of what it holds, and the messages still come back whole.
+        var window = new MessageWindow();
+        var encoded = StoredForm.Encode(Token(0, size: 4_000));
+        var serials = Enumerable.Range(0, 2_000).Select(SerialOf).ToArray();
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        foreach (var serial in serials) window.Add(serial, 1_700_000_000_000, encoded);
+        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        Assert.True(window.ChunkBytes >= 2_000L * encoded.Length, $"{window.ChunkBytes} bytes of chunks");
+        Assert.True(allocated < window.ChunkBytes / 20, $"allocated {allocated} managed bytes for {window.ChunkBytes} of chunks");
+        Assert.Equal(Token(0, size: 4_000).Data, window.Message(1_999).Data);
+
+        while (window.Count > 0) window.RemoveFirst();
+        Assert.Equal(0, window.ChunkBytes);
+    }
+
+    [Fact]
+    public void A_freed_chunk_refuses_to_be_read_and_may_be_freed_twice()
+    {
+        var chunk = new WindowChunk(1024);
+        chunk.Span.Fill(7);
+        Assert.Equal(7, chunk.Span[1023]);
+        chunk.Dispose();
+        chunk.Dispose();
+        Assert.Throws<ObjectDisposedException>(() => chunk.Span.Length);
+    }
+
+    [Fact]
     public void FirstAfter_and_CompareSerial_follow_serial_order()
     {
         var window = new MessageWindow();
