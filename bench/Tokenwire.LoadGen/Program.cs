@@ -135,13 +135,13 @@ namespace Tokenwire.LoadGen
                 sb.AppendLine();
                 sb.AppendLine("Server runtime counters over the same measurement (startup hook; per delivered token):");
                 sb.AppendLine();
-                sb.AppendLine("| round | target | workload | GCs gen0/1/2 | GC pause % | allocated B per token | thread-pool work items per token | context switches per token (vol+invol) | lock contentions | GC heap MB |");
-                sb.AppendLine("|--:|---|---|--:|--:|--:|--:|--:|--:|--:|");
+                sb.AppendLine("| round | target | workload | GCs gen0/1/2 | GC pause % | allocated B per token | thread-pool work items per token | context switches per token (vol+invol) | lock contentions | GC heap MB (start → end) | GC committed MB (start → end) |");
+                sb.AppendLine("|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|");
                 foreach (var r in load)
                 {
                     var d = Math.Max(1, r.Delivered);
                     sb.AppendLine($"| {r.Round} | {TargetLabel(r)} | {Workload(r)} | {r.Gen0Collections}/{r.Gen1Collections}/{r.Gen2Collections} | {F(r.GcPausePercent, "F1")} | {F(r.AllocatedBytesPerDelivered)} | {F(r.ThreadPoolWorkItemsPerDelivered, "F2")} | " +
-                                  $"{F((r.ServerVoluntaryCtxSwitches + r.ServerInvoluntaryCtxSwitches) / (double)d, "F3")} | {r.LockContentions} | {Mb(r.GcHeapBytes)} |");
+                                  $"{F((r.ServerVoluntaryCtxSwitches + r.ServerInvoluntaryCtxSwitches) / (double)d, "F3")} | {r.LockContentions} | {Mb(r.GcHeapBytesAtStart)} → {Mb(r.GcHeapBytes)} | {Mb(r.GcCommittedBytesAtStart)} → {Mb(r.GcCommittedBytes)} |");
                 }
             }
 

@@ -106,6 +106,9 @@ internal sealed record RunResult
     public double ThreadPoolWorkItemsPerDelivered { get; set; }
     public long LockContentions { get; set; }
     public long GcHeapBytes { get; set; }
+    public long GcHeapBytesAtStart { get; set; }
+    public long GcCommittedBytes { get; set; }
+    public long GcCommittedBytesAtStart { get; set; }
     public List<string> TopAllocations { get; set; } = [];
     public int IdleConnections { get; set; }
     public long IdleBaselineRssBytes { get; set; }
@@ -270,6 +273,9 @@ internal static class Runner
             result.ThreadPoolWorkItemsPerDelivered = (double)(stats1.ThreadPoolWorkItems - stats0.ThreadPoolWorkItems) / delivered;
             result.LockContentions = stats1.LockContentions - stats0.LockContentions;
             result.GcHeapBytes = stats1.HeapBytes;
+            result.GcHeapBytesAtStart = stats0.HeapBytes;
+            result.GcCommittedBytes = stats1.CommittedBytes;
+            result.GcCommittedBytesAtStart = stats0.CommittedBytes;
             result.TopAllocations = stats1.TopAllocations;
         }
 
