@@ -1,4 +1,5 @@
 using Tokenwire.Protocol;
+using Tokenwire.Server.Channels;
 
 namespace Tokenwire.Server.Realtime;
 
@@ -14,10 +15,10 @@ internal sealed class AckLedger(Observability.ServerMetrics? metrics)
     public Delivery.PendingDispatches Dispatches { get; } = new();
 
     // Publish outcomes remembered for msgSerial deduplication after a resume (RTN19a2). A success only lends its
-    // serials to the repeated ACK, so the newest 256 are kept (more would outlive gen0 under a flood and be promoted,
-    // one task per token); failures and outcomes still pending are kept for 4,096 publishes, so a re-send whose NACK
-    // was lost is answered with that NACK, never with a success. Older re-sends get an empty ACK and are not republished.
-    private readonly RecentOutcomes _recentSuccesses = new(256);
+    // serials to the repeated ACK, so the newest 256 are kept, as numbers where they can be (see RecentSuccesses);
+    // failures and outcomes still pending are kept for 4,096 publishes, so a re-send whose NACK was lost is answered
+    // with that NACK, never with a success. Older re-sends get an empty ACK and are not republished.
+    private readonly RecentSuccesses _recentSuccesses = new(256);
     private readonly RecentOutcomes _recentPendingOrFailed = new(4096);
 
     private readonly Lock _serialLock = new();
@@ -47,7 +48,8 @@ internal sealed class AckLedger(Observability.ServerMetrics? metrics)
             if (IsResendLocked(msgSerial, out known)) return false;
 
             _nextMsgSerial = msgSerial + 1;
-            (outcome.IsCompletedSuccessfully ? _recentSuccesses : _recentPendingOrFailed).Remember(msgSerial, outcome);
+            if (outcome.IsCompletedSuccessfully) _recentSuccesses.Remember(msgSerial, outcome.Result);
+            else _recentPendingOrFailed.Remember(msgSerial, outcome);
             known = outcome;
             return true;
         }
@@ -63,7 +65,8 @@ internal sealed class AckLedger(Observability.ServerMetrics? metrics)
     {
         known = null!;
         if (msgSerial >= _nextMsgSerial) return false;
-        known = _recentSuccesses.Find(msgSerial) ?? _recentPendingOrFailed.Find(msgSerial) ?? Task.FromResult<string?[]>([]);
+        known = (_recentSuccesses.Find(msgSerial) is { } serials ? Task.FromResult(serials) : null)
+            ?? _recentPendingOrFailed.Find(msgSerial) ?? Task.FromResult<string?[]>([]);
         return true;
     }
 
@@ -142,6 +145,48 @@ internal sealed class AckLedger(Observability.ServerMetrics? metrics)
     }
 
     private readonly record struct Batch(long Start, int Count, ErrorInfo? Error, List<PublishResult>? Results, Transport Transport);
+
+    /// <summary>
+    /// The serials of the newest successful publishes by msgSerial, in a ring of values. Under a flood 256 publishes
+    /// outlast a gen0 collection, so keeping each one's completed task, serials array and serial string (as this did)
+    /// promoted ~150 bytes of garbage per token into the older generations. A publish of one message whose serial is a
+    /// <see cref="ChannelSerial"/> (every in-memory publish) is kept as that serial's number and nothing else; any
+    /// other is kept as its array. msgSerials only grow (<see cref="TryReserve"/>), so the ring is in order.
+    /// </summary>
+    private sealed class RecentSuccesses(int capacity)
+    {
+        private readonly Entry[] _ring = new Entry[capacity];
+        private int _next; // where the next entry goes: the oldest once the ring is full
+        private int _count;
+
+        public void Remember(long msgSerial, string?[] serials)
+        {
+            _ring[_next] = serials is [{ } only] && ChannelSerial.TryParse(only, out var ms, out var seq) && ChannelSerial.Key(ms, seq) != long.MaxValue
+                ? new Entry(msgSerial, ChannelSerial.Key(ms, seq), null)
+                : new Entry(msgSerial, 0, serials);
+            _next = (_next + 1) % _ring.Length;
+            _count = Math.Min(_count + 1, _ring.Length);
+        }
+
+        public string?[]? Find(long msgSerial)
+        {
+            // Binary search over the ring from its oldest entry.
+            int lo = 0, hi = _count - 1;
+            var oldest = (_next - _count + _ring.Length) % _ring.Length;
+            while (lo <= hi)
+            {
+                var mid = (lo + hi) >>> 1;
+                ref readonly var e = ref _ring[(oldest + mid) % _ring.Length];
+                if (e.MsgSerial == msgSerial) return e.Serials ?? [ChannelSerial.FromKey(e.SerialKey)];
+                if (e.MsgSerial < msgSerial) lo = mid + 1;
+                else hi = mid - 1;
+            }
+
+            return null;
+        }
+
+        private readonly record struct Entry(long MsgSerial, long SerialKey, string?[]? Serials);
+    }
 
     /// <summary>The newest outcomes by msgSerial, bounded by count whatever gaps a client leaves between msgSerials.</summary>
     private sealed class RecentOutcomes(int capacity)

@@ -97,6 +97,35 @@ public sealed class AckOrderingTests(ServerFixture fixture) : IClassFixture<Serv
     }
 
     [Fact]
+    public async Task Resent_msgSerials_get_their_own_serials_back_across_gaps_and_for_several_messages()
+    {
+        // Successes are remembered as serial numbers (one message) or arrays (several), in msgSerial order with gaps:
+        // each re-send must find exactly its own publish's serials.
+        var channel = ServerFixture.UniqueChannel();
+        await using var client = await RawClient.ConnectAsync(fixture.Server);
+        var original = new Dictionary<long, List<string>>();
+        foreach (var (msgSerial, count) in new (long, int)[] { (0, 1), (3, 1), (4, 2), (10, 1), (11, 3), (300, 1) })
+        {
+            await client.PublishAsync(channel, msgSerial, [.. Enumerable.Range(0, count).Select(i => new Message { Name = "t", Data = $"{msgSerial}.{i}" })]);
+            var ack = await client.ReceiveUntilAsync(m => m.Action == ProtocolAction.Ack && m.MsgSerial == msgSerial);
+            original[msgSerial] = [.. Assert.Single(ack.Res!).Serials.Select(x => x!)];
+            Assert.Equal(count, original[msgSerial].Count);
+        }
+
+        foreach (var (msgSerial, serials) in original.Reverse())
+        {
+            await client.PublishAsync(channel, msgSerial, new Message { Name = "t", Data = "again" });
+            var again = await client.ReceiveUntilAsync(m => m.Action == ProtocolAction.Ack && m.MsgSerial == msgSerial);
+            Assert.Equal(serials, Assert.Single(again.Res!).Serials);
+        }
+
+        // A msgSerial in a gap was never published: its re-send is older than the newest, so it gets an empty ACK.
+        await client.PublishAsync(channel, 7, new Message { Name = "t", Data = "gap" });
+        var gap = await client.ReceiveUntilAsync(m => m.Action == ProtocolAction.Ack && m.MsgSerial == 7);
+        Assert.Empty(Assert.Single(gap.Res!).Serials);
+    }
+
+    [Fact]
     public async Task Client_supplied_ids_are_deduplicated_within_the_window()
     {
         var channel = ServerFixture.UniqueChannel();
