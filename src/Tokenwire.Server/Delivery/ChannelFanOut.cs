@@ -142,6 +142,10 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
         }
 
         delivery?.Queued();
+        // Every queue has the bytes it needs now; the queued frames need not keep the messages alive.
+        frame.ReleaseMessage();
+        againstPrevious?.ReleaseMessage();
+        fromScratch?.ReleaseMessage();
         stats.CountOutbound(messages.Count, bytes, delivered);
         if (delivered > 0) _series?.CountOut((long)messages.Count * delivered);
         _lastMessage = messages[^1];

@@ -11,10 +11,19 @@ internal sealed class OutboundFrame
 {
     private byte[]? _json;
     private byte[]? _msgPack;
+    private ProtocolMessage? _message;
 
-    public OutboundFrame(ProtocolMessage message) => Message = message;
+    public OutboundFrame(ProtocolMessage message) => _message = message;
 
-    public ProtocolMessage Message { get; }
+    public ProtocolMessage Message => _message ?? throw new InvalidOperationException("The frame's message was released once it was encoded for its subscribers");
+
+    /// <summary>
+    /// Lets go of the message once every subscriber's queue holds the frame, encoded in its format
+    /// (<see cref="Realtime.OutboundQueue.Enqueue"/> encodes on the way in). A queued frame waits for the slowest
+    /// subscriber's socket, tens of milliseconds under a flood: with its message it kept every token's objects (the
+    /// message, its strings and extras, the frame) alive through gen0 collections into the older generations.
+    /// </summary>
+    public void ReleaseMessage() => _message = null;
 
     /// <summary>Close the transport after this frame is written (ERROR, CLOSED, DISCONNECTED).</summary>
     public bool CloseAfter { get; init; }
@@ -60,6 +69,10 @@ internal interface IChannelSubscriber
     /// </summary>
     int AppendRollupWindowMs => 40;
 
-    /// <summary>Queues a frame; false when the subscriber is gone, and the channel then drops it.</summary>
+    /// <summary>
+    /// Queues a frame; false when the subscriber is gone, and the channel then drops it. The subscriber takes the
+    /// frame's bytes in its format before it returns (<see cref="OutboundFrame.GetBytes"/>): a channel's frame lets go of
+    /// its message once every subscriber has it (<see cref="OutboundFrame.ReleaseMessage"/>).
+    /// </summary>
     bool Enqueue(OutboundFrame frame);
 }
