@@ -4,7 +4,7 @@ namespace Tokenwire.Server.Channels;
 
 /// <summary>
 /// A channel's hot window (rewind, resume, history of non-persisted channels) in compact form: each message is kept as
-/// its canonical stored bytes (<see cref="StoredForm.Encode(Message)"/>) packed into large rented chunks, with a small
+/// its canonical stored bytes (<see cref="StoredForm.Encode(Message)"/>) packed into large chunks, with a small
 /// index entry of serial, timestamp and location. A window holds up to minutes of tokens; as a graph of
 /// <see cref="Message"/> objects every one of them survived into gen1 and gen2, so every collection under load was a
 /// gen1 one spent copying tokens. The chunks are native memory (<see cref="WindowChunk"/>), outside the GC heap.
@@ -107,7 +107,7 @@ internal sealed class MessageWindow
 
         if (_entries.Count == 0 && _chunks.Count == 1)
         {
-            // Empty: keep nothing rented by an idle channel.
+            // Empty: an idle channel holds no chunk.
             GiveBack(_chunks.RemoveFirst());
             _firstChunk++;
             _used = ChunkSize;
@@ -139,7 +139,7 @@ internal sealed class MessageWindow
 
     private void KeepAsSpare(WindowChunk chunk)
     {
-        // Only a standard chunk: an oversized one (a single large message) goes back to the pool at once.
+        // Only a standard chunk: an oversized one (a single large message) is freed at once.
         if (_spare is null && chunk.Length == ChunkSize) _spare = chunk;
         else GiveBack(chunk);
     }

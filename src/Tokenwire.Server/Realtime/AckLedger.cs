@@ -161,9 +161,9 @@ internal sealed class AckLedger(Observability.ServerMetrics? metrics)
 
         public void Remember(long msgSerial, string?[] serials)
         {
-            _ring[_next] = serials is [{ } only] && ChannelSerial.TryParse(only, out var ms, out var seq) && ChannelSerial.Key(ms, seq) != long.MaxValue
-                ? new Entry(msgSerial, ChannelSerial.Key(ms, seq), null)
-                : new Entry(msgSerial, 0, serials);
+            // A saturated key (a serial past the year 2262) would not format back to the same serial: keep the array.
+            var key = serials is [{ } only] && ChannelSerial.TryParse(only, out var ms, out var seq) ? ChannelSerial.Key(ms, seq) : long.MaxValue;
+            _ring[_next] = key != long.MaxValue ? new Entry(msgSerial, key, null) : new Entry(msgSerial, 0, serials);
             _next = (_next + 1) % _ring.Length;
             _count = Math.Min(_count + 1, _ring.Length);
         }

@@ -25,6 +25,15 @@ public sealed class MessageWindowTests
 
     private static void Add(MessageWindow window, Message m) => window.Add(m.Serial!, m.Timestamp!.Value, StoredForm.Encode(m));
 
+    /// <summary>Adds <paramref name="count"/> copies of one stored message and returns the managed bytes that allocated.</summary>
+    private static long ManagedBytesToFill(MessageWindow window, byte[] encoded, int count)
+    {
+        var serials = Enumerable.Range(0, count).Select(SerialOf).ToArray();
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < serials.Length; i++) window.Add(serials[i], 1_700_000_000_000 + i, encoded);
+        return GC.GetAllocatedBytesForCurrentThread() - before;
+    }
+
     [Fact]
     public void Messages_come_back_whole_in_order_across_many_chunks()
     {
@@ -103,14 +112,10 @@ public sealed class MessageWindowTests
     public void The_memory_a_window_reports_covers_its_index_as_well_as_its_chunks()
     {
         // 50,000 small messages: the index (a 32-byte entry each) is a good part of the window. Everything the window
-        // allocated while filling is in what it reports (the chunks may come from the shared pool without allocating,
-        // so the allocation is a lower bound), and the index part is its entries plus at most a few spare segments.
+        // allocated while filling is in what it reports (the chunks are native memory, so the managed allocation is a
+        // lower bound), and the index part is its entries plus at most a few spare segments.
         var window = new MessageWindow();
-        var encoded = StoredForm.Encode(Token(0, size: 20));
-        var serials = Enumerable.Range(0, 50_000).Select(SerialOf).ToArray();
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        for (var i = 0; i < serials.Length; i++) window.Add(serials[i], 1_700_000_000_000 + i, encoded);
-        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        var allocated = ManagedBytesToFill(window, StoredForm.Encode(Token(0, size: 20)), 50_000);
 
         var index = window.MemoryBytes - window.ChunkBytes;
         Assert.True(index >= 50_000L * MessageWindow.EntryOverhead, $"index {index} bytes for 50,000 entries");
@@ -125,10 +130,7 @@ public sealed class MessageWindowTests
         // the window allocates a small fraction of what it holds, and the messages still come back whole.
         var window = new MessageWindow();
         var encoded = StoredForm.Encode(Token(0, size: 4_000));
-        var serials = Enumerable.Range(0, 2_000).Select(SerialOf).ToArray();
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        foreach (var serial in serials) window.Add(serial, 1_700_000_000_000, encoded);
-        var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        var allocated = ManagedBytesToFill(window, encoded, 2_000);
 
         Assert.True(window.ChunkBytes >= 2_000L * encoded.Length, $"{window.ChunkBytes} bytes of chunks");
         Assert.True(allocated < window.ChunkBytes / 20, $"allocated {allocated} managed bytes for {window.ChunkBytes} of chunks");
