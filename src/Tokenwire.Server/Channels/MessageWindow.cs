@@ -127,13 +127,13 @@ internal sealed class MessageWindow
         }
 
         var chunk = new WindowChunk(size);
-        _chunkBytes += chunk.Length;
+        _chunkBytes += chunk.MemoryBytes;
         return chunk;
     }
 
     private void GiveBack(WindowChunk chunk)
     {
-        _chunkBytes -= chunk.Length;
+        _chunkBytes -= chunk.MemoryBytes;
         chunk.Dispose();
     }
 

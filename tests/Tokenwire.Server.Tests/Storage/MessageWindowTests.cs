@@ -152,6 +152,32 @@ public sealed class MessageWindowTests
     }
 
     [Fact]
+    public void A_chunk_takes_whole_pages_and_no_more()
+    {
+        // On Linux a chunk is its own mapping: it starts on a page and costs its length rounded up to pages. (Through
+        // malloc a 128 KB chunk started 16 bytes into a page and touched 33 pages.) Elsewhere it is malloc'd, as counted.
+        var page = Environment.SystemPageSize;
+        using var standard = new WindowChunk(MessageWindow.ChunkSize);
+        using var oversized = new WindowChunk(200_001); // a message larger than a chunk gets a chunk of its own size
+        oversized.Span.Fill(3);
+        Assert.Equal(3, oversized.Span[200_000]);
+        if (OperatingSystem.IsLinux())
+        {
+            Assert.Equal(0, standard.Address % page);
+            Assert.Equal(0, oversized.Address % page);
+            Assert.Equal(MessageWindow.ChunkSize, standard.MemoryBytes);
+            Assert.Equal((200_001 + page - 1) / page * page, oversized.MemoryBytes);
+        }
+        else
+        {
+            Assert.Equal(200_001, oversized.MemoryBytes);
+        }
+
+        oversized.Dispose();
+        Assert.Equal(0, oversized.Address);
+    }
+
+    [Fact]
     public void FirstAfter_and_CompareSerial_follow_serial_order()
     {
         var window = new MessageWindow();
