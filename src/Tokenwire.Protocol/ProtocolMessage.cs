@@ -43,6 +43,29 @@ public sealed class ProtocolMessage
     public List<Message>? Messages { get; set; }
 
     /// <summary>
+    /// Server to client, not on the wire: each message is written without the id (<c>frame id:index</c>), connectionId
+    /// and timestamp it would inherit from this frame, which every Ably SDK fills in again on receipt (TM2a, TM2c, TM2f;
+    /// see <see cref="FillInheritedFields"/>). A token frame is ~20 % smaller for it.
+    /// </summary>
+    internal bool MessagesInheritFromFrame { get; init; }
+
+    /// <summary>
+    /// Gives each message the id, connectionId and timestamp it left to its frame (TM2a, TM2c, TM2f; ably-js
+    /// <c>populateFieldsFromParent</c>): what a client does with a MESSAGE frame it receives.
+    /// </summary>
+    public void FillInheritedFields()
+    {
+        if (Messages is not { } messages) return;
+        for (var i = 0; i < messages.Count; i++)
+        {
+            var m = messages[i];
+            if (m.Id is null && Id is not null) m.Id = Id + ":" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            m.ConnectionId ??= ConnectionId;
+            m.Timestamp ??= Timestamp;
+        }
+    }
+
+    /// <summary>
     /// Presence messages (PRESENCE, SYNC; TR4l). Each is a <see cref="Message"/> with the presence fields (TP3: id,
     /// clientId, connectionId, data, encoding, extras, timestamp) whose <see cref="Message.Action"/> holds a
     /// <see cref="PresenceAction"/> value (see <see cref="Message.PresenceAction"/>); both share one wire shape.

@@ -85,7 +85,9 @@ public sealed class CometClient : IAsyncDisposable
         {
             var start = (int)reader.TokenStartIndex;
             reader.Skip();
-            frames.Add(ProtocolCodec.Json.Decode(body[start..(int)reader.BytesConsumed]));
+            var frame = ProtocolCodec.Json.Decode(body[start..(int)reader.BytesConsumed]);
+            frame.FillInheritedFields(); // as every Ably SDK does with what it receives (TM2a, TM2c, TM2f)
+            frames.Add(frame);
         }
 
         return frames;

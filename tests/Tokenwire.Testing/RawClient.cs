@@ -69,8 +69,16 @@ public sealed class RawClient : IAsyncDisposable
             if (result.EndOfMessage) break;
         }
 
-        return Codec.Decode(_buffer.AsSpan(0, length));
+        var frame = Codec.Decode(_buffer.AsSpan(0, length));
+        if (FillsInheritedFields) frame.FillInheritedFields();
+        return frame;
     }
+
+    /// <summary>
+    /// True (the default) to give received messages the id, connectionId and timestamp they left to their frame, as
+    /// every Ably SDK does (TM2a, TM2c, TM2f); false to see frames exactly as the server sent them.
+    /// </summary>
+    public bool FillsInheritedFields { get; set; } = true;
 
     /// <summary>Receives frames, skipping heartbeats, until one matches.</summary>
     public async Task<ProtocolMessage> ReceiveUntilAsync(Func<ProtocolMessage, bool> predicate, TimeSpan? timeout = null)

@@ -26,10 +26,10 @@ internal sealed class ChannelSubscriptions(string channelName, Action<string> lo
     {
         if (frame.Messages is not { } messages) return;
         var subscriptions = Volatile.Read(ref _subscriptions);
+        frame.FillInheritedFields();
         for (var i = 0; i < messages.Count; i++)
         {
             var m = messages[i];
-            DataEncoding.PopulateFromParent(m, frame, i);
             DataEncoding.DecodeInbound(m);
             foreach (var s in subscriptions)
             {

@@ -130,12 +130,4 @@ internal static class DataEncoding
     }
 
     private static string Append(string? encoding, string step) => string.IsNullOrEmpty(encoding) ? step : encoding + "/" + step;
-
-    /// <summary>Fills fields a message inherits from its ProtocolMessage (TM2a/c/f, ably-js <c>populateFieldsFromParent</c>).</summary>
-    public static void PopulateFromParent(Message m, ProtocolMessage parent, int index)
-    {
-        if (m.Id is null && parent.Id is not null) m.Id = parent.Id + ":" + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        m.ConnectionId ??= parent.ConnectionId;
-        m.Timestamp ??= parent.Timestamp;
-    }
 }

@@ -9,13 +9,18 @@ namespace Tokenwire.Protocol.Codecs;
 /// <summary>Writes a <see cref="Message"/> or an <see cref="ErrorInfo"/> as JSON.</summary>
 internal static class JsonMessageWriter
 {
-    public static void WriteMessage(Utf8JsonWriter w, Message m)
+    public static void WriteMessage(Utf8JsonWriter w, Message m) => WriteMessage(w, m, FrameInheritance.None);
+
+    /// <param name="w">Where to write.</param>
+    /// <param name="m">The message.</param>
+    /// <param name="inherited">Fields its frame already says, left out.</param>
+    public static void WriteMessage(Utf8JsonWriter w, Message m, FrameInheritance inherited)
     {
         w.WriteStartObject();
-        if (m.Id is not null) w.WriteString(JsonPropertyNames.Id, m.Id);
+        if (m.Id is not null && !inherited.Id) w.WriteString(JsonPropertyNames.Id, m.Id);
         if (m.ClientId is not null) w.WriteString(JsonPropertyNames.ClientId, m.ClientId);
-        if (m.ConnectionId is not null) w.WriteString(JsonPropertyNames.ConnectionId, m.ConnectionId);
-        if (m.Timestamp is { } ts) w.WriteNumber(JsonPropertyNames.Timestamp, ts);
+        if (m.ConnectionId is not null && !inherited.ConnectionId) w.WriteString(JsonPropertyNames.ConnectionId, m.ConnectionId);
+        if (m.Timestamp is { } ts && !inherited.Timestamp) w.WriteNumber(JsonPropertyNames.Timestamp, ts);
         if (m.Name is not null) w.WriteString(JsonPropertyNames.Name, m.Name);
         var encoding = m.Encoding;
         switch (m.Data)

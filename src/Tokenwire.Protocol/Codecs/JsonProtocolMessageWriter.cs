@@ -29,7 +29,7 @@ internal static class JsonProtocolMessageWriter
         if (m.Messages is { } messages)
         {
             w.WriteStartArray(JsonPropertyNames.Messages);
-            foreach (var message in messages) JsonMessageWriter.WriteMessage(w, message);
+            for (var i = 0; i < messages.Count; i++) JsonMessageWriter.WriteMessage(w, messages[i], FrameInheritance.Of(m, messages[i], i));
             w.WriteEndArray();
         }
 

@@ -9,18 +9,23 @@ namespace Tokenwire.Protocol.Codecs;
 /// <summary>Writes a <see cref="Message"/> or an <see cref="ErrorInfo"/> as msgpack.</summary>
 internal static class MsgPackMessageWriter
 {
-    public static void WriteMessage(MsgPackWriter w, Message m)
+    public static void WriteMessage(MsgPackWriter w, Message m) => WriteMessage(w, m, FrameInheritance.None);
+
+    /// <param name="w">Where to write.</param>
+    /// <param name="m">The message.</param>
+    /// <param name="inherited">Fields its frame already says, left out.</param>
+    public static void WriteMessage(MsgPackWriter w, Message m, FrameInheritance inherited)
     {
-        var fields = (m.Id is null ? 0 : 1) + (m.ClientId is null ? 0 : 1) + (m.ConnectionId is null ? 0 : 1)
+        var fields = -inherited.Count + (m.Id is null ? 0 : 1) + (m.ClientId is null ? 0 : 1) + (m.ConnectionId is null ? 0 : 1)
             + (m.Timestamp.HasValue ? 1 : 0) + (m.Name is null ? 0 : 1) + (m.Data is null ? 0 : 1) + (m.Encoding is null ? 0 : 1)
             + (m.Extras is null ? 0 : 1) + (m.Serial is null ? 0 : 1) + (m.Action.HasValue ? 1 : 0)
             + (m.Version is null ? 0 : 1) + (m.Annotations is null ? 0 : 1) + (m.MessageSerial is null ? 0 : 1)
             + (m.AnnotationType is null ? 0 : 1) + (m.Count.HasValue ? 1 : 0);
         w.WriteMapHeader(fields);
-        if (m.Id is not null) { w.WriteString("id"u8); w.Write(m.Id); }
+        if (m.Id is not null && !inherited.Id) { w.WriteString("id"u8); w.Write(m.Id); }
         if (m.ClientId is not null) { w.WriteString("clientId"u8); w.Write(m.ClientId); }
-        if (m.ConnectionId is not null) { w.WriteString("connectionId"u8); w.Write(m.ConnectionId); }
-        if (m.Timestamp is { } ts) { w.WriteString("timestamp"u8); w.Write(ts); }
+        if (m.ConnectionId is not null && !inherited.ConnectionId) { w.WriteString("connectionId"u8); w.Write(m.ConnectionId); }
+        if (m.Timestamp is { } ts && !inherited.Timestamp) { w.WriteString("timestamp"u8); w.Write(ts); }
         if (m.Name is not null) { w.WriteString("name"u8); w.Write(m.Name); }
         switch (m.Data)
         {

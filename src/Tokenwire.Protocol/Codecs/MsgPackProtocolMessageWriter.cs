@@ -31,7 +31,7 @@ internal static class MsgPackProtocolMessageWriter
         {
             w.WriteString("messages"u8);
             w.WriteArrayHeader(messages.Count);
-            foreach (var message in messages) MsgPackMessageWriter.WriteMessage(w, message);
+            for (var i = 0; i < messages.Count; i++) MsgPackMessageWriter.WriteMessage(w, messages[i], FrameInheritance.Of(m, messages[i], i));
         }
 
         if (m.Presence is { } presence)

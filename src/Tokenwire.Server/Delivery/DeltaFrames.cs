@@ -37,6 +37,7 @@ internal static class DeltaFrames
             Timestamp = original.Timestamp,
             ChannelSerial = original.ChannelSerial,
             Messages = encoded,
+            MessagesInheritFromFrame = original.MessagesInheritFromFrame,
         });
     }
 

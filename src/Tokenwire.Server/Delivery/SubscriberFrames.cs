@@ -21,6 +21,7 @@ internal static class SubscriberFrames
             Timestamp = timestamp,
             ChannelSerial = channelSerial,
             Messages = messages,
+            MessagesInheritFromFrame = true,
         };
 
     /// <summary>

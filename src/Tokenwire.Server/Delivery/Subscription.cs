@@ -41,6 +41,7 @@ internal sealed class Subscription(IChannelSubscriber subscriber, string channel
             Messages = m.Messages,
             Presence = m.Presence,
             Annotations = m.Annotations,
+            MessagesInheritFromFrame = m.MessagesInheritFromFrame,
         });
     }
 
