@@ -8,12 +8,11 @@ namespace Tokenwire.Server.Channels;
 /// committed ahead of use and counted against its gen2 budget while it filled, with no object in it to trace. Outside
 /// the GC heap the windows cost exactly their chunks.
 /// <para>
-/// On Linux a chunk is its own anonymous mapping: page-exact, and given back to the kernel when freed. Through
-/// <c>malloc</c> a 128 KB chunk took 33 pages, not 32 (glibc puts a 16-byte header in front of a block it maps, which
-/// pushes the block's end onto one more page): 3 % more than the window counted, ~5 MB over a 20-channel flood. And
-/// once glibc had unmapped one such block it raised its mapping threshold, so later chunks went into its arenas, which
-/// keep the memory of a retired channel's window. Hand-written because the BCL maps no anonymous memory (its
-/// <c>NativeMemory</c> is <c>malloc</c>); elsewhere than Linux a chunk is <c>NativeMemory.Alloc</c>.
+/// On Linux a chunk is its own anonymous mapping: page-exact, and given back to the kernel as soon as it is freed.
+/// Through <c>malloc</c>, glibc carved most chunks from its arenas (once it has unmapped one block of that size it maps
+/// no more), and an arena returns memory only from its top: an emptied window's chunks stayed resident (RSS 165-179 MB
+/// against 132-134 MB 45 s after 84 MB of windows expired; docs/BENCHMARKS.md). Hand-written because the BCL maps no
+/// anonymous memory (its <c>NativeMemory</c> is <c>malloc</c>); elsewhere than Linux a chunk is <c>NativeMemory.Alloc</c>.
 /// </para>
 /// <para>
 /// A window frees a chunk as soon as no message refers to it (<see cref="Dispose"/>); one the window still holds when it is
