@@ -4,19 +4,8 @@
 namespace Tokenwire.Protocol.Codecs;
 
 /// <summary>The fields of the message at <c>index</c> in <c>frame.Messages</c> that the frame already says.</summary>
-internal readonly struct FrameInheritance
+internal readonly record struct FrameInheritance(bool Id, bool ConnectionId, bool Timestamp)
 {
-    public readonly bool Id;
-    public readonly bool ConnectionId;
-    public readonly bool Timestamp;
-
-    private FrameInheritance(bool id, bool connectionId, bool timestamp)
-    {
-        Id = id;
-        ConnectionId = connectionId;
-        Timestamp = timestamp;
-    }
-
     /// <summary>Nothing inherited: every field that is set is written.</summary>
     public static FrameInheritance None => default;
 
