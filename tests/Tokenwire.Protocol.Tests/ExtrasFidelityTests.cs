@@ -131,6 +131,27 @@ public sealed class ExtrasFidelityTests
         JsonAssert.Equivalent("""{"blob":"AQID"}""", value.ToString());
     }
 
+    /// <summary>
+    /// The JSON reader walks extras once, checking their strings as it goes, and slices the object from the frame: the
+    /// slice ends at the object's own end however it nests, the fields after it are still read, and a frame cut off
+    /// inside the extras is refused.
+    /// </summary>
+    [Theory]
+    [InlineData("""{}""")]
+    [InlineData("""{"headers":{"responseId":"r1","n":[1,{"a":[]},[[]]]},"x":{"y":{"z":null}}}""")]
+    [InlineData("""{"a":[{"b":"}"},"]"],"c":"{"}""")]
+    public void Json_extras_are_sliced_whole_and_the_fields_after_them_read(string extras)
+    {
+        var frame = Encoding.UTF8.GetBytes($$"""{"action":15,"channel":"c","messages":[{"extras":{{extras}},"name":"after","data":"d"}],"msgSerial":7}""");
+        var decoded = ProtocolCodec.Json.Decode(frame);
+        var message = Assert.Single(decoded.Messages!);
+        Assert.Equal(extras, Encoding.UTF8.GetString(message.Extras!.Json));
+        Assert.Equal("after", message.Name);
+        Assert.Equal(7, decoded.MsgSerial);
+        var cut = Encoding.UTF8.GetBytes($$"""{"action":15,"messages":[{"extras":{{extras[..^1]}}""");
+        Assert.ThrowsAny<AblyException>(() => ProtocolCodec.Json.Decode(cut));
+    }
+
     [Theory]
     [InlineData("""{"a":"\ud800"}""")] // a lone surrogate: JSON.parse accepts it, UTF-8 cannot carry it
     [InlineData("""{"\udc00":1}""")]

@@ -41,9 +41,7 @@ internal static class JsonMessageReader
                 Read(ref reader);
                 if (reader.TokenType == JsonTokenType.Null) continue;
                 if (reader.TokenType != JsonTokenType.StartObject) throw new AblyException(ErrorCodes.InvalidMessageData, 400, "Message extras must be an object");
-                var extras = ReadRaw(ref reader, input);
-                ValidateOpaque(extras);
-                m.Extras = OpaqueValue.FromJson(extras);
+                m.Extras = OpaqueValue.FromJson(ReadOpaqueRaw(ref reader, input));
             }
             else if (reader.ValueTextEquals("clientId"u8)) { Read(ref reader); m.ClientId = ReadString(ref reader); }
             else if (reader.ValueTextEquals("connectionId"u8)) { Read(ref reader); m.ConnectionId = ReadString(ref reader); }
@@ -97,9 +95,7 @@ internal static class JsonMessageReader
     {
         if (reader.TokenType == JsonTokenType.Null) return null;
         if (reader.TokenType != JsonTokenType.StartObject) throw new AblyException(ErrorCodes.InvalidMessageData, 400, what + " must be an object");
-        var raw = ReadRaw(ref reader, input);
-        ValidateOpaque(raw);
-        return OpaqueValue.FromJson(raw);
+        return OpaqueValue.FromJson(ReadOpaqueRaw(ref reader, input));
     }
 
     private static ReadOnlySpan<byte> ReadRaw(ref Utf8JsonReader reader, ReadOnlySpan<byte> input)
@@ -111,21 +107,26 @@ internal static class JsonMessageReader
 
     // Extras are relayed as raw JSON and converted to msgpack lazily (fan-out, storage). Utf8JsonReader.Skip checks
     // neither the UTF-8 of strings nor their \u escapes, so a lone surrogate or a stray byte would pass here and make
-    // that later conversion throw after the publish was accepted. Check the strings now; plain ASCII costs one scan.
-    // Also enforce the extras nesting limit both codecs share (depth counted from the extras object).
-    private static void ValidateOpaque(ReadOnlySpan<byte> json)
+    // that later conversion throw after the publish was accepted. So the object is walked token by token (one pass,
+    // where skipping it and then checking it read every publish's extras twice), checking the strings as it goes;
+    // plain ASCII costs one scan. Also enforces the extras nesting limit both codecs share (depth counted from the
+    // extras object). The reader is on the object's start; it ends on the object's end, the object's bytes returned.
+    private static ReadOnlySpan<byte> ReadOpaqueRaw(ref Utf8JsonReader reader, ReadOnlySpan<byte> input)
     {
-        var reader = new Utf8JsonReader(json, JsonReaderPrimitives.Options);
-        while (reader.Read())
+        var start = (int)reader.TokenStartIndex;
+        var depth = reader.CurrentDepth;
+        while (Read(ref reader) is var token && reader.CurrentDepth > depth) // its own end is back at its depth
         {
-            if (reader.CurrentDepth > ProtocolCodec.MaxExtrasDepth && reader.TokenType is not (JsonTokenType.EndObject or JsonTokenType.EndArray or JsonTokenType.PropertyName))
+            if (reader.CurrentDepth - depth > ProtocolCodec.MaxExtrasDepth && token is not (JsonTokenType.EndObject or JsonTokenType.EndArray or JsonTokenType.PropertyName))
             {
                 throw new ProtocolException($"json: message extras nested deeper than {ProtocolCodec.MaxExtrasDepth} levels");
             }
 
-            if (reader.TokenType is not (JsonTokenType.String or JsonTokenType.PropertyName)) continue;
+            if (token is not (JsonTokenType.String or JsonTokenType.PropertyName)) continue;
             if (reader.ValueIsEscaped) _ = reader.GetString(); // throws InvalidOperationException on bad UTF-8 or surrogates
             else if (!System.Text.Unicode.Utf8.IsValid(reader.ValueSpan)) throw new ProtocolException("json: invalid UTF-8 in extras");
         }
+
+        return input[start..(int)reader.BytesConsumed];
     }
 }
