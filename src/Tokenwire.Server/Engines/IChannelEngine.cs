@@ -34,11 +34,12 @@ internal interface IChannelEngine
     ChannelRules RulesFor(string appId, string channel);
 
     /// <summary>
-    /// Orders and delivers a publish. The returned task completes once the messages are ordered (and stored for
-    /// persisted channels), with one serial per message (null for a duplicate id), or faults with an AblyException.
-    /// Throws 40010 for an invalid channel name.
+    /// Orders and delivers a publish. The outer task completes once the messages are ordered; the inner one once they
+    /// are also stored (persisted channels), with one serial per message (null for a duplicate id), or faults with an
+    /// AblyException. The inner one is a value so that a publish done at once (every in-memory token) allocates no
+    /// Task; it is Task-backed or a result, so it may be read more than once. Throws 40010 for an invalid channel name.
     /// </summary>
-    ValueTask<Task<string?[]>> PublishAsync(string appId, string channel, List<Message> messages, Publisher publisher);
+    ValueTask<ValueTask<string?[]>> PublishAsync(string appId, string channel, List<Message> messages, Publisher publisher);
 
     /// <summary>Attaches a subscriber (ATTACHED, backlog, then live); the returned handle detaches it.</summary>
     ValueTask<IChannelAttachment> AttachAsync(string appId, string channel, IChannelSubscriber subscriber, AttachRequest request);

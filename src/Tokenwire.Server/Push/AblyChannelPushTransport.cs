@@ -56,7 +56,7 @@ internal sealed class AblyChannelPushTransport(IChannelEngine engine, KeyStore k
 
         var publisher = new Publisher(RandomNumberGenerator.GetString(IdAlphabet, 12), null, null);
         var completion = await engine.PublishAsync(appId, channel, [message], publisher).ConfigureAwait(false);
-        await completion.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await completion.AsTask().WaitAsync(cancellationToken).ConfigureAwait(false);
         metrics?.CountPublished(channel, 1, realtime: false);
     }
 }

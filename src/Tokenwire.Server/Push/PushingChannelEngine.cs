@@ -22,16 +22,17 @@ internal sealed partial class PushingChannelEngine(IChannelEngine inner, PushQue
 
     public ChannelRules RulesFor(string appId, string channel) => inner.RulesFor(appId, channel);
 
-    public ValueTask<Task<string?[]>> PublishAsync(string appId, string channel, List<Message> messages, Publisher publisher)
+    public ValueTask<ValueTask<string?[]>> PublishAsync(string appId, string channel, List<Message> messages, Publisher publisher)
     {
         var payloads = PushPayloads(appId, channel, messages);
         if (payloads is null) return inner.PublishAsync(appId, channel, messages, publisher);
         return PublishAndPushAsync(appId, channel, messages, publisher, payloads);
     }
 
-    private async ValueTask<Task<string?[]>> PublishAndPushAsync(string appId, string channel, List<Message> messages, Publisher publisher, Dictionary<string, object?>?[] payloads)
+    private async ValueTask<ValueTask<string?[]>> PublishAndPushAsync(string appId, string channel, List<Message> messages, Publisher publisher, Dictionary<string, object?>?[] payloads)
     {
-        var completion = await inner.PublishAsync(appId, channel, messages, publisher).ConfigureAwait(false);
+        // A Task here (read twice: by the push continuation and by the ACK); only publishes with push payloads pay for it.
+        var completion = (await inner.PublishAsync(appId, channel, messages, publisher).ConfigureAwait(false)).AsTask();
         // Once ordered: messages that were not (a duplicate id: null serial) or a failed publish notify nobody.
         _ = completion.ContinueWith(
             (done, _) =>
@@ -48,7 +49,7 @@ internal sealed partial class PushingChannelEngine(IChannelEngine inner, PushQue
                 }
             },
             null, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        return completion;
+        return new ValueTask<string?[]>(completion);
     }
 
     /// <summary>The push payload of each message (null where it has none), or null when no message has one or the channel is not push-enabled.</summary>

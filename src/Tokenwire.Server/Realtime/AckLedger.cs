@@ -7,7 +7,9 @@ namespace Tokenwire.Server.Realtime;
 /// One connection's ACK/NACK bookkeeping (RTN7, RTN19a2). It remembers which msgSerials were done and their outcomes,
 /// so a publish re-sent after a resume is answered with its original outcome and never done twice. And it answers every
 /// ack-required frame in arrival order (ACKs are never reordered), rolling consecutive entries that completed with the
-/// same outcome up into one ACK (or NACK) with <c>count</c>.
+/// same outcome up into one ACK (or NACK) with <c>count</c>. An outcome is a ValueTask over the serials or over a Task
+/// (never a pooled source: the engines make them so), so it may be read more than once, and a publish done at once
+/// costs no Task.
 /// </summary>
 internal sealed class AckLedger(Observability.ServerMetrics? metrics)
 {
@@ -28,7 +30,7 @@ internal sealed class AckLedger(Observability.ServerMetrics? metrics)
     private readonly Queue<PendingAck> _pendingAcks = new();
     private Task? _awaitedHead;
 
-    private readonly record struct PendingAck(long MsgSerial, Task<string?[]> Outcome, Transport Transport);
+    private readonly record struct PendingAck(long MsgSerial, ValueTask<string?[]> Outcome, Transport Transport);
 
     /// <summary>
     /// A msgSerial counts up from 0 (RTN7b). The cap is JavaScript's largest safe integer: no real client gets near it,
@@ -41,7 +43,7 @@ internal sealed class AckLedger(Observability.ServerMetrics? metrics)
     /// the high-water mark is a re-send after a resume: it is not claimed, and <paramref name="known"/> is the original
     /// outcome (or an empty success when it is too old to remember).
     /// </summary>
-    public bool TryReserve(long msgSerial, Task<string?[]> outcome, out Task<string?[]> known)
+    public bool TryReserve(long msgSerial, ValueTask<string?[]> outcome, out ValueTask<string?[]> known)
     {
         lock (_serialLock)
         {
@@ -49,29 +51,30 @@ internal sealed class AckLedger(Observability.ServerMetrics? metrics)
 
             _nextMsgSerial = msgSerial + 1;
             if (outcome.IsCompletedSuccessfully) _recentSuccesses.Remember(msgSerial, outcome.Result);
-            else _recentPendingOrFailed.Remember(msgSerial, outcome);
+            else _recentPendingOrFailed.Remember(msgSerial, outcome.AsTask()); // Task-backed already: no allocation
             known = outcome;
             return true;
         }
     }
 
     /// <summary>True when <paramref name="msgSerial"/> was seen before; <paramref name="known"/> is then its outcome.</summary>
-    public bool IsResend(long msgSerial, out Task<string?[]> known)
+    public bool IsResend(long msgSerial, out ValueTask<string?[]> known)
     {
         lock (_serialLock) return IsResendLocked(msgSerial, out known);
     }
 
-    private bool IsResendLocked(long msgSerial, out Task<string?[]> known)
+    private bool IsResendLocked(long msgSerial, out ValueTask<string?[]> known)
     {
-        known = null!;
+        known = default;
         if (msgSerial >= _nextMsgSerial) return false;
-        known = (_recentSuccesses.Find(msgSerial) is { } serials ? Task.FromResult(serials) : null)
-            ?? _recentPendingOrFailed.Find(msgSerial) ?? Task.FromResult<string?[]>([]);
+        known = _recentSuccesses.Find(msgSerial) is { } serials ? new ValueTask<string?[]>(serials)
+            : _recentPendingOrFailed.Find(msgSerial) is { } outcome ? new ValueTask<string?[]>(outcome)
+            : new ValueTask<string?[]>([]);
         return true;
     }
 
     /// <summary>Queues the ACK/NACK for <paramref name="msgSerial"/>; it goes out on <paramref name="transport"/> once every earlier one has.</summary>
-    public void AddPendingAck(long msgSerial, Task<string?[]> outcome, Transport transport)
+    public void AddPendingAck(long msgSerial, ValueTask<string?[]> outcome, Transport transport)
     {
         lock (_ackLock) _pendingAcks.Enqueue(new PendingAck(msgSerial, outcome, transport));
     }
@@ -115,19 +118,20 @@ internal sealed class AckLedger(Observability.ServerMetrics? metrics)
 
             if (batch.Count > 0) Emit(batch, metrics);
 
-            if (_pendingAcks.TryPeek(out var waiting) && !ReferenceEquals(_awaitedHead, waiting.Outcome))
+            // An outcome not completed yet is Task-backed, so AsTask() is that task (nothing allocated).
+            if (_pendingAcks.TryPeek(out var waiting) && waiting.Outcome.AsTask() is var awaited && !ReferenceEquals(_awaitedHead, awaited))
             {
-                _awaitedHead = waiting.Outcome;
-                waiting.Outcome.ContinueWith(static (_, state) => ((AckLedger)state!).Flush(), this,
+                _awaitedHead = awaited;
+                awaited.ContinueWith(static (_, state) => ((AckLedger)state!).Flush(), this,
                     CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             }
         }
     }
 
-    private static ErrorInfo? ErrorOf(Task task)
+    private static ErrorInfo? ErrorOf(ValueTask<string?[]> outcome)
     {
-        if (task.IsCompletedSuccessfully) return null;
-        var e = task.Exception?.InnerException;
+        if (outcome.IsCompletedSuccessfully) return null;
+        var e = outcome.AsTask().Exception?.InnerException;
         return e is AblyException ably ? ably.Error : new ErrorInfo(ErrorCodes.InternalChannelError, 500, "Unable to publish: " + (e?.Message ?? "cancelled"));
     }
 

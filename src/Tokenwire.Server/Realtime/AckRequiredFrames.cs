@@ -48,8 +48,8 @@ internal sealed class AckRequiredFrames(
     public void RefuseUnsupported(Transport transport, ProtocolMessage frame)
     {
         var error = new AblyException(ErrorCodes.BadRequest, 400, $"LiveObjects (action {(int)frame.Action}) is not supported by this Tokenwire server");
-        var outcome = Task.FromException<string?[]>(error);
-        if (frame.MsgSerial is { } msgSerial && AckLedger.IsValidMsgSerial(msgSerial) && acks.TryReserve(msgSerial, outcome, out _)) acks.AddPendingAck(msgSerial, outcome, transport);
+        var failed = Task.FromException<string?[]>(error);
+        if (frame.MsgSerial is { } msgSerial && AckLedger.IsValidMsgSerial(msgSerial) && acks.TryReserve(msgSerial, new(failed), out _)) acks.AddPendingAck(msgSerial, new(failed), transport);
     }
 
     /// <summary>
@@ -58,7 +58,7 @@ internal sealed class AckRequiredFrames(
     /// done again (RTN19a2). Frames of all the connection's transports pass one gate (RealtimeConnection.HandleAsync),
     /// so no re-send can be handled while the original is still running, and the outcome can be recorded after the operation.
     /// </summary>
-    private async ValueTask AckRequiredAsync<TState>(Transport transport, long msgSerial, TState state, Func<TState, ValueTask<Task<string?[]>>> operation)
+    private async ValueTask AckRequiredAsync<TState>(Transport transport, long msgSerial, TState state, Func<TState, ValueTask<ValueTask<string?[]>>> operation)
     {
         if (acks.IsResend(msgSerial, out var known))
         {
@@ -71,7 +71,7 @@ internal sealed class AckRequiredFrames(
         acks.AddPendingAck(msgSerial, outcome, transport);
     }
 
-    private async ValueTask<Task<string?[]>> ValidateAndPublishAsync(ProtocolMessage frame, AuthContext auth, long msgSerial)
+    private async ValueTask<ValueTask<string?[]>> ValidateAndPublishAsync(ProtocolMessage frame, AuthContext auth, long msgSerial)
     {
         using var activity = frame.Channel is { } traced ? Observability.ServerTracing.StartPublish(traced, frame.Messages ?? [], connectionId) : null;
         try
@@ -79,7 +79,7 @@ internal sealed class AckRequiredFrames(
             var channel = frame.Channel;
             var messages = frame.Messages ?? [];
             var rights = validator.CheckMessages(auth, channel, messages);
-            if (messages.Count == 0) return Task.FromResult<string?[]>([]);
+            if (messages.Count == 0) return new ValueTask<string?[]>([]);
             validator.TakeMessageRate(messages.Count);
 
             await faults.BeforePublishAsync(channel!).ConfigureAwait(false);
@@ -91,46 +91,46 @@ internal sealed class AckRequiredFrames(
         catch (AblyException e)
         {
             Observability.ServerTracing.Fail(activity, e.Error);
-            return Task.FromException<string?[]>(e);
+            return ValueTask.FromException<string?[]>(e);
         }
     }
 
-    private async ValueTask<Task<string?[]>> ValidateAndAnnotateAsync(ProtocolMessage frame, AuthContext auth, long msgSerial)
+    private async ValueTask<ValueTask<string?[]>> ValidateAndAnnotateAsync(ProtocolMessage frame, AuthContext auth, long msgSerial)
     {
         try
         {
             var channel = frame.Channel;
             var annotations = frame.Annotations ?? [];
             validator.CheckAnnotations(auth, channel, annotations);
-            if (annotations.Count == 0) return Task.FromResult<string?[]>([]);
+            if (annotations.Count == 0) return new ValueTask<string?[]>([]);
             validator.TakeMessageRate(annotations.Count);
 
             var publisher = new Publisher(PublishId(msgSerial), connectionId, PublishValidator.IdentifiedClientId(auth), msgSerial);
             var stored = await channels.AnnotateAsync(auth.AppId, channel!, annotations, publisher).ConfigureAwait(false);
-            return AsAck(stored);
+            return new ValueTask<string?[]>(AsAck(stored));
         }
         catch (AblyException e)
         {
-            return Task.FromException<string?[]>(e);
+            return ValueTask.FromException<string?[]>(e);
         }
     }
 
-    private async ValueTask<Task<string?[]>> ValidateAndApplyPresenceAsync(ProtocolMessage frame, AuthContext auth, long msgSerial)
+    private async ValueTask<ValueTask<string?[]>> ValidateAndApplyPresenceAsync(ProtocolMessage frame, AuthContext auth, long msgSerial)
     {
         try
         {
             var channel = frame.Channel;
             var updates = validator.CheckPresence(auth, channel, frame.Presence);
-            if (updates.Count == 0) return Task.FromResult<string?[]>([]);
+            if (updates.Count == 0) return new ValueTask<string?[]>([]);
             validator.TakeMessageRate(updates.Count);
 
             members.Track(channel!);
             await presence.ApplyPresenceAsync(auth.AppId, channel!, updates, connectionId, PublishId(msgSerial)).ConfigureAwait(false);
-            return Task.FromResult<string?[]>([]);
+            return new ValueTask<string?[]>([]);
         }
         catch (AblyException e)
         {
-            return Task.FromException<string?[]>(e);
+            return ValueTask.FromException<string?[]>(e);
         }
     }
 

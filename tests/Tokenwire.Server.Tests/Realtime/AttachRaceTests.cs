@@ -75,7 +75,7 @@ public sealed class AttachRaceTests(ServerFixture fixture) : IClassFixture<Serve
 
         public ChannelRules RulesFor(string appId, string channel) => inner.RulesFor(appId, channel);
 
-        public ValueTask<Task<string?[]>> PublishAsync(string appId, string channel, List<Message> messages, Publisher publisher) => inner.PublishAsync(appId, channel, messages, publisher);
+        public ValueTask<ValueTask<string?[]>> PublishAsync(string appId, string channel, List<Message> messages, Publisher publisher) => inner.PublishAsync(appId, channel, messages, publisher);
 
         public ValueTask<List<Message>> HistoryAsync(string appId, string channel, HistoryQuery query, CancellationToken cancellationToken) => inner.HistoryAsync(appId, channel, query, cancellationToken);
 

@@ -106,13 +106,13 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
         return accepted;
     }
 
-    public bool TryPublish(List<Message> messages, Publisher publisher, out Task<string?[]> completion)
+    public bool TryPublish(List<Message> messages, Publisher publisher, out ValueTask<string?[]> completion)
     {
         lock (_lock)
         {
             if (_retired)
             {
-                completion = null!;
+                completion = default;
                 return false;
             }
 
@@ -120,13 +120,13 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
             _lastActivity = now;
             if (_rateLimiter.TryTake(messages) is { } limited)
             {
-                completion = Task.FromException<string?[]>(limited);
+                completion = ValueTask.FromException<string?[]>(limited);
                 return true;
             }
 
             if (messages.Count == 1 && MessageOperations.IsOperation(messages[0]))
             {
-                completion = ApplyOperation(messages[0], publisher, now);
+                completion = new ValueTask<string?[]>(ApplyOperation(messages[0], publisher, now));
                 return true;
             }
 
@@ -157,7 +157,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
 
             if (repeats == messages.Count)
             {
-                completion = Task.FromResult(serials);
+                completion = new ValueTask<string?[]>(serials);
                 return true;
             }
 
@@ -176,7 +176,8 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
             _window.Trim();
             _stats.CountInbound(accepted, publisher.ConnectionId is not null);
             DispatchOrDefer(publisher.Dispatches);
-            completion = stored is not null ? PersistAsync(stored, now, serials) : Task.FromResult(serials);
+            // A publish done here completes as a value: no Task per token for the ACK to read.
+            completion = stored is not null ? new ValueTask<string?[]>(PersistAsync(stored, now, serials)) : new ValueTask<string?[]>(serials);
             return true;
         }
     }

@@ -70,10 +70,10 @@ internal sealed class InMemoryChannelEngine(ChannelServices services, ILogger<In
         _channels.TryGetValue((appId, name), out var lazy) && lazy.IsValueCreated && lazy.Value.IsCompletedSuccessfully ? lazy.Value.Result : null;
 
     /// <summary>Publishes, retrying on a channel retired concurrently.</summary>
-    public async ValueTask<Task<string?[]>> PublishAsync(string appId, string name, List<Message> messages, Publisher publisher)
+    public async ValueTask<ValueTask<string?[]>> PublishAsync(string appId, string name, List<Message> messages, Publisher publisher)
     {
         // A live channel's rules were resolved when it was created: don't resolve them again for every token.
-        if (MessageOperations.Validate(messages, Find(appId, name)?.Rules ?? RulesFor(appId, name)) is { } refused) return Task.FromException<string?[]>(refused);
+        if (MessageOperations.Validate(messages, Find(appId, name)?.Rules ?? RulesFor(appId, name)) is { } refused) return ValueTask.FromException<string?[]>(refused);
         while (true)
         {
             var channel = await GetAsync(appId, name).ConfigureAwait(false);
@@ -82,7 +82,7 @@ internal sealed class InMemoryChannelEngine(ChannelServices services, ILogger<In
                 // An operation on a message older than the window: load it (and what was done to it) from the store.
                 if (await LoadAsync(appId, name, messages[0].Serial!, CancellationToken.None).ConfigureAwait(false) is not { } state)
                 {
-                    return Task.FromException<string?[]>(MessageOperations.MessageNotFound(messages[0].Serial!));
+                    return ValueTask.FromException<string?[]>(MessageOperations.MessageNotFound(messages[0].Serial!));
                 }
 
                 channel.AddState(state);

@@ -81,22 +81,22 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
 
     public RedisChannelHub? FindHub(string appId, string channel) => _hubs.GetValueOrDefault((appId, channel));
 
-    public async ValueTask<Task<string?[]>> PublishAsync(string appId, string channel, List<Message> messages, Publisher publisher)
+    public async ValueTask<ValueTask<string?[]>> PublishAsync(string appId, string channel, List<Message> messages, Publisher publisher)
     {
         if (ChannelName.Validate(channel) is { } error) throw new AblyException(error);
         var hub = Hub(appId, channel);
-        if (MessageOperations.Validate(messages, hub.Rules) is { } refused) return Task.FromException<string?[]>(refused);
-        if (hub.TryTake(messages, publisher.ConnectionId is not null) is { } limited) return Task.FromException<string?[]>(limited);
+        if (MessageOperations.Validate(messages, hub.Rules) is { } refused) return ValueTask.FromException<string?[]>(refused);
+        if (hub.TryTake(messages, publisher.ConnectionId is not null) is { } limited) return ValueTask.FromException<string?[]>(limited);
         if (messages.Count == 1 && MessageOperations.IsOperation(messages[0]))
         {
             // Awaited here, before the connection reads its next frame: a connection's operations keep their order.
             try
             {
-                return Task.FromResult<string?[]>([await hub.Operations.OperateAsync(messages[0], publisher).ConfigureAwait(false)]);
+                return new ValueTask<string?[]>([await hub.Operations.OperateAsync(messages[0], publisher).ConfigureAwait(false)]);
             }
             catch (AblyException e)
             {
-                return Task.FromException<string?[]>(e);
+                return ValueTask.FromException<string?[]>(e);
             }
         }
 
@@ -115,7 +115,7 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
             m.Version = hub.Rules.MutableMessages ? new MessageVersion() : null; // stamped from the entry id (TM2s)
         }
 
-        return hub.Publishes.Add(messages, clientIds, publisher);
+        return new ValueTask<string?[]>(hub.Publishes.Add(messages, clientIds, publisher));
     }
 
     /// <summary>Runs <see cref="RedisScripts.Append"/> for a batch of the hub's publishes.</summary>
