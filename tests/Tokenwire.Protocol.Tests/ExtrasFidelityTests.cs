@@ -112,6 +112,29 @@ public sealed class ExtrasFidelityTests
     }
 
     [Fact]
+    public void Header_lookups_racing_for_different_headers_each_get_their_own_value()
+    {
+        const string extras = """{"headers":{"responseId":"resp-1","x-other":"other-1"}}""";
+        foreach (var value in new[] { OpaqueValue.FromJson(Encoding.UTF8.GetBytes(extras)), OpaqueValue.FromMsgPack(Wire.JsonToMsgPack(extras)) })
+        {
+            // Two threads asking for different headers of one value, over and over: the one-entry cache must never
+            // answer one header with the other's value, however the lookups interleave.
+            var wrong = 0;
+            Parallel.For(0, 2, worker =>
+            {
+                var (header, expected) = worker == 0 ? ("responseId", "resp-1") : ("x-other", "other-1");
+                for (var i = 0; i < 200_000; i++)
+                {
+                    if (value.GetHeader(header) != expected) Interlocked.Increment(ref wrong);
+                }
+            });
+            Assert.Equal(0, wrong);
+            Assert.Null(value.GetHeader("absent"));
+            Assert.Equal("resp-1", value.GetHeader("responseId"));
+        }
+    }
+
+    [Fact]
     public void A_header_lookup_on_malformed_bytes_is_null_not_an_exception()
     {
         Assert.Null(OpaqueValue.FromJson("""{"headers":{"responseId":"""u8).GetHeader("responseId"));
