@@ -439,3 +439,64 @@ public sealed class ProtocolMessageCodecTests
         Assert.Equal(3L, Map(items[2])["action"]);
     }
 }
+
+/// <summary>Channel and message names that repeat from frame to frame are decoded to one shared string, not one per frame.</summary>
+public sealed class RepeatedNameTests
+{
+    public static TheoryData<WireFormat> Formats => [WireFormat.Json, WireFormat.MsgPack];
+
+    private static ProtocolMessage Publish(string channel, string name) =>
+        new(ProtocolAction.Message) { Channel = channel, MsgSerial = 1, Messages = [new Message { Name = name, Data = "d" }] };
+
+    [Theory]
+    [MemberData(nameof(Formats))]
+    public void Decoding_the_same_names_twice_gives_the_same_instances(WireFormat format)
+    {
+        var codec = ProtocolCodec.For(format);
+        var channel = "repeated-" + Guid.NewGuid().ToString("N");
+        var first = codec.Decode(codec.EncodeToArray(Publish(channel, "token")));
+        var second = codec.Decode(codec.EncodeToArray(Publish(channel, "token")));
+
+        Assert.Equal(channel, first.Channel);
+        Assert.Same(first.Channel, second.Channel);
+        Assert.Same(first.Messages![0].Name, second.Messages![0].Name);
+        Assert.Equal("token", second.Messages[0].Name);
+    }
+
+    [Theory]
+    [MemberData(nameof(Formats))]
+    public void Names_that_are_not_short_ascii_decode_as_before(WireFormat format)
+    {
+        var codec = ProtocolCodec.For(format);
+        foreach (var name in new[] { "ch/rest ü ✓", "tök", new string('n', 500), "" })
+        {
+            var decoded = codec.Decode(codec.EncodeToArray(Publish(name.Length == 0 ? "c" : name, name)));
+            Assert.Equal(name.Length == 0 ? "c" : name, decoded.Channel);
+            Assert.Equal(name, decoded.Messages![0].Name);
+        }
+
+        if (format == WireFormat.Json)
+        {
+            // Escaped in the frame: read through the reader's unescaping, equal once read.
+            var escaped = codec.Decode("""{"action":15,"channel":"a\u002db","msgSerial":1,"messages":[{"name":"t\u006fken"}]}"""u8.ToArray());
+            Assert.Equal("a-b", escaped.Channel);
+            Assert.Equal("token", escaped.Messages![0].Name);
+        }
+    }
+
+    [Fact]
+    public void Invalid_utf8_in_a_msgpack_name_is_still_refused()
+    {
+        var frame = Wire.WriteMsgPack(w =>
+        {
+            w.WriteMapHeader(3);
+            w.Write("action");
+            w.Write(15);
+            w.Write("channel");
+            w.WriteString([0x61, 0xff]); // "a" then a byte that is never UTF-8
+            w.Write("msgSerial");
+            w.Write(1);
+        });
+        Assert.Throws<ProtocolException>(() => ProtocolCodec.MsgPack.Decode(frame));
+    }
+}

@@ -16,7 +16,7 @@ internal static class JsonMessageReader
         var m = new Message();
         while (Read(ref reader) == JsonTokenType.PropertyName)
         {
-            if (reader.ValueTextEquals("name"u8)) { Read(ref reader); m.Name = ReadString(ref reader); }
+            if (reader.ValueTextEquals("name"u8)) { Read(ref reader); m.Name = ReadRepeatedString(ref reader); }
             else if (reader.ValueTextEquals("data"u8))
             {
                 Read(ref reader);

@@ -22,7 +22,7 @@ internal static class JsonProtocolMessageReader
             else if (reader.ValueTextEquals("count"u8)) { Read(ref reader); m.Count = reader.TokenType == JsonTokenType.Null ? null : ReadInt32(ref reader); }
             else if (reader.ValueTextEquals("error"u8)) { Read(ref reader); m.Error = ReadError(ref reader); }
             else if (reader.ValueTextEquals("id"u8)) { Read(ref reader); m.Id = ReadString(ref reader); }
-            else if (reader.ValueTextEquals("channel"u8)) { Read(ref reader); m.Channel = ReadString(ref reader); }
+            else if (reader.ValueTextEquals("channel"u8)) { Read(ref reader); m.Channel = ReadRepeatedString(ref reader); }
             else if (reader.ValueTextEquals("channelSerial"u8)) { Read(ref reader); m.ChannelSerial = ReadString(ref reader); }
             else if (reader.ValueTextEquals("connectionId"u8)) { Read(ref reader); m.ConnectionId = ReadString(ref reader); }
             else if (reader.ValueTextEquals("msgSerial"u8)) { Read(ref reader); m.MsgSerial = ReadNullableInt64(ref reader); }

@@ -29,6 +29,12 @@ internal static class JsonReaderPrimitives
         _ => throw new ProtocolException($"json: expected a string, found {reader.TokenType}"),
     };
 
+    /// <summary>A string that repeats from frame to frame (a channel or message name): shared through <see cref="RepeatedStrings"/>.</summary>
+    public static string? ReadRepeatedString(ref Utf8JsonReader reader) =>
+        reader.TokenType == JsonTokenType.String && !reader.ValueIsEscaped && !reader.HasValueSequence && RepeatedStrings.TryGet(reader.ValueSpan, out var shared)
+            ? shared
+            : ReadString(ref reader);
+
     public static long? ReadNullableInt64(ref Utf8JsonReader reader)
     {
         if (reader.TokenType == JsonTokenType.Null) return null;

@@ -18,7 +18,7 @@ internal static class MsgPackMessageReader
             if (reader.PeekType() != MsgPackType.String) throw new ProtocolException("msgpack: map keys must be strings");
             var key = reader.ReadStringBytes();
             if (reader.TryReadNil()) continue;
-            if (key.SequenceEqual("name"u8)) m.Name = reader.ReadString();
+            if (key.SequenceEqual("name"u8)) m.Name = ReadRepeatedString(ref reader);
             else if (key.SequenceEqual("data"u8))
             {
                 switch (reader.PeekType())

@@ -24,7 +24,7 @@ internal static class MsgPackProtocolMessageReader
             else if (key.SequenceEqual("count"u8)) m.Count = ReadInt32(ref reader);
             else if (key.SequenceEqual("error"u8)) m.Error = ReadError(ref reader);
             else if (key.SequenceEqual("id"u8)) m.Id = reader.ReadString();
-            else if (key.SequenceEqual("channel"u8)) m.Channel = reader.ReadString();
+            else if (key.SequenceEqual("channel"u8)) m.Channel = ReadRepeatedString(ref reader);
             else if (key.SequenceEqual("channelSerial"u8)) m.ChannelSerial = reader.ReadString();
             else if (key.SequenceEqual("connectionId"u8)) m.ConnectionId = reader.ReadString();
             else if (key.SequenceEqual("msgSerial"u8)) m.MsgSerial = reader.ReadInt64();

@@ -11,6 +11,13 @@ internal static class MsgPackReaderPrimitives
     public static string ReadKey(ref MsgPackReader reader) =>
         reader.PeekType() == MsgPackType.String ? reader.ReadString() : throw new ProtocolException("msgpack: map keys must be strings");
 
+    /// <summary>A string that repeats from frame to frame (a channel or message name): shared through <see cref="RepeatedStrings"/>.</summary>
+    public static string ReadRepeatedString(ref MsgPackReader reader)
+    {
+        var bytes = reader.ReadStringBytes();
+        return RepeatedStrings.TryGet(bytes, out var shared) ? shared : MsgPackReader.DecodeString(bytes);
+    }
+
     public static int ReadInt32(ref MsgPackReader reader)
     {
         var value = reader.ReadInt64();

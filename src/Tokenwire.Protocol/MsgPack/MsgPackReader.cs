@@ -177,9 +177,11 @@ public ref struct MsgPackReader
     }
 
     /// <summary>Reads a string; invalid UTF-8 is refused.</summary>
-    public string ReadString()
+    public string ReadString() => DecodeString(ReadStringBytes());
+
+    /// <summary>The string of a str's UTF-8 bytes; invalid UTF-8 is refused.</summary>
+    public static string DecodeString(ReadOnlySpan<byte> bytes)
     {
-        var bytes = ReadStringBytes();
         try
         {
             return StrictUtf8.GetString(bytes);
