@@ -32,6 +32,9 @@ public sealed class OpaqueValue
     /// <summary>True when the JSON form exists already (the value arrived as JSON or was converted once).</summary>
     public bool HasJson => _json is not null;
 
+    /// <summary>True when the MessagePack form exists already (the value arrived as MessagePack or was converted once).</summary>
+    public bool HasMsgPack => _msgPack is not null;
+
     /// <summary>The value as UTF-8 JSON.</summary>
     public ReadOnlySpan<byte> Json => _json ??= MsgPackJson.ToJson(_msgPack);
 

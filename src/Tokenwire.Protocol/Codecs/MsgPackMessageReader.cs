@@ -10,7 +10,12 @@ namespace Tokenwire.Protocol.Codecs;
 /// <summary>Reads a <see cref="Message"/> from msgpack.</summary>
 internal static class MsgPackMessageReader
 {
-    public static Message ReadMessage(ref MsgPackReader reader)
+    /// <param name="reader">Positioned at the message's map.</param>
+    /// <param name="stored">
+    /// Reading <see cref="StoredMessageCodec"/>'s form, which may hold JSON extras in an ext value; a client's frame
+    /// never may.
+    /// </param>
+    public static Message ReadMessage(ref MsgPackReader reader, bool stored = false)
     {
         var m = new Message();
         for (var n = reader.ReadMapHeader(); n > 0; n--)
@@ -39,6 +44,14 @@ internal static class MsgPackMessageReader
             else if (key.SequenceEqual("id"u8)) m.Id = reader.ReadString();
             else if (key.SequenceEqual("extras"u8))
             {
+                if (stored && reader.PeekType() == MsgPackType.Extension)
+                {
+                    var json = reader.ReadExtension(out var type);
+                    if (type != StoredMessageCodec.JsonExtrasType) throw new ProtocolException($"stored message: unknown extras extension {type}");
+                    m.Extras = OpaqueValue.FromJson(json);
+                    continue;
+                }
+
                 if (reader.PeekType() != MsgPackType.Map) throw new AblyException(ErrorCodes.InvalidMessageData, 400, "Message extras must be an object");
                 var raw = reader.ReadRaw();
                 ValidateDepth(raw);

@@ -14,7 +14,11 @@ internal static class MsgPackMessageWriter
     /// <param name="w">Where to write.</param>
     /// <param name="m">The message.</param>
     /// <param name="inherited">Fields its frame already says, left out.</param>
-    public static void WriteMessage(MsgPackWriter w, Message m, FrameInheritance inherited)
+    /// <param name="jsonExtrasAsExtension">
+    /// Extras that exist only as JSON are written as they are, in an ext value (<see cref="StoredMessageCodec"/>'s form),
+    /// rather than converted: never on the wire.
+    /// </param>
+    public static void WriteMessage(MsgPackWriter w, Message m, FrameInheritance inherited, bool jsonExtrasAsExtension = false)
     {
         var fields = -inherited.Count + (m.Id is null ? 0 : 1) + (m.ClientId is null ? 0 : 1) + (m.ConnectionId is null ? 0 : 1)
             + (m.Timestamp.HasValue ? 1 : 0) + (m.Name is null ? 0 : 1) + (m.Data is null ? 0 : 1) + (m.Encoding is null ? 0 : 1)
@@ -40,7 +44,13 @@ internal static class MsgPackMessageWriter
         }
 
         if (m.Encoding is not null) { w.WriteString("encoding"u8); w.Write(m.Encoding); }
-        if (m.Extras is { } extras) { w.WriteString("extras"u8); w.WriteRaw(extras.MsgPack); }
+        if (m.Extras is { } extras)
+        {
+            w.WriteString("extras"u8);
+            if (jsonExtrasAsExtension && !extras.HasMsgPack) w.WriteExtension(StoredMessageCodec.JsonExtrasType, extras.Json);
+            else w.WriteRaw(extras.MsgPack);
+        }
+
         if (m.Serial is not null) { w.WriteString("serial"u8); w.Write(m.Serial); }
         if (m.Action is { } action) { w.WriteString("action"u8); w.Write((long)action); }
         if (m.Version is { } v)

@@ -191,6 +191,38 @@ public readonly struct MsgPackWriter
         WriteRaw(value);
     }
 
+    /// <summary>Writes an ext value of <paramref name="type"/> (always as ext 8/16/32, whatever its length).</summary>
+    public void WriteExtension(sbyte type, ReadOnlySpan<byte> payload)
+    {
+        var length = payload.Length;
+        if (length <= byte.MaxValue)
+        {
+            var span = _output.GetSpan(3);
+            span[0] = 0xc7;
+            span[1] = (byte)length;
+            span[2] = (byte)type;
+            _output.Advance(3);
+        }
+        else if (length <= ushort.MaxValue)
+        {
+            var span = _output.GetSpan(4);
+            span[0] = 0xc8;
+            BinaryPrimitives.WriteUInt16BigEndian(span[1..], (ushort)length);
+            span[3] = (byte)type;
+            _output.Advance(4);
+        }
+        else
+        {
+            var span = _output.GetSpan(6);
+            span[0] = 0xc9;
+            BinaryPrimitives.WriteUInt32BigEndian(span[1..], (uint)length);
+            span[5] = (byte)type;
+            _output.Advance(6);
+        }
+
+        WriteRaw(payload);
+    }
+
     /// <summary>Writes an array header.</summary>
     public void WriteArrayHeader(int count) => WriteContainerHeader(count, 0x90, 0xdc, 0xdd);
 

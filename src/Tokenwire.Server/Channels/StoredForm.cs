@@ -6,7 +6,8 @@ namespace Tokenwire.Server.Channels;
 
 /// <summary>
 /// The canonical stored form of a message (hot window, history store, Redis streams): msgpack, binary data kept as
-/// bytes, so a message decodes to the same payload for JSON and msgpack subscribers.
+/// bytes, so a message decodes to the same payload for JSON and msgpack subscribers, and extras kept in the format they
+/// arrived in (<see cref="StoredMessageCodec"/>).
 /// </summary>
 internal static class StoredForm
 {
@@ -20,9 +21,9 @@ internal static class StoredForm
     {
         var scratch = t_scratch ??= new ArrayBufferWriter<byte>(256);
         scratch.ResetWrittenCount();
-        ProtocolCodec.MsgPack.EncodeValue(m, scratch);
+        StoredMessageCodec.Encode(m, scratch);
         return scratch.WrittenMemory;
     }
 
-    public static Message Decode(ReadOnlySpan<byte> payload) => ProtocolCodec.MsgPack.DecodeMessages(payload)[0];
+    public static Message Decode(ReadOnlySpan<byte> payload) => StoredMessageCodec.Decode(payload);
 }

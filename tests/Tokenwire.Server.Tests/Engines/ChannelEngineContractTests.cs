@@ -149,6 +149,37 @@ public abstract partial class ChannelEngineContractTests : IAsyncLifetime
         Assert.Equal("t150", (await ReceiveAsync(twenty, 1))[0].Data);
     }
 
+    [Theory]
+    [InlineData(WireFormat.Json)]
+    [InlineData(WireFormat.MsgPack)]
+    public async Task Extras_read_back_the_same_in_either_format_live_from_the_window_and_from_history(WireFormat published)
+    {
+        // The stored form keeps extras in the format they arrived in: whichever format reads them back (live, rewind
+        // from the window, REST history from the store) must see the same value.
+        const string extras = """{"headers":{"responseId":"r-é","x-ts":"1795304590015"},"deep":{"a":[1,2.5,true,null,"✓"],"b":{}}}""";
+        var channel = "persisted:" + Unique("extras");
+        await using var live = await RawClient.ConnectAsync(Server, published == WireFormat.Json ? WireFormat.MsgPack : WireFormat.Json);
+        await live.AttachAsync(channel);
+        await using var pub = await RawClient.ConnectAsync(Server, published);
+        await pub.PublishAsync(channel, 0, new Message { Name = "token", Data = "x", Extras = OpaqueValue.FromJson(Encoding.UTF8.GetBytes(extras)) });
+        Assert.Equal(ProtocolAction.Ack, (await pub.ReceiveUntilAsync(f => f.Action is ProtocolAction.Ack or ProtocolAction.Nack)).Action);
+
+        var expected = JsonDocument.Parse(extras).RootElement;
+        void AssertSame(Message m, string where) => Assert.True(JsonElement.DeepEquals(expected, m.Extras!.ToJsonElement()), $"{where}: {m.Extras!.ToJsonElement()}");
+        AssertSame((await ReceiveAsync(live, 1))[0], "live");
+        foreach (var format in new[] { WireFormat.Json, WireFormat.MsgPack })
+        {
+            await using var late = await RawClient.ConnectAsync(Server, format);
+            await late.AttachAsync(channel, new() { ["rewind"] = "1" });
+            AssertSame((await ReceiveAsync(late, 1))[0], $"rewind, {format}");
+        }
+
+        using var http = new HttpClient { BaseAddress = Server.BaseUri };
+        http.DefaultRequestHeaders.Authorization = new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(Server.Key)));
+        var history = await http.GetFromJsonAsync<JsonElement>($"/channels/{channel}/messages");
+        Assert.True(JsonElement.DeepEquals(expected, history[0].GetProperty("extras")), history.ToString());
+    }
+
     [Fact]
     public async Task Until_attach_history_ends_exactly_where_live_delivery_begins()
     {

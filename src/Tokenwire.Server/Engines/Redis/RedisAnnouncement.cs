@@ -42,7 +42,7 @@ internal sealed record RedisAnnouncement(bool IsPresence, string PreviousId, Lis
     /// </summary>
     public static Message DecodeEntry(string entryId, ReadOnlySpan<byte> payload, bool presence)
     {
-        var m = ProtocolCodec.MsgPack.DecodeMessages(payload)[0];
+        var m = StoredForm.Decode(payload);
         if (presence) return m;
         var serial = RedisKeys.SerialOf(entryId);
         var timestamp = RedisKeys.TimestampOf(entryId);
