@@ -48,15 +48,15 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
     /// <summary>True when a frame's worth of messages is pending: the engine flushes now instead of deferring.</summary>
     public bool IsFrameFull => _pending.Count >= MaxMessagesPerFrame;
 
-    /// <summary>Queues an ordered message for the next <see cref="Flush"/>; <paramref name="idPrefix"/> names its publish.</summary>
+    /// <summary>Queues an ordered message for the next <see cref="Flush"/>; <paramref name="publish"/> names its publish.</summary>
     /// <param name="message">The message, or for an operation what a subscriber that has the message receives.</param>
-    /// <param name="idPrefix">The id of the publish it came in (the frame id).</param>
+    /// <param name="publish">The publish it came in (the id of a frame that starts with it).</param>
     /// <param name="state">For an operation: the message it changed (whole, for a subscriber's first sight).</param>
-    public void Add(Message message, string idPrefix, MessageState? state = null)
+    public void Add(Message message, PublishId publish, MessageState? state = null)
     {
         var now = Stopwatch.GetTimestamp();
         _responses?.Observe(message, state is not null, _mutable, now);
-        _pending.Add(new PendingMessage(message, idPrefix, state, now));
+        _pending.Add(new PendingMessage(message, publish, state, now));
     }
 
     /// <summary>Fans out every pending message, as frames of up to 100 messages / 16 KB shared by every subscriber that takes them whole.</summary>
@@ -88,7 +88,7 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
             var first = _pending[start];
             // Every message carries its own id, connectionId and timestamp, so a frame may hold several publishes; the
             // frame-level connectionId is only set when they all share it (a REST message has none to inherit).
-            FanOut(new OutboundFrame(SubscriberFrames.MessageFrame(Channel, first.IdPrefix, connectionId, first.Message.Timestamp ?? 0, SubscriberFrames.PositionOf(messages[^1]), messages)), bytes, states, first.Ticks);
+            FanOut(new OutboundFrame(SubscriberFrames.MessageFrame(Channel, first.Publish.Text, connectionId, first.Message.Timestamp ?? 0, SubscriberFrames.PositionOf(messages[^1]), messages)), bytes, states, first.Ticks);
         }
 
         _pending.Clear();
@@ -336,5 +336,6 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
     }
 
     /// <summary>An ordered message waiting for its fan-out, with the id prefix of the publish it came in (and for an operation, the message it changed).</summary>
-    private readonly record struct PendingMessage(Message Message, string IdPrefix, MessageState? State, long Ticks);
+    // A realtime publish's id is kept as its parts: formatted once per frame that starts with it, not per publish.
+    private readonly record struct PendingMessage(Message Message, PublishId Publish, MessageState? State, long Ticks);
 }

@@ -112,10 +112,24 @@ internal interface IChannelAttachment
 internal readonly record struct LiveChannel(string AppId, string Name, ChannelOccupancy Occupancy, long HotWindowBytes);
 
 /// <summary>Who is publishing: a realtime connection (with its msgSerial) or a REST request.</summary>
-/// <param name="IdPrefix">Prefix of server-assigned message ids (<c>connectionId:msgSerial</c>, or a random REST id).</param>
+/// <param name="IdPrefix">
+/// Prefix of server-assigned message ids for a REST request (a random id); null for a realtime publish, whose prefix is
+/// <c>connectionId:msgSerial</c>, formatted only where it is needed (<see cref="PublishId"/>).
+/// </param>
 /// <param name="ConnectionId">Publishing connection, if any (echo suppression, <c>connectionId</c> field).</param>
 /// <param name="ClientId">Identified client, stamped on messages.</param>
 /// <param name="MsgSerial">The realtime msgSerial, so an engine shared by nodes can recognise a re-send.</param>
 /// <param name="Dispatches">Where to defer the fan-out to (a realtime connection's burst); null fans out at once.</param>
 /// <param name="Rights">What the publisher may do to existing messages (update, delete, append).</param>
-internal readonly record struct Publisher(string IdPrefix, string? ConnectionId, string? ClientId, long? MsgSerial = null, PendingDispatches? Dispatches = null, OperationRights Rights = default);
+internal readonly record struct Publisher(string? IdPrefix, string? ConnectionId, string? ClientId, long? MsgSerial = null, PendingDispatches? Dispatches = null, OperationRights Rights = default)
+{
+    /// <summary>A realtime connection's publish of <paramref name="msgSerial"/> (its id is <c>connectionId:msgSerial</c>).</summary>
+    public static Publisher Realtime(string connectionId, long msgSerial, string? clientId, PendingDispatches? dispatches = null, OperationRights rights = default) =>
+        new(null, connectionId, clientId, msgSerial, dispatches, rights);
+
+    /// <summary>The publish's id: the prefix of its messages' ids, and the id of a frame that starts with them.</summary>
+    public PublishId Id => new(IdPrefix, ConnectionId, MsgSerial ?? 0);
+
+    /// <summary>The server-assigned id of the publish's message at <paramref name="index"/>.</summary>
+    public string MessageId(int index) => Id.MessageId(index);
+}

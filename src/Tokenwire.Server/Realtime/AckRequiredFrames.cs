@@ -83,7 +83,7 @@ internal sealed class AckRequiredFrames(
             validator.TakeMessageRate(messages.Count);
 
             await faults.BeforePublishAsync(channel!).ConfigureAwait(false);
-            var publisher = new Publisher(PublishId(msgSerial), connectionId, PublishValidator.IdentifiedClientId(auth), msgSerial, acks.Dispatches, rights);
+            var publisher = Publisher.Realtime(connectionId, msgSerial, PublishValidator.IdentifiedClientId(auth), acks.Dispatches, rights);
             var completion = await channels.PublishAsync(auth.AppId, channel!, messages, publisher).ConfigureAwait(false);
             metrics?.CountPublished(channel!, messages.Count, realtime: true);
             return completion;
@@ -105,7 +105,7 @@ internal sealed class AckRequiredFrames(
             if (annotations.Count == 0) return new ValueTask<string?[]>([]);
             validator.TakeMessageRate(annotations.Count);
 
-            var publisher = new Publisher(PublishId(msgSerial), connectionId, PublishValidator.IdentifiedClientId(auth), msgSerial);
+            var publisher = Publisher.Realtime(connectionId, msgSerial, PublishValidator.IdentifiedClientId(auth));
             var stored = await channels.AnnotateAsync(auth.AppId, channel!, annotations, publisher).ConfigureAwait(false);
             return new ValueTask<string?[]>(AsAck(stored));
         }
@@ -125,7 +125,7 @@ internal sealed class AckRequiredFrames(
             validator.TakeMessageRate(updates.Count);
 
             members.Track(channel!);
-            await presence.ApplyPresenceAsync(auth.AppId, channel!, updates, connectionId, PublishId(msgSerial)).ConfigureAwait(false);
+            await presence.ApplyPresenceAsync(auth.AppId, channel!, updates, connectionId, new Delivery.PublishId(null, connectionId, msgSerial).Text).ConfigureAwait(false);
             return new ValueTask<string?[]>([]);
         }
         catch (AblyException e)
@@ -133,9 +133,6 @@ internal sealed class AckRequiredFrames(
             return ValueTask.FromException<string?[]>(e);
         }
     }
-
-    /// <summary>The id prefix of what one ack-required frame publishes: <c>{connectionId}:{msgSerial}</c>.</summary>
-    private string PublishId(long msgSerial) => connectionId + ":" + msgSerial.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     private static async Task<string?[]> AsAck(Task stored)
     {

@@ -143,7 +143,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
                     continue;
                 }
 
-                m.Id ??= publisher.IdPrefix + ":" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+                m.Id ??= publisher.MessageId(i);
                 m.ConnectionId = publisher.ConnectionId;
                 m.ConnectionKey = null;
                 m.ClientId ??= publisher.ClientId;
@@ -170,7 +170,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
                 _window.Add(m.Serial!, now, encoded.Span);
                 stored?.Add(new StoredMessage(m.Serial!, now, encoded.ToArray()));
                 _responses?.Observe(m, now);
-                _fanOut.Add(m, publisher.IdPrefix);
+                _fanOut.Add(m, publisher.Id);
             }
 
             _window.Trim();

@@ -73,7 +73,7 @@ internal sealed class MutableMessages(ChannelWindow window, Sequencer sequencer,
         var encoded = StoredForm.EncodeToScratch(MessageOperations.Record(operation, version, publisher.ConnectionId));
         window.Add(version.Serial!, now, encoded.Span);
         window.Trim();
-        fanOut.Add(delivered, publisher.IdPrefix, state);
+        fanOut.Add(delivered, publisher.Id, state);
         refused = null;
         return new StoredMessage(version.Serial!, now, encoded.ToArray(), serial);
     }
@@ -103,7 +103,7 @@ internal sealed class MutableMessages(ChannelWindow window, Sequencer sequencer,
             var a = annotations[i];
             a.Action ??= MessageAction.Create;
             a.Serial = sequencer.Next(now);
-            a.Id ??= publisher.IdPrefix + ":" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            a.Id ??= publisher.MessageId(i);
             a.Timestamp = now;
             a.ConnectionId = publisher.ConnectionId;
             a.ConnectionKey = null;

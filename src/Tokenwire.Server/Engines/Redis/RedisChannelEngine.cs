@@ -105,7 +105,7 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
         {
             var m = messages[i];
             clientIds.Add(m.Id);
-            m.Id ??= publisher.IdPrefix + ":" + i.ToString(CultureInfo.InvariantCulture);
+            m.Id ??= publisher.MessageId(i);
             m.ConnectionId = publisher.ConnectionId;
             m.ConnectionKey = null;
             m.ClientId ??= publisher.ClientId;

@@ -253,7 +253,7 @@ internal sealed class RedisDeliveryCursor
             }
             else if (Feed is null || !Feed.TryDeliver(m, PublishIdOf(m.Id!), _fanOut, _hub.Engine.Services.Now()))
             {
-                _fanOut.Add(m, PublishIdOf(m.Id!));
+                _fanOut.Add(m, new PublishId(PublishIdOf(m.Id!), null, 0));
             }
         }
 

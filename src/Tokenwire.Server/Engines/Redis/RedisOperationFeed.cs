@@ -76,7 +76,7 @@ internal sealed class RedisOperationFeed(RedisChannelHub hub)
         if (_states.TryGetValue(m.Serial!, out var state))
         {
             var delivered = state.Apply(m, m.Version!, m.ConnectionId);
-            fanOut.Add(delivered, publishId, state);
+            fanOut.Add(delivered, new PublishId(publishId, null, 0), state);
         }
 
         return true;

@@ -62,7 +62,7 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
                 var version = MessageOperations.Stamp(operation, string.Empty, engine.Services.Now(), entry.State, publisher.ClientId);
                 version.Serial = null; // the entry id gives it; the time stays: after the previous version's, as in memory
                 var record = MessageOperations.Record(operation, version, publisher.ConnectionId);
-                record.Id = publisher.IdPrefix + ":0";
+                record.Id = publisher.MessageId(0);
                 var result = await RunAsync(serial, entry.LastId, target: string.Empty, [record]).ConfigureAwait(false);
                 if (result is null) continue; // another node changed the message meanwhile: fold what it did, check again
                 var (previous, ids) = result.Value;
@@ -92,7 +92,7 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
             var a = annotations[i];
             a.Action ??= MessageAction.Create;
             a.Serial = null;
-            a.Id ??= publisher.IdPrefix + ":" + i.ToString(CultureInfo.InvariantCulture);
+            a.Id ??= publisher.MessageId(i);
             a.ConnectionId = publisher.ConnectionId;
             a.ConnectionKey = null;
             a.ClientId ??= publisher.ClientId;
