@@ -216,7 +216,7 @@ internal sealed class MessageState
     private int SizeWith(string? name, OpaqueValue? extras) =>
         (name is null ? 0 : Encoding.UTF8.GetByteCount(name))
         + (_create.ClientId is null ? 0 : Encoding.UTF8.GetByteCount(_create.ClientId))
-        + (extras is null ? 0 : extras.Json.Length);
+        + (extras is null ? 0 : extras.JsonLength); // the length only: a msgpack append is not converted to be sized
 
     private static int ByteCount(object? data) => data switch
     {
