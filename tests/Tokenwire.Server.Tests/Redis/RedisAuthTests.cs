@@ -25,7 +25,9 @@ public sealed class RedisAuthTests(PasswordRedisServerFixture redis) : IClassFix
     [Fact]
     public async Task A_wrong_password_stops_startup_with_the_authentication_failure()
     {
-        var error = await Assert.ThrowsAnyAsync<Exception>(() => TestServer.StartAsync(new Dictionary<string, string?> { ["Tokenwire:Redis"] = $"127.0.0.1:{redis.Port},password=wrong,connectTimeout=500" }));
+        // Redis refuses a wrong password at once; the generous connect timeout only keeps a loaded machine from turning
+        // that refusal into a connect timeout, whose message names no authentication failure.
+        var error = await Assert.ThrowsAnyAsync<Exception>(() => TestServer.StartAsync(new Dictionary<string, string?> { ["Tokenwire:Redis"] = $"127.0.0.1:{redis.Port},password=wrong,connectTimeout=10000" }));
         Assert.Contains("authentication", error.ToString(), StringComparison.OrdinalIgnoreCase);
     }
 
