@@ -107,6 +107,7 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
         var previous = _lastMessage;
         List<Subscription>? gone = null;
         OutboundFrame? againstPrevious = null, fromScratch = null; // delta forms, each encoded once and shared
+        OperationPass? operations = null; // operations resolved or rolled up per subscriber: their frames, shared where equal
         var delivered = 0;
         foreach (var sub in _subscriptions.All)
         {
@@ -118,10 +119,10 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
             }
 
             OutboundFrame? send;
-            var ownMessages = !sub.Subscriber.Echo && HasMessageFrom(messages, sub.Subscriber.ConnectionId);
+            var ownMessages = !sub.Subscriber.Echo && SubscriberFrames.HasMessageFrom(messages, sub.Subscriber.ConnectionId);
             if (states is not null && (OperationDelivery.NeedsResolving(sub, messages, states) || (sub.RollupWindowMs > 0 && HasAppend(messages))))
             {
-                send = ForOperations(sub, messages, states, frame.Message.ChannelSerial!);
+                send = ForOperations(sub, messages, states, frame.Message.ChannelSerial!, operations ??= new OperationPass(messages, frame));
             }
             else if (sub.TakesSharedFrames && !ownMessages) send = frame;
             else if (sub.IsDelta && !ownMessages) send = SubscriberFrames.SharedDelta(sub, frame, previous, ref againstPrevious, ref fromScratch);
@@ -146,20 +147,11 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
         frame.ReleaseMessage();
         againstPrevious?.ReleaseMessage();
         fromScratch?.ReleaseMessage();
+        operations?.ReleaseMessages();
         stats.CountOutbound(messages.Count, bytes, delivered);
         if (delivered > 0) _series?.CountOut((long)messages.Count * delivered);
         _lastMessage = messages[^1];
         if (gone is not null) _subscriptions.Remove(gone);
-    }
-
-    private static bool HasMessageFrom(List<Message> messages, string connectionId)
-    {
-        foreach (var m in messages)
-        {
-            if (m.ConnectionId == connectionId) return true;
-        }
-
-        return false;
     }
 
     private static bool HasAppend(List<Message> messages)
@@ -177,18 +169,18 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
     /// rolled up by its window (<see cref="OperationDelivery"/>). Its channelSerial never runs ahead of what it carries,
     /// so a resume from it misses nothing.
     /// </summary>
-    private OutboundFrame? ForOperations(Subscription sub, List<Message> messages, List<MessageState?> states, string position)
+    private OutboundFrame? ForOperations(Subscription sub, List<Message> messages, List<MessageState?> states, string position, OperationPass pass)
     {
         var list = OperationDelivery.Resolve(sub, messages, states);
         if (sub.RollupWindowMs > 0)
         {
-            list = OperationDelivery.RollUp(sub, list, Environment.TickCount64, out var dueAt);
+            list = OperationDelivery.RollUp(sub, list, pass.Now, pass, out var dueAt);
             if (dueAt is { } due) settings.ScheduleDelayedWork(due);
         }
 
         if (list.Count == 0) return null;
         var last = SubscriberFrames.PositionOf(list[^1]);
-        return SubscriberFrames.Personal(sub, list, ChannelSerial.Compare(last, position) < 0 ? last : position, deltaBase: null, out _);
+        return pass.FrameFor(sub, list, ChannelSerial.Compare(last, position) < 0 ? last : position);
     }
 
     /// <summary>Does the delayed work that is due (rollups, a debounced occupancy event); returns when more is due, or null.</summary>
@@ -208,14 +200,14 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
     /// <summary>Delivers the rolled-up appends whose window is over; returns when the next held ones are due, or null.</summary>
     private long? FlushRollups()
     {
-        var now = Environment.TickCount64;
+        var pass = new OperationPass(); // subscribers in the same rollup phase release the same appends: one frame for them
         long? next = null;
         List<Subscription>? gone = null;
         foreach (var sub in _subscriptions.All)
         {
-            if (OperationDelivery.TakeDue(sub, now) is { } due)
+            if (OperationDelivery.TakeDue(sub, pass.Now) is { } due)
             {
-                if (SubscriberFrames.Personal(sub, due) is { } frame)
+                if (pass.FrameFor(sub, due, SubscriberFrames.PositionOf(due[^1])) is { } frame)
                 {
                     if (sub.Subscriber.Enqueue(frame)) _series?.CountOut(frame.Message.Messages!.Count);
                     else (gone ??= []).Add(sub);
@@ -227,6 +219,7 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
             }
         }
 
+        pass.ReleaseMessages();
         if (gone is not null) _subscriptions.Remove(gone);
         return next;
     }

@@ -78,9 +78,10 @@ internal static class OperationDelivery
     /// Rolls up the appends among <paramref name="messages"/> for a subscriber with a rollup window: an append after a
     /// quiet window goes at once and opens a window; appends inside an open window are held, merged per message; any
     /// other message releases what is held first, so the channel order holds. Returns what to send now; sets
-    /// <paramref name="dueAt"/> to when the held appends are due (null when nothing is held).
+    /// <paramref name="dueAt"/> to when the held appends are due (null when nothing is held). Subscribers of one
+    /// <paramref name="pass"/> that hold the same appends share them (<see cref="RolledUpAppend"/>).
     /// </summary>
-    public static List<Message> RollUp(Subscription sub, List<Message> messages, long now, out long? dueAt)
+    public static List<Message> RollUp(Subscription sub, List<Message> messages, long now, OperationPass pass, out long? dueAt)
     {
         var output = new List<Message>(messages.Count);
         foreach (var m in messages)
@@ -104,7 +105,7 @@ internal static class OperationDelivery
                 continue;
             }
 
-            Hold(sub.RolledUp ??= [], m);
+            Hold(sub.RolledUp ??= [], m, pass);
         }
 
         dueAt = sub.RolledUp is { Count: > 0 } ? sub.RollupOpenUntil : null;
@@ -131,16 +132,16 @@ internal static class OperationDelivery
     }
 
     /// <summary>Adds an append to the held one of the same message, or holds it.</summary>
-    private static void Hold(List<RolledUpAppend> held, Message append)
+    private static void Hold(List<RolledUpAppend> held, Message append, OperationPass pass)
     {
-        foreach (var h in held)
+        for (var i = 0; i < held.Count; i++)
         {
-            if (h.Serial != append.Serial) continue;
-            h.Add(append);
+            if (held[i].Serial != append.Serial) continue;
+            held[i] = held[i].Add(append);
             return;
         }
 
-        held.Add(new RolledUpAppend(append));
+        held.Add(pass.Root(append));
     }
 
     /// <summary>

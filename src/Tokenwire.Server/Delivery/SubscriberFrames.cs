@@ -68,6 +68,17 @@ internal static class SubscriberFrames
         return delta;
     }
 
+    /// <summary>True when one of <paramref name="messages"/> was published by <paramref name="connectionId"/>.</summary>
+    public static bool HasMessageFrom(List<Message> messages, string connectionId)
+    {
+        foreach (var m in messages)
+        {
+            if (m.ConnectionId == connectionId) return true;
+        }
+
+        return false;
+    }
+
     /// <summary>The personal frame of messages in channel order, positioned at the last of them, with no delta base.</summary>
     public static OutboundFrame? Personal(Subscription sub, List<Message> messages) => Personal(sub, messages, PositionOf(messages[^1]), deltaBase: null, out _);
 }
