@@ -24,6 +24,7 @@ internal sealed partial class SqliteHistoryWriter : IAsyncDisposable
     private readonly Channel<SqliteWriteOperation> _queue;
     private readonly Task _loop;
     private readonly ILogger _logger;
+    private readonly HashSet<(string AppId, string Channel)> _channels = []; // the channels of the batch being committed
 
     /// <summary>Takes over <paramref name="connection"/> and starts the loop.</summary>
     /// <param name="connection">The open database; the writer is its only user from now on and closes it.</param>
@@ -142,25 +143,10 @@ internal sealed partial class SqliteHistoryWriter : IAsyncDisposable
     {
         try
         {
-            using var transaction = _connection.BeginTransaction();
-            foreach (var operation in batch)
-            {
-                // Each append gets a savepoint: one bad append (a duplicate serial) fails alone, not its whole batch.
-                transaction.Save("append");
-                try
-                {
-                    _connection.InsertMessages(operation.AppId, operation.Channel, operation.Messages, operation.ExpiresAt);
-                    transaction.Release("append");
-                    operation.Stored = true;
-                }
-                catch (SqliteException ex) when (ex.SqliteErrorCode == SqliteConstraint)
-                {
-                    transaction.Rollback("append");
-                    transaction.Release("append");
-                    operation.Fail(ex);
-                }
-            }
-            transaction.Commit();
+            // Almost always every append of the batch is storable: one transaction, no savepoints (each costs SQLite a
+            // statement journal), each channel's last serial advanced once. Only when one is refused (a duplicate
+            // serial) is the batch stored again append by append, so that one fails alone.
+            if (!TryCommitAll(batch)) CommitOneByOne(batch);
         }
         catch (Exception ex)
         {
@@ -172,10 +158,6 @@ internal sealed partial class SqliteHistoryWriter : IAsyncDisposable
             }
             return;
         }
-        finally
-        {
-            _connection.EndTransaction();
-        }
 
         foreach (var operation in batch)
         {
@@ -183,6 +165,88 @@ internal sealed partial class SqliteHistoryWriter : IAsyncDisposable
             {
                 operation.Complete(0);
             }
+        }
+    }
+
+    /// <summary>Stores the whole batch in one transaction; false (and nothing stored) when an append is refused.</summary>
+    private bool TryCommitAll(List<SqliteAppendOperation> batch)
+    {
+        _channels.Clear();
+        try
+        {
+            using var transaction = _connection.BeginTransaction();
+            try
+            {
+                foreach (var operation in batch)
+                {
+                    _connection.InsertMessages(operation.AppId, operation.Channel, operation.Messages, operation.ExpiresAt);
+                    _channels.Add((operation.AppId, operation.Channel));
+                }
+            }
+            catch (SqliteException ex) when (ex.SqliteErrorCode == SqliteConstraint)
+            {
+                transaction.Rollback();
+                return false;
+            }
+
+            foreach (var (appId, channel) in _channels)
+            {
+                _connection.AdvanceLastSerial(appId, channel);
+            }
+
+            transaction.Commit();
+        }
+        finally
+        {
+            _connection.EndTransaction();
+        }
+
+        foreach (var operation in batch)
+        {
+            operation.Stored = true;
+        }
+
+        return true;
+    }
+
+    /// <summary>Stores the batch with a savepoint per append: one bad append (a duplicate serial) fails alone, not its whole batch.</summary>
+    private void CommitOneByOne(List<SqliteAppendOperation> batch)
+    {
+        try
+        {
+            using var transaction = _connection.BeginTransaction();
+            foreach (var operation in batch)
+            {
+                transaction.Save("append");
+                try
+                {
+                    _connection.InsertMessages(operation.AppId, operation.Channel, operation.Messages, operation.ExpiresAt);
+                    _connection.AdvanceLastSerial(operation.AppId, operation.Channel);
+                    transaction.Release("append");
+                    operation.Stored = true;
+                }
+                catch (SqliteException ex) when (ex.SqliteErrorCode == SqliteConstraint)
+                {
+                    transaction.Rollback("append");
+                    transaction.Release("append");
+                    operation.Fail(ex);
+                }
+            }
+
+            transaction.Commit();
+        }
+        catch
+        {
+            foreach (var operation in batch)
+            {
+                operation.Stored = false;
+            }
+
+            throw;
+        }
+        finally
+        {
+            _connection.EndTransaction();
         }
     }
 

@@ -55,7 +55,7 @@ internal sealed class SqliteWriteConnection : IDisposable
         }
     }
 
-    /// <summary>Starts a write transaction (BEGIN IMMEDIATE) that <see cref="InsertMessages"/> runs in until <see cref="EndTransaction"/>.</summary>
+    /// <summary>Starts a write transaction (BEGIN IMMEDIATE) that <see cref="InsertMessages"/> and <see cref="AdvanceLastSerial"/> run in until <see cref="EndTransaction"/>.</summary>
     public SqliteTransaction BeginTransaction()
     {
         var transaction = _connection.BeginTransaction(deferred: false);
@@ -71,7 +71,7 @@ internal sealed class SqliteWriteConnection : IDisposable
         _lastSerialCommand.Transaction = null;
     }
 
-    /// <summary>Inserts one channel's messages and advances the channel's last serial past them.</summary>
+    /// <summary>Inserts one channel's messages (the caller advances its last serial once per transaction, <see cref="AdvanceLastSerial"/>).</summary>
     public void InsertMessages(string appId, string channel, StoredMessage[] messages, long expiresAt)
     {
         var parameters = _insertCommand.Parameters;
@@ -86,7 +86,11 @@ internal sealed class SqliteWriteConnection : IDisposable
             parameters[6].Value = (object?)message.Target ?? DBNull.Value;
             _insertCommand.ExecuteNonQuery();
         }
+    }
 
+    /// <summary>Advances the channel's last serial to the highest it has stored (kept when that is not higher).</summary>
+    public void AdvanceLastSerial(string appId, string channel)
+    {
         _lastSerialCommand.Parameters[0].Value = appId;
         _lastSerialCommand.Parameters[1].Value = channel;
         _lastSerialCommand.ExecuteNonQuery();

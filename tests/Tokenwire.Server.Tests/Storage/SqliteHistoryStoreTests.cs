@@ -289,6 +289,61 @@ public sealed class SqliteHistoryStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_duplicate_in_a_batch_of_several_channels_fails_alone_and_every_last_serial_advances()
+    {
+        await using var store = new SqliteHistoryStore(DbPath, NullLogger<SqliteHistoryStore>.Instance, null, TimeSpan.FromSeconds(10), 64);
+        await store.AppendAsync(App, "a", [Msg(1)], FarFuture);
+
+        // Another connection holds the write lock: the writer waits in its first commit (the busy timeout is 10 s), and
+        // everything appended meanwhile queues up and is committed as the next batch, together with the duplicate.
+        var blocker = new SqliteConnection($"Data Source={DbPath};Pooling=False");
+        blocker.Open();
+        using (var begin = blocker.CreateCommand())
+        {
+            begin.CommandText = "BEGIN IMMEDIATE";
+            begin.ExecuteNonQuery();
+        }
+
+        var first = store.AppendAsync(App, "b", [Msg(0)], FarFuture);
+        await Task.Delay(200); // the writer is inside the first batch, waiting for the lock
+        var queued = new List<Task>
+        {
+            store.AppendAsync(App, "a", [Msg(2)], FarFuture),
+            store.AppendAsync(App, "b", [Msg(5)], FarFuture),
+        };
+        var duplicate = store.AppendAsync(App, "a", [Msg(3), Msg(1)], FarFuture);
+        queued.Add(store.AppendAsync(App, "c", [Msg(7)], FarFuture));
+        queued.Add(store.AppendAsync(App, "a", [Msg(4)], FarFuture));
+        blocker.Dispose(); // rolls back, releasing the lock
+
+        await first;
+        await Task.WhenAll(queued);
+        var ex = await Assert.ThrowsAsync<SqliteException>(() => duplicate);
+        Assert.Equal(19, ex.SqliteErrorCode); // SQLITE_CONSTRAINT
+
+        Assert.Equal([1, 2, 4], Ids(await store.QueryAsync(App, "a", new HistoryQuery(true, 100))));
+        Assert.Equal([0, 5], Ids(await store.QueryAsync(App, "b", new HistoryQuery(true, 100))));
+        Assert.Equal([7], Ids(await store.QueryAsync(App, "c", new HistoryQuery(true, 100))));
+        Assert.Equal(Serial(4), await store.GetLastSerialAsync(App, "a"));
+        Assert.Equal(Serial(5), await store.GetLastSerialAsync(App, "b"));
+        Assert.Equal(Serial(7), await store.GetLastSerialAsync(App, "c"));
+    }
+
+    [Fact]
+    public async Task A_batch_of_many_channels_advances_each_channels_last_serial()
+    {
+        await using var store = Open();
+        var appends = Enumerable.Range(0, 200).Select(i => store.AppendAsync(App, "ch" + (i % 7), [Msg(i)], FarFuture)).ToList();
+        await Task.WhenAll(appends);
+        for (var c = 0; c < 7; c++)
+        {
+            var expected = Enumerable.Range(0, 200).Where(i => i % 7 == c).ToList();
+            Assert.Equal(expected, Ids(await store.QueryAsync(App, "ch" + c, new HistoryQuery(true, 100))));
+            Assert.Equal(Serial(expected[^1]), await store.GetLastSerialAsync(App, "ch" + c));
+        }
+    }
+
+    [Fact]
     public async Task Appending_to_a_disposed_store_faults()
     {
         var store = Open();
