@@ -344,6 +344,19 @@ public sealed class SqliteHistoryStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task An_empty_payload_and_a_non_ascii_serial_read_back_as_stored()
+    {
+        await using var store = Open();
+        await store.AppendAsync(App, "ch", [new StoredMessage(Serial(1), 5, []), new StoredMessage("é-ü-😀", 7, [9])], FarFuture);
+        var stored = await store.QueryAsync(App, "ch", new HistoryQuery(true, 10));
+        Assert.Equal([Serial(1), "é-ü-😀"], stored.Select(m => m.Serial));
+        Assert.Empty(stored[0].Payload);
+        Assert.Equal([9], stored[1].Payload);
+        Assert.Equal([5L, 7L], stored.Select(m => m.Timestamp));
+        Assert.Equal("é-ü-😀", await store.GetLastSerialAsync(App, "ch"));
+    }
+
+    [Fact]
     public async Task Appending_to_a_disposed_store_faults()
     {
         var store = Open();
