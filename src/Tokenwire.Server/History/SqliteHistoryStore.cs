@@ -103,29 +103,42 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
     /// channel already exists, or the store is disposed). Cancellation takes effect only while the messages have not
     /// yet been picked up by the writer: a cancelled task means they were not stored.
     /// </remarks>
-    public async Task AppendAsync(string appId, string channel, IReadOnlyList<StoredMessage> messages, long expiresAt, CancellationToken cancellationToken = default)
+    public Task AppendAsync(string appId, string channel, IReadOnlyList<StoredMessage> messages, long expiresAt, CancellationToken cancellationToken = default)
     {
-        ArgumentException.ThrowIfNullOrEmpty(appId);
-        ArgumentException.ThrowIfNullOrEmpty(channel);
-        ArgumentNullException.ThrowIfNull(messages);
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        cancellationToken.ThrowIfCancellationRequested();
-        if (messages.Count == 0)
+        // Not async: the writer's task is the caller's (no state machine per stored publish); bad arguments fault it.
+        StoredMessage[] copy;
+        try
         {
-            return;
+            ArgumentException.ThrowIfNullOrEmpty(appId);
+            ArgumentException.ThrowIfNullOrEmpty(channel);
+            ArgumentNullException.ThrowIfNull(messages);
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            cancellationToken.ThrowIfCancellationRequested();
+            if (messages.Count == 0)
+            {
+                return Task.CompletedTask;
+            }
+
+            copy = new StoredMessage[messages.Count];
+            for (var i = 0; i < copy.Length; i++)
+            {
+                var message = messages[i];
+                ArgumentNullException.ThrowIfNull(message, nameof(messages));
+                ArgumentException.ThrowIfNullOrEmpty(message.Serial, nameof(messages));
+                ArgumentNullException.ThrowIfNull(message.Payload, nameof(messages));
+                copy[i] = message;
+            }
+        }
+        catch (OperationCanceledException ex)
+        {
+            return Task.FromCanceled(ex.CancellationToken);
+        }
+        catch (Exception ex)
+        {
+            return Task.FromException(ex);
         }
 
-        var copy = new StoredMessage[messages.Count];
-        for (var i = 0; i < copy.Length; i++)
-        {
-            var message = messages[i];
-            ArgumentNullException.ThrowIfNull(message, nameof(messages));
-            ArgumentException.ThrowIfNullOrEmpty(message.Serial, nameof(messages));
-            ArgumentNullException.ThrowIfNull(message.Payload, nameof(messages));
-            copy[i] = message;
-        }
-
-        await _writer.AppendAsync(appId, channel, copy, expiresAt, cancellationToken).ConfigureAwait(false);
+        return _writer.AppendAsync(appId, channel, copy, expiresAt, cancellationToken);
     }
 
     /// <inheritdoc />

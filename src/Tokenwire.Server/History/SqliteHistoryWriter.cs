@@ -60,9 +60,17 @@ internal sealed partial class SqliteHistoryWriter : IAsyncDisposable
     }
 
     // Called synchronously (before any await) by the store's AppendAsync, and enqueues before its own first await, so
-    // the queue sees calls in call order; with a single reader draining FIFO (and blocked writers admitted FIFO) that is
-    // what keeps one channel's appends in order. Cancellation withdraws the operation only while it is still queued.
-    private async Task<int> SubmitAsync(SqliteWriteOperation operation, CancellationToken cancellationToken)
+    // the queue sees calls in call order; with a single reader draining FIFO (and blocked writers admitted FIFO: a full
+    // queue takes a waiting writer's operation before any TryWrite gets in) that is what keeps one channel's appends in
+    // order. Cancellation withdraws the operation only while it is still queued.
+    private Task<int> SubmitAsync(SqliteWriteOperation operation, CancellationToken cancellationToken)
+    {
+        // The usual case, room in the queue and nothing to cancel: the operation's own task, no state machine.
+        if (!cancellationToken.CanBeCanceled && _queue.Writer.TryWrite(operation)) return operation.Task;
+        return SubmitSlowlyAsync(operation, cancellationToken);
+    }
+
+    private async Task<int> SubmitSlowlyAsync(SqliteWriteOperation operation, CancellationToken cancellationToken)
     {
         try
         {
