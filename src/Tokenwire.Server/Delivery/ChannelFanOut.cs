@@ -171,14 +171,14 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
     /// </summary>
     private OutboundFrame? ForOperations(Subscription sub, List<Message> messages, List<MessageState?> states, string position, OperationPass pass)
     {
-        var list = OperationDelivery.Resolve(sub, messages, states);
+        List<Message>? list = OperationDelivery.Resolve(sub, messages, states);
         if (sub.RollupWindowMs > 0)
         {
             list = OperationDelivery.RollUp(sub, list, pass.Now, pass, out var dueAt);
             if (dueAt is { } due) settings.ScheduleDelayedWork(due);
         }
 
-        if (list.Count == 0) return null;
+        if (list is not { Count: > 0 }) return null;
         var last = SubscriberFrames.PositionOf(list[^1]);
         return pass.FrameFor(sub, list, ChannelSerial.Compare(last, position) < 0 ? last : position);
     }

@@ -30,41 +30,39 @@ internal static class OperationDelivery
     /// <summary>
     /// The frame's messages as <paramref name="sub"/> must get them: an operation on a message it has not seen since it
     /// attached becomes the whole message at its latest version (<c>message.update</c>, or <c>message.delete</c>), and an
-    /// operation at or below a version it already has is dropped; everything else passes as it is.
+    /// operation at or below a version it already has is dropped; everything else passes as it is. Returns
+    /// <paramref name="messages"/> itself when every message passes as it is (a live subscriber's usual case).
     /// </summary>
     public static List<Message> Resolve(Subscription sub, List<Message> messages, List<MessageState?> states)
     {
-        var resolved = new List<Message>(messages.Count);
+        List<Message>? resolved = null; // null while the result is messages[0..i) as they are
         for (var i = 0; i < messages.Count; i++)
         {
             var m = messages[i];
-            if (states[i] is not { } state)
-            {
-                resolved.Add(m);
-                continue;
-            }
-
-            if (!sub.Subscriber.Echo && m.ConnectionId == sub.Subscriber.ConnectionId) continue; // its own operation
-            var serial = m.Serial!;
-            if (sub.SeenVersions?.TryGetValue(serial, out var seen) == true)
-            {
-                if (ChannelSerial.Compare(m.Version!.Serial!, seen) <= 0) continue;
-                sub.SeenVersions[serial] = m.Version.Serial!;
-                resolved.Add(m);
-            }
-            else if (sub.LiveFrom is not null && ChannelSerial.Compare(serial, sub.LiveFrom) > 0)
-            {
-                resolved.Add(m);
-            }
-            else
-            {
-                var whole = state.Snapshot();
-                (sub.SeenVersions ??= new(StringComparer.Ordinal))[serial] = whole.Version!.Serial!;
-                resolved.Add(whole);
-            }
+            var r = states[i] is { } state ? ResolveOne(sub, m, state) : m;
+            if (resolved is null && !ReferenceEquals(r, m)) resolved = messages.GetRange(0, i);
+            if (resolved is not null && r is not null) resolved.Add(r);
         }
 
-        return resolved;
+        return resolved ?? messages;
+    }
+
+    /// <summary>One operation as <paramref name="sub"/> gets it: as it is, whole (first sight), or null (not for it).</summary>
+    private static Message? ResolveOne(Subscription sub, Message m, MessageState state)
+    {
+        if (!sub.Subscriber.Echo && m.ConnectionId == sub.Subscriber.ConnectionId) return null; // its own operation
+        var serial = m.Serial!;
+        if (sub.SeenVersions?.TryGetValue(serial, out var seen) == true)
+        {
+            if (ChannelSerial.Compare(m.Version!.Serial!, seen) <= 0) return null;
+            sub.SeenVersions[serial] = m.Version.Serial!;
+            return m;
+        }
+
+        if (sub.LiveFrom is not null && ChannelSerial.Compare(serial, sub.LiveFrom) > 0) return m;
+        var whole = state.Snapshot();
+        (sub.SeenVersions ??= new(StringComparer.Ordinal))[serial] = whole.Version!.Serial!;
+        return whole;
     }
 
     /// <summary>Mutable channels: the versions of messages a subscriber got in its backlog.</summary>
@@ -77,39 +75,53 @@ internal static class OperationDelivery
     /// <summary>
     /// Rolls up the appends among <paramref name="messages"/> for a subscriber with a rollup window: an append after a
     /// quiet window goes at once and opens a window; appends inside an open window are held, merged per message; any
-    /// other message releases what is held first, so the channel order holds. Returns what to send now; sets
+    /// other message releases what is held first, so the channel order holds. Returns what to send now (null: nothing); sets
     /// <paramref name="dueAt"/> to when the held appends are due (null when nothing is held). Subscribers of one
     /// <paramref name="pass"/> that hold the same appends share them (<see cref="RolledUpAppend"/>).
     /// </summary>
-    public static List<Message> RollUp(Subscription sub, List<Message> messages, long now, OperationPass pass, out long? dueAt)
+    public static List<Message>? RollUp(Subscription sub, List<Message> messages, long now, OperationPass pass, out long? dueAt)
     {
-        var output = new List<Message>(messages.Count);
-        foreach (var m in messages)
+        // While asIs, the output so far is messages[0..i) as they are: a subscriber whose append goes at once, or is
+        // held, allocates no list (null: nothing to send now).
+        var asIs = true;
+        List<Message>? output = null;
+        for (var i = 0; i < messages.Count; i++)
         {
+            var m = messages[i];
             if (m.Action != MessageAction.Append)
             {
                 if (sub.RolledUp is { Count: > 0 } held)
                 {
-                    foreach (var h in held) output.Add(h.ToMessage());
+                    output = Diverge(messages, i, output, ref asIs);
+                    foreach (var h in held) (output ??= []).Add(h.ToMessage());
                     held.Clear();
                 }
 
-                output.Add(m);
+                if (!asIs) (output ??= []).Add(m);
                 continue;
             }
 
             if (sub.RolledUp is not { Count: > 0 } && now >= sub.RollupOpenUntil)
             {
-                output.Add(m);
+                if (!asIs) (output ??= []).Add(m);
                 sub.RollupOpenUntil = now + sub.RollupWindowMs;
                 continue;
             }
 
+            output = Diverge(messages, i, output, ref asIs);
             Hold(sub.RolledUp ??= [], m, pass);
         }
 
         dueAt = sub.RolledUp is { Count: > 0 } ? sub.RollupOpenUntil : null;
-        return output;
+        return asIs ? messages : output;
+    }
+
+    /// <summary>The output made explicit at message <paramref name="i"/>: what was passed as it is before it.</summary>
+    private static List<Message>? Diverge(List<Message> messages, int i, List<Message>? output, ref bool asIs)
+    {
+        if (!asIs) return output;
+        asIs = false;
+        return i > 0 ? messages.GetRange(0, i) : null;
     }
 
     /// <summary>The held appends when their window is over (and the next window opens), else null.</summary>
