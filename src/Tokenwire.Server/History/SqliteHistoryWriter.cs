@@ -136,15 +136,32 @@ internal sealed partial class SqliteHistoryWriter : IAsyncDisposable
             // Not expected (CommitAppends and RunDelete handle their own failures); never leave callers hanging.
             LogWriterCrashed(_logger, ex);
             _queue.Writer.TryComplete(ex);
-            foreach (var operation in batch)
-            {
-                operation.Fail(ex);
-            }
+            var failed = new List<SqliteWriteOperation>(batch);
             while (reader.TryRead(out var operation))
             {
-                operation.Fail(ex);
+                failed.Add(operation);
             }
+            foreach (var operation in failed)
+            {
+                operation.Failure ??= ex;
+            }
+            SettleLater([.. failed]);
         }
+    }
+
+    /// <summary>
+    /// Completes <paramref name="operations"/> with their outcomes on one thread-pool work item: their callers'
+    /// continuations run there, never on the writer's loop.
+    /// </summary>
+    private static void SettleLater(SqliteWriteOperation[] operations)
+    {
+        ThreadPool.UnsafeQueueUserWorkItem(static settled =>
+        {
+            foreach (var operation in settled)
+            {
+                operation.Settle();
+            }
+        }, operations, preferLocal: false);
     }
 
     private void CommitAppends(List<SqliteAppendOperation> batch)
@@ -162,18 +179,11 @@ internal sealed partial class SqliteHistoryWriter : IAsyncDisposable
             LogCommitFailed(_logger, ex, batch.Count);
             foreach (var operation in batch)
             {
-                operation.Fail(ex);
+                operation.Failure ??= ex;
             }
-            return;
         }
 
-        foreach (var operation in batch)
-        {
-            if (operation.Stored)
-            {
-                operation.Complete(0);
-            }
-        }
+        SettleLater([.. batch]); // stored ones complete with 0, the refused with their failure
     }
 
     /// <summary>Stores the whole batch in one transaction; false (and nothing stored) when an append is refused.</summary>
@@ -237,7 +247,7 @@ internal sealed partial class SqliteHistoryWriter : IAsyncDisposable
                 {
                     transaction.Rollback("append");
                     transaction.Release("append");
-                    operation.Fail(ex);
+                    operation.Failure = ex;
                 }
             }
 
@@ -262,13 +272,15 @@ internal sealed partial class SqliteHistoryWriter : IAsyncDisposable
     {
         try
         {
-            operation.Complete(_connection.DeleteExpired(operation.Now, operation.Limit));
+            operation.Result = _connection.DeleteExpired(operation.Now, operation.Limit);
         }
         catch (Exception ex)
         {
             LogDeleteFailed(_logger, ex);
-            operation.Fail(ex);
+            operation.Failure = ex;
         }
+
+        SettleLater([operation]);
     }
 
     [LoggerMessage(EventId = 103, Level = LogLevel.Error, Message = "History commit of {Count} appends failed; none of them is stored")]

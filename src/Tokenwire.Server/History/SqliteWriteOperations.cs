@@ -7,7 +7,12 @@ namespace Tokenwire.Server.History;
 internal abstract class SqliteWriteOperation
 {
     private const int Queued = 0, Started = 1, Cancelled = 2;
-    private readonly TaskCompletionSource<int> _completion = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // Continuations run where the operation completes. The writer never completes one on its loop: it sets the outcome
+    // (Result or Failure) and hands a whole batch to one thread-pool work item (SqliteHistoryWriter.SettleLater), so a
+    // commit of N appends costs one hand-off, not N, and the callers' continuations (a publish's ACK) never hold up
+    // the next commit.
+    private readonly TaskCompletionSource<int> _completion = new();
     private int _state;
 
     public Task<int> Task => _completion.Task;
@@ -24,9 +29,18 @@ internal abstract class SqliteWriteOperation
         }
     }
 
-    public void Complete(int result) => _completion.TrySetResult(result);
+    /// <summary>The result to complete with (when <see cref="Failure"/> is null).</summary>
+    public int Result { get; set; }
 
-    public void Fail(Exception exception) => _completion.TrySetException(exception);
+    /// <summary>Why the operation failed; the first failure set is kept (<see cref="Settle"/> reports it).</summary>
+    public Exception? Failure { get; set; }
+
+    /// <summary>Completes the caller's task with the outcome; its continuations run here, on the settling thread.</summary>
+    public void Settle()
+    {
+        if (Failure is { } failure) _completion.TrySetException(failure);
+        else _completion.TrySetResult(Result);
+    }
 }
 
 /// <summary>Stores one caller's messages of one channel; group-committed with other appends.</summary>

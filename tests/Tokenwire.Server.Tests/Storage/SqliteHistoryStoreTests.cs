@@ -357,6 +357,22 @@ public sealed class SqliteHistoryStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task A_callers_slow_continuation_never_holds_up_the_next_commit()
+    {
+        await using var store = Open();
+        using var release = new ManualResetEventSlim();
+        // Runs where the append completes: if that were the writer's loop, nothing else would be committed meanwhile.
+        var slow = store.AppendAsync(App, "ch", [Msg(1)], FarFuture).ContinueWith(_ => release.Wait(TimeSpan.FromSeconds(10)), TaskContinuationOptions.ExecuteSynchronously);
+        await Task.Delay(100);
+        var next = store.AppendAsync(App, "ch", [Msg(2)], FarFuture);
+        var finished = await Task.WhenAny(next, Task.Delay(TimeSpan.FromSeconds(5)));
+        release.Set();
+        Assert.Same(next, finished);
+        await slow;
+        Assert.Equal([1, 2], Ids(await store.QueryAsync(App, "ch", new HistoryQuery(true, 10))));
+    }
+
+    [Fact]
     public async Task Appending_to_a_disposed_store_faults()
     {
         var store = Open();
