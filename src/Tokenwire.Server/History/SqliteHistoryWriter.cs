@@ -151,15 +151,17 @@ internal sealed partial class SqliteHistoryWriter : IAsyncDisposable
 
     /// <summary>
     /// Completes <paramref name="operations"/> with their outcomes on one thread-pool work item: their callers'
-    /// continuations run there, never on the writer's loop.
+    /// continuations run there, never on the writer's loop. Newest first: a connection ACKs its publishes when the
+    /// oldest one it waits for completes (AckLedger), so by then its later ones in the batch are complete too and one
+    /// ACK covers them all, as when each continuation ran on its own work item.
     /// </summary>
     private static void SettleLater(SqliteWriteOperation[] operations)
     {
         ThreadPool.UnsafeQueueUserWorkItem(static settled =>
         {
-            foreach (var operation in settled)
+            for (var i = settled.Length - 1; i >= 0; i--)
             {
-                operation.Settle();
+                settled[i].Settle();
             }
         }, operations, preferLocal: false);
     }
