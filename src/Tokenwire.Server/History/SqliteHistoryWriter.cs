@@ -221,11 +221,6 @@ internal sealed partial class SqliteHistoryWriter : IAsyncDisposable
             _connection.EndTransaction();
         }
 
-        foreach (var operation in batch)
-        {
-            operation.Stored = true;
-        }
-
         return true;
     }
 
@@ -243,7 +238,6 @@ internal sealed partial class SqliteHistoryWriter : IAsyncDisposable
                     _connection.InsertMessages(operation.AppId, operation.Channel, operation.Messages, operation.ExpiresAt);
                     _connection.AdvanceLastSerial(operation.AppId, operation.Channel);
                     transaction.Release("append");
-                    operation.Stored = true;
                 }
                 catch (SqliteException ex) when (ex.SqliteErrorCode == SqliteConstraint)
                 {
@@ -254,15 +248,6 @@ internal sealed partial class SqliteHistoryWriter : IAsyncDisposable
             }
 
             transaction.Commit();
-        }
-        catch
-        {
-            foreach (var operation in batch)
-            {
-                operation.Stored = false;
-            }
-
-            throw;
         }
         finally
         {

@@ -50,9 +50,6 @@ internal sealed class SqliteAppendOperation(string appId, string channel, Stored
     public string Channel { get; } = channel;
     public StoredMessage[] Messages { get; } = messages;
     public long ExpiresAt { get; } = expiresAt;
-
-    /// <summary>Inserted in the current transaction; completed only once that transaction commits.</summary>
-    public bool Stored { get; set; }
 }
 
 /// <summary>Deletes one chunk of expired rows; its result is how many were deleted.</summary>
