@@ -68,6 +68,7 @@ internal static class Summary
         sb.AppendLine("leaves out the copies kept of in-progress responses' tokens the windows dropped (`inProgressResponses.copiedBytes`,");
         sb.AppendLine("bounded by `Responses:MaxSpilledBytesPerChannel`): a breakdown, with no target of its own.");
         SamePublishers(sb, results);
+        CpuTargetAgainstRelay(sb, results);
         return sb.ToString();
     }
 
@@ -136,6 +137,45 @@ internal static class Summary
         sb.AppendLine();
         sb.AppendLine("| workload | publishers' writes, both servers | tokenwire | ÷ signalr | target | met |");
         sb.AppendLine("|---|---|--:|--:|--:|---|");
+        foreach (var row in rows) sb.AppendLine(row);
+    }
+
+    /// <summary>
+    /// What the flood's CPU target asks, against the machine's ceiling: the relay gets the same publishers as Tokenwire
+    /// (a write per frame) and does no protocol work, so when 1.2× SignalR's figure (its publishers coalescing) is above
+    /// the relay's, no server could meet that target with these publishers. Per round, default publishers only.
+    /// </summary>
+    private static void CpuTargetAgainstRelay(StringBuilder sb, List<RunResult> results)
+    {
+        RunResult? Find(string target, int round, string workload) => results.LastOrDefault(r =>
+            r.Target == target && r.Round == round && Report.Workload(r) == workload && r.Ok && r.DefaultPublisherWrites);
+        var rows = new List<string>();
+        foreach (var workload in results.Where(r => r.Mode == "flood" && r.Pattern == "token" && r.Target == "tokenwire" && r.Ok)
+                     .Select(Report.Workload).Distinct().Order(StringComparer.Ordinal))
+        {
+            var (relay, signalr, asked, tokenwire) = (new List<double>(), new List<double>(), new List<double>(), new List<double>());
+            foreach (var round in results.Select(r => r.Round).Distinct().Order())
+            {
+                if (Find("relay", round, workload) is not { } r || Find("signalr", round, workload) is not { } s || Find("tokenwire", round, workload) is not { } t) continue;
+                if (!(r.DeliveredPerServerCpuSecond > 0)) continue;
+                relay.Add(r.DeliveredPerServerCpuSecond);
+                signalr.Add(s.DeliveredPerServerCpuSecond);
+                asked.Add(1.2 * s.DeliveredPerServerCpuSecond / r.DeliveredPerServerCpuSecond);
+                tokenwire.Add(t.DeliveredPerServerCpuSecond / r.DeliveredPerServerCpuSecond);
+            }
+
+            if (asked.Count == 0) continue;
+            rows.Add($"| {workload} | {F(Median(relay), "F0")} | {F(Median(signalr), "F0")} | {WithRange(Median(asked), asked)} | {WithRange(Median(tokenwire), tokenwire)} |");
+        }
+
+        if (rows.Count == 0) return;
+        sb.AppendLine();
+        sb.AppendLine("What the flood's CPU target (≥ 1.2× SignalR, each with its default publishers) asks, against the relay: the relay gets");
+        sb.AppendLine("Tokenwire's publishers (a write per frame) and does no protocol work at all, so a figure above 1.00 in the fourth column");
+        sb.AppendLine("asks more tokens per CPU-s than a server that only copies bytes gets from those publishers (per round; median, range):");
+        sb.AppendLine();
+        sb.AppendLine("| workload | relay, delivered per CPU-s | SignalR | 1.2 × SignalR ÷ relay | tokenwire ÷ relay |");
+        sb.AppendLine("|---|--:|--:|--:|--:|");
         foreach (var row in rows) sb.AppendLine(row);
     }
 

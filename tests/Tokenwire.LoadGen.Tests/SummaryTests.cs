@@ -55,4 +55,23 @@ public sealed class SummaryTests : IDisposable
         Assert.Equal("tokenwire (coalesced writes)", Report.TargetLabel(Flood("tokenwire", "coalesced", 1, 1)));
         Assert.Equal("tokenwire", Report.TargetLabel(Flood("tokenwire", "", 1, 1)));
     }
+
+    [Fact]
+    public void The_cpu_target_is_set_against_the_relay_with_the_same_publishers_per_round()
+    {
+        var summary = Summarize(
+            Flood("tokenwire", "each", 1, 800), Flood("signalr", "coalesced", 1, 1000), Flood("relay", "each", 1, 1000),
+            Flood("tokenwire", "each", 2, 700), Flood("signalr", "coalesced", 2, 900), Flood("relay", "each", 2, 1200),
+            Flood("signalr", "each", 2, 10)); // another write pattern: not the target's comparison
+
+        // Round 1: 1.2 × 1000 / 1000 = 1.20; round 2: 1.2 × 900 / 1200 = 0.90. Tokenwire ÷ relay: 0.80, 0.58.
+        Assert.Contains("| flood msgpack seed h2 | 1100 | 950 | 1.05 (0.90–1.20) | 0.69 (0.58–0.80) |", summary);
+    }
+
+    [Fact]
+    public void A_round_without_the_relay_adds_no_ceiling_row()
+    {
+        var summary = Summarize(Flood("tokenwire", "", 1, 700), Flood("signalr", "", 1, 1000));
+        Assert.DoesNotContain("1.2 × SignalR ÷ relay", summary, StringComparison.Ordinal);
+    }
 }
