@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using Tokenwire.Protocol;
 using Tokenwire.Server.Channels;
 
@@ -19,7 +21,8 @@ internal sealed class AckLedger(Observability.ServerMetrics? metrics)
     // Publish outcomes remembered for msgSerial deduplication after a resume (RTN19a2). A success only lends its
     // serials to the repeated ACK, so the newest 256 are kept, as numbers where they can be (see RecentSuccesses);
     // failures and outcomes still pending are kept for 4,096 publishes, so a re-send whose NACK was lost is answered
-    // with that NACK, never with a success. Older re-sends get an empty ACK and are not republished.
+    // with that NACK, never with a success. A pending outcome that succeeds keeps only its serials from its ACK on
+    // (RecentOutcomes.Succeeded). Older re-sends get an empty ACK and are not republished.
     private readonly RecentSuccesses _recentSuccesses = new(256);
     private readonly RecentOutcomes _recentPendingOrFailed = new(4096);
 
@@ -30,7 +33,8 @@ internal sealed class AckLedger(Observability.ServerMetrics? metrics)
     private readonly Queue<PendingAck> _pendingAcks = new();
     private Task? _awaitedHead;
 
-    private readonly record struct PendingAck(long MsgSerial, ValueTask<string?[]> Outcome, Transport Transport);
+    // Remembered: the outcome was still running when queued, so RecentOutcomes may hold its task.
+    private readonly record struct PendingAck(long MsgSerial, ValueTask<string?[]> Outcome, Transport Transport, bool Remembered);
 
     /// <summary>
     /// A msgSerial counts up from 0 (RTN7b). The cap is JavaScript's largest safe integer: no real client gets near it,
@@ -68,7 +72,7 @@ internal sealed class AckLedger(Observability.ServerMetrics? metrics)
         known = default;
         if (msgSerial >= _nextMsgSerial) return false;
         known = _recentSuccesses.Find(msgSerial) is { } serials ? new ValueTask<string?[]>(serials)
-            : _recentPendingOrFailed.Find(msgSerial) is { } outcome ? new ValueTask<string?[]>(outcome)
+            : _recentPendingOrFailed.Find(msgSerial) is { } outcome ? outcome
             : new ValueTask<string?[]>([]);
         return true;
     }
@@ -76,7 +80,7 @@ internal sealed class AckLedger(Observability.ServerMetrics? metrics)
     /// <summary>Queues the ACK/NACK for <paramref name="msgSerial"/>; it goes out on <paramref name="transport"/> once every earlier one has.</summary>
     public void AddPendingAck(long msgSerial, ValueTask<string?[]> outcome, Transport transport)
     {
-        lock (_ackLock) _pendingAcks.Enqueue(new PendingAck(msgSerial, outcome, transport));
+        lock (_ackLock) _pendingAcks.Enqueue(new PendingAck(msgSerial, outcome, transport, Remembered: !outcome.IsCompleted));
     }
 
     /// <summary>The transport changed: its unsent ACKs are dropped; the remembered outcomes stay.</summary>
@@ -105,6 +109,7 @@ internal sealed class AckLedger(Observability.ServerMetrics? metrics)
                 _pendingAcks.Dequeue();
                 var error = ErrorOf(head.Outcome);
                 var serials = error is null ? head.Outcome.Result : null;
+                if (serials is not null && head.Remembered) ForgetTask(head.MsgSerial, serials);
                 if (batch.Count > 0 && (batch.Transport != head.Transport || head.MsgSerial != batch.Start + batch.Count || !Equals(batch.Error, error)))
                 {
                     Emit(batch, metrics);
@@ -126,6 +131,15 @@ internal sealed class AckLedger(Observability.ServerMetrics? metrics)
                     CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             }
         }
+    }
+
+    // A publish that completed after it was queued (a persisted channel's, or any on the Redis engine) had its task
+    // remembered for re-sends: from its ACK on only its serials are, so the task, its state machine and serials array
+    // do not outlive the next 4,096 publishes (they would be promoted into the older generations, as RecentSuccesses
+    // explains). Lock order: _ackLock, then _serialLock (no path takes them the other way round).
+    private void ForgetTask(long msgSerial, string?[] serials)
+    {
+        lock (_serialLock) _recentPendingOrFailed.Succeeded(msgSerial, serials);
     }
 
     private static ErrorInfo? ErrorOf(ValueTask<string?[]> outcome)
@@ -165,9 +179,7 @@ internal sealed class AckLedger(Observability.ServerMetrics? metrics)
 
         public void Remember(long msgSerial, string?[] serials)
         {
-            // A saturated key (a serial past the year 2262) would not format back to the same serial: keep the array.
-            var key = serials is [{ } only] && ChannelSerial.TryParse(only, out var ms, out var seq) ? ChannelSerial.Key(ms, seq) : long.MaxValue;
-            _ring[_next] = key != long.MaxValue ? new Entry(msgSerial, key, null) : new Entry(msgSerial, 0, serials);
+            _ring[_next] = new Entry(msgSerial, CompactSerials.Of(serials));
             _next = (_next + 1) % _ring.Length;
             _count = Math.Min(_count + 1, _ring.Length);
         }
@@ -181,7 +193,7 @@ internal sealed class AckLedger(Observability.ServerMetrics? metrics)
             {
                 var mid = (lo + hi) >>> 1;
                 ref readonly var e = ref _ring[(oldest + mid) % _ring.Length];
-                if (e.MsgSerial == msgSerial) return e.Serials ?? [ChannelSerial.FromKey(e.SerialKey)];
+                if (e.MsgSerial == msgSerial) return e.Serials.ToArray();
                 if (e.MsgSerial < msgSerial) lo = mid + 1;
                 else hi = mid - 1;
             }
@@ -189,22 +201,48 @@ internal sealed class AckLedger(Observability.ServerMetrics? metrics)
             return null;
         }
 
-        private readonly record struct Entry(long MsgSerial, long SerialKey, string?[]? Serials);
+        private readonly record struct Entry(long MsgSerial, CompactSerials Serials);
+    }
+
+    /// <summary>A success's serials without objects where possible: one <see cref="ChannelSerial"/> as its number.</summary>
+    private readonly record struct CompactSerials(long Key, string?[]? Array)
+    {
+        public static CompactSerials Of(string?[] serials)
+        {
+            // A saturated key (a serial past the year 2262) would not format back to the same serial: keep the array.
+            var key = serials is [{ } only] && ChannelSerial.TryParse(only, out var ms, out var seq) ? ChannelSerial.Key(ms, seq) : long.MaxValue;
+            return key != long.MaxValue ? new CompactSerials(key, null) : new CompactSerials(0, serials);
+        }
+
+        public string?[] ToArray() => Array ?? [ChannelSerial.FromKey(Key)];
     }
 
     /// <summary>The newest outcomes by msgSerial, bounded by count whatever gaps a client leaves between msgSerials.</summary>
     private sealed class RecentOutcomes(int capacity)
     {
-        private readonly Dictionary<long, Task<string?[]>> _outcomes = [];
+        private readonly Dictionary<long, Outcome> _outcomes = [];
         private readonly Queue<long> _order = new(); // the keys, oldest first
 
         public void Remember(long msgSerial, Task<string?[]> outcome)
         {
-            _outcomes[msgSerial] = outcome;
+            _outcomes[msgSerial] = new Outcome(outcome, default);
             _order.Enqueue(msgSerial);
             while (_order.Count > capacity) _outcomes.Remove(_order.Dequeue());
         }
 
-        public Task<string?[]>? Find(long msgSerial) => _outcomes.GetValueOrDefault(msgSerial);
+        /// <summary>A remembered outcome succeeded: keep its serials instead of its task.</summary>
+        public void Succeeded(long msgSerial, string?[] serials)
+        {
+            ref var outcome = ref CollectionsMarshal.GetValueRefOrNullRef(_outcomes, msgSerial);
+            if (!Unsafe.IsNullRef(ref outcome) && outcome.Task is not null) outcome = new Outcome(null, CompactSerials.Of(serials));
+        }
+
+        public ValueTask<string?[]>? Find(long msgSerial) =>
+            !_outcomes.TryGetValue(msgSerial, out var outcome) ? null
+            : outcome.Task is { } task ? new ValueTask<string?[]>(task)
+            : new ValueTask<string?[]>(outcome.Serials.ToArray());
+
+        // Task while pending or failed; Serials once it succeeded.
+        private readonly record struct Outcome(Task<string?[]>? Task, CompactSerials Serials);
     }
 }
