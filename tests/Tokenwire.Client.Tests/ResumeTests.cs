@@ -229,7 +229,8 @@ public sealed class ResumeTests(ServerFixture fixture)
         Assert.Equal(ConnectionState.Connected, client.Connection.State);
 
         proxy.Stalled = true; // the network goes silent
-        await Waiting.WaitUntilAsync(() => client.Connection.State is ConnectionState.Disconnected or ConnectionState.Connecting, TimeSpan.FromSeconds(5));
+        // Wait for the event itself: the state can read Disconnected before its StateChanged handler has run.
+        await Waiting.WaitUntilAsync(() => { lock (events) return events.Any(c => c.Current == ConnectionState.Disconnected); }, TimeSpan.FromSeconds(5));
         ConnectionStateChange drop;
         lock (events) drop = events.First(c => c.Current == ConnectionState.Disconnected);
         Assert.Equal(408, drop.Reason!.StatusCode);
