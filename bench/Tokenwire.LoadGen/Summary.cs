@@ -75,9 +75,7 @@ internal static class Summary
     private static void Row(StringBuilder sb, List<RunResult> results, string workload, string figure, Func<RunResult, double> value,
         bool higherIsBetter, double vsSignalR, double vsRelay)
     {
-        // The targets compare each server with its default publishers; runs with the other write pattern have a table of their own.
-        RunResult? Find(string target, int round) => results.LastOrDefault(r =>
-            r.Target == target && r.Round == round && Report.Workload(r) == workload && r.Ok && r.DefaultPublisherWrites);
+        RunResult? Find(string target, int round) => DefaultRun(results, target, round, workload);
         var tokenwire = new List<double>();
         var ratioS = new List<double>();
         var ratioR = new List<double>();
@@ -109,8 +107,7 @@ internal static class Summary
         RunResult? Find(string target, string writes, int round, string workload) => results.LastOrDefault(r =>
             r.Target == target && r.Writes == writes && r.Round == round && Report.Workload(r) == workload && r.Ok);
         var rows = new List<string>();
-        foreach (var workload in results.Where(r => r.Mode == "flood" && r.Pattern == "token" && r.Target == "tokenwire" && r.Ok)
-                     .Select(Report.Workload).Distinct().Order(StringComparer.Ordinal))
+        foreach (var workload in TokenFloodWorkloads(results))
         {
             foreach (var writes in new[] { "each", "coalesced" })
             {
@@ -147,16 +144,14 @@ internal static class Summary
     /// </summary>
     private static void CpuTargetAgainstRelay(StringBuilder sb, List<RunResult> results)
     {
-        RunResult? Find(string target, int round, string workload) => results.LastOrDefault(r =>
-            r.Target == target && r.Round == round && Report.Workload(r) == workload && r.Ok && r.DefaultPublisherWrites);
         var rows = new List<string>();
-        foreach (var workload in results.Where(r => r.Mode == "flood" && r.Pattern == "token" && r.Target == "tokenwire" && r.Ok)
-                     .Select(Report.Workload).Distinct().Order(StringComparer.Ordinal))
+        foreach (var workload in TokenFloodWorkloads(results))
         {
             var (relay, signalr, asked, tokenwire) = (new List<double>(), new List<double>(), new List<double>(), new List<double>());
             foreach (var round in results.Select(r => r.Round).Distinct().Order())
             {
-                if (Find("relay", round, workload) is not { } r || Find("signalr", round, workload) is not { } s || Find("tokenwire", round, workload) is not { } t) continue;
+                if (DefaultRun(results, "relay", round, workload) is not { } r || DefaultRun(results, "signalr", round, workload) is not { } s ||
+                    DefaultRun(results, "tokenwire", round, workload) is not { } t) continue;
                 if (!(r.DeliveredPerServerCpuSecond > 0)) continue;
                 relay.Add(r.DeliveredPerServerCpuSecond);
                 signalr.Add(s.DeliveredPerServerCpuSecond);
@@ -178,6 +173,15 @@ internal static class Summary
         sb.AppendLine("|---|--:|--:|--:|--:|");
         foreach (var row in rows) sb.AppendLine(row);
     }
+
+    // The targets compare each server with its default publishers; runs with the other write pattern have a table of their own.
+    private static RunResult? DefaultRun(List<RunResult> results, string target, int round, string workload) => results.LastOrDefault(r =>
+        r.Target == target && r.Round == round && Report.Workload(r) == workload && r.Ok && r.DefaultPublisherWrites);
+
+    // The message-per-token flood workloads Tokenwire completed.
+    private static IEnumerable<string> TokenFloodWorkloads(List<RunResult> results) =>
+        results.Where(r => r.Mode == "flood" && r.Pattern == "token" && r.Target == "tokenwire" && r.Ok)
+            .Select(Report.Workload).Distinct().Order(StringComparer.Ordinal);
 
     private static string WithRange(double median, List<double> values) =>
         values.Count == 0 ? "n/a" : values.Count == 1 ? F(median) : $"{F(median)} ({F(values.Min())}–{F(values.Max())})";
