@@ -66,6 +66,9 @@ internal sealed class MessageWindow
 
     public Message Message(int index) => StoredForm.Decode(Stored(index));
 
+    /// <summary>The window's chunk at <paramref name="index"/>, oldest first (tests look at how it was mapped).</summary>
+    internal WindowChunk Chunk(int index) => _chunks[index];
+
     /// <summary>The stored form of the message at <paramref name="index"/>, valid until it leaves the window.</summary>
     public ReadOnlySpan<byte> Stored(int index)
     {
@@ -81,8 +84,9 @@ internal sealed class MessageWindow
     {
         if (encoded.Length > ChunkSize - _used)
         {
-            // A message larger than a chunk gets a chunk of its own size.
-            _chunks.Add(TakeChunk(Math.Max(ChunkSize, encoded.Length)));
+            // A message larger than a chunk gets a chunk of its own size. A window that has filled a chunk is busy: it will
+            // fill the next one too, so that one's pages are committed at once (WindowChunk); so are an oversized one's.
+            _chunks.Add(TakeChunk(Math.Max(ChunkSize, encoded.Length), populate: _chunks.Count > 0 || encoded.Length > ChunkSize));
             _used = 0;
         }
 
@@ -118,7 +122,7 @@ internal sealed class MessageWindow
         return removed.SerialKey;
     }
 
-    private WindowChunk TakeChunk(int size)
+    private WindowChunk TakeChunk(int size, bool populate)
     {
         if (_spare is { } spare && spare.Length >= size)
         {
@@ -126,7 +130,7 @@ internal sealed class MessageWindow
             return spare;
         }
 
-        var chunk = new WindowChunk(size);
+        var chunk = new WindowChunk(size, populate);
         _chunkBytes += chunk.MemoryBytes;
         return chunk;
     }

@@ -205,4 +205,49 @@ public sealed class MessageWindowTests
         Assert.True(ChannelSerial.ToKey(ChannelSerial.Format(9_999_999_999_999, 5)) > ChannelSerial.ToKey(serials[^1])); // saturates, never wraps
         Assert.Throws<ArgumentException>(() => ChannelSerial.ToKey("not-a-serial"));
     }
+    [Theory]
+    [InlineData(0L, 0)]
+    [InlineData(1_700_000_000_123L, 42)]
+    [InlineData(9_999_999_999_999L, 999_999)]
+    [InlineData(10_000_000_000_000L, 7)] // past 13 digits (year 2286): wider, as the composite format writes it
+    public void A_serial_is_the_fixed_width_text_of_its_time_and_sequence(long milliseconds, int sequence)
+    {
+        var expected = string.Create(System.Globalization.CultureInfo.InvariantCulture, $"{milliseconds:D13}-{sequence:D6}");
+        Assert.Equal(expected, ChannelSerial.Format(milliseconds, sequence));
+    }
+
+    [Fact]
+    public void A_window_commits_its_later_chunks_when_it_starts_them()
+    {
+        // The first chunk is lazy (a quiet channel costs a page, not 128 KB); one started because the window filled the
+        // one before is committed in its mmap call instead of a page fault per page as the window writes into it.
+        if (!OperatingSystem.IsLinux()) return;
+        var window = new MessageWindow();
+        var encoded = StoredForm.Encode(Token(0, size: 4_000));
+        var perChunk = MessageWindow.ChunkSize / encoded.Length;
+        var pages = MessageWindow.ChunkSize / Environment.SystemPageSize;
+
+        window.Add(SerialOf(0), 0, encoded);
+        Assert.InRange(ResidentPages(window.Chunk(0)), 1, 2);
+        for (var i = 1; i <= perChunk; i++) window.Add(SerialOf(i), i, encoded); // the last one starts the second chunk
+        Assert.Equal(pages, ResidentPages(window.Chunk(1)));
+
+        using var oversized = new WindowChunk(200_000, populate: true);
+        using var lazy = new WindowChunk(200_000);
+        Assert.Equal((int)(oversized.MemoryBytes / Environment.SystemPageSize), ResidentPages(oversized));
+        Assert.Equal(0, ResidentPages(lazy));
+    }
+
+    // Pages of a chunk's mapping the kernel has committed (mincore(2)).
+    private static int ResidentPages(WindowChunk chunk)
+    {
+        var vector = new byte[(int)(chunk.MemoryBytes / Environment.SystemPageSize)];
+        Assert.Equal(0, MinCore(chunk.Address, (nuint)chunk.MemoryBytes, vector));
+        return vector.Count(page => (page & 1) != 0);
+    }
+
+#pragma warning disable SYSLIB1054 // a test's one P/Invoke: DllImport needs no unsafe code here
+    [System.Runtime.InteropServices.DllImport("libc", EntryPoint = "mincore")]
+    private static extern int MinCore(nint address, nuint length, byte[] vector);
+#pragma warning restore SYSLIB1054
 }
