@@ -80,6 +80,25 @@ public sealed class ResponseTrackerTests
     }
 
     [Fact]
+    public void At_its_bound_the_tracker_drops_the_least_recently_active_response_and_a_restarted_one_replaces_itself()
+    {
+        var window = new MessageWindow();
+        var tracker = new ResponseTracker(new ResponseTrackingOptions { MaxResponsesPerChannel = 2 }, window);
+        Publish(window, tracker, Token(0, "a"), keep: 100);
+        Publish(window, tracker, Token(1, "b"), keep: 100);
+        Publish(window, tracker, Token(2, "a"), keep: 100); // a started first but was active last
+        Publish(window, tracker, Token(3, "c"), keep: 100);
+        Assert.Equal(["a", "c"], tracker.Snapshot(untilSerial: null).Select(r => r.ResponseId).Order());
+
+        // a ends, then a new response under the same id starts: it takes a's place and c stays.
+        Publish(window, tracker, Token(4, "a", name: "stop"), keep: 100);
+        Publish(window, tracker, Token(5, "a"), keep: 100);
+        var responses = tracker.Snapshot(untilSerial: null);
+        Assert.Equal(["a", "c"], responses.Select(r => r.ResponseId).Order());
+        Assert.Equal(["a-5"], responses.Single(r => r.ResponseId == "a").Messages.Select(m => m.Data as string));
+    }
+
+    [Fact]
     public void Copies_of_evicted_messages_stay_within_the_channel_bound_and_the_response_that_passes_it_is_dropped_whole()
     {
         const long bound = 16 * 1024;
