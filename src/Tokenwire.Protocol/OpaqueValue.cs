@@ -29,6 +29,9 @@ public sealed class OpaqueValue
     /// <summary>Wraps one MessagePack value.</summary>
     public static OpaqueValue FromMsgPack(ReadOnlySpan<byte> msgPack) => new(null, msgPack.ToArray());
 
+    /// <summary>Wraps one MessagePack value whose JSON length is known already (-1: not known).</summary>
+    internal static OpaqueValue FromMsgPack(ReadOnlySpan<byte> msgPack, int jsonLength) => new(null, msgPack.ToArray()) { _jsonLength = jsonLength };
+
     /// <summary>True when the JSON form exists already (the value arrived as JSON or was converted once).</summary>
     public bool HasJson => _json is not null;
 

@@ -149,7 +149,73 @@ public sealed class ExtrasConversionTests
             var converted = Outcome(() => MsgPackJson.ToJson(input, depth));
             var validated = Outcome(() => MsgPackJson.Validate(input, depth));
             Assert.True(converted == validated, $"{Wire.Hex(input)} at depth {depth}: conversion {converted}, validation {validated}");
+            if (converted != "ok") continue;
+            var measured = MsgPackJson.Validate(input, depth);
+            Assert.True(measured == -1 || measured == MsgPackJson.ToJson(input, depth).Length, $"{Wire.Hex(input)}: measured {measured}");
         }
+    }
+
+    [Theory]
+    [MemberData(nameof(Documents))]
+    public void Validation_measures_the_json_length_of_what_it_can_without_writing_it(string json)
+    {
+        var msgpack = MsgPackJson.FromJson(Encoding.UTF8.GetBytes(json));
+        var measured = MsgPackJson.Validate(msgpack);
+        Assert.True(measured == -1 || measured == MsgPackJson.ToJson(msgpack).Length, $"measured {measured}");
+        Assert.Equal(MsgPackJson.ToJson(msgpack).Length, MsgPackJson.JsonLength(msgpack));
+    }
+
+    [Fact]
+    public void Validation_measures_every_kind_of_value_but_floats_and_escaped_strings_exactly()
+    {
+        // Headers as publishers send them are measured, never converted: strings, integers of every width and sign,
+        // null, booleans, binary (base64 in JSON), extensions (null), nested arrays and maps.
+        var buffer = new ArrayBufferWriter<byte>();
+        var w = new MsgPackWriter(buffer);
+        long[] integers = [0, 9, 10, -1, -10, 127, -32, -33, 255, 65_536, -129, long.MaxValue, long.MinValue, 1_767_225_600_123];
+        w.WriteMapHeader(6);
+        w.Write("headers");
+        w.WriteMapHeader(2);
+        w.Write("responseId");
+        w.Write("resp-0-000000000617");
+        w.Write("path");
+        w.Write("a/b:c;d=e?f@g!#$%()*,[]^_{|}~ .");
+        w.Write("ints");
+        w.WriteArrayHeader(integers.Length);
+        foreach (var i in integers) w.Write(i);
+        w.Write("flags");
+        w.WriteArrayHeader(3);
+        w.WriteNil();
+        w.Write(true);
+        w.Write(false);
+        w.Write("bin");
+        w.WriteArrayHeader(4);
+        foreach (var n in new[] { 0, 1, 2, 3 }) w.WriteBinary(new byte[n]);
+        w.Write("ext");
+        w.WriteExtension(5, [1, 2, 3]);
+        w.Write("empty");
+        w.WriteArrayHeader(2);
+        w.WriteMapHeader(0);
+        w.WriteArrayHeader(0);
+        var msgpack = buffer.WrittenSpan.ToArray();
+        Assert.Equal(MsgPackJson.ToJson(msgpack).Length, MsgPackJson.Validate(msgpack));
+
+        // Every ASCII character, alone in a string: measured as written, or left to the writer (-1).
+        for (var c = 0; c < 128; c++)
+        {
+            var single = new ArrayBufferWriter<byte>();
+            new MsgPackWriter(single).Write("k" + (char)c + "v");
+            var value = single.WrittenSpan.ToArray();
+            var length = MsgPackJson.Validate(value);
+            Assert.True(length == -1 || length == MsgPackJson.ToJson(value).Length, $"character {c}: measured {length}, written {Encoding.UTF8.GetString(MsgPackJson.ToJson(value))}");
+            if (char.IsAsciiLetterOrDigit((char)c)) Assert.NotEqual(-1, length);
+        }
+
+        var withFloat = MsgPackJson.FromJson("""{"n":1.5}"""u8);
+        var withEscape = MsgPackJson.FromJson("""{"s":"é"}"""u8);
+        Assert.Equal(-1, MsgPackJson.Validate(withFloat));
+        Assert.Equal(-1, MsgPackJson.Validate(withEscape));
+        Assert.Equal(MsgPackJson.ToJson(withEscape).Length, OpaqueValue.FromMsgPack(withEscape).JsonLength);
     }
 
     [Fact]

@@ -54,8 +54,7 @@ internal static class MsgPackMessageReader
 
                 if (reader.PeekType() != MsgPackType.Map) throw new AblyException(ErrorCodes.InvalidMessageData, 400, "Message extras must be an object");
                 var raw = reader.ReadRaw();
-                ValidateDepth(raw);
-                m.Extras = OpaqueValue.FromMsgPack(raw);
+                m.Extras = OpaqueValue.FromMsgPack(raw, ValidateDepth(raw));
             }
             else if (key.SequenceEqual("clientId"u8)) m.ClientId = reader.ReadString();
             else if (key.SequenceEqual("connectionId"u8)) m.ConnectionId = reader.ReadString();
@@ -101,12 +100,12 @@ internal static class MsgPackMessageReader
     {
         if (reader.PeekType() != MsgPackType.Map) throw new AblyException(ErrorCodes.InvalidMessageData, 400, what + " must be an object");
         var raw = reader.ReadRaw();
-        ValidateDepth(raw);
-        return OpaqueValue.FromMsgPack(raw);
+        return OpaqueValue.FromMsgPack(raw, ValidateDepth(raw));
     }
 
     // Extras are converted to JSON lazily; check now that the conversion cannot fail later (non-string keys, bad UTF-8),
     // and the nesting limit both codecs share: starting at MaxDepth - MaxExtrasDepth leaves MaxExtrasDepth levels.
-    // A walk, not a conversion: a msgpack publish to msgpack subscribers never needs the JSON.
-    private static void ValidateDepth(ReadOnlySpan<byte> raw) => MsgPackJson.Validate(raw, MsgPackReader.MaxDepth - ProtocolCodec.MaxExtrasDepth);
+    // A walk, not a conversion: a msgpack publish to msgpack subscribers never needs the JSON. It measures the JSON's
+    // length on the way, for the size rules.
+    private static int ValidateDepth(ReadOnlySpan<byte> raw) => MsgPackJson.Validate(raw, MsgPackReader.MaxDepth - ProtocolCodec.MaxExtrasDepth);
 }
