@@ -61,16 +61,41 @@ public abstract class ProtocolCodec
     // A scratch buffer that grew past this (a large frame) is dropped rather than kept by the thread.
     private const int MaxRetainedScratch = 64 * 1024;
 
-    /// <summary>Encodes a frame to a new array of exactly its length (the server's encode-once path).</summary>
+    /// <summary>Encodes a frame to a new array of exactly its length.</summary>
     public byte[] EncodeToArray(ProtocolMessage message)
     {
-        var buffer = t_scratch ?? new ArrayBufferWriter<byte>(4096);
-        t_scratch = null; // not shared with a nested call
-        buffer.ResetWrittenCount();
-        Encode(message, buffer);
-        var bytes = buffer.WrittenSpan.ToArray();
-        if (buffer.Capacity <= MaxRetainedScratch) t_scratch = buffer;
+        var scratch = EncodeToScratch(message);
+        var bytes = scratch.WrittenSpan.ToArray();
+        KeepScratch(scratch);
         return bytes;
+    }
+
+    /// <summary>
+    /// Encodes a frame into an array rented from <see cref="ArrayPool{T}.Shared"/>, at least <paramref name="length"/>
+    /// long (the server's encode-once path for channel frames; the caller returns the array).
+    /// </summary>
+    public byte[] EncodeToRented(ProtocolMessage message, out int length)
+    {
+        var scratch = EncodeToScratch(message);
+        length = scratch.WrittenCount;
+        var rented = ArrayPool<byte>.Shared.Rent(length);
+        scratch.WrittenSpan.CopyTo(rented);
+        KeepScratch(scratch);
+        return rented;
+    }
+
+    private ArrayBufferWriter<byte> EncodeToScratch(ProtocolMessage message)
+    {
+        var scratch = t_scratch ?? new ArrayBufferWriter<byte>(4096);
+        t_scratch = null; // not shared with a nested call
+        scratch.ResetWrittenCount();
+        Encode(message, scratch);
+        return scratch;
+    }
+
+    private static void KeepScratch(ArrayBufferWriter<byte> scratch)
+    {
+        if (scratch.Capacity <= MaxRetainedScratch) t_scratch = scratch;
     }
 
     /// <summary>Normalises decoded message data: a trailing <c>base64</c> step becomes bytes, so both formats relay the same payload.</summary>

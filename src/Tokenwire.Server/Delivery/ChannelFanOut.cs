@@ -88,7 +88,7 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
             var first = _pending[start];
             // Every message carries its own id, connectionId and timestamp, so a frame may hold several publishes; the
             // frame-level connectionId is only set when they all share it (a REST message has none to inherit).
-            FanOut(new OutboundFrame(SubscriberFrames.MessageFrame(Channel, first.Publish.Text, connectionId, first.Message.Timestamp ?? 0, SubscriberFrames.PositionOf(messages[^1]), messages)), bytes, states, first.Ticks);
+            FanOut(new OutboundFrame(SubscriberFrames.MessageFrame(Channel, first.Publish.Text, connectionId, first.Message.Timestamp ?? 0, SubscriberFrames.PositionOf(messages[^1]), messages), pooled: true), bytes, states, first.Ticks);
         }
 
         _pending.Clear();

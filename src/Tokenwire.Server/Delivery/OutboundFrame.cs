@@ -1,3 +1,4 @@
+using System.Buffers;
 using Tokenwire.Protocol;
 using Tokenwire.Protocol.Codecs;
 
@@ -6,14 +7,32 @@ namespace Tokenwire.Server.Delivery;
 /// <summary>
 /// A frame on its way to one or more connections. It is encoded at most once per wire format, on first use, and
 /// the same bytes are shared by every connection that uses that format (encode once, fan out many).
+/// <para>A channel's shared message frame is <em>pooled</em>: its bytes are rented from <see cref="ArrayPool{T}.Shared"/>
+/// and go back when the last holder lets go. Holders are counted: the fan-out that made it (until
+/// <see cref="ReleaseMessage"/>) and each queue it sits in (<see cref="Hold"/> on the way in, <see cref="Let"/> once the
+/// transport has copied the bytes to its socket or response). A frame a closed queue drops is never let go of; its
+/// arrays are then collected like any others. Under a flood a frame waits tens of milliseconds for the slowest
+/// subscriber: as garbage-collected arrays its bytes survived gen0 collections and were copied into gen1, which made
+/// the queued frames most of what the collector moved.</para>
 /// </summary>
 internal sealed class OutboundFrame
 {
     private byte[]? _json;
     private byte[]? _msgPack;
+    // Written before the array is published (the compare-exchange is a full fence); racing encoders write equal lengths.
+    private int _jsonLength;
+    private int _msgPackLength;
     private ProtocolMessage? _message;
+    private readonly bool _pooled;
+    private int _holders = 1;
 
-    public OutboundFrame(ProtocolMessage message) => _message = message;
+    /// <param name="message">The frame.</param>
+    /// <param name="pooled">Rent its bytes (see the class); only for a frame whose maker calls <see cref="ReleaseMessage"/>.</param>
+    public OutboundFrame(ProtocolMessage message, bool pooled = false)
+    {
+        _message = message;
+        _pooled = pooled;
+    }
 
     public ProtocolMessage Message => _message ?? throw new InvalidOperationException("The frame's message was released once it was encoded for its subscribers");
 
@@ -21,9 +40,27 @@ internal sealed class OutboundFrame
     /// Lets go of the message once every subscriber's queue holds the frame, encoded in its format
     /// (<see cref="Realtime.OutboundQueue.Enqueue"/> encodes on the way in). A queued frame waits for the slowest
     /// subscriber's socket, tens of milliseconds under a flood: with its message it kept every token's objects (the
-    /// message, its strings and extras, the frame) alive through gen0 collections into the older generations.
+    /// message, its strings and extras, the frame) alive through gen0 collections into the older generations. The maker's
+    /// hold on a pooled frame's bytes ends here too.
     /// </summary>
-    public void ReleaseMessage() => _message = null;
+    public void ReleaseMessage()
+    {
+        if (Interlocked.Exchange(ref _message, null) is not null) Let(); // once, though a frame can be released twice (OperationPass)
+    }
+
+    /// <summary>A queue takes the frame (before it can be dequeued).</summary>
+    public void Hold()
+    {
+        if (_pooled) Interlocked.Increment(ref _holders);
+    }
+
+    /// <summary>A holder is done with the bytes; the last one returns a pooled frame's arrays.</summary>
+    public void Let()
+    {
+        if (!_pooled || Interlocked.Decrement(ref _holders) != 0) return;
+        if (Interlocked.Exchange(ref _json, null) is { } json) ArrayPool<byte>.Shared.Return(json);
+        if (Interlocked.Exchange(ref _msgPack, null) is { } msgPack) ArrayPool<byte>.Shared.Return(msgPack);
+    }
 
     /// <summary>Close the transport after this frame is written (ERROR, CLOSED, DISCONNECTED).</summary>
     public bool CloseAfter { get; init; }
@@ -31,14 +68,31 @@ internal sealed class OutboundFrame
     /// <summary>Measures the fan-out lag of a channel's message frame (set while metrics are collected), else null.</summary>
     public Observability.FrameDelivery? Delivery { get; set; }
 
+    /// <summary>The frame's bytes in <paramref name="format"/>; a pooled frame's are valid until its holder lets go.</summary>
     public ReadOnlyMemory<byte> GetBytes(WireFormat format)
     {
-        ref var slot = ref format == WireFormat.MsgPack ? ref _msgPack : ref _json;
+        var msgPack = format == WireFormat.MsgPack;
+        ref var slot = ref msgPack ? ref _msgPack : ref _json;
+        ref var length = ref msgPack ? ref _msgPackLength : ref _jsonLength;
         var bytes = Volatile.Read(ref slot);
-        if (bytes is not null) return bytes;
-        bytes = ProtocolCodec.For(format).EncodeToArray(Message);
+        if (bytes is not null) return bytes.AsMemory(0, _pooled ? length : bytes.Length);
+        int encodedLength;
+        if (_pooled)
+        {
+            bytes = ProtocolCodec.For(format).EncodeToRented(Message, out encodedLength);
+            length = encodedLength;
+        }
+        else
+        {
+            bytes = ProtocolCodec.For(format).EncodeToArray(Message);
+            encodedLength = bytes.Length;
+        }
+
         // Two writers racing to encode the same frame produce equal bytes; keep whichever landed first.
-        return Interlocked.CompareExchange(ref slot, bytes, null) ?? bytes;
+        var first = Interlocked.CompareExchange(ref slot, bytes, null);
+        if (first is null) return bytes.AsMemory(0, encodedLength);
+        if (_pooled) ArrayPool<byte>.Shared.Return(bytes);
+        return first.AsMemory(0, encodedLength);
     }
 }
 

@@ -130,7 +130,7 @@ internal sealed class CometTransport : Transport
 
     private async Task PollAsync(HttpContext context, CancellationToken cancel)
     {
-        var batch = new List<ReadOnlyMemory<byte>>();
+        var batch = new List<(OutboundFrame Frame, ReadOnlyMemory<byte> Bytes)>();
         var closeAfter = TryDrain(batch);
         if (batch.Count == 0)
         {
@@ -151,7 +151,7 @@ internal sealed class CometTransport : Transport
         response.StatusCode = StatusCodes.Status200OK;
         SetHeaders(response);
         var length = 2L + Math.Max(0, batch.Count - 1);
-        foreach (var frame in batch) length += frame.Length;
+        foreach (var (_, bytes) in batch) length += bytes.Length;
         response.ContentLength = length;
         if (!await WriteAsync(response.BodyWriter, batch, newline: false, cancel).ConfigureAwait(false)) return;
         if (batch.Count > 0) MarkSent(length);
@@ -165,7 +165,7 @@ internal sealed class CometTransport : Transport
         SetHeaders(response);
         using var duration = CancellationTokenSource.CreateLinkedTokenSource(cancel);
         duration.CancelAfter(_options.StreamDuration);
-        var batch = new List<ReadOnlyMemory<byte>>();
+        var batch = new List<(OutboundFrame Frame, ReadOnlyMemory<byte> Bytes)>();
         try
         {
             // Headers first: the client knows the stream is open (Node's comet stops its recv timeout on the response).
@@ -181,7 +181,7 @@ internal sealed class CometTransport : Transport
                 }
 
                 if (!await WriteAsync(response.BodyWriter, batch, newline: true, cancel).ConfigureAwait(false)) return;
-                MarkSent(batch.Sum(frame => (long)frame.Length));
+                MarkSent(batch.Sum(frame => (long)frame.Bytes.Length));
                 if (closeAfter)
                 {
                     End("final frame sent");
@@ -196,11 +196,11 @@ internal sealed class CometTransport : Transport
     }
 
     /// <summary>Takes every queued frame, stopping after a final one; true when the last taken frame is final.</summary>
-    private bool TryDrain(List<ReadOnlyMemory<byte>> batch)
+    private bool TryDrain(List<(OutboundFrame Frame, ReadOnlyMemory<byte> Bytes)> batch)
     {
         while (Queue.TryDequeue(out var frame, out var bytes))
         {
-            batch.Add(bytes);
+            batch.Add((frame, bytes));
             frame.Delivery?.Written();
             if (frame.CloseAfter) return true;
         }
@@ -213,19 +213,27 @@ internal sealed class CometTransport : Transport
     /// the wire would leave a gap the client cannot see, so a failed write ends the transport: the client resumes and
     /// its channels replay from their serials, as after a broken WebSocket.
     /// </summary>
-    private async ValueTask<bool> WriteAsync(PipeWriter writer, List<ReadOnlyMemory<byte>> batch, bool newline, CancellationToken cancel)
+    private async ValueTask<bool> WriteAsync(PipeWriter writer, List<(OutboundFrame Frame, ReadOnlyMemory<byte> Bytes)> batch, bool newline, CancellationToken cancel)
     {
         try
         {
-            writer.Write("["u8);
-            for (var i = 0; i < batch.Count; i++)
+            try
             {
-                if (i > 0) writer.Write(","u8);
-                if (newline) WriteOnOneLine(writer, batch[i].Span);
-                else writer.Write(batch[i].Span);
+                writer.Write("["u8);
+                for (var i = 0; i < batch.Count; i++)
+                {
+                    if (i > 0) writer.Write(","u8);
+                    if (newline) WriteOnOneLine(writer, batch[i].Bytes.Span);
+                    else writer.Write(batch[i].Bytes.Span);
+                }
+
+                writer.Write(newline ? "]\n"u8 : "]"u8);
+            }
+            finally
+            {
+                foreach (var (frame, _) in batch) frame.Let(); // the response has its own copy now
             }
 
-            writer.Write(newline ? "]\n"u8 : "]"u8);
             var result = await writer.FlushAsync(batch.Count > 0 ? CancellationToken.None : cancel).ConfigureAwait(false);
             if (!result.IsCanceled && !result.IsCompleted) return true;
         }

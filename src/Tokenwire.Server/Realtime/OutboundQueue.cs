@@ -55,7 +55,9 @@ internal sealed class OutboundQueue
             return false;
         }
 
+        frame.Hold(); // before it can be dequeued: the writer lets go of it once written
         if (_frames.Writer.TryWrite(frame)) return true;
+        frame.Let();
         Interlocked.Add(ref _bytes, -size);
         Interlocked.Decrement(ref _count);
         return false;
@@ -67,10 +69,15 @@ internal sealed class OutboundQueue
         if (Interlocked.Exchange(ref _closed, 1) != 0) return;
         Interlocked.Add(ref _bytes, frame.GetBytes(Format).Length);
         Interlocked.Increment(ref _count);
-        _frames.Writer.TryWrite(frame);
+        frame.Hold();
+        if (!_frames.Writer.TryWrite(frame)) frame.Let();
         _frames.Writer.TryComplete();
     }
 
+    /// <summary>
+    /// Takes the next frame and its bytes in this queue's format. The caller calls <see cref="OutboundFrame.Let"/> once
+    /// it has copied or written the bytes (a pooled frame's arrays go back to the pool after the last holder).
+    /// </summary>
     public bool TryDequeue(out OutboundFrame frame, out ReadOnlyMemory<byte> bytes)
     {
         if (_frames.Reader.TryRead(out frame!))

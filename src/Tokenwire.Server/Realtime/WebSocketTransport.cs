@@ -42,9 +42,16 @@ internal sealed class WebSocketTransport : Transport
                 long written = 0;
                 while (Queue.TryDequeue(out var frame, out var bytes))
                 {
-                    if (_stream is null || _socket.State != WebSocketState.Open || !_stream.TryAppendMessage(bytes.Span, binary))
+                    try
                     {
-                        await _socket.SendAsync(bytes, type, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
+                        if (_stream is null || _socket.State != WebSocketState.Open || !_stream.TryAppendMessage(bytes.Span, binary))
+                        {
+                            await _socket.SendAsync(bytes, type, endOfMessage: true, CancellationToken.None).ConfigureAwait(false);
+                        }
+                    }
+                    finally
+                    {
+                        frame.Let(); // copied into the batch, or sent
                     }
 
                     written += bytes.Length;
