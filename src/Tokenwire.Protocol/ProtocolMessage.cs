@@ -15,11 +15,25 @@ public sealed class ProtocolMessage
     /// <summary>Flag bits (TR4i), see <see cref="ProtocolFlags"/>.</summary>
     public ProtocolFlags Flags { get; set; }
 
+    // The fields only some actions carry live apart, allocated by the first one set: the frames a token stream is made
+    // of (a MESSAGE in, a MESSAGE out per publish) are a third smaller for it.
+    private RareFields? _rare;
+
+    private RareFields Rare => _rare ??= new RareFields();
+
     /// <summary>ACK/NACK: number of consecutive msgSerials covered.</summary>
-    public int? Count { get; set; }
+    public int? Count
+    {
+        get => _rare?.Count;
+        set { if (value is not null || _rare is not null) Rare.Count = value; }
+    }
 
     /// <summary>Error (TR4h).</summary>
-    public ErrorInfo? Error { get; set; }
+    public ErrorInfo? Error
+    {
+        get => _rare?.Error;
+        set { if (value is not null || _rare is not null) Rare.Error = value; }
+    }
 
     /// <summary>Id; on MESSAGE by convention <c>connectionId:msgSerial</c> of the publisher; on HEARTBEAT the ping id.</summary>
     public string? Id { get; set; }
@@ -70,25 +84,61 @@ public sealed class ProtocolMessage
     /// clientId, connectionId, data, encoding, extras, timestamp) whose <see cref="Message.Action"/> holds a
     /// <see cref="PresenceAction"/> value (see <see cref="Message.PresenceAction"/>); both share one wire shape.
     /// </summary>
-    public List<Message>? Presence { get; set; }
+    public List<Message>? Presence
+    {
+        get => _rare?.Presence;
+        set { if (value is not null || _rare is not null) Rare.Presence = value; }
+    }
 
     /// <summary>Annotations (ANNOTATION; TR4q): each a <see cref="Message"/> with the annotation fields set.</summary>
-    public List<Message>? Annotations { get; set; }
+    public List<Message>? Annotations
+    {
+        get => _rare?.Annotations;
+        set { if (value is not null || _rare is not null) Rare.Annotations = value; }
+    }
 
     /// <summary>True when the frame carries a presence array.</summary>
     public bool HasPresence => Presence is not null;
 
     /// <summary>AUTH: the access token.</summary>
-    public string? AuthAccessToken { get; set; }
+    public string? AuthAccessToken
+    {
+        get => _rare?.AuthAccessToken;
+        set { if (value is not null || _rare is not null) Rare.AuthAccessToken = value; }
+    }
 
     /// <summary>CONNECTED: connection details.</summary>
-    public ConnectionDetails? ConnectionDetails { get; set; }
+    public ConnectionDetails? ConnectionDetails
+    {
+        get => _rare?.ConnectionDetails;
+        set { if (value is not null || _rare is not null) Rare.ConnectionDetails = value; }
+    }
 
     /// <summary>ATTACH/ATTACHED and publish params.</summary>
-    public Dictionary<string, string>? Params { get; set; }
+    public Dictionary<string, string>? Params
+    {
+        get => _rare?.Params;
+        set { if (value is not null || _rare is not null) Rare.Params = value; }
+    }
 
     /// <summary>ACK: one publish result per acknowledged ProtocolMessage.</summary>
-    public List<PublishResult>? Res { get; set; }
+    public List<PublishResult>? Res
+    {
+        get => _rare?.Res;
+        set { if (value is not null || _rare is not null) Rare.Res = value; }
+    }
+
+    private sealed class RareFields
+    {
+        public int? Count;
+        public ErrorInfo? Error;
+        public List<Message>? Presence;
+        public List<Message>? Annotations;
+        public string? AuthAccessToken;
+        public ConnectionDetails? ConnectionDetails;
+        public Dictionary<string, string>? Params;
+        public List<PublishResult>? Res;
+    }
 }
 
 /// <summary>The serials assigned to one acknowledged ProtocolMessage's messages (TR4s); an entry is null for a deduplicated message.</summary>
