@@ -116,7 +116,8 @@ internal sealed class AckLedger(Observability.ServerMetrics? metrics)
                     batch = default;
                 }
 
-                if (batch.Count == 0) batch = new Batch(head.MsgSerial, 0, error, error is null ? [] : null, head.Transport);
+                // Sized for every publish still queued (an upper bound of what this ACK covers), so its list does not grow by copies.
+                if (batch.Count == 0) batch = new Batch(head.MsgSerial, 0, error, error is null ? new List<PublishResult>(Math.Min(_pendingAcks.Count + 1, 1024)) : null, head.Transport);
                 batch = batch with { Count = batch.Count + 1 };
                 batch.Results?.Add(new PublishResult(serials!));
             }
