@@ -32,13 +32,14 @@ public sealed class Message
     // by the first one set: a token is a fifth smaller for it.
     private RareFields? _rare;
 
-    private RareFields Rare => _rare ??= new RareFields();
+    // Setting a value allocates them; clearing one of a message that has none does not.
+    private RareFields? RareFor(bool setting) => setting ? _rare ??= new RareFields() : _rare;
 
     /// <summary>REST: publish on behalf of a realtime connection. Never delivered.</summary>
     public string? ConnectionKey
     {
         get => _rare?.ConnectionKey;
-        set { if (value is not null || _rare is not null) Rare.ConnectionKey = value; }
+        set { if (RareFor(value is not null) is { } rare) rare.ConnectionKey = value; }
     }
 
     /// <summary>Server receive time, milliseconds since the Unix epoch.</summary>
@@ -60,28 +61,28 @@ public sealed class Message
     public OpaqueValue? Annotations
     {
         get => _rare?.Annotations;
-        set { if (value is not null || _rare is not null) Rare.Annotations = value; }
+        set { if (RareFor(value is not null) is { } rare) rare.Annotations = value; }
     }
 
     /// <summary>For an annotation (TAN2): the serial of the message it annotates.</summary>
     public string? MessageSerial
     {
         get => _rare?.MessageSerial;
-        set { if (value is not null || _rare is not null) Rare.MessageSerial = value; }
+        set { if (RareFor(value is not null) is { } rare) rare.MessageSerial = value; }
     }
 
     /// <summary>For an annotation (TAN2): its type, e.g. <c>reaction:distinct.v1</c> (wire name <c>type</c>).</summary>
     public string? AnnotationType
     {
         get => _rare?.AnnotationType;
-        set { if (value is not null || _rare is not null) Rare.AnnotationType = value; }
+        set { if (RareFor(value is not null) is { } rare) rare.AnnotationType = value; }
     }
 
     /// <summary>For an annotation of a <c>multiple.v1</c> type: how many it counts.</summary>
     public int? Count
     {
         get => _rare?.Count;
-        set { if (value is not null || _rare is not null) Rare.Count = value; }
+        set { if (RareFor(value is not null) is { } rare) rare.Count = value; }
     }
 
     /// <summary>For a presence message: its action (TP3b), stored in <see cref="Action"/> as the same integer.</summary>

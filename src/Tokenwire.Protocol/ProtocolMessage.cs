@@ -19,20 +19,21 @@ public sealed class ProtocolMessage
     // of (a MESSAGE in, a MESSAGE out per publish) are a third smaller for it.
     private RareFields? _rare;
 
-    private RareFields Rare => _rare ??= new RareFields();
+    // Setting a value allocates them; clearing one of a message that has none does not.
+    private RareFields? RareFor(bool setting) => setting ? _rare ??= new RareFields() : _rare;
 
     /// <summary>ACK/NACK: number of consecutive msgSerials covered.</summary>
     public int? Count
     {
         get => _rare?.Count;
-        set { if (value is not null || _rare is not null) Rare.Count = value; }
+        set { if (RareFor(value is not null) is { } rare) rare.Count = value; }
     }
 
     /// <summary>Error (TR4h).</summary>
     public ErrorInfo? Error
     {
         get => _rare?.Error;
-        set { if (value is not null || _rare is not null) Rare.Error = value; }
+        set { if (RareFor(value is not null) is { } rare) rare.Error = value; }
     }
 
     /// <summary>Id; on MESSAGE by convention <c>connectionId:msgSerial</c> of the publisher; on HEARTBEAT the ping id.</summary>
@@ -87,14 +88,14 @@ public sealed class ProtocolMessage
     public List<Message>? Presence
     {
         get => _rare?.Presence;
-        set { if (value is not null || _rare is not null) Rare.Presence = value; }
+        set { if (RareFor(value is not null) is { } rare) rare.Presence = value; }
     }
 
     /// <summary>Annotations (ANNOTATION; TR4q): each a <see cref="Message"/> with the annotation fields set.</summary>
     public List<Message>? Annotations
     {
         get => _rare?.Annotations;
-        set { if (value is not null || _rare is not null) Rare.Annotations = value; }
+        set { if (RareFor(value is not null) is { } rare) rare.Annotations = value; }
     }
 
     /// <summary>True when the frame carries a presence array.</summary>
@@ -104,28 +105,28 @@ public sealed class ProtocolMessage
     public string? AuthAccessToken
     {
         get => _rare?.AuthAccessToken;
-        set { if (value is not null || _rare is not null) Rare.AuthAccessToken = value; }
+        set { if (RareFor(value is not null) is { } rare) rare.AuthAccessToken = value; }
     }
 
     /// <summary>CONNECTED: connection details.</summary>
     public ConnectionDetails? ConnectionDetails
     {
         get => _rare?.ConnectionDetails;
-        set { if (value is not null || _rare is not null) Rare.ConnectionDetails = value; }
+        set { if (RareFor(value is not null) is { } rare) rare.ConnectionDetails = value; }
     }
 
     /// <summary>ATTACH/ATTACHED and publish params.</summary>
     public Dictionary<string, string>? Params
     {
         get => _rare?.Params;
-        set { if (value is not null || _rare is not null) Rare.Params = value; }
+        set { if (RareFor(value is not null) is { } rare) rare.Params = value; }
     }
 
     /// <summary>ACK: one publish result per acknowledged ProtocolMessage.</summary>
     public List<PublishResult>? Res
     {
         get => _rare?.Res;
-        set { if (value is not null || _rare is not null) Rare.Res = value; }
+        set { if (RareFor(value is not null) is { } rare) rare.Res = value; }
     }
 
     private sealed class RareFields

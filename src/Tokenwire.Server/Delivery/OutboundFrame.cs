@@ -19,7 +19,8 @@ internal sealed class OutboundFrame
 {
     private byte[]? _json;
     private byte[]? _msgPack;
-    // Written before the array is published (the compare-exchange is a full fence); racing encoders write equal lengths.
+    // The encoded length (a rented array is longer): written before the array is published (the compare-exchange is a
+    // full fence); racing encoders write equal lengths.
     private int _jsonLength;
     private int _msgPackLength;
     private ProtocolMessage? _message;
@@ -75,18 +76,12 @@ internal sealed class OutboundFrame
         ref var slot = ref msgPack ? ref _msgPack : ref _json;
         ref var length = ref msgPack ? ref _msgPackLength : ref _jsonLength;
         var bytes = Volatile.Read(ref slot);
-        if (bytes is not null) return bytes.AsMemory(0, _pooled ? length : bytes.Length);
-        int encodedLength;
-        if (_pooled)
-        {
-            bytes = ProtocolCodec.For(format).EncodeToRented(Message, out encodedLength);
-            length = encodedLength;
-        }
-        else
-        {
-            bytes = ProtocolCodec.For(format).EncodeToArray(Message);
-            encodedLength = bytes.Length;
-        }
+        if (bytes is not null) return bytes.AsMemory(0, length);
+        var codec = ProtocolCodec.For(format);
+        var encodedLength = 0;
+        bytes = _pooled ? codec.EncodeToRented(Message, out encodedLength) : codec.EncodeToArray(Message);
+        if (!_pooled) encodedLength = bytes.Length;
+        length = encodedLength;
 
         // Two writers racing to encode the same frame produce equal bytes; keep whichever landed first.
         var first = Interlocked.CompareExchange(ref slot, bytes, null);
