@@ -35,7 +35,10 @@ internal static class StartupHook
                 GC.GetTotalPauseDuration().TotalMilliseconds.ToString("F1", CultureInfo.InvariantCulture),
                 GC.GetTotalAllocatedBytes(precise: false),
                 ThreadPool.CompletedWorkItemCount, Monitor.LockContentionCount, ThreadPool.ThreadCount,
-                info.HeapSizeBytes, info.TotalCommittedBytes, GCSettings.IsServerGC ? 1 : 0);
+                info.HeapSizeBytes, info.TotalCommittedBytes, GCSettings.IsServerGC ? 1 : 0,
+                // The JIT's work so far (every thread): a measurement that still compiles is not yet at steady state.
+                System.Runtime.JitInfo.GetCompilationTime().TotalMilliseconds.ToString("F1", CultureInfo.InvariantCulture),
+                System.Runtime.JitInfo.GetCompiledMethodCount());
             if (s_allocations is { } a)
             {
                 line += "\n" + string.Join('\n', a.Bytes.OrderByDescending(kv => kv.Value).Take(25).Select(kv => $"{kv.Value} {kv.Key}"));

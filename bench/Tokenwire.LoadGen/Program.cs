@@ -102,7 +102,7 @@ namespace Tokenwire.LoadGen
         public static string Line(RunResult r) => r.Mode == "idle"
             ? $"   {r.IdleConnections} connections: RSS {Mb(r.IdleBaselineRssBytes)} -> {Mb(r.ServerRssBytes)} MB, {F(r.IdleBytesPerConnection / 1024, "F1")} KB per connection"
             : $"   delivered {F(r.DeliveredPerSecond)}/s published {F(r.PublishedPerSecond)}/s p50 {F(r.P50Ms, "F2")} p99 {F(r.P99Ms, "F2")} p99.9 {F(r.P999Ms, "F2")} max {F(r.MaxMs, "F1")} ms; " +
-              $"server CPU {F(r.ServerCpu, "F1")} s ({F(r.DeliveredPerServerCpuSecond)}/CPU-s), generator {F(r.GeneratorCpu, "F1")} s (its GCs {r.GeneratorGc}), other {F(r.OtherCpu, "F1")} s; " +
+              $"server CPU {F(r.ServerCpu, "F1")} s ({F(r.DeliveredPerServerCpuSecond)}/CPU-s, JIT {F(r.JitPercentOfServerCpu, "F1")} % of it), generator {F(r.GeneratorCpu, "F1")} s (its GCs {r.GeneratorGc}), other {F(r.OtherCpu, "F1")} s; " +
               $"lost {r.Lost} dup {r.Duplicates} reorder {r.Reorders}; load {F(r.LoadAverageAtStart, "F2")}";
 
         private static string Mb(long bytes) => F(bytes / 1048576.0, "F1");
@@ -135,13 +135,13 @@ namespace Tokenwire.LoadGen
                 sb.AppendLine();
                 sb.AppendLine("Server runtime counters over the same measurement (startup hook; per delivered token):");
                 sb.AppendLine();
-                sb.AppendLine("| round | target | workload | GCs gen0/1/2 | GC pause % | allocated B per token | thread-pool work items per token | context switches per token (vol+invol) | lock contentions | GC heap MB (start → end) | GC committed MB (start → end) |");
-                sb.AppendLine("|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|");
+                sb.AppendLine("| round | target | workload | GCs gen0/1/2 | GC pause % | allocated B per token | thread-pool work items per token | context switches per token (vol+invol) | lock contentions | JIT % of server CPU (methods compiled) | GC heap MB (start → end) | GC committed MB (start → end) |");
+                sb.AppendLine("|--:|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
                 foreach (var r in load)
                 {
                     var d = Math.Max(1, r.Delivered);
                     sb.AppendLine($"| {r.Round} | {TargetLabel(r)} | {Workload(r)} | {r.Gen0Collections}/{r.Gen1Collections}/{r.Gen2Collections} | {F(r.GcPausePercent, "F1")} | {F(r.AllocatedBytesPerDelivered)} | {F(r.ThreadPoolWorkItemsPerDelivered, "F2")} | " +
-                                  $"{F((r.ServerVoluntaryCtxSwitches + r.ServerInvoluntaryCtxSwitches) / (double)d, "F3")} | {r.LockContentions} | {Mb(r.GcHeapBytesAtStart)} → {Mb(r.GcHeapBytes)} | {Mb(r.GcCommittedBytesAtStart)} → {Mb(r.GcCommittedBytes)} |");
+                                  $"{F((r.ServerVoluntaryCtxSwitches + r.ServerInvoluntaryCtxSwitches) / (double)d, "F3")} | {r.LockContentions} | {F(r.JitPercentOfServerCpu, "F1")} ({r.JitMethodsCompiled}) | {Mb(r.GcHeapBytesAtStart)} → {Mb(r.GcHeapBytes)} | {Mb(r.GcCommittedBytesAtStart)} → {Mb(r.GcCommittedBytes)} |");
                 }
             }
 

@@ -105,6 +105,9 @@ internal sealed record RunResult
     public double AllocatedBytesPerDelivered { get; set; }
     public double ThreadPoolWorkItemsPerDelivered { get; set; }
     public long LockContentions { get; set; }
+    /// <summary>The JIT's compile time during the measurement, as a share of the server's CPU time (steady state: ~0).</summary>
+    public double JitPercentOfServerCpu { get; set; }
+    public long JitMethodsCompiled { get; set; }
     public long GcHeapBytes { get; set; }
     public long GcHeapBytesAtStart { get; set; }
     public long GcCommittedBytes { get; set; }
@@ -272,6 +275,8 @@ internal static class Runner
             result.AllocatedBytesPerDelivered = (double)(stats1.AllocatedBytes - stats0.AllocatedBytes) / delivered;
             result.ThreadPoolWorkItemsPerDelivered = (double)(stats1.ThreadPoolWorkItems - stats0.ThreadPoolWorkItems) / delivered;
             result.LockContentions = stats1.LockContentions - stats0.LockContentions;
+            result.JitMethodsCompiled = stats1.JitMethods - stats0.JitMethods;
+            result.JitPercentOfServerCpu = result.ServerCpu > 0 ? (stats1.JitMs - stats0.JitMs) / 10 / result.ServerCpu : 0;
             result.GcHeapBytes = stats1.HeapBytes;
             result.GcHeapBytesAtStart = stats0.HeapBytes;
             result.GcCommittedBytes = stats1.CommittedBytes;

@@ -37,6 +37,8 @@ internal sealed partial class ServerProcess : IAsyncDisposable
             double D(int i) => double.Parse(f[i], CultureInfo.InvariantCulture);
             return new RuntimeStats((long)D(0), (long)D(1), (long)D(2), D(3), (long)D(4), (long)D(5), (long)D(6), (int)D(7), (long)D(8), (long)D(9))
             {
+                JitMs = f.Length > 12 ? D(11) : 0,
+                JitMethods = f.Length > 12 ? (long)D(12) : 0,
                 TopAllocations = [.. text.Split('\n').Skip(1).Where(l => l.Length > 0)],
             };
         }
@@ -211,6 +213,12 @@ internal sealed partial class ServerProcess : IAsyncDisposable
 internal sealed record RuntimeStats(long Gen0, long Gen1, long Gen2, double PauseMs, long AllocatedBytes, long ThreadPoolWorkItems,
     long LockContentions, int ThreadPoolThreads, long HeapBytes, long CommittedBytes)
 {
+    /// <summary>Time the JIT has spent compiling, all threads (<see cref="System.Runtime.JitInfo.GetCompilationTime"/>).</summary>
+    public double JitMs { get; init; }
+
+    /// <summary>Methods the JIT has compiled, every tier (<see cref="System.Runtime.JitInfo.GetCompiledMethodCount"/>).</summary>
+    public long JitMethods { get; init; }
+
     /// <summary>"bytes type" lines, largest first, when allocation sampling is on.</summary>
     public List<string> TopAllocations { get; init; } = [];
 }
