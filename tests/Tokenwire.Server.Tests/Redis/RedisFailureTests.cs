@@ -121,6 +121,55 @@ public sealed class RedisFailureTests(RedisServerFixture redis) : IClassFixture<
     }
 
     /// <summary>
+    /// A publish NACKed because Redis did not answer in time can still have been stored: the call was sent, and Redis ran
+    /// it once it woke. The NACK says so, and the way to publish at most once holds: re-sending the message with the same
+    /// id is ACKed without a second copy, so a subscriber gets it exactly once.
+    /// </summary>
+    [Fact]
+    public async Task A_publish_nacked_by_a_timeout_may_be_stored_and_its_resend_by_id_is_not_stored_twice()
+    {
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string?> { ["Tokenwire:Redis"] = redis.ConnectionString(commandTimeoutMs: 500) });
+        var channel = "ambiguous-" + Guid.NewGuid().ToString("N");
+        await using var subscriber = await RawClient.ConnectAsync(server);
+        await subscriber.AttachAsync(channel);
+        await using var publisher = await RawClient.ConnectAsync(server);
+        await publisher.PublishAsync(channel, 0, new Message { Data = "before" });
+        Assert.Equal(ProtocolAction.Ack, (await OutcomesAsync(publisher, 1))[0].Action);
+
+        var stall = redis.CliAsync("DEBUG", "SLEEP", "2");
+        await Task.Delay(200); // Redis is asleep; the call below reaches it and runs when it wakes
+        await publisher.PublishAsync(channel, 1, new Message { Id = "app-msg-1", Data = "ambiguous" });
+        var nack = (await OutcomesAsync(publisher, 1))[0];
+        Assert.Equal(ProtocolAction.Nack, nack.Action);
+        Assert.Equal(50003, nack.Error!.Code);
+        Assert.Contains("may have been stored", nack.Error.Message, StringComparison.Ordinal);
+        await stall;
+
+        // The application retries with the same id, as the NACK advises.
+        var acked = false;
+        var serial = 2L;
+        for (; serial < 50 && !acked; serial++)
+        {
+            await publisher.PublishAsync(channel, serial, new Message { Id = "app-msg-1", Data = "ambiguous" });
+            acked = (await OutcomesAsync(publisher, 1))[0].Action == ProtocolAction.Ack;
+            if (!acked) await Task.Delay(200);
+        }
+
+        Assert.True(acked, "the re-send is ACKed once Redis answers");
+        await publisher.PublishAsync(channel, serial, new Message { Data = "after" });
+        Assert.Equal(ProtocolAction.Ack, (await OutcomesAsync(publisher, 1))[0].Action);
+
+        var seen = new List<string>();
+        while (!seen.Contains("after"))
+        {
+            var frame = await subscriber.ReceiveUntilAsync(m => m.Action == ProtocolAction.Message, TimeSpan.FromSeconds(20));
+            seen.AddRange(frame.Messages!.Select(m => (string)m.Data!));
+        }
+
+        Assert.Equal(["before", "ambiguous", "after"], seen);
+    }
+
+    /// <summary>
     /// The node's own append comes back from Redis while the hub is re-reading the stream after a pub/sub break, and the
     /// stream no longer has it (Redis restarted without persistence; the CI flake of the test above: an ACKed token
     /// never reached the subscriber). It used to be dropped, waiting for an announcement that never came; now it is held

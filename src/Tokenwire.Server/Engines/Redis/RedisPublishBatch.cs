@@ -23,6 +23,9 @@ internal sealed class RedisPublishBatch(RedisChannelHub hub) : IDispatchable
     private const int MaxMessages = 500;
     private const int MaxBytes = 512 * 1024;
 
+    private const string NotConfirmed = "Message store unavailable: the publish may have been stored or not; " +
+        "re-send it with the same message id to publish it at most once";
+
     private readonly Lock _lock = new();
     private List<Pending> _pending = [];
     private int _messages;
@@ -109,7 +112,9 @@ internal sealed class RedisPublishBatch(RedisChannelHub hub) : IDispatchable
         catch (Exception e)
         {
             hub.Engine.Logger.LogPublishFailed(hub.Name, e.Message);
-            var error = new AblyException(new ErrorInfo(ErrorCodes.Timeout, 503, "Message store unavailable; the publish was not stored, retry"), e);
+            // A call that was sent may still run after its timeout (Redis stalled, not gone), so the NACK cannot promise
+            // the publish was not stored. Retrying with the same message id is safe: the script skips ids it has seen.
+            var error = new AblyException(new ErrorInfo(ErrorCodes.Timeout, 503, NotConfirmed), e);
             foreach (var p in batch) p.Outcome.TrySetException(error);
             return;
         }
