@@ -112,6 +112,8 @@ internal sealed partial class ServerProcess : IAsyncDisposable
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
+        // The generator's own GC settings (DOTNET_GC*, e.g. a larger gen0 budget for the generator) are not the servers'.
+        foreach (var name in psi.Environment.Keys.Where(k => k.StartsWith("DOTNET_GC", StringComparison.OrdinalIgnoreCase)).ToList()) psi.Environment.Remove(name);
         if (target == "tokenwire")
         {
             foreach (var (name, value) in options.TokenwireEnvironment) psi.Environment[name] = value;
