@@ -27,14 +27,22 @@ public sealed class MetricsTests
         var ns = "m" + Guid.NewGuid().ToString("N")[..8];
         var text = TestHelpers.TextOf(12, "metrics");
         var tokens = SimulatedChatClient.Tokenize(text).Count;
-        var model = new SimulatedChatClient(new SimulatedChatClientOptions { Text = text, TokensPerSecond = 10, FirstTokenDelay = FirstTokenDelay });
+        // The model's first token waits for the test, not for a timer: on a loaded machine a timer could fire before the
+        // publisher's write of start reached the server (start and the first token then arrived together, 63 µs apart).
+        var firstToken = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var model = new GatedChatClient(new SimulatedChatClient(new SimulatedChatClientOptions { Text = text, TokensPerSecond = 10 }), firstToken.Task);
         await using var client = new TokenwireRealtime(ServerFixture.ClientOptionsFor(server));
         var channel = client.Channels.Get(ns + ":chat");
         await channel.AttachAsync().OrTimeout(); // connected first: start then reaches the server when it is published
         var publisher = new TokenStreamPublisher(channel);
 
-        // A given response id publishes start at once, before the model's first-token delay.
+        // A given response id publishes start at once, before the model's first token.
         var publishing = publisher.StreamAsync(model, TestHelpers.Prompt("hi"), responseId: "r1");
+        await Waiting.WaitUntilAsync(async () => (await PrometheusScrape.FromAsync(server)).Value("tokenwire_messages_in_total", ("namespace", ns)) == 1, TimeSpan.FromSeconds(10));
+        var held = System.Diagnostics.Stopwatch.StartNew(); // the server has start: the first token is at least this late
+        await Task.Delay(FirstTokenDelay);
+        var heldFor = held.Elapsed;
+        firstToken.SetResult();
         (string, string)[] series = [("namespace", ns), ("pattern", "per_token")];
 
         // During the response: the first token has been timed, and the response is still going.
@@ -45,9 +53,9 @@ public sealed class MetricsTests
             return during.Value("tokenwire_response_time_to_first_token_seconds_count", series) == 1;
         }, TimeSpan.FromSeconds(10));
         var ttft = during.Value("tokenwire_response_time_to_first_token_seconds_sum", series)!.Value;
-        // At least the model's delay; how much more depends on the machine's load (the upper bound is checked against
-        // the whole response below, not against a wall-clock guess).
-        Assert.InRange(ttft, FirstTokenDelay.TotalSeconds * 0.8, 30);
+        // At least as long as the first token was held after the server had start; how much more depends on the machine's
+        // load (the upper bound is checked against the whole response below, not against a wall-clock guess).
+        Assert.InRange(ttft, heldFor.TotalSeconds - 0.001, 30);
         Assert.Null(during.Value("tokenwire_response_ended_total", [.. series, ("outcome", "stop")]));
         Assert.InRange(during.Value("tokenwire_response_inter_token_gap_seconds_count", series) ?? 0, 1, tokens - 1);
 
@@ -132,3 +140,14 @@ public sealed class MetricsTests
 /// <summary>Test classes that scrape /metrics run alone (see <see cref="MetricsTests"/>).</summary>
 [CollectionDefinition(MetricsTests.Name, DisableParallelization = true)]
 public sealed class PrometheusScrapeCollection;
+
+/// <summary>A model whose stream begins only once <paramref name="gate"/> completes.</summary>
+internal sealed class GatedChatClient(IChatClient inner, Task gate) : DelegatingChatClient(inner)
+{
+    public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
+        await foreach (var update in base.GetStreamingResponseAsync(messages, options, cancellationToken).ConfigureAwait(false)) yield return update;
+    }
+}
