@@ -11,7 +11,8 @@ namespace Tokenwire.LoadGen;
 
 /// <summary>
 /// The SignalR baseline, driven by <see cref="HubConnection"/> from Microsoft.AspNetCore.SignalR.Client.Core with the
-/// JSON hub protocol, or the MessagePack one with <c>--format msgpack</c>. Subscribers invoke <c>Join(channel)</c>; publishers send fire-and-forget (SignalR has no publish
+/// JSON hub protocol, or the MessagePack one with <c>--format msgpack</c>, for publishers. Subscribers invoke <c>Join(channel)</c> and
+/// read their records with the same hub protocol in one loop (<see cref="SignalRSubscriber"/>); publishers send fire-and-forget (SignalR has no publish
 /// acknowledgement). A seed-shaped token is one hub argument object, <c>PublishToken(channel, {name, data, extras})</c>,
 /// delivered as <c>m(token)</c>; a bare token is <c>Publish(channel, data)</c>, delivered as <c>t(data)</c>.
 /// </summary>
@@ -31,24 +32,9 @@ internal sealed class SignalRDriver(ServerProcess server, LoadOptions options) :
         return connection;
     }
 
-    public override async Task<IAsyncDisposable> SubscribeAsync(SubscriberState subscriber, CancellationToken cancellationToken)
-    {
-        var connection = await ConnectAsync(cancellationToken);
-        if (options.Bare) connection.On<string>("t", data => subscriber.OnData(data));
-        else connection.On<SignalRToken>("m", token => subscriber.OnMessage(token.Name, token.Data, token.Extras?.ResponseId));
-        connection.Closed += e =>
-        {
-            if (e is not null)
-            {
-                subscriber.Failed = true;
-                subscriber.FailReason = e.Message;
-            }
-
-            return Task.CompletedTask;
-        };
-        await connection.InvokeAsync("Join", subscriber.Channel.Name, cancellationToken);
-        return connection;
-    }
+    /// <summary>Subscribers read raw records (see <see cref="SignalRSubscriber"/>), as the generator reads the other targets.</summary>
+    public override Task<IAsyncDisposable> SubscribeAsync(SubscriberState subscriber, CancellationToken cancellationToken) =>
+        SignalRSubscriber.SubscribeAsync(HubUri, options.Format == Tokenwire.Protocol.WireFormat.MsgPack, subscriber, cancellationToken);
 
     public override async Task<IPublisher> ConnectPublisherAsync(PublisherState publisher, CancellationToken cancellationToken) =>
         new Publisher(await ConnectAsync(cancellationToken), publisher, new TokenShape(options));
