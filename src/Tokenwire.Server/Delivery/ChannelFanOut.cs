@@ -120,9 +120,13 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
 
             OutboundFrame? send;
             var ownMessages = !sub.Subscriber.Echo && SubscriberFrames.HasMessageFrom(messages, sub.Subscriber.ConnectionId);
-            if (states is not null && (OperationDelivery.NeedsResolving(sub, messages, states) || (sub.RollupWindowMs > 0 && HasAppend(messages))))
+            var viaOperations = states is not null && (OperationDelivery.NeedsResolving(sub, messages, states) || (sub.RollupWindowMs > 0 && HasAppend(messages)));
+            // Appends held for the subscriber's rollup window go before anything of the channel that follows them (an
+            // update, a plain message); RollUp sees to that for frames with appends, and this for every other frame.
+            if (!viaOperations && sub.RolledUp is { Count: > 0 }) OperationDelivery.ReleaseRollup(sub);
+            if (viaOperations)
             {
-                send = ForOperations(sub, messages, states, frame.Message.ChannelSerial!, operations ??= new OperationPass(messages, frame));
+                send = ForOperations(sub, messages, states!, frame.Message.ChannelSerial!, operations ??= new OperationPass(messages, frame));
             }
             else if (sub.TakesSharedFrames && !ownMessages) send = frame;
             else if (sub.IsDelta && !ownMessages) send = SubscriberFrames.SharedDelta(sub, frame, previous, ref againstPrevious, ref fromScratch);

@@ -77,6 +77,31 @@ public sealed class RollupSharingTests
         Assert.Same(others[0].Frames[^1], others[2].Frames[^1]);
     }
 
+    [Fact]
+    public void Held_appends_go_before_an_update_or_a_plain_message_that_follows_them_without_waiting_for_the_window()
+    {
+        var (fanOut, state) = Channel();
+        var subscriber = Attach(fanOut, new Subscriber("c0"));
+        var fragments = Append(fanOut, state, 10);
+        Assert.Single(subscriber.Frames); // the first append at once, the rest held
+
+        // The publisher's recovery: one update with the whole text (no append in its frame).
+        var update = state.Apply(new Message { Action = MessageAction.Update, Serial = state.Version.Serial, Data = "whole text" }, new MessageVersion { Serial = ChannelSerial.Format(3_000, 0), Timestamp = 3 }, Publisher);
+        fanOut.Add(update, new PublishId(null, Publisher, 100), state);
+        fanOut.Flush();
+        Assert.Equal([MessageAction.Append, MessageAction.Append, MessageAction.Update], subscriber.Messages().Select(m => m.Action));
+        Assert.Equal(string.Concat(fragments), string.Concat(subscriber.Texts().Take(2)));
+
+        // A plain message after held appends (the next response's create) does not overtake them either.
+        var more = Append(fanOut, state, 3, from: 10);
+        var plain = new Message { Id = "n", Serial = ChannelSerial.Format(4_000, 0), Timestamp = 4, ConnectionId = Publisher, Action = MessageAction.Create, Data = "" };
+        fanOut.Add(plain, new PublishId("n", null, 0));
+        fanOut.Flush();
+        // (Releasing opened the next window, so these three were held and go as one rolled-up append.)
+        Assert.Equal([MessageAction.Append, MessageAction.Append, MessageAction.Update, MessageAction.Append, MessageAction.Create], subscriber.Messages().Select(m => m.Action));
+        Assert.Equal(string.Concat(more), subscriber.Texts()[3]);
+    }
+
     private const string Publisher = "pub";
 
     private static (ChannelFanOut, MessageState) Channel()
