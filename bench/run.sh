@@ -13,7 +13,7 @@
 # summary comes from one round; the summary gives the median over the rounds. Then (when perf works here) a CPU
 # profile of tokenwire under a seed-shaped flood, and its allocations by type.
 #
-#   bash bench/run.sh                         # 3 rounds: ~60 minutes of measuring, plus waiting for a quiet machine
+#   bash bench/run.sh                         # 3 rounds: ~80 minutes of measuring, plus waiting for a quiet machine
 #   ROUNDS=1 DURATION=10 BARE=0 SAME_PUBLISHERS=0 bash bench/run.sh   # a quick look
 #
 # Before each server it waits (up to WAIT_LOAD seconds) for the 1-minute load average to fall below MAX_LOAD: the
@@ -27,7 +27,7 @@ export DOTNET_NOLOGO=1 DOTNET_CLI_TELEMETRY_OPTOUT=1
 export MSBUILDDISABLENODEREUSE=1 DOTNET_CLI_USE_MSBUILD_SERVER=0
 
 DURATION="${DURATION:-20}"
-WARMUP="${WARMUP:-5}"
+WARMUP="${WARMUP:-15}"            # by 15 s every server has tiered up (BENCHMARKS: "Steady state")
 ROUNDS="${ROUNDS:-3}"
 FORMATS="${FORMATS:-json msgpack}"
 BARE="${BARE:-1}"                 # 1: also run the bare token (the earlier tables' shape)
@@ -45,6 +45,11 @@ for project in src/Tokenwire.Cli bench/Tokenwire.LoadGen bench/Tokenwire.Bench.S
 done
 
 LOADGEN_DLL="$ROOT/bench/Tokenwire.LoadGen/bin/Release/net10.0/Tokenwire.LoadGen.dll"
+# The generator's gen0 budget: 64 MB, so it collects ~100 times per flood instead of ~3,000-9,000 (3.5-7 s of its
+# pauses, during which no server is fed or read, and each server batches what piles up in its own way). Only the
+# generator gets it: ServerProcess leaves DOTNET_GC* out of the servers' environment. Only the environment variable
+# works; the runtimeconfig knob is not read for it. BENCHMARKS: "A generator that does not stall".
+export DOTNET_GCgen0size="${GENERATOR_GEN0SIZE:-0x4000000}"
 LOADGEN=(dotnet "$LOADGEN_DLL" --root "$ROOT"
   --warmup "$WARMUP" --duration "$DURATION" --wait-for-load "$WAIT_LOAD" --max-load "$MAX_LOAD" --json "$OUT/results.json")
 FLOOD=(--target all --mode flood --channels 20 --publishers 1 --subscribers 10 --tokens-per-response 200 --window 256)
@@ -101,12 +106,13 @@ done
   echo "- Date: $(date -u '+%Y-%m-%d %H:%M UTC'), commit $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (with local changes)')"
   echo "- Machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -sr)"
   echo "- .NET: SDK $(dotnet --version), runtime $(dotnet --list-runtimes | awk '/Microsoft.NETCore.App/{v=$2} END{print v}'); all three servers run workstation concurrent GC"
-  echo "- Generator and servers share the machine; the load average column is the 1-minute load when that row's measurement began."
+  echo "- Generator and servers share the machine; the load average column is the 1-minute load when that row's measurement began. The generator runs with DOTNET_GCgen0size=$DOTNET_GCgen0size (the servers with their defaults)."
   echo
   echo "Commands (bench/run.sh):"
   echo
   echo '```'
   echo "dotnet build Tokenwire.slnx -c Release   # run.sh builds just the five projects it runs"
+  echo "export DOTNET_GCgen0size=$DOTNET_GCgen0size   # the generator's only"
   echo "LOADGEN=\"dotnet bench/Tokenwire.LoadGen/bin/Release/net10.0/Tokenwire.LoadGen.dll --warmup $WARMUP --duration $DURATION --wait-for-load $WAIT_LOAD --max-load $MAX_LOAD --json results.json\""
   echo "for round in \$(seq 1 $ROUNDS); do"
   if [ "$BARE" = 1 ]; then echo '  for shape in "" --bare; do    # "" = the seed'"'"'s shape'; else echo '  for shape in ""; do    # the seed'"'"'s shape'; fi
