@@ -61,7 +61,9 @@ public sealed class RedisFailureTests(RedisServerFixture redis) : IClassFixture<
     [Fact]
     public async Task Restarting_redis_nacks_what_could_not_be_stored_and_a_subscriber_gets_everything_acked()
     {
-        await using var server = await TestServer.StartAsync(new Dictionary<string, string?> { ["Tokenwire:Redis"] = redis.ConnectionString(commandTimeoutMs: 1000, connectTimeoutMs: 500) });
+        // Connect timeout as RedisOutageTests': a refused reconnect fails at once whatever it is, and 500 ms was too short
+        // for the first connect while every test host starts (a CI run's "It was not possible to connect").
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string?> { ["Tokenwire:Redis"] = redis.ConnectionString(commandTimeoutMs: 1000, connectTimeoutMs: 2000) });
         var channel = "restart-" + Guid.NewGuid().ToString("N");
         await using var subscriber = await RawClient.ConnectAsync(server);
         await subscriber.AttachAsync(channel);
