@@ -13,7 +13,7 @@
 # summary comes from one round; the summary gives the median over the rounds. Then (when perf works here) a CPU
 # profile of tokenwire under a seed-shaped flood, and its allocations by type.
 #
-#   bash bench/run.sh                         # 3 rounds: ~80 minutes of measuring, plus waiting for a quiet machine
+#   bash bench/run.sh                         # 3 rounds: ~110 minutes (15 s warm-up; ~65 s per run with the waits for the load to fall)
 #   ROUNDS=1 DURATION=10 BARE=0 SAME_PUBLISHERS=0 bash bench/run.sh   # a quick look
 #
 # Before each server it waits (up to WAIT_LOAD seconds) for the 1-minute load average to fall below MAX_LOAD: the
