@@ -84,6 +84,33 @@ public abstract class MutableMessagesContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Appends_held_for_a_rollup_window_reach_the_subscriber_before_a_later_update_or_message()
+    {
+        var channel = Unique("rollup-order");
+        await using var sub = await RawClient.ConnectAsync(Server, WireFormat.MsgPack, query: "appendRollupWindow=500");
+        await sub.AttachAsync(channel);
+        await using var agent = await RawClient.ConnectAsync(Server);
+        var serial = await CreateAsync(agent, channel, 0, "");
+        // Sent without awaiting each ACK, so they fall inside the subscriber's 500 ms window: the first append goes at
+        // once, the rest are held. Once they are ACKed (fanned out, so not in the same frame as what follows), the
+        // recovery update and the next response's create must not overtake them.
+        for (var i = 1; i <= 5; i++) await agent.PublishAsync(channel, i, new Message { Action = MessageAction.Append, Serial = serial, Data = $"t{i}" });
+        Assert.Equal(ProtocolAction.Ack, (await agent.ReceiveUntilAsync(f => f.Action is ProtocolAction.Ack or ProtocolAction.Nack && f.MsgSerial + (f.Count ?? 1) > 5, Wait)).Action);
+        await agent.PublishAsync(channel, 6, new Message { Action = MessageAction.Update, Serial = serial, Data = "t1t2t3t4t5" });
+        await agent.PublishAsync(channel, 7, new Message { Name = "response", Data = "next" });
+        Assert.Equal(ProtocolAction.Ack, (await agent.ReceiveUntilAsync(f => f.Action is ProtocolAction.Ack or ProtocolAction.Nack && f.MsgSerial + (f.Count ?? 1) > 7, Wait)).Action);
+
+        var got = new List<Message>();
+        while (!got.Exists(m => m.Action == MessageAction.Create && (m.Data as string) == "next")) got.AddRange(await ReceiveMessagesAsync(sub, 1));
+        var update = got.FindIndex(m => m.Action == MessageAction.Update);
+        Assert.True(update > 0, "the update arrived");
+        Assert.Equal("t1t2t3t4t5", string.Concat(got.Take(update).Where(m => m.Action == MessageAction.Append).Select(m => m.Data)));
+        Assert.Equal("t1t2t3t4t5", got[update].Data);
+        Assert.Equal(MessageAction.Create, got[^1].Action);
+        Assert.DoesNotContain(got.Skip(update), m => m.Action == MessageAction.Append);
+    }
+
+    [Fact]
     public async Task A_late_attach_sees_the_whole_message_first_then_fragments()
     {
         var channel = Unique("late");
