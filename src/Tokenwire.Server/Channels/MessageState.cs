@@ -72,6 +72,12 @@ internal sealed class MessageState
         Annotations = _annotations?.Summary(),
     };
 
+    /// <summary>
+    /// The newest write of this message's records to the store (an operation or annotation), or null: until it has
+    /// completed the store lacks part of the message, so the state must stay in memory.
+    /// </summary>
+    public Task? Storing { get; set; }
+
     /// <summary>Serial of the newest operation (or of the create): what a window entry must reach back to.</summary>
     public string LastOperationSerial { get; private set; }
 

@@ -48,7 +48,7 @@ public sealed class ResponseTrackingOptions
 /// <param name="options">The tracking options.</param>
 /// <param name="window">The channel's hot window, where tracked messages are read back from; null keeps them here.</param>
 /// <param name="copies">The server's total of spilled bytes (<c>/health/ready</c>'s <c>inProgressResponses.copiedBytes</c>), or null.</param>
-internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWindow? window = null, SharedByteCount? copies = null)
+internal sealed class ResponseTracker(ResponseTrackingOptions options, MessageWindow? window = null, SharedCount? copies = null)
 {
     private readonly Dictionary<string, Tracked> _responses = new(StringComparer.Ordinal);
 

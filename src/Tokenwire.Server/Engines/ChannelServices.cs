@@ -23,13 +23,19 @@ internal sealed class ChannelServices(IOptions<TokenwireOptions> options, IHisto
     public HotWindowBudget HotWindows { get; } = new(options.Value.HotWindowMaxTotalBytes);
 
     /// <summary>The memory all hot windows take (their chunks and index; <see cref="HotWindows"/> counts as the bounds do).</summary>
-    public Channels.SharedByteCount HotWindowMemory { get; } = new();
+    public Channels.SharedCount HotWindowMemory { get; } = new();
 
     /// <summary>
     /// Bytes all channels keep of in-progress responses' messages their windows already dropped (bounded per channel by
     /// <see cref="Channels.ResponseTrackingOptions.MaxSpilledBytesPerChannel"/>): window-like memory outside the windows.
     /// </summary>
-    public Channels.SharedByteCount ResponseCopies { get; } = new();
+    public Channels.SharedCount ResponseCopies { get; } = new();
+
+    /// <summary>
+    /// The states of changed messages (appends, updates, deletes, annotations) all channels hold in memory: bounded by
+    /// the windows that refer to them (in-memory engine) or per channel (Redis engine), never by time alone.
+    /// </summary>
+    public Channels.SharedCount ChangedMessageStates { get; } = new();
 
     public IHistoryStore History { get; } = history;
 

@@ -35,7 +35,8 @@ internal static class OperationsEndpoints
                 ["channels"] = services.GetRequiredService<IChannelEngine>().ChannelCount,
                 ["counters"] = services.GetRequiredService<Observability.ServerMetrics>().Snapshot(),
                 ["hotWindow"] = HotWindowReport(channels),
-                ["inProgressResponses"] = new Dictionary<string, object?> { ["copiedBytes"] = channels.ResponseCopies.Bytes },
+                ["inProgressResponses"] = new Dictionary<string, object?> { ["copiedBytes"] = channels.ResponseCopies.Value },
+                ["changedMessages"] = new Dictionary<string, object?> { ["states"] = channels.ChangedMessageStates.Value },
             }, ProtocolCodec.Json);
         });
 
@@ -72,7 +73,7 @@ internal static class OperationsEndpoints
     private static Dictionary<string, object?> HotWindowReport(ChannelServices channels) => new()
     {
         ["bytes"] = channels.HotWindows.Bytes,
-        ["memoryBytes"] = channels.HotWindowMemory.Bytes,
+        ["memoryBytes"] = channels.HotWindowMemory.Value,
         ["maxTotalBytes"] = channels.HotWindows.MaxTotalBytes,
         ["evictedForMemory"] = channels.HotWindows.EvictedForMemory,
     };

@@ -124,7 +124,7 @@ public sealed class ResponseTrackerTests
     public void The_servers_total_of_copies_follows_every_channels_spills_and_releases()
     {
         // Two channels' trackers report to one total (/health/ready's inProgressResponses.copiedBytes).
-        var total = new SharedByteCount();
+        var total = new SharedCount();
         var (windowA, windowB) = (new MessageWindow(), new MessageWindow());
         var a = new ResponseTracker(new ResponseTrackingOptions(), windowA, total);
         var b = new ResponseTracker(new ResponseTrackingOptions { MaxSpilledBytesPerChannel = 4 * 1024 }, windowB, total);
@@ -132,18 +132,18 @@ public sealed class ResponseTrackerTests
         {
             Publish(windowA, a, Token(i, "ra"), keep: 10);
             Publish(windowB, b, Token(i, "rb"), keep: 10);
-            Assert.Equal(a.SpilledBytes + b.SpilledBytes, total.Bytes);
+            Assert.Equal(a.SpilledBytes + b.SpilledBytes, total.Value);
         }
 
         Assert.True(a.SpilledBytes > 0);
         Assert.Empty(b.Snapshot(untilSerial: null)); // b passed its bound: dropped, its copies freed
         Assert.Equal(0, b.SpilledBytes);
-        Assert.Equal(a.SpilledBytes, total.Bytes);
+        Assert.Equal(a.SpilledBytes, total.Value);
 
         a.Release(); // the channel is discarded
-        Assert.Equal(0, total.Bytes);
+        Assert.Equal(0, total.Value);
         a.Release();
-        Assert.Equal(0, total.Bytes);
+        Assert.Equal(0, total.Value);
     }
 
     [Fact]

@@ -46,7 +46,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
         _window = new ChannelWindow(log, _responses, services, rules.Persisted, start: _sequencer.Last);
         _rateLimiter = new Limits.ChannelRateLimiter(name, rules.MessagesPerSecond, rules.BytesPerSecond, services.Options.RateLimits.BurstSeconds);
         _fanOut = new ChannelFanOut(name, _stats, services.FanOutSettings(appId, name, rules, this));
-        _mutable = new MutableMessages(_window, _sequencer, _fanOut, services.Options.MaxMessageSize);
+        _mutable = new MutableMessages(_window, _sequencer, _fanOut, services.Options.MaxMessageSize, services.ChangedMessageStates);
         _presence = new ChannelPresence(_fanOut, rules.Persisted, services.Options.HotWindow);
         _lastActivity = now;
         _recentIds = new RecentMessageIds(services.Options.IdempotencyWindow);
@@ -195,7 +195,9 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
         if (_mutable.Apply(operation, publisher, now, out var refused) is not { } stored) return Task.FromException<string?[]>(refused!);
         _stats.CountInbound([operation], publisher.ConnectionId is not null);
         DispatchOrDefer(publisher.Dispatches);
-        return PersistAsync([stored], now, [stored.Serial]);
+        var storing = PersistAsync([stored], now, [stored.Serial]);
+        _mutable.Storing(operation.Serial!, storing);
+        return storing;
     }
 
     /// <summary>
@@ -216,6 +218,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
             var now = _services.Now();
             _lastActivity = now;
             completion = _mutable.Annotate(annotations, publisher, now, out var notFound) is { } stored ? PersistAsync(stored, now, []) : Task.FromException(notFound!);
+            _mutable.Storing(annotations[0].MessageSerial!, completion);
             return true;
         }
     }
@@ -362,7 +365,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
             _responses?.Sweep(now, _services.Options.HotWindow);
             var oldest = now - (long)_services.Options.HotWindow.TotalMilliseconds;
             _window.EvictOlderThan(oldest);
-            _mutable.ForgetSettled(oldest);
+            _mutable.ForgetSettled();
             _presence.PruneHistory(now);
             if (!ChannelName.IsMetaChannel(Name)) _stats.FlushTo(_services.Stats, AppId); // the server's own events are not app traffic
             var idle = _fanOut.SubscriberCount == 0 && _recentIds.Count == 0 && _mutable.Count == 0 && _lastActivity < oldest && (_responses?.Count ?? 0) == 0
@@ -398,6 +401,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
     {
         _window.Release();
         _responses?.Release();
+        _mutable.Release();
         _retired = true;
     }
 }

@@ -8,7 +8,7 @@ namespace Tokenwire.Server.Engines.InMemory;
 
 /// <summary>
 /// The changing messages of a mutable channel: the latest state of each message an operation (update, delete, append)
-/// or an annotation touched, kept while the window or a recent operation refers to it, and the application of those
+/// or an annotation touched, kept while the window refers to it or the store still lacks part of it, and the application of those
 /// operations and annotations. Each gets the next channel serial, joins the message's state, the window (operations)
 /// and the fan-out; what to store is returned, and the channel persists it and dispatches. Empty on other channels.
 /// Guarded by the channel lock.
@@ -17,14 +17,24 @@ namespace Tokenwire.Server.Engines.InMemory;
 /// <param name="sequencer">The channel's sequencer (an operation's version serial, an annotation's serial).</param>
 /// <param name="fanOut">Where operations and annotations are delivered.</param>
 /// <param name="maxMessageSize">The bound an appended message must stay within.</param>
-internal sealed class MutableMessages(ChannelWindow window, Sequencer sequencer, ChannelFanOut fanOut, int maxMessageSize)
+/// <param name="held">The server's count of states held (<c>/health/ready</c>'s <c>changedMessages.states</c>), or null.</param>
+internal sealed class MutableMessages(ChannelWindow window, Sequencer sequencer, ChannelFanOut fanOut, int maxMessageSize, SharedCount? held = null)
 {
     private readonly Dictionary<string, MessageState> _states = new(StringComparer.Ordinal);
 
     public int Count => _states.Count;
 
     /// <summary>The state of a message loaded from the store (an operation on a message older than the window).</summary>
-    public void Add(MessageState state) => _states.TryAdd(state.Serial, state);
+    public void Add(MessageState state)
+    {
+        if (_states.TryAdd(state.Serial, state)) held?.Add(1);
+    }
+
+    /// <summary>The store write of an operation or annotations on <paramref name="serial"/>: its state stays until it completes.</summary>
+    public void Storing(string serial, Task write)
+    {
+        if (_states.TryGetValue(serial, out var state)) state.Storing = write;
+    }
 
     /// <summary>True when an operation on <paramref name="serial"/> can be applied without loading the message from the store.</summary>
     public bool Has(string serial) => _states.ContainsKey(serial) || window.FindMessage(serial) is not null;
@@ -67,7 +77,7 @@ internal sealed class MutableMessages(ChannelWindow window, Sequencer sequencer,
             return null;
         }
 
-        _states[serial] = state;
+        if (_states.TryAdd(serial, state)) held?.Add(1);
         var version = MessageOperations.Stamp(operation, sequencer.Next(now), now, state, publisher.ClientId);
         var delivered = state.Apply(operation, version, publisher.ConnectionId);
         var encoded = StoredForm.EncodeToScratch(MessageOperations.Record(operation, version, publisher.ConnectionId));
@@ -94,7 +104,8 @@ internal sealed class MutableMessages(ChannelWindow window, Sequencer sequencer,
                 return null;
             }
 
-            _states[serial] = state = MessageState.Of(create);
+            state = MessageState.Of(create);
+            if (_states.TryAdd(serial, state)) held?.Add(1);
         }
 
         var stored = new List<StoredMessage>(annotations.Count);
@@ -117,18 +128,31 @@ internal sealed class MutableMessages(ChannelWindow window, Sequencer sequencer,
         return stored;
     }
 
-    /// <summary>Drops states of messages nothing in the window refers to and no operation touched since <paramref name="oldest"/> (they are in the store).</summary>
-    public void ForgetSettled(long oldest)
+    /// <summary>
+    /// Drops the states of messages the window no longer refers to once the store holds all their records (a mutable
+    /// channel is always persisted: a later operation loads the message again). So the states held are bounded by
+    /// the window's bounds (time, bytes per channel, the server's total), not by time alone: under a flood of
+    /// responses, two minutes of them would otherwise stay in memory whole.
+    /// </summary>
+    public void ForgetSettled()
     {
         if (_states.Count == 0) return;
         var floor = window.OldestSerial ?? sequencer.Last;
         List<string>? gone = null;
         foreach (var (serial, state) in _states)
         {
-            if (ChannelSerial.Compare(state.LastOperationSerial, floor) < 0 && (state.Version.Timestamp ?? 0) < oldest) (gone ??= []).Add(serial);
+            if (ChannelSerial.Compare(state.LastOperationSerial, floor) < 0 && state.Storing is null or { IsCompleted: true }) (gone ??= []).Add(serial);
         }
 
         if (gone is null) return;
         foreach (var serial in gone) _states.Remove(serial);
+        held?.Add(-gone.Count);
+    }
+
+    /// <summary>The channel is discarded: its states leave the server's count.</summary>
+    public void Release()
+    {
+        held?.Add(-_states.Count);
+        _states.Clear();
     }
 }

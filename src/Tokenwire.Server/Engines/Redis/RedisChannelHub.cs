@@ -164,6 +164,7 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
             _cursor.Feed?.Forget(idle);
             if (_fanOut.SubscriberCount > 0 || _lastActivity > idle) return false;
             subscription = _follower.Stop();
+            Operations.Release();
         }
 
         RedisChannelFollower.Unsubscribe(subscription);

@@ -14,6 +14,10 @@ namespace Tokenwire.Server.Engines.Redis;
 /// </summary>
 internal sealed class RedisOperationFeed(RedisChannelHub hub)
 {
+    // Bound of the states kept between sweeps; past it the least recently changed are dropped (read again when needed),
+    // so a flood of responses holds at most this many per channel, not every response of the last two minutes.
+    internal const int MaxStates = 256;
+
     private readonly Dictionary<string, MessageState> _states = new(StringComparer.Ordinal);
     private readonly List<Message> _annotations = []; // of one publish, not yet broadcast
     private string? _annotationsPublish;
@@ -46,8 +50,8 @@ internal sealed class RedisOperationFeed(RedisChannelHub hub)
     {
         foreach (var (serial, state) in loaded)
         {
-            if (state is not null) _states.TryAdd(serial, state);
-            else _gone.Add(serial);
+            if (state is null) _gone.Add(serial);
+            else if (_states.TryAdd(serial, state)) Held.Add(1);
         }
     }
 
@@ -91,24 +95,30 @@ internal sealed class RedisOperationFeed(RedisChannelHub hub)
         _annotations.Clear();
     }
 
-    /// <summary>Forgets states no operation touched within <paramref name="oldest"/> (they are read again when needed).</summary>
+    /// <summary>
+    /// Forgets states no operation touched within <paramref name="oldest"/>, and past <see cref="MaxStates"/> the least
+    /// recently changed (they are read again when needed). The state of annotations not yet broadcast stays.
+    /// </summary>
     public void Forget(long oldest)
     {
         if (_gone.Count > 1024) _gone.Clear();
-        List<string>? gone = null;
-        foreach (var (serial, state) in _states)
-        {
-            if ((state.Version.Timestamp ?? 0) < oldest) (gone ??= []).Add(serial);
-        }
-
-        if (gone is null) return;
+        var pending = _annotations.Count > 0 ? _annotations[0].MessageSerial : null;
+        var candidates = _states.Where(kv => kv.Key != pending).Select(kv => (kv.Key, Changed: kv.Value.Version.Timestamp ?? 0));
+        var excess = _states.Count - MaxStates;
+        var gone = excess > 0
+            ? candidates.OrderBy(c => c.Changed).Select((c, i) => (c.Key, Drop: i < excess || c.Changed < oldest)).Where(c => c.Drop).Select(c => c.Key).ToList()
+            : candidates.Where(c => c.Changed < oldest).Select(c => c.Key).ToList();
         foreach (var serial in gone) _states.Remove(serial);
+        Held.Add(-gone.Count);
     }
 
     /// <summary>Forgets everything (the hub stopped following).</summary>
     public void Clear()
     {
+        Held.Add(-_states.Count);
         _states.Clear();
         _gone.Clear();
     }
+
+    private Channels.SharedCount Held => hub.Engine.Services.ChangedMessageStates;
 }

@@ -18,8 +18,9 @@ namespace Tokenwire.Server.Engines.Redis;
 /// </summary>
 internal sealed class RedisOperationWriter(RedisChannelHub hub)
 {
-    // Bound of the states kept; past it the oldest-touched half is dropped (they are folded again when needed).
-    private const int MaxStates = 1024;
+    // Bound of the states kept; past it the oldest-touched half is dropped (they are folded again when needed). A node
+    // streams few responses per channel at once, so this keeps every one in progress.
+    internal const int MaxStates = 256;
     private const int MaxAttempts = 10;
 
     private readonly Lock _lock = new();
@@ -78,7 +79,7 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
-            _states.Remove(serial);
+            if (_states.Remove(serial)) Held?.Add(-1);
             throw RedisChannelEngine.Unavailable(e);
         }
     }
@@ -127,6 +128,7 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
             if (await RedisMessageReader.LoadAsync(hub.Engine, hub.Tag, serial).ConfigureAwait(false) is not var (state, lastId)) throw MessageOperations.MessageNotFound(serial);
             Trim();
             _states[serial] = entry = new Entry(state, lastId);
+            Held?.Add(1);
         }
         else
         {
@@ -146,7 +148,13 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
     {
         if (_states.Count < MaxStates) return;
         foreach (var (serial, _) in _states.OrderBy(kv => kv.Value.Touched).Take(MaxStates / 2).ToList()) _states.Remove(serial);
+        Held?.Add(-(MaxStates / 2));
     }
+
+    /// <summary>The hub stopped following the channel: its states leave the server's count (they go with the hub).</summary>
+    public void Release() => Held?.Add(-_states.Count);
+
+    private Channels.SharedCount? Held => hub.Engine.Services.ChangedMessageStates;
 
     /// <summary>Runs <see cref="RedisScripts.Operate"/>: the new entry ids and the id before them, or null when stale or gone.</summary>
     private async Task<(string Previous, List<string> Ids)?> RunAsync(string serial, string expected, string target, List<Message> records)
