@@ -58,8 +58,11 @@ internal sealed class OperationPass
             if (serial == channelSerial && Same(shared, messages)) return frame;
         }
 
-        var built = new OutboundFrame(SubscriberFrames.MessageFrame(sub.Channel, messages[0].Id!, null, messages[0].Timestamp ?? 0, channelSerial, messages));
-        if (_frames.Count < MaxSharedFrames) _frames.Add((messages, channelSerial, built));
+        // A shared frame's bytes are pooled: ReleaseMessages lets go of it once every queue holds it. (Rolled-up appends
+        // wait out their window in the queues; as garbage-collected arrays they were a tenth of a response flood's bytes.)
+        var kept = _frames.Count < MaxSharedFrames;
+        var built = new OutboundFrame(SubscriberFrames.MessageFrame(sub.Channel, messages[0].Id!, null, messages[0].Timestamp ?? 0, channelSerial, messages), pooled: kept);
+        if (kept) _frames.Add((messages, channelSerial, built));
         return built;
     }
 
