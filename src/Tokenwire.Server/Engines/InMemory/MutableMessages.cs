@@ -24,10 +24,16 @@ internal sealed class MutableMessages(ChannelWindow window, Sequencer sequencer,
 
     public int Count => _states.Count;
 
+    // States loaded from the store since the last sweep: the operation they were loaded for has not been applied yet
+    // (the engine loads outside the channel lock, then applies), so the next sweep must not drop them.
+    private readonly HashSet<string> _loadedSinceSweep = new(StringComparer.Ordinal);
+
     /// <summary>The state of a message loaded from the store (an operation on a message older than the window).</summary>
     public void Add(MessageState state)
     {
-        if (_states.TryAdd(state.Serial, state)) held?.Add(1);
+        if (!_states.TryAdd(state.Serial, state)) return;
+        held?.Add(1);
+        _loadedSinceSweep.Add(state.Serial);
     }
 
     /// <summary>The store write of an operation or annotations on <paramref name="serial"/>: its state stays until it completes.</summary>
@@ -141,8 +147,13 @@ internal sealed class MutableMessages(ChannelWindow window, Sequencer sequencer,
         List<string>? gone = null;
         foreach (var (serial, state) in _states)
         {
-            if (ChannelSerial.Compare(state.LastOperationSerial, floor) < 0 && state.Storing is null or { IsCompleted: true }) (gone ??= []).Add(serial);
+            if (ChannelSerial.Compare(state.LastOperationSerial, floor) < 0 && state.Storing is null or { IsCompleted: true } && !_loadedSinceSweep.Contains(serial))
+            {
+                (gone ??= []).Add(serial);
+            }
         }
+
+        _loadedSinceSweep.Clear();
 
         if (gone is null) return;
         foreach (var serial in gone) _states.Remove(serial);
@@ -154,5 +165,6 @@ internal sealed class MutableMessages(ChannelWindow window, Sequencer sequencer,
     {
         held?.Add(-_states.Count);
         _states.Clear();
+        _loadedSinceSweep.Clear();
     }
 }
