@@ -174,12 +174,22 @@ internal sealed class AckLedger(Observability.ServerMetrics? metrics)
     /// </summary>
     private sealed class RecentSuccesses(int capacity)
     {
-        private readonly Entry[] _ring = new Entry[capacity];
+        // Grown by doubling up to the capacity, before it ever wraps: a connection that only subscribes (most of them)
+        // holds no ring; a full one is 6 KB, which every idle connection used to carry.
+        private Entry[] _ring = [];
         private int _next; // where the next entry goes: the oldest once the ring is full
         private int _count;
 
         public void Remember(long msgSerial, string?[] serials)
         {
+            if (_count == _ring.Length && _ring.Length < capacity)
+            {
+                var bigger = new Entry[Math.Min(capacity, Math.Max(8, _ring.Length * 2))];
+                _ring.CopyTo(bigger, 0); // not wrapped yet: oldest first
+                _ring = bigger;
+                _next = _count;
+            }
+
             _ring[_next] = new Entry(msgSerial, CompactSerials.Of(serials));
             _next = (_next + 1) % _ring.Length;
             _count = Math.Min(_count + 1, _ring.Length);
@@ -188,6 +198,7 @@ internal sealed class AckLedger(Observability.ServerMetrics? metrics)
         public string?[]? Find(long msgSerial)
         {
             // Binary search over the ring from its oldest entry.
+            if (_count == 0) return null;
             int lo = 0, hi = _count - 1;
             var oldest = (_next - _count + _ring.Length) % _ring.Length;
             while (lo <= hi)

@@ -40,6 +40,35 @@ public sealed class AckLedgerTests
     }
 
     [Fact]
+    public async Task The_newest_256_successes_are_remembered_as_the_ring_grows_and_wraps_and_a_ledger_that_never_published_holds_none()
+    {
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        var ledger = new AckLedger(null);
+        Assert.InRange(GC.GetAllocatedBytesForCurrentThread() - before, 0, 2048); // a full ring alone is 6 KB
+
+        static string SerialOf(long msgSerial) => ChannelSerial.Format(1_764_000_000_000 + msgSerial, 0);
+        for (var m = 0L; m < 600; m++)
+        {
+            Assert.True(ledger.TryReserve(m, new ValueTask<string?[]>([SerialOf(m)]), out _));
+            if (m is 7 or 8 or 255 or 256)
+            {
+                // Growing keeps every success so far (the newest 256 once full).
+                for (var k = Math.Max(0, m - 255); k <= m; k++) Assert.Equal(new[] { SerialOf(k) }, await Known(ledger, k));
+            }
+        }
+
+        for (var m = 344L; m < 600; m++) Assert.Equal(new[] { SerialOf(m) }, await Known(ledger, m));
+        Assert.Empty(await Known(ledger, 343)); // older than the newest 256: an empty ACK, not republished
+        Assert.False(ledger.IsResend(600, out _));
+
+        static ValueTask<string?[]> Known(AckLedger ledger, long msgSerial)
+        {
+            Assert.True(ledger.IsResend(msgSerial, out var known));
+            return known;
+        }
+    }
+
+    [Fact]
     public async Task A_late_success_with_several_serials_keeps_them_all()
     {
         var ledger = new AckLedger(null);
