@@ -160,8 +160,9 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
         ChannelMessageQueue? subscription;
         lock (_lock)
         {
-            var idle = Engine.Services.Now() - (long)Engine.Services.Options.HotWindow.TotalMilliseconds;
-            _cursor.Feed?.Forget(idle);
+            var now = Engine.Services.Now();
+            var idle = now - (long)Engine.Services.Options.HotWindow.TotalMilliseconds;
+            _cursor.Feed?.Forget(now);
             if (_fanOut.SubscriberCount > 0 || _lastActivity > idle) return false;
             subscription = _follower.Stop();
             Operations.Release();

@@ -18,6 +18,10 @@ internal sealed class RedisOperationFeed(RedisChannelHub hub)
     // so a flood of responses holds at most this many per channel, not every response of the last two minutes.
     internal const int MaxStates = 256;
 
+    // A state no operation touched for this long is dropped at the next sweep: a response being streamed is touched
+    // every few milliseconds, a finished one not again (an edit later reads it back once).
+    internal static readonly TimeSpan IdleAfter = TimeSpan.FromSeconds(10);
+
     private readonly Dictionary<string, MessageState> _states = new(StringComparer.Ordinal);
     private readonly List<Message> _annotations = []; // of one publish, not yet broadcast
     private string? _annotationsPublish;
@@ -96,11 +100,12 @@ internal sealed class RedisOperationFeed(RedisChannelHub hub)
     }
 
     /// <summary>
-    /// Forgets states no operation touched within <paramref name="oldest"/>, and past <see cref="MaxStates"/> the least
+    /// Forgets states no operation touched for <see cref="IdleAfter"/>, and past <see cref="MaxStates"/> the least
     /// recently changed (they are read again when needed). The state of annotations not yet broadcast stays.
     /// </summary>
-    public void Forget(long oldest)
+    public void Forget(long now)
     {
+        var oldest = now - (long)IdleAfter.TotalMilliseconds;
         if (_gone.Count > 1024) _gone.Clear();
         var pending = _annotations.Count > 0 ? _annotations[0].MessageSerial : null;
         var candidates = _states.Where(kv => kv.Key != pending).Select(kv => (kv.Key, Changed: kv.Value.Version.Timestamp ?? 0));

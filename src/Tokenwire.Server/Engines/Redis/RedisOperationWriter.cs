@@ -26,7 +26,7 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
     private readonly Lock _lock = new();
     private Task _tail = Task.CompletedTask; // the operation running: the next one starts after it
     private readonly Dictionary<string, Entry> _states = new(StringComparer.Ordinal);
-    private long _touches;
+    private long _nextIdleSweep; // when the states are next checked for idle ones (ms)
 
     private sealed class Entry(MessageState state, string lastId)
     {
@@ -34,7 +34,7 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
 
         public string LastId { get; set; } = lastId;
 
-        public long Touched { get; set; }
+        public long Touched { get; set; } // when an operation last used it (ms)
     }
 
     /// <summary>Applies one validated operation; returns its version serial, or throws an AblyException.</summary>
@@ -123,6 +123,8 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
     /// <summary>The message's state, caught up with every operation stored for it.</summary>
     private async Task<Entry> CurrentAsync(string serial)
     {
+        var now = hub.Engine.Services.Now();
+        ForgetIdle(now);
         if (!_states.TryGetValue(serial, out var entry))
         {
             if (await RedisMessageReader.LoadAsync(hub.Engine, hub.Tag, serial).ConfigureAwait(false) is not var (state, lastId)) throw MessageOperations.MessageNotFound(serial);
@@ -140,8 +142,22 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
             }
         }
 
-        entry.Touched = ++_touches;
+        entry.Touched = now;
         return entry;
+    }
+
+    /// <summary>
+    /// Drops the states no operation used for <see cref="RedisOperationFeed.IdleAfter"/> (checked every few seconds):
+    /// finished responses, which the count bound alone would keep, 256 per channel, whole.
+    /// </summary>
+    private void ForgetIdle(long now)
+    {
+        if (now < _nextIdleSweep) return;
+        _nextIdleSweep = now + 5_000;
+        var oldest = now - (long)RedisOperationFeed.IdleAfter.TotalMilliseconds;
+        var idle = _states.Where(kv => kv.Value.Touched < oldest).Select(kv => kv.Key).ToList();
+        foreach (var serial in idle) _states.Remove(serial);
+        Held?.Add(-idle.Count);
     }
 
     private void Trim()
