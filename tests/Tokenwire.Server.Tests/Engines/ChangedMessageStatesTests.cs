@@ -100,3 +100,12 @@ public sealed class RedisChangedMessageStatesTests(RedisServerFixture redis) : C
 
     protected override int MaxStatesAfterSweep => Tokenwire.Server.Engines.Redis.RedisOperationFeed.MaxStates + Tokenwire.Server.Engines.Redis.RedisOperationWriter.MaxStates;
 }
+
+/// <summary>The same over a real 3-master Redis Cluster.</summary>
+public sealed class RedisClusterChangedMessageStatesTests(RedisClusterFixture cluster) : ChangedMessageStatesTests, IClassFixture<RedisClusterFixture>
+{
+    protected override Task<TestServer> StartServerAsync() =>
+        TestServer.StartAsync(new Dictionary<string, string?> { ["Tokenwire:Redis"] = cluster.ConnectionString() });
+
+    protected override int MaxStatesAfterSweep => Tokenwire.Server.Engines.Redis.RedisOperationFeed.MaxStates + Tokenwire.Server.Engines.Redis.RedisOperationWriter.MaxStates;
+}
