@@ -123,7 +123,7 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
             var viaOperations = states is not null && (OperationDelivery.NeedsResolving(sub, messages, states) || (sub.RollupWindowMs > 0 && HasAppend(messages)));
             // Appends held for the subscriber's rollup window go before anything of the channel that follows them (an
             // update, a plain message); RollUp sees to that for frames with appends, and this for every other frame.
-            if (!viaOperations && sub.RolledUp is { Count: > 0 }) OperationDelivery.ReleaseRollup(sub);
+            if (!viaOperations && sub.RolledUp is { Count: > 0 }) OperationDelivery.ReleaseRollup(sub, operations ??= new OperationPass(messages, frame));
             if (viaOperations)
             {
                 send = ForOperations(sub, messages, states!, frame.Message.ChannelSerial!, operations ??= new OperationPass(messages, frame));
@@ -300,6 +300,7 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
             Presence = events,
         });
         List<Subscription>? gone = null;
+        OperationPass? rollups = null;
         var delivered = 0;
         foreach (var sub in _subscriptions.All)
         {
@@ -310,10 +311,12 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
                 continue;
             }
 
-            OperationDelivery.ReleaseRollup(sub);
+            if (sub.RolledUp is { Count: > 0 }) OperationDelivery.ReleaseRollup(sub, rollups ??= new OperationPass());
             if (sub.Subscriber.Enqueue(sub.Named(frame))) delivered++;
             else (gone ??= []).Add(sub);
         }
+
+        rollups?.ReleaseMessages();
 
         stats.CountPresence(events, delivered);
         if (gone is not null) _subscriptions.Remove(gone);

@@ -102,6 +102,30 @@ public sealed class RollupSharingTests
         Assert.Equal(string.Concat(more), subscriber.Texts()[3]);
     }
 
+    [Fact]
+    public void Held_appends_a_plain_message_releases_are_one_frame_for_every_subscriber_of_the_phase()
+    {
+        var (fanOut, state) = Channel();
+        var subscribers = Enumerable.Range(0, 5).Select(i => Attach(fanOut, new Subscriber("c" + i))).ToList();
+        var fragments = Append(fanOut, state, 12);
+        Assert.All(subscribers, s => Assert.Single(s.Frames)); // the first append at once, the rest held
+
+        // The next response's create comes inside the window: what is held goes first, as one frame shared by all.
+        var plain = new Message { Id = "n", Serial = ChannelSerial.Format(4_000, 0), Timestamp = 4, ConnectionId = Publisher, Action = MessageAction.Create, Data = "" };
+        fanOut.Add(plain, new PublishId("n", null, 0));
+        fanOut.Flush();
+        foreach (var s in subscribers)
+        {
+            Assert.Equal([MessageAction.Append, MessageAction.Append, MessageAction.Create], s.Messages().Select(m => m.Action));
+            Assert.Equal(string.Concat(fragments), string.Concat(s.Texts().Take(2)));
+            Assert.Same(subscribers[0].Frames[1], s.Frames[1]); // the released rollup
+            Assert.Same(subscribers[0].Frames[2], s.Frames[2]); // the create
+        }
+
+        // Built by the pass: it let go of the frame's message once every queue had its bytes.
+        Assert.Throws<InvalidOperationException>(() => subscribers[0].Frames[1].Message);
+    }
+
     private const string Publisher = "pub";
 
     private static (ChannelFanOut, MessageState) Channel()
