@@ -6,7 +6,32 @@ namespace Tokenwire.Server.History;
 /// <param name="Payload">The message, encoded by the server; opaque to the store.</param>
 /// <param name="Target">For an operation (update, delete, append of a mutable message): the serial of the message it
 /// changes; its own <see cref="Serial"/> is the version it makes. Null for a message.</param>
-public sealed record StoredMessage(string Serial, long Timestamp, byte[] Payload, string? Target = null);
+public sealed record StoredMessage(string Serial, long Timestamp, byte[] Payload, string? Target = null)
+{
+    /// <summary>
+    /// The row's bytes when the server rented <see cref="Payload"/> from <see cref="StoredRows.Pool"/> (its first
+    /// <c>PooledLength</c> bytes; the SQLite store returns the array once the row is committed), else -1.
+    /// </summary>
+    internal int PooledLength { get; private init; } = -1;
+
+    /// <summary>The row as stored: <see cref="Payload"/>, or its used part when it is rented.</summary>
+    internal ReadOnlySpan<byte> Bytes => PooledLength < 0 ? Payload : Payload.AsSpan(0, PooledLength);
+
+    /// <summary>A row whose bytes are copied into an array rented from <see cref="StoredRows.Pool"/> (a new one past its largest size).</summary>
+    internal static StoredMessage Rented(string serial, long timestamp, ReadOnlySpan<byte> bytes, string? target = null)
+    {
+        if (bytes.Length > StoredRows.MaxPooledLength) return new StoredMessage(serial, timestamp, bytes.ToArray(), target);
+        var array = StoredRows.Pool.Rent(bytes.Length);
+        bytes.CopyTo(array);
+        return new StoredMessage(serial, timestamp, array, target) { PooledLength = bytes.Length };
+    }
+
+    /// <summary>Gives a rented row's array back once the row is stored; the record must not be read afterwards.</summary>
+    internal void ReturnPooled()
+    {
+        if (PooledLength >= 0) StoredRows.Pool.Return(Payload);
+    }
+}
 
 /// <summary>A history page request (REST <c>GET /channels/{id}/messages</c>).</summary>
 /// <param name="Forwards">Oldest first when true; newest first (Ably's default) when false.</param>

@@ -185,6 +185,13 @@ internal sealed partial class SqliteHistoryWriter : IAsyncDisposable
             }
         }
 
+        // Stored or refused, the rows are done with: rented arrays go back before their callers hear (nothing reads a
+        // row once it was handed to the store).
+        foreach (var operation in batch)
+        {
+            foreach (var message in operation.Messages) message.ReturnPooled();
+        }
+
         SettleLater([.. batch]); // stored ones complete with 0, the refused with their failure
     }
 

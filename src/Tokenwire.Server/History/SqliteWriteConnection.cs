@@ -88,7 +88,7 @@ internal sealed class SqliteWriteConnection : IDisposable
                 raw.sqlite3_bind_text16(_insert, 3, message.Serial);
                 raw.sqlite3_bind_int64(_insert, 4, message.Timestamp);
                 raw.sqlite3_bind_int64(_insert, 5, expiresAt);
-                raw.sqlite3_bind_blob(_insert, 6, message.Payload);
+                raw.sqlite3_bind_blob(_insert, 6, message.Bytes);
                 if (message.Target is { } target) raw.sqlite3_bind_text16(_insert, 7, target);
                 else raw.sqlite3_bind_null(_insert, 7);
                 var rc = raw.sqlite3_step(_insert);

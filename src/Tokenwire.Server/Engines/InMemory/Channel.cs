@@ -168,7 +168,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
             {
                 var encoded = StoredForm.EncodeToScratch(m);
                 _window.Add(m.Serial!, now, encoded.Span);
-                stored?.Add(new StoredMessage(m.Serial!, now, encoded.ToArray()));
+                stored?.Add(StoredMessage.Rented(m.Serial!, now, encoded.Span));
                 _responses?.Observe(m, now);
                 _fanOut.Add(m, publisher.Id);
             }

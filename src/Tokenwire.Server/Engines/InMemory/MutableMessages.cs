@@ -91,7 +91,7 @@ internal sealed class MutableMessages(ChannelWindow window, Sequencer sequencer,
         window.Trim();
         fanOut.Add(delivered, publisher.Id, state);
         refused = null;
-        return new StoredMessage(version.Serial!, now, encoded.ToArray(), serial);
+        return StoredMessage.Rented(version.Serial!, now, encoded.Span, serial);
     }
 
     /// <summary>
