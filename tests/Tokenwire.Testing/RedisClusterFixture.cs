@@ -17,7 +17,7 @@ public sealed class RedisClusterFixture : IAsyncLifetime
     public IReadOnlyList<RedisProcess> Masters => _masters;
 
     /// <summary>A StackExchange.Redis configuration string naming every master.</summary>
-    public string ConnectionString(int commandTimeoutMs = 5000, int connectTimeoutMs = 2000) =>
+    public string ConnectionString(int commandTimeoutMs = 5000, int connectTimeoutMs = 5000) =>
         string.Join(",", _masters.Select(m => $"127.0.0.1:{m.Port}")) + $",asyncTimeout={commandTimeoutMs},syncTimeout={commandTimeoutMs},connectTimeout={connectTimeoutMs}";
 
     public async Task InitializeAsync()

@@ -23,7 +23,7 @@ public class RedisServerFixture : IAsyncLifetime
     public bool IsRunning => Server.IsRunning;
 
     /// <summary>A StackExchange.Redis configuration string for this server.</summary>
-    public string ConnectionString(int commandTimeoutMs = 5000, int connectTimeoutMs = 2000, int? db = null) =>
+    public string ConnectionString(int commandTimeoutMs = 5000, int connectTimeoutMs = 5000, int? db = null) =>
         $"127.0.0.1:{Port},asyncTimeout={commandTimeoutMs},syncTimeout={commandTimeoutMs},connectTimeout={connectTimeoutMs}"
         + (Password is null ? "" : $",password={Password}")
         + (db is null ? "" : $",defaultDatabase={db}");

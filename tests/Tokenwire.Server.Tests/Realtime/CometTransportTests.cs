@@ -379,7 +379,7 @@ public sealed class CometTimeoutTests : IAsyncLifetime
     {
         ["Tokenwire:Comet:PollTimeout"] = "00:00:01",
         ["Tokenwire:Comet:StreamDuration"] = "00:00:02",
-        ["Tokenwire:Comet:TransportTimeout"] = "00:00:02",
+        ["Tokenwire:Comet:TransportTimeout"] = "00:00:05", // above a loaded CI machine's stalls between a connect and its first recv
         ["Tokenwire:MaxIdleInterval"] = "00:01:00", // heartbeats (after 36 s) stay out of the way
         ["Tokenwire:MaxOutboundQueueFrames"] = "50",
     });
