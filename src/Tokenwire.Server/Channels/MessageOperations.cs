@@ -116,18 +116,22 @@ internal static class MessageOperations
     };
 
     /// <summary>The record of an operation kept in the window and the history store: what it carried, and its version.</summary>
-    public static Message Record(Message operation, MessageVersion version, string? connectionId) => new()
+    public static Message Record(Message operation, MessageVersion version, string? connectionId) => RecordInto(new Message(), operation, version, connectionId);
+
+    /// <summary>Sets <paramref name="record"/>'s fields to <see cref="Record"/>'s (fields it does not set stay as they are).</summary>
+    public static Message RecordInto(Message record, Message operation, MessageVersion version, string? connectionId)
     {
-        Action = operation.Action,
-        Serial = operation.Serial,
-        Name = operation.Name,
-        Data = operation.Data,
-        Encoding = operation.Encoding,
-        Extras = operation.Extras,
-        ConnectionId = connectionId,
-        Timestamp = version.Timestamp,
-        Version = version,
-    };
+        record.Action = operation.Action;
+        record.Serial = operation.Serial;
+        record.Name = operation.Name;
+        record.Data = operation.Data;
+        record.Encoding = operation.Encoding;
+        record.Extras = operation.Extras;
+        record.ConnectionId = connectionId;
+        record.Timestamp = version.Timestamp;
+        record.Version = version;
+        return record;
+    }
 
     /// <summary>
     /// The versions of a message, oldest first: the create, then per operation an update or delete as the whole

@@ -25,5 +25,29 @@ internal static class StoredForm
         return scratch.WrittenMemory;
     }
 
+    [ThreadStatic]
+    private static Message? t_record;
+
+    private static readonly Message s_noOperation = new();
+    private static readonly MessageVersion s_noVersion = new();
+
+    /// <summary>
+    /// The stored form of an operation's record (<see cref="MessageOperations.Record"/>) in the per-thread buffer, valid
+    /// until this thread's next call. The record exists only to be encoded: one per thread is filled, encoded and
+    /// emptied again (so it keeps no message's data alive), instead of a new one per append.
+    /// </summary>
+    public static ReadOnlyMemory<byte> EncodeRecordToScratch(Message operation, MessageVersion version, string? connectionId)
+    {
+        var record = MessageOperations.RecordInto(t_record ??= new Message(), operation, version, connectionId);
+        try
+        {
+            return EncodeToScratch(record);
+        }
+        finally
+        {
+            MessageOperations.RecordInto(record, s_noOperation, s_noVersion, null);
+        }
+    }
+
     public static Message Decode(ReadOnlySpan<byte> payload) => StoredMessageCodec.Decode(payload);
 }

@@ -59,6 +59,16 @@ public interface IHistoryStore : IAsyncDisposable
     /// <summary>Stores messages of one channel. They expire (and may be deleted) after <paramref name="expiresAt"/> (ms epoch).</summary>
     Task AppendAsync(string appId, string channel, IReadOnlyList<StoredMessage> messages, long expiresAt, CancellationToken cancellationToken = default);
 
+    /// <summary>
+    /// Stores messages as <see cref="AppendAsync"/> does, and completes with <paramref name="outcome"/> once they are
+    /// stored: what the caller hands on (a publish's ACK serials) without an async method of its own per call.
+    /// </summary>
+    async Task<T> AppendAndReturnAsync<T>(string appId, string channel, IReadOnlyList<StoredMessage> messages, long expiresAt, T outcome)
+    {
+        await AppendAsync(appId, channel, messages, expiresAt).ConfigureAwait(false);
+        return outcome;
+    }
+
     /// <summary>Reads one page of messages (never operations), ordered by serial in the requested direction, at most <see cref="HistoryQuery.Limit"/> items.</summary>
     Task<IReadOnlyList<StoredMessage>> QueryAsync(string appId, string channel, HistoryQuery query, CancellationToken cancellationToken = default);
 

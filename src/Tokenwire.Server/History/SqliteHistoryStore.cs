@@ -103,7 +103,15 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
     /// channel already exists, or the store is disposed). Cancellation takes effect only while the messages have not
     /// yet been picked up by the writer: a cancelled task means they were not stored.
     /// </remarks>
-    public Task AppendAsync(string appId, string channel, IReadOnlyList<StoredMessage> messages, long expiresAt, CancellationToken cancellationToken = default)
+    public Task AppendAsync(string appId, string channel, IReadOnlyList<StoredMessage> messages, long expiresAt, CancellationToken cancellationToken = default) =>
+        Append(appId, channel, messages, expiresAt, 0, cancellationToken);
+
+    /// <inheritdoc />
+    /// <remarks>The task is the writer's own: nothing is allocated per call to hand <paramref name="outcome"/> on.</remarks>
+    public Task<T> AppendAndReturnAsync<T>(string appId, string channel, IReadOnlyList<StoredMessage> messages, long expiresAt, T outcome) =>
+        Append(appId, channel, messages, expiresAt, outcome, CancellationToken.None);
+
+    private Task<T> Append<T>(string appId, string channel, IReadOnlyList<StoredMessage> messages, long expiresAt, T outcome, CancellationToken cancellationToken)
     {
         // Not async: the writer's task is the caller's (no state machine per stored publish); bad arguments fault it.
         StoredMessage[] copy;
@@ -116,7 +124,7 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
             cancellationToken.ThrowIfCancellationRequested();
             if (messages.Count == 0)
             {
-                return Task.CompletedTask;
+                return Task.FromResult(outcome);
             }
 
             copy = new StoredMessage[messages.Count];
@@ -131,14 +139,14 @@ public sealed partial class SqliteHistoryStore : IHistoryStore
         }
         catch (OperationCanceledException ex)
         {
-            return Task.FromCanceled(ex.CancellationToken);
+            return Task.FromCanceled<T>(ex.CancellationToken);
         }
         catch (Exception ex)
         {
-            return Task.FromException(ex);
+            return Task.FromException<T>(ex);
         }
 
-        return _writer.AppendAsync(appId, channel, copy, expiresAt, cancellationToken);
+        return _writer.AppendAsync(appId, channel, copy, expiresAt, outcome, cancellationToken);
     }
 
     /// <inheritdoc />

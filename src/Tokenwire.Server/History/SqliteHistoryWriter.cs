@@ -43,13 +43,19 @@ internal sealed partial class SqliteHistoryWriter : IAsyncDisposable
         _loop = Task.Run(RunLoopAsync);
     }
 
-    /// <summary>Stores one channel's messages; completes once they are committed, faults if they were not stored.</summary>
-    public Task AppendAsync(string appId, string channel, StoredMessage[] messages, long expiresAt, CancellationToken cancellationToken) =>
-        SubmitAsync(new SqliteAppendOperation(appId, channel, messages, expiresAt), cancellationToken);
+    /// <summary>Stores one channel's messages; completes with <paramref name="outcome"/> once they are committed, faults if they were not stored.</summary>
+    public Task<T> AppendAsync<T>(string appId, string channel, StoredMessage[] messages, long expiresAt, T outcome, CancellationToken cancellationToken)
+    {
+        var operation = new SqliteAppendOperation<T>(appId, channel, messages, expiresAt, outcome);
+        return SubmitAsync(operation, operation.Task, cancellationToken);
+    }
 
     /// <summary>Deletes one chunk of up to <paramref name="limit"/> expired rows; returns how many were deleted.</summary>
-    public Task<int> DeleteExpiredAsync(long now, int limit, CancellationToken cancellationToken) =>
-        SubmitAsync(new SqliteDeleteExpiredOperation(now, limit), cancellationToken);
+    public Task<int> DeleteExpiredAsync(long now, int limit, CancellationToken cancellationToken)
+    {
+        var operation = new SqliteDeleteExpiredOperation(now, limit);
+        return SubmitAsync(operation, operation.Task, cancellationToken);
+    }
 
     /// <summary>Runs everything queued so far, then stops the loop and closes the database.</summary>
     public async ValueTask DisposeAsync()
@@ -63,14 +69,14 @@ internal sealed partial class SqliteHistoryWriter : IAsyncDisposable
     // the queue sees calls in call order; with a single reader draining FIFO (and blocked writers admitted FIFO: a full
     // queue takes a waiting writer's operation before any TryWrite gets in) that is what keeps one channel's appends in
     // order. Cancellation withdraws the operation only while it is still queued.
-    private Task<int> SubmitAsync(SqliteWriteOperation operation, CancellationToken cancellationToken)
+    private Task<T> SubmitAsync<T>(SqliteWriteOperation operation, Task<T> completion, CancellationToken cancellationToken)
     {
         // The usual case, room in the queue and nothing to cancel: the operation's own task, no state machine.
-        if (!cancellationToken.CanBeCanceled && _queue.Writer.TryWrite(operation)) return operation.Task;
-        return SubmitSlowlyAsync(operation, cancellationToken);
+        if (!cancellationToken.CanBeCanceled && _queue.Writer.TryWrite(operation)) return completion;
+        return SubmitSlowlyAsync(operation, completion, cancellationToken);
     }
 
-    private async Task<int> SubmitSlowlyAsync(SqliteWriteOperation operation, CancellationToken cancellationToken)
+    private async Task<T> SubmitSlowlyAsync<T>(SqliteWriteOperation operation, Task<T> completion, CancellationToken cancellationToken)
     {
         try
         {
@@ -87,7 +93,7 @@ internal sealed partial class SqliteHistoryWriter : IAsyncDisposable
 
         using (cancellationToken.UnsafeRegister(static state => ((SqliteWriteOperation)state!).TryCancel(), operation))
         {
-            return await operation.Task.ConfigureAwait(false);
+            return await completion.ConfigureAwait(false);
         }
     }
 
@@ -192,7 +198,7 @@ internal sealed partial class SqliteHistoryWriter : IAsyncDisposable
             foreach (var message in operation.Messages) message.ReturnPooled();
         }
 
-        SettleLater([.. batch]); // stored ones complete with 0, the refused with their failure
+        SettleLater([.. batch]); // stored ones complete with their outcome, the refused with their failure
     }
 
     /// <summary>Stores the whole batch in one transaction; false (and nothing stored) when an append is refused.</summary>
@@ -266,7 +272,7 @@ internal sealed partial class SqliteHistoryWriter : IAsyncDisposable
     {
         try
         {
-            operation.Result = _connection.DeleteExpired(operation.Now, operation.Limit);
+            operation.Deleted = _connection.DeleteExpired(operation.Now, operation.Limit);
         }
         catch (Exception ex)
         {

@@ -37,6 +37,45 @@ public sealed class MessageStateTests
     }
 
     [Fact]
+    public void An_operations_record_encoded_in_the_scratch_is_the_records_own_encoding()
+    {
+        var withExtras = Op(MessageAction.Append, "first ", name: "response");
+        withExtras.Extras = OpaqueValue.FromJson("{\"headers\":{\"responseId\":\"r1\"}}"u8);
+        var plain = Op(MessageAction.Update, new byte[] { 1, 2, 3 });
+
+        var first = StoredForm.EncodeRecordToScratch(withExtras, Version(1), "conn-a").ToArray();
+        var second = StoredForm.EncodeRecordToScratch(plain, Version(2), null).ToArray();
+
+        Assert.Equal(StoredForm.Encode(MessageOperations.Record(withExtras, Version(1), "conn-a")), first);
+        Assert.Equal(StoredForm.Encode(MessageOperations.Record(plain, Version(2), null)), second);
+        var decoded = StoredForm.Decode(second);
+        Assert.Null(decoded.Name);
+        Assert.Null(decoded.Extras);
+        Assert.Equal(new byte[] { 1, 2, 3 }, decoded.Data);
+    }
+
+    [Fact]
+    public void The_scratch_record_keeps_no_operations_data_alive_once_encoded()
+    {
+        var data = EncodeOnce();
+        for (var i = 0; i < 10 && data.IsAlive; i++)
+        {
+            GC.Collect();
+            GC.WaitForPendingFinalizers();
+            Thread.Sleep(20);
+        }
+        Assert.False(data.IsAlive, "the per-thread record still refers to the last operation's data");
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static WeakReference EncodeOnce()
+    {
+        var data = new byte[64 * 1024];
+        StoredForm.EncodeRecordToScratch(Op(MessageAction.Update, data), Version(1), "conn-a");
+        return new WeakReference(data);
+    }
+
+    [Fact]
     public void Update_and_delete_replace_what_they_carry_and_append_carries_name_and_extras_forward()
     {
         var state = MessageState.Of(Create("Hello"));

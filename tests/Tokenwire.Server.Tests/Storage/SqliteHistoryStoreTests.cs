@@ -289,6 +289,55 @@ public sealed class SqliteHistoryStoreTests : IDisposable
     }
 
     [Fact]
+    public async Task An_append_that_returns_a_value_completes_with_it_once_stored_and_faults_when_refused()
+    {
+        await using var store = Open();
+        string?[] serials = [Serial(1)];
+        var stored = await store.AppendAndReturnAsync(App, "ch", [Msg(1)], FarFuture, serials);
+        Assert.Same(serials, stored);
+        Assert.Equal([1], Ids(await store.QueryAsync(App, "ch", new HistoryQuery(true, 10))));
+
+        var refused = store.AppendAndReturnAsync(App, "ch", [Msg(1)], FarFuture, 42);
+        Assert.Equal(19, (await Assert.ThrowsAsync<SqliteException>(() => refused)).SqliteErrorCode);
+        Assert.Equal("hello", await store.AppendAndReturnAsync(App, "ch", [], FarFuture, "hello")); // nothing to store
+        await Assert.ThrowsAsync<ArgumentException>(() => store.AppendAndReturnAsync("", "ch", [Msg(2)], FarFuture, 0));
+    }
+
+    [Fact]
+    public async Task Another_store_returns_the_value_after_its_own_append_has_completed()
+    {
+        await using var inner = Open();
+        IHistoryStore store = new DelegatingStore(inner);
+        var result = await store.AppendAndReturnAsync(App, "ch", [Msg(7)], FarFuture, "done");
+        Assert.Equal("done", result);
+        Assert.Equal([7], Ids(await inner.QueryAsync(App, "ch", new HistoryQuery(true, 10))));
+        await Assert.ThrowsAsync<SqliteException>(() => store.AppendAndReturnAsync(App, "ch", [Msg(7)], FarFuture, "again"));
+    }
+
+    /// <summary>A store that implements only the interface's required members (the default AppendAndReturnAsync applies).</summary>
+    private sealed class DelegatingStore(IHistoryStore inner) : IHistoryStore
+    {
+        public Task AppendAsync(string appId, string channel, IReadOnlyList<StoredMessage> messages, long expiresAt, CancellationToken cancellationToken = default) =>
+            inner.AppendAsync(appId, channel, messages, expiresAt, cancellationToken);
+
+        public Task<IReadOnlyList<StoredMessage>> QueryAsync(string appId, string channel, HistoryQuery query, CancellationToken cancellationToken = default) =>
+            inner.QueryAsync(appId, channel, query, cancellationToken);
+
+        public Task<StoredMessage?> GetAsync(string appId, string channel, string serial, CancellationToken cancellationToken = default) =>
+            inner.GetAsync(appId, channel, serial, cancellationToken);
+
+        public Task<IReadOnlyList<StoredMessage>> OperationsAsync(string appId, string channel, IReadOnlyCollection<string> serials, CancellationToken cancellationToken = default) =>
+            inner.OperationsAsync(appId, channel, serials, cancellationToken);
+
+        public Task<string?> GetLastSerialAsync(string appId, string channel, CancellationToken cancellationToken = default) =>
+            inner.GetLastSerialAsync(appId, channel, cancellationToken);
+
+        public Task<int> DeleteExpiredAsync(long now, CancellationToken cancellationToken = default) => inner.DeleteExpiredAsync(now, cancellationToken);
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+
+    [Fact]
     public async Task A_duplicate_in_a_batch_of_several_channels_fails_alone_and_every_last_serial_advances()
     {
         await using var store = new SqliteHistoryStore(DbPath, NullLogger<SqliteHistoryStore>.Instance, null, TimeSpan.FromSeconds(10), 64);

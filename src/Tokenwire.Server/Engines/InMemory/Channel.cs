@@ -163,12 +163,13 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
 
             // Usually every message is new: publish the frame's own list rather than a copy per publish.
             var accepted = repeats == 0 ? messages : Accepted(messages, serials);
-            var stored = Rules.Persisted ? new List<StoredMessage>(accepted.Count) : null;
-            foreach (var m in accepted)
+            var stored = Rules.Persisted ? new StoredMessage[accepted.Count] : null;
+            for (var i = 0; i < accepted.Count; i++)
             {
+                var m = accepted[i];
                 var encoded = StoredForm.EncodeToScratch(m);
                 _window.Add(m.Serial!, now, encoded.Span);
-                stored?.Add(StoredMessage.Rented(m.Serial!, now, encoded.Span));
+                if (stored is not null) stored[i] = StoredMessage.Rented(m.Serial!, now, encoded.Span);
                 _responses?.Observe(m, now);
                 _fanOut.Add(m, publisher.Id);
             }
@@ -177,7 +178,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
             _stats.CountInbound(accepted, publisher.ConnectionId is not null);
             DispatchOrDefer(publisher.Dispatches);
             // A publish done here completes as a value: no Task per token for the ACK to read.
-            completion = stored is not null ? new ValueTask<string?[]>(PersistAsync(stored, now, serials)) : new ValueTask<string?[]>(serials);
+            completion = stored is not null ? new ValueTask<string?[]>(Persist(stored, now, serials)) : new ValueTask<string?[]>(serials);
             return true;
         }
     }
@@ -195,7 +196,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
         if (_mutable.Apply(operation, publisher, now, out var refused) is not { } stored) return Task.FromException<string?[]>(refused!);
         _stats.CountInbound([operation], publisher.ConnectionId is not null);
         DispatchOrDefer(publisher.Dispatches);
-        var storing = PersistAsync([stored], now, [stored.Serial]);
+        var storing = Persist<string?[]>([stored], now, [stored.Serial]);
         _mutable.Storing(operation.Serial!, storing);
         return storing;
     }
@@ -217,7 +218,7 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
 
             var now = _services.Now();
             _lastActivity = now;
-            completion = _mutable.Annotate(annotations, publisher, now, out var notFound) is { } stored ? PersistAsync(stored, now, []) : Task.FromException(notFound!);
+            completion = _mutable.Annotate(annotations, publisher, now, out var notFound) is { } stored ? Persist(stored, now, 0) : Task.FromException(notFound!);
             _mutable.Storing(annotations[0].MessageSerial!, completion);
             return true;
         }
@@ -229,11 +230,9 @@ internal sealed class Channel : IDispatchable, IDelayedWorkOwner, IEvictableWind
         lock (_lock) return _mutable.Annotations(serial);
     }
 
-    private async Task<string?[]> PersistAsync(List<StoredMessage> stored, long now, string?[] serials)
-    {
-        await _services.History.AppendAsync(AppId, Name, stored, now + (long)Rules.Retention.TotalMilliseconds).ConfigureAwait(false);
-        return serials;
-    }
+    /// <summary>Stores the rows; the task completes with <paramref name="outcome"/> (a publish's ACK serials) once they are stored.</summary>
+    private Task<T> Persist<T>(IReadOnlyList<StoredMessage> stored, long now, T outcome) =>
+        _services.History.AppendAndReturnAsync(AppId, Name, stored, now + (long)Rules.Retention.TotalMilliseconds, outcome);
 
     /// <summary>Fans out the messages whose fan-out a publisher deferred (<see cref="PendingDispatches"/>).</summary>
     public void Dispatch()

@@ -86,7 +86,7 @@ internal sealed class MutableMessages(ChannelWindow window, Sequencer sequencer,
         if (_states.TryAdd(serial, state)) held?.Add(1);
         var version = MessageOperations.Stamp(operation, sequencer.Next(now), now, state, publisher.ClientId);
         var delivered = state.Apply(operation, version, publisher.ConnectionId);
-        var encoded = StoredForm.EncodeToScratch(MessageOperations.Record(operation, version, publisher.ConnectionId));
+        var encoded = StoredForm.EncodeRecordToScratch(operation, version, publisher.ConnectionId);
         window.Add(version.Serial!, now, encoded.Span);
         window.Trim();
         fanOut.Add(delivered, publisher.Id, state);
