@@ -55,30 +55,56 @@ internal sealed class RolledUpAppend
     {
         if (_rolledUp is { } made) return made;
         if (_count == 1) return _rolledUp = _newest;
-        var fragments = new List<object>(_count);
-        var node = this;
-        for (var i = 0; i < _count; i++, node = node._previous!)
-        {
-            if (node._newest.Data is { } data) fragments.Add(data);
-        }
-
-        fragments.Reverse();
         var m = _newest.Clone();
-        // The channel refuses an append of the other data type (40013), so the fragments are all strings or all bytes.
-        m.Data = fragments.Count switch
-        {
-            0 => null,
-            1 => fragments[0],
-            _ when fragments[0] is string => string.Concat(fragments.Cast<string>()),
-            _ => Bytes(fragments),
-        };
+        m.Data = JoinedData();
         return _rolledUp = m;
     }
 
-    private static byte[] Bytes(List<object> fragments)
+    /// <summary>
+    /// The fragments joined, sized first and filled from the newest back (the chain runs newest to oldest), so the
+    /// joined value is the only allocation. The channel refuses an append of the other data type (40013), so the
+    /// fragments are all strings or all bytes.
+    /// </summary>
+    private object? JoinedData()
     {
-        using var bytes = new MemoryStream();
-        foreach (var f in fragments) bytes.Write((byte[])f);
-        return bytes.ToArray();
+        var length = 0;
+        object? any = null;
+        var node = this;
+        for (var i = 0; i < _count; i++, node = node._previous!)
+        {
+            switch (node._newest.Data)
+            {
+                case string s: length += s.Length; any = s; break;
+                case byte[] b: length += b.Length; any = b; break;
+            }
+        }
+
+        if (any is null) return null;
+        if (any is string)
+        {
+            return string.Create(length, this, static (chars, newest) =>
+            {
+                var end = chars.Length;
+                var at = newest;
+                for (var i = 0; i < newest._count; i++, at = at._previous!)
+                {
+                    if (at._newest.Data is not string s) continue;
+                    end -= s.Length;
+                    s.AsSpan().CopyTo(chars[end..]);
+                }
+            });
+        }
+
+        var bytes = new byte[length];
+        var at = length;
+        var current = this;
+        for (var i = 0; i < _count; i++, current = current._previous!)
+        {
+            if (current._newest.Data is not byte[] b) continue;
+            at -= b.Length;
+            b.CopyTo(bytes, at);
+        }
+
+        return bytes;
     }
 }

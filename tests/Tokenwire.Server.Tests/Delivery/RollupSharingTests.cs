@@ -45,6 +45,23 @@ public sealed class RollupSharingTests
     }
 
     [Fact]
+    public void A_rolled_up_append_joins_its_fragments_in_order_as_text_or_bytes_and_carries_the_newest_version()
+    {
+        static Message Fragment(object? data, int i) => new() { Action = MessageAction.Append, Data = data, Version = new MessageVersion { Serial = ChannelSerial.Format(3_000 + i, 0) } };
+
+        var text = new RolledUpAppend(Fragment("a", 1)).Add(Fragment(null, 2)).Add(Fragment("bc", 3)).Add(Fragment("", 4)).Add(Fragment("déf", 5));
+        var rolled = text.ToMessage();
+        Assert.Equal("abcdéf", rolled.Data);
+        Assert.Equal(ChannelSerial.Format(3_005, 0), rolled.Version!.Serial);
+        Assert.Same(rolled, text.ToMessage()); // joined once, however many subscribers release it
+
+        var bytes = new RolledUpAppend(Fragment(new byte[] { 1 }, 1)).Add(Fragment(new byte[] { 2, 3 }, 2)).Add(Fragment(null, 3)).Add(Fragment(new byte[] { 4 }, 4));
+        Assert.Equal(new byte[] { 1, 2, 3, 4 }, bytes.ToMessage().Data);
+
+        Assert.Null(new RolledUpAppend(Fragment(null, 1)).Add(Fragment(null, 2)).ToMessage().Data);
+    }
+
+    [Fact]
     public void A_subscriber_that_went_live_later_is_in_its_own_phase_and_still_gets_every_fragment_once()
     {
         var (fanOut, state) = Channel();
