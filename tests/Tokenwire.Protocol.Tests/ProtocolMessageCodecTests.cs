@@ -465,6 +465,22 @@ public sealed class RepeatedNameTests
 
     [Theory]
     [MemberData(nameof(Formats))]
+    public void The_serial_each_append_of_a_response_names_is_one_shared_string(WireFormat format)
+    {
+        var codec = ProtocolCodec.For(format);
+        var serial = $"{DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()}-{Random.Shared.Next(1_000_000):D6}";
+        ProtocolMessage Append(string data) =>
+            new(ProtocolAction.Message) { Channel = "c", MsgSerial = 1, Messages = [new Message { Action = MessageAction.Append, Serial = serial, Data = data }] };
+
+        var first = codec.Decode(codec.EncodeToArray(Append("one ")));
+        var second = codec.Decode(codec.EncodeToArray(Append("two ")));
+        Assert.Equal(serial, first.Messages![0].Serial);
+        Assert.Same(first.Messages[0].Serial, second.Messages![0].Serial);
+        Assert.Equal("two ", second.Messages[0].Data);
+    }
+
+    [Theory]
+    [MemberData(nameof(Formats))]
     public void Names_that_are_not_short_ascii_decode_as_before(WireFormat format)
     {
         var codec = ProtocolCodec.For(format);

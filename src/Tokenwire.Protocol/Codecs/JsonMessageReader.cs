@@ -47,7 +47,7 @@ internal static class JsonMessageReader
             else if (reader.ValueTextEquals("connectionId"u8)) { Read(ref reader); m.ConnectionId = ReadString(ref reader); }
             else if (reader.ValueTextEquals("connectionKey"u8)) { Read(ref reader); m.ConnectionKey = ReadString(ref reader); }
             else if (reader.ValueTextEquals("timestamp"u8)) { Read(ref reader); m.Timestamp = ReadNullableInt64(ref reader); }
-            else if (reader.ValueTextEquals("serial"u8)) { Read(ref reader); m.Serial = ReadString(ref reader); }
+            else if (reader.ValueTextEquals("serial"u8)) { Read(ref reader); m.Serial = ReadRepeatedString(ref reader); } // an append names its message's serial each time
             else if (reader.ValueTextEquals("action"u8)) { Read(ref reader); m.Action = (MessageAction?)ReadNullableInt64(ref reader); }
             else if (reader.ValueTextEquals("version"u8)) { Read(ref reader); m.Version = ReadVersion(ref reader, input); }
             else if (reader.ValueTextEquals("annotations"u8)) { Read(ref reader); m.Annotations = ReadOpaqueObject(ref reader, input, "Message annotations"); }

@@ -29,7 +29,7 @@ internal static class JsonReaderPrimitives
         _ => throw new ProtocolException($"json: expected a string, found {reader.TokenType}"),
     };
 
-    /// <summary>A string that repeats from frame to frame (a channel or message name): shared through <see cref="RepeatedStrings"/>.</summary>
+    /// <summary>A string that repeats from frame to frame (a channel or message name, the serial an append names): shared through <see cref="RepeatedStrings"/>.</summary>
     public static string? ReadRepeatedString(ref Utf8JsonReader reader) =>
         reader.TokenType == JsonTokenType.String && !reader.ValueIsEscaped && !reader.HasValueSequence && RepeatedStrings.TryGet(reader.ValueSpan, out var shared)
             ? shared

@@ -60,7 +60,7 @@ internal static class MsgPackMessageReader
             else if (key.SequenceEqual("connectionId"u8)) m.ConnectionId = reader.ReadString();
             else if (key.SequenceEqual("connectionKey"u8)) m.ConnectionKey = reader.ReadString();
             else if (key.SequenceEqual("timestamp"u8)) m.Timestamp = reader.ReadInt64();
-            else if (key.SequenceEqual("serial"u8)) m.Serial = reader.ReadString();
+            else if (key.SequenceEqual("serial"u8)) m.Serial = ReadRepeatedString(ref reader); // an append names its message's serial each time
             else if (key.SequenceEqual("action"u8)) m.Action = (MessageAction)ReadInt32(ref reader);
             else if (key.SequenceEqual("version"u8)) m.Version = ReadVersion(ref reader);
             else if (key.SequenceEqual("annotations"u8)) m.Annotations = ReadOpaqueMap(ref reader, "Message annotations");

@@ -11,7 +11,7 @@ internal static class MsgPackReaderPrimitives
     public static string ReadKey(ref MsgPackReader reader) =>
         reader.PeekType() == MsgPackType.String ? reader.ReadString() : throw new ProtocolException("msgpack: map keys must be strings");
 
-    /// <summary>A string that repeats from frame to frame (a channel or message name): shared through <see cref="RepeatedStrings"/>.</summary>
+    /// <summary>A string that repeats from frame to frame (a channel or message name, the serial an append names): shared through <see cref="RepeatedStrings"/>.</summary>
     public static string ReadRepeatedString(ref MsgPackReader reader)
     {
         var bytes = reader.ReadStringBytes();

@@ -1,5 +1,6 @@
 // RepeatedStrings — one shared string for the short values that repeat from frame to frame (channel names, message
-// names such as "token"), instead of a new string each time a frame is decoded.
+// names such as "token", the message serial each append of a response names), instead of a new string each time a
+// frame is decoded.
 
 using System.Text;
 using CommunityToolkit.HighPerformance.Buffers;
