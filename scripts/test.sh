@@ -119,13 +119,13 @@ if $build_ok; then run_node_suite browser "$BROWSER"; else echo "skipped: the bu
 
 # --- 4. load generator smoke ------------------------------------------------------
 # A few seconds of flood per server (tokenwire in both wire formats, the SignalR and relay baselines, and both ways
-# publishers can write: a socket write per frame or queued frames in one): every token must reach every subscriber
-# once and in order. Speed is never checked here (docs/BENCHMARKS.md is where speed lives).
+# publishers can write: a socket write per frame or queued frames in one; tokenwire also on persisted channels and
+# message-per-response): every token must reach every subscriber once and in order. Speed is never checked here (docs/BENCHMARKS.md is where speed lives).
 section "load generator smoke (bench/Tokenwire.LoadGen --check)"
 if $build_ok; then
   LOADGEN="$ROOT/bench/Tokenwire.LoadGen/bin/Release/net10.0/Tokenwire.LoadGen.dll"
   for spec in "tokenwire json" "tokenwire msgpack" "tokenwire msgpack --tokenwire-sends coalesced" "signalr json" \
-      "signalr msgpack --signalr-sends each" "relay json"; do
+      "signalr msgpack --signalr-sends each" "relay json" "tokenwire json --persisted" "tokenwire msgpack --pattern response"; do
     set -- $spec
     smoke_rc=0
     log="$LOGS/loadgen-$(echo "$spec" | tr -c 'a-z0-9\n' '-').log"

@@ -55,6 +55,13 @@ internal sealed class LoadOptions
     /// </summary>
     public string Pattern { get; set; } = "token";
 
+    /// <summary>
+    /// Token pattern: channels in tokenwire's <c>persisted</c> namespace (history stored, a publish acknowledged once
+    /// committed), as message-per-token apps that hydrate from history use; tokenwire only (per-response channels are
+    /// always persisted).
+    /// </summary>
+    public bool Persisted { get; set; }
+
     /// <summary>Which round of an interleaved series this run belongs to (bench/run.sh: medians over rounds).</summary>
     public int Round { get; set; } = 1;
 
@@ -142,6 +149,7 @@ internal sealed class LoadOptions
                 case "--tokenwire-sends": o.TokenwireSendsCoalesced = IsCoalesced(arg, Next()); break;
                 case "--signalr-sends": o.SignalRSendEach = !IsCoalesced(arg, Next()); break;
                 case "--pattern": o.Pattern = Next(); break;
+                case "--persisted": o.Persisted = true; break;
                 case "--round": o.Round = NextInt(); break;
                 case "--warmup": o.WarmupSeconds = NextDouble(); break;
                 case "--duration": o.DurationSeconds = NextDouble(); break;
@@ -183,6 +191,12 @@ internal sealed class LoadOptions
             throw new ArgumentException("--pattern response needs message appends: --target tokenwire only");
         }
 
+        if (o.Persisted && o.Pattern != "token") throw new ArgumentException("--persisted is for the token pattern (per-response channels are always persisted)");
+        if (o.Persisted && o.Targets.Any(t => t != "tokenwire"))
+        {
+            throw new ArgumentException("--persisted stores history, which only tokenwire does: --target tokenwire only");
+        }
+
         if (o.Nodes > 1 && o.Redis is null) throw new ArgumentException("--nodes needs --redis host:port (the Redis the nodes share)");
         if (o.Nodes > 1 && o.Pattern == "response") throw new ArgumentException("--nodes runs the token pattern only");
         return o;
@@ -219,6 +233,9 @@ internal sealed class LoadOptions
                                                   Tokenwire.Client writes by default)
           --pattern token|response                token: one publish per token (default); response: one message
                                                   per response and each token appended to it (tokenwire only)
+          --persisted                             token pattern: channels in tokenwire's persisted namespace
+                                                  (history stored, publishes acknowledged once committed;
+                                                  tokenwire only)
           --round N                               round number recorded in --json (bench/run.sh's medians)
           --warmup S --duration S --drain S       (default 5, 20, 15)
           --connections N                         idle: connections to open (default 1000)

@@ -107,9 +107,9 @@ namespace Tokenwire.LoadGen
 
         private static string Mb(long bytes) => F(bytes / 1048576.0, "F1");
 
-        /// <summary>"flood json seed h2", "paced 50/s/ch msgpack bare", "flood json seed h2 per-response".</summary>
+        /// <summary>"flood json seed h2", "paced 50/s/ch msgpack bare", "flood json seed h2 per-response", "… persisted".</summary>
         public static string Workload(RunResult r) =>
-            $"{r.Mode}{(r.Mode == "paced" ? $" {F(r.Rate)}/s/ch" : "")} {r.Format} {r.Shape}{(r.Pattern == "response" ? " per-response" : "")}";
+            $"{r.Mode}{(r.Mode == "paced" ? $" {F(r.Rate)}/s/ch" : "")} {r.Format} {r.Shape}{(r.Pattern == "response" ? " per-response" : "")}{(r.Persisted ? " persisted" : "")}";
 
         /// <summary>The target, and how its publishers wrote when that is not its default.</summary>
         public static string TargetLabel(RunResult r) => r.DefaultPublisherWrites ? r.Target : $"{r.Target} ({r.Writes} writes)";

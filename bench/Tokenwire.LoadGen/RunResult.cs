@@ -12,6 +12,9 @@ internal sealed record RunResult
     /// <summary>"token" (message-per-token) or "response" (message-per-response, appends).</summary>
     public string Pattern { get; init; } = "token";
 
+    /// <summary>Token pattern on persisted channels (<c>--persisted</c>).</summary>
+    public bool Persisted { get; init; }
+
     /// <summary>
     /// How the publishers wrote: "each" (a socket write per frame or invocation) or "coalesced" (what was queued, in
     /// one write). Empty in results from before the option: the target's default then.

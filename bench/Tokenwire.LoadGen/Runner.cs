@@ -15,7 +15,7 @@ internal static class Runner
         var result = new RunResult
         {
             Label = o.Label, Target = target, Mode = o.Mode, Format = o.Format.ToString().ToLowerInvariant(), Channels = o.Channels,
-            Shape = new TokenShape(o).Label, Pattern = o.Pattern, Round = o.Round, PublisherWrites = PublisherWritesOf(target, o),
+            Shape = new TokenShape(o).Label, Pattern = o.Pattern, Persisted = o.Persisted, Round = o.Round, PublisherWrites = PublisherWritesOf(target, o),
             PublishersPerChannel = o.Mode == "idle" ? 0 : o.PublishersPerChannel, SubscribersPerChannel = o.SubscribersPerChannel,
             TokensPerResponse = o.TokensPerResponse, Rate = o.Mode == "paced" ? o.Rate : 0, Size = o.Size, Window = o.Window,
             Seconds = o.DurationSeconds, Nodes = scaleOut is null ? 1 : o.Nodes,
@@ -44,7 +44,7 @@ internal static class Runner
         for (var c = 0; c < o.Channels; c++)
         {
             // Appends need a namespace with mutable messages: the server's default "mutable" namespace.
-            var channel = new ChannelState($"{(o.Pattern == "response" ? "mutable:" : "")}bench-{c}");
+            var channel = new ChannelState($"{(o.Pattern == "response" ? "mutable:" : o.Persisted ? "persisted:" : "")}bench-{c}");
             for (var p = 0; p < o.PublishersPerChannel; p++) channel.Publishers.Add(new PublisherState(p, channel));
             for (var s = 0; s < o.SubscribersPerChannel; s++) channel.Subscribers.Add(new SubscriberState(channel, clock, o.Window, shape));
             channels.Add(channel);

@@ -34,7 +34,7 @@ internal static class Summary
         sb.AppendLine();
         sb.AppendLine("| workload | figure | tokenwire | ÷ signalr | target | ÷ relay | target | met |");
         sb.AppendLine("|---|---|--:|--:|--:|--:|--:|---|");
-        var workloads = results.Where(r => r.Target == "tokenwire" && r.Pattern == "token" && r.FailedSubscribers >= 0 && !r.Aborted)
+        var workloads = results.Where(r => r.Target == "tokenwire" && r.Pattern == "token" && !r.Persisted && r.FailedSubscribers >= 0 && !r.Aborted)
             .Select(Report.Workload).Distinct().Order(StringComparer.Ordinal).ToList();
         foreach (var workload in workloads)
         {
@@ -180,7 +180,7 @@ internal static class Summary
 
     // The message-per-token flood workloads Tokenwire completed.
     private static IEnumerable<string> TokenFloodWorkloads(List<RunResult> results) =>
-        results.Where(r => r.Mode == "flood" && r.Pattern == "token" && r.Target == "tokenwire" && r.Ok)
+        results.Where(r => r.Mode == "flood" && r.Pattern == "token" && !r.Persisted && r.Target == "tokenwire" && r.Ok)
             .Select(Report.Workload).Distinct().Order(StringComparer.Ordinal);
 
     private static string WithRange(double median, List<double> values) =>

@@ -69,6 +69,32 @@ public sealed class SummaryTests : IDisposable
     }
 
     [Fact]
+    public void Persisted_runs_are_their_own_workload_and_stay_out_of_the_targets()
+    {
+        var persisted = new RunResult
+        {
+            Target = "tokenwire", PublisherWrites = "each", Mode = "flood", Format = "msgpack", Shape = "seed h2", Round = 1,
+            Delivered = 1000, DeliveredPerServerCpuSecond = 100, DeliveredPerSecond = 100, Persisted = true,
+        };
+        Assert.Equal("flood msgpack seed h2 persisted", Report.Workload(persisted));
+
+        var summary = Summarize(Flood("tokenwire", "each", 1, 800), Flood("signalr", "coalesced", 1, 1000), persisted);
+        var cpuRows = summary.Split('\n').Where(l => l.Contains("delivered tokens per server CPU-s", StringComparison.Ordinal)).ToList();
+        Assert.Contains("| 0.80 |", Assert.Single(cpuRows)); // 800/1000: the persisted run's 100 is not in it
+    }
+
+    [Theory]
+    [InlineData("--persisted", "--pattern", "response", "--target", "tokenwire")]
+    [InlineData("--persisted")] // every target by default: only tokenwire stores history
+    [InlineData("--persisted", "--target", "tokenwire,signalr")]
+    public void Persisted_is_refused_where_it_cannot_mean_stored_history(params string[] args) =>
+        Assert.Throws<ArgumentException>(() => LoadOptions.Parse(args));
+
+    [Fact]
+    public void Persisted_runs_tokenwire_on_the_token_pattern() =>
+        Assert.True(LoadOptions.Parse(["--persisted", "--target", "tokenwire"]).Persisted);
+
+    [Fact]
     public void A_round_without_the_relay_adds_no_ceiling_row()
     {
         var summary = Summarize(Flood("tokenwire", "", 1, 700), Flood("signalr", "", 1, 1000));
