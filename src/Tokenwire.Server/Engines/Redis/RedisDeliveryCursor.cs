@@ -15,7 +15,8 @@ namespace Tokenwire.Server.Engines.Redis;
 /// <item>While a re-read (a resync) is under way, announcements are held, then applied in order once it completes.</item>
 /// <item>Mutable channels: an operation on a message whose state the <see cref="Feed"/> lacks is held like a gap until
 /// the state is read, so deliveries never wait on Redis under the lock.</item>
-/// <item>This node's own appends that arrive while a resync is under way are held with the announcements. If the stream,
+/// <item>This node's own appends that arrive while a resync is under way, or before the announcements of the entries
+/// before them, are held with the announcements. If the stream,
 /// read after they were stored, lacks them, Redis lost them (a restart without persistence): they are delivered from
 /// what the node holds, in stream order, since their publishers were told they were stored.</item>
 /// </list>
@@ -118,8 +119,8 @@ internal sealed class RedisDeliveryCursor
 
     /// <summary>
     /// This node's own append, as the script returned it: delivered at once when the cursor has seen everything before it
-    /// (so it precedes the publish's ACK); held when a resync is under way (its announcement may never come: the pub/sub
-    /// connection broke, maybe with Redis); otherwise its announcement brings it in order.
+    /// (so it precedes the publish's ACK); otherwise its announcement brings it in order, and it is held until then (its
+    /// announcement may never come: the pub/sub connection broke, maybe with Redis).
     /// </summary>
     public void DeliverOwn(string previous, List<(string Id, Message Message)> entries)
     {
@@ -130,7 +131,15 @@ internal sealed class RedisDeliveryCursor
             return;
         }
 
-        if (RedisKeys.CompareIds(previous, _lastId) > 0) return;
+        if (RedisKeys.CompareIds(previous, _lastId) > 0)
+        {
+            // Its announcement brings it, after the entries before it. Until then it is kept: should Redis die first (a
+            // restart without persistence), the resync after the reconnect finds the stream without it and delivers it
+            // from here. Delivered entries prune it (PruneDeliveredOwn).
+            Hold(new Held(new RedisAnnouncement(false, previous, entries), OwnHeldAtPass: _passes));
+            return;
+        }
+
         if (Feed?.MissingTargets(entries) is not null) return; // its announcement brings it, once the state is read
         Deliver(false, entries);
         _fanOut.Flush();
@@ -235,6 +244,14 @@ internal sealed class RedisDeliveryCursor
         _held.Add(held);
     }
 
+    /// <summary>Outside a resync, own appends kept until their announcement came (<see cref="DeliverOwn"/>) go once delivered.</summary>
+    private void PruneDeliveredOwn()
+    {
+        if (_resyncing || _held.Count == 0) return;
+        var last = _lastId!;
+        _held.RemoveAll(h => h.OwnHeldAtPass >= 0 && RedisKeys.CompareIds(h.Announcement.Entries[^1].Id, last) <= 0);
+    }
+
     /// <summary>A held announcement; for this node's own append, the number of resync passes begun when it was held (else -1).</summary>
     private readonly record struct Held(RedisAnnouncement Announcement, int OwnHeldAtPass);
 
@@ -269,6 +286,7 @@ internal sealed class RedisDeliveryCursor
         else
         {
             _lastId = last;
+            PruneDeliveredOwn();
             Feed?.Flush(_fanOut, _hub.Engine.Services.Now());
             if (_fanOut.IsFrameFull) _fanOut.Flush();
         }
