@@ -148,12 +148,18 @@ internal sealed class RedisChannelFollower(RedisChannelHub hub, Lock hubLock, Re
                 var missed = read ? await engine.ReadAfterAsync(RedisKeys.Log(hub.Tag), from, presence: false).ConfigureAwait(false) : [];
                 var missedPresence = read ? await engine.ReadAfterAsync(RedisKeys.PresenceLog(hub.Tag), presenceFrom, presence: true).ConfigureAwait(false) : [];
                 var feed = cursor.Feed;
+                RedisDeliveryCursor.PassEntries entries;
                 List<string>? missing;
-                lock (hubLock) missing = feed?.MissingTargets(missed);
+                lock (hubLock)
+                {
+                    entries = cursor.EntriesOfPass(missed, read);
+                    missing = feed?.MissingTargets(entries.Messages);
+                }
+
                 var loaded = missing is null ? null : await feed!.LoadAsync(missing, from).ConfigureAwait(false);
                 lock (hubLock)
                 {
-                    if (!cursor.CompleteResync(missed, missedPresence, loaded, read)) return;
+                    if (!cursor.CompleteResync(entries, missedPresence, loaded)) return;
                 }
             }
             catch (Exception e)

@@ -90,9 +90,9 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
     public void MarkActive() => _lastActivity = Engine.Services.Now();
 
     /// <summary>This node's own append, as the script returned it: see <see cref="RedisDeliveryCursor.DeliverOwn"/>.</summary>
-    public void OnOwnAppend(string previous, List<(string Id, Message Message)> entries)
+    public void OnOwnAppend(string previous, List<(string Id, Message Message)> entries, Message? delivered = null)
     {
-        lock (_lock) _cursor.DeliverOwn(previous, entries);
+        lock (_lock) _cursor.DeliverOwn(previous, entries, delivered);
     }
 
     /// <summary>After a pub/sub reconnect: deliver what was announced while disconnected, from the streams.</summary>

@@ -15,10 +15,12 @@ namespace Tokenwire.Server.Engines.Redis;
 /// <item>While a re-read (a resync) is under way, announcements are held, then applied in order once it completes.</item>
 /// <item>Mutable channels: an operation on a message whose state the <see cref="Feed"/> lacks is held like a gap until
 /// the state is read, so deliveries never wait on Redis under the lock.</item>
-/// <item>This node's own appends that arrive while a resync is under way, or before the announcements of the entries
-/// before them, are held with the announcements. If the stream,
-/// read after they were stored, lacks them, Redis lost them (a restart without persistence): they are delivered from
-/// what the node holds, in stream order, since their publishers were told they were stored.</item>
+/// <item>This node's own appends that arrive while a resync is under way, before the announcements of the entries
+/// before them, or (mutable channels) on a message whose state the feed lacks, are held with the announcements. If the
+/// stream, read after they were stored, lacks them, Redis lost them (a restart without persistence): they are delivered
+/// from what the node holds, in stream order, since their publishers were told they were stored. An operation whose
+/// message Redis lost too goes as the writer delivered it (the fragment or the whole message, without a first-sight
+/// state).</item>
 /// </list>
 /// </summary>
 internal sealed class RedisDeliveryCursor
@@ -80,7 +82,7 @@ internal sealed class RedisDeliveryCursor
     /// Applies one announcement in order, or holds it while a gap is re-read. Returns true when it reveals a gap that
     /// no resync is covering yet (the caller starts one).
     /// </summary>
-    public bool Apply(RedisAnnouncement a) => Apply(new Held(a, OwnHeldAtPass: -1));
+    public bool Apply(RedisAnnouncement a) => Apply(new Held(a, OwnHeldAtPass: -1, Delivered: null));
 
     private bool Apply(Held held)
     {
@@ -122,25 +124,22 @@ internal sealed class RedisDeliveryCursor
     /// (so it precedes the publish's ACK); otherwise its announcement brings it in order, and it is held until then (its
     /// announcement may never come: the pub/sub connection broke, maybe with Redis).
     /// </summary>
-    public void DeliverOwn(string previous, List<(string Id, Message Message)> entries)
+    /// <param name="previous">The stream entry before the append's first.</param>
+    /// <param name="entries">The append's entries, decoded as every node decodes them.</param>
+    /// <param name="delivered">For one operation: what the writer's state made of it, delivered should Redis lose the message too.</param>
+    public void DeliverOwn(string previous, List<(string Id, Message Message)> entries, Message? delivered = null)
     {
         if (_lastId is null) return;
-        if (_resyncing)
+        var own = new Held(new RedisAnnouncement(false, previous, entries), OwnHeldAtPass: _passes, delivered);
+        if (_resyncing || RedisKeys.CompareIds(previous, _lastId) > 0 || Feed?.MissingTargets(entries) is not null)
         {
-            Hold(new Held(new RedisAnnouncement(false, previous, entries), OwnHeldAtPass: _passes));
+            // Its announcement brings it, after the entries before it (and the state of the message it changes, read
+            // first). Until then it is kept: should Redis die first (a restart without persistence), the resync after the
+            // reconnect finds the stream without it and delivers it from here. Delivered entries prune it (PruneDeliveredOwn).
+            Hold(own);
             return;
         }
 
-        if (RedisKeys.CompareIds(previous, _lastId) > 0)
-        {
-            // Its announcement brings it, after the entries before it. Until then it is kept: should Redis die first (a
-            // restart without persistence), the resync after the reconnect finds the stream without it and delivers it
-            // from here. Delivered entries prune it (PruneDeliveredOwn).
-            Hold(new Held(new RedisAnnouncement(false, previous, entries), OwnHeldAtPass: _passes));
-            return;
-        }
-
-        if (Feed?.MissingTargets(entries) is not null) return; // its announcement brings it, once the state is read
         Deliver(false, entries);
         _fanOut.Flush();
     }
@@ -172,20 +171,14 @@ internal sealed class RedisDeliveryCursor
     /// Delivers what a resync pass read (after keeping the message states it loaded), then what was held meanwhile.
     /// True when held announcements revealed another gap: the resync continues with another pass.
     /// </summary>
-    /// <param name="missed">The message entries the pass read after the cursor.</param>
+    /// <param name="missed">The message entries of the pass (<see cref="EntriesOfPass"/>).</param>
     /// <param name="missedPresence">The presence entries it read.</param>
     /// <param name="loaded">The states of changed messages it loaded (mutable channels), or null.</param>
-    /// <param name="readStreams">The pass read the streams (a pass that only loads message states does not).</param>
-    public bool CompleteResync(
-        List<(string Id, Message Message)> missed,
-        List<(string Id, Message Message)> missedPresence,
-        List<(string Serial, MessageState? State)>? loaded,
-        bool readStreams)
+    public bool CompleteResync(PassEntries missed, List<(string Id, Message Message)> missedPresence, List<(string Serial, MessageState? State)>? loaded)
     {
         if (_lastId is null) return false; // stopped following meanwhile
         if (loaded is not null) Feed!.Add(loaded);
-        if (readStreams) missed = WithLostOwnAppends(missed);
-        if (missed.Count > 0) Deliver(false, missed);
+        if (missed.Messages.Count > 0) Deliver(false, missed.Messages, missed.LostDelivered);
         if (missedPresence.Count > 0) Deliver(true, missedPresence);
         _resyncing = false;
         var held = _held.ToList();
@@ -204,30 +197,42 @@ internal sealed class RedisDeliveryCursor
     }
 
     /// <summary>
-    /// What a pass read, with the own appends it should have found and did not: an append held before the pass began was
-    /// stored before its read, so if the read (everything after the cursor) lacks it, the stream lost it with Redis. Those
-    /// are merged in stream order; left held, they would be passed over once later entries were delivered.
+    /// The message entries of a resync pass (called under the lock before the states of their targets are loaded, so the
+    /// targets of lost own appends are loaded too). When the pass read the streams: what it read, with the own appends it
+    /// should have found and did not. An append held before the pass began was stored before its read, so if the read
+    /// (everything after the cursor) lacks it, the stream lost it with Redis. Those are merged in stream order; left held,
+    /// they would be passed over once later entries were delivered. Own appends held during this pass are not merged.
     /// </summary>
-    private List<(string Id, Message Message)> WithLostOwnAppends(List<(string Id, Message Message)> missed)
+    public PassEntries EntriesOfPass(List<(string Id, Message Message)> read, bool readStreams)
     {
+        if (!readStreams || _lastId is null) return new PassEntries(read, null);
         List<(string Id, Message Message)>? lost = null;
-        HashSet<string>? read = null;
+        Dictionary<string, Message>? lostDelivered = null;
+        HashSet<string>? readIds = null;
         foreach (var h in _held)
         {
             if (h.OwnHeldAtPass < 0 || h.OwnHeldAtPass >= _passes) continue;
             foreach (var entry in h.Announcement.Entries)
             {
-                if (RedisKeys.CompareIds(entry.Id, _lastId!) <= 0) continue;
-                read ??= missed.Select(m => m.Id).ToHashSet(StringComparer.Ordinal);
-                if (!read.Contains(entry.Id)) (lost ??= []).Add(entry);
+                if (RedisKeys.CompareIds(entry.Id, _lastId) <= 0) continue;
+                readIds ??= read.Select(m => m.Id).ToHashSet(StringComparer.Ordinal);
+                if (readIds.Contains(entry.Id)) continue;
+                (lost ??= []).Add(entry);
+                if (h.Delivered is not null) (lostDelivered ??= new(StringComparer.Ordinal))[entry.Id] = h.Delivered;
             }
         }
 
-        if (lost is null) return missed;
-        lost.AddRange(missed);
+        if (lost is null) return new PassEntries(read, null);
+        lost.AddRange(read);
         lost.Sort((a, b) => RedisKeys.CompareIds(a.Id, b.Id));
-        return lost;
+        return new PassEntries(lost, lostDelivered);
     }
+
+    /// <summary>
+    /// The message entries a resync pass delivers, and for own operations the streams lost, what the writer delivered
+    /// (by entry id): used when the message is gone from Redis too.
+    /// </summary>
+    public readonly record struct PassEntries(List<(string Id, Message Message)> Messages, Dictionary<string, Message>? LostDelivered);
 
     private void Hold(Held held)
     {
@@ -252,10 +257,13 @@ internal sealed class RedisDeliveryCursor
         _held.RemoveAll(h => h.OwnHeldAtPass >= 0 && RedisKeys.CompareIds(h.Announcement.Entries[^1].Id, last) <= 0);
     }
 
-    /// <summary>A held announcement; for this node's own append, the number of resync passes begun when it was held (else -1).</summary>
-    private readonly record struct Held(RedisAnnouncement Announcement, int OwnHeldAtPass);
+    /// <summary>
+    /// A held announcement; for this node's own append, the number of resync passes begun when it was held (else -1) and,
+    /// for one operation, what the writer delivered.
+    /// </summary>
+    private readonly record struct Held(RedisAnnouncement Announcement, int OwnHeldAtPass, Message? Delivered);
 
-    private void Deliver(bool presence, List<(string Id, Message Message)> entries)
+    private void Deliver(bool presence, List<(string Id, Message Message)> entries, Dictionary<string, Message>? lostDelivered = null)
     {
         var last = presence ? _lastPresenceId : _lastId!;
         List<Message>? events = null;
@@ -267,6 +275,12 @@ internal sealed class RedisDeliveryCursor
             {
                 (events ??= []).Add(m);
                 _presenceMembers += m.PresenceAction switch { PresenceAction.Enter => 1, PresenceAction.Leave => -1, _ => 0 };
+            }
+            else if (lostDelivered is not null && lostDelivered.TryGetValue(id, out var delivered) && !Feed!.Holds(m.Serial!))
+            {
+                // An own operation Redis lost with its message: no state to fold it into; subscribers get what the writer made.
+                Feed.Flush(_fanOut, _hub.Engine.Services.Now());
+                _fanOut.Add(delivered, new PublishId(PublishIdOf(m.Id!), null, 0));
             }
             else if (Feed is null || !Feed.TryDeliver(m, PublishIdOf(m.Id!), _fanOut, _hub.Engine.Services.Now()))
             {

@@ -5,12 +5,14 @@ using Tokenwire.Server.Delivery;
 namespace Tokenwire.Server.Engines.Redis;
 
 /// <summary>
-/// A hub's view of the changed messages of a mutable channel, at the hub's position: the state of each message an
-/// operation or annotation touched while the hub followed the channel. It turns operation entries into what the fan-out
-/// core delivers (the fragment or the whole message, with the state for first sights) and annotation entries into
-/// annotation and summary broadcasts, exactly as the in-memory engine does under its channel lock. A state it lacks is
-/// loaded from Redis as of the hub's position before the entry is delivered (<see cref="MissingTargets"/>,
-/// <see cref="LoadAsync"/>), so deliveries never wait on Redis under the lock. Guarded by the hub's lock.
+/// A hub's view of the changed messages of a mutable channel, at the hub's position: the state of each message created
+/// (up to <see cref="MaxStates"/> between sweeps) or changed by an operation or annotation while the hub followed the
+/// channel. It turns operation entries into what the fan-out core delivers (the fragment or the whole message, with the
+/// state for first sights) and annotation entries into annotation and summary broadcasts, exactly as the in-memory engine
+/// does under its channel lock. A state it lacks is loaded from Redis as of the hub's position before the entry is
+/// delivered (<see cref="MissingTargets"/>, <see cref="LoadAsync"/>), so deliveries never wait on Redis under the lock.
+/// Keeping the state of a message from its create spares that read (a resync pass) for a response's first append.
+/// Guarded by the hub's lock.
 /// </summary>
 internal sealed class RedisOperationFeed(RedisChannelHub hub)
 {
@@ -41,6 +43,9 @@ internal sealed class RedisOperationFeed(RedisChannelHub hub)
         return missing;
     }
 
+    /// <summary>True when the hub holds the state of the message <paramref name="serial"/>.</summary>
+    public bool Holds(string serial) => _states.ContainsKey(serial);
+
     /// <summary>Reads the states of <paramref name="targets"/> as of the hub position <paramref name="position"/> (not under the lock).</summary>
     public async Task<List<(string Serial, MessageState? State)>> LoadAsync(List<string> targets, string position)
     {
@@ -61,7 +66,8 @@ internal sealed class RedisOperationFeed(RedisChannelHub hub)
 
     /// <summary>
     /// Hands an operation entry to the fan-out core, or broadcasts an annotation entry. False for a message of its own
-    /// (the caller adds it). An entry whose message is gone (expired) is skipped. The annotations of one publish are
+    /// (the caller adds it; its state is kept while fewer than <see cref="MaxStates"/> are). An entry whose message is
+    /// gone (expired) is skipped. The annotations of one publish are
     /// broadcast together (one ANNOTATION frame, one summary), once the next entry or <see cref="Flush"/> ends them.
     /// </summary>
     public bool TryDeliver(Message m, string publishId, ChannelFanOut fanOut, long now)
@@ -80,7 +86,12 @@ internal sealed class RedisOperationFeed(RedisChannelHub hub)
         }
 
         Flush(fanOut, now);
-        if (!MessageOperations.IsOperation(m)) return false;
+        if (!MessageOperations.IsOperation(m))
+        {
+            if (_states.Count < MaxStates && _states.TryAdd(m.Serial!, MessageState.Of(m))) Held.Add(1);
+            return false;
+        }
+
         if (_states.TryGetValue(m.Serial!, out var state))
         {
             var delivered = state.Apply(m, m.Version!, m.ConnectionId);

@@ -69,9 +69,9 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
                 var (previous, ids) = result.Value;
                 var id = ids[0];
                 var applied = StoredRecord(record, id);
-                entry.State.Apply(applied, applied.Version!, publisher.ConnectionId);
+                var delivered = entry.State.Apply(applied, applied.Version!, publisher.ConnectionId);
                 entry.LastId = id;
-                hub.OnOwnAppend(previous, [(id, StoredRecord(record, id))]);
+                hub.OnOwnAppend(previous, [(id, StoredRecord(record, id))], delivered);
                 return applied.Version!.Serial!;
             }
 
