@@ -126,4 +126,66 @@ public sealed class RedisMutableMessagesTests(RedisServerFixture redis) : IClass
         var annotations = (await restB.GetFromJsonAsync<JsonElement>($"/channels/{Uri.EscapeDataString(channel)}/messages/{Uri.EscapeDataString(serial)}/annotations")).EnumerateArray().ToList();
         Assert.Equal("reaction:total.v1", Assert.Single(annotations).GetProperty("type").GetString());
     }
+    /// <summary>
+    /// A node appends against the state it last folded; the script refuses the write when another node changed the
+    /// message since, and only then does the node read what it missed (a response streamed from one node reads nothing
+    /// per append). Two nodes appending in turn are each stale every time: every append must still land once, in order.
+    /// </summary>
+    [Fact]
+    public async Task Appends_from_two_nodes_in_turn_each_land_once_in_order()
+    {
+        var channel = $"mutable:in-turn-{Guid.NewGuid():N}";
+        await using var a = await NodeAsync();
+        await using var b = await NodeAsync();
+        await using var live = await RawClient.ConnectAsync(b, query: "appendRollupWindow=0");
+        await live.AttachAsync(channel);
+        await using var agentA = await RawClient.ConnectAsync(a);
+        await using var agentB = await RawClient.ConnectAsync(b);
+        var serial = (await PublishAsync(agentA, channel, 0, new Message { Name = "response", Data = "Hello" })).Res![0].Serials[0]!;
+        var fragments = new List<string>();
+        for (var i = 1; i <= 6; i++)
+        {
+            var (agent, node) = i % 2 == 1 ? (agentA, "a") : (agentB, "b");
+            var fragment = $" {node}{i}";
+            var ack = await PublishAsync(agent, channel, i, new Message { Action = MessageAction.Append, Serial = serial, Data = fragment });
+            Assert.Equal(ProtocolAction.Ack, ack.Action);
+            fragments.Add(fragment);
+        }
+
+        var got = await ReceiveMessagesAsync(live, 7);
+        Assert.Equal(fragments, got.Skip(1).Select(m => (string)m.Data!));
+        using var http = Rest(a);
+        var message = await http.GetFromJsonAsync<JsonElement>($"/channels/{Uri.EscapeDataString(channel)}/messages/{Uri.EscapeDataString(serial)}");
+        Assert.Equal("Hello" + string.Concat(fragments), message.GetProperty("data").GetString());
+    }
+
+    /// <summary>
+    /// A node's stale state must not refuse what the message as stored allows: node A last saw a message near the size
+    /// limit; node B replaced it with a short one; A's next append fits the stored message and is accepted.
+    /// </summary>
+    [Fact]
+    public async Task An_append_refused_by_a_stale_state_is_checked_again_against_the_stored_message()
+    {
+        var channel = $"mutable:size-{Guid.NewGuid():N}";
+        await using var a = await NodeAsync();
+        await using var b = await NodeAsync();
+        await using var agentA = await RawClient.ConnectAsync(a);
+        var serial = (await PublishAsync(agentA, channel, 0, new Message { Name = "response", Data = new string('x', 60_000) })).Res![0].Serials[0]!;
+        Assert.Equal(ProtocolAction.Ack, (await PublishAsync(agentA, channel, 1, new Message { Action = MessageAction.Append, Serial = serial, Data = "y" })).Action);
+
+        using var restB = Rest(b);
+        var patch = await restB.PatchAsJsonAsync($"/channels/{Uri.EscapeDataString(channel)}/messages/{Uri.EscapeDataString(serial)}", new { action = 1, data = "short" });
+        Assert.True(patch.IsSuccessStatusCode, await patch.Content.ReadAsStringAsync());
+
+        var tail = new string('z', 10_000); // 60 KB + 10 KB is over the 64 KB limit; "short" + 10 KB is not
+        var ack = await PublishAsync(agentA, channel, 2, new Message { Action = MessageAction.Append, Serial = serial, Data = tail });
+        Assert.True(ack.Action == ProtocolAction.Ack, ack.Error?.Message);
+        using var restA = Rest(a);
+        var message = await restA.GetFromJsonAsync<JsonElement>($"/channels/{Uri.EscapeDataString(channel)}/messages/{Uri.EscapeDataString(serial)}");
+        Assert.Equal("short" + tail, message.GetProperty("data").GetString());
+
+        // What the stored message does not allow is still refused.
+        var refused = await PublishAsync(agentA, channel, 3, new Message { Action = MessageAction.Append, Serial = serial, Data = new string('w', 60_000) });
+        Assert.Equal((ProtocolAction.Nack, 40009), (refused.Action, refused.Error!.Code));
+    }
 }

@@ -57,9 +57,16 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
         {
             for (var attempt = 0; attempt < MaxAttempts; attempt++)
             {
-                var entry = await CurrentAsync(serial).ConfigureAwait(false);
-                publisher.Rights.Check(operation.Action!.Value, entry.State.ClientId, publisher.ClientId);
-                entry.State.Check(operation, engine.Services.Options.MaxMessageSize);
+                // First as this node last folded the message: the script's compare and set refuses the write if another
+                // node changed it since, and only then are that node's operations read (a response streamed from one node
+                // costs no read per append). A refusal is only final on a state that has caught up.
+                var (entry, caughtUp) = await CurrentAsync(serial, catchUp: attempt > 0).ConfigureAwait(false);
+                if (!caughtUp && !Allows(entry.State, operation, publisher))
+                {
+                    await CatchUpAsync(serial, entry).ConfigureAwait(false);
+                }
+
+                Check(entry.State, operation, publisher);
                 var version = MessageOperations.Stamp(operation, string.Empty, engine.Services.Now(), entry.State, publisher.ClientId);
                 version.Serial = null; // the entry id gives it; the time stays: after the previous version's, as in memory
                 var record = MessageOperations.Record(operation, version, publisher.ConnectionId);
@@ -120,8 +127,30 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
     private static Message StoredRecord(Message record, string id) =>
         RedisAnnouncement.DecodeEntry(id, StoredForm.EncodeToScratch(record).Span, presence: false);
 
-    /// <summary>The message's state, caught up with every operation stored for it.</summary>
-    private async Task<Entry> CurrentAsync(string serial)
+    private void Check(MessageState state, Message operation, Publisher publisher)
+    {
+        publisher.Rights.Check(operation.Action!.Value, state.ClientId, publisher.ClientId);
+        state.Check(operation, hub.Engine.Services.Options.MaxMessageSize);
+    }
+
+    private bool Allows(MessageState state, Message operation, Publisher publisher)
+    {
+        try
+        {
+            Check(state, operation, publisher);
+            return true;
+        }
+        catch (AblyException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// The message's state: read from Redis when this node holds none (then caught up), else as last folded, caught up
+    /// with the operations stored since when <paramref name="catchUp"/> is set.
+    /// </summary>
+    private async Task<(Entry Entry, bool CaughtUp)> CurrentAsync(string serial, bool catchUp)
     {
         var now = hub.Engine.Services.Now();
         ForgetIdle(now);
@@ -131,19 +160,26 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
             Trim();
             _states[serial] = entry = new Entry(state, lastId);
             Held?.Add(1);
+            catchUp = true;
         }
-        else
+        else if (catchUp)
         {
-            foreach (var (id, record) in await RedisMessageReader.ReadOperationsAsync(hub.Engine, hub.Tag, serial, entry.LastId).ConfigureAwait(false))
-            {
-                if (MessageOperations.IsAnnotation(record)) entry.State.Annotate(record);
-                else entry.State.Apply(record, record.Version!, record.ConnectionId);
-                entry.LastId = id;
-            }
+            await CatchUpAsync(serial, entry).ConfigureAwait(false);
         }
 
         entry.Touched = now;
-        return entry;
+        return (entry, catchUp);
+    }
+
+    /// <summary>Folds the operations other nodes stored for the message since this node last did.</summary>
+    private async Task CatchUpAsync(string serial, Entry entry)
+    {
+        foreach (var (id, record) in await RedisMessageReader.ReadOperationsAsync(hub.Engine, hub.Tag, serial, entry.LastId).ConfigureAwait(false))
+        {
+            if (MessageOperations.IsAnnotation(record)) entry.State.Annotate(record);
+            else entry.State.Apply(record, record.Version!, record.ConnectionId);
+            entry.LastId = id;
+        }
     }
 
     /// <summary>
