@@ -7,17 +7,12 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import * as Ably from 'ably';
-import { Invocation } from '@ably/ai-transport';
-import { createAgentSession, createClientSession, createUIMessageCodec, vercelRunOutcome } from '@ably/ai-transport/vercel';
-import { convertToModelMessages, simulateReadableStream, streamText } from 'ai';
-import { MockLanguageModelV3 } from 'ai/test';
-import { clientOptionsFor, randomAlnum, startServer } from '../interop/support/server.mjs';
+import { startServer } from '../interop/support/server.mjs';
 import { startProxy } from '../interop/support/proxy.mjs';
+import { assistantTexts, channel, clientSession, runAgent, send, sleep, tokens, waitFor } from './support.mjs';
 
 const FORMATS = ['msgpack', 'json'];
 const TIMEOUT = 90_000;
-const codec = createUIMessageCodec();
 let server;
 
 before(async () => {
@@ -27,107 +22,15 @@ after(async () => {
   await server?.stop();
 });
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(predicate, what, timeout = 30_000) {
-  const deadline = Date.now() + timeout;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${typeof what === 'function' ? what() : what}`);
-    await sleep(25);
-  }
-}
-
-/** Tokens of a response: words with non-ASCII mixed in, so a lost, doubled or reordered token changes the text. */
-function tokens(tag, n) {
-  return Array.from({ length: n }, (_, i) => (i % 7 === 3 ? ` ü${tag}${i}✓` : ` ${tag}${i}`));
-}
-
-/** A mock model that streams `deltas` as one text part, `delayMs` apart, honouring the abort signal. */
-function mockModel(deltas, delayMs) {
-  return new MockLanguageModelV3({
-    doStream: async () => ({
-      stream: simulateReadableStream({
-        chunkDelayInMs: delayMs,
-        chunks: [
-          { type: 'stream-start', warnings: [] },
-          { type: 'text-start', id: 'text-1' },
-          ...deltas.map((delta) => ({ type: 'text-delta', id: 'text-1', delta })),
-          { type: 'text-end', id: 'text-1' },
-          {
-            type: 'finish',
-            finishReason: { unified: 'stop', raw: 'stop' },
-            usage: {
-              inputTokens: { total: 3, noCache: 3, cacheRead: 0, cacheWrite: 0 },
-              outputTokens: { total: deltas.length, text: deltas.length, reasoning: 0 },
-            },
-          },
-        ],
-      }),
-    }),
-  });
-}
-
-function realtime(t, format, extra = {}, port = server.port) {
-  const client = new Ably.Realtime(clientOptionsFor(port, server.key, format, { logLevel: 1, ...extra }));
-  t.after(() => client.close());
-  return client;
-}
-
-/** A connected client session on `channelName`, its history paged in (what a page does on load). */
-async function clientSession(t, format, channelName, extra = {}, port) {
-  const session = createClientSession({ client: realtime(t, format, { clientId: 'user-1', ...extra }, port), channelName });
-  const errors = [];
-  session.on('error', (e) => errors.push(e));
-  await session.connect();
-  while (session.view.hasOlder()) await session.view.loadOlder();
-  t.after(() => session.close().catch(() => {}));
-  return { session, errors };
-}
-
-/** The text of every assistant message the session's view holds, in order. */
-function assistantTexts(session) {
-  return session.view
-    .getMessages()
-    .map(({ message }) => message)
-    .filter((m) => m.role === 'assistant')
-    .map((m) => m.parts.filter((p) => p.type === 'text').map((p) => p.text).join(''));
-}
-
-/** Sends a user prompt from a client session; returns the invocation an app would POST to its agent. */
-async function send(session, text) {
-  const run = await session.view.send([codec.createUserMessage({ id: `u-${randomAlnum(8)}`, role: 'user', parts: [{ type: 'text', text }] })]);
-  return { run, invocation: run.toInvocation().toJSON() };
-}
-
-/**
- * The agent of the README: opens the run for an invocation, pages in the conversation, streams the mock model into
- * the session and ends the run with the model's outcome. Resolves with that outcome.
- */
-async function runAgent(t, format, invocation, deltas, delayMs) {
-  const session = createAgentSession({ client: realtime(t, format, { clientId: 'agent' }), channelName: invocation.sessionName });
-  await session.connect();
-  const run = session.createRun(Invocation.fromJSON(invocation));
-  while (run.view.hasOlder()) await run.view.loadOlder();
-  await run.start();
-  const conversation = run.view.getMessages().map(({ message }) => message);
-  const result = streamText({ model: mockModel(deltas, delayMs), messages: await convertToModelMessages(conversation), abortSignal: run.abortSignal });
-  const piped = await run.pipe(result.toUIMessageStream());
-  const outcome = await vercelRunOutcome(piped, result.finishReason);
-  await run.end(outcome);
-  return { outcome, run };
-}
-
-const channel = (prefix) => `mutable:${prefix}-${randomAlnum(8)}`;
-
 for (const format of FORMATS) {
   describe(`@ably/ai-transport on Tokenwire [${format}]`, () => {
     test('a response streams live to two clients, each ending with the exact text', { timeout: TIMEOUT }, async (t) => {
       const name = channel('live');
-      const a = await clientSession(t, format, name);
-      const b = await clientSession(t, format === 'json' ? 'msgpack' : 'json', name); // the other format on the same channel
+      const a = await clientSession(t, server, format, name);
+      const b = await clientSession(t, server, format === 'json' ? 'msgpack' : 'json', name); // the other format on the same channel
       const deltas = tokens('live', 120);
       const { invocation } = await send(a.session, 'Tell me a story');
-      const { outcome } = await runAgent(t, format, invocation, deltas, 2);
+      const { outcome } = await runAgent(t, server, format, invocation, deltas, 2);
       assert.equal(outcome.reason, 'complete');
       const expected = deltas.join('');
       await waitFor(() => assistantTexts(a.session)[0] === expected && assistantTexts(b.session)[0] === expected,
@@ -140,12 +43,12 @@ for (const format of FORMATS) {
 
     test('a client that joins mid-response ends with the exact text', { timeout: TIMEOUT }, async (t) => {
       const name = channel('late');
-      const a = await clientSession(t, format, name);
+      const a = await clientSession(t, server, format, name);
       const deltas = tokens('late', 200);
       const { invocation } = await send(a.session, 'Explain');
-      const agent = runAgent(t, format, invocation, deltas, 8);
+      const agent = runAgent(t, server, format, invocation, deltas, 8);
       await waitFor(() => (assistantTexts(a.session)[0] ?? '').length > 200, 'the response to be under way');
-      const late = await clientSession(t, format, name);
+      const late = await clientSession(t, server, format, name);
       const partial = assistantTexts(late.session)[0] ?? '';
       assert.ok(partial.length < deltas.join('').length, 'the late client joined before the end');
       await agent;
@@ -160,11 +63,11 @@ for (const format of FORMATS) {
       const name = channel('cut');
       const proxy = await startProxy(server.port);
       t.after(() => proxy.close());
-      const cut = await clientSession(t, format, name, { disconnectedRetryTimeout: 500 }, proxy.port);
-      const direct = await clientSession(t, format, name);
+      const cut = await clientSession(t, server, format, name, { disconnectedRetryTimeout: 500 }, proxy.port);
+      const direct = await clientSession(t, server, format, name);
       const deltas = tokens('cut', 250);
       const { invocation } = await send(direct.session, 'Go on');
-      const agent = runAgent(t, format, invocation, deltas, 6);
+      const agent = runAgent(t, server, format, invocation, deltas, 6);
       await waitFor(() => (assistantTexts(cut.session)[0] ?? '').length > 300, 'the response to reach the client behind the proxy');
       proxy.cutAll();
       await agent;
@@ -178,14 +81,14 @@ for (const format of FORMATS) {
 
     test('a reload after completion hydrates the conversation from history', { timeout: TIMEOUT }, async (t) => {
       const name = channel('reload');
-      const a = await clientSession(t, format, name);
+      const a = await clientSession(t, server, format, name);
       const first = tokens('one', 80);
       const second = tokens('two', 60);
-      await runAgent(t, format, (await send(a.session, 'First')).invocation, first, 1);
+      await runAgent(t, server, format, (await send(a.session, 'First')).invocation, first, 1);
       await waitFor(() => assistantTexts(a.session)[0] === first.join(''), 'the first answer');
-      await runAgent(t, format, (await send(a.session, 'Second')).invocation, second, 1);
+      await runAgent(t, server, format, (await send(a.session, 'Second')).invocation, second, 1);
       await waitFor(() => assistantTexts(a.session)[1] === second.join(''), 'the second answer');
-      const reloaded = await clientSession(t, format, name);
+      const reloaded = await clientSession(t, server, format, name);
       await waitFor(() => assistantTexts(reloaded.session).length === 2, () => `the reloaded page to show two answers (${assistantTexts(reloaded.session).length})`);
       assert.deepEqual(assistantTexts(reloaded.session), [first.join(''), second.join('')]);
       const users = reloaded.session.view.getMessages().filter(({ message }) => message.role === 'user');
@@ -194,12 +97,12 @@ for (const format of FORMATS) {
 
     test('three concurrent responses on one channel each end exact on every client', { timeout: TIMEOUT }, async (t) => {
       const name = channel('three');
-      const a = await clientSession(t, format, name);
-      const b = await clientSession(t, format, name);
+      const a = await clientSession(t, server, format, name);
+      const b = await clientSession(t, server, format, name);
       const texts = [tokens('x', 90), tokens('y', 70), tokens('z', 110)];
       const invocations = [];
       for (const prompt of ['one', 'two', 'three']) invocations.push((await send(a.session, prompt)).invocation);
-      await Promise.all(invocations.map((invocation, i) => runAgent(t, format, invocation, texts[i], 3)));
+      await Promise.all(invocations.map((invocation, i) => runAgent(t, server, format, invocation, texts[i], 3)));
       const expected = texts.map((d) => d.join('')).sort();
       for (const client of [a, b]) {
         await waitFor(() => JSON.stringify([...assistantTexts(client.session)].sort()) === JSON.stringify(expected),
@@ -209,11 +112,11 @@ for (const format of FORMATS) {
 
     test('cancel stops the agent; every client keeps the same partial text', { timeout: TIMEOUT }, async (t) => {
       const name = channel('cancel');
-      const a = await clientSession(t, format, name);
-      const b = await clientSession(t, format, name);
+      const a = await clientSession(t, server, format, name);
+      const b = await clientSession(t, server, format, name);
       const deltas = tokens('stop', 2000);
       const { run, invocation } = await send(a.session, 'Go forever');
-      const agent = runAgent(t, format, invocation, deltas, 5);
+      const agent = runAgent(t, server, format, invocation, deltas, 5);
       await waitFor(() => (assistantTexts(b.session)[0] ?? '').length > 100, 'the response to be under way');
       await run.cancel();
       const { outcome, run: agentRun } = await agent;

@@ -8,6 +8,7 @@
 //   proxy.tag = 'pub';         // connections accepted from now on carry this tag
 //   proxy.cut('pub');          // drop only the connections with this tag
 //   await proxy.dropThenCut({ direction: 'down', ms: 200 }); // lose server->client data for 200 ms, then cut
+//   proxy.targetPort = other.port; // connections accepted from now on go to another server (a node switch)
 //   await proxy.close();
 
 import { createServer, connect } from 'node:net';
@@ -31,7 +32,7 @@ export async function startProxy(targetPort, opts = {}) {
       return;
     }
     stats.accepted++;
-    const upstream = connect({ host, port: targetPort, noDelay: true });
+    const upstream = connect({ host, port: proxy.targetPort, noDelay: true });
     const pair = { client, upstream, tag: proxy.tag, since: Date.now(), dropUp: false, dropDown: false };
     pairs.add(pair);
     const drop = () => {
@@ -78,6 +79,8 @@ export async function startProxy(targetPort, opts = {}) {
     port: server.address().port,
     /** Tag given to connections accepted from now on (see cut(tag)). */
     tag: opts.tag,
+    /** Where connections accepted from now on are piped to. */
+    targetPort,
     stats,
     /** Number of live connection pairs (optionally only those with `tag`). */
     liveCount(tag) {
