@@ -89,15 +89,11 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
         if (hub.TryTake(messages, publisher.ConnectionId is not null) is { } limited) return ValueTask.FromException<string?[]>(limited);
         if (messages.Count == 1 && MessageOperations.IsOperation(messages[0]))
         {
-            // Awaited here, before the connection reads its next frame: a connection's operations keep their order.
-            try
-            {
-                return new ValueTask<string?[]>([await hub.Operations.OperateAsync(messages[0], publisher).ConfigureAwait(false)]);
-            }
-            catch (AblyException e)
-            {
-                return ValueTask.FromException<string?[]>(e);
-            }
+            // Queued in order behind the channel's operations in flight, not awaited: the connection reads its next frame
+            // meanwhile (an agent appending to many responses does not wait a Redis round trip per token). Publishes
+            // queued before it for the end of the burst go to Redis first, so they are stored before it.
+            hub.Publishes.Dispatch();
+            return new ValueTask<string?[]>(VersionSerialOf(hub.Operations.OperateAsync(messages[0], publisher)));
         }
 
         var clientIds = new List<string?>(messages.Count);
@@ -115,8 +111,12 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
             m.Version = hub.Rules.MutableMessages ? new MessageVersion() : null; // stamped from the entry id (TM2s)
         }
 
-        return new ValueTask<string?[]>(hub.Publishes.Add(messages, clientIds, publisher));
+        // Behind the channel's operations in flight (sent before it), else with the burst.
+        var queued = hub.Operations.AfterOperations(() => hub.Publishes.Add(messages, clientIds, publisher with { Dispatches = null }));
+        return new ValueTask<string?[]>(queued ?? hub.Publishes.Add(messages, clientIds, publisher));
     }
+
+    private static async Task<string?[]> VersionSerialOf(Task<string> operation) => [await operation.ConfigureAwait(false)];
 
     /// <summary>Runs <see cref="RedisScripts.Append"/> for a batch of the hub's publishes.</summary>
     internal Task<RedisResult> EvaluateAppendAsync(RedisChannelHub hub, byte[] batch)

@@ -13,8 +13,10 @@ namespace Tokenwire.Server.Engines.Redis;
 /// by <see cref="RedisScripts.Operate"/> only if no other node changed the message since (compare and set on the
 /// message's operations stream); otherwise the state catches up with the operations it missed and the check runs
 /// again. The states are kept for the messages this node changes, so a response of n appends costs O(n) reads in
-/// all, not O(n²). Operations of one channel on this node run one at a time (a connection awaits each, so its
-/// appends keep their order).
+/// all, not O(n²). Operations of one channel on this node run one at a time, in the order they were queued; a
+/// connection does not wait for one before sending the next (its next frame may be an append to another response), and
+/// a publish it makes while its operations are in flight is queued behind them (<see cref="AfterOperations"/>), so the
+/// channel holds its frames in the order it sent them.
 /// </summary>
 internal sealed class RedisOperationWriter(RedisChannelHub hub)
 {
@@ -37,7 +39,7 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
         public long Touched { get; set; } // when an operation last used it (ms)
     }
 
-    /// <summary>Applies one validated operation; returns its version serial, or throws an AblyException.</summary>
+    /// <summary>Queues one validated operation after those in flight; its task gives its version serial, or fails with an AblyException.</summary>
     public Task<string> OperateAsync(Message operation, Publisher publisher)
     {
         lock (_lock)
@@ -45,6 +47,22 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
             var run = OperateAfterAsync(_tail, operation, publisher);
             _tail = run;
             return run;
+        }
+    }
+
+    /// <summary>
+    /// A publish made while operations of the channel are in flight: <paramref name="add"/> (which issues its script
+    /// call) runs once they are done, and operations queued after it wait for that call to be issued, not stored (calls
+    /// reach Redis in the order issued). Null when none is in flight: the caller adds the publish at once.
+    /// </summary>
+    public Task<string?[]>? AfterOperations(Func<Task<string?[]>> add)
+    {
+        lock (_lock)
+        {
+            if (_tail.IsCompleted) return null;
+            var added = _tail.ContinueWith(_ => add(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+            _tail = added;
+            return added.Unwrap();
         }
     }
 
