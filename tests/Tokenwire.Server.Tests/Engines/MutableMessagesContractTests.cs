@@ -233,6 +233,86 @@ public abstract class MutableMessagesContractTests : IAsyncLifetime
         Assert.Equal(ErrorCodes.OperationNotPermitted, (await OperateAsync(bob, channel, 3, MessageAction.Delete, aliceSerial, null)).Error!.Code);
         Assert.Equal(ProtocolAction.Ack, (await OperateAsync(bob, channel, 4, MessageAction.Delete, bobSerial, null)).Action);
     }
+
+    /// <summary>
+    /// An agent appends without awaiting each (ai-transport does) and publishes between its appends: the channel holds
+    /// the connection's frames in the order it sent them, whatever each engine does to avoid waiting per append.
+    /// </summary>
+    [Fact]
+    public async Task Appends_sent_without_awaiting_and_the_publishes_around_them_are_stored_in_the_order_sent()
+    {
+        var channel = Unique("order");
+        await using var subscriber = await SubscriberAsync();
+        await subscriber.AttachAsync(channel);
+        await using var agent = await RawClient.ConnectAsync(Server);
+        var serial = await CreateAsync(agent, channel, 0, "r");
+        Assert.Equal(serial, Assert.Single(await ReceiveMessagesAsync(subscriber, 1)).Serial);
+
+        // Publishes and appends interleaved (a publish then a run of appends, the runs of varying length), nothing
+        // awaited: the server reads several frames at a time, so a publish often waits in its burst when an append comes.
+        var sent = new List<string>();
+        long msgSerial = 1;
+        for (var part = 0; part < 30; part++)
+        {
+            await agent.PublishAsync(channel, msgSerial++, new Message { Name = "marker", Data = $"marker{part}" });
+            sent.Add($"marker{part}");
+            for (var i = 0; i < 1 + (part % 5) * 8; i++)
+            {
+                await agent.PublishAsync(channel, msgSerial++, new Message { Action = MessageAction.Append, Serial = serial, Data = $" {part}.{i}" });
+                sent.Add($" {part}.{i}");
+            }
+        }
+
+        var acked = 0;
+        while (acked < sent.Count)
+        {
+            var ack = await agent.ReceiveUntilAsync(f => f.Action is ProtocolAction.Ack or ProtocolAction.Nack, Wait);
+            Assert.Equal(ProtocolAction.Ack, ack.Action);
+            acked += ack.Count ?? 1;
+        }
+
+        var got = await ReceiveMessagesAsync(subscriber, sent.Count);
+        Assert.Equal(sent, got.Select(m => (string)m.Data!));
+        Assert.Equal(got.Select(m => m.Version?.Serial ?? m.Serial).Order(StringComparer.Ordinal), got.Select(m => m.Version?.Serial ?? m.Serial));
+    }
+
+    [Fact]
+    public async Task A_publish_then_an_append_sent_back_to_back_with_nothing_in_flight_keep_their_order()
+    {
+        var channel = Unique("pairs");
+        await using var subscriber = await SubscriberAsync();
+        await subscriber.AttachAsync(channel);
+        await using var agent = await RawClient.ConnectAsync(Server);
+        var serial = await CreateAsync(agent, channel, 0, "r");
+        Assert.Equal(serial, Assert.Single(await ReceiveMessagesAsync(subscriber, 1)).Serial);
+
+        // Each pair starts with no operation in flight: the publish may wait for the end of the server's read burst (as
+        // the Redis engine's do), and an append read in the same burst must not be ordered before it.
+        var sent = new List<string>();
+        long msgSerial = 1;
+        for (var pair = 0; pair < 30; pair++)
+        {
+            var frames = new[]
+            {
+                new ProtocolMessage(ProtocolAction.Message) { Channel = channel, MsgSerial = msgSerial, Messages = [new Message { Name = "marker", Data = $"marker{pair}" }] },
+                new ProtocolMessage(ProtocolAction.Message) { Channel = channel, MsgSerial = msgSerial + 1, Messages = [new Message { Action = MessageAction.Append, Serial = serial, Data = $" {pair}" }] },
+            };
+            foreach (var frame in frames) await agent.SendAsync(frame);
+            sent.AddRange([$"marker{pair}", $" {pair}"]);
+            var acked = 0;
+            while (acked < 2)
+            {
+                var ack = await agent.ReceiveUntilAsync(f => f.Action is ProtocolAction.Ack or ProtocolAction.Nack, Wait);
+                Assert.Equal(ProtocolAction.Ack, ack.Action);
+                acked += ack.Count ?? 1;
+            }
+
+            msgSerial += 2;
+        }
+
+        var got = await ReceiveMessagesAsync(subscriber, sent.Count);
+        Assert.Equal(sent, got.Select(m => (string)m.Data!));
+    }
 }
 
 public sealed class InMemoryMutableMessagesContractTests : MutableMessagesContractTests
