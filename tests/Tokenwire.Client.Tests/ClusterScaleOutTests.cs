@@ -181,7 +181,16 @@ public sealed class ClusterScaleOutTests(RedisClusterFixture cluster, ITestOutpu
         {
             Assert.Equal(got.Distinct().Count(), got.Count); // no duplicate
             Assert.Equal(acked, got.Where(acked.Contains)); // every acknowledged publish, in order
-            Assert.DoesNotContain(got, g => nacked.Any(n => n.Data == g)); // nothing refused was delivered
+            var position = outcomes.Select((o, k) => (o.Data, k)).ToDictionary(x => x.Data, x => x.k);
+            Assert.Equal(got.OrderBy(g => position[g]), got); // everything delivered, in publish order
+
+            // A 50003 NACK says the publish may have been stored (docs/CONFIGURATION.md, "Redis unreachable"): a call cut
+            // off as the master went or came back can have run (one CI run delivered the last refusal before the ACKs
+            // resumed). Those are the outage's edges; the refusals between them (nothing sent: the connection refused)
+            // are never delivered.
+            var refused = nacked.Select(n => n.Data).ToList();
+            var edges = refused.Take(2).Concat(refused.TakeLast(2)).ToHashSet();
+            Assert.All(got.Where(refused.Contains), g => Assert.Contains(g, edges));
         }
 
         output.WriteLine($"{outcomes.Count} publishes: {acked.Count} ACKed and all delivered once in order, {nacked.Count} NACKed with 50003 while master {master.Port} was down");
