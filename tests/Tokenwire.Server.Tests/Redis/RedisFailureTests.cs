@@ -88,6 +88,7 @@ public sealed class RedisFailureTests(RedisServerFixture redis) : IClassFixture<
         var down = (await OutcomesAsync(publisher, 1))[0];
         Assert.Equal(ProtocolAction.Nack, down.Action);
         Assert.Equal(50003, down.Error!.Code);
+        Assert.Contains("was not stored", down.Error.Message, StringComparison.Ordinal); // refused, never sent
 
         await redis.StartAsync();
         var after = 0;

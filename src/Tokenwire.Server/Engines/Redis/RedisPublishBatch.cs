@@ -26,6 +26,8 @@ internal sealed class RedisPublishBatch(RedisChannelHub hub) : IDispatchable
     private const string NotConfirmed = "Message store unavailable: the publish may have been stored or not; " +
         "re-send it with the same message id to publish it at most once";
 
+    private const string NotStored = "Message store unavailable: the publish was not stored (never sent to Redis); re-send it";
+
     private readonly Lock _lock = new();
     private List<Pending> _pending = [];
     private int _messages;
@@ -114,7 +116,8 @@ internal sealed class RedisPublishBatch(RedisChannelHub hub) : IDispatchable
             hub.Engine.Logger.LogPublishFailed(hub.Name, e.Message);
             // A call that was sent may still run after its timeout (Redis stalled, not gone), so the NACK cannot promise
             // the publish was not stored. Retrying with the same message id is safe: the script skips ids it has seen.
-            var error = new AblyException(new ErrorInfo(ErrorCodes.Timeout, 503, NotConfirmed), e);
+            // One the multiplexer never wrote (Redis refused the connection) certainly was not, and the NACK says so.
+            var error = new AblyException(new ErrorInfo(ErrorCodes.Timeout, 503, NeverSent(e) ? NotStored : NotConfirmed), e);
             foreach (var p in batch) p.Outcome.TrySetException(error);
             return;
         }
@@ -152,6 +155,11 @@ internal sealed class RedisPublishBatch(RedisChannelHub hub) : IDispatchable
         if (ordered.Count > 0) hub.OnOwnAppend(previous, ordered);
         for (var b = 0; b < batch.Count; b++) batch[b].Outcome.TrySetResult(serials[b]);
     }
+
+    /// <summary>True when StackExchange.Redis reports that it never began writing the failed command.</summary>
+    private static bool NeverSent(Exception e) =>
+        e is RedisConnectionException { CommandStatus: CommandStatus.WaitingToBeSent or CommandStatus.WaitingInBacklog }
+            or RedisTimeoutException { Commandstatus: CommandStatus.WaitingToBeSent or CommandStatus.WaitingInBacklog };
 
     public override string ToString() => string.Create(CultureInfo.InvariantCulture, $"{hub.Name}: {_pending.Count} pending");
 }
