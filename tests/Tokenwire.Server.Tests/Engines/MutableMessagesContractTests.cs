@@ -49,6 +49,17 @@ public abstract class MutableMessagesContractTests : IAsyncLifetime
         return await client.ReceiveUntilAsync(f => f.Action is ProtocolAction.Ack or ProtocolAction.Nack && f.MsgSerial == msgSerial, Wait);
     }
 
+    /// <summary>Waits for ACKs covering <paramref name="count"/> publishes (ACKs may roll several up); a NACK fails.</summary>
+    private static async Task AckedAsync(RawClient client, int count)
+    {
+        for (var acked = 0; acked < count;)
+        {
+            var ack = await client.ReceiveUntilAsync(f => f.Action is ProtocolAction.Ack or ProtocolAction.Nack, Wait);
+            Assert.Equal(ProtocolAction.Ack, ack.Action);
+            acked += ack.Count ?? 1;
+        }
+    }
+
     private static async Task<List<Message>> ReceiveMessagesAsync(RawClient client, int count)
     {
         var messages = new List<Message>();
@@ -263,13 +274,7 @@ public abstract class MutableMessagesContractTests : IAsyncLifetime
             }
         }
 
-        var acked = 0;
-        while (acked < sent.Count)
-        {
-            var ack = await agent.ReceiveUntilAsync(f => f.Action is ProtocolAction.Ack or ProtocolAction.Nack, Wait);
-            Assert.Equal(ProtocolAction.Ack, ack.Action);
-            acked += ack.Count ?? 1;
-        }
+        await AckedAsync(agent, sent.Count);
 
         var got = await ReceiveMessagesAsync(subscriber, sent.Count);
         Assert.Equal(sent, got.Select(m => (string)m.Data!));
@@ -299,13 +304,7 @@ public abstract class MutableMessagesContractTests : IAsyncLifetime
             };
             foreach (var frame in frames) await agent.SendAsync(frame);
             sent.AddRange([$"marker{pair}", $" {pair}"]);
-            var acked = 0;
-            while (acked < 2)
-            {
-                var ack = await agent.ReceiveUntilAsync(f => f.Action is ProtocolAction.Ack or ProtocolAction.Nack, Wait);
-                Assert.Equal(ProtocolAction.Ack, ack.Action);
-                acked += ack.Count ?? 1;
-            }
+            await AckedAsync(agent, 2);
 
             msgSerial += 2;
         }

@@ -79,12 +79,15 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
                 // node changed it since, and only then are that node's operations read (a response streamed from one node
                 // costs no read per append). A refusal is only final on a state that has caught up.
                 var (entry, caughtUp) = await CurrentAsync(serial, catchUp: attempt > 0).ConfigureAwait(false);
-                if (!caughtUp && !Allows(entry.State, operation, publisher))
+                try
+                {
+                    Check(entry.State, operation, publisher);
+                }
+                catch (AblyException) when (!caughtUp)
                 {
                     await CatchUpAsync(serial, entry).ConfigureAwait(false);
+                    Check(entry.State, operation, publisher);
                 }
-
-                Check(entry.State, operation, publisher);
                 var version = MessageOperations.Stamp(operation, string.Empty, engine.Services.Now(), entry.State, publisher.ClientId);
                 version.Serial = null; // the entry id gives it; the time stays: after the previous version's, as in memory
                 var record = MessageOperations.Record(operation, version, publisher.ConnectionId);
@@ -149,19 +152,6 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
     {
         publisher.Rights.Check(operation.Action!.Value, state.ClientId, publisher.ClientId);
         state.Check(operation, hub.Engine.Services.Options.MaxMessageSize);
-    }
-
-    private bool Allows(MessageState state, Message operation, Publisher publisher)
-    {
-        try
-        {
-            Check(state, operation, publisher);
-            return true;
-        }
-        catch (AblyException)
-        {
-            return false;
-        }
     }
 
     /// <summary>
