@@ -188,4 +188,79 @@ public sealed class RedisMutableMessagesTests(RedisServerFixture redis) : IClass
         var refused = await PublishAsync(agentA, channel, 3, new Message { Action = MessageAction.Append, Serial = serial, Data = new string('w', 60_000) });
         Assert.Equal((ProtocolAction.Nack, 40009), (refused.Action, refused.Error!.Code));
     }
+
+    /// <summary>
+    /// Appends queued on node A while Redis is busy go in one script call, checked against A's state; when node B changed
+    /// the message since, the call is refused (compare and set) and A writes them again against the stored message, once
+    /// each, in order. The sizes make A's state count right: the batch fits the message only once (a state still holding
+    /// the refused call's appends would refuse the last one).
+    /// </summary>
+    [Fact]
+    public async Task A_batch_of_appends_written_against_a_stale_state_lands_once_in_order()
+    {
+        var channel = $"mutable:stale-batch-{Guid.NewGuid():N}";
+        await using var a = await NodeAsync();
+        await using var b = await NodeAsync();
+        await using var live = await RawClient.ConnectAsync(b, query: "appendRollupWindow=0");
+        await live.AttachAsync(channel);
+        await using var agentA = await RawClient.ConnectAsync(a);
+        await using var agentB = await RawClient.ConnectAsync(b);
+        var serial = (await PublishAsync(agentA, channel, 0, new Message { Name = "response", Data = "Hello" })).Res![0].Serials[0]!;
+        Assert.Equal(ProtocolAction.Ack, (await PublishAsync(agentA, channel, 1, new Message { Action = MessageAction.Append, Serial = serial, Data = " a" })).Action);
+        var fromB = new string('b', 20_000);
+        Assert.Equal(ProtocolAction.Ack, (await PublishAsync(agentB, channel, 0, new Message { Action = MessageAction.Append, Serial = serial, Data = fromB })).Action);
+
+        var fragments = await QueueWhileRedisSleepsAsync(agentA, channel, serial, 2, Enumerable.Range(1, 4).Select(i => new string((char)('c' + i), 10_000)));
+
+        var got = await ReceiveMessagesAsync(live, 7);
+        Assert.Equal(new[] { " a", fromB }.Concat(fragments), got.Skip(1).Select(m => (string)m.Data!));
+        using var http = Rest(b);
+        var message = await http.GetFromJsonAsync<JsonElement>($"/channels/{Uri.EscapeDataString(channel)}/messages/{Uri.EscapeDataString(serial)}");
+        Assert.Equal("Hello a" + fromB + string.Concat(fragments), message.GetProperty("data").GetString());
+    }
+
+    /// <summary>
+    /// The first of a batch refused by a stale state (node A last saw a message near the size limit; node B replaced it
+    /// with a short one) is checked again against the stored message; then it and the rest go.
+    /// </summary>
+    [Fact]
+    public async Task A_batch_whose_first_append_a_stale_state_refuses_is_checked_again_and_lands()
+    {
+        var channel = $"mutable:stale-size-batch-{Guid.NewGuid():N}";
+        await using var a = await NodeAsync();
+        await using var b = await NodeAsync();
+        await using var agentA = await RawClient.ConnectAsync(a);
+        var serial = (await PublishAsync(agentA, channel, 0, new Message { Name = "response", Data = new string('x', 60_000) })).Res![0].Serials[0]!;
+        Assert.Equal(ProtocolAction.Ack, (await PublishAsync(agentA, channel, 1, new Message { Action = MessageAction.Append, Serial = serial, Data = "y" })).Action);
+        using var restB = Rest(b);
+        var patch = await restB.PatchAsJsonAsync($"/channels/{Uri.EscapeDataString(channel)}/messages/{Uri.EscapeDataString(serial)}", new { action = 1, data = "short" });
+        Assert.True(patch.IsSuccessStatusCode, await patch.Content.ReadAsStringAsync());
+
+        var fragments = await QueueWhileRedisSleepsAsync(agentA, channel, serial, 2, Enumerable.Range(1, 4).Select(i => new string((char)('a' + i), 10_000)));
+
+        using var restA = Rest(a);
+        var message = await restA.GetFromJsonAsync<JsonElement>($"/channels/{Uri.EscapeDataString(channel)}/messages/{Uri.EscapeDataString(serial)}");
+        Assert.Equal("short" + string.Concat(fragments), message.GetProperty("data").GetString());
+    }
+
+    /// <summary>Sends the appends unawaited while Redis sleeps (so they queue behind the first), then expects each ACKed.</summary>
+    private async Task<List<string>> QueueWhileRedisSleepsAsync(RawClient agent, string channel, string serial, long firstMsgSerial, IEnumerable<string> fragments)
+    {
+        var sent = fragments.ToList();
+        var stall = redis.CliAsync("DEBUG", "SLEEP", "1");
+        await Task.Delay(200);
+        for (var i = 0; i < sent.Count; i++) await agent.PublishAsync(channel, firstMsgSerial + i, new Message { Action = MessageAction.Append, Serial = serial, Data = sent[i] });
+        await stall;
+        var acked = 0;
+        while (acked < sent.Count)
+        {
+            var frame = await agent.ReceiveUntilAsync(f => f.Action is ProtocolAction.Ack or ProtocolAction.Nack, Wait);
+            Assert.True(frame.Action == ProtocolAction.Ack, frame.Error?.Message);
+            Assert.Equal(firstMsgSerial + acked, frame.MsgSerial);
+            acked += frame.Count ?? 1;
+        }
+
+        Assert.Equal(sent.Count, acked);
+        return sent;
+    }
 }

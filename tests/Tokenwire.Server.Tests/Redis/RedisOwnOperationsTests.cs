@@ -129,7 +129,7 @@ public sealed class RedisOwnOperationsTests(RedisServerFixture redis) : IClassFi
             Version = new MessageVersion { Serial = RedisKeys.SerialOf(id), Timestamp = ms + 1 },
         };
         var hub = HubOf(node, channel);
-        hub.OnOwnAppend(position, [(id, AppendEntry(lostSerial, id, " kept"))], delivered);
+        hub.OnOwnAppend(position, [(id, AppendEntry(lostSerial, id, " kept"))], [delivered]);
         hub.MarkGap();
 
         var fragment = await NextMessageAsync(subscriber);

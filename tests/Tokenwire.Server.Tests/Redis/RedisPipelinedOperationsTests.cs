@@ -6,7 +6,8 @@ namespace Tokenwire.Server.Tests.Redis;
 /// <summary>
 /// An agent's connection appends to its responses without awaiting each (ai-transport does), often to many responses on
 /// many channels. On the Redis engine an append is a script call; the connection must not stop reading its frames for
-/// each call's round trip. (That the channel still holds the connection's frames in the order sent, appends and the
+/// each call's round trip, and the appends to one message queued behind a call go to Redis together, each checked
+/// against the message as the ones before it leave it. (That the channel still holds the connection's frames in the order sent, appends and the
 /// publishes around them, is in the contract suite every engine runs: <c>MutableMessagesContractTests</c>.)
 /// </summary>
 public sealed class RedisPipelinedOperationsTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
@@ -44,5 +45,100 @@ public sealed class RedisPipelinedOperationsTests(RedisServerFixture redis) : IC
 
         var ack = await agent.ReceiveUntilAsync(f => f.Action is ProtocolAction.Ack or ProtocolAction.Nack && f.MsgSerial == 1, Wait);
         Assert.Equal(ProtocolAction.Ack, ack.Action);
+    }
+
+    /// <summary>Sends appends to <paramref name="serial"/> without awaiting any: msgSerials <paramref name="first"/> on.</summary>
+    private static async Task SendAppendsAsync(RawClient agent, string channel, string serial, long first, IEnumerable<object> fragments)
+    {
+        var msgSerial = first;
+        foreach (var data in fragments) await agent.PublishAsync(channel, msgSerial++, new Message { Action = MessageAction.Append, Serial = serial, Data = data });
+    }
+
+    /// <summary>Each msgSerial's outcome: null when ACKed, else the NACK's error code.</summary>
+    private static async Task<Dictionary<long, int?>> OutcomesAsync(RawClient agent, long first, int count)
+    {
+        var outcomes = new Dictionary<long, int?>();
+        while (outcomes.Count < count)
+        {
+            var frame = await agent.ReceiveUntilAsync(f => f.Action is ProtocolAction.Ack or ProtocolAction.Nack, Wait);
+            for (var i = 0; i < (frame.Count ?? 1); i++)
+            {
+                Assert.True(outcomes.TryAdd(frame.MsgSerial!.Value + i, frame.Action == ProtocolAction.Nack ? frame.Error!.Code : null), "two outcomes for one publish");
+            }
+        }
+
+        Assert.Equal(Enumerable.Range((int)first, count).Select(i => (long)i), outcomes.Keys.Order());
+        return outcomes;
+    }
+
+    private async Task<long> ScriptCallsAsync()
+    {
+        var stats = await redis.CliAsync("INFO", "commandstats");
+        return stats.Split('\n').Where(l => l.StartsWith("cmdstat_evalsha:", StringComparison.Ordinal) || l.StartsWith("cmdstat_eval:", StringComparison.Ordinal))
+            .Sum(l => long.Parse(l.Split("calls=")[1].Split(',')[0], System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    private static async Task<List<string>> FragmentsAsync(RawClient subscriber, int count)
+    {
+        var fragments = new List<string>();
+        while (fragments.Count < count)
+        {
+            var frame = await subscriber.ReceiveUntilAsync(f => f.Action == ProtocolAction.Message, Wait);
+            fragments.AddRange(frame.Messages!.Where(m => m.Action == MessageAction.Append).Select(m => (string)m.Data!));
+        }
+
+        return fragments;
+    }
+
+    [Fact]
+    public async Task Appends_queued_behind_a_script_call_go_to_redis_together_and_arrive_in_order()
+    {
+        await using var node = await NodeAsync();
+        var channel = $"mutable:batched-{Guid.NewGuid():N}";
+        await using var subscriber = await RawClient.ConnectAsync(node, query: "appendRollupWindow=0");
+        await subscriber.AttachAsync(channel);
+        await using var agent = await RawClient.ConnectAsync(node);
+        var serial = await CreateAsync(agent, channel, 0, "Hello");
+        var before = await ScriptCallsAsync();
+
+        // The first append's call waits while Redis sleeps; the 39 sent after it queue behind it.
+        var stall = redis.CliAsync("DEBUG", "SLEEP", "1");
+        await Task.Delay(200);
+        var fragments = Enumerable.Range(1, 40).Select(i => $" t{i}").ToList();
+        await SendAppendsAsync(agent, channel, serial, 1, fragments);
+        await stall;
+
+        var outcomes = await OutcomesAsync(agent, 1, 40);
+        Assert.All(outcomes.Values, code => Assert.Null(code));
+        Assert.Equal(fragments, await FragmentsAsync(subscriber, 40));
+        var calls = await ScriptCallsAsync() - before;
+        Assert.True(calls < 10, $"{calls} script calls for 40 appends");
+
+        using var http = new HttpClient { BaseAddress = node.BaseUri };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(node.Key)));
+        var message = await System.Net.Http.Json.HttpClientJsonExtensions.GetFromJsonAsync<System.Text.Json.JsonElement>(http, $"/channels/{Uri.EscapeDataString(channel)}/messages/{Uri.EscapeDataString(serial)}");
+        Assert.Equal("Hello" + string.Concat(fragments), message.GetProperty("data").GetString());
+    }
+
+    [Fact]
+    public async Task An_append_the_message_does_not_allow_is_refused_alone_and_the_rest_of_its_batch_lands()
+    {
+        await using var node = await NodeAsync();
+        var channel = $"mutable:batch-refusal-{Guid.NewGuid():N}";
+        await using var subscriber = await RawClient.ConnectAsync(node, query: "appendRollupWindow=0");
+        await subscriber.AttachAsync(channel);
+        await using var agent = await RawClient.ConnectAsync(node, WireFormat.MsgPack);
+        var serial = await CreateAsync(agent, channel, 0, new string('x', 40_000));
+
+        var stall = redis.CliAsync("DEBUG", "SLEEP", "1");
+        await Task.Delay(200);
+        // Queued behind the first: one too large for the whole message (40 KB + 30 KB over 64 KB), one of another data
+        // type; each refused on the state the ones before it left, the others written.
+        await SendAppendsAsync(agent, channel, serial, 1, [" a", " b", new string('y', 30_000), " c", new byte[] { 1, 2 }, " d"]);
+        await stall;
+
+        var outcomes = await OutcomesAsync(agent, 1, 6);
+        Assert.Equal([null, null, 40009, null, 40013, null], Enumerable.Range(1, 6).Select(i => outcomes[i]));
+        Assert.Equal([" a", " b", " c", " d"], await FragmentsAsync(subscriber, 4));
     }
 }

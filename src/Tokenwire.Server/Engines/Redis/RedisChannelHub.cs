@@ -90,7 +90,7 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
     public void MarkActive() => _lastActivity = Engine.Services.Now();
 
     /// <summary>This node's own append, as the script returned it: see <see cref="RedisDeliveryCursor.DeliverOwn"/>.</summary>
-    public void OnOwnAppend(string previous, List<(string Id, Message Message)> entries, Message? delivered = null)
+    public void OnOwnAppend(string previous, List<(string Id, Message Message)> entries, Message[]? delivered = null)
     {
         lock (_lock) _cursor.DeliverOwn(previous, entries, delivered);
     }

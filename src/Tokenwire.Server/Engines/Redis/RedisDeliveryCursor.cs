@@ -126,8 +126,8 @@ internal sealed class RedisDeliveryCursor
     /// </summary>
     /// <param name="previous">The stream entry before the append's first.</param>
     /// <param name="entries">The append's entries, decoded as every node decodes them.</param>
-    /// <param name="delivered">For one operation: what the writer's state made of it, delivered should Redis lose the message too.</param>
-    public void DeliverOwn(string previous, List<(string Id, Message Message)> entries, Message? delivered = null)
+    /// <param name="delivered">For operations: per entry, what the writer's state made of it, delivered should Redis lose the message too.</param>
+    public void DeliverOwn(string previous, List<(string Id, Message Message)> entries, Message[]? delivered = null)
     {
         if (_lastId is null) return;
         var own = new Held(new RedisAnnouncement(false, previous, entries), OwnHeldAtPass: _passes, delivered);
@@ -212,13 +212,15 @@ internal sealed class RedisDeliveryCursor
         foreach (var h in _held)
         {
             if (h.OwnHeldAtPass < 0 || h.OwnHeldAtPass >= _passes) continue;
-            foreach (var entry in h.Announcement.Entries)
+            var entries = h.Announcement.Entries;
+            for (var i = 0; i < entries.Count; i++)
             {
+                var entry = entries[i];
                 if (RedisKeys.CompareIds(entry.Id, _lastId) <= 0) continue;
                 readIds ??= read.Select(m => m.Id).ToHashSet(StringComparer.Ordinal);
                 if (readIds.Contains(entry.Id)) continue;
                 (lost ??= []).Add(entry);
-                if (h.Delivered is not null) (lostDelivered ??= new(StringComparer.Ordinal))[entry.Id] = h.Delivered;
+                if (h.Delivered is { } delivered) (lostDelivered ??= new(StringComparer.Ordinal))[entry.Id] = delivered[i];
             }
         }
 
@@ -259,9 +261,9 @@ internal sealed class RedisDeliveryCursor
 
     /// <summary>
     /// A held announcement; for this node's own append, the number of resync passes begun when it was held (else -1) and,
-    /// for one operation, what the writer delivered.
+    /// for operations, what the writer delivered (one per entry).
     /// </summary>
-    private readonly record struct Held(RedisAnnouncement Announcement, int OwnHeldAtPass, Message? Delivered);
+    private readonly record struct Held(RedisAnnouncement Announcement, int OwnHeldAtPass, Message[]? Delivered);
 
     private void Deliver(bool presence, List<(string Id, Message Message)> entries, Dictionary<string, Message>? lostDelivered = null)
     {

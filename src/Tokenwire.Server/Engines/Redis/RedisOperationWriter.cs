@@ -24,9 +24,12 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
     // streams few responses per channel at once, so this keeps every one in progress.
     internal const int MaxStates = 256;
     private const int MaxAttempts = 10;
+    // Operations written in one script call at most (an agent streams tokens faster than a round trip: those queued meanwhile go together).
+    internal const int MaxBatch = 64;
 
     private readonly Lock _lock = new();
     private Task _tail = Task.CompletedTask; // the operation running: the next one starts after it
+    private Batch? _open; // the last batch queued, not running yet: operations on its message join it
     private readonly Dictionary<string, Entry> _states = new(StringComparer.Ordinal);
     private long _nextIdleSweep; // when the states are next checked for idle ones (ms)
 
@@ -42,12 +45,23 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
     /// <summary>Queues one validated operation after those in flight; its task gives its version serial, or fails with an AblyException.</summary>
     public Task<string> OperateAsync(Message operation, Publisher publisher)
     {
+        var queued = new Queued(operation, publisher, new TaskCompletionSource<string>());
         lock (_lock)
         {
-            var run = OperateAfterAsync(_tail, operation, publisher);
-            _tail = run;
-            return run;
+            if (_open is { } open && open.Serial == operation.Serial && open.Items.Count < MaxBatch)
+            {
+                open.Items.Add(queued);
+            }
+            else
+            {
+                var batch = new Batch(operation.Serial!);
+                batch.Items.Add(queued);
+                _open = batch;
+                _tail = RunAfterAsync(_tail, batch);
+            }
         }
+
+        return queued.Done.Task;
     }
 
     /// <summary>
@@ -62,54 +76,136 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
             if (_tail.IsCompleted) return null;
             var added = _tail.ContinueWith(_ => add(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
             _tail = added;
+            _open = null; // operations queued after the publish go after it
             return added.Unwrap();
         }
     }
 
-    private async Task<string> OperateAfterAsync(Task before, Message operation, Publisher publisher)
+    /// <summary>An operation waiting for its turn, and what its publisher waits on.</summary>
+    private readonly record struct Queued(Message Operation, Publisher Publisher, TaskCompletionSource<string> Done);
+
+    /// <summary>Operations on one message queued one after another: written in as few script calls as their checks allow.</summary>
+    private sealed class Batch(string serial)
     {
-        var serial = operation.Serial!;
-        var engine = hub.Engine;
+        public string Serial { get; } = serial;
+
+        public List<Queued> Items { get; } = [];
+    }
+
+    private async Task RunAfterAsync(Task before, Batch batch)
+    {
         await before.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).ConfigureAwait(false);
-        try
+        lock (_lock)
         {
-            for (var attempt = 0; attempt < MaxAttempts; attempt++)
+            if (_open == batch) _open = null; // running: operations queued from now on form the next batch
+        }
+
+        var items = batch.Items;
+        var next = 0;
+        var refusedWrites = 0;
+        while (next < items.Count)
+        {
+            var end = next;
+            try
             {
-                // First as this node last folded the message: the script's compare and set refuses the write if another
-                // node changed it since, and only then are that node's operations read (a response streamed from one node
-                // costs no read per append). A refusal is only final on a state that has caught up.
-                var (entry, caughtUp) = await CurrentAsync(serial, catchUp: attempt > 0).ConfigureAwait(false);
-                try
-                {
-                    Check(entry.State, operation, publisher);
-                }
-                catch (AblyException) when (!caughtUp)
-                {
-                    await CatchUpAsync(serial, entry).ConfigureAwait(false);
-                    Check(entry.State, operation, publisher);
-                }
-                var version = MessageOperations.Stamp(operation, string.Empty, engine.Services.Now(), entry.State, publisher.ClientId);
-                version.Serial = null; // the entry id gives it; the time stays: after the previous version's, as in memory
-                var record = MessageOperations.Record(operation, version, publisher.ConnectionId);
-                record.Id = publisher.MessageId(0);
-                var result = await RunAsync(serial, entry.LastId, target: string.Empty, [record]).ConfigureAwait(false);
-                if (result is null) continue; // another node changed the message meanwhile: fold what it did, check again
-                var (previous, ids) = result.Value;
-                var id = ids[0];
-                var applied = StoredRecord(record, id);
-                var delivered = entry.State.Apply(applied, applied.Version!, publisher.ConnectionId);
-                entry.LastId = id;
-                hub.OnOwnAppend(previous, [(id, StoredRecord(record, id))], delivered);
-                return applied.Version!.Serial!;
+                (end, refusedWrites) = await WriteRoundAsync(batch.Serial, items, next, refusedWrites).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not (RedisException or TimeoutException))
+            {
+                // The message is gone (or kept changing): the same for every operation on it still queued.
+                if (e is not AblyException && _states.Remove(batch.Serial)) Held?.Add(-1);
+                for (var i = next; i < items.Count; i++) items[i].Done.TrySetException(e);
+                return;
+            }
+            catch (Exception e)
+            {
+                // The round's calls may have reached Redis or not; the state may hold what was not written. The rest is
+                // tried as the next operation would have been.
+                if (_states.Remove(batch.Serial)) Held?.Add(-1);
+                var failed = RedisChannelEngine.Unavailable(e);
+                end = Math.Max(end, next + 1);
+                for (var i = next; i < end; i++) items[i].Done.TrySetException(failed);
             }
 
-            throw new AblyException(ErrorCodes.Timeout, 503, "The message kept changing; the operation was not applied, retry");
+            next = end;
         }
-        catch (Exception e) when (e is RedisException or TimeoutException)
+    }
+
+    /// <summary>
+    /// Checks the operations from <paramref name="first"/> on in turn, each against the state as the ones before it left
+    /// it, and writes those that pass in one script call, up to the first that does not (it is checked again, first of the
+    /// next round: on a state that may be stale a refusal is not final). Returns where the next round starts.
+    /// </summary>
+    private async Task<(int Next, int RefusedWrites)> WriteRoundAsync(string serial, List<Queued> items, int first, int refusedWrites)
+    {
+        // As this node last folded the message: the script's compare and set refuses the write if another node changed it
+        // since, and only then are that node's operations read (a response streamed from one node costs no read per append).
+        var (entry, caughtUp) = await CurrentAsync(serial, catchUp: refusedWrites > 0).ConfigureAwait(false);
+        var engine = hub.Engine;
+        var records = new List<Message>();
+        var delivered = new List<Message>();
+        var end = first;
+        for (; end < items.Count && records.Count < MaxBatch; end++)
         {
-            if (_states.Remove(serial)) Held?.Add(-1);
-            throw RedisChannelEngine.Unavailable(e);
+            var (operation, publisher, done) = items[end];
+            if (Refusal(entry.State, operation, publisher) is { } refused)
+            {
+                if (records.Count > 0) break; // written first; then this one is checked again
+                if (!caughtUp)
+                {
+                    await CatchUpAsync(serial, entry).ConfigureAwait(false);
+                    caughtUp = true;
+                    refused = Refusal(entry.State, operation, publisher);
+                }
+
+                if (refused is not null)
+                {
+                    done.TrySetException(refused); // final: nothing before it is pending
+                    continue;
+                }
+            }
+
+            var version = MessageOperations.Stamp(operation, string.Empty, engine.Services.Now(), entry.State, publisher.ClientId);
+            version.Serial = null; // the entry id gives it; the time stays: after the previous version's, as in memory
+            var record = MessageOperations.Record(operation, version, publisher.ConnectionId);
+            record.Id = publisher.MessageId(0);
+            records.Add(record);
+            // Folded before it is written, so the next operation is checked against it; a write refused or failed drops the state.
+            delivered.Add(entry.State.Apply(record, version, publisher.ConnectionId));
         }
+
+        if (records.Count == 0) return (end, 0);
+        var result = await RunAsync(serial, entry.LastId, target: string.Empty, records).ConfigureAwait(false);
+        if (result is null)
+        {
+            // Another node changed the message meanwhile: fold what it did (from Redis: this state holds what was not
+            // written), check again.
+            if (_states.Remove(serial)) Held?.Add(-1);
+            if (refusedWrites + 1 >= MaxAttempts) throw new AblyException(ErrorCodes.Timeout, 503, "The message kept changing; the operation was not applied, retry");
+            return (first, refusedWrites + 1);
+        }
+
+        var (previous, ids) = result.Value;
+        var entries = new List<(string Id, Message Message)>(ids.Count);
+        var deliveredOf = new Message[ids.Count];
+        for (var i = 0; i < ids.Count; i++)
+        {
+            var stored = StoredRecord(records[i], ids[i]);
+            entries.Add((ids[i], stored));
+            records[i].Version!.Serial = stored.Version!.Serial; // the state's version and what it delivered
+            deliveredOf[i] = delivered[i];
+        }
+
+        entry.LastId = ids[^1];
+        hub.OnOwnAppend(previous, entries, deliveredOf);
+        var index = 0;
+        for (var i = first; i < end; i++)
+        {
+            if (items[i].Done.Task.IsCompleted) continue; // refused in this round
+            items[i].Done.TrySetResult(entries[index++].Message.Version!.Serial!);
+        }
+
+        return (end, 0);
     }
 
     /// <summary>Publishes validated annotations of one message (stamped here; serial and time come from their entries).</summary>
@@ -148,10 +244,18 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
     private static Message StoredRecord(Message record, string id) =>
         RedisAnnouncement.DecodeEntry(id, StoredForm.EncodeToScratch(record).Span, presence: false);
 
-    private void Check(MessageState state, Message operation, Publisher publisher)
+    private AblyException? Refusal(MessageState state, Message operation, Publisher publisher)
     {
-        publisher.Rights.Check(operation.Action!.Value, state.ClientId, publisher.ClientId);
-        state.Check(operation, hub.Engine.Services.Options.MaxMessageSize);
+        try
+        {
+            publisher.Rights.Check(operation.Action!.Value, state.ClientId, publisher.ClientId);
+            state.Check(operation, hub.Engine.Services.Options.MaxMessageSize);
+            return null;
+        }
+        catch (AblyException e)
+        {
+            return e;
+        }
     }
 
     /// <summary>
