@@ -90,6 +90,9 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
         public string Serial { get; } = serial;
 
         public List<Queued> Items { get; } = [];
+
+        /// <summary>Where the operations of the script call in flight end (they share its outcome if it fails).</summary>
+        public int Sent { get; set; }
     }
 
     private async Task RunAfterAsync(Task before, Batch batch)
@@ -108,7 +111,7 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
             var end = next;
             try
             {
-                (end, refusedWrites) = await WriteRoundAsync(batch.Serial, items, next, refusedWrites).ConfigureAwait(false);
+                (end, refusedWrites) = await WriteRoundAsync(batch, next, refusedWrites).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not (RedisException or TimeoutException))
             {
@@ -119,11 +122,11 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
             }
             catch (Exception e)
             {
-                // The round's calls may have reached Redis or not; the state may hold what was not written. The rest is
-                // tried as the next operation would have been.
+                // The call may have reached Redis or not (all its operations alike: never tried again, which could store
+                // them twice); the state may hold what was not written. The rest is tried as the next operation would have been.
                 if (_states.Remove(batch.Serial)) Held?.Add(-1);
                 var failed = RedisChannelEngine.Unavailable(e);
-                end = Math.Max(end, next + 1);
+                end = Math.Max(batch.Sent, next + 1);
                 for (var i = next; i < end; i++) items[i].Done.TrySetException(failed);
             }
 
@@ -136,8 +139,9 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
     /// it, and writes those that pass in one script call, up to the first that does not (it is checked again, first of the
     /// next round: on a state that may be stale a refusal is not final). Returns where the next round starts.
     /// </summary>
-    private async Task<(int Next, int RefusedWrites)> WriteRoundAsync(string serial, List<Queued> items, int first, int refusedWrites)
+    private async Task<(int Next, int RefusedWrites)> WriteRoundAsync(Batch batch, int first, int refusedWrites)
     {
+        var (serial, items) = (batch.Serial, batch.Items);
         // As this node last folded the message: the script's compare and set refuses the write if another node changed it
         // since, and only then are that node's operations read (a response streamed from one node costs no read per append).
         var (entry, caughtUp) = await CurrentAsync(serial, catchUp: refusedWrites > 0).ConfigureAwait(false);
@@ -175,6 +179,7 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
         }
 
         if (records.Count == 0) return (end, 0);
+        batch.Sent = end;
         var result = await RunAsync(serial, entry.LastId, target: string.Empty, records).ConfigureAwait(false);
         if (result is null)
         {
@@ -187,17 +192,15 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
 
         var (previous, ids) = result.Value;
         var entries = new List<(string Id, Message Message)>(ids.Count);
-        var deliveredOf = new Message[ids.Count];
         for (var i = 0; i < ids.Count; i++)
         {
             var stored = StoredRecord(records[i], ids[i]);
             entries.Add((ids[i], stored));
             records[i].Version!.Serial = stored.Version!.Serial; // the state's version and what it delivered
-            deliveredOf[i] = delivered[i];
         }
 
         entry.LastId = ids[^1];
-        hub.OnOwnAppend(previous, entries, deliveredOf);
+        hub.OnOwnAppend(previous, entries, [.. delivered]);
         var index = 0;
         for (var i = first; i < end; i++)
         {
