@@ -201,12 +201,10 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
 
         entry.LastId = ids[^1];
         hub.OnOwnAppend(previous, entries, [.. delivered]);
-        var index = 0;
-        for (var i = first; i < end; i++)
-        {
-            if (items[i].Done.Task.IsCompleted) continue; // refused in this round
-            items[i].Done.TrySetResult(entries[index++].Message.Version!.Serial!);
-        }
+        // Last first: a connection's ACKs wait for its oldest publish, so when that one completes the others are ready too
+        // and one ACK covers the run. Those refused in this round came before the written ones and are done already.
+        var index = entries.Count;
+        for (var i = end - 1; i >= first && index > 0; i--) items[i].Done.TrySetResult(entries[--index].Message.Version!.Serial!);
 
         return (end, 0);
     }
