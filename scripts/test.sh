@@ -120,12 +120,28 @@ if $build_ok; then run_node_suite browser "$BROWSER"; else echo "skipped: the bu
 # --- 4. load generator smoke ------------------------------------------------------
 # A few seconds of flood per server (tokenwire in both wire formats, the SignalR and relay baselines, and both ways
 # publishers can write: a socket write per frame or queued frames in one; tokenwire also on persisted channels and
-# message-per-response): every token must reach every subscriber once and in order. Speed is never checked here (docs/BENCHMARKS.md is where speed lives).
+# message-per-response, and message-per-response on two nodes sharing a redis-server of its own, so every append
+# crosses Redis): every token must reach every subscriber once and in order. Speed is never checked here
+# (docs/BENCHMARKS.md is where speed lives).
 section "load generator smoke (bench/Tokenwire.LoadGen --check)"
 if $build_ok; then
   LOADGEN="$ROOT/bench/Tokenwire.LoadGen/bin/Release/net10.0/Tokenwire.LoadGen.dll"
+  SCALE_OUT=()
+  if command -v redis-server >/dev/null; then
+    redis_port="$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')"
+    mkdir -p "$LOGS/redis"
+    redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no --dir "$LOGS/redis" --daemonize no >"$LOGS/redis.log" 2>&1 &
+    smoke_redis_pid=$!
+    trap 'kill "$smoke_redis_pid" 2>/dev/null || true; rm -rf "$LOGS"' EXIT
+    for _ in $(seq 100); do redis-cli -p "$redis_port" ping >/dev/null 2>&1 && break; sleep 0.1; done
+    SCALE_OUT=("tokenwire json --pattern response --redis 127.0.0.1:$redis_port --nodes 2")
+  else
+    failed=$((failed + 1))
+    problems+=("load generator smoke on Redis: redis-server is not installed")
+  fi
   for spec in "tokenwire json" "tokenwire msgpack" "tokenwire msgpack --tokenwire-sends coalesced" "signalr json" \
-      "signalr msgpack --signalr-sends each" "relay json" "tokenwire json --persisted" "tokenwire msgpack --pattern response"; do
+      "signalr msgpack --signalr-sends each" "relay json" "tokenwire json --persisted" "tokenwire msgpack --pattern response" \
+      "${SCALE_OUT[@]+"${SCALE_OUT[@]}"}"; do
     set -- $spec
     smoke_rc=0
     log="$LOGS/loadgen-$(echo "$spec" | tr -c 'a-z0-9\n' '-').log"
@@ -139,6 +155,7 @@ if $build_ok; then
       problems+=("load generator smoke $spec (exit $smoke_rc)")
     fi
   done
+  [ -n "${smoke_redis_pid:-}" ] && { kill "$smoke_redis_pid" 2>/dev/null || true; wait "$smoke_redis_pid" 2>/dev/null || true; }
 else
   echo "skipped: the build failed"
 fi

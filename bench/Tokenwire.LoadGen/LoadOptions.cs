@@ -198,7 +198,6 @@ internal sealed class LoadOptions
         }
 
         if (o.Nodes > 1 && o.Redis is null) throw new ArgumentException("--nodes needs --redis host:port (the Redis the nodes share)");
-        if (o.Nodes > 1 && o.Pattern == "response") throw new ArgumentException("--nodes runs the token pattern only");
         return o;
     }
 

@@ -14,10 +14,11 @@ namespace Tokenwire.LoadGen;
 /// newline-terminated tokens, which go through the same loss/duplicate/reorder and latency checks as per-token runs.
 /// Anything else (an append refused with a NACK, or delivered as a new message) aborts the run with the reason.
 /// </summary>
-internal sealed class ResponseDriver(ServerProcess server, LoadOptions options, RunClock clock) : TargetDriver
+/// <param name="subscriberNode">Scale-out: where each subscriber connects (another node than the agents'); null: the server.</param>
+internal sealed class ResponseDriver(ServerProcess server, LoadOptions options, RunClock clock, Func<Uri>? subscriberNode = null) : TargetDriver
 {
     public const string ResponseName = "response";
-    private readonly TokenwireDriver _tokenwire = new(server, options);
+    private readonly TokenwireDriver _tokenwire = new(server, options) { SubscriberNode = subscriberNode };
     private readonly LoadOptions _options = options;
     private readonly RunClock _clock = clock;
 

@@ -11,7 +11,9 @@ internal static class Runner
         await using var server = await ServerProcess.StartAsync(target, o);
         using var clock = new RunClock();
         await using var scaleOut = await ScaleOut.StartAsync(target, server, o);
-        var driver = scaleOut is null ? TargetDriver.For(target, server, o, clock) : new TokenwireDriver(server, o) { SubscriberNode = scaleOut.NextSubscriberNode };
+        var driver = scaleOut is null ? TargetDriver.For(target, server, o, clock)
+            : o.Pattern == "response" ? new ResponseDriver(server, o, clock, scaleOut.NextSubscriberNode)
+            : new TokenwireDriver(server, o) { SubscriberNode = scaleOut.NextSubscriberNode };
         var result = new RunResult
         {
             Label = o.Label, Target = target, Mode = o.Mode, Format = o.Format.ToString().ToLowerInvariant(), Channels = o.Channels,
