@@ -35,6 +35,22 @@ internal sealed record RedisAnnouncement(bool IsPresence, string PreviousId, Lis
     }
 
     /// <summary>
+    /// Its kind and the id of its last entry, read without decoding the entries (null when it has none): a node tells from
+    /// them that it delivered the announcement already (its own publishes and operations, delivered when their script
+    /// call returned) and skips decoding it.
+    /// </summary>
+    public static (bool IsPresence, string LastId)? PeekLast(ReadOnlySpan<byte> payload)
+    {
+        var reader = new MsgPackReader(payload);
+        var n = reader.ReadArrayHeader();
+        if (n < 4) return null;
+        var presence = reader.ReadString() == "p";
+        reader.Skip(); // previous id
+        for (var i = 2; i + 2 < n; i++) reader.Skip(); // the entries before the last: ids and payloads
+        return (presence, reader.ReadString());
+    }
+
+    /// <summary>
     /// A stream entry's message: a message's serial and timestamp come from the entry id (Redis ordered it); a presence
     /// event carries its own timestamp and has no serial. An operation keeps its target's serial and gets its version
     /// serial from the entry id (its version time is the one its node stamped, after the previous version's); a create on a mutable channel carries an empty version, stamped here

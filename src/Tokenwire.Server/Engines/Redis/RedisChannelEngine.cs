@@ -77,7 +77,7 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
     public ChannelRules RulesFor(string appId, string channel) => Services.RulesFor(appId, channel);
 
     public RedisChannelHub Hub(string appId, string channel) =>
-        _hubs.GetOrAdd((appId, channel), key => new RedisChannelHub(this, key.App, key.Name, RulesFor(key.App, key.Name)));
+        _hubs.GetOrAdd((appId, channel), static (key, engine) => new RedisChannelHub(engine, key.App, key.Name, engine.RulesFor(key.App, key.Name)), this);
 
     public RedisChannelHub? FindHub(string appId, string channel) => _hubs.GetValueOrDefault((appId, channel));
 
@@ -112,14 +112,18 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
         }
 
         // Behind the channel's operations in flight (sent before it), else with the burst.
-        var queued = hub.Operations.AfterOperations(() => hub.Publishes.Add(messages, clientIds, publisher with { Dispatches = null }));
+        var queued = hub.Operations.InFlight ? AfterOperations(hub, messages, clientIds, publisher) : null;
         return new ValueTask<string?[]>(queued ?? hub.Publishes.Add(messages, clientIds, publisher));
     }
+
+    // Apart from PublishAsync so the closure is only made on this path (a captured parameter makes it at method entry).
+    private static Task<string?[]>? AfterOperations(RedisChannelHub hub, List<Message> messages, List<string?> clientIds, Publisher publisher) =>
+        hub.Operations.AfterOperations(() => hub.Publishes.Add(messages, clientIds, publisher with { Dispatches = null }));
 
     private static async Task<string?[]> VersionSerialOf(Task<string> operation) => [await operation.ConfigureAwait(false)];
 
     /// <summary>Runs <see cref="RedisScripts.Append"/> for a batch of the hub's publishes.</summary>
-    internal Task<RedisResult> EvaluateAppendAsync(RedisChannelHub hub, byte[] batch)
+    internal Task<RedisResult> EvaluateAppendAsync(RedisChannelHub hub, ReadOnlyMemory<byte> batch)
     {
         var options = Services.Options;
         var keep = hub.Rules.Persisted ? hub.Rules.Retention : options.HotWindow;

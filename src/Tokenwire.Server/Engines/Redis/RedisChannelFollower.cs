@@ -101,7 +101,7 @@ internal sealed class RedisChannelFollower(RedisChannelHub hub, Lock hubLock, Re
                 var message = first;
                 do
                 {
-                    if (Decode(message.Message) is { } announcement) resync |= cursor.Apply(announcement);
+                    if (Decode((byte[])message.Message!) is { } announcement) resync |= cursor.Apply(announcement);
                 }
                 while (queue.TryRead(out message));
                 cursor.EndBurst();
@@ -111,11 +111,13 @@ internal sealed class RedisChannelFollower(RedisChannelHub hub, Lock hubLock, Re
         }
     }
 
-    private RedisAnnouncement? Decode(RedisValue payload)
+    /// <summary>The announcement, or null when unreadable or delivered already (not decoded then: see <see cref="RedisAnnouncement.PeekLast"/>).</summary>
+    private RedisAnnouncement? Decode(byte[] payload)
     {
         try
         {
-            return RedisAnnouncement.Decode((byte[])payload!);
+            if (RedisAnnouncement.PeekLast(payload) is var (presence, lastId) && cursor.DeliveredAlready(presence, lastId)) return null;
+            return RedisAnnouncement.Decode(payload);
         }
         catch (ProtocolException e)
         {

@@ -82,6 +82,17 @@ internal sealed class RedisDeliveryCursor
     /// Applies one announcement in order, or holds it while a gap is re-read. Returns true when it reveals a gap that
     /// no resync is covering yet (the caller starts one).
     /// </summary>
+    /// <summary>
+    /// True when <see cref="Apply(RedisAnnouncement)"/> would drop the announcement whose last entry is <paramref name="lastId"/> as delivered
+    /// already (its own publishes and operations come back so): nothing is held or read meanwhile, and the id is not newer
+    /// than the last delivered.
+    /// </summary>
+    public bool DeliveredAlready(bool presence, string lastId)
+    {
+        if (_resyncing || _lastId is null) return false;
+        return RedisKeys.CompareIds(lastId, presence ? _lastPresenceId : _lastId) <= 0;
+    }
+
     public bool Apply(RedisAnnouncement a) => Apply(new Held(a, OwnHeldAtPass: -1, Delivered: null));
 
     private bool Apply(Held held)

@@ -64,6 +64,15 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
         return queued.Done.Task;
     }
 
+    /// <summary>True while operations of the channel are queued or running (a publish then goes through <see cref="AfterOperations"/>).</summary>
+    public bool InFlight
+    {
+        get
+        {
+            lock (_lock) return !_tail.IsCompleted;
+        }
+    }
+
     /// <summary>
     /// A publish made while operations of the channel are in flight: <paramref name="add"/> (which issues its script
     /// call) runs once they are done, and operations queued after it wait for that call to be issued, not stored (calls

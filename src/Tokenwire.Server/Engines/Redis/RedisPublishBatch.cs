@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Globalization;
+using CommunityToolkit.HighPerformance.Buffers;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 using Tokenwire.Protocol;
@@ -69,22 +70,27 @@ internal sealed class RedisPublishBatch(RedisChannelHub hub) : IDispatchable
         _pending = [];
         _messages = 0;
         _bytes = 0;
+        var encoded = EncodeBatch(batch);
         Task<RedisResult> call;
         try
         {
-            call = hub.Engine.EvaluateAppendAsync(hub, EncodeBatch(batch));
+            call = hub.Engine.EvaluateAppendAsync(hub, encoded.WrittenMemory);
         }
         catch (Exception e) when (e is RedisException or TimeoutException or InvalidOperationException)
         {
             call = Task.FromException<RedisResult>(e);
         }
 
-        _ = CompleteAsync(call, batch);
+        _ = CompleteAsync(call, batch, encoded);
     }
 
-    private static byte[] EncodeBatch(List<Pending> batch)
+    /// <summary>
+    /// The script's argument, in a pooled buffer: a flood's calls carry up to 512 KB each, and a new array per call (grown
+    /// by doubling, then copied) put them on the large object heap, each one counting towards a gen2 collection.
+    /// </summary>
+    private static ArrayPoolBufferWriter<byte> EncodeBatch(List<Pending> batch)
     {
-        var buffer = new ArrayBufferWriter<byte>(1024);
+        var buffer = new ArrayPoolBufferWriter<byte>(4096);
         var writer = new MsgPackWriter(buffer);
         var count = 0;
         foreach (var p in batch) count += 3 + (2 * p.Messages.Count);
@@ -101,18 +107,20 @@ internal sealed class RedisPublishBatch(RedisChannelHub hub) : IDispatchable
             }
         }
 
-        return buffer.WrittenSpan.ToArray(); // the multiplexer writes it later: it must own its bytes
+        return buffer;
     }
 
-    private async Task CompleteAsync(Task<RedisResult> call, List<Pending> batch)
+    private async Task CompleteAsync(Task<RedisResult> call, List<Pending> batch, ArrayPoolBufferWriter<byte> encoded)
     {
         RedisResult[] results;
         try
         {
             results = (RedisResult[])(await call.ConfigureAwait(false))!;
+            encoded.Dispose(); // answered, so written: the multiplexer holds the bytes until then
         }
         catch (Exception e)
         {
+            // Not returned to the pool: a call that failed may still be in the multiplexer's queue, holding the bytes.
             hub.Engine.Logger.LogPublishFailed(hub.Name, e.Message);
             // A call that was sent may still run after its timeout (Redis stalled, not gone), so the NACK cannot promise
             // the publish was not stored. Retrying with the same message id is safe: the script skips ids it has seen.
