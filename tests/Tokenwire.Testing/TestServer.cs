@@ -35,6 +35,14 @@ public sealed class TestServer : IAsyncDisposable
 
     public Uri WebSocketUri => new($"{(Https ? "wss" : "ws")}://127.0.0.1:{Port}/");
 
+    /// <summary>An HTTP client of the REST API, authenticated with the root key (Basic auth).</summary>
+    public HttpClient RestClient()
+    {
+        var http = new HttpClient { BaseAddress = BaseUri };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(Key)));
+        return http;
+    }
+
     public IServiceProvider Services => _app!.Services;
 
     public CapturedLogs Logs { get; } = new();

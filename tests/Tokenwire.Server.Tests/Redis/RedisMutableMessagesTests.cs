@@ -1,6 +1,4 @@
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Text;
 using System.Text.Json;
 using Tokenwire.Protocol;
 using Tokenwire.Testing;
@@ -32,11 +30,20 @@ public sealed class RedisMutableMessagesTests(RedisServerFixture redis) : IClass
         return messages;
     }
 
-    private static HttpClient Rest(TestServer node)
+    private static HttpClient Rest(TestServer node) => node.RestClient();
+
+    /// <summary>
+    /// Node A creates a message near the size limit (60 KB) and appends to it, so its state holds that; node B then
+    /// replaces it with "short". Returns the message's serial: A's state is now stale, and refuses what the stored message allows.
+    /// </summary>
+    private static async Task<string> ShortenedByNodeBAsync(RawClient agentA, TestServer b, string channel)
     {
-        var http = new HttpClient { BaseAddress = node.BaseUri };
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(node.Key)));
-        return http;
+        var serial = (await PublishAsync(agentA, channel, 0, new Message { Name = "response", Data = new string('x', 60_000) })).Res![0].Serials[0]!;
+        Assert.Equal(ProtocolAction.Ack, (await PublishAsync(agentA, channel, 1, new Message { Action = MessageAction.Append, Serial = serial, Data = "y" })).Action);
+        using var restB = Rest(b);
+        var patch = await restB.PatchAsJsonAsync($"/channels/{Uri.EscapeDataString(channel)}/messages/{Uri.EscapeDataString(serial)}", new { action = 1, data = "short" });
+        Assert.True(patch.IsSuccessStatusCode, await patch.Content.ReadAsStringAsync());
+        return serial;
     }
 
     [Fact]
@@ -170,12 +177,7 @@ public sealed class RedisMutableMessagesTests(RedisServerFixture redis) : IClass
         await using var a = await NodeAsync();
         await using var b = await NodeAsync();
         await using var agentA = await RawClient.ConnectAsync(a);
-        var serial = (await PublishAsync(agentA, channel, 0, new Message { Name = "response", Data = new string('x', 60_000) })).Res![0].Serials[0]!;
-        Assert.Equal(ProtocolAction.Ack, (await PublishAsync(agentA, channel, 1, new Message { Action = MessageAction.Append, Serial = serial, Data = "y" })).Action);
-
-        using var restB = Rest(b);
-        var patch = await restB.PatchAsJsonAsync($"/channels/{Uri.EscapeDataString(channel)}/messages/{Uri.EscapeDataString(serial)}", new { action = 1, data = "short" });
-        Assert.True(patch.IsSuccessStatusCode, await patch.Content.ReadAsStringAsync());
+        var serial = await ShortenedByNodeBAsync(agentA, b, channel);
 
         var tail = new string('z', 10_000); // 60 KB + 10 KB is over the 64 KB limit; "short" + 10 KB is not
         var ack = await PublishAsync(agentA, channel, 2, new Message { Action = MessageAction.Append, Serial = serial, Data = tail });
@@ -230,11 +232,7 @@ public sealed class RedisMutableMessagesTests(RedisServerFixture redis) : IClass
         await using var a = await NodeAsync();
         await using var b = await NodeAsync();
         await using var agentA = await RawClient.ConnectAsync(a);
-        var serial = (await PublishAsync(agentA, channel, 0, new Message { Name = "response", Data = new string('x', 60_000) })).Res![0].Serials[0]!;
-        Assert.Equal(ProtocolAction.Ack, (await PublishAsync(agentA, channel, 1, new Message { Action = MessageAction.Append, Serial = serial, Data = "y" })).Action);
-        using var restB = Rest(b);
-        var patch = await restB.PatchAsJsonAsync($"/channels/{Uri.EscapeDataString(channel)}/messages/{Uri.EscapeDataString(serial)}", new { action = 1, data = "short" });
-        Assert.True(patch.IsSuccessStatusCode, await patch.Content.ReadAsStringAsync());
+        var serial = await ShortenedByNodeBAsync(agentA, b, channel);
 
         var fragments = await QueueWhileRedisSleepsAsync(agentA, channel, serial, 2, Enumerable.Range(1, 4).Select(i => new string((char)('a' + i), 10_000)));
 

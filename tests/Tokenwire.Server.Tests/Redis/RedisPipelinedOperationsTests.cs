@@ -1,3 +1,5 @@
+using System.Net.Http.Json;
+using System.Text.Json;
 using Tokenwire.Protocol;
 using Tokenwire.Testing;
 
@@ -117,9 +119,8 @@ public sealed class RedisPipelinedOperationsTests(RedisServerFixture redis) : IC
         var calls = await ScriptCallsAsync() - before;
         Assert.True(calls < 10, $"{calls} script calls for 40 appends");
 
-        using var http = new HttpClient { BaseAddress = node.BaseUri };
-        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic", Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(node.Key)));
-        var message = await System.Net.Http.Json.HttpClientJsonExtensions.GetFromJsonAsync<System.Text.Json.JsonElement>(http, $"/channels/{Uri.EscapeDataString(channel)}/messages/{Uri.EscapeDataString(serial)}");
+        using var http = node.RestClient();
+        var message = await http.GetFromJsonAsync<JsonElement>($"/channels/{Uri.EscapeDataString(channel)}/messages/{Uri.EscapeDataString(serial)}");
         Assert.Equal("Hello" + string.Concat(fragments), message.GetProperty("data").GetString());
     }
 
