@@ -25,9 +25,9 @@ internal static class RedisKeys
     /// <summary>
     /// Mutable channels: the operations (update, delete, append) and annotations of one message, a stream whose entries
     /// repeat the channel stream's entries under the same ids, so a message's state is read (folded) from any node at the
-    /// cost of its own operations only.
+    /// cost of its own operations only. <see cref="RedisScripts.Operate"/> names it the same way from <see cref="Prefix"/>.
     /// </summary>
-    public static RedisKey Operations(string tag, string serial) => $"tw:{tag}:ops:{serial}";
+    public static RedisKey Operations(string tag, string serial) => Prefix(tag) + "ops:" + serial;
 
     /// <summary>The sharded pub/sub channel on which appends and presence events are announced to every node.</summary>
     public static RedisChannel Live(string tag) => RedisChannel.Sharded($"tw:{tag}:live");

@@ -16,7 +16,9 @@ namespace Tokenwire.Server.Engines.Redis;
 /// all, not O(n²). Operations of one channel on this node run one at a time, in the order they were queued; a
 /// connection does not wait for one before sending the next (its next frame may be an append to another response), and
 /// a publish it makes while its operations are in flight is queued behind them (<see cref="AfterOperations"/>), so the
-/// channel holds its frames in the order it sent them.
+/// channel holds its frames in the order it sent them. The operations queued behind a script call, on any of the
+/// channel's messages (an agent may stream several responses on one channel, interleaving their appends), go to Redis
+/// together in the next call, in the order they were queued.
 /// </summary>
 internal sealed class RedisOperationWriter(RedisChannelHub hub)
 {
@@ -29,7 +31,7 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
 
     private readonly Lock _lock = new();
     private Task _tail = Task.CompletedTask; // the operation running: the next one starts after it
-    private Batch? _open; // the last batch queued, not running yet: operations on its message join it
+    private Batch? _open; // the last batch queued, not running yet: operations queued now join it
     private readonly Dictionary<string, Entry> _states = new(StringComparer.Ordinal);
     private long _nextIdleSweep; // when the states are next checked for idle ones (ms)
 
@@ -48,13 +50,13 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
         var queued = new Queued(operation, publisher, new TaskCompletionSource<string>());
         lock (_lock)
         {
-            if (_open is { } open && open.Serial == operation.Serial && open.Items.Count < MaxBatch)
+            if (_open is { } open && open.Items.Count < MaxBatch)
             {
                 open.Items.Add(queued);
             }
             else
             {
-                var batch = new Batch(operation.Serial!);
+                var batch = new Batch();
                 batch.Items.Add(queued);
                 _open = batch;
                 _tail = RunAfterAsync(_tail, batch);
@@ -93,11 +95,9 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
     /// <summary>An operation waiting for its turn, and what its publisher waits on.</summary>
     private readonly record struct Queued(Message Operation, Publisher Publisher, TaskCompletionSource<string> Done);
 
-    /// <summary>Operations on one message queued one after another: written in as few script calls as their checks allow.</summary>
-    private sealed class Batch(string serial)
+    /// <summary>Operations queued one after another (on one message or several): written in as few script calls as their checks allow.</summary>
+    private sealed class Batch
     {
-        public string Serial { get; } = serial;
-
         public List<Queued> Items { get; } = [];
 
         /// <summary>Where the operations of the script call in flight end (they share its outcome if it fails).</summary>
@@ -115,25 +115,27 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
         var items = batch.Items;
         var next = 0;
         var refusedWrites = 0;
+        var folded = new HashSet<string>(StringComparer.Ordinal); // the states a round folded operations into before writing them
         while (next < items.Count)
         {
             var end = next;
+            folded.Clear();
             try
             {
-                (end, refusedWrites) = await WriteRoundAsync(batch, next, refusedWrites).ConfigureAwait(false);
+                (end, refusedWrites) = await WriteRoundAsync(batch, next, refusedWrites, folded).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not (RedisException or TimeoutException))
             {
-                // The message is gone (or kept changing): the same for every operation on it still queued.
-                if (e is not AblyException && _states.Remove(batch.Serial)) Held?.Add(-1);
+                // The messages kept changing (or a fault): the same for every operation still queued.
+                Forget(folded);
                 for (var i = next; i < items.Count; i++) items[i].Done.TrySetException(e);
                 return;
             }
             catch (Exception e)
             {
                 // The call may have reached Redis or not (all its operations alike: never tried again, which could store
-                // them twice); the state may hold what was not written. The rest is tried as the next operation would have been.
-                if (_states.Remove(batch.Serial)) Held?.Add(-1);
+                // them twice); the states may hold what was not written. The rest is tried as the next operation would have been.
+                Forget(folded);
                 var failed = RedisChannelEngine.Unavailable(e);
                 end = Math.Max(batch.Sent, next + 1);
                 for (var i = next; i < end; i++) items[i].Done.TrySetException(failed);
@@ -143,32 +145,66 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
         }
     }
 
-    /// <summary>
-    /// Checks the operations from <paramref name="first"/> on in turn, each against the state as the ones before it left
-    /// it, and writes those that pass in one script call, up to the first that does not (it is checked again, first of the
-    /// next round: on a state that may be stale a refusal is not final). Returns where the next round starts.
-    /// </summary>
-    private async Task<(int Next, int RefusedWrites)> WriteRoundAsync(Batch batch, int first, int refusedWrites)
+    /// <summary>A message of a round: its state, and whether that was caught up with other nodes in this round.</summary>
+    private sealed class RoundMessage(string serial, Entry entry, bool caughtUp)
     {
-        var (serial, items) = (batch.Serial, batch.Items);
-        // As this node last folded the message: the script's compare and set refuses the write if another node changed it
-        // since, and only then are that node's operations read (a response streamed from one node costs no read per append).
-        var (entry, caughtUp) = await CurrentAsync(serial, catchUp: refusedWrites > 0).ConfigureAwait(false);
+        public string Serial { get; } = serial;
+
+        public Entry Entry { get; } = entry;
+
+        public bool CaughtUp { get; set; } = caughtUp;
+    }
+
+    /// <summary>
+    /// Checks the operations from <paramref name="first"/> on in turn, each against its message's state as the ones before
+    /// it left it, and writes those that pass in one script call, up to the first that does not (it is checked again,
+    /// first of the next round: on a state that may be stale a refusal is not final). Returns where the next round starts.
+    /// </summary>
+    private async Task<(int Next, int RefusedWrites)> WriteRoundAsync(Batch batch, int first, int refusedWrites, HashSet<string> folded)
+    {
+        var items = batch.Items;
         var engine = hub.Engine;
+        var messages = new List<RoundMessage>();
         var records = new List<Message>();
+        var messageOf = new List<int>(); // per record: its message's index in messages
+        var itemOf = new List<int>(); // per record: its operation's index in items
         var delivered = new List<Message>();
         var end = first;
         for (; end < items.Count && records.Count < MaxBatch; end++)
         {
             var (operation, publisher, done) = items[end];
-            if (Refusal(entry.State, operation, publisher) is { } refused)
+            if (done.Task.IsCompleted) continue; // refused in an earlier round of this batch that was then written again
+            var index = messages.FindIndex(m => m.Serial == operation.Serial);
+            if (index < 0)
+            {
+                // As this node last folded the message: the script's compare and set refuses the write if another node
+                // changed it since, and only then are that node's operations read (a response streamed from one node
+                // costs no read per append).
+                (Entry Entry, bool CaughtUp) current;
+                try
+                {
+                    current = await CurrentAsync(operation.Serial!, catchUp: refusedWrites > 0).ConfigureAwait(false);
+                }
+                catch (AblyException e)
+                {
+                    done.TrySetException(e); // the message does not exist: final, whatever else is queued
+                    continue;
+                }
+
+                index = messages.Count;
+                messages.Add(new RoundMessage(operation.Serial!, current.Entry, current.CaughtUp));
+            }
+
+            var message = messages[index];
+            var state = message.Entry.State;
+            if (Refusal(state, operation, publisher) is { } refused)
             {
                 if (records.Count > 0) break; // written first; then this one is checked again
-                if (!caughtUp)
+                if (!message.CaughtUp)
                 {
-                    await CatchUpAsync(serial, entry).ConfigureAwait(false);
-                    caughtUp = true;
-                    refused = Refusal(entry.State, operation, publisher);
+                    await CatchUpAsync(message.Serial, message.Entry).ConfigureAwait(false);
+                    message.CaughtUp = true;
+                    refused = Refusal(state, operation, publisher);
                 }
 
                 if (refused is not null)
@@ -178,44 +214,55 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
                 }
             }
 
-            var version = MessageOperations.Stamp(operation, string.Empty, engine.Services.Now(), entry.State, publisher.ClientId);
+            var version = MessageOperations.Stamp(operation, string.Empty, engine.Services.Now(), state, publisher.ClientId);
             version.Serial = null; // the entry id gives it; the time stays: after the previous version's, as in memory
             var record = MessageOperations.Record(operation, version, publisher.ConnectionId);
             record.Id = publisher.MessageId(0);
             records.Add(record);
+            messageOf.Add(index);
+            itemOf.Add(end);
             // Folded before it is written, so the next operation is checked against it; a write refused or failed drops the state.
-            delivered.Add(entry.State.Apply(record, version, publisher.ConnectionId));
+            folded.Add(message.Serial);
+            delivered.Add(state.Apply(record, version, publisher.ConnectionId));
         }
 
         if (records.Count == 0) return (end, 0);
         batch.Sent = end;
-        var result = await RunAsync(serial, entry.LastId, target: string.Empty, records).ConfigureAwait(false);
-        if (result is null)
+        var targets = messages.ConvertAll(m => (m.Serial, Expected: m.Entry.LastId));
+        var result = await RunAsync(targets, target: string.Empty, records, messageOf).ConfigureAwait(false);
+        if (result.Ids is null)
         {
-            // Another node changed the message meanwhile: fold what it did (from Redis: this state holds what was not
+            // Another node changed a message meanwhile: fold what it did (from Redis: these states hold what was not
             // written), check again.
-            if (_states.Remove(serial)) Held?.Add(-1);
+            Forget(folded);
             if (refusedWrites + 1 >= MaxAttempts) throw new AblyException(ErrorCodes.Timeout, 503, "The message kept changing; the operation was not applied, retry");
             return (first, refusedWrites + 1);
         }
 
-        var (previous, ids) = result.Value;
+        var ids = result.Ids;
         var entries = new List<(string Id, Message Message)>(ids.Count);
         for (var i = 0; i < ids.Count; i++)
         {
             var stored = StoredRecord(records[i], ids[i]);
             entries.Add((ids[i], stored));
             records[i].Version!.Serial = stored.Version!.Serial; // the state's version and what it delivered
+            messages[messageOf[i]].Entry.LastId = ids[i];
         }
 
-        entry.LastId = ids[^1];
-        hub.OnOwnAppend(previous, entries, [.. delivered]);
+        hub.OnOwnAppend(result.Previous!, entries, [.. delivered]);
         // Last first: a connection's ACKs wait for its oldest publish, so when that one completes the others are ready too
         // and one ACK covers the run. Those refused in this round came before the written ones and are done already.
-        var index = entries.Count;
-        for (var i = end - 1; i >= first && index > 0; i--) items[i].Done.TrySetResult(entries[--index].Message.Version!.Serial!);
+        for (var i = entries.Count - 1; i >= 0; i--) items[itemOf[i]].Done.TrySetResult(entries[i].Message.Version!.Serial!);
 
         return (end, 0);
+    }
+
+    private void Forget(HashSet<string> serials)
+    {
+        foreach (var serial in serials)
+        {
+            if (_states.Remove(serial)) Held?.Add(-1);
+        }
     }
 
     /// <summary>Publishes validated annotations of one message (stamped here; serial and time come from their entries).</summary>
@@ -235,7 +282,8 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
 
         try
         {
-            if (!ChannelSerial.IsValid(serial) || await RunAsync(serial, expected: string.Empty, RedisKeys.EntryIdOf(serial), annotations).ConfigureAwait(false) is not var (previous, ids))
+            if (!ChannelSerial.IsValid(serial)
+                || await RunAsync([(serial, string.Empty)], RedisKeys.EntryIdOf(serial), annotations, messageOf: null).ConfigureAwait(false) is not { Ids: { } ids, Previous: { } previous })
             {
                 throw MessageOperations.MessageNotFound(serial);
             }
@@ -330,27 +378,45 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
 
     private Channels.SharedCount? Held => hub.Engine.Services.ChangedMessageStates;
 
-    /// <summary>Runs <see cref="RedisScripts.Operate"/>: the new entry ids and the id before them, or null when stale or gone.</summary>
-    private async Task<(string Previous, List<string> Ids)?> RunAsync(string serial, string expected, string target, List<Message> records)
+    /// <summary>What <see cref="RedisScripts.Operate"/> answered: the entry id before the new ones and theirs, or no ids (stale or gone).</summary>
+    private readonly record struct OperateResult(string? Previous, List<string>? Ids);
+
+    /// <summary>
+    /// Runs <see cref="RedisScripts.Operate"/> for <paramref name="records"/> on <paramref name="messages"/> (each with the
+    /// operations stream id its state was folded up to, or empty for no check); <paramref name="messageOf"/> gives each
+    /// record's message (null: all the first's).
+    /// </summary>
+    private async Task<OperateResult> RunAsync(List<(string Serial, string Expected)> messages, string target, List<Message> records, List<int>? messageOf)
     {
         var engine = hub.Engine;
         var buffer = new ArrayBufferWriter<byte>(256);
         var writer = new MsgPackWriter(buffer);
-        writer.WriteArrayHeader(records.Count);
-        foreach (var r in records) RedisScripts.WriteBytes(writer, StoredForm.EncodeToScratch(r).Span);
+        writer.WriteArrayHeader(1 + 2 * messages.Count + 2 * records.Count);
+        writer.Write(messages.Count);
+        foreach (var (serial, expected) in messages)
+        {
+            writer.Write(serial);
+            writer.Write(expected);
+        }
+
+        for (var i = 0; i < records.Count; i++)
+        {
+            writer.Write((messageOf?[i] ?? 0) + 1);
+            RedisScripts.WriteBytes(writer, StoredForm.EncodeToScratch(records[i]).Span);
+        }
+
         var keep = (long)hub.Rules.Retention.TotalMilliseconds;
         var result = (RedisResult[])(await RedisScripts.Operate.EvaluateAsync(engine.Database, new RedisScripts.OperateParameters(
             RedisKeys.Log(hub.Tag),
-            RedisKeys.Operations(hub.Tag, serial),
             RedisKeys.Live(hub.Tag).ToString(),
-            expected,
+            RedisKeys.Prefix(hub.Tag),
             target,
             (engine.Services.Now() - keep).ToString(CultureInfo.InvariantCulture),
             keep,
             buffer.WrittenSpan.ToArray())).ConfigureAwait(false))!;
-        if ((string?)result[0] != "ok") return null;
+        if ((string?)result[0] != "ok") return default;
         var ids = new List<string>(result.Length - 2);
         for (var i = 2; i < result.Length; i++) ids.Add((string)result[i]!);
-        return ((string)result[1]!, ids);
+        return new OperateResult((string)result[1]!, ids);
     }
 }

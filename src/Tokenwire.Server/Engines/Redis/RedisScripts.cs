@@ -95,34 +95,46 @@ internal static class RedisScripts
         """);
 
     /// <summary>
-    /// Appends an operation (update, delete, append) or a publish of annotations of one message: each entry goes to the
-    /// channel's stream (so it shares the channel order, its serial sorting after the message and every earlier version)
-    /// and, under the same id, to the message's own operations stream, which is kept for the retention after the newest
-    /// operation; the entries are announced like messages.
-    /// <para>Checks: with <c>Expected</c> set, the newest id of the operations stream must still be the one the caller
-    /// folded the message's state up to (compare and set: the caller checked the operation against that state); with
-    /// <c>Target</c> set, the message's entry must still be in the channel's stream.</para>
-    /// <para>Returns <c>['ok', previous entry id, id…]</c>, <c>['stale']</c> (fold again) or <c>['gone']</c>.</para>
+    /// Appends operations (update, delete, append) or a publish of annotations, on one or more messages of the channel:
+    /// each entry goes to the channel's stream (so it shares the channel order, its serial sorting after the message and
+    /// every earlier version) and, under the same id, to its message's own operations stream
+    /// (<see cref="RedisKeys.Operations"/>, named here from the channel's prefix), which is kept for the retention after
+    /// the newest operation; the entries are announced like messages.
+    /// <para>Batch: <c>[m, (message serial, expected) × m, (message index 1..m, stored form) × n]</c>, the entries in the
+    /// order they take in the channel.</para>
+    /// <para>Checks, before anything is written: for a message whose <c>expected</c> is set, the newest id of its
+    /// operations stream must still be the one the caller folded the message's state up to (compare and set: the caller
+    /// checked the operations against that state); with <c>Target</c> set, the message's entry must still be in the
+    /// channel's stream.</para>
+    /// <para>Returns <c>['ok', previous entry id, id…]</c>, <c>['stale', message index]</c> (fold that one again; nothing
+    /// was written) or <c>['gone']</c>.</para>
     /// </summary>
     public static readonly LuaScript Operate = LuaScript.Prepare("""
-        if @Expected ~= '' then
-          local newest = redis.call('XREVRANGE', @Operations, '+', '-', 'COUNT', 1)
-          if (newest[1] and newest[1][1] or '0-0') ~= @Expected then return {'stale'} end
+        local batch = cmsgpack.unpack(@Batch)
+        local count = batch[1]
+        local streams = {}
+        for m = 1, count do
+          streams[m] = @Prefix .. 'ops:' .. batch[2 * m]
+          local expected = batch[2 * m + 1]
+          if expected ~= '' then
+            local newest = redis.call('XREVRANGE', streams[m], '+', '-', 'COUNT', 1)
+            if (newest[1] and newest[1][1] or '0-0') ~= expected then return {'stale', m} end
+          end
         end
         if @Target ~= '' and #redis.call('XRANGE', @Log, @Target, @Target, 'COUNT', 1) == 0 then return {'gone'} end
         local last = redis.call('XREVRANGE', @Log, '+', '-', 'COUNT', 1)
         local previous = last[1] and last[1][1] or '0-0'
-        local entries = cmsgpack.unpack(@Entries)
         local announced = {'m', previous}
         local result = {'ok', previous}
-        for i = 1, #entries do
-          local id = redis.call('XADD', @Log, 'MINID', '~', @MinId, '*', 'p', entries[i])
-          redis.call('XADD', @Operations, id, 'p', entries[i])
+        for i = 2 * count + 2, #batch, 2 do
+          local payload = batch[i + 1]
+          local id = redis.call('XADD', @Log, 'MINID', '~', @MinId, '*', 'p', payload)
+          redis.call('XADD', streams[batch[i]], id, 'p', payload)
           announced[#announced + 1] = id
-          announced[#announced + 1] = entries[i]
+          announced[#announced + 1] = payload
           result[#result + 1] = id
         end
-        redis.call('PEXPIRE', @Operations, @Keep)
+        for m = 1, count do redis.call('PEXPIRE', streams[m], @Keep) end
         redis.call('SPUBLISH', @Live, cmsgpack.pack(announced))
         return result
         """);
@@ -174,7 +186,7 @@ internal static class RedisScripts
     public sealed record AppendParameters(RedisKey Log, RedisValue Live, RedisValue Prefix, RedisValue MinId, RedisValue IdTtl, RedisValue OutcomeTtl, RedisValue Batch);
 
     /// <summary>Parameters of <see cref="Operate"/>.</summary>
-    public sealed record OperateParameters(RedisKey Log, RedisKey Operations, RedisValue Live, RedisValue Expected, RedisValue Target, RedisValue MinId, RedisValue Keep, RedisValue Entries);
+    public sealed record OperateParameters(RedisKey Log, RedisValue Live, RedisValue Prefix, RedisValue Target, RedisValue MinId, RedisValue Keep, RedisValue Batch);
 
     /// <summary>Parameters of <see cref="Presence"/>.</summary>
     public sealed record PresenceParameters(RedisKey Members, RedisKey History, RedisValue Live, RedisValue MinId, RedisValue Changes, RedisValue Events);
