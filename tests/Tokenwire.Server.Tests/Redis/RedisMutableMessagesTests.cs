@@ -241,16 +241,68 @@ public sealed class RedisMutableMessagesTests(RedisServerFixture redis) : IClass
         Assert.Equal("short" + string.Concat(fragments), message.GetProperty("data").GetString());
     }
 
+    /// <summary>
+    /// Node A's appends to two messages, interleaved, queue behind a script call while Redis sleeps and go in one call;
+    /// node B changed one of them since A last folded it, so the compare and set refuses the whole call, and A writes it
+    /// again against both messages as stored: once each, in order. The sizes make A's states count right: the other
+    /// message's appends fit it only once (a state still holding the refused call's appends would refuse its last).
+    /// </summary>
+    [Fact]
+    public async Task Interleaved_appends_to_two_messages_written_against_a_stale_state_land_once_in_order()
+    {
+        var channel = $"mutable:stale-interleaved-{Guid.NewGuid():N}";
+        await using var a = await NodeAsync();
+        await using var b = await NodeAsync();
+        await using var live = await RawClient.ConnectAsync(b, query: "appendRollupWindow=0");
+        await live.AttachAsync(channel);
+        await using var agentA = await RawClient.ConnectAsync(a);
+        await using var agentB = await RawClient.ConnectAsync(b);
+        var first = (await PublishAsync(agentA, channel, 0, new Message { Name = "response", Data = "One:" })).Res![0].Serials[0]!;
+        var second = (await PublishAsync(agentA, channel, 1, new Message { Name = "response", Data = "Two:" })).Res![0].Serials[0]!;
+        Assert.Equal(ProtocolAction.Ack, (await PublishAsync(agentA, channel, 2, new Message { Action = MessageAction.Append, Serial = first, Data = " a" })).Action);
+        Assert.Equal(ProtocolAction.Ack, (await PublishAsync(agentB, channel, 0, new Message { Action = MessageAction.Append, Serial = first, Data = " b" })).Action);
+
+        // The first goes alone while Redis sleeps; the six after it, on both messages, queue behind it (A's state of the first is stale).
+        var appends = new List<(string Serial, string Data)> { (second, new string('p', 12_000)) };
+        for (var i = 0; i < 3; i++)
+        {
+            appends.Add((first, $" c{i}"));
+            appends.Add((second, new string((char)('q' + i), 12_000)));
+        }
+
+        await QueueWhileRedisSleepsAsync(agentA, channel, 3, appends);
+
+        var got = await ReceiveMessagesAsync(live, 11);
+        Assert.Equal(new[] { " a", " b" }.Concat(appends.Select(x => x.Data)), got.Skip(2).Select(m => (string)m.Data!));
+        using var http = Rest(b);
+        foreach (var (serial, start) in new[] { (first, "One: a b"), (second, "Two:") })
+        {
+            var message = await http.GetFromJsonAsync<JsonElement>($"/channels/{Uri.EscapeDataString(channel)}/messages/{Uri.EscapeDataString(serial)}");
+            Assert.Equal(start + string.Concat(appends.Where(x => x.Serial == serial).Select(x => x.Data)), message.GetProperty("data").GetString());
+        }
+    }
+
     /// <summary>Sends the appends unawaited while Redis sleeps (so they queue behind the first), then expects each ACKed.</summary>
     private async Task<List<string>> QueueWhileRedisSleepsAsync(RawClient agent, string channel, string serial, long firstMsgSerial, IEnumerable<string> fragments)
     {
         var sent = fragments.ToList();
+        await QueueWhileRedisSleepsAsync(agent, channel, firstMsgSerial, sent.ConvertAll(data => (serial, data)));
+        return sent;
+    }
+
+    /// <summary>Sends appends (to one message or several) unawaited while Redis sleeps, so they queue behind the first; expects each ACKed.</summary>
+    private async Task QueueWhileRedisSleepsAsync(RawClient agent, string channel, long firstMsgSerial, List<(string Serial, string Data)> appends)
+    {
         var stall = redis.CliAsync("DEBUG", "SLEEP", "1");
         await Task.Delay(200);
-        for (var i = 0; i < sent.Count; i++) await agent.PublishAsync(channel, firstMsgSerial + i, new Message { Action = MessageAction.Append, Serial = serial, Data = sent[i] });
+        for (var i = 0; i < appends.Count; i++)
+        {
+            await agent.PublishAsync(channel, firstMsgSerial + i, new Message { Action = MessageAction.Append, Serial = appends[i].Serial, Data = appends[i].Data });
+        }
+
         await stall;
         var acked = 0;
-        while (acked < sent.Count)
+        while (acked < appends.Count)
         {
             var frame = await agent.ReceiveUntilAsync(f => f.Action is ProtocolAction.Ack or ProtocolAction.Nack, Wait);
             Assert.True(frame.Action == ProtocolAction.Ack, frame.Error?.Message);
@@ -258,7 +310,6 @@ public sealed class RedisMutableMessagesTests(RedisServerFixture redis) : IClass
             acked += frame.Count ?? 1;
         }
 
-        Assert.Equal(sent.Count, acked);
-        return sent;
+        Assert.Equal(appends.Count, acked);
     }
 }

@@ -8,8 +8,8 @@ namespace Tokenwire.Server.Tests.Redis;
 /// <summary>
 /// An agent's connection appends to its responses without awaiting each (ai-transport does), often to many responses on
 /// many channels. On the Redis engine an append is a script call; the connection must not stop reading its frames for
-/// each call's round trip, and the appends to one message queued behind a call go to Redis together, each checked
-/// against the message as the ones before it leave it. (That the channel still holds the connection's frames in the order sent, appends and the
+/// each call's round trip, and the appends queued behind a call (to one message or, interleaved, to several) go to
+/// Redis together, each checked against its message as the ones before it leave it. (That the channel still holds the connection's frames in the order sent, appends and the
 /// publishes around them, is in the contract suite every engine runs: <c>MutableMessagesContractTests</c>.)
 /// </summary>
 public sealed class RedisPipelinedOperationsTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
@@ -143,6 +143,69 @@ public sealed class RedisPipelinedOperationsTests(RedisServerFixture redis) : IC
 
         var (outcomes, _) = await OutcomesAsync(agent, 1, 6);
         Assert.Equal([null, null, 40009, null, 40013, null], Enumerable.Range(1, 6).Select(i => outcomes[i]));
+        Assert.Equal([" a", " b", " c", " d"], await FragmentsAsync(subscriber, 4));
+    }
+
+    /// <summary>Sends the appends without awaiting any, msgSerials from <paramref name="first"/> on, to each one's message.</summary>
+    private static async Task SendAppendsAsync(RawClient agent, string channel, long first, IEnumerable<(string Serial, object Data)> appends)
+    {
+        var msgSerial = first;
+        foreach (var (serial, data) in appends) await agent.PublishAsync(channel, msgSerial++, new Message { Action = MessageAction.Append, Serial = serial, Data = data });
+    }
+
+    [Fact]
+    public async Task Appends_interleaved_on_two_responses_of_a_channel_go_to_redis_together_and_arrive_in_order()
+    {
+        await using var node = await NodeAsync();
+        var channel = $"mutable:interleaved-{Guid.NewGuid():N}";
+        await using var subscriber = await RawClient.ConnectAsync(node, query: "appendRollupWindow=0");
+        await subscriber.AttachAsync(channel);
+        await using var agent = await RawClient.ConnectAsync(node);
+        var text = await CreateAsync(agent, channel, 0, "Text:");
+        var reasoning = await CreateAsync(agent, channel, 1, "Reasoning:");
+        var before = await ScriptCallsAsync();
+
+        // Two responses streamed at once (say an answer and its reasoning), their appends alternating.
+        var stall = redis.CliAsync("DEBUG", "SLEEP", "1");
+        await Task.Delay(200);
+        var appends = Enumerable.Range(1, 40).Select(i => (Serial: i % 2 == 0 ? text : reasoning, Data: $" t{i}")).ToList();
+        await SendAppendsAsync(agent, channel, 2, appends.Select(x => (x.Serial, (object)x.Data)));
+        await stall;
+
+        var (outcomes, ackFrames) = await OutcomesAsync(agent, 2, 40);
+        Assert.All(outcomes.Values, code => Assert.Null(code));
+        Assert.True(ackFrames < 10, $"{ackFrames} ACK frames for 40 appends");
+        Assert.Equal(appends.Select(x => x.Data), await FragmentsAsync(subscriber, 40)); // the channel's order is the order sent
+        var calls = await ScriptCallsAsync() - before;
+        Assert.True(calls < 10, $"{calls} script calls for 40 appends on two messages");
+
+        using var http = node.RestClient();
+        foreach (var (serial, start) in new[] { (text, "Text:"), (reasoning, "Reasoning:") })
+        {
+            var message = await http.GetFromJsonAsync<JsonElement>($"/channels/{Uri.EscapeDataString(channel)}/messages/{Uri.EscapeDataString(serial)}");
+            Assert.Equal(start + string.Concat(appends.Where(x => x.Serial == serial).Select(x => x.Data)), message.GetProperty("data").GetString());
+        }
+    }
+
+    [Fact]
+    public async Task An_append_to_a_message_the_channel_does_not_have_is_refused_alone_among_appends_to_others()
+    {
+        await using var node = await NodeAsync();
+        var channel = $"mutable:batch-missing-{Guid.NewGuid():N}";
+        await using var subscriber = await RawClient.ConnectAsync(node, query: "appendRollupWindow=0");
+        await subscriber.AttachAsync(channel);
+        await using var agent = await RawClient.ConnectAsync(node);
+        var serial = await CreateAsync(agent, channel, 0, "Hello");
+        // A well-formed serial of a message on another channel: not one of this channel's.
+        var elsewhere = await CreateAsync(agent, $"mutable:other-{Guid.NewGuid():N}", 1, "elsewhere");
+
+        var stall = redis.CliAsync("DEBUG", "SLEEP", "1");
+        await Task.Delay(200);
+        await SendAppendsAsync(agent, channel, 2, [(serial, " a"), (serial, " b"), (elsewhere, " lost"), (serial, " c"), (elsewhere, " lost"), (serial, " d")]);
+        await stall;
+
+        var (outcomes, _) = await OutcomesAsync(agent, 2, 6);
+        Assert.Equal([null, null, 40400, null, 40400, null], Enumerable.Range(2, 6).Select(i => outcomes[i]));
         Assert.Equal([" a", " b", " c", " d"], await FragmentsAsync(subscriber, 4));
     }
 }
