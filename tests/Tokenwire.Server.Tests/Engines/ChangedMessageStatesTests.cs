@@ -98,7 +98,7 @@ public sealed class RedisChangedMessageStatesTests(RedisServerFixture redis) : C
     protected override Task<TestServer> StartServerAsync() =>
         TestServer.StartAsync(new Dictionary<string, string?> { ["Tokenwire:Redis"] = redis.ConnectionString() });
 
-    protected override int MaxStatesAfterSweep => Tokenwire.Server.Engines.Redis.RedisOperationFeed.MaxStates + Tokenwire.Server.Engines.Redis.RedisOperationWriter.MaxStates;
+    protected override int MaxStatesAfterSweep => Tokenwire.Server.Engines.Redis.RedisOperationFeed.MaxStates + Tokenwire.Server.Engines.Redis.RedisFoldedStates.MaxStates;
 }
 
 /// <summary>The same over a real 3-master Redis Cluster.</summary>
@@ -107,5 +107,5 @@ public sealed class RedisClusterChangedMessageStatesTests(RedisClusterFixture cl
     protected override Task<TestServer> StartServerAsync() =>
         TestServer.StartAsync(new Dictionary<string, string?> { ["Tokenwire:Redis"] = cluster.ConnectionString() });
 
-    protected override int MaxStatesAfterSweep => Tokenwire.Server.Engines.Redis.RedisOperationFeed.MaxStates + Tokenwire.Server.Engines.Redis.RedisOperationWriter.MaxStates;
+    protected override int MaxStatesAfterSweep => Tokenwire.Server.Engines.Redis.RedisOperationFeed.MaxStates + Tokenwire.Server.Engines.Redis.RedisFoldedStates.MaxStates;
 }

@@ -1,6 +1,7 @@
 using System.Net.Http.Json;
 using System.Text.Json;
 using Tokenwire.Protocol;
+using Tokenwire.Server.Channels;
 using Tokenwire.Testing;
 
 namespace Tokenwire.Server.Tests.Redis;
@@ -196,16 +197,19 @@ public sealed class RedisPipelinedOperationsTests(RedisServerFixture redis) : IC
         await subscriber.AttachAsync(channel);
         await using var agent = await RawClient.ConnectAsync(node);
         var serial = await CreateAsync(agent, channel, 0, "Hello");
-        // A well-formed serial of a message on another channel: not one of this channel's.
-        var elsewhere = await CreateAsync(agent, $"mutable:other-{Guid.NewGuid():N}", 1, "elsewhere");
+        // A well-formed serial a second older than the channel's first message: none of the channel's. (A serial taken
+        // from another channel would not do: serials are per channel, and two channels' first messages made in the
+        // same millisecond have the same one.)
+        Assert.True(ChannelSerial.TryParse(serial, out var ms, out _));
+        var missing = ChannelSerial.Format(ms - 1_000, 1);
 
         var stall = redis.CliAsync("DEBUG", "SLEEP", "1");
         await Task.Delay(200);
-        await SendAppendsAsync(agent, channel, 2, [(serial, " a"), (serial, " b"), (elsewhere, " lost"), (serial, " c"), (elsewhere, " lost"), (serial, " d")]);
+        await SendAppendsAsync(agent, channel, 1, [(serial, " a"), (serial, " b"), (missing, " lost"), (serial, " c"), (missing, " lost"), (serial, " d")]);
         await stall;
 
-        var (outcomes, _) = await OutcomesAsync(agent, 2, 6);
-        Assert.Equal([null, null, 40400, null, 40400, null], Enumerable.Range(2, 6).Select(i => outcomes[i]));
+        var (outcomes, _) = await OutcomesAsync(agent, 1, 6);
+        Assert.Equal([null, null, 40400, null, 40400, null], Enumerable.Range(1, 6).Select(i => outcomes[i]));
         Assert.Equal([" a", " b", " c", " d"], await FragmentsAsync(subscriber, 4));
     }
 }

@@ -12,8 +12,7 @@ namespace Tokenwire.Server.Engines.Redis;
 /// against the message's state (rights, data type, the whole message's size) as this node last folded it, and appended
 /// by <see cref="RedisScripts.Operate"/> only if no other node changed the message since (compare and set on the
 /// message's operations stream); otherwise the state catches up with the operations it missed and the check runs
-/// again. The states are kept for the messages this node changes, so a response of n appends costs O(n) reads in
-/// all, not O(n²). Operations of one channel on this node run one at a time, in the order they were queued; a
+/// again (the states: <see cref="RedisFoldedStates"/>). Operations of one channel on this node run one at a time, in the order they were queued; a
 /// connection does not wait for one before sending the next (its next frame may be an append to another response), and
 /// a publish it makes while its operations are in flight is queued behind them (<see cref="AfterOperations"/>), so the
 /// channel holds its frames in the order it sent them. The operations queued behind a script call, on any of the
@@ -22,9 +21,6 @@ namespace Tokenwire.Server.Engines.Redis;
 /// </summary>
 internal sealed class RedisOperationWriter(RedisChannelHub hub)
 {
-    // Bound of the states kept; past it the oldest-touched half is dropped (they are folded again when needed). A node
-    // streams few responses per channel at once, so this keeps every one in progress.
-    internal const int MaxStates = 256;
     private const int MaxAttempts = 10;
     // Operations written in one script call at most (an agent streams tokens faster than a round trip: those queued meanwhile go together).
     internal const int MaxBatch = 64;
@@ -32,17 +28,7 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
     private readonly Lock _lock = new();
     private Task _tail = Task.CompletedTask; // the operation running: the next one starts after it
     private Batch? _open; // the last batch queued, not running yet: operations queued now join it
-    private readonly Dictionary<string, Entry> _states = new(StringComparer.Ordinal);
-    private long _nextIdleSweep; // when the states are next checked for idle ones (ms)
-
-    private sealed class Entry(MessageState state, string lastId)
-    {
-        public MessageState State { get; } = state;
-
-        public string LastId { get; set; } = lastId;
-
-        public long Touched { get; set; } // when an operation last used it (ms)
-    }
+    private readonly RedisFoldedStates _states = new(hub);
 
     /// <summary>Queues one validated operation after those in flight; its task gives its version serial, or fails with an AblyException.</summary>
     public Task<string> OperateAsync(Message operation, Publisher publisher)
@@ -127,7 +113,7 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
             catch (Exception e) when (e is not (RedisException or TimeoutException))
             {
                 // The messages kept changing (or a fault): the same for every operation still queued.
-                Forget(folded);
+                _states.Forget(folded);
                 for (var i = next; i < items.Count; i++) items[i].Done.TrySetException(e);
                 return;
             }
@@ -135,7 +121,7 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
             {
                 // The call may have reached Redis or not (all its operations alike: never tried again, which could store
                 // them twice); the states may hold what was not written. The rest is tried as the next operation would have been.
-                Forget(folded);
+                _states.Forget(folded);
                 var failed = RedisChannelEngine.Unavailable(e);
                 end = Math.Max(batch.Sent, next + 1);
                 for (var i = next; i < end; i++) items[i].Done.TrySetException(failed);
@@ -146,11 +132,11 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
     }
 
     /// <summary>A message of a round: its state, and whether that was caught up with other nodes in this round.</summary>
-    private sealed class RoundMessage(string serial, Entry entry, bool caughtUp)
+    private sealed class RoundMessage(string serial, RedisFoldedStates.Entry entry, bool caughtUp)
     {
         public string Serial { get; } = serial;
 
-        public Entry Entry { get; } = entry;
+        public RedisFoldedStates.Entry Entry { get; } = entry;
 
         public bool CaughtUp { get; set; } = caughtUp;
     }
@@ -174,16 +160,16 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
         {
             var (operation, publisher, done) = items[end];
             if (done.Task.IsCompleted) continue; // refused in an earlier round of this batch that was then written again
-            var index = messages.FindIndex(m => m.Serial == operation.Serial);
+            var index = IndexOf(messages, operation.Serial!);
             if (index < 0)
             {
                 // As this node last folded the message: the script's compare and set refuses the write if another node
                 // changed it since, and only then are that node's operations read (a response streamed from one node
                 // costs no read per append).
-                (Entry Entry, bool CaughtUp) current;
+                (RedisFoldedStates.Entry Entry, bool CaughtUp) current;
                 try
                 {
-                    current = await CurrentAsync(operation.Serial!, catchUp: refusedWrites > 0).ConfigureAwait(false);
+                    current = await _states.CurrentAsync(operation.Serial!, catchUp: refusedWrites > 0).ConfigureAwait(false);
                 }
                 catch (AblyException e)
                 {
@@ -202,7 +188,7 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
                 if (records.Count > 0) break; // written first; then this one is checked again
                 if (!message.CaughtUp)
                 {
-                    await CatchUpAsync(message.Serial, message.Entry).ConfigureAwait(false);
+                    await _states.CatchUpAsync(message.Serial, message.Entry).ConfigureAwait(false);
                     message.CaughtUp = true;
                     refused = Refusal(state, operation, publisher);
                 }
@@ -234,7 +220,7 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
         {
             // Another node changed a message meanwhile: fold what it did (from Redis: these states hold what was not
             // written), check again.
-            Forget(folded);
+            _states.Forget(folded);
             if (refusedWrites + 1 >= MaxAttempts) throw new AblyException(ErrorCodes.Timeout, 503, "The message kept changing; the operation was not applied, retry");
             return (first, refusedWrites + 1);
         }
@@ -257,12 +243,14 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
         return (end, 0);
     }
 
-    private void Forget(HashSet<string> serials)
+    private static int IndexOf(List<RoundMessage> messages, string serial)
     {
-        foreach (var serial in serials)
+        for (var i = 0; i < messages.Count; i++)
         {
-            if (_states.Remove(serial)) Held?.Add(-1);
+            if (messages[i].Serial == serial) return i;
         }
+
+        return -1;
     }
 
     /// <summary>Publishes validated annotations of one message (stamped here; serial and time come from their entries).</summary>
@@ -316,67 +304,8 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
         }
     }
 
-    /// <summary>
-    /// The message's state: read from Redis when this node holds none (then caught up), else as last folded, caught up
-    /// with the operations stored since when <paramref name="catchUp"/> is set.
-    /// </summary>
-    private async Task<(Entry Entry, bool CaughtUp)> CurrentAsync(string serial, bool catchUp)
-    {
-        var now = hub.Engine.Services.Now();
-        ForgetIdle(now);
-        if (!_states.TryGetValue(serial, out var entry))
-        {
-            if (await RedisMessageReader.LoadAsync(hub.Engine, hub.Tag, serial).ConfigureAwait(false) is not var (state, lastId)) throw MessageOperations.MessageNotFound(serial);
-            Trim();
-            _states[serial] = entry = new Entry(state, lastId);
-            Held?.Add(1);
-            catchUp = true;
-        }
-        else if (catchUp)
-        {
-            await CatchUpAsync(serial, entry).ConfigureAwait(false);
-        }
-
-        entry.Touched = now;
-        return (entry, catchUp);
-    }
-
-    /// <summary>Folds the operations other nodes stored for the message since this node last did.</summary>
-    private async Task CatchUpAsync(string serial, Entry entry)
-    {
-        foreach (var (id, record) in await RedisMessageReader.ReadOperationsAsync(hub.Engine, hub.Tag, serial, entry.LastId).ConfigureAwait(false))
-        {
-            if (MessageOperations.IsAnnotation(record)) entry.State.Annotate(record);
-            else entry.State.Apply(record, record.Version!, record.ConnectionId);
-            entry.LastId = id;
-        }
-    }
-
-    /// <summary>
-    /// Drops the states no operation used for <see cref="RedisOperationFeed.IdleAfter"/> (checked every few seconds):
-    /// finished responses, which the count bound alone would keep, 256 per channel, whole.
-    /// </summary>
-    private void ForgetIdle(long now)
-    {
-        if (now < _nextIdleSweep) return;
-        _nextIdleSweep = now + 5_000;
-        var oldest = now - (long)RedisOperationFeed.IdleAfter.TotalMilliseconds;
-        var idle = _states.Where(kv => kv.Value.Touched < oldest).Select(kv => kv.Key).ToList();
-        foreach (var serial in idle) _states.Remove(serial);
-        Held?.Add(-idle.Count);
-    }
-
-    private void Trim()
-    {
-        if (_states.Count < MaxStates) return;
-        foreach (var (serial, _) in _states.OrderBy(kv => kv.Value.Touched).Take(MaxStates / 2).ToList()) _states.Remove(serial);
-        Held?.Add(-(MaxStates / 2));
-    }
-
     /// <summary>The hub stopped following the channel: its states leave the server's count (they go with the hub).</summary>
-    public void Release() => Held?.Add(-_states.Count);
-
-    private Channels.SharedCount? Held => hub.Engine.Services.ChangedMessageStates;
+    public void Release() => _states.Release();
 
     /// <summary>What <see cref="RedisScripts.Operate"/> answered: the entry id before the new ones and theirs, or no ids (stale or gone).</summary>
     private readonly record struct OperateResult(string? Previous, List<string>? Ids);
