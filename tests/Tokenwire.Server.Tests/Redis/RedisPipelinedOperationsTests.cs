@@ -2,6 +2,7 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Tokenwire.Protocol;
 using Tokenwire.Server.Channels;
+using Tokenwire.Server.Engines.Redis;
 using Tokenwire.Testing;
 
 namespace Tokenwire.Server.Tests.Redis;
@@ -211,5 +212,32 @@ public sealed class RedisPipelinedOperationsTests(RedisServerFixture redis) : IC
         var (outcomes, _) = await OutcomesAsync(agent, 1, 6);
         Assert.Equal([null, null, 40400, null, 40400, null], Enumerable.Range(1, 6).Select(i => outcomes[i]));
         Assert.Equal([" a", " b", " c", " d"], await FragmentsAsync(subscriber, 4));
+    }
+
+    [Fact]
+    public async Task A_message_whose_operations_in_a_call_were_all_refused_is_not_touched_by_the_call()
+    {
+        await using var node = await NodeAsync();
+        var channel = $"mutable:batch-untouched-{Guid.NewGuid():N}";
+        await using var agent = await RawClient.ConnectAsync(node, WireFormat.MsgPack);
+        var refusedOn = await CreateAsync(agent, channel, 0, "text");
+        await SendAppendsAsync(agent, channel, refusedOn, 1, [" x"]); // gives it an operations stream, kept for the retention
+        await OutcomesAsync(agent, 1, 1);
+        var other = await CreateAsync(agent, channel, 2, "Other");
+        var operations = RedisKeys.Operations(RedisKeys.Tag("test", channel), refusedOn).ToString();
+        await Task.Delay(1_500);
+        var before = long.Parse(await redis.CliAsync("PTTL", operations), System.Globalization.CultureInfo.InvariantCulture);
+
+        // The first goes alone while Redis sleeps; behind it, one refused (binary data appended to text), then two to the other.
+        var stall = redis.CliAsync("DEBUG", "SLEEP", "1");
+        await Task.Delay(200);
+        await SendAppendsAsync(agent, channel, 3, [(other, " 0"), (refusedOn, new byte[] { 1, 2 }), (other, " a"), (other, " b")]);
+        await stall;
+
+        var (outcomes, _) = await OutcomesAsync(agent, 3, 4);
+        Assert.Equal([null, 40013, null, null], Enumerable.Range(3, 4).Select(i => outcomes[i]));
+        // The call that wrote " a" and " b" neither checked nor renewed the message it wrote nothing to.
+        var after = long.Parse(await redis.CliAsync("PTTL", operations), System.Globalization.CultureInfo.InvariantCulture);
+        Assert.True(after > 0 && after <= before, $"PTTL {before} ms before the call, {after} ms after");
     }
 }

@@ -214,8 +214,23 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
 
         if (records.Count == 0) return (end, 0);
         batch.Sent = end;
-        var targets = messages.ConvertAll(m => (m.Serial, Expected: m.Entry.LastId));
-        var result = await RunAsync(targets, target: string.Empty, records, messageOf).ConfigureAwait(false);
+        // The call names only the messages it writes to (one whose operations were all refused is neither checked nor touched).
+        var position = new int[messages.Count];
+        Array.Fill(position, -1);
+        var targets = new List<(string Serial, string Expected)>();
+        var targetOf = new List<int>(messageOf.Count);
+        foreach (var index in messageOf)
+        {
+            if (position[index] < 0)
+            {
+                position[index] = targets.Count;
+                targets.Add((messages[index].Serial, messages[index].Entry.LastId));
+            }
+
+            targetOf.Add(position[index]);
+        }
+
+        var result = await RunAsync(targets, target: string.Empty, records, targetOf).ConfigureAwait(false);
         if (result.Ids is null)
         {
             // Another node changed a message meanwhile: fold what it did (from Redis: these states hold what was not
