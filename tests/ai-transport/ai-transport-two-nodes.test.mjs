@@ -88,7 +88,7 @@ for (const format of FORMATS) {
     });
 
     test('three concurrent responses streamed through node A each end exact on clients of both nodes', { timeout: TIMEOUT }, async (t) => {
-      // Their appends reach node A interleaved on one channel, so its Redis calls carry several responses' appends.
+      // Their appends reach node A interleaved on one channel: those that queue behind a Redis call share the next one.
       const name = channel('two-three');
       const onB = await clientSession(t, nodeB, format, name);
       const onA = await clientSession(t, nodeA, format, name);
