@@ -9,15 +9,15 @@ namespace Tokenwire.Server.Engines.Redis;
 
 /// <summary>
 /// This node's operations (update, delete, append) and annotations on one channel's messages. An operation is checked
-/// against the message's state (rights, data type, the whole message's size) as this node last folded it, and appended
-/// by <see cref="RedisScripts.Operate"/> only if no other node changed the message since (compare and set on the
-/// message's operations stream); otherwise the state catches up with the operations it missed and the check runs
-/// again (the states: <see cref="RedisFoldedStates"/>). Operations of one channel on this node run one at a time, in the order they were queued; a
-/// connection does not wait for one before sending the next (its next frame may be an append to another response), and
-/// a publish it makes while its operations are in flight is queued behind them (<see cref="AfterOperations"/>), so the
-/// channel holds its frames in the order it sent them. The operations queued behind a script call, on any of the
-/// channel's messages (an agent may stream several responses on one channel, interleaving their appends), go to Redis
-/// together in the next call, in the order they were queued.
+/// against the message's state (rights, data type, the whole message's size) as this node last folded it
+/// (<see cref="RedisFoldedStates"/>), and appended by <see cref="RedisScripts.Operate"/> only if no other node changed
+/// the message since (compare and set on the message's operations stream); otherwise the state catches up with the
+/// operations it missed and the check runs again. Operations of one channel on this node run one at a time, in the
+/// order they were queued; a connection does not wait for one before sending the next (its next frame may be an append
+/// to another response), and a publish it makes while its operations are in flight is queued behind them
+/// (<see cref="AfterOperations"/>), so the channel holds its frames in the order it sent them. The operations queued
+/// behind a script call, on any of the channel's messages (an agent may stream several responses on one channel,
+/// interleaving their appends), go to Redis together in the next call, in the order they were queued.
 /// </summary>
 internal sealed class RedisOperationWriter(RedisChannelHub hub)
 {
