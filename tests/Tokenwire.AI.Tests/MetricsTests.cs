@@ -30,7 +30,10 @@ public sealed class MetricsTests
         // The model's first token waits for the test, not for a timer: on a loaded machine a timer could fire before the
         // publisher's write of start reached the server (start and the first token then arrived together, 63 µs apart).
         var firstToken = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        var model = new GatedChatClient(new SimulatedChatClient(new SimulatedChatClientOptions { Text = text, TokensPerSecond = 10 }), firstToken.Task);
+        // Nor may the response end before the scrape taken during it (a loaded CI machine once scraped it only after its
+        // stop): its last token waits for the test too.
+        var lastToken = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        var model = new GatedChatClient(new SimulatedChatClient(new SimulatedChatClientOptions { Text = text, TokensPerSecond = 10 }), firstToken.Task, tokens, lastToken.Task);
         await using var client = new TokenwireRealtime(ServerFixture.ClientOptionsFor(server));
         var channel = client.Channels.Get(ns + ":chat");
         await channel.AttachAsync().OrTimeout(); // connected first: start then reaches the server when it is published
@@ -58,6 +61,7 @@ public sealed class MetricsTests
         Assert.InRange(ttft, heldFor.TotalSeconds - 0.001, 30);
         Assert.Null(during.Value("tokenwire_response_ended_total", [.. series, ("outcome", "stop")]));
         Assert.InRange(during.Value("tokenwire_response_inter_token_gap_seconds_count", series) ?? 0, 1, tokens - 1);
+        lastToken.SetResult();
 
         var result = await publishing.OrTimeout(TimeSpan.FromSeconds(30));
         Assert.Equal(tokens, result.TokenCount);
@@ -141,13 +145,22 @@ public sealed class MetricsTests
 [CollectionDefinition(MetricsTests.Name, DisableParallelization = true)]
 public sealed class PrometheusScrapeCollection;
 
-/// <summary>A model whose stream begins only once <paramref name="gate"/> completes.</summary>
-internal sealed class GatedChatClient(IChatClient inner, Task gate) : DelegatingChatClient(inner)
+/// <summary>
+/// A model whose stream begins only once <paramref name="gate"/> completes, and whose text update number
+/// <paramref name="lastToken"/> waits for <paramref name="lastTokenGate"/> (so the response cannot end before the test
+/// has looked at it under way, however loaded the machine).
+/// </summary>
+internal sealed class GatedChatClient(IChatClient inner, Task gate, int lastToken = 0, Task? lastTokenGate = null) : DelegatingChatClient(inner)
 {
     public override async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         await gate.WaitAsync(cancellationToken).ConfigureAwait(false);
-        await foreach (var update in base.GetStreamingResponseAsync(messages, options, cancellationToken).ConfigureAwait(false)) yield return update;
+        var texts = 0;
+        await foreach (var update in base.GetStreamingResponseAsync(messages, options, cancellationToken).ConfigureAwait(false))
+        {
+            if (!string.IsNullOrEmpty(update.Text) && ++texts == lastToken && lastTokenGate is not null) await lastTokenGate.WaitAsync(cancellationToken).ConfigureAwait(false);
+            yield return update;
+        }
     }
 }
