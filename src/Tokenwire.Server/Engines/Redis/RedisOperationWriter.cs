@@ -1,5 +1,5 @@
-using System.Buffers;
 using System.Globalization;
+using CommunityToolkit.HighPerformance.Buffers;
 using StackExchange.Redis;
 using Tokenwire.Protocol;
 using Tokenwire.Protocol.MsgPack;
@@ -333,7 +333,9 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
     private async Task<OperateResult> RunAsync(List<(string Serial, string Expected)> messages, string target, List<Message> records, List<int>? messageOf)
     {
         var engine = hub.Engine;
-        var buffer = new ArrayBufferWriter<byte>(256);
+        // Pooled, as RedisPublishBatch's: a call carries up to 64 operations, and an array grown by doubling and then
+        // copied for each call was most of the bytes an appending flood on Redis allocated.
+        var buffer = new ArrayPoolBufferWriter<byte>(4096);
         var writer = new MsgPackWriter(buffer);
         writer.WriteArrayHeader(1 + 2 * messages.Count + 2 * records.Count);
         writer.Write(messages.Count);
@@ -357,7 +359,8 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
             target,
             (engine.Services.Now() - keep).ToString(CultureInfo.InvariantCulture),
             keep,
-            buffer.WrittenSpan.ToArray())).ConfigureAwait(false))!;
+            buffer.WrittenMemory)).ConfigureAwait(false))!;
+        buffer.Dispose(); // answered, so written (a call that failed keeps its bytes: the multiplexer may still hold them)
         if ((string?)result[0] != "ok") return default;
         var ids = new List<string>(result.Length - 2);
         for (var i = 2; i < result.Length; i++) ids.Add((string)result[i]!);
