@@ -52,11 +52,8 @@ public sealed class RedisPipelinedOperationsTests(RedisServerFixture redis) : IC
     }
 
     /// <summary>Sends appends to <paramref name="serial"/> without awaiting any: msgSerials <paramref name="first"/> on.</summary>
-    private static async Task SendAppendsAsync(RawClient agent, string channel, string serial, long first, IEnumerable<object> fragments)
-    {
-        var msgSerial = first;
-        foreach (var data in fragments) await agent.PublishAsync(channel, msgSerial++, new Message { Action = MessageAction.Append, Serial = serial, Data = data });
-    }
+    private static Task SendAppendsAsync(RawClient agent, string channel, string serial, long first, IEnumerable<object> fragments) =>
+        SendAppendsAsync(agent, channel, first, fragments.Select(data => (serial, data)));
 
     /// <summary>Each msgSerial's outcome (null when ACKed, else the NACK's error code), and the ACK/NACK frames they came in.</summary>
     private static async Task<(Dictionary<long, int?> Outcomes, int Frames)> OutcomesAsync(RawClient agent, long first, int count)
