@@ -93,7 +93,7 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
             // meanwhile (an agent appending to many responses does not wait a Redis round trip per token). Publishes
             // queued before it for the end of the burst go to Redis first, so they are stored before it.
             hub.Publishes.Dispatch();
-            return new ValueTask<string?[]>(VersionSerialOf(hub.Operations.OperateAsync(messages[0], publisher)));
+            return new ValueTask<string?[]>(hub.Operations.OperateAsync(messages[0], publisher));
         }
 
         var clientIds = new List<string?>(messages.Count);
@@ -119,8 +119,6 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
     // Apart from PublishAsync so the closure is only made on this path (a captured parameter makes it at method entry).
     private static Task<string?[]>? AfterOperations(RedisChannelHub hub, List<Message> messages, List<string?> clientIds, Publisher publisher) =>
         hub.Operations.AfterOperations(() => hub.Publishes.Add(messages, clientIds, publisher with { Dispatches = null }));
-
-    private static async Task<string?[]> VersionSerialOf(Task<string> operation) => [await operation.ConfigureAwait(false)];
 
     /// <summary>Runs <see cref="RedisScripts.Append"/> for a batch of the hub's publishes.</summary>
     internal Task<RedisResult> EvaluateAppendAsync(RedisChannelHub hub, ReadOnlyMemory<byte> batch)
