@@ -1,5 +1,6 @@
 using System.Globalization;
 using CommunityToolkit.HighPerformance.Buffers;
+using Microsoft.Extensions.ObjectPool;
 using StackExchange.Redis;
 using Tokenwire.Protocol;
 using Tokenwire.Protocol.MsgPack;
@@ -28,8 +29,11 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
     private readonly Lock _lock = new();
     private Task _tail = Task.CompletedTask; // the operation running: the next one starts after it
     private Batch? _open; // the last batch queued, not running yet: operations queued now join it
-    private List<Queued>? _spare; // the items of the last batch done, emptied: the next batch's (a flood makes one per call)
     private readonly RedisFoldedStates _states = new(hub);
+
+    // The item lists of batches done, for the next ones: an appending flood makes a batch per script call, and its
+    // channels' writers keep batches queued behind the one running. Shared by all writers, bounded.
+    private static readonly ObjectPool<List<Queued>> s_itemLists = new DefaultObjectPool<List<Queued>>(new ItemListPolicy(), maximumRetained: 64);
 
     /// <summary>
     /// Queues one validated operation after those in flight; its task gives its version serial (as the publish's one
@@ -46,8 +50,7 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
             }
             else
             {
-                var batch = new Batch(_spare ?? []);
-                _spare = null;
+                var batch = new Batch(s_itemLists.Get());
                 batch.Items.Add(queued);
                 _open = batch;
                 _tail = RunAfterAsync(_tail, batch);
@@ -135,8 +138,18 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
             next = end;
         }
 
-        items.Clear(); // no longer open (above), so nothing joins it any more
-        lock (_lock) _spare = items;
+        s_itemLists.Return(items); // no longer open (above), so nothing joins it any more
+    }
+
+    private sealed class ItemListPolicy : PooledObjectPolicy<List<Queued>>
+    {
+        public override List<Queued> Create() => new(MaxBatch);
+
+        public override bool Return(List<Queued> items)
+        {
+            items.Clear(); // drops the operations and their publishers' tasks
+            return true;
+        }
     }
 
     /// <summary>A message of a round: its state, and whether that was caught up with other nodes in this round.</summary>
