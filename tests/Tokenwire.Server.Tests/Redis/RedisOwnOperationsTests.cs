@@ -142,4 +142,51 @@ public sealed class RedisOwnOperationsTests(RedisServerFixture redis) : IClassFi
         var after = await NextMessageAsync(subscriber);
         Assert.Equal("after", (string)after.Data!);
     }
+
+    [Fact]
+    public async Task The_writing_node_delivers_its_operations_field_for_field_as_another_node_decodes_them()
+    {
+        // Node A delivers its own records as it made them (serial and time from the entry ids); node B decodes them from
+        // the entries. Their subscribers must not be able to tell the two apart.
+        await using var a = await NodeAsync();
+        await using var b = await NodeAsync();
+        var channel = $"mutable:own-as-decoded-{Guid.NewGuid():N}";
+        await using var onA = await RawClient.ConnectAsync(a, WireFormat.MsgPack, query: "appendRollupWindow=0");
+        await using var onB = await RawClient.ConnectAsync(b, WireFormat.MsgPack, query: "appendRollupWindow=0");
+        await onA.AttachAsync(channel);
+        await onB.AttachAsync(channel);
+        await using var agent = await RawClient.ConnectAsync(a, WireFormat.Json, query: "clientId=agent");
+        var serial = await CreateAsync(agent, channel, "Hello");
+        var headers = OpaqueValue.FromJson("{\"headers\":{\"responseId\":\"r1\",\"ts\":\"1764000000000\"}}"u8);
+        var operations = new List<Message>
+        {
+            new() { Action = MessageAction.Append, Serial = serial, Data = " wor", Extras = headers },
+            new() { Action = MessageAction.Append, Serial = serial, Data = "ld" },
+            new() { Action = MessageAction.Update, Serial = serial, Name = "answer", Data = "Hello, world",
+                Version = new MessageVersion { Description = "fixed", Metadata = OpaqueValue.FromJson("{\"why\":\"typo\"}"u8) } },
+            new() { Action = MessageAction.Delete, Serial = serial },
+        };
+        for (var i = 0; i < operations.Count; i++)
+        {
+            await agent.PublishAsync(channel, i + 1, operations[i]);
+            var ack = await agent.ReceiveUntilAsync(f => f.Action is ProtocolAction.Ack or ProtocolAction.Nack && f.MsgSerial == i + 1, Wait);
+            Assert.Equal(ProtocolAction.Ack, ack.Action);
+        }
+
+        static object Fields(Message m) => (m.Action, m.Id, m.Serial, m.Name, m.Data as string, m.Encoding, m.Extras?.ToString(),
+            m.ClientId, m.ConnectionId, m.Timestamp, m.Version?.Serial, m.Version?.Timestamp, m.Version?.ClientId,
+            m.Version?.Description, m.Version?.Metadata?.ToString());
+
+        var fromA = new List<Message>();
+        var fromB = new List<Message>();
+        while (fromA.Count < 1 + operations.Count) fromA.AddRange((await onA.ReceiveUntilAsync(f => f.Action == ProtocolAction.Message, Wait)).Messages!);
+        while (fromB.Count < 1 + operations.Count) fromB.AddRange((await onB.ReceiveUntilAsync(f => f.Action == ProtocolAction.Message, Wait)).Messages!);
+        Assert.Equal(
+            [MessageAction.Create, MessageAction.Append, MessageAction.Append, MessageAction.Update, MessageAction.Delete],
+            fromA.Select(m => m.Action!.Value));
+        Assert.Equal(fromB.Select(Fields), fromA.Select(Fields));
+        Assert.Equal("fixed", fromA[3].Version!.Description);
+        Assert.Contains("r1", fromA[1].Extras!.ToString());
+        Assert.All(fromA.Skip(1), m => Assert.NotNull(m.Version!.Serial));
+    }
 }
