@@ -48,7 +48,7 @@ internal sealed class ChannelServices(IOptions<TokenwireOptions> options, IHisto
     /// </summary>
     public Observability.FanOutTelemetry? Telemetry { get; } = telemetry;
 
-    /// <summary>The server's instruments (the Redis engine counts its round trips on <c>Metrics.RedisRoundTrips</c>), or null.</summary>
+    /// <summary>The server's instruments (the Redis engine exports its command count through <c>Metrics.ObserveRedisOperations</c>), or null.</summary>
     public Observability.ServerMetrics? Metrics => Telemetry?.Metrics;
 
     public long Now() => time.GetUtcNow().ToUnixTimeMilliseconds();

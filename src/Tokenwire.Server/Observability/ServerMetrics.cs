@@ -56,7 +56,6 @@ internal sealed class ServerMetrics
         ResumesFailed = new Total(_resumes, _resumeFailed);
         ProtocolErrors = new Total(Meter.CreateCounter<long>("tokenwire.protocol_errors", "{frame}", "Malformed frames and bodies refused"));
         TransportsDropped = new Total(Meter.CreateCounter<long>("tokenwire.transports.dropped", "{transport}", "Transports that ended without CLOSE (resumable)"));
-        RedisRoundTrips = Meter.CreateCounter<long>("tokenwire.redis.round_trips", "{round_trip}", "Requests sent to Redis and answered (scale-out engine)");
         TimeToFirstToken = Meter.CreateHistogram<double>("tokenwire.response.time_to_first_token", "s", "Time from a response's start to its first token", tags: null, advice: Buckets(TimeToFirstTokenBuckets));
         InterTokenGap = Meter.CreateHistogram<double>("tokenwire.response.inter_token_gap", "s", "Time between a token and the message of the same response before it", tags: null, advice: Buckets(GapBuckets));
         ResponseDuration = Meter.CreateHistogram<double>("tokenwire.response.duration", "s", "Time from a response's start to its end", tags: null, advice: Buckets(DurationBuckets));
@@ -86,9 +85,11 @@ internal sealed class ServerMetrics
     public Total TransportsDropped { get; }
 
     /// <summary>
-    /// Redis round trips; the Redis engine counts each answered request here (<c>Services.Metrics.RedisRoundTrips.Add(1)</c>).
+    /// Exports the commands this node sends to Redis, as the Redis engine's multiplexer counts them (read on collection;
+    /// nothing is counted per command here). Only a node on Redis has the series.
     /// </summary>
-    public Counter<long> RedisRoundTrips { get; }
+    public void ObserveRedisOperations(Func<long> operations) =>
+        Meter.CreateObservableCounter("tokenwire.redis.operations", operations, "{operation}", "Commands this node sent to Redis (script calls, stream reads, pub/sub; the multiplexer's operation count)");
 
     public Histogram<double> TimeToFirstToken { get; }
 

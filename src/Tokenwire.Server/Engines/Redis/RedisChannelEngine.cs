@@ -41,6 +41,7 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
         Services = services;
         Logger = logger;
         Presence = new RedisPresenceEngine(this);
+        services.Metrics?.ObserveRedisOperations(() => redis.OperationCount);
         // Pub/sub drops what is published while a subscription connection is down: hubs re-read their streams.
         redis.ConnectionRestored += (_, e) =>
         {
