@@ -311,7 +311,7 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
             }
 
             var entries = new List<(string, Message)>(ids.Count);
-            for (var i = 0; i < ids.Count; i++) entries.Add((ids[i], StoredRecord(annotations[i], ids[i])));
+            for (var i = 0; i < ids.Count; i++) entries.Add((ids[i], AnnotationAsDecoded(annotations[i], ids[i])));
             hub.OnOwnAppend(previous, entries);
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
@@ -321,8 +321,8 @@ internal sealed class RedisOperationWriter(RedisChannelHub hub)
     }
 
     /// <summary>An annotation as every node decodes it from its entry (serial and time from the id).</summary>
-    private static Message StoredRecord(Message record, string id) =>
-        RedisAnnouncement.DecodeEntry(id, StoredForm.EncodeToScratch(record).Span, presence: false);
+    private static Message AnnotationAsDecoded(Message annotation, string id) =>
+        RedisAnnouncement.DecodeEntry(id, StoredForm.EncodeToScratch(annotation).Span, presence: false);
 
     /// <summary>
     /// An operation's record made what every node decodes from its entry (<see cref="RedisAnnouncement.DecodeEntry"/>):
