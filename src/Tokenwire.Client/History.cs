@@ -55,4 +55,8 @@ public sealed class PaginatedResult<T>
     /// <summary>Fetches the next page; on the last page returns an empty last page (ably-js returns null).</summary>
     public Task<PaginatedResult<T>> NextAsync(CancellationToken cancellationToken = default) =>
         _next is null ? Task.FromResult(new PaginatedResult<T>([], null)) : _next(cancellationToken);
+
+    /// <summary>This page with each item converted, and its next pages converted the same way.</summary>
+    internal PaginatedResult<TOut> Select<TOut>(Func<T, TOut> convert) =>
+        new([.. Items.Select(convert)], _next is null ? null : async ct => (await _next(ct).ConfigureAwait(false)).Select(convert));
 }

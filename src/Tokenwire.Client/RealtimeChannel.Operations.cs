@@ -71,9 +71,6 @@ public sealed partial class RealtimeChannel
     public Task<PaginatedResult<Message>> GetMessageVersionsAsync(string serial, int limit = 100, HistoryDirection direction = HistoryDirection.Backwards, CancellationToken cancellationToken = default) =>
         _manager.Rest.Channels.Get(Name).GetMessageVersionsAsync(serial, limit, direction, cancellationToken);
 
-    // Annotations (ANNOTATION frames, message.summary deliveries) are not handled yet: a MESSAGE delivery with action
-    // summary (4) reaches subscribers as it is; ANNOTATION frames are ignored by the connection.
-
     private async Task<UpdateDeleteResult> OperateAsync(Message message, MessageAction action, MessageOperation? operation, IReadOnlyDictionary<string, string>? parameters)
     {
         var wire = OperationWire.Build(message, action, operation, out var error);

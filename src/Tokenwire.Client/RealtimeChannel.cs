@@ -25,6 +25,7 @@ public sealed partial class RealtimeChannel
         _options = options;
         Attachment = new ChannelAttachment(this, manager);
         _subscriptions = new ChannelSubscriptions(name, manager.Log);
+        Annotations = new RealtimeAnnotations(this, manager);
     }
 
     /// <summary>The channel name.</summary>
@@ -54,6 +55,9 @@ public sealed partial class RealtimeChannel
 
     /// <summary>The modes the server granted in the last ATTACHED (RTL4m).</summary>
     public ChannelModes Modes => Attachment.Modes;
+
+    /// <summary>Annotations of the channel's messages (RTAN): publish, delete, subscribe, list.</summary>
+    public RealtimeAnnotations Annotations { get; }
 
     /// <summary>The channel serial of the last attach that did not resume: the point <c>UntilAttach</c> history stops at.</summary>
     public string? AttachSerial => Attachment.AttachSerial;

@@ -157,6 +157,10 @@ public enum ChannelModes : long
     Subscribe = ProtocolFlags.Subscribe,
     /// <summary>Receive presence.</summary>
     PresenceSubscribe = ProtocolFlags.PresenceSubscribe,
+    /// <summary>Publish annotations (a default mode).</summary>
+    AnnotationPublish = ProtocolFlags.AnnotationPublish,
+    /// <summary>Receive annotations (<see cref="RealtimeAnnotations.SubscribeAsync"/>); not a default mode.</summary>
+    AnnotationSubscribe = ProtocolFlags.AnnotationSubscribe,
 }
 
 /// <summary>Options of a realtime channel (TB).</summary>

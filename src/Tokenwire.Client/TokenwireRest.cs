@@ -165,6 +165,19 @@ public sealed class RestChannel
         return _http.GetMessageVersionsAsync(Name, serial, limit, direction, cancellationToken);
     }
 
+    /// <summary>
+    /// A page of the annotations of the message with this serial, oldest first, deletes included (RSAN3); page on with
+    /// <see cref="PaginatedResult{T}.NextAsync"/>. Needs the <c>subscribe</c> or <c>history</c> capability.
+    /// </summary>
+    /// <param name="messageSerial">The annotated message's serial.</param>
+    /// <param name="limit">Page size, 1 to 1000. Default: 100.</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    public Task<PaginatedResult<Annotation>> GetAnnotationsAsync(string messageSerial, int limit = 100, CancellationToken cancellationToken = default)
+    {
+        if (string.IsNullOrEmpty(messageSerial)) return Task.FromException<PaginatedResult<Annotation>>(OperationWire.MissingSerial());
+        return _http.GetAnnotationsAsync(Name, messageSerial, limit, cancellationToken);
+    }
+
     private Task<UpdateDeleteResult> OperateAsync(Message message, MessageAction action, MessageOperation? operation, IReadOnlyDictionary<string, string>? parameters, CancellationToken cancellationToken)
     {
         var wire = OperationWire.Build(message, action, operation, out var error);

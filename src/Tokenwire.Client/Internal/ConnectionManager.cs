@@ -212,8 +212,7 @@ internal sealed class ConnectionManager
                 if (_auth.CanRenewToken) _ = _auth.ReauthorizeAsync(token => Loop.Post(() => SendIfCurrent(transport, new ProtocolMessage(ProtocolAction.Auth) { AuthAccessToken = token })));
                 break;
             case ProtocolAction.Annotation:
-                // Annotations (frame.Annotations) are not handled by this client yet: ignored until a channel can
-                // subscribe to them (the place to route them to the channel, as MESSAGE is routed above).
+                if (frame.Channel is { } annotated) Channels.Find(annotated)?.Annotations.OnAnnotations(frame);
                 break;
             default:
                 // RSF1: unknown or unsupported actions are ignored.

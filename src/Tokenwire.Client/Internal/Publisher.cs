@@ -27,7 +27,17 @@ internal sealed class Publisher(ConnectionManager connection)
     /// Publishes messages already encoded for the wire (any thread), with optional ProtocolMessage params (an update,
     /// delete or append may carry them, RTL32e). Size is checked here (RSL1i, 40009).
     /// </summary>
-    public Task<PublishResult> PublishAsync(RealtimeChannel channel, List<Message> wire, Dictionary<string, string>? parameters = null)
+    public Task<PublishResult> PublishAsync(RealtimeChannel channel, List<Message> wire, Dictionary<string, string>? parameters = null) =>
+        Submit(channel, wire, new ProtocolMessage(ProtocolAction.Message) { Channel = channel.Name, Messages = wire, Params = parameters });
+
+    /// <summary>
+    /// Publishes annotations already encoded for the wire (any thread): one ANNOTATION frame, numbered and acknowledged
+    /// like a publish (RTAN1), so it is queued, re-sent and failed by the same rules.
+    /// </summary>
+    public Task<PublishResult> PublishAnnotationsAsync(RealtimeChannel channel, List<Message> wire) =>
+        Submit(channel, wire, new ProtocolMessage(ProtocolAction.Annotation) { Channel = channel.Name, Annotations = wire });
+
+    private Task<PublishResult> Submit(RealtimeChannel channel, List<Message> wire, ProtocolMessage frame)
     {
         long size = 0;
         foreach (var m in wire) size += m.ComputeSize();
@@ -38,7 +48,7 @@ internal sealed class Publisher(ConnectionManager connection)
                 $"Maximum size of messages that can be published at once exceeded (was {size} bytes; limit is {max} bytes)"));
         }
 
-        var pending = new PendingPublish(new ProtocolMessage(ProtocolAction.Message) { Channel = channel.Name, Messages = wire, Params = parameters }, channel);
+        var pending = new PendingPublish(frame, channel);
         connection.Loop.Post(() => Enqueue(pending));
         return pending.Completion.Task;
     }
@@ -144,7 +154,7 @@ internal sealed class Publisher(ConnectionManager connection)
     }
 }
 
-/// <summary>One publish (a MESSAGE frame) and the task its caller awaits.</summary>
+/// <summary>One publish (a MESSAGE or ANNOTATION frame) and the task its caller awaits.</summary>
 internal sealed class PendingPublish(ProtocolMessage frame, RealtimeChannel channel)
 {
     public ProtocolMessage Frame { get; } = frame;

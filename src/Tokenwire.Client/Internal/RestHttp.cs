@@ -133,6 +133,14 @@ internal sealed partial class RestHttp : IDisposable
         return GetMessagesPageAsync(MessagePath(channel, serial) + "/versions", query, cancellationToken);
     }
 
+    /// <summary>A page of a message's annotations (RSAN3): <c>GET /channels/{name}/messages/{serial}/annotations</c>, oldest first.</summary>
+    public async Task<PaginatedResult<Annotation>> GetAnnotationsAsync(string channel, string serial, int limit, CancellationToken cancellationToken)
+    {
+        if (limit is < 1 or > 1000) throw new ArgumentOutOfRangeException(nameof(limit), "Limit must be between 1 and 1000");
+        var page = await GetMessagesPageAsync(MessagePath(channel, serial) + "/annotations", "limit=" + limit.ToString(CultureInfo.InvariantCulture), cancellationToken).ConfigureAwait(false);
+        return page.Select(Annotation.FromWire);
+    }
+
     /// <summary>
     /// Tokenwire extension: <c>GET /channels/{name}/responses?state=in-progress[&amp;from_serial=S]</c>, a message array
     /// decoded like history, with the channel serial from the <c>X-Tokenwire-Channel-Serial</c> header.
