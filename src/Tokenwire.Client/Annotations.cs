@@ -73,6 +73,12 @@ public sealed record Annotation
         Id = Id,
     };
 
+    /// <summary>Why an annotation cannot be sent (no message serial, no type), or null (ably-js' checks, 40003).</summary>
+    internal static AblyException? Invalid(string? messageSerial, Annotation annotation) =>
+        string.IsNullOrEmpty(messageSerial) ? OperationWire.MissingSerial()
+        : string.IsNullOrEmpty(annotation.Type) ? new AblyException(ErrorCodes.InvalidParameterValue, 400, "An annotation needs a Type, e.g. \"feedback:distinct.v1\"")
+        : null;
+
     internal static Annotation FromWire(Message m)
     {
         DataEncoding.DecodeInbound(m);
@@ -183,12 +189,7 @@ public sealed class RealtimeAnnotations
     private Task SendAsync(string? messageSerial, Annotation annotation, AnnotationAction action)
     {
         ArgumentNullException.ThrowIfNull(annotation);
-        if (string.IsNullOrEmpty(messageSerial)) return Task.FromException(OperationWire.MissingSerial());
-        if (string.IsNullOrEmpty(annotation.Type))
-        {
-            return Task.FromException(new AblyException(ErrorCodes.InvalidParameterValue, 400, "An annotation needs a Type, e.g. \"feedback:distinct.v1\""));
-        }
-
-        return _manager.Publisher.PublishAnnotationsAsync(_channel, [annotation.ToWire(messageSerial, action)]);
+        if (Annotation.Invalid(messageSerial, annotation) is { } error) return Task.FromException(error);
+        return _manager.Publisher.PublishAnnotationsAsync(_channel, [annotation.ToWire(messageSerial!, action)]);
     }
 }

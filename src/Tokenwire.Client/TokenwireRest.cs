@@ -166,6 +166,19 @@ public sealed class RestChannel
     }
 
     /// <summary>
+    /// Publishes an annotation on the message with this serial (RSAN1; see <see cref="RealtimeAnnotations.PublishAsync(string, Annotation)"/>
+    /// for types and rules); completes once the server stored it.
+    /// </summary>
+    /// <exception cref="AblyException">40003 without a serial or type (nothing sent); else the server's refusal (93002,
+    /// 40160, 40003, 40012 for a client-counting type without a clientId, 40400 for an unknown message).</exception>
+    public Task PublishAnnotationAsync(string messageSerial, Annotation annotation, CancellationToken cancellationToken = default) =>
+        SendAnnotationAsync(messageSerial, annotation, AnnotationAction.Create, cancellationToken);
+
+    /// <summary>Withdraws this client's annotation of that type and name from the message (RSAN2).</summary>
+    public Task DeleteAnnotationAsync(string messageSerial, Annotation annotation, CancellationToken cancellationToken = default) =>
+        SendAnnotationAsync(messageSerial, annotation, AnnotationAction.Delete, cancellationToken);
+
+    /// <summary>
     /// A page of the annotations of the message with this serial, oldest first, deletes included (RSAN3); page on with
     /// <see cref="PaginatedResult{T}.NextAsync"/>. Needs the <c>subscribe</c> or <c>history</c> capability.
     /// </summary>
@@ -176,6 +189,13 @@ public sealed class RestChannel
     {
         if (string.IsNullOrEmpty(messageSerial)) return Task.FromException<PaginatedResult<Annotation>>(OperationWire.MissingSerial());
         return _http.GetAnnotationsAsync(Name, messageSerial, limit, cancellationToken);
+    }
+
+    private Task SendAnnotationAsync(string messageSerial, Annotation annotation, AnnotationAction action, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(annotation);
+        if (Annotation.Invalid(messageSerial, annotation) is { } error) return Task.FromException(error);
+        return _http.PublishAnnotationsAsync(Name, messageSerial, [annotation.ToWire(messageSerial, action)], cancellationToken);
     }
 
     private Task<UpdateDeleteResult> OperateAsync(Message message, MessageAction action, MessageOperation? operation, IReadOnlyDictionary<string, string>? parameters, CancellationToken cancellationToken)

@@ -82,6 +82,38 @@ public sealed class AnnotationsTests(ServerFixture fixture)
         Assert.Equal(got.Select(a => (a.Action, a.Name, a.Serial)), listed.Select(a => (a.Action, a.Name, a.Serial)));
     }
 
+    [Theory]
+    [MemberData(nameof(Formats))]
+    [Trait("spec", "RSAN1")]
+    public async Task Rest_publishes_and_deletes_annotations_that_realtime_subscribers_receive(bool binary)
+    {
+        var name = "mutable:" + ServerFixture.UniqueName("restfeedback");
+        await using var viewer = new TokenwireRealtime(fixture.Options(binary));
+        var viewerChannel = viewer.Channels.Get(name, AnnotationModes);
+        var annotations = new List<Annotation>();
+        using var subscription = await viewerChannel.Annotations.SubscribeAsync(a => { lock (annotations) annotations.Add(a); }).OrTimeout();
+
+        using var carol = new TokenwireRest(fixture.Options(binary) with { ClientId = "carol" });
+        var channel = carol.Channels.Get(name);
+        var serial = (await channel.PublishAsync("answer", "42").OrTimeout()).Serials[0]!;
+        await channel.PublishAnnotationAsync(serial, new Annotation { Type = "stars:multiple.v1", Name = "star", Count = 2 }).OrTimeout();
+        await channel.DeleteAnnotationAsync(serial, new Annotation { Type = "stars:multiple.v1", Name = "star" }).OrTimeout();
+        using var anonymous = new TokenwireRest(fixture.Options(binary));
+        var refused = await Assert.ThrowsAsync<AblyException>(() => anonymous.Channels.Get(name).PublishAnnotationAsync(serial, new Annotation { Type = "r:distinct.v1", Name = "x" }).OrTimeout());
+        Assert.Equal(40012, refused.Code); // a client-counting type needs a clientId
+        Assert.Equal(40003, (await Assert.ThrowsAsync<AblyException>(() => channel.PublishAnnotationAsync(serial, new Annotation()))).Code);
+
+        await Waiting.WaitUntilAsync(() => { lock (annotations) return annotations.Count >= 2; }, describe: () => $"{annotations.Count} annotations");
+        lock (annotations)
+        {
+            Assert.Equal([(AnnotationAction.Create, 2), (AnnotationAction.Delete, (int?)null)], annotations.Select(a => (a.Action, a.Count)));
+            Assert.All(annotations, a => Assert.Equal(("carol", serial, "star"), (a.ClientId, a.MessageSerial, a.Name)));
+        }
+
+        var listed = (await channel.GetAnnotationsAsync(serial).OrTimeout()).Items;
+        Assert.Equal([AnnotationAction.Create, AnnotationAction.Delete], listed.Select(a => a.Action));
+    }
+
     [Fact]
     [Trait("spec", "RTAN4")]
     public async Task Subscribing_without_the_annotation_subscribe_mode_fails_with_93001_and_keeps_no_handler()

@@ -133,6 +133,19 @@ internal sealed partial class RestHttp : IDisposable
         return GetMessagesPageAsync(MessagePath(channel, serial) + "/versions", query, cancellationToken);
     }
 
+    /// <summary>Publishes annotations of one message (RSAN1): <c>POST /channels/{name}/messages/{serial}/annotations</c> with the array.</summary>
+    public async Task PublishAnnotationsAsync(string channel, string serial, List<Message> wire, CancellationToken cancellationToken)
+    {
+        var buffer = new ArrayBufferWriter<byte>(128);
+        _codec.EncodeMessages(wire, buffer);
+        using var request = new HttpRequestMessage(HttpMethod.Post, MessagePath(channel, serial) + "/annotations")
+        {
+            Content = new ByteArrayContent(buffer.WrittenSpan.ToArray()),
+        };
+        request.Content.Headers.ContentType = new MediaTypeHeaderValue(_codec.ContentType);
+        using var response = await SendAsync(request, _codec, authenticate: true, cancellationToken).ConfigureAwait(false);
+    }
+
     /// <summary>A page of a message's annotations (RSAN3): <c>GET /channels/{name}/messages/{serial}/annotations</c>, oldest first.</summary>
     public async Task<PaginatedResult<Annotation>> GetAnnotationsAsync(string channel, string serial, int limit, CancellationToken cancellationToken)
     {
