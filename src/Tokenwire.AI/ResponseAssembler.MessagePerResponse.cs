@@ -15,6 +15,8 @@ namespace Tokenwire.AI;
 /// <item><c>message.delete</c>: the response is deleted (<see cref="ResponseUpdateKind.Deleted"/>) and complete.</item>
 /// <item>The status header <c>complete</c> or <c>cancelled</c> completes the response; later appends are ignored, a later
 /// update (an edit) still applies.</item>
+/// <item><c>message.summary</c>: the message's annotation summary (feedback, reactions) changed
+/// (<see cref="ResponseUpdateKind.Annotated"/>, <see cref="ResponseSnapshot.Annotations"/>).</item>
 /// </list>
 /// Every delivery carries the message's serial and its version serial; versions sort as plain strings, so one at or below
 /// the version already applied (rewind, history or resume overlapping live delivery) is dropped as a duplicate. This is
@@ -27,8 +29,8 @@ public sealed partial class ResponseAssembler
 
     private bool ApplyResponseMessage(Message message)
     {
-        // message.summary (annotations) and meta carry no text: annotations are not assembled (yet).
-        if (message.Action is MessageAction.Meta or MessageAction.Summary || message.Serial is not { } serial) return false;
+        if (message.Action is MessageAction.Meta || message.Serial is not { } serial) return false;
+        if (message.Action is MessageAction.Summary) return ApplySummary(serial, message); // no text: the annotation summary
         var action = message.Action ?? MessageAction.Create;
         var version = message.Version?.Serial ?? serial;
         var headers = message.Extras is null ? null : message.GetHeaders();
@@ -60,6 +62,7 @@ public sealed partial class ResponseAssembler
 
             state.Version = version;
             if (status is not null) state.Status = status;
+            if (message.Annotations is { } summary) state.Annotations = summary; // history and first sights carry it
             var text = TextOf(message.Data);
             switch (action)
             {
@@ -82,6 +85,19 @@ public sealed partial class ResponseAssembler
             }
 
             if (ResponseStatus.IsFinal(status) && !state.IsComplete) Complete(state, message);
+            _applied++;
+            return true;
+        }
+    }
+
+    /// <summary>A <c>message.summary</c> of a response's message: its annotations' summary, kept and reported.</summary>
+    private bool ApplySummary(string serial, Message message)
+    {
+        lock (_lock)
+        {
+            if (!_serials.TryGetValue(serial, out var responseId) || !_responses.TryGetValue(responseId, out var state)) return false;
+            state.Annotations = message.Annotations;
+            Raise(new ResponseUpdate(ResponseUpdateKind.Annotated, state.ResponseId, null, null, state.TokenCount, message));
             _applied++;
             return true;
         }

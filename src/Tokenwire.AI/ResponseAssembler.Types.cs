@@ -36,6 +36,9 @@ public enum ResponseUpdateKind
     /// text rebuilt so far, replaced the text; <see cref="ResponseUpdate.Text"/> holds it. With <c>response-complete</c>,
     /// followed by <see cref="Completed"/> unless the response had already completed.</summary>
     Replaced,
+    /// <summary>Message-per-response: the response's message got a new annotation summary (feedback, reactions: a
+    /// <c>message.summary</c> delivery); <see cref="ResponseSnapshot.Annotations"/> holds it.</summary>
+    Annotated,
     /// <summary>A message-per-response message was deleted; <see cref="ResponseUpdate.Text"/> holds what the delete left
     /// (usually the text). Followed by <see cref="Completed"/> unless the response had already completed.</summary>
     Deleted,
@@ -102,4 +105,12 @@ public sealed record ResponseSnapshot(string ResponseId, string Text, int TokenC
     /// <see cref="TokenStreamNames.ReasonHeader"/> header of the message that ended it); null when it completed by itself.
     /// </summary>
     public string? StopReason { get; init; }
+
+    /// <summary>
+    /// Message-per-response: the annotation summary of the response's message (<c>{summary: {type: {name: {total,
+    /// clientIds}}}}</c>, <see cref="Message.Annotations"/>), from the last <c>message.summary</c> delivery or the
+    /// message as history or a first sight gave it; null when none was seen. Publish feedback on a response with
+    /// <c>channel.Annotations.PublishAsync(snapshot.MessageSerial, …)</c>.
+    /// </summary>
+    public OpaqueValue? Annotations { get; init; }
 }

@@ -385,12 +385,16 @@ public sealed partial class ResponseAssembler
         /// <summary>The reason header of the message that completed the response.</summary>
         public string? StopReason { get; set; }
 
+        /// <summary>Message-per-response: the message's annotation summary last seen.</summary>
+        public OpaqueValue? Annotations { get; set; }
+
         public ResponseSnapshot Snapshot() => new(ResponseId, Text.ToString(), TokenCount, IsComplete, IsReplaced, HasStart)
         {
             MessageSerial = MessageSerial,
             Status = Status,
             IsDeleted = IsDeleted,
             StopReason = StopReason,
+            Annotations = Annotations,
         };
     }
 }

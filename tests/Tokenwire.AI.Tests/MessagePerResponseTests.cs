@@ -79,6 +79,62 @@ public sealed class MessagePerResponseTests(ServerFixture fixture)
     }
 
     [Fact]
+    public async Task Feedback_on_a_response_reaches_the_assembler_as_its_annotation_summary_live_and_from_history()
+    {
+        var channelName = MutableName("mpr-feedback");
+        await using var viewerClient = new TokenwireRealtime(fixture.Options() with { ClientId = "viewer" });
+        var live = new ResponseAssembler();
+        var updates = live.ReadUpdatesAsync();
+        await using var subscription = await ResponseHydrator.SubscribeAsync(viewerClient, channelName, live, new HydrationOptions { Mode = HydrationMode.None });
+
+        await using var publisherClient = fixture.Client(echo: false);
+        var result = await new TokenStreamPublisher(publisherClient.Channels.Get(channelName), Options)
+            .StreamAsync(TestHelpers.Model("A fine answer.", tokensPerSecond: 2000), TestHelpers.Prompt("q"), responseId: "r-feedback").OrTimeout();
+        var completed = await live.WaitForCompletionAsync("r-feedback").OrTimeout();
+        Assert.Null(completed.Annotations);
+
+        // The viewer rates the answer: thumbs up, then changes its mind.
+        var channel = subscription.Channel;
+        await channel.Annotations.PublishAsync(completed.MessageSerial!, new Annotation { Type = "feedback:distinct.v1", Name = "up" }).OrTimeout();
+        await channel.Annotations.DeleteAsync(completed.MessageSerial!, new Annotation { Type = "feedback:distinct.v1", Name = "up" }).OrTimeout();
+        await channel.Annotations.PublishAsync(completed.MessageSerial!, new Annotation { Type = "feedback:distinct.v1", Name = "down" }).OrTimeout();
+
+        var annotated = 0;
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        await foreach (var update in updates.WithCancellation(deadline.Token))
+        {
+            if (update.Kind != ResponseUpdateKind.Annotated) continue;
+            Assert.Equal("r-feedback", update.ResponseId);
+            Assert.Equal(MessageAction.Summary, update.Message!.Action);
+            if (++annotated == 3) break;
+        }
+
+        var snapshot = live.Responses.Single();
+        Assert.Equal("A fine answer.", snapshot.Text); // a summary changes no text
+        Assert.True(snapshot.IsComplete);
+        Assert.Equal(1, FeedbackTotal(snapshot, "down"));
+        Assert.Null(FeedbackTotal(snapshot, "up"));
+
+        // A client that joins later gets the summary with the message from history.
+        await using var laterClient = fixture.Client();
+        var later = new ResponseAssembler();
+        await using var hydrated = await ResponseHydrator.SubscribeAsync(laterClient, channelName, later, new HydrationOptions { Mode = HydrationMode.History });
+        var fromHistory = await later.WaitForCompletionAsync("r-feedback").OrTimeout();
+        Assert.Equal("A fine answer.", fromHistory.Text);
+        Assert.Equal(result.MessageSerial, fromHistory.MessageSerial);
+        Assert.Equal(1, FeedbackTotal(fromHistory, "down"));
+    }
+
+    private static int? FeedbackTotal(ResponseSnapshot snapshot, string name)
+    {
+        if (snapshot.Annotations is null) return null;
+        using var doc = System.Text.Json.JsonDocument.Parse(snapshot.Annotations.ToString()!);
+        return doc.RootElement.GetProperty("summary").GetProperty("feedback:distinct.v1").TryGetProperty(name, out var entry)
+            ? entry.GetProperty("total").GetInt32()
+            : null;
+    }
+
+    [Fact]
     public async Task Subscribers_joining_mid_response_live_by_history_and_by_rewind_end_with_the_exact_text()
     {
         const int Tokens = 800;
