@@ -18,8 +18,9 @@ namespace Tokenwire.Demo;
 /// <list type="bullet">
 /// <item><c>GET /</c>: the page (static files from <c>&lt;output&gt;/demo</c>, with the ably browser bundle in <c>vendor/</c>);</item>
 /// <item><c>GET /demo/config</c>: <c>{channel, responseChannel, model}</c>;</item>
-/// <item><c>GET /demo/token</c>: TokenDetails that may only <b>subscribe to and read the history of</b> the demo channels,
-/// signed with the demo key (the page's ably-js <c>authUrl</c>; browsers never see a key);</item>
+/// <item><c>GET /demo/token[?clientId=ID]</c>: TokenDetails that may only <b>subscribe to and read the history of</b> the
+/// demo channels, and rate answers (annotations) on the response channel, signed with the demo key (the page's ably-js
+/// <c>authUrl</c>; browsers never see a key);</item>
 /// <item><c>POST /demo/prompt</c> <c>{"prompt":"...", "pattern":"token"|"response"}</c>: the agent answers on the channel
 /// (message-per-token, the default) or on the response channel (message-per-response); <c>202 {responseId, channel}</c>.</item>
 /// </list>
@@ -76,28 +77,39 @@ public static class DemoEndpoints
         app.UseRouting();
 
         app.MapGet("/demo/config", () => Results.Json(new Dictionary<string, object?> { ["channel"] = options.Channel, ["responseChannel"] = options.ResponseChannel, ["model"] = options.Model }));
-        app.MapGet("/demo/token", (DemoAgent agent, TokenService tokens) =>
+        app.MapGet("/demo/token", (DemoAgent agent, TokenService tokens, string? clientId) =>
         {
             // Watch only: a browser may follow the chat live, read its history (the finished answers, after a reload) and
-            // the in-progress responses endpoint, but never publish on it.
+            // the in-progress responses endpoint, but never publish on it. On the response channel it may rate answers
+            // (annotations, which need a clientId: the page's own, kept in its localStorage).
+            if (clientId is not null && !IsPageClientId(clientId))
+            {
+                return Results.Json(new Dictionary<string, object?> { ["error"] = new { code = ErrorCodes.InvalidClientId, statusCode = 400, message = "clientId must be 1-64 letters, digits, '-' or '_'" } }, statusCode: 400);
+            }
+
             var capability = Capability.Parse(JsonSerializer.Serialize(new Dictionary<string, string[]>
             {
                 [options.Channel] = ["history", "subscribe"],
-                [options.ResponseChannel] = ["history", "subscribe"],
+                [options.ResponseChannel] = ["history", "subscribe", "annotation-publish"],
             }));
-            var details = tokens.Issue(agent.Key, options.TokenTtl, capability, clientId: null);
-            return Results.Json(new Dictionary<string, object?>
+            var details = tokens.Issue(agent.Key, options.TokenTtl, capability, clientId);
+            var body = new Dictionary<string, object?>
             {
                 ["token"] = details.Token,
                 ["keyName"] = details.KeyName,
                 ["issued"] = details.Issued,
                 ["expires"] = details.Expires,
                 ["capability"] = details.Capability,
-            });
+            };
+            if (details.ClientId is not null) body["clientId"] = details.ClientId; // TokenDetails leave it out when unbound
+            return Results.Json(body);
         });
         app.MapPost("/demo/prompt", PromptAsync);
         return app;
     }
+
+    private static bool IsPageClientId(string clientId) =>
+        clientId.Length is >= 1 and <= 64 && clientId.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_');
 
     private static async Task<IResult> PromptAsync(HttpRequest request, DemoAgent agent, IOptions<DemoOptions> options)
     {

@@ -33,7 +33,7 @@ public sealed class DemoTests
         using var http = Http(server);
 
         var token = JsonDocument.Parse(await http.GetStringAsync("/demo/token")).RootElement;
-        Assert.Equal("{\"mutable:demo\":[\"history\",\"subscribe\"],\"persisted:demo\":[\"history\",\"subscribe\"]}", token.GetProperty("capability").GetString());
+        Assert.Equal("{\"mutable:demo\":[\"annotation-publish\",\"history\",\"subscribe\"],\"persisted:demo\":[\"history\",\"subscribe\"]}", token.GetProperty("capability").GetString());
         await using var browser = new TokenwireRealtime(new ClientOptions
         {
             Token = token.GetProperty("token").GetString(),
@@ -121,6 +121,20 @@ public sealed class DemoTests
         var history = await browser.Channels.Get("mutable:demo").HistoryAsync().OrTimeout();
         Assert.Equal(["response", "prompt"], history.Items.Select(m => m.Name));
         Assert.Equal(text, history.Items[0].GetData<string>());
+
+        // A page's token (with its clientId) may rate the answer, never publish on the channel; a malformed clientId is refused.
+        var rater = JsonDocument.Parse(await http.GetStringAsync("/demo/token?clientId=viewer-1")).RootElement;
+        Assert.Equal("viewer-1", rater.GetProperty("clientId").GetString());
+        await using var page = new TokenwireRealtime(new ClientOptions { Token = rater.GetProperty("token").GetString(), Endpoint = "127.0.0.1", Port = server.Port });
+        var pageChannel = page.Channels.Get("mutable:demo");
+        await pageChannel.Annotations.PublishAsync(answer.MessageSerial!, new Annotation { Type = "feedback:distinct.v1", Name = "up" }).OrTimeout();
+        var notAllowed = await Assert.ThrowsAsync<AblyException>(() => pageChannel.PublishAsync("response", "forged").OrTimeout());
+        Assert.Equal(ErrorCodes.OperationNotPermitted, notAllowed.Error.Code);
+        var listed = await pageChannel.Annotations.GetAsync(answer.MessageSerial!).OrTimeout();
+        Assert.Equal(("viewer-1", "up"), (Assert.Single(listed.Items).ClientId, listed.Items[0].Name));
+        using var malformed = await http.GetAsync("/demo/token?clientId=" + Uri.EscapeDataString("no spaces please"));
+        Assert.Equal(HttpStatusCode.BadRequest, malformed.StatusCode);
+        Assert.Equal(ErrorCodes.InvalidClientId, JsonDocument.Parse(await malformed.Content.ReadAsStringAsync()).RootElement.GetProperty("error").GetProperty("code").GetInt32());
     }
 
     [Fact]

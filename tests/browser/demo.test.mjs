@@ -296,5 +296,28 @@ test('demo page, message-per-response: live appends in two tabs, reload mid-answ
     'after a reload the page shows the finished answer',
   );
   assert.equal(await first.textContent('#status'), 'connected · caught up 1 answer');
+
+  // Feedback: a 👍 in one tab (an annotation on the answer's message) shows in the other from the message's summary,
+  // comes back with the message after a reload, and a second click (the same clientId: one browser profile) withdraws it.
+  const upButton = (page) => page.locator(`.response[data-response-id="${responseId}"] .feedback button[data-vote="up"]`);
+  const upCount = (page, count) =>
+    page.waitForFunction(
+      ([id, n]) => document.querySelector(`.response[data-response-id="${id}"] .feedback button[data-vote="up"] span`)?.textContent === n,
+      [responseId, String(count)],
+      { timeout: 20_000 },
+    );
+  await upButton(second).click();
+  await upCount(first, 1);
+  await upCount(second, 1);
+  assert.equal(await upButton(second).getAttribute('aria-pressed'), 'true', 'the voter sees its own vote');
+  await first.reload();
+  await first.waitForSelector('body[data-ready="true"]', { timeout: 20_000 });
+  await upCount(first, 1);
+  assert.equal(await upButton(first).getAttribute('aria-pressed'), 'true', 'after a reload the vote is still this page\'s');
+  const summary = await publishedResponse(server, channel, responseId);
+  assert.equal(summary.annotations?.summary?.['feedback:distinct.v1']?.up?.total, 1, 'the server holds the vote in the message summary');
+  await upButton(first).click();
+  await upCount(second, 0);
+  await upCount(first, 0);
   assert.deepEqual([...errors], [], 'no errors in the pages');
 });

@@ -12,13 +12,29 @@
 // publishes one `response` message per answer and appends each token to it (message-per-response): a message.create
 // starts the answer, each message.append adds its data, a message.update (a reload's history, or the first sight of an
 // answer in progress after attach) gives the whole text so far, and the status header `complete` / `cancelled` ends
-// it. Deliveries are applied by version serial: one at or below the version already applied is dropped.
+// it. Deliveries are applied by version serial: one at or below the version already applied is dropped. Each answer
+// there can be rated 👍 / 👎: an annotation of type feedback:distinct.v1 on the answer's message, published (or, clicked
+// again, deleted) under the page's clientId; every tab shows the counts from the message's summary (message.summary
+// deliveries live, the summary that history returns with the message after a reload).
 
 const statusEl = document.getElementById('status');
 const listEl = document.getElementById('responses');
 const form = document.getElementById('ask');
 const promptInput = document.getElementById('prompt');
 const pattern = new URLSearchParams(location.search).get('pattern') === 'response' ? 'response' : 'token';
+const FEEDBACK = 'feedback:distinct.v1';
+
+/** The page's clientId (annotations count clients), kept across reloads so a reload is the same voter. */
+function pageClientId() {
+  let id = localStorage.getItem('tokenwire-demo-client');
+  if (!id) {
+    id = `viewer-${crypto.randomUUID().slice(0, 8)}`;
+    localStorage.setItem('tokenwire-demo-client', id);
+  }
+  return id;
+}
+const clientId = pageClientId();
+let channel; // set in main()
 
 // How far back a reload looks: at most this many messages of history (a 150-token answer is about 155 messages).
 const HISTORY_PAGE = 1000;
@@ -46,8 +62,10 @@ function setProblem(text) {
   renderStatus();
 }
 
-/** responseId -> { el, promptEl, textEl, metaEl, text, tokens, hydratedTokens, state } */
+/** responseId -> { el, promptEl, textEl, metaEl, text, tokens, hydratedTokens, state, serial, votes } */
 const responses = new Map();
+/** Message-per-response: the answer's message serial -> its response (summaries name the serial only). */
+const bySerial = new Map();
 const appliedIds = new Set();
 
 function responseFor(responseId) {
@@ -58,6 +76,11 @@ function responseFor(responseId) {
   el.dataset.responseId = responseId;
   el.dataset.state = 'streaming';
   el.innerHTML = '<div class="prompt"></div><div class="text"></div><div class="meta"></div>';
+  if (pattern === 'response') {
+    el.insertAdjacentHTML('beforeend', '<div class="feedback" hidden>' +
+      '<button type="button" data-vote="up" aria-pressed="false">👍 <span>0</span></button>' +
+      '<button type="button" data-vote="down" aria-pressed="false">👎 <span>0</span></button></div>');
+  }
   listEl.append(el);
   r = {
     el,
@@ -69,9 +92,38 @@ function responseFor(responseId) {
     hydratedTokens: 0,
     state: 'streaming',
     version: null, // message-per-response: the version serial applied last
+    serial: null, // message-per-response: the answer's message
+    votes: { up: 0, down: 0, mine: new Set() },
   };
+  for (const button of el.querySelectorAll('.feedback button')) button.addEventListener('click', () => vote(r, button.dataset.vote));
   responses.set(responseId, r);
   return r;
+}
+
+/** Shows an answer's feedback from its message's annotation summary ({summary: {type: {name: {total, clientIds}}}}). */
+function showFeedback(r, summary) {
+  const kind = summary?.[FEEDBACK] ?? {};
+  r.votes = { up: 0, down: 0, mine: new Set() };
+  for (const name of ['up', 'down']) {
+    r.votes[name] = kind[name]?.total ?? 0;
+    if (kind[name]?.clientIds?.includes(clientId)) r.votes.mine.add(name);
+    const button = r.el.querySelector(`.feedback button[data-vote="${name}"]`);
+    button.querySelector('span').textContent = String(r.votes[name]);
+    button.setAttribute('aria-pressed', String(r.votes.mine.has(name)));
+  }
+}
+
+/** Rates an answer: publishes the vote, or withdraws it when this page's clientId already gave it. */
+async function vote(r, name) {
+  if (!r.serial) return;
+  const annotation = { type: FEEDBACK, name };
+  try {
+    if (r.votes.mine.has(name)) await channel.annotations.delete(r.serial, annotation);
+    else await channel.annotations.publish(r.serial, annotation);
+    setProblem(null);
+  } catch (error) {
+    setProblem(`feedback refused: ${error.message}`);
+  }
 }
 
 function describe(r) {
@@ -93,6 +145,12 @@ function applyResponse(r, message, hydrating) {
   const version = message.version?.serial ?? message.serial;
   if (r.version && version && version <= r.version) return false; // already applied (history or rewind overlapping live)
   if (version) r.version = version;
+  if (!r.serial && message.serial) {
+    r.serial = message.serial;
+    bySerial.set(message.serial, r);
+    r.el.querySelector('.feedback').hidden = false;
+  }
+  if (message.annotations?.summary) showFeedback(r, message.annotations.summary); // history returns it with the message
   if (message.action === 'message.append') {
     if (message.data) {
       r.text += message.data;
@@ -111,6 +169,11 @@ function applyResponse(r, message, hydrating) {
 
 /** Applies one message (live, history, or a plain object from the in-progress endpoint); `hydrating` marks catch-up. */
 function apply(message, hydrating = false) {
+  if (message.action === 'message.summary') {
+    const r = bySerial.get(message.serial);
+    if (r) showFeedback(r, message.annotations?.summary);
+    return;
+  }
   if (message.name === 'response') {
     const responseId = responseIdOf(message);
     if (!responseId) return;
@@ -234,9 +297,12 @@ async function main() {
 
   const secure = location.protocol === 'https:';
   const port = Number(location.port) || (secure ? 443 : 80);
-  // The token URL returns a token that may subscribe to the demo channel and read its history, never publish.
+  // The token URL returns a token that may subscribe to the demo channels and read their history, never publish; on
+  // the response channel it may rate answers (annotations), as this page's clientId.
   const realtime = new Ably.Realtime({
     authUrl: new URL('demo/token', location.href).href,
+    authParams: { clientId },
+    clientId,
     endpoint: location.hostname,
     port,
     tlsPort: port,
@@ -247,7 +313,7 @@ async function main() {
   });
   watchConnection(realtime);
 
-  const channel = realtime.channels.get(channelName);
+  channel = realtime.channels.get(channelName);
   let live = false;
   const buffered = [];
   await channel.subscribe((message) => (live ? apply(message) : buffered.push(message)));
