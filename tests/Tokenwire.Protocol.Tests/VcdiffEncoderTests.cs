@@ -31,7 +31,7 @@ public sealed class VcdiffEncoderTests
         var t = Encoding.UTF8.GetBytes(target);
         var delta = VcdiffEncoder.Encode(s, t);
         Assert.Equal([0xD6, 0xC3, 0xC4, 0x00, 0x00], delta[..5]);
-        Assert.Equal(target, Encoding.UTF8.GetString(VcdiffDecoder.Decode(delta, s)));
+        Assert.Equal(target, Encoding.UTF8.GetString(VcdiffDecoder.Decode(s, delta)));
     }
 
     [Fact]
@@ -49,7 +49,7 @@ public sealed class VcdiffEncoderTests
             var middle = new byte[random.Next(0, 200)];
             random.NextBytes(middle);
             var t = source[..keepFront].Concat(middle).Concat(source[(source.Length - keepBack)..]).ToArray();
-            Assert.Equal(Convert.ToHexString(t), Convert.ToHexString(VcdiffDecoder.Decode(VcdiffEncoder.Encode(source, t), source)));
+            Assert.Equal(Convert.ToHexString(t), Convert.ToHexString(VcdiffDecoder.Decode(source, VcdiffEncoder.Encode(source, t))));
         }
     }
 

@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using Tokenwire.Protocol;
 using Tokenwire.Protocol.Codecs;
+using Tokenwire.Protocol.Delta;
 using Tokenwire.Testing;
 
 namespace Tokenwire.Server.Tests.Engines;
@@ -113,7 +114,7 @@ public abstract partial class ChannelEngineContractTests
             byte[] payload;
             if (m.Encoding is { } encoding && encoding.EndsWith("vcdiff", StringComparison.Ordinal))
             {
-                payload = VcdiffDecoder.Decode(Assert.IsType<byte[]>(m.Data), previous!);
+                payload = VcdiffDecoder.Decode(previous!, Assert.IsType<byte[]>(m.Data));
                 deltas++;
             }
             else

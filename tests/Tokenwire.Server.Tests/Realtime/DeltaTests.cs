@@ -1,6 +1,7 @@
 using System.Text;
 using System.Text.Json;
 using Tokenwire.Protocol;
+using Tokenwire.Protocol.Delta;
 using Tokenwire.Testing;
 
 namespace Tokenwire.Server.Tests.Realtime;
@@ -20,7 +21,7 @@ public sealed class DeltaTests(ServerFixture fixture) : IClassFixture<ServerFixt
         if (m.Encoding is { } encoding && encoding.EndsWith("vcdiff", StringComparison.Ordinal))
         {
             Assert.NotNull(previousPayload);
-            var target = VcdiffDecoder.Decode(Assert.IsType<byte[]>(m.Data), previousPayload);
+            var target = VcdiffDecoder.Decode(previousPayload, Assert.IsType<byte[]>(m.Data));
             var rest = encoding == "vcdiff" ? null : encoding[..^"/vcdiff".Length];
             if (rest is not null && (rest == "utf-8" || rest.EndsWith("/utf-8", StringComparison.Ordinal)))
             {
