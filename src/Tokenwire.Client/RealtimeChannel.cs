@@ -16,6 +16,7 @@ public sealed partial class RealtimeChannel
     // The public face only: the attach state machine is ChannelAttachment, the subscribers ChannelSubscriptions.
     private readonly ConnectionManager _manager;
     private readonly ChannelSubscriptions _subscriptions;
+    private readonly ChannelDeltas _deltas = new();
     private volatile ChannelOptions _options;
 
     internal RealtimeChannel(ConnectionManager manager, string name, ChannelOptions options)
@@ -227,9 +228,22 @@ public sealed partial class RealtimeChannel
     {
         // RTL17: never deliver a message for a channel that is not attached.
         if (State != ChannelState.Attached || frame.Messages is null) return;
+        if (_options.Params?.ContainsKey("delta") == true)
+        {
+            frame.FillInheritedFields();
+            if (!_deltas.TryDecode(frame, out var error))
+            {
+                Attachment.Reattach(error!); // RTL18: not delivered, nor its serial recorded: resumed from the frame before
+                return;
+            }
+        }
+
         Attachment.RecordChannelSerial(frame.ChannelSerial);
         _subscriptions.Deliver(frame);
     }
+
+    /// <summary>Deltas this channel applied (tests and diagnostics).</summary>
+    internal int DeltasApplied => _deltas.Applied;
 
     /// <summary>Raises <see cref="StateChanged"/>; a throwing handler is logged, not propagated to the loop.</summary>
     internal void RaiseStateChanged(ChannelStateChange change)

@@ -27,15 +27,14 @@ public sealed class RealtimeChannels
     /// as <c>rewind</c>, modes) apply when given on the first <c>Get</c>, or later while the channel is not attached.
     /// </summary>
     /// <exception cref="AblyException">40000 when different options are given for a channel that is attaching or
-    /// attached, as ably-js does (they would need a re-attach); 40019 for a <c>delta</c> param, since this client has no
-    /// vcdiff decoder (the server would send deltas it cannot apply; ably-js without its plugin fails the same way, on
-    /// the first delta).</exception>
+    /// attached, as ably-js does (they would need a re-attach); 40003 for a <c>delta</c> param other than
+    /// <c>vcdiff</c>, the one delta format there is.</exception>
     public RealtimeChannel Get(string name, ChannelOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
-        if (options?.Params is { } requested && requested.ContainsKey("delta"))
+        if (options?.Params is { } requested && requested.TryGetValue("delta", out var format) && format != "vcdiff")
         {
-            throw new AblyException(ErrorCodes.MissingPlugin, 400, "Tokenwire.Client has no vcdiff decoder: the delta channel param is not supported, omit it");
+            throw new AblyException(ErrorCodes.InvalidParameterValue, 400, $"The delta channel param must be \"vcdiff\", not \"{format}\"");
         }
 
         var channel = _channels.GetOrAdd(name, n => new RealtimeChannel(Manager, n, options ?? new ChannelOptions()));

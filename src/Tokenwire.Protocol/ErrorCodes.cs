@@ -13,8 +13,6 @@ public static class ErrorCodes
     public const int InvalidCredentialFormat = 40005;
     /// <summary>Message contains an invalid connection id or key (REST publish on behalf of a connection).</summary>
     public const int InvalidConnectionId = 40006;
-    /// <summary>A feature needs an SDK plugin the client does not have (e.g. a vcdiff decoder for the <c>delta</c> param).</summary>
-    public const int MissingPlugin = 40019;
     /// <summary>Batch request error: some targets of a batch failed.</summary>
     public const int BatchError = 40020;
     /// <summary>Message too large.</summary>

@@ -54,6 +54,18 @@ internal sealed class ChannelAttachment
         if (!string.IsNullOrEmpty(channelSerial)) ChannelSerial = channelSerial;
     }
 
+    /// <summary>
+    /// RTL18: a delta could not be applied: back to attaching with <paramref name="reason"/>, and ATTACH again from the
+    /// last channel serial delivered; messages are dropped until ATTACHED (RTL17). Once per failure: a channel already
+    /// re-attaching is left as it is.
+    /// </summary>
+    public void Reattach(ErrorInfo reason)
+    {
+        if (_state != ChannelState.Attached) return;
+        SetState(ChannelState.Attaching, reason);
+        if (_connection.State == ConnectionState.Connected) SendAttach();
+    }
+
     // ---- Requests (from the channel's AttachAsync/DetachAsync, posted to the loop) ----
 
     public void RequestAttach(TaskCompletionSource done)
