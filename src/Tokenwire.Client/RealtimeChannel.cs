@@ -27,6 +27,7 @@ public sealed partial class RealtimeChannel
         Attachment = new ChannelAttachment(this, manager);
         _subscriptions = new ChannelSubscriptions(name, manager.Log);
         Annotations = new RealtimeAnnotations(this, manager);
+        Presence = new RealtimePresence(this, manager);
     }
 
     /// <summary>The channel name.</summary>
@@ -56,6 +57,9 @@ public sealed partial class RealtimeChannel
 
     /// <summary>The modes the server granted in the last ATTACHED (RTL4m).</summary>
     public ChannelModes Modes => Attachment.Modes;
+
+    /// <summary>Presence on the channel (RTP): enter, update, leave, the members present, presence events.</summary>
+    public RealtimePresence Presence { get; }
 
     /// <summary>Annotations of the channel's messages (RTAN): publish, delete, subscribe, list.</summary>
     public RealtimeAnnotations Annotations { get; }

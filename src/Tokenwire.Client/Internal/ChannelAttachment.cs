@@ -207,6 +207,7 @@ internal sealed class ChannelAttachment
                     _channel.RaiseStateChanged(new ChannelStateChange(ChannelEvent.Update, ChannelState.Attached, ChannelState.Attached, frame.Error, false, hasBacklog, continuityLost: true));
                 }
 
+                _channel.Presence.OnAttached(frame.Flags.HasFlag(ProtocolFlags.HasPresence), resumed);
                 return;
             case ChannelState.Attaching:
             case ChannelState.Suspended:
@@ -216,6 +217,7 @@ internal sealed class ChannelAttachment
                 if (!resumed || _attachSerial is null) _attachSerial = frame.ChannelSerial;
                 _everAttached = true;
                 SetState(ChannelState.Attached, frame.Error, resumed, hasBacklog, continuityLost);
+                _channel.Presence.OnAttached(frame.Flags.HasFlag(ProtocolFlags.HasPresence), resumed);
                 _attachWaiters.CompleteAll();
                 return;
             default:
@@ -332,6 +334,7 @@ internal sealed class ChannelAttachment
         if (reason is not null) _errorReason = reason;
         var change = new ChannelStateChange((ChannelEvent)state, previous, state, reason, resumed, hasBacklog, continuityLost);
         _connection.Log($"Channel '{Name}' {change}");
+        _channel.Presence.OnChannelLeft(state, reason);
         _channel.RaiseStateChanged(change);
     }
 }

@@ -211,6 +211,12 @@ internal sealed class ConnectionManager
                 // RTN22: the server asks for a new token.
                 if (_auth.CanRenewToken) _ = _auth.ReauthorizeAsync(token => Loop.Post(() => SendIfCurrent(transport, new ProtocolMessage(ProtocolAction.Auth) { AuthAccessToken = token })));
                 break;
+            case ProtocolAction.Presence:
+                if (frame.Channel is { } present) Channels.Find(present)?.Presence.OnPresence(frame);
+                break;
+            case ProtocolAction.Sync:
+                if (frame.Channel is { } synced) Channels.Find(synced)?.Presence.OnSync(frame);
+                break;
             case ProtocolAction.Annotation:
                 if (frame.Channel is { } annotated) Channels.Find(annotated)?.Annotations.OnAnnotations(frame);
                 break;

@@ -37,6 +37,10 @@ internal sealed class Publisher(ConnectionManager connection)
     public Task<PublishResult> PublishAnnotationsAsync(RealtimeChannel channel, List<Message> wire) =>
         Submit(channel, wire, new ProtocolMessage(ProtocolAction.Annotation) { Channel = channel.Name, Annotations = wire });
 
+    /// <summary>Sends presence messages (enter, update, leave; RTP8–RTP10): one PRESENCE frame, acknowledged like a publish.</summary>
+    public Task<PublishResult> PublishPresenceAsync(RealtimeChannel channel, List<Message> wire) =>
+        Submit(channel, wire, new ProtocolMessage(ProtocolAction.Presence) { Channel = channel.Name, Presence = wire });
+
     private Task<PublishResult> Submit(RealtimeChannel channel, List<Message> wire, ProtocolMessage frame)
     {
         long size = 0;
@@ -154,7 +158,7 @@ internal sealed class Publisher(ConnectionManager connection)
     }
 }
 
-/// <summary>One publish (a MESSAGE or ANNOTATION frame) and the task its caller awaits.</summary>
+/// <summary>One publish (a MESSAGE, ANNOTATION or PRESENCE frame) and the task its caller awaits.</summary>
 internal sealed class PendingPublish(ProtocolMessage frame, RealtimeChannel channel)
 {
     public ProtocolMessage Frame { get; } = frame;
