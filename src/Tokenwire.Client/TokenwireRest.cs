@@ -166,6 +166,21 @@ public sealed class RestChannel
     }
 
     /// <summary>
+    /// The members present on the channel (RSP3), each a <see cref="Message"/> with <see cref="PresenceAction.Present"/>;
+    /// page on with <see cref="PaginatedResult{T}.NextAsync"/>. Needs <c>subscribe</c> or <c>presence</c>.
+    /// </summary>
+    /// <param name="limit">Page size, 1 to 1000. Default: 100.</param>
+    /// <param name="clientId">Only this client's members. Default: all.</param>
+    /// <param name="connectionId">Only this connection's members. Default: all.</param>
+    /// <param name="cancellationToken">Cancels the request.</param>
+    public Task<PaginatedResult<Message>> GetPresenceAsync(int limit = 100, string? clientId = null, string? connectionId = null, CancellationToken cancellationToken = default) =>
+        _http.GetPresenceAsync(Name, limit, clientId, connectionId, cancellationToken);
+
+    /// <summary>The channel's presence events (enter, update, leave; RSP4), newest first by default. Needs <c>history</c>.</summary>
+    public Task<PaginatedResult<Message>> GetPresenceHistoryAsync(int limit = 100, HistoryDirection direction = HistoryDirection.Backwards, CancellationToken cancellationToken = default) =>
+        _http.GetPresenceHistoryAsync(Name, limit, direction, cancellationToken);
+
+    /// <summary>
     /// Publishes an annotation on the message with this serial (RSAN1; see <see cref="RealtimeAnnotations.PublishAsync(string, Annotation)"/>
     /// for types and rules); completes once the server stored it.
     /// </summary>

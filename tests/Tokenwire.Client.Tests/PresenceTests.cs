@@ -53,6 +53,17 @@ public sealed class PresenceTests(ServerFixture fixture)
         Assert.Equal([("agent", "streaming"), ("viewer", null)], members.OrderBy(m => m.ClientId).Select(m => (m.ClientId!, m.Data as string)));
         Assert.All(members, m => Assert.Equal(PresenceAction.Present, m.PresenceAction));
 
+        // Over REST: the members, one client's, and the events so far, oldest first.
+        using var rest = new TokenwireRest(fixture.Options(binary));
+        var restChannel = rest.Channels.Get(name);
+        Assert.Equal(["agent", "viewer"], (await restChannel.GetPresenceAsync().OrTimeout()).Items.Select(m => m.ClientId).Order());
+        var agentOnly = (await restChannel.GetPresenceAsync(clientId: "agent").OrTimeout()).Items;
+        Assert.Equal(("agent", "streaming", PresenceAction.Present), (Assert.Single(agentOnly).ClientId, agentOnly[0].Data as string, agentOnly[0].PresenceAction!.Value));
+        var page = await restChannel.GetPresenceHistoryAsync(limit: 2, direction: HistoryDirection.Forwards).OrTimeout();
+        var history = page.Items.Concat((await page.NextAsync().OrTimeout()).Items).ToList();
+        Assert.Equal([(PresenceAction.Enter, "agent"), (PresenceAction.Update, "agent"), (PresenceAction.Enter, "viewer")],
+            history.Select(e => (e.PresenceAction!.Value, e.ClientId!)));
+
         await channel.Presence.LeaveAsync().OrTimeout();
         await Waiting.WaitUntilAsync(() => { lock (leaves) return leaves.Count == 1; });
         lock (leaves) Assert.Equal("agent", leaves[0].ClientId);

@@ -133,6 +133,24 @@ internal sealed partial class RestHttp : IDisposable
         return GetMessagesPageAsync(MessagePath(channel, serial) + "/versions", query, cancellationToken);
     }
 
+    /// <summary>The members present (RSP3): <c>GET /channels/{name}/presence</c>, paged; optionally one clientId's or connection's.</summary>
+    public Task<PaginatedResult<Message>> GetPresenceAsync(string channel, int limit, string? clientId, string? connectionId, CancellationToken cancellationToken)
+    {
+        if (limit is < 1 or > 1000) throw new ArgumentOutOfRangeException(nameof(limit), "Limit must be between 1 and 1000");
+        var query = "limit=" + limit.ToString(CultureInfo.InvariantCulture)
+            + (clientId is null ? "" : "&clientId=" + Uri.EscapeDataString(clientId))
+            + (connectionId is null ? "" : "&connectionId=" + Uri.EscapeDataString(connectionId));
+        return GetMessagesPageAsync(ChannelPath(channel) + "/presence", query, cancellationToken);
+    }
+
+    /// <summary>Presence events (RSP4): <c>GET /channels/{name}/presence/history</c>, newest first unless forwards.</summary>
+    public Task<PaginatedResult<Message>> GetPresenceHistoryAsync(string channel, int limit, HistoryDirection direction, CancellationToken cancellationToken)
+    {
+        if (limit is < 1 or > 1000) throw new ArgumentOutOfRangeException(nameof(limit), "Limit must be between 1 and 1000");
+        var query = "limit=" + limit.ToString(CultureInfo.InvariantCulture) + "&direction=" + (direction == HistoryDirection.Forwards ? "forwards" : "backwards");
+        return GetMessagesPageAsync(ChannelPath(channel) + "/presence/history", query, cancellationToken);
+    }
+
     /// <summary>Publishes annotations of one message (RSAN1): <c>POST /channels/{name}/messages/{serial}/annotations</c> with the array.</summary>
     public async Task PublishAnnotationsAsync(string channel, string serial, List<Message> wire, CancellationToken cancellationToken)
     {
