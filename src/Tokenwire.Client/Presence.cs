@@ -41,6 +41,19 @@ public sealed class RealtimePresence
     public Task LeaveAsync(object? data = null) => SendAsync(PresenceAction.Leave, data);
 
     /// <summary>
+    /// Enters <paramref name="clientId"/> on this connection's behalf (RTP14, RTP15): for a service that speaks for
+    /// several identities (agents, bots). Needs a connection that may act for any client: an API key (basic auth) or a
+    /// token with the wildcard clientId <c>*</c>; otherwise the server refuses with 40012.
+    /// </summary>
+    public Task EnterClientAsync(string clientId, object? data = null) => SendAsync(PresenceAction.Enter, data, clientId ?? string.Empty);
+
+    /// <summary>Updates <paramref name="clientId"/>'s member data on this connection's behalf (RTP15).</summary>
+    public Task UpdateClientAsync(string clientId, object? data = null) => SendAsync(PresenceAction.Update, data, clientId ?? string.Empty);
+
+    /// <summary>Makes <paramref name="clientId"/> leave on this connection's behalf (RTP15).</summary>
+    public Task LeaveClientAsync(string clientId, object? data = null) => SendAsync(PresenceAction.Leave, data, clientId ?? string.Empty);
+
+    /// <summary>
     /// The members present (RTP11), attaching the channel if needed and waiting for the server's SYNC to complete, so
     /// the list is the whole set at the attach point plus the events since.
     /// </summary>
@@ -168,12 +181,17 @@ public sealed class RealtimePresence
         }
     }
 
-    private async Task SendAsync(PresenceAction action, object? data)
+    private async Task SendAsync(PresenceAction action, object? data, string? onBehalfOf = null)
     {
-        var clientId = _manager.Options.ClientId;
+        if (onBehalfOf is { } other && (other.Length == 0 || other == "*"))
+        {
+            throw new AblyException(ErrorCodes.InvalidClientId, 400, "EnterClient, UpdateClient and LeaveClient need a clientId other than '*'");
+        }
+
+        var clientId = onBehalfOf ?? _manager.Options.ClientId;
         if (string.IsNullOrEmpty(clientId) || clientId == "*")
         {
-            throw new AblyException(91000, 400, "Unable to enter presence without a clientId: set ClientOptions.ClientId");
+            throw new AblyException(91000, 400, "Unable to enter presence without a clientId: set ClientOptions.ClientId, or use EnterClientAsync");
         }
 
         await _channel.AttachAsync().ConfigureAwait(false); // RTP8d: presence attaches implicitly

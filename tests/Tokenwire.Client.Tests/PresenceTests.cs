@@ -106,6 +106,37 @@ public sealed class PresenceTests(ServerFixture fixture)
     }
 
     [Fact]
+    [Trait("spec", "RTP14")]
+    public async Task A_service_with_a_key_enters_and_removes_members_on_behalf_of_other_clients()
+    {
+        var name = ServerFixture.UniqueName("onbehalf");
+        await using var watcher = new TokenwireRealtime(fixture.Options(binary: false));
+        var watched = watcher.Channels.Get(name);
+        var events = new List<Message>();
+        watched.Presence.Subscribe(m => { lock (events) events.Add(m); });
+        await watched.AttachAsync().OrTimeout();
+
+        await using var service = new TokenwireRealtime(fixture.Options(binary: true)); // basic auth, no clientId of its own
+        var presence = service.Channels.Get(name).Presence;
+        await presence.EnterClientAsync("agent-1", "ready").OrTimeout();
+        await presence.EnterClientAsync("agent-2").OrTimeout();
+        await presence.UpdateClientAsync("agent-2", "busy").OrTimeout();
+        await presence.LeaveClientAsync("agent-1").OrTimeout();
+        await Assert.ThrowsAsync<AblyException>(() => presence.EnterAsync()); // its own clientId: none (91000)
+        Assert.Equal(ErrorCodes.InvalidClientId, (await Assert.ThrowsAsync<AblyException>(() => presence.EnterClientAsync("*"))).Code);
+
+        await Waiting.WaitUntilAsync(() => { lock (events) return events.Count >= 4; }, describe: () => $"{events.Count} events");
+        lock (events)
+        {
+            Assert.Equal([(PresenceAction.Enter, "agent-1"), (PresenceAction.Enter, "agent-2"), (PresenceAction.Update, "agent-2"), (PresenceAction.Leave, "agent-1")],
+                events.Select(e => (e.PresenceAction!.Value, e.ClientId!)));
+        }
+
+        var members = await watched.Presence.GetAsync().OrTimeout();
+        Assert.Equal(("agent-2", "busy"), (Assert.Single(members).ClientId, members[0].Data as string));
+    }
+
+    [Fact]
     [Trait("spec", "RTP8j")]
     public async Task Entering_without_a_clientId_fails_with_91000()
     {
