@@ -175,12 +175,9 @@ public sealed class RealtimeAnnotations
     internal void OnAnnotations(ProtocolMessage frame)
     {
         if (frame.Annotations is not { } annotations) return;
-        for (var i = 0; i < annotations.Count; i++)
+        frame.FillInheritedFields(annotations);
+        foreach (var m in annotations)
         {
-            var m = annotations[i];
-            if (m.Id is null && frame.Id is not null) m.Id = frame.Id + ":" + i.ToString(System.Globalization.CultureInfo.InvariantCulture);
-            m.ConnectionId ??= frame.ConnectionId;
-            m.Timestamp ??= frame.Timestamp;
             var annotation = Annotation.FromWire(m);
             _handlers.Deliver(annotation, annotation.Type);
         }

@@ -95,7 +95,8 @@ public sealed class RealtimePresence
     internal void OnPresence(ProtocolMessage frame)
     {
         if (_channel.State != ChannelState.Attached || frame.Presence is not { } items) return;
-        for (var i = 0; i < items.Count; i++) Apply(Inherit(items[i], frame, i));
+        frame.FillInheritedFields(items);
+        foreach (var item in items) Apply(item);
     }
 
     /// <summary>A SYNC frame (RTP18): <c>channelSerial</c> is <c>syncId:cursor</c>, and an empty cursor ends the sync.</summary>
@@ -104,7 +105,8 @@ public sealed class RealtimePresence
         if (_channel.State != ChannelState.Attached) return;
         _members.StartSync();
         var items = frame.Presence ?? [];
-        for (var i = 0; i < items.Count; i++) Apply(Inherit(items[i], frame, i));
+        frame.FillInheritedFields(items);
+        foreach (var item in items) Apply(item);
         var cursor = frame.ChannelSerial is { } serial && serial.IndexOf(':') is var colon and >= 0 ? serial[(colon + 1)..] : string.Empty;
         if (cursor.Length == 0) EndSync();
     }
@@ -160,14 +162,6 @@ public sealed class RealtimePresence
     }
 
     private void Report(Message item) => _handlers.Deliver(item, item.PresenceAction?.ToString());
-
-    private static Message Inherit(Message m, ProtocolMessage frame, int index)
-    {
-        if (m.Id is null && frame.Id is not null) m.Id = frame.Id + ":" + index.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        m.ConnectionId ??= frame.ConnectionId;
-        m.Timestamp ??= frame.Timestamp;
-        return m;
-    }
 
     private void ReenterOwnMembers()
     {

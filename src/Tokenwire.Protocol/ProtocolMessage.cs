@@ -60,7 +60,7 @@ public sealed class ProtocolMessage
     /// <summary>
     /// Server to client, not on the wire: each message is written without the id (<c>frame id:index</c>), connectionId
     /// and timestamp it would inherit from this frame, which every Ably SDK fills in again on receipt (TM2a, TM2c, TM2f;
-    /// see <see cref="FillInheritedFields"/>). A token frame is ~20 % smaller for it.
+    /// see <see cref="FillInheritedFields()"/>). A token frame is ~20 % smaller for it.
     /// </summary>
     internal bool MessagesInheritFromFrame { get; init; }
 
@@ -68,9 +68,15 @@ public sealed class ProtocolMessage
     /// Gives each message the id, connectionId and timestamp it left to its frame (TM2a, TM2c, TM2f; ably-js
     /// <c>populateFieldsFromParent</c>): what a client does with a MESSAGE frame it receives.
     /// </summary>
-    public void FillInheritedFields()
+    public void FillInheritedFields() => FillInheritedFields(Messages);
+
+    /// <summary>
+    /// The same for the items of another list of this frame (its <see cref="Presence"/> or <see cref="Annotations"/>, RTP2,
+    /// TAN2): each gets the id, connectionId and timestamp it left to the frame.
+    /// </summary>
+    public void FillInheritedFields(List<Message>? items)
     {
-        if (Messages is not { } messages) return;
+        if (items is not { } messages) return;
         for (var i = 0; i < messages.Count; i++)
         {
             var m = messages[i];

@@ -1,4 +1,3 @@
-using System.Reflection;
 using Tokenwire.AI.Chat;
 
 namespace Tokenwire.AI.Tests;
@@ -15,12 +14,7 @@ public sealed class OptionsDocsTests
     [InlineData(typeof(OpenAICompatibleOptions))]
     public void Every_settable_option_is_named_in_the_AI_README(Type options)
     {
-        var readme = File.ReadAllText(Path.Combine(FixturePaths.RepositoryRoot(), "src", "Tokenwire.AI", "README.md"));
-        var missing = options.GetProperties(BindingFlags.Public | BindingFlags.Instance)
-            .Where(p => p.SetMethod is { IsPublic: true })
-            .Select(p => p.Name)
-            .Where(name => !readme.Contains($"| `{name}` |", StringComparison.Ordinal))
-            .ToList();
+        var missing = OptionTables.MissingFrom(options, "src/Tokenwire.AI/README.md");
         Assert.True(missing.Count == 0, $"{options.Name} options missing from the README's option tables: {string.Join(", ", missing)}");
     }
 }
