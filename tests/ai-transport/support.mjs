@@ -85,16 +85,17 @@ export async function send(session, text) {
 
 /**
  * The agent of the README: opens the run for an invocation, pages in the conversation, streams the mock model into
- * the session and ends the run with the model's outcome. Resolves with that outcome.
+ * the session and ends the run with the model's outcome. Resolves with that outcome. `model` replaces the mock model
+ * of `deltas` (a scenario's own, e.g. one that records its prompt).
  */
-export async function runAgent(t, node, format, invocation, deltas, delayMs) {
+export async function runAgent(t, node, format, invocation, deltas, delayMs, { model = mockModel(deltas, delayMs) } = {}) {
   const session = createAgentSession({ client: realtime(t, node, format, { clientId: 'agent' }), channelName: invocation.sessionName });
   await session.connect();
   const run = session.createRun(Invocation.fromJSON(invocation));
   while (run.view.hasOlder()) await run.view.loadOlder();
   await run.start();
   const conversation = run.view.getMessages().map(({ message }) => message);
-  const result = streamText({ model: mockModel(deltas, delayMs), messages: await convertToModelMessages(conversation), abortSignal: run.abortSignal });
+  const result = streamText({ model, messages: await convertToModelMessages(conversation), abortSignal: run.abortSignal });
   const piped = await run.pipe(result.toUIMessageStream());
   const outcome = await vercelRunOutcome(piped, result.finishReason);
   await run.end(outcome);
