@@ -201,6 +201,12 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
     /// <summary>The engine's presence set changed size (occupancy counts members).</summary>
     public void SetPresenceMembers(int count) => _subscriptions.SetPresenceMembers(count);
 
+    /// <summary>This node's attachments alone (no presence members, no other node's).</summary>
+    public ChannelOccupancy LocalAttachments() => _subscriptions.LocalAttachments();
+
+    /// <summary>The other nodes' attachments (Redis engine), added to this node's in occupancy.</summary>
+    public void SetOtherNodesAttachments(ChannelOccupancy others) => _subscriptions.SetOtherNodesAttachments(others);
+
     /// <summary>Delivers the rolled-up appends whose window is over; returns when the next held ones are due, or null.</summary>
     private long? FlushRollups()
     {

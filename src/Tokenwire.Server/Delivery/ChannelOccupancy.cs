@@ -43,6 +43,21 @@ internal readonly record struct ChannelOccupancy(
         return new ChannelOccupancy(true, connections, publishers, subscribers, presence, presenceMembers, presenceSubscribers, objectPublishers, objectSubscribers);
     }
 
+    /// <summary>
+    /// These counts with other nodes' attachments added (their connections, publishers, subscribers and the rest); the
+    /// presence members stay these, which are the shared set's already.
+    /// </summary>
+    public ChannelOccupancy WithOthers(ChannelOccupancy others) => others.Connections == 0 ? this : new ChannelOccupancy(
+        true,
+        Connections + others.Connections,
+        Publishers + others.Publishers,
+        Subscribers + others.Subscribers,
+        PresenceConnections + others.PresenceConnections,
+        PresenceMembers,
+        PresenceSubscribers + others.PresenceSubscribers,
+        ObjectPublishers + others.ObjectPublishers,
+        ObjectSubscribers + others.ObjectSubscribers);
+
     /// <summary>One category's count, by its Ably name.</summary>
     public int this[string category] => category switch
     {

@@ -11,6 +11,8 @@ internal sealed class ChannelSubscriptions(FanOutSettings settings)
 {
     private Subscription[] _all = [];
     private int _presenceMembers;
+    private ChannelOccupancy _others; // other nodes' attachments (Redis engine); none otherwise
+    private ChannelOccupancy _attachmentsTold;
     private readonly OccupancyEvents _occupancy = new(settings.OccupancyInterval, settings.OccupancyWatcher, settings.OccupancyWatched);
 
     /// <summary>Every subscription, in attach order.</summary>
@@ -35,6 +37,7 @@ internal sealed class ChannelSubscriptions(FanOutSettings settings)
     public void Add(Subscription sub)
     {
         _all = [.. _all, sub];
+        AttachmentsChanged();
         if (sub.Held is null) SendOccupancy(sub);
         OccupancyChanged();
     }
@@ -42,14 +45,29 @@ internal sealed class ChannelSubscriptions(FanOutSettings settings)
     public void Remove(List<Subscription> gone)
     {
         _all = [.. _all.Where(s => !gone.Contains(s))];
+        AttachmentsChanged();
         OccupancyChanged();
     }
 
     /// <summary>The current counts to one subscriber that asked for occupancy events, as it goes live.</summary>
     public void SendOccupancy(Subscription sub) => _occupancy.SendInitial(sub, Occupancy());
 
-    /// <summary>The channel's occupancy: its attachments' modes and the presence members the engine reported.</summary>
-    public ChannelOccupancy Occupancy() => ChannelOccupancy.Of(_all.Select(s => s.Subscriber.Modes), _presenceMembers);
+    /// <summary>
+    /// The channel's occupancy: its attachments' modes on this node and the other nodes' attachments (the Redis engine
+    /// reports them), and the presence members the engine reported.
+    /// </summary>
+    public ChannelOccupancy Occupancy() => ChannelOccupancy.Of(_all.Select(s => s.Subscriber.Modes), _presenceMembers).WithOthers(_others);
+
+    /// <summary>This node's attachments alone, counted by mode (no presence members).</summary>
+    public ChannelOccupancy LocalAttachments() => ChannelOccupancy.Of(_all.Select(s => s.Subscriber.Modes), 0);
+
+    /// <summary>The other nodes' attachments changed (Redis engine): occupancy adds them to this node's.</summary>
+    public void SetOtherNodesAttachments(ChannelOccupancy others)
+    {
+        if (_others == others) return;
+        _others = others;
+        OccupancyChanged();
+    }
 
     /// <summary>The engine's presence set changed size (occupancy counts members).</summary>
     public void SetPresenceMembers(int count)
@@ -61,6 +79,15 @@ internal sealed class ChannelSubscriptions(FanOutSettings settings)
 
     /// <summary>Sends a debounced occupancy event when due; returns when it will be otherwise, or null.</summary>
     public long? RunDue() => _occupancy.RunDue(_all, Occupancy());
+
+    private void AttachmentsChanged()
+    {
+        if (settings.AttachmentsChanged is not { } tell) return;
+        var local = LocalAttachments();
+        if (local == _attachmentsTold) return;
+        _attachmentsTold = local;
+        tell(local);
+    }
 
     private void OccupancyChanged()
     {

@@ -7,10 +7,11 @@ namespace Tokenwire.Server.Engines.Redis;
 /// <summary>
 /// The Redis side of following one channel while its hub has local subscribers: subscribes to the channel's sharded
 /// pub/sub channel, pumps its announcements (a burst at a time) into the hub's <see cref="RedisDeliveryCursor"/>, and
-/// re-reads the streams whenever the cursor reports a gap, retrying while Redis is unreachable. It holds the hub's
-/// lock only around the cursor, never across a Redis call.
+/// re-reads the streams whenever the cursor reports a gap, retrying while Redis is unreachable. The other nodes'
+/// attachment counts come on the same pub/sub channel (<see cref="RedisAttachmentCounts"/>). It holds the hub's lock
+/// only around the cursor and the counts, never across a Redis call.
 /// </summary>
-internal sealed class RedisChannelFollower(RedisChannelHub hub, Lock hubLock, RedisDeliveryCursor cursor)
+internal sealed class RedisChannelFollower(RedisChannelHub hub, Lock hubLock, RedisDeliveryCursor cursor, RedisAttachmentCounts attachments)
 {
     private Task? _following;
     private ChannelMessageQueue? _queue;
@@ -31,6 +32,7 @@ internal sealed class RedisChannelFollower(RedisChannelHub hub, Lock hubLock, Re
         bool start;
         lock (hubLock) start = cursor.MarkGap();
         if (start) _ = ResyncAsync(gapKnown: true);
+        _ = LoadAttachmentsAsync(); // announced while disconnected
     }
 
     /// <summary>
@@ -41,6 +43,7 @@ internal sealed class RedisChannelFollower(RedisChannelHub hub, Lock hubLock, Re
     {
         _following = null;
         cursor.Stop();
+        attachments.Clear();
         var queue = _queue;
         _queue = null;
         return queue;
@@ -66,6 +69,7 @@ internal sealed class RedisChannelFollower(RedisChannelHub hub, Lock hubLock, Re
             var lastPresence = await engine.LastEntryIdAsync(RedisKeys.PresenceLog(hub.Tag)).ConfigureAwait(false);
             var members = (int)await engine.Database.HashLengthAsync(RedisKeys.Members(hub.Tag)).ConfigureAwait(false);
             lock (hubLock) cursor.Started(last, lastPresence, members);
+            await attachments.LoadAsync().ConfigureAwait(false);
         }
         catch
         {
@@ -116,6 +120,7 @@ internal sealed class RedisChannelFollower(RedisChannelHub hub, Lock hubLock, Re
     {
         try
         {
+            if (attachments.TryApply(payload)) return null; // another node's attachment counts, not a stream entry
             if (RedisAnnouncement.PeekLast(payload) is var (presence, lastId) && cursor.DeliveredAlready(presence, lastId)) return null;
             return RedisAnnouncement.Decode(payload);
         }
@@ -172,6 +177,18 @@ internal sealed class RedisChannelFollower(RedisChannelHub hub, Lock hubLock, Re
             }
 
             read = true;
+        }
+    }
+
+    private async Task LoadAttachmentsAsync()
+    {
+        try
+        {
+            await attachments.LoadAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            hub.Engine.Logger.LogAttachmentsShareFailed(hub.Name, e.Message);
         }
     }
 

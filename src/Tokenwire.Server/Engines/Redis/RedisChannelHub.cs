@@ -35,9 +35,14 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
         Publishes = new RedisPublishBatch(this);
         Operations = new RedisOperationWriter(this);
         _rateLimiter = new Limits.ChannelRateLimiter(name, rules.MessagesPerSecond, rules.BytesPerSecond, engine.Services.Options.RateLimits.BurstSeconds);
-        _fanOut = new ChannelFanOut(name, _stats, engine.Services.FanOutSettings(appId, name, rules, this));
+        var settings = engine.Services.FanOutSettings(appId, name, rules, this);
+        // Attachments is set below, before anything can attach. A metachannel's occupancy stays its node's own listeners
+        // (whether this node's events are watched), so its attachments are not shared.
+        if (!ChannelName.IsMetaChannel(name)) settings = settings with { AttachmentsChanged = counts => Attachments!.Share(counts) };
+        _fanOut = new ChannelFanOut(name, _stats, settings);
+        Attachments = new RedisAttachmentCounts(this, _lock, _fanOut);
         _cursor = new RedisDeliveryCursor(this, _fanOut);
-        _follower = new RedisChannelFollower(this, _lock, _cursor);
+        _follower = new RedisChannelFollower(this, _lock, _cursor, Attachments);
         _lastActivity = engine.Services.Now();
     }
 
@@ -57,12 +62,21 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
     /// <summary>This node's operations and annotations on the channel's messages (mutable channels).</summary>
     public RedisOperationWriter Operations { get; }
 
+    /// <summary>This node's attachment counts, shared with the other nodes, and theirs while this hub follows the channel.</summary>
+    public RedisAttachmentCounts Attachments { get; }
+
     public int SubscriberCount => _fanOut.SubscriberCount;
 
-    /// <summary>This node's attachments, and the presence members as this hub last counted them.</summary>
+    /// <summary>Every node's attachments (the others' as last announced), and the presence members as this hub last counted them.</summary>
     public ChannelOccupancy Occupancy()
     {
         lock (_lock) return _fanOut.Occupancy();
+    }
+
+    /// <summary>This node's attachments alone.</summary>
+    public ChannelOccupancy LocalAttachments()
+    {
+        lock (_lock) return _fanOut.LocalAttachments();
     }
 
     /// <summary>Delivers rolled-up appends whose window is over, and a debounced occupancy event when due.</summary>

@@ -38,6 +38,9 @@ internal static class RedisKeys
     /// <summary>The presence set: a hash of member key (<c>connectionId:clientId</c>) to the member and its owner.</summary>
     public static RedisKey Members(string tag) => $"tw:{tag}:members";
 
+    /// <summary>Attachments per node: a hash of node id to that node's attachment counts (<see cref="RedisAttachmentCounts"/>).</summary>
+    public static RedisKey Attachments(string tag) => $"tw:{tag}:attachments";
+
     /// <summary>Presence history: one stream entry per presence event.</summary>
     public static RedisKey PresenceLog(string tag) => $"tw:{tag}:presence";
 
@@ -49,6 +52,9 @@ internal static class RedisKeys
 
     /// <summary>The channels (<c>appId\nchannel</c>) where a node's connections hold presence members.</summary>
     public static RedisKey NodeChannels(string nodeId) => $"tw:node:{{{nodeId}}}:channels";
+
+    /// <summary>The channels (<c>appId\nchannel</c>) where a node has attachments counted in <see cref="Attachments"/>.</summary>
+    public static RedisKey NodeAttachments(string nodeId) => $"tw:node:{{{nodeId}}}:attached";
 
     /// <summary>Serial of a stream entry id <c>ms-seq</c>: <c>{ms:D13}-{seq+1:D6}</c> (sequence 0 marks positions).</summary>
     public static string SerialOf(string entryId)

@@ -10,7 +10,8 @@ namespace Tokenwire.Server.Engines.Redis;
 /// time) every 5 s; any node that finds another silent for <see cref="DeadAfter"/> sweeps it: on each channel where the
 /// dead node held members (<see cref="RedisKeys.NodeChannels"/>), a member whose connection has since resumed on a live
 /// node is handed to that node, every other one leaves with a LEAVE. Sweeps are idempotent (compare and set), so
-/// several nodes sweeping at once announce each LEAVE once. Members leave within 15–25 s of a node's death.
+/// several nodes sweeping at once announce each LEAVE once. Members leave within 15–25 s of a node's death, and its
+/// attachments leave every channel's occupancy then too (<see cref="RedisAttachmentCounts.RemoveNodeAsync"/>).
 /// </summary>
 internal sealed class RedisNodeSweeper(RedisChannelEngine engine, RedisPresenceEngine presence)
 {
@@ -66,6 +67,7 @@ internal sealed class RedisNodeSweeper(RedisChannelEngine engine, RedisPresenceE
             }
 
             await Db.KeyDeleteAsync(RedisKeys.NodeChannels(id)).ConfigureAwait(false);
+            await RedisAttachmentCounts.RemoveNodeAsync(engine, id).ConfigureAwait(false); // its subscribers leave occupancy
             await Db.SortedSetRemoveAsync(RedisKeys.Nodes, id).ConfigureAwait(false);
             engine.Logger.LogDeadNodeSwept(id, count);
             left += count;

@@ -173,6 +173,20 @@ internal static class RedisScripts
         """);
 
     /// <summary>
+    /// Sets (or, with <c>@Remove</c> = 1, removes) one node's attachment counts in the channel's hash and announces the
+    /// change: <c>["o", node, counts]</c> (<see cref="RedisAttachmentCounts"/>).
+    /// </summary>
+    public static readonly LuaScript ShareAttachments = LuaScript.Prepare("""
+        if @Remove == '1' then
+          redis.call('HDEL', @Attachments, @Node)
+        else
+          redis.call('HSET', @Attachments, @Node, @Counts)
+        end
+        redis.call('SPUBLISH', @Live, cmsgpack.pack({'o', @Node, @Counts}))
+        return 1
+        """);
+
+    /// <summary>
     /// Writes bytes for a script's <c>cmsgpack.unpack</c>: as a msgpack str, which may hold any bytes, because Redis's
     /// cmsgpack predates the bin types and refuses them.
     /// </summary>
@@ -187,6 +201,9 @@ internal static class RedisScripts
 
     /// <summary>Parameters of <see cref="Operate"/>.</summary>
     public sealed record OperateParameters(RedisKey Log, RedisValue Live, RedisValue Prefix, RedisValue Target, RedisValue MinId, RedisValue Keep, RedisValue Batch);
+
+    /// <summary>Parameters of <see cref="ShareAttachments"/>.</summary>
+    public sealed record ShareAttachmentsParameters(RedisKey Attachments, RedisValue Live, RedisValue Node, RedisValue Counts, RedisValue Remove);
 
     /// <summary>Parameters of <see cref="Presence"/>.</summary>
     public sealed record PresenceParameters(RedisKey Members, RedisKey History, RedisValue Live, RedisValue MinId, RedisValue Changes, RedisValue Events);

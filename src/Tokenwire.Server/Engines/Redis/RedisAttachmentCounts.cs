@@ -1,0 +1,199 @@
+using System.Globalization;
+using StackExchange.Redis;
+using Tokenwire.Protocol;
+using Tokenwire.Protocol.MsgPack;
+using Tokenwire.Server.Delivery;
+
+namespace Tokenwire.Server.Engines.Redis;
+
+/// <summary>
+/// Occupancy across nodes. Each node keeps its own attachments' counts of a channel in the channel's hash
+/// (<see cref="RedisKeys.Attachments"/>: node id → <c>sequence,connections,publishers,subscribers,presenceConnections,
+/// presenceSubscribers,objectPublishers,objectSubscribers</c>) and announces every change on the channel's pub/sub
+/// channel (<c>["o", node, counts]</c>, <see cref="RedisScripts.ShareAttachments"/>). A node that follows the channel
+/// adds the other nodes' counts to its own, so <c>[meta]occupancy</c> events, the lifecycle metachannel, REST channel
+/// status and Tokenwire.AI's <c>StopWhenUnwatchedFor</c> see the subscribers of every node. A node's entry goes when
+/// its last attachment does, or when it dies: the channels are listed under <see cref="RedisKeys.NodeAttachments"/>
+/// for <see cref="RedisNodeSweeper"/>.
+/// <para>Counts carry a sequence (increasing per process), so an older write read late (the load that starts following
+/// races with announcements) never replaces a newer one. Guarded by the hub's lock, except the writes' Redis calls.</para>
+/// </summary>
+internal sealed class RedisAttachmentCounts(RedisChannelHub hub, Lock hubLock, ChannelFanOut fanOut)
+{
+    private const string Kind = "o";
+    private static long s_sequence;
+
+    private readonly Dictionary<string, (long Sequence, ChannelOccupancy? Counts)> _others = new(StringComparer.Ordinal);
+    private ChannelOccupancy? _pending;
+    private bool _writing;
+    private bool _listed; // this channel is in the node's NodeAttachments set (touched by the one running write loop only)
+
+    private string NodeId => hub.Engine.Presence.NodeId;
+
+    /// <summary>This node's attachments changed (hub lock held): shares them, the latest only, in order.</summary>
+    public void Share(ChannelOccupancy local)
+    {
+        _pending = local;
+        if (_writing) return;
+        _writing = true;
+        _ = WriteLoopAsync();
+    }
+
+    /// <summary>An announcement of another node's counts (hub lock held); false when the payload is not one.</summary>
+    public bool TryApply(ReadOnlySpan<byte> payload)
+    {
+        if (Read(payload) is not var (node, counts)) return false;
+        Apply(node, counts);
+        return true;
+    }
+
+    /// <summary>Reads every node's counts (as following starts, and after a pub/sub gap).</summary>
+    public async Task LoadAsync()
+    {
+        var entries = await hub.Engine.Database.HashGetAllAsync(RedisKeys.Attachments(hub.Tag)).ConfigureAwait(false);
+        lock (hubLock)
+        {
+            foreach (var entry in entries) Apply((string)entry.Name!, (string?)entry.Value ?? string.Empty);
+        }
+    }
+
+    /// <summary>Stops counting others (following stopped; hub lock held).</summary>
+    public void Clear()
+    {
+        _others.Clear();
+        fanOut.SetOtherNodesAttachments(default);
+    }
+
+    /// <summary>The other nodes' counts as they are in Redis now (REST channel status, on any node).</summary>
+    public static async Task<ChannelOccupancy> ReadOthersAsync(RedisChannelEngine engine, string tag)
+    {
+        var total = default(ChannelOccupancy);
+        foreach (var entry in await engine.Database.HashGetAllAsync(RedisKeys.Attachments(tag)).ConfigureAwait(false))
+        {
+            if ((string)entry.Name! != engine.Presence.NodeId && Decode((string?)entry.Value ?? string.Empty) is (_, { } counts)) total = total.WithOthers(counts);
+        }
+
+        return total;
+    }
+
+    /// <summary>Removes a dead node's counts from every channel it listed, announcing each removal.</summary>
+    public static async Task RemoveNodeAsync(RedisChannelEngine engine, string deadNode)
+    {
+        var list = RedisKeys.NodeAttachments(deadNode);
+        foreach (var entry in await engine.Database.SetMembersAsync(list).ConfigureAwait(false))
+        {
+            var parts = ((string)entry!).Split('\n', 2);
+            if (parts.Length == 2) await WriteAsync(engine, RedisKeys.Tag(parts[0], parts[1]), deadNode, string.Empty).ConfigureAwait(false);
+        }
+
+        await engine.Database.KeyDeleteAsync(list).ConfigureAwait(false);
+    }
+
+    private void Apply(string node, string value)
+    {
+        if (node == NodeId || Decode(value) is not var (sequence, counts)) return;
+        if (_others.TryGetValue(node, out var known) && known.Sequence >= sequence) return;
+        _others[node] = (sequence, counts);
+        var total = default(ChannelOccupancy);
+        foreach (var (_, other) in _others.Values)
+        {
+            if (other is { } c) total = total.WithOthers(c);
+        }
+
+        fanOut.SetOtherNodesAttachments(total);
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        await Task.Yield(); // started under the hub's lock: write from the thread pool
+        while (true)
+        {
+            ChannelOccupancy counts;
+            lock (hubLock)
+            {
+                if (_pending is not { } pending)
+                {
+                    _writing = false;
+                    return;
+                }
+
+                counts = pending;
+                _pending = null;
+            }
+
+            try
+            {
+                await WriteOnceAsync(counts).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is RedisException or TimeoutException)
+            {
+                hub.Engine.Logger.LogAttachmentsShareFailed(hub.Name, e.Message);
+                lock (hubLock) _pending ??= counts;
+                await Task.Delay(TimeSpan.FromSeconds(1)).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task WriteOnceAsync(ChannelOccupancy counts)
+    {
+        var engine = hub.Engine;
+        var list = RedisKeys.NodeAttachments(NodeId);
+        var entry = hub.AppId + "\n" + hub.Name;
+        var sequence = Interlocked.Increment(ref s_sequence).ToString(CultureInfo.InvariantCulture);
+        if (counts.Connections > 0)
+        {
+            // Listed before it is counted, so a sweeper that finds this node dead finds the count too.
+            if (!_listed) await engine.Database.SetAddAsync(list, entry).ConfigureAwait(false);
+            _listed = true;
+            await WriteAsync(engine, hub.Tag, NodeId, Encode(sequence, counts)).ConfigureAwait(false);
+            return;
+        }
+
+        await WriteAsync(engine, hub.Tag, NodeId, sequence).ConfigureAwait(false);
+        if (_listed) await engine.Database.SetRemoveAsync(list, entry).ConfigureAwait(false);
+        _listed = false;
+    }
+
+    /// <summary>Sets a node's counts, or removes them when <paramref name="value"/> holds a sequence alone (or nothing).</summary>
+    private static Task<RedisResult> WriteAsync(RedisChannelEngine engine, string tag, string node, string value) =>
+        RedisScripts.ShareAttachments.EvaluateAsync(engine.Database, new RedisScripts.ShareAttachmentsParameters(
+            RedisKeys.Attachments(tag), RedisKeys.Live(tag).ToString(), node, value, value.Contains(',', StringComparison.Ordinal) ? "0" : "1"));
+
+    private static string Encode(string sequence, ChannelOccupancy c) => string.Join(',',
+        sequence,
+        c.Connections.ToString(CultureInfo.InvariantCulture),
+        c.Publishers.ToString(CultureInfo.InvariantCulture),
+        c.Subscribers.ToString(CultureInfo.InvariantCulture),
+        c.PresenceConnections.ToString(CultureInfo.InvariantCulture),
+        c.PresenceSubscribers.ToString(CultureInfo.InvariantCulture),
+        c.ObjectPublishers.ToString(CultureInfo.InvariantCulture),
+        c.ObjectSubscribers.ToString(CultureInfo.InvariantCulture));
+
+    /// <summary>
+    /// A sequence and the counts (null: the node has none); an empty value (a dead node removed) outranks every sequence.
+    /// Null when unreadable.
+    /// </summary>
+    private static (long Sequence, ChannelOccupancy? Counts)? Decode(string value)
+    {
+        if (value.Length == 0) return (long.MaxValue, null);
+        var parts = value.Split(',');
+        var numbers = new long[parts.Length];
+        for (var i = 0; i < parts.Length; i++)
+        {
+            if (!long.TryParse(parts[i], NumberStyles.None, CultureInfo.InvariantCulture, out numbers[i])) return null;
+        }
+
+        if (parts.Length == 1) return (numbers[0], null);
+        if (parts.Length != 8) return null;
+        int N(int i) => (int)Math.Min(numbers[i], int.MaxValue);
+        return (numbers[0], new ChannelOccupancy(true, N(1), N(2), N(3), N(4), 0, N(5), N(6), N(7)));
+    }
+
+    /// <summary>The node and counts of an <c>["o", node, counts]</c> announcement; null for any other announcement.</summary>
+    private static (string Node, string Counts)? Read(ReadOnlySpan<byte> payload)
+    {
+        var reader = new MsgPackReader(payload);
+        if (reader.ReadArrayHeader() != 3 || reader.ReadString() != Kind) return null;
+        return (reader.ReadString(), reader.ReadString());
+    }
+}

@@ -1,0 +1,140 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using Tokenwire.Protocol;
+using Tokenwire.Testing;
+
+namespace Tokenwire.Server.Tests.Redis;
+
+/// <summary>
+/// Occupancy across nodes sharing Redis: <c>[meta]occupancy</c> events and REST channel status on one node count the
+/// attachments of every node and follow them as they come and go. Runs on one real redis-server and on a real Redis
+/// Cluster; on the server also: the counts of a node that died leave once a live node sweeps it.
+/// </summary>
+public abstract class RedisOccupancyTests
+{
+    protected static readonly Dictionary<string, string> WithOccupancy = new() { ["occupancy"] = "metrics" };
+
+    /// <summary>The Redis every node of a test shares.</summary>
+    protected abstract string RedisConnectionString { get; }
+
+    protected async Task<TestServer> NodeAsync() =>
+        await TestServer.StartAsync(new Dictionary<string, string?> { ["Tokenwire:Redis"] = RedisConnectionString });
+
+    /// <summary>The next occupancy event's metrics whose connection count is <paramref name="connections"/>.</summary>
+    protected static async Task<JsonElement> MetricsAsync(RawClient watcher, int connections, TimeSpan? timeout = null)
+    {
+        while (true)
+        {
+            var frame = await watcher.ReceiveUntilAsync(m => m.Action == ProtocolAction.Message && m.Messages![0].Name == "[meta]occupancy", timeout ?? TimeSpan.FromSeconds(10));
+            var metrics = JsonDocument.Parse((string)frame.Messages![0].Data!).RootElement.GetProperty("metrics");
+            if (metrics.GetProperty("connections").GetInt32() == connections) return metrics;
+        }
+    }
+
+    private static async Task<JsonElement> StatusMetricsAsync(TestServer node, string channel)
+    {
+        using var http = new HttpClient { BaseAddress = node.BaseUri };
+        http.DefaultRequestHeaders.Authorization = new("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(node.Key)));
+        return (await http.GetFromJsonAsync<JsonElement>($"/channels/{channel}")).GetProperty("status").GetProperty("occupancy").GetProperty("metrics");
+    }
+
+    [Fact]
+    public async Task Occupancy_events_on_one_node_count_the_attachments_of_another_as_they_come_and_go()
+    {
+        var channel = "occupancy-" + Guid.NewGuid().ToString("N");
+        await using var a = await NodeAsync();
+        await using var b = await NodeAsync();
+        await using var watcher = await RawClient.ConnectAsync(a);
+        await watcher.AttachAsync(channel, WithOccupancy);
+        var alone = await MetricsAsync(watcher, 1);
+        Assert.Equal(1, alone.GetProperty("subscribers").GetInt32());
+
+        // A subscriber on node b, and a publish-only attachment there: node a's events count both.
+        await using var subscriber = await RawClient.ConnectAsync(b, WireFormat.MsgPack);
+        await subscriber.AttachAsync(channel);
+        await using var publisher = await RawClient.ConnectAsync(b);
+        await publisher.SendAsync(new ProtocolMessage(ProtocolAction.Attach) { Channel = channel, Flags = ProtocolFlags.Publish });
+        await publisher.ReceiveUntilAsync(m => m.Action == ProtocolAction.Attached);
+        var three = await MetricsAsync(watcher, 3);
+        Assert.Equal((3, 3, 2), (three.GetProperty("publishers").GetInt32(), three.GetProperty("connections").GetInt32(), three.GetProperty("subscribers").GetInt32()));
+
+        // The subscriber on b detaches, then the publisher's connection closes: a's counts follow.
+        await subscriber.SendAsync(new ProtocolMessage(ProtocolAction.Detach) { Channel = channel });
+        var two = await MetricsAsync(watcher, 2);
+        Assert.Equal(1, two.GetProperty("subscribers").GetInt32());
+        await publisher.DisposeAsync();
+        await MetricsAsync(watcher, 1);
+    }
+
+    [Fact]
+    public async Task Channel_status_on_a_node_without_attachments_counts_those_of_the_other_nodes()
+    {
+        var channel = "status-" + Guid.NewGuid().ToString("N");
+        await using var a = await NodeAsync();
+        await using var b = await NodeAsync();
+        await using var c = await NodeAsync();
+        await using var onA = await RawClient.ConnectAsync(a);
+        await onA.AttachAsync(channel);
+        await using var onB1 = await RawClient.ConnectAsync(b);
+        await onB1.AttachAsync(channel);
+        await using var onB2 = await RawClient.ConnectAsync(b);
+        await onB2.AttachAsync(channel);
+
+        JsonElement metrics = default;
+        foreach (var node in new[] { a, b, c })
+        {
+            for (var i = 0; i < 50; i++) // the shares are written just after the attaches complete
+            {
+                metrics = await StatusMetricsAsync(node, channel);
+                if (metrics.GetProperty("connections").GetInt32() == 3) break;
+                await Task.Delay(100);
+            }
+
+            Assert.Equal((3, 3), (metrics.GetProperty("connections").GetInt32(), metrics.GetProperty("subscribers").GetInt32()));
+        }
+    }
+}
+
+/// <summary>Occupancy across nodes on one real redis-server, and the counts of a node that died.</summary>
+public sealed class RedisServerOccupancyTests(RedisServerFixture redis) : RedisOccupancyTests, IClassFixture<RedisServerFixture>
+{
+    protected override string RedisConnectionString => redis.ConnectionString();
+
+    [Fact]
+    public async Task The_attachments_of_a_node_that_died_leave_occupancy_once_it_is_swept()
+    {
+        var channel = "dead-" + Guid.NewGuid().ToString("N");
+        await using var survivor = await NodeAsync();
+        await using var watcher = await RawClient.ConnectAsync(survivor);
+        await watcher.AttachAsync(channel, WithOccupancy);
+        await MetricsAsync(watcher, 1);
+
+        // What a node that crashed leaves behind: its counts of the channel (two subscribers), announced, listed under
+        // the node, and a heartbeat that stopped 20 s ago.
+        var dead = "dead" + Guid.NewGuid().ToString("N")[..12];
+        var tag = Tokenwire.Server.Engines.Redis.RedisKeys.Tag("test", channel);
+        await redis.CliAsync("SADD", $"tw:node:{{{dead}}}:attached", "test" + "\n" + channel);
+        await redis.CliAsync("EVAL", "redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]); redis.call('SPUBLISH', ARGV[3], cmsgpack.pack({'o', ARGV[1], ARGV[2]}))",
+            "1", $"tw:{tag}:attachments", dead, "1,2,0,2,0,0,0,0", $"tw:{tag}:live");
+        var withDead = await MetricsAsync(watcher, 3);
+        Assert.Equal(3, withDead.GetProperty("subscribers").GetInt32());
+        var stoppedAt = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 20_000;
+        await redis.CliAsync("ZADD", "tw:nodes", stoppedAt.ToString(System.Globalization.CultureInfo.InvariantCulture), dead);
+
+        // The survivor's sweeper (every 5 s) finds it dead and removes its counts.
+        var swept = Stopwatch.StartNew();
+        var after = await MetricsAsync(watcher, 1, TimeSpan.FromSeconds(20));
+        Assert.Equal(1, after.GetProperty("subscribers").GetInt32());
+        Assert.True(swept.Elapsed < TimeSpan.FromSeconds(15), $"swept after {swept.Elapsed}");
+        Assert.Equal(string.Empty, (await redis.CliAsync("HGET", $"tw:{tag}:attachments", dead)).Trim());
+        Assert.Equal("0", (await redis.CliAsync("EXISTS", $"tw:node:{{{dead}}}:attached")).Trim());
+    }
+}
+
+/// <summary>Occupancy across nodes on a real 3-master Redis Cluster (channels spread over the shards).</summary>
+public sealed class RedisClusterOccupancyTests(RedisClusterFixture cluster) : RedisOccupancyTests, IClassFixture<RedisClusterFixture>
+{
+    protected override string RedisConnectionString => cluster.ConnectionString();
+}
