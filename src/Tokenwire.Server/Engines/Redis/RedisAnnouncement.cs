@@ -12,7 +12,9 @@ namespace Tokenwire.Server.Engines.Redis;
 /// What a script announces on a channel's sharded pub/sub channel, decoded: the new stream entries of one kind
 /// (messages or presence events) and the id of the entry just before them, so a node can tell that it missed an
 /// announcement (the previous id is newer than the last one it saw) and re-read the stream instead.
-/// <para>Wire form (written by the Lua scripts with cmsgpack): <c>[kind ("m" or "p"), previous id, id1, payload1, …]</c>.</para>
+/// <para>Wire form (written by the Lua scripts with cmsgpack): <c>[kind ("m" or "p"), previous id, id1, payload1, …]</c>.
+/// The same pub/sub channel also carries nodes' attachment counts, <c>["o", node, counts]</c>, which
+/// <see cref="RedisAttachmentCounts"/> reads before this.</para>
 /// </summary>
 internal sealed record RedisAnnouncement(bool IsPresence, string PreviousId, List<(string Id, Message Message)> Entries)
 {

@@ -64,16 +64,27 @@ internal sealed class RedisAttachmentCounts(RedisChannelHub hub, Lock hubLock, C
         fanOut.SetOtherNodesAttachments(default);
     }
 
-    /// <summary>The other nodes' counts as they are in Redis now (REST channel status, on any node).</summary>
-    public static async Task<ChannelOccupancy> ReadOthersAsync(RedisChannelEngine engine, string tag)
+    /// <summary>
+    /// Every node's attachments (REST channel status, on any node): this node's (<paramref name="local"/>, null when it
+    /// has none) and the others' as Redis holds them now; null when there are none anywhere. Redis unreachable: this
+    /// node's alone.
+    /// </summary>
+    public static async Task<ChannelOccupancy?> EveryNodeAsync(RedisChannelEngine engine, string appId, string channel, ChannelOccupancy? local)
     {
-        var total = default(ChannelOccupancy);
-        foreach (var entry in await engine.Database.HashGetAllAsync(RedisKeys.Attachments(tag)).ConfigureAwait(false))
+        var others = default(ChannelOccupancy);
+        try
         {
-            if ((string)entry.Name! != engine.Presence.NodeId && Decode((string?)entry.Value ?? string.Empty) is (_, { } counts)) total = total.WithOthers(counts);
+            foreach (var entry in await engine.Database.HashGetAllAsync(RedisKeys.Attachments(RedisKeys.Tag(appId, channel))).ConfigureAwait(false))
+            {
+                if ((string)entry.Name! != engine.Presence.NodeId && Decode((string?)entry.Value ?? string.Empty) is (_, { } counts)) others = others.WithOthers(counts);
+            }
+        }
+        catch (Exception e) when (e is RedisException or TimeoutException)
+        {
+            engine.Logger.LogAttachmentsShareFailed(channel, e.Message);
         }
 
-        return total;
+        return local is null && others.Connections == 0 ? null : (local ?? ChannelOccupancy.Of([], 0)).WithOthers(others);
     }
 
     /// <summary>Removes a dead node's counts from every channel it listed, announcing each removal.</summary>

@@ -383,15 +383,7 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
     // With the members of the shared presence set (metachannels have none), awaited rather than blocking a request thread.
     public async ValueTask<ChannelOccupancy> OccupancyAsync(string appId, string channel) => ChannelName.IsMetaChannel(channel)
         ? Occupancy(appId, channel)
-        : await Presence.OccupancyAsync(appId, channel, await AttachmentsAsync(appId, channel).ConfigureAwait(false)).ConfigureAwait(false);
-
-    /// <summary>Every node's attachments: this node's, and the others' as Redis holds them (null: none anywhere).</summary>
-    private async ValueTask<ChannelOccupancy?> AttachmentsAsync(string appId, string channel)
-    {
-        var local = FindHub(appId, channel)?.LocalAttachments();
-        var others = await RedisAttachmentCounts.ReadOthersAsync(this, RedisKeys.Tag(appId, channel)).ConfigureAwait(false);
-        return local is null && others.Connections == 0 ? null : (local ?? ChannelOccupancy.Of([], 0)).WithOthers(others);
-    }
+        : await Presence.OccupancyAsync(appId, channel, await RedisAttachmentCounts.EveryNodeAsync(this, appId, channel, FindHub(appId, channel)?.LocalAttachments()).ConfigureAwait(false)).ConfigureAwait(false);
 
     public async ValueTask DisposeAsync()
     {

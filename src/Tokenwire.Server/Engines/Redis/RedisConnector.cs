@@ -79,7 +79,7 @@ internal static partial class RedisEngineLog
     [LoggerMessage(EventId = 208, Level = LogLevel.Information, Message = "Redis connection to {EndPoint} restored")]
     public static partial void LogConnectionRestored(this ILogger logger, string endPoint);
 
-    [LoggerMessage(EventId = 209, Level = LogLevel.Warning, Message = "Sharing this node's attachments of {Channel} failed: Redis unavailable ({Reason}); retrying")]
+    [LoggerMessage(EventId = 209, Level = LogLevel.Warning, Message = "Sharing attachment counts of {Channel} between nodes failed: Redis unavailable ({Reason})")]
     public static partial void LogAttachmentsShareFailed(this ILogger logger, string channel, string reason);
 
     [LoggerMessage(EventId = 206, Level = LogLevel.Information, Message = "Node {Node} stopped sending heartbeats: {Count} presence members it held left")]
