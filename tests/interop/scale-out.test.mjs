@@ -1,6 +1,7 @@
 // Two Tokenwire nodes on one Redis, driven by the unchanged ably-js client: presence entered on node A is seen by a
 // presence subscriber on node B, a delta=vcdiff subscriber on node B decodes every message published on node A, and a
-// response appended to on node A reaches node B as fragments live and as one whole message.update for a late joiner.
+// response appended to on node A reaches node B as fragments live and as one whole message.update for a late joiner,
+// and occupancy events and channel status on node A count the subscribers of node B.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -32,6 +33,24 @@ async function connect(t, node, format, extra = {}) {
 }
 
 for (const format of FORMATS) {
+  test(`occupancy on node A counts the subscribers of node B, events and channel.status() alike [${format}]`, { timeout: TEST_TIMEOUT }, async (t) => {
+    const name = uniqueName('scale-occupancy');
+    const watcher = await connect(t, nodeA, format);
+    const events = [];
+    await watcher.channels.get(name, { params: { occupancy: 'metrics' } }).subscribe('[meta]occupancy', (m) => events.push(m.data.metrics));
+    await waitFor(() => events.at(-1)?.subscribers === 1, { what: 'the event on attach', describeState: () => JSON.stringify(events) });
+
+    const viewers = await Promise.all([0, 1].map(() => connect(t, nodeB, format)));
+    await Promise.all(viewers.map((v) => v.channels.get(name).attach()));
+    await waitFor(() => events.at(-1).subscribers === 3 && events.at(-1).connections === 3,
+      { what: 'node B\'s two subscribers counted on node A', describeState: () => JSON.stringify(events) });
+    const rest = new Ably.Rest(clientOptionsFor(nodeA.port, key, format));
+    assert.equal((await rest.channels.get(name).status()).status.occupancy.metrics.subscribers, 3);
+
+    await viewers[0].channels.get(name).detach();
+    await waitFor(() => events.at(-1).subscribers === 2, { what: 'one of them detached', describeState: () => JSON.stringify(events) });
+  });
+
   test(`a member entering on node A is seen by a presence subscriber on node B [${format}]`, { timeout: TEST_TIMEOUT }, async (t) => {
     const name = uniqueName('scale-presence');
     const watcher = await connect(t, nodeB, format);
