@@ -19,8 +19,15 @@ public abstract class RedisOccupancyTests
     /// <summary>The Redis every node of a test shares.</summary>
     protected abstract string RedisConnectionString { get; }
 
-    protected async Task<TestServer> NodeAsync() =>
-        await TestServer.StartAsync(new Dictionary<string, string?> { ["Tokenwire:Redis"] = RedisConnectionString });
+    /// <summary>A key of the test app that may attach to metachannels (<c>[*]*</c>).</summary>
+    private const string MetaKey = "test.meta:bWV0YS1jaGFubmVsLXNlY3JldA";
+
+    protected async Task<TestServer> NodeAsync() => await TestServer.StartAsync(new Dictionary<string, string?>
+    {
+        ["Tokenwire:Redis"] = RedisConnectionString,
+        ["Tokenwire:Keys:0:Key"] = MetaKey,
+        ["Tokenwire:Keys:0:Capability"] = """{"[*]*":["*"]}""",
+    });
 
     /// <summary>The next occupancy event's metrics whose connection count is <paramref name="connections"/>.</summary>
     protected static async Task<JsonElement> MetricsAsync(RawClient watcher, int connections, TimeSpan? timeout = null)
@@ -66,6 +73,43 @@ public abstract class RedisOccupancyTests
         Assert.Equal(1, two.GetProperty("subscribers").GetInt32());
         await publisher.DisposeAsync();
         await MetricsAsync(watcher, 1);
+    }
+
+    [Fact]
+    public async Task A_lifecycle_watcher_on_one_node_sees_a_channel_open_and_close_once_however_many_nodes_attach_it()
+    {
+        var channel = "lifecycle-" + Guid.NewGuid().ToString("N");
+        await using var a = await NodeAsync();
+        await using var b = await NodeAsync();
+        await using var watcher = await RawClient.ConnectAsync(b, key: MetaKey);
+        Assert.Equal(ProtocolAction.Attached, (await watcher.AttachAsync("[meta]channel.lifecycle")).Action);
+        var events = new List<string>();
+        async Task WaitForAsync(string name)
+        {
+            await watcher.ReceiveUntilAsync(m =>
+            {
+                foreach (var x in m.Messages ?? [])
+                {
+                    if (x.Name is "channel.opened" or "channel.closed" && (x.Data?.ToString() ?? string.Empty).Contains(channel, StringComparison.Ordinal)) events.Add(x.Name);
+                }
+
+                return events.LastOrDefault() == name;
+            }, TimeSpan.FromSeconds(10));
+        }
+
+        // First attached on node a: opened, seen on node b. Attached on node b too, then left on a: no event.
+        await using var onA = await RawClient.ConnectAsync(a);
+        await onA.AttachAsync(channel);
+        await WaitForAsync("channel.opened");
+        await using var onB = await RawClient.ConnectAsync(b);
+        await onB.AttachAsync(channel);
+        await onA.SendAsync(new ProtocolMessage(ProtocolAction.Detach) { Channel = channel });
+        await onA.ReceiveUntilAsync(m => m.Action == ProtocolAction.Detached);
+
+        // The last attachment anywhere leaves: closed, once.
+        await onB.SendAsync(new ProtocolMessage(ProtocolAction.Detach) { Channel = channel });
+        await WaitForAsync("channel.closed");
+        Assert.Equal(["channel.opened", "channel.closed"], events);
     }
 
     [Fact]

@@ -14,7 +14,8 @@ namespace Tokenwire.Server.Engines.Redis;
 /// adds the other nodes' counts to its own, so <c>[meta]occupancy</c> events, the lifecycle metachannel, REST channel
 /// status and Tokenwire.AI's <c>StopWhenUnwatchedFor</c> see the subscribers of every node. A node's entry goes when
 /// its last attachment does, or when it dies: the channels are listed under <see cref="RedisKeys.NodeAttachments"/>
-/// for <see cref="RedisNodeSweeper"/>.
+/// for <see cref="RedisNodeSweeper"/>. The write that makes a channel attached somewhere, or nowhere any more, publishes
+/// its <c>channel.opened</c> or <c>channel.closed</c> on the lifecycle metachannel, once for the cluster.
 /// <para>Counts carry a sequence (increasing per process), so an older write read late (the load that starts following
 /// races with announcements) never replaces a newer one. Guarded by the hub's lock, except the writes' Redis calls.</para>
 /// </summary>
@@ -94,7 +95,7 @@ internal sealed class RedisAttachmentCounts(RedisChannelHub hub, Lock hubLock, C
         foreach (var entry in await engine.Database.SetMembersAsync(list).ConfigureAwait(false))
         {
             var parts = ((string)entry!).Split('\n', 2);
-            if (parts.Length == 2) await WriteAsync(engine, RedisKeys.Tag(parts[0], parts[1]), deadNode, string.Empty).ConfigureAwait(false);
+            if (parts.Length == 2) await WriteAsync(engine, parts[0], parts[1], deadNode, string.Empty, default).ConfigureAwait(false);
         }
 
         await engine.Database.KeyDeleteAsync(list).ConfigureAwait(false);
@@ -156,19 +157,28 @@ internal sealed class RedisAttachmentCounts(RedisChannelHub hub, Lock hubLock, C
             // Listed before it is counted, so a sweeper that finds this node dead finds the count too.
             if (!_listed) await engine.Database.SetAddAsync(list, entry).ConfigureAwait(false);
             _listed = true;
-            await WriteAsync(engine, hub.Tag, NodeId, Encode(sequence, counts)).ConfigureAwait(false);
+            await WriteAsync(engine, hub.AppId, hub.Name, NodeId, Encode(sequence, counts), counts).ConfigureAwait(false);
             return;
         }
 
-        await WriteAsync(engine, hub.Tag, NodeId, sequence).ConfigureAwait(false);
+        await WriteAsync(engine, hub.AppId, hub.Name, NodeId, sequence, counts).ConfigureAwait(false);
         if (_listed) await engine.Database.SetRemoveAsync(list, entry).ConfigureAwait(false);
         _listed = false;
     }
 
-    /// <summary>Sets a node's counts, or removes them when <paramref name="value"/> holds a sequence alone (or nothing).</summary>
-    private static Task<RedisResult> WriteAsync(RedisChannelEngine engine, string tag, string node, string value) =>
-        RedisScripts.ShareAttachments.EvaluateAsync(engine.Database, new RedisScripts.ShareAttachmentsParameters(
-            RedisKeys.Attachments(tag), RedisKeys.Live(tag).ToString(), node, value, value.Contains(',', StringComparison.Ordinal) ? "0" : "1"));
+    /// <summary>
+    /// Sets a node's counts, or removes them when <paramref name="value"/> holds a sequence alone (or nothing). When that
+    /// makes the channel attached somewhere, or nowhere any more, tells the lifecycle metachannel (<c>channel.opened</c>,
+    /// <c>channel.closed</c>): once for the whole cluster, since the script that sees the change is atomic.
+    /// </summary>
+    private static async Task WriteAsync(RedisChannelEngine engine, string appId, string channel, string node, string value, ChannelOccupancy counts)
+    {
+        var tag = RedisKeys.Tag(appId, channel);
+        var transition = (int)await RedisScripts.ShareAttachments.EvaluateAsync(engine.Database, new RedisScripts.ShareAttachmentsParameters(
+            RedisKeys.Attachments(tag), RedisKeys.Live(tag).ToString(), node, value, value.Contains(',', StringComparison.Ordinal) ? "0" : "1")).ConfigureAwait(false);
+        if (transition == 1) engine.Services.Meta?.ChannelOpened(appId, channel, counts);
+        else if (transition == 2) engine.Services.Meta?.ChannelClosed(appId, channel);
+    }
 
     private static string Encode(string sequence, ChannelOccupancy c) => string.Join(',',
         sequence,

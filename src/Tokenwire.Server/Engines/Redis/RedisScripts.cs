@@ -174,16 +174,22 @@ internal static class RedisScripts
 
     /// <summary>
     /// Sets (or, with <c>@Remove</c> = 1, removes) one node's attachment counts in the channel's hash and announces the
-    /// change: <c>["o", node, counts]</c> (<see cref="RedisAttachmentCounts"/>).
+    /// change: <c>["o", node, counts]</c> (<see cref="RedisAttachmentCounts"/>). Returns 1 when the channel just became
+    /// attached somewhere (no node had attachments before), 2 when it just stopped being attached anywhere, else 0: the
+    /// one caller that sees the change tells the lifecycle metachannel.
     /// </summary>
     public static readonly LuaScript ShareAttachments = LuaScript.Prepare("""
+        local before = redis.call('HLEN', @Attachments)
         if @Remove == '1' then
           redis.call('HDEL', @Attachments, @Node)
         else
           redis.call('HSET', @Attachments, @Node, @Counts)
         end
         redis.call('SPUBLISH', @Live, cmsgpack.pack({'o', @Node, @Counts}))
-        return 1
+        local after = redis.call('HLEN', @Attachments)
+        if before == 0 and after > 0 then return 1 end
+        if before > 0 and after == 0 then return 2 end
+        return 0
         """);
 
     /// <summary>
