@@ -22,9 +22,9 @@ public abstract class RedisOccupancyTests
     /// <summary>A key of the test app that may attach to metachannels (<c>[*]*</c>).</summary>
     private const string MetaKey = "test.meta:bWV0YS1jaGFubmVsLXNlY3JldA";
 
-    protected async Task<TestServer> NodeAsync() => await TestServer.StartAsync(new Dictionary<string, string?>
+    protected async Task<TestServer> NodeAsync(string? redisConnectionString = null) => await TestServer.StartAsync(new Dictionary<string, string?>
     {
-        ["Tokenwire:Redis"] = RedisConnectionString,
+        ["Tokenwire:Redis"] = redisConnectionString ?? RedisConnectionString,
         ["Tokenwire:Keys:0:Key"] = MetaKey,
         ["Tokenwire:Keys:0:Capability"] = """{"[*]*":["*"]}""",
     });
@@ -174,6 +174,37 @@ public sealed class RedisServerOccupancyTests(RedisServerFixture redis) : RedisO
         Assert.True(swept.Elapsed < TimeSpan.FromSeconds(15), $"swept after {swept.Elapsed}");
         Assert.Equal(string.Empty, (await redis.CliAsync("HGET", $"tw:{tag}:attachments", dead)).Trim());
         Assert.Equal("0", (await redis.CliAsync("EXISTS", $"tw:node:{{{dead}}}:attached")).Trim());
+    }
+
+    [Fact]
+    public async Task After_redis_restarts_empty_each_node_shares_its_counts_again()
+    {
+        var channel = "restart-" + Guid.NewGuid().ToString("N");
+        var quick = redis.ConnectionString(commandTimeoutMs: 1000, connectTimeoutMs: 2000);
+        await using var a = await NodeAsync(quick);
+        await using var b = await NodeAsync(quick);
+        await using var watcher = await RawClient.ConnectAsync(a);
+        await watcher.AttachAsync(channel, WithOccupancy);
+        await using var onB = await RawClient.ConnectAsync(b);
+        await onB.AttachAsync(channel);
+        await MetricsAsync(watcher, 2);
+
+        // Redis restarts without its data (no persistence here): the hash of counts is gone.
+        await redis.StopAsync();
+        await redis.StartAsync();
+        var tag = Tokenwire.Server.Engines.Redis.RedisKeys.Tag("test", channel);
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while ((await redis.CliAsync("HLEN", $"tw:{tag}:attachments")).Trim() != "2")
+        {
+            Assert.True(DateTime.UtcNow < deadline, "both nodes wrote their counts again");
+            await Task.Delay(200);
+        }
+
+        // Node a counts b's subscriber again (it may have dipped while the hash was empty), and a new one on b too.
+        await using var more = await RawClient.ConnectAsync(b);
+        await more.AttachAsync(channel);
+        var three = await MetricsAsync(watcher, 3, TimeSpan.FromSeconds(20));
+        Assert.Equal(3, three.GetProperty("subscribers").GetInt32());
     }
 }
 

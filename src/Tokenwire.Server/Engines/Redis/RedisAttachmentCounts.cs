@@ -24,10 +24,14 @@ internal sealed class RedisAttachmentCounts(RedisChannelHub hub, Lock hubLock, C
     private const string Kind = "o";
     private static long s_sequence;
 
-    private readonly Dictionary<string, (long Sequence, ChannelOccupancy? Counts)> _others = new(StringComparer.Ordinal);
+    // Other nodes' counts, each with the load epoch it was applied in: a load forgets the nodes the hash no longer has
+    // unless an announcement set them after that load began.
+    private readonly Dictionary<string, (long Sequence, ChannelOccupancy? Counts, long Epoch)> _others = new(StringComparer.Ordinal);
+    private long _epoch;
     private ChannelOccupancy? _pending;
     private bool _writing;
     private bool _listed; // this channel is in the node's NodeAttachments set (touched by the one running write loop only)
+    private volatile bool _relist; // Redis may have lost the set: list the channel again on the next write
 
     private string NodeId => hub.Engine.Presence.NodeId;
 
@@ -40,6 +44,21 @@ internal sealed class RedisAttachmentCounts(RedisChannelHub hub, Lock hubLock, C
         _ = WriteLoopAsync();
     }
 
+    /// <summary>
+    /// After Redis came back (it may have restarted empty): writes this node's counts again, if it has attachments, and
+    /// then reads the others' (their nodes write theirs again too).
+    /// </summary>
+    public void ShareAgain()
+    {
+        lock (hubLock)
+        {
+            var local = fanOut.LocalAttachments();
+            if (local.Connections == 0) return;
+            _relist = true;
+            Share(local);
+        }
+    }
+
     /// <summary>An announcement of another node's counts (hub lock held); false when the payload is not one.</summary>
     public bool TryApply(ReadOnlySpan<byte> payload)
     {
@@ -48,19 +67,39 @@ internal sealed class RedisAttachmentCounts(RedisChannelHub hub, Lock hubLock, C
         return true;
     }
 
-    /// <summary>Reads every node's counts (as following starts, and after a pub/sub gap).</summary>
+    /// <summary>
+    /// Reads every node's counts (as following starts, and after a pub/sub gap, when removals may have been missed):
+    /// nodes the hash no longer has are forgotten, unless announced since the read began. A load that a
+    /// <see cref="Clear"/> overtook is dropped.
+    /// </summary>
     public async Task LoadAsync()
     {
+        long epoch;
+        lock (hubLock) epoch = ++_epoch;
         var entries = await hub.Engine.Database.HashGetAllAsync(RedisKeys.Attachments(hub.Tag)).ConfigureAwait(false);
         lock (hubLock)
         {
-            foreach (var entry in entries) Apply((string)entry.Name!, (string?)entry.Value ?? string.Empty);
+            if (epoch != _epoch) return; // cleared, or another load began since
+            var present = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var entry in entries)
+            {
+                present.Add((string)entry.Name!);
+                Apply((string)entry.Name!, (string?)entry.Value ?? string.Empty, recount: false);
+            }
+
+            foreach (var (node, known) in _others.ToList())
+            {
+                if (!present.Contains(node) && known.Epoch < epoch) _others.Remove(node);
+            }
+
+            Recount();
         }
     }
 
     /// <summary>Stops counting others (following stopped; hub lock held).</summary>
     public void Clear()
     {
+        _epoch++;
         _others.Clear();
         fanOut.SetOtherNodesAttachments(default);
     }
@@ -101,13 +140,18 @@ internal sealed class RedisAttachmentCounts(RedisChannelHub hub, Lock hubLock, C
         await engine.Database.KeyDeleteAsync(list).ConfigureAwait(false);
     }
 
-    private void Apply(string node, string value)
+    private void Apply(string node, string value, bool recount = true)
     {
         if (node == NodeId || Decode(value) is not var (sequence, counts)) return;
         if (_others.TryGetValue(node, out var known) && known.Sequence >= sequence) return;
-        _others[node] = (sequence, counts);
+        _others[node] = (sequence, counts, _epoch);
+        if (recount) Recount();
+    }
+
+    private void Recount()
+    {
         var total = default(ChannelOccupancy);
-        foreach (var (_, other) in _others.Values)
+        foreach (var (_, other, _) in _others.Values)
         {
             if (other is { } c) total = total.WithOthers(c);
         }
@@ -155,8 +199,9 @@ internal sealed class RedisAttachmentCounts(RedisChannelHub hub, Lock hubLock, C
         if (counts.Connections > 0)
         {
             // Listed before it is counted, so a sweeper that finds this node dead finds the count too.
-            if (!_listed) await engine.Database.SetAddAsync(list, entry).ConfigureAwait(false);
+            if (!_listed || _relist) await engine.Database.SetAddAsync(list, entry).ConfigureAwait(false);
             _listed = true;
+            _relist = false;
             await WriteAsync(engine, hub.AppId, hub.Name, NodeId, Encode(sequence, counts), counts).ConfigureAwait(false);
             return;
         }

@@ -69,7 +69,6 @@ internal sealed class RedisChannelFollower(RedisChannelHub hub, Lock hubLock, Re
             var lastPresence = await engine.LastEntryIdAsync(RedisKeys.PresenceLog(hub.Tag)).ConfigureAwait(false);
             var members = (int)await engine.Database.HashLengthAsync(RedisKeys.Members(hub.Tag)).ConfigureAwait(false);
             lock (hubLock) cursor.Started(last, lastPresence, members);
-            await attachments.LoadAsync().ConfigureAwait(false);
         }
         catch
         {
@@ -77,6 +76,7 @@ internal sealed class RedisChannelFollower(RedisChannelHub hub, Lock hubLock, Re
             throw;
         }
 
+        await LoadAttachmentsAsync().ConfigureAwait(false); // the other nodes' counts; announcements since are applied as they come
         await ResyncAsync(gapKnown: false).ConfigureAwait(false);
     }
 

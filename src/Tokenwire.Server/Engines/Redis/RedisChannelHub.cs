@@ -109,8 +109,15 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
         lock (_lock) _cursor.DeliverOwn(previous, entries, delivered);
     }
 
-    /// <summary>After a pub/sub reconnect: deliver what was announced while disconnected, from the streams.</summary>
-    public void MarkGap() => _follower.MarkGap();
+    /// <summary>
+    /// After a pub/sub reconnect: deliver what was announced while disconnected, from the streams, and share this node's
+    /// attachment counts again (a restarted Redis has lost them).
+    /// </summary>
+    public void MarkGap()
+    {
+        _follower.MarkGap();
+        Attachments.ShareAgain();
+    }
 
     public async Task AttachAsync(IChannelSubscriber subscriber, AttachRequest request)
     {
