@@ -116,7 +116,7 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
     public void MarkGap()
     {
         _follower.MarkGap();
-        Attachments.ShareAgain();
+        if (!ChannelName.IsMetaChannel(Name)) Attachments.ShareAgain(); // as in the constructor: a metachannel's are not shared
     }
 
     public async Task AttachAsync(IChannelSubscriber subscriber, AttachRequest request)
