@@ -8,8 +8,9 @@ namespace Tokenwire.Server.Limits;
 internal sealed class TokenBucket
 {
     private readonly Lock _lock = new();
-    private readonly double _ratePerMs;
-    private readonly double _capacity;
+    private readonly double _burstSeconds;
+    private double _ratePerMs;
+    private double _capacity;
     private double _tokens;
     private long _last;
 
@@ -18,13 +19,30 @@ internal sealed class TokenBucket
     public TokenBucket(double ratePerSecond, double burstSeconds)
     {
         Unlimited = ratePerSecond <= 0;
+        _burstSeconds = Math.Max(burstSeconds, 0.001);
         _ratePerMs = ratePerSecond / 1000.0;
-        _capacity = Math.Max(1, ratePerSecond * Math.Max(burstSeconds, 0.001));
+        _capacity = Math.Max(1, ratePerSecond * _burstSeconds);
         _tokens = _capacity;
         _last = Environment.TickCount64;
     }
 
     public bool Unlimited { get; }
+
+    /// <summary>
+    /// Changes the refill rate (and the capacity with it, <c>burstSeconds</c> of the new rate), keeping the tokens held
+    /// up to the new capacity. No effect on an unlimited bucket.
+    /// </summary>
+    public void SetRate(double ratePerSecond)
+    {
+        if (Unlimited) return;
+        lock (_lock)
+        {
+            Refill();
+            _ratePerMs = Math.Max(ratePerSecond, 0) / 1000.0;
+            _capacity = Math.Max(1, ratePerSecond * _burstSeconds);
+            _tokens = Math.Min(_tokens, _capacity);
+        }
+    }
 
     /// <summary>Takes <paramref name="amount"/> tokens if available; false (and nothing taken) otherwise.</summary>
     public bool TryTake(double amount)
@@ -32,12 +50,17 @@ internal sealed class TokenBucket
         if (Unlimited) return true;
         lock (_lock)
         {
-            var now = Environment.TickCount64;
-            _tokens = Math.Min(_capacity, _tokens + ((now - _last) * _ratePerMs));
-            _last = now;
+            Refill();
             if (_tokens < amount) return false;
             _tokens -= amount;
             return true;
         }
+    }
+
+    private void Refill()
+    {
+        var now = Environment.TickCount64;
+        _tokens = Math.Min(_capacity, _tokens + ((now - _last) * _ratePerMs));
+        _last = now;
     }
 }

@@ -7,10 +7,10 @@ using Tokenwire.Server.Stats;
 namespace Tokenwire.Server.Engines.Redis;
 
 /// <summary>
-/// One channel on this node: its local attachments (the fan-out core, <see cref="ChannelFanOut"/>), rate limits, traffic
-/// counts and the collaborators that act for it. While it has local subscribers, its <see cref="RedisChannelFollower"/>
-/// follows the channel's sharded pub/sub channel and its <see cref="RedisDeliveryCursor"/> hands the announcements, in
-/// stream order and exactly once, to the fan-out. One lock (the hub's) guards the fan-out and the cursor together.
+/// One channel on this node: its local attachments (the fan-out core, <see cref="ChannelFanOut"/>), rate limits (this
+/// node's share of them, <see cref="RedisRateShares"/>), traffic counts and the collaborators that act for it. While it
+/// has local subscribers, its <see cref="RedisChannelFollower"/> follows the channel's sharded pub/sub channel and its
+/// <see cref="RedisDeliveryCursor"/> hands the announcements, in stream order and exactly once, to the fan-out. One lock (the hub's) guards the fan-out and the cursor together.
 /// <para>Attach begins in the fan-out (live traffic is held for the subscriber), reads the backlog from the stream up to
 /// the cursor's position (<see cref="RedisBacklog"/>) and the presence set, then completes: ATTACHED, backlog, SYNC,
 /// what was held.</para>
@@ -23,6 +23,7 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
     private readonly ChannelFanOut _fanOut;
     private readonly RedisDeliveryCursor _cursor;
     private readonly RedisChannelFollower _follower;
+    private readonly RedisRateShares _rateShares;
     private long _lastActivity;
 
     public RedisChannelHub(RedisChannelEngine engine, string appId, string name, ChannelRules rules)
@@ -43,6 +44,7 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
         Attachments = new RedisAttachmentCounts(this, _lock, _fanOut);
         _cursor = new RedisDeliveryCursor(this, _fanOut);
         _follower = new RedisChannelFollower(this, _lock, _cursor, Attachments);
+        _rateShares = new RedisRateShares(this, _lock, _rateLimiter);
         _lastActivity = engine.Services.Now();
     }
 
@@ -88,13 +90,18 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
         }
     }
 
-    /// <summary>Per-channel rate limits, enforced per node; counts the publish as this node's inbound traffic when allowed.</summary>
+    /// <summary>
+    /// Per-channel rate limits, at this node's share of them (<see cref="RedisRateShares"/>); counts the publish as this
+    /// node's inbound traffic when allowed.
+    /// </summary>
     public AblyException? TryTake(List<Message> messages, bool realtime)
     {
         lock (_lock)
         {
             MarkActive();
-            if (_rateLimiter.TryTake(messages) is { } limited) return limited;
+            var limited = _rateLimiter.TryTake(messages);
+            _rateShares.AfterTake(_lastActivity);
+            if (limited is not null) return limited;
             _stats.CountInbound(messages, realtime);
             return null;
         }

@@ -82,6 +82,9 @@ internal static partial class RedisEngineLog
     [LoggerMessage(EventId = 209, Level = LogLevel.Warning, Message = "Sharing attachment counts of {Channel} between nodes failed: Redis unavailable ({Reason})")]
     public static partial void LogAttachmentsShareFailed(this ILogger logger, string channel, string reason);
 
+    [LoggerMessage(EventId = 210, Level = LogLevel.Warning, Message = "Sharing the publish demand of {Channel} between nodes failed: Redis unavailable ({Reason}); this node applies the whole limit until it can")]
+    public static partial void LogDemandShareFailed(this ILogger logger, string channel, string reason);
+
     [LoggerMessage(EventId = 206, Level = LogLevel.Information, Message = "Node {Node} stopped sending heartbeats: {Count} presence members it held left")]
     public static partial void LogDeadNodeSwept(this ILogger logger, string node, int count);
 }

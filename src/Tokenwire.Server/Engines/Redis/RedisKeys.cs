@@ -41,6 +41,9 @@ internal static class RedisKeys
     /// <summary>Attachments per node: a hash of node id to that node's attachment counts (<see cref="RedisAttachmentCounts"/>).</summary>
     public static RedisKey Attachments(string tag) => $"tw:{tag}:attachments";
 
+    /// <summary>Publish demand per node: a hash of node id to <c>messages/s,bytes/s,time</c> (<see cref="RedisRateShares"/>).</summary>
+    public static RedisKey Demands(string tag) => $"tw:{tag}:demand";
+
     /// <summary>Presence history: one stream entry per presence event.</summary>
     public static RedisKey PresenceLog(string tag) => $"tw:{tag}:presence";
 

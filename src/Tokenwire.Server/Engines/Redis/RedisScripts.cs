@@ -193,6 +193,37 @@ internal static class RedisScripts
         """);
 
     /// <summary>
+    /// Records one node's publish demand on the channel (<c>@Demand</c>: <c>messages/s,bytes/s</c>; empty removes it),
+    /// stamped with Redis's clock, and returns the other nodes' demands (<c>messages/s,bytes/s,time</c>) no older than
+    /// <c>@MaxAge</c> ms, removing older ones (a node that stopped publishing, or died). The hash expires
+    /// <c>@MaxAge</c> after the last write (<see cref="RedisRateShares"/>).
+    /// </summary>
+    public static readonly LuaScript ShareDemand = LuaScript.Prepare("""
+        local time = redis.call('TIME')
+        local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+        local maxAge = tonumber(@MaxAge)
+        if @Demand == '' then
+          redis.call('HDEL', @Demands, @Node)
+        else
+          redis.call('HSET', @Demands, @Node, @Demand .. ',' .. now)
+        end
+        local all = redis.call('HGETALL', @Demands)
+        local others = {}
+        for i = 1, #all, 2 do
+          if all[i] ~= @Node then
+            local at = tonumber(string.match(all[i + 1], '(%d+)$')) or 0
+            if now - at > maxAge then
+              redis.call('HDEL', @Demands, all[i])
+            else
+              others[#others + 1] = all[i + 1]
+            end
+          end
+        end
+        if #all > 0 then redis.call('PEXPIRE', @Demands, maxAge) end
+        return others
+        """);
+
+    /// <summary>
     /// Writes bytes for a script's <c>cmsgpack.unpack</c>: as a msgpack str, which may hold any bytes, because Redis's
     /// cmsgpack predates the bin types and refuses them.
     /// </summary>
@@ -210,6 +241,9 @@ internal static class RedisScripts
 
     /// <summary>Parameters of <see cref="ShareAttachments"/>.</summary>
     public sealed record ShareAttachmentsParameters(RedisKey Attachments, RedisValue Live, RedisValue Node, RedisValue Counts, RedisValue Remove);
+
+    /// <summary>Parameters of <see cref="ShareDemand"/>.</summary>
+    public sealed record ShareDemandParameters(RedisKey Demands, RedisValue Node, RedisValue Demand, RedisValue MaxAge);
 
     /// <summary>Parameters of <see cref="Presence"/>.</summary>
     public sealed record PresenceParameters(RedisKey Members, RedisKey History, RedisValue Live, RedisValue MinId, RedisValue Changes, RedisValue Events);

@@ -1,0 +1,77 @@
+using System.Diagnostics;
+using Tokenwire.Protocol;
+using Tokenwire.Testing;
+
+namespace Tokenwire.Server.Tests.Redis;
+
+/// <summary>
+/// A channel's rate limit holds for the channel across nodes sharing a real redis-server: nodes publishing to it
+/// together get about the limit between them (not the limit each), a node publishing alone gets all of it, and a node
+/// that stops publishing leaves its share to the others.
+/// </summary>
+public sealed class RedisRateLimitTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
+{
+    private const int Limit = 100; // messages per second into the channel
+    private const int Rate = 150; // what each publisher sends, per second
+
+    private async Task<TestServer> NodeAsync() => await TestServer.StartAsync(new Dictionary<string, string?>
+    {
+        ["Tokenwire:Redis"] = redis.ConnectionString(),
+        ["Tokenwire:RateLimits:BurstSeconds"] = "1",
+        ["Tokenwire:Namespaces:0:Id"] = "limited",
+        ["Tokenwire:Namespaces:0:MessagesPerSecond"] = Limit.ToString(System.Globalization.CultureInfo.InvariantCulture),
+    });
+
+    /// <summary>Publishes <see cref="Rate"/> messages a second for <paramref name="duration"/>; the publishes ACKed and NACKed.</summary>
+    private static async Task<(int Accepted, int Refused)> PublishAsync(RawClient client, string channel, TimeSpan duration, long firstSerial)
+    {
+        var clock = Stopwatch.StartNew();
+        var sent = 0;
+        while (clock.Elapsed < duration)
+        {
+            var due = (int)(clock.Elapsed.TotalSeconds * Rate);
+            for (; sent < due; sent++) await client.PublishAsync(channel, firstSerial + sent, new Message { Name = "t", Data = "x" });
+            await Task.Delay(20);
+        }
+
+        var (accepted, refused) = (0, 0);
+        while (accepted + refused < sent)
+        {
+            var outcome = await client.ReceiveUntilAsync(m => m.Action is ProtocolAction.Ack or ProtocolAction.Nack, TimeSpan.FromSeconds(20));
+            if (outcome.Action == ProtocolAction.Ack)
+            {
+                accepted += outcome.Count!.Value;
+                continue;
+            }
+
+            Assert.Equal(42913, outcome.Error!.Code);
+            refused += outcome.Count!.Value;
+        }
+
+        return (accepted, refused);
+    }
+
+    [Fact]
+    public async Task Nodes_publishing_to_one_channel_share_its_limit_and_a_node_alone_has_all_of_it()
+    {
+        var channel = "limited:" + Guid.NewGuid().ToString("N");
+        await using var a = await NodeAsync();
+        await using var b = await NodeAsync();
+        await using var onA = await RawClient.ConnectAsync(a, WireFormat.MsgPack);
+        await using var onB = await RawClient.ConnectAsync(b, WireFormat.MsgPack);
+
+        // Node a alone: the whole limit (~100/s after a burst of 100), not a share.
+        var (alone, _) = await PublishAsync(onA, channel, TimeSpan.FromSeconds(3), 0);
+        Assert.InRange(alone, 330, 450);
+
+        // Both nodes at 150/s each for 10 s: about the limit between them (limited per node, they would take ~2,100).
+        var both = await Task.WhenAll(PublishAsync(onA, channel, TimeSpan.FromSeconds(10), 10_000), PublishAsync(onB, channel, TimeSpan.FromSeconds(10), 0));
+        var total = both[0].Accepted + both[1].Accepted;
+        Assert.InRange(total, 900, 1500);
+        Assert.All(both, side => Assert.InRange(side.Accepted, 300, 800)); // each node gets a fair part
+
+        // Node b stops: its demand ages out (3 s) and node a has the whole limit again.
+        var (after, _) = await PublishAsync(onA, channel, TimeSpan.FromSeconds(8), 20_000);
+        Assert.InRange(after, 600, 900); // halved throughout it would take ~400
+    }
+}
