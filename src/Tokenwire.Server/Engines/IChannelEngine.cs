@@ -78,6 +78,12 @@ internal interface IChannelEngine
     /// </summary>
     ChannelOccupancy Occupancy(string appId, string channel);
 
+    /// <summary>
+    /// Whether a client subscribes to a metachannel (whether its events are worth publishing), from memory: asked on the
+    /// delivery path. On several nodes, a client of any node, as last read.
+    /// </summary>
+    bool IsWatched(string appId, string channel);
+
     /// <summary>A channel's occupancy across all nodes, for <c>GET /channels/{id}</c> and the admin page (may ask the shared store).</summary>
     ValueTask<ChannelOccupancy> OccupancyAsync(string appId, string channel);
 

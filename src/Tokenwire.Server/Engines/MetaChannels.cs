@@ -26,12 +26,12 @@ internal sealed class MetaChannels(IServiceProvider services, ILogger<MetaChanne
     // has disposed its services (a transport timing out during shutdown).
     private IChannelEngine Engine => _engine ??= services.GetRequiredService<IChannelEngine>();
 
-    /// <summary>True when a client on this node subscribes to the app's channel lifecycle metachannel (occupancy changes are published then).</summary>
+    /// <summary>True when a client subscribes to the app's channel lifecycle metachannel (occupancy changes are published then).</summary>
     public bool IsLifecycleWatched(string appId)
     {
         try
         {
-            return Engine.Occupancy(appId, ChannelName.MetaChannelLifecycle).Subscribers > 0;
+            return Engine.IsWatched(appId, ChannelName.MetaChannelLifecycle);
         }
         catch (ObjectDisposedException)
         {

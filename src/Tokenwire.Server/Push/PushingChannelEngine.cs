@@ -99,6 +99,8 @@ internal sealed partial class PushingChannelEngine(IChannelEngine inner, PushQue
 
     public ChannelOccupancy Occupancy(string appId, string channel) => inner.Occupancy(appId, channel);
 
+    public bool IsWatched(string appId, string channel) => inner.IsWatched(appId, channel);
+
     public ValueTask<ChannelOccupancy> OccupancyAsync(string appId, string channel) => inner.OccupancyAsync(appId, channel);
 
     public IEnumerable<LiveChannel> LiveChannels() => inner.LiveChannels();

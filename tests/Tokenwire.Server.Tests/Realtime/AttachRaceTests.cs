@@ -91,6 +91,8 @@ public sealed class AttachRaceTests(ServerFixture fixture) : IClassFixture<Serve
 
         public ChannelOccupancy Occupancy(string appId, string channel) => inner.Occupancy(appId, channel);
 
+        public bool IsWatched(string appId, string channel) => inner.IsWatched(appId, channel);
+
         public ValueTask<ChannelOccupancy> OccupancyAsync(string appId, string channel) => inner.OccupancyAsync(appId, channel);
 
         public void Sweep() => inner.Sweep();

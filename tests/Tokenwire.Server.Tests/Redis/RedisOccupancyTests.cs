@@ -113,6 +113,64 @@ public abstract class RedisOccupancyTests
     }
 
     [Fact]
+    public async Task A_lifecycle_watcher_gets_each_occupancy_change_once_whichever_nodes_hold_the_attachments()
+    {
+        var channel = "lifecycle-occupancy-" + Guid.NewGuid().ToString("N");
+        await using var a = await NodeAsync();
+        await using var b = await NodeAsync();
+        await using var watcher = await RawClient.ConnectAsync(b, key: MetaKey);
+        Assert.Equal(ProtocolAction.Attached, (await watcher.AttachAsync("[meta]channel.lifecycle")).Action);
+        var seen = new List<int>(); // the channel's subscribers in each channel.occupancy event, in order
+        bool Record(ProtocolMessage m)
+        {
+            foreach (var x in m.Messages ?? [])
+            {
+                if (x.Name != "channel.occupancy") continue;
+                var details = JsonDocument.Parse((string)x.Data!).RootElement;
+                if (details.GetProperty("channelId").GetString() != channel) continue;
+                seen.Add(details.GetProperty("status").GetProperty("occupancy").GetProperty("metrics").GetProperty("subscribers").GetInt32());
+                return true;
+            }
+
+            return false;
+        }
+
+        async Task ExpectAsync(int subscribers)
+        {
+            await watcher.ReceiveUntilAsync(m => Record(m) && seen[^1] == subscribers, TimeSpan.FromSeconds(10));
+        }
+
+        // Attached on node a only: the watcher on node b hears of it from a (a node reads once a second whether
+        // another node watches the metachannel).
+        await Task.Delay(1500);
+        await using var onA = await RawClient.ConnectAsync(a);
+        await onA.AttachAsync(channel);
+        await ExpectAsync(1);
+
+        // A watcher on node a too (both nodes watched at home), and the channel attached on both: still one event per
+        // change, from one node.
+        await using var alsoOnA = await RawClient.ConnectAsync(a, key: MetaKey);
+        await alsoOnA.AttachAsync("[meta]channel.lifecycle");
+        await using var onB = await RawClient.ConnectAsync(b);
+        await onB.AttachAsync(channel);
+        await ExpectAsync(2);
+        await onA.SendAsync(new ProtocolMessage(ProtocolAction.Detach) { Channel = channel });
+        await ExpectAsync(1);
+        await onB.SendAsync(new ProtocolMessage(ProtocolAction.Detach) { Channel = channel });
+        await ExpectAsync(0);
+
+        try
+        {
+            await watcher.ReceiveUntilAsync(m => Record(m) && false, TimeSpan.FromSeconds(2.5)); // anything late
+        }
+        catch (Exception e) when (e is TimeoutException or OperationCanceledException)
+        {
+        }
+
+        Assert.Equal([1, 2, 1, 0], seen);
+    }
+
+    [Fact]
     public async Task Channel_status_on_a_node_without_attachments_counts_those_of_the_other_nodes()
     {
         var channel = "status-" + Guid.NewGuid().ToString("N");

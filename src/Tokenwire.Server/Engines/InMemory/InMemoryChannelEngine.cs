@@ -230,6 +230,8 @@ internal sealed class InMemoryChannelEngine(ChannelServices services, ILogger<In
 
     public ChannelOccupancy Occupancy(string appId, string name) => Find(appId, name) is { } channel ? channel.Occupancy() : ChannelOccupancy.Inactive;
 
+    public bool IsWatched(string appId, string channel) => Occupancy(appId, channel).Subscribers > 0;
+
     public ValueTask<ChannelOccupancy> OccupancyAsync(string appId, string name) => new(Occupancy(appId, name));
 
     private async Task<Channel> CreateAsync(string appId, string name)

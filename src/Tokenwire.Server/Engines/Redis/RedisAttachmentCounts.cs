@@ -32,6 +32,7 @@ internal sealed class RedisAttachmentCounts(RedisChannelHub hub, Lock hubLock, C
     private bool _writing;
     private bool _listed; // this channel is in the node's NodeAttachments set (touched by the one running write loop only)
     private volatile bool _relist; // Redis may have lost the set: list the channel again on the next write
+    private bool _reporter; // this node was the lifecycle reporter when it last had attachments
 
     private string NodeId => hub.Engine.Presence.NodeId;
 
@@ -114,10 +115,7 @@ internal sealed class RedisAttachmentCounts(RedisChannelHub hub, Lock hubLock, C
         var others = default(ChannelOccupancy);
         try
         {
-            foreach (var entry in await engine.Database.HashGetAllAsync(RedisKeys.Attachments(RedisKeys.Tag(appId, channel))).ConfigureAwait(false))
-            {
-                if ((string)entry.Name! != engine.Presence.NodeId && Decode((string?)entry.Value ?? string.Empty) is (_, { } counts)) others = others.WithOthers(counts);
-            }
+            others = await OtherNodesAsync(engine, appId, channel).ConfigureAwait(false);
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
@@ -125,6 +123,37 @@ internal sealed class RedisAttachmentCounts(RedisChannelHub hub, Lock hubLock, C
         }
 
         return local is null && others.Connections == 0 ? null : (local ?? ChannelOccupancy.Of([], 0)).WithOthers(others);
+    }
+
+    /// <summary>The other nodes' attachments as Redis holds them now; throws when Redis cannot be read.</summary>
+    public static async Task<ChannelOccupancy> OtherNodesAsync(RedisChannelEngine engine, string appId, string channel)
+    {
+        var others = default(ChannelOccupancy);
+        foreach (var entry in await engine.Database.HashGetAllAsync(RedisKeys.Attachments(RedisKeys.Tag(appId, channel))).ConfigureAwait(false))
+        {
+            if ((string)entry.Name! != engine.Presence.NodeId && Decode((string?)entry.Value ?? string.Empty) is (_, { } counts)) others = others.WithOthers(counts);
+        }
+
+        return others;
+    }
+
+    /// <summary>
+    /// Whether this node tells the lifecycle metachannel of the channel's occupancy changes (hub lock held). One node per
+    /// channel does, so a watcher gets each change once: the node with the lowest id among those with attachments. The
+    /// node that reported keeps reporting after its last attachment left while no other node has any, so the change to
+    /// none is told too.
+    /// </summary>
+    public bool ReportsToLifecycle()
+    {
+        string? lowest = null;
+        foreach (var (node, (_, counts, _)) in _others)
+        {
+            if (counts is { Connections: > 0 } && (lowest is null || string.CompareOrdinal(node, lowest) < 0)) lowest = node;
+        }
+
+        if (fanOut.LocalAttachments().Connections > 0) return _reporter = lowest is null || string.CompareOrdinal(NodeId, lowest) < 0;
+        if (lowest is not null) _reporter = false; // another node reports from now on, the change to none included
+        return _reporter;
     }
 
     /// <summary>Removes a dead node's counts from every channel it listed, announcing each removal.</summary>

@@ -41,6 +41,7 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
         Services = services;
         Logger = logger;
         Presence = new RedisPresenceEngine(this);
+        LifecycleWatchers = new RedisLifecycleWatchers(this);
         services.Metrics?.ObserveRedisOperations(() => redis.OperationCount);
         // Pub/sub drops what is published while a subscription connection is down: hubs re-read their streams.
         redis.ConnectionRestored += (_, e) =>
@@ -57,6 +58,7 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
         var redis = await RedisConnector.ConnectAsync(connectionString, loggers, logger).ConfigureAwait(false);
         var engine = new RedisChannelEngine(redis, services, logger);
         engine.Presence.Sweeper.Tick(); // the first heartbeat
+        engine.LifecycleWatchers.Start();
         return engine;
     }
 
@@ -69,6 +71,9 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
     public ChannelServices Services { get; }
 
     public ILogger Logger { get; }
+
+    /// <summary>Whether each app's lifecycle metachannel is watched on another node.</summary>
+    public RedisLifecycleWatchers LifecycleWatchers { get; }
 
     /// <summary>Presence on the same channels (a member set and history per channel, in Redis).</summary>
     public RedisPresenceEngine Presence { get; }
@@ -375,10 +380,15 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
         foreach (var ((app, name), hub) in _hubs) yield return new LiveChannel(app, name, hub.Occupancy(), 0);
     }
 
-    // This node's listeners only, with no Redis round trip. Every channel's fan-out asks whether the app's lifecycle
-    // metachannel is watched (MetaChannels.IsLifecycleWatched) on each attach and detach; a synchronous HLEN there,
-    // under the channel's lock, starved the thread pool during attach storms until Redis calls timed out (50003).
+    // This node's listeners only (and the other nodes' while the hub follows the channel), with no Redis round trip. Every
+    // channel's fan-out asks whether the app's lifecycle metachannel is watched (IsWatched) on each attach and detach; a
+    // synchronous HLEN there, under the channel's lock, starved the thread pool during attach storms until Redis calls
+    // timed out (50003).
     public ChannelOccupancy Occupancy(string appId, string channel) => FindHub(appId, channel)?.Occupancy() ?? ChannelOccupancy.Inactive;
+
+    // The lifecycle metachannel's subscribers on this node, or (as last read) on another.
+    public bool IsWatched(string appId, string channel) =>
+        Occupancy(appId, channel).Subscribers > 0 || (channel == ChannelName.MetaChannelLifecycle && LifecycleWatchers.IsWatchedElsewhere(appId));
 
     // With the members of the shared presence set (metachannels have none), awaited rather than blocking a request thread.
     public async ValueTask<ChannelOccupancy> OccupancyAsync(string appId, string channel) => ChannelName.IsMetaChannel(channel)
@@ -388,6 +398,7 @@ internal sealed class RedisChannelEngine : IChannelEngine, IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         Presence.Sweeper.Stop();
+        LifecycleWatchers.Dispose();
         await Redis.CloseAsync().ConfigureAwait(false);
         await Redis.DisposeAsync().ConfigureAwait(false);
     }

@@ -37,9 +37,18 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
         Operations = new RedisOperationWriter(this);
         _rateLimiter = new Limits.ChannelRateLimiter(name, rules.MessagesPerSecond, rules.BytesPerSecond, engine.Services.Options.RateLimits.BurstSeconds);
         var settings = engine.Services.FanOutSettings(appId, name, rules, this);
-        // Attachments is set below, before anything can attach. A metachannel's occupancy stays its node's own listeners
-        // (whether this node's events are watched), so its attachments are not shared.
-        if (!ChannelName.IsMetaChannel(name)) settings = settings with { AttachmentsChanged = counts => Attachments!.Share(counts) };
+        // Attachments is set below, before anything can attach. Of the metachannels only the lifecycle one shares its
+        // attachments (whether anyone watches it anywhere, RedisLifecycleWatchers); the others' stay their node's own.
+        // A channel's occupancy changes reach the lifecycle metachannel from one node (ReportsToLifecycle).
+        if (SharesAttachments(name))
+        {
+            settings = settings with
+            {
+                AttachmentsChanged = counts => Attachments!.Share(counts),
+                OccupancyWatched = settings.OccupancyWatched is { } watched ? () => watched() && Attachments!.ReportsToLifecycle() : null,
+            };
+        }
+
         _fanOut = new ChannelFanOut(name, _stats, settings);
         Attachments = new RedisAttachmentCounts(this, _lock, _fanOut);
         _cursor = new RedisDeliveryCursor(this, _fanOut);
@@ -49,6 +58,9 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
     }
 
     public RedisChannelEngine Engine { get; }
+
+    /// <summary>Channels whose attachments count across nodes: all but the metachannels, and the lifecycle metachannel.</summary>
+    private static bool SharesAttachments(string name) => !ChannelName.IsMetaChannel(name) || name == ChannelName.MetaChannelLifecycle;
 
     public string AppId { get; }
 
@@ -123,7 +135,7 @@ internal sealed class RedisChannelHub : IDelayedWorkOwner
     public void MarkGap()
     {
         _follower.MarkGap();
-        if (!ChannelName.IsMetaChannel(Name)) Attachments.ShareAgain(); // as in the constructor: a metachannel's are not shared
+        if (SharesAttachments(Name)) Attachments.ShareAgain(); // as in the constructor: most metachannels' are not shared
     }
 
     public async Task AttachAsync(IChannelSubscriber subscriber, AttachRequest request)
