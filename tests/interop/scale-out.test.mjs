@@ -1,23 +1,28 @@
 // Two Tokenwire nodes on one Redis, driven by the unchanged ably-js client: presence entered on node A is seen by a
 // presence subscriber on node B, a delta=vcdiff subscriber on node B decodes every message published on node A, and a
 // response appended to on node A reaches node B as fragments live and as one whole message.update for a late joiner,
-// and occupancy events and channel status on node A count the subscribers of node B.
+// and occupancy events and channel status on node A count the subscribers of node B; a [meta]channel.lifecycle watcher
+// on node B gets each occupancy change of a channel attached on node A, once.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import * as vcdiff from '@ably/vcdiff-decoder';
 import { Ably, FORMATS, TEST_TIMEOUT, closeRealtime, fmtErr, uniqueName, waitFor, withTimeout } from './support/helpers.mjs';
-import { clientOptionsFor, randomKey, startServer } from './support/server.mjs';
+import { clientOptionsFor, randomAlnum, randomKey, startServer } from './support/server.mjs';
 import { startRedis } from './support/redis.mjs';
 
 let redis;
 let nodeA;
 let nodeB;
 const key = randomKey();
+const WATCHER_KEY = `test.watcher:${randomAlnum(24)}`; // metachannels need "[meta]*": "*" names ordinary channels only
 
 before(async () => {
   redis = await startRedis();
-  [nodeA, nodeB] = await Promise.all([0, 1].map(() => startServer({ key, extraArgs: ['--redis', redis.connectionString] })));
+  [nodeA, nodeB] = await Promise.all([0, 1].map(() => startServer({
+    key,
+    extraArgs: ['--redis', redis.connectionString, `--Tokenwire:Keys:0:Key=${WATCHER_KEY}`, '--Tokenwire:Keys:0:Capability={"[meta]*":["subscribe"],"*":["*"]}'],
+  })));
 });
 
 after(async () => {
@@ -49,6 +54,29 @@ for (const format of FORMATS) {
 
     await viewers[0].channels.get(name).detach();
     await waitFor(() => events.at(-1).subscribers === 2, { what: 'one of them detached', describeState: () => JSON.stringify(events) });
+  });
+
+  test(`a [meta]channel.lifecycle watcher on node B gets each occupancy change of channels on both nodes once [${format}]`, { timeout: TEST_TIMEOUT }, async (t) => {
+    const name = uniqueName('scale-lifecycle');
+    const watcher = await connect(t, nodeB, format, { key: WATCHER_KEY });
+    const subscribers = []; // the channel's subscribers in each channel.occupancy event
+    await watcher.channels.get('[meta]channel.lifecycle').subscribe('channel.occupancy', (m) => {
+      if (m.data.channelId === name) subscribers.push(m.data.status.occupancy.metrics.subscribers);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 1500)); // node A reads once a second whether another node watches
+
+    const onA = await connect(t, nodeA, format);
+    await onA.channels.get(name).attach();
+    await waitFor(() => subscribers.at(-1) === 1, { what: 'node A\'s subscriber', describeState: () => JSON.stringify(subscribers) });
+    const onB = await connect(t, nodeB, format);
+    await onB.channels.get(name).attach();
+    await waitFor(() => subscribers.at(-1) === 2, { what: 'node B\'s subscriber too', describeState: () => JSON.stringify(subscribers) });
+    await onA.channels.get(name).detach();
+    await waitFor(() => subscribers.at(-1) === 1, { what: 'node A\'s gone', describeState: () => JSON.stringify(subscribers) });
+    await onB.channels.get(name).detach();
+    await waitFor(() => subscribers.at(-1) === 0, { what: 'none left', describeState: () => JSON.stringify(subscribers) });
+    await new Promise((resolve) => setTimeout(resolve, 2000)); // nothing more, from either node
+    assert.deepEqual(subscribers, [1, 2, 1, 0]);
   });
 
   test(`a member entering on node A is seen by a presence subscriber on node B [${format}]`, { timeout: TEST_TIMEOUT }, async (t) => {
