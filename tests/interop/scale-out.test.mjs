@@ -71,6 +71,12 @@ for (const format of FORMATS) {
     const onB = await connect(t, nodeB, format);
     await onB.channels.get(name).attach();
     await waitFor(() => subscribers.at(-1) === 2, { what: 'node B\'s subscriber too', describeState: () => JSON.stringify(subscribers) });
+    // Node B shares its counts just after its attach completes: until then a detach on A would leave the channel
+    // attached nowhere for an instant (closed, and opened again).
+    const rest = new Ably.Rest(clientOptionsFor(nodeA.port, key, format));
+    for (let i = 0; i < 100 && (await rest.channels.get(name).status()).status.occupancy.metrics.connections !== 2; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
     await onA.channels.get(name).detach();
     await waitFor(() => subscribers.at(-1) === 1, { what: 'node A\'s gone', describeState: () => JSON.stringify(subscribers) });
     await onB.channels.get(name).detach();

@@ -47,6 +47,16 @@ public abstract class RedisOccupancyTests
         return (await http.GetFromJsonAsync<JsonElement>($"/channels/{channel}")).GetProperty("status").GetProperty("occupancy").GetProperty("metrics");
     }
 
+    /// <summary>
+    /// Waits until Redis holds counts of <paramref name="connections"/> connections (REST status on a node reads them): a
+    /// node shares its counts just after an attach completes, so a channel whose last attachment elsewhere leaves
+    /// before then is, for that instant, attached nowhere (closed, and opened again).
+    /// </summary>
+    private static async Task SharedAsync(TestServer node, string channel, int connections)
+    {
+        for (var i = 0; i < 100 && (await StatusMetricsAsync(node, channel)).GetProperty("connections").GetInt32() != connections; i++) await Task.Delay(50);
+    }
+
     [Fact]
     public async Task Occupancy_events_on_one_node_count_the_attachments_of_another_as_they_come_and_go()
     {
@@ -103,6 +113,7 @@ public abstract class RedisOccupancyTests
         await WaitForAsync("channel.opened");
         await using var onB = await RawClient.ConnectAsync(b);
         await onB.AttachAsync(channel);
+        await SharedAsync(a, channel, 2);
         await onA.SendAsync(new ProtocolMessage(ProtocolAction.Detach) { Channel = channel });
         await onA.ReceiveUntilAsync(m => m.Action == ProtocolAction.Detached);
 
@@ -154,6 +165,7 @@ public abstract class RedisOccupancyTests
         await using var onB = await RawClient.ConnectAsync(b);
         await onB.AttachAsync(channel);
         await ExpectAsync(2);
+        await SharedAsync(a, channel, 2);
         await onA.SendAsync(new ProtocolMessage(ProtocolAction.Detach) { Channel = channel });
         await ExpectAsync(1);
         await onB.SendAsync(new ProtocolMessage(ProtocolAction.Detach) { Channel = channel });

@@ -32,7 +32,6 @@ internal sealed class RedisAttachmentCounts(RedisChannelHub hub, Lock hubLock, C
     private bool _writing;
     private bool _listed; // this channel is in the node's NodeAttachments set (touched by the one running write loop only)
     private volatile bool _relist; // Redis may have lost the set: list the channel again on the next write
-    private bool _reporter; // this node was the lifecycle reporter when it last had attachments
 
     private string NodeId => hub.Engine.Presence.NodeId;
 
@@ -140,20 +139,18 @@ internal sealed class RedisAttachmentCounts(RedisChannelHub hub, Lock hubLock, C
     /// <summary>
     /// Whether this node tells the lifecycle metachannel of the channel's occupancy changes (hub lock held). One node per
     /// channel does, so a watcher gets each change once: the node with the lowest id among those with attachments. The
-    /// node that reported keeps reporting after its last attachment left while no other node has any, so the change to
-    /// none is told too.
+    /// change to none is told by the write that leaves the channel attached nowhere (<see cref="WriteAsync"/>), which
+    /// one caller sees: a node that just lost its last attachment may not have heard of another's yet.
     /// </summary>
     public bool ReportsToLifecycle()
     {
-        string? lowest = null;
+        if (fanOut.LocalAttachments().Connections == 0) return false;
         foreach (var (node, (_, counts, _)) in _others)
         {
-            if (counts is { Connections: > 0 } && (lowest is null || string.CompareOrdinal(node, lowest) < 0)) lowest = node;
+            if (counts is { Connections: > 0 } && string.CompareOrdinal(node, NodeId) < 0) return false;
         }
 
-        if (fanOut.LocalAttachments().Connections > 0) return _reporter = lowest is null || string.CompareOrdinal(NodeId, lowest) < 0;
-        if (lowest is not null) _reporter = false; // another node reports from now on, the change to none included
-        return _reporter;
+        return true;
     }
 
     /// <summary>Removes a dead node's counts from every channel it listed, announcing each removal.</summary>
@@ -242,16 +239,25 @@ internal sealed class RedisAttachmentCounts(RedisChannelHub hub, Lock hubLock, C
 
     /// <summary>
     /// Sets a node's counts, or removes them when <paramref name="value"/> holds a sequence alone (or nothing). When that
-    /// makes the channel attached somewhere, or nowhere any more, tells the lifecycle metachannel (<c>channel.opened</c>,
-    /// <c>channel.closed</c>): once for the whole cluster, since the script that sees the change is atomic.
+    /// makes the channel attached somewhere, or nowhere any more, tells the lifecycle metachannel (<c>channel.opened</c>;
+    /// the occupancy of none, if watched, and <c>channel.closed</c>): once for the whole cluster, since the script that
+    /// sees the change is atomic.
     /// </summary>
     private static async Task WriteAsync(RedisChannelEngine engine, string appId, string channel, string node, string value, ChannelOccupancy counts)
     {
         var tag = RedisKeys.Tag(appId, channel);
         var transition = (int)await RedisScripts.ShareAttachments.EvaluateAsync(engine.Database, new RedisScripts.ShareAttachmentsParameters(
             RedisKeys.Attachments(tag), RedisKeys.Live(tag).ToString(), node, value, value.Contains(',', StringComparison.Ordinal) ? "0" : "1")).ConfigureAwait(false);
-        if (transition == 1) engine.Services.Meta?.ChannelOpened(appId, channel, counts);
-        else if (transition == 2) engine.Services.Meta?.ChannelClosed(appId, channel);
+        if (engine.Services.Meta is not { } meta) return;
+        if (transition == 1)
+        {
+            meta.ChannelOpened(appId, channel, counts);
+        }
+        else if (transition == 2)
+        {
+            if (meta.IsLifecycleWatched(appId)) meta.ChannelOccupancyChanged(appId, channel, ChannelOccupancy.Of([], 0));
+            meta.ChannelClosed(appId, channel);
+        }
     }
 
     private static string Encode(string sequence, ChannelOccupancy c) => string.Join(',',
