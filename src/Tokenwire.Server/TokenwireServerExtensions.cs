@@ -50,7 +50,8 @@ public static class TokenwireServerExtensions
             sp.GetRequiredService<ILogger<SqliteHistoryStore>>()));
         services.AddSingleton<Limits.FaultInjector>();
         services.AddSingleton<Apps.AppRegistry>();
-        services.AddSingleton<Stats.StatsStore>();
+        // On several nodes the stats are Redis's (every node's counts); the engine is resolved on first use, as it depends on them.
+        services.AddSingleton(sp => new Stats.StatsStore(sp.GetRequiredService<TimeProvider>(), UsesRedis(sp) ? new RedisStats(() => sp.GetRequiredService<RedisChannelEngine>()) : null));
         services.AddSingleton<MetaChannels>();
         services.AddSingleton<ChannelServices>();
         // The engine: this process's memory (default) or Redis (scale-out), chosen from Tokenwire:Redis.

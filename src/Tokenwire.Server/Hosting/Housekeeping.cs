@@ -24,6 +24,7 @@ internal sealed class Housekeeping(
     IHostApplicationLifetime lifetime,
     TimeProvider time,
     Observability.ResponseMonitor responses,
+    Stats.StatsStore stats,
     ILogger<Housekeeping> logger) : BackgroundService
 {
     // One shared, pre-encoded heartbeat frame for every connection.
@@ -62,6 +63,7 @@ internal sealed class Housekeeping(
                         // Each sweep on its own: one that fails (Redis away, say) must not hold back the others.
                         await RunAsync(() => connections.RefreshSharedStateAsync(now)).ConfigureAwait(false);
                         await RunAsync(() => { channels.Sweep(); return Task.CompletedTask; }).ConfigureAwait(false);
+                        await RunAsync(stats.FlushAsync).ConfigureAwait(false); // what the sweep counted, to every node (Redis)
                         await RunAsync(() => { responses.Sweep(); return Task.CompletedTask; }).ConfigureAwait(false);
                         await RunAsync(() => { connections.Sweep(time.GetUtcNow().ToUnixTimeMilliseconds()); return Task.CompletedTask; }).ConfigureAwait(false);
                     }

@@ -150,7 +150,7 @@ internal static class SandboxEndpoints
         services.GetRequiredService<KeyStore>().RemoveApp(appId);
         services.GetRequiredService<ConnectionManager>().CloseApp(appId);
         services.GetRequiredService<IChannelEngine>().RemoveApp(appId);
-        services.GetRequiredService<Stats.StatsStore>().RemoveApp(appId);
+        await services.GetRequiredService<Stats.StatsStore>().RemoveAppAsync(appId).ConfigureAwait(false);
         foreach (var owner in services.GetServices<IAppDataOwner>()) await owner.RemoveAppAsync(appId, context.RequestAborted).ConfigureAwait(false);
         context.Response.StatusCode = 204;
     }
@@ -168,6 +168,7 @@ internal static class SandboxEndpoints
         };
         var stats = context.RequestServices.GetRequiredService<Stats.StatsStore>();
         foreach (var fixture in fixtures) stats.AddFixture(auth.AppId, fixture as Dictionary<string, object?> ?? throw new AblyException(ErrorCodes.InvalidRequestBody, 400, "Each stats fixture must be an object"));
+        await stats.FlushAsync().ConfigureAwait(false); // several nodes: readable on every node from now on
         await RestResponses.WriteAsync(context, 201, new Dictionary<string, object?>(), ProtocolCodec.Json).ConfigureAwait(false);
     }
 }

@@ -39,14 +39,14 @@ internal static class StatsEndpoints
             else end = cursor;
         }
 
-        var records = services.GetRequiredService<StatsStore>().Query(auth.AppId, unit, start, end, forwards, limit + 1);
+        var records = await services.GetRequiredService<StatsStore>().QueryAsync(auth.AppId, unit, start, end, forwards, limit + 1).ConfigureAwait(false);
         var hasNext = records.Count > limit;
         if (hasNext) records.RemoveAt(records.Count - 1);
 
         var links = new List<string> { Link(q, null, "first"), Link(q, q["cursor"].ToString() is { Length: > 0 } c ? c : null, "current") };
         if (hasNext)
         {
-            var next = services.GetRequiredService<StatsStore>().Query(auth.AppId, unit, start, end, forwards, limit + 1)[^1];
+            var next = (await services.GetRequiredService<StatsStore>().QueryAsync(auth.AppId, unit, start, end, forwards, limit + 1).ConfigureAwait(false))[^1];
             links.Add(Link(q, next.IntervalStart.ToString(CultureInfo.InvariantCulture), "next"));
         }
 

@@ -21,8 +21,11 @@ internal sealed record StatsRecord(string IntervalId, StatsUnit Unit, long Inter
 /// from the sandbox's <c>POST /stats</c> fixtures, and aggregated to hours, days and months on query (sums; <c>.peak</c>
 /// entries take the maximum). Kept in memory: the newest <see cref="MaxMinutesPerApp"/> minutes with data per app
 /// (a week of continuous traffic), whatever their age, so fixtures dated last year stay queryable.
+/// <para>On several nodes (<paramref name="shared"/>) this store only gathers the node's counts until
+/// <see cref="FlushAsync"/> adds them to the shared one (every 5 s, and before each query and after each fixture), and
+/// queries read the shared one: every node's traffic, on any node.</para>
 /// </summary>
-internal sealed class StatsStore(TimeProvider time)
+internal sealed class StatsStore(TimeProvider time, ISharedStats? shared = null)
 {
     /// <summary>Most minute records kept per app; the oldest go first.</summary>
     public const int MaxMinutesPerApp = 7 * 24 * 60;
@@ -114,7 +117,48 @@ internal sealed class StatsStore(TimeProvider time)
         lock (_lock)
         {
             var entries = MinuteEntries(appId, start);
-            foreach (var (key, n) in flat) entries[key] = key.EndsWith(".peak", StringComparison.Ordinal) ? Math.Max(entries.GetValueOrDefault(key), n) : entries.GetValueOrDefault(key) + n;
+            foreach (var (key, n) in flat) Merge(entries, key, n);
+        }
+    }
+
+    /// <summary>Adds a count to an entry: a sum, or for a <c>.peak</c> entry the maximum.</summary>
+    private static void Merge(Dictionary<string, double> entries, string key, double n) =>
+        entries[key] = key.EndsWith(".peak", StringComparison.Ordinal) ? Math.Max(entries.GetValueOrDefault(key), n) : entries.GetValueOrDefault(key) + n;
+
+    /// <summary>
+    /// Several nodes: adds what this node counted since the last flush to the shared store. What Redis does not take is
+    /// kept for the next flush (nothing counted is lost while Redis is away). One node: nothing to do.
+    /// </summary>
+    public async Task FlushAsync()
+    {
+        if (shared is null) return;
+        List<KeyValuePair<string, SortedDictionary<long, Dictionary<string, double>>>> taken;
+        lock (_lock)
+        {
+            if (_apps.Count == 0) return;
+            taken = [.. _apps];
+            _apps.Clear();
+        }
+
+        foreach (var (appId, minutes) in taken)
+        {
+            try
+            {
+                await shared.AddAsync(appId, minutes).ConfigureAwait(false);
+            }
+            catch
+            {
+                lock (_lock)
+                {
+                    foreach (var (minute, counted) in minutes)
+                    {
+                        var entries = MinuteEntries(appId, minute);
+                        foreach (var (key, n) in counted) Merge(entries, key, n);
+                    }
+                }
+
+                throw;
+            }
         }
     }
 
@@ -140,30 +184,50 @@ internal sealed class StatsStore(TimeProvider time)
     /// <summary>
     /// Records of one app in <paramref name="unit"/>, whose intervals start within [<paramref name="start"/>,
     /// <paramref name="end"/>] (ms), newest first unless <paramref name="forwards"/>; at most <paramref name="limit"/>.
+    /// Several nodes: every node's counts (this node's up to now, the others' up to their last flush).
     /// </summary>
-    public List<StatsRecord> Query(string appId, StatsUnit unit, long? start, long? end, bool forwards, int limit)
+    public async Task<List<StatsRecord>> QueryAsync(string appId, StatsUnit unit, long? start, long? end, bool forwards, int limit)
     {
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var buckets = new SortedDictionary<long, Dictionary<string, double>>();
-        lock (_lock)
+        if (shared is null)
         {
-            if (!_apps.TryGetValue(appId, out var minutes)) return [];
-            foreach (var (minute, entries) in minutes)
-            {
-                var bucket = Floor(minute, unit);
-                if (start is { } s && bucket < Floor(s, unit)) continue;
-                if (end is { } e && bucket > Floor(e, unit)) continue;
-                if (!buckets.TryGetValue(bucket, out var sum)) buckets[bucket] = sum = new Dictionary<string, double>(StringComparer.Ordinal);
-                foreach (var (key, n) in entries)
-                {
-                    sum[key] = key.EndsWith(".peak", StringComparison.Ordinal) ? Math.Max(sum.GetValueOrDefault(key), n) : sum.GetValueOrDefault(key) + n;
-                }
-            }
+            lock (_lock) return _apps.TryGetValue(appId, out var minutes) ? Aggregate(minutes, unit, start, end, forwards, limit, now) : [];
+        }
+
+        await FlushAsync().ConfigureAwait(false);
+        var from = start is { } s ? Floor(s, unit) : (long?)null;
+        var to = end is { } e ? Next(Floor(e, unit), unit) - 1 : (long?)null;
+        return Aggregate(await shared.MinutesAsync(appId, from, to).ConfigureAwait(false), unit, start, end, forwards, limit, now);
+    }
+
+    private static List<StatsRecord> Aggregate(IEnumerable<KeyValuePair<long, Dictionary<string, double>>> minutes, StatsUnit unit, long? start, long? end, bool forwards, int limit, long now)
+    {
+        var buckets = new SortedDictionary<long, Dictionary<string, double>>();
+        foreach (var (minute, entries) in minutes)
+        {
+            var bucket = Floor(minute, unit);
+            if (start is { } s && bucket < Floor(s, unit)) continue;
+            if (end is { } e && bucket > Floor(e, unit)) continue;
+            if (!buckets.TryGetValue(bucket, out var sum)) buckets[bucket] = sum = new Dictionary<string, double>(StringComparer.Ordinal);
+            foreach (var (key, n) in entries) Merge(sum, key, n);
         }
 
         var current = Floor(now, unit);
         IEnumerable<KeyValuePair<long, Dictionary<string, double>>> ordered = forwards ? buckets : buckets.Reverse();
         return [.. ordered.Take(limit).Select(b => new StatsRecord(IntervalId(b.Key, unit), unit, b.Key, b.Value, b.Key >= current))];
+    }
+
+    /// <summary>The start of the interval after the one starting at <paramref name="start"/>.</summary>
+    private static long Next(long start, StatsUnit unit)
+    {
+        var t = DateTimeOffset.FromUnixTimeMilliseconds(start);
+        return (unit switch
+        {
+            StatsUnit.Minute => t.AddMinutes(1),
+            StatsUnit.Hour => t.AddHours(1),
+            StatsUnit.Day => t.AddDays(1),
+            _ => t.AddMonths(1),
+        }).ToUnixTimeMilliseconds();
     }
 
     private Dictionary<string, double> MinuteEntries(string appId, long minute)
@@ -184,9 +248,10 @@ internal sealed class StatsStore(TimeProvider time)
     }
 
     /// <summary>Forgets an app's stats (app deleted).</summary>
-    public void RemoveApp(string appId)
+    public async Task RemoveAppAsync(string appId)
     {
         lock (_lock) _apps.Remove(appId);
+        if (shared is not null) await shared.RemoveAppAsync(appId).ConfigureAwait(false);
     }
 
     /// <summary>The start of the interval of <paramref name="unit"/> containing <paramref name="ms"/> (UTC).</summary>

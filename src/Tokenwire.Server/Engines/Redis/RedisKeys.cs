@@ -44,6 +44,15 @@ internal static class RedisKeys
     /// <summary>Publish demand per node: a hash of node id to <c>messages/s,bytes/s,time</c> (<see cref="RedisRateShares"/>).</summary>
     public static RedisKey Demands(string tag) => $"tw:{tag}:demand";
 
+    /// <summary>The hash tag of an app's statistics (a name no channel can have): all its minutes on one shard.</summary>
+    public static string StatsTag(string appId) => Tag(appId, "[stats]");
+
+    /// <summary>An app's minutes with statistics: a sorted set of minute start (ms); each minute is a hash under <see cref="Prefix"/>.</summary>
+    public static RedisKey StatsMinutes(string statsTag) => $"tw:{statsTag}:stats";
+
+    /// <summary>One minute's statistics of an app: a hash of entry name to amount.</summary>
+    public static RedisKey StatsMinute(string statsTag, string minute) => $"tw:{statsTag}:stats:{minute}";
+
     /// <summary>Presence history: one stream entry per presence event.</summary>
     public static RedisKey PresenceLog(string tag) => $"tw:{tag}:presence";
 

@@ -224,6 +224,41 @@ internal static class RedisScripts
         """);
 
     /// <summary>
+    /// Adds an app's minute counters (<see cref="RedisStats"/>). Batch: <c>[minute, n, (entry, amount) × n, …]</c>, minutes
+    /// as strings of their start (ms). Each minute is a hash (<c>{prefix}stats:{minute}</c>) of entry → amount, summed
+    /// except <c>.peak</c> entries (the maximum); <c>@Minutes</c> orders the minutes with data, the oldest past
+    /// <c>@Keep</c> removed.
+    /// </summary>
+    public static readonly LuaScript AddStats = LuaScript.Prepare("""
+        local batch = cmsgpack.unpack(@Batch)
+        local i = 1
+        while i <= #batch do
+          local minute, n = batch[i], batch[i + 1]
+          i = i + 2
+          local key = @Prefix .. 'stats:' .. minute
+          for k = 1, n do
+            local entry, amount = batch[i], batch[i + 1]
+            i = i + 2
+            if string.sub(entry, -5) == '.peak' then
+              local current = tonumber(redis.call('HGET', key, entry))
+              if current == nil or amount > current then redis.call('HSET', key, entry, amount) end
+            else
+              redis.call('HINCRBYFLOAT', key, entry, amount)
+            end
+          end
+          redis.call('ZADD', @Minutes, tonumber(minute), minute)
+        end
+        local excess = redis.call('ZCARD', @Minutes) - tonumber(@Keep)
+        if excess > 0 then
+          for _, minute in ipairs(redis.call('ZRANGE', @Minutes, 0, excess - 1)) do
+            redis.call('DEL', @Prefix .. 'stats:' .. minute)
+          end
+          redis.call('ZREMRANGEBYRANK', @Minutes, 0, excess - 1)
+        end
+        return 1
+        """);
+
+    /// <summary>
     /// Writes bytes for a script's <c>cmsgpack.unpack</c>: as a msgpack str, which may hold any bytes, because Redis's
     /// cmsgpack predates the bin types and refuses them.
     /// </summary>
@@ -244,6 +279,9 @@ internal static class RedisScripts
 
     /// <summary>Parameters of <see cref="ShareDemand"/>.</summary>
     public sealed record ShareDemandParameters(RedisKey Demands, RedisValue Node, RedisValue Demand, RedisValue MaxAge);
+
+    /// <summary>Parameters of <see cref="AddStats"/>.</summary>
+    public sealed record AddStatsParameters(RedisKey Minutes, RedisValue Prefix, RedisValue Keep, RedisValue Batch);
 
     /// <summary>Parameters of <see cref="Presence"/>.</summary>
     public sealed record PresenceParameters(RedisKey Members, RedisKey History, RedisValue Live, RedisValue MinId, RedisValue Changes, RedisValue Events);
