@@ -78,6 +78,10 @@ public static class TokenwireServerExtensions
         Admin.AdminSetup.AddAdmin(services);
         services.AddSingleton<CometEndpoint>();
         services.AddHostedService<Housekeeping>();
+        // Token revocations made on one node apply on every node (Redis engine; nothing runs on one node).
+        services.AddSingleton<RedisRevocations>();
+        services.AddSingleton<Auth.ISharedRevocations>(sp => sp.GetRequiredService<RedisRevocations>());
+        services.AddHostedService(sp => sp.GetRequiredService<RedisRevocations>());
         return services;
     }
 

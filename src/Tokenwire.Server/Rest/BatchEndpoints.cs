@@ -196,6 +196,7 @@ internal static class BatchEndpoints
             }
 
             tokens.Revoke(keyName, value, issuedBefore, appliesAt);
+            await services.GetRequiredService<ISharedRevocations>().AddAsync(keyName, value, issuedBefore, appliesAt).ConfigureAwait(false); // every node's too
             results.Add(new Dictionary<string, object?> { ["target"] = text, ["issuedBefore"] = issuedBefore, ["appliesAt"] = appliesAt });
             successes++;
         }

@@ -59,6 +59,9 @@ internal static class RedisKeys
     /// <summary>A connection's resumable state.</summary>
     public static RedisKey Connection(string connectionId) => $"tw:conn:{{{connectionId}}}";
 
+    /// <summary>Token revocations of every app: a hash of <c>keyName\nclientId\nappliesAt</c> to issuedBefore (<see cref="RedisRevocations"/>).</summary>
+    public static RedisKey Revocations => "tw:revocations";
+
     /// <summary>Live nodes: a sorted set of node id by last heartbeat (ms).</summary>
     public static RedisKey Nodes => "tw:nodes";
 
