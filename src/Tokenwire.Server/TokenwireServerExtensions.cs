@@ -82,6 +82,7 @@ public static class TokenwireServerExtensions
         services.AddSingleton<RedisRevocations>();
         services.AddSingleton<Auth.ISharedRevocations>(sp => sp.GetRequiredService<RedisRevocations>());
         services.AddHostedService(sp => sp.GetRequiredService<RedisRevocations>());
+        services.AddSingleton<Auth.ISharedNonces, RedisNonces>(); // and a TokenRequest replayed to another node is refused
         return services;
     }
 

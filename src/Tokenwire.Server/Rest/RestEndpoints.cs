@@ -238,6 +238,13 @@ internal static class RestEndpoints
         var request = body.Length == 0 ? new Dictionary<string, object?>() : RestResponses.RequestCodec(context.Request).DecodeValue(body) as Dictionary<string, object?>
             ?? throw new AblyException(ErrorCodes.InvalidRequestBody, 400, "A TokenRequest must be an object");
         var details = services.GetRequiredService<TokenService>().HandleTokenRequest(Uri.UnescapeDataString(keyName), request, basic);
+        // Verified above, and its nonce new to this node: new to every node too (several nodes).
+        if (request.GetValueOrDefault("mac") is not null && Convert.ToString(request.GetValueOrDefault("nonce"), CultureInfo.InvariantCulture) is { Length: > 0 } nonce
+            && !await services.GetRequiredService<ISharedNonces>().ClaimAsync(details.KeyName, nonce).ConfigureAwait(false))
+        {
+            throw new AblyException(40105, 401, "Invalid TokenRequest: nonce value replayed");
+        }
+
         await RestResponses.WriteAsync(context, 200, new Dictionary<string, object?>
         {
             ["token"] = details.Token,

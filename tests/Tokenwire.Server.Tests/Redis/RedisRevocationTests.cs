@@ -59,3 +59,36 @@ public sealed class RedisRevocationTests(RedisServerFixture redis) : IClassFixtu
         Assert.Equal(HttpStatusCode.Unauthorized, (await onC.GetAsync("/channels/x/messages")).StatusCode);
     }
 }
+
+/// <summary>A signed TokenRequest is accepted once across nodes sharing a real redis-server: replayed to another node, 40105.</summary>
+public sealed class RedisTokenRequestTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
+{
+    [Fact]
+    public async Task A_signed_token_request_replayed_to_another_node_is_refused()
+    {
+        var nodes = new List<TestServer>();
+        for (var i = 0; i < 2; i++) nodes.Add(await TestServer.StartAsync(new Dictionary<string, string?> { ["Tokenwire:Redis"] = redis.ConnectionString() }));
+        try
+        {
+            var (keyName, secret) = (nodes[0].Key[..nodes[0].Key.IndexOf(':', StringComparison.Ordinal)], nodes[0].Key[(nodes[0].Key.IndexOf(':', StringComparison.Ordinal) + 1)..]);
+            var timestamp = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds().ToString(System.Globalization.CultureInfo.InvariantCulture);
+            var nonce = Guid.NewGuid().ToString("N");
+            var mac = Convert.ToBase64String(System.Security.Cryptography.HMACSHA256.HashData(Encoding.UTF8.GetBytes(secret), Encoding.UTF8.GetBytes($"{keyName}\n\n\nreplayer\n{timestamp}\n{nonce}\n")));
+            var body = $$"""{"keyName":"{{keyName}}","clientId":"replayer","timestamp":{{timestamp}},"nonce":"{{nonce}}","mac":"{{mac}}"}""";
+            async Task<HttpResponseMessage> RequestAsync(TestServer node)
+            {
+                using var http = new HttpClient { BaseAddress = node.BaseUri };
+                return await http.PostAsync($"/keys/{Uri.EscapeDataString(keyName)}/requestToken", new StringContent(body, Encoding.UTF8, "application/json"));
+            }
+
+            Assert.Equal(HttpStatusCode.OK, (await RequestAsync(nodes[0])).StatusCode);
+            var replayed = await RequestAsync(nodes[1]);
+            Assert.Equal(HttpStatusCode.Unauthorized, replayed.StatusCode);
+            Assert.Contains("40105", await replayed.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+        finally
+        {
+            foreach (var node in nodes) await node.DisposeAsync();
+        }
+    }
+}

@@ -62,6 +62,9 @@ internal static class RedisKeys
     /// <summary>Token revocations of every app: a hash of <c>keyName\nclientId\nappliesAt</c> to issuedBefore (<see cref="RedisRevocations"/>).</summary>
     public static RedisKey Revocations => "tw:revocations";
 
+    /// <summary>A signed TokenRequest's nonce, claimed (<see cref="RedisNonces"/>; the digest of key name and nonce).</summary>
+    public static RedisKey Nonce(string digest) => $"tw:nonce:{digest}";
+
     /// <summary>Live nodes: a sorted set of node id by last heartbeat (ms).</summary>
     public static RedisKey Nodes => "tw:nodes";
 
