@@ -140,14 +140,16 @@ internal sealed class StatsStore(TimeProvider time, ISharedStats? shared = null)
             _apps.Clear();
         }
 
+        Exception? failed = null;
         foreach (var (appId, minutes) in taken)
         {
             try
             {
                 await shared.AddAsync(appId, minutes).ConfigureAwait(false);
             }
-            catch
+            catch (Exception e)
             {
+                failed ??= e;
                 lock (_lock)
                 {
                     foreach (var (minute, counted) in minutes)
@@ -156,10 +158,10 @@ internal sealed class StatsStore(TimeProvider time, ISharedStats? shared = null)
                         foreach (var (key, n) in counted) Merge(entries, key, n);
                     }
                 }
-
-                throw;
             }
         }
+
+        if (failed is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failed); // every app's counts not added are kept
     }
 
     private static void Flatten(string prefix, Dictionary<string, object?> map, Dictionary<string, double> into)

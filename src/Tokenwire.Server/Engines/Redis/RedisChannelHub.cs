@@ -10,7 +10,8 @@ namespace Tokenwire.Server.Engines.Redis;
 /// One channel on this node: its local attachments (the fan-out core, <see cref="ChannelFanOut"/>), rate limits (this
 /// node's share of them, <see cref="RedisRateShares"/>), traffic counts and the collaborators that act for it. While it
 /// has local subscribers, its <see cref="RedisChannelFollower"/> follows the channel's sharded pub/sub channel and its
-/// <see cref="RedisDeliveryCursor"/> hands the announcements, in stream order and exactly once, to the fan-out. One lock (the hub's) guards the fan-out and the cursor together.
+/// <see cref="RedisDeliveryCursor"/> hands the announcements, in stream order and exactly once, to the fan-out. One lock
+/// (the hub's) guards the fan-out and the cursor together.
 /// <para>Attach begins in the fan-out (live traffic is held for the subscriber), reads the backlog from the stream up to
 /// the cursor's position (<see cref="RedisBacklog"/>) and the presence set, then completes: ATTACHED, backlog, SYNC,
 /// what was held.</para>
