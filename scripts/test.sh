@@ -55,9 +55,14 @@ if $build_ok; then
     problems+=("dotnet test exited with $dotnet_rc")
   elif [ "$dn_fail" -ne 0 ]; then
     problems+=("dotnet test: $dn_fail failed")
-    # Name each failed test in the summary too: CI shows only the end of a long log.
+    # Name each failed test in the summary too, then the first lines of each failure's error message and output: CI
+    # shows only the end of a long log.
     while read -r name; do problems+=("  dotnet test: $name"); done \
       < <(sed -nE 's/^[[:space:]]+Failed (.+) \[[^]]*\][[:space:]]*$/\1/p' "$LOGS/dotnet-test.log")
+    while IFS= read -r line; do problems+=("    $line"); done \
+      < <(awk '/^[[:space:]]+(Error Message|Standard Output Messages):/ { n = 4; next } /^[[:space:]]+Stack Trace:/ || /^(Passed|Failed)!/ || /^[[:space:]]+Failed / { n = 0 }
+          n > 0 && NF > 0 { sub(/^[[:space:]]+/, ""); print; n-- }' \
+        "$LOGS/dotnet-test.log" | head -n 40)
   fi
 else
   echo "skipped: the build failed"
