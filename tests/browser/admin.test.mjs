@@ -86,6 +86,14 @@ test('admin page: needs an admin key, then shows connections, the live response,
   assert.ok(Number(await admin.textContent('#connections')) >= 1, 'connections are counted');
   await admin.waitForFunction((name) => [...document.querySelectorAll('#channel-list tbody tr')].some((tr) => tr.cells[0].textContent === name && Number(tr.cells[2].textContent) >= 1), channel);
 
+  // The nodes table: one node (no Redis), this one, with the same connections as the card.
+  const nodeRows = await admin.$$eval('#nodes tbody tr', (rows) => rows.map((tr) => [...tr.cells].map((td) => td.textContent)));
+  assert.equal(nodeRows.length, 1, `one node listed: ${JSON.stringify(nodeRows)}`);
+  assert.equal(nodeRows[0][0], 'local (this node)');
+  assert.ok(Number(nodeRows[0][5]) >= 1, `its connections are counted: ${JSON.stringify(nodeRows)}`);
+  assert.equal(nodeRows[0][10], 'now');
+  assert.match(await admin.textContent('#nodes-sub'), /this node alone/);
+
   // The charts: time to first token has its sample, inter-token gaps one per token so far.
   await admin.waitForFunction(() => Number(document.querySelector('#chart-ttft').dataset.samples) >= 1 && Number(document.querySelector('#chart-gap').dataset.samples) >= 8);
   assert.ok(await admin.$('#chart-ttft path.mean, #chart-ttft circle.dot'), 'the time-to-first-token chart is drawn');

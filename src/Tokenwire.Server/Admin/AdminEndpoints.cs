@@ -1,23 +1,20 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Options;
 using Tokenwire.Protocol;
 using Tokenwire.Server.Engines;
 using Tokenwire.Server.History;
 using Tokenwire.Server.Observability;
-using Tokenwire.Server.Realtime;
 
 namespace Tokenwire.Server.Admin;
 
 /// <summary>
 /// The admin page (<c>/admin</c>): static HTML/JS embedded in the server assembly (no build step, no CDN), fed by a
-/// small JSON API: <c>/admin/api/overview</c> (one snapshot), <c>/admin/api/stream</c> (the same snapshot every second
-/// as server-sent events) and <c>/admin/api/messages?app=&amp;channel=</c> (a channel's last messages). Everything is
+/// small JSON API: <c>/admin/api/overview</c> (one snapshot of this node, with every node's line on the Redis engine:
+/// <see cref="NodeDirectory"/>), <c>/admin/api/stream</c> (the same snapshot every second as server-sent events) and <c>/admin/api/messages?app=&amp;channel=</c> (a channel's last messages). Everything is
 /// behind <see cref="AdminAccess"/>.
 /// </summary>
 internal static class AdminEndpoints
@@ -31,8 +28,6 @@ internal static class AdminEndpoints
         [".js"] = "text/javascript; charset=utf-8",
         [".css"] = "text/css; charset=utf-8",
     };
-
-    private static readonly long Started = Stopwatch.GetTimestamp();
 
     public static void Map(IEndpointRouteBuilder routes)
     {
@@ -100,18 +95,11 @@ internal static class AdminEndpoints
 
     internal static Dictionary<string, object?> Overview(IServiceProvider services)
     {
-        var options = services.GetRequiredService<IOptions<TokenwireOptions>>().Value;
         var metrics = services.GetRequiredService<ServerMetrics>();
         var monitor = services.GetRequiredService<ResponseMonitor>();
-        var engine = services.GetRequiredService<IChannelEngine>();
-        int connected = 0, disconnected = 0;
-        foreach (var c in services.GetRequiredService<ConnectionManager>().All)
-        {
-            if (c.Transport is null) disconnected++;
-            else connected++;
-        }
-
-        var live = engine.LiveChannels().ToList();
+        var live = services.GetRequiredService<IChannelEngine>().LiveChannels().ToList();
+        var directory = services.GetRequiredService<NodeDirectory>();
+        var self = directory.Self(live);
         var channels = live
             .OrderByDescending(c => c.Occupancy.Subscribers + c.Occupancy.PresenceMembers)
             .ThenBy(c => c.Name, StringComparer.Ordinal)
@@ -129,12 +117,13 @@ internal static class AdminEndpoints
             .ToList();
         return new Dictionary<string, object?>
         {
-            ["serverId"] = options.ServerId,
-            ["uptimeSeconds"] = (long)Stopwatch.GetElapsedTime(Started).TotalSeconds,
-            ["connections"] = new Dictionary<string, object?> { ["connected"] = connected, ["disconnected"] = disconnected },
-            ["channelCount"] = live.Count,
-            ["attachments"] = live.Sum(c => c.Occupancy.Subscribers),
-            ["presenceMembers"] = live.Sum(c => c.Occupancy.PresenceMembers),
+            ["serverId"] = self.ServerId,
+            ["uptimeSeconds"] = self.UptimeSeconds,
+            ["connections"] = new Dictionary<string, object?> { ["connected"] = self.Connections, ["disconnected"] = self.AwaitingResume },
+            ["channelCount"] = self.Channels,
+            ["attachments"] = self.Attachments,
+            ["presenceMembers"] = self.PresenceMembers,
+            ["nodes"] = directory.Nodes(self),
             ["channels"] = channels,
             ["responses"] = monitor.InProgress(MaxResponses),
             ["charts"] = new Dictionary<string, object?>

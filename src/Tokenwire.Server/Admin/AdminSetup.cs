@@ -8,11 +8,16 @@ namespace Tokenwire.Server.Admin;
 
 /// <summary>
 /// The operator's endpoints: the Prometheus scrape endpoint (behind <see cref="AdminAccess"/> unless anonymous scraping
-/// is allowed), the gauges it reads, and the admin page.
+/// is allowed), the gauges it reads, and the admin page with its list of nodes.
 /// </summary>
 internal static class AdminSetup
 {
-    public static void AddAdmin(IServiceCollection services) => services.AddSingleton<ServerGauges>();
+    public static void AddAdmin(IServiceCollection services)
+    {
+        services.AddSingleton<ServerGauges>();
+        services.AddSingleton<NodeDirectory>();
+        services.AddHostedService(sp => sp.GetRequiredService<NodeDirectory>());
+    }
 
     public static void Map(WebApplication app)
     {

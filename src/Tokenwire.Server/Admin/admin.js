@@ -110,6 +110,15 @@ function render(o) {
   text($('published'), o.counters.messagesPublished);
   const nacks = Object.values(o.counters.nacksByCode).reduce((a, b) => a + b, 0);
   text($('nacks'), nacks + ' refused (NACK)');
+  // Every node on the Redis engine (this one first, the others as of their last report, every 5 s); on one node, itself.
+  const others = o.nodes.length - 1;
+  text($('nodes-sub'), others === 0 ? '(this node alone)' : `(this node and ${others} other${others === 1 ? '' : 's'} sharing its Redis)`);
+  fill($('nodes').tBodies[0], o.nodes, 11, 'no node', (tr, n) => {
+    cell(tr, (n.node || 'local') + (n.current ? ' (this node)' : '')); cell(tr, n.serverId); cell(tr, n.host); cell(tr, n.version);
+    cell(tr, duration(n.uptimeSeconds), 'num'); cell(tr, n.connections, 'num'); cell(tr, n.channels, 'num'); cell(tr, n.attachments, 'num');
+    cell(tr, n.presenceMembers, 'num'); cell(tr, n.messagesPublished, 'num'); cell(tr, n.current ? 'now' : n.reportAgeSeconds.toFixed(0) + ' s ago', 'num');
+    if (n.current) tr.className = 'current';
+  });
   chart($('chart-ttft'), o.charts.timeToFirstToken);
   chart($('chart-gap'), o.charts.interTokenGap);
   fill($('responses').tBodies[0], o.responses, 7, 'no response in progress', (tr, r) => {

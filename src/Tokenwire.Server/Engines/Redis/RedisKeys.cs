@@ -68,6 +68,9 @@ internal static class RedisKeys
     /// <summary>Live nodes: a sorted set of node id by last heartbeat (ms).</summary>
     public static RedisKey Nodes => "tw:nodes";
 
+    /// <summary>Each live node's last report for the admin page: a hash of node id → report (<see cref="RedisNodeReports"/>).</summary>
+    public static RedisKey NodeReports => "tw:node-reports";
+
     /// <summary>The channels (<c>appId\nchannel</c>) where a node's connections hold presence members.</summary>
     public static RedisKey NodeChannels(string nodeId) => $"tw:node:{{{nodeId}}}:channels";
 

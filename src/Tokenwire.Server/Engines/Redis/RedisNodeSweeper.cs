@@ -68,6 +68,7 @@ internal sealed class RedisNodeSweeper(RedisChannelEngine engine, RedisPresenceE
 
             await Db.KeyDeleteAsync(RedisKeys.NodeChannels(id)).ConfigureAwait(false);
             await RedisAttachmentCounts.RemoveNodeAsync(engine, id).ConfigureAwait(false); // its subscribers leave occupancy
+            await Db.HashDeleteAsync(RedisKeys.NodeReports, id).ConfigureAwait(false); // and the admin page's node list
             await Db.SortedSetRemoveAsync(RedisKeys.Nodes, id).ConfigureAwait(false);
             engine.Logger.LogDeadNodeSwept(id, count);
             left += count;
