@@ -76,6 +76,8 @@ public static class TokenwireServerExtensions
         services.AddSingleton<RealtimeEndpoint>();
         Observability.ObservabilitySetup.AddObservability(services, configuration);
         Admin.AdminSetup.AddAdmin(services);
+        services.AddHttpForwarder(); // YARP's, for comet requests that reach a node not holding their transport
+        services.AddSingleton<CometForwarder>();
         services.AddSingleton<CometEndpoint>();
         services.AddHostedService<Housekeeping>();
         // Token revocations made on one node apply on every node (Redis engine; nothing runs on one node).

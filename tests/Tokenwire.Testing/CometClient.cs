@@ -14,17 +14,20 @@ namespace Tokenwire.Testing;
 public sealed class CometClient : IAsyncDisposable
 {
     private readonly HttpClient _http;
-    private readonly Uri _base;
+    private readonly Uri[] _bases; // one per node: requests take them in turn, as a load balancer without affinity would
+    private int _requests;
     private readonly Queue<ProtocolMessage> _received = new();
     private StreamReader? _stream;
     private HttpResponseMessage? _streamResponse;
 
-    private CometClient(TestServer server, bool streaming)
+    private CometClient(IReadOnlyList<TestServer> nodes, bool streaming)
     {
         _http = new HttpClient { Timeout = Timeout.InfiniteTimeSpan };
-        _base = new Uri(server.BaseUri, "/comet/");
+        _bases = [.. nodes.Select(node => new Uri(node.BaseUri, "/comet/"))];
         Streaming = streaming;
     }
+
+    private Uri Base => _bases[(Interlocked.Increment(ref _requests) - 1) % _bases.Length];
 
     public bool Streaming { get; }
 
@@ -39,12 +42,16 @@ public sealed class CometClient : IAsyncDisposable
     /// <summary>The connection key the requests name in their path (CONNECTED's; a later CONNECTED updates it).</summary>
     public string? ConnectionKey { get; private set; }
 
-    public static async Task<CometClient> ConnectAsync(TestServer server, bool streaming = false, string? query = null, string? key = null, bool expectConnected = true)
+    public static Task<CometClient> ConnectAsync(TestServer server, bool streaming = false, string? query = null, string? key = null, bool expectConnected = true) =>
+        ConnectAsync([server], streaming, query, key, expectConnected);
+
+    /// <summary>A client whose requests go to each of <paramref name="nodes"/> in turn (connect to the first).</summary>
+    public static async Task<CometClient> ConnectAsync(IReadOnlyList<TestServer> nodes, bool streaming = false, string? query = null, string? key = null, bool expectConnected = true)
     {
-        var client = new CometClient(server, streaming);
-        var q = $"key={Uri.EscapeDataString(key ?? server.Key)}&heartbeats=true&v=6" + (streaming ? "" : "&stream=false");
+        var client = new CometClient(nodes, streaming);
+        var q = $"key={Uri.EscapeDataString(key ?? nodes[0].Key)}&heartbeats=true&v=6" + (streaming ? "" : "&stream=false");
         if (query is not null) q += "&" + query;
-        var request = new HttpRequestMessage(HttpMethod.Get, new Uri(client._base, "connect?" + q));
+        var request = new HttpRequestMessage(HttpMethod.Get, new Uri(client.Base, "connect?" + q));
         var response = await client._http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead).ConfigureAwait(false);
         client.ConnectStatus = response.StatusCode;
         if (streaming && response.IsSuccessStatusCode)
@@ -207,7 +214,7 @@ public sealed class CometClient : IAsyncDisposable
         _stream = null;
     }
 
-    public Uri Path(string what, string? connectionKey = null) => new(_base, $"{connectionKey ?? ConnectionKey}/{what}");
+    public Uri Path(string what, string? connectionKey = null) => new(Base, $"{connectionKey ?? ConnectionKey}/{what}");
 
     public ValueTask DisposeAsync()
     {

@@ -2,7 +2,9 @@
 // presence subscriber on node B, a delta=vcdiff subscriber on node B decodes every message published on node A, and a
 // response appended to on node A reaches node B as fragments live and as one whole message.update for a late joiner,
 // and occupancy events and channel status on node A count the subscribers of node B; a [meta]channel.lifecycle watcher
-// on node B gets each occupancy change of a channel attached on node A, once.
+// on node B gets each occupancy change of a channel attached on node A, once. A comet client behind a load balancer
+// without affinity (each request to the other node in turn) keeps one connection: a node forwards the requests of a
+// transport it does not hold to the node that does.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -10,6 +12,7 @@ import * as vcdiff from '@ably/vcdiff-decoder';
 import { Ably, FORMATS, TEST_TIMEOUT, closeRealtime, fmtErr, uniqueName, waitFor, withTimeout } from './support/helpers.mjs';
 import { clientOptionsFor, randomAlnum, randomKey, startServer } from './support/server.mjs';
 import { startRedis } from './support/redis.mjs';
+import { startBalancer } from './support/balancer.mjs';
 
 let redis;
 let nodeA;
@@ -184,5 +187,51 @@ for (const format of FORMATS) {
     const history = await rest.channels.get(name).history({ limit: 10 });
     assert.equal(history.items.length, 1, 'one history entry for the response');
     assert.equal(history.items[0].data, full);
+  });
+}
+
+// Comet behind a balancer without affinity: ably-js's comet requests alternate between the nodes; the node that does not
+// hold the transport forwards them, so the connection never drops (a node answering 80022 would make it resume, each
+// time on whichever node the balancer picked).
+for (const [mode, cometOptions] of Object.entries({ streaming: { transports: ['comet'] }, polling: { transports: ['comet'], transportParams: { stream: false } } })) {
+  test(`a comet client behind a balancer without affinity keeps its connection; every token once, in order [${mode}]`, { timeout: TEST_TIMEOUT }, async (t) => {
+    const balancer = await startBalancer([nodeA.port, nodeB.port]);
+    const name = uniqueName('scale-comet');
+    const watcher = await connect(t, nodeB, 'msgpack');
+    const onB = [];
+    await watcher.channels.get(name).subscribe((m) => onB.push(m.data));
+
+    const comet = new Ably.Realtime(clientOptionsFor(balancer.port, key, 'json', cometOptions));
+    t.after(async () => {
+      await closeRealtime(comet); // through the balancer, then the balancer
+      await balancer.close();
+    });
+    const states = [];
+    comet.connection.on((change) => states.push(change.current));
+    await withTimeout(comet.connection.whenState('connected'), 20_000, () => `connect: ${comet.connection.state} ${fmtErr(comet.connection.errorReason)}`);
+    assert.equal(comet.connection.connectionManager.activeProtocol?.getTransport()?.shortName, 'comet');
+    const id = comet.connection.id;
+
+    const channel = comet.channels.get(name);
+    const own = [];
+    await channel.subscribe((m) => own.push(m.data));
+    const tokens = Array.from({ length: 30 }, (_, i) => `tok-${i}`);
+    await withTimeout(Promise.all(tokens.map((data) => channel.publish('token', data))), 30_000, 'every publish acknowledged');
+
+    await waitFor(() => own.length >= tokens.length && onB.length >= tokens.length, {
+      what: 'every token on the comet client and on node B',
+      describeState: () => `comet ${own.length}, node B ${onB.length}; states ${states}`,
+    });
+    assert.deepEqual(own, tokens);
+    assert.deepEqual(onB, tokens);
+    assert.equal(comet.connection.id, id, 'one connection throughout');
+    assert.deepEqual(states.filter((s) => s !== 'connecting' && s !== 'connected'), [], `the connection never dropped: ${states}`);
+    // The connect went to node A; node B got at least one of the transport's requests and forwarded it.
+    assert.ok(balancer.requests.every((n) => n >= 1), `requests reached both nodes: ${balancer.requests}`);
+
+    // Closing is one more request, to whichever node: answered by the node holding the transport.
+    comet.close();
+    await waitFor(() => balancer.completed.some((r) => r.path.includes('/close')), { what: 'the close request answered' });
+    assert.equal(balancer.completed.find((r) => r.path.includes('/close')).status, 200);
   });
 }

@@ -1,7 +1,11 @@
 namespace Tokenwire.Server.Engines;
 
-/// <summary>What another node needs to resume a connection: identity, credentials and when it was last seen alive.</summary>
-internal sealed record ConnectionRecord(string Id, string Secret, string AppId, string KeyName, string Capability, string? ClientId, long? ExpiresAt, long LastSeen);
+/// <summary>
+/// What another node needs to resume a connection: identity, credentials and when it was last seen alive; and, while
+/// the connection is on a comet transport, where its node takes the transport's requests (<c>CometUrl</c>), so another
+/// node forwards them there.
+/// </summary>
+internal sealed record ConnectionRecord(string Id, string Secret, string AppId, string KeyName, string Capability, string? ClientId, long? ExpiresAt, long LastSeen, string? CometUrl = null);
 
 /// <summary>
 /// Resumable connection state shared between nodes, so a client whose node died resumes on another one. The single-node

@@ -14,7 +14,7 @@ namespace Tokenwire.Server.Realtime;
 /// the HTTP requests is the WebSocket's: <see cref="TransportLifecycle"/> and <see cref="RealtimeConnection"/>. ACKs and
 /// every other frame reach the client through recv, in order; a send is answered 204.
 /// </summary>
-internal sealed class CometEndpoint(TransportLifecycle lifecycle, TimeProvider time, ILogger<CometEndpoint> logger)
+internal sealed class CometEndpoint(TransportLifecycle lifecycle, CometForwarder forwarder, TimeProvider time, ILogger<CometEndpoint> logger)
 {
     public static void Map(IEndpointRouteBuilder routes)
     {
@@ -41,7 +41,10 @@ internal sealed class CometEndpoint(TransportLifecycle lifecycle, TimeProvider t
         }
 
         var streaming = !string.Equals(query["stream"], "false", StringComparison.OrdinalIgnoreCase);
-        var transport = new CometTransport(streaming, TransportLifecycle.EchoOf(query), lifecycle.Options, time, logger, Ended, lifecycle.Metrics);
+        var transport = new CometTransport(streaming, TransportLifecycle.EchoOf(query), lifecycle.Options, time, logger, Ended, lifecycle.Metrics)
+        {
+            NodeUrl = forwarder.NodeUrlOf(context),
+        };
         try
         {
             (_, transport.Key) = await lifecycle.OpenAsync(query, context.Request.IsHttps, transport).ConfigureAwait(false);
@@ -66,7 +69,7 @@ internal sealed class CometEndpoint(TransportLifecycle lifecycle, TimeProvider t
     {
         if (Find(connectionKey) is not { } transport)
         {
-            await WriteNotFoundAsync(context).ConfigureAwait(false);
+            await NotHereAsync(context, connectionKey).ConfigureAwait(false);
             return;
         }
 
@@ -77,7 +80,7 @@ internal sealed class CometEndpoint(TransportLifecycle lifecycle, TimeProvider t
     {
         if (Find(connectionKey) is not { Connection: { } connection } transport)
         {
-            await WriteNotFoundAsync(context).ConfigureAwait(false);
+            await NotHereAsync(context, connectionKey).ConfigureAwait(false);
             return;
         }
 
@@ -176,7 +179,7 @@ internal sealed class CometEndpoint(TransportLifecycle lifecycle, TimeProvider t
     {
         if (Find(connectionKey) is not { Connection: { } connection } transport)
         {
-            await WriteNotFoundAsync(context).ConfigureAwait(false);
+            await NotHereAsync(context, connectionKey).ConfigureAwait(false);
             return;
         }
 
@@ -200,6 +203,15 @@ internal sealed class CometEndpoint(TransportLifecycle lifecycle, TimeProvider t
     /// An unknown, superseded or ended transport: DISCONNECTED 80022, so ably-js resumes on a new transport (an error
     /// code in 40000-49999 would fail the connection instead). The body is a frame array, as every comet response.
     /// </summary>
+    /// <summary>
+    /// A request for a transport this node does not hold: forwarded to the node that holds it (on the Redis engine), or
+    /// else answered as an unknown transport.
+    /// </summary>
+    private async Task NotHereAsync(HttpContext context, string connectionKey)
+    {
+        if (!await forwarder.TryForwardAsync(context, connectionKey).ConfigureAwait(false)) await WriteNotFoundAsync(context).ConfigureAwait(false);
+    }
+
     private static Task WriteNotFoundAsync(HttpContext context) =>
         WriteFramesAsync(context, 404, Error(ProtocolAction.Disconnected,
             new ErrorInfo(ErrorCodes.ConnectionNotFound, 404, "No such comet connection: unknown, replaced by a newer transport, or ended; reconnect")));

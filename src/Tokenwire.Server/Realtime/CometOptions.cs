@@ -28,4 +28,14 @@ public sealed class CometOptions
     /// <c>recv</c> as soon as one ends. Default: 30 seconds.
     /// </summary>
     public TimeSpan TransportTimeout { get; set; } = TimeSpan.FromSeconds(30);
+
+    /// <summary>
+    /// Where the other nodes reach this node's comet endpoint (<c>http://10.0.0.5:8080</c>), on the Redis engine. A comet
+    /// transport lives on the node that opened it; a <c>/comet/{connectionKey}/*</c> request that reaches another node is
+    /// forwarded there, so the load balancer needs no affinity. Default: none, and each transport is reached at the
+    /// address its <c>connect</c> request came in on (the node's address as the balancer sees it: right whenever the
+    /// nodes reach each other as the balancer reaches them). Set it when they do not, or when the nodes serve TLS (the
+    /// address must then be a name their certificate covers).
+    /// </summary>
+    public string? NodeUrl { get; set; }
 }

@@ -43,6 +43,9 @@ internal sealed class CometTransport : Transport
     /// <summary>The connection key this transport was bound with: the one its requests name in their path.</summary>
     public string Key { get; set; } = string.Empty;
 
+    /// <summary>Where another node forwards this transport's requests (<see cref="CometForwarder"/>); null on one node.</summary>
+    public string? NodeUrl { get; init; }
+
     /// <summary>Recv requests stream (Node's comet) rather than poll (browsers' <c>xhr_polling</c>, <c>stream=false</c>).</summary>
     public bool Streaming { get; }
 

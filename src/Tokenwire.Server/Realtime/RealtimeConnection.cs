@@ -59,7 +59,7 @@ internal sealed class RealtimeConnection
 
     /// <summary>The record another node needs to resume this connection.</summary>
     public ConnectionRecord ToRecord(long now) =>
-        new(Id, Secret, Auth.AppId, Auth.KeyName, Auth.Capability.ToJson(), Auth.ClientId, Auth.ExpiresAt, now);
+        new(Id, Secret, Auth.AppId, Auth.KeyName, Auth.Capability.ToJson(), Auth.ClientId, Auth.ExpiresAt, now, (Transport as CometTransport)?.NodeUrl);
 
     public AuthContext Auth { get; private set; }
 

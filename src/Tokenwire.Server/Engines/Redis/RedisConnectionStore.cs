@@ -5,7 +5,8 @@ namespace Tokenwire.Server.Engines.Redis;
 
 /// <summary>
 /// Connection records in Redis hashes, expiring a while after they were last refreshed. Each names the node that holds
-/// the connection, so presence members of a connection that resumed elsewhere follow it (<see cref="RedisNodeSweeper"/>).
+/// the connection, so presence members of a connection that resumed elsewhere follow it (<see cref="RedisNodeSweeper"/>),
+/// and, for a comet transport, where that node takes its requests (<c>Realtime.CometForwarder</c>).
 /// </summary>
 internal sealed class RedisConnectionStore(RedisChannelEngine engine, TimeSpan ttl) : IConnectionStore
 {
@@ -22,6 +23,7 @@ internal sealed class RedisConnectionStore(RedisChannelEngine engine, TimeSpan t
                 new("secret", r.Secret), new("app", r.AppId), new("keyName", r.KeyName), new("capability", r.Capability),
                 new("clientId", r.ClientId ?? string.Empty), new("expiresAt", r.ExpiresAt?.ToString(CultureInfo.InvariantCulture) ?? string.Empty),
                 new("lastSeen", r.LastSeen.ToString(CultureInfo.InvariantCulture)), new("node", engine.Presence.NodeId),
+                new("comet", r.CometUrl ?? string.Empty), // cleared when the connection moves to a WebSocket
             ]);
             var expire = batch.KeyExpireAsync(key, ttl * 2);
             batch.Execute();
@@ -51,7 +53,8 @@ internal sealed class RedisConnectionStore(RedisChannelEngine engine, TimeSpan t
         return new ConnectionRecord(id, secret, map["app"], map["keyName"], map["capability"],
             map["clientId"].Length == 0 ? null : map["clientId"],
             map["expiresAt"].Length == 0 ? null : long.Parse(map["expiresAt"], CultureInfo.InvariantCulture),
-            long.Parse(lastSeen, CultureInfo.InvariantCulture));
+            long.Parse(lastSeen, CultureInfo.InvariantCulture),
+            map.GetValueOrDefault("comet") is { Length: > 0 } comet ? comet : null);
     }
 
     public async ValueTask DeleteAsync(string id)
