@@ -26,26 +26,21 @@ public sealed class UnwatchedAcrossNodesTests(RedisServerFixture redis, ITestOut
         var channelName = ServerFixture.UniqueName("across");
         await using var watcherClient = new TokenwireRealtime(ServerFixture.ClientOptionsFor(nodeB));
         var watcherChannel = watcherClient.Channels.Get(channelName);
+        // The watcher leaves once it has received 300 tokens (3 s, three times the limit: unwatched on node A's count
+        // alone, the response would have stopped long before). Counted on receipt, not on publish: tokens still in
+        // flight when it detaches never reach it.
         var seen = 0;
-        using var subscription = watcherChannel.Subscribe(_ => Interlocked.Increment(ref seen));
+        using var subscription = watcherChannel.Subscribe(message =>
+        {
+            if (Interlocked.Increment(ref seen) == 300) _ = Task.Run(async () => await watcherChannel.DetachAsync());
+        });
         await watcherChannel.AttachAsync().OrTimeout();
 
         await using var agentClient = new TokenwireRealtime(ServerFixture.ClientOptionsFor(nodeA) with { EchoMessages = false });
         var publisher = new TokenStreamPublisher(agentClient.Channels.Get(channelName), new TokenStreamOptions { StopWhenUnwatchedFor = Limit });
-        var leaving = 0;
-        var progress = new SynchronousProgress<TokenStreamProgress>(p =>
-        {
-            // The watcher leaves after 300 tokens (3 s, three times the limit: unwatched on node A's count alone, the
-            // response would have stopped long before).
-            if (p.Kind == TokenStreamProgressKind.TokenPublished && p.Index == 300 && Interlocked.Exchange(ref leaving, 1) == 0)
-            {
-                _ = watcherChannel.DetachAsync();
-            }
-        });
-
         var model = TestHelpers.Model(TestHelpers.TextOf(LongTokens, "across"), 100);
-        var result = await publisher.StreamAsync(model, TestHelpers.Prompt("q"), progress: progress).OrTimeout(TimeSpan.FromSeconds(30));
-        output.WriteLine($"stopped after {result.Duration.TotalSeconds:0.00} s, {result.TokenCount} tokens (left at 300, limit {Limit.TotalSeconds} s)");
+        var result = await publisher.StreamAsync(model, TestHelpers.Prompt("q")).OrTimeout(TimeSpan.FromSeconds(30));
+        output.WriteLine($"stopped after {result.Duration.TotalSeconds:0.00} s, {result.TokenCount} tokens (left after receiving 300, limit {Limit.TotalSeconds} s)");
 
         Assert.Equal(ResponseStopReason.Unwatched, result.StopReason);
         Assert.InRange(result.TokenCount, 300, LongTokens - 1);
