@@ -3,7 +3,7 @@
 // A loopback balancer that spreads one sandbox's clients over two Tokenwire nodes sharing Redis, for running ably-js's
 // own tests against a scale-out deployment (run-two-nodes.sh):
 //   - WebSocket connections alternate between the nodes (a test's clients land on different nodes);
-//   - other HTTP requests (REST) alternate too;
+//   - other HTTP requests (REST, comet) alternate too, each request to the next node, streamed both ways;
 //   - POST /apps goes to node A, then the same app (its appId, keys and namespaces from A's answer, without the
 //     presence fixtures, which live in Redis already) is created on node B, so both nodes know its keys;
 //   - DELETE /apps/{id} goes to both.
@@ -60,9 +60,20 @@ const server = http.createServer(async (req, res) => {
       answer = await forward(a, req, body);
       await forward(b, req, body);
     } else {
+      // Streamed, not buffered: a comet streaming recv passes its frames as they come.
       const target = pick();
       stats.http[nodes.indexOf(target)]++;
-      answer = await forward(target, req, body);
+      const out = http.request({ host: '127.0.0.1', port: target, method: req.method, path: req.url, headers: req.headers }, (upstream) => {
+        res.writeHead(upstream.statusCode, upstream.headers);
+        upstream.pipe(res);
+      });
+      out.on('error', (e) => {
+        if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain' });
+        res.end(String(e));
+      });
+      res.on('close', () => out.destroy());
+      out.end(body);
+      return;
     }
 
     res.writeHead(answer.status, answer.headers);
