@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -5,7 +6,6 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 using Tokenwire.Server.Engines.Redis;
-using Tokenwire.Server.Observability;
 
 namespace Tokenwire.Server.Admin;
 
@@ -15,27 +15,33 @@ namespace Tokenwire.Server.Admin;
 /// page on any node shows every node, the others as of their last report. Off the request path: the page's once-a-second
 /// snapshot reads what the last exchange brought.
 /// </summary>
-internal sealed partial class NodeDirectory(
-    IServiceProvider services, IOptions<TokenwireOptions> options, IOptions<ObservabilityOptions> observability, ILogger<NodeDirectory> logger)
+internal sealed partial class NodeDirectory(IServiceProvider services, IOptions<TokenwireOptions> options, ILogger<NodeDirectory> logger)
     : BackgroundService
 {
     /// <summary>How often a node reports and reads the others' (as often as it beats).</summary>
     public static readonly TimeSpan Interval = TimeSpan.FromSeconds(5);
 
     private static readonly JsonSerializerOptions Json = new(JsonSerializerDefaults.Web);
-    private volatile IReadOnlyList<NodeReport> _others = [];
+    // The other nodes' reports and when they were read (their ages grow from then, also while Redis is away).
+    private volatile Snapshot _others = new([], Stopwatch.GetTimestamp());
 
     private RedisChannelEngine? Redis => string.IsNullOrWhiteSpace(options.Value.Redis) ? null : services.GetRequiredService<RedisChannelEngine>();
 
     /// <summary>This node (now) first, then the others by server id and node.</summary>
-    public IReadOnlyList<NodeReport> Nodes(NodeReport self) => [self, .. _others];
+    public IReadOnlyList<NodeReport> Nodes(NodeReport self)
+    {
+        var others = _others;
+        var since = Stopwatch.GetElapsedTime(others.ReadAt).TotalSeconds;
+        return [self, .. others.Nodes.Select(n => n with { ReportAgeSeconds = n.ReportAgeSeconds + since })];
+    }
 
     /// <summary>This node's report now.</summary>
     public NodeReport Self(IReadOnlyCollection<Engines.LiveChannel>? live = null) => NodeReport.Of(services, Redis?.Presence.NodeId, live);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        if (Redis is not { } redis || !observability.Value.AdminEnabled) return;
+        // Every node reports, its own admin page on or off: the pages of the others list it either way.
+        if (Redis is not { } redis) return;
         using var timer = new PeriodicTimer(Interval);
         try
         {
@@ -44,11 +50,9 @@ internal sealed partial class NodeDirectory(
                 try
                 {
                     var reports = await RedisNodeReports.ExchangeAsync(redis, JsonSerializer.Serialize(Self() with { Current = false }, Json)).ConfigureAwait(false);
-                    _others = [.. reports
-                        .Select(r => Parse(r))
-                        .OfType<NodeReport>()
-                        .OrderBy(n => n.ServerId, StringComparer.Ordinal)
-                        .ThenBy(n => n.Node, StringComparer.Ordinal)];
+                    _others = new Snapshot(
+                        [.. reports.Select(Parse).OfType<NodeReport>().OrderBy(n => n.ServerId, StringComparer.Ordinal).ThenBy(n => n.Node, StringComparer.Ordinal)],
+                        Stopwatch.GetTimestamp());
                 }
                 catch (Exception e) when (e is RedisException or TimeoutException)
                 {
@@ -85,6 +89,8 @@ internal sealed partial class NodeDirectory(
             return null;
         }
     }
+
+    private sealed record Snapshot(IReadOnlyList<NodeReport> Nodes, long ReadAt);
 
     [LoggerMessage(EventId = 701, Level = LogLevel.Warning, Message = "Sharing this node's report with the other nodes failed: {Reason}")]
     private static partial void LogExchangeFailed(ILogger logger, string reason);
