@@ -61,6 +61,12 @@ test('admin page: on the Redis engine the Nodes table lists every node with its 
   assert.match(other[10], /^\d+ s ago$/);
   assert.match(other[0], /^[0-9a-f]{16}$/, 'a node id');
   assert.match(await admin.textContent('#nodes-sub'), /this node and 1 other sharing its Redis/);
+  // The connections card adds the other node's connections for the cluster's total (read from one render).
+  const { counts, sub } = await admin.evaluate(() => ({
+    counts: [...document.querySelectorAll('#nodes tbody tr')].map((tr) => Number(tr.cells[5].textContent)),
+    sub: document.querySelector('#connections-sub').textContent,
+  }));
+  assert.match(sub, new RegExp(` · ${counts[0] + counts[1]} on all 2 nodes$`));
 
   // Node B dies: it leaves the table once its heartbeats are 15 s old (at node A's next report).
   await nodeB.kill('SIGKILL');

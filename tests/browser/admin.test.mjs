@@ -93,6 +93,7 @@ test('admin page: needs an admin key, then shows connections, the live response,
   assert.ok(Number(nodeRows[0][5]) >= 1, `its connections are counted: ${JSON.stringify(nodeRows)}`);
   assert.equal(nodeRows[0][10], 'now');
   assert.match(await admin.textContent('#nodes-sub'), /this node alone/);
+  assert.doesNotMatch(await admin.textContent('#connections-sub'), /on all/, 'no cluster total on one node');
 
   // The charts: time to first token has its sample, inter-token gaps one per token so far.
   await admin.waitForFunction(() => Number(document.querySelector('#chart-ttft').dataset.samples) >= 1 && Number(document.querySelector('#chart-gap').dataset.samples) >= 8);

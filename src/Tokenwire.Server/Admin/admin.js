@@ -102,7 +102,9 @@ function formatMs(v) { return v >= 1000 ? (v / 1000).toFixed(1) + ' s' : (v >= 1
 function render(o) {
   text($('server'), o.serverId + ' · up ' + duration(o.uptimeSeconds));
   text($('connections'), o.connections.connected);
-  text($('connections-sub'), o.connections.disconnected + ' awaiting resume');
+  // Connections are each on one node, so their sum over the nodes is the cluster's (channels are not: one can live on all).
+  const allConnections = o.nodes.reduce((n, node) => n + node.connections, 0);
+  text($('connections-sub'), o.connections.disconnected + ' awaiting resume' + (o.nodes.length > 1 ? ` · ${allConnections} on all ${o.nodes.length} nodes` : ''));
   text($('channels'), o.channelCount);
   text($('attachments'), o.attachments);
   text($('presence'), o.presenceMembers);
