@@ -6,21 +6,14 @@
 // tests (a failure without it).
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { test } from 'node:test';
-import { chromium } from 'playwright-core';
+import { haveChromium, launchChromium } from './support/chromium.mjs';
 import { startRedis } from '../interop/support/redis.mjs';
 import { randomKey, startServer } from '../interop/support/server.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 
 test('admin page: on the Redis engine the Nodes table lists every node with its own counts, and drops a dead one', { timeout: 120_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    const why = `Chromium not found at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`;
-    if (process.env.CI) assert.fail(`${why}. In CI this is a failure, not a skip (.ci/run installs it).`);
-    t.skip(why);
-    return;
-  }
+  if (!haveChromium(t)) return;
 
   const redis = await startRedis();
   const key = randomKey();
@@ -32,10 +25,7 @@ test('admin page: on the Redis engine the Nodes table lists every node with its 
     await redis.stop();
   });
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
   const errors = [];
   const [username, password] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
   const admin = await (await browser.newContext({ viewport: { width: 1400, height: 1000 }, httpCredentials: { username, password } })).newPage();

@@ -6,27 +6,20 @@
 // Chromium: as demo.test.mjs (skipped locally without it, a failure in CI). The screenshot lands in artifacts/.
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
+import { haveChromium, launchChromium } from './support/chromium.mjs';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import { startServer } from '../interop/support/server.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
 // 60 tokens at 8/s: the answer is in progress for over 7 s, long enough to watch it on the admin page.
 const TOKENS_PER_SECOND = 8;
 const ANSWER_TOKENS = 60; // the simulated answer: whole sentences up to this many tokens
 
 test('admin page: needs an admin key, then shows connections, the live response, charts and last messages', { timeout: 120_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    const why = `Chromium not found at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`;
-    if (process.env.CI) assert.fail(`${why}. In CI this is a failure, not a skip (.ci/run installs it).`);
-    t.skip(why);
-    return;
-  }
+  if (!haveChromium(t)) return;
 
   const server = await startServer({
     extraArgs: [`--Tokenwire:Demo:TokensPerSecond=${TOKENS_PER_SECOND}`, `--Tokenwire:Demo:AnswerTokens=${ANSWER_TOKENS}`],
@@ -42,10 +35,7 @@ test('admin page: needs an admin key, then shows connections, the live response,
   assert.equal(anonymous.status, 401);
   assert.match(anonymous.headers.get('www-authenticate') ?? '', /^Basic /);
 
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
   const errors = [];
   const watch = (page, name) => {
     page.on('pageerror', (e) => errors.push(`${name} pageerror: ${e.message}`));

@@ -7,16 +7,14 @@
 // is skipped locally and FAILS in CI (CI=true).
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
+import { haveChromium, launchChromium } from './support/chromium.mjs';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import { startServer } from '../interop/support/server.mjs';
 import { startWsBlockingProxy } from '../interop/support/ws-blocking-proxy.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
 const TOKENS_PER_SECOND = 20;
 const ANSWER_TOKENS = 60; // the simulated answer: whole sentences up to this many tokens
@@ -31,12 +29,7 @@ async function publishedAnswer(server, channel, responseId) {
 }
 
 test('demo page with WebSockets blocked: it falls back to comet (xhr_polling) and streams an answer exactly', { timeout: 120_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    const why = `Chromium not found at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`;
-    if (process.env.CI) assert.fail(`${why}. In CI this is a failure, not a skip (.ci/run installs it).`);
-    t.skip(why);
-    return;
-  }
+  if (!haveChromium(t)) return;
 
   const server = await startServer({
     extraArgs: [`--Tokenwire:Demo:TokensPerSecond=${TOKENS_PER_SECOND}`, `--Tokenwire:Demo:AnswerTokens=${ANSWER_TOKENS}`],
@@ -48,10 +41,7 @@ test('demo page with WebSockets blocked: it falls back to comet (xhr_polling) an
     await proxy.close();
     await server.stop();
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
   const page = await (await browser.newContext()).newPage();
   const errors = [];
   const blockedSocketErrors = [];

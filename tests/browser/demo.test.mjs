@@ -10,15 +10,13 @@
 // is skipped locally and FAILS in CI (CI=true): a browser test that silently does not run proves nothing.
 
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
+import { haveChromium, launchChromium } from './support/chromium.mjs';
 import { fileURLToPath } from 'node:url';
-import { chromium } from 'playwright-core';
 import { startServer } from '../interop/support/server.mjs';
 
-const CHROMIUM = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
 // Slow enough that a reload (page load, token, attach, catch-up) lands mid-answer: the joke answer (whole sentences up
 // to 80 tokens, more than 60 of them) takes 6 s or more at 10 tokens/s.
@@ -81,12 +79,7 @@ async function openDemo(context, url, errors) {
 }
 
 test('demo page: live tokens in two tabs, reload mid-answer and after completion, connection indicator', { timeout: 120_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    const why = `Chromium not found at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`;
-    if (process.env.CI) assert.fail(`${why}. In CI this is a failure, not a skip (.ci/run installs it).`);
-    t.skip(why);
-    return;
-  }
+  if (!haveChromium(t)) return;
 
   const server = await startServer({
     extraArgs: [
@@ -100,10 +93,7 @@ test('demo page: live tokens in two tabs, reload mid-answer and after completion
     await browser?.close(); // first: the pages would log the server's shutdown
     await server.stop();
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
   await context.addInitScript(recordStatuses);
   const errors = [];
@@ -219,12 +209,7 @@ async function publishedResponse(server, channel, responseId) {
 }
 
 test('demo page, message-per-response: live appends in two tabs, reload mid-answer and after completion', { timeout: 120_000 }, async (t) => {
-  if (!existsSync(CHROMIUM)) {
-    const why = `Chromium not found at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`;
-    if (process.env.CI) assert.fail(`${why}. In CI this is a failure, not a skip (.ci/run installs it).`);
-    t.skip(why);
-    return;
-  }
+  if (!haveChromium(t)) return;
 
   const server = await startServer({
     extraArgs: [`--Tokenwire:Demo:TokensPerSecond=${TOKENS_PER_SECOND}`, `--Tokenwire:Demo:AnswerTokens=${ANSWER_TOKENS}`],
@@ -234,10 +219,7 @@ test('demo page, message-per-response: live appends in two tabs, reload mid-answ
     await browser?.close();
     await server.stop();
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
+  browser = await launchChromium();
   const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
   const errors = [];
   const url = `${server.httpUrl}/?pattern=response`;

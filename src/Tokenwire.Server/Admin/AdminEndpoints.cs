@@ -14,8 +14,8 @@ namespace Tokenwire.Server.Admin;
 /// <summary>
 /// The admin page (<c>/admin</c>): static HTML/JS embedded in the server assembly (no build step, no CDN), fed by a
 /// small JSON API: <c>/admin/api/overview</c> (one snapshot of this node, with every node's line on the Redis engine:
-/// <see cref="NodeDirectory"/>), <c>/admin/api/stream</c> (the same snapshot every second as server-sent events) and <c>/admin/api/messages?app=&amp;channel=</c> (a channel's last messages). Everything is
-/// behind <see cref="AdminAccess"/>.
+/// <see cref="NodeDirectory"/>), <c>/admin/api/stream</c> (the same snapshot every second as server-sent events) and
+/// <c>/admin/api/messages?app=&amp;channel=</c> (a channel's last messages). Everything is behind <see cref="AdminAccess"/>.
 /// </summary>
 internal static class AdminEndpoints
 {
