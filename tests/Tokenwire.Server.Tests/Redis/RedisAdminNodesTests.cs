@@ -9,14 +9,18 @@ using Tokenwire.Testing;
 namespace Tokenwire.Server.Tests.Redis;
 
 /// <summary>
-/// The admin page's list of nodes on nodes sharing a real redis-server: the page on any node lists every live node
+/// The admin page's list of nodes on nodes sharing Redis (a real redis-server, and a real 3-master Cluster, where the
+/// reports' hash and the nodes' beats live in different slots): the page on any node lists every live node
 /// with that node's own counts, drops a node that stops, and never lists a node whose heartbeats stopped.
 /// </summary>
-public sealed class RedisAdminNodesTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
+public abstract class RedisAdminNodesTests
 {
+    /// <summary>The Redis every node of a test shares.</summary>
+    protected abstract string RedisConnectionString { get; }
+
     private async Task<TestServer> NodeAsync() => await TestServer.StartAsync(new Dictionary<string, string?>
     {
-        ["Tokenwire:Redis"] = redis.ConnectionString(),
+        ["Tokenwire:Redis"] = RedisConnectionString,
     });
 
     private static string NodeId(TestServer node) => node.Services.GetRequiredService<RedisChannelEngine>().Presence.NodeId;
@@ -49,7 +53,7 @@ public sealed class RedisAdminNodesTests(RedisServerFixture redis) : IClassFixtu
     public async Task The_admin_page_on_any_node_lists_every_live_node_with_its_own_counts()
     {
         // A node whose heartbeats stopped a minute ago, with a report left behind: never listed.
-        await using var direct = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString());
+        await using var direct = await ConnectionMultiplexer.ConnectAsync(RedisConnectionString);
         var db = direct.GetDatabase();
         await db.HashSetAsync("tw:node-reports", "ghost", """{"serverId":"ghost","host":"gone","version":"0","connections":7}""");
         await db.SortedSetAddAsync("tw:nodes", "ghost", DateTimeOffset.UtcNow.AddMinutes(-1).ToUnixTimeMilliseconds());
@@ -86,4 +90,16 @@ public sealed class RedisAdminNodesTests(RedisServerFixture redis) : IClassFixtu
         nodes = await NodesUntilAsync(a, n => Find(n, idOfB) is null);
         Assert.Single(nodes);
     }
+}
+
+/// <summary>On one real redis-server.</summary>
+public sealed class RedisServerAdminNodesTests(RedisServerFixture redis) : RedisAdminNodesTests, IClassFixture<RedisServerFixture>
+{
+    protected override string RedisConnectionString => redis.ConnectionString();
+}
+
+/// <summary>On a real 3-master Redis Cluster.</summary>
+public sealed class RedisClusterAdminNodesTests(RedisClusterFixture cluster) : RedisAdminNodesTests, IClassFixture<RedisClusterFixture>
+{
+    protected override string RedisConnectionString => cluster.ConnectionString();
 }

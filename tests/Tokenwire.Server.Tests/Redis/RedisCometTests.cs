@@ -5,15 +5,18 @@ using Tokenwire.Testing;
 namespace Tokenwire.Server.Tests.Redis;
 
 /// <summary>
-/// The comet transport on nodes sharing a real redis-server, behind a load balancer without affinity: every request
+/// The comet transport on nodes sharing Redis (a real redis-server, and a real 3-master Cluster), behind a load balancer without affinity: every request
 /// of a comet client goes to the other node in turn, and each one that reaches the node not holding the transport is
 /// forwarded to the node that does. A request that cannot be forwarded is answered DISCONNECTED 80022, as before.
 /// </summary>
-public sealed class RedisCometTests(RedisServerFixture redis) : IClassFixture<RedisServerFixture>
+public abstract class RedisCometTests
 {
+    /// <summary>The Redis every node of a test shares.</summary>
+    protected abstract string RedisConnectionString { get; }
+
     private async Task<TestServer> NodeAsync(string? nodeUrl = null) => await TestServer.StartAsync(new Dictionary<string, string?>
     {
-        ["Tokenwire:Redis"] = redis.ConnectionString(),
+        ["Tokenwire:Redis"] = RedisConnectionString,
         ["Tokenwire:Comet:NodeUrl"] = nodeUrl,
     });
 
@@ -76,4 +79,16 @@ public sealed class RedisCometTests(RedisServerFixture redis) : IClassFixture<Re
         Assert.Equal(ProtocolAction.Disconnected, disconnected.Action);
         Assert.Equal(ErrorCodes.ConnectionNotFound, disconnected.Error!.Code);
     }
+}
+
+/// <summary>On one real redis-server.</summary>
+public sealed class RedisServerCometTests(RedisServerFixture redis) : RedisCometTests, IClassFixture<RedisServerFixture>
+{
+    protected override string RedisConnectionString => redis.ConnectionString();
+}
+
+/// <summary>On a real 3-master Redis Cluster: the connection record a forwarding node reads lives on another shard than most.</summary>
+public sealed class RedisClusterCometTests(RedisClusterFixture cluster) : RedisCometTests, IClassFixture<RedisClusterFixture>
+{
+    protected override string RedisConnectionString => cluster.ConnectionString();
 }
