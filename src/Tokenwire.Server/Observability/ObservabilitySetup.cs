@@ -15,6 +15,9 @@ namespace Tokenwire.Server.Observability;
 /// </summary>
 internal static class ObservabilitySetup
 {
+    /// <summary>Kestrel's memory pool meter, which the ASP.NET Core instrumentation listens to (see <see cref="ObservabilityOptions.KestrelMemoryPoolMetrics"/>).</summary>
+    public const string KestrelMemoryPoolMeter = "Microsoft.AspNetCore.MemoryPool";
+
     public static void AddObservability(IServiceCollection services, IConfiguration configuration)
     {
         var section = configuration.GetSection(ObservabilityOptions.SectionName);
@@ -35,6 +38,8 @@ internal static class ObservabilitySetup
             .WithMetrics(metrics =>
             {
                 metrics.AddMeter(ServerMetrics.MeterName).AddAspNetCoreInstrumentation().AddRuntimeInstrumentation();
+                // Dropped by a view, the pool's instruments are never enabled: Kestrel then skips their updates.
+                if (!options.KestrelMemoryPoolMetrics) metrics.AddView(i => i.Meter.Name == KestrelMemoryPoolMeter ? MetricStreamConfiguration.Drop : null);
                 if (options.PrometheusEnabled) metrics.AddPrometheusExporter();
                 if (otlp) metrics.AddOtlpExporter();
             });

@@ -176,6 +176,24 @@ public sealed class ObservabilityTests
         }
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Kestrels_memory_pool_instruments_are_exported_only_when_asked_for(bool asked)
+    {
+        await using var server = await TestServer.StartAsync(new Dictionary<string, string?>
+        {
+            ["Tokenwire:Observability:KestrelMemoryPoolMetrics"] = asked ? "true" : null,
+        });
+        // Socket reads and writes rent the pool's buffers.
+        await using var client = await RawClient.ConnectAsync(server);
+        await PublishAsync(client, "pool-" + Guid.NewGuid().ToString("N"), 0, new Message { Name = "token", Data = "t" });
+
+        var names = (await PrometheusScrape.FromAsync(server)).Names;
+        Assert.Contains(names, n => n.StartsWith("kestrel_", StringComparison.Ordinal)); // the rest of ASP.NET Core's stays
+        Assert.Equal(asked, names.Any(n => n.StartsWith("aspnetcore_memory_pool", StringComparison.Ordinal)));
+    }
+
     [Fact]
     public void Namespace_labels_are_bounded()
     {
