@@ -149,7 +149,8 @@ internal static class SettingArguments
 
     /// <summary>
     /// What serve reads from the <c>Tokenwire</c> section besides <see cref="TokenwireOptions"/> (whose properties are
-    /// added by reflection): where to listen, and the demo's settings.
+    /// added by reflection): where to listen, the demo's settings, and the sections bound on their own (observability,
+    /// HTTPS).
     /// </summary>
     private sealed class TokenwireSection
     {
@@ -158,5 +159,9 @@ internal static class SettingArguments
         public int Port { get; set; }
 
         public DemoOptions? Demo { get; set; }
+
+        public Tokenwire.Server.Observability.ObservabilityOptions? Observability { get; set; }
+
+        public Tokenwire.Server.Hosting.HttpsOptions? Https { get; set; }
     }
 }

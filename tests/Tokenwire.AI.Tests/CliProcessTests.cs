@@ -157,6 +157,8 @@ public sealed class CliProcessTests : IDisposable
     [InlineData("--Tokenwire:Demo:TokensPerSecnd=5", "--Tokenwire:Demo:TokensPerSecnd", "did you mean --Tokenwire:Demo:TokensPerSecond?")]
     [InlineData("--Tokenwire:HotWindow=soon", "--Tokenwire:HotWindow", "'soon' is not a duration")]
     [InlineData("--Tokenwire:Namespaces:first:Id=x", "--Tokenwire:Namespaces:first", "list")]
+    [InlineData("--Tokenwire:Observability:AdminEnabld=false", "--Tokenwire:Observability:AdminEnabld", "did you mean --Tokenwire:Observability:AdminEnabled?")]
+    [InlineData("--Tokenwire:Https:Enabled=sometimes", "--Tokenwire:Https:Enabled", "'sometimes' is not true or false")]
     public async Task A_setting_that_does_not_exist_or_a_bad_value_is_a_usage_error(string setting, string named, string says) =>
         AssertOneLine(await RunAsync("serve", "--port", "0", setting), 2, named, says);
 
@@ -168,7 +170,9 @@ public sealed class CliProcessTests : IDisposable
         {
             using var http = new HttpClient();
             Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(new Uri(url.TrimEnd('/') + "/time"))).StatusCode);
-        }, "serve", "--port", "0", "--no-demo", "--Tokenwire:MaxMessageSize=1234", "--Tokenwire:Namespaces:0:Id=persisted", "--Tokenwire:Namespaces:0:Persisted=true", "--Logging:LogLevel:Default=Warning");
+        }, "serve", "--port", "0", "--no-demo", "--Tokenwire:MaxMessageSize=1234", "--Tokenwire:Namespaces:0:Id=persisted", "--Tokenwire:Namespaces:0:Persisted=true", "--Logging:LogLevel:Default=Warning",
+            // Sections bound apart from TokenwireOptions (these were refused as unknown settings before).
+            "--Tokenwire:Observability:KestrelMemoryPoolMetrics=true", "--Tokenwire:Https:Enabled=false");
     }
 
     [Fact]
