@@ -90,7 +90,7 @@ internal static class ServeCommand
         try
         {
             if (startup.CheckSettings() is { } problem) return startup.Report(error, problem, null);
-            var https = builder.Configuration.GetSection("Tokenwire:Https").Get<HttpsOptions>() ?? new HttpsOptions();
+            var https = builder.Configuration.GetSection(HttpsOptions.SectionName).Get<HttpsOptions>() ?? new HttpsOptions();
             var scheme = https.Enabled ? "https" : "http";
             if (https.Enabled)
             {

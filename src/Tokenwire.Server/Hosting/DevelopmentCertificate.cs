@@ -57,6 +57,9 @@ public static class DevelopmentCertificate
 /// <summary>HTTPS settings (<c>Tokenwire:Https</c>).</summary>
 public sealed class HttpsOptions
 {
+    /// <summary>The configuration section.</summary>
+    public const string SectionName = "Tokenwire:Https";
+
     /// <summary>Serve HTTPS/WSS instead of HTTP/WS (<c>serve --https</c>). Default: false.</summary>
     public bool Enabled { get; set; }
 
