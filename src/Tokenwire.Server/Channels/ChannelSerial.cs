@@ -32,13 +32,33 @@ internal static class ChannelSerial
         }
     }
 
+    // Read twice per published message (the window's key, response tracking): fixed-width digits read directly, where
+    // the general number parser was 0.45 % of a msgpack token flood's server CPU.
     public static bool TryParse(string? serial, out long milliseconds, out int sequence)
     {
         milliseconds = 0;
         sequence = 0;
-        return serial is { Length: 20 } && serial[13] == '-'
-            && long.TryParse(serial.AsSpan(0, 13), NumberStyles.None, CultureInfo.InvariantCulture, out milliseconds)
-            && int.TryParse(serial.AsSpan(14, 6), NumberStyles.None, CultureInfo.InvariantCulture, out sequence);
+        if (serial is not { Length: 20 } || serial[13] != '-' || !TryReadDigits(serial.AsSpan(0, 13), out var ms) || !TryReadDigits(serial.AsSpan(14, 6), out var seq))
+        {
+            return false;
+        }
+
+        milliseconds = (long)ms;
+        sequence = (int)seq;
+        return true;
+    }
+
+    private static bool TryReadDigits(ReadOnlySpan<char> digits, out ulong value)
+    {
+        value = 0;
+        foreach (var c in digits)
+        {
+            var digit = (uint)(c - '0');
+            if (digit > 9) return false;
+            value = (value * 10) + digit;
+        }
+
+        return true;
     }
 
     public static bool IsValid(string? serial) => TryParse(serial, out _, out _);
