@@ -190,6 +190,32 @@ public sealed class MsgPackReaderWriterTests
         Assert.Equal(bytes, Wire.WriteMsgPack(w => w.WriteString(Encoding.UTF8.GetBytes(value))));
     }
 
+    [Theory]
+    [InlineData("a", 31)]
+    [InlineData("é", 15)]      // 30 bytes: a fixstr, though 15 chars could need 48
+    [InlineData("é", 16)]      // 32: str8
+    [InlineData("€", 85)]      // 255: str8, though the room reserved was for str16
+    [InlineData("€", 86)]      // 258: str16
+    [InlineData("😀", 7)]      // 28 bytes from 14 UTF-16 chars
+    [InlineData("a€é😀", 100)]
+    [InlineData("a", 1024)]    // the last length written in one pass
+    [InlineData("a", 1025)]    // the first counted first
+    [InlineData("€", 1025)]
+    [InlineData("\\ud800", 3)] // lone surrogates: each written as U+FFFD, as the UTF-8 encoder does
+    public void Strings_are_written_as_their_UTF8_bytes_with_the_smallest_header(string piece, int repeats)
+    {
+        var value = string.Concat(Enumerable.Repeat(System.Text.RegularExpressions.Regex.Unescape(piece), repeats));
+        var expected = Wire.WriteMsgPack(w => w.WriteString(Encoding.UTF8.GetBytes(value)));
+        Assert.Equal(expected, Wire.WriteMsgPack(w => w.Write(value)));
+        // Behind other bytes too (the header's room is taken from the middle of the output).
+        Assert.Equal([0xc3, .. expected, 0xc2], Wire.WriteMsgPack(w =>
+        {
+            w.Write(true);
+            w.Write(value);
+            w.Write(false);
+        }));
+    }
+
     [Fact]
     public void String_length_counts_utf8_bytes()
     {
