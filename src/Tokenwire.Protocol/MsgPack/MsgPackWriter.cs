@@ -109,12 +109,6 @@ public readonly struct MsgPackWriter
         _output.Advance(9);
     }
 
-    // Short strings (ids, names, a token's data) are transcoded once, after room for the largest header they could
-    // need, and moved down when their real length takes a smaller one: counting their bytes first was a second pass
-    // over every string (~1 % of a msgpack token flood's server samples). Longer ones are counted first, so a large
-    // string never asks the output for three times its length.
-    private const int SinglePassMaxChars = 1024;
-
     /// <summary>Writes a string (str family), or nil for null.</summary>
     public void Write(string? value)
     {
@@ -124,23 +118,10 @@ public readonly struct MsgPackWriter
             return;
         }
 
-        if (value.Length <= SinglePassMaxChars)
-        {
-            var maxBytes = Encoding.UTF8.GetMaxByteCount(value.Length);
-            var reserved = StringHeaderSize(maxBytes);
-            var span = _output.GetSpan(reserved + maxBytes);
-            var length = Encoding.UTF8.GetBytes(value, span[reserved..]);
-            var header = StringHeaderSize(length);
-            if (header != reserved) span.Slice(reserved, length).CopyTo(span[header..]);
-            WriteStringHeader(span, length);
-            _output.Advance(header + length);
-            return;
-        }
-
         var byteCount = Encoding.UTF8.GetByteCount(value);
         WriteStringHeader(byteCount);
-        var output = _output.GetSpan(byteCount);
-        Encoding.UTF8.GetBytes(value, output);
+        var span = _output.GetSpan(byteCount);
+        Encoding.UTF8.GetBytes(value, span);
         _output.Advance(byteCount);
     }
 
@@ -154,33 +135,30 @@ public readonly struct MsgPackWriter
     /// <summary>Writes a str header for <paramref name="length"/> bytes.</summary>
     public void WriteStringHeader(int length)
     {
-        var size = StringHeaderSize(length);
-        WriteStringHeader(_output.GetSpan(size), length);
-        _output.Advance(size);
-    }
-
-    private static int StringHeaderSize(int length) => length <= 31 ? 1 : length <= byte.MaxValue ? 2 : length <= ushort.MaxValue ? 3 : 5;
-
-    private static void WriteStringHeader(Span<byte> span, int length)
-    {
         if (length <= 31)
         {
-            span[0] = (byte)(0xa0 | length);
+            WriteByte((byte)(0xa0 | length));
         }
         else if (length <= byte.MaxValue)
         {
+            var span = _output.GetSpan(2);
             span[0] = 0xd9;
             span[1] = (byte)length;
+            _output.Advance(2);
         }
         else if (length <= ushort.MaxValue)
         {
+            var span = _output.GetSpan(3);
             span[0] = 0xda;
             BinaryPrimitives.WriteUInt16BigEndian(span[1..], (ushort)length);
+            _output.Advance(3);
         }
         else
         {
+            var span = _output.GetSpan(5);
             span[0] = 0xdb;
             BinaryPrimitives.WriteUInt32BigEndian(span[1..], (uint)length);
+            _output.Advance(5);
         }
     }
 
