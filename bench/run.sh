@@ -9,7 +9,7 @@
 # msgpack; the bare token (name and data only) runs too, for comparison with earlier tables, and so does a
 # message-per-response flood against tokenwire (one message per response, tokens appended; mutable:bench-N), and the
 # seed-shaped flood with each server's publishers writing as the other's do by default (tokenwire's frames queued into
-# one write, SignalR's invocations a write each), so the servers are also compared with the same publishers. Each ratio in the
+# one write, and the relay's with them; SignalR's invocations a write each), so the servers are also compared with the same publishers. Each ratio in the
 # summary comes from one round; the summary gives the median over the rounds. Then (when perf works here) a CPU
 # profile of tokenwire under a seed-shaped flood, and its allocations by type.
 #
@@ -63,7 +63,7 @@ for round in $(seq 1 "$ROUNDS"); do
     for format in $FORMATS; do
       "${LOADGEN[@]}" --round "$round" --format "$format" $shape "${FLOOD[@]}"
       if [ "$SAME_PUBLISHERS" = 1 ] && [ -z "$shape" ]; then
-        "${LOADGEN[@]}" --round "$round" --format "$format" "${FLOOD[@]}" --target tokenwire --tokenwire-sends coalesced
+        "${LOADGEN[@]}" --round "$round" --format "$format" "${FLOOD[@]}" --target tokenwire,relay --tokenwire-sends coalesced
         "${LOADGEN[@]}" --round "$round" --format "$format" "${FLOOD[@]}" --target signalr --signalr-sends each
       fi
       "${LOADGEN[@]}" --round "$round" --format "$format" $shape "${PACED[@]}"
@@ -120,7 +120,7 @@ done
   echo "      \$LOADGEN --round \$round --format \$format \$shape ${FLOOD[*]}"
   if [ "$SAME_PUBLISHERS" = 1 ]; then
     echo "      if [ -z \"\$shape\" ]; then    # the same publishers on both sides: each server's with the other's write pattern"
-    echo "        \$LOADGEN --round \$round --format \$format ${FLOOD[*]} --target tokenwire --tokenwire-sends coalesced"
+    echo "        \$LOADGEN --round \$round --format \$format ${FLOOD[*]} --target tokenwire,relay --tokenwire-sends coalesced"
     echo "        \$LOADGEN --round \$round --format \$format ${FLOOD[*]} --target signalr --signalr-sends each"
     echo "      fi"
   fi

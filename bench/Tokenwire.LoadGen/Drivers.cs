@@ -75,7 +75,7 @@ internal sealed class TokenwireDriver(ServerProcess server, LoadOptions options)
         new($"ws://{(node ?? server.BaseUri).Authority}/?key={System.Uri.EscapeDataString(server.Key!)}&format={(_options.Format == WireFormat.MsgPack ? "msgpack" : "json")}&v=6&heartbeats=false&{query}");
 
     // Only upgrades go through it, and an upgraded connection leaves the pool: one handler serves every publisher.
-    private static readonly HttpMessageInvoker CoalescingInvoker = Tokenwire.Client.Internal.CoalescingConnector.Create(static _ => { });
+    internal static readonly HttpMessageInvoker CoalescingInvoker = Tokenwire.Client.Internal.CoalescingConnector.Create(static _ => { });
 
     internal WebSocketMessageType Type => _options.Format == WireFormat.MsgPack ? WebSocketMessageType.Binary : WebSocketMessageType.Text;
 
@@ -233,10 +233,22 @@ internal sealed class RelayDriver(ServerProcess server, LoadOptions options) : T
 
     private WebSocketMessageType Type => _options.Format == WireFormat.MsgPack ? WebSocketMessageType.Binary : WebSocketMessageType.Text;
 
+    // The relay gets Tokenwire's publishers: a write per frame, or with --tokenwire-sends coalesced what is queued in one
+    // write (subscribers connect plainly either way, as Tokenwire's do).
     private async Task<WebSocket> ConnectAsync(string channel, string role, CancellationToken cancellationToken)
     {
         var socket = new ClientWebSocket();
-        await socket.ConnectAsync(new Uri($"ws://{server.BaseUri.Authority}/relay?channel={System.Uri.EscapeDataString(channel)}&role={role}"), cancellationToken);
+        var uri = new Uri($"ws://{server.BaseUri.Authority}/relay?channel={System.Uri.EscapeDataString(channel)}&role={role}");
+        if (role == "pub" && _options.TokenwireSendsCoalesced)
+        {
+            socket.Options.KeepAliveInterval = TimeSpan.Zero;
+            await socket.ConnectAsync(uri, TokenwireDriver.CoalescingInvoker, cancellationToken);
+        }
+        else
+        {
+            await socket.ConnectAsync(uri, cancellationToken);
+        }
+
         return socket;
     }
 

@@ -45,7 +45,8 @@ internal sealed class LoadOptions
     /// <summary>
     /// Tokenwire publishers: queue frames and send what is queued in one socket write, as Tokenwire.Client does by default
     /// (<c>ClientOptions.CoalesceWrites</c>; these publishers write through its connector) and as the SignalR .NET client
-    /// does (each publish is still its own WebSocket message), instead of a write per frame as ably-js does.
+    /// does (each publish is still its own WebSocket message), instead of a write per frame as ably-js does. The relay's
+    /// publishers follow it: the relay is what any server gets from Tokenwire's publishers before doing any work.
     /// </summary>
     public bool TokenwireSendsCoalesced { get; set; }
 
@@ -227,9 +228,9 @@ internal sealed class LoadOptions
           --signalr-sends each|coalesced          signalr publishers: one WebSocket message per invocation (as the
                                                   JavaScript clients send) or what the .NET client's pipe holds
                                                   (default coalesced)
-          --tokenwire-sends each|coalesced        tokenwire publishers: a socket write per frame (as ably-js
-                                                  writes; default) or what is queued in one write (as
-                                                  Tokenwire.Client writes by default)
+          --tokenwire-sends each|coalesced        tokenwire's (and the relay's) publishers: a socket write per
+                                                  frame (as ably-js writes; default) or what is queued in one
+                                                  write (as Tokenwire.Client writes by default)
           --pattern token|response                token: one publish per token (default); response: one message
                                                   per response and each token appended to it (tokenwire only)
           --persisted                             token pattern: channels in tokenwire's persisted namespace

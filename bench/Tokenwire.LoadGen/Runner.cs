@@ -25,9 +25,9 @@ internal static class Runner
         return o.Mode == "idle" ? await IdleAsync(server, driver, o, result, clock) : await LoadAsync(server, scaleOut, driver, o, result, clock);
     }
 
-    private static string PublisherWritesOf(string target, LoadOptions o) => target switch
+    internal static string PublisherWritesOf(string target, LoadOptions o) => target switch
     {
-        "tokenwire" => o.TokenwireSendsCoalesced ? "coalesced" : "each",
+        "tokenwire" or "relay" => o.TokenwireSendsCoalesced ? "coalesced" : "each",
         "signalr" => o.SignalRSendEach ? "each" : "coalesced",
         _ => "each",
     };
