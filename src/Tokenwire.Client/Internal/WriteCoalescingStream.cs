@@ -32,7 +32,8 @@ internal sealed class WriteCoalescingStream(Socket socket) : Stream
     private long _socketWrites;
     private long _writes;
 
-    /// <summary>Socket writes made so far (diagnostics and tests).</summary>
+    /// <summary>Socket writes begun so far (diagnostics and tests). Counted before each write, so a peer that has read a
+    /// write's bytes always sees it counted.</summary>
     public long SocketWrites => Interlocked.Read(ref _socketWrites);
 
     /// <summary>Writes the WebSocket made to this stream so far (diagnostics and tests).</summary>
@@ -99,8 +100,8 @@ internal sealed class WriteCoalescingStream(Socket socket) : Stream
             drained?.TrySetResult();
             try
             {
-                await _network.WriteAsync(_sending.WrittenMemory).ConfigureAwait(false);
                 Interlocked.Increment(ref _socketWrites);
+                await _network.WriteAsync(_sending.WrittenMemory).ConfigureAwait(false);
             }
             catch (Exception e) when (e is IOException or ObjectDisposedException or SocketException)
             {
