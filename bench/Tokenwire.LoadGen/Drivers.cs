@@ -75,7 +75,24 @@ internal sealed class TokenwireDriver(ServerProcess server, LoadOptions options)
         new($"ws://{(node ?? server.BaseUri).Authority}/?key={System.Uri.EscapeDataString(server.Key!)}&format={(_options.Format == WireFormat.MsgPack ? "msgpack" : "json")}&v=6&heartbeats=false&{query}");
 
     // Only upgrades go through it, and an upgraded connection leaves the pool: one handler serves every publisher.
-    internal static readonly HttpMessageInvoker CoalescingInvoker = Tokenwire.Client.Internal.CoalescingConnector.Create(static _ => { });
+    private static readonly HttpMessageInvoker CoalescingInvoker = Tokenwire.Client.Internal.CoalescingConnector.Create(static _ => { });
+
+    /// <summary>Opens a WebSocket; with <paramref name="coalesce"/> its writes go through Tokenwire.Client's connector.</summary>
+    internal static async Task<ClientWebSocket> OpenAsync(Uri uri, bool coalesce, CancellationToken cancellationToken)
+    {
+        var socket = new ClientWebSocket();
+        if (coalesce)
+        {
+            socket.Options.KeepAliveInterval = TimeSpan.Zero;
+            await socket.ConnectAsync(uri, CoalescingInvoker, cancellationToken);
+        }
+        else
+        {
+            await socket.ConnectAsync(uri, cancellationToken);
+        }
+
+        return socket;
+    }
 
     internal WebSocketMessageType Type => _options.Format == WireFormat.MsgPack ? WebSocketMessageType.Binary : WebSocketMessageType.Text;
 
@@ -86,17 +103,7 @@ internal sealed class TokenwireDriver(ServerProcess server, LoadOptions options)
     /// </param>
     internal async Task<(WebSocket Socket, MessageReader Reader)> ConnectAsync(string query, CancellationToken cancellationToken, Uri? node = null, bool coalesce = false)
     {
-        var socket = new ClientWebSocket();
-        if (coalesce)
-        {
-            socket.Options.KeepAliveInterval = TimeSpan.Zero;
-            await socket.ConnectAsync(Uri(query, node), CoalescingInvoker, cancellationToken);
-        }
-        else
-        {
-            await socket.ConnectAsync(Uri(query, node), cancellationToken);
-        }
-
+        var socket = await OpenAsync(Uri(query, node), coalesce, cancellationToken);
         var reader = new MessageReader(socket);
         var first = await reader.ReceiveAsync(cancellationToken) ?? throw new InvalidOperationException("closed before CONNECTED");
         var connected = _codec.Decode(first.Span);
@@ -235,22 +242,9 @@ internal sealed class RelayDriver(ServerProcess server, LoadOptions options) : T
 
     // The relay gets Tokenwire's publishers: a write per frame, or with --tokenwire-sends coalesced what is queued in one
     // write (subscribers connect plainly either way, as Tokenwire's do).
-    private async Task<WebSocket> ConnectAsync(string channel, string role, CancellationToken cancellationToken)
-    {
-        var socket = new ClientWebSocket();
-        var uri = new Uri($"ws://{server.BaseUri.Authority}/relay?channel={System.Uri.EscapeDataString(channel)}&role={role}");
-        if (role == "pub" && _options.TokenwireSendsCoalesced)
-        {
-            socket.Options.KeepAliveInterval = TimeSpan.Zero;
-            await socket.ConnectAsync(uri, TokenwireDriver.CoalescingInvoker, cancellationToken);
-        }
-        else
-        {
-            await socket.ConnectAsync(uri, cancellationToken);
-        }
-
-        return socket;
-    }
+    private async Task<WebSocket> ConnectAsync(string channel, string role, CancellationToken cancellationToken) =>
+        await TokenwireDriver.OpenAsync(new Uri($"ws://{server.BaseUri.Authority}/relay?channel={System.Uri.EscapeDataString(channel)}&role={role}"),
+            coalesce: role == "pub" && _options.TokenwireSendsCoalesced, cancellationToken);
 
     public override async Task<IAsyncDisposable> SubscribeAsync(SubscriberState subscriber, CancellationToken cancellationToken)
     {
