@@ -28,19 +28,9 @@ internal readonly record struct ChannelOccupancy(
     /// <summary>Counts the modes of the attachments (one per connection) and the presence members.</summary>
     public static ChannelOccupancy Of(IEnumerable<ProtocolFlags> attachmentModes, int presenceMembers)
     {
-        int connections = 0, publishers = 0, subscribers = 0, presence = 0, presenceSubscribers = 0, objectPublishers = 0, objectSubscribers = 0;
-        foreach (var modes in attachmentModes)
-        {
-            connections++;
-            if (modes.HasFlag(ProtocolFlags.Publish)) publishers++;
-            if (modes.HasFlag(ProtocolFlags.Subscribe)) subscribers++;
-            if (modes.HasFlag(ProtocolFlags.Presence)) presence++;
-            if (modes.HasFlag(ProtocolFlags.PresenceSubscribe)) presenceSubscribers++;
-            if (modes.HasFlag(ProtocolFlags.ObjectPublish)) objectPublishers++;
-            if (modes.HasFlag(ProtocolFlags.ObjectSubscribe)) objectSubscribers++;
-        }
-
-        return new ChannelOccupancy(true, connections, publishers, subscribers, presence, presenceMembers, presenceSubscribers, objectPublishers, objectSubscribers);
+        var counts = new AttachmentCounts();
+        foreach (var modes in attachmentModes) counts.Add(modes, 1);
+        return counts.ToOccupancy(presenceMembers);
     }
 
     /// <summary>
@@ -94,4 +84,28 @@ internal readonly record struct ChannelOccupancy(
 
         return false;
     }
+}
+
+/// <summary>
+/// Attachments counted by mode, kept up to date as they come and go (<see cref="Add"/> with +1 or -1), so a channel
+/// reads its occupancy without walking its subscribers: an attach to a channel of n subscribers costs O(1), not O(n).
+/// </summary>
+internal struct AttachmentCounts
+{
+    private int _connections, _publishers, _subscribers, _presence, _presenceSubscribers, _objectPublishers, _objectSubscribers;
+
+    /// <summary>Counts one attachment with <paramref name="modes"/> in (<paramref name="delta"/> 1) or out (-1).</summary>
+    public void Add(ProtocolFlags modes, int delta)
+    {
+        _connections += delta;
+        if ((modes & ProtocolFlags.Publish) != 0) _publishers += delta;
+        if ((modes & ProtocolFlags.Subscribe) != 0) _subscribers += delta;
+        if ((modes & ProtocolFlags.Presence) != 0) _presence += delta;
+        if ((modes & ProtocolFlags.PresenceSubscribe) != 0) _presenceSubscribers += delta;
+        if ((modes & ProtocolFlags.ObjectPublish) != 0) _objectPublishers += delta;
+        if ((modes & ProtocolFlags.ObjectSubscribe) != 0) _objectSubscribers += delta;
+    }
+
+    public readonly ChannelOccupancy ToOccupancy(int presenceMembers) => new(
+        true, _connections, _publishers, _subscribers, _presence, presenceMembers, _presenceSubscribers, _objectPublishers, _objectSubscribers);
 }

@@ -10,6 +10,8 @@ namespace Tokenwire.Server.Delivery;
 internal sealed class ChannelSubscriptions(FanOutSettings settings)
 {
     private Subscription[] _all = [];
+    private AttachmentCounts _attachments; // _all counted by mode (occupancy without walking them)
+    private int _withOccupancyParam; // of _all, those that asked for [meta]occupancy events
     private int _presenceMembers;
     private ChannelOccupancy _others; // other nodes' attachments (Redis engine); none otherwise
     private ChannelOccupancy _attachmentsTold;
@@ -37,6 +39,7 @@ internal sealed class ChannelSubscriptions(FanOutSettings settings)
     public void Add(Subscription sub)
     {
         _all = [.. _all, sub];
+        Counted(sub, 1);
         AttachmentsChanged();
         if (sub.Held is null) SendOccupancy(sub);
         OccupancyChanged();
@@ -44,7 +47,14 @@ internal sealed class ChannelSubscriptions(FanOutSettings settings)
 
     public void Remove(List<Subscription> gone)
     {
-        _all = [.. _all.Where(s => !gone.Contains(s))];
+        var kept = new List<Subscription>(_all.Length);
+        foreach (var s in _all)
+        {
+            if (gone.Contains(s)) Counted(s, -1);
+            else kept.Add(s);
+        }
+
+        _all = [.. kept];
         AttachmentsChanged();
         OccupancyChanged();
     }
@@ -56,10 +66,10 @@ internal sealed class ChannelSubscriptions(FanOutSettings settings)
     /// The channel's occupancy: its attachments' modes on this node and the other nodes' attachments (the Redis engine
     /// reports them), and the presence members the engine reported.
     /// </summary>
-    public ChannelOccupancy Occupancy() => ChannelOccupancy.Of(_all.Select(s => s.Subscriber.Modes), _presenceMembers).WithOthers(_others);
+    public ChannelOccupancy Occupancy() => _attachments.ToOccupancy(_presenceMembers).WithOthers(_others);
 
     /// <summary>This node's attachments alone, counted by mode (no presence members).</summary>
-    public ChannelOccupancy LocalAttachments() => ChannelOccupancy.Of(_all.Select(s => s.Subscriber.Modes), 0);
+    public ChannelOccupancy LocalAttachments() => _attachments.ToOccupancy(0);
 
     /// <summary>The other nodes' attachments changed (Redis engine): occupancy adds them to this node's.</summary>
     public void SetOtherNodesAttachments(ChannelOccupancy others)
@@ -78,7 +88,7 @@ internal sealed class ChannelSubscriptions(FanOutSettings settings)
     }
 
     /// <summary>Sends a debounced occupancy event when due; returns when it will be otherwise, or null.</summary>
-    public long? RunDue() => _occupancy.RunDue(_all, Occupancy());
+    public long? RunDue() => _occupancy.RunDue(OccupancyListeners, Occupancy());
 
     private void AttachmentsChanged()
     {
@@ -91,6 +101,15 @@ internal sealed class ChannelSubscriptions(FanOutSettings settings)
 
     private void OccupancyChanged()
     {
-        if (_occupancy.Changed(_all, Occupancy()) is { } due) settings.ScheduleDelayedWork(due);
+        if (_occupancy.Changed(OccupancyListeners, Occupancy()) is { } due) settings.ScheduleDelayedWork(due);
+    }
+
+    // The subscriptions the occupancy events look through for those that asked: none to look through when none did.
+    private Subscription[] OccupancyListeners => _withOccupancyParam == 0 ? [] : _all;
+
+    private void Counted(Subscription sub, int delta)
+    {
+        _attachments.Add(sub.Modes, delta);
+        if (sub.Occupancy is not null) _withOccupancyParam += delta;
     }
 }

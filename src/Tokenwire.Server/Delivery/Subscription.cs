@@ -12,6 +12,9 @@ internal sealed class Subscription(IChannelSubscriber subscriber, string channel
 {
     public IChannelSubscriber Subscriber { get; } = subscriber;
 
+    /// <summary>The subscriber's modes as it attached: what the channel's occupancy counted it in with, and counts it out with.</summary>
+    public ProtocolFlags Modes { get; } = subscriber.Modes;
+
     /// <summary>The name every frame to this subscriber carries (the qualified name of a filtered subscription).</summary>
     public string Channel { get; } = request.QualifiedName ?? channel;
 
