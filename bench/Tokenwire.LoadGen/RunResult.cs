@@ -116,6 +116,10 @@ internal sealed record RunResult
     public int IdleConnections { get; set; }
     public long IdleBaselineRssBytes { get; set; }
     public double IdleBytesPerConnection { get; set; }
+    /// <summary>Idle: server CPU while the connections opened and attached (and the 5 s after), per connection.</summary>
+    public double IdleServerCpuMsPerConnection { get; set; }
+    /// <summary>Idle: what the server allocated meanwhile, per connection (startup hook; 0 without it).</summary>
+    public double IdleAllocatedBytesPerConnection { get; set; }
     /// <summary>Scale-out: tokenwire nodes (server CPU and RSS are summed over them).</summary>
     public int Nodes { get; set; } = 1;
     /// <summary>Redis engine runs: commands Redis ran per published token in the measurement (INFO commandstats).</summary>

@@ -256,9 +256,17 @@ internal static class Runner
         await Task.Delay(TimeSpan.FromSeconds(2));
         result.LoadAverageAtStart = ProcStat.LoadAverage1();
         result.IdleBaselineRssBytes = server.RssBytes();
+        // What connecting and attaching costs the server: its CPU and (with the startup hook) what it allocated.
+        var stats0 = await server.RuntimeStatsAsync();
+        var (user0, system0) = server.CpuSeconds();
         var subscribers = Enumerable.Range(0, o.IdleConnections).Select(i => new SubscriberState(channels[i % channels.Count], clock, 1)).ToList();
         var connections = await ParallelConnectAsync(subscribers, s => driver.SubscribeAsync(s, timeout.Token));
         await Task.Delay(TimeSpan.FromSeconds(5));
+        var stats1 = await server.RuntimeStatsAsync();
+        var (user1, system1) = server.CpuSeconds();
+        result.IdleServerCpuMsPerConnection = (user1 + system1 - user0 - system0) * 1000 / o.IdleConnections;
+        if (stats0 is not null && stats1 is not null) result.IdleAllocatedBytesPerConnection = (double)(stats1.AllocatedBytes - stats0.AllocatedBytes) / o.IdleConnections;
+        if (stats1 is not null) result.TopAllocations = stats1.TopAllocations;
         result.ServerRssBytes = server.RssBytes();
         result.ServerPeakRssBytes = server.PeakRssBytes();
         result.LoadAverageAtEnd = ProcStat.LoadAverage1();
