@@ -4,12 +4,14 @@ namespace Tokenwire.Server.Delivery;
 /// The subscriptions of one channel on this node, and the occupancy they make (attachments by mode, plus the presence
 /// members the engine reports): subscriptions join and leave here, and every change of the counts reaches those who
 /// watch them as <c>[meta]occupancy</c> events (<see cref="OccupancyEvents"/>: at once, or debounced). Changed under
-/// the channel lock; copy on write, so the fan-out iterates a snapshot and the count can be read without the lock.
+/// the channel lock. The list is a snapshot, so the count can be read without the lock: an attach writes the new
+/// subscription into the array's spare slot past the current count (no reader of an earlier snapshot looks there) and
+/// publishes a longer snapshot, so a channel's n attaches copy O(n) references in all, not O(n) each; a detach copies.
 /// </summary>
 /// <param name="settings">The occupancy debounce and watchers, and who runs the debounced work.</param>
 internal sealed class ChannelSubscriptions(FanOutSettings settings)
 {
-    private Subscription[] _all = [];
+    private Snapshot _all = Snapshot.Empty;
     private AttachmentCounts _attachments; // _all counted by mode (occupancy without walking them)
     private int _withOccupancyParam; // of _all, those that asked for [meta]occupancy events
     private int _presenceMembers;
@@ -18,13 +20,13 @@ internal sealed class ChannelSubscriptions(FanOutSettings settings)
     private readonly OccupancyEvents _occupancy = new(settings.OccupancyInterval, settings.OccupancyWatcher, settings.OccupancyWatched);
 
     /// <summary>Every subscription, in attach order.</summary>
-    public Subscription[] All => _all;
+    public ReadOnlySpan<Subscription> All => _all.Span;
 
-    public int Count => Volatile.Read(ref _all).Length;
+    public int Count => Volatile.Read(ref _all).Count;
 
     public Subscription? Find(IChannelSubscriber subscriber)
     {
-        foreach (var s in _all)
+        foreach (var s in _all.Span)
         {
             if (ReferenceEquals(s.Subscriber, subscriber)) return s;
         }
@@ -38,7 +40,7 @@ internal sealed class ChannelSubscriptions(FanOutSettings settings)
     /// </summary>
     public void Add(Subscription sub)
     {
-        _all = [.. _all, sub];
+        Volatile.Write(ref _all, _all.With(sub));
         Counted(sub, 1);
         AttachmentsChanged();
         if (sub.Held is null) SendOccupancy(sub);
@@ -47,14 +49,14 @@ internal sealed class ChannelSubscriptions(FanOutSettings settings)
 
     public void Remove(List<Subscription> gone)
     {
-        var kept = new List<Subscription>(_all.Length);
-        foreach (var s in _all)
+        var kept = new List<Subscription>(_all.Count);
+        foreach (var s in _all.Span)
         {
             if (gone.Contains(s)) Counted(s, -1);
             else kept.Add(s);
         }
 
-        _all = [.. kept];
+        Volatile.Write(ref _all, new Snapshot([.. kept], kept.Count));
         AttachmentsChanged();
         OccupancyChanged();
     }
@@ -105,11 +107,32 @@ internal sealed class ChannelSubscriptions(FanOutSettings settings)
     }
 
     // The subscriptions the occupancy events look through for those that asked: none to look through when none did.
-    private Subscription[] OccupancyListeners => _withOccupancyParam == 0 ? [] : _all;
+    private ReadOnlySpan<Subscription> OccupancyListeners => _withOccupancyParam == 0 ? [] : _all.Span;
 
     private void Counted(Subscription sub, int delta)
     {
         _attachments.Add(sub.Modes, delta);
         if (sub.Occupancy is not null) _withOccupancyParam += delta;
+    }
+
+    /// <summary>The first <see cref="Count"/> slots of <see cref="Items"/>; the slots after them are spare.</summary>
+    private sealed class Snapshot(Subscription[] items, int count)
+    {
+        public static readonly Snapshot Empty = new([], 0);
+
+        public Subscription[] Items { get; } = items;
+
+        public int Count { get; } = count;
+
+        public ReadOnlySpan<Subscription> Span => Items.AsSpan(0, Count);
+
+        /// <summary>This snapshot and <paramref name="sub"/>: written into the spare slot past Count, or into a copy twice as long when none is left.</summary>
+        public Snapshot With(Subscription sub)
+        {
+            var items = Items;
+            if (Count == items.Length) Array.Resize(ref items, Math.Max(4, Count * 2));
+            items[Count] = sub;
+            return new Snapshot(items, Count + 1);
+        }
     }
 }
