@@ -49,10 +49,12 @@ internal sealed class ChannelSubscriptions(FanOutSettings settings)
 
     public void Remove(List<Subscription> gone)
     {
+        // Many gone at once (a fan-out that overflowed many slow subscribers' queues): a set, so this stays O(n + gone).
+        var goneSet = gone.Count > 8 ? gone.ToHashSet(ReferenceEqualityComparer.Instance) : null;
         var kept = new List<Subscription>(_all.Count);
         foreach (var s in _all.Span)
         {
-            if (gone.Contains(s)) Counted(s, -1);
+            if (goneSet?.Contains(s) ?? gone.Contains(s)) Counted(s, -1);
             else kept.Add(s);
         }
 

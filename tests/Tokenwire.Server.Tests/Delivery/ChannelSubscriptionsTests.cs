@@ -55,6 +55,22 @@ public class ChannelSubscriptionsTests
         Assert.Equal(listed, list.All[..3].ToArray());
     }
 
+    [Theory]
+    [InlineData(3)]
+    [InlineData(50)]
+    public void Many_removed_at_once_leave_the_rest_in_order_and_counted(int removed)
+    {
+        var list = new ChannelSubscriptions(new FanOutSettings(Mutable: false, Owner: null, OccupancyInterval: TimeSpan.FromSeconds(1)));
+        var subs = Enumerable.Range(0, 100).Select(i => new Subscription(new Subscriber($"c{i}"), "ch", new AttachRequest(ProtocolFlags.Subscribe, null, null, null))).ToList();
+        foreach (var sub in subs) list.Add(sub);
+        var gone = subs.Where((_, i) => i % (100 / removed) == 0).Take(removed).ToList();
+
+        list.Remove(gone);
+
+        Assert.Equal(subs.Except(gone), list.All.ToArray());
+        Assert.Equal(100 - removed, list.LocalAttachments().Subscribers);
+    }
+
     private sealed class Subscriber(string connectionId) : IChannelSubscriber
     {
         public string ConnectionId => connectionId;
