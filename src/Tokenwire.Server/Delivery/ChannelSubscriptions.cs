@@ -51,14 +51,15 @@ internal sealed class ChannelSubscriptions(FanOutSettings settings)
     {
         // Many gone at once (a fan-out that overflowed many slow subscribers' queues): a set, so this stays O(n + gone).
         var goneSet = gone.Count > 8 ? gone.ToHashSet(ReferenceEqualityComparer.Instance) : null;
-        var kept = new List<Subscription>(_all.Count);
+        var kept = new Subscription[_all.Count]; // the slots the gone leave are the next attaches' spare ones
+        var count = 0;
         foreach (var s in _all.Span)
         {
             if (goneSet?.Contains(s) ?? gone.Contains(s)) Counted(s, -1);
-            else kept.Add(s);
+            else kept[count++] = s;
         }
 
-        Volatile.Write(ref _all, new Snapshot([.. kept], kept.Count));
+        Volatile.Write(ref _all, new Snapshot(kept, count));
         AttachmentsChanged();
         OccupancyChanged();
     }

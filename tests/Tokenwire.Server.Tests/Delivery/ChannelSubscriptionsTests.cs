@@ -13,8 +13,8 @@ public class ChannelSubscriptionsTests
     [Fact]
     public void Attach_order_is_kept_through_attaches_and_detaches()
     {
-        var list = new ChannelSubscriptions(new FanOutSettings(Mutable: false, Owner: null, OccupancyInterval: TimeSpan.FromSeconds(1)));
-        var subs = Enumerable.Range(0, 100).Select(i => new Subscription(new Subscriber($"c{i}"), "ch", new AttachRequest(ProtocolFlags.Subscribe, null, null, null))).ToList();
+        var list = new ChannelSubscriptions(StubSubscriber.Settings);
+        var subs = Enumerable.Range(0, 100).Select(i => new Subscription(new StubSubscriber($"c{i}"), "ch", new AttachRequest(ProtocolFlags.Subscribe, null, null, null))).ToList();
         var expected = new List<Subscription>();
         var random = new Random(7);
 
@@ -40,8 +40,8 @@ public class ChannelSubscriptionsTests
     [Fact]
     public void A_span_taken_before_an_attach_is_not_changed_by_it()
     {
-        var list = new ChannelSubscriptions(new FanOutSettings(Mutable: false, Owner: null, OccupancyInterval: TimeSpan.FromSeconds(1)));
-        Subscription New(int i) => new(new Subscriber($"c{i}"), "ch", new AttachRequest(ProtocolFlags.Subscribe, null, null, null));
+        var list = new ChannelSubscriptions(StubSubscriber.Settings);
+        Subscription New(int i) => new(new StubSubscriber($"c{i}"), "ch", new AttachRequest(ProtocolFlags.Subscribe, null, null, null));
         for (var i = 0; i < 3; i++) list.Add(New(i)); // capacity 4: one spare slot
         var before = list.All;
         var listed = before.ToArray();
@@ -60,8 +60,8 @@ public class ChannelSubscriptionsTests
     [InlineData(50)]
     public void Many_removed_at_once_leave_the_rest_in_order_and_counted(int removed)
     {
-        var list = new ChannelSubscriptions(new FanOutSettings(Mutable: false, Owner: null, OccupancyInterval: TimeSpan.FromSeconds(1)));
-        var subs = Enumerable.Range(0, 100).Select(i => new Subscription(new Subscriber($"c{i}"), "ch", new AttachRequest(ProtocolFlags.Subscribe, null, null, null))).ToList();
+        var list = new ChannelSubscriptions(StubSubscriber.Settings);
+        var subs = Enumerable.Range(0, 100).Select(i => new Subscription(new StubSubscriber($"c{i}"), "ch", new AttachRequest(ProtocolFlags.Subscribe, null, null, null))).ToList();
         foreach (var sub in subs) list.Add(sub);
         var gone = subs.Where((_, i) => i % (100 / removed) == 0).Take(removed).ToList();
 
@@ -69,18 +69,5 @@ public class ChannelSubscriptionsTests
 
         Assert.Equal(subs.Except(gone), list.All.ToArray());
         Assert.Equal(100 - removed, list.LocalAttachments().Subscribers);
-    }
-
-    private sealed class Subscriber(string connectionId) : IChannelSubscriber
-    {
-        public string ConnectionId => connectionId;
-
-        public bool Echo => true;
-
-        public bool ReceivesMessages => true;
-
-        public bool ReceivesPresence => false;
-
-        public bool Enqueue(OutboundFrame frame) => true;
     }
 }

@@ -31,10 +31,10 @@ public class OccupancyCountsTests
     public void Counts_follow_every_attach_and_detach(int seed)
     {
         var random = new Random(seed);
-        var fanOut = new ChannelFanOut("ch", new ChannelStatsCounter(), new FanOutSettings(Mutable: false, Owner: null, OccupancyInterval: TimeSpan.FromSeconds(1)));
-        var subscribers = Enumerable.Range(0, 40).Select(i => new Subscriber($"c{i}")).ToList();
-        var attached = new Dictionary<Subscriber, ProtocolFlags>();
-        var held = new HashSet<Subscriber>();
+        var fanOut = new ChannelFanOut("ch", new ChannelStatsCounter(), StubSubscriber.Settings);
+        var subscribers = Enumerable.Range(0, 40).Select(i => new StubSubscriber($"c{i}")).ToList();
+        var attached = new Dictionary<StubSubscriber, ProtocolFlags>();
+        var held = new HashSet<StubSubscriber>();
 
         for (var step = 0; step < 2_000; step++)
         {
@@ -79,9 +79,9 @@ public class OccupancyCountsTests
     [Fact]
     public void Counts_add_the_presence_members_and_the_other_nodes_attachments()
     {
-        var fanOut = new ChannelFanOut("ch", new ChannelStatsCounter(), new FanOutSettings(Mutable: false, Owner: null, OccupancyInterval: TimeSpan.FromSeconds(1)));
+        var fanOut = new ChannelFanOut("ch", new ChannelStatsCounter(), StubSubscriber.Settings);
         var both = ProtocolFlags.Subscribe | ProtocolFlags.Publish;
-        fanOut.Attach(new Subscriber("a") { Modes = both }, Request(both), new AttachOutcome("x", false, null), [], [], ChannelSerial.Format(1, 0));
+        fanOut.Attach(new StubSubscriber("a") { Modes = both }, Request(both), new AttachOutcome("x", false, null), [], [], ChannelSerial.Format(1, 0));
         fanOut.SetPresenceMembers(3);
         fanOut.SetOtherNodesAttachments(new ChannelOccupancy(true, 2, 0, 2, 0, 0, 0, 0, 0));
 
@@ -92,19 +92,4 @@ public class OccupancyCountsTests
     }
 
     private static AttachRequest Request(ProtocolFlags modes) => new(modes, null, null, null);
-
-    private sealed class Subscriber(string connectionId) : IChannelSubscriber
-    {
-        public ProtocolFlags Modes { get; set; } = ProtocolFlags.Subscribe;
-
-        public string ConnectionId => connectionId;
-
-        public bool Echo => true;
-
-        public bool ReceivesMessages => true;
-
-        public bool ReceivesPresence => false;
-
-        public bool Enqueue(OutboundFrame frame) => true;
-    }
 }
