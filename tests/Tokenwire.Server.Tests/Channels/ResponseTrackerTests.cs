@@ -159,4 +159,37 @@ public sealed class ResponseTrackerTests
         tracker.Sweep(now: 1_700_000_000_013 + 1, endedRetention: TimeSpan.Zero);
         Assert.Equal(1, tracker.Count); // the given-up response is forgotten once it ended
     }
+    [Fact]
+    public void Responses_replaced_at_the_bound_reuse_their_keys_arrays_and_keep_their_own_keys()
+    {
+        // A busy channel replaces its tracked responses all the time. Their keys (one per token) used to be allocated
+        // for each response and die in gen2; they now come from the shared pool and go back when a response is dropped.
+        const int tokens = 200;
+        var window = new MessageWindow();
+        var tracker = new ResponseTracker(new ResponseTrackingOptions { MaxResponsesPerChannel = 10 }, window);
+        var messages = Enumerable.Range(0, 60 * tokens).Select(i => Token(i, $"r{i / tokens}")).ToArray();
+        var serials = messages.Select(m => m.Serial!).ToArray();
+        var next = 0;
+        void PublishResponses(int count)
+        {
+            // Only observed: with no spill (the window never drops one), the tracker reads nothing back.
+            for (var end = next + (count * tokens); next < end; next++) tracker.Observe(messages[next], messages[next].Timestamp!.Value);
+        }
+
+        PublishResponses(30); // warm: the pool holds arrays of every size a response grows through
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        PublishResponses(30);
+        var perResponse = (GC.GetAllocatedBytesForCurrentThread() - before) / 30;
+
+        // 200 keys are 1.6 KB, and a list growing to them copies through 4 KB of arrays: neither is allocated now.
+        Assert.InRange(perResponse, 0, 1_024);
+        foreach (var m in messages.Skip(50 * tokens)) window.Add(m.Serial!, m.Timestamp!.Value, StoredForm.Encode(m));
+        var snapshot = tracker.Snapshot(untilSerial: null);
+        Assert.Equal(Enumerable.Range(50, 10).Select(r => $"r{r}"), snapshot.Select(r => r.ResponseId));
+        foreach (var (id, served) in snapshot)
+        {
+            var first = int.Parse(id[1..], System.Globalization.CultureInfo.InvariantCulture) * tokens;
+            Assert.Equal(serials[first..(first + tokens)], served.Select(m => m.Serial));
+        }
+    }
 }
