@@ -7,8 +7,9 @@ namespace Tokenwire.Server.Channels;
 /// A mutable message as the operations on it left it (message-per-response: one message, a token appended at a time).
 /// Update and delete replace the fields they carry (name, data, encoding, extras); append concatenates data (string
 /// onto string, bytes onto bytes) and carries name and extras forward unless it supplies them. The appended text is
-/// kept as a builder, so a response of n tokens costs O(total length), not O(n²); the whole message is built only
-/// when someone needs it (a first sight, a history page) and kept until the next operation.
+/// kept in chunks (UTF-8 while that is smaller: <see cref="AppendedText"/>), so a response of n tokens costs
+/// O(total length), not O(n²); the whole message is built only when someone needs it (a first sight, a history page)
+/// and kept until the next operation.
 /// Not thread-safe: the channel lock (or a single reader folding stored operations) guards it.
 /// </summary>
 internal sealed class MessageState
@@ -18,7 +19,7 @@ internal sealed class MessageState
     private string? _encoding;
     private OpaqueValue? _extras;
     private object? _data; // string or byte[] as of the last update/delete (or the create), before appends
-    private StringBuilder? _appendedText;
+    private AppendedText? _appendedText;
     private MemoryStream? _appendedBytes;
     private int _dataBytes;
     private Message? _snapshot;
@@ -201,7 +202,7 @@ internal sealed class MessageState
                 _data = s;
                 break;
             case string s:
-                (_appendedText ??= new StringBuilder()).Append(s);
+                (_appendedText ??= new AppendedText()).Append(s);
                 break;
             case byte[] b when IsEmpty:
                 _data = b;
