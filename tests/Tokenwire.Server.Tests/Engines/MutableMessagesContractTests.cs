@@ -203,6 +203,36 @@ public abstract class MutableMessagesContractTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Appended_text_in_any_script_comes_back_whole_to_a_late_attach_and_in_history()
+    {
+        // Changed messages keep appended text as UTF-8 while that is smaller and as UTF-16 once it is not (the CJK
+        // run below): the whole text a late joiner and history get is the same in either case, and across the switch.
+        var channel = Unique("scripts");
+        await using var agent = await RawClient.ConnectAsync(Server);
+        string[] fragments = [" plain", " café", " — a dash", " 👋 wave", " 日本語のテキストです。", "日本語のテキストです。日本語のテキストです。", " and ASCII again"];
+        var mostlyAscii = await CreateAsync(agent, channel, 0, "Start:");
+        var turnsWide = await CreateAsync(agent, channel, 1, "Start:");
+        for (var i = 0; i < fragments.Length; i++)
+        {
+            // The first message gets the ASCII, accented, dash and emoji fragments only; the second all of them.
+            if (i < 4) Assert.Equal(ProtocolAction.Ack, (await OperateAsync(agent, channel, 2 + (2 * i), MessageAction.Append, mostlyAscii, fragments[i])).Action);
+            Assert.Equal(ProtocolAction.Ack, (await OperateAsync(agent, channel, 3 + (2 * i), MessageAction.Append, turnsWide, fragments[i])).Action);
+        }
+
+        string[] expected = ["Start:" + string.Concat(fragments.Take(4)), "Start:" + string.Concat(fragments)];
+        await using var late = await SubscriberAsync();
+        await late.AttachAsync(channel, new Dictionary<string, string> { ["rewind"] = "2" });
+        var backlog = await ReceiveMessagesAsync(late, 2);
+        Assert.Equal([mostlyAscii, turnsWide], backlog.Select(m => m.Serial));
+        Assert.Equal(expected, backlog.Select(m => (string)m.Data!));
+
+        using var http = new HttpClient { BaseAddress = Server.BaseUri };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes(Server.Key)));
+        var history = await http.GetFromJsonAsync<JsonElement>($"/channels/{Uri.EscapeDataString(channel)}/messages?direction=forwards");
+        Assert.Equal(expected, history.EnumerateArray().Select(i => i.GetProperty("data").GetString()));
+    }
+
+    [Fact]
     public async Task Operations_are_refused_with_the_right_codes_and_never_published_as_creates()
     {
         var channel = Unique("refused");
