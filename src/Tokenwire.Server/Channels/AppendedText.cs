@@ -32,9 +32,10 @@ internal sealed class AppendedText
     /// <summary>True once the text is held as UTF-16 (UTF-8 would be larger, or it holds a lone surrogate).</summary>
     public bool IsWide => _wide is not null;
 
-    public void Append(string fragment)
+    /// <summary>Appends <paramref name="fragment"/>, whose UTF-8 length the caller has counted already (the message's size bound needs it).</summary>
+    public void Append(string fragment, int utf8Length)
     {
-        if (_wide is null && _utf8Bytes + (long)Encoding.UTF8.GetByteCount(fragment) <= 2L * (_chars + fragment.Length))
+        if (_wide is null && _utf8Bytes + (long)utf8Length <= 2L * (_chars + fragment.Length))
         {
             // What UTF-8 cannot hold (a lone surrogate, and what follows it) goes on as UTF-16.
             var rest = AppendUtf8(fragment);

@@ -196,13 +196,14 @@ internal sealed class MessageState
 
     private void Append(object? fragment)
     {
+        var bytes = ByteCount(fragment);
         switch (fragment)
         {
             case string s when IsEmpty:
                 _data = s;
                 break;
             case string s:
-                (_appendedText ??= new AppendedText()).Append(s);
+                (_appendedText ??= new AppendedText()).Append(s, bytes);
                 break;
             case byte[] b when IsEmpty:
                 _data = b;
@@ -212,7 +213,7 @@ internal sealed class MessageState
                 break;
         }
 
-        _dataBytes += ByteCount(fragment);
+        _dataBytes += bytes;
     }
 
 

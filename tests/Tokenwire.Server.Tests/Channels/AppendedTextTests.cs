@@ -38,7 +38,7 @@ public sealed class AppendedTextTests
         {
             // Fragments of varying length, so chunk boundaries fall at every offset within a character.
             var piece = fragment[..(1 + (i % fragment.Length))] + (i % 7 == 0 ? fragment : "");
-            text.Append(piece);
+            text.Append(piece, Encoding.UTF8.GetByteCount(piece));
             expected.Append(piece);
             if (i % 500 == 0) Assert.Equal(expected.ToString(), text.ToString());
         }
@@ -51,14 +51,14 @@ public sealed class AppendedTextTests
     public void Text_that_turns_wide_midway_keeps_what_came_before()
     {
         var text = new AppendedText();
-        text.Append("The answer is ");
-        text.Append("naïve — ");
+        text.Append("The answer is ", Encoding.UTF8.GetByteCount("The answer is "));
+        text.Append("naïve — ", Encoding.UTF8.GetByteCount("naïve — "));
         Assert.False(text.IsWide);
-        text.Append("😀 ");
+        text.Append("😀 ", Encoding.UTF8.GetByteCount("😀 "));
         Assert.False(text.IsWide);
-        text.Append("日本語のテキストです。日本語のテキストです。");
+        text.Append("日本語のテキストです。日本語のテキストです。", Encoding.UTF8.GetByteCount("日本語のテキストです。日本語のテキストです。"));
         Assert.True(text.IsWide); // UTF-8 passed twice the characters: UTF-16 is the smaller form from here
-        text.Append("more.");
+        text.Append("more.", Encoding.UTF8.GetByteCount("more."));
         Assert.Equal("The answer is naïve — 😀 日本語のテキストです。日本語のテキストです。more.", text.ToString());
     }
 
@@ -70,7 +70,7 @@ public sealed class AppendedTextTests
         var chars = tokens.Sum(t => t.Length);
         var text = new AppendedText();
         var before = GC.GetAllocatedBytesForCurrentThread();
-        foreach (var t in tokens) text.Append(t);
+        foreach (var t in tokens) text.Append(t, Encoding.UTF8.GetByteCount(t));
         var allocated = GC.GetAllocatedBytesForCurrentThread() - before;
 
         Assert.False(text.IsWide);
