@@ -285,13 +285,13 @@ internal sealed class ChannelFanOut(string channel, ChannelStatsCounter stats, F
     /// <summary>Removes a subscriber whose asynchronous attach failed (no ATTACHED was sent).</summary>
     public void AbortAttach(IChannelSubscriber subscriber)
     {
-        if (_subscriptions.Find(subscriber) is { Held: not null } sub) _subscriptions.Remove([sub]);
+        if (_subscriptions.Find(subscriber) is { Held: not null } sub) _subscriptions.Remove(sub);
     }
 
     public void Detach(IChannelSubscriber subscriber)
     {
         Flush();
-        if (_subscriptions.Find(subscriber) is { } sub) _subscriptions.Remove([sub]);
+        if (_subscriptions.Find(subscriber) is { } sub) _subscriptions.Remove(sub);
     }
 
     /// <summary>Presence events (ENTER, UPDATE, LEAVE) to every presence subscriber, after the messages ordered before them.</summary>

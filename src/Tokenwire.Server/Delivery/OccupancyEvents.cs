@@ -21,7 +21,7 @@ internal sealed class OccupancyEvents(TimeSpan interval, Action<ChannelOccupancy
     private long _count;
 
     /// <summary>The counts changed (or may have): sends now, or returns when a debounced event is due.</summary>
-    public long? Changed(ReadOnlySpan<Subscription> subscriptions, ChannelOccupancy current)
+    public long? Changed(LiveSubscriptions subscriptions, ChannelOccupancy current)
     {
         if (!HasListeners(subscriptions))
         {
@@ -47,7 +47,7 @@ internal sealed class OccupancyEvents(TimeSpan interval, Action<ChannelOccupancy
     }
 
     /// <summary>Sends the debounced event when it is due; returns when it will be otherwise (null: nothing waits).</summary>
-    public long? RunDue(ReadOnlySpan<Subscription> subscriptions, ChannelOccupancy current)
+    public long? RunDue(LiveSubscriptions subscriptions, ChannelOccupancy current)
     {
         if (_due is not { } due) return null;
         var now = Environment.TickCount64;
@@ -63,7 +63,7 @@ internal sealed class OccupancyEvents(TimeSpan interval, Action<ChannelOccupancy
         if (sub.Occupancy is { } param) sub.Subscriber.Enqueue(Frame(sub.Channel, param, current));
     }
 
-    private bool HasListeners(ReadOnlySpan<Subscription> subscriptions)
+    private bool HasListeners(LiveSubscriptions subscriptions)
     {
         if (watcher is not null && watched?.Invoke() == true) return true;
         foreach (var s in subscriptions)
@@ -74,7 +74,7 @@ internal sealed class OccupancyEvents(TimeSpan interval, Action<ChannelOccupancy
         return false;
     }
 
-    private void Send(ReadOnlySpan<Subscription> subscriptions, ChannelOccupancy current, long now)
+    private void Send(LiveSubscriptions subscriptions, ChannelOccupancy current, long now)
     {
         _sent = current;
         _sentAt = now;

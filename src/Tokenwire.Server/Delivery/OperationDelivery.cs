@@ -173,7 +173,7 @@ internal static class OperationDelivery
     /// <param name="position">The channel position after them (the newest annotation's serial).</param>
     /// <param name="now">When they were ordered.</param>
     /// <returns>Subscribers found gone (their queue refused the frame), or null.</returns>
-    public static List<Subscription>? BroadcastAnnotations(ReadOnlySpan<Subscription> subscriptions, string channel, List<Message> annotations, Message summary, string position, long now)
+    public static List<Subscription>? BroadcastAnnotations(LiveSubscriptions subscriptions, string channel, List<Message> annotations, Message summary, string position, long now)
     {
         var annotationFrame = new OutboundFrame(new ProtocolMessage(ProtocolAction.Annotation) { Channel = channel, ChannelSerial = position, Timestamp = now, Annotations = annotations });
         var summaryFrame = new OutboundFrame(new ProtocolMessage(ProtocolAction.Message) { Channel = channel, Id = summary.Id, Timestamp = now, ChannelSerial = position, Messages = [summary] });

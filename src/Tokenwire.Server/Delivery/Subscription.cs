@@ -12,6 +12,12 @@ internal sealed class Subscription(IChannelSubscriber subscriber, string channel
 {
     public IChannelSubscriber Subscriber { get; } = subscriber;
 
+    /// <summary>
+    /// Set when it leaves the channel's list: the list keeps its slot until it compacts, and enumerations skip it (so one
+    /// that was already running when it detached delivers nothing more to it).
+    /// </summary>
+    public bool Detached { get; set; }
+
     /// <summary>The subscriber's modes as it attached: what the channel's occupancy counted it in with, and counts it out with.</summary>
     public ProtocolFlags Modes { get; } = subscriber.Modes;
 
