@@ -1,6 +1,7 @@
 using Tokenwire.Protocol;
 using Tokenwire.Server.Delivery;
 using Xunit;
+using Xunit.Abstractions;
 
 namespace Tokenwire.Server.Tests.Delivery;
 
@@ -9,7 +10,7 @@ namespace Tokenwire.Server.Tests.Delivery;
 /// copies that drop the marked; an enumeration taken before an attach still lists what it listed (attaches write only
 /// past its end) and one running when a subscription detaches skips it; and n detaches do not copy the list n times.
 /// </summary>
-public class ChannelSubscriptionsTests
+public class ChannelSubscriptionsTests(ITestOutputHelper output)
 {
     [Fact]
     public void Attach_order_is_kept_through_attaches_and_detaches()
@@ -98,6 +99,7 @@ public class ChannelSubscriptionsTests
             if (i % 2_000 == 0) Assert.Equal(subs.Except(order.Take(i + 1)), list.All.ToArray());
         }
 
+        output.WriteLine($"{n:N0} detaches allocated {allocated:N0} bytes");
         Assert.Equal(0, list.Count);
         Assert.Empty(list.All.ToArray());
         // Copying the list at each detach was 8 bytes per remaining subscriber each time: 1.6 GB for these 20,000, in
