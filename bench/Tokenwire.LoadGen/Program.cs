@@ -101,7 +101,8 @@ namespace Tokenwire.LoadGen
 
         public static string Line(RunResult r) => r.Mode == "idle"
             ? $"   {r.IdleConnections} connections: RSS {Mb(r.IdleBaselineRssBytes)} -> {Mb(r.ServerRssBytes)} MB, {F(r.IdleBytesPerConnection / 1024, "F1")} KB per connection; " +
-              $"to connect and attach each, server CPU {F(r.IdleServerCpuMsPerConnection, "F2")} ms, allocated {F(r.IdleAllocatedBytesPerConnection / 1024, "F1")} KB"
+              $"to connect and attach each, server CPU {F(r.IdleServerCpuMsPerConnection, "F2")} ms, allocated {F(r.IdleAllocatedBytesPerConnection / 1024, "F1")} KB; " +
+              $"to drop each, {F(r.IdleServerCpuMsPerClose, "F2")} ms, {F(r.IdleAllocatedBytesPerClose / 1024, "F1")} KB"
             : $"   delivered {F(r.DeliveredPerSecond)}/s published {F(r.PublishedPerSecond)}/s p50 {F(r.P50Ms, "F2")} p99 {F(r.P99Ms, "F2")} p99.9 {F(r.P999Ms, "F2")} max {F(r.MaxMs, "F1")} ms; " +
               $"server CPU {F(r.ServerCpu, "F1")} s ({F(r.DeliveredPerServerCpuSecond)}/CPU-s, JIT {F(r.JitPercentOfServerCpu, "F1")} % of it), generator {F(r.GeneratorCpu, "F1")} s (its GCs {r.GeneratorGc}), other {F(r.OtherCpu, "F1")} s; " +
               $"lost {r.Lost} dup {r.Duplicates} reorder {r.Reorders}; load {F(r.LoadAverageAtStart, "F2")}";
@@ -148,11 +149,11 @@ namespace Tokenwire.LoadGen
 
             if (idle.Count > 0)
             {
-                sb.AppendLine("| target | idle connections | baseline RSS MB | RSS MB | KB per connection | server CPU ms per connect | allocated KB per connect | load 1m |");
-                sb.AppendLine("|---|--:|--:|--:|--:|--:|--:|--:|");
+                sb.AppendLine("| target | idle connections | baseline RSS MB | RSS MB | KB per connection | server CPU ms per connect | allocated KB per connect | server CPU ms per drop | allocated KB per drop | load 1m |");
+                sb.AppendLine("|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|");
                 foreach (var r in idle)
                 {
-                    sb.AppendLine($"| {r.Target} | {r.IdleConnections} | {Mb(r.IdleBaselineRssBytes)} | {Mb(r.ServerRssBytes)} | {F(r.IdleBytesPerConnection / 1024, "F1")} | {F(r.IdleServerCpuMsPerConnection, "F2")} | {F(r.IdleAllocatedBytesPerConnection / 1024, "F1")} | {F(r.LoadAverageAtStart, "F2")} |");
+                    sb.AppendLine($"| {r.Target} | {r.IdleConnections} | {Mb(r.IdleBaselineRssBytes)} | {Mb(r.ServerRssBytes)} | {F(r.IdleBytesPerConnection / 1024, "F1")} | {F(r.IdleServerCpuMsPerConnection, "F2")} | {F(r.IdleAllocatedBytesPerConnection / 1024, "F1")} | {F(r.IdleServerCpuMsPerClose, "F2")} | {F(r.IdleAllocatedBytesPerClose / 1024, "F1")} | {F(r.LoadAverageAtStart, "F2")} |");
                 }
             }
 

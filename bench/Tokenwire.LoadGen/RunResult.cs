@@ -120,6 +120,10 @@ internal sealed record RunResult
     public double IdleServerCpuMsPerConnection { get; set; }
     /// <summary>Idle: what the server allocated meanwhile, per connection (startup hook; 0 without it).</summary>
     public double IdleAllocatedBytesPerConnection { get; set; }
+    /// <summary>Idle: server CPU while the connections dropped (and the 5 s after), per connection.</summary>
+    public double IdleServerCpuMsPerClose { get; set; }
+    /// <summary>Idle: what the server allocated meanwhile, per connection (startup hook; 0 without it).</summary>
+    public double IdleAllocatedBytesPerClose { get; set; }
     /// <summary>Scale-out: tokenwire nodes (server CPU and RSS are summed over them).</summary>
     public int Nodes { get; set; } = 1;
     /// <summary>Redis engine runs: commands Redis ran per published token in the measurement (INFO commandstats).</summary>
